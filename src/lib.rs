@@ -1,0 +1,1 @@
+pub use ward_compiler;
