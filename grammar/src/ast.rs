@@ -1,0 +1,782 @@
+//! The syntax tree. Every node carries the span of the text it came from.
+//!
+//! The tree is a plain owned data structure: the compiler resolves names and
+//! types on top of it, the formatter prints it back. Literals keep their
+//! source text (`raw`) so that printing never changes how a value is written;
+//! their values are validated by the compiler.
+
+use serde::Serialize;
+
+use crate::Span;
+
+/// A whole `.ward` file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceFile {
+    pub items: Vec<Item>,
+    /// Every comment of the file in source order (docs included), for the formatter.
+    #[serde(skip)]
+    pub comments: Vec<Comment>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    /// The comment's text, `//` included.
+    pub text: String,
+    pub span: Span,
+}
+
+/// A name as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A dotted name: `stdlib.pii.email`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Path {
+    pub segments: Vec<Ident>,
+    pub span: Span,
+}
+
+impl Path {
+    /// The path as written, segments joined by dots.
+    pub fn text(&self) -> String {
+        let names: Vec<&str> = self.segments.iter().map(|s| s.name.as_str()).collect();
+        names.join(".")
+    }
+}
+
+/// `///` documentation attached to a declaration, one entry per line.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Docs {
+    pub lines: Vec<String>,
+}
+
+impl Docs {
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// `@name` or `@name(arg)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Annotation {
+    pub name: Ident,
+    pub arg: Option<AnnotationArg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AnnotationArg {
+    Lit(Lit),
+    Word(Ident),
+}
+
+/// A top-level item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Item {
+    Import(ImportDecl),
+    Schema(SchemaDecl),
+    Agent(AgentDecl),
+    Policy(PolicyDecl),
+    Detector(DetectorDecl),
+    Fixture(FixtureDecl),
+    Test(TestDecl),
+    /// Text that did not parse; a diagnostic names the problem.
+    Error(Span),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Import(i) => i.span,
+            Item::Schema(i) => i.span,
+            Item::Agent(i) => i.span,
+            Item::Policy(i) => i.span,
+            Item::Detector(i) => i.span,
+            Item::Fixture(i) => i.span,
+            Item::Test(i) => i.span,
+            Item::Error(span) => *span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportDecl {
+    pub path: Path,
+    pub alias: Option<Ident>,
+    pub span: Span,
+}
+
+// ───────────────────────────── schemas ─────────────────────────────
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchemaDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub items: Vec<SchemaItem>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum SchemaItem {
+    Entity(EntityDecl),
+    Enum(EnumDecl),
+    TypeAlias(TypeAliasDecl),
+    Action(ActionDecl),
+    Context(ContextDecl),
+    Error(Span),
+}
+
+impl SchemaItem {
+    pub fn span(&self) -> Span {
+        match self {
+            SchemaItem::Entity(i) => i.span,
+            SchemaItem::Enum(i) => i.span,
+            SchemaItem::TypeAlias(i) => i.span,
+            SchemaItem::Action(i) => i.span,
+            SchemaItem::Context(i) => i.span,
+            SchemaItem::Error(span) => *span,
+        }
+    }
+}
+
+/// `entity Customer in [Account] { … }`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub parents: Option<NameList>,
+    pub attrs: Option<RecordType>,
+    pub span: Span,
+}
+
+/// `enum Level ordered { public, internal }`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnumDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub ordered: bool,
+    pub variants: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `type Email = String`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypeAliasDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+/// `action read, update in [crm] by [Agent] on [Customer] with { … } returns T`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub names: Vec<Ident>,
+    pub parents: Option<NameList>,
+    pub principals: Option<NameList>,
+    pub resources: Option<NameList>,
+    pub context: Option<RecordType>,
+    pub returns: Option<TypeExpr>,
+    pub span: Span,
+}
+
+/// `context { mfa: Bool }`: attributes every request's context may carry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextDecl {
+    pub docs: Docs,
+    pub fields: RecordType,
+    pub span: Span,
+}
+
+/// `Name` or `[A, B]`. `bracketed` remembers how it was written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NameList {
+    pub names: Vec<Path>,
+    pub bracketed: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TypeExpr {
+    /// `String`, `Set<Role>`, `crm.Customer`.
+    Named {
+        name: Path,
+        arg: Option<Box<TypeExpr>>,
+        span: Span,
+    },
+    Record(RecordType),
+}
+
+impl TypeExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            TypeExpr::Named { span, .. } => *span,
+            TypeExpr::Record(r) => r.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordType {
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+/// `name?: Type` inside a record type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub optional: bool,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+// ───────────────────────────── agents ─────────────────────────────
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub ty: Path,
+    pub parents: Option<Vec<EntityRefLit>>,
+    pub fields: Vec<AgentField>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentField {
+    pub kind: AgentFieldKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AgentFieldKind {
+    Owner(Expr),
+    Created(Lit),
+    Expires(Lit),
+    /// `rotate credentials every 90d [last DATE]`
+    Rotate { every: Lit, last: Option<Lit> },
+    /// `review every 180d [last DATE]`
+    Review { every: Lit, last: Option<Lit> },
+    Attrs(Vec<RecordEntry>, Span),
+    Description(Lit),
+}
+
+// ───────────────────────────── detectors ─────────────────────────────
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectorDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub def: DetectorDef,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum DetectorDef {
+    /// `builtin "email"`: implemented by the runtime.
+    Builtin(Lit),
+    /// `pattern "regex" [validate luhn]`
+    Pattern { regex: Lit, validate: Option<Ident> },
+    /// `keywords ["a", "b"]`: case-insensitive phrases.
+    Keywords(Vec<Lit>),
+    /// `[a, b]`: the union of other detectors.
+    Group(Vec<Path>),
+}
+
+// ───────────────────────────── policies ─────────────────────────────
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyDecl {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub name: Ident,
+    pub items: Vec<PolicyItem>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum PolicyItem {
+    Rule(Rule),
+    Mask(MaskRule),
+    Limit(LimitRule),
+    Error(Span),
+}
+
+impl PolicyItem {
+    pub fn span(&self) -> Span {
+        match self {
+            PolicyItem::Rule(r) => r.span,
+            PolicyItem::Mask(r) => r.span,
+            PolicyItem::Limit(r) => r.span,
+            PolicyItem::Error(span) => *span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Effect {
+    Permit,
+    Forbid,
+}
+
+/// `permit|forbid SCOPE (when|unless EXPR)* (obligation|advice CALL)*`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub effect: Effect,
+    pub effect_span: Span,
+    pub scope: Option<Scope>,
+    pub conditions: Vec<Condition>,
+    pub clauses: Vec<Clause>,
+    pub span: Span,
+}
+
+/// `principal: Agent, action: read, resource in Folder::"x"`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scope {
+    pub items: Vec<ScopeItem>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ScopeItem {
+    Principal(EntityScope),
+    Resource(EntityScope),
+    Action(ActionScope),
+}
+
+/// `principal [: Type] [in|== target]`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityScope {
+    pub ty: Option<Path>,
+    pub constraint: Option<ScopeConstraint>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScopeConstraint {
+    pub op: ScopeOp,
+    pub target: Expr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ScopeOp {
+    In,
+    Eq,
+}
+
+/// `action: read`, `action: [a, b]`, `action in group`, `action == read`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionScope {
+    pub op: ActionOp,
+    pub actions: NameList,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ActionOp {
+    /// `action: …` — the action is one of the names.
+    Is,
+    /// `action in …` — the action is one of the names or belongs to one of them.
+    In,
+    /// `action == name`
+    Eq,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    pub kind: ConditionKind,
+    pub expr: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConditionKind {
+    When,
+    Unless,
+}
+
+/// `obligation require_approval(role: "x")` or `advice log(message: "…")`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Clause {
+    pub kind: ClauseKind,
+    pub call: CallItem,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ClauseKind {
+    Obligation,
+    Advice,
+}
+
+/// `name` or `name(key: value, …)`, as used by obligations and mask methods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallItem {
+    pub name: Path,
+    /// `None` when written without parentheses.
+    pub args: Option<Vec<NamedArg>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedArg {
+    pub name: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `mask PATHS with METHOD` or `mask PATHS with DETECTORS using METHOD`,
+/// then optionally `on SCOPE` and conditions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaskRule {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub paths: Vec<MaskPath>,
+    /// The method (without `using`) or the detectors (with `using`).
+    pub with: Vec<CallItem>,
+    pub using: Option<CallItem>,
+    pub scope: Option<Scope>,
+    pub conditions: Vec<Condition>,
+    pub span: Span,
+}
+
+/// `resource.ssn`, `response.items.*.email`, `text`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaskPath {
+    pub root: Ident,
+    pub segments: Vec<MaskSegment>,
+    pub span: Span,
+}
+
+impl MaskPath {
+    /// The path as written: `response.*.email`.
+    pub fn text(&self) -> String {
+        let mut out = self.root.name.clone();
+        for seg in &self.segments {
+            out.push('.');
+            match seg {
+                MaskSegment::Field(name) => out.push_str(&name.name),
+                MaskSegment::Star(_) => out.push('*'),
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MaskSegment {
+    Field(Ident),
+    Star(Span),
+}
+
+/// `limit SCOPE to N per WINDOW [burst B] [per KEY, …] (when|unless …)* [fail open|closed]`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitRule {
+    pub docs: Docs,
+    pub annotations: Vec<Annotation>,
+    pub scope: Option<Scope>,
+    pub count: Lit,
+    pub window: Lit,
+    pub burst: Option<Lit>,
+    pub keys: Vec<Expr>,
+    pub conditions: Vec<Condition>,
+    pub fail: Option<(FailMode, Span)>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FailMode {
+    Open,
+    Closed,
+}
+
+// ───────────────────────────── expressions ─────────────────────────────
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ExprKind {
+    Lit(Lit),
+    /// `principal`, `action`, `resource`, `context`.
+    Var(Var),
+    /// Any other name: an enum value, a detector, `now`, `actor`, `chain`, `current`, …
+    Name(Ident),
+    /// `Customer::"c-17"`
+    EntityRef(EntityRefLit),
+    /// `Level::internal`
+    EnumRef { ty: Path, variant: Ident },
+    /// `ip("10.0.0.1")`
+    Call { func: Ident, args: Vec<Expr> },
+    /// `base.name`
+    Member { base: Box<Expr>, name: Ident },
+    /// `receiver.method(args)`
+    MethodCall { receiver: Box<Expr>, method: Ident, args: Vec<Expr> },
+    /// `base["key"]`
+    Index { base: Box<Expr>, key: Lit },
+    Unary { op: UnaryOp, operand: Box<Expr> },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `base has a.b`
+    Has { base: Box<Expr>, path: Vec<Ident> },
+    /// `base like "*@acme.com"`
+    Like { base: Box<Expr>, pattern: Lit },
+    /// `base matches "regex"` or `base matches detector.path`
+    Matches { base: Box<Expr>, target: MatchTarget },
+    /// `[a, b]`
+    Set(Vec<Expr>),
+    /// `{ key: value }`
+    Record(Vec<RecordEntry>),
+    /// `(expr)`: kept so that printing preserves the author's grouping.
+    Paren(Box<Expr>),
+    /// `previously …`, `count(…)`, `sum(…, …)`.
+    Flow(Box<FlowExpr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Var {
+    Principal,
+    Action,
+    Resource,
+    Context,
+}
+
+impl Var {
+    pub fn name(self) -> &'static str {
+        match self {
+            Var::Principal => "principal",
+            Var::Action => "action",
+            Var::Resource => "resource",
+            Var::Context => "context",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityRefLit {
+    pub ty: Path,
+    pub id: Lit,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MatchTarget {
+    Regex(Lit),
+    Detector(Path),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordEntry {
+    pub key: RecordKey,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum RecordKey {
+    Word(Ident),
+    Str(Lit),
+}
+
+impl RecordKey {
+    pub fn name(&self) -> &str {
+        match self {
+            RecordKey::Word(id) => &id.name,
+            RecordKey::Str(lit) => lit.string_value().unwrap_or(""),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    NotEq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Add,
+    Sub,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::NotEq => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::In => "in",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+        }
+    }
+}
+
+/// A condition over the recent actions of a session or principal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowExpr {
+    pub kind: FlowKind,
+    pub window: Lit,
+    pub group: Option<(FlowGroup, Span)>,
+    pub scope: Scope,
+    pub filter: Option<Expr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum FlowKind {
+    Previously,
+    Count,
+    /// `sum(value, within …)`
+    Sum(Expr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FlowGroup {
+    Session,
+    Principal,
+}
+
+/// A literal, with its source text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lit {
+    pub kind: LitKind,
+    /// The literal exactly as written (quotes included for strings).
+    pub raw: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum LitKind {
+    /// A string, with its escapes decoded.
+    Str(String),
+    Int,
+    Decimal,
+    Duration,
+    Date,
+    DateTime,
+    Bool(bool),
+}
+
+impl Lit {
+    pub fn string_value(&self) -> Option<&str> {
+        match &self.kind {
+            LitKind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+// ───────────────────────────── tests ─────────────────────────────
+
+/// `fixture NAME { entity … }`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixtureDecl {
+    pub docs: Docs,
+    pub name: Ident,
+    pub entities: Vec<EntityLit>,
+    pub span: Span,
+}
+
+/// `entity Type::"id" [in [parents]] [{ attrs }]`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityLit {
+    pub uid: EntityRefLit,
+    pub parents: Option<Vec<EntityRefLit>>,
+    pub attrs: Option<(Vec<RecordEntry>, Span)>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestDecl {
+    pub docs: Docs,
+    pub name: Lit,
+    pub steps: Vec<TestStep>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TestStep {
+    Using(Vec<Ident>, Span),
+    At(Lit),
+    Advance(Lit),
+    Entities(Vec<EntityLit>, Span),
+    Request(RequestStep),
+}
+
+/// `request { … } expect …`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestStep {
+    pub fields: Vec<RecordEntry>,
+    pub fields_span: Span,
+    pub expectations: Vec<Expectation>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    pub outcome: Outcome,
+    pub outcome_span: Span,
+    pub by: Vec<Lit>,
+    pub details: Vec<ExpectDetail>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    Allow,
+    Deny,
+    ApprovalRequired,
+    Error,
+}
+
+impl Outcome {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::ApprovalRequired => "approval_required",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ExpectDetail {
+    Obligation(Path),
+    Mask(MaskPath),
+    Error(Lit),
+    Remaining(Lit),
+}

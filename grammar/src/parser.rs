@@ -1,0 +1,1664 @@
+//! The parser: recursive descent over logos tokens, following `ward.pest`.
+//!
+//! Design (see ARCHITECTURE.md, "Grammar strategy"): the pest grammar is the
+//! specification; this parser accepts the same language and adds what pest
+//! cannot give us cheaply — spans on every node, recovery at the next item so
+//! one broken rule does not hide the others, and messages that say what was
+//! expected. Each item parser returns `Err(Fail)` after recording exactly one
+//! error; the enclosing block then skips to the next item it recognises.
+
+use crate::Span;
+use crate::ast::*;
+use crate::lexer::{Token, TokenKind, lex};
+
+/// How deeply expressions and types may nest. Deeper input gets a diagnostic
+/// instead of exhausting the stack.
+pub const MAX_NESTING: u32 = 2_000;
+
+/// A syntax error: what was wrong, where, and (when we know) how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// A stable code such as `E0001`.
+    pub code: &'static str,
+    pub message: String,
+    pub span: Span,
+    /// The label under the primary span.
+    pub label: String,
+    /// Secondary spans with their labels (for instance the unclosed `{`).
+    pub related: Vec<(Span, String)>,
+    pub help: Option<String>,
+}
+
+/// The result of parsing: a tree (always) and the errors met on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parse {
+    pub file: SourceFile,
+    pub errors: Vec<SyntaxError>,
+}
+
+/// Parses a whole file. Never fails and never panics.
+pub fn parse(source: &str) -> Parse {
+    let all = lex(source);
+    let mut tokens = Vec::with_capacity(all.len() + 1);
+    let mut comments = Vec::new();
+    let mut docs = Vec::new();
+    for tok in all {
+        match tok.kind {
+            TokenKind::Comment => comments.push(tok),
+            TokenKind::DocComment => {
+                comments.push(tok);
+                docs.push(tok);
+            }
+            _ => tokens.push(tok),
+        }
+    }
+    let end = Span::new(source.len(), source.len());
+    tokens.push(Token { kind: TokenKind::Eof, span: end });
+    let mut p = Parser { src: source, tokens, docs, pos: 0, errors: Vec::new(), depth: 0 };
+    let items = p.items();
+    let comments = comments
+        .into_iter()
+        .map(|t| Comment { text: p.text(t.span).trim_end().to_string(), span: t.span })
+        .collect();
+    Parse { file: SourceFile { items, comments, span: Span::new(0, source.len()) }, errors: p.errors }
+}
+
+/// Marks that an error has been recorded and the caller should recover.
+#[derive(Debug)]
+struct Fail;
+
+type PResult<T> = Result<T, Fail>;
+
+struct Parser<'s> {
+    src: &'s str,
+    /// Non-comment tokens, ending with `Eof`.
+    tokens: Vec<Token>,
+    /// `///` comments, in order, for attaching to declarations.
+    docs: Vec<Token>,
+    pos: usize,
+    errors: Vec<SyntaxError>,
+    depth: u32,
+}
+
+/// Where block-level recovery stopped.
+#[derive(PartialEq, Eq)]
+enum Stop {
+    /// At a token that can start the next member of the block.
+    Member,
+    /// At the block's closing `}`.
+    Close,
+    /// At a top-level item (the block was never closed) or the end of input.
+    Outer,
+}
+
+fn is_top_start(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(kind, Import | Schema | Agent | Policy | Detector | Fixture | Test | At)
+}
+
+fn is_schema_member_start(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(kind, Entity | Enum | Type | Action | Context | At)
+}
+
+fn is_policy_member_start(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(kind, Permit | Forbid | Mask | Limit | At)
+}
+
+impl<'s> Parser<'s> {
+    // ───────────────────────── token helpers ─────────────────────────
+
+    fn tok(&self) -> Token {
+        self.nth(0)
+    }
+
+    fn nth(&self, n: usize) -> Token {
+        let last = self.tokens.len().saturating_sub(1);
+        self.tokens.get((self.pos + n).min(last)).copied().unwrap_or(Token {
+            kind: TokenKind::Eof,
+            span: Span::new(self.src.len(), self.src.len()),
+        })
+    }
+
+    fn peek(&self) -> TokenKind {
+        self.tok().kind
+    }
+
+    fn text(&self, span: Span) -> &'s str {
+        self.src.get(span.range()).unwrap_or("")
+    }
+
+    fn at(&self, kind: TokenKind) -> bool {
+        self.peek() == kind
+    }
+
+    /// True at the contextual keyword `word` (an identifier spelled so).
+    fn at_word(&self, word: &str) -> bool {
+        self.nth_is_word(0, word)
+    }
+
+    fn nth_is_word(&self, n: usize, word: &str) -> bool {
+        let t = self.nth(n);
+        t.kind == TokenKind::Ident && self.text(t.span) == word
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.tok();
+        if t.kind != TokenKind::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn eat(&mut self, kind: TokenKind) -> Option<Token> {
+        if self.at(kind) { Some(self.bump()) } else { None }
+    }
+
+    fn eat_word(&mut self, word: &str) -> Option<Token> {
+        if self.at_word(word) { Some(self.bump()) } else { None }
+    }
+
+    /// The end of the last consumed token: where the node being built ends.
+    fn prev_end(&self) -> u32 {
+        match self.pos.checked_sub(1).and_then(|i| self.tokens.get(i)) {
+            Some(t) => t.span.end,
+            None => 0,
+        }
+    }
+
+    fn span_from(&self, start: Span) -> Span {
+        Span { start: start.start, end: self.prev_end().max(start.start) }
+    }
+
+    fn expect(&mut self, kind: TokenKind, what: &str) -> PResult<Token> {
+        match self.eat(kind) {
+            Some(t) => Ok(t),
+            None => self.fail_expected(what),
+        }
+    }
+
+    fn expect_word(&mut self, word: &str) -> PResult<Token> {
+        match self.eat_word(word) {
+            Some(t) => Ok(t),
+            None => self.fail_expected(&format!("`{word}`")),
+        }
+    }
+
+    // ───────────────────────── errors ─────────────────────────
+
+    fn found(&self) -> String {
+        let t = self.tok();
+        match t.kind {
+            TokenKind::Ident => format!("`{}`", self.text(t.span)),
+            TokenKind::Eof => "the end of the file".to_string(),
+            k if k.is_reserved() => format!("the keyword `{}`", self.text(t.span)),
+            TokenKind::Error => format!("`{}`", truncate(self.text(t.span), 20)),
+            k => k.describe().to_string(),
+        }
+    }
+
+    fn error(&mut self, code: &'static str, span: Span, message: String, label: &str, help: Option<String>) {
+        self.errors.push(SyntaxError { code, message, span, label: label.to_string(), related: Vec::new(), help });
+    }
+
+    /// Records "expected X, found Y" at the current token, with a specific
+    /// message for tokens that are errors in themselves.
+    fn fail_expected<T>(&mut self, what: &str) -> PResult<T> {
+        let t = self.tok();
+        match t.kind {
+            TokenKind::UnterminatedString => self.error(
+                "E0002",
+                t.span,
+                "unterminated string".to_string(),
+                "this string has no closing `\"` on its line",
+                Some("strings cannot span lines; close it with `\"` or write `\\n`".to_string()),
+            ),
+            TokenKind::Error => {
+                let text = self.text(t.span);
+                let starts_with_digit = text.starts_with(|c: char| c.is_ascii_digit());
+                let (message, help) = if starts_with_digit {
+                    (
+                        format!("malformed literal `{}`", truncate(text, 40)),
+                        Some("numbers, durations (`90d`, `1h30m`), dates (`2026-11-26`) and times (`2026-11-26T09:00:00Z`) must end before a letter or digit".to_string()),
+                    )
+                } else {
+                    (format!("unexpected character `{}`", truncate(text, 20)), None)
+                };
+                self.error("E0004", t.span, message, "not part of Ward's syntax", help)
+            }
+            _ => {
+                let found = self.found();
+                let label = format!("expected {what}");
+                self.error("E0001", t.span, format!("expected {what}, found {found}"), &label, None)
+            }
+        }
+        Err(Fail)
+    }
+
+    // ───────────────────────── recovery ─────────────────────────
+
+    fn at_line_start(&self, span: Span) -> bool {
+        let start = span.start as usize;
+        start == 0 || self.src.get(..start).is_some_and(|before| before.ends_with('\n'))
+    }
+
+    /// Skips from a failed member of a block to the next place to resume:
+    /// a token that starts a member (at the block's own nesting level), the
+    /// block's closing brace, or a top-level item starting a line.
+    fn recover_in_block(&mut self, member_start: usize, is_member: fn(TokenKind) -> bool) -> Stop {
+        let mut depth: i32 = 0;
+        for t in self.tokens.get(member_start..self.pos).unwrap_or(&[]) {
+            depth += brace_delta(t.kind);
+        }
+        if self.pos == member_start {
+            depth += brace_delta(self.peek());
+            self.bump();
+        }
+        loop {
+            let t = self.tok();
+            if t.kind == TokenKind::Eof {
+                return Stop::Outer;
+            }
+            if is_top_start(t.kind) && self.at_line_start(t.span) && !is_member(t.kind) {
+                return Stop::Outer;
+            }
+            if depth <= 0 {
+                if t.kind == TokenKind::RBrace {
+                    return Stop::Close;
+                }
+                if is_member(t.kind) {
+                    return Stop::Member;
+                }
+            }
+            depth += brace_delta(t.kind);
+            self.bump();
+        }
+    }
+
+    /// Top-level recovery: skip to the next item keyword at nesting level 0,
+    /// or to any item keyword that starts a line (braces may be unbalanced).
+    fn recover_top(&mut self, item_start: usize) {
+        let mut depth: i32 = 0;
+        for t in self.tokens.get(item_start..self.pos).unwrap_or(&[]) {
+            depth += brace_delta(t.kind);
+        }
+        if self.pos == item_start {
+            depth += brace_delta(self.peek());
+            self.bump();
+        }
+        loop {
+            let t = self.tok();
+            if t.kind == TokenKind::Eof {
+                return;
+            }
+            if is_top_start(t.kind) && (depth <= 0 || self.at_line_start(t.span)) {
+                // An `@` starting a line inside a block is a member's annotation.
+                if t.kind != TokenKind::At || depth <= 0 {
+                    return;
+                }
+            }
+            depth += brace_delta(t.kind);
+            self.bump();
+        }
+    }
+
+    // ───────────────────────── docs and annotations ─────────────────────────
+
+    /// The `///` lines between the previous token and the current one.
+    fn take_docs(&self) -> Docs {
+        let from = self.prev_end();
+        let to = self.tok().span.start;
+        let first = self.docs.partition_point(|d| d.span.start < from);
+        let lines = self
+            .docs
+            .get(first..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|d| d.span.end <= to)
+            .map(|d| {
+                let text = self.text(d.span);
+                let body = text.strip_prefix("///").unwrap_or(text);
+                body.strip_prefix(' ').unwrap_or(body).trim_end().to_string()
+            })
+            .collect();
+        Docs { lines }
+    }
+
+    fn annotations(&mut self) -> PResult<Vec<Annotation>> {
+        let mut out = Vec::new();
+        while let Some(at) = self.eat(TokenKind::At) {
+            let name = self.any_word("an annotation name after `@`")?;
+            let mut arg = None;
+            if self.eat(TokenKind::LParen).is_some() {
+                arg = Some(match self.peek() {
+                    TokenKind::String | TokenKind::Integer => AnnotationArg::Lit(self.literal()?),
+                    k if k.is_word() => AnnotationArg::Word(self.any_word("an annotation argument")?),
+                    _ => return self.fail_expected("a string, an integer or a word"),
+                });
+                self.expect(TokenKind::RParen, "`)`")?;
+            }
+            out.push(Annotation { name, arg, span: self.span_from(at.span) });
+        }
+        Ok(out)
+    }
+
+    fn no_annotations(&mut self, annotations: &[Annotation], what: &str) -> PResult<()> {
+        if let (Some(first), Some(last)) = (annotations.first(), annotations.last()) {
+            self.error(
+                "E0009",
+                first.span.to(last.span),
+                format!("annotations cannot be attached to {what}"),
+                "remove this annotation",
+                None,
+            );
+            return Err(Fail);
+        }
+        Ok(())
+    }
+
+    // ───────────────────────── names ─────────────────────────
+
+    fn ident(&mut self, what: &str) -> PResult<Ident> {
+        let t = self.tok();
+        if t.kind == TokenKind::Ident {
+            self.bump();
+            return Ok(Ident { name: self.text(t.span).to_string(), span: t.span });
+        }
+        if t.kind.is_reserved() {
+            let word = self.text(t.span);
+            self.error(
+                "E0008",
+                t.span,
+                format!("expected {what}, found the reserved word `{word}`"),
+                "reserved words cannot be used as names",
+                Some(format!("choose another name, such as `{word}_`")),
+            );
+            return Err(Fail);
+        }
+        self.fail_expected(what)
+    }
+
+    /// Any word, keywords included: attribute names after `.`, record keys.
+    fn any_word(&mut self, what: &str) -> PResult<Ident> {
+        let t = self.tok();
+        if t.kind.is_word() {
+            self.bump();
+            return Ok(Ident { name: self.text(t.span).to_string(), span: t.span });
+        }
+        self.fail_expected(what)
+    }
+
+    fn path(&mut self, what: &str) -> PResult<Path> {
+        let first = self.ident(what)?;
+        let start = first.span;
+        let mut segments = vec![first];
+        while self.at(TokenKind::Dot) && self.nth(1).kind.is_word() {
+            self.bump();
+            segments.push(self.any_word("a name after `.`")?);
+        }
+        Ok(Path { segments, span: self.span_from(start) })
+    }
+
+    fn name_list(&mut self, what: &str) -> PResult<NameList> {
+        let start = self.tok().span;
+        if self.eat(TokenKind::LBracket).is_none() {
+            let path = self.path(what)?;
+            return Ok(NameList { span: path.span, names: vec![path], bracketed: false });
+        }
+        let mut names = Vec::new();
+        while !self.at(TokenKind::RBracket) {
+            names.push(self.path(what)?);
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(TokenKind::RBracket, start)?;
+        Ok(NameList { names, bracketed: true, span: self.span_from(start) })
+    }
+
+    /// Expects the closing delimiter of a group opened at `open`.
+    fn close(&mut self, kind: TokenKind, open: Span) -> PResult<Token> {
+        if let Some(t) = self.eat(kind) {
+            return Ok(t);
+        }
+        let what = kind.describe();
+        let result = self.fail_expected::<Token>(what);
+        if let Some(last) = self.errors.last_mut()
+            && last.code == "E0001"
+        {
+            last.related.push((open, "opened here".to_string()));
+        }
+        result
+    }
+
+    // ───────────────────────── literals ─────────────────────────
+
+    fn literal(&mut self) -> PResult<Lit> {
+        let t = self.tok();
+        let raw = self.text(t.span).to_string();
+        let kind = match t.kind {
+            TokenKind::String => LitKind::Str(self.unescape(t.span)?),
+            TokenKind::Integer => LitKind::Int,
+            TokenKind::Decimal => LitKind::Decimal,
+            TokenKind::Duration => LitKind::Duration,
+            TokenKind::Date => LitKind::Date,
+            TokenKind::DateTime => LitKind::DateTime,
+            TokenKind::True => LitKind::Bool(true),
+            TokenKind::False => LitKind::Bool(false),
+            _ => return self.fail_expected("a literal"),
+        };
+        self.bump();
+        Ok(Lit { kind, raw, span: t.span })
+    }
+
+    fn literal_of(&mut self, kind: TokenKind, what: &str) -> PResult<Lit> {
+        if self.at(kind) { self.literal() } else { self.fail_expected(what) }
+    }
+
+    fn string(&mut self) -> PResult<Lit> {
+        self.literal_of(TokenKind::String, "a string")
+    }
+
+    /// Decodes a string token's escapes: `\" \\ \n \t \r \0 \u{…}`.
+    fn unescape(&mut self, span: Span) -> PResult<String> {
+        let raw = self.text(span);
+        let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let decoded = match chars.next() {
+                Some((_, '"')) => Some('"'),
+                Some((_, '\\')) => Some('\\'),
+                Some((_, 'n')) => Some('\n'),
+                Some((_, 't')) => Some('\t'),
+                Some((_, 'r')) => Some('\r'),
+                Some((_, '0')) => Some('\0'),
+                Some((_, 'u')) => self.unicode_escape(&mut chars),
+                _ => None,
+            };
+            match decoded {
+                Some(ch) => out.push(ch),
+                None => {
+                    let at = span.start as usize + 1 + i;
+                    let end = chars.clone().next().map_or(span.end as usize - 1, |(j, _)| span.start as usize + 1 + j);
+                    self.error(
+                        "E0003",
+                        Span::new(at, end.max(at + 1)),
+                        "invalid escape in string".to_string(),
+                        "unknown escape",
+                        Some("valid escapes are \\\" \\\\ \\n \\t \\r \\0 and \\u{…} (1 to 6 hex digits)".to_string()),
+                    );
+                    return Err(Fail);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn unicode_escape(&self, chars: &mut std::str::CharIndices<'_>) -> Option<char> {
+        if chars.next().map(|(_, c)| c) != Some('{') {
+            return None;
+        }
+        let mut digits = String::new();
+        for (_, c) in chars.by_ref() {
+            if c == '}' {
+                break;
+            }
+            digits.push(c);
+        }
+        if digits.is_empty() || digits.len() > 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32)
+    }
+
+    // ───────────────────────── items ─────────────────────────
+
+    fn items(&mut self) -> Vec<Item> {
+        let mut items = Vec::new();
+        while !self.at(TokenKind::Eof) {
+            let start = self.pos;
+            let start_span = self.tok().span;
+            match self.item() {
+                Ok(item) => items.push(item),
+                Err(Fail) => {
+                    self.recover_top(start);
+                    items.push(Item::Error(self.span_from(start_span)));
+                }
+            }
+        }
+        items
+    }
+
+    fn item(&mut self) -> PResult<Item> {
+        let docs = self.take_docs();
+        let annotations = self.annotations()?;
+        match self.peek() {
+            TokenKind::Import => {
+                self.no_annotations(&annotations, "imports")?;
+                self.import().map(Item::Import)
+            }
+            TokenKind::Schema => self.schema(docs, annotations).map(Item::Schema),
+            TokenKind::Agent => self.agent(docs, annotations).map(Item::Agent),
+            TokenKind::Policy => self.policy(docs, annotations).map(Item::Policy),
+            TokenKind::Detector => self.detector(docs, annotations).map(Item::Detector),
+            TokenKind::Fixture => {
+                self.no_annotations(&annotations, "fixtures")?;
+                self.fixture(docs).map(Item::Fixture)
+            }
+            TokenKind::Test => {
+                self.no_annotations(&annotations, "tests")?;
+                self.test(docs).map(Item::Test)
+            }
+            TokenKind::Permit | TokenKind::Forbid | TokenKind::Mask | TokenKind::Limit => {
+                let t = self.tok();
+                let word = self.text(t.span).to_string();
+                self.error(
+                    "E0010",
+                    t.span,
+                    format!("`{word}` rules must be inside a policy"),
+                    "not inside a `policy` block",
+                    Some(format!("wrap it: `policy name {{ {word} … }}`")),
+                );
+                Err(Fail)
+            }
+            _ => self.fail_expected("an item (`schema`, `agent`, `policy`, `detector`, `import`, `fixture` or `test`)"),
+        }
+    }
+
+    fn import(&mut self) -> PResult<ImportDecl> {
+        let start = self.expect(TokenKind::Import, "`import`")?.span;
+        let path = self.path("a module path such as `stdlib.pii`")?;
+        let alias = if self.eat_word("as").is_some() { Some(self.ident("a name after `as`")?) } else { None };
+        self.eat(TokenKind::Semi);
+        Ok(ImportDecl { path, alias, span: self.span_from(start) })
+    }
+
+    /// Parses `{ member* }` with per-member recovery. Returns the members and
+    /// whether the block was closed.
+    fn block<T>(
+        &mut self,
+        is_member: fn(TokenKind) -> bool,
+        what: &str,
+        mut member: impl FnMut(&mut Self) -> PResult<T>,
+        error_member: fn(Span) -> T,
+    ) -> PResult<Vec<T>> {
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        let mut out = Vec::new();
+        loop {
+            if self.eat(TokenKind::RBrace).is_some() {
+                return Ok(out);
+            }
+            if self.at(TokenKind::Eof) || (is_top_start(self.peek()) && !is_member(self.peek()) && self.at_line_start(self.tok().span)) {
+                self.unclosed(open);
+                return Ok(out);
+            }
+            let start = self.pos;
+            let start_span = self.tok().span;
+            let result = if is_member(self.peek()) { member(self) } else { self.fail_expected(what) };
+            match result {
+                Ok(m) => out.push(m),
+                Err(Fail) => {
+                    let stop = self.recover_in_block(start, is_member);
+                    out.push(error_member(self.span_from(start_span)));
+                    match stop {
+                        Stop::Member => {}
+                        Stop::Close => {
+                            self.bump();
+                            return Ok(out);
+                        }
+                        // The error already recorded explains the damage.
+                        Stop::Outer => return Ok(out),
+                    }
+                }
+            }
+        }
+    }
+
+    fn unclosed(&mut self, open: Span) {
+        let found = self.found();
+        let at = self.tok().span;
+        self.errors.push(SyntaxError {
+            code: "E0005",
+            message: format!("unclosed `{{`: expected `}}`, found {found}"),
+            span: at,
+            label: "expected `}` before this".to_string(),
+            related: vec![(open, "this `{` is never closed".to_string())],
+            help: None,
+        });
+    }
+
+    // ───────────────────────── schemas ─────────────────────────
+
+    fn schema(&mut self, docs: Docs, annotations: Vec<Annotation>) -> PResult<SchemaDecl> {
+        let start = self.expect(TokenKind::Schema, "`schema`")?.span;
+        let name = self.ident("a schema name")?;
+        let items = self.block(
+            is_schema_member_start,
+            "a schema item (`entity`, `enum`, `type`, `action` or `context`)",
+            Self::schema_item,
+            SchemaItem::Error,
+        )?;
+        let span = annotations.first().map_or(start, |a| a.span).to(self.span_from(start));
+        Ok(SchemaDecl { docs, annotations, name, items, span })
+    }
+
+    fn schema_item(&mut self) -> PResult<SchemaItem> {
+        let docs = self.take_docs();
+        let annotations = self.annotations()?;
+        let start = annotations.first().map_or(self.tok().span, |a| a.span);
+        match self.peek() {
+            TokenKind::Entity => {
+                self.bump();
+                let name = self.ident("an entity type name")?;
+                let parents = if self.eat(TokenKind::In).is_some() { Some(self.name_list("a parent entity type")?) } else { None };
+                let attrs = if self.at(TokenKind::LBrace) { Some(self.record_type()?) } else { None };
+                self.eat(TokenKind::Semi);
+                Ok(SchemaItem::Entity(EntityDecl { docs, annotations, name, parents, attrs, span: self.span_from(start) }))
+            }
+            TokenKind::Enum => {
+                self.bump();
+                let name = self.ident("an enum name")?;
+                let ordered = self.eat_word("ordered").is_some();
+                let open = self.expect(TokenKind::LBrace, "`{` or `ordered`")?.span;
+                let mut variants = vec![self.ident("an enum value")?];
+                while self.eat(TokenKind::Comma).is_some() {
+                    if self.at(TokenKind::RBrace) {
+                        break;
+                    }
+                    variants.push(self.ident("an enum value")?);
+                }
+                self.close(TokenKind::RBrace, open)?;
+                Ok(SchemaItem::Enum(EnumDecl { docs, annotations, name, ordered, variants, span: self.span_from(start) }))
+            }
+            TokenKind::Type => {
+                self.bump();
+                let name = self.ident("a type name")?;
+                self.expect(TokenKind::Eq, "`=`")?;
+                let ty = self.type_expr()?;
+                self.eat(TokenKind::Semi);
+                Ok(SchemaItem::TypeAlias(TypeAliasDecl { docs, annotations, name, ty, span: self.span_from(start) }))
+            }
+            TokenKind::Action => self.action_decl(docs, annotations, start).map(SchemaItem::Action),
+            TokenKind::Context => {
+                self.no_annotations(&annotations, "`context`")?;
+                self.bump();
+                let fields = self.record_type()?;
+                self.eat(TokenKind::Semi);
+                Ok(SchemaItem::Context(ContextDecl { docs, fields, span: self.span_from(start) }))
+            }
+            _ => self.fail_expected("a schema item (`entity`, `enum`, `type`, `action` or `context`)"),
+        }
+    }
+
+    fn action_decl(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<ActionDecl> {
+        self.expect(TokenKind::Action, "`action`")?;
+        let mut names = vec![self.ident("an action name")?];
+        while self.eat(TokenKind::Comma).is_some() {
+            names.push(self.ident("an action name")?);
+        }
+        let parents = if self.eat(TokenKind::In).is_some() { Some(self.name_list("an action group")?) } else { None };
+        let principals = if self.eat_word("by").is_some() { Some(self.name_list("a principal type")?) } else { None };
+        let resources = if self.eat_word("on").is_some() { Some(self.name_list("a resource type")?) } else { None };
+        let context = if self.eat_word("with").is_some() { Some(self.record_type()?) } else { None };
+        let returns = if self.eat_word("returns").is_some() { Some(self.type_expr()?) } else { None };
+        self.eat(TokenKind::Semi);
+        Ok(ActionDecl { docs, annotations, names, parents, principals, resources, context, returns, span: self.span_from(start) })
+    }
+
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            let span = self.tok().span;
+            self.error(
+                "E0006",
+                span,
+                format!("nesting too deep: more than {MAX_NESTING} levels"),
+                "nested too deeply here",
+                Some("split the condition into smaller rules or name intermediate values in the schema".to_string()),
+            );
+            return Err(Fail);
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn type_expr(&mut self) -> PResult<TypeExpr> {
+        self.enter()?;
+        let result = self.type_expr_inner();
+        self.leave();
+        result
+    }
+
+    fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
+        if self.at(TokenKind::LBrace) {
+            return Ok(TypeExpr::Record(self.record_type()?));
+        }
+        let name = self.path("a type")?;
+        let start = name.span;
+        let mut arg = None;
+        if self.eat(TokenKind::Lt).is_some() {
+            arg = Some(Box::new(self.type_expr()?));
+            self.expect(TokenKind::Gt, "`>`")?;
+        }
+        Ok(TypeExpr::Named { name, arg, span: self.span_from(start) })
+    }
+
+    fn record_type(&mut self) -> PResult<RecordType> {
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        let mut fields = Vec::new();
+        while !self.at(TokenKind::RBrace) {
+            let docs = self.take_docs();
+            let annotations = self.annotations()?;
+            let name = self.any_word("an attribute name")?;
+            let start = annotations.first().map_or(name.span, |a| a.span);
+            let optional = self.eat(TokenKind::Question).is_some();
+            self.expect(TokenKind::Colon, if optional { "`:`" } else { "`:` or `?`" })?;
+            let ty = self.type_expr()?;
+            fields.push(FieldDecl { docs, annotations, name, optional, ty, span: self.span_from(start) });
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(TokenKind::RBrace, open)?;
+        Ok(RecordType { fields, span: self.span_from(open) })
+    }
+
+    // ───────────────────────── agents ─────────────────────────
+
+    fn agent(&mut self, docs: Docs, annotations: Vec<Annotation>) -> PResult<AgentDecl> {
+        let start = annotations.first().map_or(self.tok().span, |a| a.span);
+        self.expect(TokenKind::Agent, "`agent`")?;
+        let name = self.ident("an agent name")?;
+        self.expect(TokenKind::Colon, "`:` and the agent's entity type")?;
+        let ty = self.path("an entity type")?;
+        let parents = if self.eat(TokenKind::In).is_some() {
+            let open = self.expect(TokenKind::LBracket, "`[`")?.span;
+            let mut parents = Vec::new();
+            while !self.at(TokenKind::RBracket) {
+                parents.push(self.entity_ref()?);
+                if self.eat(TokenKind::Comma).is_none() {
+                    break;
+                }
+            }
+            self.close(TokenKind::RBracket, open)?;
+            Some(parents)
+        } else {
+            None
+        };
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        let mut fields = Vec::new();
+        loop {
+            if self.eat(TokenKind::RBrace).is_some() {
+                break;
+            }
+            if self.at(TokenKind::Eof) {
+                self.unclosed(open);
+                return Err(Fail);
+            }
+            fields.push(self.agent_field()?);
+        }
+        Ok(AgentDecl { docs, annotations, name, ty, parents, fields, span: self.span_from(start) })
+    }
+
+    fn agent_field(&mut self) -> PResult<AgentField> {
+        let start = self.tok().span;
+        let word = if self.at(TokenKind::Ident) { self.text(start) } else { "" };
+        let kind = match word {
+            "owner" => {
+                self.bump();
+                AgentFieldKind::Owner(self.expr()?)
+            }
+            "created" => {
+                self.bump();
+                AgentFieldKind::Created(self.literal_of(TokenKind::Date, "a date such as `2026-01-15`")?)
+            }
+            "expires" => {
+                self.bump();
+                AgentFieldKind::Expires(self.literal_of(TokenKind::Date, "a date such as `2027-06-30`")?)
+            }
+            "rotate" => {
+                self.bump();
+                self.expect_word("credentials")?;
+                self.expect_word("every")?;
+                let every = self.literal_of(TokenKind::Duration, "a duration such as `90d`")?;
+                let last = self.optional_last()?;
+                AgentFieldKind::Rotate { every, last }
+            }
+            "review" => {
+                self.bump();
+                self.expect_word("every")?;
+                let every = self.literal_of(TokenKind::Duration, "a duration such as `180d`")?;
+                let last = self.optional_last()?;
+                AgentFieldKind::Review { every, last }
+            }
+            "attrs" => {
+                self.bump();
+                let (entries, span) = self.record_entries()?;
+                AgentFieldKind::Attrs(entries, span)
+            }
+            "description" => {
+                self.bump();
+                AgentFieldKind::Description(self.string()?)
+            }
+            _ => {
+                return self.fail_expected(
+                    "an agent field (`owner`, `created`, `expires`, `rotate credentials`, `review`, `attrs` or `description`)",
+                );
+            }
+        };
+        self.eat(TokenKind::Semi);
+        Ok(AgentField { kind, span: self.span_from(start) })
+    }
+
+    fn optional_last(&mut self) -> PResult<Option<Lit>> {
+        if self.eat_word("last").is_some() {
+            Ok(Some(self.literal_of(TokenKind::Date, "a date")?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    // ───────────────────────── detectors ─────────────────────────
+
+    fn detector(&mut self, docs: Docs, annotations: Vec<Annotation>) -> PResult<DetectorDecl> {
+        let start = annotations.first().map_or(self.tok().span, |a| a.span);
+        self.expect(TokenKind::Detector, "`detector`")?;
+        let name = self.ident("a detector name")?;
+        self.expect(TokenKind::Eq, "`=`")?;
+        let def = if self.eat_word("builtin").is_some() {
+            DetectorDef::Builtin(self.string()?)
+        } else if self.eat_word("pattern").is_some() {
+            let regex = self.string()?;
+            let validate = if self.eat_word("validate").is_some() { Some(self.ident("a validator such as `luhn`")?) } else { None };
+            DetectorDef::Pattern { regex, validate }
+        } else if self.eat_word("keywords").is_some() {
+            let open = self.expect(TokenKind::LBracket, "`[`")?.span;
+            let mut words = vec![self.string()?];
+            while self.eat(TokenKind::Comma).is_some() {
+                if self.at(TokenKind::RBracket) {
+                    break;
+                }
+                words.push(self.string()?);
+            }
+            self.close(TokenKind::RBracket, open)?;
+            DetectorDef::Keywords(words)
+        } else if let Some(open) = self.eat(TokenKind::LBracket) {
+            let mut members = vec![self.path("a detector name")?];
+            while self.eat(TokenKind::Comma).is_some() {
+                if self.at(TokenKind::RBracket) {
+                    break;
+                }
+                members.push(self.path("a detector name")?);
+            }
+            self.close(TokenKind::RBracket, open.span)?;
+            DetectorDef::Group(members)
+        } else {
+            return self.fail_expected("`builtin`, `pattern`, `keywords` or `[`");
+        };
+        self.eat(TokenKind::Semi);
+        Ok(DetectorDecl { docs, annotations, name, def, span: self.span_from(start) })
+    }
+
+    // ───────────────────────── policies ─────────────────────────
+
+    fn policy(&mut self, docs: Docs, annotations: Vec<Annotation>) -> PResult<PolicyDecl> {
+        let start = annotations.first().map_or(self.tok().span, |a| a.span);
+        self.expect(TokenKind::Policy, "`policy`")?;
+        let name = self.ident("a policy name")?;
+        let items = self.block(
+            is_policy_member_start,
+            "a rule (`permit`, `forbid`, `mask` or `limit`)",
+            Self::policy_item,
+            PolicyItem::Error,
+        )?;
+        Ok(PolicyDecl { docs, annotations, name, items, span: self.span_from(start) })
+    }
+
+    fn policy_item(&mut self) -> PResult<PolicyItem> {
+        let docs = self.take_docs();
+        let annotations = self.annotations()?;
+        let start = annotations.first().map_or(self.tok().span, |a| a.span);
+        match self.peek() {
+            TokenKind::Permit | TokenKind::Forbid => self.rule(docs, annotations, start).map(PolicyItem::Rule),
+            TokenKind::Mask => self.mask_rule(docs, annotations, start).map(PolicyItem::Mask),
+            TokenKind::Limit => self.limit_rule(docs, annotations, start).map(PolicyItem::Limit),
+            _ => self.fail_expected("a rule (`permit`, `forbid`, `mask` or `limit`)"),
+        }
+    }
+
+    fn rule(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<Rule> {
+        let effect_tok = self.bump();
+        let effect = if effect_tok.kind == TokenKind::Permit { Effect::Permit } else { Effect::Forbid };
+        let scope = self.optional_scope()?;
+        let conditions = self.conditions()?;
+        let mut clauses = Vec::new();
+        while matches!(self.peek(), TokenKind::Obligation | TokenKind::Advice) {
+            let t = self.bump();
+            let kind = if t.kind == TokenKind::Obligation { ClauseKind::Obligation } else { ClauseKind::Advice };
+            let call = self.call_item("an obligation such as `require_approval(role: \"supervisor\")`")?;
+            clauses.push(Clause { kind, call, span: self.span_from(t.span) });
+        }
+        self.eat(TokenKind::Semi);
+        self.rule_end("`when`, `unless`, `obligation`, `advice` or the next rule")?;
+        Ok(Rule { docs, annotations, effect, effect_span: effect_tok.span, scope, conditions, clauses, span: self.span_from(start) })
+    }
+
+    /// After a policy item, only another item or the policy's `}` may follow.
+    /// Checking here gives the message at the right place ("expected `when`…")
+    /// rather than at the start of a phantom next rule.
+    fn rule_end(&mut self, what: &str) -> PResult<()> {
+        let k = self.peek();
+        if is_policy_member_start(k) || k == TokenKind::RBrace || k == TokenKind::Eof || is_top_start(k) {
+            Ok(())
+        } else {
+            self.fail_expected(what)
+        }
+    }
+
+    fn optional_scope(&mut self) -> PResult<Option<Scope>> {
+        if matches!(self.peek(), TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
+            Ok(Some(self.scope()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn scope(&mut self) -> PResult<Scope> {
+        let start = self.tok().span;
+        let mut items = vec![self.scope_item()?];
+        while self.at(TokenKind::Comma) && matches!(self.nth(1).kind, TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
+            self.bump();
+            items.push(self.scope_item()?);
+        }
+        Ok(Scope { items, span: self.span_from(start) })
+    }
+
+    fn scope_item(&mut self) -> PResult<ScopeItem> {
+        let t = self.tok();
+        match t.kind {
+            TokenKind::Principal | TokenKind::Resource => {
+                self.bump();
+                let ty = if self.eat(TokenKind::Colon).is_some() { Some(self.path("an entity type")?) } else { None };
+                let op = if self.eat(TokenKind::In).is_some() {
+                    Some(ScopeOp::In)
+                } else if self.eat(TokenKind::EqEq).is_some() {
+                    Some(ScopeOp::Eq)
+                } else {
+                    None
+                };
+                let constraint = match op {
+                    Some(op) => Some(ScopeConstraint { op, target: self.scope_target()? }),
+                    None => None,
+                };
+                let scope = EntityScope { ty, constraint, span: self.span_from(t.span) };
+                Ok(if t.kind == TokenKind::Principal { ScopeItem::Principal(scope) } else { ScopeItem::Resource(scope) })
+            }
+            TokenKind::Action => {
+                self.bump();
+                let (op, actions) = if self.eat(TokenKind::Colon).is_some() {
+                    (ActionOp::Is, self.name_list("an action name")?)
+                } else if self.eat(TokenKind::In).is_some() {
+                    (ActionOp::In, self.name_list("an action or action group")?)
+                } else if self.eat(TokenKind::EqEq).is_some() {
+                    let path = self.path("an action name")?;
+                    (ActionOp::Eq, NameList { span: path.span, names: vec![path], bracketed: false })
+                } else {
+                    return self.fail_expected("`:`, `in` or `==` after `action`");
+                };
+                Ok(ScopeItem::Action(ActionScope { op, actions, span: self.span_from(t.span) }))
+            }
+            _ => self.fail_expected("`principal`, `action` or `resource`"),
+        }
+    }
+
+    /// `Type::"id"`, `[ … ]` or a name: what `principal in …` may name.
+    fn scope_target(&mut self) -> PResult<Expr> {
+        if self.at(TokenKind::LBracket) {
+            return self.set_lit();
+        }
+        let path = self.path("an entity such as `Team::\"ops\"`")?;
+        if self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::String {
+            self.bump();
+            let id = self.string()?;
+            let span = self.span_from(path.span);
+            return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty: path, id, span }), span });
+        }
+        Ok(path_to_expr(path))
+    }
+
+    fn conditions(&mut self) -> PResult<Vec<Condition>> {
+        let mut out = Vec::new();
+        while matches!(self.peek(), TokenKind::When | TokenKind::Unless) {
+            let t = self.bump();
+            let kind = if t.kind == TokenKind::When { ConditionKind::When } else { ConditionKind::Unless };
+            let expr = self.expr()?;
+            out.push(Condition { kind, expr, span: self.span_from(t.span) });
+        }
+        Ok(out)
+    }
+
+    fn call_item(&mut self, what: &str) -> PResult<CallItem> {
+        let name = self.path(what)?;
+        let start = name.span;
+        let args = if let Some(open) = self.eat(TokenKind::LParen) {
+            let mut args = Vec::new();
+            while !self.at(TokenKind::RParen) {
+                let key = self.any_word("an argument name")?;
+                self.expect(TokenKind::Colon, "`:` after the argument name")?;
+                let value = self.expr()?;
+                args.push(NamedArg { span: self.span_from(key.span), name: key, value });
+                if self.eat(TokenKind::Comma).is_none() {
+                    break;
+                }
+            }
+            self.close(TokenKind::RParen, open.span)?;
+            Some(args)
+        } else {
+            None
+        };
+        Ok(CallItem { name, args, span: self.span_from(start) })
+    }
+
+    fn mask_rule(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<MaskRule> {
+        self.expect(TokenKind::Mask, "`mask`")?;
+        let mut paths = vec![self.mask_path()?];
+        while self.eat(TokenKind::Comma).is_some() {
+            paths.push(self.mask_path()?);
+        }
+        self.expect_word("with")?;
+        let mut with = vec![self.call_item("a masking method or detector")?];
+        while self.eat(TokenKind::Comma).is_some() {
+            with.push(self.call_item("a detector")?);
+        }
+        let using = if self.eat_word("using").is_some() { Some(self.call_item("a masking method")?) } else { None };
+        let scope = if self.eat_word("on").is_some() { Some(self.scope()?) } else { None };
+        let conditions = self.conditions()?;
+        self.eat(TokenKind::Semi);
+        self.rule_end("`using`, `on`, `when`, `unless` or the next rule")?;
+        Ok(MaskRule { docs, annotations, paths, with, using, scope, conditions, span: self.span_from(start) })
+    }
+
+    fn mask_path(&mut self) -> PResult<MaskPath> {
+        let t = self.tok();
+        let root = match t.kind {
+            TokenKind::Resource | TokenKind::Context | TokenKind::Ident => {
+                self.bump();
+                Ident { name: self.text(t.span).to_string(), span: t.span }
+            }
+            _ => return self.fail_expected("a path to mask such as `resource.ssn`, `response.*.email` or `text`"),
+        };
+        let mut segments = Vec::new();
+        while self.at(TokenKind::Dot) {
+            self.bump();
+            if let Some(star) = self.eat(TokenKind::Star) {
+                segments.push(MaskSegment::Star(star.span));
+            } else {
+                segments.push(MaskSegment::Field(self.any_word("a field name or `*`")?));
+            }
+        }
+        Ok(MaskPath { root, segments, span: self.span_from(t.span) })
+    }
+
+    fn limit_rule(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<LimitRule> {
+        self.expect(TokenKind::Limit, "`limit`")?;
+        let scope = self.optional_scope()?;
+        if !self.at_word("to") {
+            let what = if scope.is_some() { "`to`" } else { "a scope or `to`" };
+            return self.fail_expected(what);
+        }
+        self.bump();
+        let count = self.literal_of(TokenKind::Integer, "the number of requests allowed")?;
+        self.expect_word("per")?;
+        let window = self.literal_of(TokenKind::Duration, "a window such as `1h`")?;
+        let burst = if self.eat_word("burst").is_some() { Some(self.literal_of(TokenKind::Integer, "a burst size")?) } else { None };
+        let mut keys = Vec::new();
+        if self.eat_word("per").is_some() {
+            keys.push(self.expr()?);
+            while self.eat(TokenKind::Comma).is_some() {
+                keys.push(self.expr()?);
+            }
+        }
+        let conditions = self.conditions()?;
+        let fail = if let Some(t) = self.eat_word("fail") {
+            let mode = if self.eat_word("open").is_some() {
+                FailMode::Open
+            } else if self.eat_word("closed").is_some() {
+                FailMode::Closed
+            } else {
+                return self.fail_expected("`open` or `closed`");
+            };
+            Some((mode, self.span_from(t.span)))
+        } else {
+            None
+        };
+        self.eat(TokenKind::Semi);
+        self.rule_end("`burst`, `per`, `when`, `unless`, `fail` or the next rule")?;
+        Ok(LimitRule { docs, annotations, scope, count, window, burst, keys, conditions, fail, span: self.span_from(start) })
+    }
+
+    // ───────────────────────── expressions ─────────────────────────
+
+    fn expr(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let result = self.or_expr();
+        self.leave();
+        result
+    }
+
+    fn or_expr(&mut self) -> PResult<Expr> {
+        let mut lhs = self.and_expr()?;
+        while self.eat(TokenKind::OrOr).is_some() {
+            let rhs = self.and_expr()?;
+            lhs = binary(BinaryOp::Or, lhs, rhs);
+        }
+        Ok(lhs)
+    }
+
+    fn and_expr(&mut self) -> PResult<Expr> {
+        let mut lhs = self.cmp_expr()?;
+        while self.eat(TokenKind::AndAnd).is_some() {
+            let rhs = self.cmp_expr()?;
+            lhs = binary(BinaryOp::And, lhs, rhs);
+        }
+        Ok(lhs)
+    }
+
+    fn cmp_op(&self) -> Option<BinaryOp> {
+        Some(match self.peek() {
+            TokenKind::EqEq => BinaryOp::Eq,
+            TokenKind::NotEq => BinaryOp::NotEq,
+            TokenKind::Lt => BinaryOp::Lt,
+            TokenKind::Le => BinaryOp::Le,
+            TokenKind::Gt => BinaryOp::Gt,
+            TokenKind::Ge => BinaryOp::Ge,
+            TokenKind::In => BinaryOp::In,
+            _ => return None,
+        })
+    }
+
+    fn is_cmp_start(&self) -> bool {
+        self.cmp_op().is_some() || matches!(self.peek(), TokenKind::Has | TokenKind::Like | TokenKind::Matches)
+    }
+
+    fn cmp_expr(&mut self) -> PResult<Expr> {
+        let lhs = self.add_expr()?;
+        let start = lhs.span;
+        let expr = if let Some(op) = self.cmp_op() {
+            self.bump();
+            let rhs = self.add_expr()?;
+            binary(op, lhs, rhs)
+        } else if self.eat(TokenKind::Has).is_some() {
+            let mut path = vec![self.any_word("an attribute name after `has`")?];
+            while self.at(TokenKind::Dot) {
+                self.bump();
+                path.push(self.any_word("an attribute name")?);
+            }
+            Expr { kind: ExprKind::Has { base: Box::new(lhs), path }, span: self.span_from(start) }
+        } else if self.eat(TokenKind::Like).is_some() {
+            let pattern = self.literal_of(TokenKind::String, "a glob pattern string such as `\"*@acme.com\"`")?;
+            Expr { kind: ExprKind::Like { base: Box::new(lhs), pattern }, span: self.span_from(start) }
+        } else if self.eat(TokenKind::Matches).is_some() {
+            let target = if self.at(TokenKind::String) {
+                MatchTarget::Regex(self.string()?)
+            } else {
+                MatchTarget::Detector(self.path("a regex string or a detector such as `pii.email`")?)
+            };
+            Expr { kind: ExprKind::Matches { base: Box::new(lhs), target }, span: self.span_from(start) }
+        } else {
+            return Ok(lhs);
+        };
+        if self.is_cmp_start() {
+            let t = self.tok();
+            self.error(
+                "E0007",
+                t.span,
+                "comparison operators cannot be chained".to_string(),
+                "a second comparison",
+                Some("use `&&` between comparisons, or parentheses to group one".to_string()),
+            );
+            return Err(Fail);
+        }
+        Ok(expr)
+    }
+
+    fn add_expr(&mut self) -> PResult<Expr> {
+        let mut lhs = self.unary_expr()?;
+        loop {
+            let op = match self.peek() {
+                TokenKind::Plus => BinaryOp::Add,
+                TokenKind::Minus => BinaryOp::Sub,
+                _ => return Ok(lhs),
+            };
+            self.bump();
+            let rhs = self.unary_expr()?;
+            lhs = binary(op, lhs, rhs);
+        }
+    }
+
+    fn unary_expr(&mut self) -> PResult<Expr> {
+        let mut ops = Vec::new();
+        while matches!(self.peek(), TokenKind::Bang | TokenKind::Minus) {
+            let t = self.bump();
+            ops.push((if t.kind == TokenKind::Bang { UnaryOp::Not } else { UnaryOp::Neg }, t.span));
+        }
+        let mut expr = self.postfix_expr()?;
+        for (op, span) in ops.into_iter().rev() {
+            let span = span.to(expr.span);
+            expr = Expr { kind: ExprKind::Unary { op, operand: Box::new(expr) }, span };
+        }
+        Ok(expr)
+    }
+
+    fn postfix_expr(&mut self) -> PResult<Expr> {
+        let mut expr = self.primary()?;
+        loop {
+            let start = expr.span;
+            if self.at(TokenKind::Dot) {
+                self.bump();
+                let name = self.any_word("an attribute or method name after `.`")?;
+                if self.at(TokenKind::LParen) {
+                    let args = self.call_args()?;
+                    expr = Expr { kind: ExprKind::MethodCall { receiver: Box::new(expr), method: name, args }, span: self.span_from(start) };
+                } else {
+                    expr = Expr { kind: ExprKind::Member { base: Box::new(expr), name }, span: self.span_from(start) };
+                }
+            } else if self.at(TokenKind::LBracket) && self.nth(1).kind == TokenKind::String && self.nth(2).kind == TokenKind::RBracket {
+                self.bump();
+                let key = self.string()?;
+                self.bump();
+                expr = Expr { kind: ExprKind::Index { base: Box::new(expr), key }, span: self.span_from(start) };
+            } else {
+                return Ok(expr);
+            }
+        }
+    }
+
+    fn call_args(&mut self) -> PResult<Vec<Expr>> {
+        let open = self.expect(TokenKind::LParen, "`(`")?.span;
+        let mut args = Vec::new();
+        while !self.at(TokenKind::RParen) {
+            args.push(self.expr()?);
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(TokenKind::RParen, open)?;
+        Ok(args)
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let t = self.tok();
+        let kind = match t.kind {
+            TokenKind::String
+            | TokenKind::Integer
+            | TokenKind::Decimal
+            | TokenKind::Duration
+            | TokenKind::Date
+            | TokenKind::DateTime
+            | TokenKind::True
+            | TokenKind::False => ExprKind::Lit(self.literal()?),
+            TokenKind::Principal | TokenKind::Action | TokenKind::Resource | TokenKind::Context => {
+                self.bump();
+                ExprKind::Var(match t.kind {
+                    TokenKind::Principal => Var::Principal,
+                    TokenKind::Action => Var::Action,
+                    TokenKind::Resource => Var::Resource,
+                    _ => Var::Context,
+                })
+            }
+            TokenKind::Previously => {
+                self.bump();
+                let flow = self.flow_body(FlowKind::Previously)?;
+                ExprKind::Flow(Box::new(flow))
+            }
+            TokenKind::Ident => return self.name_expr(),
+            TokenKind::LParen => {
+                self.bump();
+                let inner = self.expr()?;
+                self.close(TokenKind::RParen, t.span)?;
+                ExprKind::Paren(Box::new(inner))
+            }
+            TokenKind::LBracket => return self.set_lit(),
+            TokenKind::LBrace => {
+                let (entries, _) = self.record_entries()?;
+                ExprKind::Record(entries)
+            }
+            _ => return self.fail_expected("an expression"),
+        };
+        Ok(Expr { kind, span: self.span_from(t.span) })
+    }
+
+    /// An expression starting with an identifier: a flow aggregate, an entity
+    /// or enum reference (`a.b::"id"`, `Level::high`), a call or a name.
+    fn name_expr(&mut self) -> PResult<Expr> {
+        let t = self.tok();
+        let word = self.text(t.span);
+        if word == "count" && self.nth(1).kind == TokenKind::LParen && self.nth_is_word(2, "within") {
+            self.bump();
+            let open = self.bump().span;
+            let flow = self.flow_body(FlowKind::Count)?;
+            self.close(TokenKind::RParen, open)?;
+            return Ok(Expr { kind: ExprKind::Flow(Box::new(flow)), span: self.span_from(t.span) });
+        }
+        if word == "sum" && self.nth(1).kind == TokenKind::LParen {
+            return self.sum_or_call();
+        }
+        // Look past `a.b.c` for `::`.
+        let mut n = 1;
+        while self.nth(n).kind == TokenKind::Dot && self.nth(n + 1).kind.is_word() {
+            n += 2;
+        }
+        if self.nth(n).kind == TokenKind::ColonColon {
+            let ty = self.path("a type name")?;
+            self.bump();
+            if self.at(TokenKind::String) {
+                let id = self.string()?;
+                let span = self.span_from(ty.span);
+                return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty, id, span }), span });
+            }
+            let variant = self.ident("an entity id string or an enum value after `::`")?;
+            return Ok(Expr { kind: ExprKind::EnumRef { ty, variant }, span: self.span_from(t.span) });
+        }
+        let name = self.ident("a name")?;
+        if self.at(TokenKind::LParen) {
+            let args = self.call_args()?;
+            return Ok(Expr { kind: ExprKind::Call { func: name, args }, span: self.span_from(t.span) });
+        }
+        Ok(Expr { span: name.span, kind: ExprKind::Name(name) })
+    }
+
+    /// `sum(value, within …)` is a flow aggregate; `sum(…)` otherwise a call.
+    fn sum_or_call(&mut self) -> PResult<Expr> {
+        let start = self.bump().span;
+        let func = Ident { name: "sum".to_string(), span: start };
+        let open = self.bump().span;
+        let mut args = Vec::new();
+        while !self.at(TokenKind::RParen) {
+            let arg = self.expr()?;
+            if args.is_empty() && self.at(TokenKind::Comma) && self.nth_is_word(1, "within") {
+                self.bump();
+                let flow = self.flow_body(FlowKind::Sum(arg))?;
+                self.close(TokenKind::RParen, open)?;
+                return Ok(Expr { kind: ExprKind::Flow(Box::new(flow)), span: self.span_from(start) });
+            }
+            args.push(arg);
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(TokenKind::RParen, open)?;
+        Ok(Expr { kind: ExprKind::Call { func, args }, span: self.span_from(start) })
+    }
+
+    fn flow_body(&mut self, kind: FlowKind) -> PResult<FlowExpr> {
+        self.expect_word("within")?;
+        let window = self.literal_of(TokenKind::Duration, "a window such as `1h`")?;
+        let group = if let Some(by) = self.eat_word("by") {
+            let g = if self.eat(TokenKind::Principal).is_some() {
+                FlowGroup::Principal
+            } else if self.eat_word("session").is_some() {
+                FlowGroup::Session
+            } else {
+                return self.fail_expected("`session` or `principal`");
+            };
+            Some((g, self.span_from(by.span)))
+        } else {
+            None
+        };
+        if !matches!(self.peek(), TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
+            return self.fail_expected("the earlier action's scope, such as `action: read_customer`");
+        }
+        let scope = self.scope()?;
+        let filter = if self.eat_word("where").is_some() {
+            self.enter()?;
+            let filter = self.cmp_expr();
+            self.leave();
+            Some(filter?)
+        } else {
+            None
+        };
+        Ok(FlowExpr { kind, window, group, scope, filter })
+    }
+
+    fn set_lit(&mut self) -> PResult<Expr> {
+        let open = self.expect(TokenKind::LBracket, "`[`")?.span;
+        let mut items = Vec::new();
+        while !self.at(TokenKind::RBracket) {
+            items.push(self.expr()?);
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(TokenKind::RBracket, open)?;
+        Ok(Expr { kind: ExprKind::Set(items), span: self.span_from(open) })
+    }
+
+    fn record_entries(&mut self) -> PResult<(Vec<RecordEntry>, Span)> {
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        self.enter()?;
+        let mut entries = Vec::new();
+        while !self.at(TokenKind::RBrace) {
+            let start = self.tok().span;
+            let key = if self.at(TokenKind::String) {
+                RecordKey::Str(self.string()?)
+            } else {
+                RecordKey::Word(self.any_word("a field name")?)
+            };
+            self.expect(TokenKind::Colon, "`:` after the field name")?;
+            let value = self.expr()?;
+            entries.push(RecordEntry { key, value, span: self.span_from(start) });
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.leave();
+        self.close(TokenKind::RBrace, open)?;
+        Ok((entries, self.span_from(open)))
+    }
+
+    fn entity_ref(&mut self) -> PResult<EntityRefLit> {
+        let ty = self.path("an entity such as `User::\"dana\"`")?;
+        self.expect(TokenKind::ColonColon, "`::` and the entity id")?;
+        let id = self.string()?;
+        Ok(EntityRefLit { span: self.span_from(ty.span), ty, id })
+    }
+
+    // ───────────────────────── fixtures and tests ─────────────────────────
+
+    fn fixture(&mut self, docs: Docs) -> PResult<FixtureDecl> {
+        let start = self.expect(TokenKind::Fixture, "`fixture`")?.span;
+        let name = self.ident("a fixture name")?;
+        let entities = self.entity_block()?;
+        Ok(FixtureDecl { docs, name, entities, span: self.span_from(start) })
+    }
+
+    fn entity_block(&mut self) -> PResult<Vec<EntityLit>> {
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        let mut out = Vec::new();
+        loop {
+            if self.eat(TokenKind::RBrace).is_some() {
+                return Ok(out);
+            }
+            if self.at(TokenKind::Entity) {
+                out.push(self.entity_lit()?);
+            } else if self.at(TokenKind::Eof) {
+                self.unclosed(open);
+                return Err(Fail);
+            } else {
+                return self.fail_expected("`entity` or `}`");
+            }
+        }
+    }
+
+    fn entity_lit(&mut self) -> PResult<EntityLit> {
+        let start = self.expect(TokenKind::Entity, "`entity`")?.span;
+        let uid = self.entity_ref()?;
+        let parents = if self.eat(TokenKind::In).is_some() {
+            let open = self.expect(TokenKind::LBracket, "`[`")?.span;
+            let mut parents = Vec::new();
+            while !self.at(TokenKind::RBracket) {
+                parents.push(self.entity_ref()?);
+                if self.eat(TokenKind::Comma).is_none() {
+                    break;
+                }
+            }
+            self.close(TokenKind::RBracket, open)?;
+            Some(parents)
+        } else {
+            None
+        };
+        let attrs = if self.at(TokenKind::LBrace) { Some(self.record_entries()?) } else { None };
+        self.eat(TokenKind::Semi);
+        Ok(EntityLit { uid, parents, attrs, span: self.span_from(start) })
+    }
+
+    fn test(&mut self, docs: Docs) -> PResult<TestDecl> {
+        let start = self.expect(TokenKind::Test, "`test`")?.span;
+        let name = self.literal_of(TokenKind::String, "the test's name as a string")?;
+        let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+        let mut steps = Vec::new();
+        loop {
+            if self.eat(TokenKind::RBrace).is_some() {
+                break;
+            }
+            if self.at(TokenKind::Eof) {
+                self.unclosed(open);
+                return Err(Fail);
+            }
+            steps.push(self.test_step()?);
+        }
+        Ok(TestDecl { docs, name, steps, span: self.span_from(start) })
+    }
+
+    fn test_step(&mut self) -> PResult<TestStep> {
+        let t = self.tok();
+        let word = if t.kind == TokenKind::Ident { self.text(t.span) } else { "" };
+        let step = match word {
+            "using" => {
+                self.bump();
+                let mut names = vec![self.ident("a fixture name")?];
+                while self.eat(TokenKind::Comma).is_some() {
+                    names.push(self.ident("a fixture name")?);
+                }
+                TestStep::Using(names, self.span_from(t.span))
+            }
+            "at" => {
+                self.bump();
+                TestStep::At(self.literal_of(TokenKind::DateTime, "a time such as `2026-11-26T09:00:00Z`")?)
+            }
+            "advance" => {
+                self.bump();
+                TestStep::Advance(self.literal_of(TokenKind::Duration, "a duration such as `2h`")?)
+            }
+            "entities" => {
+                self.bump();
+                let entities = self.entity_block()?;
+                TestStep::Entities(entities, self.span_from(t.span))
+            }
+            "request" => {
+                self.bump();
+                let (fields, fields_span) = self.record_entries()?;
+                let mut expectations = Vec::new();
+                while self.at_word("expect") {
+                    expectations.push(self.expectation()?);
+                }
+                self.eat(TokenKind::Semi);
+                return Ok(TestStep::Request(RequestStep { fields, fields_span, expectations, span: self.span_from(t.span) }));
+            }
+            _ => return self.fail_expected("`request`, `expect`, `using`, `at`, `advance`, `entities` or `}`"),
+        };
+        self.eat(TokenKind::Semi);
+        Ok(step)
+    }
+
+    fn expectation(&mut self) -> PResult<Expectation> {
+        let start = self.expect_word("expect")?.span;
+        let t = self.tok();
+        let outcome = match (t.kind, self.text(t.span)) {
+            (TokenKind::Ident, "allow") => Outcome::Allow,
+            (TokenKind::Ident, "deny") => Outcome::Deny,
+            (TokenKind::Ident, "approval_required") => Outcome::ApprovalRequired,
+            (TokenKind::Ident, "error") => Outcome::Error,
+            _ => return self.fail_expected("`allow`, `deny`, `approval_required` or `error`"),
+        };
+        self.bump();
+        let mut by = Vec::new();
+        if self.eat_word("by").is_some() {
+            by.push(self.literal_of(TokenKind::String, "a rule id such as `\"policy.rule-id\"`")?);
+            while self.eat(TokenKind::Comma).is_some() {
+                by.push(self.literal_of(TokenKind::String, "a rule id")?);
+            }
+        }
+        let mut details = Vec::new();
+        if self.eat_word("with").is_some() {
+            details.push(self.expect_detail()?);
+            while self.eat(TokenKind::Comma).is_some() {
+                details.push(self.expect_detail()?);
+            }
+        }
+        self.eat(TokenKind::Semi);
+        Ok(Expectation { outcome, outcome_span: t.span, by, details, span: self.span_from(start) })
+    }
+
+    fn expect_detail(&mut self) -> PResult<ExpectDetail> {
+        if self.eat(TokenKind::Obligation).is_some() {
+            return Ok(ExpectDetail::Obligation(self.path("an obligation name")?));
+        }
+        if self.eat(TokenKind::Mask).is_some() {
+            return Ok(ExpectDetail::Mask(self.mask_path()?));
+        }
+        if self.eat_word("error").is_some() {
+            return Ok(ExpectDetail::Error(self.string()?));
+        }
+        if self.eat_word("remaining").is_some() {
+            return Ok(ExpectDetail::Remaining(self.literal_of(TokenKind::Integer, "a count")?));
+        }
+        self.fail_expected("`obligation`, `mask`, `error` or `remaining`")
+    }
+}
+
+fn brace_delta(kind: TokenKind) -> i32 {
+    match kind {
+        TokenKind::LBrace => 1,
+        TokenKind::RBrace => -1,
+        _ => 0,
+    }
+}
+
+fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.to(rhs.span);
+    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+}
+
+/// A dotted name as an expression: a name followed by member accesses.
+fn path_to_expr(path: Path) -> Expr {
+    let mut segments = path.segments.into_iter();
+    let Some(first) = segments.next() else {
+        return Expr { kind: ExprKind::Set(Vec::new()), span: path.span };
+    };
+    let start = first.span;
+    let mut expr = Expr { span: first.span, kind: ExprKind::Name(first) };
+    for seg in segments {
+        let span = start.to(seg.span);
+        expr = Expr { kind: ExprKind::Member { base: Box::new(expr), name: seg }, span };
+    }
+    expr
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max).collect();
+    out.push('…');
+    out
+}
