@@ -1,1 +1,11 @@
-pub use ward_compiler;
+//! Ward: a policy language, compiler and runtime for AI agents.
+//!
+//! This facade re-exports the workspace's crates so that embedders depend on
+//! one crate: [`grammar`] (lexer, parser, syntax tree, formatter) and
+//! [`compiler`] (diagnostics and checking).
+
+pub use ward_compiler as compiler;
+pub use ward_grammar as grammar;
+
+pub use ward_compiler::{Diagnostic, Severity, SourceSet, check};
+pub use ward_grammar::format::format_source;

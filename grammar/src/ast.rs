@@ -268,9 +268,15 @@ pub enum AgentFieldKind {
     Created(Lit),
     Expires(Lit),
     /// `rotate credentials every 90d [last DATE]`
-    Rotate { every: Lit, last: Option<Lit> },
+    Rotate {
+        every: Lit,
+        last: Option<Lit>,
+    },
     /// `review every 180d [last DATE]`
-    Review { every: Lit, last: Option<Lit> },
+    Review {
+        every: Lit,
+        last: Option<Lit>,
+    },
     Attrs(Vec<RecordEntry>, Span),
     Description(Lit),
 }
@@ -525,23 +531,55 @@ pub enum ExprKind {
     /// `Customer::"c-17"`
     EntityRef(EntityRefLit),
     /// `Level::internal`
-    EnumRef { ty: Path, variant: Ident },
+    EnumRef {
+        ty: Path,
+        variant: Ident,
+    },
     /// `ip("10.0.0.1")`
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// `base.name`
-    Member { base: Box<Expr>, name: Ident },
+    Member {
+        base: Box<Expr>,
+        name: Ident,
+    },
     /// `receiver.method(args)`
-    MethodCall { receiver: Box<Expr>, method: Ident, args: Vec<Expr> },
+    MethodCall {
+        receiver: Box<Expr>,
+        method: Ident,
+        args: Vec<Expr>,
+    },
     /// `base["key"]`
-    Index { base: Box<Expr>, key: Lit },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Index {
+        base: Box<Expr>,
+        key: Lit,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `base has a.b`
-    Has { base: Box<Expr>, path: Vec<Ident> },
+    Has {
+        base: Box<Expr>,
+        path: Vec<Ident>,
+    },
     /// `base like "*@acme.com"`
-    Like { base: Box<Expr>, pattern: Lit },
+    Like {
+        base: Box<Expr>,
+        pattern: Lit,
+    },
     /// `base matches "regex"` or `base matches detector.path`
-    Matches { base: Box<Expr>, target: MatchTarget },
+    Matches {
+        base: Box<Expr>,
+        target: MatchTarget,
+    },
     /// `[a, b]`
     Set(Vec<Expr>),
     /// `{ key: value }`

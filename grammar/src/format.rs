@@ -38,16 +38,23 @@ pub fn format_source(source: &str) -> Result<String, Vec<SyntaxError>> {
 /// Prints a parsed file; `source` is the text it was parsed from (for comments
 /// and blank lines).
 pub fn format_file(file: &SourceFile, source: &str) -> String {
-    let mut p = Printer { src: source, out: String::new(), indent: 0, comments: &file.comments, next_comment: 0, last_end: 0, block_start: true };
+    let mut p = Printer {
+        src: source,
+        out: String::new(),
+        indent: 0,
+        comments: &file.comments,
+        next_comment: 0,
+        last_end: 0,
+        block_start: true,
+    };
     let mut prev: Option<&Item> = None;
     for item in &file.items {
         // Imports stay together, and so do detectors; other items are
         // separated by a blank line.
-        let grouped = match (prev, item) {
-            (None, _) => true,
-            (Some(Item::Import(_)), Item::Import(_)) | (Some(Item::Detector(_)), Item::Detector(_)) => true,
-            _ => false,
-        };
+        let grouped = matches!(
+            (prev, item),
+            (None, _) | (Some(Item::Import(_)), Item::Import(_)) | (Some(Item::Detector(_)), Item::Detector(_))
+        );
         p.item(item, if grouped { Blank::Keep } else { Blank::Force });
         prev = Some(item);
     }
@@ -152,7 +159,11 @@ impl<'a> Printer<'a> {
     }
 
     fn has_comment_in(&self, span: Span) -> bool {
-        self.comments.get(self.next_comment..).unwrap_or(&[]).iter().any(|c| c.span.start >= span.start && c.span.start < span.end)
+        self.comments
+            .get(self.next_comment..)
+            .unwrap_or(&[])
+            .iter()
+            .any(|c| c.span.start >= span.start && c.span.start < span.end)
     }
 
     fn open_block(&mut self) {

@@ -56,10 +56,8 @@ pub fn parse(source: &str) -> Parse {
     tokens.push(Token { kind: TokenKind::Eof, span: end });
     let mut p = Parser { src: source, tokens, docs, pos: 0, errors: Vec::new(), depth: 0 };
     let items = p.items();
-    let comments = comments
-        .into_iter()
-        .map(|t| Comment { text: p.text(t.span).trim_end().to_string(), span: t.span })
-        .collect();
+    let comments =
+        comments.into_iter().map(|t| Comment { text: p.text(t.span).trim_end().to_string(), span: t.span }).collect();
     Parse { file: SourceFile { items, comments, span: Span::new(0, source.len()) }, errors: p.errors }
 }
 
@@ -115,10 +113,10 @@ impl<'s> Parser<'s> {
 
     fn nth(&self, n: usize) -> Token {
         let last = self.tokens.len().saturating_sub(1);
-        self.tokens.get((self.pos + n).min(last)).copied().unwrap_or(Token {
-            kind: TokenKind::Eof,
-            span: Span::new(self.src.len(), self.src.len()),
-        })
+        self.tokens
+            .get((self.pos + n).min(last))
+            .copied()
+            .unwrap_or(Token { kind: TokenKind::Eof, span: Span::new(self.src.len(), self.src.len()) })
     }
 
     fn peek(&self) -> TokenKind {
@@ -594,7 +592,9 @@ impl<'s> Parser<'s> {
             if self.eat(TokenKind::RBrace).is_some() {
                 return Ok(out);
             }
-            if self.at(TokenKind::Eof) || (is_top_start(self.peek()) && !is_member(self.peek()) && self.at_line_start(self.tok().span)) {
+            if self.at(TokenKind::Eof)
+                || (is_top_start(self.peek()) && !is_member(self.peek()) && self.at_line_start(self.tok().span))
+            {
                 self.unclosed(open);
                 return Ok(out);
             }
@@ -656,10 +656,21 @@ impl<'s> Parser<'s> {
             TokenKind::Entity => {
                 self.bump();
                 let name = self.ident("an entity type name")?;
-                let parents = if self.eat(TokenKind::In).is_some() { Some(self.name_list("a parent entity type")?) } else { None };
+                let parents = if self.eat(TokenKind::In).is_some() {
+                    Some(self.name_list("a parent entity type")?)
+                } else {
+                    None
+                };
                 let attrs = if self.at(TokenKind::LBrace) { Some(self.record_type()?) } else { None };
                 self.eat(TokenKind::Semi);
-                Ok(SchemaItem::Entity(EntityDecl { docs, annotations, name, parents, attrs, span: self.span_from(start) }))
+                Ok(SchemaItem::Entity(EntityDecl {
+                    docs,
+                    annotations,
+                    name,
+                    parents,
+                    attrs,
+                    span: self.span_from(start),
+                }))
             }
             TokenKind::Enum => {
                 self.bump();
@@ -674,7 +685,14 @@ impl<'s> Parser<'s> {
                     variants.push(self.ident("an enum value")?);
                 }
                 self.close(TokenKind::RBrace, open)?;
-                Ok(SchemaItem::Enum(EnumDecl { docs, annotations, name, ordered, variants, span: self.span_from(start) }))
+                Ok(SchemaItem::Enum(EnumDecl {
+                    docs,
+                    annotations,
+                    name,
+                    ordered,
+                    variants,
+                    span: self.span_from(start),
+                }))
             }
             TokenKind::Type => {
                 self.bump();
@@ -708,7 +726,17 @@ impl<'s> Parser<'s> {
         let context = if self.eat_word("with").is_some() { Some(self.record_type()?) } else { None };
         let returns = if self.eat_word("returns").is_some() { Some(self.type_expr()?) } else { None };
         self.eat(TokenKind::Semi);
-        Ok(ActionDecl { docs, annotations, names, parents, principals, resources, context, returns, span: self.span_from(start) })
+        Ok(ActionDecl {
+            docs,
+            annotations,
+            names,
+            parents,
+            principals,
+            resources,
+            context,
+            returns,
+            span: self.span_from(start),
+        })
     }
 
     fn enter(&mut self) -> PResult<()> {
@@ -860,11 +888,7 @@ impl<'s> Parser<'s> {
     }
 
     fn optional_last(&mut self) -> PResult<Option<Lit>> {
-        if self.eat_word("last").is_some() {
-            Ok(Some(self.literal_of(TokenKind::Date, "a date")?))
-        } else {
-            Ok(None)
-        }
+        if self.eat_word("last").is_some() { Ok(Some(self.literal_of(TokenKind::Date, "a date")?)) } else { Ok(None) }
     }
 
     // ───────────────────────── detectors ─────────────────────────
@@ -878,7 +902,11 @@ impl<'s> Parser<'s> {
             DetectorDef::Builtin(self.string()?)
         } else if self.eat_word("pattern").is_some() {
             let regex = self.string()?;
-            let validate = if self.eat_word("validate").is_some() { Some(self.ident("a validator such as `luhn`")?) } else { None };
+            let validate = if self.eat_word("validate").is_some() {
+                Some(self.ident("a validator such as `luhn`")?)
+            } else {
+                None
+            };
             DetectorDef::Pattern { regex, validate }
         } else if self.eat_word("keywords").is_some() {
             let open = self.expect(TokenKind::LBracket, "`[`")?.span;
@@ -949,7 +977,16 @@ impl<'s> Parser<'s> {
         }
         self.eat(TokenKind::Semi);
         self.rule_end("`when`, `unless`, `obligation`, `advice` or the next rule")?;
-        Ok(Rule { docs, annotations, effect, effect_span: effect_tok.span, scope, conditions, clauses, span: self.span_from(start) })
+        Ok(Rule {
+            docs,
+            annotations,
+            effect,
+            effect_span: effect_tok.span,
+            scope,
+            conditions,
+            clauses,
+            span: self.span_from(start),
+        })
     }
 
     /// After a policy item, only another item or the policy's `}` may follow.
@@ -975,7 +1012,9 @@ impl<'s> Parser<'s> {
     fn scope(&mut self) -> PResult<Scope> {
         let start = self.tok().span;
         let mut items = vec![self.scope_item()?];
-        while self.at(TokenKind::Comma) && matches!(self.nth(1).kind, TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
+        while self.at(TokenKind::Comma)
+            && matches!(self.nth(1).kind, TokenKind::Principal | TokenKind::Action | TokenKind::Resource)
+        {
             self.bump();
             items.push(self.scope_item()?);
         }
@@ -1000,7 +1039,11 @@ impl<'s> Parser<'s> {
                     None => None,
                 };
                 let scope = EntityScope { ty, constraint, span: self.span_from(t.span) };
-                Ok(if t.kind == TokenKind::Principal { ScopeItem::Principal(scope) } else { ScopeItem::Resource(scope) })
+                Ok(if t.kind == TokenKind::Principal {
+                    ScopeItem::Principal(scope)
+                } else {
+                    ScopeItem::Resource(scope)
+                })
             }
             TokenKind::Action => {
                 self.bump();
@@ -1119,7 +1162,11 @@ impl<'s> Parser<'s> {
         let count = self.literal_of(TokenKind::Integer, "the number of requests allowed")?;
         self.expect_word("per")?;
         let window = self.literal_of(TokenKind::Duration, "a window such as `1h`")?;
-        let burst = if self.eat_word("burst").is_some() { Some(self.literal_of(TokenKind::Integer, "a burst size")?) } else { None };
+        let burst = if self.eat_word("burst").is_some() {
+            Some(self.literal_of(TokenKind::Integer, "a burst size")?)
+        } else {
+            None
+        };
         let mut keys = Vec::new();
         if self.eat_word("per").is_some() {
             keys.push(self.expr()?);
@@ -1142,7 +1189,18 @@ impl<'s> Parser<'s> {
         };
         self.eat(TokenKind::Semi);
         self.rule_end("`burst`, `per`, `when`, `unless`, `fail` or the next rule")?;
-        Ok(LimitRule { docs, annotations, scope, count, window, burst, keys, conditions, fail, span: self.span_from(start) })
+        Ok(LimitRule {
+            docs,
+            annotations,
+            scope,
+            count,
+            window,
+            burst,
+            keys,
+            conditions,
+            fail,
+            span: self.span_from(start),
+        })
     }
 
     // ───────────────────────── expressions ─────────────────────────
@@ -1267,11 +1325,17 @@ impl<'s> Parser<'s> {
                 let name = self.any_word("an attribute or method name after `.`")?;
                 if self.at(TokenKind::LParen) {
                     let args = self.call_args()?;
-                    expr = Expr { kind: ExprKind::MethodCall { receiver: Box::new(expr), method: name, args }, span: self.span_from(start) };
+                    expr = Expr {
+                        kind: ExprKind::MethodCall { receiver: Box::new(expr), method: name, args },
+                        span: self.span_from(start),
+                    };
                 } else {
                     expr = Expr { kind: ExprKind::Member { base: Box::new(expr), name }, span: self.span_from(start) };
                 }
-            } else if self.at(TokenKind::LBracket) && self.nth(1).kind == TokenKind::String && self.nth(2).kind == TokenKind::RBracket {
+            } else if self.at(TokenKind::LBracket)
+                && self.nth(1).kind == TokenKind::String
+                && self.nth(2).kind == TokenKind::RBracket
+            {
                 self.bump();
                 let key = self.string()?;
                 self.bump();
@@ -1572,7 +1636,12 @@ impl<'s> Parser<'s> {
                     expectations.push(self.expectation()?);
                 }
                 self.eat(TokenKind::Semi);
-                return Ok(TestStep::Request(RequestStep { fields, fields_span, expectations, span: self.span_from(t.span) }));
+                return Ok(TestStep::Request(RequestStep {
+                    fields,
+                    fields_span,
+                    expectations,
+                    span: self.span_from(t.span),
+                }));
             }
             _ => return self.fail_expected("`request`, `expect`, `using`, `at`, `advance`, `entities` or `}`"),
         };

@@ -18,8 +18,5 @@ pub fn check(source: &str) -> Result<(), String> {
     // pest recurses once per nesting level; bound it so deep input cannot
     // overflow the stack. The hand-written parser has its own depth limit.
     pest::set_call_limit(std::num::NonZeroUsize::new(5_000_000));
-    WardGrammar::parse(Rule::file, source)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    WardGrammar::parse(Rule::file, source).map(|_| ()).map_err(|e| e.to_string())
 }
-

@@ -1,0 +1,230 @@
+//! The `ward` command line.
+
+mod files;
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ward_compiler::{Diagnostic, Severity, SourceSet};
+
+#[derive(Parser)]
+#[command(name = "ward", version, about = "Ward: policies for AI agents — check, format, test and enforce")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policy files (and directories, recursively) for errors.
+    ///
+    /// Exit status: 0 when clean (warnings allowed), 1 when any error, 2 on usage errors.
+    Check {
+        /// Files or directories to check.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Format policy files in Ward's canonical layout.
+    ///
+    /// Exit status: 0 when done (or, with --check, when nothing would change), 1 when a
+    /// file would change or has syntax errors, 2 on usage errors.
+    Fmt {
+        /// Files or directories to format.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; list the files that would change and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+/// The exit status for usage errors (bad arguments, missing files).
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Deeply nested input recurses in the parser and formatter; a large stack
+    // turns pathological files into diagnostics instead of stack overflows.
+    let worker = std::thread::Builder::new().stack_size(256 * 1024 * 1024).spawn(move || run(cli));
+    match worker.map(|handle| handle.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => {
+            eprintln!("error: ward stopped on an internal error (please report it)");
+            ExitCode::from(101)
+        }
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            ExitCode::from(101)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { paths, format } => check(&paths, format),
+        Command::Fmt { paths, check, format } => fmt(&paths, check, format),
+    }
+}
+
+/// Reads the files named by `paths` into a source set, or explains why not.
+fn load(paths: &[PathBuf]) -> Result<(SourceSet, Vec<PathBuf>), String> {
+    let files = files::collect(paths)?;
+    if files.is_empty() {
+        return Err("no `.ward` files found in the given paths".to_string());
+    }
+    let mut set = SourceSet::default();
+    for file in &files {
+        let bytes =
+            std::fs::read(file).map_err(|e| format!("cannot read `{}`: {}", file.display(), files::describe(&e)))?;
+        set.add_bytes(file.display().to_string(), &bytes);
+    }
+    Ok((set, files))
+}
+
+/// At most this many diagnostics are shown per file in human output; a binary
+/// file would otherwise print thousands.
+const MAX_SHOWN_PER_FILE: usize = 50;
+
+fn print_diagnostics(sources: &SourceSet, diags: &[Diagnostic], format: Format) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut shown_in_file = 0;
+    let mut hidden_in_file = 0;
+    let mut current = None;
+    for diag in diags {
+        if current != Some(diag.primary.file) {
+            note_hidden(&mut out, sources, current, hidden_in_file);
+            current = Some(diag.primary.file);
+            shown_in_file = 0;
+            hidden_in_file = 0;
+        }
+        let result = match format {
+            Format::Json => render::json(&mut out, sources, diag),
+            Format::Human if shown_in_file < MAX_SHOWN_PER_FILE => {
+                shown_in_file += 1;
+                render::human(&mut out, sources, diag, color)
+            }
+            Format::Human => {
+                hidden_in_file += 1;
+                Ok(())
+            }
+        };
+        if result.is_err() {
+            return; // stdout closed (e.g. piped into `head`): nothing left to do
+        }
+    }
+    note_hidden(&mut out, sources, current, hidden_in_file);
+}
+
+fn note_hidden(out: &mut dyn Write, sources: &SourceSet, file: Option<ward_compiler::FileId>, hidden: usize) {
+    if let (Some(file), true) = (file, hidden > 0) {
+        let path = sources.get(file).map_or("", |s| s.path.as_str());
+        let _ = writeln!(out, "… and {hidden} more diagnostics in {path}");
+    }
+}
+
+fn count(diags: &[Diagnostic], severity: Severity) -> usize {
+    diags.iter().filter(|d| d.severity == severity).count()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}
+
+fn check(paths: &[PathBuf], format: Format) -> ExitCode {
+    let (sources, files) = match load(paths) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let diags = ward_compiler::check(&sources);
+    print_diagnostics(&sources, &diags, format);
+    let errors = count(&diags, Severity::Error);
+    let warnings = count(&diags, Severity::Warning);
+    if format == Format::Human {
+        eprintln!(
+            "checked {}: {}, {}",
+            plural(files.len(), "file"),
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        );
+    }
+    if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn fmt(paths: &[PathBuf], check_only: bool, format: Format) -> ExitCode {
+    let (sources, files) = match load(paths) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let mut failed = false;
+    let mut changed = Vec::new();
+    let mut diags = Vec::new();
+    for ((id, source), path) in sources.iter().zip(&files) {
+        if let Some(diag) = &source.load_error {
+            diags.push(diag.clone());
+            continue;
+        }
+        match ward_grammar::format::format_source(&source.text) {
+            Ok(formatted) if formatted == source.text => {}
+            Ok(formatted) => {
+                if !check_only && let Err(e) = std::fs::write(path, formatted) {
+                    eprintln!("error: cannot write `{}`: {}", path.display(), files::describe(&e));
+                    failed = true;
+                    continue;
+                }
+                changed.push(path);
+            }
+            Err(errors) => diags.extend(errors.iter().map(|e| Diagnostic::from_syntax(id, e))),
+        }
+    }
+    print_diagnostics(&sources, &diags, format);
+    for path in &changed {
+        if check_only {
+            println!("would reformat: {}", path.display());
+        } else if format == Format::Human {
+            eprintln!("formatted {}", path.display());
+        }
+    }
+    if format == Format::Human {
+        let verb = if check_only { "would reformat" } else { "reformatted" };
+        let skipped = if diags.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not formatted (errors)", plural(count_files(&diags), "file"))
+        };
+        eprintln!("{}: {verb} {}{skipped}", plural(files.len(), "file"), changed.len());
+    }
+    if failed || !diags.is_empty() || (check_only && !changed.is_empty()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn count_files(diags: &[Diagnostic]) -> usize {
+    let mut files: Vec<_> = diags.iter().map(|d| d.primary.file).collect();
+    files.dedup();
+    files.len()
+}

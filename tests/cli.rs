@@ -1,0 +1,164 @@
+//! Drives the real `ward` binary: exit codes, diagnostics, formatting.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ward(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ward")).args(args).env("NO_COLOR", "1").output().expect("run ward")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh directory under the target dir, removed and recreated per test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const GOOD: &str = "policy p {\n  permit action: read\n}\n";
+
+#[test]
+fn check_clean_file_exits_0() {
+    let dir = scratch("check_clean");
+    let file = write(&dir, "ok.ward", GOOD);
+    let out = ward(&["check", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stderr(&out).contains("checked 1 file: 0 errors"));
+}
+
+#[test]
+fn check_reports_error_with_location_and_exits_1() {
+    let dir = scratch("check_error");
+    let file = write(&dir, "bad.ward", "policy p {\n  permit when a < b < c\n}\n");
+    let out = ward(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("[E0007]"), "{text}");
+    assert!(text.contains("bad.ward:2:21"), "{text}");
+}
+
+#[test]
+fn check_json_is_one_object_per_line() {
+    let dir = scratch("check_json");
+    let file = write(&dir, "bad.ward", "policy p { permit when }\nschema s { entity }\n");
+    let out = ward(&["check", "--format", "json", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 2, "both broken items are reported");
+    assert_eq!(lines[0]["code"], "E0001");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[1]["severity"], "error");
+}
+
+#[test]
+fn check_walks_directories() {
+    let dir = scratch("check_dir");
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    write(&dir, "a.ward", GOOD);
+    write(&dir.join("nested"), "b.ward", "policy q { forbid }\n");
+    write(&dir, "notes.txt", "not ward");
+    let out = ward(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("checked 2 files"));
+}
+
+#[test]
+fn missing_file_is_a_usage_error_not_a_backtrace() {
+    let out = ward(&["check", "/definitely/not/here.ward"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("cannot read `/definitely/not/here.ward`: no such file or directory"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    assert_eq!(ward(&["check"]).status.code(), Some(2));
+    assert_eq!(ward(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn binary_and_invalid_utf8_get_diagnostics() {
+    let dir = scratch("binary");
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bin = write(&dir, "bin.ward", &bytes);
+    let out = ward(&["check", &bin]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("E0011"), "not UTF-8 is reported: {}", stdout(&out));
+    let junk = write(&dir, "junk.ward", "\u{1}\u{2} ~~~ policy p { permit } ^^^ \"");
+    let out = ward(&["check", &junk]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).contains("panicked"));
+}
+
+#[test]
+fn deep_nesting_and_large_files_do_not_crash() {
+    let dir = scratch("deep");
+    let deep = format!("policy p {{ permit when {}a{} }}\n", "(".repeat(100_000), ")".repeat(100_000));
+    let file = write(&dir, "deep.ward", deep);
+    let out = ward(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("E0006"), "{}", stdout(&out));
+
+    let rule = "  permit principal: Agent, action: read when resource.owner == principal && context.mfa\n";
+    let big = format!("policy p {{\n{}}}\n", rule.repeat(10 * 1024 * 1024 / rule.len()));
+    let file = write(&dir, "big.ward", big);
+    let out = ward(&["check", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn fmt_rewrites_and_check_mode_reports() {
+    let dir = scratch("fmt");
+    let messy = "policy   p{permit   action:read when a&&b}";
+    let file = write(&dir, "messy.ward", messy);
+    let out = ward(&["fmt", "--check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("would reformat"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy, "--check never writes");
+
+    let out = ward(&["fmt", &file]);
+    assert_eq!(out.status.code(), Some(0));
+    let formatted = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(formatted, "policy p {\n  permit action: read\n    when a && b\n}\n");
+    assert_eq!(ward(&["fmt", "--check", &file]).status.code(), Some(0), "formatting is idempotent");
+}
+
+#[test]
+fn fmt_refuses_files_with_syntax_errors() {
+    let dir = scratch("fmt_err");
+    let text = "policy p { permit when }\n";
+    let file = write(&dir, "bad.ward", text);
+    let out = ward(&["fmt", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("E0001"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "a broken file is left alone");
+}
+
+#[test]
+fn bundled_examples_and_stdlib_are_clean_and_formatted() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let examples = format!("{root}/examples");
+    let stdlib = format!("{root}/stdlib");
+    let out = ward(&["check", &examples, &stdlib]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = ward(&["fmt", "--check", &examples, &stdlib]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
