@@ -7,5 +7,5 @@
 pub use ward_compiler as compiler;
 pub use ward_grammar as grammar;
 
-pub use ward_compiler::{Diagnostic, Severity, SourceSet, check};
+pub use ward_compiler::{Diagnostic, Options, Severity, SourceSet, Workspace, check};
 pub use ward_grammar::format::format_source;

@@ -1,28 +1,48 @@
-//! Ward's compiler. For now: loading sources, parsing them and reporting
-//! diagnostics; name resolution, type checking, analyses and lowering build
-//! on this entry point.
+//! Ward's compiler: from source files to checked programs.
 //!
-//! API boundary: [`SourceSet`] in, [`Diagnostic`] values out. Nothing here
-//! prints; rendering belongs to the CLI and the LSP.
+//! Parsing, name resolution, type checking and the analyses run as salsa
+//! queries over position-independent units (see [`units`]), so that after an
+//! edit only what depends on the edited rule is recomputed.
+//!
+//! API boundary: a [`SourceSet`] (or a [`Workspace`] for incremental use) in,
+//! [`Diagnostic`] values out. Nothing here prints; rendering belongs to the
+//! CLI and the LSP.
 
+pub mod analysis;
+pub mod check;
+pub mod db;
 mod diagnostic;
+pub mod literals;
+pub mod names;
+pub mod schema;
 mod sources;
+mod stdlib;
+mod suggest;
+pub mod symbols;
+pub mod types;
+pub mod units;
+mod workspace;
 
+pub use db::{Options, Origin};
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
 pub use sources::{MAX_SOURCE_BYTES, Source, SourceSet};
+pub use suggest::{closest, did_you_mean};
+pub use workspace::Workspace;
 
-/// Checks every file of `sources` and returns the diagnostics, ordered by
-/// file and position.
-pub fn check(sources: &SourceSet) -> Vec<Diagnostic> {
+/// Checks every file of `sources` (add the standard library first with
+/// [`SourceSet::add_stdlib`]) and returns the diagnostics, ordered by file
+/// and position.
+pub fn check(sources: &SourceSet, options: &Options) -> Vec<Diagnostic> {
+    let mut workspace = Workspace::new(options.clone());
     let mut out = Vec::new();
     for (id, source) in sources.iter() {
+        // Files that could not be read still take their place, so that ids match.
+        let text = if source.load_error.is_some() { "" } else { source.text.as_str() };
+        let added = workspace.add_file(&source.path, text, source.origin.clone());
+        debug_assert_eq!(added, id);
         out.extend(source.load_error.iter().cloned());
-        if source.load_error.is_some() {
-            continue;
-        }
-        let parse = ward_grammar::parse(&source.text);
-        out.extend(parse.errors.iter().map(|e| Diagnostic::from_syntax(id, e)));
     }
-    out.sort_by_key(|d| (d.primary.file, d.primary.span.start));
+    out.extend(workspace.diagnostics());
+    out.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.severity));
     out
 }

@@ -2,6 +2,7 @@
 
 use ward_grammar::Span;
 
+use crate::db::Origin;
 use crate::{Diagnostic, FileId};
 
 /// Larger files are refused with a diagnostic: no policy is this big, and the
@@ -18,6 +19,8 @@ pub struct Source {
     pub text: String,
     /// Set when the file could not be used at all (not UTF-8, too large).
     pub load_error: Option<Diagnostic>,
+    /// The project's own file, or a standard-library module.
+    pub origin: Origin,
 }
 
 /// The files of one compilation, addressed by [`FileId`].
@@ -42,10 +45,11 @@ impl SourceSet {
                 path,
                 text: String::new(),
                 load_error: Some(Diagnostic::error("E0012", id, Span::default(), message)),
+                origin: Origin::User,
             }
         } else {
             match std::str::from_utf8(bytes) {
-                Ok(text) => Source { path, text: text.to_string(), load_error: None },
+                Ok(text) => Source { path, text: text.to_string(), load_error: None, origin: Origin::User },
                 Err(e) => {
                     let at = e.valid_up_to();
                     // The lossy text keeps the valid prefix byte for byte and
@@ -60,12 +64,28 @@ impl SourceSet {
                     )
                     .with_label("invalid UTF-8 here")
                     .with_help("Ward source files must be UTF-8 text");
-                    Source { path, text, load_error: Some(diag) }
+                    Source { path, text, load_error: Some(diag), origin: Origin::User }
                 }
             }
         };
         self.files.push(source);
         id
+    }
+
+    /// Adds Ward's standard-library modules (`import stdlib.pii` resolves to
+    /// them). Their diagnostics, if any, point at `stdlib/NAME.ward`.
+    pub fn add_stdlib(&mut self) {
+        for (module, text) in crate::stdlib::MODULES {
+            if self.files.iter().any(|f| f.origin == Origin::Stdlib(module.to_string())) {
+                continue;
+            }
+            self.files.push(Source {
+                path: format!("<stdlib>/{module}.ward"),
+                text: text.to_string(),
+                load_error: None,
+                origin: Origin::Stdlib(module.to_string()),
+            });
+        }
     }
 
     /// Adds a file from a string.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::Span;
 
 /// A whole `.ward` file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceFile {
     pub items: Vec<Item>,
     /// Every comment of the file in source order (docs included), for the formatter.
@@ -61,21 +61,21 @@ impl Docs {
 }
 
 /// `@name` or `@name(arg)`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Annotation {
     pub name: Ident,
     pub arg: Option<AnnotationArg>,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum AnnotationArg {
     Lit(Lit),
     Word(Ident),
 }
 
 /// A top-level item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Item {
     Import(ImportDecl),
     Schema(SchemaDecl),
@@ -103,7 +103,7 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportDecl {
     pub path: Path,
     pub alias: Option<Ident>,
@@ -112,7 +112,7 @@ pub struct ImportDecl {
 
 // ───────────────────────────── schemas ─────────────────────────────
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -121,7 +121,7 @@ pub struct SchemaDecl {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SchemaItem {
     Entity(EntityDecl),
     Enum(EnumDecl),
@@ -145,7 +145,7 @@ impl SchemaItem {
 }
 
 /// `entity Customer in [Account] { … }`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -156,7 +156,7 @@ pub struct EntityDecl {
 }
 
 /// `enum Level ordered { public, internal }`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnumDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -167,7 +167,7 @@ pub struct EnumDecl {
 }
 
 /// `type Email = String`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TypeAliasDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -177,7 +177,7 @@ pub struct TypeAliasDecl {
 }
 
 /// `action read, update in [crm] by [Agent] on [Customer] with { … } returns T`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -191,7 +191,7 @@ pub struct ActionDecl {
 }
 
 /// `context { mfa: Bool }`: attributes every request's context may carry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContextDecl {
     pub docs: Docs,
     pub fields: RecordType,
@@ -199,14 +199,14 @@ pub struct ContextDecl {
 }
 
 /// `Name` or `[A, B]`. `bracketed` remembers how it was written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameList {
     pub names: Vec<Path>,
     pub bracketed: bool,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum TypeExpr {
     /// `String`, `Set<Role>`, `crm.Customer`.
     Named {
@@ -226,14 +226,14 @@ impl TypeExpr {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordType {
     pub fields: Vec<FieldDecl>,
     pub span: Span,
 }
 
 /// `name?: Type` inside a record type.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -245,7 +245,7 @@ pub struct FieldDecl {
 
 // ───────────────────────────── agents ─────────────────────────────
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgentDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -256,13 +256,13 @@ pub struct AgentDecl {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgentField {
     pub kind: AgentFieldKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum AgentFieldKind {
     Owner(Expr),
     Created(Lit),
@@ -283,7 +283,7 @@ pub enum AgentFieldKind {
 
 // ───────────────────────────── detectors ─────────────────────────────
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DetectorDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -292,7 +292,7 @@ pub struct DetectorDecl {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum DetectorDef {
     /// `builtin "email"`: implemented by the runtime.
     Builtin(Lit),
@@ -306,7 +306,7 @@ pub enum DetectorDef {
 
 // ───────────────────────────── policies ─────────────────────────────
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -315,7 +315,7 @@ pub struct PolicyDecl {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum PolicyItem {
     Rule(Rule),
     Mask(MaskRule),
@@ -341,7 +341,7 @@ pub enum Effect {
 }
 
 /// `permit|forbid SCOPE (when|unless EXPR)* (obligation|advice CALL)*`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -354,13 +354,13 @@ pub struct Rule {
 }
 
 /// `principal: Agent, action: read, resource in Folder::"x"`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Scope {
     pub items: Vec<ScopeItem>,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ScopeItem {
     Principal(EntityScope),
     Resource(EntityScope),
@@ -368,14 +368,14 @@ pub enum ScopeItem {
 }
 
 /// `principal [: Type] [in|== target]`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityScope {
     pub ty: Option<Path>,
     pub constraint: Option<ScopeConstraint>,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScopeConstraint {
     pub op: ScopeOp,
     pub target: Expr,
@@ -388,7 +388,7 @@ pub enum ScopeOp {
 }
 
 /// `action: read`, `action: [a, b]`, `action in group`, `action == read`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionScope {
     pub op: ActionOp,
     pub actions: NameList,
@@ -405,7 +405,7 @@ pub enum ActionOp {
     Eq,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Condition {
     pub kind: ConditionKind,
     pub expr: Expr,
@@ -419,7 +419,7 @@ pub enum ConditionKind {
 }
 
 /// `obligation require_approval(role: "x")` or `advice log(message: "…")`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Clause {
     pub kind: ClauseKind,
     pub call: CallItem,
@@ -433,7 +433,7 @@ pub enum ClauseKind {
 }
 
 /// `name` or `name(key: value, …)`, as used by obligations and mask methods.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallItem {
     pub name: Path,
     /// `None` when written without parentheses.
@@ -441,7 +441,7 @@ pub struct CallItem {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NamedArg {
     pub name: Ident,
     pub value: Expr,
@@ -450,7 +450,7 @@ pub struct NamedArg {
 
 /// `mask PATHS with METHOD` or `mask PATHS with DETECTORS using METHOD`,
 /// then optionally `on SCOPE` and conditions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MaskRule {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -464,7 +464,7 @@ pub struct MaskRule {
 }
 
 /// `resource.ssn`, `response.items.*.email`, `text`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MaskPath {
     pub root: Ident,
     pub segments: Vec<MaskSegment>,
@@ -486,14 +486,14 @@ impl MaskPath {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MaskSegment {
     Field(Ident),
     Star(Span),
 }
 
 /// `limit SCOPE to N per WINDOW [burst B] [per KEY, …] (when|unless …)* [fail open|closed]`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LimitRule {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
@@ -515,13 +515,13 @@ pub enum FailMode {
 
 // ───────────────────────────── expressions ─────────────────────────────
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ExprKind {
     Lit(Lit),
     /// `principal`, `action`, `resource`, `context`.
@@ -609,27 +609,27 @@ impl Var {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityRefLit {
     pub ty: Path,
     pub id: Lit,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MatchTarget {
     Regex(Lit),
     Detector(Path),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordEntry {
     pub key: RecordKey,
     pub value: Expr,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum RecordKey {
     Word(Ident),
     Str(Lit),
@@ -684,7 +684,7 @@ impl BinaryOp {
 }
 
 /// A condition over the recent actions of a session or principal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowExpr {
     pub kind: FlowKind,
     pub window: Lit,
@@ -693,7 +693,7 @@ pub struct FlowExpr {
     pub filter: Option<Expr>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum FlowKind {
     Previously,
     Count,
@@ -740,7 +740,7 @@ impl Lit {
 // ───────────────────────────── tests ─────────────────────────────
 
 /// `fixture NAME { entity … }`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FixtureDecl {
     pub docs: Docs,
     pub name: Ident,
@@ -749,7 +749,7 @@ pub struct FixtureDecl {
 }
 
 /// `entity Type::"id" [in [parents]] [{ attrs }]`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityLit {
     pub uid: EntityRefLit,
     pub parents: Option<Vec<EntityRefLit>>,
@@ -757,7 +757,7 @@ pub struct EntityLit {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TestDecl {
     pub docs: Docs,
     pub name: Lit,
@@ -765,7 +765,7 @@ pub struct TestDecl {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum TestStep {
     Using(Vec<Ident>, Span),
     At(Lit),
@@ -775,7 +775,7 @@ pub enum TestStep {
 }
 
 /// `request { … } expect …`
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestStep {
     pub fields: Vec<RecordEntry>,
     pub fields_span: Span,
@@ -783,7 +783,7 @@ pub struct RequestStep {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expectation {
     pub outcome: Outcome,
     pub outcome_span: Span,
@@ -811,7 +811,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ExpectDetail {
     Obligation(Path),
     Mask(MaskPath),

@@ -11,6 +11,7 @@ pub mod format;
 pub mod lexer;
 mod parser;
 pub mod reference;
+pub mod visit;
 
 use serde::Serialize;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ward_compiler::{Diagnostic, Severity, SourceSet};
+use ward_compiler::{Diagnostic, Options, Severity, SourceSet, literals};
 
 #[derive(Parser)]
 #[command(name = "ward", version, about = "Ward: policies for AI agents — check, format, test and enforce")]
@@ -29,6 +29,12 @@ enum Command {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// The date lifecycle warnings compare against (YYYY-MM-DD); default: today (UTC).
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
+        /// The longest window a flow condition may look back.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        max_window: String,
     },
     /// Format policy files in Ward's canonical layout.
     ///
@@ -76,7 +82,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { paths, format } => check(&paths, format),
+        Command::Check { paths, format, at, max_window } => match options(at.as_deref(), &max_window) {
+            Ok(options) => check(&paths, format, &options),
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(USAGE)
+            }
+        },
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
     }
 }
@@ -147,15 +159,31 @@ fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
-fn check(paths: &[PathBuf], format: Format) -> ExitCode {
-    let (sources, files) = match load(paths) {
+/// Today's date (UTC) as days since 1970-01-01: the default for `--at`.
+fn today() -> i64 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    i64::try_from(secs / 86_400).unwrap_or(0)
+}
+
+fn options(at: Option<&str>, max_window: &str) -> Result<Options, String> {
+    let today = match at {
+        Some(date) => literals::date_days(date).map_err(|e| format!("--at: {e}"))?,
+        None => today(),
+    };
+    let max_window_ms = literals::duration_ms(max_window).map_err(|e| format!("--max-window: {e}"))?;
+    Ok(Options { today: Some(today), max_window_ms })
+}
+
+fn check(paths: &[PathBuf], format: Format, options: &Options) -> ExitCode {
+    let (mut sources, files) = match load(paths) {
         Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(USAGE);
         }
     };
-    let diags = ward_compiler::check(&sources);
+    sources.add_stdlib();
+    let diags = ward_compiler::check(&sources, options);
     print_diagnostics(&sources, &diags, format);
     let errors = count(&diags, Severity::Error);
     let warnings = count(&diags, Severity::Warning);

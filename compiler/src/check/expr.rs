@@ -1,0 +1,910 @@
+//! Type checking expressions and scopes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ward_grammar::Span;
+use ward_grammar::ast::*;
+use ward_grammar::format::expr as expr_text;
+
+use super::Cx;
+use crate::literals;
+use crate::names::Lookup;
+use crate::types::{Field, RecordType, Type};
+
+/// The request an expression is checked against: what `principal`,
+/// `resource`, `context` and `action` may be.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub principal: Type,
+    pub resource: Type,
+    pub context: Type,
+    /// The actions the scope matches.
+    pub actions: Vec<Arc<str>>,
+    /// Inside a flow condition: the request being decided (`current`).
+    pub current: Option<Box<Env>>,
+}
+
+/// Access paths known to be present (`resource.address` after
+/// `resource has address`), so optional attributes may be read.
+pub type Facts = BTreeSet<String>;
+
+const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
+
+/// The access path of an expression (`resource.owner.region`), if it has one.
+pub fn path_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Var(v) => Some(v.name().to_string()),
+        ExprKind::Name(n) if n.name == "current" => Some("current".to_string()),
+        ExprKind::Member { base, name } => path_key(base).map(|b| format!("{b}.{}", name.name)),
+        ExprKind::Index { base, key } => path_key(base).map(|b| format!("{b}.{}", key.string_value().unwrap_or(""))),
+        ExprKind::Paren(inner) => path_key(inner),
+        _ => None,
+    }
+}
+
+/// Facts that hold when `e` is true.
+pub fn facts_if_true(e: &Expr, out: &mut Facts) {
+    match &e.kind {
+        ExprKind::Has { base, path } => {
+            if let Some(mut key) = path_key(base) {
+                for seg in path {
+                    key.push('.');
+                    key.push_str(&seg.name);
+                    out.insert(key.clone());
+                }
+            }
+        }
+        ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
+            facts_if_true(lhs, out);
+            facts_if_true(rhs, out);
+        }
+        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_if_false(operand, out),
+        ExprKind::Paren(inner) => facts_if_true(inner, out),
+        _ => {}
+    }
+}
+
+/// Facts that hold when `e` is false.
+pub fn facts_if_false(e: &Expr, out: &mut Facts) {
+    match &e.kind {
+        ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
+            facts_if_false(lhs, out);
+            facts_if_false(rhs, out);
+        }
+        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_if_true(operand, out),
+        ExprKind::Paren(inner) => facts_if_false(inner, out),
+        _ => {}
+    }
+}
+
+fn orderable(ty: &Type, cx: &Cx<'_>) -> bool {
+    match ty {
+        Type::Int | Type::Decimal | Type::Time | Type::Date | Type::Duration => true,
+        Type::Enum(name) => cx.env.enums.get(name).is_some_and(|e| e.ordered),
+        t => t.is_error(),
+    }
+}
+
+impl Cx<'_> {
+    // ───────────────────────── scopes ─────────────────────────
+
+    /// The environment a scope describes, with errors for names that do not
+    /// resolve and a warning when no action of the scope fits its types.
+    pub fn scope_env(&mut self, scope: Option<&Scope>, current: Option<&Env>) -> Env {
+        let env = Arc::clone(self.env);
+        let mut principal_ty: Option<Arc<str>> = None;
+        let mut resource_ty: Option<Arc<str>> = None;
+        let mut actions: Option<Vec<Arc<str>>> = None;
+        let mut constraints = Vec::new();
+        let mut seen = BTreeSet::new();
+        let items = scope.map_or(&[][..], |s| s.items.as_slice());
+        for item in items {
+            let (which, span) = match item {
+                ScopeItem::Principal(s) => ("principal", s.span),
+                ScopeItem::Resource(s) => ("resource", s.span),
+                ScopeItem::Action(a) => ("action", a.span),
+            };
+            if !seen.insert(which) {
+                self.error("E0221", span, format!("`{which}` appears twice in this scope"))
+                    .label("second constraint on the same variable")
+                    .help("combine them, or move one into a `when` condition");
+            }
+            match item {
+                ScopeItem::Principal(s) | ScopeItem::Resource(s) => {
+                    let ty = s.ty.as_ref().and_then(|p| self.entity_type(p));
+                    if let Some(c) = &s.constraint {
+                        constraints.push((which, ty.clone(), c));
+                    }
+                    if which == "principal" {
+                        principal_ty = ty;
+                    } else {
+                        resource_ty = ty;
+                    }
+                }
+                ScopeItem::Action(a) => {
+                    let mut matched = Vec::new();
+                    for name in &a.actions.names {
+                        let Some(q) = self.action(name) else { continue };
+                        match a.op {
+                            ActionOp::In => matched.extend(
+                                env.actions.keys().filter(|k| !env.groups.contains(*k) && env.action_in(k, &q)).cloned(),
+                            ),
+                            ActionOp::Is | ActionOp::Eq if env.groups.contains(&q) => {
+                                self.error("E0226", name.span, format!("`{q}` is a group of actions, not an action"))
+                                    .label("an action group")
+                                    .help(format!("to match every action of the group, write `action in {q}`"));
+                            }
+                            ActionOp::Is | ActionOp::Eq => matched.push(q),
+                        }
+                    }
+                    matched.sort();
+                    matched.dedup();
+                    actions = Some(matched);
+                }
+            }
+        }
+        let scoped_actions = actions.is_some();
+        let mut actions =
+            actions.unwrap_or_else(|| env.actions.keys().filter(|k| !env.groups.contains(*k)).cloned().collect());
+        // Keep the actions the scope's types allow.
+        let fits = |allowed: &Option<Vec<Arc<str>>>, ty: &Option<Arc<str>>| match (allowed, ty) {
+            (Some(allowed), Some(ty)) => allowed.contains(ty),
+            _ => true,
+        };
+        let before = actions.len();
+        actions.retain(|a| {
+            env.actions.get(a).is_some_and(|info| fits(&info.principals, &principal_ty) && fits(&info.resources, &resource_ty))
+        });
+        if before > 0 && actions.is_empty() && let Some(scope) = scope {
+            let what = match (&principal_ty, &resource_ty) {
+                (Some(p), Some(r)) => format!("a `{p}` on a `{r}`"),
+                (Some(p), None) => format!("a `{p}`"),
+                (None, Some(r)) => format!("on a `{r}`"),
+                (None, None) => "this request".to_string(),
+            };
+            let which = if scoped_actions { "no action in this scope" } else { "no action of the schema" };
+            self.warning("W0102", scope.span, format!("this scope can never match: {which} can be taken by {what}"))
+                .label("matches no request")
+                .help("check the action's `by` and `on` types in the schema");
+        }
+        let all_entities = env.all_entity_types();
+        let union = |pick: &dyn Fn(&crate::schema::ActionInfo) -> &Option<Vec<Arc<str>>>,
+                     fixed: &Option<Arc<str>>|
+         -> Type {
+            if let Some(t) = fixed {
+                return Type::entity(t);
+            }
+            let mut names = Vec::new();
+            for a in &actions {
+                match env.actions.get(a).map(pick) {
+                    Some(Some(list)) => names.extend(list.iter().cloned()),
+                    _ => names.extend(all_entities.iter().cloned()),
+                }
+            }
+            if actions.is_empty() {
+                names.extend(all_entities.iter().cloned());
+            }
+            Type::entities(names)
+        };
+        let principal = union(&|i| &i.principals, &principal_ty);
+        let resource = union(&|i| &i.resources, &resource_ty);
+        // The context: fields every matched action's context has.
+        let mut context: Option<RecordType> = None;
+        for a in &actions {
+            let Some(info) = env.actions.get(a) else { continue };
+            context = Some(match context {
+                None => info.context.clone(),
+                Some(mut acc) => {
+                    acc.fields.retain(|k, f| {
+                        info.context.fields.get(k).is_some_and(|g| g.ty == f.ty)
+                    });
+                    for (k, f) in &mut acc.fields {
+                        if info.context.fields.get(k).is_some_and(|g| g.optional) {
+                            f.optional = true;
+                        }
+                    }
+                    acc
+                }
+            });
+        }
+        let context = Type::Record(Arc::new(context.unwrap_or_else(|| env.context.clone())));
+        let out = Env { principal, resource, context, actions, current: current.map(|c| Box::new(c.clone())) };
+        for (which, ty, c) in constraints {
+            self.scope_constraint(which, ty, c, &out);
+        }
+        out
+    }
+
+    fn scope_constraint(&mut self, which: &str, ty: Option<Arc<str>>, c: &ScopeConstraint, env: &Env) {
+        let var_ty = match &ty {
+            Some(t) => Type::entity(t),
+            None if which == "principal" => env.principal.clone(),
+            None => env.resource.clone(),
+        };
+        let target_ty = self.expr(&c.target, env, &Facts::new(), Some(&var_ty));
+        let target_entity = match (&target_ty, c.op) {
+            (Type::Entity(_), _) => target_ty.clone(),
+            (Type::Set(inner), ScopeOp::In) if matches!(**inner, Type::Entity(_) | Type::Unknown) => (**inner).clone(),
+            (t, _) if t.is_error() => return,
+            (t, _) => {
+                self.error("E0201", c.target.span, format!("`{which} {}` needs an entity here, found {}", op_text(c.op), t.a()))
+                    .label("not an entity");
+                return;
+            }
+        };
+        self.membership(&var_ty, &target_entity, c.op == ScopeOp::In, which, c.target.span);
+    }
+
+    /// Reports `lhs in rhs` (or `==`) that the schema makes impossible.
+    fn membership(&mut self, lhs: &Type, rhs: &Type, hierarchy: bool, lhs_text: &str, span: Span) {
+        let (Type::Entity(ls), Type::Entity(rs)) = (lhs, rhs) else { return };
+        let env = Arc::clone(self.env);
+        let possible = ls.iter().any(|l| rs.iter().any(|r| if hierarchy { env.may_be_in(l, r) } else { l == r }));
+        if possible {
+            return;
+        }
+        let lt = lhs.to_string();
+        let rt = rhs.to_string();
+        if hierarchy {
+            let help = match (ls.first(), rs.first()) {
+                (Some(l), Some(r)) if ls.len() == 1 && rs.len() == 1 => {
+                    format!("to allow it, declare the membership: `entity {l} in [{r}]`")
+                }
+                _ => "the schema's `in` declarations say which entities may contain which".to_string(),
+            };
+            self.error("E0205", span, format!("`{lhs_text}` is `{lt}`, which can never be in `{rt}`"))
+                .label(format!("no `{lt}` is ever in a `{rt}`"))
+                .help(help);
+        } else {
+            self.error("E0202", span, format!("`{lhs_text}` is `{lt}` and can never equal `{rt}`"))
+                .label(format!("a `{rt}`"));
+        }
+    }
+
+    // ───────────────────────── expressions ─────────────────────────
+
+    /// Checks a condition: a `Bool` expression.
+    pub fn condition(&mut self, e: &Expr, env: &Env, facts: &Facts) {
+        let ty = self.expr(e, env, facts, Some(&Type::Bool));
+        if !ty.fits(&Type::Bool) {
+            self.error("E0210", e.span, format!("a condition must be a `Bool`, but `{}` is {}", expr_text(e), ty.a()))
+                .label(format!("{}, not a `Bool`", ty.a()));
+        }
+    }
+
+    fn expect_type(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: &Type, why: &str) -> Type {
+        let ty = self.expr(e, env, facts, Some(expected));
+        if !ty.fits(expected) {
+            self.error("E0201", e.span, format!("{why} must be {}, but `{}` is {}", expected.a(), expr_text(e), ty.a()))
+                .label(format!("expected {}", expected.a()));
+            return Type::Error;
+        }
+        ty
+    }
+
+    pub fn expr(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
+        match &e.kind {
+            ExprKind::Lit(lit) => self.literal(lit),
+            ExprKind::Var(Var::Principal) => env.principal.clone(),
+            ExprKind::Var(Var::Resource) => env.resource.clone(),
+            ExprKind::Var(Var::Context) => env.context.clone(),
+            ExprKind::Var(Var::Action) => Type::Action,
+            ExprKind::Name(name) => self.name(name, env, expected),
+            ExprKind::EntityRef(r) => self.entity_type(&r.ty).map_or(Type::Error, |q| Type::entity(&q)),
+            ExprKind::EnumRef { ty, variant } => self.enum_ref(ty, variant),
+            ExprKind::Call { func, args } => self.call(func, args, e.span),
+            ExprKind::Member { base, name } => {
+                let base_ty = self.expr(base, env, facts, None);
+                self.field_access(base, &base_ty, &name.name, name.span, env, facts)
+            }
+            ExprKind::Index { base, key } => {
+                let base_ty = self.expr(base, env, facts, None);
+                self.field_access(base, &base_ty, key.string_value().unwrap_or(""), key.span, env, facts)
+            }
+            ExprKind::MethodCall { receiver, method, args } => self.method(receiver, method, args, env, facts),
+            ExprKind::Unary { op: UnaryOp::Not, operand } => {
+                self.expect_type(operand, env, facts, &Type::Bool, "the operand of `!`");
+                Type::Bool
+            }
+            ExprKind::Unary { op: UnaryOp::Neg, operand } => {
+                let ty = self.expr(operand, env, facts, None);
+                match ty {
+                    Type::Int | Type::Decimal | Type::Duration => ty,
+                    t if t.is_error() => t,
+                    t => {
+                        self.error("E0216", e.span, format!("`-` needs a number or a duration, but `{}` is {}", expr_text(operand), t.a()))
+                            .label("cannot be negated");
+                        Type::Error
+                    }
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e.span, env, facts),
+            ExprKind::Has { base, path } => {
+                let base_ty = self.expr(base, env, facts, None);
+                let mut ty = base_ty;
+                let mut key = path_key(base);
+                let mut facts = facts.clone();
+                for seg in path {
+                    ty = self.attribute(base, &ty, &seg.name, seg.span, key.as_deref(), &facts, true);
+                    if let Some(k) = &mut key {
+                        k.push('.');
+                        k.push_str(&seg.name);
+                        facts.insert(k.clone());
+                    }
+                }
+                Type::Bool
+            }
+            ExprKind::Like { base, pattern } => {
+                self.expect_type(base, env, facts, &Type::String, "the left side of `like`");
+                let _ = pattern;
+                Type::Bool
+            }
+            ExprKind::Matches { base, target } => {
+                self.expect_type(base, env, facts, &Type::String, "the left side of `matches`");
+                match target {
+                    MatchTarget::Regex(lit) => {
+                        if let Err(message) = literals::pattern(lit.string_value().unwrap_or("")) {
+                            self.error("E0208", lit.span, message).label("not a valid pattern");
+                        }
+                    }
+                    MatchTarget::Detector(path) => {
+                        self.resolve_detector(path);
+                    }
+                }
+                Type::Bool
+            }
+            ExprKind::Set(items) => {
+                let element_expected = expected.and_then(Type::element).cloned();
+                let mut element: Option<Type> = element_expected.clone();
+                for item in items {
+                    let ty = self.expr(item, env, facts, element.as_ref());
+                    match &element {
+                        Some(el) if !ty.comparable(el) => {
+                            self.error("E0215", item.span, format!("a set's elements must have one type: this is {}, the others are {}", ty.a(), el.a()))
+                                .label(format!("{}", ty.a()));
+                        }
+                        Some(el) if el.is_error() => element = Some(ty),
+                        Some(_) => {}
+                        None => element = Some(ty),
+                    }
+                }
+                Type::Set(Box::new(element.unwrap_or(Type::Unknown)))
+            }
+            ExprKind::Record(entries) => {
+                let mut record = RecordType::default();
+                for entry in entries {
+                    let ty = self.expr(&entry.value, env, facts, None);
+                    record.fields.insert(Arc::from(entry.key.name()), Field { ty, optional: false });
+                }
+                Type::Record(Arc::new(record))
+            }
+            ExprKind::Paren(inner) => self.expr(inner, env, facts, expected),
+            ExprKind::Flow(flow) => self.flow(flow, e.span, env),
+        }
+    }
+
+    pub fn literal(&mut self, lit: &Lit) -> Type {
+        let (ty, check): (Type, Result<(), String>) = match &lit.kind {
+            LitKind::Str(_) => (Type::String, Ok(())),
+            LitKind::Bool(_) => (Type::Bool, Ok(())),
+            LitKind::Int => (Type::Int, literals::int(&lit.raw).map(drop)),
+            LitKind::Decimal => (Type::Decimal, literals::decimal(&lit.raw).map(drop)),
+            LitKind::Duration => (Type::Duration, literals::duration_ms(&lit.raw).map(drop)),
+            LitKind::Date => (Type::Date, literals::date_days(&lit.raw).map(drop)),
+            LitKind::DateTime => (Type::Time, literals::time_ms(&lit.raw).map(drop)),
+        };
+        if let Err(message) = check {
+            self.error("E0206", lit.span, message).label("invalid literal");
+            return Type::Error;
+        }
+        ty
+    }
+
+    fn name(&mut self, name: &Ident, env: &Env, expected: Option<&Type>) -> Type {
+        let n = name.name.as_str();
+        let schema = Arc::clone(self.env);
+        match n {
+            "now" => return Type::Time,
+            "actor" => return env.current.as_ref().map_or(&env.principal, |c| &c.principal).clone(),
+            "chain" => {
+                let p = env.current.as_ref().map_or(&env.principal, |c| &c.principal).clone();
+                return Type::List(Box::new(p));
+            }
+            "current" => {
+                if env.current.is_some() {
+                    return Type::Request;
+                }
+                self.error("E0103", name.span, "`current` is only defined inside a flow condition's `where`")
+                    .label("not inside `where`")
+                    .help("outside a flow condition, `principal`, `resource` and `context` already name the current request");
+                return Type::Error;
+            }
+            _ => {}
+        }
+        if let Some(Type::Enum(e)) = expected
+            && schema.enums.get(e).is_some_and(|info| info.variants.iter().any(|v| &**v == n))
+        {
+            return Type::Enum(e.clone());
+        }
+        if matches!(expected, Some(Type::Action)) || matches!(expected, Some(Type::Set(inner)) if **inner == Type::Action) {
+            let path = Path { segments: vec![name.clone()], span: name.span };
+            return self.action(&path).map_or(Type::Error, |_| Type::Action);
+        }
+        if let Some(agents) = self.symbols.agents.get(n)
+            && let Some(agent) = agents.first()
+        {
+            let ty = agent.ty.clone();
+            let path = Path { segments: vec![Ident { name: ty, span: name.span }], span: name.span };
+            return match self.ns.lookup(&path, |q| schema.entities.contains_key(q), self.stdlib) {
+                Lookup::Found(q) => Type::entity(&q),
+                _ => Type::Error,
+            };
+        }
+        let owners: Vec<&Arc<str>> =
+            schema.enums.values().filter(|info| info.variants.iter().any(|v| &**v == n)).map(|info| &info.name).collect();
+        match owners.as_slice() {
+            [one] => return Type::Enum((*one).clone()),
+            [] => {}
+            many => {
+                let list: Vec<String> = many.iter().map(|e| format!("`{e}`")).collect();
+                let example = many.first().map_or(String::new(), |e| format!("`{e}::{n}`"));
+                self.error("E0113", name.span, format!("`{n}` is a value of several enums ({}); say which", list.join(", ")))
+                    .label("ambiguous enum value")
+                    .help(format!("write {example}"));
+                return Type::Error;
+            }
+        }
+        if schema.actions.contains_key(n) {
+            return Type::Action;
+        }
+        let mut candidates: Vec<&str> = vec!["now", "actor", "chain"];
+        for info in schema.enums.values() {
+            candidates.extend(info.variants.iter().map(|v| &**v));
+        }
+        candidates.extend(self.symbols.agents.keys().map(|k| &**k));
+        let help = crate::suggest::did_you_mean(n, candidates.iter().copied()).or_else(|| match expected {
+            Some(Type::Enum(e)) => schema.enums.get(e).map(|info| {
+                let values: Vec<&str> = info.variants.iter().map(|v| &**v).collect();
+                format!("`{e}` has the values {}", values.join(", "))
+            }),
+            _ => None,
+        });
+        self.error("E0103", name.span, format!("unknown name `{n}`"))
+            .label("not an enum value, agent or built-in name")
+            .help_opt(help);
+        Type::Error
+    }
+
+    fn enum_ref(&mut self, ty: &Path, variant: &Ident) -> Type {
+        let schema = Arc::clone(self.env);
+        match self.ns.lookup(ty, |n| schema.enums.contains_key(n), self.stdlib) {
+            Lookup::Found(q) => {
+                let Some(info) = schema.enums.get(&q) else { return Type::Error };
+                if info.variants.iter().any(|v| *v.as_ref() == variant.name) {
+                    return Type::Enum(q);
+                }
+                let help = crate::suggest::did_you_mean(&variant.name, info.variants.iter().map(|v| &**v));
+                self.error("E0105", variant.span, format!("`{q}` has no value `{}`", variant.name))
+                    .label("not a value of this enum")
+                    .help_opt(help);
+                Type::Error
+            }
+            _ => {
+                let text = ty.text();
+                let help = crate::suggest::did_you_mean(&text, schema.enums.keys().map(|k| &**k));
+                self.error("E0101", ty.span, format!("unknown enum `{text}`")).label("not an enum of the schema").help_opt(help);
+                Type::Error
+            }
+        }
+    }
+
+    fn call(&mut self, func: &Ident, args: &[Expr], span: Span) -> Type {
+        type Check = fn(&str) -> Result<(), String>;
+        let (ty, check): (Type, Check) = match func.name.as_str() {
+            "ip" => (Type::Ip, |s| literals::ip(s).map(drop)),
+            "cidr" => (Type::Cidr, |s| literals::cidr(s).map(drop)),
+            "decimal" => (Type::Decimal, |s| literals::decimal(s).map(drop)),
+            "duration" => (Type::Duration, |s| literals::duration_ms(s).map(drop)),
+            "date" => (Type::Date, |s| literals::date_days(s).map(drop)),
+            "time" => (Type::Time, |s| literals::time_ms(s).map(drop)),
+            other => {
+                let help = crate::suggest::did_you_mean(other, ["ip", "cidr", "decimal", "duration", "date", "time"]);
+                self.error("E0112", func.span, format!("unknown function `{other}`"))
+                    .label("not a function")
+                    .help(help.unwrap_or_else(|| "the functions are ip, cidr, decimal, duration, date and time".to_string()));
+                return Type::Error;
+            }
+        };
+        let [arg] = args else {
+            self.error("E0209", span, format!("`{}` takes one string argument, found {}", func.name, args.len()))
+                .label("wrong number of arguments");
+            return Type::Error;
+        };
+        let ExprKind::Lit(Lit { kind: LitKind::Str(text), .. }) = &arg.kind else {
+            self.error("E0214", arg.span, format!("`{}` takes a string literal, checked when the policy is compiled", func.name))
+                .label("not a string literal");
+            return Type::Error;
+        };
+        if let Err(message) = check(text) {
+            self.error("E0207", arg.span, message).label("invalid value");
+            return Type::Error;
+        }
+        ty
+    }
+
+    fn field_access(&mut self, base: &Expr, base_ty: &Type, name: &str, span: Span, env: &Env, facts: &Facts) -> Type {
+        if *base_ty == Type::Request {
+            let Some(current) = &env.current else { return Type::Error };
+            return match name {
+                "principal" => current.principal.clone(),
+                "resource" => current.resource.clone(),
+                "context" => current.context.clone(),
+                "action" => Type::Action,
+                other => {
+                    self.error("E0104", span, format!("`current` has no field `{other}`"))
+                        .label("unknown field")
+                        .help("`current` has `principal`, `action`, `resource` and `context`");
+                    Type::Error
+                }
+            };
+        }
+        let key = path_key(base);
+        self.attribute(base, base_ty, name, span, key.as_deref(), facts, false)
+    }
+
+    /// The type of attribute `name` of a value of type `ty`. Reading an
+    /// optional attribute needs a `has` fact unless `testing` (inside `has`).
+    #[allow(clippy::too_many_arguments)]
+    fn attribute(
+        &mut self,
+        base: &Expr,
+        ty: &Type,
+        name: &str,
+        span: Span,
+        key: Option<&str>,
+        facts: &Facts,
+        testing: bool,
+    ) -> Type {
+        let schema = Arc::clone(self.env);
+        let base_text = expr_text(base);
+        let field: Option<Field> = match ty {
+            t if t.is_error() => return Type::Error,
+            Type::Entity(names) => {
+                let mut found: Option<Field> = None;
+                let mut missing = Vec::new();
+                for n in names.iter() {
+                    match schema.entities.get(n).and_then(|e| e.attrs.fields.get(name)) {
+                        Some(f) => {
+                            if found.is_none() {
+                                found = Some(f.clone());
+                            } else if let Some(prev) = &mut found {
+                                prev.optional |= f.optional;
+                            }
+                        }
+                        None => missing.push(n.clone()),
+                    }
+                }
+                if !missing.is_empty() {
+                    let all_missing = missing.len() == names.len();
+                    if all_missing {
+                        let attrs: Vec<&str> = names
+                            .iter()
+                            .filter_map(|n| schema.entities.get(n))
+                            .flat_map(|e| e.attrs.fields.keys().map(|k| &**k))
+                            .collect();
+                        let help = crate::suggest::did_you_mean(name, attrs.iter().copied());
+                        let loc = names.first().and_then(|n| schema.entities.get(n)).map(|e| e.loc);
+                        let mut d = self
+                            .error("E0104", span, format!("`{base_text}` is `{ty}`, which has no attribute `{name}`"))
+                            .label("unknown attribute")
+                            .help_opt(help);
+                        if let (Some(loc), 1) = (loc, names.len()) {
+                            d = d.secondary(loc, format!("`{ty}` is declared here"));
+                        }
+                        let _ = d;
+                    } else {
+                        let lacking = list_names(&missing);
+                        let verb = if missing.len() == 1 { "has" } else { "have" };
+                        self.error(
+                            "E0104",
+                            span,
+                            format!("`{base_text}` may be {}, and {lacking} {verb} no attribute `{name}`", list_names(names)),
+                        )
+                        .label("not an attribute of every possible type")
+                        .help(format!("narrow the scope (for example `{}: {}`) or test the type first", scope_var(&base_text), first_with(names, &missing)));
+                    }
+                    return Type::Error;
+                }
+                found
+            }
+            Type::Record(record) => match record.fields.get(name) {
+                Some(f) => Some(f.clone()),
+                None => {
+                    let help = crate::suggest::did_you_mean(name, record.fields.keys().map(|k| &**k));
+                    let known: Vec<&str> = record.fields.keys().map(|k| &**k).collect();
+                    let help = help.or_else(|| {
+                        if known.is_empty() {
+                            Some("this record has no fields".to_string())
+                        } else {
+                            Some(format!("its fields are {}", known.join(", ")))
+                        }
+                    });
+                    self.error("E0104", span, format!("`{base_text}` has no field `{name}`")).label("unknown field").help_opt(help);
+                    return Type::Error;
+                }
+            },
+            other => {
+                self.error("E0104", span, format!("`{base_text}` is {}, which has no attributes", other.a()))
+                    .label("no attributes here");
+                return Type::Error;
+            }
+        };
+        let Some(field) = field else { return Type::Error };
+        if field.optional && !testing {
+            let full = key.map(|k| format!("{k}.{name}"));
+            let guarded = full.as_ref().is_some_and(|k| facts.contains(k));
+            if !guarded {
+                let shown = full.unwrap_or_else(|| format!("{base_text}.{name}"));
+                self.error("E0204", span, format!("`{shown}` is optional and may be absent; test it with `has` before reading it"))
+                    .label("read without a `has` guard")
+                    .help(format!("write `{base_text} has {name} && …`"));
+                return field.ty;
+            }
+        }
+        field.ty
+    }
+
+    fn method(&mut self, receiver: &Expr, method: &Ident, args: &[Expr], env: &Env, facts: &Facts) -> Type {
+        let recv = self.expr(receiver, env, facts, None);
+        let m = method.name.as_str();
+        let recv_text = expr_text(receiver);
+        // (parameter types, result type)
+        let signature: Option<(Vec<Type>, Type)> = match (&recv, m) {
+            (t, _) if t.is_error() => {
+                for a in args {
+                    self.expr(a, env, facts, None);
+                }
+                return Type::Error;
+            }
+            (Type::Set(el) | Type::List(el), "contains") => Some((vec![(**el).clone()], Type::Bool)),
+            (Type::Set(el) | Type::List(el), "contains_all" | "contains_any") => {
+                Some((vec![Type::Set(el.clone())], Type::Bool))
+            }
+            (Type::Set(_) | Type::List(_) | Type::String, "size") => Some((vec![], Type::Int)),
+            (Type::Set(_) | Type::List(_) | Type::String, "is_empty") => Some((vec![], Type::Bool)),
+            (Type::String, "starts_with" | "ends_with" | "contains") => Some((vec![Type::String], Type::Bool)),
+            (Type::String, "lower" | "upper") => Some((vec![], Type::String)),
+            (Type::Time, "date") => Some((vec![], Type::Date)),
+            (Type::Time, "hour" | "minute" | "weekday") => Some((vec![], Type::Int)),
+            (Type::Date, "year" | "month" | "day" | "weekday") => Some((vec![], Type::Int)),
+            (Type::Ip, "is_loopback" | "is_private" | "is_ipv4" | "is_ipv6") => Some((vec![], Type::Bool)),
+            _ => None,
+        };
+        let Some((params, result)) = signature else {
+            let methods: &[&str] = match recv {
+                Type::Set(_) | Type::List(_) => &["contains", "contains_all", "contains_any", "size", "is_empty"],
+                Type::String => &["starts_with", "ends_with", "contains", "lower", "upper", "size", "is_empty"],
+                Type::Time => &["date", "hour", "minute", "weekday"],
+                Type::Date => &["year", "month", "day", "weekday"],
+                Type::Ip => &["is_loopback", "is_private", "is_ipv4", "is_ipv6"],
+                _ => &[],
+            };
+            let help = crate::suggest::did_you_mean(m, methods.iter().copied()).or_else(|| {
+                if methods.is_empty() {
+                    None
+                } else {
+                    Some(format!("{} has the methods {}", recv.a(), methods.join(", ")))
+                }
+            });
+            self.error("E0111", method.span, format!("`{recv_text}` is {}, which has no method `{m}`", recv.a()))
+                .label("unknown method")
+                .help_opt(help);
+            return Type::Error;
+        };
+        if params.len() != args.len() {
+            let span = args.first().map_or(method.span, |a| a.span.to(args.last().map_or(a.span, |l| l.span)));
+            self.error("E0209", span, format!("`{m}` takes {} argument(s), found {}", params.len(), args.len()))
+                .label("wrong number of arguments");
+            return result;
+        }
+        for (arg, param) in args.iter().zip(&params) {
+            let ty = self.expr(arg, env, facts, Some(param));
+            if !ty.fits(param) && !(matches!(param, Type::Set(_)) && ty.element().is_some_and(|e| param.element().is_some_and(|p| e.fits(p)))) {
+                self.error("E0201", arg.span, format!("`{m}` on {} needs {}, but `{}` is {}", recv.a(), param.a(), expr_text(arg), ty.a()))
+                    .label(format!("expected {}", param.a()));
+            }
+        }
+        result
+    }
+
+    fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span, env: &Env, facts: &Facts) -> Type {
+        match op {
+            BinaryOp::And | BinaryOp::Or => {
+                let what = if op == BinaryOp::And { "`&&`" } else { "`||`" };
+                self.expect_type(lhs, env, facts, &Type::Bool, &format!("each side of {what}"));
+                let mut rhs_facts = facts.clone();
+                if op == BinaryOp::And {
+                    facts_if_true(lhs, &mut rhs_facts);
+                } else {
+                    facts_if_false(lhs, &mut rhs_facts);
+                }
+                self.expect_type(rhs, env, &rhs_facts, &Type::Bool, &format!("each side of {what}"));
+                Type::Bool
+            }
+            BinaryOp::Eq | BinaryOp::NotEq => {
+                let (l, r) = self.operands(lhs, rhs, env, facts);
+                if !l.comparable(&r) {
+                    if let (Type::Entity(_), Type::Entity(_)) = (&l, &r) {
+                        self.membership(&l, &r, false, &expr_text(lhs), rhs.span);
+                    } else {
+                        self.error("E0202", span, format!("cannot compare `{}` ({}) with `{}` ({})", expr_text(lhs), l.a(), expr_text(rhs), r.a()))
+                            .label("these never compare equal")
+                            .help("both sides of `==` and `!=` must have the same type");
+                    }
+                }
+                Type::Bool
+            }
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let (l, r) = self.operands(lhs, rhs, env, facts);
+                let sym = op.symbol();
+                for (side, ty) in [(lhs, &l), (rhs, &r)] {
+                    if !orderable(ty, self) {
+                        let message = match ty {
+                            Type::Enum(name) => format!("`{}` is `{name}`, an unordered enum; `{sym}` needs an ordered type", expr_text(side)),
+                            t => format!("`{}` is {}; `{sym}` needs {ORDERED_HINT}", expr_text(side), t.a()),
+                        };
+                        let help = match ty {
+                            Type::Enum(name) => format!("declare `enum {name} ordered {{ … }}` if its values have an order, or compare with `==`"),
+                            _ => format!("`{sym}` compares numbers, decimals, times, dates, durations and ordered enums"),
+                        };
+                        self.error("E0203", side.span, message).label("not ordered").help(help);
+                        return Type::Bool;
+                    }
+                }
+                if !l.comparable(&r) {
+                    self.error("E0202", span, format!("cannot compare `{}` ({}) with `{}` ({})", expr_text(lhs), l.a(), expr_text(rhs), r.a()))
+                        .label("different types")
+                        .help(format!("both sides of `{sym}` must have the same type"));
+                }
+                Type::Bool
+            }
+            BinaryOp::In => {
+                let l = self.expr(lhs, env, facts, None);
+                let expected = match &l {
+                    Type::Action => Some(Type::Action),
+                    Type::Ip => Some(Type::Cidr),
+                    _ => None,
+                };
+                let r = self.expr(rhs, env, facts, expected.as_ref());
+                match (&l, &r) {
+                    (a, b) if a.is_error() || b.is_error() => {}
+                    (Type::Entity(_), Type::Entity(_)) => self.membership(&l, &r, true, &expr_text(lhs), rhs.span),
+                    (Type::Entity(_), Type::Set(inner)) if matches!(**inner, Type::Entity(_)) => {
+                        self.membership(&l, inner, true, &expr_text(lhs), rhs.span)
+                    }
+                    (Type::Entity(_), Type::Set(inner)) if inner.is_error() => {}
+                    (Type::Ip, Type::Cidr) | (Type::Action, Type::Action) => {}
+                    (Type::Action, Type::Set(inner)) if matches!(**inner, Type::Action | Type::Unknown) => {}
+                    _ => {
+                        let help = if l.element().is_none() && r.element().is_some() {
+                            format!("to test set membership, write `{}.contains({})`", expr_text(rhs), expr_text(lhs))
+                        } else {
+                            "`in` tests entity membership (`principal in Team::\"ops\"`), IP ranges (`context.ip in cidr(\"10.0.0.0/8\")`) and action groups".to_string()
+                        };
+                        self.error("E0201", span, format!("`in` cannot relate {} to {}", l.a(), r.a()))
+                            .label("unsupported `in`")
+                            .help(help);
+                    }
+                }
+                Type::Bool
+            }
+            BinaryOp::Add | BinaryOp::Sub => {
+                let l = self.expr(lhs, env, facts, None);
+                let r = self.expr(rhs, env, facts, Some(&l));
+                let sym = op.symbol();
+                match (&l, &r, op) {
+                    (a, b, _) if a.is_error() || b.is_error() => Type::Error,
+                    (Type::Int, Type::Int, _) => Type::Int,
+                    (Type::Decimal, Type::Decimal, _) => Type::Decimal,
+                    (Type::Duration, Type::Duration, _) => Type::Duration,
+                    (Type::Time, Type::Duration, _) => Type::Time,
+                    (Type::Time, Type::Time, BinaryOp::Sub) => Type::Duration,
+                    _ => {
+                        self.error("E0216", span, format!("cannot compute {} {sym} {}", l.a(), r.a()))
+                            .label("unsupported arithmetic")
+                            .help("`+` and `-` work on Int, Decimal and Duration pairs, Time ± Duration, and Time - Time");
+                        Type::Error
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks both sides of a comparison, letting each side's type guide the
+    /// other (so `vip` resolves against `resource.tier`'s enum).
+    fn operands(&mut self, lhs: &Expr, rhs: &Expr, env: &Env, facts: &Facts) -> (Type, Type) {
+        let lhs_is_bare = matches!(lhs.kind, ExprKind::Name(_));
+        if lhs_is_bare {
+            let r = self.expr(rhs, env, facts, None);
+            let l = self.expr(lhs, env, facts, Some(&r));
+            (l, r)
+        } else {
+            let l = self.expr(lhs, env, facts, None);
+            let r = self.expr(rhs, env, facts, Some(&l));
+            (l, r)
+        }
+    }
+
+    fn flow(&mut self, flow: &FlowExpr, span: Span, env: &Env) -> Type {
+        match literals::duration_ms(&flow.window.raw) {
+            Err(message) => {
+                self.error("E0206", flow.window.span, message).label("invalid duration");
+            }
+            Ok(0) => {
+                self.error("E0213", flow.window.span, "a flow window must be longer than zero").label("empty window");
+            }
+            Ok(ms) if ms > self.options.max_window_ms => {
+                let max = crate::check::items::duration_text(self.options.max_window_ms);
+                self.error(
+                    "E0213",
+                    flow.window.span,
+                    format!("flow window `{}` is longer than the limit of {max}", flow.window.raw),
+                )
+                .label("window too long")
+                .help("flow state is kept per session for the whole window; keep windows short, or raise the limit with `--max-window`");
+            }
+            Ok(_) => {}
+        }
+        let outer = env.current.as_deref().unwrap_or(env);
+        let past = self.scope_env(Some(&flow.scope), Some(outer));
+        if let Some(filter) = &flow.filter {
+            self.condition(filter, &past, &Facts::new());
+        }
+        match &flow.kind {
+            FlowKind::Previously => Type::Bool,
+            FlowKind::Count => Type::Int,
+            FlowKind::Sum(value) => {
+                let ty = self.expr(value, &past, &Facts::new(), None);
+                match ty {
+                    Type::Int | Type::Decimal | Type::Duration => ty,
+                    t if t.is_error() => t,
+                    t => {
+                        self.error("E0201", value.span, format!("`sum` adds numbers, decimals or durations, but `{}` is {}", expr_text(value), t.a()))
+                            .label("cannot be summed")
+                            .note_at(span, "in this flow condition");
+                        Type::Error
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn op_text(op: ScopeOp) -> &'static str {
+    match op {
+        ScopeOp::In => "in",
+        ScopeOp::Eq => "==",
+    }
+}
+
+/// "`A`", "`A` or `B`", "`A`, `B` or 2 other types".
+fn list_names(names: &[Arc<str>]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] if quoted.len() <= 3 => format!("{} or {last}", init.join(", ")),
+        [a, b, rest @ ..] => format!("{a}, {b} or {} other types", rest.len()),
+    }
+}
+
+/// `principal` or `resource` for a message about `principal.x`.
+fn scope_var(base_text: &str) -> &str {
+    base_text.split('.').next().unwrap_or(base_text)
+}
+
+/// The first type of `names` that is not in `missing`.
+fn first_with(names: &[Arc<str>], missing: &[Arc<str>]) -> String {
+    names.iter().find(|n| !missing.contains(n)).map_or_else(String::new, |n| n.to_string())
+}

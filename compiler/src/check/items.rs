@@ -1,0 +1,912 @@
+//! Checking declarations and policy members: schemas, agents, detectors,
+//! imports, policies, rules, masks and limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ward_grammar::Span;
+use ward_grammar::ast::*;
+use ward_grammar::format::expr as expr_text;
+
+use super::expr::{Env, Facts, facts_if_false, facts_if_true, path_key};
+use super::Cx;
+use crate::literals;
+use crate::names::qualify;
+use crate::schema::{TypeResolver, action_key};
+use crate::symbols::{BUILTIN_DETECTORS, VALIDATORS};
+use crate::types::Type;
+use crate::units::Loc;
+
+const RULE_ANNOTATIONS: [&str; 6] = ["id", "reason", "severity", "shadow", "delegation", "doc"];
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+pub const MASK_METHODS: [&str; 5] = ["redact", "partial", "hash", "tokenize", "drop"];
+pub const OBLIGATIONS: [&str; 3] = ["require_approval", "notify", "audit"];
+const AUDIT_LEVELS: [&str; 3] = ["low", "normal", "high"];
+
+/// Renders milliseconds as a duration literal (`1d`, `1h30m`).
+pub fn duration_text(ms: i64) -> String {
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    if out.is_empty() { "0s".to_string() } else { out }
+}
+
+impl Cx<'_> {
+    // ───────────────────────── duplicates ─────────────────────────
+
+    /// Reports `name` as a duplicate when its first declaration is elsewhere.
+    fn duplicate(&mut self, what: &str, name: &str, span: Span, all: Option<&Vec<Loc>>) {
+        let here = self.loc(span);
+        if let Some(first) = all.and_then(|locs| locs.first())
+            && *first != here
+            && all.is_some_and(|locs| locs.contains(&here))
+        {
+            self.error("E0108", span, format!("{what} `{name}` is declared more than once"))
+                .label("declared again here")
+                .secondary(*first, "first declared here")
+                .help("rename one of them, or remove the duplicate");
+        }
+    }
+
+    // ───────────────────────── imports ─────────────────────────
+
+    pub fn import(&mut self, import: &ImportDecl) {
+        let segments: Vec<&str> = import.path.segments.iter().map(|s| s.name.as_str()).collect();
+        let module = match segments.as_slice() {
+            ["stdlib", module] => *module,
+            _ => {
+                self.error("E0117", import.path.span, format!("cannot import `{}`", import.path.text()))
+                    .label("not a stdlib module")
+                    .help("imports name standard-library modules, such as `import stdlib.pii`; the files of a project see each other without imports");
+                return;
+            }
+        };
+        if !self.stdlib.iter().any(|m| &**m == module) {
+            let known: Vec<&str> = self.stdlib.iter().map(|m| &**m).collect();
+            let help = crate::suggest::did_you_mean(module, known.iter().copied())
+                .map(|h| h.replace('`', "`stdlib.").replacen("`stdlib.", "`", 1))
+                .unwrap_or_else(|| format!("the stdlib modules are {}", known.join(", ")));
+            self.error("E0117", import.path.span, format!("there is no stdlib module `{module}`"))
+                .label("unknown module")
+                .help(help);
+        }
+    }
+
+    // ───────────────────────── schemas ─────────────────────────
+
+    pub fn schema(&mut self, schema: &SchemaDecl) {
+        let env = Arc::clone(self.env);
+        let no_aliases = BTreeMap::new();
+        let ns = self.ns;
+        let stdlib = self.stdlib;
+        let mut context_fields: BTreeMap<String, Span> = BTreeMap::new();
+        for item in &schema.items {
+            let mut errors = Vec::new();
+            let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &no_aliases };
+            match item {
+                SchemaItem::Entity(e) => {
+                    let q = qualify(ns, &e.name.name);
+                    self.duplicate("entity type", &q, e.name.span, env.declarations.get(&q));
+                    if let Some(parents) = &e.parents {
+                        for p in &parents.names {
+                            self.entity_type(p);
+                        }
+                    }
+                    if let Some(attrs) = &e.attrs {
+                        self.record_decl(attrs, &resolver, &mut errors);
+                    }
+                    self.schema_annotations(&e.annotations, &[]);
+                }
+                SchemaItem::Enum(e) => {
+                    let q = qualify(ns, &e.name.name);
+                    self.duplicate("type", &q, e.name.span, env.declarations.get(&q));
+                    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+                    for v in &e.variants {
+                        if let Some(first) = seen.get(v.name.as_str()) {
+                            self.error("E0108", v.span, format!("enum value `{}` is listed twice", v.name))
+                                .label("listed again")
+                                .note_at(*first, "first listed here");
+                        } else {
+                            seen.insert(&v.name, v.span);
+                        }
+                    }
+                    self.schema_annotations(&e.annotations, &[]);
+                }
+                SchemaItem::TypeAlias(t) => {
+                    let q = qualify(ns, &t.name.name);
+                    self.duplicate("type", &q, t.name.span, env.declarations.get(&q));
+                    if env.aliases.get(&q).is_some_and(|(ty, _)| *ty == Type::Error) {
+                        // Resolve again, with the alias definitions, to explain why.
+                        let defs = self.alias_defs(schema);
+                        let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &defs };
+                        resolver.resolve(&t.ty, &mut errors);
+                    } else {
+                        resolver.resolve(&t.ty, &mut errors);
+                    }
+                    self.schema_annotations(&t.annotations, &[]);
+                }
+                SchemaItem::Action(a) => {
+                    for n in &a.names {
+                        let q = qualify(ns, &n.name);
+                        self.duplicate("action", &q, n.span, env.declarations.get(&action_key(&q)));
+                    }
+                    if let Some(groups) = &a.parents {
+                        for g in &groups.names {
+                            self.action(g);
+                        }
+                    }
+                    for list in [&a.principals, &a.resources].into_iter().flatten() {
+                        for p in &list.names {
+                            self.entity_type(p);
+                        }
+                    }
+                    if let Some(r) = &a.context {
+                        self.record_decl(r, &resolver, &mut errors);
+                        for f in &r.fields {
+                            if env.context.fields.contains_key(f.name.name.as_str()) {
+                                self.warning("W0113", f.name.span, format!("`{}` is also a field of the schema's `context`; this declaration replaces it for this action", f.name.name))
+                                    .label("shadows a context field");
+                            }
+                        }
+                    }
+                    if let Some(t) = &a.returns {
+                        resolver.resolve(t, &mut errors);
+                    }
+                    self.schema_annotations(&a.annotations, &["sensitive"]);
+                }
+                SchemaItem::Context(c) => {
+                    self.record_decl(&c.fields, &resolver, &mut errors);
+                    for f in &c.fields.fields {
+                        match context_fields.get(f.name.name.as_str()) {
+                            Some(first) => {
+                                self.error("E0108", f.name.span, format!("context field `{}` is declared twice", f.name.name))
+                                    .label("declared again")
+                                    .note_at(*first, "first declared here");
+                            }
+                            None => {
+                                context_fields.insert(f.name.name.clone(), f.name.span);
+                            }
+                        }
+                    }
+                }
+                SchemaItem::Error(_) => {}
+            }
+            for e in errors {
+                let code = if e.message.starts_with("unknown type") { "E0101" } else { "E0107" };
+                let code = if e.message.contains("refers to itself") || e.message.contains("needs an element") || e.message.contains("takes no type") {
+                    "E0225"
+                } else {
+                    code
+                };
+                self.error(code, e.span, e.message).label("here").help_opt(e.help);
+            }
+        }
+    }
+
+    fn alias_defs(&self, schema: &SchemaDecl) -> BTreeMap<Arc<str>, TypeExpr> {
+        schema
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                SchemaItem::TypeAlias(t) => Some((qualify(self.ns, &t.name.name), t.ty.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn record_decl(&mut self, r: &RecordType, resolver: &TypeResolver<'_>, errors: &mut Vec<crate::schema::TypeError>) {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for f in &r.fields {
+            if let Some(first) = seen.get(f.name.name.as_str()) {
+                self.error("E0108", f.name.span, format!("attribute `{}` is declared twice", f.name.name))
+                    .label("declared again")
+                    .note_at(*first, "first declared here");
+            } else {
+                seen.insert(&f.name.name, f.name.span);
+            }
+            resolver.resolve(&f.ty, errors);
+        }
+    }
+
+    fn schema_annotations(&mut self, annotations: &[Annotation], allowed: &[&str]) {
+        for a in annotations {
+            if !allowed.contains(&a.name.name.as_str()) && a.name.name != "doc" {
+                let help = crate::suggest::did_you_mean(&a.name.name, allowed.iter().copied());
+                self.warning("W0112", a.span, format!("annotation `@{}` has no meaning here", a.name.name))
+                    .label("ignored")
+                    .help_opt(help);
+            }
+        }
+    }
+
+    // ───────────────────────── agents ─────────────────────────
+
+    pub fn agent(&mut self, agent: &AgentDecl) {
+        let symbols = Arc::clone(self.symbols);
+        self.duplicate("agent", &agent.name.name, agent.name.span, symbols.agents.get(agent.name.name.as_str()).map(|v| v.iter().map(|a| a.loc).collect::<Vec<_>>()).as_ref());
+        let ty = self.entity_type(&agent.ty);
+        let env = Arc::clone(self.env);
+        let info = ty.as_ref().and_then(|t| env.entities.get(t));
+        if let (Some(parents), Some(t)) = (&agent.parents, &ty) {
+            for p in parents {
+                if let Some(pt) = self.entity_type(&p.ty)
+                    && !env.may_be_in(t, &pt)
+                {
+                    self.error("E0205", p.span, format!("an agent of type `{t}` can never be in a `{pt}`"))
+                        .label("membership the schema does not allow")
+                        .help(format!("to allow it, declare `entity {t} in [{pt}]`"));
+                }
+            }
+        }
+        let empty = Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None };
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        let (mut created, mut expires) = (None, None);
+        for field in &agent.fields {
+            let (key, lit_span) = match &field.kind {
+                AgentFieldKind::Owner(e) => {
+                    let owner_attr = info.and_then(|i| i.attrs.fields.get("owner")).map(|f| f.ty.clone());
+                    let got = self.expr(e, &empty, &Facts::new(), owner_attr.as_ref());
+                    match &owner_attr {
+                        Some(expected) if !got.fits(expected) => {
+                            self.error("E0201", e.span, format!("`owner` fills the attribute `owner: {expected}`, but `{}` is {}", expr_text(e), got.a()))
+                                .label(format!("expected {}", expected.a()));
+                        }
+                        None if !matches!(got, Type::String | Type::Entity(_)) && !got.is_error() => {
+                            self.error("E0201", e.span, format!("an agent's owner is a string or an entity, but `{}` is {}", expr_text(e), got.a()))
+                                .label("not an owner");
+                        }
+                        _ => {}
+                    }
+                    ("owner", e.span)
+                }
+                AgentFieldKind::Created(d) => {
+                    created = self.date(d).map(|v| (v, d.span));
+                    ("created", d.span)
+                }
+                AgentFieldKind::Expires(d) => {
+                    expires = self.date(d).map(|v| (v, d.span));
+                    ("expires", d.span)
+                }
+                AgentFieldKind::Rotate { every, last } => {
+                    self.cadence(every, last.as_ref(), "rotate credentials", agent, created.map(|c| c.0));
+                    ("rotate", every.span)
+                }
+                AgentFieldKind::Review { every, last } => {
+                    self.cadence(every, last.as_ref(), "review", agent, created.map(|c| c.0));
+                    ("review", every.span)
+                }
+                AgentFieldKind::Attrs(entries, _) => {
+                    if let (Some(t), Some(info)) = (&ty, info) {
+                        self.record_against(entries, &info.attrs, &format!("`{t}`"), false, &empty);
+                    }
+                    ("attrs", field.span)
+                }
+                AgentFieldKind::Description(d) => ("description", d.span),
+            };
+            if let Some(first) = seen.get(key) {
+                self.error("E0223", field.span, format!("`{key}` is given twice for agent `{}`", agent.name.name))
+                    .label("given again")
+                    .note_at(*first, "first given here");
+            } else {
+                seen.insert(key, lit_span);
+            }
+        }
+        if let (Some((c, _)), Some((e, espan))) = (created, expires)
+            && e <= c
+        {
+            self.error("E0222", espan, format!("agent `{}` expires before it is created", agent.name.name))
+                .label("not after `created`");
+        }
+        if let (Some((e, espan)), Some(today)) = (expires, self.today())
+            && e <= today
+        {
+            self.warning("W0108", espan, format!("agent `{}` expired on {}", agent.name.name, date_text(e)))
+                .label(format!("in the past relative to {}", date_text(today)))
+                .help("requests from this agent are denied; renew it with a new `expires` date or remove it");
+        }
+    }
+
+    fn date(&mut self, lit: &Lit) -> Option<i64> {
+        match literals::date_days(&lit.raw) {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.error("E0206", lit.span, message).label("invalid date");
+                None
+            }
+        }
+    }
+
+    fn cadence(&mut self, every: &Lit, last: Option<&Lit>, what: &str, agent: &AgentDecl, created: Option<i64>) {
+        let period = match literals::duration_ms(&every.raw) {
+            Ok(0) => {
+                self.error("E0206", every.span, format!("`{what} every` needs a period longer than zero")).label("zero period");
+                return;
+            }
+            Ok(ms) => ms,
+            Err(message) => {
+                self.error("E0206", every.span, message).label("invalid duration");
+                return;
+            }
+        };
+        let since = match last {
+            Some(l) => match self.date(l) {
+                Some(d) => Some((d, l.span)),
+                None => return,
+            },
+            None => created.map(|c| (c, every.span)),
+        };
+        if let (Some((since, span)), Some(today)) = (since, self.today()) {
+            let due = since + (period + 86_399_999) / 86_400_000;
+            if due < today {
+                let doing = if what == "review" { "review" } else { "credential rotation" };
+                self.warning("W0109", span, format!("agent `{}`: {doing} was due on {}", agent.name.name, date_text(due)))
+                    .label(format!("overdue relative to {}", date_text(today)))
+                    .help("requests from this agent are denied until the date after `last` is updated");
+            }
+        }
+    }
+
+    /// Checks record entries (fixture attrs, agent attrs, a test's context)
+    /// against a record type.
+    pub fn record_against(&mut self, entries: &[RecordEntry], record: &crate::types::RecordType, what: &str, require_all: bool, env: &Env) {
+        let mut seen = BTreeSet::new();
+        for entry in entries {
+            let name = entry.key.name();
+            seen.insert(name.to_string());
+            let key_span = match &entry.key {
+                RecordKey::Word(w) => w.span,
+                RecordKey::Str(s) => s.span,
+            };
+            match record.fields.get(name) {
+                None => {
+                    let help = crate::suggest::did_you_mean(name, record.fields.keys().map(|k| &**k));
+                    self.error("E0104", key_span, format!("{what} has no attribute `{name}`")).label("unknown attribute").help_opt(help);
+                }
+                Some(field) => {
+                    let got = self.expr(&entry.value, env, &Facts::new(), Some(&field.ty));
+                    if !got.fits(&field.ty) {
+                        self.error("E0201", entry.value.span, format!("`{name}` is {} in the schema, but `{}` is {}", field.ty.a(), expr_text(&entry.value), got.a()))
+                            .label(format!("expected {}", field.ty.a()));
+                    }
+                }
+            }
+        }
+        if require_all {
+            let missing: Vec<&str> =
+                record.fields.iter().filter(|(k, f)| !f.optional && !seen.contains(&***k)).map(|(k, _)| &**k).collect();
+            if let (false, Some(first)) = (missing.is_empty(), entries.first().map(|e| e.span)) {
+                let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+                self.error("E0219", first, format!("{what} needs the attribute(s) {}", list.join(", ")))
+                    .label("missing required attributes")
+                    .help("give every attribute the schema does not mark optional with `?`");
+            }
+        }
+    }
+
+    // ───────────────────────── detectors ─────────────────────────
+
+    pub fn detector_decl(&mut self, d: &DetectorDecl) {
+        let q = qualify(self.ns, &d.name.name);
+        let symbols = Arc::clone(self.symbols);
+        let locs: Option<Vec<Loc>> = symbols.detectors.get(&q).map(|v| v.iter().map(|s| s.loc).collect());
+        self.duplicate("detector", &q, d.name.span, locs.as_ref());
+        match &d.def {
+            DetectorDef::Builtin(name) => {
+                let n = name.string_value().unwrap_or("");
+                if !BUILTIN_DETECTORS.contains(&n) {
+                    let help = crate::suggest::did_you_mean(n, BUILTIN_DETECTORS)
+                        .unwrap_or_else(|| format!("the built-in detectors are {}", BUILTIN_DETECTORS.join(", ")));
+                    self.error("E0106", name.span, format!("there is no built-in detector `{n}`")).label("unknown built-in").help(help);
+                }
+            }
+            DetectorDef::Pattern { regex, validate } => {
+                if let Err(message) = literals::pattern(regex.string_value().unwrap_or("")) {
+                    self.error("E0208", regex.span, message).label("not a valid pattern");
+                } else if regex.string_value().is_some_and(|r| regex_syntax::parse(r).is_ok_and(|h| h.properties().minimum_len() == Some(0))) {
+                    self.error("E0208", regex.span, "this pattern matches the empty string, so it would match everywhere")
+                        .label("matches empty text")
+                        .help("require at least one character, e.g. `+` instead of `*`");
+                }
+                if let Some(v) = validate
+                    && !VALIDATORS.contains(&v.name.as_str())
+                {
+                    let help = crate::suggest::did_you_mean(&v.name, VALIDATORS)
+                        .unwrap_or_else(|| format!("the validators are {}", VALIDATORS.join(", ")));
+                    self.error("E0224", v.span, format!("unknown validator `{}`", v.name)).label("unknown validator").help(help);
+                }
+            }
+            DetectorDef::Keywords(words) => {
+                for w in words {
+                    if w.string_value().is_some_and(|s| s.trim().is_empty()) {
+                        self.error("E0224", w.span, "a keyword must not be empty").label("empty keyword");
+                    }
+                }
+            }
+            DetectorDef::Group(members) => {
+                for m in members {
+                    if let Some(target) = self.resolve_detector(m)
+                        && target == q
+                    {
+                        self.error("E0224", m.span, format!("detector group `{q}` contains itself")).label("cycle");
+                    }
+                }
+            }
+        }
+    }
+
+    // ───────────────────────── policies ─────────────────────────
+
+    pub fn policy_header(&mut self, annotations: &[Annotation], name: &Ident) {
+        let symbols = Arc::clone(self.symbols);
+        self.duplicate("policy", &name.name, name.span, symbols.policies.get(name.name.as_str()));
+        for a in annotations {
+            if !["require_ids", "doc"].contains(&a.name.name.as_str()) {
+                let help = crate::suggest::did_you_mean(&a.name.name, ["require_ids"]);
+                self.warning("W0112", a.span, format!("annotation `@{}` has no meaning on a policy", a.name.name))
+                    .label("ignored")
+                    .help_opt(help);
+            }
+        }
+    }
+
+    pub fn member(&mut self, _policy: &str, _position: u32, item: &PolicyItem) {
+        match item {
+            PolicyItem::Rule(rule) => self.rule(rule),
+            PolicyItem::Mask(mask) => self.mask(mask),
+            PolicyItem::Limit(limit) => self.limit(limit),
+            PolicyItem::Error(_) => {}
+        }
+    }
+
+    fn rule_annotations(&mut self, annotations: &[Annotation], effect: Option<Effect>) {
+        for a in annotations {
+            let name = a.name.name.as_str();
+            let arg_text = a.arg.as_ref().map(|arg| match arg {
+                AnnotationArg::Lit(l) => l.string_value().map(str::to_string).unwrap_or_else(|| l.raw.clone()),
+                AnnotationArg::Word(w) => w.name.clone(),
+            });
+            let is_string = matches!(&a.arg, Some(AnnotationArg::Lit(Lit { kind: LitKind::Str(_), .. })));
+            match name {
+                "id" => {
+                    if !is_string {
+                        self.error("E0220", a.span, "`@id` takes a string: `@id(\"read-own-region\")`").label("expected a string");
+                    } else if let Some(id) = &arg_text
+                        && (id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    {
+                        self.error("E0220", a.span, format!("rule id `{id}` must be letters, digits, `-` and `_`"))
+                            .label("invalid id")
+                            .help("ids appear in decisions and audit logs; keep them short and stable");
+                    }
+                }
+                "reason" if !is_string => {
+                    self.error("E0220", a.span, "`@reason` takes a string").label("expected a string");
+                }
+                "severity" => {
+                    if !arg_text.as_deref().is_some_and(|s| SEVERITIES.contains(&s)) {
+                        self.error("E0220", a.span, format!("`@severity` is one of {}", SEVERITIES.join(", "))).label("unknown severity");
+                    }
+                }
+                "shadow" if a.arg.is_some() => {
+                    self.error("E0220", a.span, "`@shadow` takes no argument").label("remove the argument");
+                }
+                "delegation" => {
+                    if arg_text.as_deref() != Some("actor") {
+                        self.error("E0220", a.span, "`@delegation` takes \"actor\"").label("unknown delegation mode");
+                    } else if effect != Some(Effect::Permit) {
+                        self.error("E0220", a.span, "`@delegation(\"actor\")` applies to permits only").label("not a permit");
+                    } else {
+                        self.warning("W0110", a.span, "this permit lets the agent act beyond the rights of the people it acts for")
+                            .label("delegation escape hatch")
+                            .help("with `@delegation(\"actor\")` the chain's other links are not checked for this permit; make sure that is intended");
+                    }
+                }
+                n if RULE_ANNOTATIONS.contains(&n) => {}
+                n => {
+                    let help = crate::suggest::did_you_mean(n, RULE_ANNOTATIONS);
+                    self.warning("W0112", a.name.span, format!("unknown annotation `@{n}`"))
+                        .label("not one of Ward's annotations")
+                        .help(help.unwrap_or_else(|| "custom annotations are kept but have no effect".to_string()));
+                }
+            }
+        }
+    }
+
+    /// Checks conditions in order; each `when` adds what it proves to the
+    /// facts of the conditions after it (evaluation stops at the first false).
+    fn conditions(&mut self, conditions: &[Condition], env: &Env) -> Facts {
+        let mut facts = Facts::new();
+        for c in conditions {
+            self.condition(&c.expr, env, &facts);
+            match c.kind {
+                ConditionKind::When => facts_if_true(&c.expr, &mut facts),
+                ConditionKind::Unless => facts_if_false(&c.expr, &mut facts),
+            }
+        }
+        facts
+    }
+
+    fn rule(&mut self, rule: &Rule) {
+        self.rule_annotations(&rule.annotations, Some(rule.effect));
+        let env = self.scope_env(rule.scope.as_ref(), None);
+        let facts = self.conditions(&rule.conditions, &env);
+        for clause in &rule.clauses {
+            self.clause(clause, &env, &facts);
+        }
+    }
+
+    fn clause(&mut self, clause: &Clause, env: &Env, facts: &Facts) {
+        let name = clause.call.name.text();
+        let args = clause.call.args.as_deref().unwrap_or(&[]);
+        type Spec = &'static [(&'static str, Option<Type>, bool)];
+        let spec: Option<Spec> = match (clause.kind, name.as_str()) {
+            (ClauseKind::Obligation, "require_approval") => {
+                const S: Spec = &[("role", Some(Type::String), true), ("count", Some(Type::Int), false)];
+                Some(S)
+            }
+            (ClauseKind::Obligation, "notify") => {
+                const S: Spec = &[("to", Some(Type::String), false), ("channel", Some(Type::String), false), ("message", Some(Type::String), false)];
+                Some(S)
+            }
+            (ClauseKind::Obligation, "audit") => {
+                const S: Spec = &[("level", None, true)];
+                Some(S)
+            }
+            (ClauseKind::Advice, "log") => {
+                const S: Spec = &[("message", Some(Type::String), true)];
+                Some(S)
+            }
+            _ => None,
+        };
+        let Some(spec) = spec else {
+            let known: &[&str] = if clause.kind == ClauseKind::Obligation { &OBLIGATIONS } else { &["log"] };
+            let close = crate::suggest::closest(&name, known.iter().copied());
+            if let Some(close) = close {
+                self.warning("W0111", clause.call.name.span, format!("unknown {} `{name}`", kind_word(clause.kind)))
+                    .label("not a built-in one")
+                    .help(format!("did you mean `{close}`? Unknown names are passed to the application as custom {}s", kind_word(clause.kind)));
+            }
+            for a in args {
+                self.expr(&a.value, env, facts, None);
+            }
+            return;
+        };
+        for a in args {
+            match spec.iter().find(|(k, _, _)| *k == a.name.name) {
+                None => {
+                    let names: Vec<&str> = spec.iter().map(|(k, _, _)| *k).collect();
+                    self.error("E0209", a.name.span, format!("`{name}` has no argument `{}`", a.name.name))
+                        .label("unknown argument")
+                        .help(format!("its arguments are {}", names.join(", ")));
+                }
+                Some((key, Some(ty), _)) => {
+                    let got = self.expr(&a.value, env, facts, Some(ty));
+                    if !got.fits(ty) {
+                        self.error("E0201", a.value.span, format!("`{key}` must be {}, but `{}` is {}", ty.a(), expr_text(&a.value), got.a()))
+                            .label(format!("expected {}", ty.a()));
+                    }
+                }
+                Some((key, None, _)) => {
+                    // `audit(level: high)`: a level word.
+                    let ok = matches!(&a.value.kind, ExprKind::Name(n) if AUDIT_LEVELS.contains(&n.name.as_str()));
+                    if !ok {
+                        self.error("E0201", a.value.span, format!("`{key}` is one of {}", AUDIT_LEVELS.join(", "))).label("unknown level");
+                    }
+                }
+            }
+        }
+        for (key, _, required) in spec {
+            if *required && !args.iter().any(|a| a.name.name == *key) {
+                self.error("E0209", clause.call.span, format!("`{name}` needs the argument `{key}`"))
+                    .label(format!("missing `{key}`"))
+                    .help(format!("write `{name}({key}: …)`"));
+            }
+        }
+        let count_ok = args.iter().find(|a| a.name.name == "count").is_none_or(|a| {
+            !matches!(&a.value.kind, ExprKind::Lit(Lit { kind: LitKind::Int, raw, .. }) if raw == "0")
+        });
+        if !count_ok {
+            self.error("E0201", clause.call.span, "`require_approval(count: 0)` requires no one").label("count must be at least 1");
+        }
+        if name == "notify" && !args.iter().any(|a| a.name.name == "to" || a.name.name == "channel") {
+            self.error("E0209", clause.call.span, "`notify` needs `to` or `channel`").label("no recipient");
+        }
+    }
+
+    // ───────────────────────── masks ─────────────────────────
+
+    fn mask(&mut self, mask: &MaskRule) {
+        self.rule_annotations(&mask.annotations, None);
+        let env = self.scope_env(mask.scope.as_ref(), None);
+        let facts = self.conditions(&mask.conditions, &env);
+        let _ = facts;
+        let symbols = Arc::clone(self.symbols);
+        // Which form: `with METHOD` or `with DETECTORS [using METHOD]`.
+        let (detectors, method): (&[CallItem], Option<&CallItem>) = match &mask.using {
+            Some(method) => (&mask.with, Some(method)),
+            None => {
+                let first_is_method = mask.with.first().is_some_and(|c| {
+                    let text = c.name.text();
+                    MASK_METHODS.contains(&text.as_str()) && !symbols.detectors.contains_key(text.as_str())
+                });
+                if first_is_method && mask.with.len() == 1 { (&[], mask.with.first()) } else { (&mask.with, None) }
+            }
+        };
+        for d in detectors {
+            if MASK_METHODS.contains(&d.name.text().as_str()) && mask.using.is_none() {
+                self.error("E0115", d.span, format!("`{}` is a masking method; list detectors here, or only the method", d.name.text()))
+                    .label("method among detectors")
+                    .help("write `mask PATH with DETECTOR, … using METHOD`");
+                continue;
+            }
+            if d.args.is_some() {
+                self.error("E0209", d.span, "detectors take no arguments").label("remove the arguments");
+            }
+            self.resolve_detector(&d.name);
+        }
+        let method_name = method.map_or_else(|| "redact".to_string(), |m| m.name.text());
+        if let Some(m) = method {
+            self.mask_method(m);
+        }
+        let whole_value = detectors.is_empty();
+        for path in &mask.paths {
+            self.mask_path(path, &env, &method_name, whole_value);
+        }
+    }
+
+    fn mask_method(&mut self, m: &CallItem) {
+        let name = m.name.text();
+        let args = m.args.as_deref().unwrap_or(&[]);
+        let allowed: &[(&str, Type)] = match name.as_str() {
+            "redact" | "drop" => &[],
+            "partial" => &[("first", Type::Int), ("last", Type::Int)],
+            "hash" => &[("salt", Type::String)],
+            "tokenize" => &[("key", Type::String)],
+            other => {
+                let help = crate::suggest::did_you_mean(other, MASK_METHODS)
+                    .unwrap_or_else(|| format!("the methods are {}", MASK_METHODS.join(", ")));
+                self.error("E0115", m.name.span, format!("unknown masking method `{other}`")).label("not a masking method").help(help);
+                return;
+            }
+        };
+        let empty = Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None };
+        for a in args {
+            match allowed.iter().find(|(k, _)| *k == a.name.name) {
+                None => {
+                    let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
+                    let help = if names.is_empty() { format!("`{name}` takes no arguments") } else { format!("its arguments are {}", names.join(", ")) };
+                    self.error("E0209", a.name.span, format!("`{name}` has no argument `{}`", a.name.name)).label("unknown argument").help(help);
+                }
+                Some((key, ty)) => {
+                    let ExprKind::Lit(lit) = &a.value.kind else {
+                        self.error("E0214", a.value.span, format!("`{key}` must be a literal")).label("not a literal");
+                        continue;
+                    };
+                    let got = self.literal(lit);
+                    if !got.fits(ty) {
+                        self.error("E0201", a.value.span, format!("`{key}` must be {}, found {}", ty.a(), got.a())).label(format!("expected {}", ty.a()));
+                    }
+                }
+            }
+        }
+        let _ = empty;
+        if name == "tokenize" && !args.iter().any(|a| a.name.name == "key") {
+            self.error("E0209", m.span, "`tokenize` needs a `key`: `tokenize(key: \"crm-masking\")`")
+                .label("missing key")
+                .help("the key names the secret the runtime tokenizes with; only holders of that key can detokenize");
+        }
+        if name == "partial" && !args.iter().any(|a| a.name.name == "first" || a.name.name == "last") {
+            self.error("E0209", m.span, "`partial` needs `first`, `last` or both: `partial(last: 4)`").label("nothing to reveal");
+        }
+    }
+
+    fn mask_path(&mut self, path: &MaskPath, env: &Env, method: &str, whole_value: bool) {
+        let root = path.root.name.as_str();
+        let mut ty = match root {
+            "text" => {
+                if let Some(seg) = path.segments.first() {
+                    let span = match seg {
+                        MaskSegment::Field(f) => f.span,
+                        MaskSegment::Star(s) => *s,
+                    };
+                    self.error("E0211", span, "`text` is every string of the payload; it has no fields").label("remove this");
+                }
+                return;
+            }
+            "resource" => env.resource.clone(),
+            "context" => env.context.clone(),
+            "response" => {
+                let schema = Arc::clone(self.env);
+                let mut returns: Option<Type> = None;
+                for a in &env.actions {
+                    match schema.actions.get(a).and_then(|i| i.returns.clone()) {
+                        Some(t) => {
+                            if returns.as_ref().is_some_and(|r| *r != t) {
+                                returns = Some(Type::Error);
+                            } else {
+                                returns = Some(t);
+                            }
+                        }
+                        None => {
+                            self.error("E0211", path.root.span, format!("action `{a}` declares no `returns` type, so `response` has no fields to name"))
+                                .label("unknown response shape")
+                                .help(format!("declare `action {a} … returns {{ … }}`, or narrow the mask with `on action: …`"));
+                            return;
+                        }
+                    }
+                }
+                returns.unwrap_or(Type::Error)
+            }
+            other => {
+                self.error("E0211", path.root.span, format!("a mask path starts with `resource`, `response`, `context` or `text`, not `{other}`"))
+                    .label("unknown root");
+                return;
+            }
+        };
+        let schema = Arc::clone(self.env);
+        let mut text = root.to_string();
+        for seg in &path.segments {
+            match seg {
+                MaskSegment::Star(span) => {
+                    ty = match ty.element() {
+                        Some(el) => el.clone(),
+                        None if matches!(ty, Type::Record(_)) => {
+                            // `*` over a record's values: they must share a type.
+                            let Type::Record(r) = &ty else { return };
+                            let mut types: Vec<&Type> = r.fields.values().map(|f| &f.ty).collect();
+                            types.dedup();
+                            match types.as_slice() {
+                                [one] => (*one).clone(),
+                                _ => Type::Error,
+                            }
+                        }
+                        None if ty.is_error() => return,
+                        None => {
+                            self.error("E0211", *span, format!("`{text}` is {}; `*` needs a set, list or record", ty.a())).label("nothing to expand");
+                            return;
+                        }
+                    };
+                    text.push_str(".*");
+                }
+                MaskSegment::Field(name) => {
+                    let next = match &ty {
+                        Type::Entity(names) => {
+                            let mut found = None;
+                            for n in names.iter() {
+                                if let Some(f) = schema.entities.get(n).and_then(|e| e.attrs.fields.get(name.name.as_str())) {
+                                    found = Some(f.ty.clone());
+                                }
+                            }
+                            found
+                        }
+                        Type::Record(r) => r.fields.get(name.name.as_str()).map(|f| f.ty.clone()),
+                        t if t.is_error() => return,
+                        _ => None,
+                    };
+                    let Some(next) = next else {
+                        let candidates: Vec<String> = match &ty {
+                            Type::Entity(names) => names
+                                .iter()
+                                .filter_map(|n| schema.entities.get(n))
+                                .flat_map(|e| e.attrs.fields.keys().map(|k| k.to_string()))
+                                .collect(),
+                            Type::Record(r) => r.fields.keys().map(|k| k.to_string()).collect(),
+                            _ => Vec::new(),
+                        };
+                        let help = crate::suggest::did_you_mean(&name.name, candidates.iter().map(String::as_str));
+                        self.error("E0104", name.span, format!("`{text}` ({ty}) has no field `{}`", name.name)).label("unknown field").help_opt(help);
+                        return;
+                    };
+                    ty = next;
+                    text.push('.');
+                    text.push_str(&name.name);
+                }
+            }
+        }
+        let is_text = matches!(ty, Type::String) || ty.is_error();
+        if method != "drop" && !is_text {
+            let kind = if whole_value { format!("`{method}`") } else { "detectors".to_string() };
+            self.error("E0211", path.span, format!("`{text}` is {}; {kind} can only mask strings", ty.a()))
+                .label("not a string")
+                .help(match ty.element() {
+                    Some(_) => format!("to mask each element, write `{text}.*`"),
+                    None => "use `drop` to remove a value of another type".to_string(),
+                });
+        }
+    }
+
+    // ───────────────────────── limits ─────────────────────────
+
+    fn limit(&mut self, limit: &LimitRule) {
+        self.rule_annotations(&limit.annotations, None);
+        let env = self.scope_env(limit.scope.as_ref(), None);
+        match literals::int(&limit.count.raw) {
+            Ok(0) => {
+                self.error("E0217", limit.count.span, "a limit of 0 requests forbids the action; write a `forbid` rule instead")
+                    .label("zero");
+            }
+            Ok(_) => {}
+            Err(message) => {
+                self.error("E0206", limit.count.span, message).label("invalid number");
+            }
+        }
+        match literals::duration_ms(&limit.window.raw) {
+            Ok(0) => {
+                self.error("E0217", limit.window.span, "a rate-limit window must be longer than zero").label("empty window");
+            }
+            Ok(_) => {}
+            Err(message) => {
+                self.error("E0206", limit.window.span, message).label("invalid duration");
+            }
+        }
+        if let Some(burst) = &limit.burst {
+            match literals::int(&burst.raw) {
+                Ok(0) => {
+                    self.error("E0217", burst.span, "a burst of 0 allows nothing").label("zero burst");
+                }
+                Ok(_) => {}
+                Err(message) => {
+                    self.error("E0206", burst.span, message).label("invalid number");
+                }
+            }
+        }
+        let facts = self.conditions(&limit.conditions, &env);
+        for key in &limit.keys {
+            let nameable = path_key(key).is_some() || matches!(key.kind, ExprKind::Var(Var::Action));
+            if !nameable {
+                self.error("E0212", key.span, format!("`{}` is not a value of the request", expr_text(key)))
+                    .label("not a request value")
+                    .help("rate-limit keys name what is counted: `principal`, `resource`, `principal.owner`, `context.session`");
+                continue;
+            }
+            let ty = self.expr(key, &env, &facts, None);
+            let ok = matches!(ty, Type::Entity(_) | Type::String | Type::Int | Type::Enum(_) | Type::Action | Type::Ip) || ty.is_error();
+            if !ok {
+                self.error("E0212", key.span, format!("`{}` is {}, which cannot key a rate limit", expr_text(key), ty.a()))
+                    .label("unsuitable key")
+                    .help("keys are entities, strings, integers, enums, IP addresses or the action");
+            }
+        }
+    }
+}
+
+fn kind_word(kind: ClauseKind) -> &'static str {
+    match kind {
+        ClauseKind::Obligation => "obligation",
+        ClauseKind::Advice => "advice",
+    }
+}
+
+/// A day count as `YYYY-MM-DD`.
+pub fn date_text(days: i64) -> String {
+    // Inverse of `days_from_civil` (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for days in [-1000, 0, 19_782, 20_000, 60_000] {
+            let text = date_text(days);
+            assert_eq!(literals::date_days(&text), Ok(days), "{text}");
+        }
+        assert_eq!(duration_text(90_000_000), "1d1h");
+    }
+}

@@ -1,0 +1,198 @@
+//! Checking fixtures and test blocks against the schema: entities have
+//! declared types and attributes, requests have the shape their action
+//! declares, expectations name rules that exist.
+
+use std::sync::Arc;
+
+use ward_grammar::ast::*;
+use ward_grammar::format::expr as expr_text;
+
+use super::Cx;
+use super::expr::{Env, Facts};
+use crate::literals;
+use crate::types::{RecordType, Type};
+
+const REQUEST_FIELDS: [&str; 6] = ["principal", "action", "resource", "context", "on_behalf_of", "session"];
+
+fn no_request() -> Env {
+    Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
+}
+
+impl Cx<'_> {
+    pub fn fixture(&mut self, fixture: &FixtureDecl) {
+        let symbols = Arc::clone(self.symbols);
+        self.duplicate_fixture(&fixture.name, symbols.fixtures.get(fixture.name.name.as_str()));
+        for e in &fixture.entities {
+            self.entity_lit(e);
+        }
+    }
+
+    fn duplicate_fixture(&mut self, name: &Ident, all: Option<&Vec<crate::units::Loc>>) {
+        let here = self.loc(name.span);
+        if let Some(first) = all.and_then(|l| l.first())
+            && *first != here
+        {
+            self.error("E0108", name.span, format!("fixture `{}` is declared more than once", name.name))
+                .label("declared again here")
+                .secondary(*first, "first declared here");
+        }
+    }
+
+    fn entity_lit(&mut self, e: &EntityLit) {
+        let Some(ty) = self.entity_type(&e.uid.ty) else { return };
+        let env = Arc::clone(self.env);
+        if let Some(parents) = &e.parents {
+            for p in parents {
+                if let Some(pt) = self.entity_type(&p.ty)
+                    && !env.may_be_in(&ty, &pt)
+                {
+                    self.error("E0205", p.span, format!("a `{ty}` can never be in a `{pt}`"))
+                        .label("membership the schema does not allow")
+                        .help(format!("to allow it, declare `entity {ty} in [{pt}]`"));
+                }
+            }
+        }
+        let attrs = env.entities.get(&ty).map(|info| info.attrs.clone()).unwrap_or_default();
+        let entries = e.attrs.as_ref().map_or(&[][..], |(entries, _)| entries.as_slice());
+        self.record_against(entries, &attrs, &format!("`{ty}`"), e.attrs.is_some(), &no_request());
+    }
+
+    pub fn test(&mut self, test: &TestDecl) {
+        let symbols = Arc::clone(self.symbols);
+        for step in &test.steps {
+            match step {
+                TestStep::Using(names, _) => {
+                    for n in names {
+                        if !symbols.fixtures.contains_key(n.name.as_str()) {
+                            let help = crate::suggest::did_you_mean(&n.name, symbols.fixtures.keys().map(|k| &**k));
+                            self.error("E0109", n.span, format!("unknown fixture `{}`", n.name)).label("no fixture of this name").help_opt(help);
+                        }
+                    }
+                }
+                TestStep::At(lit) => {
+                    if let Err(message) = literals::time_ms(&lit.raw) {
+                        self.error("E0206", lit.span, message).label("invalid time");
+                    }
+                }
+                TestStep::Advance(lit) => {
+                    if let Err(message) = literals::duration_ms(&lit.raw) {
+                        self.error("E0206", lit.span, message).label("invalid duration");
+                    }
+                }
+                TestStep::Entities(entities, _) => {
+                    for e in entities {
+                        self.entity_lit(e);
+                    }
+                }
+                TestStep::Request(request) => self.request(request),
+            }
+        }
+    }
+
+    fn request(&mut self, request: &RequestStep) {
+        let field = |name: &str| request.fields.iter().find(|f| f.key.name() == name);
+        for f in &request.fields {
+            if !REQUEST_FIELDS.contains(&f.key.name()) {
+                let help = crate::suggest::did_you_mean(f.key.name(), REQUEST_FIELDS)
+                    .unwrap_or_else(|| format!("a request has {}", REQUEST_FIELDS.join(", ")));
+                self.error("E0218", f.span, format!("a request has no field `{}`", f.key.name())).label("unknown field").help(help);
+            }
+        }
+        let env = Arc::clone(self.env);
+        let empty = no_request();
+        // The action first: it says what the principal, resource and context must be.
+        let action = match field("action").map(|f| &f.value) {
+            Some(Expr { kind: ExprKind::Name(n), .. }) => {
+                self.action(&Path { segments: vec![n.clone()], span: n.span })
+            }
+            Some(Expr { kind: ExprKind::Member { .. }, span }) | Some(Expr { span, .. }) => {
+                self.error("E0218", *span, "`action` is the name of an action, such as `action: read_customer`").label("not an action name");
+                None
+            }
+            None => {
+                self.error("E0218", request.fields_span, "a request needs an `action`").label("no `action`");
+                None
+            }
+        };
+        let info = action.as_ref().and_then(|a| env.actions.get(a)).cloned();
+        for (var, allowed) in [("principal", info.as_ref().and_then(|i| i.principals.clone())), ("resource", info.as_ref().and_then(|i| i.resources.clone()))] {
+            let Some(f) = field(var) else {
+                self.error("E0218", request.fields_span, format!("a request needs a `{var}`")).label(format!("no `{var}`"));
+                continue;
+            };
+            let ty = self.expr(&f.value, &empty, &Facts::new(), None);
+            match (&ty, &allowed, &action) {
+                (Type::Entity(names), Some(allowed), Some(action)) => {
+                    if let Some(t) = names.first()
+                        && !allowed.contains(t)
+                    {
+                        let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+                        let word = if var == "principal" { "taken by" } else { "applied to" };
+                        self.error("E0218", f.value.span, format!("`{action}` can be {word} {}, not a `{t}`", list.join(" or ")))
+                            .label(format!("a `{t}`"));
+                    }
+                }
+                (Type::Entity(_), _, _) => {}
+                (t, _, _) if t.is_error() => {}
+                (t, _, _) => {
+                    self.error("E0218", f.value.span, format!("`{var}` is an entity such as `User::\"dana\"`, but `{}` is {}", expr_text(&f.value), t.a()))
+                        .label("not an entity");
+                }
+            }
+        }
+        let context_ty = info.as_ref().map_or_else(|| env.context.clone(), |i| i.context.clone());
+        match field("context").map(|f| &f.value) {
+            Some(Expr { kind: ExprKind::Record(entries), .. }) => {
+                let what = action.as_ref().map_or_else(|| "the context".to_string(), |a| format!("the context of `{a}`"));
+                if info.is_some() {
+                    self.record_against(entries, &context_ty, &what, true, &empty);
+                }
+            }
+            Some(other) => {
+                self.error("E0218", other.span, "`context` is a record such as `{ mfa: true }`").label("not a record");
+            }
+            None => {
+                let required: Vec<String> =
+                    context_ty.fields.iter().filter(|(_, f)| !f.optional).map(|(k, _)| format!("`{k}`")).collect();
+                if info.is_some() && !required.is_empty() {
+                    self.error("E0218", request.fields_span, format!("this request has no `context`, which needs {}", required.join(", ")))
+                        .label("no `context`");
+                }
+            }
+        }
+        if let Some(f) = field("on_behalf_of") {
+            let ty = self.expr(&f.value, &empty, &Facts::new(), None);
+            if !matches!(&ty, Type::Set(inner) if matches!(**inner, Type::Entity(_) | Type::Unknown)) && !ty.is_error() {
+                self.error("E0218", f.value.span, "`on_behalf_of` is a list of entities, the origin first: `[User::\"dana\"]`").label("not a list of entities");
+            }
+        }
+        if let Some(f) = field("session") {
+            let ty = self.expr(&f.value, &empty, &Facts::new(), None);
+            if ty != Type::String && !ty.is_error() {
+                self.error("E0218", f.value.span, "`session` is a string").label("not a string");
+            }
+        }
+        let symbols = Arc::clone(self.symbols);
+        for x in &request.expectations {
+            for id in &x.by {
+                let id_text = id.string_value().unwrap_or("");
+                if !symbols.rules.contains_key(id_text) {
+                    let help = crate::suggest::did_you_mean(id_text, symbols.rules.keys().map(String::as_str))
+                        .unwrap_or_else(|| "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string());
+                    self.error("E0110", id.span, format!("no rule has the id `{id_text}`")).label("unknown rule id").help(help);
+                }
+            }
+            for d in &x.details {
+                match d {
+                    ExpectDetail::Remaining(n) => {
+                        if let Err(message) = literals::int(&n.raw) {
+                            self.error("E0206", n.span, message).label("invalid number");
+                        }
+                    }
+                    ExpectDetail::Obligation(_) | ExpectDetail::Mask(_) | ExpectDetail::Error(_) => {}
+                }
+            }
+        }
+        let _ = RecordType::default;
+    }
+}
