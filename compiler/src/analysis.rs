@@ -1,12 +1,456 @@
-//! Policy analyses: findings about rules that check fine but are probably
-//! wrong (unreachable, shadowed, risky), reported as warnings.
+//! Policy analyses: rules that check fine but are probably wrong —
+//! unreachable, shadowed, risky, ambiguous — reported as warnings.
+//!
+//! Each policy member is first summarised ([`member_summary`], one query per
+//! member, position-independent), then [`analyse`] compares the summaries.
+//! The comparisons are syntactic and conservative: a finding is reported
+//! only when it certainly holds; a rule the analysis cannot judge is left
+//! alone.
 
-use crate::check::RawDiag;
-use crate::db::Project;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Project-wide analyses.
+use ward_grammar::ast::*;
+use ward_grammar::format::expr as expr_text;
+
+use crate::check::{Cx, RawDiag};
+use crate::db::{Project, SourceFile};
+use crate::diagnostic::Severity;
+use crate::literals;
+use crate::names::{namespace, stdlib_modules};
+use crate::schema::schema_env;
+use crate::symbols::symbols;
+use crate::units::{Loc, Unit, UnitKey, unit, unit_keys};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    Permit,
+    Forbid,
+    Mask,
+    Limit,
+}
+
+/// What the analyses need to know of one policy member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub kind: MemberKind,
+    pub policy: String,
+    /// `policy.id` or `policy.N`.
+    pub rule_id: String,
+    pub explicit_id: Option<(String, Loc)>,
+    pub shadow: bool,
+    /// The actions the scope matches.
+    pub actions: Vec<Arc<str>>,
+    /// `principal in/== …` and `resource in/== …` constraints, as text.
+    pub principal_constraint: Option<String>,
+    pub resource_constraint: Option<String>,
+    /// The facts the conditions require, as (polarity, expression text):
+    /// `when a && !b` gives `(true, a)`, `(false, b)`.
+    pub conditions: Vec<(bool, String)>,
+    /// The entity types `principal` and `resource` may have.
+    pub principal_types: Vec<Arc<str>>,
+    pub resource_types: Vec<Arc<str>>,
+    pub requires_approval: bool,
+    /// Where the rule starts (its effect keyword or its first annotation).
+    pub loc: Loc,
+    /// When the conditions can never all hold: where, and why.
+    pub unreachable: Option<(Loc, String, Option<Loc>)>,
+    /// Masks: (path, method text, location of the path).
+    pub masks: Vec<(String, String, Loc)>,
+}
+
+/// Summarises one policy member (`None` for other units).
+#[salsa::tracked(returns(ref))]
+pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> Option<Arc<Summary>> {
+    let unit = unit(db, file, key)?;
+    let Unit::Member { policy, position, item } = &*unit else { return None };
+    let mut cx = Cx {
+        file,
+        key,
+        env: schema_env(db, project),
+        symbols: symbols(db, project),
+        ns: namespace(db, file),
+        stdlib: stdlib_modules(db, project),
+        options: project.options(db),
+        diags: Vec::new(),
+    };
+    let (kind, annotations, scope, conditions, loc_span) = match item {
+        PolicyItem::Rule(r) => {
+            let kind = if r.effect == Effect::Permit { MemberKind::Permit } else { MemberKind::Forbid };
+            (kind, &r.annotations, r.scope.as_ref(), &r.conditions, r.effect_span)
+        }
+        PolicyItem::Mask(m) => (MemberKind::Mask, &m.annotations, m.scope.as_ref(), &m.conditions, m.span),
+        PolicyItem::Limit(l) => (MemberKind::Limit, &l.annotations, l.scope.as_ref(), &l.conditions, l.span),
+        PolicyItem::Error(_) => return None,
+    };
+    // The scope's matched actions; its diagnostics belong to `check_unit`.
+    let env = cx.scope_env(scope, None);
+    let explicit_id = annotations.iter().find(|a| a.name.name == "id").and_then(|a| match &a.arg {
+        Some(AnnotationArg::Lit(lit)) => lit.string_value().map(|s| (s.to_string(), Loc::new(file, key, lit.span))),
+        _ => None,
+    });
+    let constraint = |which: &str| {
+        scope.and_then(|s| {
+            s.items.iter().find_map(|item| match (item, which) {
+                (ScopeItem::Principal(e), "principal") | (ScopeItem::Resource(e), "resource") => e.constraint.as_ref().map(|c| {
+                    let op = if c.op == ScopeOp::In { "in" } else { "==" };
+                    format!("{op} {}", expr_text(&c.target))
+                }),
+                _ => None,
+            })
+        })
+    };
+    // Whole-value masks conflict per path; detector masks per (path, detector).
+    let masks = match item {
+        PolicyItem::Mask(m) => {
+            let method = m.using.as_ref().or(if m.using.is_none() && m.with.len() == 1 { m.with.first() } else { None });
+            let method_text = method.map(call_text).unwrap_or_else(|| "redact".to_string());
+            let mut out = Vec::new();
+            for p in &m.paths {
+                let loc = Loc::new(file, key, p.span);
+                if m.using.is_some() {
+                    for d in &m.with {
+                        out.push((format!("{} (detector {})", p.text(), d.name.text()), method_text.clone(), loc));
+                    }
+                } else {
+                    out.push((p.text(), method_text.clone(), loc));
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
+    };
+    let requires_approval = match item {
+        PolicyItem::Rule(r) => r.clauses.iter().any(|c| c.kind == ClauseKind::Obligation && c.call.name.text() == "require_approval"),
+        _ => false,
+    };
+    Some(Arc::new(Summary {
+        kind,
+        policy: policy.clone(),
+        rule_id: match &explicit_id {
+            Some((id, _)) => format!("{policy}.{id}"),
+            None => format!("{policy}.{position}"),
+        },
+        explicit_id,
+        shadow: annotations.iter().any(|a| a.name.name == "shadow"),
+        actions: env.actions,
+        principal_constraint: constraint("principal"),
+        resource_constraint: constraint("resource"),
+        conditions: atoms(conditions).iter().map(|a| (a.positive, expr_text(a.expr))).collect(),
+        principal_types: entity_names(&env.principal),
+        resource_types: entity_names(&env.resource),
+        requires_approval,
+        loc: Loc::new(file, key, annotations.first().map_or(loc_span, |a| a.span)),
+        unreachable: unreachable(conditions, file, key),
+        masks,
+    }))
+}
+
+fn entity_names(ty: &crate::types::Type) -> Vec<Arc<str>> {
+    match ty {
+        crate::types::Type::Entity(names) => names.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn call_text(c: &CallItem) -> String {
+    match &c.args {
+        None => c.name.text(),
+        Some(args) => {
+            let args: Vec<String> = args.iter().map(|a| format!("{}: {}", a.name.name, expr_text(&a.value))).collect();
+            format!("{}({})", c.name.text(), args.join(", "))
+        }
+    }
+}
+
+// ───────────────────────── unreachable conditions ─────────────────────────
+
+/// One fact a rule's conditions require, with where it came from.
+struct Atom<'e> {
+    expr: &'e Expr,
+    positive: bool,
+}
+
+/// Splits the conditions into the facts that must all hold.
+fn atoms(conditions: &[Condition]) -> Vec<Atom<'_>> {
+    fn conj<'e>(e: &'e Expr, positive: bool, out: &mut Vec<Atom<'e>>) {
+        match (&e.kind, positive) {
+            (ExprKind::Paren(inner), _) => conj(inner, positive, out),
+            (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true) | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
+                conj(lhs, positive, out);
+                conj(rhs, positive, out);
+            }
+            (ExprKind::Unary { op: UnaryOp::Not, operand }, _) => conj(operand, !positive, out),
+            _ => out.push(Atom { expr: e, positive }),
+        }
+    }
+    let mut out = Vec::new();
+    for c in conditions {
+        conj(&c.expr, c.kind == ConditionKind::When, &mut out);
+    }
+    out
+}
+
+/// A constant a path is compared with.
+#[derive(PartialEq)]
+enum Const {
+    /// Compared by text: strings, booleans, enum values, entities.
+    Exact(String),
+    /// Numbers, decimals (scaled), durations, dates and times, comparable.
+    Ordered(i128),
+}
+
+fn constant(e: &Expr) -> Option<Const> {
+    match &e.kind {
+        ExprKind::Paren(inner) => constant(inner),
+        ExprKind::Lit(l) => Some(match &l.kind {
+            LitKind::Int => Const::Ordered(i128::from(literals::int(&l.raw).ok()?) * i128::from(literals::DECIMAL_SCALE)),
+            LitKind::Decimal => Const::Ordered(i128::from(literals::decimal(&l.raw).ok()?)),
+            LitKind::Duration => Const::Ordered(i128::from(literals::duration_ms(&l.raw).ok()?)),
+            LitKind::Date => Const::Ordered(i128::from(literals::date_days(&l.raw).ok()?)),
+            LitKind::DateTime => Const::Ordered(i128::from(literals::time_ms(&l.raw).ok()?)),
+            LitKind::Str(_) | LitKind::Bool(_) => Const::Exact(l.raw.clone()),
+        }),
+        ExprKind::Name(n) => Some(Const::Exact(n.name.clone())),
+        ExprKind::EnumRef { variant, .. } => Some(Const::Exact(variant.name.clone())),
+        ExprKind::EntityRef(r) => Some(Const::Exact(format!("{}::{}", r.ty.text(), r.id.raw))),
+        _ => None,
+    }
+}
+
+/// `(path text, operator, constant)` for `path OP constant` (either order).
+fn comparison(e: &Expr) -> Option<(String, BinaryOp, Const)> {
+    let ExprKind::Binary { op, lhs, rhs } = &e.kind else { return None };
+    let flip = |op: BinaryOp| match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Le => BinaryOp::Ge,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Ge => BinaryOp::Le,
+        other => other,
+    };
+    let is_path = |e: &Expr| crate::check::path_key(e).is_some();
+    if is_path(lhs) && let Some(c) = constant(rhs) {
+        return Some((expr_text(lhs), *op, c));
+    }
+    if is_path(rhs) && let Some(c) = constant(lhs) {
+        return Some((expr_text(rhs), flip(*op), c));
+    }
+    None
+}
+
+/// Finds two facts of a rule that cannot hold together, or one that never holds.
+fn unreachable(conditions: &[Condition], file: SourceFile, key: UnitKey) -> Option<(Loc, String, Option<Loc>)> {
+    let atoms = atoms(conditions);
+    let loc = |e: &Expr| Loc::new(file, key, e.span);
+    for a in &atoms {
+        if let ExprKind::Lit(Lit { kind: LitKind::Bool(b), .. }) = &a.expr.kind
+            && *b != a.positive
+        {
+            return Some((loc(a.expr), format!("`{}` is always {b}", expr_text(a.expr)), None));
+        }
+    }
+    for (i, a) in atoms.iter().enumerate() {
+        for b in atoms.iter().skip(i + 1) {
+            if let Some(reason) = contradiction(a, b) {
+                return Some((loc(b.expr), reason, Some(loc(a.expr))));
+            }
+        }
+    }
+    None
+}
+
+fn contradiction(a: &Atom<'_>, b: &Atom<'_>) -> Option<String> {
+    let (ta, tb) = (expr_text(a.expr), expr_text(b.expr));
+    if ta == tb && a.positive != b.positive {
+        return Some(format!("`{ta}` must be both true and false"));
+    }
+    let (Some((pa, oa, ca)), Some((pb, ob, cb))) = (comparison(a.expr), comparison(b.expr)) else { return None };
+    if pa != pb {
+        return None;
+    }
+    let eq = |op: BinaryOp, positive: bool| (op == BinaryOp::Eq && positive) || (op == BinaryOp::NotEq && !positive);
+    let ne = |op: BinaryOp, positive: bool| (op == BinaryOp::NotEq && positive) || (op == BinaryOp::Eq && !positive);
+    // Equal to two different constants, or equal and unequal to the same one.
+    if eq(oa, a.positive) && eq(ob, b.positive) && ca != cb {
+        return Some(format!("`{pa}` cannot equal two different values"));
+    }
+    if (eq(oa, a.positive) && ne(ob, b.positive) || ne(oa, a.positive) && eq(ob, b.positive)) && ca == cb {
+        return Some(format!("`{pa}` cannot both equal and differ from the same value"));
+    }
+    // Numeric ranges with nothing between them.
+    let bound = |op: BinaryOp, positive: bool, c: &Const| -> Option<(Option<(i128, bool)>, Option<(i128, bool)>)> {
+        let Const::Ordered(v) = c else { return None };
+        let op = if positive {
+            op
+        } else {
+            match op {
+                BinaryOp::Lt => BinaryOp::Ge,
+                BinaryOp::Le => BinaryOp::Gt,
+                BinaryOp::Gt => BinaryOp::Le,
+                BinaryOp::Ge => BinaryOp::Lt,
+                _ => return None,
+            }
+        };
+        // (lower, inclusive), (upper, inclusive)
+        match op {
+            BinaryOp::Gt => Some((Some((*v, false)), None)),
+            BinaryOp::Ge => Some((Some((*v, true)), None)),
+            BinaryOp::Lt => Some((None, Some((*v, false)))),
+            BinaryOp::Le => Some((None, Some((*v, true)))),
+            BinaryOp::Eq if positive => Some((Some((*v, true)), Some((*v, true)))),
+            _ => None,
+        }
+    };
+    let (Some((la, ua)), Some((lb, ub))) = (bound(oa, a.positive, &ca), bound(ob, b.positive, &cb)) else { return None };
+    let lower = [la, lb].into_iter().flatten().max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
+    let upper = [ua, ub].into_iter().flatten().min_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    if let (Some((lo, lo_inc)), Some((hi, hi_inc))) = (lower, upper)
+        && (lo > hi || (lo == hi && !(lo_inc && hi_inc)))
+    {
+        return Some(format!("no value of `{pa}` satisfies both comparisons"));
+    }
+    None
+}
+
+// ───────────────────────── project-wide analyses ─────────────────────────
+
+fn warning(code: &'static str, loc: Loc, message: String, label: &str) -> RawDiag {
+    RawDiag {
+        code,
+        severity: Severity::Warning,
+        message,
+        primary: loc,
+        label: label.to_string(),
+        secondary: Vec::new(),
+        help: None,
+    }
+}
+
+/// Compares the members' summaries.
 #[salsa::tracked(returns(ref))]
 pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
-    let _ = (db, project);
-    Vec::new()
+    let env = schema_env(db, project);
+    let mut members: Vec<Arc<Summary>> = Vec::new();
+    let mut require_ids: BTreeMap<String, bool> = BTreeMap::new();
+    for file in project.files(db) {
+        for key in unit_keys(db, *file) {
+            if let Some(summary) = member_summary(db, project, *file, *key) {
+                members.push(Arc::clone(summary));
+            } else if let Some(unit) = unit(db, *file, *key)
+                && let Unit::Policy { annotations, name, .. } = &*unit
+            {
+                require_ids.insert(name.name.clone(), annotations.iter().any(|a| a.name.name == "require_ids"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+
+    // W0101: conditions that can never all hold.
+    for m in &members {
+        if let Some((loc, reason, other)) = &m.unreachable {
+            let mut d = warning("W0101", *loc, format!("`{}` can never apply: {reason}", m.rule_id), "never true together with the rest");
+            if let Some(other) = other {
+                d = d.secondary(*other, "conflicts with this");
+            }
+            out.push(d.help("remove the contradiction, or delete the rule"));
+        }
+    }
+
+    // W0106 / W0105: rule ids.
+    let mut ids: BTreeMap<(String, String), Loc> = BTreeMap::new();
+    for m in &members {
+        match &m.explicit_id {
+            Some((id, loc)) => match ids.get(&(m.policy.clone(), id.clone())) {
+                Some(first) => out.push(
+                    warning("W0106", *loc, format!("rule id `{}.{id}` is used twice", m.policy), "used again")
+                        .secondary(*first, "first used here")
+                        .help("decisions, tests and audit records name rules by id; make each unique"),
+                ),
+                None => {
+                    ids.insert((m.policy.clone(), id.clone()), *loc);
+                }
+            },
+            None if require_ids.get(&m.policy).copied().unwrap_or(false) => out.push(
+                warning("W0105", m.loc, format!("`{}` has no `@id`, and policy `{}` requires ids", m.rule_id, m.policy), "no `@id`")
+                    .help("add `@id(\"…\")`: a position-based id changes whenever rules are reordered"),
+            ),
+            None => {}
+        }
+    }
+
+    // W0103: a permit that a forbid always overrides.
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit && !m.shadow && m.unreachable.is_none()) {
+        if p.actions.is_empty() {
+            continue;
+        }
+        let covering = members.iter().find(|f| {
+            f.kind == MemberKind::Forbid
+                && !f.shadow
+                && !f.requires_approval
+                && p.actions.iter().all(|a| f.actions.contains(a))
+                && p.principal_types.iter().all(|t| f.principal_types.contains(t))
+                && p.resource_types.iter().all(|t| f.resource_types.contains(t))
+                && (f.principal_constraint.is_none() || f.principal_constraint == p.principal_constraint)
+                && (f.resource_constraint.is_none() || f.resource_constraint == p.resource_constraint)
+                && f.conditions.iter().all(|c| p.conditions.contains(c))
+        });
+        if let Some(f) = covering {
+            out.push(
+                warning(
+                    "W0103",
+                    p.loc,
+                    format!("`{}` never allows anything: `{}` forbids every request it would permit", p.rule_id, f.rule_id),
+                    "shadowed permit",
+                )
+                .secondary(f.loc, "this forbid always applies when the permit does")
+                .help("narrow the forbid, or remove the permit"),
+            );
+        }
+    }
+
+    // W0104: unconditional permits on sensitive actions.
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit) {
+        let unconstrained = p.conditions.is_empty() && p.principal_constraint.is_none() && p.resource_constraint.is_none();
+        if let (true, Some(action)) = (unconstrained, p.actions.iter().find(|a| env.actions.get(*a).is_some_and(|i| i.sensitive))) {
+            let mut d = warning(
+                "W0104",
+                p.loc,
+                format!("`{}` permits the sensitive action `{action}` with no condition", p.rule_id),
+                "unconditional permit",
+            )
+            .help("add a condition (MFA, an approval, an owner check), or narrow the scope with `principal in …`");
+            if let Some(info) = env.actions.get(action) {
+                d = d.secondary(info.loc, "marked `@sensitive` here");
+            }
+            out.push(d);
+        }
+    }
+
+    // W0107: two masks on the same path with different methods.
+    let mut seen: BTreeMap<String, (String, Loc, &Summary)> = BTreeMap::new();
+    for m in members.iter().filter(|m| m.kind == MemberKind::Mask) {
+        for (path, method, loc) in &m.masks {
+            match seen.get(path) {
+                Some((other_method, other_loc, other))
+                    if other_method != method && m.actions.iter().any(|a| other.actions.contains(a)) =>
+                {
+                    out.push(
+                        warning(
+                            "W0107",
+                            *loc,
+                            format!("`{path}` is masked twice, with `{method}` and with `{other_method}`"),
+                            "second mask on this path",
+                        )
+                        .secondary(*other_loc, "first masked here")
+                        .help("when both apply, the stronger method wins (drop > redact > hash > tokenize > partial); keep one mask per path"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(path.clone(), (method.clone(), *loc, &**m));
+                }
+            }
+        }
+    }
+    out
 }
