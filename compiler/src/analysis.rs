@@ -136,7 +136,7 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
         actions: env.actions,
         principal_constraint: constraint("principal"),
         resource_constraint: constraint("resource"),
-        conditions: atoms(conditions).iter().map(|a| (a.positive, expr_text(a.expr))).collect(),
+        conditions: atoms(conditions).into_iter().map(|a| (a.positive, a.text)).collect(),
         principal_types: entity_names(&env.principal),
         resource_types: entity_names(&env.resource),
         requires_approval,
@@ -169,24 +169,31 @@ fn call_text(c: &CallItem) -> String {
 struct Atom<'e> {
     expr: &'e Expr,
     positive: bool,
+    /// The expression as text, and as `path OP constant` when it has that
+    /// shape: computed once, since every pair of atoms is compared.
+    text: String,
+    comparison: Option<(String, BinaryOp, Const)>,
 }
 
 /// Splits the conditions into the facts that must all hold.
 fn atoms(conditions: &[Condition]) -> Vec<Atom<'_>> {
-    fn conj<'e>(e: &'e Expr, positive: bool, out: &mut Vec<Atom<'e>>) {
-        match (&e.kind, positive) {
-            (ExprKind::Paren(inner), _) => conj(inner, positive, out),
-            (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true) | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
-                conj(lhs, positive, out);
-                conj(rhs, positive, out);
-            }
-            (ExprKind::Unary { op: UnaryOp::Not, operand }, _) => conj(operand, !positive, out),
-            _ => out.push(Atom { expr: e, positive }),
-        }
-    }
+    // Iterative (a work stack, left operands first), so that a long `&&`
+    // chain does not need one stack frame per operator.
     let mut out = Vec::new();
     for c in conditions {
-        conj(&c.expr, c.kind == ConditionKind::When, &mut out);
+        let mut work = vec![(&c.expr, c.kind == ConditionKind::When)];
+        while let Some((e, positive)) = work.pop() {
+            match (&e.kind, positive) {
+                (ExprKind::Paren(inner), _) => work.push((inner, positive)),
+                (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true)
+                | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
+                    work.push((rhs, positive));
+                    work.push((lhs, positive));
+                }
+                (ExprKind::Unary { op: UnaryOp::Not, operand }, _) => work.push((operand, !positive)),
+                _ => out.push(Atom { expr: e, positive, text: expr_text(e), comparison: comparison(e) }),
+            }
+        }
     }
     out
 }
@@ -260,11 +267,11 @@ fn unreachable(conditions: &[Condition], file: SourceFile, key: UnitKey) -> Opti
 }
 
 fn contradiction(a: &Atom<'_>, b: &Atom<'_>) -> Option<String> {
-    let (ta, tb) = (expr_text(a.expr), expr_text(b.expr));
-    if ta == tb && a.positive != b.positive {
-        return Some(format!("`{ta}` must be both true and false"));
+    if a.text == b.text && a.positive != b.positive {
+        return Some(format!("`{}` must be both true and false", a.text));
     }
-    let (Some((pa, oa, ca)), Some((pb, ob, cb))) = (comparison(a.expr), comparison(b.expr)) else { return None };
+    let (Some((pa, oa, ca)), Some((pb, ob, cb))) = (&a.comparison, &b.comparison) else { return None };
+    let (oa, ob) = (*oa, *ob);
     if pa != pb {
         return None;
     }
@@ -301,7 +308,7 @@ fn contradiction(a: &Atom<'_>, b: &Atom<'_>) -> Option<String> {
             _ => None,
         }
     };
-    let (Some((la, ua)), Some((lb, ub))) = (bound(oa, a.positive, &ca), bound(ob, b.positive, &cb)) else { return None };
+    let (Some((la, ua)), Some((lb, ub))) = (bound(oa, a.positive, ca), bound(ob, b.positive, cb)) else { return None };
     let lower = [la, lb].into_iter().flatten().max_by(|x, y| x.0.cmp(&y.0).then(y.1.cmp(&x.1)));
     let upper = [ua, ub].into_iter().flatten().min_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
     if let (Some((lo, lo_inc)), Some((hi, hi_inc))) = (lower, upper)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ward_grammar::ast::Path;
 
 use crate::db::{Origin, Project, SourceFile};
-use crate::units::{Loc, Unit, UnitKey, unit, unit_keys};
+use crate::units::{Loc, Unit, UnitKey, file_index, unit, unit_keys};
 
 /// What names a file can see besides the project's root namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -89,7 +89,7 @@ pub fn namespace(db: &dyn salsa::Database, file: SourceFile) -> Namespace {
         Origin::User => None,
     };
     let mut imports = BTreeMap::new();
-    for key in unit_keys(db, file) {
+    for key in &file_index(db, file).imports {
         if let Some(unit) = unit(db, file, *key)
             && let Unit::Import(import) = &*unit
             && let [first, module, ..] = import.path.segments.as_slice()

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use ward_grammar::ast::{self, Path, SchemaItem, TypeExpr};
 
 use crate::db::{Project, SourceFile};
-use crate::names::{Lookup, Namespace, all_units, namespace, qualify, stdlib_modules};
+use crate::names::{Lookup, Namespace, namespace, qualify, stdlib_modules};
 use crate::types::{Field, RecordType, Type};
-use crate::units::{Loc, Unit, UnitKey};
+use crate::units::{Loc, Unit, UnitKey, file_index, unit};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityInfo {
@@ -242,8 +242,14 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
     // imports the module.
     let imported: BTreeSet<Arc<str>> =
         project.files(db).iter().flat_map(|f| namespace(db, *f).imports.values().cloned()).collect();
-    let schemas: Vec<(SourceFile, UnitKey, Arc<Unit>)> =
-        all_units(db, project).into_iter().filter(|(_, _, u)| matches!(**u, Unit::Schema(_))).collect();
+    let mut schemas: Vec<(SourceFile, UnitKey, Arc<Unit>)> = Vec::new();
+    for file in project.files(db) {
+        for key in &file_index(db, *file).schemas {
+            if let Some(unit) = unit(db, *file, *key) {
+                schemas.push((*file, *key, unit));
+            }
+        }
+    }
 
     // Pass 1: names. Entities and enums first so that aliases and attributes can refer to them.
     let mut alias_defs: BTreeMap<Arc<str>, TypeExpr> = BTreeMap::new();

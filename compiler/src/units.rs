@@ -122,6 +122,27 @@ pub fn unit_keys(db: &dyn salsa::Database, file: SourceFile) -> Vec<UnitKey> {
     relocated(db, file).units.iter().map(|(key, _)| *key).collect()
 }
 
+/// The units of a file by kind, so that a query about the schema (or the
+/// imports) depends on those units only, not on every rule of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileIndex {
+    pub imports: Vec<UnitKey>,
+    pub schemas: Vec<UnitKey>,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn file_index(db: &dyn salsa::Database, file: SourceFile) -> FileIndex {
+    let mut index = FileIndex::default();
+    for (key, unit) in &relocated(db, file).units {
+        match **unit {
+            Unit::Import(_) => index.imports.push(*key),
+            Unit::Schema(_) => index.schemas.push(*key),
+            _ => {}
+        }
+    }
+    index
+}
+
 /// One unit. Equal across edits that do not change it, so queries that read
 /// only this unit are not re-run when the rest of the file changes.
 #[salsa::tracked(returns(clone))]

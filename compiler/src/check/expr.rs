@@ -29,6 +29,10 @@ pub struct Env {
 /// `resource has address`), so optional attributes may be read.
 pub type Facts = BTreeSet<String>;
 
+/// Stack left before [`Cx::expr`] moves to a new segment, and that segment's size.
+const STACK_RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
 const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
 
 /// The access path of an expression (`resource.owner.region`), if it has one.
@@ -45,36 +49,38 @@ pub fn path_key(e: &Expr) -> Option<String> {
 
 /// Facts that hold when `e` is true.
 pub fn facts_if_true(e: &Expr, out: &mut Facts) {
-    match &e.kind {
-        ExprKind::Has { base, path } => {
-            if let Some(mut key) = path_key(base) {
-                for seg in path {
-                    key.push('.');
-                    key.push_str(&seg.name);
-                    out.insert(key.clone());
-                }
-            }
-        }
-        ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
-            facts_if_true(lhs, out);
-            facts_if_true(rhs, out);
-        }
-        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_if_false(operand, out),
-        ExprKind::Paren(inner) => facts_if_true(inner, out),
-        _ => {}
-    }
+    collect_facts(e, true, out);
 }
 
 /// Facts that hold when `e` is false.
 pub fn facts_if_false(e: &Expr, out: &mut Facts) {
-    match &e.kind {
-        ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
-            facts_if_false(lhs, out);
-            facts_if_false(rhs, out);
+    collect_facts(e, false, out);
+}
+
+/// The `has` facts that hold when `e` has the value `value`: `a && b` true
+/// means both are, `a || b` false means neither is, `!a` flips. Iterative, so
+/// that a chain of a thousand `&&` does not need a thousand stack frames.
+fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
+    let mut work = vec![(e, value)];
+    while let Some((e, value)) = work.pop() {
+        match (&e.kind, value) {
+            (ExprKind::Has { base, path }, true) => {
+                if let Some(mut key) = path_key(base) {
+                    for seg in path {
+                        key.push('.');
+                        key.push_str(&seg.name);
+                        out.insert(key.clone());
+                    }
+                }
+            }
+            (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true) | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
+                work.push((rhs, value));
+                work.push((lhs, value));
+            }
+            (ExprKind::Unary { op: UnaryOp::Not, operand }, _) => work.push((operand, !value)),
+            (ExprKind::Paren(inner), _) => work.push((inner, value)),
+            _ => {}
         }
-        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_if_true(operand, out),
-        ExprKind::Paren(inner) => facts_if_false(inner, out),
-        _ => {}
     }
 }
 
@@ -283,7 +289,15 @@ impl Cx<'_> {
         ty
     }
 
+    /// The type of `e`. Expressions may be nested as deep as the parser
+    /// allows ([`ward_grammar::MAX_NESTING`]); checking one level takes several
+    /// KiB of stack in unoptimised builds, so when little stack is left the
+    /// check continues on a fresh heap-allocated segment.
     pub fn expr(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, env, facts, expected))
+    }
+
+    fn expr_inner(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit),
             ExprKind::Var(Var::Principal) => env.principal.clone(),
