@@ -6,6 +6,8 @@
 
 pub use ward_compiler as compiler;
 pub use ward_grammar as grammar;
+pub use ward_runtime as runtime;
 
 pub use ward_compiler::{Diagnostic, Options, Severity, SourceSet, Workspace, check};
 pub use ward_grammar::format::format_source;
+pub use ward_runtime::{Backend, Decision, Effect, Engine, EntityUid, Request};

@@ -12,7 +12,9 @@ pub mod analysis;
 pub mod check;
 pub mod db;
 mod diagnostic;
+pub mod ir;
 pub mod literals;
+pub mod lower;
 pub mod names;
 pub mod schema;
 mod sources;
@@ -28,6 +30,25 @@ pub use diagnostic::{Diagnostic, FileId, Label, Severity};
 pub use sources::{MAX_SOURCE_BYTES, Source, SourceSet};
 pub use suggest::{closest, did_you_mean};
 pub use workspace::Workspace;
+
+/// Compiles `sources` to a decision program and its tests. Refuses (with the
+/// diagnostics) when anything has an error; on success also returns the
+/// warnings.
+pub fn compile(sources: &SourceSet, options: &Options) -> Result<(lower::Compiled, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut workspace = Workspace::new(options.clone());
+    let mut load_errors = Vec::new();
+    for (_, source) in sources.iter() {
+        let text = if source.load_error.is_some() { "" } else { source.text.as_str() };
+        workspace.add_file(&source.path, text, source.origin.clone());
+        load_errors.extend(source.load_error.iter().cloned());
+    }
+    if !load_errors.is_empty() {
+        return Err(load_errors);
+    }
+    let compiled = lower::compile(&workspace)?;
+    let warnings = workspace.diagnostics();
+    Ok((compiled, warnings))
+}
 
 /// Checks every file of `sources` (add the standard library first with
 /// [`SourceSet::add_stdlib`]) and returns the diagnostics, ordered by file

@@ -1,5 +1,6 @@
 //! The `ward` command line.
 
+mod decide;
 mod files;
 mod render;
 
@@ -51,16 +52,80 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run the `test` blocks of policy files; ends with `N passed, N failed`.
+    Test {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The evaluator.
+        #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+        backend: BackendArg,
+    },
+    /// Decide requests; prints one JSON decision per line.
+    Eval(EvalCli),
+    /// Decide requests and explain each decision in words.
+    Explain(EvalCli),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+enum BackendArg {
+    Jit,
+    Interp,
+}
+
+impl BackendArg {
+    fn backend(self) -> ward_runtime::Backend {
+        match self {
+            BackendArg::Jit => ward_runtime::Backend::Jit,
+            BackendArg::Interp => ward_runtime::Backend::Interpreter,
+        }
+    }
+}
+
+/// Inputs of `ward eval` and `ward explain`.
+#[derive(clap::Args)]
+struct EvalCli {
+    /// Policy files or directories.
+    #[arg(long, required = true, num_args = 1..)]
+    policy: Vec<PathBuf>,
+    /// One request (JSON, Cedar's shape).
+    #[arg(long, conflicts_with = "requests")]
+    request: Option<PathBuf>,
+    /// Requests, one JSON object per line.
+    #[arg(long)]
+    requests: Option<PathBuf>,
+    /// Entities (JSON, Cedar's entity format).
+    #[arg(long)]
+    entities: Option<PathBuf>,
+    /// The evaluator.
+    #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+    backend: BackendArg,
+    /// Decision time (RFC 3339 time or date); default: now.
+    #[arg(long)]
+    at: Option<String>,
+}
+
+impl EvalCli {
+    fn args(self) -> decide::EvalArgs {
+        decide::EvalArgs {
+            policy: self.policy,
+            request: self.request,
+            requests: self.requests,
+            entities: self.entities,
+            backend: self.backend.backend(),
+            at: self.at,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
     Human,
     Json,
 }
 
 /// The exit status for usage errors (bad arguments, missing files).
-const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -90,11 +155,18 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
+        Command::Test { paths, backend } => decide::test(&paths, backend.backend(), &Options::default()),
+        Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, d| {
+            let _ = writeln!(out, "{}", d.to_json());
+        }),
+        Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, d| {
+            let _ = writeln!(out, "{}", d.explain());
+        }),
     }
 }
 
 /// Reads the files named by `paths` into a source set, or explains why not.
-fn load(paths: &[PathBuf]) -> Result<(SourceSet, Vec<PathBuf>), String> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<(SourceSet, Vec<PathBuf>), String> {
     let files = files::collect(paths)?;
     if files.is_empty() {
         return Err("no `.ward` files found in the given paths".to_string());
@@ -112,7 +184,7 @@ fn load(paths: &[PathBuf]) -> Result<(SourceSet, Vec<PathBuf>), String> {
 /// file would otherwise print thousands.
 const MAX_SHOWN_PER_FILE: usize = 50;
 
-fn print_diagnostics(sources: &SourceSet, diags: &[Diagnostic], format: Format) {
+pub(crate) fn print_diagnostics(sources: &SourceSet, diags: &[Diagnostic], format: Format) {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();

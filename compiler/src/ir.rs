@@ -1,0 +1,371 @@
+//! The decision IR: what a checked policy set compiles to, and what both the
+//! reference interpreter and the Cranelift JIT execute.
+//!
+//! It is small and explicit:
+//! - names are numbers: entity types, attributes, enums, actions, strings and
+//!   the entity literals the policy mentions are indexes into tables here;
+//! - every expression is typed ([`Ty`]) and lives in its rule's arena, children
+//!   before parents, so evaluation never needs more than the node's own data;
+//! - rules are indexed by action, then principal and resource type
+//!   ([`Bucket`]), so a decision looks only at the rules that can apply.
+//!
+//! The IR is serializable (serde): a bundle carries it, and the runtime
+//! JIT-compiles it when the bundle is loaded, so bundles stay portable.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this IR's shape, checked when a bundle is loaded.
+pub const IR_VERSION: u32 = 1;
+
+/// A compiled policy set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub version: u32,
+    /// A hash of the sources the program was compiled from.
+    pub source_hash: String,
+    pub entity_types: Vec<EntityType>,
+    pub enums: Vec<Enum>,
+    pub actions: Vec<Action>,
+    /// Interned strings: string literals, attribute names, ids.
+    pub strings: Vec<String>,
+    /// The entities the policy names (`Team::"ops"`, agents): `(type, id)`.
+    /// Hierarchy tests against them read a precomputed bit per entity.
+    pub entity_literals: Vec<(u32, String)>,
+    pub patterns: Vec<Pattern>,
+    pub detectors: Vec<Detector>,
+    pub rules: Vec<Rule>,
+    pub flows: Vec<Flow>,
+    pub agents: Vec<Agent>,
+    /// `(action, principal type, resource type)` → the rules to evaluate.
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityType {
+    pub name: String,
+    /// Attributes in slot order (sorted by name).
+    pub attrs: Vec<Field>,
+    /// Types whose entities this type's entities may be in.
+    pub parents: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub ty: Ty,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enum {
+    pub name: String,
+    pub ordered: bool,
+    pub variants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub name: String,
+    /// Groups this action belongs to, transitively.
+    pub groups: Vec<u32>,
+    /// A group: a name for its members, never requested itself.
+    pub is_group: bool,
+    /// Principal and resource types it accepts (`None`: any).
+    pub principals: Option<Vec<u32>>,
+    pub resources: Option<Vec<u32>>,
+    /// Its context's fields, sorted by name: the context frame's slots.
+    pub context: Vec<Field>,
+}
+
+/// A value's type, as the backends need it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Ty {
+    Bool,
+    Int,
+    /// Fixed point, 4 decimal digits.
+    Decimal,
+    String,
+    /// Milliseconds since the epoch.
+    Time,
+    /// Days since the epoch.
+    Date,
+    /// Milliseconds.
+    Duration,
+    Ip,
+    Cidr,
+    /// One of these entity types.
+    Entity(Vec<u32>),
+    Enum(u32),
+    Set(Box<Ty>),
+    Record(Vec<Field>),
+    Action,
+    /// The type of `[]` (no element) — compatible with any set.
+    Unknown,
+}
+
+/// A constant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Const {
+    Bool(bool),
+    /// Int, Decimal (scaled), Time, Date and Duration values.
+    Int(i64),
+    /// An index into [`Program::strings`].
+    Str(u32),
+    /// An index into [`Program::entity_literals`].
+    Entity(u32),
+    /// `(enum, variant)`.
+    Enum(u32, u32),
+    Action(u32),
+    Ip(String),
+    Cidr(String),
+}
+
+pub type ExprId = u32;
+
+/// An expression node; children are earlier nodes of the same arena.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Ty,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ExprKind {
+    Const(Const),
+    Var(Var),
+    /// `base.name`; fails when the attribute is absent.
+    Attr {
+        base: ExprId,
+        name: u32,
+    },
+    /// `base has name`.
+    Has {
+        base: ExprId,
+        name: u32,
+    },
+    Not(ExprId),
+    And(ExprId, ExprId),
+    Or(ExprId, ExprId),
+    Cmp {
+        op: CmpOp,
+        lhs: ExprId,
+        rhs: ExprId,
+    },
+    /// Entity in entity (hierarchy, reflexive), entity in a set of entities,
+    /// Ip in Cidr, action in group, action in a set of actions.
+    In {
+        lhs: ExprId,
+        rhs: ExprId,
+    },
+    Add(ExprId, ExprId),
+    Sub(ExprId, ExprId),
+    Neg(ExprId),
+    Method {
+        method: Method,
+        recv: ExprId,
+        args: Vec<ExprId>,
+    },
+    /// `lhs like pattern` / `lhs matches pattern`: index into [`Program::patterns`].
+    Matches {
+        lhs: ExprId,
+        pattern: u32,
+    },
+    Set(Vec<ExprId>),
+    Record(Vec<(u32, ExprId)>),
+    /// A flow aggregate: index into [`Program::flows`].
+    Flow(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Var {
+    Principal,
+    Resource,
+    Context,
+    Action,
+    Now,
+    /// The entity that made the call.
+    Actor,
+    /// The delegation chain, origin first.
+    Chain,
+    /// Inside a flow's `where`: the request being decided.
+    CurrentPrincipal,
+    CurrentResource,
+    CurrentContext,
+    CurrentAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Method {
+    Contains,
+    ContainsAll,
+    ContainsAny,
+    Size,
+    IsEmpty,
+    StartsWith,
+    EndsWith,
+    StrContains,
+    Lower,
+    Upper,
+    TimeDate,
+    Hour,
+    Minute,
+    Weekday,
+    Year,
+    Month,
+    Day,
+    DateWeekday,
+    IsLoopback,
+    IsPrivate,
+    IsIpv4,
+    IsIpv6,
+}
+
+/// A string matcher.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pattern {
+    /// `like`: `*` matches any run of characters; the whole string must match.
+    Glob(String),
+    /// `matches "regex"`: a linear-time regex, found anywhere in the string.
+    Regex(String),
+    /// `matches detector`: index into [`Program::detectors`].
+    Detector(u32),
+}
+
+/// A detector, flattened: a group is the list of its members' detectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detector {
+    /// Qualified name (`pii.email`).
+    pub name: String,
+    pub parts: Vec<DetectorPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DetectorPart {
+    Builtin(String),
+    Pattern { regex: String, validate: Option<String> },
+    Keywords(Vec<String>),
+}
+
+/// A policy member, compiled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// `policy.id` or `policy.N`.
+    pub id: String,
+    pub kind: RuleKind,
+    /// `@shadow`: evaluated and reported, never enforced.
+    pub shadow: bool,
+    /// `@delegation("actor")`.
+    pub actor_only: bool,
+    pub exprs: Vec<Expr>,
+    /// Scope checks and conditions, all of which must hold, in order.
+    pub conditions: Vec<Condition>,
+    pub obligations: Vec<Obligation>,
+    pub advice: Vec<Obligation>,
+    pub reason: Option<String>,
+    pub severity: Option<String>,
+    /// Where the rule is: `file:line:col`.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    Permit,
+    Forbid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RuleKind {
+    Rule { effect: Effect },
+    Mask { paths: Vec<String>, detectors: Vec<u32>, method: MaskMethod },
+    Limit { count: u64, window_ms: i64, burst: u64, keys: Vec<ExprId>, fail_open: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaskMethod {
+    Redact,
+    Partial { first: u32, last: u32 },
+    Hash { salt: Option<String> },
+    Tokenize { key: String },
+    Drop,
+}
+
+/// One condition: the expression, whether it must be true (`when`) or false
+/// (`unless`), and the source text shown in explanations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub expr: ExprId,
+    pub when: bool,
+    pub text: String,
+    /// `file:line:col` of the condition.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obligation {
+    pub name: String,
+    /// Arguments rendered as JSON-ready strings.
+    pub args: Vec<(String, String)>,
+}
+
+/// A flow aggregate over recent actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    pub kind: FlowKind,
+    pub window_ms: i64,
+    /// Grouped by the principal (`by principal`) instead of the session.
+    pub by_principal: bool,
+    /// The earlier actions that count.
+    pub actions: Vec<u32>,
+    /// Evaluated on each earlier action (vars name it; `Current*` name the
+    /// request being decided): its arena and root, if there is a filter.
+    pub exprs: Vec<Expr>,
+    pub filter: Option<ExprId>,
+    /// For `sum`: the value added up, in the same arena.
+    pub value: Option<ExprId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowKind {
+    Previously,
+    Count,
+    Sum,
+}
+
+/// A declared agent's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub name: String,
+    /// Index into [`Program::entity_literals`] of the agent's entity.
+    pub entity: u32,
+    pub owner: Option<String>,
+    /// Days since the epoch.
+    pub created: Option<i64>,
+    pub expires: Option<i64>,
+    /// `(period in ms, last done in days)`.
+    pub rotation: Option<(i64, Option<i64>)>,
+    pub review: Option<(i64, Option<i64>)>,
+    /// Attributes declared with `attrs { … }`, as JSON.
+    pub attrs: String,
+    pub parents: Vec<u32>,
+}
+
+/// The rules that can apply to requests of one action with one principal
+/// type and one resource type, in evaluation order: forbids, permits,
+/// masks, limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub action: u32,
+    pub principal: u32,
+    pub resource: u32,
+    pub rules: Vec<u32>,
+}

@@ -1,0 +1,1100 @@
+//! Lowering: a checked project becomes a decision [`Program`] (and its test
+//! blocks become [`TestCase`]s).
+//!
+//! Lowering runs only on a project without errors. It re-runs each policy
+//! member's check with type recording on, so every expression is lowered
+//! with the type the checker gave it: names become numbers, enum values and
+//! entity literals become constants, attribute reads know what they read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use ward_grammar::ast::{self, ExprKind as A, PolicyItem};
+
+use crate::check::{Cx, Env};
+use crate::db::{Origin, Project, SourceFile};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::ir::{self, Const, ExprId, ExprKind, Ty, Var};
+use crate::literals;
+use crate::names::{namespace, stdlib_modules};
+use crate::schema::{SchemaEnv, schema_env};
+use crate::symbols::{DetectorKind, symbols};
+use crate::types::Type;
+use crate::units::{Loc, Unit, UnitKey, span_of, unit, unit_keys};
+use crate::workspace::Workspace;
+
+/// A `test` block, ready to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub name: String,
+    /// `file:line:col`.
+    pub location: String,
+    pub steps: Vec<TestStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TestStep {
+    /// Set the clock (milliseconds since the epoch).
+    At(i64),
+    Advance(i64),
+    /// Entities in Cedar's JSON format (from fixtures and `entities` blocks).
+    Entities(Json),
+    Request {
+        request: Json,
+        expectations: Vec<Expectation>,
+        location: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// `allow`, `deny`, `approval_required` or `error`.
+    pub outcome: String,
+    pub by: Vec<String>,
+    pub obligations: Vec<String>,
+    pub masks: Vec<String>,
+    pub errors: Vec<String>,
+    pub remaining: Option<u64>,
+    pub location: String,
+}
+
+/// The result of compiling a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compiled {
+    pub program: ir::Program,
+    pub tests: Vec<TestCase>,
+}
+
+/// Compiles a workspace that checks without errors; otherwise returns the
+/// diagnostics (errors and warnings).
+pub fn compile(ws: &Workspace) -> Result<Compiled, Vec<Diagnostic>> {
+    let diags = ws.diagnostics();
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(diags);
+    }
+    Ok(Lowerer::new(ws).run())
+}
+
+struct Lowerer<'a> {
+    db: &'a dyn salsa::Database,
+    project: Project,
+    env: Arc<SchemaEnv>,
+    program: ir::Program,
+    types: HashMap<Arc<str>, u32>,
+    enums: HashMap<Arc<str>, u32>,
+    actions: HashMap<Arc<str>, u32>,
+    strings: HashMap<String, u32>,
+    literals: HashMap<(u32, String), u32>,
+    patterns: HashMap<ir::Pattern, u32>,
+    detectors: HashMap<Arc<str>, u32>,
+    /// Per rule: (actions, principal types, resource types) it applies to.
+    applies: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)>,
+}
+
+fn fnv(text: &str, mut h: u64) -> u64 {
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(ws: &'a Workspace) -> Lowerer<'a> {
+        let db: &dyn salsa::Database = ws.db();
+        let project = ws.project();
+        let env = Arc::clone(schema_env(db, project));
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        for f in project.files(db) {
+            hash = fnv(f.path(db), hash);
+            hash = fnv(f.text(db), hash);
+        }
+        let program = ir::Program {
+            version: ir::IR_VERSION,
+            source_hash: format!("{hash:016x}"),
+            entity_types: Vec::new(),
+            enums: Vec::new(),
+            actions: Vec::new(),
+            strings: Vec::new(),
+            entity_literals: Vec::new(),
+            patterns: Vec::new(),
+            detectors: Vec::new(),
+            rules: Vec::new(),
+            flows: Vec::new(),
+            agents: Vec::new(),
+            buckets: Vec::new(),
+        };
+        Lowerer {
+            db,
+            project,
+            env,
+            program,
+            types: HashMap::new(),
+            enums: HashMap::new(),
+            actions: HashMap::new(),
+            strings: HashMap::new(),
+            literals: HashMap::new(),
+            patterns: HashMap::new(),
+            detectors: HashMap::new(),
+            applies: Vec::new(),
+        }
+    }
+
+    fn string(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.strings.get(s) {
+            return *i;
+        }
+        let i = self.program.strings.len() as u32;
+        self.program.strings.push(s.to_string());
+        self.strings.insert(s.to_string(), i);
+        i
+    }
+
+    fn literal(&mut self, ty: u32, id: &str) -> u32 {
+        let key = (ty, id.to_string());
+        if let Some(i) = self.literals.get(&key) {
+            return *i;
+        }
+        let i = self.program.entity_literals.len() as u32;
+        self.program.entity_literals.push(key.clone());
+        self.literals.insert(key, i);
+        i
+    }
+
+    fn pattern(&mut self, p: ir::Pattern) -> u32 {
+        if let Some(i) = self.patterns.get(&p) {
+            return *i;
+        }
+        let i = self.program.patterns.len() as u32;
+        self.program.patterns.push(p.clone());
+        self.patterns.insert(p, i);
+        i
+    }
+
+    fn ty(&self, t: &Type) -> Ty {
+        match t {
+            Type::String => Ty::String,
+            Type::Int => Ty::Int,
+            Type::Decimal => Ty::Decimal,
+            Type::Bool => Ty::Bool,
+            Type::Time => Ty::Time,
+            Type::Date => Ty::Date,
+            Type::Duration => Ty::Duration,
+            Type::Ip => Ty::Ip,
+            Type::Cidr => Ty::Cidr,
+            Type::Entity(names) => Ty::Entity(names.iter().filter_map(|n| self.types.get(n).copied()).collect()),
+            Type::Enum(e) => self.enums.get(e).map_or(Ty::Unknown, |i| Ty::Enum(*i)),
+            Type::Set(e) | Type::List(e) => Ty::Set(Box::new(self.ty(e))),
+            Type::Record(r) => Ty::Record(
+                r.fields
+                    .iter()
+                    .map(|(k, f)| ir::Field { name: k.to_string(), ty: self.ty(&f.ty), optional: f.optional })
+                    .collect(),
+            ),
+            Type::Action => Ty::Action,
+            Type::Request | Type::Unknown | Type::Error => Ty::Unknown,
+        }
+    }
+
+    fn location(&self, file: SourceFile, key: UnitKey, span: ward_grammar::Span) -> String {
+        let real = span_of(self.db, Loc::new(file, key, span));
+        let text = file.text(self.db);
+        let before = text.get(..real.start as usize).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("{}:{line}:{col}", file.path(self.db))
+    }
+
+    fn run(mut self) -> Compiled {
+        self.schema();
+        let units: Vec<(SourceFile, UnitKey, Arc<Unit>)> = self
+            .project
+            .files(self.db)
+            .iter()
+            .flat_map(|f| unit_keys(self.db, *f).iter().filter_map(|k| unit(self.db, *f, *k).map(|u| (*f, *k, u))))
+            .collect();
+        for (file, key, u) in &units {
+            if let Unit::Agent(a) = &**u {
+                self.agent(*file, *key, a);
+            }
+        }
+        for (file, key, u) in &units {
+            if let Unit::Member { policy, position, item } = &**u
+                && *file.origin(self.db) == Origin::User
+            {
+                self.member(*file, *key, policy, *position, item);
+            }
+        }
+        self.buckets();
+        let mut tests = Vec::new();
+        let fixtures: HashMap<String, Json> = units
+            .iter()
+            .filter_map(|(_, _, u)| match &**u {
+                Unit::Fixture(f) => Some((f.name.name.clone(), entities_json(&f.entities))),
+                _ => None,
+            })
+            .collect();
+        for (file, key, u) in &units {
+            if let Unit::Test(t) = &**u {
+                tests.push(self.test(*file, *key, t, &fixtures));
+            }
+        }
+        Compiled { program: self.program, tests }
+    }
+
+    // ───────────────────────── schema ─────────────────────────
+
+    fn schema(&mut self) {
+        let env = Arc::clone(&self.env);
+        for (i, name) in env.entities.keys().enumerate() {
+            self.types.insert(name.clone(), i as u32);
+        }
+        for (i, name) in env.enums.keys().enumerate() {
+            self.enums.insert(name.clone(), i as u32);
+        }
+        for (i, name) in env.actions.keys().enumerate() {
+            self.actions.insert(name.clone(), i as u32);
+        }
+        for info in env.entities.values() {
+            let attrs = info
+                .attrs
+                .fields
+                .iter()
+                .map(|(k, f)| ir::Field { name: k.to_string(), ty: self.ty(&f.ty), optional: f.optional })
+                .collect::<Vec<_>>();
+            for a in &attrs {
+                self.string(&a.name);
+            }
+            let parents = info.parents.iter().filter_map(|p| self.types.get(p).copied()).collect();
+            self.program.entity_types.push(ir::EntityType { name: info.name.to_string(), attrs, parents });
+        }
+        for info in env.enums.values() {
+            self.program.enums.push(ir::Enum {
+                name: info.name.to_string(),
+                ordered: info.ordered,
+                variants: info.variants.iter().map(|v| v.to_string()).collect(),
+            });
+        }
+        for info in env.actions.values() {
+            let groups = env
+                .action_groups
+                .get(&info.name)
+                .map(|g| g.iter().filter_map(|n| self.actions.get(n).copied()).collect())
+                .unwrap_or_default();
+            let ids = |list: &Option<Vec<Arc<str>>>| {
+                list.as_ref().map(|l| l.iter().filter_map(|n| self.types.get(n).copied()).collect())
+            };
+            let context: Vec<ir::Field> = info
+                .context
+                .fields
+                .iter()
+                .map(|(k, f)| ir::Field { name: k.to_string(), ty: self.ty(&f.ty), optional: f.optional })
+                .collect();
+            let (principals, resources) = (ids(&info.principals), ids(&info.resources));
+            for f in &context {
+                self.string(&f.name);
+            }
+            self.program.actions.push(ir::Action {
+                name: info.name.to_string(),
+                groups,
+                is_group: env.groups.contains(&info.name),
+                principals,
+                resources,
+                context,
+            });
+        }
+    }
+
+    fn agent(&mut self, file: SourceFile, key: UnitKey, a: &ast::AgentDecl) {
+        let ns = namespace(self.db, file);
+        let stdlib = stdlib_modules(self.db, self.project);
+        let ty = match ns.lookup(&a.ty, |n| self.env.entities.contains_key(n), stdlib) {
+            crate::names::Lookup::Found(q) => q,
+            _ => return,
+        };
+        let Some(t) = self.types.get(&ty).copied() else { return };
+        let entity = self.literal(t, &a.name.name);
+        let mut agent = ir::Agent {
+            name: a.name.name.clone(),
+            entity,
+            owner: None,
+            created: None,
+            expires: None,
+            rotation: None,
+            review: None,
+            attrs: "{}".to_string(),
+            parents: Vec::new(),
+        };
+        let mut attrs = serde_json::Map::new();
+        for f in &a.fields {
+            match &f.kind {
+                ast::AgentFieldKind::Owner(e) => {
+                    agent.owner = Some(ward_grammar::format::expr(e));
+                    let owner_is_attr =
+                        self.env.entities.get(&ty).is_some_and(|i| i.attrs.fields.contains_key("owner"));
+                    if owner_is_attr {
+                        attrs.insert("owner".into(), expr_json(e));
+                    }
+                }
+                ast::AgentFieldKind::Created(d) => agent.created = literals::date_days(&d.raw).ok(),
+                ast::AgentFieldKind::Expires(d) => agent.expires = literals::date_days(&d.raw).ok(),
+                ast::AgentFieldKind::Rotate { every, last } => {
+                    agent.rotation = literals::duration_ms(&every.raw)
+                        .ok()
+                        .map(|p| (p, last.as_ref().and_then(|l| literals::date_days(&l.raw).ok())));
+                }
+                ast::AgentFieldKind::Review { every, last } => {
+                    agent.review = literals::duration_ms(&every.raw)
+                        .ok()
+                        .map(|p| (p, last.as_ref().and_then(|l| literals::date_days(&l.raw).ok())));
+                }
+                ast::AgentFieldKind::Attrs(entries, _) => {
+                    for e in entries {
+                        attrs.insert(e.key.name().to_string(), expr_json(&e.value));
+                    }
+                }
+                ast::AgentFieldKind::Description(_) => {}
+            }
+        }
+        agent.attrs = Json::Object(attrs).to_string();
+        for p in a.parents.iter().flatten() {
+            if let Some(pt) = self.types.get(p.ty.text().as_str()).copied() {
+                let k = self.literal(pt, p.id.string_value().unwrap_or(""));
+                agent.parents.push(k);
+            }
+        }
+        let _ = (file, key);
+        self.program.agents.push(agent);
+    }
+
+    // ───────────────────────── rules ─────────────────────────
+
+    fn cx(&self, file: SourceFile, key: UnitKey) -> Cx<'a> {
+        let db = self.db;
+        Cx {
+            file,
+            key,
+            env: schema_env(db, self.project),
+            symbols: symbols(db, self.project),
+            ns: namespace(db, file),
+            stdlib: stdlib_modules(db, self.project),
+            options: self.project.options(db),
+            diags: Vec::new(),
+            types: Some(HashMap::new()),
+        }
+    }
+
+    fn member(&mut self, file: SourceFile, key: UnitKey, policy: &str, position: u32, item: &PolicyItem) {
+        let mut cx = self.cx(file, key);
+        cx.member(policy, position, item);
+        let (annotations, scope, conditions) = match item {
+            PolicyItem::Rule(r) => (&r.annotations, r.scope.as_ref(), &r.conditions),
+            PolicyItem::Mask(m) => (&m.annotations, m.scope.as_ref(), &m.conditions),
+            PolicyItem::Limit(l) => (&l.annotations, l.scope.as_ref(), &l.conditions),
+            PolicyItem::Error(_) => return,
+        };
+        let env = cx.scope_env(scope, None);
+        let ann = |name: &str| annotations.iter().find(|a| a.name.name == name);
+        let ann_text = |name: &str| {
+            ann(name).and_then(|a| match &a.arg {
+                Some(ast::AnnotationArg::Lit(l)) => {
+                    Some(l.string_value().map_or_else(|| l.raw.clone(), str::to_string))
+                }
+                Some(ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
+                None => None,
+            })
+        };
+        let id = match ann_text("id") {
+            Some(id) => format!("{policy}.{id}"),
+            None => format!("{policy}.{position}"),
+        };
+        let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false };
+        let mut conds = Vec::new();
+        // Scope constraints are the first conditions.
+        for item in scope.map(|s| s.items.as_slice()).unwrap_or(&[]) {
+            let (var, s) = match item {
+                ast::ScopeItem::Principal(s) => (Var::Principal, s),
+                ast::ScopeItem::Resource(s) => (Var::Resource, s),
+                ast::ScopeItem::Action(_) => continue,
+            };
+            let Some(c) = &s.constraint else { continue };
+            let var_ty = if var == Var::Principal { env.principal.clone() } else { env.resource.clone() };
+            let lhs = rl.push(ExprKind::Var(var), rl.l.ty(&var_ty));
+            let rhs = rl.expr(&c.target);
+            let kind = match c.op {
+                ast::ScopeOp::In => ExprKind::In { lhs, rhs },
+                ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
+            };
+            let e = rl.push(kind, Ty::Bool);
+            let op = if c.op == ast::ScopeOp::In { "in" } else { "==" };
+            let name = if var == Var::Principal { "principal" } else { "resource" };
+            let text = format!("{name} {op} {}", ward_grammar::format::expr(&c.target));
+            conds.push(ir::Condition { expr: e, when: true, text, location: rl.l.location(file, key, s.span) });
+        }
+        for c in conditions {
+            let e = rl.expr(&c.expr);
+            let kw = if c.kind == ast::ConditionKind::When { "when" } else { "unless" };
+            conds.push(ir::Condition {
+                expr: e,
+                when: c.kind == ast::ConditionKind::When,
+                text: format!("{kw} {}", ward_grammar::format::expr(&c.expr)),
+                location: rl.l.location(file, key, c.span),
+            });
+        }
+        let mut obligations = Vec::new();
+        let mut advice = Vec::new();
+        let kind = match item {
+            PolicyItem::Rule(r) => {
+                for clause in &r.clauses {
+                    let o = ir::Obligation { name: clause.call.name.text(), args: call_args(&clause.call) };
+                    if clause.kind == ast::ClauseKind::Obligation { obligations.push(o) } else { advice.push(o) }
+                }
+                ir::RuleKind::Rule {
+                    effect: if r.effect == ast::Effect::Permit { ir::Effect::Permit } else { ir::Effect::Forbid },
+                }
+            }
+            PolicyItem::Mask(m) => rl.mask(m),
+            PolicyItem::Limit(l) => {
+                let keys: Vec<ExprId> = if l.keys.is_empty() {
+                    vec![rl.push(ExprKind::Var(Var::Principal), rl.l.ty(&env.principal))]
+                } else {
+                    l.keys.iter().map(|k| rl.expr(k)).collect()
+                };
+                let count = literals::int(&l.count.raw).unwrap_or(1).max(1) as u64;
+                ir::RuleKind::Limit {
+                    count,
+                    window_ms: literals::duration_ms(&l.window.raw).unwrap_or(1).max(1),
+                    burst: l.burst.as_ref().and_then(|b| literals::int(&b.raw).ok()).map_or(count, |b| b.max(1) as u64),
+                    keys,
+                    fail_open: matches!(l.fail, Some((ast::FailMode::Open, _))),
+                }
+            }
+            PolicyItem::Error(_) => return,
+        };
+        let exprs = std::mem::take(&mut rl.exprs);
+        let loc_span = match item {
+            PolicyItem::Rule(r) => r.effect_span,
+            PolicyItem::Mask(m) => m.span,
+            PolicyItem::Limit(l) => l.span,
+            PolicyItem::Error(s) => *s,
+        };
+        let location = self.location(file, key, loc_span);
+        let rule = ir::Rule {
+            id,
+            kind,
+            shadow: ann("shadow").is_some(),
+            actor_only: ann_text("delegation").as_deref() == Some("actor"),
+            exprs,
+            conditions: conds,
+            obligations,
+            advice,
+            reason: ann_text("reason"),
+            severity: ann_text("severity"),
+            location,
+        };
+        let actions = env.actions.iter().filter_map(|a| self.actions.get(a).copied()).collect();
+        let ids = |t: &Type| match t {
+            Type::Entity(names) => names.iter().filter_map(|n| self.types.get(n).copied()).collect(),
+            _ => Vec::new(),
+        };
+        self.applies.push((actions, ids(&env.principal), ids(&env.resource)));
+        self.program.rules.push(rule);
+    }
+
+    fn buckets(&mut self) {
+        let mut map: BTreeMap<(u32, u32, u32), Vec<u32>> = BTreeMap::new();
+        for (r, (actions, principals, resources)) in self.applies.iter().enumerate() {
+            for a in actions {
+                for p in principals {
+                    for res in resources {
+                        map.entry((*a, *p, *res)).or_default().push(r as u32);
+                    }
+                }
+            }
+        }
+        let rank = |rule: &ir::Rule| match &rule.kind {
+            ir::RuleKind::Rule { effect: ir::Effect::Forbid } => 0,
+            ir::RuleKind::Rule { effect: ir::Effect::Permit } => 1,
+            ir::RuleKind::Mask { .. } => 2,
+            ir::RuleKind::Limit { .. } => 3,
+        };
+        for ((action, principal, resource), mut rules) in map {
+            rules.sort_by_key(|r| (self.program.rules.get(*r as usize).map_or(9, rank), *r));
+            self.program.buckets.push(ir::Bucket { action, principal, resource, rules });
+        }
+    }
+
+    fn detector(&mut self, qualified: &str) -> Option<u32> {
+        if let Some(i) = self.detectors.get(qualified) {
+            return Some(*i);
+        }
+        let mut parts = Vec::new();
+        let mut seen = Vec::new();
+        self.flatten(qualified, &mut parts, &mut seen);
+        let i = self.program.detectors.len() as u32;
+        self.program.detectors.push(ir::Detector { name: qualified.to_string(), parts });
+        self.detectors.insert(Arc::from(qualified), i);
+        Some(i)
+    }
+
+    fn flatten(&mut self, qualified: &str, parts: &mut Vec<ir::DetectorPart>, seen: &mut Vec<String>) {
+        if seen.iter().any(|s| s == qualified) {
+            return;
+        }
+        seen.push(qualified.to_string());
+        let symbols = symbols(self.db, self.project);
+        let Some(sym) = symbols.detectors.get(qualified).and_then(|v| v.first()) else { return };
+        match &sym.kind {
+            DetectorKind::Builtin(name) => parts.push(ir::DetectorPart::Builtin(name.clone())),
+            DetectorKind::Group(members) => {
+                let module = qualified.rsplit_once('.').map(|(m, _)| m.to_string());
+                for m in members {
+                    let candidates = [
+                        module.as_ref().map(|md| format!("{md}.{m}")),
+                        Some(m.clone()),
+                        m.strip_prefix("stdlib.").map(str::to_string),
+                    ];
+                    if let Some(q) =
+                        candidates.into_iter().flatten().find(|c| symbols.detectors.contains_key(c.as_str()))
+                    {
+                        self.flatten(&q, parts, seen);
+                    }
+                }
+            }
+            DetectorKind::Pattern | DetectorKind::Keywords => {
+                let Some(u) = unit(self.db, sym.loc.file, sym.loc.unit) else { return };
+                if let Unit::Detector(d) = &*u {
+                    match &d.def {
+                        ast::DetectorDef::Pattern { regex, validate } => parts.push(ir::DetectorPart::Pattern {
+                            regex: regex.string_value().unwrap_or("").to_string(),
+                            validate: validate.as_ref().map(|v| v.name.clone()),
+                        }),
+                        ast::DetectorDef::Keywords(words) => parts.push(ir::DetectorPart::Keywords(
+                            words.iter().filter_map(|w| w.string_value().map(str::to_string)).collect(),
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    // ───────────────────────── tests ─────────────────────────
+
+    fn test(
+        &mut self,
+        file: SourceFile,
+        key: UnitKey,
+        t: &ast::TestDecl,
+        fixtures: &HashMap<String, Json>,
+    ) -> TestCase {
+        let mut steps = Vec::new();
+        for step in &t.steps {
+            steps.push(match step {
+                ast::TestStep::Using(names, _) => {
+                    let mut all = Vec::new();
+                    for n in names {
+                        if let Some(Json::Array(items)) = fixtures.get(&n.name) {
+                            all.extend(items.iter().cloned());
+                        }
+                    }
+                    TestStep::Entities(Json::Array(all))
+                }
+                ast::TestStep::At(l) => TestStep::At(literals::time_ms(&l.raw).unwrap_or(0)),
+                ast::TestStep::Advance(l) => TestStep::Advance(literals::duration_ms(&l.raw).unwrap_or(0)),
+                ast::TestStep::Entities(entities, _) => TestStep::Entities(entities_json(entities)),
+                ast::TestStep::Request(r) => {
+                    let mut obj = serde_json::Map::new();
+                    for f in &r.fields {
+                        obj.insert(f.key.name().to_string(), request_field_json(f.key.name(), &f.value));
+                    }
+                    let expectations = r
+                        .expectations
+                        .iter()
+                        .map(|x| {
+                            let mut e = Expectation {
+                                outcome: x.outcome.keyword().to_string(),
+                                by: x.by.iter().filter_map(|b| b.string_value().map(str::to_string)).collect(),
+                                obligations: Vec::new(),
+                                masks: Vec::new(),
+                                errors: Vec::new(),
+                                remaining: None,
+                                location: self.location(file, key, x.span),
+                            };
+                            for d in &x.details {
+                                match d {
+                                    ast::ExpectDetail::Obligation(p) => e.obligations.push(p.text()),
+                                    ast::ExpectDetail::Mask(m) => e.masks.push(m.text()),
+                                    ast::ExpectDetail::Error(s) => {
+                                        e.errors.push(s.string_value().unwrap_or("").to_string())
+                                    }
+                                    ast::ExpectDetail::Remaining(n) => {
+                                        e.remaining = literals::int(&n.raw).ok().map(|v| v.max(0) as u64)
+                                    }
+                                }
+                            }
+                            e
+                        })
+                        .collect();
+                    TestStep::Request {
+                        request: Json::Object(obj),
+                        expectations,
+                        location: self.location(file, key, r.span),
+                    }
+                }
+            });
+        }
+        TestCase {
+            name: t.name.string_value().unwrap_or("").to_string(),
+            location: self.location(file, key, t.span),
+            steps,
+        }
+    }
+}
+
+/// Lowering of one rule's expressions into its arena.
+struct RuleLowering<'l, 'a> {
+    l: &'l mut Lowerer<'a>,
+    cx: Cx<'a>,
+    file: SourceFile,
+    key: UnitKey,
+    exprs: Vec<ir::Expr>,
+    /// Inside a flow's `where`/`sum`: `current.x` names the request being decided.
+    in_flow: bool,
+}
+
+impl RuleLowering<'_, '_> {
+    fn push(&mut self, kind: ExprKind, ty: Ty) -> ExprId {
+        self.exprs.push(ir::Expr { kind, ty });
+        (self.exprs.len() - 1) as ExprId
+    }
+
+    fn type_of(&self, e: &ast::Expr) -> Type {
+        self.cx.types.as_ref().and_then(|t| t.get(&e.span.start)).cloned().unwrap_or(Type::Error)
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> ExprId {
+        let t = self.type_of(e);
+        let ty = self.l.ty(&t);
+        match &e.kind {
+            A::Paren(inner) => self.expr(inner),
+            A::Lit(lit) => {
+                let c = match &lit.kind {
+                    ast::LitKind::Str(s) => Const::Str(self.l.string(s)),
+                    ast::LitKind::Bool(b) => Const::Bool(*b),
+                    ast::LitKind::Int => Const::Int(literals::int(&lit.raw).unwrap_or(0)),
+                    ast::LitKind::Decimal => Const::Int(literals::decimal(&lit.raw).unwrap_or(0)),
+                    ast::LitKind::Duration => Const::Int(literals::duration_ms(&lit.raw).unwrap_or(0)),
+                    ast::LitKind::Date => Const::Int(literals::date_days(&lit.raw).unwrap_or(0)),
+                    ast::LitKind::DateTime => Const::Int(literals::time_ms(&lit.raw).unwrap_or(0)),
+                };
+                self.push(ExprKind::Const(c), ty)
+            }
+            A::Var(v) => {
+                let var = match v {
+                    ast::Var::Principal => Var::Principal,
+                    ast::Var::Resource => Var::Resource,
+                    ast::Var::Context => Var::Context,
+                    ast::Var::Action => Var::Action,
+                };
+                self.push(ExprKind::Var(var), ty)
+            }
+            A::Name(n) => {
+                let kind = match (n.name.as_str(), &t) {
+                    ("now", Type::Time) => ExprKind::Var(Var::Now),
+                    ("actor", _) => ExprKind::Var(Var::Actor),
+                    ("chain", _) => ExprKind::Var(Var::Chain),
+                    (name, Type::Enum(en)) => {
+                        let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
+                        let v = self
+                            .l
+                            .env
+                            .enums
+                            .get(en)
+                            .and_then(|i| i.variants.iter().position(|v| &**v == name))
+                            .unwrap_or(0);
+                        ExprKind::Const(Const::Enum(e_idx, v as u32))
+                    }
+                    (name, Type::Action) => {
+                        ExprKind::Const(Const::Action(self.l.actions.get(name).copied().unwrap_or(0)))
+                    }
+                    (name, Type::Entity(types)) => {
+                        let t_idx = types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0);
+                        ExprKind::Const(Const::Entity(self.l.literal(t_idx, name)))
+                    }
+                    _ => ExprKind::Const(Const::Bool(false)),
+                };
+                self.push(kind, ty)
+            }
+            A::EntityRef(r) => {
+                let t_idx = match &t {
+                    Type::Entity(types) => types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0),
+                    _ => 0,
+                };
+                let k = self.l.literal(t_idx, r.id.string_value().unwrap_or(""));
+                self.push(ExprKind::Const(Const::Entity(k)), ty)
+            }
+            A::EnumRef { variant, .. } => {
+                let Type::Enum(en) = &t else { return self.push(ExprKind::Const(Const::Bool(false)), ty) };
+                let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
+                let v = self
+                    .l
+                    .env
+                    .enums
+                    .get(en)
+                    .and_then(|i| i.variants.iter().position(|v| **v == variant.name))
+                    .unwrap_or(0);
+                self.push(ExprKind::Const(Const::Enum(e_idx, v as u32)), ty)
+            }
+            A::Call { func, args } => {
+                let arg = args.first().and_then(|a| match &a.kind {
+                    A::Lit(ast::Lit { kind: ast::LitKind::Str(s), .. }) => Some(s.clone()),
+                    _ => None,
+                });
+                let s = arg.unwrap_or_default();
+                let c = match func.name.as_str() {
+                    "ip" => Const::Ip(s),
+                    "cidr" => Const::Cidr(s),
+                    "decimal" => Const::Int(literals::decimal(&s).unwrap_or(0)),
+                    "duration" => Const::Int(literals::duration_ms(&s).unwrap_or(0)),
+                    "date" => Const::Int(literals::date_days(&s).unwrap_or(0)),
+                    _ => Const::Int(literals::time_ms(&s).unwrap_or(0)),
+                };
+                self.push(ExprKind::Const(c), ty)
+            }
+            A::Member { base, name } => self.member(base, &name.name, ty),
+            A::Index { base, key } => self.member(base, key.string_value().unwrap_or(""), ty),
+            A::MethodCall { receiver, method, args } => {
+                let recv_ty = self.type_of(receiver);
+                let m = match (method.name.as_str(), &recv_ty) {
+                    ("contains", Type::String) => ir::Method::StrContains,
+                    ("contains", _) => ir::Method::Contains,
+                    ("contains_all", _) => ir::Method::ContainsAll,
+                    ("contains_any", _) => ir::Method::ContainsAny,
+                    ("size", _) => ir::Method::Size,
+                    ("is_empty", _) => ir::Method::IsEmpty,
+                    ("starts_with", _) => ir::Method::StartsWith,
+                    ("ends_with", _) => ir::Method::EndsWith,
+                    ("lower", _) => ir::Method::Lower,
+                    ("upper", _) => ir::Method::Upper,
+                    ("date", _) => ir::Method::TimeDate,
+                    ("hour", _) => ir::Method::Hour,
+                    ("minute", _) => ir::Method::Minute,
+                    ("weekday", Type::Date) => ir::Method::DateWeekday,
+                    ("weekday", _) => ir::Method::Weekday,
+                    ("year", _) => ir::Method::Year,
+                    ("month", _) => ir::Method::Month,
+                    ("day", _) => ir::Method::Day,
+                    ("is_loopback", _) => ir::Method::IsLoopback,
+                    ("is_private", _) => ir::Method::IsPrivate,
+                    ("is_ipv4", _) => ir::Method::IsIpv4,
+                    _ => ir::Method::IsIpv6,
+                };
+                let recv = self.expr(receiver);
+                let args = args.iter().map(|a| self.expr(a)).collect();
+                self.push(ExprKind::Method { method: m, recv, args }, ty)
+            }
+            A::Unary { op, operand } => {
+                let x = self.expr(operand);
+                let kind = match op {
+                    ast::UnaryOp::Not => ExprKind::Not(x),
+                    ast::UnaryOp::Neg => ExprKind::Neg(x),
+                };
+                self.push(kind, ty)
+            }
+            A::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                let cmp = |op| ExprKind::Cmp { op, lhs: a, rhs: b };
+                let kind = match op {
+                    ast::BinaryOp::Or => ExprKind::Or(a, b),
+                    ast::BinaryOp::And => ExprKind::And(a, b),
+                    ast::BinaryOp::Eq => cmp(ir::CmpOp::Eq),
+                    ast::BinaryOp::NotEq => cmp(ir::CmpOp::Ne),
+                    ast::BinaryOp::Lt => cmp(ir::CmpOp::Lt),
+                    ast::BinaryOp::Le => cmp(ir::CmpOp::Le),
+                    ast::BinaryOp::Gt => cmp(ir::CmpOp::Gt),
+                    ast::BinaryOp::Ge => cmp(ir::CmpOp::Ge),
+                    ast::BinaryOp::In => ExprKind::In { lhs: a, rhs: b },
+                    ast::BinaryOp::Add => ExprKind::Add(a, b),
+                    ast::BinaryOp::Sub => ExprKind::Sub(a, b),
+                };
+                self.push(kind, ty)
+            }
+            A::Has { base, path } => {
+                // `x has a.b` is `x has a && x.a has b`.
+                let mut current = self.expr(base);
+                let mut current_ty = self.type_of(base);
+                let mut result: Option<ExprId> = None;
+                for (i, seg) in path.iter().enumerate() {
+                    let name = self.l.string(&seg.name);
+                    let has = self.push(ExprKind::Has { base: current, name }, Ty::Bool);
+                    result = Some(match result {
+                        None => has,
+                        Some(prev) => self.push(ExprKind::And(prev, has), Ty::Bool),
+                    });
+                    if i + 1 < path.len() {
+                        let next_ty = field_type(&self.l.env, &current_ty, &seg.name);
+                        current = self.push(ExprKind::Attr { base: current, name }, self.l.ty(&next_ty));
+                        current_ty = next_ty;
+                    }
+                }
+                result.unwrap_or_else(|| self.push(ExprKind::Const(Const::Bool(true)), Ty::Bool))
+            }
+            A::Like { base, pattern } => {
+                let lhs = self.expr(base);
+                let p = self.l.pattern(ir::Pattern::Glob(pattern.string_value().unwrap_or("").to_string()));
+                self.push(ExprKind::Matches { lhs, pattern: p }, Ty::Bool)
+            }
+            A::Matches { base, target } => {
+                let lhs = self.expr(base);
+                let p = match target {
+                    ast::MatchTarget::Regex(r) => ir::Pattern::Regex(r.string_value().unwrap_or("").to_string()),
+                    ast::MatchTarget::Detector(path) => {
+                        let q = self.cx.resolve_detector(path).map(|q| q.to_string()).unwrap_or_default();
+                        ir::Pattern::Detector(self.l.detector(&q).unwrap_or(0))
+                    }
+                };
+                let p = self.l.pattern(p);
+                self.push(ExprKind::Matches { lhs, pattern: p }, Ty::Bool)
+            }
+            A::Set(items) => {
+                let items = items.iter().map(|i| self.expr(i)).collect();
+                self.push(ExprKind::Set(items), ty)
+            }
+            A::Record(entries) => {
+                let fields = entries
+                    .iter()
+                    .map(|en| {
+                        let k = self.l.string(en.key.name());
+                        (k, self.expr(&en.value))
+                    })
+                    .collect();
+                self.push(ExprKind::Record(fields), ty)
+            }
+            A::Flow(flow) => self.flow(flow, ty),
+        }
+    }
+
+    fn member(&mut self, base: &ast::Expr, name: &str, ty: Ty) -> ExprId {
+        if let A::Name(n) = &base.kind
+            && n.name == "current"
+        {
+            let var = match name {
+                "principal" => Var::CurrentPrincipal,
+                "resource" => Var::CurrentResource,
+                "context" => Var::CurrentContext,
+                _ => Var::CurrentAction,
+            };
+            return self.push(ExprKind::Var(var), ty);
+        }
+        let b = self.expr(base);
+        let name = self.l.string(name);
+        self.push(ExprKind::Attr { base: b, name }, ty)
+    }
+
+    fn mask(&mut self, m: &ast::MaskRule) -> ir::RuleKind {
+        let symbols = symbols(self.l.db, self.l.project);
+        let (detector_items, method): (Vec<&ast::CallItem>, Option<&ast::CallItem>) = match &m.using {
+            Some(u) => (m.with.iter().collect(), Some(u)),
+            None => {
+                let first_is_method = m.with.first().is_some_and(|c| {
+                    let t = c.name.text();
+                    crate::check::MASK_METHODS.contains(&t.as_str()) && !symbols.detectors.contains_key(t.as_str())
+                });
+                if first_is_method && m.with.len() == 1 {
+                    (Vec::new(), m.with.first())
+                } else {
+                    (m.with.iter().collect(), None)
+                }
+            }
+        };
+        let mut detectors = Vec::new();
+        for d in detector_items {
+            if let Some(q) = self.cx.resolve_detector(&d.name)
+                && let Some(i) = self.l.detector(&q)
+            {
+                detectors.push(i);
+            }
+        }
+        let arg = |c: &ast::CallItem, key: &str| -> Option<String> {
+            c.args.as_ref()?.iter().find(|a| a.name.name == key).map(|a| match &a.value.kind {
+                A::Lit(l) => l.string_value().map_or_else(|| l.raw.clone(), str::to_string),
+                _ => ward_grammar::format::expr(&a.value),
+            })
+        };
+        let method = match method {
+            None => ir::MaskMethod::Redact,
+            Some(c) => match c.name.text().as_str() {
+                "partial" => ir::MaskMethod::Partial {
+                    first: arg(c, "first").and_then(|v| v.parse().ok()).unwrap_or(0),
+                    last: arg(c, "last").and_then(|v| v.parse().ok()).unwrap_or(0),
+                },
+                "hash" => ir::MaskMethod::Hash { salt: arg(c, "salt") },
+                "tokenize" => ir::MaskMethod::Tokenize { key: arg(c, "key").unwrap_or_default() },
+                "drop" => ir::MaskMethod::Drop,
+                _ => ir::MaskMethod::Redact,
+            },
+        };
+        ir::RuleKind::Mask { paths: m.paths.iter().map(ast::MaskPath::text).collect(), detectors, method }
+    }
+
+    fn flow(&mut self, flow: &ast::FlowExpr, ty: Ty) -> ExprId {
+        let outer = self.cx.scope_env(None, None);
+        let past: Env = self.cx.scope_env(Some(&flow.scope), Some(&outer));
+        let actions = past.actions.iter().filter_map(|a| self.l.actions.get(a).copied()).collect();
+        let saved = std::mem::take(&mut self.exprs);
+        let was = std::mem::replace(&mut self.in_flow, true);
+        // Scope constraints of the earlier action become part of its filter.
+        let mut filter: Option<ExprId> = None;
+        for item in &flow.scope.items {
+            let (var, s) = match item {
+                ast::ScopeItem::Principal(s) => (Var::Principal, s),
+                ast::ScopeItem::Resource(s) => (Var::Resource, s),
+                ast::ScopeItem::Action(_) => continue,
+            };
+            let Some(c) = &s.constraint else { continue };
+            let var_ty = if var == Var::Principal { past.principal.clone() } else { past.resource.clone() };
+            let lhs = self.push(ExprKind::Var(var), self.l.ty(&var_ty));
+            let rhs = self.expr(&c.target);
+            let kind = match c.op {
+                ast::ScopeOp::In => ExprKind::In { lhs, rhs },
+                ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
+            };
+            let e = self.push(kind, Ty::Bool);
+            filter = Some(match filter {
+                None => e,
+                Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
+            });
+        }
+        if let Some(f) = &flow.filter {
+            let e = self.expr(f);
+            filter = Some(match filter {
+                None => e,
+                Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
+            });
+        }
+        let (kind, value) = match &flow.kind {
+            ast::FlowKind::Previously => (ir::FlowKind::Previously, None),
+            ast::FlowKind::Count => (ir::FlowKind::Count, None),
+            ast::FlowKind::Sum(v) => (ir::FlowKind::Sum, Some(self.expr(v))),
+        };
+        let exprs = std::mem::replace(&mut self.exprs, saved);
+        self.in_flow = was;
+        let index = self.l.program.flows.len() as u32;
+        self.l.program.flows.push(ir::Flow {
+            kind,
+            window_ms: literals::duration_ms(&flow.window.raw).unwrap_or(0),
+            by_principal: matches!(flow.group, Some((ast::FlowGroup::Principal, _))),
+            actions,
+            exprs,
+            filter,
+            value,
+        });
+        let _ = (self.file, self.key);
+        self.push(ExprKind::Flow(index), ty)
+    }
+}
+
+fn field_type(env: &SchemaEnv, ty: &Type, name: &str) -> Type {
+    match ty {
+        Type::Entity(names) => names
+            .iter()
+            .find_map(|n| env.entities.get(n).and_then(|e| e.attrs.fields.get(name)).map(|f| f.ty.clone()))
+            .unwrap_or(Type::Error),
+        Type::Record(r) => r.fields.get(name).map_or(Type::Error, |f| f.ty.clone()),
+        _ => Type::Error,
+    }
+}
+
+fn call_args(call: &ast::CallItem) -> Vec<(String, String)> {
+    call.args
+        .iter()
+        .flatten()
+        .map(|a| {
+            let v = match &a.value.kind {
+                A::Lit(l) => l.string_value().map_or_else(|| l.raw.clone(), str::to_string),
+                _ => ward_grammar::format::expr(&a.value),
+            };
+            (a.name.name.clone(), v)
+        })
+        .collect()
+}
+
+/// Test data as JSON: literals, entity references, sets and records.
+pub fn expr_json(e: &ast::Expr) -> Json {
+    match &e.kind {
+        A::Paren(inner) => expr_json(inner),
+        A::Lit(l) => match &l.kind {
+            ast::LitKind::Str(s) => Json::String(s.clone()),
+            ast::LitKind::Bool(b) => Json::Bool(*b),
+            ast::LitKind::Int => literals::int(&l.raw).map_or(Json::Null, |v| Json::Number(v.into())),
+            _ => Json::String(l.raw.clone()),
+        },
+        A::Name(n) => Json::String(n.name.clone()),
+        A::EnumRef { variant, .. } => Json::String(variant.name.clone()),
+        A::EntityRef(r) => {
+            serde_json::json!({"__entity": {"type": r.ty.text(), "id": r.id.string_value().unwrap_or("")}})
+        }
+        A::Call { args, .. } => args.first().map_or(Json::Null, expr_json),
+        A::Unary { op: ast::UnaryOp::Neg, operand } => match expr_json(operand) {
+            Json::Number(n) => n.as_i64().map_or(Json::Null, |v| Json::Number((-v).into())),
+            Json::String(s) => Json::String(format!("-{s}")),
+            _ => Json::Null,
+        },
+        A::Set(items) => Json::Array(items.iter().map(expr_json).collect()),
+        A::Record(entries) => {
+            Json::Object(entries.iter().map(|en| (en.key.name().to_string(), expr_json(&en.value))).collect())
+        }
+        _ => Json::Null,
+    }
+}
+
+fn request_field_json(key: &str, value: &ast::Expr) -> Json {
+    match (key, &value.kind) {
+        ("principal" | "resource", A::EntityRef(r)) => {
+            serde_json::json!({"type": r.ty.text(), "id": r.id.string_value().unwrap_or("")})
+        }
+        ("on_behalf_of", A::Set(items)) => Json::Array(
+            items
+                .iter()
+                .filter_map(|i| match &i.kind {
+                    A::EntityRef(r) => {
+                        Some(serde_json::json!({"type": r.ty.text(), "id": r.id.string_value().unwrap_or("")}))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => expr_json(value),
+    }
+}
+
+fn entities_json(entities: &[ast::EntityLit]) -> Json {
+    Json::Array(
+        entities
+            .iter()
+            .map(|e| {
+                let attrs: serde_json::Map<String, Json> = e
+                    .attrs
+                    .as_ref()
+                    .map(|(entries, _)| {
+                        entries.iter().map(|en| (en.key.name().to_string(), expr_json(&en.value))).collect()
+                    })
+                    .unwrap_or_default();
+                let parents: Vec<Json> = e
+                    .parents
+                    .iter()
+                    .flatten()
+                    .map(|p| serde_json::json!({"type": p.ty.text(), "id": p.id.string_value().unwrap_or("")}))
+                    .collect();
+                serde_json::json!({
+                    "uid": {"type": e.uid.ty.text(), "id": e.uid.id.string_value().unwrap_or("")},
+                    "attrs": attrs,
+                    "parents": parents,
+                })
+            })
+            .collect(),
+    )
+}

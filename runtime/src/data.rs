@@ -1,0 +1,249 @@
+//! Reading JSON values (Cedar's shapes) into typed value words.
+//!
+//! Errors name the place (`context.amount`, `User::"dana".manager`) and the
+//! problem; a value of the wrong shape is never guessed at.
+
+use serde_json::Value as Json;
+use ward_compiler::ir::{Field, Program, Ty};
+use ward_compiler::literals;
+
+use crate::value::{Raw, Record, Tables};
+
+/// Why input data was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    /// Where in the input: `context.amount`, `entities[3].attrs.owner`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for DataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+pub fn error(path: &str, message: impl Into<String>) -> DataError {
+    DataError { path: path.to_string(), message: message.into() }
+}
+
+/// How far nested a value may be: deeper input is refused, not recursed into.
+pub const MAX_DEPTH: usize = 64;
+
+/// Resolves `{"type": …, "id": …}` references to entity indexes, and
+/// strings to their ids.
+pub trait Entities {
+    fn entity(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, Raw), DataError>;
+
+    /// The id of a string. A request's strings reuse the store's ids, so
+    /// that equal strings always have equal ids.
+    fn string(&mut self, s: &str, tables: &mut Tables) -> Raw {
+        tables.intern(s)
+    }
+}
+
+/// A JSON value's kind, for messages.
+pub fn kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// The `(type, id)` of an entity reference: `{"type", "id"}` or
+/// `{"__entity": {"type", "id"}}`.
+pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(&'j str, &'j str), DataError> {
+    let obj = match json {
+        Json::Object(o) => match o.get("__entity") {
+            Some(Json::Object(inner)) => inner,
+            Some(_) => return Err(error(path, "`__entity` must be an object with `type` and `id`")),
+            None => o,
+        },
+        other => {
+            return Err(error(
+                path,
+                format!("expected an entity such as {{\"type\": \"User\", \"id\": \"dana\"}}, found {}", kind(other)),
+            ));
+        }
+    };
+    match (obj.get("type"), obj.get("id")) {
+        (Some(Json::String(t)), Some(Json::String(i))) => Ok((t, i)),
+        _ => Err(error(path, "an entity reference needs string fields `type` and `id`")),
+    }
+}
+
+/// The argument of a Cedar extension value `{"__extn": {"fn": NAME, "arg": …}}`.
+fn extension<'j>(json: &'j Json, name: &str) -> Option<&'j str> {
+    let inner = json.get("__extn")?;
+    let f = inner.get("fn")?.as_str()?;
+    if f != name {
+        return None;
+    }
+    inner.get("arg")?.as_str()
+}
+
+/// Converts `json` to a value of type `ty`.
+pub fn value(
+    json: &Json,
+    ty: &Ty,
+    program: &Program,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+    path: &str,
+    depth: usize,
+) -> Result<Raw, DataError> {
+    if depth > MAX_DEPTH {
+        return Err(error(path, format!("nested more than {MAX_DEPTH} levels deep")));
+    }
+    let expected = |what: &str| error(path, format!("expected {what}, found {}", kind(json)));
+    fn text<'j>(json: &'j Json, ext: &str) -> Option<&'j str> {
+        json.as_str().or_else(|| extension(json, ext))
+    }
+    match ty {
+        Ty::Bool => json.as_bool().map(u64::from).ok_or_else(|| expected("a boolean")),
+        Ty::Int => json.as_i64().map(|i| i as u64).ok_or_else(|| expected("an integer")),
+        Ty::Decimal => {
+            let repr = match json {
+                Json::Number(n) => n.to_string(),
+                other => text(other, "decimal")
+                    .ok_or_else(|| expected("a decimal (a number or a string such as \"12.50\")"))?
+                    .to_string(),
+            };
+            literals::decimal(&repr).map(|v| v as u64).map_err(|e| error(path, e))
+        }
+        Ty::String => {
+            let s = json.as_str().ok_or_else(|| expected("a string"))?;
+            Ok(entities.string(s, tables))
+        }
+        Ty::Time => match json {
+            Json::Number(n) => {
+                n.as_i64().map(|v| v as u64).ok_or_else(|| expected("a time (milliseconds or RFC 3339)"))
+            }
+            other => {
+                let s = text(other, "datetime").ok_or_else(|| expected("a time such as \"2026-11-26T09:00:00Z\""))?;
+                literals::time_ms(s).map(|v| v as u64).map_err(|e| error(path, e))
+            }
+        },
+        Ty::Date => {
+            let s = text(json, "date").ok_or_else(|| expected("a date such as \"2026-11-26\""))?;
+            literals::date_days(s).map(|v| v as u64).map_err(|e| error(path, e))
+        }
+        Ty::Duration => match json {
+            Json::Number(n) => {
+                n.as_i64().map(|v| v as u64).ok_or_else(|| expected("a duration (milliseconds or \"1h30m\")"))
+            }
+            other => {
+                let s = text(other, "duration").ok_or_else(|| expected("a duration such as \"1h30m\""))?;
+                literals::duration_ms(s).map(|v| v as u64).map_err(|e| error(path, e))
+            }
+        },
+        Ty::Ip => {
+            let s = text(json, "ip").ok_or_else(|| expected("an IP address such as \"10.0.0.1\""))?;
+            // Cedar's `ip` also holds ranges; a bare address is what an `Ip` is.
+            let ip = literals::ip(s).map_err(|e| error(path, e))?;
+            Ok(tables.add_ip(ip))
+        }
+        Ty::Cidr => {
+            let s = text(json, "ip")
+                .or_else(|| text(json, "cidr"))
+                .ok_or_else(|| expected("a CIDR range such as \"10.0.0.0/8\""))?;
+            let cidr = literals::cidr(s).map_err(|e| error(path, e))?;
+            Ok(tables.add_cidr(cidr))
+        }
+        Ty::Entity(types) => {
+            let (t, id) = entity_ref(json, path)?;
+            let (ty_index, index) = entities.entity(t, id, path)?;
+            if !types.contains(&ty_index) {
+                let names: Vec<&str> = types
+                    .iter()
+                    .filter_map(|i| program.entity_types.get(*i as usize))
+                    .map(|e| e.name.as_str())
+                    .collect();
+                return Err(error(path, format!("expected an entity of type {}, found `{t}`", names.join(" or "))));
+            }
+            Ok(index)
+        }
+        Ty::Enum(e) => {
+            let info = program.enums.get(*e as usize).ok_or_else(|| error(path, "unknown enum"))?;
+            let s = json.as_str().ok_or_else(|| expected(&format!("a value of `{}`", info.name)))?;
+            match info.variants.iter().position(|v| v == s) {
+                Some(i) => Ok(i as u64),
+                None => {
+                    Err(error(path, format!("`{s}` is not a value of `{}` ({})", info.name, info.variants.join(", "))))
+                }
+            }
+        }
+        Ty::Set(element) => {
+            let items = json.as_array().ok_or_else(|| expected("an array"))?;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(value(item, element, program, tables, entities, &format!("{path}[{i}]"), depth + 1)?);
+            }
+            Ok(tables.add_set(out))
+        }
+        Ty::Record(fields) => {
+            let record = record(json, fields, program, tables, entities, path, depth + 1)?;
+            Ok(tables.add_record(record))
+        }
+        Ty::Action => {
+            let s = json.as_str().ok_or_else(|| expected("an action name"))?;
+            program
+                .actions
+                .iter()
+                .position(|a| a.name == s)
+                .map(|i| i as u64)
+                .ok_or_else(|| error(path, format!("unknown action `{s}`")))
+        }
+        Ty::Unknown => Err(error(path, "a value of unknown type")),
+    }
+}
+
+/// Converts a JSON object to a record of `fields` (sorted by name). Unknown
+/// fields and missing required fields are errors.
+pub fn record(
+    json: &Json,
+    fields: &[Field],
+    program: &Program,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+    path: &str,
+    depth: usize,
+) -> Result<Record, DataError> {
+    let obj = match json {
+        Json::Object(o) => o,
+        other => return Err(error(path, format!("expected an object, found {}", kind(other)))),
+    };
+    let mut out = Record::new(fields.len());
+    for (key, v) in obj {
+        let Some(slot) = fields.iter().position(|f| f.name == *key) else {
+            let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let help = ward_compiler::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
+                if known.is_empty() {
+                    "no fields are declared".to_string()
+                } else {
+                    format!("declared: {}", known.join(", "))
+                }
+            });
+            return Err(error(&join(path, key), format!("not declared in the schema ({help})")));
+        };
+        let field = &fields[slot];
+        let raw = value(v, &field.ty, program, tables, entities, &join(path, key), depth)?;
+        out.set(slot, raw);
+    }
+    for (slot, field) in fields.iter().enumerate() {
+        if !field.optional && out.get(slot).is_none() {
+            return Err(error(&join(path, &field.name), "missing (the schema requires it)"));
+        }
+    }
+    Ok(out)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}

@@ -1,0 +1,768 @@
+//! The engine: a compiled policy set and its entities behind an atomic swap,
+//! and the decision procedure.
+//!
+//! Order of a decision (docs/language.md §12.3): shape (the frame is built
+//! from the request or the request is refused), lifecycle of the agents
+//! involved, rules per link of the delegation chain, limits, masks,
+//! obligations. Every failure is a deny that says why.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use ward_compiler::ir::{self, Program, RuleKind};
+
+use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
+use crate::interp::{Eval, EvalError, Flows, Outcome, Prepared};
+use crate::jit::Jit;
+use crate::request::{Frame, Request};
+use crate::store::Store;
+use crate::value::Raw;
+
+/// Where decision time comes from. Fixed in tests and replays.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// A clock that says what it is told.
+#[derive(Default)]
+pub struct FixedClock(std::sync::atomic::AtomicI64);
+
+impl FixedClock {
+    pub fn new(ms: i64) -> FixedClock {
+        FixedClock(std::sync::atomic::AtomicI64::new(ms))
+    }
+
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Which evaluator decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Native code compiled by Cranelift (the default).
+    Jit,
+    /// The reference interpreter.
+    Interpreter,
+}
+
+/// A compiled policy set with its entities: what the engine swaps atomically.
+pub struct Loaded {
+    pub prepared: Prepared,
+    pub store: Store,
+    /// `(action, principal type, resource type)` → bucket.
+    pub buckets: HashMap<(u32, u32, u32), u32>,
+    /// Agent lifecycle by entity index.
+    pub agents: HashMap<u32, ir::Agent>,
+    pub jit: Option<Jit>,
+    /// Why the JIT is not available, when it is not.
+    pub jit_error: Option<String>,
+}
+
+impl Loaded {
+    pub fn new(program: Arc<Program>, store: Store, want_jit: bool) -> Loaded {
+        let prepared = Prepared::new(Arc::clone(&program));
+        let buckets =
+            program.buckets.iter().enumerate().map(|(i, b)| ((b.action, b.principal, b.resource), i as u32)).collect();
+        let agents = program
+            .agents
+            .iter()
+            .filter_map(|a| store.literals.get(a.entity as usize).map(|i| (*i, a.clone())))
+            .collect();
+        let (jit, jit_error) = if want_jit {
+            match Jit::compile(&prepared) {
+                Ok(j) => (Some(j), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        Loaded { prepared, store, buckets, agents, jit, jit_error }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.prepared.program
+    }
+}
+
+/// A past request, for flow conditions (`previously within …`).
+#[derive(Clone)]
+struct Event {
+    time: i64,
+    request: Request,
+    action: u32,
+}
+
+/// Session history kept in process. Bounded by the longest flow window.
+#[derive(Default)]
+pub struct History {
+    events: Mutex<HashMap<String, VecDeque<Event>>>,
+}
+
+fn group_key(request: &Request, by_principal: bool) -> String {
+    match (&request.session, by_principal) {
+        (Some(s), false) => format!("session:{s}"),
+        _ => format!("principal:{}", request.principal),
+    }
+}
+
+struct HistoryFlows<'a> {
+    loaded: &'a Loaded,
+    history: &'a History,
+    request: &'a Request,
+    principal: u32,
+}
+
+impl Flows for HistoryFlows<'_> {
+    fn flow(&self, index: u32, current: &Frame) -> Result<Raw, EvalError> {
+        let flow =
+            self.loaded.program().flows.get(index as usize).ok_or_else(|| EvalError::Flow("unknown flow".into()))?;
+        let key = group_key(self.request, flow.by_principal);
+        let events: Vec<Event> = self
+            .history
+            .events
+            .lock()
+            .map_err(|_| EvalError::Flow("session history is unavailable".into()))?
+            .get(&key)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default();
+        let (mut count, mut sum, mut any) = (0i64, 0i64, false);
+        for event in events {
+            if event.time > current.now
+                || current.now - event.time > flow.window_ms
+                || !flow.actions.contains(&event.action)
+            {
+                continue;
+            }
+            // Earlier requests are re-read against today's entities.
+            let Ok(past) = Frame::build(&self.loaded.store, &event.request, event.time) else { continue };
+            let eval = Eval {
+                prepared: &self.loaded.prepared,
+                store: &self.loaded.store,
+                frame: &past,
+                principal: past.principal,
+                current: Some(current),
+                current_principal: self.principal,
+                flows: &crate::interp::NoHistory,
+                view: past.view(&self.loaded.store),
+            };
+            let passes = match flow.filter {
+                Some(f) => eval.expr(&flow.exprs, f)? != 0,
+                None => true,
+            };
+            if !passes {
+                continue;
+            }
+            any = true;
+            count += 1;
+            if let Some(v) = flow.value {
+                sum = sum.checked_add(eval.expr(&flow.exprs, v)? as i64).ok_or(EvalError::Overflow("sum"))?;
+            }
+        }
+        Ok(match flow.kind {
+            ir::FlowKind::Previously => u64::from(any),
+            ir::FlowKind::Count => count as u64,
+            ir::FlowKind::Sum => sum as u64,
+        })
+    }
+}
+
+/// In-process rate-limit state: GCRA's theoretical arrival time per key.
+#[derive(Default)]
+pub struct Limiter {
+    tat: Mutex<HashMap<(String, String), i64>>,
+}
+
+/// The GCRA decision for one key: allowed?, new TAT, remaining, retry after.
+fn gcra(tat: Option<i64>, now: i64, count: u64, window_ms: i64, burst: u64) -> (bool, i64, u64, Option<i64>) {
+    let t = (window_ms / count.max(1) as i64).max(1);
+    let tolerance = t * (burst.max(1) as i64 - 1);
+    let tat = tat.unwrap_or(now).max(now);
+    if tat - now > tolerance {
+        let retry = tat - tolerance - now;
+        return (false, tat, 0, Some(retry));
+    }
+    let new_tat = tat + t;
+    let used = (new_tat - now + t - 1) / t;
+    let remaining = (burst as i64 - used).max(0) as u64;
+    (true, new_tat, remaining, None)
+}
+
+/// How one link of the delegation chain came out.
+struct LinkResult {
+    effect: Effect,
+    reasons: Vec<Reason>,
+    fired: Vec<u32>,
+    errors: Vec<EvalErrorOut>,
+    shadow: Vec<decision::Shadow>,
+}
+
+/// The engine: `Send + Sync`; decisions read one consistent policy set even
+/// while another is being swapped in.
+pub struct Engine {
+    loaded: ArcSwap<Loaded>,
+    clock: Arc<dyn Clock>,
+    backend: Backend,
+    history: History,
+    limiter: Limiter,
+}
+
+impl Engine {
+    pub fn new(loaded: Loaded, clock: Arc<dyn Clock>, backend: Backend) -> Engine {
+        Engine {
+            loaded: ArcSwap::from_pointee(loaded),
+            clock,
+            backend,
+            history: History::default(),
+            limiter: Limiter::default(),
+        }
+    }
+
+    /// Replaces the policy set and entities; decisions under way finish on the old one.
+    pub fn swap(&self, loaded: Loaded) {
+        self.loaded.store(Arc::new(loaded));
+    }
+
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.loaded.load_full()
+    }
+
+    pub fn backend(&self) -> Backend {
+        if self.backend == Backend::Jit && self.loaded.load().jit.is_none() {
+            Backend::Interpreter
+        } else {
+            self.backend
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Decides `request` at the clock's current time.
+    pub fn decide(&self, request: &Request) -> Decision {
+        let now = self.clock.now_ms();
+        self.decide_at(request, now)
+    }
+
+    /// Decides `request` as of `now` (milliseconds since the epoch).
+    pub fn decide_at(&self, request: &Request, now: i64) -> Decision {
+        let loaded = self.loaded.load();
+        let frame = match Frame::build(&loaded.store, request, now) {
+            Ok(f) => f,
+            Err(e) => return Decision::refused(e.to_string()),
+        };
+        let decision = self.decide_frame(&loaded, request, &frame);
+        if decision.effect == Effect::Allow
+            && let Ok(mut events) = self.history.events.lock()
+        {
+            let max_window = loaded.program().flows.iter().map(|f| f.window_ms).max().unwrap_or(0);
+            let mut keys = vec![group_key(request, false), group_key(request, true)];
+            keys.dedup();
+            for key in keys {
+                let queue = events.entry(key).or_default();
+                queue.push_back(Event { time: now, request: request.clone(), action: frame.action });
+                while queue.front().is_some_and(|e| now - e.time > max_window) {
+                    queue.pop_front();
+                }
+            }
+        }
+        decision
+    }
+
+    fn decide_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Decision {
+        let program = loaded.program();
+        let mut decision = Decision {
+            effect: Effect::Allow,
+            reasons: Vec::new(),
+            masks: Vec::new(),
+            obligations: Vec::new(),
+            limits: Vec::new(),
+            errors: Vec::new(),
+            shadow: Vec::new(),
+        };
+        // Lifecycle of every agent involved.
+        let today = frame.now.div_euclid(86_400_000);
+        for link in &frame.chain {
+            if let Some(agent) = loaded.agents.get(link)
+                && let Some(reason) = lifecycle(agent, today)
+            {
+                decision.effect = Effect::Deny;
+                decision.reasons.push(Reason {
+                    rule: None,
+                    clause: reason,
+                    span: None,
+                    principal: Some(frame.uid(&loaded.store, *link)),
+                });
+            }
+        }
+        if decision.effect == Effect::Deny {
+            return decision;
+        }
+        // Rules, once per link of the chain; the caller first, so that its
+        // `@delegation("actor")` permits can vouch for the other links.
+        let mut links: Vec<u32> = vec![frame.actor];
+        links.extend(frame.chain.iter().copied().filter(|l| *l != frame.actor));
+        let mut actor_grants: Vec<u32> = Vec::new();
+        let mut results = Vec::new();
+        for link in &links {
+            let result = self.link(loaded, request, frame, *link, &mut actor_grants);
+            results.push((*link, result));
+        }
+        let worst = results.iter().map(|(_, r)| r.effect).max().unwrap_or(Effect::Deny);
+        decision.effect = worst;
+        let mut fired_rules: Vec<u32> = Vec::new();
+        let delegated = links.len() > 1;
+        for (link, r) in &results {
+            decision.errors.extend(r.errors.iter().cloned());
+            for s in &r.shadow {
+                if !decision.shadow.contains(s) {
+                    decision.shadow.push(s.clone());
+                }
+            }
+            if r.effect == worst {
+                for reason in &r.reasons {
+                    let mut reason = reason.clone();
+                    if delegated {
+                        reason.principal = Some(frame.uid(&loaded.store, *link));
+                    }
+                    if !decision.reasons.contains(&reason) {
+                        decision.reasons.push(reason);
+                    }
+                }
+                for f in &r.fired {
+                    if !fired_rules.contains(f) {
+                        fired_rules.push(*f);
+                    }
+                }
+            }
+        }
+        // Obligations and advice of the rules that decided.
+        for index in &fired_rules {
+            let Some(rule) = program.rules.get(*index as usize) else { continue };
+            for (o, advice) in rule.obligations.iter().map(|o| (o, false)).chain(rule.advice.iter().map(|o| (o, true)))
+            {
+                let args = o.args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                decision.obligations.push(decision::Obligation {
+                    rule: rule.id.clone(),
+                    name: o.name.clone(),
+                    args,
+                    advice,
+                });
+            }
+        }
+        if decision.effect == Effect::Deny {
+            return decision;
+        }
+        // Masks (from every link: the union protects the most) and limits (for the caller).
+        for link in &links {
+            for (index, outcome) in self.evaluate(loaded, request, frame, *link, |k| matches!(k, RuleKind::Mask { .. }))
+            {
+                let Some(rule) = program.rules.get(index as usize) else { continue };
+                let RuleKind::Mask { paths, detectors, method } = &rule.kind else { continue };
+                match outcome {
+                    Outcome::Fired => {
+                        let mask = decision::Mask {
+                            rule: rule.id.clone(),
+                            paths: paths.clone(),
+                            method: method_text(method),
+                            detectors: detectors
+                                .iter()
+                                .filter_map(|d| program.detectors.get(*d as usize))
+                                .map(|d| d.name.clone())
+                                .collect(),
+                        };
+                        if !decision.masks.contains(&mask) {
+                            decision.masks.push(mask);
+                        }
+                    }
+                    // A mask whose condition cannot be evaluated is applied: never a leak.
+                    Outcome::Error { error, .. } => {
+                        decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
+                        let mask = decision::Mask {
+                            rule: rule.id.clone(),
+                            paths: paths.clone(),
+                            method: method_text(method),
+                            detectors: Vec::new(),
+                        };
+                        if !decision.masks.contains(&mask) {
+                            decision.masks.push(mask);
+                        }
+                    }
+                    Outcome::NotApplicable { .. } => {}
+                }
+            }
+        }
+        self.limits(loaded, request, frame, &mut decision);
+        decision
+    }
+
+    /// Evaluates the rules of the request's bucket for `principal` that `pick` selects.
+    fn evaluate(
+        &self,
+        loaded: &Loaded,
+        request: &Request,
+        frame: &Frame,
+        principal: u32,
+        pick: impl Fn(&RuleKind) -> bool,
+    ) -> Vec<(u32, Outcome)> {
+        let program = loaded.program();
+        let Some(ptype) = frame.entity(&loaded.store, principal).map(|e| e.ty) else { return Vec::new() };
+        let Some(rtype) = frame.entity(&loaded.store, frame.resource).map(|e| e.ty) else { return Vec::new() };
+        let Some(bucket) =
+            loaded.buckets.get(&(frame.action, ptype, rtype)).and_then(|b| program.buckets.get(*b as usize))
+        else {
+            return Vec::new();
+        };
+        let flows = HistoryFlows { loaded, history: &self.history, request, principal };
+        let eval = Eval {
+            prepared: &loaded.prepared,
+            store: &loaded.store,
+            frame,
+            principal,
+            current: None,
+            current_principal: principal,
+            flows: &flows,
+            view: frame.view(&loaded.store),
+        };
+        let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
+        let mut out = Vec::new();
+        for index in &bucket.rules {
+            let Some(rule) = program.rules.get(*index as usize) else { continue };
+            if !pick(&rule.kind) {
+                continue;
+            }
+            let outcome = match jit {
+                Some(j) => j.rule(*index, &eval).unwrap_or_else(|| eval.rule(rule)),
+                None => eval.rule(rule),
+            };
+            out.push((*index, outcome));
+        }
+        out
+    }
+
+    fn link(
+        &self,
+        loaded: &Loaded,
+        request: &Request,
+        frame: &Frame,
+        principal: u32,
+        actor_grants: &mut Vec<u32>,
+    ) -> LinkResult {
+        let program = loaded.program();
+        let is_actor = principal == frame.actor;
+        let mut result = LinkResult {
+            effect: Effect::Deny,
+            reasons: Vec::new(),
+            fired: Vec::new(),
+            errors: Vec::new(),
+            shadow: Vec::new(),
+        };
+        let (mut hard_forbids, mut approval_forbids, mut permits, mut approval_permits) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (index, outcome) in self.evaluate(loaded, request, frame, principal, |k| matches!(k, RuleKind::Rule { .. }))
+        {
+            let Some(rule) = program.rules.get(index as usize) else { continue };
+            let RuleKind::Rule { effect } = &rule.kind else { continue };
+            let forbid = *effect == ir::Effect::Forbid;
+            let clause = |failed: Option<usize>| -> (String, Option<String>) {
+                let c = match failed {
+                    Some(i) => rule.conditions.get(i),
+                    None => rule.conditions.last(),
+                };
+                (
+                    c.map_or_else(|| "it applies to every request in its scope".to_string(), |c| c.text.clone()),
+                    Some(rule.location.clone()),
+                )
+            };
+            let applies = match &outcome {
+                Outcome::Fired => true,
+                // Fail closed: an error makes a forbid apply and a permit not.
+                Outcome::Error { error, condition } => {
+                    result.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
+                    let _ = condition;
+                    forbid
+                }
+                Outcome::NotApplicable { .. } => false,
+            };
+            if !applies {
+                continue;
+            }
+            if rule.actor_only && !is_actor {
+                continue;
+            }
+            let (text, span) = match &outcome {
+                Outcome::Error { condition, error } => {
+                    (format!("{} (could not be evaluated: {error})", clause(Some(*condition)).0), clause(None).1)
+                }
+                _ => clause(None),
+            };
+            if rule.shadow {
+                result.shadow.push(decision::Shadow {
+                    rule: rule.id.clone(),
+                    effect: if forbid { "forbid" } else { "permit" }.to_string(),
+                    clause: text,
+                });
+                continue;
+            }
+            let needs_approval = rule.obligations.iter().any(|o| o.name == "require_approval");
+            let reason = Reason { rule: Some(rule.id.clone()), clause: text, span, principal: None };
+            match (forbid, needs_approval) {
+                (true, false) => hard_forbids.push((index, reason)),
+                (true, true) => approval_forbids.push((index, reason)),
+                (false, false) => permits.push((index, reason)),
+                (false, true) => approval_permits.push((index, reason)),
+            }
+            if !forbid && rule.actor_only && is_actor {
+                actor_grants.push(index);
+            }
+        }
+        // A permit the actor holds with `@delegation("actor")` vouches for every link.
+        if !is_actor && permits.is_empty() && approval_permits.is_empty() {
+            for index in actor_grants.iter() {
+                if let Some(rule) = program.rules.get(*index as usize) {
+                    permits.push((
+                        *index,
+                        Reason {
+                            rule: Some(rule.id.clone()),
+                            clause: "the caller's delegated permit".to_string(),
+                            span: Some(rule.location.clone()),
+                            principal: None,
+                        },
+                    ));
+                }
+            }
+        }
+        let take = |list: Vec<(u32, Reason)>, result: &mut LinkResult| {
+            for (i, r) in list {
+                result.fired.push(i);
+                result.reasons.push(r);
+            }
+        };
+        if !hard_forbids.is_empty() {
+            result.effect = Effect::Deny;
+            take(hard_forbids, &mut result);
+        } else if permits.is_empty() && approval_permits.is_empty() {
+            result.effect = Effect::Deny;
+            result.reasons.push(Reason {
+                rule: None,
+                clause: "no permit applies (default deny)".to_string(),
+                span: None,
+                principal: None,
+            });
+        } else if !approval_forbids.is_empty() {
+            result.effect = Effect::ApprovalRequired;
+            take(approval_forbids, &mut result);
+            take(permits, &mut result);
+            take(approval_permits, &mut result);
+        } else if permits.is_empty() {
+            result.effect = Effect::ApprovalRequired;
+            take(approval_permits, &mut result);
+        } else {
+            result.effect = Effect::Allow;
+            take(permits, &mut result);
+        }
+        result
+    }
+
+    fn limits(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
+        let program = loaded.program();
+        let mut pending = Vec::new();
+        for (index, outcome) in
+            self.evaluate(loaded, request, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. }))
+        {
+            let Some(rule) = program.rules.get(index as usize) else { continue };
+            let RuleKind::Limit { count, window_ms, burst, keys, fail_open } = &rule.kind else { continue };
+            if !matches!(outcome, Outcome::Fired) || rule.shadow {
+                if let Outcome::Error { error, .. } = outcome {
+                    decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
+                }
+                continue;
+            }
+            let eval = Eval {
+                prepared: &loaded.prepared,
+                store: &loaded.store,
+                frame,
+                principal: frame.actor,
+                current: None,
+                current_principal: frame.actor,
+                flows: &crate::interp::NoHistory,
+                view: frame.view(&loaded.store),
+            };
+            let mut key_parts = Vec::new();
+            let mut failed = None;
+            for k in keys {
+                match eval.expr(&rule.exprs, *k) {
+                    Ok(v) => key_parts.push(render(&eval, rule.exprs.get(*k as usize).map(|e| &e.ty), v)),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                decision
+                    .errors
+                    .push(EvalErrorOut { rule: Some(rule.id.clone()), message: format!("rate-limit key: {e}") });
+                if !fail_open {
+                    decision.effect = Effect::Deny;
+                    decision.reasons.push(Reason {
+                        rule: Some(rule.id.clone()),
+                        clause: "its rate-limit key could not be computed".into(),
+                        span: Some(rule.location.clone()),
+                        principal: None,
+                    });
+                }
+                continue;
+            }
+            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst));
+        }
+        let Ok(mut state) = self.limiter.tat.lock() else {
+            decision.effect = Effect::Deny;
+            decision.reasons.push(Reason {
+                rule: None,
+                clause: "rate-limit state is unavailable".into(),
+                span: None,
+                principal: None,
+            });
+            return;
+        };
+        let mut updates = Vec::new();
+        let mut refused = false;
+        for (rule, key, count, window_ms, burst) in &pending {
+            let slot = (rule.id.clone(), key.clone());
+            let (ok, tat, remaining, retry) = gcra(state.get(&slot).copied(), frame.now, *count, *window_ms, *burst);
+            decision.limits.push(decision::Limit {
+                rule: rule.id.clone(),
+                key: key.clone(),
+                limit: *count,
+                window_ms: *window_ms,
+                remaining,
+                retry_after_ms: retry,
+            });
+            if ok {
+                updates.push((slot, tat));
+            } else {
+                refused = true;
+                decision.reasons.push(Reason {
+                    rule: Some(rule.id.clone()),
+                    clause: format!("rate limit of {count} per {window_ms} ms exceeded for {key}"),
+                    span: Some(rule.location.clone()),
+                    principal: None,
+                });
+            }
+        }
+        if refused {
+            decision.effect = Effect::Deny;
+            decision.masks.clear();
+            return;
+        }
+        // The state changes only when the decision is final.
+        if decision.effect == Effect::Allow {
+            for (slot, tat) in updates {
+                state.insert(slot, tat);
+            }
+        }
+    }
+}
+
+fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
+    match ty {
+        Some(ir::Ty::Entity(_)) => eval.frame.uid(eval.store, v as u32),
+        Some(ir::Ty::String) => eval.view.string(v).into_owned(),
+        Some(ir::Ty::Action) => {
+            eval.prepared.program.actions.get(v as usize).map_or_else(String::new, |a| a.name.clone())
+        }
+        _ => (v as i64).to_string(),
+    }
+}
+
+fn method_text(m: &ir::MaskMethod) -> String {
+    match m {
+        ir::MaskMethod::Redact => "redact".into(),
+        ir::MaskMethod::Drop => "drop".into(),
+        ir::MaskMethod::Partial { first, last } => match (first, last) {
+            (0, l) => format!("partial(last: {l})"),
+            (f, 0) => format!("partial(first: {f})"),
+            (f, l) => format!("partial(first: {f}, last: {l})"),
+        },
+        ir::MaskMethod::Hash { salt: Some(s) } => format!("hash(salt: {s:?})"),
+        ir::MaskMethod::Hash { salt: None } => "hash".into(),
+        ir::MaskMethod::Tokenize { key } => format!("tokenize(key: {key:?})"),
+    }
+}
+
+/// Why an agent may not act today, if it may not.
+fn lifecycle(agent: &ir::Agent, today: i64) -> Option<String> {
+    let date = |d: i64| {
+        let (y, m, dd) = crate::interp::civil(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    if let Some(expires) = agent.expires
+        && today >= expires
+    {
+        return Some(format!("agent `{}` expired on {}", agent.name, date(expires)));
+    }
+    for (what, cadence) in [("credential rotation", agent.rotation), ("review", agent.review)] {
+        if let Some((period, last)) = cadence
+            && let Some(since) = last.or(agent.created)
+        {
+            let due = since + (period + 86_399_999) / 86_400_000;
+            if today > due {
+                return Some(format!("agent `{}`: {what} was due on {} and is overdue", agent.name, date(due)));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gcra;
+
+    #[test]
+    fn gcra_allows_a_burst_then_one_per_interval() {
+        // 4 per 4 s, burst 2: two at once, then one per second.
+        let mut tat = None;
+        let mut allowed = Vec::new();
+        for now in [0, 0, 0, 1000, 1000, 2000] {
+            let (ok, t, _, _) = gcra(tat, now, 4, 4000, 2);
+            if ok {
+                tat = Some(t);
+            }
+            allowed.push(ok);
+        }
+        assert_eq!(allowed, vec![true, true, false, true, false, true]);
+    }
+
+    #[test]
+    fn gcra_reports_remaining_and_retry() {
+        let (_, t1, r1, _) = gcra(None, 0, 3, 3000, 3);
+        assert_eq!(r1, 2);
+        let (_, t2, r2, _) = gcra(Some(t1), 0, 3, 3000, 3);
+        assert_eq!(r2, 1);
+        let (_, t3, r3, _) = gcra(Some(t2), 0, 3, 3000, 3);
+        assert_eq!(r3, 0);
+        let (ok, _, _, retry) = gcra(Some(t3), 0, 3, 3000, 3);
+        assert!(!ok);
+        assert_eq!(retry, Some(1000));
+    }
+}

@@ -1,0 +1,491 @@
+//! The reference interpreter: evaluates the decision IR directly, one
+//! expression node at a time. It is written to be obviously correct rather
+//! than fast; the JIT must agree with it on every decision.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
+
+use crate::detect::{Matcher, compile};
+use crate::request::Frame;
+use crate::store::Store;
+use crate::value::{Raw, View, ip_in_cidr};
+
+/// Why an expression could not be evaluated. A permit that meets one does
+/// not apply; a forbid that meets one applies (fail closed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// An attribute read that is absent (`resource.address` on an entity without one).
+    Missing {
+        attribute: String,
+        on: String,
+    },
+    Overflow(&'static str),
+    /// A pattern that could not run.
+    Pattern(String),
+    /// History was needed but is not available.
+    Flow(String),
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalError::Missing { attribute, on } => write!(f, "attribute `{attribute}` is absent on {on}"),
+            EvalError::Overflow(what) => write!(f, "{what} overflowed"),
+            EvalError::Pattern(e) => write!(f, "{e}"),
+            EvalError::Flow(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A program prepared for evaluation: attribute slots by name, compiled patterns.
+#[derive(Debug)]
+pub struct Prepared {
+    pub program: Arc<Program>,
+    /// `(entity type, attribute name)` → slot.
+    pub attr_slots: HashMap<(u32, u32), u32>,
+    /// `(action, context field name)` → slot of the action's context.
+    pub context_slots: HashMap<(u32, u32), u32>,
+    pub matchers: Vec<Matcher>,
+    /// Attribute names as string ids.
+    pub name_ids: HashMap<String, u32>,
+}
+
+impl Prepared {
+    pub fn new(program: Arc<Program>) -> Prepared {
+        let name_ids: HashMap<String, u32> =
+            program.strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        let mut attr_slots = HashMap::new();
+        for (t, ty) in program.entity_types.iter().enumerate() {
+            for (slot, f) in ty.attrs.iter().enumerate() {
+                if let Some(id) = name_ids.get(&f.name) {
+                    attr_slots.insert((t as u32, *id), slot as u32);
+                }
+            }
+        }
+        let mut context_slots = HashMap::new();
+        for (a, action) in program.actions.iter().enumerate() {
+            for (slot, f) in action.context.iter().enumerate() {
+                if let Some(id) = name_ids.get(&f.name) {
+                    context_slots.insert((a as u32, *id), slot as u32);
+                }
+            }
+        }
+        let matchers = program.patterns.iter().map(|p| compile(p, &program.detectors)).collect();
+        Prepared { program, attr_slots, context_slots, matchers, name_ids }
+    }
+
+    pub fn string(&self, id: u32) -> &str {
+        self.program.strings.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+/// Values of flow aggregates (`previously`, `count`, `sum`) for a request.
+pub trait Flows {
+    /// The value of flow `index` for the request in `frame`.
+    fn flow(&self, index: u32, frame: &Frame) -> Result<Raw, EvalError>;
+}
+
+/// No history: every flow aggregate is an error (so a forbid on it applies).
+pub struct NoHistory;
+
+impl Flows for NoHistory {
+    fn flow(&self, _: u32, _: &Frame) -> Result<Raw, EvalError> {
+        Err(EvalError::Flow("no session history is available".to_string()))
+    }
+}
+
+/// How a rule came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every condition held.
+    Fired,
+    /// Condition `failed` (index) did not hold.
+    NotApplicable { failed: usize },
+    /// Condition `condition` could not be evaluated.
+    Error { condition: usize, error: EvalError },
+}
+
+/// Evaluation of one rule's expressions against one frame.
+pub struct Eval<'a> {
+    pub prepared: &'a Prepared,
+    pub store: &'a Store,
+    pub frame: &'a Frame,
+    /// Who `principal` is: the link of the delegation chain being evaluated.
+    pub principal: u32,
+    /// Inside a flow's `where`: who `current.principal` is.
+    pub current_principal: u32,
+    /// Inside a flow's `where`: the request being decided.
+    pub current: Option<&'a Frame>,
+    pub flows: &'a dyn Flows,
+    pub view: View<'a>,
+}
+
+type R = Result<Raw, EvalError>;
+
+impl<'a> Eval<'a> {
+    pub fn new(prepared: &'a Prepared, store: &'a Store, frame: &'a Frame, flows: &'a dyn Flows) -> Eval<'a> {
+        Eval {
+            prepared,
+            store,
+            frame,
+            principal: frame.principal,
+            current_principal: frame.principal,
+            current: None,
+            flows,
+            view: frame.view(store),
+        }
+    }
+
+    /// Evaluates a rule's conditions in order, stopping at the first that
+    /// does not hold.
+    pub fn rule(&self, rule: &Rule) -> Outcome {
+        for (i, c) in rule.conditions.iter().enumerate() {
+            match self.expr(&rule.exprs, c.expr) {
+                Ok(v) if (v != 0) == c.when => {}
+                Ok(_) => return Outcome::NotApplicable { failed: i },
+                Err(error) => return Outcome::Error { condition: i, error },
+            }
+        }
+        Outcome::Fired
+    }
+
+    fn node<'e>(exprs: &'e [Expr], id: u32) -> &'e Expr {
+        // The lowering builds every arena with children before parents; an
+        // out-of-range id cannot occur in a verified program.
+        static EMPTY: Expr = Expr { kind: ExprKind::Const(Const::Bool(false)), ty: Ty::Bool };
+        exprs.get(id as usize).unwrap_or(&EMPTY)
+    }
+
+    fn entity_name(&self, frame: &Frame, index: u32) -> String {
+        frame.uid(self.store, index)
+    }
+
+    pub fn expr(&self, exprs: &[Expr], id: u32) -> R {
+        let e = Self::node(exprs, id);
+        let frame = self.frame;
+        match &e.kind {
+            ExprKind::Const(c) => self.constant(c),
+            ExprKind::Var(v) => Ok(match v {
+                Var::Principal => u64::from(self.principal),
+                Var::Resource => u64::from(frame.resource),
+                Var::Context => frame.context,
+                Var::Action => u64::from(frame.action),
+                Var::Now => frame.now as u64,
+                Var::Actor => u64::from(self.current.unwrap_or(frame).actor),
+                Var::Chain => self.current.unwrap_or(frame).chain_set,
+                Var::CurrentPrincipal => {
+                    u64::from(if self.current.is_some() { self.current_principal } else { self.principal })
+                }
+                Var::CurrentResource => u64::from(self.current.unwrap_or(frame).resource),
+                Var::CurrentContext => self.current.unwrap_or(frame).context,
+                Var::CurrentAction => u64::from(self.current.unwrap_or(frame).action),
+            }),
+            ExprKind::Attr { base, name } => {
+                let b = self.expr(exprs, *base)?;
+                self.attribute(exprs, *base, b, *name)?.ok_or_else(|| EvalError::Missing {
+                    attribute: self.prepared.string(*name).to_string(),
+                    on: self.describe(exprs, *base, b),
+                })
+            }
+            ExprKind::Has { base, name } => {
+                let b = self.expr(exprs, *base)?;
+                Ok(u64::from(self.attribute(exprs, *base, b, *name)?.is_some()))
+            }
+            ExprKind::Not(x) => Ok(u64::from(self.expr(exprs, *x)? == 0)),
+            ExprKind::And(a, b) => {
+                if self.expr(exprs, *a)? == 0 {
+                    return Ok(0);
+                }
+                self.expr(exprs, *b).map(|v| u64::from(v != 0))
+            }
+            ExprKind::Or(a, b) => {
+                if self.expr(exprs, *a)? != 0 {
+                    return Ok(1);
+                }
+                self.expr(exprs, *b).map(|v| u64::from(v != 0))
+            }
+            ExprKind::Cmp { op, lhs, rhs } => {
+                let ty = &Self::node(exprs, *lhs).ty;
+                let (a, b) = (self.expr(exprs, *lhs)?, self.expr(exprs, *rhs)?);
+                Ok(u64::from(match op {
+                    CmpOp::Eq => self.equal(ty, a, b),
+                    CmpOp::Ne => !self.equal(ty, a, b),
+                    CmpOp::Lt => (a as i64) < (b as i64),
+                    CmpOp::Le => (a as i64) <= (b as i64),
+                    CmpOp::Gt => (a as i64) > (b as i64),
+                    CmpOp::Ge => (a as i64) >= (b as i64),
+                }))
+            }
+            ExprKind::In { lhs, rhs } => {
+                let (lt, rt) = (&Self::node(exprs, *lhs).ty, &Self::node(exprs, *rhs).ty);
+                let a = self.expr(exprs, *lhs)?;
+                let rhs_node = Self::node(exprs, *rhs);
+                Ok(u64::from(match (lt, rt) {
+                    (Ty::Entity(_), Ty::Entity(_)) => match &rhs_node.kind {
+                        ExprKind::Const(Const::Entity(k)) => self.in_literal(a as u32, *k),
+                        _ => self.entity_in(a as u32, self.expr(exprs, *rhs)? as u32),
+                    },
+                    (Ty::Entity(_), Ty::Set(_)) => {
+                        let set = self.expr(exprs, *rhs)?;
+                        self.view.set(set).iter().any(|e| self.entity_in(a as u32, *e as u32))
+                    }
+                    (Ty::Ip, Ty::Cidr) => {
+                        let b = self.expr(exprs, *rhs)?;
+                        matches!((self.view.ip(a), self.view.cidr(b)), (Some(ip), Some(c)) if ip_in_cidr(ip, c))
+                    }
+                    (Ty::Action, Ty::Action) => self.action_in(a as u32, self.expr(exprs, *rhs)? as u32),
+                    (Ty::Action, Ty::Set(_)) => {
+                        let set = self.expr(exprs, *rhs)?;
+                        self.view.set(set).iter().any(|g| self.action_in(a as u32, *g as u32))
+                    }
+                    _ => false,
+                }))
+            }
+            ExprKind::Add(a, b) => {
+                let (x, y) = (self.expr(exprs, *a)? as i64, self.expr(exprs, *b)? as i64);
+                x.checked_add(y).map(|v| v as u64).ok_or(EvalError::Overflow("addition"))
+            }
+            ExprKind::Sub(a, b) => {
+                let (x, y) = (self.expr(exprs, *a)? as i64, self.expr(exprs, *b)? as i64);
+                x.checked_sub(y).map(|v| v as u64).ok_or(EvalError::Overflow("subtraction"))
+            }
+            ExprKind::Neg(a) => {
+                let x = self.expr(exprs, *a)? as i64;
+                x.checked_neg().map(|v| v as u64).ok_or(EvalError::Overflow("negation"))
+            }
+            ExprKind::Method { method, recv, args } => self.method(exprs, *method, *recv, args),
+            ExprKind::Matches { lhs, pattern } => {
+                let s = self.expr(exprs, *lhs)?;
+                let text = self.view.string(s);
+                let matcher = self
+                    .prepared
+                    .matchers
+                    .get(*pattern as usize)
+                    .ok_or(EvalError::Pattern("unknown pattern".into()))?;
+                matcher.is_match(&text).map(u64::from).map_err(EvalError::Pattern)
+            }
+            ExprKind::Set(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    values.push(self.expr(exprs, *item)?);
+                }
+                Ok(self.temporary_set(values))
+            }
+            ExprKind::Record(_) => Err(EvalError::Pattern("record literals are only compared by the checker".into())),
+            ExprKind::Flow(k) => self.flows.flow(*k, self.current.unwrap_or(frame)),
+        }
+    }
+
+    fn constant(&self, c: &Const) -> R {
+        Ok(match c {
+            Const::Bool(b) => u64::from(*b),
+            Const::Int(i) => *i as u64,
+            Const::Str(s) => u64::from(*s),
+            Const::Entity(k) => u64::from(self.store.literals.get(*k as usize).copied().unwrap_or(u32::MAX)),
+            Const::Enum(_, v) => u64::from(*v),
+            Const::Action(a) => u64::from(*a),
+            Const::Ip(_) | Const::Cidr(_) => {
+                return self.store.constants.get(c).copied().ok_or(EvalError::Pattern("unknown IP constant".into()));
+            }
+        })
+    }
+
+    /// Reads attribute `name` of the value `base` (an entity or a record).
+    fn attribute(&self, exprs: &[Expr], base_id: u32, base: Raw, name: u32) -> Result<Option<Raw>, EvalError> {
+        let node = Self::node(exprs, base_id);
+        match (&node.kind, &node.ty) {
+            (ExprKind::Var(Var::Context), _) | (ExprKind::Var(Var::CurrentContext), _) => {
+                let frame = if matches!(node.kind, ExprKind::Var(Var::CurrentContext)) {
+                    self.current.unwrap_or(self.frame)
+                } else {
+                    self.frame
+                };
+                let Some(slot) = self.prepared.context_slots.get(&(frame.action, name)) else { return Ok(None) };
+                Ok(frame.view(self.store).record(frame.context).and_then(|r| r.get(*slot as usize)))
+            }
+            (_, Ty::Entity(_)) => {
+                let entity = self.lookup_entity(self.frame, base as u32);
+                let Some(entity) = entity else { return Ok(None) };
+                let Some(slot) = self.prepared.attr_slots.get(&(entity.ty, name)) else { return Ok(None) };
+                Ok(entity.attrs.get(*slot as usize))
+            }
+            (_, Ty::Record(fields)) => {
+                let field = self.prepared.string(name);
+                let Some(slot) = fields.iter().position(|f| f.name == field) else { return Ok(None) };
+                Ok(self.view.record(base).and_then(|r| r.get(slot)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn lookup_entity(&self, frame: &'a Frame, index: u32) -> Option<&'a crate::store::Entity> {
+        frame.entity(self.store, index).or_else(|| self.current.and_then(|c| c.entity(self.store, index)))
+    }
+
+    fn describe(&self, exprs: &[Expr], base_id: u32, base: Raw) -> String {
+        match &Self::node(exprs, base_id).ty {
+            Ty::Entity(_) => self.entity_name(self.frame, base as u32),
+            _ => "the context".to_string(),
+        }
+    }
+
+    fn in_literal(&self, entity: u32, k: u32) -> bool {
+        self.lookup_entity(self.frame, entity).is_some_and(|e| e.in_literal(k))
+    }
+
+    fn entity_in(&self, entity: u32, ancestor: u32) -> bool {
+        entity == ancestor || self.lookup_entity(self.frame, entity).is_some_and(|e| e.has_ancestor(ancestor))
+    }
+
+    fn action_in(&self, action: u32, group: u32) -> bool {
+        action == group || self.prepared.program.actions.get(action as usize).is_some_and(|a| a.groups.contains(&group))
+    }
+
+    /// A set built during evaluation (a set literal with variable elements).
+    fn temporary_set(&self, values: Vec<Raw>) -> Raw {
+        let mut values = values;
+        values.sort_unstable();
+        values.dedup();
+        let mut sets = self.frame.scratch_sets.borrow_mut();
+        sets.push(values.into_boxed_slice());
+        crate::value::SCRATCH + (sets.len() - 1) as u64
+    }
+
+    fn set_elements(&self, handle: Raw) -> Vec<Raw> {
+        if handle >= crate::value::SCRATCH {
+            return self
+                .frame
+                .scratch_sets
+                .borrow()
+                .get((handle - crate::value::SCRATCH) as usize)
+                .map(|s| s.to_vec())
+                .unwrap_or_default();
+        }
+        self.view.set(handle).to_vec()
+    }
+
+    /// Equality of two values of type `ty`.
+    pub fn equal(&self, ty: &Ty, a: Raw, b: Raw) -> bool {
+        match ty {
+            Ty::Ip => self.view.ip(a) == self.view.ip(b),
+            Ty::Cidr => self.view.cidr(a) == self.view.cidr(b),
+            Ty::Set(element) => {
+                let (x, y) = (self.set_elements(a), self.set_elements(b));
+                if matches!(**element, Ty::Ip | Ty::Cidr | Ty::Set(_) | Ty::Record(_)) {
+                    x.len() == y.len() && x.iter().all(|v| y.iter().any(|w| self.equal(element, *v, *w)))
+                } else {
+                    x == y
+                }
+            }
+            Ty::Record(fields) => match (self.view.record(a), self.view.record(b)) {
+                (Some(x), Some(y)) => fields.iter().enumerate().all(|(i, f)| match (x.get(i), y.get(i)) {
+                    (Some(p), Some(q)) => self.equal(&f.ty, p, q),
+                    (None, None) => true,
+                    _ => false,
+                }),
+                _ => a == b,
+            },
+            _ => a == b,
+        }
+    }
+
+    fn contains(&self, element_ty: &Ty, set: &[Raw], v: Raw) -> bool {
+        if matches!(element_ty, Ty::Ip | Ty::Cidr | Ty::Set(_) | Ty::Record(_)) {
+            set.iter().any(|x| self.equal(element_ty, *x, v))
+        } else {
+            set.binary_search(&v).is_ok()
+        }
+    }
+
+    fn method(&self, exprs: &[Expr], method: Method, recv: u32, args: &[u32]) -> R {
+        let r = self.expr(exprs, recv)?;
+        let recv_ty = &Self::node(exprs, recv).ty;
+        let arg = |i: usize| -> R { self.expr(exprs, args.get(i).copied().unwrap_or(u32::MAX)) };
+        let element = match recv_ty {
+            Ty::Set(e) => (**e).clone(),
+            _ => Ty::Unknown,
+        };
+        let string = |h: Raw| self.view.string(h).into_owned();
+        Ok(match method {
+            Method::Contains => u64::from(self.contains(&element, &self.set_elements(r), arg(0)?)),
+            Method::ContainsAll => {
+                let set = self.set_elements(r);
+                u64::from(self.set_elements(arg(0)?).iter().all(|v| self.contains(&element, &set, *v)))
+            }
+            Method::ContainsAny => {
+                let set = self.set_elements(r);
+                u64::from(self.set_elements(arg(0)?).iter().any(|v| self.contains(&element, &set, *v)))
+            }
+            Method::Size => match recv_ty {
+                Ty::String => string(r).chars().count() as u64,
+                _ => self.set_elements(r).len() as u64,
+            },
+            Method::IsEmpty => match recv_ty {
+                Ty::String => u64::from(string(r).is_empty()),
+                _ => u64::from(self.set_elements(r).is_empty()),
+            },
+            Method::StartsWith => u64::from(string(r).starts_with(string(arg(0)?).as_str())),
+            Method::EndsWith => u64::from(string(r).ends_with(string(arg(0)?).as_str())),
+            Method::StrContains => u64::from(string(r).contains(string(arg(0)?).as_str())),
+            Method::Lower => self.view.computed_string(&string(r).to_lowercase()),
+            Method::Upper => self.view.computed_string(&string(r).to_uppercase()),
+            Method::TimeDate => (r as i64).div_euclid(86_400_000) as u64,
+            Method::Hour => (r as i64).rem_euclid(86_400_000) as u64 / 3_600_000,
+            Method::Minute => (r as i64).rem_euclid(3_600_000) as u64 / 60_000,
+            Method::Weekday => weekday((r as i64).div_euclid(86_400_000)),
+            Method::DateWeekday => weekday(r as i64),
+            Method::Year | Method::Month | Method::Day => {
+                let (y, m, d) = civil(r as i64);
+                match method {
+                    Method::Year => y as u64,
+                    Method::Month => u64::from(m),
+                    _ => u64::from(d),
+                }
+            }
+            Method::IsLoopback => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_loopback())),
+            Method::IsPrivate => u64::from(self.view.ip(r).is_some_and(is_private)),
+            Method::IsIpv4 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv4())),
+            Method::IsIpv6 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv6())),
+        })
+    }
+}
+
+/// ISO weekday of a day number: 1 (Monday) to 7 (Sunday). 1970-01-01 was a Thursday.
+pub fn weekday(days: i64) -> u64 {
+    (days + 3).rem_euclid(7) as u64 + 1
+}
+
+/// `(year, month, day)` of a day number.
+pub fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+pub fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar() {
+        assert_eq!(weekday(0), 4);
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(19_782), (2024, 2, 29));
+    }
+}

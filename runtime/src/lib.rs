@@ -1,0 +1,18 @@
+//! Ward's runtime: entity stores, request frames, the reference interpreter,
+//! the Cranelift JIT and the decision engine.
+
+pub mod data;
+pub mod decision;
+pub mod detect;
+pub mod engine;
+pub mod interp;
+pub mod jit;
+pub mod request;
+pub mod store;
+pub mod value;
+
+pub use decision::{Decision, Effect};
+pub use engine::{Backend, Clock, Engine, FixedClock, Loaded, SystemClock};
+pub use request::{EntityUid, Request};
+pub use store::Store;
+pub mod testing;

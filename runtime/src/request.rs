@@ -1,0 +1,345 @@
+//! Requests and frames.
+//!
+//! A [`Request`] says who asks to do what to which resource, with which
+//! context, on whose behalf, in which session. [`Frame::build`] checks it
+//! against the schema (the action exists and accepts these principal and
+//! resource types; the context has exactly the declared fields, of the
+//! declared types) and lays it out for evaluation: entities as store
+//! indexes, the context as a record of value words, strings interned.
+
+use std::cell::RefCell;
+
+use serde_json::Value as Json;
+use ward_compiler::ir::Program;
+
+use crate::data::{self, DataError, Entities};
+use crate::store::{Entity, Store};
+use crate::value::{Raw, Record, Tables};
+
+/// An entity reference: `Type::"id"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct EntityUid {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub id: String,
+}
+
+impl EntityUid {
+    pub fn new(ty: impl Into<String>, id: impl Into<String>) -> EntityUid {
+        EntityUid { ty: ty.into(), id: id.into() }
+    }
+}
+
+impl std::fmt::Display for EntityUid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}::{:?}", self.ty, self.id)
+    }
+}
+
+/// A request, as callers build it (or as parsed from Cedar's JSON shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub principal: EntityUid,
+    pub action: String,
+    pub resource: EntityUid,
+    /// The context as JSON (typed against the action's context when the frame is built).
+    pub context: Json,
+    /// The delegation chain, origin first (empty: the principal acts for itself).
+    pub on_behalf_of: Vec<EntityUid>,
+    pub session: Option<String>,
+}
+
+/// The largest request body Ward reads (a context is a few fields; anything
+/// larger is refused before it is parsed).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+impl Request {
+    /// A request without context or delegation.
+    pub fn new(principal: EntityUid, action: impl Into<String>, resource: EntityUid) -> Request {
+        Request {
+            principal,
+            action: action.into(),
+            resource,
+            context: Json::Object(Default::default()),
+            on_behalf_of: Vec::new(),
+            session: None,
+        }
+    }
+
+    pub fn with_context(mut self, context: Json) -> Request {
+        self.context = context;
+        self
+    }
+
+    pub fn on_behalf_of(mut self, chain: Vec<EntityUid>) -> Request {
+        self.on_behalf_of = chain;
+        self
+    }
+
+    pub fn in_session(mut self, session: impl Into<String>) -> Request {
+        self.session = Some(session.into());
+        self
+    }
+
+    /// Parses Cedar's request shape: `{"principal": {"type", "id"}, "action":
+    /// "read" | {"type": "Action", "id": "read"}, "resource": {…}, "context":
+    /// {…}, "on_behalf_of": [{…}], "session": "…"}`.
+    pub fn from_json(json: &Json) -> Result<Request, DataError> {
+        let obj = json
+            .as_object()
+            .ok_or_else(|| data::error("request", format!("expected an object, found {}", data::kind(json))))?;
+        for key in obj.keys() {
+            if !["principal", "action", "resource", "context", "on_behalf_of", "session"].contains(&key.as_str()) {
+                return Err(data::error(
+                    key,
+                    "not a request field (principal, action, resource, context, on_behalf_of, session)",
+                ));
+            }
+        }
+        let uid = |key: &str| -> Result<EntityUid, DataError> {
+            let v = obj.get(key).ok_or_else(|| data::error(key, "missing"))?;
+            let (t, i) = data::entity_ref(v, key)?;
+            Ok(EntityUid::new(t, i))
+        };
+        let action = match obj.get("action") {
+            Some(Json::String(s)) => s.clone(),
+            Some(v @ Json::Object(_)) => data::entity_ref(v, "action")?.1.to_string(),
+            Some(other) => {
+                return Err(data::error("action", format!("expected an action name, found {}", data::kind(other))));
+            }
+            None => return Err(data::error("action", "missing")),
+        };
+        let context = match obj.get("context") {
+            None | Some(Json::Null) => Json::Object(Default::default()),
+            Some(c @ Json::Object(_)) => c.clone(),
+            Some(other) => {
+                return Err(data::error("context", format!("expected an object, found {}", data::kind(other))));
+            }
+        };
+        let on_behalf_of = match obj.get("on_behalf_of") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| data::entity_ref(v, &format!("on_behalf_of[{i}]")).map(|(t, id)| EntityUid::new(t, id)))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(data::error(
+                    "on_behalf_of",
+                    format!("expected an array of entities, found {}", data::kind(other)),
+                ));
+            }
+        };
+        let session = match obj.get("session") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(data::error("session", format!("expected a string, found {}", data::kind(other))));
+            }
+        };
+        Ok(Request { principal: uid("principal")?, action, resource: uid("resource")?, context, on_behalf_of, session })
+    }
+
+    /// Parses a request from JSON text, refusing oversized input.
+    pub fn from_json_str(text: &str) -> Result<Request, DataError> {
+        if text.len() > MAX_REQUEST_BYTES {
+            return Err(data::error(
+                "request",
+                format!("{} bytes is larger than the limit of {MAX_REQUEST_BYTES}", text.len()),
+            ));
+        }
+        let json: Json =
+            serde_json::from_str(text).map_err(|e| data::error("request", format!("not valid JSON: {e}")))?;
+        Request::from_json(&json)
+    }
+
+    pub fn to_json(&self) -> Json {
+        let mut obj = serde_json::Map::new();
+        obj.insert("principal".into(), serde_json::json!({"type": self.principal.ty, "id": self.principal.id}));
+        obj.insert("action".into(), Json::String(self.action.clone()));
+        obj.insert("resource".into(), serde_json::json!({"type": self.resource.ty, "id": self.resource.id}));
+        obj.insert("context".into(), self.context.clone());
+        if !self.on_behalf_of.is_empty() {
+            let chain: Vec<Json> =
+                self.on_behalf_of.iter().map(|u| serde_json::json!({"type": u.ty, "id": u.id})).collect();
+            obj.insert("on_behalf_of".into(), Json::Array(chain));
+        }
+        if let Some(s) = &self.session {
+            obj.insert("session".into(), Json::String(s.clone()));
+        }
+        Json::Object(obj)
+    }
+}
+
+/// A request laid out for evaluation.
+#[derive(Debug)]
+pub struct Frame {
+    pub action: u32,
+    pub principal: u32,
+    pub resource: u32,
+    /// The caller (the principal as sent); `principal` may be re-bound to
+    /// each link of the delegation chain.
+    pub actor: u32,
+    /// The chain's entities, origin first, the actor last.
+    pub chain: Vec<u32>,
+    /// A set handle of the chain.
+    pub chain_set: Raw,
+    /// The context record's handle.
+    pub context: Raw,
+    /// Decision time, milliseconds since the epoch.
+    pub now: i64,
+    /// The request's own strings, sets and records (handles ≥ [`LOCAL`]).
+    pub tables: Tables,
+    /// Entities the request names that the store does not have (indexes ≥ [`LOCAL`]).
+    pub temp: Vec<Entity>,
+    /// Strings computed during evaluation (`lower()`): kept apart so that
+    /// evaluation reads the frame immutably.
+    pub scratch: RefCell<Vec<Box<str>>>,
+    /// Sets built during evaluation (set literals with variable elements).
+    pub scratch_sets: RefCell<Vec<Box<[Raw]>>>,
+}
+
+struct FrameEntities<'a> {
+    store: &'a Store,
+    temp: &'a mut Vec<Entity>,
+}
+
+impl FrameEntities<'_> {
+    fn index(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, u32), DataError> {
+        let program = &self.store.program;
+        let t = program.entity_types.iter().position(|e| e.name == ty).ok_or_else(|| {
+            let help = ward_compiler::did_you_mean(ty, program.entity_types.iter().map(|e| e.name.as_str()))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            data::error(path, format!("unknown entity type `{ty}`{help}"))
+        })? as u32;
+        if let Some(i) = self.store.find(t, id) {
+            return Ok((t, i));
+        }
+        if let Some(pos) = self.temp.iter().position(|e| e.ty == t && &*e.id == id) {
+            return Ok((t, LOCAL_ENTITY + pos as u32));
+        }
+        // Unknown to the store: an entity with no attributes and no parents.
+        let fields = program.entity_types.get(t as usize).map_or(0, |e| e.attrs.len());
+        let words = program.entity_literals.len().div_ceil(64).max(1);
+        self.temp.push(Entity {
+            ty: t,
+            id: id.into(),
+            attrs: Record::new(fields),
+            ancestors: Box::new([]),
+            literal_bits: vec![0; words].into_boxed_slice(),
+            parents: Box::new([]),
+        });
+        Ok((t, LOCAL_ENTITY + self.temp.len() as u32 - 1))
+    }
+}
+
+impl Entities for FrameEntities<'_> {
+    fn entity(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, Raw), DataError> {
+        self.index(ty, id, path).map(|(t, i)| (t, u64::from(i)))
+    }
+
+    fn string(&mut self, s: &str, tables: &mut Tables) -> Raw {
+        match self.store.tables.string_ids.get(s) {
+            Some(id) => *id,
+            None => tables.intern(s),
+        }
+    }
+}
+
+/// Entity indexes of entities the store does not have start here.
+pub const LOCAL_ENTITY: u32 = 1 << 31;
+
+impl Frame {
+    /// Checks `request` against the schema and lays it out.
+    pub fn build(store: &Store, request: &Request, now: i64) -> Result<Frame, DataError> {
+        let program: &Program = &store.program;
+        let action = match program.actions.iter().position(|a| a.name == request.action) {
+            Some(i) => i as u32,
+            None => {
+                let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
+                let help =
+                    ward_compiler::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
+                return Err(data::error("action", format!("unknown action `{}`{help}", request.action)));
+            }
+        };
+        let info = program.actions.get(action as usize).ok_or_else(|| data::error("action", "unknown action"))?;
+        if info.is_group {
+            return Err(data::error(
+                "action",
+                format!("`{}` is a group of actions and cannot be requested", info.name),
+            ));
+        }
+        let mut tables = Tables::local();
+        let mut temp = Vec::new();
+        let mut ents = FrameEntities { store, temp: &mut temp };
+        let type_name = |t: u32| program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
+        let check = |uid: &EntityUid,
+                     allowed: &Option<Vec<u32>>,
+                     path: &str,
+                     ents: &mut FrameEntities<'_>|
+         -> Result<u32, DataError> {
+            let (t, i) = ents.index(&uid.ty, &uid.id, path)?;
+            if let Some(allowed) = allowed
+                && !allowed.contains(&t)
+            {
+                let names: Vec<&str> = allowed.iter().map(|a| type_name(*a)).collect();
+                return Err(data::error(
+                    path,
+                    format!("`{}` does not accept a `{}` here (it accepts {})", info.name, uid.ty, names.join(", ")),
+                ));
+            }
+            Ok(i)
+        };
+        let principal = check(&request.principal, &info.principals, "principal", &mut ents)?;
+        let resource = check(&request.resource, &info.resources, "resource", &mut ents)?;
+        let mut chain = Vec::with_capacity(request.on_behalf_of.len() + 1);
+        for (i, uid) in request.on_behalf_of.iter().enumerate() {
+            let index = check(uid, &info.principals, &format!("on_behalf_of[{i}]"), &mut ents)?;
+            if !chain.contains(&index) {
+                chain.push(index);
+            }
+        }
+        if !chain.contains(&principal) {
+            chain.push(principal);
+        }
+        let context = data::record(&request.context, &info.context, program, &mut tables, &mut ents, "context", 0)?;
+        let context = tables.add_record(context);
+        let chain_set = tables.add_set(chain.iter().map(|c| u64::from(*c)).collect());
+        Ok(Frame {
+            action,
+            principal,
+            resource,
+            actor: principal,
+            chain,
+            chain_set,
+            context,
+            now,
+            tables,
+            temp,
+            scratch: RefCell::new(Vec::new()),
+            scratch_sets: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The store's tables and this frame's, read together.
+    pub fn view<'a>(&'a self, store: &'a Store) -> crate::value::View<'a> {
+        crate::value::View { store: &store.tables, local: &self.tables, scratch: Some(&self.scratch) }
+    }
+
+    /// The entity at `index`, from the store or the request.
+    pub fn entity<'a>(&'a self, store: &'a Store, index: u32) -> Option<&'a Entity> {
+        if index >= LOCAL_ENTITY { self.temp.get((index - LOCAL_ENTITY) as usize) } else { store.get(index) }
+    }
+
+    /// `Type::"id"` of an entity of this frame.
+    pub fn uid(&self, store: &Store, index: u32) -> String {
+        match self.entity(store, index) {
+            Some(e) => {
+                let ty = store.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
+                format!("{ty}::{:?}", &*e.id)
+            }
+            None => format!("#{index}"),
+        }
+    }
+}
