@@ -1,5 +1,6 @@
 //! `ward check` on a generated 1,000-rule project: a cold check, and the
 //! incremental re-check after editing one rule (DESIGN.md target ≤ 10 ms).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ward::compiler::{FileId, Options, Origin, Workspace};
@@ -49,7 +50,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("recheck_after_whitespace_edit", |b| {
         b.iter(|| {
             spaces += 1;
-            let text = format!("{}{}", " ".repeat(spaces % 7), project::policy_with_edit(RULES, edited / 100, edited, variant));
+            let text = format!(
+                "{}{}",
+                " ".repeat(spaces % 7),
+                project::policy_with_edit(RULES, edited / 100, edited, variant)
+            );
             ws.set_text(file, &text);
             ws.diagnostics()
         })

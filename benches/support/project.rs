@@ -26,8 +26,8 @@ pub fn schema() -> String {
 pub fn rule(i: usize, variant: usize) -> String {
     let action = i % 50;
     let resource = action % 10;
-    let principal = if i % 3 == 0 { "Agent" } else { "User" };
-    let effect = if i % 7 == 0 { "forbid" } else { "permit" };
+    let principal = if i.is_multiple_of(3) { "Agent" } else { "User" };
+    let effect = if i.is_multiple_of(7) { "forbid" } else { "permit" };
     let threshold = 100 + i + variant;
     let condition = if effect == "forbid" {
         format!("context.amount > {threshold} && !context.mfa")
@@ -37,7 +37,9 @@ pub fn rule(i: usize, variant: usize) -> String {
             1 => format!("resource.region == eu && context.amount < {threshold}"),
             2 if principal == "User" => format!("resource.owner == principal || context.amount <= {threshold}"),
             2 => format!("resource.owner == principal.owner || context.amount <= {threshold}"),
-            3 => format!("resource.tags.contains(\"public\") && principal in Team::\"ops\" && resource.size != {threshold}"),
+            3 => format!(
+                "resource.tags.contains(\"public\") && principal in Team::\"ops\" && resource.size != {threshold}"
+            ),
             _ => format!("context has reason && context.reason like \"ticket-*\" && resource.size > {threshold}"),
         }
     };

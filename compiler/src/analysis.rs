@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ward_grammar::ast::*;
 use ward_grammar::format::expr as expr_text;
 
-use crate::check::{Cx, RawDiag};
+use crate::check::{Cx, MASK_METHODS, RawDiag};
 use crate::db::{Project, SourceFile};
 use crate::diagnostic::Severity;
 use crate::literals;
@@ -51,7 +51,8 @@ pub struct Summary {
     pub principal_types: Vec<Arc<str>>,
     pub resource_types: Vec<Arc<str>>,
     pub requires_approval: bool,
-    /// Where the rule starts (its effect keyword or its first annotation).
+    /// Where diagnostics about the member point: a rule's `permit` or
+    /// `forbid`, a mask or limit from its start.
     pub loc: Loc,
     /// When the conditions can never all hold: where, and why.
     pub unreachable: Option<(Loc, String, Option<Loc>)>,
@@ -61,7 +62,12 @@ pub struct Summary {
 
 /// Summarises one policy member (`None` for other units).
 #[salsa::tracked(returns(ref))]
-pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> Option<Arc<Summary>> {
+pub fn member_summary(
+    db: &dyn salsa::Database,
+    project: Project,
+    file: SourceFile,
+    key: UnitKey,
+) -> Option<Arc<Summary>> {
     let unit = unit(db, file, key)?;
     let Unit::Member { policy, position, item } = &*unit else { return None };
     let mut cx = Cx {
@@ -73,6 +79,7 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
         stdlib: stdlib_modules(db, project),
         options: project.options(db),
         diags: Vec::new(),
+        types: None,
     };
     let (kind, annotations, scope, conditions, loc_span) = match item {
         PolicyItem::Rule(r) => {
@@ -92,10 +99,12 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
     let constraint = |which: &str| {
         scope.and_then(|s| {
             s.items.iter().find_map(|item| match (item, which) {
-                (ScopeItem::Principal(e), "principal") | (ScopeItem::Resource(e), "resource") => e.constraint.as_ref().map(|c| {
-                    let op = if c.op == ScopeOp::In { "in" } else { "==" };
-                    format!("{op} {}", expr_text(&c.target))
-                }),
+                (ScopeItem::Principal(e), "principal") | (ScopeItem::Resource(e), "resource") => {
+                    e.constraint.as_ref().map(|c| {
+                        let op = if c.op == ScopeOp::In { "in" } else { "==" };
+                        format!("{op} {}", expr_text(&c.target))
+                    })
+                }
                 _ => None,
             })
         })
@@ -103,17 +112,26 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
     // Whole-value masks conflict per path; detector masks per (path, detector).
     let masks = match item {
         PolicyItem::Mask(m) => {
-            let method = m.using.as_ref().or(if m.using.is_none() && m.with.len() == 1 { m.with.first() } else { None });
+            // The same reading as the checker's: `with NAME` alone is a method
+            // when NAME is a masking method and no detector; otherwise the
+            // names are detectors, masked with `using` (default `redact`).
+            let is_method = |c: &CallItem| {
+                let text = c.name.text();
+                MASK_METHODS.contains(&text.as_str()) && !cx.symbols.detectors.contains_key(text.as_str())
+            };
+            let (method, detectors): (Option<&CallItem>, &[CallItem]) = match (&m.using, m.with.as_slice()) {
+                (None, [single]) if is_method(single) => (Some(single), &[]),
+                (using, with) => (using.as_ref(), with),
+            };
             let method_text = method.map(call_text).unwrap_or_else(|| "redact".to_string());
             let mut out = Vec::new();
             for p in &m.paths {
                 let loc = Loc::new(file, key, p.span);
-                if m.using.is_some() {
-                    for d in &m.with {
-                        out.push((format!("{} (detector {})", p.text(), d.name.text()), method_text.clone(), loc));
-                    }
-                } else {
+                if detectors.is_empty() {
                     out.push((p.text(), method_text.clone(), loc));
+                }
+                for d in detectors {
+                    out.push((format!("{} (detector {})", p.text(), d.name.text()), method_text.clone(), loc));
                 }
             }
             out
@@ -121,7 +139,9 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
         _ => Vec::new(),
     };
     let requires_approval = match item {
-        PolicyItem::Rule(r) => r.clauses.iter().any(|c| c.kind == ClauseKind::Obligation && c.call.name.text() == "require_approval"),
+        PolicyItem::Rule(r) => {
+            r.clauses.iter().any(|c| c.kind == ClauseKind::Obligation && c.call.name.text() == "require_approval")
+        }
         _ => false,
     };
     Some(Arc::new(Summary {
@@ -140,7 +160,7 @@ pub fn member_summary(db: &dyn salsa::Database, project: Project, file: SourceFi
         principal_types: entity_names(&env.principal),
         resource_types: entity_names(&env.resource),
         requires_approval,
-        loc: Loc::new(file, key, annotations.first().map_or(loc_span, |a| a.span)),
+        loc: Loc::new(file, key, loc_span),
         unreachable: unreachable(conditions, file, key),
         masks,
     }))
@@ -211,7 +231,9 @@ fn constant(e: &Expr) -> Option<Const> {
     match &e.kind {
         ExprKind::Paren(inner) => constant(inner),
         ExprKind::Lit(l) => Some(match &l.kind {
-            LitKind::Int => Const::Ordered(i128::from(literals::int(&l.raw).ok()?) * i128::from(literals::DECIMAL_SCALE)),
+            LitKind::Int => {
+                Const::Ordered(i128::from(literals::int(&l.raw).ok()?) * i128::from(literals::DECIMAL_SCALE))
+            }
             LitKind::Decimal => Const::Ordered(i128::from(literals::decimal(&l.raw).ok()?)),
             LitKind::Duration => Const::Ordered(i128::from(literals::duration_ms(&l.raw).ok()?)),
             LitKind::Date => Const::Ordered(i128::from(literals::date_days(&l.raw).ok()?)),
@@ -236,10 +258,14 @@ fn comparison(e: &Expr) -> Option<(String, BinaryOp, Const)> {
         other => other,
     };
     let is_path = |e: &Expr| crate::check::path_key(e).is_some();
-    if is_path(lhs) && let Some(c) = constant(rhs) {
+    if is_path(lhs)
+        && let Some(c) = constant(rhs)
+    {
         return Some((expr_text(lhs), *op, c));
     }
-    if is_path(rhs) && let Some(c) = constant(lhs) {
+    if is_path(rhs)
+        && let Some(c) = constant(lhs)
+    {
         return Some((expr_text(rhs), flip(*op), c));
     }
     None
@@ -266,6 +292,9 @@ fn unreachable(conditions: &[Condition], file: SourceFile, key: UnitKey) -> Opti
     None
 }
 
+/// One end of a range: the value and whether it is included; `None`: unbounded.
+type Bound = Option<(i128, bool)>;
+
 fn contradiction(a: &Atom<'_>, b: &Atom<'_>) -> Option<String> {
     if a.text == b.text && a.positive != b.positive {
         return Some(format!("`{}` must be both true and false", a.text));
@@ -285,7 +314,7 @@ fn contradiction(a: &Atom<'_>, b: &Atom<'_>) -> Option<String> {
         return Some(format!("`{pa}` cannot both equal and differ from the same value"));
     }
     // Numeric ranges with nothing between them.
-    let bound = |op: BinaryOp, positive: bool, c: &Const| -> Option<(Option<(i128, bool)>, Option<(i128, bool)>)> {
+    let bound = |op: BinaryOp, positive: bool, c: &Const| -> Option<(Bound, Bound)> {
         let Const::Ordered(v) = c else { return None };
         let op = if positive {
             op
@@ -355,7 +384,12 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     // W0101: conditions that can never all hold.
     for m in &members {
         if let Some((loc, reason, other)) = &m.unreachable {
-            let mut d = warning("W0101", *loc, format!("`{}` can never apply: {reason}", m.rule_id), "never true together with the rest");
+            let mut d = warning(
+                "W0101",
+                *loc,
+                format!("`{}` can never apply: {reason}", m.rule_id),
+                "never true together with the rest",
+            );
             if let Some(other) = other {
                 d = d.secondary(*other, "conflicts with this");
             }
@@ -378,19 +412,31 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
                 }
             },
             None if require_ids.get(&m.policy).copied().unwrap_or(false) => out.push(
-                warning("W0105", m.loc, format!("`{}` has no `@id`, and policy `{}` requires ids", m.rule_id, m.policy), "no `@id`")
-                    .help("add `@id(\"…\")`: a position-based id changes whenever rules are reordered"),
+                warning(
+                    "W0105",
+                    m.loc,
+                    format!("`{}` has no `@id`, and policy `{}` requires ids", m.rule_id, m.policy),
+                    "no `@id`",
+                )
+                .help("add `@id(\"…\")`: a position-based id changes whenever rules are reordered"),
             ),
             None => {}
         }
     }
 
-    // W0103: a permit that a forbid always overrides.
-    for p in members.iter().filter(|m| m.kind == MemberKind::Permit && !m.shadow && m.unreachable.is_none()) {
-        if p.actions.is_empty() {
-            continue;
+    // W0103: a permit that a forbid always overrides. Forbids are indexed by
+    // action so that the comparison stays proportional to the rules that
+    // share an action, not quadratic in the project.
+    let mut forbids_by_action: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
+    for f in members.iter().filter(|m| m.kind == MemberKind::Forbid && !m.shadow && !m.requires_approval) {
+        for a in &f.actions {
+            forbids_by_action.entry(&**a).or_default().push(f);
         }
-        let covering = members.iter().find(|f| {
+    }
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit && !m.shadow && m.unreachable.is_none()) {
+        let Some(first) = p.actions.first() else { continue };
+        let candidates = forbids_by_action.get(&**first).map_or(&[][..], Vec::as_slice);
+        let covering = candidates.iter().find(|f| {
             f.kind == MemberKind::Forbid
                 && !f.shadow
                 && !f.requires_approval
@@ -406,7 +452,10 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
                 warning(
                     "W0103",
                     p.loc,
-                    format!("`{}` never allows anything: `{}` forbids every request it would permit", p.rule_id, f.rule_id),
+                    format!(
+                        "`{}` never allows anything: `{}` forbids every request it would permit",
+                        p.rule_id, f.rule_id
+                    ),
                     "shadowed permit",
                 )
                 .secondary(f.loc, "this forbid always applies when the permit does")
@@ -417,8 +466,11 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
 
     // W0104: unconditional permits on sensitive actions.
     for p in members.iter().filter(|m| m.kind == MemberKind::Permit) {
-        let unconstrained = p.conditions.is_empty() && p.principal_constraint.is_none() && p.resource_constraint.is_none();
-        if let (true, Some(action)) = (unconstrained, p.actions.iter().find(|a| env.actions.get(*a).is_some_and(|i| i.sensitive))) {
+        let unconstrained =
+            p.conditions.is_empty() && p.principal_constraint.is_none() && p.resource_constraint.is_none();
+        if let (true, Some(action)) =
+            (unconstrained, p.actions.iter().find(|a| env.actions.get(*a).is_some_and(|i| i.sensitive)))
+        {
             let mut d = warning(
                 "W0104",
                 p.loc,

@@ -48,12 +48,12 @@ pub fn duration_ms(raw: &str) -> Result<i64, String> {
     let too_long = || format!("duration `{raw}` is too long");
     while i < bytes.len() {
         let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
         let digits = raw.get(start..i).unwrap_or("");
         let unit_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+        while bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
             i += 1;
         }
         let unit = raw.get(unit_start..i).unwrap_or("");
@@ -179,7 +179,8 @@ pub fn pattern(pattern: &str) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(e) => {
             let text = e.to_string();
-            let reason = text.lines().last().unwrap_or("invalid pattern").trim().trim_start_matches("error: ").to_string();
+            let reason =
+                text.lines().last().unwrap_or("invalid pattern").trim().trim_start_matches("error: ").to_string();
             let hint = if reason.contains("look-around") || reason.contains("backreference") {
                 " (Ward patterns must run in linear time)"
             } else {

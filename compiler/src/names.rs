@@ -24,7 +24,9 @@ pub struct Namespace {
 pub enum Lookup {
     Found(Arc<str>),
     /// `stdlib.x.y` or `x.y` where `x` is a stdlib module the file does not import.
-    NotImported { module: Arc<str> },
+    NotImported {
+        module: Arc<str>,
+    },
     Missing,
 }
 
@@ -59,11 +61,22 @@ impl Namespace {
         out
     }
 
+    /// Whether the qualified name `q` may be named from this file: names of a
+    /// stdlib module only when the file imports that module (or is it).
+    fn visible(&self, q: &str, stdlib_modules: &[Arc<str>]) -> bool {
+        match q.split_once('.') {
+            Some((module, _)) if stdlib_modules.iter().any(|m| &**m == module) => {
+                self.module.as_deref() == Some(module) || self.imports.values().any(|m| &**m == module)
+            }
+            _ => true,
+        }
+    }
+
     /// Resolves `path` against a set of qualified names.
     pub fn lookup(&self, path: &Path, exists: impl Fn(&str) -> bool, stdlib_modules: &[Arc<str>]) -> Lookup {
         let segments: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
         for candidate in self.candidates(&segments) {
-            if exists(&candidate) {
+            if exists(&candidate) && self.visible(&candidate, stdlib_modules) {
                 return Lookup::Found(Arc::from(candidate));
             }
         }

@@ -208,7 +208,10 @@ impl TypeResolver<'_> {
             Lookup::NotImported { module } => {
                 errors.push(TypeError {
                     span: name.span,
-                    message: format!("`{}` is in the module `stdlib.{module}`, which this file does not import", name.text()),
+                    message: format!(
+                        "`{}` is in the module `stdlib.{module}`, which this file does not import",
+                        name.text()
+                    ),
                     help: Some(format!("add `import stdlib.{module}` at the top of the file")),
                 });
                 Type::Error
@@ -342,7 +345,11 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
                     if let Some(r) = &e.attrs {
                         attrs = resolver.record(r, &mut Vec::new(), &mut Vec::new());
                         for f in &r.fields {
-                            attr_locs.entry(Arc::from(f.name.name.as_str())).or_insert(Loc::new(*file, *key, f.name.span));
+                            attr_locs.entry(Arc::from(f.name.name.as_str())).or_insert(Loc::new(
+                                *file,
+                                *key,
+                                f.name.span,
+                            ));
                         }
                     }
                     let loc = Loc::new(*file, *key, e.name.span);

@@ -103,7 +103,8 @@ impl Type {
     /// A short description with an article, for messages: "an `Int`".
     pub fn a(&self) -> String {
         let text = self.to_string();
-        let vowel = text.starts_with(['A', 'E', 'I', 'O', 'U', '{', '_']);
+        // By sound: "an `Int`", "an `Order`", but "a `User`".
+        let vowel = text.starts_with(['A', 'E', 'I', 'O', '_']) || (text.starts_with("Un") && !text.starts_with("Uni"));
         if matches!(self, Type::Record(_) | Type::Set(_) | Type::List(_)) {
             return format!("a `{text}`");
         }

@@ -44,9 +44,17 @@ pub enum Unit {
     Fixture(FixtureDecl),
     Test(TestDecl),
     /// A policy's header; its members are units of their own.
-    Policy { annotations: Vec<Annotation>, name: Ident, members: u32 },
+    Policy {
+        annotations: Vec<Annotation>,
+        name: Ident,
+        members: u32,
+    },
     /// A rule, mask or limit of the policy `policy`, at 1-based `position`.
-    Member { policy: String, position: u32, item: PolicyItem },
+    Member {
+        policy: String,
+        position: u32,
+        item: PolicyItem,
+    },
     /// An item that did not parse (its syntax error is reported from the parse).
     Error,
 }
@@ -168,5 +176,10 @@ impl Loc {
 
 /// The real span of a location, in the current text of its file.
 pub fn span_of(db: &dyn salsa::Database, loc: Loc) -> Span {
-    relocated(db, loc.file).spans.get(&loc.unit).and_then(|spans| spans.get(loc.ordinal as usize)).copied().unwrap_or_default()
+    relocated(db, loc.file)
+        .spans
+        .get(&loc.unit)
+        .and_then(|spans| spans.get(loc.ordinal as usize))
+        .copied()
+        .unwrap_or_default()
 }

@@ -41,7 +41,10 @@ fn editing_one_rule_rechecks_that_rule_only() {
 #[test]
 fn whitespace_and_comments_recheck_nothing() {
     let (mut ws, id) = workspace();
-    let moved = format!("// a comment that moves everything down\n\n{}", policy("resource.owner  ==  principal").replace("  permit", "    permit"));
+    let moved = format!(
+        "// a comment that moves everything down\n\n{}",
+        policy("resource.owner  ==  principal").replace("  permit", "    permit")
+    );
     ws.set_text(id, &moved);
     assert!(ws.diagnostics().is_empty());
     assert_eq!(executed(&ws, "check_unit"), Vec::<String>::new());

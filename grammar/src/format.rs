@@ -10,10 +10,12 @@
 //! - Records, sets and enum bodies stay on one line when they fit in
 //!   [`MAX_WIDTH`] columns and hold no comment; otherwise one element per
 //!   line with a trailing comma.
+//! - Empty blocks print as `{}`.
 //! - Comments are never dropped. A comment on its own line stays on its own
 //!   line before the next thing printed; a comment after code on the same
-//!   line stays there. Comments inside an expression move to their own line
-//!   before the next line (expressions are always printed on one line).
+//!   line (or after an opening `{`) stays there. Comments inside an
+//!   expression move to their own line before the next line (expressions are
+//!   always printed on one line).
 //!
 //! Files with syntax errors are not formatted: [`format_source`] returns the errors.
 
@@ -25,6 +27,13 @@ use crate::parser::{SyntaxError, parse};
 pub const MAX_WIDTH: usize = 100;
 
 const INDENT: &str = "  ";
+
+/// Printing recurses over the tree, which the parser lets nest up to
+/// [`crate::MAX_NESTING`] levels: like the parser, grow the stack rather than
+/// overflow it.
+fn deeper<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, f)
+}
 
 /// Formats a source text, or returns its syntax errors.
 pub fn format_source(source: &str) -> Result<String, Vec<SyntaxError>> {
@@ -124,7 +133,9 @@ impl<'a> Printer<'a> {
             self.push_indent();
             self.out.push_str(&c.text);
             self.out.push('\n');
-            self.last_end = c.span.end;
+            // A comment from inside a node printed earlier lies before that
+            // node's end: never move `last_end` backwards.
+            self.last_end = self.last_end.max(c.span.end);
             self.block_start = false;
         }
         let _ = blank;
@@ -148,7 +159,11 @@ impl<'a> Printer<'a> {
         self.last_end = self.last_end.max(end);
         if let Some(c) = self.comments.get(self.next_comment) {
             let between = self.src.get(end as usize..c.span.start as usize).unwrap_or("\n");
-            if c.span.start >= end && !between.contains('\n') {
+            // Only a separator may lie between: `a: String, // note`. A
+            // comment after more code (`@id("x") policy p { // c`) belongs
+            // to that code.
+            let trailing = between.chars().all(|ch| matches!(ch, ' ' | '\t' | '\r' | ';' | ','));
+            if c.span.start >= end && trailing {
                 self.out.push(' ');
                 self.out.push_str(&c.text);
                 self.next_comment += 1;
@@ -159,20 +174,55 @@ impl<'a> Printer<'a> {
     }
 
     fn has_comment_in(&self, span: Span) -> bool {
+        // Comments are in source order: stop at the first past the span.
         self.comments
             .get(self.next_comment..)
             .unwrap_or(&[])
             .iter()
-            .any(|c| c.span.start >= span.start && c.span.start < span.end)
+            .take_while(|c| c.span.start < span.end)
+            .any(|c| c.span.start >= span.start)
     }
 
-    fn open_block(&mut self) {
-        self.out.push_str(" {\n");
+    /// Opens a block whose first member (or, if empty, closing brace) starts
+    /// at `first` in the source.
+    fn open_block(&mut self, first: u32) {
+        self.out.push_str(" {");
+        self.comment_after_open(first);
+        self.out.push('\n');
         self.indent += 1;
         self.block_start = true;
     }
 
+    /// Right after printing an opening `{` or `[`: a comment that followed
+    /// the bracket on its source line, before the group's first element at
+    /// `first`, stays on the bracket's line.
+    fn comment_after_open(&mut self, first: u32) {
+        let Some(c) = self.comments.get(self.next_comment) else { return };
+        // Doc comments go on their own line, before what they document.
+        if c.span.start >= first || c.text.starts_with("///") {
+            return;
+        }
+        let before = self.src.get(..c.span.start as usize).unwrap_or("");
+        let line = before.rsplit('\n').next().unwrap_or("");
+        if line.trim_end().ends_with(['{', '[']) {
+            self.out.push(' ');
+            self.out.push_str(&c.text);
+            self.next_comment += 1;
+            self.last_end = self.last_end.max(c.span.end);
+        }
+    }
+
     fn close_block(&mut self, end: u32) {
+        let pending = self.comments.get(self.next_comment).is_some_and(|c| c.span.start < end);
+        if self.block_start && !pending && self.out.ends_with("{\n") {
+            // An empty block: `{}`.
+            self.out.pop();
+            self.indent = self.indent.saturating_sub(1);
+            self.out.push('}');
+            self.block_start = false;
+            self.end_line(end);
+            return;
+        }
         // Comments before the closing brace belong inside the block.
         self.flush_comments(end, Blank::Keep);
         self.indent = self.indent.saturating_sub(1);
@@ -234,17 +284,13 @@ impl<'a> Printer<'a> {
         }
     }
 
-    fn head_start(annotations: &[Annotation], span: Span) -> u32 {
-        annotations.last().map_or(span.start, |a| a.span.end)
-    }
-
     fn schema(&mut self, s: &SchemaDecl, blank: Blank) {
         self.docs_and_annotations(&s.docs, &s.annotations, s.span.start, blank);
         let blank = if s.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&s.annotations, s.span) + 1, blank);
+        self.line(s.name.span.start, blank);
         self.out.push_str("schema ");
         self.out.push_str(&s.name.name);
-        self.open_block();
+        self.open_block(s.items.first().map_or(s.span.end, |i| i.span().start));
         for item in &s.items {
             self.schema_item(item);
         }
@@ -255,7 +301,7 @@ impl<'a> Printer<'a> {
         match item {
             SchemaItem::Entity(e) => {
                 self.docs_and_annotations(&e.docs, &e.annotations, e.span.start, Blank::Keep);
-                self.line(Self::head_start(&e.annotations, e.span) + 1, Blank::Keep);
+                self.line(e.name.span.start, Blank::Keep);
                 self.out.push_str("entity ");
                 self.out.push_str(&e.name.name);
                 if let Some(parents) = &e.parents {
@@ -270,7 +316,7 @@ impl<'a> Printer<'a> {
             }
             SchemaItem::Enum(e) => {
                 self.docs_and_annotations(&e.docs, &e.annotations, e.span.start, Blank::Keep);
-                self.line(Self::head_start(&e.annotations, e.span) + 1, Blank::Keep);
+                self.line(e.name.span.start, Blank::Keep);
                 self.out.push_str("enum ");
                 self.out.push_str(&e.name.name);
                 if e.ordered {
@@ -283,7 +329,7 @@ impl<'a> Printer<'a> {
             }
             SchemaItem::TypeAlias(t) => {
                 self.docs_and_annotations(&t.docs, &t.annotations, t.span.start, Blank::Keep);
-                self.line(Self::head_start(&t.annotations, t.span) + 1, Blank::Keep);
+                self.line(t.name.span.start, Blank::Keep);
                 self.out.push_str("type ");
                 self.out.push_str(&t.name.name);
                 self.out.push_str(" = ");
@@ -292,7 +338,7 @@ impl<'a> Printer<'a> {
             }
             SchemaItem::Action(a) => {
                 self.docs_and_annotations(&a.docs, &a.annotations, a.span.start, Blank::Keep);
-                self.line(Self::head_start(&a.annotations, a.span) + 1, Blank::Keep);
+                self.line(a.names.first().map_or(a.span.start, |n| n.span.start), Blank::Keep);
                 self.out.push_str("action ");
                 let names: Vec<&str> = a.names.iter().map(|n| n.name.as_str()).collect();
                 self.out.push_str(&names.join(", "));
@@ -333,8 +379,19 @@ impl<'a> Printer<'a> {
     }
 
     fn type_expr(&mut self, t: &TypeExpr) {
+        deeper(|| self.type_expr_inner(t));
+    }
+
+    fn type_expr_inner(&mut self, t: &TypeExpr) {
         match t {
             TypeExpr::Record(r) => self.record_type(r),
+            // `List<{ … }>`: the record may need breaking (or hold comments).
+            TypeExpr::Named { name, arg: Some(arg), .. } => {
+                self.out.push_str(&name.text());
+                self.out.push('<');
+                self.type_expr(arg);
+                self.out.push('>');
+            }
             TypeExpr::Named { .. } => self.out.push_str(&type_flat(t)),
         }
     }
@@ -345,7 +402,9 @@ impl<'a> Printer<'a> {
             self.out.push_str(&flat);
             return;
         }
-        self.out.push_str("{\n");
+        self.out.push('{');
+        self.comment_after_open(r.fields.first().map_or(r.span.end, |f| f.span.start));
+        self.out.push('\n');
         self.indent += 1;
         self.block_start = true;
         for f in &r.fields {
@@ -396,6 +455,7 @@ impl<'a> Printer<'a> {
             return;
         }
         self.out.push_str(open);
+        self.comment_after_open(items.first().map_or(span.end, |(_, s)| s.start));
         self.out.push('\n');
         self.indent += 1;
         self.block_start = true;
@@ -413,7 +473,7 @@ impl<'a> Printer<'a> {
     fn agent(&mut self, a: &AgentDecl, blank: Blank) {
         self.docs_and_annotations(&a.docs, &a.annotations, a.span.start, blank);
         let blank = if a.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&a.annotations, a.span) + 1, blank);
+        self.line(a.name.span.start, blank);
         self.out.push_str("agent ");
         self.out.push_str(&a.name.name);
         self.out.push_str(": ");
@@ -422,7 +482,7 @@ impl<'a> Printer<'a> {
             let items: Vec<String> = parents.iter().map(entity_ref).collect();
             self.out.push_str(&format!(" in [{}]", items.join(", ")));
         }
-        self.open_block();
+        self.open_block(a.fields.first().map_or(a.span.end, |f| f.span.start));
         for f in &a.fields {
             self.line(f.span.start, Blank::Keep);
             match &f.kind {
@@ -461,7 +521,7 @@ impl<'a> Printer<'a> {
     fn detector(&mut self, d: &DetectorDecl, blank: Blank) {
         self.docs_and_annotations(&d.docs, &d.annotations, d.span.start, blank);
         let blank = if d.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&d.annotations, d.span) + 1, blank);
+        self.line(d.name.span.start, blank);
         self.out.push_str("detector ");
         self.out.push_str(&d.name.name);
         self.out.push_str(" = ");
@@ -491,10 +551,10 @@ impl<'a> Printer<'a> {
     fn policy(&mut self, p: &PolicyDecl, blank: Blank) {
         self.docs_and_annotations(&p.docs, &p.annotations, p.span.start, blank);
         let blank = if p.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&p.annotations, p.span) + 1, blank);
+        self.line(p.name.span.start, blank);
         self.out.push_str("policy ");
         self.out.push_str(&p.name.name);
-        self.open_block();
+        self.open_block(p.items.first().map_or(p.span.end, |i| i.span().start));
         for (i, item) in p.items.iter().enumerate() {
             let blank = if i == 0 { Blank::Keep } else { Blank::Force };
             match item {
@@ -587,7 +647,7 @@ impl<'a> Printer<'a> {
     fn mask(&mut self, m: &MaskRule, blank: Blank) {
         self.docs_and_annotations(&m.docs, &m.annotations, m.span.start, blank);
         let blank = if m.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&m.annotations, m.span) + 1, blank);
+        self.line(m.paths.first().map_or(m.span.start, |p| p.span.start), blank);
         let paths: Vec<String> = m.paths.iter().map(MaskPath::text).collect();
         let with: Vec<String> = m.with.iter().map(call_item).collect();
         self.out.push_str(&format!("mask {} with {}", paths.join(", "), with.join(", ")));
@@ -611,7 +671,7 @@ impl<'a> Printer<'a> {
     fn limit(&mut self, l: &LimitRule, blank: Blank) {
         self.docs_and_annotations(&l.docs, &l.annotations, l.span.start, blank);
         let blank = if l.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(Self::head_start(&l.annotations, l.span) + 1, blank);
+        self.line(l.scope.as_ref().map_or(l.count.span.start, |s| s.span.start), blank);
         self.out.push_str("limit ");
         if let Some(scope) = &l.scope {
             self.out.push_str(&scope_text(scope));
@@ -645,7 +705,7 @@ impl<'a> Printer<'a> {
     // ───────────────────────── tests ─────────────────────────
 
     fn entity_block(&mut self, entities: &[EntityLit], end: u32) {
-        self.open_block();
+        self.open_block(entities.first().map_or(end, |e| e.span.start));
         for e in entities {
             self.line(e.span.start, Blank::Keep);
             self.out.push_str("entity ");
@@ -667,7 +727,12 @@ impl<'a> Printer<'a> {
         self.line(t.span.start, blank);
         self.out.push_str("test ");
         self.out.push_str(&t.name.raw);
-        self.open_block();
+        let first = t.steps.first().map_or(t.span.end, |step| match step {
+            TestStep::Using(_, span) | TestStep::Entities(_, span) => span.start,
+            TestStep::At(lit) | TestStep::Advance(lit) => lit.span.start,
+            TestStep::Request(r) => r.span.start,
+        });
+        self.open_block(first);
         for step in &t.steps {
             match step {
                 TestStep::Using(names, span) => {
@@ -710,12 +775,18 @@ impl<'a> Printer<'a> {
     /// A record literal: flat when it fits and holds no comment, otherwise
     /// one entry per line (nested records decide for themselves).
     fn record_lit(&mut self, entries: &[RecordEntry], span: Span) {
+        deeper(|| self.record_lit_inner(entries, span));
+    }
+
+    fn record_lit_inner(&mut self, entries: &[RecordEntry], span: Span) {
         let flat = record_flat(entries);
         if entries.is_empty() || (!self.has_comment_in(span) && self.column() + flat.len() <= MAX_WIDTH) {
             self.out.push_str(&flat);
             return;
         }
-        self.out.push_str("{\n");
+        self.out.push('{');
+        self.comment_after_open(entries.first().map_or(span.end, |e| e.span.start));
+        self.out.push('\n');
         self.indent += 1;
         self.block_start = true;
         for entry in entries {
@@ -753,6 +824,10 @@ fn name_list(l: &NameList) -> String {
 }
 
 fn type_flat(t: &TypeExpr) -> String {
+    deeper(|| type_flat_inner(t))
+}
+
+fn type_flat_inner(t: &TypeExpr) -> String {
     match t {
         TypeExpr::Named { name, arg: Some(arg), .. } => format!("{}<{}>", name.text(), type_flat(arg)),
         TypeExpr::Named { name, arg: None, .. } => name.text(),
@@ -843,11 +918,29 @@ fn record_key(key: &RecordKey) -> String {
 }
 
 fn record_flat(entries: &[RecordEntry]) -> String {
+    let mut out = String::new();
+    write_record(entries, &mut out);
+    out
+}
+
+fn write_record(entries: &[RecordEntry], out: &mut String) {
     if entries.is_empty() {
-        return "{}".to_string();
+        out.push_str("{}");
+        return;
     }
-    let items: Vec<String> = entries.iter().map(|e| format!("{}: {}", record_key(&e.key), expr(&e.value))).collect();
-    format!("{{ {} }}", items.join(", "))
+    out.push_str("{ ");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match &entry.key {
+            RecordKey::Word(w) => out.push_str(&w.name),
+            RecordKey::Str(s) => out.push_str(&s.raw),
+        }
+        out.push_str(": ");
+        write_expr(&entry.value, out);
+    }
+    out.push_str(" }");
 }
 
 fn collect_chain<'e>(e: &'e Expr, op: BinaryOp, out: &mut Vec<&'e Expr>) {
@@ -878,6 +971,10 @@ fn write_list(items: &[Expr], out: &mut String) {
 }
 
 fn write_expr(e: &Expr, out: &mut String) {
+    deeper(|| write_expr_inner(e, out));
+}
+
+fn write_expr_inner(e: &Expr, out: &mut String) {
     match &e.kind {
         ExprKind::Lit(l) => out.push_str(&l.raw),
         ExprKind::Var(v) => out.push_str(v.name()),
@@ -896,12 +993,12 @@ fn write_expr(e: &Expr, out: &mut String) {
         }
         ExprKind::Member { base, name } => {
             write_expr(base, out);
-            out.push('.');
+            dot_after(base, out);
             out.push_str(&name.name);
         }
         ExprKind::MethodCall { receiver, method, args } => {
             write_expr(receiver, out);
-            out.push('.');
+            dot_after(receiver, out);
             out.push_str(&method.name);
             out.push('(');
             write_list(args, out);
@@ -951,7 +1048,7 @@ fn write_expr(e: &Expr, out: &mut String) {
             write_list(items, out);
             out.push(']');
         }
-        ExprKind::Record(entries) => out.push_str(&record_flat(entries)),
+        ExprKind::Record(entries) => write_record(entries, out),
         ExprKind::Paren(inner) => {
             out.push('(');
             write_expr(inner, out);
@@ -959,6 +1056,15 @@ fn write_expr(e: &Expr, out: &mut String) {
         }
         ExprKind::Flow(flow) => write_flow(flow, out),
     }
+}
+
+/// The `.` of a member access or method call. After an integer it needs a
+/// space: `10.abs()` would read as a malformed decimal.
+fn dot_after(base: &Expr, out: &mut String) {
+    if matches!(&base.kind, ExprKind::Lit(Lit { kind: LitKind::Int, .. })) {
+        out.push(' ');
+    }
+    out.push('.');
 }
 
 fn write_flow(flow: &FlowExpr, out: &mut String) {

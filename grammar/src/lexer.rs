@@ -11,7 +11,7 @@ use crate::Span;
 
 /// The kind of a token. Literal values are read from the source text by span.
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip r"[ \t\r\n]+")]
 pub enum TokenKind {
     // ── reserved keywords ──
     #[token("schema")]
@@ -276,9 +276,12 @@ pub fn lex(source: &str) -> Vec<Token> {
         // A number glued to a word (`10x`, `90dd`, `2026-01-01x`) is one bad
         // token, as in the grammar, not a number followed by a name.
         if let Some(prev) = tokens.last_mut() {
+            // So is an integer followed by `.` (`10.x`): the grammar's
+            // integers may not be followed by a dot.
             let glued = prev.span.end == span.start
-                && (prev.kind.is_number_like() || prev.kind == TokenKind::Error)
-                && (kind.is_word() || kind.is_number_like() || kind == TokenKind::Error);
+                && ((prev.kind.is_number_like() || prev.kind == TokenKind::Error)
+                    && (kind.is_word() || kind.is_number_like() || kind == TokenKind::Error)
+                    || prev.kind == TokenKind::Integer && kind == TokenKind::Dot);
             if glued {
                 prev.kind = TokenKind::Error;
                 prev.span.end = span.end;
@@ -326,6 +329,24 @@ mod tests {
     fn glued_number_and_word_is_an_error() {
         use TokenKind::*;
         assert_eq!(kinds("10x 90dd y"), vec![Error, Error, Ident]);
+    }
+
+    #[test]
+    fn integer_glued_to_a_dot_is_an_error() {
+        use TokenKind::*;
+        // As in the grammar: an integer is never followed by `.`; a decimal,
+        // a date or a spaced integer may be.
+        assert_eq!(
+            kinds("10.x 10. 10 .x 1.5.x 2026-01-01.x"),
+            vec![Error, Error, Integer, Dot, Ident, Decimal, Dot, Ident, Date, Dot, Ident]
+        );
+    }
+
+    #[test]
+    fn only_spaces_tabs_and_line_breaks_separate_tokens() {
+        use TokenKind::*;
+        assert_eq!(kinds("a \t\r\nb"), vec![Ident, Ident]);
+        assert_eq!(kinds("a \u{c} b"), vec![Ident, Error, Ident]);
     }
 
     #[test]

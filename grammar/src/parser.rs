@@ -12,8 +12,18 @@ use crate::ast::*;
 use crate::lexer::{Token, TokenKind, lex};
 
 /// How deeply expressions and types may nest. Deeper input gets a diagnostic
-/// instead of exhausting the stack.
+/// (E0006) instead of exhausting the stack. Brackets, prefix operators and
+/// the operators of a chain (`a || b || c`, `x.a.b`) each nest one level:
+/// no syntax tree is much deeper than this, so that whatever walks one
+/// recursively stays within bounds too.
 pub const MAX_NESTING: u32 = 2_000;
+
+/// Before each nesting level the parser makes sure this much stack is left,
+/// moving onto a fresh heap-allocated segment otherwise: unoptimised builds
+/// use well over 10 KiB of stack per level, and [`parse`] must not overflow
+/// even on a 2 MiB thread stack.
+const STACK_RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
 /// A syntax error: what was wrong, where, and (when we know) how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +64,7 @@ pub fn parse(source: &str) -> Parse {
     }
     let end = Span::new(source.len(), source.len());
     tokens.push(Token { kind: TokenKind::Eof, span: end });
-    let mut p = Parser { src: source, tokens, docs, pos: 0, errors: Vec::new(), depth: 0 };
+    let mut p = Parser { src: source, tokens, docs, pos: 0, errors: Vec::new(), depth: 0, reach: 0 };
     let items = p.items();
     let comments =
         comments.into_iter().map(|t| Comment { text: p.text(t.span).trim_end().to_string(), span: t.span }).collect();
@@ -75,7 +85,11 @@ struct Parser<'s> {
     docs: Vec<Token>,
     pos: usize,
     errors: Vec<SyntaxError>,
+    /// Current nesting level, counted against [`MAX_NESTING`].
     depth: u32,
+    /// The deepest level reached since the innermost operator chain started
+    /// (see [`Parser::chain_start`]).
+    reach: u32,
 }
 
 /// Where block-level recovery stopped.
@@ -215,15 +229,47 @@ impl<'s> Parser<'s> {
             TokenKind::Error => {
                 let text = self.text(t.span);
                 let starts_with_digit = text.starts_with(|c: char| c.is_ascii_digit());
-                let (message, help) = if starts_with_digit {
+                let is_time =
+                    text.len() > 10 && text.as_bytes().get(10) == Some(&b'T') && text.as_bytes().get(4) == Some(&b'-');
+                let (message, label, help) = if is_time {
+                    (
+                        format!("malformed time `{}`", truncate(text, 40)),
+                        "not a time",
+                        Some(
+                            "a time has hours, minutes and an offset: `2026-11-26T09:00:00Z`, `2026-11-26T10:00+01:00`"
+                                .to_string(),
+                        ),
+                    )
+                } else if starts_with_digit {
                     (
                         format!("malformed literal `{}`", truncate(text, 40)),
-                        Some("numbers, durations (`90d`, `1h30m`), dates (`2026-11-26`) and times (`2026-11-26T09:00:00Z`) must end before a letter or digit".to_string()),
+                        "a literal glued to what follows it",
+                        Some("a literal ends before any letter or digit (`90d`, not `90days`), and a whole number before any `.`: a decimal has digits on both sides (`10.0`)".to_string()),
                     )
                 } else {
-                    (format!("unexpected character `{}`", truncate(text, 20)), None)
+                    let mut chars = text.chars();
+                    let invisible = match (chars.next(), chars.next()) {
+                        (Some(c), None) => {
+                            (c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}' | '\u{feff}')).then_some(c)
+                        }
+                        _ => None,
+                    };
+                    let help = match text {
+                        "&" => Some("`and` is written `&&`".to_string()),
+                        "|" => Some("`or` is written `||`".to_string()),
+                        _ if invisible.is_some() => {
+                            Some("only spaces, tabs and line breaks may separate tokens".to_string())
+                        }
+                        _ => None,
+                    };
+                    let shown = truncate(text, 20).escape_debug().to_string();
+                    let message = match invisible {
+                        Some(c) => format!("unexpected character U+{:04X} `{shown}`", u32::from(c)),
+                        None => format!("unexpected character `{shown}`"),
+                    };
+                    (message, "not part of Ward's syntax", help)
                 };
-                self.error("E0004", t.span, message, "not part of Ward's syntax", help)
+                self.error("E0004", t.span, message, label, help)
             }
             _ => {
                 let found = self.found();
@@ -235,6 +281,13 @@ impl<'s> Parser<'s> {
     }
 
     // ───────────────────────── recovery ─────────────────────────
+
+    /// True when only whitespace precedes `span` on its line.
+    fn starts_line(&self, span: Span) -> bool {
+        let before = self.src.get(..span.start as usize).unwrap_or("");
+        let line = before.rsplit('\n').next().unwrap_or("");
+        line.chars().all(|c| c == ' ' || c == '\t' || c == '\r')
+    }
 
     fn at_line_start(&self, span: Span) -> bool {
         let start = span.start as usize;
@@ -363,7 +416,11 @@ impl<'s> Parser<'s> {
             self.bump();
             return Ok(Ident { name: self.text(t.span).to_string(), span: t.span });
         }
-        if t.kind.is_reserved() {
+        // A declaration keyword starting a line begins the next declaration:
+        // the name is missing, rather than spelled as a reserved word.
+        let next_declaration = self.starts_line(t.span)
+            && (is_top_start(t.kind) || is_schema_member_start(t.kind) || is_policy_member_start(t.kind));
+        if t.kind.is_reserved() && !next_declaration {
             let word = self.text(t.span);
             self.error(
                 "E0008",
@@ -372,6 +429,9 @@ impl<'s> Parser<'s> {
                 "reserved words cannot be used as names",
                 Some(format!("choose another name, such as `{word}_`")),
             );
+            // Recovery resumes after the word: it is a name here, not the
+            // keyword starting the next item.
+            self.bump();
             return Err(Fail);
         }
         self.fail_expected(what)
@@ -484,12 +544,24 @@ impl<'s> Parser<'s> {
                 None => {
                     let at = span.start as usize + 1 + i;
                     let end = chars.clone().next().map_or(span.end as usize - 1, |(j, _)| span.start as usize + 1 + j);
+                    let unicode = inner.get(i + 1..).is_some_and(|rest| rest.starts_with('u'));
+                    let (label, help) = if unicode {
+                        (
+                            "not a Unicode character",
+                            "`\\u{…}` takes 1 to 6 hex digits naming a Unicode scalar value: at most 10FFFF, and not D800 to DFFF",
+                        )
+                    } else {
+                        (
+                            "unknown escape",
+                            "valid escapes are \\\" \\\\ \\n \\t \\r \\0 and \\u{…}; a backslash is written \\\\",
+                        )
+                    };
                     self.error(
                         "E0003",
                         Span::new(at, end.max(at + 1)),
                         "invalid escape in string".to_string(),
-                        "unknown escape",
-                        Some("valid escapes are \\\" \\\\ \\n \\t \\r \\0 and \\u{…} (1 to 6 hex digits)".to_string()),
+                        label,
+                        Some(help.to_string()),
                     );
                     return Err(Fail);
                 }
@@ -503,13 +575,15 @@ impl<'s> Parser<'s> {
             return None;
         }
         let mut digits = String::new();
+        let mut closed = false;
         for (_, c) in chars.by_ref() {
             if c == '}' {
+                closed = true;
                 break;
             }
             digits.push(c);
         }
-        if digits.is_empty() || digits.len() > 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !closed || digits.is_empty() || digits.len() > 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32)
@@ -739,31 +813,75 @@ impl<'s> Parser<'s> {
         })
     }
 
-    fn enter(&mut self) -> PResult<()> {
+    fn too_deep<T>(&mut self) -> PResult<T> {
+        let span = self.tok().span;
+        self.error(
+            "E0006",
+            span,
+            format!("nesting too deep: more than {MAX_NESTING} levels"),
+            "nested too deeply here",
+            Some(
+                "each bracket, prefix operator and chained operator nests one level: split the condition into smaller rules"
+                    .to_string(),
+            ),
+        );
+        Err(Fail)
+    }
+
+    /// Runs `f` one nesting level deeper. Refuses input nested more than
+    /// [`MAX_NESTING`] levels, and grows the stack when little is left, so
+    /// that deep input gets E0006 rather than a stack overflow.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_NESTING {
+            return self.too_deep();
+        }
         self.depth += 1;
-        if self.depth > MAX_NESTING {
-            let span = self.tok().span;
-            self.error(
-                "E0006",
-                span,
-                format!("nesting too deep: more than {MAX_NESTING} levels"),
-                "nested too deeply here",
-                Some("split the condition into smaller rules or name intermediate values in the schema".to_string()),
-            );
-            return Err(Fail);
+        self.reach = self.reach.max(self.depth);
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || f(self));
+        self.depth -= 1;
+        result
+    }
+
+    // Operator chains (`a || b || c`, `x.a.b`, `a + b`) nest the tree one
+    // level per operator without the parser recursing. They count against
+    // MAX_NESTING like brackets do, so that no tree is much deeper than the
+    // limit: whatever walks the tree (dropping it, printing it, checking it)
+    // recurses once per level. The first operand is parsed before the chain
+    // is known to exist, so its height is measured afterwards: `reach` is the
+    // deepest level reached while parsing it.
+
+    /// Starts measuring a chain; returns the outer measurement to restore.
+    fn chain_start(&mut self) -> u32 {
+        std::mem::replace(&mut self.reach, self.depth)
+    }
+
+    /// Accounts for the operand just parsed: the first one is the chain's
+    /// bottom, each later one a child of the chain's top node.
+    fn chain_operand(&mut self, height: &mut u32, first: bool) -> PResult<()> {
+        let below = self.reach.saturating_sub(self.depth);
+        *height = (*height).max(if first { below } else { below + 1 });
+        self.reach = self.depth;
+        if self.depth.saturating_add(*height) > MAX_NESTING {
+            return self.too_deep();
         }
         Ok(())
     }
 
-    fn leave(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
+    /// Accounts for one more operator on top of the chain.
+    fn chain_link(&mut self, height: &mut u32) -> PResult<()> {
+        *height += 1;
+        if self.depth.saturating_add(*height) > MAX_NESTING {
+            return self.too_deep();
+        }
+        Ok(())
+    }
+
+    fn chain_end(&mut self, outer: u32, height: u32) {
+        self.reach = outer.max(self.depth.saturating_add(height));
     }
 
     fn type_expr(&mut self) -> PResult<TypeExpr> {
-        self.enter()?;
-        let result = self.type_expr_inner();
-        self.leave();
-        result
+        self.nested(Self::type_expr_inner)
     }
 
     fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
@@ -773,9 +891,9 @@ impl<'s> Parser<'s> {
         let name = self.path("a type")?;
         let start = name.span;
         let mut arg = None;
-        if self.eat(TokenKind::Lt).is_some() {
+        if let Some(open) = self.eat(TokenKind::Lt) {
             arg = Some(Box::new(self.type_expr()?));
-            self.expect(TokenKind::Gt, "`>`")?;
+            self.close(TokenKind::Gt, open.span)?;
         }
         Ok(TypeExpr::Named { name, arg, span: self.span_from(start) })
     }
@@ -809,7 +927,7 @@ impl<'s> Parser<'s> {
         self.expect(TokenKind::Colon, "`:` and the agent's entity type")?;
         let ty = self.path("an entity type")?;
         let parents = if self.eat(TokenKind::In).is_some() {
-            let open = self.expect(TokenKind::LBracket, "`[`")?.span;
+            let open = self.expect(TokenKind::LBracket, "`[` (an agent's parents are written in brackets)")?.span;
             let mut parents = Vec::new();
             while !self.at(TokenKind::RBracket) {
                 parents.push(self.entity_ref()?);
@@ -975,8 +1093,26 @@ impl<'s> Parser<'s> {
             let call = self.call_item("an obligation such as `require_approval(role: \"supervisor\")`")?;
             clauses.push(Clause { kind, call, span: self.span_from(t.span) });
         }
+        if let (Some(first), true) = (clauses.first(), matches!(self.peek(), TokenKind::When | TokenKind::Unless)) {
+            let t = self.tok();
+            let word = self.text(t.span).to_string();
+            self.errors.push(SyntaxError {
+                code: "E0001",
+                message: format!("`{word}` after an obligation or advice: conditions come first"),
+                span: t.span,
+                label: "this condition follows an obligation or advice".to_string(),
+                related: vec![(first.span, "the first obligation or advice".to_string())],
+                help: Some(format!("move `{word} …` above the rule's first `obligation` or `advice`")),
+            });
+            return Err(Fail);
+        }
         self.eat(TokenKind::Semi);
-        self.rule_end("`when`, `unless`, `obligation`, `advice` or the next rule")?;
+        let what = if clauses.is_empty() {
+            "`when`, `unless`, `obligation`, `advice` or the next rule"
+        } else {
+            "`obligation`, `advice` or the next rule"
+        };
+        self.rule_end(what)?;
         Ok(Rule {
             docs,
             annotations,
@@ -1003,31 +1139,54 @@ impl<'s> Parser<'s> {
 
     fn optional_scope(&mut self) -> PResult<Option<Scope>> {
         if matches!(self.peek(), TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
-            Ok(Some(self.scope()?))
+            Ok(Some(self.scope(false)?))
         } else {
             Ok(None)
         }
     }
 
-    fn scope(&mut self) -> PResult<Scope> {
+    /// A rule's (or mask's, limit's) scope, or with `flow` a flow
+    /// condition's. A flow's scope sits inside an expression, where what
+    /// follows may continue an enclosing list or comparison; there, as in the
+    /// grammar, a scope item or constraint that does not parse ends the
+    /// scope instead: `f(previously within 1h action: a, action != b)` has
+    /// two arguments, and `previously within 1h principal in 5` compares.
+    fn scope(&mut self, flow: bool) -> PResult<Scope> {
         let start = self.tok().span;
-        let mut items = vec![self.scope_item()?];
+        let mut items = vec![self.scope_item(flow)?];
         while self.at(TokenKind::Comma)
             && matches!(self.nth(1).kind, TokenKind::Principal | TokenKind::Action | TokenKind::Resource)
         {
+            if flow && self.nth(1).kind == TokenKind::Action {
+                // Backtracking is cheap: an action item holds only names.
+                let (pos, errors) = (self.pos, self.errors.len());
+                self.bump();
+                match self.scope_item(flow) {
+                    Ok(item) => items.push(item),
+                    Err(Fail) => {
+                        self.pos = pos;
+                        self.errors.truncate(errors);
+                        break;
+                    }
+                }
+                continue;
+            }
             self.bump();
-            items.push(self.scope_item()?);
+            items.push(self.scope_item(flow)?);
         }
         Ok(Scope { items, span: self.span_from(start) })
     }
 
-    fn scope_item(&mut self) -> PResult<ScopeItem> {
+    fn scope_item(&mut self, flow: bool) -> PResult<ScopeItem> {
         let t = self.tok();
         match t.kind {
             TokenKind::Principal | TokenKind::Resource => {
                 self.bump();
                 let ty = if self.eat(TokenKind::Colon).is_some() { Some(self.path("an entity type")?) } else { None };
-                let op = if self.eat(TokenKind::In).is_some() {
+                let target_follows = matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket);
+                let op = if flow && !target_follows {
+                    None
+                } else if self.eat(TokenKind::In).is_some() {
                     Some(ScopeOp::In)
                 } else if self.eat(TokenKind::EqEq).is_some() {
                     Some(ScopeOp::Eq)
@@ -1069,12 +1228,18 @@ impl<'s> Parser<'s> {
             return self.set_lit();
         }
         let path = self.path("an entity such as `Team::\"ops\"`")?;
-        if self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::String {
+        if self.at(TokenKind::ColonColon) {
             self.bump();
-            let id = self.string()?;
+            let id = self.literal_of(TokenKind::String, "the entity's id as a string, such as `User::\"dana\"`")?;
             let span = self.span_from(path.span);
             return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty: path, id, span }), span });
         }
+        // As an expression, `a.b.c` nests one member access per dot.
+        let levels = u32::try_from(path.segments.len()).unwrap_or(u32::MAX);
+        if self.depth.saturating_add(levels) > MAX_NESTING {
+            return self.too_deep();
+        }
+        self.reach = self.reach.max(self.depth + levels);
         Ok(path_to_expr(path))
     }
 
@@ -1123,7 +1288,7 @@ impl<'s> Parser<'s> {
             with.push(self.call_item("a detector")?);
         }
         let using = if self.eat_word("using").is_some() { Some(self.call_item("a masking method")?) } else { None };
-        let scope = if self.eat_word("on").is_some() { Some(self.scope()?) } else { None };
+        let scope = if self.eat_word("on").is_some() { Some(self.scope(false)?) } else { None };
         let conditions = self.conditions()?;
         self.eat(TokenKind::Semi);
         self.rule_end("`using`, `on`, `when`, `unless` or the next rule")?;
@@ -1206,28 +1371,36 @@ impl<'s> Parser<'s> {
     // ───────────────────────── expressions ─────────────────────────
 
     fn expr(&mut self) -> PResult<Expr> {
-        self.enter()?;
-        let result = self.or_expr();
-        self.leave();
-        result
+        self.nested(Self::or_expr)
+    }
+
+    /// `operand (op operand)*`, grouping to the left.
+    fn binary_chain(
+        &mut self,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        op: fn(TokenKind) -> Option<BinaryOp>,
+    ) -> PResult<Expr> {
+        let outer = self.chain_start();
+        let mut height = 0;
+        let mut lhs = operand(self)?;
+        self.chain_operand(&mut height, true)?;
+        while let Some(op) = op(self.peek()) {
+            self.chain_link(&mut height)?;
+            self.bump();
+            let rhs = operand(self)?;
+            self.chain_operand(&mut height, false)?;
+            lhs = binary(op, lhs, rhs);
+        }
+        self.chain_end(outer, height);
+        Ok(lhs)
     }
 
     fn or_expr(&mut self) -> PResult<Expr> {
-        let mut lhs = self.and_expr()?;
-        while self.eat(TokenKind::OrOr).is_some() {
-            let rhs = self.and_expr()?;
-            lhs = binary(BinaryOp::Or, lhs, rhs);
-        }
-        Ok(lhs)
+        self.binary_chain(Self::and_expr, |k| (k == TokenKind::OrOr).then_some(BinaryOp::Or))
     }
 
     fn and_expr(&mut self) -> PResult<Expr> {
-        let mut lhs = self.cmp_expr()?;
-        while self.eat(TokenKind::AndAnd).is_some() {
-            let rhs = self.cmp_expr()?;
-            lhs = binary(BinaryOp::And, lhs, rhs);
-        }
-        Ok(lhs)
+        self.binary_chain(Self::cmp_expr, |k| (k == TokenKind::AndAnd).then_some(BinaryOp::And))
     }
 
     fn cmp_op(&self) -> Option<BinaryOp> {
@@ -1248,11 +1421,26 @@ impl<'s> Parser<'s> {
     }
 
     fn cmp_expr(&mut self) -> PResult<Expr> {
+        self.comparison(true)
+    }
+
+    /// A comparison. `chained` reports a second comparison operator as
+    /// E0007; a flow's `where` comparison does not, as what follows it
+    /// belongs to the enclosing expression: `previously … where a == b == c`
+    /// compares the flow condition with `c`.
+    fn comparison(&mut self, chained: bool) -> PResult<Expr> {
+        let outer = self.chain_start();
+        let mut height = 0;
         let lhs = self.add_expr()?;
+        self.chain_operand(&mut height, true)?;
+        if self.is_cmp_start() {
+            self.chain_link(&mut height)?;
+        }
         let start = lhs.span;
         let expr = if let Some(op) = self.cmp_op() {
             self.bump();
             let rhs = self.add_expr()?;
+            self.chain_operand(&mut height, false)?;
             binary(op, lhs, rhs)
         } else if self.eat(TokenKind::Has).is_some() {
             let mut path = vec![self.any_word("an attribute name after `has`")?];
@@ -1272,9 +1460,11 @@ impl<'s> Parser<'s> {
             };
             Expr { kind: ExprKind::Matches { base: Box::new(lhs), target }, span: self.span_from(start) }
         } else {
+            self.chain_end(outer, height);
             return Ok(lhs);
         };
-        if self.is_cmp_start() {
+        self.chain_end(outer, height);
+        if chained && self.is_cmp_start() {
             let t = self.tok();
             self.error(
                 "E0007",
@@ -1289,26 +1479,29 @@ impl<'s> Parser<'s> {
     }
 
     fn add_expr(&mut self) -> PResult<Expr> {
-        let mut lhs = self.unary_expr()?;
-        loop {
-            let op = match self.peek() {
-                TokenKind::Plus => BinaryOp::Add,
-                TokenKind::Minus => BinaryOp::Sub,
-                _ => return Ok(lhs),
-            };
-            self.bump();
-            let rhs = self.unary_expr()?;
-            lhs = binary(op, lhs, rhs);
-        }
+        self.binary_chain(Self::unary_expr, |k| match k {
+            TokenKind::Plus => Some(BinaryOp::Add),
+            TokenKind::Minus => Some(BinaryOp::Sub),
+            _ => None,
+        })
     }
 
     fn unary_expr(&mut self) -> PResult<Expr> {
         let mut ops = Vec::new();
         while matches!(self.peek(), TokenKind::Bang | TokenKind::Minus) {
+            // Each prefix operator nests its operand one level deeper.
+            if self.depth as usize + ops.len() >= MAX_NESTING as usize {
+                return self.too_deep();
+            }
             let t = self.bump();
             ops.push((if t.kind == TokenKind::Bang { UnaryOp::Not } else { UnaryOp::Neg }, t.span));
         }
-        let mut expr = self.postfix_expr()?;
+        let levels = u32::try_from(ops.len()).unwrap_or(MAX_NESTING);
+        self.depth += levels;
+        self.reach = self.reach.max(self.depth);
+        let operand = self.postfix_expr();
+        self.depth -= levels;
+        let mut expr = operand?;
         for (op, span) in ops.into_iter().rev() {
             let span = span.to(expr.span);
             expr = Expr { kind: ExprKind::Unary { op, operand: Box::new(expr) }, span };
@@ -1317,14 +1510,27 @@ impl<'s> Parser<'s> {
     }
 
     fn postfix_expr(&mut self) -> PResult<Expr> {
+        let outer = self.chain_start();
+        let mut height = 0;
         let mut expr = self.primary()?;
+        self.chain_operand(&mut height, true)?;
         loop {
             let start = expr.span;
+            // `x["key"]`, or `x[…]` written against the base: an index, maybe
+            // a malformed one (`items[0]`). Set literals never follow an
+            // expression.
+            let index = self.at(TokenKind::LBracket)
+                && (self.nth(1).kind == TokenKind::String && self.nth(2).kind == TokenKind::RBracket
+                    || self.tok().span.start == self.prev_end());
+            if self.at(TokenKind::Dot) || index {
+                self.chain_link(&mut height)?;
+            }
             if self.at(TokenKind::Dot) {
                 self.bump();
                 let name = self.any_word("an attribute or method name after `.`")?;
                 if self.at(TokenKind::LParen) {
                     let args = self.call_args()?;
+                    self.chain_operand(&mut height, false)?;
                     expr = Expr {
                         kind: ExprKind::MethodCall { receiver: Box::new(expr), method: name, args },
                         span: self.span_from(start),
@@ -1332,15 +1538,16 @@ impl<'s> Parser<'s> {
                 } else {
                     expr = Expr { kind: ExprKind::Member { base: Box::new(expr), name }, span: self.span_from(start) };
                 }
-            } else if self.at(TokenKind::LBracket)
-                && self.nth(1).kind == TokenKind::String
-                && self.nth(2).kind == TokenKind::RBracket
-            {
-                self.bump();
-                let key = self.string()?;
-                self.bump();
+            } else if index {
+                let open = self.bump().span;
+                let key = self.literal_of(
+                    TokenKind::String,
+                    "a string key such as `[\"x-tenant\"]` (lists and sets cannot be indexed)",
+                )?;
+                self.close(TokenKind::RBracket, open)?;
                 expr = Expr { kind: ExprKind::Index { base: Box::new(expr), key }, span: self.span_from(start) };
             } else {
+                self.chain_end(outer, height);
                 return Ok(expr);
             }
         }
@@ -1406,7 +1613,14 @@ impl<'s> Parser<'s> {
     fn name_expr(&mut self) -> PResult<Expr> {
         let t = self.tok();
         let word = self.text(t.span);
-        if word == "count" && self.nth(1).kind == TokenKind::LParen && self.nth_is_word(2, "within") {
+        // `count(within 1h …)` is a flow aggregate, `count(within)` a call, as in
+        // the grammar, which tries the aggregate first: after `within` a
+        // duration can only continue the aggregate.
+        if word == "count"
+            && self.nth(1).kind == TokenKind::LParen
+            && self.nth_is_word(2, "within")
+            && self.nth(3).kind == TokenKind::Duration
+        {
             self.bump();
             let open = self.bump().span;
             let flow = self.flow_body(FlowKind::Count)?;
@@ -1448,7 +1662,11 @@ impl<'s> Parser<'s> {
         let mut args = Vec::new();
         while !self.at(TokenKind::RParen) {
             let arg = self.expr()?;
-            if args.is_empty() && self.at(TokenKind::Comma) && self.nth_is_word(1, "within") {
+            if args.is_empty()
+                && self.at(TokenKind::Comma)
+                && self.nth_is_word(1, "within")
+                && self.nth(2).kind == TokenKind::Duration
+            {
                 self.bump();
                 let flow = self.flow_body(FlowKind::Sum(arg))?;
                 self.close(TokenKind::RParen, open)?;
@@ -1481,15 +1699,8 @@ impl<'s> Parser<'s> {
         if !matches!(self.peek(), TokenKind::Principal | TokenKind::Action | TokenKind::Resource) {
             return self.fail_expected("the earlier action's scope, such as `action: read_customer`");
         }
-        let scope = self.scope()?;
-        let filter = if self.eat_word("where").is_some() {
-            self.enter()?;
-            let filter = self.cmp_expr();
-            self.leave();
-            Some(filter?)
-        } else {
-            None
-        };
+        let scope = self.scope(true)?;
+        let filter = if self.eat_word("where").is_some() { Some(self.nested(|p| p.comparison(false))?) } else { None };
         Ok(FlowExpr { kind, window, group, scope, filter })
     }
 
@@ -1508,7 +1719,6 @@ impl<'s> Parser<'s> {
 
     fn record_entries(&mut self) -> PResult<(Vec<RecordEntry>, Span)> {
         let open = self.expect(TokenKind::LBrace, "`{`")?.span;
-        self.enter()?;
         let mut entries = Vec::new();
         while !self.at(TokenKind::RBrace) {
             let start = self.tok().span;
@@ -1524,7 +1734,6 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        self.leave();
         self.close(TokenKind::RBrace, open)?;
         Ok((entries, self.span_from(open)))
     }
@@ -1643,7 +1852,17 @@ impl<'s> Parser<'s> {
                     span: self.span_from(t.span),
                 }));
             }
-            _ => return self.fail_expected("`request`, `expect`, `using`, `at`, `advance`, `entities` or `}`"),
+            "expect" => {
+                self.error(
+                    "E0001",
+                    t.span,
+                    "`expect` must follow a `request`".to_string(),
+                    "no request before this expectation",
+                    Some("write the expectations right after the `request { … }` they check".to_string()),
+                );
+                return Err(Fail);
+            }
+            _ => return self.fail_expected("`request`, `using`, `at`, `advance`, `entities` or `}`"),
         };
         self.eat(TokenKind::Semi);
         Ok(step)

@@ -57,7 +57,20 @@ macro_rules! no_spans {
         }
     )*};
 }
-no_spans!(Docs, Effect, ScopeOp, ActionOp, ConditionKind, ClauseKind, FailMode, Var, UnaryOp, BinaryOp, FlowGroup, Outcome);
+no_spans!(
+    Docs,
+    Effect,
+    ScopeOp,
+    ActionOp,
+    ConditionKind,
+    ClauseKind,
+    FailMode,
+    Var,
+    UnaryOp,
+    BinaryOp,
+    FlowGroup,
+    Outcome
+);
 
 /// Structs: visit the listed fields in order.
 macro_rules! fields {
@@ -166,7 +179,9 @@ impl VisitSpans for AgentFieldKind {
     fn visit_spans(&mut self, f: &mut dyn FnMut(&mut Span)) {
         match self {
             AgentFieldKind::Owner(e) => e.visit_spans(f),
-            AgentFieldKind::Created(l) | AgentFieldKind::Expires(l) | AgentFieldKind::Description(l) => l.visit_spans(f),
+            AgentFieldKind::Created(l) | AgentFieldKind::Expires(l) | AgentFieldKind::Description(l) => {
+                l.visit_spans(f)
+            }
             AgentFieldKind::Rotate { every, last } | AgentFieldKind::Review { every, last } => {
                 every.visit_spans(f);
                 last.visit_spans(f);

@@ -232,7 +232,7 @@ pub fn record(
             });
             return Err(error(&join(path, key), format!("not declared in the schema ({help})")));
         };
-        let field = &fields[slot];
+        let Some(field) = fields.get(slot) else { continue };
         let raw = value(v, &field.ty, program, tables, entities, &join(path, key), depth)?;
         out.set(slot, raw);
     }

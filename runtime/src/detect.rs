@@ -171,7 +171,7 @@ pub fn luhn(s: &str) -> bool {
         .enumerate()
         .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { *d })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IBAN mod-97 check (ISO 13616), spaces ignored.

@@ -91,7 +91,7 @@ impl Loaded {
             .filter_map(|a| store.literals.get(a.entity as usize).map(|i| (*i, a.clone())))
             .collect();
         let (jit, jit_error) = if want_jit {
-            match Jit::compile(&prepared) {
+            match Jit::compile(&prepared, &store) {
                 Ok(j) => (Some(j), None),
                 Err(e) => (None, Some(e)),
             }

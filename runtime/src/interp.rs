@@ -151,7 +151,7 @@ impl<'a> Eval<'a> {
         Outcome::Fired
     }
 
-    fn node<'e>(exprs: &'e [Expr], id: u32) -> &'e Expr {
+    fn node(exprs: &[Expr], id: u32) -> &Expr {
         // The lowering builds every arena with children before parents; an
         // out-of-range id cannot occur in a verified program.
         static EMPTY: Expr = Expr { kind: ExprKind::Const(Const::Bool(false)), ty: Ty::Bool };

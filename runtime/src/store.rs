@@ -48,6 +48,13 @@ pub struct Store {
     pub literals: Vec<u32>,
     /// Handles of the program's IP and CIDR constants.
     pub constants: HashMap<ward_compiler::ir::Const, Raw>,
+    /// The entities' attributes flattened for native code: per entity, its
+    /// presence words then its slots, starting at `offsets[index]`.
+    pub flat: Vec<u64>,
+    pub offsets: Vec<u32>,
+    /// Literal-membership bits, `bits_words` words per entity.
+    pub bits: Vec<u64>,
+    pub bits_words: usize,
 }
 
 /// Cedar's entity JSON: `[{"uid": {"type", "id"}, "attrs": {…}, "parents": […]}]`.
@@ -221,7 +228,7 @@ impl Store {
             literal_of.entry(*index).or_default().push(k as u32);
         }
         let words = program.entity_literals.len().div_ceil(64).max(1);
-        let entities = pending
+        let entities: Vec<Entity> = pending
             .into_iter()
             .zip(attrs_out)
             .zip(ancestors)
@@ -261,7 +268,20 @@ impl Store {
                 }
             }
         }
-        Ok(Store { program, entities, by_uid, tables, literals, constants })
+        let bits_words = words;
+        let mut flat = Vec::new();
+        let mut offsets = Vec::with_capacity(entities.len());
+        let mut bits = Vec::with_capacity(entities.len() * bits_words);
+        for e in &entities {
+            offsets.push(
+                u32::try_from(flat.len())
+                    .map_err(|_| data::error("entities", "too many attribute values (more than 2^32)"))?,
+            );
+            flat.extend_from_slice(&e.attrs.present);
+            flat.extend_from_slice(&e.attrs.slots);
+            bits.extend_from_slice(&e.literal_bits);
+        }
+        Ok(Store { program, entities, by_uid, tables, literals, constants, flat, offsets, bits, bits_words })
     }
 
     pub fn get(&self, index: u32) -> Option<&Entity> {

@@ -73,7 +73,8 @@ fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
                     }
                 }
             }
-            (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true) | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
+            (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true)
+            | (ExprKind::Binary { op: BinaryOp::Or, lhs, rhs }, false) => {
                 work.push((rhs, value));
                 work.push((lhs, value));
             }
@@ -118,7 +119,15 @@ impl Cx<'_> {
             }
             match item {
                 ScopeItem::Principal(s) | ScopeItem::Resource(s) => {
-                    let ty = s.ty.as_ref().and_then(|p| self.entity_type(p));
+                    let mut ty = s.ty.as_ref().and_then(|p| self.entity_type(p));
+                    // `principal == User::"dana"` fixes the type too (silently:
+                    // the target is checked, and reported, with the constraint).
+                    if let (None, Some(ScopeConstraint { op: ScopeOp::Eq, target, .. })) = (&s.ty, &s.constraint)
+                        && let ExprKind::EntityRef(r) = &target.kind
+                        && let Lookup::Found(q) = self.ns.lookup(&r.ty, |n| env.entities.contains_key(n), self.stdlib)
+                    {
+                        ty = Some(q);
+                    }
                     if let Some(c) = &s.constraint {
                         constraints.push((which, ty.clone(), c));
                     }
@@ -134,7 +143,10 @@ impl Cx<'_> {
                         let Some(q) = self.action(name) else { continue };
                         match a.op {
                             ActionOp::In => matched.extend(
-                                env.actions.keys().filter(|k| !env.groups.contains(*k) && env.action_in(k, &q)).cloned(),
+                                env.actions
+                                    .keys()
+                                    .filter(|k| !env.groups.contains(*k) && env.action_in(k, &q))
+                                    .cloned(),
                             ),
                             ActionOp::Is | ActionOp::Eq if env.groups.contains(&q) => {
                                 self.error("E0226", name.span, format!("`{q}` is a group of actions, not an action"))
@@ -160,39 +172,43 @@ impl Cx<'_> {
         };
         let before = actions.len();
         actions.retain(|a| {
-            env.actions.get(a).is_some_and(|info| fits(&info.principals, &principal_ty) && fits(&info.resources, &resource_ty))
+            env.actions
+                .get(a)
+                .is_some_and(|info| fits(&info.principals, &principal_ty) && fits(&info.resources, &resource_ty))
         });
-        if before > 0 && actions.is_empty() && let Some(scope) = scope {
+        if before > 0
+            && actions.is_empty()
+            && let Some(scope) = scope
+        {
             let what = match (&principal_ty, &resource_ty) {
-                (Some(p), Some(r)) => format!("a `{p}` on a `{r}`"),
-                (Some(p), None) => format!("a `{p}`"),
-                (None, Some(r)) => format!("on a `{r}`"),
-                (None, None) => "this request".to_string(),
+                (Some(p), Some(r)) => format!("can be taken by a `{p}` on a `{r}`"),
+                (Some(p), None) => format!("can be taken by a `{p}`"),
+                (None, Some(r)) => format!("applies to a `{r}`"),
+                (None, None) => "matches".to_string(),
             };
             let which = if scoped_actions { "no action in this scope" } else { "no action of the schema" };
-            self.warning("W0102", scope.span, format!("this scope can never match: {which} can be taken by {what}"))
+            self.warning("W0102", scope.span, format!("this scope can never match: {which} {what}"))
                 .label("matches no request")
                 .help("check the action's `by` and `on` types in the schema");
         }
         let all_entities = env.all_entity_types();
-        let union = |pick: &dyn Fn(&crate::schema::ActionInfo) -> &Option<Vec<Arc<str>>>,
-                     fixed: &Option<Arc<str>>|
-         -> Type {
-            if let Some(t) = fixed {
-                return Type::entity(t);
-            }
-            let mut names = Vec::new();
-            for a in &actions {
-                match env.actions.get(a).map(pick) {
-                    Some(Some(list)) => names.extend(list.iter().cloned()),
-                    _ => names.extend(all_entities.iter().cloned()),
+        let union =
+            |pick: &dyn Fn(&crate::schema::ActionInfo) -> &Option<Vec<Arc<str>>>, fixed: &Option<Arc<str>>| -> Type {
+                if let Some(t) = fixed {
+                    return Type::entity(t);
                 }
-            }
-            if actions.is_empty() {
-                names.extend(all_entities.iter().cloned());
-            }
-            Type::entities(names)
-        };
+                let mut names = Vec::new();
+                for a in &actions {
+                    match env.actions.get(a).map(pick) {
+                        Some(Some(list)) => names.extend(list.iter().cloned()),
+                        _ => names.extend(all_entities.iter().cloned()),
+                    }
+                }
+                if actions.is_empty() {
+                    names.extend(all_entities.iter().cloned());
+                }
+                Type::entities(names)
+            };
         let principal = union(&|i| &i.principals, &principal_ty);
         let resource = union(&|i| &i.resources, &resource_ty);
         // The context: fields every matched action's context has.
@@ -202,9 +218,7 @@ impl Cx<'_> {
             context = Some(match context {
                 None => info.context.clone(),
                 Some(mut acc) => {
-                    acc.fields.retain(|k, f| {
-                        info.context.fields.get(k).is_some_and(|g| g.ty == f.ty)
-                    });
+                    acc.fields.retain(|k, f| info.context.fields.get(k).is_some_and(|g| g.ty == f.ty));
                     for (k, f) in &mut acc.fields {
                         if info.context.fields.get(k).is_some_and(|g| g.optional) {
                             f.optional = true;
@@ -234,8 +248,12 @@ impl Cx<'_> {
             (Type::Set(inner), ScopeOp::In) if matches!(**inner, Type::Entity(_) | Type::Unknown) => (**inner).clone(),
             (t, _) if t.is_error() => return,
             (t, _) => {
-                self.error("E0201", c.target.span, format!("`{which} {}` needs an entity here, found {}", op_text(c.op), t.a()))
-                    .label("not an entity");
+                self.error(
+                    "E0201",
+                    c.target.span,
+                    format!("`{which} {}` needs an entity here, found {}", op_text(c.op), t.a()),
+                )
+                .label("not an entity");
                 return;
             }
         };
@@ -282,8 +300,12 @@ impl Cx<'_> {
     fn expect_type(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: &Type, why: &str) -> Type {
         let ty = self.expr(e, env, facts, Some(expected));
         if !ty.fits(expected) {
-            self.error("E0201", e.span, format!("{why} must be {}, but `{}` is {}", expected.a(), expr_text(e), ty.a()))
-                .label(format!("expected {}", expected.a()));
+            self.error(
+                "E0201",
+                e.span,
+                format!("{why} must be {}, but `{}` is {}", expected.a(), expr_text(e), ty.a()),
+            )
+            .label(format!("expected {}", expected.a()));
             return Type::Error;
         }
         ty
@@ -293,7 +315,16 @@ impl Cx<'_> {
     /// allows ([`ward_grammar::MAX_NESTING`]); checking one level takes several
     /// KiB of stack in unoptimised builds, so when little stack is left the
     /// check continues on a fresh heap-allocated segment.
+    /// The type of `e` (recorded when [`Cx::types`] is on).
     pub fn expr(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
+        let ty = self.expr_type(e, env, facts, expected);
+        if let Some(types) = &mut self.types {
+            types.insert(e.span.start, ty.clone());
+        }
+        ty
+    }
+
+    fn expr_type(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, env, facts, expected))
     }
 
@@ -327,8 +358,12 @@ impl Cx<'_> {
                     Type::Int | Type::Decimal | Type::Duration => ty,
                     t if t.is_error() => t,
                     t => {
-                        self.error("E0216", e.span, format!("`-` needs a number or a duration, but `{}` is {}", expr_text(operand), t.a()))
-                            .label("cannot be negated");
+                        self.error(
+                            "E0216",
+                            e.span,
+                            format!("`-` needs a number or a duration, but `{}` is {}", expr_text(operand), t.a()),
+                        )
+                        .label("cannot be negated");
                         Type::Error
                     }
                 }
@@ -374,9 +409,23 @@ impl Cx<'_> {
                 for item in items {
                     let ty = self.expr(item, env, facts, element.as_ref());
                     match &element {
+                        // Entities of several types: a set of their union.
+                        Some(Type::Entity(a)) if matches!(&ty, Type::Entity(_)) => {
+                            if let Type::Entity(b) = &ty {
+                                element = Some(Type::entities(a.iter().chain(b.iter()).cloned().collect()));
+                            }
+                        }
                         Some(el) if !ty.comparable(el) => {
-                            self.error("E0215", item.span, format!("a set's elements must have one type: this is {}, the others are {}", ty.a(), el.a()))
-                                .label(format!("{}", ty.a()));
+                            self.error(
+                                "E0215",
+                                item.span,
+                                format!(
+                                    "a set's elements must have one type: this is {}, the others are {}",
+                                    ty.a(),
+                                    el.a()
+                                ),
+                            )
+                            .label(ty.a());
                         }
                         Some(el) if el.is_error() => element = Some(ty),
                         Some(_) => {}
@@ -441,7 +490,9 @@ impl Cx<'_> {
         {
             return Type::Enum(e.clone());
         }
-        if matches!(expected, Some(Type::Action)) || matches!(expected, Some(Type::Set(inner)) if **inner == Type::Action) {
+        if matches!(expected, Some(Type::Action))
+            || matches!(expected, Some(Type::Set(inner)) if **inner == Type::Action)
+        {
             let path = Path { segments: vec![name.clone()], span: name.span };
             return self.action(&path).map_or(Type::Error, |_| Type::Action);
         }
@@ -455,17 +506,25 @@ impl Cx<'_> {
                 _ => Type::Error,
             };
         }
-        let owners: Vec<&Arc<str>> =
-            schema.enums.values().filter(|info| info.variants.iter().any(|v| &**v == n)).map(|info| &info.name).collect();
+        let owners: Vec<&Arc<str>> = schema
+            .enums
+            .values()
+            .filter(|info| info.variants.iter().any(|v| &**v == n))
+            .map(|info| &info.name)
+            .collect();
         match owners.as_slice() {
             [one] => return Type::Enum((*one).clone()),
             [] => {}
             many => {
                 let list: Vec<String> = many.iter().map(|e| format!("`{e}`")).collect();
-                let example = many.first().map_or(String::new(), |e| format!("`{e}::{n}`"));
-                self.error("E0113", name.span, format!("`{n}` is a value of several enums ({}); say which", list.join(", ")))
-                    .label("ambiguous enum value")
-                    .help(format!("write {example}"));
+                let qualified: Vec<String> = many.iter().map(|e| format!("`{e}::{n}`")).collect();
+                self.error(
+                    "E0113",
+                    name.span,
+                    format!("`{n}` is a value of several enums ({}); say which", list.join(", ")),
+                )
+                .label("ambiguous enum value")
+                .help(format!("write {}", or_list(&qualified)));
                 return Type::Error;
             }
         }
@@ -498,16 +557,20 @@ impl Cx<'_> {
                 if info.variants.iter().any(|v| *v.as_ref() == variant.name) {
                     return Type::Enum(q);
                 }
-                let help = crate::suggest::did_you_mean(&variant.name, info.variants.iter().map(|v| &**v));
+                let values: Vec<&str> = info.variants.iter().map(|v| &**v).collect();
+                let help = crate::suggest::did_you_mean(&variant.name, values.iter().copied())
+                    .unwrap_or_else(|| format!("`{q}` has the values {}", values.join(", ")));
                 self.error("E0105", variant.span, format!("`{q}` has no value `{}`", variant.name))
                     .label("not a value of this enum")
-                    .help_opt(help);
+                    .help(help);
                 Type::Error
             }
             _ => {
                 let text = ty.text();
                 let help = crate::suggest::did_you_mean(&text, schema.enums.keys().map(|k| &**k));
-                self.error("E0101", ty.span, format!("unknown enum `{text}`")).label("not an enum of the schema").help_opt(help);
+                self.error("E0101", ty.span, format!("unknown enum `{text}`"))
+                    .label("not an enum of the schema")
+                    .help_opt(help);
                 Type::Error
             }
         }
@@ -524,9 +587,9 @@ impl Cx<'_> {
             "time" => (Type::Time, |s| literals::time_ms(s).map(drop)),
             other => {
                 let help = crate::suggest::did_you_mean(other, ["ip", "cidr", "decimal", "duration", "date", "time"]);
-                self.error("E0112", func.span, format!("unknown function `{other}`"))
-                    .label("not a function")
-                    .help(help.unwrap_or_else(|| "the functions are ip, cidr, decimal, duration, date and time".to_string()));
+                self.error("E0112", func.span, format!("unknown function `{other}`")).label("not a function").help(
+                    help.unwrap_or_else(|| "the functions are ip, cidr, decimal, duration, date and time".to_string()),
+                );
                 return Type::Error;
             }
         };
@@ -536,8 +599,12 @@ impl Cx<'_> {
             return Type::Error;
         };
         let ExprKind::Lit(Lit { kind: LitKind::Str(text), .. }) = &arg.kind else {
-            self.error("E0214", arg.span, format!("`{}` takes a string literal, checked when the policy is compiled", func.name))
-                .label("not a string literal");
+            self.error(
+                "E0214",
+                arg.span,
+                format!("`{}` takes a string literal, checked when the policy is compiled", func.name),
+            )
+            .label("not a string literal");
             return Type::Error;
         };
         if let Err(message) = check(text) {
@@ -623,10 +690,17 @@ impl Cx<'_> {
                         self.error(
                             "E0104",
                             span,
-                            format!("`{base_text}` may be {}, and {lacking} {verb} no attribute `{name}`", list_names(names)),
+                            format!(
+                                "`{base_text}` may be {}, and {lacking} {verb} no attribute `{name}`",
+                                list_names(names)
+                            ),
                         )
                         .label("not an attribute of every possible type")
-                        .help(format!("narrow the scope (for example `{}: {}`) or test the type first", scope_var(&base_text), first_with(names, &missing)));
+                        .help(format!(
+                            "narrow the scope, for example to `{}: {}`",
+                            scope_var(&base_text),
+                            first_with(names, &missing)
+                        ));
                     }
                     return Type::Error;
                 }
@@ -644,7 +718,9 @@ impl Cx<'_> {
                             Some(format!("its fields are {}", known.join(", ")))
                         }
                     });
-                    self.error("E0104", span, format!("`{base_text}` has no field `{name}`")).label("unknown field").help_opt(help);
+                    self.error("E0104", span, format!("`{base_text}` has no field `{name}`"))
+                        .label("unknown field")
+                        .help_opt(help);
                     return Type::Error;
                 }
             },
@@ -660,9 +736,16 @@ impl Cx<'_> {
             let guarded = full.as_ref().is_some_and(|k| facts.contains(k));
             if !guarded {
                 let shown = full.unwrap_or_else(|| format!("{base_text}.{name}"));
-                self.error("E0204", span, format!("`{shown}` is optional and may be absent; test it with `has` before reading it"))
-                    .label("read without a `has` guard")
-                    .help(format!("write `{base_text} has {name} && …`"));
+                self.error(
+                    "E0204",
+                    span,
+                    format!(
+                        "`{shown}` is an optional `{}` and may be absent; test it with `has` before reading it",
+                        field.ty
+                    ),
+                )
+                .label("read without a `has` guard")
+                .help(format!("write `{base_text} has {name} && …`"));
                 return field.ty;
             }
         }
@@ -717,16 +800,38 @@ impl Cx<'_> {
             return Type::Error;
         };
         if params.len() != args.len() {
-            let span = args.first().map_or(method.span, |a| a.span.to(args.last().map_or(a.span, |l| l.span)));
-            self.error("E0209", span, format!("`{m}` takes {} argument(s), found {}", params.len(), args.len()))
-                .label("wrong number of arguments");
+            // Point at the first argument too many, or at the method when some are missing.
+            let (span, label) = match args.get(params.len()) {
+                Some(extra) => (extra.span, "unexpected argument"),
+                None => (method.span, "missing argument"),
+            };
+            let count = |n: usize| if n == 1 { "1 argument".to_string() } else { format!("{n} arguments") };
+            let help = if params.is_empty() {
+                format!("write `{recv_text}.{m}()`")
+            } else {
+                format!("`{m}` takes {}", params.iter().map(Type::a).collect::<Vec<_>>().join(" and "))
+            };
+            self.error(
+                "E0209",
+                span,
+                format!("`{m}` on {} takes {}, found {}", recv.a(), count(params.len()), args.len()),
+            )
+            .label(label)
+            .help(help);
             return result;
         }
         for (arg, param) in args.iter().zip(&params) {
             let ty = self.expr(arg, env, facts, Some(param));
-            if !ty.fits(param) && !(matches!(param, Type::Set(_)) && ty.element().is_some_and(|e| param.element().is_some_and(|p| e.fits(p)))) {
-                self.error("E0201", arg.span, format!("`{m}` on {} needs {}, but `{}` is {}", recv.a(), param.a(), expr_text(arg), ty.a()))
-                    .label(format!("expected {}", param.a()));
+            // A list where a set is expected is fine when the elements fit.
+            let elements_fit = matches!(param, Type::Set(_))
+                && ty.element().is_some_and(|e| param.element().is_some_and(|p| e.fits(p)));
+            if !ty.fits(param) && !elements_fit {
+                self.error(
+                    "E0201",
+                    arg.span,
+                    format!("`{m}` on {} needs {}, but `{}` is {}", recv.a(), param.a(), expr_text(arg), ty.a()),
+                )
+                .label(format!("expected {}", param.a()));
             }
         }
         result
@@ -752,9 +857,23 @@ impl Cx<'_> {
                     if let (Type::Entity(_), Type::Entity(_)) = (&l, &r) {
                         self.membership(&l, &r, false, &expr_text(lhs), rhs.span);
                     } else {
-                        self.error("E0202", span, format!("cannot compare `{}` ({}) with `{}` ({})", expr_text(lhs), l.a(), expr_text(rhs), r.a()))
-                            .label("these never compare equal")
-                            .help("both sides of `==` and `!=` must have the same type");
+                        self.error(
+                            "E0202",
+                            span,
+                            format!(
+                                "cannot compare `{}` ({}) with `{}` ({})",
+                                expr_text(lhs),
+                                l.a(),
+                                expr_text(rhs),
+                                r.a()
+                            ),
+                        )
+                        .label("these never compare equal")
+                        .help(mismatch_help(
+                            &l,
+                            &r,
+                            "both sides of `==` and `!=` must have the same type",
+                        ));
                     }
                 }
                 Type::Bool
@@ -762,24 +881,46 @@ impl Cx<'_> {
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let (l, r) = self.operands(lhs, rhs, env, facts);
                 let sym = op.symbol();
+                if !l.comparable(&r) {
+                    self.error(
+                        "E0202",
+                        span,
+                        format!(
+                            "cannot compare `{}` ({}) with `{}` ({})",
+                            expr_text(lhs),
+                            l.a(),
+                            expr_text(rhs),
+                            r.a()
+                        ),
+                    )
+                    .label("different types")
+                    .help(mismatch_help(
+                        &l,
+                        &r,
+                        &format!("both sides of `{sym}` must have the same type"),
+                    ));
+                    return Type::Bool;
+                }
                 for (side, ty) in [(lhs, &l), (rhs, &r)] {
                     if !orderable(ty, self) {
                         let message = match ty {
-                            Type::Enum(name) => format!("`{}` is `{name}`, an unordered enum; `{sym}` needs an ordered type", expr_text(side)),
+                            Type::Enum(name) => format!(
+                                "`{}` is `{name}`, an unordered enum; `{sym}` needs an ordered type",
+                                expr_text(side)
+                            ),
                             t => format!("`{}` is {}; `{sym}` needs {ORDERED_HINT}", expr_text(side), t.a()),
                         };
                         let help = match ty {
-                            Type::Enum(name) => format!("declare `enum {name} ordered {{ … }}` if its values have an order, or compare with `==`"),
-                            _ => format!("`{sym}` compares numbers, decimals, times, dates, durations and ordered enums"),
+                            Type::Enum(name) => format!(
+                                "declare `enum {name} ordered {{ … }}` if its values have an order, or compare with `==`"
+                            ),
+                            _ => {
+                                format!("`{sym}` compares numbers, decimals, times, dates, durations and ordered enums")
+                            }
                         };
                         self.error("E0203", side.span, message).label("not ordered").help(help);
                         return Type::Bool;
                     }
-                }
-                if !l.comparable(&r) {
-                    self.error("E0202", span, format!("cannot compare `{}` ({}) with `{}` ({})", expr_text(lhs), l.a(), expr_text(rhs), r.a()))
-                        .label("different types")
-                        .help(format!("both sides of `{sym}` must have the same type"));
                 }
                 Type::Bool
             }
@@ -825,9 +966,16 @@ impl Cx<'_> {
                     (Type::Time, Type::Duration, _) => Type::Time,
                     (Type::Time, Type::Time, BinaryOp::Sub) => Type::Duration,
                     _ => {
+                        let help = if matches!((&l, &r), (Type::Int, Type::Decimal) | (Type::Decimal, Type::Int)) {
+                            "Ward never converts between `Int` and `Decimal`; write a decimal literal such as `1.0`"
+                                .to_string()
+                        } else {
+                            "`+` and `-` work on Int, Decimal and Duration pairs, Time ± Duration, and Time - Time"
+                                .to_string()
+                        };
                         self.error("E0216", span, format!("cannot compute {} {sym} {}", l.a(), r.a()))
                             .label("unsupported arithmetic")
-                            .help("`+` and `-` work on Int, Decimal and Duration pairs, Time ± Duration, and Time - Time");
+                            .help(help);
                         Type::Error
                     }
                 }
@@ -884,9 +1032,17 @@ impl Cx<'_> {
                     Type::Int | Type::Decimal | Type::Duration => ty,
                     t if t.is_error() => t,
                     t => {
-                        self.error("E0201", value.span, format!("`sum` adds numbers, decimals or durations, but `{}` is {}", expr_text(value), t.a()))
-                            .label("cannot be summed")
-                            .note_at(span, "in this flow condition");
+                        self.error(
+                            "E0201",
+                            value.span,
+                            format!(
+                                "`sum` adds numbers, decimals or durations, but `{}` is {}",
+                                expr_text(value),
+                                t.a()
+                            ),
+                        )
+                        .label("cannot be summed")
+                        .note_at(span, "in this flow condition");
                         Type::Error
                     }
                 }
@@ -910,6 +1066,25 @@ fn list_names(names: &[Arc<str>]) -> String {
         [one] => one.clone(),
         [init @ .., last] if quoted.len() <= 3 => format!("{} or {last}", init.join(", ")),
         [a, b, rest @ ..] => format!("{a}, {b} or {} other types", rest.len()),
+    }
+}
+
+/// The help for two operands of different types.
+fn mismatch_help(l: &Type, r: &Type, general: &str) -> String {
+    match (l, r) {
+        (Type::Int, Type::Decimal) | (Type::Decimal, Type::Int) => {
+            "Ward never converts between `Int` and `Decimal`; write a decimal literal such as `10.0`".to_string()
+        }
+        _ => general.to_string(),
+    }
+}
+
+/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 

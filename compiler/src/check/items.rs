@@ -8,8 +8,8 @@ use ward_grammar::Span;
 use ward_grammar::ast::*;
 use ward_grammar::format::expr as expr_text;
 
-use super::expr::{Env, Facts, facts_if_false, facts_if_true, path_key};
 use super::Cx;
+use super::expr::{Env, Facts, facts_if_false, facts_if_true, path_key};
 use crate::literals;
 use crate::names::qualify;
 use crate::schema::{TypeResolver, action_key};
@@ -21,13 +21,14 @@ const RULE_ANNOTATIONS: [&str; 6] = ["id", "reason", "severity", "shadow", "dele
 const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 pub const MASK_METHODS: [&str; 5] = ["redact", "partial", "hash", "tokenize", "drop"];
 pub const OBLIGATIONS: [&str; 3] = ["require_approval", "notify", "audit"];
-const AUDIT_LEVELS: [&str; 3] = ["low", "normal", "high"];
+const AUDIT_LEVELS: [&str; 3] = ["low", "medium", "high"];
 
 /// Renders milliseconds as a duration literal (`1d`, `1h30m`).
 pub fn duration_text(ms: i64) -> String {
     let mut rest = ms;
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+    {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -68,9 +69,10 @@ impl Cx<'_> {
         };
         if !self.stdlib.iter().any(|m| &**m == module) {
             let known: Vec<&str> = self.stdlib.iter().map(|m| &**m).collect();
-            let help = crate::suggest::did_you_mean(module, known.iter().copied())
-                .map(|h| h.replace('`', "`stdlib.").replacen("`stdlib.", "`", 1))
-                .unwrap_or_else(|| format!("the stdlib modules are {}", known.join(", ")));
+            let help = match crate::suggest::closest(module, known.iter().copied()) {
+                Some(close) => format!("did you mean `stdlib.{close}`?"),
+                None => format!("the stdlib modules are {}", known.join(", ")),
+            };
             self.error("E0117", import.path.span, format!("there is no stdlib module `{module}`"))
                 .label("unknown module")
                 .help(help);
@@ -120,9 +122,20 @@ impl Cx<'_> {
                 SchemaItem::TypeAlias(t) => {
                     let q = qualify(ns, &t.name.name);
                     self.duplicate("type", &q, t.name.span, env.declarations.get(&q));
-                    if env.aliases.get(&q).is_some_and(|(ty, _)| *ty == Type::Error) {
+                    let defs = self.alias_defs(schema);
+                    let cycle = self.alias_cycle(&q, &t.ty, &defs);
+                    if let Some((span, via)) = cycle.clone() {
+                        let message = match via {
+                            None => format!("type alias `{q}` refers to itself"),
+                            Some(via) => format!("type alias `{q}` refers to itself through `{via}`"),
+                        };
+                        self.error("E0225", span, message)
+                            .label("recursive reference")
+                            .help("aliases are expanded where they are used, so they cannot be recursive; link values through an entity type instead");
+                    }
+                    self.nested_duplicates(&t.ty);
+                    if cycle.is_none() && env.aliases.get(&q).is_some_and(|(ty, _)| *ty == Type::Error) {
                         // Resolve again, with the alias definitions, to explain why.
-                        let defs = self.alias_defs(schema);
                         let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &defs };
                         resolver.resolve(&t.ty, &mut errors);
                     } else {
@@ -148,9 +161,16 @@ impl Cx<'_> {
                     if let Some(r) = &a.context {
                         self.record_decl(r, &resolver, &mut errors);
                         for f in &r.fields {
-                            if env.context.fields.contains_key(f.name.name.as_str()) {
-                                self.warning("W0113", f.name.span, format!("`{}` is also a field of the schema's `context`; this declaration replaces it for this action", f.name.name))
-                                    .label("shadows a context field");
+                            if let Some(shared) = env.context.fields.get(f.name.name.as_str()) {
+                                let here = resolver.resolve(&f.ty, &mut Vec::new());
+                                let types = if here == shared.ty {
+                                    format!("also {}", here.a())
+                                } else {
+                                    format!("{} there, {} here", shared.ty.a(), here.a())
+                                };
+                                self.warning("W0113", f.name.span, format!("`{}` is also a field of the schema's `context` ({types}); for this action, this declaration replaces it", f.name.name))
+                                    .label("shadows a context field")
+                                    .help("rename the argument, or drop it and use the context field");
                             }
                         }
                     }
@@ -164,9 +184,13 @@ impl Cx<'_> {
                     for f in &c.fields.fields {
                         match context_fields.get(f.name.name.as_str()) {
                             Some(first) => {
-                                self.error("E0108", f.name.span, format!("context field `{}` is declared twice", f.name.name))
-                                    .label("declared again")
-                                    .note_at(*first, "first declared here");
+                                self.error(
+                                    "E0108",
+                                    f.name.span,
+                                    format!("context field `{}` is declared twice", f.name.name),
+                                )
+                                .label("declared again")
+                                .note_at(*first, "first declared here");
                             }
                             None => {
                                 context_fields.insert(f.name.name.clone(), f.name.span);
@@ -178,14 +202,78 @@ impl Cx<'_> {
             }
             for e in errors {
                 let code = if e.message.starts_with("unknown type") { "E0101" } else { "E0107" };
-                let code = if e.message.contains("refers to itself") || e.message.contains("needs an element") || e.message.contains("takes no type") {
+                let code = if e.message.contains("refers to itself")
+                    || e.message.contains("needs an element")
+                    || e.message.contains("takes no type")
+                {
                     "E0225"
                 } else {
                     code
                 };
-                self.error(code, e.span, e.message).label("here").help_opt(e.help);
+                let label = match code {
+                    "E0101" => "not a type",
+                    "E0107" => "module not imported",
+                    _ => "malformed type",
+                };
+                self.error(code, e.span, e.message).label(label).help_opt(e.help);
             }
         }
+    }
+
+    /// The first type named in `ty`, the definition of alias `q`, through
+    /// which `q` refers to itself (and the alias it goes through, if not
+    /// directly). Only the aliases of the same schema block are followed.
+    fn alias_cycle(
+        &self,
+        q: &str,
+        ty: &TypeExpr,
+        defs: &BTreeMap<Arc<str>, TypeExpr>,
+    ) -> Option<(Span, Option<Arc<str>>)> {
+        fn refs<'t>(ty: &'t TypeExpr, out: &mut Vec<&'t Path>) {
+            match ty {
+                TypeExpr::Named { name, arg, .. } => {
+                    out.push(name);
+                    if let Some(arg) = arg {
+                        refs(arg, out);
+                    }
+                }
+                TypeExpr::Record(r) => {
+                    for f in &r.fields {
+                        refs(&f.ty, out);
+                    }
+                }
+            }
+        }
+        let alias = |path: &Path| match self.ns.lookup(path, |n| defs.contains_key(n), self.stdlib) {
+            crate::names::Lookup::Found(name) => Some(name),
+            _ => None,
+        };
+        let mut top = Vec::new();
+        refs(ty, &mut top);
+        for path in top {
+            let Some(first) = alias(path) else { continue };
+            if &*first == q {
+                return Some((path.span, None));
+            }
+            let mut seen = BTreeSet::new();
+            let mut work = vec![first.clone()];
+            while let Some(next) = work.pop() {
+                if !seen.insert(next.clone()) {
+                    continue;
+                }
+                let mut inner = Vec::new();
+                if let Some(def) = defs.get(&next) {
+                    refs(def, &mut inner);
+                }
+                for name in inner.into_iter().filter_map(alias) {
+                    if &*name == q {
+                        return Some((path.span, Some(first)));
+                    }
+                    work.push(name);
+                }
+            }
+        }
+        None
     }
 
     fn alias_defs(&self, schema: &SchemaDecl) -> BTreeMap<Arc<str>, TypeExpr> {
@@ -209,7 +297,29 @@ impl Cx<'_> {
             } else {
                 seen.insert(&f.name.name, f.name.span);
             }
+            self.nested_duplicates(&f.ty);
             resolver.resolve(&f.ty, errors);
+        }
+    }
+
+    /// Reports fields declared twice in the record types nested in `ty`.
+    fn nested_duplicates(&mut self, ty: &TypeExpr) {
+        match ty {
+            TypeExpr::Named { arg: Some(arg), .. } => self.nested_duplicates(arg),
+            TypeExpr::Named { .. } => {}
+            TypeExpr::Record(r) => {
+                let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+                for f in &r.fields {
+                    if let Some(first) = seen.get(f.name.name.as_str()) {
+                        self.error("E0108", f.name.span, format!("field `{}` is declared twice", f.name.name))
+                            .label("declared again")
+                            .note_at(*first, "first declared here");
+                    } else {
+                        seen.insert(&f.name.name, f.name.span);
+                    }
+                    self.nested_duplicates(&f.ty);
+                }
+            }
         }
     }
 
@@ -228,7 +338,12 @@ impl Cx<'_> {
 
     pub fn agent(&mut self, agent: &AgentDecl) {
         let symbols = Arc::clone(self.symbols);
-        self.duplicate("agent", &agent.name.name, agent.name.span, symbols.agents.get(agent.name.name.as_str()).map(|v| v.iter().map(|a| a.loc).collect::<Vec<_>>()).as_ref());
+        self.duplicate(
+            "agent",
+            &agent.name.name,
+            agent.name.span,
+            symbols.agents.get(agent.name.name.as_str()).map(|v| v.iter().map(|a| a.loc).collect::<Vec<_>>()).as_ref(),
+        );
         let ty = self.entity_type(&agent.ty);
         let env = Arc::clone(self.env);
         let info = ty.as_ref().and_then(|t| env.entities.get(t));
@@ -243,66 +358,106 @@ impl Cx<'_> {
                 }
             }
         }
-        let empty = Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None };
+        let empty = Env {
+            principal: Type::Error,
+            resource: Type::Error,
+            context: Type::Error,
+            actions: Vec::new(),
+            current: None,
+        };
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
         let (mut created, mut expires) = (None, None);
+        // Cadences without `last` count from `created`, wherever it is written.
+        let created_days = agent.fields.iter().find_map(|f| match &f.kind {
+            AgentFieldKind::Created(d) => literals::date_days(&d.raw).ok(),
+            _ => None,
+        });
         for field in &agent.fields {
-            let (key, lit_span) = match &field.kind {
+            let key = match &field.kind {
                 AgentFieldKind::Owner(e) => {
                     let owner_attr = info.and_then(|i| i.attrs.fields.get("owner")).map(|f| f.ty.clone());
                     let got = self.expr(e, &empty, &Facts::new(), owner_attr.as_ref());
                     match &owner_attr {
                         Some(expected) if !got.fits(expected) => {
-                            self.error("E0201", e.span, format!("`owner` fills the attribute `owner: {expected}`, but `{}` is {}", expr_text(e), got.a()))
-                                .label(format!("expected {}", expected.a()));
+                            self.error(
+                                "E0201",
+                                e.span,
+                                format!(
+                                    "`owner` fills the attribute `owner: {expected}`, but `{}` is {}",
+                                    expr_text(e),
+                                    got.a()
+                                ),
+                            )
+                            .label(format!("expected {}", expected.a()));
                         }
                         None if !matches!(got, Type::String | Type::Entity(_)) && !got.is_error() => {
-                            self.error("E0201", e.span, format!("an agent's owner is a string or an entity, but `{}` is {}", expr_text(e), got.a()))
-                                .label("not an owner");
+                            self.error(
+                                "E0201",
+                                e.span,
+                                format!(
+                                    "an agent's owner is a string or an entity, but `{}` is {}",
+                                    expr_text(e),
+                                    got.a()
+                                ),
+                            )
+                            .label("not an owner");
                         }
                         _ => {}
                     }
-                    ("owner", e.span)
+                    "owner"
                 }
                 AgentFieldKind::Created(d) => {
                     created = self.date(d).map(|v| (v, d.span));
-                    ("created", d.span)
+                    "created"
                 }
                 AgentFieldKind::Expires(d) => {
                     expires = self.date(d).map(|v| (v, d.span));
-                    ("expires", d.span)
+                    "expires"
                 }
                 AgentFieldKind::Rotate { every, last } => {
-                    self.cadence(every, last.as_ref(), "rotate credentials", agent, created.map(|c| c.0));
-                    ("rotate", every.span)
+                    self.cadence(every, last.as_ref(), "rotate credentials", agent, created_days);
+                    "rotate"
                 }
                 AgentFieldKind::Review { every, last } => {
-                    self.cadence(every, last.as_ref(), "review", agent, created.map(|c| c.0));
-                    ("review", every.span)
+                    self.cadence(every, last.as_ref(), "review", agent, created_days);
+                    "review"
                 }
                 AgentFieldKind::Attrs(entries, _) => {
                     if let (Some(t), Some(info)) = (&ty, info) {
-                        self.record_against(entries, &info.attrs, &format!("`{t}`"), false, &empty);
+                        self.record_against(entries, &info.attrs, &format!("`{t}`"), "attribute", None, &empty);
                     }
-                    ("attrs", field.span)
+                    "attrs"
                 }
-                AgentFieldKind::Description(d) => ("description", d.span),
+                AgentFieldKind::Description(_) => "description",
             };
             if let Some(first) = seen.get(key) {
                 self.error("E0223", field.span, format!("`{key}` is given twice for agent `{}`", agent.name.name))
                     .label("given again")
                     .note_at(*first, "first given here");
             } else {
-                seen.insert(key, lit_span);
+                seen.insert(key, field.span);
             }
         }
-        if let (Some((c, _)), Some((e, espan))) = (created, expires)
+        let mut inconsistent = false;
+        if let (Some((c, cspan)), Some((e, espan))) = (created, expires)
             && e <= c
         {
-            self.error("E0222", espan, format!("agent `{}` expires before it is created", agent.name.name))
-                .label("not after `created`");
+            inconsistent = true;
+            self.error(
+                "E0222",
+                espan,
+                format!(
+                    "agent `{}` expires on {}, before it is created on {}",
+                    agent.name.name,
+                    date_text(e),
+                    date_text(c)
+                ),
+            )
+            .label("not after `created`")
+            .note_at(cspan, "created here");
         }
-        if let (Some((e, espan)), Some(today)) = (expires, self.today())
+        // When the dates contradict each other, that is the one problem to report.
+        if let (Some((e, espan)), Some(today), false) = (expires, self.today(), inconsistent)
             && e <= today
         {
             self.warning("W0108", espan, format!("agent `{}` expired on {}", agent.name.name, date_text(e)))
@@ -324,7 +479,8 @@ impl Cx<'_> {
     fn cadence(&mut self, every: &Lit, last: Option<&Lit>, what: &str, agent: &AgentDecl, created: Option<i64>) {
         let period = match literals::duration_ms(&every.raw) {
             Ok(0) => {
-                self.error("E0206", every.span, format!("`{what} every` needs a period longer than zero")).label("zero period");
+                self.error("E0206", every.span, format!("`{what} every` needs a period longer than zero"))
+                    .label("zero period");
                 return;
             }
             Ok(ms) => ms,
@@ -344,16 +500,32 @@ impl Cx<'_> {
             let due = since + (period + 86_399_999) / 86_400_000;
             if due < today {
                 let doing = if what == "review" { "review" } else { "credential rotation" };
-                self.warning("W0109", span, format!("agent `{}`: {doing} was due on {}", agent.name.name, date_text(due)))
-                    .label(format!("overdue relative to {}", date_text(today)))
-                    .help("requests from this agent are denied until the date after `last` is updated");
+                self.warning(
+                    "W0109",
+                    span,
+                    format!("agent `{}`: {doing} was due on {}", agent.name.name, date_text(due)),
+                )
+                .label(format!("overdue relative to {}", date_text(today)))
+                .help(format!(
+                    "requests from this agent are denied until the {doing} is done and the date after `last` updated"
+                ));
             }
         }
     }
 
     /// Checks record entries (fixture attrs, agent attrs, a test's context)
-    /// against a record type.
-    pub fn record_against(&mut self, entries: &[RecordEntry], record: &crate::types::RecordType, what: &str, require_all: bool, env: &Env) {
+    /// against a record type. `noun` names the entries ("attribute",
+    /// "field"); with `missing_at`, every required entry must be present and
+    /// those that are not are reported there.
+    pub fn record_against(
+        &mut self,
+        entries: &[RecordEntry],
+        record: &crate::types::RecordType,
+        what: &str,
+        noun: &str,
+        missing_at: Option<Span>,
+        env: &Env,
+    ) {
         let mut seen = BTreeSet::new();
         for entry in entries {
             let name = entry.key.name();
@@ -365,25 +537,42 @@ impl Cx<'_> {
             match record.fields.get(name) {
                 None => {
                     let help = crate::suggest::did_you_mean(name, record.fields.keys().map(|k| &**k));
-                    self.error("E0104", key_span, format!("{what} has no attribute `{name}`")).label("unknown attribute").help_opt(help);
+                    self.error("E0104", key_span, format!("{what} has no {noun} `{name}`"))
+                        .label(format!("unknown {noun}"))
+                        .help_opt(help);
                 }
                 Some(field) => {
                     let got = self.expr(&entry.value, env, &Facts::new(), Some(&field.ty));
                     if !got.fits(&field.ty) {
-                        self.error("E0201", entry.value.span, format!("`{name}` is {} in the schema, but `{}` is {}", field.ty.a(), expr_text(&entry.value), got.a()))
-                            .label(format!("expected {}", field.ty.a()));
+                        self.error(
+                            "E0201",
+                            entry.value.span,
+                            format!(
+                                "`{name}` is {} in the schema, but `{}` is {}",
+                                field.ty.a(),
+                                expr_text(&entry.value),
+                                got.a()
+                            ),
+                        )
+                        .label(format!("expected {}", field.ty.a()));
                     }
                 }
             }
         }
-        if require_all {
-            let missing: Vec<&str> =
-                record.fields.iter().filter(|(k, f)| !f.optional && !seen.contains(&***k)).map(|(k, _)| &**k).collect();
-            if let (false, Some(first)) = (missing.is_empty(), entries.first().map(|e| e.span)) {
-                let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
-                self.error("E0219", first, format!("{what} needs the attribute(s) {}", list.join(", ")))
-                    .label("missing required attributes")
-                    .help("give every attribute the schema does not mark optional with `?`");
+        if let Some(span) = missing_at {
+            let missing: Vec<(&str, &crate::types::Type)> = record
+                .fields
+                .iter()
+                .filter(|(k, f)| !f.optional && !seen.contains(&***k))
+                .map(|(k, f)| (&**k, &f.ty))
+                .collect();
+            if !missing.is_empty() {
+                let list: Vec<String> = missing.iter().map(|(k, t)| format!("`{k}: {t}`")).collect();
+                let names: Vec<String> = missing.iter().map(|(k, _)| format!("`{k}`")).collect();
+                let nouns = if missing.len() == 1 { format!("the {noun}") } else { format!("the {noun}s") };
+                self.error("E0219", span, format!("{what} needs {nouns} {}", list.join(", ")))
+                    .label(format!("missing {}", names.join(", ")))
+                    .help(format!("give every {noun} the schema does not mark optional with `?`"));
             }
         }
     }
@@ -401,23 +590,34 @@ impl Cx<'_> {
                 if !BUILTIN_DETECTORS.contains(&n) {
                     let help = crate::suggest::did_you_mean(n, BUILTIN_DETECTORS)
                         .unwrap_or_else(|| format!("the built-in detectors are {}", BUILTIN_DETECTORS.join(", ")));
-                    self.error("E0106", name.span, format!("there is no built-in detector `{n}`")).label("unknown built-in").help(help);
+                    self.error("E0106", name.span, format!("there is no built-in detector `{n}`"))
+                        .label("unknown built-in")
+                        .help(help);
                 }
             }
             DetectorDef::Pattern { regex, validate } => {
                 if let Err(message) = literals::pattern(regex.string_value().unwrap_or("")) {
                     self.error("E0208", regex.span, message).label("not a valid pattern");
-                } else if regex.string_value().is_some_and(|r| regex_syntax::parse(r).is_ok_and(|h| h.properties().minimum_len() == Some(0))) {
-                    self.error("E0208", regex.span, "this pattern matches the empty string, so it would match everywhere")
-                        .label("matches empty text")
-                        .help("require at least one character, e.g. `+` instead of `*`");
+                } else if regex
+                    .string_value()
+                    .is_some_and(|r| regex_syntax::parse(r).is_ok_and(|h| h.properties().minimum_len() == Some(0)))
+                {
+                    self.error(
+                        "E0208",
+                        regex.span,
+                        "this pattern matches the empty string, so it would match everywhere",
+                    )
+                    .label("matches empty text")
+                    .help("require at least one character, e.g. `+` instead of `*`");
                 }
                 if let Some(v) = validate
                     && !VALIDATORS.contains(&v.name.as_str())
                 {
                     let help = crate::suggest::did_you_mean(&v.name, VALIDATORS)
                         .unwrap_or_else(|| format!("the validators are {}", VALIDATORS.join(", ")));
-                    self.error("E0224", v.span, format!("unknown validator `{}`", v.name)).label("unknown validator").help(help);
+                    self.error("E0224", v.span, format!("unknown validator `{}`", v.name))
+                        .label("unknown validator")
+                        .help(help);
                 }
             }
             DetectorDef::Keywords(words) => {
@@ -474,13 +674,25 @@ impl Cx<'_> {
             match name {
                 "id" => {
                     if !is_string {
-                        self.error("E0220", a.span, "`@id` takes a string: `@id(\"read-own-region\")`").label("expected a string");
+                        self.error("E0220", a.span, "`@id` takes a string: `@id(\"read-own-region\")`")
+                            .label("expected a string");
                     } else if let Some(id) = &arg_text
                         && (id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
                     {
-                        self.error("E0220", a.span, format!("rule id `{id}` must be letters, digits, `-` and `_`"))
+                        let span = match &a.arg {
+                            Some(AnnotationArg::Lit(l)) => l.span,
+                            _ => a.span,
+                        };
+                        let fixed: String =
+                            id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+                        let help = if fixed.chars().any(|c| c != '-') {
+                            format!("write `@id(\"{fixed}\")`; ids appear in decisions, tests and audit logs")
+                        } else {
+                            "ids appear in decisions, tests and audit logs; keep them short and stable".to_string()
+                        };
+                        self.error("E0220", span, format!("rule id `{id}` must be letters, digits, `-` and `_`"))
                             .label("invalid id")
-                            .help("ids appear in decisions and audit logs; keep them short and stable");
+                            .help(help);
                     }
                 }
                 "reason" if !is_string => {
@@ -488,7 +700,8 @@ impl Cx<'_> {
                 }
                 "severity" => {
                     if !arg_text.as_deref().is_some_and(|s| SEVERITIES.contains(&s)) {
-                        self.error("E0220", a.span, format!("`@severity` is one of {}", SEVERITIES.join(", "))).label("unknown severity");
+                        self.error("E0220", a.span, format!("`@severity` is one of {}", SEVERITIES.join(", ")))
+                            .label("unknown severity");
                     }
                 }
                 "shadow" if a.arg.is_some() => {
@@ -498,7 +711,8 @@ impl Cx<'_> {
                     if arg_text.as_deref() != Some("actor") {
                         self.error("E0220", a.span, "`@delegation` takes \"actor\"").label("unknown delegation mode");
                     } else if effect != Some(Effect::Permit) {
-                        self.error("E0220", a.span, "`@delegation(\"actor\")` applies to permits only").label("not a permit");
+                        self.error("E0220", a.span, "`@delegation(\"actor\")` applies to permits only")
+                            .label("not a permit");
                     } else {
                         self.warning("W0110", a.span, "this permit lets the agent act beyond the rights of the people it acts for")
                             .label("delegation escape hatch")
@@ -549,7 +763,11 @@ impl Cx<'_> {
                 Some(S)
             }
             (ClauseKind::Obligation, "notify") => {
-                const S: Spec = &[("to", Some(Type::String), false), ("channel", Some(Type::String), false), ("message", Some(Type::String), false)];
+                const S: Spec = &[
+                    ("to", Some(Type::String), false),
+                    ("channel", Some(Type::String), false),
+                    ("message", Some(Type::String), false),
+                ];
                 Some(S)
             }
             (ClauseKind::Obligation, "audit") => {
@@ -568,49 +786,65 @@ impl Cx<'_> {
             if let Some(close) = close {
                 self.warning("W0111", clause.call.name.span, format!("unknown {} `{name}`", kind_word(clause.kind)))
                     .label("not a built-in one")
-                    .help(format!("did you mean `{close}`? Unknown names are passed to the application as custom {}s", kind_word(clause.kind)));
+                    .help(format!(
+                        "did you mean `{close}`? Unknown names are passed to the application as custom {}s",
+                        kind_word(clause.kind)
+                    ));
             }
             for a in args {
                 self.expr(&a.value, env, facts, None);
             }
             return;
         };
+        let mut unknown_args = false;
         for a in args {
             match spec.iter().find(|(k, _, _)| *k == a.name.name) {
                 None => {
+                    unknown_args = true;
                     let names: Vec<&str> = spec.iter().map(|(k, _, _)| *k).collect();
+                    let help = crate::suggest::did_you_mean(&a.name.name, names.iter().copied())
+                        .unwrap_or_else(|| format!("its arguments are {}", names.join(", ")));
                     self.error("E0209", a.name.span, format!("`{name}` has no argument `{}`", a.name.name))
                         .label("unknown argument")
-                        .help(format!("its arguments are {}", names.join(", ")));
+                        .help(help);
+                    self.expr(&a.value, env, facts, None);
                 }
                 Some((key, Some(ty), _)) => {
                     let got = self.expr(&a.value, env, facts, Some(ty));
                     if !got.fits(ty) {
-                        self.error("E0201", a.value.span, format!("`{key}` must be {}, but `{}` is {}", ty.a(), expr_text(&a.value), got.a()))
-                            .label(format!("expected {}", ty.a()));
+                        self.error(
+                            "E0201",
+                            a.value.span,
+                            format!("`{key}` must be {}, but `{}` is {}", ty.a(), expr_text(&a.value), got.a()),
+                        )
+                        .label(format!("expected {}", ty.a()));
                     }
                 }
                 Some((key, None, _)) => {
                     // `audit(level: high)`: a level word.
                     let ok = matches!(&a.value.kind, ExprKind::Name(n) if AUDIT_LEVELS.contains(&n.name.as_str()));
                     if !ok {
-                        self.error("E0201", a.value.span, format!("`{key}` is one of {}", AUDIT_LEVELS.join(", "))).label("unknown level");
+                        self.error("E0201", a.value.span, format!("`{key}` is one of {}", AUDIT_LEVELS.join(", ")))
+                            .label("unknown level");
                     }
                 }
             }
         }
+        // A misspelt argument is reported once, not also as a missing one.
         for (key, _, required) in spec {
-            if *required && !args.iter().any(|a| a.name.name == *key) {
+            if *required && !unknown_args && !args.iter().any(|a| a.name.name == *key) {
                 self.error("E0209", clause.call.span, format!("`{name}` needs the argument `{key}`"))
                     .label(format!("missing `{key}`"))
                     .help(format!("write `{name}({key}: …)`"));
             }
         }
-        let count_ok = args.iter().find(|a| a.name.name == "count").is_none_or(|a| {
-            !matches!(&a.value.kind, ExprKind::Lit(Lit { kind: LitKind::Int, raw, .. }) if raw == "0")
-        });
+        let count_ok = args
+            .iter()
+            .find(|a| a.name.name == "count")
+            .is_none_or(|a| !matches!(&a.value.kind, ExprKind::Lit(Lit { kind: LitKind::Int, raw, .. }) if raw == "0"));
         if !count_ok {
-            self.error("E0201", clause.call.span, "`require_approval(count: 0)` requires no one").label("count must be at least 1");
+            self.error("E0201", clause.call.span, "`require_approval(count: 0)` requires no one")
+                .label("count must be at least 1");
         }
         if name == "notify" && !args.iter().any(|a| a.name.name == "to" || a.name.name == "channel") {
             self.error("E0209", clause.call.span, "`notify` needs `to` or `channel`").label("no recipient");
@@ -636,11 +870,40 @@ impl Cx<'_> {
                 if first_is_method && mask.with.len() == 1 { (&[], mask.with.first()) } else { (&mask.with, None) }
             }
         };
+        // `mask PATH with NAME`: NAME may be a method or a detector; when it
+        // is neither, say so (rather than "unknown detector").
+        if let ([single], None) = (detectors, &mask.using) {
+            let missing = matches!(
+                self.ns.lookup(&single.name, |n| symbols.detectors.contains_key(n), self.stdlib),
+                crate::names::Lookup::Missing
+            );
+            if missing && !MASK_METHODS.contains(&single.name.text().as_str()) {
+                let text = single.name.text();
+                let candidates = MASK_METHODS.iter().copied().chain(symbols.detectors.keys().map(|k| &**k));
+                let help = crate::suggest::did_you_mean(&text, candidates).unwrap_or_else(|| {
+                    format!(
+                        "the masking methods are {}; detectors come from `detector` declarations and stdlib modules",
+                        MASK_METHODS.join(", ")
+                    )
+                });
+                self.error("E0115", single.name.span, format!("`{text}` is neither a masking method nor a detector"))
+                    .label("unknown method or detector")
+                    .help(help);
+                for path in &mask.paths {
+                    self.mask_path(path, &env, "redact", true);
+                }
+                return;
+            }
+        }
         for d in detectors {
             if MASK_METHODS.contains(&d.name.text().as_str()) && mask.using.is_none() {
-                self.error("E0115", d.span, format!("`{}` is a masking method; list detectors here, or only the method", d.name.text()))
-                    .label("method among detectors")
-                    .help("write `mask PATH with DETECTOR, … using METHOD`");
+                self.error(
+                    "E0115",
+                    d.span,
+                    format!("`{}` is a masking method; list detectors here, or only the method", d.name.text()),
+                )
+                .label("method among detectors")
+                .help("write `mask PATH with DETECTOR, … using METHOD`");
                 continue;
             }
             if d.args.is_some() {
@@ -669,17 +932,31 @@ impl Cx<'_> {
             other => {
                 let help = crate::suggest::did_you_mean(other, MASK_METHODS)
                     .unwrap_or_else(|| format!("the methods are {}", MASK_METHODS.join(", ")));
-                self.error("E0115", m.name.span, format!("unknown masking method `{other}`")).label("not a masking method").help(help);
+                self.error("E0115", m.name.span, format!("unknown masking method `{other}`"))
+                    .label("not a masking method")
+                    .help(help);
                 return;
             }
         };
-        let empty = Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None };
+        let empty = Env {
+            principal: Type::Error,
+            resource: Type::Error,
+            context: Type::Error,
+            actions: Vec::new(),
+            current: None,
+        };
         for a in args {
             match allowed.iter().find(|(k, _)| *k == a.name.name) {
                 None => {
                     let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
-                    let help = if names.is_empty() { format!("`{name}` takes no arguments") } else { format!("its arguments are {}", names.join(", ")) };
-                    self.error("E0209", a.name.span, format!("`{name}` has no argument `{}`", a.name.name)).label("unknown argument").help(help);
+                    let help = if names.is_empty() {
+                        format!("`{name}` takes no arguments")
+                    } else {
+                        format!("its arguments are {}", names.join(", "))
+                    };
+                    self.error("E0209", a.name.span, format!("`{name}` has no argument `{}`", a.name.name))
+                        .label("unknown argument")
+                        .help(help);
                 }
                 Some((key, ty)) => {
                     let ExprKind::Lit(lit) = &a.value.kind else {
@@ -688,7 +965,8 @@ impl Cx<'_> {
                     };
                     let got = self.literal(lit);
                     if !got.fits(ty) {
-                        self.error("E0201", a.value.span, format!("`{key}` must be {}, found {}", ty.a(), got.a())).label(format!("expected {}", ty.a()));
+                        self.error("E0201", a.value.span, format!("`{key}` must be {}, found {}", ty.a(), got.a()))
+                            .label(format!("expected {}", ty.a()));
                     }
                 }
             }
@@ -700,7 +978,8 @@ impl Cx<'_> {
                 .help("the key names the secret the runtime tokenizes with; only holders of that key can detokenize");
         }
         if name == "partial" && !args.iter().any(|a| a.name.name == "first" || a.name.name == "last") {
-            self.error("E0209", m.span, "`partial` needs `first`, `last` or both: `partial(last: 4)`").label("nothing to reveal");
+            self.error("E0209", m.span, "`partial` needs `first`, `last` or both: `partial(last: 4)`")
+                .label("nothing to reveal");
         }
     }
 
@@ -713,7 +992,8 @@ impl Cx<'_> {
                         MaskSegment::Field(f) => f.span,
                         MaskSegment::Star(s) => *s,
                     };
-                    self.error("E0211", span, "`text` is every string of the payload; it has no fields").label("remove this");
+                    self.error("E0211", span, "`text` is every string of the payload; it has no fields")
+                        .label("remove this");
                 }
                 return;
             }
@@ -732,9 +1012,15 @@ impl Cx<'_> {
                             }
                         }
                         None => {
-                            self.error("E0211", path.root.span, format!("action `{a}` declares no `returns` type, so `response` has no fields to name"))
-                                .label("unknown response shape")
-                                .help(format!("declare `action {a} … returns {{ … }}`, or narrow the mask with `on action: …`"));
+                            self.error(
+                                "E0211",
+                                path.root.span,
+                                format!("action `{a}` declares no `returns` type, so `response` has no fields to name"),
+                            )
+                            .label("unknown response shape")
+                            .help(format!(
+                                "declare `action {a} … returns {{ … }}`, or narrow the mask with `on action: …`"
+                            ));
                             return;
                         }
                     }
@@ -742,8 +1028,12 @@ impl Cx<'_> {
                 returns.unwrap_or(Type::Error)
             }
             other => {
-                self.error("E0211", path.root.span, format!("a mask path starts with `resource`, `response`, `context` or `text`, not `{other}`"))
-                    .label("unknown root");
+                self.error(
+                    "E0211",
+                    path.root.span,
+                    format!("a mask path starts with `resource`, `response`, `context` or `text`, not `{other}`"),
+                )
+                .label("unknown root");
                 return;
             }
         };
@@ -766,7 +1056,12 @@ impl Cx<'_> {
                         }
                         None if ty.is_error() => return,
                         None => {
-                            self.error("E0211", *span, format!("`{text}` is {}; `*` needs a set, list or record", ty.a())).label("nothing to expand");
+                            self.error(
+                                "E0211",
+                                *span,
+                                format!("`{text}` is {}; `*` needs a set, list or record", ty.a()),
+                            )
+                            .label("nothing to expand");
                             return;
                         }
                     };
@@ -777,7 +1072,9 @@ impl Cx<'_> {
                         Type::Entity(names) => {
                             let mut found = None;
                             for n in names.iter() {
-                                if let Some(f) = schema.entities.get(n).and_then(|e| e.attrs.fields.get(name.name.as_str())) {
+                                if let Some(f) =
+                                    schema.entities.get(n).and_then(|e| e.attrs.fields.get(name.name.as_str()))
+                                {
                                     found = Some(f.ty.clone());
                                 }
                             }
@@ -798,7 +1095,9 @@ impl Cx<'_> {
                             _ => Vec::new(),
                         };
                         let help = crate::suggest::did_you_mean(&name.name, candidates.iter().map(String::as_str));
-                        self.error("E0104", name.span, format!("`{text}` ({ty}) has no field `{}`", name.name)).label("unknown field").help_opt(help);
+                        self.error("E0104", name.span, format!("`{text}` ({ty}) has no field `{}`", name.name))
+                            .label("unknown field")
+                            .help_opt(help);
                         return;
                     };
                     ty = next;
@@ -826,8 +1125,12 @@ impl Cx<'_> {
         let env = self.scope_env(limit.scope.as_ref(), None);
         match literals::int(&limit.count.raw) {
             Ok(0) => {
-                self.error("E0217", limit.count.span, "a limit of 0 requests forbids the action; write a `forbid` rule instead")
-                    .label("zero");
+                self.error(
+                    "E0217",
+                    limit.count.span,
+                    "a limit of 0 requests forbids the action; write a `forbid` rule instead",
+                )
+                .label("zero");
             }
             Ok(_) => {}
             Err(message) => {
@@ -836,7 +1139,8 @@ impl Cx<'_> {
         }
         match literals::duration_ms(&limit.window.raw) {
             Ok(0) => {
-                self.error("E0217", limit.window.span, "a rate-limit window must be longer than zero").label("empty window");
+                self.error("E0217", limit.window.span, "a rate-limit window must be longer than zero")
+                    .label("empty window");
             }
             Ok(_) => {}
             Err(message) => {
@@ -864,11 +1168,16 @@ impl Cx<'_> {
                 continue;
             }
             let ty = self.expr(key, &env, &facts, None);
-            let ok = matches!(ty, Type::Entity(_) | Type::String | Type::Int | Type::Enum(_) | Type::Action | Type::Ip) || ty.is_error();
+            let ok = matches!(ty, Type::Entity(_) | Type::String | Type::Int | Type::Enum(_) | Type::Action | Type::Ip)
+                || ty.is_error();
             if !ok {
-                self.error("E0212", key.span, format!("`{}` is {}, which cannot key a rate limit", expr_text(key), ty.a()))
-                    .label("unsuitable key")
-                    .help("keys are entities, strings, integers, enums, IP addresses or the action");
+                self.error(
+                    "E0212",
+                    key.span,
+                    format!("`{}` is {}, which cannot key a rate limit", expr_text(key), ty.a()),
+                )
+                .label("unsuitable key")
+                .help("keys are entities, strings, integers, enums, IP addresses or the action");
             }
         }
     }

@@ -22,6 +22,7 @@ use crate::symbols::{Symbols, symbols};
 use crate::units::{Loc, Unit, UnitKey, unit};
 
 pub use expr::{Env, Facts, path_key};
+pub use items::MASK_METHODS;
 
 /// A diagnostic whose positions are still locations in relocated units.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -72,6 +73,7 @@ pub fn check_unit(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         stdlib: stdlib_modules(db, project),
         options: project.options(db),
         diags: Vec::new(),
+        types: None,
     };
     match &*unit {
         Unit::Import(import) => cx.import(import),
@@ -97,6 +99,9 @@ pub(crate) struct Cx<'a> {
     pub stdlib: &'a [Arc<str>],
     pub options: &'a Options,
     pub diags: Vec<RawDiag>,
+    /// When set, the type of every expression checked, by the ordinal of its
+    /// span (the lowering reads it).
+    pub types: Option<std::collections::HashMap<u32, crate::types::Type>>,
 }
 
 impl Cx<'_> {
@@ -135,8 +140,13 @@ impl Cx<'_> {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
                 let text = path.text();
-                self.error("E0107", path.span, format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"))
-                    .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.error(
+                    "E0107",
+                    path.span,
+                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
+                )
+                .label("module not imported")
+                .help(format!("add `import stdlib.{module}` at the top of the file"));
                 None
             }
             Lookup::Missing => {
@@ -163,8 +173,13 @@ impl Cx<'_> {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
                 let text = path.text();
-                self.error("E0107", path.span, format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"))
-                    .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.error(
+                    "E0107",
+                    path.span,
+                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
+                )
+                .label("module not imported")
+                .help(format!("add `import stdlib.{module}` at the top of the file"));
                 None
             }
             Lookup::Missing => {
@@ -186,17 +201,25 @@ impl Cx<'_> {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
                 let text = path.text();
-                self.error("E0107", path.span, format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"))
-                    .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.error(
+                    "E0107",
+                    path.span,
+                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
+                )
+                .label("module not imported")
+                .help(format!("add `import stdlib.{module}` at the top of the file"));
                 None
             }
             Lookup::Missing => {
                 let text = path.text();
                 let help = crate::suggest::did_you_mean(&text, symbols.detectors.keys().map(|k| &**k));
                 let help = help.unwrap_or_else(|| {
-                    "detectors come from `detector` declarations or stdlib modules such as `import stdlib.pii`".to_string()
+                    "detectors come from `detector` declarations or stdlib modules such as `import stdlib.pii`"
+                        .to_string()
                 });
-                self.error("E0106", path.span, format!("unknown detector `{text}`")).label("no detector of this name").help(help);
+                self.error("E0106", path.span, format!("unknown detector `{text}`"))
+                    .label("no detector of this name")
+                    .help(help);
                 None
             }
         }

@@ -14,6 +14,10 @@ use crate::types::{RecordType, Type};
 
 const REQUEST_FIELDS: [&str; 6] = ["principal", "action", "resource", "context", "on_behalf_of", "session"];
 
+fn expr_uid(e: &EntityLit) -> String {
+    format!("{}::{}", e.uid.ty.text(), e.uid.id.raw)
+}
+
 fn no_request() -> Env {
     Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
 }
@@ -22,9 +26,7 @@ impl Cx<'_> {
     pub fn fixture(&mut self, fixture: &FixtureDecl) {
         let symbols = Arc::clone(self.symbols);
         self.duplicate_fixture(&fixture.name, symbols.fixtures.get(fixture.name.name.as_str()));
-        for e in &fixture.entities {
-            self.entity_lit(e);
-        }
+        self.entity_list(&fixture.entities);
     }
 
     fn duplicate_fixture(&mut self, name: &Ident, all: Option<&Vec<crate::units::Loc>>) {
@@ -35,6 +37,27 @@ impl Cx<'_> {
             self.error("E0108", name.span, format!("fixture `{}` is declared more than once", name.name))
                 .label("declared again here")
                 .secondary(*first, "first declared here");
+        }
+    }
+
+    /// Checks the entities of a fixture or an `entities` block; each is listed once.
+    fn entity_list(&mut self, entities: &[EntityLit]) {
+        let mut seen: std::collections::BTreeMap<(String, &str), ward_grammar::Span> =
+            std::collections::BTreeMap::new();
+        for e in entities {
+            self.entity_lit(e);
+            let key = (e.uid.ty.text(), e.uid.id.raw.as_str());
+            match seen.get(&key) {
+                Some(first) => {
+                    self.error("E0108", e.uid.span, format!("entity `{}` is listed twice", expr_uid(e)))
+                        .label("listed again")
+                        .note_at(*first, "first listed here")
+                        .help("give all its attributes and parents in one entry");
+                }
+                None => {
+                    seen.insert(key, e.uid.span);
+                }
+            }
         }
     }
 
@@ -54,7 +77,14 @@ impl Cx<'_> {
         }
         let attrs = env.entities.get(&ty).map(|info| info.attrs.clone()).unwrap_or_default();
         let entries = e.attrs.as_ref().map_or(&[][..], |(entries, _)| entries.as_slice());
-        self.record_against(entries, &attrs, &format!("`{ty}`"), e.attrs.is_some(), &no_request());
+        self.record_against(
+            entries,
+            &attrs,
+            &format!("`{ty}`"),
+            "attribute",
+            e.attrs.as_ref().map(|_| e.uid.span),
+            &no_request(),
+        );
     }
 
     pub fn test(&mut self, test: &TestDecl) {
@@ -64,8 +94,19 @@ impl Cx<'_> {
                 TestStep::Using(names, _) => {
                     for n in names {
                         if !symbols.fixtures.contains_key(n.name.as_str()) {
-                            let help = crate::suggest::did_you_mean(&n.name, symbols.fixtures.keys().map(|k| &**k));
-                            self.error("E0109", n.span, format!("unknown fixture `{}`", n.name)).label("no fixture of this name").help_opt(help);
+                            let help = crate::suggest::did_you_mean(&n.name, symbols.fixtures.keys().map(|k| &**k))
+                                .unwrap_or_else(|| {
+                                    let known: Vec<String> =
+                                        symbols.fixtures.keys().map(|k| format!("`{k}`")).collect();
+                                    if known.is_empty() {
+                                        format!("declare it with `fixture {} {{ … }}`", n.name)
+                                    } else {
+                                        format!("the fixtures are {}", known.join(", "))
+                                    }
+                                });
+                            self.error("E0109", n.span, format!("unknown fixture `{}`", n.name))
+                                .label("no fixture of this name")
+                                .help(help);
                         }
                     }
                 }
@@ -79,11 +120,7 @@ impl Cx<'_> {
                         self.error("E0206", lit.span, message).label("invalid duration");
                     }
                 }
-                TestStep::Entities(entities, _) => {
-                    for e in entities {
-                        self.entity_lit(e);
-                    }
-                }
+                TestStep::Entities(entities, _) => self.entity_list(entities),
                 TestStep::Request(request) => self.request(request),
             }
         }
@@ -95,7 +132,9 @@ impl Cx<'_> {
             if !REQUEST_FIELDS.contains(&f.key.name()) {
                 let help = crate::suggest::did_you_mean(f.key.name(), REQUEST_FIELDS)
                     .unwrap_or_else(|| format!("a request has {}", REQUEST_FIELDS.join(", ")));
-                self.error("E0218", f.span, format!("a request has no field `{}`", f.key.name())).label("unknown field").help(help);
+                self.error("E0218", f.span, format!("a request has no field `{}`", f.key.name()))
+                    .label("unknown field")
+                    .help(help);
             }
         }
         let env = Arc::clone(self.env);
@@ -106,7 +145,8 @@ impl Cx<'_> {
                 self.action(&Path { segments: vec![n.clone()], span: n.span })
             }
             Some(Expr { kind: ExprKind::Member { .. }, span }) | Some(Expr { span, .. }) => {
-                self.error("E0218", *span, "`action` is the name of an action, such as `action: read_customer`").label("not an action name");
+                self.error("E0218", *span, "`action` is the name of an action, such as `action: read_customer`")
+                    .label("not an action name");
                 None
             }
             None => {
@@ -114,10 +154,38 @@ impl Cx<'_> {
                 None
             }
         };
+        // A group names a set of actions; a request is for one of them.
+        let action = match (action, field("action")) {
+            (Some(a), Some(f)) if env.groups.contains(&a) => {
+                let members: Vec<String> = env
+                    .actions
+                    .keys()
+                    .filter(|k| !env.groups.contains(*k) && env.action_in(k, &a))
+                    .map(|k| format!("`{k}`"))
+                    .collect();
+                let help = match members.as_slice() {
+                    [] => "a request names the action it asks for".to_string(),
+                    [one] => format!("its only action is {one}"),
+                    [init @ .., last] if members.len() <= 4 => {
+                        format!("its actions are {} and {last}", init.join(", "))
+                    }
+                    [a, b, rest @ ..] => format!("its actions include {a}, {b} and {} more", rest.len()),
+                };
+                self.error("E0218", f.value.span, format!("`{a}` is a group of actions; a request is for one action"))
+                    .label("an action group")
+                    .help(help);
+                None
+            }
+            (a, _) => a,
+        };
         let info = action.as_ref().and_then(|a| env.actions.get(a)).cloned();
-        for (var, allowed) in [("principal", info.as_ref().and_then(|i| i.principals.clone())), ("resource", info.as_ref().and_then(|i| i.resources.clone()))] {
+        for (var, allowed) in [
+            ("principal", info.as_ref().and_then(|i| i.principals.clone())),
+            ("resource", info.as_ref().and_then(|i| i.resources.clone())),
+        ] {
             let Some(f) = field(var) else {
-                self.error("E0218", request.fields_span, format!("a request needs a `{var}`")).label(format!("no `{var}`"));
+                self.error("E0218", request.fields_span, format!("a request needs a `{var}`"))
+                    .label(format!("no `{var}`"));
                 continue;
             };
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
@@ -128,24 +196,37 @@ impl Cx<'_> {
                     {
                         let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
                         let word = if var == "principal" { "taken by" } else { "applied to" };
-                        self.error("E0218", f.value.span, format!("`{action}` can be {word} {}, not a `{t}`", list.join(" or ")))
-                            .label(format!("a `{t}`"));
+                        self.error(
+                            "E0218",
+                            f.value.span,
+                            format!("`{action}` can be {word} {}, not a `{t}`", list.join(" or ")),
+                        )
+                        .label(format!("a `{t}`"));
                     }
                 }
                 (Type::Entity(_), _, _) => {}
                 (t, _, _) if t.is_error() => {}
                 (t, _, _) => {
-                    self.error("E0218", f.value.span, format!("`{var}` is an entity such as `User::\"dana\"`, but `{}` is {}", expr_text(&f.value), t.a()))
-                        .label("not an entity");
+                    self.error(
+                        "E0218",
+                        f.value.span,
+                        format!(
+                            "`{var}` is an entity such as `User::\"dana\"`, but `{}` is {}",
+                            expr_text(&f.value),
+                            t.a()
+                        ),
+                    )
+                    .label("not an entity");
                 }
             }
         }
         let context_ty = info.as_ref().map_or_else(|| env.context.clone(), |i| i.context.clone());
         match field("context").map(|f| &f.value) {
-            Some(Expr { kind: ExprKind::Record(entries), .. }) => {
-                let what = action.as_ref().map_or_else(|| "the context".to_string(), |a| format!("the context of `{a}`"));
+            Some(Expr { kind: ExprKind::Record(entries), span }) => {
+                let what =
+                    action.as_ref().map_or_else(|| "the context".to_string(), |a| format!("the context of `{a}`"));
                 if info.is_some() {
-                    self.record_against(entries, &context_ty, &what, true, &empty);
+                    self.record_against(entries, &context_ty, &what, "field", Some(*span), &empty);
                 }
             }
             Some(other) => {
@@ -155,21 +236,40 @@ impl Cx<'_> {
                 let required: Vec<String> =
                     context_ty.fields.iter().filter(|(_, f)| !f.optional).map(|(k, _)| format!("`{k}`")).collect();
                 if info.is_some() && !required.is_empty() {
-                    self.error("E0218", request.fields_span, format!("this request has no `context`, which needs {}", required.join(", ")))
-                        .label("no `context`");
+                    self.error(
+                        "E0218",
+                        request.fields_span,
+                        format!("this request has no `context`, which needs {}", required.join(", ")),
+                    )
+                    .label("no `context`");
                 }
             }
         }
         if let Some(f) = field("on_behalf_of") {
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
-            if !matches!(&ty, Type::Set(inner) if matches!(**inner, Type::Entity(_) | Type::Unknown)) && !ty.is_error() {
-                self.error("E0218", f.value.span, "`on_behalf_of` is a list of entities, the origin first: `[User::\"dana\"]`").label("not a list of entities");
+            if !matches!(&ty, Type::Set(inner) if matches!(**inner, Type::Entity(_) | Type::Unknown)) && !ty.is_error()
+            {
+                self.error(
+                    "E0218",
+                    f.value.span,
+                    format!(
+                        "`on_behalf_of` is a list of entities, the origin first (`[User::\"dana\"]`), but `{}` is {}",
+                        expr_text(&f.value),
+                        ty.a()
+                    ),
+                )
+                .label("not a list of entities");
             }
         }
         if let Some(f) = field("session") {
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
             if ty != Type::String && !ty.is_error() {
-                self.error("E0218", f.value.span, "`session` is a string").label("not a string");
+                self.error(
+                    "E0218",
+                    f.value.span,
+                    format!("`session` is a `String`, but `{}` is {}", expr_text(&f.value), ty.a()),
+                )
+                .label("not a string");
             }
         }
         let symbols = Arc::clone(self.symbols);
@@ -178,8 +278,12 @@ impl Cx<'_> {
                 let id_text = id.string_value().unwrap_or("");
                 if !symbols.rules.contains_key(id_text) {
                     let help = crate::suggest::did_you_mean(id_text, symbols.rules.keys().map(String::as_str))
-                        .unwrap_or_else(|| "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string());
-                    self.error("E0110", id.span, format!("no rule has the id `{id_text}`")).label("unknown rule id").help(help);
+                        .unwrap_or_else(|| {
+                            "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string()
+                        });
+                    self.error("E0110", id.span, format!("no rule has the id `{id_text}`"))
+                        .label("unknown rule id")
+                        .help(help);
                 }
             }
             for d in &x.details {

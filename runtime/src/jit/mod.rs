@@ -1,16 +1,501 @@
-//! The Cranelift JIT (in progress in this commit: compiles nothing yet, so
-//! the engine uses the interpreter).
+//! The Cranelift JIT: every rule of a program compiled to a native function.
+//!
+//! A compiled rule evaluates its conditions in order and returns an outcome
+//! code: `0` fired, `1 << 32 | i` condition `i` did not hold, `2 << 32 | i`
+//! condition `i` could not be evaluated. The common cases are native code —
+//! constants, variables, attribute reads from the flattened entity store and
+//! the context, presence tests, boolean logic with short-circuit,
+//! comparisons of scalars, membership in entities the policy names (one bit
+//! test), checked arithmetic. Anything else (strings patterns, sets, IP
+//! ranges, flows, …) calls back into the reference interpreter for that
+//! sub-expression, so the two backends cannot drift apart semantically; the
+//! agreement tests check it on generated programs.
+//!
+//! Where codegen lives: in the runtime, over the serialized IR, so that a
+//! bundle is portable and compiled for the machine that loads it.
+
+mod abi;
+
+use std::collections::HashMap;
+
+use cranelift::codegen::ir::{BlockArg, FuncRef, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName};
+use cranelift::prelude::*;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Rule, Ty, Var};
 
 use crate::interp::{Eval, Outcome, Prepared};
+use crate::request::LOCAL_ENTITY;
+use crate::store::Store;
+pub use abi::JitCtx;
+use abi::{CodeMemory, RuleFn};
 
-pub struct Jit;
+pub(crate) fn new_module() -> Result<JITModule, String> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    flags.set("use_colocated_libcalls", "false").map_err(|e| e.to_string())?;
+    flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| e.to_string())?;
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    builder.symbol("ward_eval", abi::ward_eval as *const u8);
+    Ok(JITModule::new(builder))
+}
+
+/// A program's rules as native code, bound to one entity store.
+pub struct Jit {
+    functions: Vec<Option<RuleFn>>,
+    /// Per action: context field name id → slot (`u32::MAX` when absent).
+    context_tables: Vec<Vec<u32>>,
+    /// Keeps the code mapped; dropped last.
+    _code: CodeMemory,
+}
 
 impl Jit {
-    pub fn compile(_prepared: &Prepared) -> Result<Jit, String> {
-        Err("the JIT backend is not built yet".to_string())
+    /// Compiles every rule of `prepared` against `store`'s layout.
+    pub fn compile(prepared: &Prepared, store: &Store) -> Result<Jit, String> {
+        let mut module = new_module()?;
+        let ptr = module.target_config().pointer_type();
+        let mut eval_sig = module.make_signature();
+        eval_sig.params.extend([AbiParam::new(ptr), AbiParam::new(types::I64), AbiParam::new(ptr)]);
+        eval_sig.returns.push(AbiParam::new(types::I64));
+        let eval_id = module.declare_function("ward_eval", Linkage::Import, &eval_sig).map_err(|e| e.to_string())?;
+        let mut sig = module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(types::I64));
+        let mut ctx = module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+        let mut ids: Vec<FuncId> = Vec::new();
+        for (i, rule) in prepared.program.rules.iter().enumerate() {
+            let id = module.declare_function(&format!("rule_{i}"), Linkage::Local, &sig).map_err(|e| e.to_string())?;
+            ctx.func.signature = sig.clone();
+            ctx.func.name = UserFuncName::user(0, id.as_u32());
+            {
+                let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+                let eval_ref = module.declare_func_in_func(eval_id, b.func);
+                let mut cg =
+                    Codegen { b: &mut b, prepared, store, rule, ptr, eval_ref, ctx_ptr: None, cache: HashMap::new() };
+                cg.rule();
+                b.seal_all_blocks();
+                b.finalize(module.target_config());
+            }
+            module.define_function(id, &mut ctx).map_err(|e| format!("rule `{}`: {e}", rule.id))?;
+            module.clear_context(&mut ctx);
+            ids.push(id);
+        }
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        let functions = ids.iter().map(|id| Some(RuleFn::from_finalized(module.get_finalized_function(*id)))).collect();
+        let strings = prepared.program.strings.len();
+        let context_tables = (0..prepared.program.actions.len())
+            .map(|a| {
+                let mut table = vec![u32::MAX; strings];
+                for ((action, name), slot) in &prepared.context_slots {
+                    if *action == a as u32
+                        && let Some(t) = table.get_mut(*name as usize)
+                    {
+                        *t = *slot;
+                    }
+                }
+                table
+            })
+            .collect();
+        Ok(Jit { functions, context_tables, _code: CodeMemory(module) })
     }
 
-    pub fn rule(&self, _index: u32, _eval: &Eval<'_>) -> Option<Outcome> {
-        None
+    /// Runs rule `index` natively for `eval`'s frame and link. `None` if the
+    /// rule has no native code.
+    pub fn rule(&self, index: u32, eval: &Eval<'_>) -> Option<Outcome> {
+        let f = self.functions.get(index as usize).copied().flatten()?;
+        let frame = eval.frame;
+        let context = eval.view.record(frame.context);
+        let (context_slots, context_present) = match context {
+            Some(r) => (r.slots.as_ptr(), r.present.as_ptr()),
+            None => (std::ptr::null(), std::ptr::null()),
+        };
+        let store = eval.store;
+        let ctx = JitCtx {
+            principal: u64::from(eval.principal),
+            resource: u64::from(frame.resource),
+            action: u64::from(frame.action),
+            now: frame.now,
+            context_slots,
+            context_present,
+            context_slot_table: self.context_tables.get(frame.action as usize).map_or(std::ptr::null(), |t| t.as_ptr()),
+            flat: store.flat.as_ptr(),
+            offsets: store.offsets.as_ptr(),
+            bits: store.bits.as_ptr(),
+            bits_words: store.bits_words as u64,
+            eval: (eval as *const Eval<'_>).cast(),
+            rule: u64::from(index),
+        };
+        let code = f.call(&ctx);
+        let condition = (code & 0xffff_ffff) as usize;
+        Some(match code >> 32 {
+            0 => Outcome::Fired,
+            1 => Outcome::NotApplicable { failed: condition },
+            // The interpreter says precisely what went wrong.
+            _ => {
+                let rule = eval.prepared.program.rules.get(index as usize)?;
+                eval.rule(rule)
+            }
+        })
     }
+}
+
+/// Compiles one rule.
+struct Codegen<'a, 'b, 'f> {
+    b: &'b mut FunctionBuilder<'f>,
+    prepared: &'a Prepared,
+    store: &'a Store,
+    rule: &'a Rule,
+    ptr: Type,
+    eval_ref: FuncRef,
+    ctx_ptr: Option<Value>,
+    /// Values of expressions already computed in the current block chain
+    /// (only variables and constants, which never change).
+    cache: HashMap<u32, Value>,
+}
+
+impl Codegen<'_, '_, '_> {
+    fn ctx(&self) -> Value {
+        self.ctx_ptr.unwrap_or_else(unreachable_value)
+    }
+
+    fn load(&mut self, ty: Type, base: Value, offset: i32) -> Value {
+        self.b.ins().load(ty, MemFlagsData::trusted(), base, offset)
+    }
+
+    fn rule(&mut self) {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.ctx_ptr = self.b.block_params(entry).first().copied();
+        for (i, c) in self.rule.conditions.iter().enumerate() {
+            let failed = self.b.create_block();
+            let error = self.b.create_block();
+            let next = self.b.create_block();
+            let v = self.value(c.expr, error);
+            let truth = self.b.ins().icmp_imm_s(IntCC::NotEqual, v, 0);
+            if c.when {
+                self.b.ins().brif(truth, next, &[], failed, &[]);
+            } else {
+                self.b.ins().brif(truth, failed, &[], next, &[]);
+            }
+            self.b.switch_to_block(failed);
+            let code = self.b.ins().iconst(types::I64, (1i64 << 32) | i as i64);
+            self.b.ins().return_(&[code]);
+            self.b.switch_to_block(error);
+            let code = self.b.ins().iconst(types::I64, (2i64 << 32) | i as i64);
+            self.b.ins().return_(&[code]);
+            self.b.switch_to_block(next);
+            // Values computed under one condition are not reused by the next
+            // (its block is reached from a branch).
+            self.cache.clear();
+        }
+        let fired = self.b.ins().iconst(types::I64, 0);
+        self.b.ins().return_(&[fired]);
+    }
+
+    fn node(&self, id: u32) -> Option<&Expr> {
+        self.rule.exprs.get(id as usize)
+    }
+
+    /// The interpreter computes expression `id`; errors branch to `error`.
+    fn fallback(&mut self, id: u32, error: Block) -> Value {
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        let out = self.b.ins().stack_addr(self.ptr, slot, 0);
+        let ctx = self.ctx();
+        let expr = self.b.ins().iconst(types::I64, i64::from(id));
+        let call = self.b.ins().call(self.eval_ref, &[ctx, expr, out]);
+        let status = self.b.inst_results(call).first().copied().unwrap_or_else(unreachable_value);
+        let ok = self.b.create_block();
+        self.b.ins().brif(status, error, &[], ok, &[]);
+        self.b.switch_to_block(ok);
+        self.b.ins().stack_load(self.ptr, types::I64, slot, 0)
+    }
+
+    /// Compiles expression `id` to an i64 value; evaluation errors jump to `error`.
+    fn value(&mut self, id: u32, error: Block) -> Value {
+        if let Some(v) = self.cache.get(&id) {
+            return *v;
+        }
+        let Some(e) = self.node(id) else { return self.fallback(id, error) };
+        let kind = e.kind.clone();
+        let ty = e.ty.clone();
+        let v = match kind {
+            ExprKind::Const(c) => match c {
+                Const::Bool(b) => self.b.ins().iconst(types::I64, i64::from(b)),
+                Const::Int(i) => self.b.ins().iconst(types::I64, i),
+                Const::Str(s) => self.b.ins().iconst(types::I64, i64::from(s)),
+                Const::Enum(_, v) => self.b.ins().iconst(types::I64, i64::from(v)),
+                Const::Action(a) => self.b.ins().iconst(types::I64, i64::from(a)),
+                Const::Entity(k) => {
+                    let index = self.store.literals.get(k as usize).copied().unwrap_or(u32::MAX);
+                    self.b.ins().iconst(types::I64, i64::from(index))
+                }
+                Const::Ip(_) | Const::Cidr(_) => return self.fallback(id, error),
+            },
+            ExprKind::Var(Var::Principal) => self.field(abi::JitCtx::PRINCIPAL),
+            ExprKind::Var(Var::Resource) => self.field(abi::JitCtx::RESOURCE),
+            ExprKind::Var(Var::Action) => self.field(abi::JitCtx::ACTION),
+            ExprKind::Var(Var::Now) => self.field(abi::JitCtx::NOW),
+            ExprKind::Attr { base, name } => return self.attribute(id, base, name, error, false),
+            ExprKind::Has { base, name } => return self.attribute(id, base, name, error, true),
+            ExprKind::Not(x) => {
+                let v = self.value(x, error);
+                let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
+                return self.b.ins().uextend(types::I64, is_zero);
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                let is_and = matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::And(..)));
+                let va = self.value(a, error);
+                let rhs = self.b.create_block();
+                let done = self.b.create_block();
+                self.b.append_block_param(done, types::I64);
+                let short = self.b.ins().iconst(types::I64, i64::from(!is_and));
+                let saved = self.cache.clone();
+                if is_and {
+                    self.b.ins().brif(va, rhs, &[], done, &[BlockArg::Value(short)]);
+                } else {
+                    self.b.ins().brif(va, done, &[BlockArg::Value(short)], rhs, &[]);
+                }
+                self.b.switch_to_block(rhs);
+                let vb = self.value(b, error);
+                let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, vb, 0);
+                let vb = self.b.ins().uextend(types::I64, nonzero);
+                self.b.ins().jump(done, &[BlockArg::Value(vb)]);
+                self.b.switch_to_block(done);
+                // Values computed only on the right-hand path are not available here.
+                self.cache = saved;
+                return self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value);
+            }
+            ExprKind::Cmp { op, lhs, rhs } => {
+                let scalar = self.node(lhs).is_some_and(|l| is_scalar(&l.ty));
+                if !scalar && !matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) {
+                    return self.fallback(id, error);
+                }
+                let a = self.value(lhs, error);
+                let b = self.value(rhs, error);
+                let cc = match op {
+                    CmpOp::Eq => IntCC::Equal,
+                    CmpOp::Ne => IntCC::NotEqual,
+                    CmpOp::Lt => IntCC::SignedLessThan,
+                    CmpOp::Le => IntCC::SignedLessThanOrEqual,
+                    CmpOp::Gt => IntCC::SignedGreaterThan,
+                    CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
+                };
+                let c = self.b.ins().icmp(cc, a, b);
+                self.b.ins().uextend(types::I64, c)
+            }
+            ExprKind::In { lhs, rhs } => {
+                let literal = match self.node(rhs).map(|r| (&r.kind, &r.ty)) {
+                    Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) => Some(*k),
+                    _ => None,
+                };
+                let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
+                match (literal, entity_lhs) {
+                    (Some(k), true) => {
+                        let entity = self.value(lhs, error);
+                        return self.in_literal(id, entity, k, error);
+                    }
+                    _ => return self.fallback(id, error),
+                }
+            }
+            ExprKind::Add(a, b) | ExprKind::Sub(a, b) => {
+                let is_add = matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::Add(..)));
+                let x = self.value(a, error);
+                let y = self.value(b, error);
+                let (r, overflow) =
+                    if is_add { self.b.ins().sadd_overflow(x, y) } else { self.b.ins().ssub_overflow(x, y) };
+                let ok = self.b.create_block();
+                self.b.ins().brif(overflow, error, &[], ok, &[]);
+                self.b.switch_to_block(ok);
+                r
+            }
+            ExprKind::Neg(x) => {
+                let v = self.value(x, error);
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let (r, overflow) = self.b.ins().ssub_overflow(zero, v);
+                let ok = self.b.create_block();
+                self.b.ins().brif(overflow, error, &[], ok, &[]);
+                self.b.switch_to_block(ok);
+                r
+            }
+            _ => return self.fallback(id, error),
+        };
+        let _ = ty;
+        if matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::Const(_) | ExprKind::Var(_))) {
+            self.cache.insert(id, v);
+        }
+        v
+    }
+
+    fn field(&mut self, offset: i32) -> Value {
+        let ctx = self.ctx();
+        self.load(types::I64, ctx, offset)
+    }
+
+    /// `base.name` (or `base has name` when `test`): native for a store
+    /// entity of one known type and for the request's context; otherwise the
+    /// interpreter.
+    fn attribute(&mut self, id: u32, base: u32, name: u32, error: Block, test: bool) -> Value {
+        let Some(base_node) = self.node(base) else { return self.fallback(id, error) };
+        match (&base_node.kind, &base_node.ty) {
+            (ExprKind::Var(Var::Context), _) => self.context_attribute(name, error, test),
+            (_, Ty::Entity(types)) if types.len() == 1 => {
+                let t = types.first().copied().unwrap_or(0);
+                let Some(slot) = self.prepared.attr_slots.get(&(t, name)).copied() else {
+                    return self.fallback(id, error);
+                };
+                let presence_words =
+                    self.prepared.program.entity_types.get(t as usize).map_or(0, |e| e.attrs.len().div_ceil(64));
+                let entity = self.value(base, error);
+                self.entity_attribute(id, entity, slot, presence_words as i64, error, test)
+            }
+            _ => self.fallback(id, error),
+        }
+    }
+
+    fn entity_attribute(
+        &mut self,
+        id: u32,
+        entity: Value,
+        slot: u32,
+        presence_words: i64,
+        error: Block,
+        test: bool,
+    ) -> Value {
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(done, types::I64);
+        // Entities the request added (not in the store) take the slow path.
+        let local = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, entity, i64::from(LOCAL_ENTITY));
+        self.b.ins().brif(local, slow, &[], fast, &[]);
+
+        self.b.switch_to_block(fast);
+        let ctx = self.ctx();
+        let offsets = self.load(self.ptr, ctx, abi::JitCtx::OFFSETS);
+        let index4 = self.b.ins().imul_imm_u(entity, 4);
+        let at = self.b.ins().iadd(offsets, index4);
+        let off32 = self.load(types::I32, at, 0);
+        let off = self.b.ins().uextend(types::I64, off32);
+        let flat = self.load(self.ptr, ctx, abi::JitCtx::FLAT);
+        let base_bytes = self.b.ins().imul_imm_u(off, 8);
+        let entity_base = self.b.ins().iadd(flat, base_bytes);
+        let word = self.load(types::I64, entity_base, (slot / 64 * 8) as i32);
+        let bit = self.b.ins().ushr_imm_u(word, i64::from(slot % 64));
+        let present = self.b.ins().band_imm_u(bit, 1);
+        if test {
+            self.b.ins().jump(done, &[BlockArg::Value(present)]);
+        } else {
+            let read = self.b.create_block();
+            self.b.ins().brif(present, read, &[], error, &[]);
+            self.b.switch_to_block(read);
+            let value = self.load(types::I64, entity_base, ((presence_words + i64::from(slot)) * 8) as i32);
+            self.b.ins().jump(done, &[BlockArg::Value(value)]);
+        }
+
+        self.b.switch_to_block(slow);
+        let v = self.fallback(id, error);
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+
+        self.b.switch_to_block(done);
+        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+    }
+
+    fn context_attribute(&mut self, name: u32, error: Block, test: bool) -> Value {
+        let ctx = self.ctx();
+        let table = self.load(self.ptr, ctx, abi::JitCtx::CONTEXT_SLOT_TABLE);
+        let slot32 = self.load(types::I32, table, (name * 4) as i32);
+        let slot = self.b.ins().uextend(types::I64, slot32);
+        let known = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(done, types::I64);
+        let absent = self.b.ins().icmp_imm_s(IntCC::Equal, slot32, i64::from(u32::MAX as i32));
+        if test {
+            let zero = self.b.ins().iconst(types::I64, 0);
+            self.b.ins().brif(absent, done, &[BlockArg::Value(zero)], known, &[]);
+        } else {
+            self.b.ins().brif(absent, error, &[], known, &[]);
+        }
+        self.b.switch_to_block(known);
+        let present_ptr = self.load(self.ptr, ctx, abi::JitCtx::CONTEXT_PRESENT);
+        let word_index = self.b.ins().ushr_imm_u(slot, 6);
+        let word_bytes = self.b.ins().imul_imm_u(word_index, 8);
+        let word_at = self.b.ins().iadd(present_ptr, word_bytes);
+        let word = self.load(types::I64, word_at, 0);
+        let shift = self.b.ins().band_imm_u(slot, 63);
+        let bit = self.b.ins().ushr(word, shift);
+        let present = self.b.ins().band_imm_u(bit, 1);
+        if test {
+            self.b.ins().jump(done, &[BlockArg::Value(present)]);
+        } else {
+            let read = self.b.create_block();
+            self.b.ins().brif(present, read, &[], error, &[]);
+            self.b.switch_to_block(read);
+            let slots = self.load(self.ptr, ctx, abi::JitCtx::CONTEXT_SLOTS);
+            let slot_bytes = self.b.ins().imul_imm_u(slot, 8);
+            let at = self.b.ins().iadd(slots, slot_bytes);
+            let value = self.load(types::I64, at, 0);
+            self.b.ins().jump(done, &[BlockArg::Value(value)]);
+        }
+        self.b.switch_to_block(done);
+        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+    }
+
+    /// `entity in Literal` as one bit test (store entities) or the interpreter.
+    fn in_literal(&mut self, id: u32, entity: Value, k: u32, error: Block) -> Value {
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(done, types::I64);
+        let local = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, entity, i64::from(LOCAL_ENTITY));
+        self.b.ins().brif(local, slow, &[], fast, &[]);
+
+        self.b.switch_to_block(fast);
+        let ctx = self.ctx();
+        let bits = self.load(self.ptr, ctx, abi::JitCtx::BITS);
+        let words = self.load(types::I64, ctx, abi::JitCtx::BITS_WORDS);
+        let row = self.b.ins().imul(entity, words);
+        let word_index = self.b.ins().iadd_imm_u(row, i64::from(k / 64));
+        let bytes = self.b.ins().imul_imm_u(word_index, 8);
+        let at = self.b.ins().iadd(bits, bytes);
+        let word = self.load(types::I64, at, 0);
+        let shifted = self.b.ins().ushr_imm_u(word, i64::from(k % 64));
+        let bit = self.b.ins().band_imm_u(shifted, 1);
+        self.b.ins().jump(done, &[BlockArg::Value(bit)]);
+
+        self.b.switch_to_block(slow);
+        let v = self.fallback(id, error);
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+
+        self.b.switch_to_block(done);
+        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+    }
+}
+
+/// Types compared by their value word alone.
+fn is_scalar(ty: &Ty) -> bool {
+    matches!(
+        ty,
+        Ty::Bool
+            | Ty::Int
+            | Ty::Decimal
+            | Ty::String
+            | Ty::Time
+            | Ty::Date
+            | Ty::Duration
+            | Ty::Entity(_)
+            | Ty::Enum(_)
+            | Ty::Action
+    )
+}
+
+/// A placeholder where codegen cannot have a value (never reached: block
+/// parameters and call results exist by construction).
+fn unreachable_value() -> Value {
+    Value::from_u32(0)
 }

@@ -1,0 +1,130 @@
+//! The JIT's ABI: the only module of Ward with `unsafe` code.
+//!
+//! Native code receives one pointer, to a [`JitCtx`] built on the caller's
+//! stack for the duration of the call, and reads the request and the entity
+//! store through the raw pointers in it. It calls back into Rust only
+//! through the `extern "C"` helpers below, which turn those pointers back
+//! into references. Every `unsafe` block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+
+use cranelift_jit::JITModule;
+
+use crate::interp::Eval;
+
+/// What native code reads. `repr(C)`, every field 8 bytes, so that codegen
+/// addresses fields by fixed offsets ([`JitCtx::offset`]).
+#[repr(C)]
+pub struct JitCtx {
+    pub principal: u64,
+    pub resource: u64,
+    pub action: u64,
+    pub now: i64,
+    pub context_slots: *const u64,
+    pub context_present: *const u64,
+    /// For the request's action: string id of a context field → its slot (`u32::MAX`: none).
+    pub context_slot_table: *const u32,
+    /// The store's entities, flattened: presence words then slots, per entity.
+    pub flat: *const u64,
+    /// Entity index → offset (in words) of its data in `flat`.
+    pub offsets: *const u32,
+    /// Literal-membership bits, `bits_words` words per entity.
+    pub bits: *const u64,
+    pub bits_words: u64,
+    /// The evaluator, for helper calls (an `&Eval<'_>`).
+    pub eval: *const c_void,
+    /// The index of the rule being evaluated.
+    pub rule: u64,
+}
+
+impl JitCtx {
+    /// Byte offsets of the fields, for codegen.
+    pub const PRINCIPAL: i32 = 0;
+    pub const RESOURCE: i32 = 8;
+    pub const ACTION: i32 = 16;
+    pub const NOW: i32 = 24;
+    pub const CONTEXT_SLOTS: i32 = 32;
+    pub const CONTEXT_PRESENT: i32 = 40;
+    pub const CONTEXT_SLOT_TABLE: i32 = 48;
+    pub const FLAT: i32 = 56;
+    pub const OFFSETS: i32 = 64;
+    pub const BITS: i32 = 72;
+    pub const BITS_WORDS: i32 = 80;
+}
+
+/// The signature of a compiled rule: `fn(&JitCtx) -> outcome code`.
+type RawRuleFn = extern "C" fn(*const JitCtx) -> u64;
+
+/// A compiled rule's entry point.
+#[derive(Clone, Copy)]
+pub struct RuleFn(RawRuleFn);
+
+impl RuleFn {
+    /// Wraps a pointer returned by `JITModule::get_finalized_function` for a
+    /// function compiled with the signature `fn(i64) -> i64`.
+    pub fn from_finalized(ptr: *const u8) -> RuleFn {
+        // SAFETY: `ptr` is the entry of a finalized function that codegen
+        // declared with one pointer-sized argument and one i64 result, using
+        // the platform's default C calling convention — exactly `RawRuleFn`.
+        // The code stays mapped as long as the owning `CodeMemory` lives, and
+        // every `RuleFn` is stored beside it in `Jit`.
+        RuleFn(unsafe { std::mem::transmute::<*const u8, RawRuleFn>(ptr) })
+    }
+
+    pub fn call(&self, ctx: &JitCtx) -> u64 {
+        (self.0)(ctx)
+    }
+}
+
+/// Owns the JIT's code memory.
+pub struct CodeMemory(pub JITModule);
+
+// SAFETY: after `finalize_definitions` the module's code pages are read-only
+// and executable and are never written again; the module itself is only
+// touched again when it is dropped. Sharing or sending it between threads
+// therefore cannot race. (JITModule is not marked Send/Sync because it holds
+// raw pointers to that memory.)
+unsafe impl Send for CodeMemory {}
+// SAFETY: see the `Send` impl: no method of `JITModule` is called through a
+// shared reference after finalization.
+unsafe impl Sync for CodeMemory {}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        // The module frees its memory only when asked; no `RuleFn` outlives
+        // this value (both live in the same `Jit`).
+        let module = std::mem::replace(&mut self.0, empty_module());
+        // SAFETY: no compiled function of `module` can be running or be
+        // called again: they are reachable only through the `Jit` being
+        // dropped, which owns this `CodeMemory`.
+        unsafe { module.free_memory() };
+    }
+}
+
+fn empty_module() -> JITModule {
+    super::new_module().unwrap_or_else(|_| {
+        // Creating a second, empty module cannot fail where the first succeeded.
+        std::process::abort()
+    })
+}
+
+/// Evaluates expression `expr` of the current rule with the interpreter and
+/// writes its value to `out`. Returns 0 on success, 1 on an evaluation error.
+pub extern "C" fn ward_eval(ctx: *const JitCtx, expr: u64, out: *mut u64) -> u64 {
+    // SAFETY: native code passes the `JitCtx` it was called with, which
+    // `Jit::rule` built on its stack and keeps alive for the whole call.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: `ctx.eval` was set from an `&Eval<'_>` that outlives the call.
+    let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
+    let Some(rule) = eval.prepared.program.rules.get(ctx.rule as usize) else { return 1 };
+    match eval.expr(&rule.exprs, expr as u32) {
+        Ok(v) => {
+            // SAFETY: `out` points to a stack slot of the calling native frame,
+            // 8 bytes, aligned, and live until this helper returns.
+            unsafe { *out = v };
+            0
+        }
+        Err(_) => 1,
+    }
+}
