@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Ward's main job on the bundled examples: each example is its own program
-# (they declare the same entity names), so each folder is checked on its own.
+# Ward's main job on the bundled examples. Each example is its own program
+# (they declare the same entity names), so each folder is handled on its own:
+# check it, run its policy tests, then decide its sample requests against its
+# fixture and explain each decision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release --locked
 ward=target/release/ward
+at=2026-11-26T10:00:00Z
 status=0
 for dir in examples/*/; do
-  echo "== ${dir%/}"
-  "$ward" check "$dir" || status=1
+  dir=${dir%/}
+  echo "════ $dir"
+  "$ward" check --at "${at%%T*}" "$dir" || status=1
+  "$ward" test "$dir" || status=1
+  if [ -f "$dir/requests.jsonl" ]; then
+    fixture=$(awk '/^fixture /{print $2; exit}' "$dir"/*.ward)
+    echo "── decisions for $dir/requests.jsonl (entities: fixture $fixture, at $at)"
+    "$ward" explain --policy "$dir" --fixture "$fixture" --requests "$dir/requests.jsonl" --at "$at" || status=1
+  fi
 done
-echo "== formatting"
+echo "════ formatting"
 "$ward" fmt --check examples stdlib || status=1
 exit $status

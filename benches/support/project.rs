@@ -71,3 +71,29 @@ pub fn policy_with_edit(rules: usize, f: usize, edited: usize, variant: usize) -
     text.push_str("}\n");
     text
 }
+
+/// Policy files for decision benchmarks: the first 100 rules are general
+/// (two per action), the rest pin their resource to one document each —
+/// the shape of real large policy sets (per-document sharing, per-user
+/// grants), where each request can match only a handful of rules.
+pub fn decision_policies(rules: usize) -> Vec<(String, String)> {
+    (0..rules.div_ceil(100))
+        .map(|f| {
+            let mut text = format!("policy d{f} {{\n");
+            for i in f * 100..((f + 1) * 100).min(rules) {
+                if i < 100 {
+                    text.push_str(&rule(i, 0));
+                } else {
+                    let action = i % 50;
+                    let resource = action % 10;
+                    text.push_str(&format!(
+                        "  @id(\"shared{i}\")\n  permit principal: User, action: act{action}, resource == Resource{resource}::\"doc{i}\"\n    when principal.level >= {}\n\n",
+                        i % 10
+                    ));
+                }
+            }
+            text.push_str("}\n");
+            (format!("policies/d{f}.ward"), text)
+        })
+        .collect()
+}

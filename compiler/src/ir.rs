@@ -275,6 +275,10 @@ pub struct Rule {
     pub severity: Option<String>,
     /// Where the rule is: `file:line:col`.
     pub location: String,
+    /// The entity literal its scope pins `principal` to (`principal == E`).
+    pub pinned_principal: Option<u32>,
+    /// The entity literal its scope pins `resource` to (`resource == E`).
+    pub pinned_resource: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -362,10 +366,21 @@ pub struct Agent {
 /// The rules that can apply to requests of one action with one principal
 /// type and one resource type, in evaluation order: forbids, permits,
 /// masks, limits.
+///
+/// Rules whose scope pins the principal or the resource to one entity
+/// (`principal == User::"dana"`) are indexed by that entity: a decision
+/// evaluates the bucket's general rules plus those indexed under its own
+/// principal and resource, so thousands of per-entity rules cost nothing to
+/// the requests they cannot match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     pub action: u32,
     pub principal: u32,
     pub resource: u32,
     pub rules: Vec<u32>,
+    /// Entity literal → rules whose scope says `principal == it`.
+    pub by_principal: Vec<(u32, Vec<u32>)>,
+    /// Entity literal → rules whose scope says `resource == it` (and no
+    /// principal pin).
+    pub by_resource: Vec<(u32, Vec<u32>)>,
 }

@@ -65,6 +65,8 @@ pub struct Expectation {
 pub struct Compiled {
     pub program: ir::Program,
     pub tests: Vec<TestCase>,
+    /// Each fixture's entities, in Cedar's JSON entity format.
+    pub fixtures: BTreeMap<String, Json>,
 }
 
 /// Compiles a workspace that checks without errors; otherwise returns the
@@ -241,7 +243,7 @@ impl<'a> Lowerer<'a> {
                 tests.push(self.test(*file, *key, t, &fixtures));
             }
         }
-        Compiled { program: self.program, tests }
+        Compiled { program: self.program, tests, fixtures: fixtures.into_iter().collect() }
     }
 
     // ───────────────────────── schema ─────────────────────────
@@ -412,6 +414,7 @@ impl<'a> Lowerer<'a> {
         };
         let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false };
         let mut conds = Vec::new();
+        let (mut pinned_principal, mut pinned_resource) = (None, None);
         // Scope constraints are the first conditions.
         for item in scope.map(|s| s.items.as_slice()).unwrap_or(&[]) {
             let (var, s) = match item {
@@ -427,6 +430,13 @@ impl<'a> Lowerer<'a> {
                 ast::ScopeOp::In => ExprKind::In { lhs, rhs },
                 ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
             };
+            if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) = (c.op, rl.exprs.get(rhs as usize).map(|e| &e.kind)) {
+                if var == Var::Principal {
+                    pinned_principal = Some(*k);
+                } else {
+                    pinned_resource = Some(*k);
+                }
+            }
             let e = rl.push(kind, Ty::Bool);
             let op = if c.op == ast::ScopeOp::In { "in" } else { "==" };
             let name = if var == Var::Principal { "principal" } else { "resource" };
@@ -493,6 +503,8 @@ impl<'a> Lowerer<'a> {
             reason: ann_text("reason"),
             severity: ann_text("severity"),
             location,
+            pinned_principal,
+            pinned_resource,
         };
         let actions = env.actions.iter().filter_map(|a| self.actions.get(a).copied()).collect();
         let ids = |t: &Type| match t {
@@ -522,7 +534,24 @@ impl<'a> Lowerer<'a> {
         };
         for ((action, principal, resource), mut rules) in map {
             rules.sort_by_key(|r| (self.program.rules.get(*r as usize).map_or(9, rank), *r));
-            self.program.buckets.push(ir::Bucket { action, principal, resource, rules });
+            let mut general = Vec::new();
+            let mut by_principal: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            let mut by_resource: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            for r in rules {
+                match self.program.rules.get(r as usize).map(|x| (x.pinned_principal, x.pinned_resource)) {
+                    Some((Some(p), _)) => by_principal.entry(p).or_default().push(r),
+                    Some((None, Some(res))) => by_resource.entry(res).or_default().push(r),
+                    _ => general.push(r),
+                }
+            }
+            self.program.buckets.push(ir::Bucket {
+                action,
+                principal,
+                resource,
+                rules: general,
+                by_principal: by_principal.into_iter().collect(),
+                by_resource: by_resource.into_iter().collect(),
+            });
         }
     }
 

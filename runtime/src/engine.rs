@@ -72,7 +72,7 @@ pub struct Loaded {
     pub prepared: Prepared,
     pub store: Store,
     /// `(action, principal type, resource type)` → bucket.
-    pub buckets: HashMap<(u32, u32, u32), u32>,
+    pub buckets: HashMap<(u32, u32, u32), Bucket>,
     /// Agent lifecycle by entity index.
     pub agents: HashMap<u32, ir::Agent>,
     pub jit: Option<Jit>,
@@ -83,8 +83,19 @@ pub struct Loaded {
 impl Loaded {
     pub fn new(program: Arc<Program>, store: Store, want_jit: bool) -> Loaded {
         let prepared = Prepared::new(Arc::clone(&program));
-        let buckets =
-            program.buckets.iter().enumerate().map(|(i, b)| ((b.action, b.principal, b.resource), i as u32)).collect();
+        let literal = |k: &u32| store.literals.get(*k as usize).copied().unwrap_or(u32::MAX);
+        let buckets = program
+            .buckets
+            .iter()
+            .map(|b| {
+                let bucket = Bucket {
+                    general: b.rules.clone(),
+                    by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
+                    by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
+                };
+                ((b.action, b.principal, b.resource), bucket)
+            })
+            .collect();
         let agents = program
             .agents
             .iter()
@@ -103,6 +114,28 @@ impl Loaded {
 
     pub fn program(&self) -> &Program {
         &self.prepared.program
+    }
+}
+
+/// A bucket's rules, with the pinned ones indexed by store entity.
+pub struct Bucket {
+    pub general: Vec<u32>,
+    pub by_principal: HashMap<u32, Vec<u32>>,
+    pub by_resource: HashMap<u32, Vec<u32>>,
+}
+
+impl Bucket {
+    /// The rules to evaluate for `principal` on `resource`, in evaluation order.
+    fn rules(&self, principal: u32, resource: u32) -> std::borrow::Cow<'_, [u32]> {
+        let pinned_p = self.by_principal.get(&principal);
+        let pinned_r = self.by_resource.get(&resource);
+        if pinned_p.is_none() && pinned_r.is_none() {
+            return std::borrow::Cow::Borrowed(&self.general);
+        }
+        let mut all = self.general.clone();
+        all.extend(pinned_p.into_iter().flatten());
+        all.extend(pinned_r.into_iter().flatten());
+        std::borrow::Cow::Owned(all)
     }
 }
 
@@ -209,6 +242,13 @@ fn gcra(tat: Option<i64>, now: i64, count: u64, window_ms: i64, burst: u64) -> (
     (true, new_tat, remaining, None)
 }
 
+/// A request already checked and laid out, with the policy set it belongs to.
+pub struct PreparedRequest {
+    loaded: Arc<Loaded>,
+    pub frame: Frame,
+    pub request: Request,
+}
+
 /// How one link of the delegation chain came out.
 struct LinkResult {
     effect: Effect,
@@ -289,6 +329,21 @@ impl Engine {
             }
         }
         decision
+    }
+
+    /// Checks and lays out `request` once, for deciding it repeatedly (the
+    /// benchmarks' "prepared frame"; also useful for replays).
+    pub fn prepare(&self, request: &Request, now: i64) -> Result<PreparedRequest, crate::data::DataError> {
+        let loaded = self.loaded.load_full();
+        let frame = Frame::build(&loaded.store, request, now)?;
+        Ok(PreparedRequest { loaded, frame, request: request.clone() })
+    }
+
+    /// Decides a prepared request, against the policy set it was prepared
+    /// with. Nothing is recorded (no history, no rate-limit consumption
+    /// beyond the decision's own check).
+    pub fn decide_prepared(&self, prepared: &PreparedRequest) -> Decision {
+        self.decide_frame(&prepared.loaded, &prepared.request, &prepared.frame)
     }
 
     fn decide_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Decision {
@@ -430,11 +485,10 @@ impl Engine {
         let program = loaded.program();
         let Some(ptype) = frame.entity(&loaded.store, principal).map(|e| e.ty) else { return Vec::new() };
         let Some(rtype) = frame.entity(&loaded.store, frame.resource).map(|e| e.ty) else { return Vec::new() };
-        let Some(bucket) =
-            loaded.buckets.get(&(frame.action, ptype, rtype)).and_then(|b| program.buckets.get(*b as usize))
-        else {
+        let Some(bucket) = loaded.buckets.get(&(frame.action, ptype, rtype)) else {
             return Vec::new();
         };
+        let rules = bucket.rules(principal, frame.resource);
         let flows = HistoryFlows { loaded, history: &self.history, request, principal };
         let eval = Eval {
             prepared: &loaded.prepared,
@@ -448,7 +502,7 @@ impl Engine {
         };
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut out = Vec::new();
-        for index in &bucket.rules {
+        for index in rules.iter() {
             let Some(rule) = program.rules.get(*index as usize) else { continue };
             if !pick(&rule.kind) {
                 continue;

@@ -88,6 +88,7 @@ pub struct EvalArgs {
     pub request: Option<PathBuf>,
     pub requests: Option<PathBuf>,
     pub entities: Option<PathBuf>,
+    pub fixture: Option<String>,
     pub backend: Backend,
     pub at: Option<String>,
 }
@@ -120,7 +121,17 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut dyn Write, &
                 }
             }
         }
-        None => serde_json::Value::Array(Vec::new()),
+        None => match &args.fixture {
+            Some(name) => match compiled.fixtures.get(name) {
+                Some(entities) => entities.clone(),
+                None => {
+                    let known: Vec<&str> = compiled.fixtures.keys().map(String::as_str).collect();
+                    eprintln!("error: no fixture `{name}` (the policy declares: {})", known.join(", "));
+                    return ExitCode::from(USAGE);
+                }
+            },
+            None => serde_json::Value::Array(Vec::new()),
+        },
     };
     let store = match Store::load(Arc::clone(&program), &entities) {
         Ok(s) => s,

@@ -65,6 +65,8 @@ enum Command {
     Eval(EvalCli),
     /// Decide requests and explain each decision in words.
     Explain(EvalCli),
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    Lsp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,8 +97,11 @@ struct EvalCli {
     #[arg(long)]
     requests: Option<PathBuf>,
     /// Entities (JSON, Cedar's entity format).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fixture")]
     entities: Option<PathBuf>,
+    /// Use the entities of a `fixture` declared in the policy files.
+    #[arg(long)]
+    fixture: Option<String>,
     /// The evaluator.
     #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
     backend: BackendArg,
@@ -112,6 +117,7 @@ impl EvalCli {
             request: self.request,
             requests: self.requests,
             entities: self.entities,
+            fixture: self.fixture,
             backend: self.backend.backend(),
             at: self.at,
         }
@@ -162,6 +168,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, d| {
             let _ = writeln!(out, "{}", d.explain());
         }),
+        Command::Lsp => ward_lsp::run_stdio(),
     }
 }
 

@@ -1,0 +1,95 @@
+//! `Engine::decide`: JIT vs interpreter, on a prepared frame and from a
+//! typed request, over generated policy sets of 10 to 10,000 rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use ward::compiler::{Options, SourceSet};
+use ward::runtime::engine::{Backend, Engine, FixedClock, Loaded};
+use ward::runtime::{EntityUid, Request, Store};
+
+#[path = "support/project.rs"]
+mod project;
+
+const NOW: i64 = 1_764_158_400_000;
+
+fn entities() -> serde_json::Value {
+    let mut out = vec![json!({"uid": {"type": "Team", "id": "ops"}, "attrs": {}, "parents": []})];
+    for u in 0..10 {
+        let region = ["eu", "us", "apac"][u % 3];
+        let clearance = ["public", "internal", "confidential", "restricted"][u % 4];
+        out.push(json!({
+            "uid": {"type": "User", "id": format!("u{u}")},
+            "attrs": {"level": u, "region": region, "clearance": clearance, "teams": ["a", "b"]},
+            "parents": if u % 2 == 0 { vec![json!({"type": "Team", "id": "ops"})] } else { vec![] },
+        }));
+    }
+    for a in 0..5 {
+        out.push(json!({
+            "uid": {"type": "Agent", "id": format!("a{a}")},
+            "attrs": {"owner": {"__entity": {"type": "User", "id": format!("u{a}")}}, "clearance": "internal", "scopes": ["crm.read"]},
+            "parents": [{"type": "Team", "id": "ops"}],
+        }));
+    }
+    for r in 0..10 {
+        for x in 0..10 {
+            out.push(json!({
+                "uid": {"type": format!("Resource{r}"), "id": format!("x{x}")},
+                "attrs": {"owner": {"__entity": {"type": "User", "id": format!("u{x}")}}, "region": "eu", "tier": "pro", "level": "internal", "size": 50 * x, "name": format!("doc-{x}"), "tags": ["public"]},
+                "parents": [],
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+fn request(i: usize) -> Request {
+    let action = i % 50;
+    let principal = if i % 3 == 0 { EntityUid::new("Agent", format!("a{}", i % 5)) } else { EntityUid::new("User", format!("u{}", i % 10)) };
+    Request::new(principal, format!("act{action}"), EntityUid::new(format!("Resource{}", action % 10), format!("x{}", i % 10)))
+        .with_context(json!({"mfa": i % 2 == 0, "amount": (i * 37) % 500, "ip": "10.0.0.1"}))
+}
+
+fn engine(rules: usize, backend: Backend) -> Engine {
+    let mut set = SourceSet::default();
+    set.add("schema.ward", &project::schema());
+    for (path, text) in project::decision_policies(rules) {
+        set.add(path, &text);
+    }
+    set.add_stdlib();
+    let (compiled, _) = ward::compiler::compile(&set, &Options::default()).unwrap_or_else(|d| panic!("{d:#?}"));
+    let program = Arc::new(compiled.program);
+    let store = Store::load(Arc::clone(&program), &entities()).unwrap();
+    Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend)
+}
+
+fn bench(c: &mut Criterion) {
+    let requests: Vec<Request> = (0..64).map(request).collect();
+    for rules in [10, 100, 1_000, 10_000] {
+        let mut group = c.benchmark_group(format!("decide_{rules}_rules"));
+        for (name, backend) in [("jit", Backend::Jit), ("interp", Backend::Interpreter)] {
+            let engine = engine(rules, backend);
+            let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
+            let mut i = 0;
+            group.bench_function(BenchmarkId::new("prepared_frame", name), |b| {
+                b.iter(|| {
+                    i = (i + 1) % prepared.len();
+                    engine.decide_prepared(&prepared[i])
+                })
+            });
+            let mut j = 0;
+            group.bench_function(BenchmarkId::new("typed_request", name), |b| {
+                b.iter(|| {
+                    j = (j + 1) % requests.len();
+                    engine.decide_at(&requests[j], NOW)
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
