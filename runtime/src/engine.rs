@@ -389,18 +389,17 @@ impl Engine {
         decision.effect = worst;
         let mut fired_rules: Vec<u32> = Vec::new();
         let delegated = links.len() > 1;
-        for (link, r) in &results {
-            decision.errors.extend(r.errors.iter().cloned());
-            for s in &r.shadow {
-                if !decision.shadow.contains(s) {
-                    decision.shadow.push(s.clone());
+        for (link, r) in results {
+            decision.errors.extend(r.errors);
+            for s in r.shadow {
+                if !decision.shadow.contains(&s) {
+                    decision.shadow.push(s);
                 }
             }
             if r.effect == worst {
-                for reason in &r.reasons {
-                    let mut reason = reason.clone();
+                for mut reason in r.reasons {
                     if delegated {
-                        reason.principal = Some(frame.uid(&loaded.store, *link));
+                        reason.principal = Some(frame.uid(&loaded.store, link));
                     }
                     if !decision.reasons.contains(&reason) {
                         decision.reasons.push(reason);
@@ -596,15 +595,18 @@ impl Engine {
         if !is_actor && permits.is_empty() && approval_permits.is_empty() {
             for index in actor_grants.iter() {
                 if let Some(rule) = program.rules.get(*index as usize) {
-                    permits.push((
-                        *index,
-                        Reason {
-                            rule: Some(rule.id.clone()),
-                            clause: "the caller's delegated permit".to_string(),
-                            span: Some(rule.location.clone()),
-                            principal: None,
-                        },
-                    ));
+                    let reason = Reason {
+                        rule: Some(rule.id.clone()),
+                        clause: "the caller's delegated permit".to_string(),
+                        span: Some(rule.location.clone()),
+                        principal: None,
+                    };
+                    // A delegated permit that needs approval grants the link only that.
+                    if rule.obligations.iter().any(|o| o.name == "require_approval") {
+                        approval_permits.push((*index, reason));
+                    } else {
+                        permits.push((*index, reason));
+                    }
                 }
             }
         }
@@ -688,6 +690,9 @@ impl Engine {
                 continue;
             }
             pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst));
+        }
+        if pending.is_empty() {
+            return;
         }
         let Ok(mut state) = self.limiter.tat.lock() else {
             decision.effect = Effect::Deny;
