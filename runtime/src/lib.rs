@@ -17,3 +17,4 @@ pub use engine::{Backend, Clock, Engine, FixedClock, Loaded, SystemClock};
 pub use request::{EntityUid, Request};
 pub use store::Store;
 pub mod testing;
+pub mod why;

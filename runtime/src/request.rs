@@ -17,7 +17,7 @@ use crate::store::{Entity, Store};
 use crate::value::{Raw, Record, Tables};
 
 /// An entity reference: `Type::"id"`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EntityUid {
     #[serde(rename = "type")]
     pub ty: String,

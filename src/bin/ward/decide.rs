@@ -101,7 +101,11 @@ fn read(path: &Path, what: &str) -> Result<String, ExitCode> {
 }
 
 /// Runs `decide` for each request and prints the decisions with `print`.
-pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut dyn Write, &Decision)) -> ExitCode {
+pub fn eval(
+    args: &EvalArgs,
+    options: &Options,
+    print: impl Fn(&mut dyn Write, &Engine, &Request, &Decision),
+) -> ExitCode {
     let compiled = match compile(&args.policy, options) {
         Ok(c) => c,
         Err(code) => return code,
@@ -171,11 +175,17 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut dyn Write, &
     };
     let mut out = std::io::stdout().lock();
     for line in lines {
-        let decision = match Request::from_json_str(&line) {
-            Ok(r) => engine.decide(&r),
-            Err(e) => Decision::refused(e.to_string()),
-        };
-        print(&mut out, &decision);
+        match Request::from_json_str(&line) {
+            Ok(r) => {
+                let decision = engine.decide(&r);
+                print(&mut out, &engine, &r, &decision);
+            }
+            Err(e) => {
+                let decision = Decision::refused(e.to_string());
+                let placeholder = Request::new(Default::default(), String::new(), Default::default());
+                print(&mut out, &engine, &placeholder, &decision);
+            }
+        }
     }
     ExitCode::SUCCESS
 }

@@ -162,11 +162,24 @@ fn run(cli: Cli) -> ExitCode {
         },
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
         Command::Test { paths, backend } => decide::test(&paths, backend.backend(), &Options::default()),
-        Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, d| {
+        Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
-        Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, d| {
-            let _ = writeln!(out, "{}", d.explain());
+        Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {
+            let _ = write!(out, "{}", d.explain());
+            let now = engine.clock().now_ms();
+            for (rule, values) in engine.why(request, now, d) {
+                if !values.is_empty() {
+                    let _ = writeln!(out, "  values in `{rule}`: {}", values.join(", "));
+                }
+            }
+            if d.reasons.iter().any(|r| r.rule.is_none() && r.clause.starts_with("no permit applies")) {
+                for (rule, condition, values) in engine.why_not(request, now) {
+                    let shown = if values.is_empty() { String::new() } else { format!(" ({})", values.join(", ")) };
+                    let _ = writeln!(out, "  permit `{rule}` did not apply: {condition}{shown}");
+                }
+            }
+            let _ = writeln!(out);
         }),
         Command::Lsp => ward_lsp::run_stdio(),
     }
