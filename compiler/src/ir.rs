@@ -295,6 +295,7 @@ pub enum RuleKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MaskMethod {
     Redact,
     Partial { first: u32, last: u32 },

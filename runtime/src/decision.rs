@@ -40,8 +40,8 @@ pub struct Reason {
 pub struct Mask {
     pub rule: String,
     pub paths: Vec<String>,
-    /// `redact`, `partial(last: 4)`, `tokenize(key: "crm")`, …
-    pub method: String,
+    /// `"redact"`, `{"partial": {"first": 0, "last": 4}}`, `{"tokenize": {"key": "crm"}}`, …
+    pub method: ward_compiler::ir::MaskMethod,
     /// Detectors (qualified names) when the mask applies to matches in text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub detectors: Vec<String>,
@@ -155,7 +155,7 @@ impl Decision {
         for m in &self.masks {
             let detectors =
                 if m.detectors.is_empty() { String::new() } else { format!(" in {}", m.detectors.join(", ")) };
-            out.push_str(&format!("  mask {}{detectors} with {} (rule `{}`)\n", m.paths.join(", "), m.method, m.rule));
+            out.push_str(&format!("  mask {}{detectors} with {} (rule `{}`)\n", m.paths.join(", "), method_text(&m.method), m.rule));
         }
         for l in &self.limits {
             let retry = l.retry_after_ms.map(|ms| format!("; retry after {} ms", ms)).unwrap_or_default();
@@ -169,5 +169,22 @@ impl Decision {
             out.push_str(&format!("  error{rule}: {}\n", e.message));
         }
         out
+    }
+}
+
+/// A masking method as written in a policy: `partial(last: 4)`.
+pub fn method_text(m: &ward_compiler::ir::MaskMethod) -> String {
+    use ward_compiler::ir::MaskMethod;
+    match m {
+        MaskMethod::Redact => "redact".into(),
+        MaskMethod::Drop => "drop".into(),
+        MaskMethod::Partial { first, last } => match (first, last) {
+            (0, l) => format!("partial(last: {l})"),
+            (f, 0) => format!("partial(first: {f})"),
+            (f, l) => format!("partial(first: {f}, last: {l})"),
+        },
+        MaskMethod::Hash { salt: Some(s) } => format!("hash(salt: {s:?})"),
+        MaskMethod::Hash { salt: None } => "hash".into(),
+        MaskMethod::Tokenize { key } => format!("tokenize(key: {key:?})"),
     }
 }

@@ -239,3 +239,91 @@ mod tests {
         }
     }
 }
+
+/// Every detector of a program, compiled into one multi-pattern regex so
+/// that a string is scanned once whatever the number of detectors.
+#[derive(Debug)]
+pub struct Scanner {
+    regex: Option<Regex>,
+    /// Per pattern of `regex`: its validator and the detectors it belongs to.
+    patterns: Vec<(Option<Validator>, Vec<usize>, String)>,
+    /// Detector names (qualified), by index.
+    names: Vec<String>,
+}
+
+/// A validated match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    /// The pattern that matched (see [`Scanner::detector_covers`]).
+    pub pattern: usize,
+}
+
+impl Scanner {
+    /// Compiles the detectors of a program. Identical parts shared by several
+    /// detectors (a group and its members) are compiled once.
+    pub fn new(detectors: &[Detector]) -> Result<Scanner, String> {
+        let mut sources: Vec<String> = Vec::new();
+        let mut patterns: Vec<(Option<Validator>, Vec<usize>, String)> = Vec::new();
+        for (d, detector) in detectors.iter().enumerate() {
+            for part in &detector.parts {
+                let (regex, validate, label) = match part {
+                    DetectorPart::Builtin(name) => {
+                        let (r, v) = builtin(name).ok_or_else(|| format!("no built-in detector `{name}`"))?;
+                        (r.to_string(), v, name.clone())
+                    }
+                    DetectorPart::Pattern { regex, validate } => (regex.clone(), validate.as_deref().and_then(validator), detector.name.clone()),
+                    DetectorPart::Keywords(words) => {
+                        let alternatives: Vec<String> = words.iter().map(|w| regex_syntax::escape(w)).collect();
+                        (format!("(?i:{})", alternatives.join("|")), None, detector.name.clone())
+                    }
+                };
+                match sources.iter().position(|s| *s == regex) {
+                    Some(i) => {
+                        if let Some(p) = patterns.get_mut(i) {
+                            p.1.push(d);
+                        }
+                    }
+                    None => {
+                        sources.push(regex);
+                        patterns.push((validate, vec![d], label));
+                    }
+                }
+            }
+        }
+        let regex = if sources.is_empty() {
+            None
+        } else {
+            Some(Regex::new_many(&sources).map_err(|e| format!("detectors do not compile: {e}"))?)
+        };
+        Ok(Scanner { regex, patterns, names: detectors.iter().map(|d| d.name.clone()).collect() })
+    }
+
+    /// Validated, non-overlapping matches of every detector, left to right.
+    pub fn find(&self, text: &str) -> Vec<Found> {
+        let Some(regex) = &self.regex else { return Vec::new() };
+        let mut out = Vec::new();
+        for m in regex.find_iter(text) {
+            let pattern = m.pattern().as_usize();
+            let valid = match self.patterns.get(pattern).and_then(|p| p.0) {
+                Some(v) => text.get(m.range()).is_some_and(|c| validate(v, c)),
+                None => true,
+            };
+            if valid {
+                out.push(Found { start: m.start(), end: m.end(), pattern });
+            }
+        }
+        out
+    }
+
+    /// Whether the detector named `name` includes the pattern that found a match.
+    pub fn detector_covers(&self, name: &str, pattern: usize) -> bool {
+        self.patterns.get(pattern).is_some_and(|p| p.1.iter().any(|d| self.names.get(*d).is_some_and(|n| n == name)))
+    }
+
+    /// A short label for what a pattern finds (`email`), for `[REDACTED:email]`.
+    pub fn name(&self, pattern: usize) -> &str {
+        self.patterns.get(pattern).map_or("pii", |p| p.2.as_str())
+    }
+}

@@ -8,6 +8,8 @@ pub mod detect;
 pub mod engine;
 pub mod interp;
 pub mod jit;
+pub mod mask;
+pub mod masking;
 pub mod request;
 pub mod store;
 pub mod value;

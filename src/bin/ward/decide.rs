@@ -189,3 +189,76 @@ pub fn eval(
     }
     ExitCode::SUCCESS
 }
+
+/// The key source: a keys file if given, else the environment.
+pub fn keys(path: Option<&Path>) -> Result<Box<dyn ward_runtime::mask::Keys>, ExitCode> {
+    match path {
+        None => Ok(Box::new(ward_runtime::mask::EnvKeys)),
+        Some(p) => {
+            let text = read(p, "keys")?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                eprintln!("error: keys `{}` are not valid JSON: {e}", p.display());
+                ExitCode::from(USAGE)
+            })?;
+            ward_runtime::mask::StaticKeys::from_json(&json).map(|k| Box::new(k) as Box<dyn ward_runtime::mask::Keys>).map_err(|e| {
+                eprintln!("error: keys `{}`: {e}", p.display());
+                ExitCode::from(USAGE)
+            })
+        }
+    }
+}
+
+/// `ward mask`: decide the request, then print the payload with the
+/// decision's masks applied. A deny (or a mask that cannot be applied)
+/// prints the decision to stderr and exits 1: nothing is released.
+pub fn mask(args: &EvalArgs, payload: &Path, keys_file: Option<&Path>, options: &Options) -> ExitCode {
+    let keys = match keys(keys_file) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let text = match read(payload, "payload") {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let outcome = std::cell::Cell::new(ExitCode::SUCCESS);
+    let code = eval(args, options, |out, engine, _request, decision| {
+        let mut decision = decision.clone();
+        let mut payload = ward_runtime::masking::Payload::parse(&text);
+        match engine.mask(&mut decision, &mut payload, keys.as_ref()) {
+            Ok(()) => {
+                let _ = writeln!(out, "{}", payload.render());
+            }
+            Err(e) => {
+                eprintln!("refused: {e}");
+                eprint!("{}", decision.explain());
+                outcome.set(ExitCode::FAILURE);
+            }
+        }
+    });
+    if code != ExitCode::SUCCESS { code } else { outcome.get() }
+}
+
+/// `ward detokenize`: reverses tokens made with the named key.
+pub fn detokenize(key_name: &str, keys_file: Option<&Path>, input: Option<&Path>, text: Option<&str>) -> ExitCode {
+    let keys = match keys(keys_file) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let Some(key) = keys.key(key_name) else {
+        eprintln!("error: no key `{key_name}`; detokenizing needs the key the tokens were made with");
+        return ExitCode::from(USAGE);
+    };
+    let text = match (input, text) {
+        (Some(p), None) => match read(p, "input") {
+            Ok(t) => t,
+            Err(code) => return code,
+        },
+        (None, Some(t)) => t.to_string(),
+        _ => {
+            eprintln!("error: give the text to detokenize, or --input FILE");
+            return ExitCode::from(USAGE);
+        }
+    };
+    println!("{}", ward_runtime::mask::detokenize_text(&key, &text));
+    ExitCode::SUCCESS
+}

@@ -63,6 +63,32 @@ enum Command {
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
+    /// Decide a request and print the payload (JSON or text) with the decision's masks applied.
+    Mask {
+        #[command(flatten)]
+        eval: EvalCli,
+        /// The payload the agent would receive.
+        #[arg(long)]
+        payload: PathBuf,
+        /// Tokenization keys: a JSON object of name → 32-byte key (base64 or hex);
+        /// default: WARD_KEY_<NAME> environment variables.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// Replace tokens made by `tokenize(key: NAME)` with their values.
+    Detokenize {
+        /// The key's name.
+        #[arg(long)]
+        key: String,
+        /// Keys file (as for `ward mask`); default: the environment.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Read the text from a file.
+        #[arg(long, conflicts_with = "text")]
+        input: Option<PathBuf>,
+        /// The text.
+        text: Option<String>,
+    },
     /// Decide requests and explain each decision in words.
     Explain(EvalCli),
     /// Run the language server (LSP over stdin/stdout) for editors.
@@ -165,6 +191,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
+        Command::Mask { eval, payload, keys } => decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default()),
+        Command::Detokenize { key, keys, input, text } => decide::detokenize(&key, keys.as_deref(), input.as_deref(), text.as_deref()),
         Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {
             let _ = write!(out, "{}", d.explain());
             let now = engine.clock().now_ms();
