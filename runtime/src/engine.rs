@@ -78,6 +78,9 @@ pub struct Loaded {
     pub jit: Option<Jit>,
     /// Why the JIT is not available, when it is not.
     pub jit_error: Option<String>,
+    /// Every detector of the program, for masking text in one pass (or why
+    /// they could not be compiled: then text masks fail closed).
+    pub scanner: Result<Arc<crate::detect::Scanner>, String>,
 }
 
 impl Loaded {
@@ -109,7 +112,8 @@ impl Loaded {
         } else {
             (None, None)
         };
-        Loaded { prepared, store, buckets, agents, jit, jit_error }
+        let scanner = crate::detect::Scanner::new(&program.detectors).map(Arc::new);
+        Loaded { prepared, store, buckets, agents, jit, jit_error, scanner }
     }
 
     pub fn program(&self) -> &Program {
@@ -358,10 +362,9 @@ impl Engine {
             shadow: Vec::new(),
         };
         // Lifecycle of every agent involved.
-        let today = frame.now.div_euclid(86_400_000);
         for link in &frame.chain {
             if let Some(agent) = loaded.agents.get(link)
-                && let Some(reason) = lifecycle(agent, today)
+                && let Some(reason) = lifecycle(agent, frame.now)
             {
                 decision.effect = Effect::Deny;
                 decision.reasons.push(Reason {
@@ -440,7 +443,7 @@ impl Engine {
                         let mask = decision::Mask {
                             rule: rule.id.clone(),
                             paths: paths.clone(),
-                            method: method_text(method),
+                            method: method.clone(),
                             detectors: detectors
                                 .iter()
                                 .filter_map(|d| program.detectors.get(*d as usize))
@@ -457,7 +460,7 @@ impl Engine {
                         let mask = decision::Mask {
                             rule: rule.id.clone(),
                             paths: paths.clone(),
-                            method: method_text(method),
+                            method: method.clone(),
                             detectors: Vec::new(),
                         };
                         if !decision.masks.contains(&mask) {
@@ -754,23 +757,11 @@ fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
     }
 }
 
-fn method_text(m: &ir::MaskMethod) -> String {
-    match m {
-        ir::MaskMethod::Redact => "redact".into(),
-        ir::MaskMethod::Drop => "drop".into(),
-        ir::MaskMethod::Partial { first, last } => match (first, last) {
-            (0, l) => format!("partial(last: {l})"),
-            (f, 0) => format!("partial(first: {f})"),
-            (f, l) => format!("partial(first: {f}, last: {l})"),
-        },
-        ir::MaskMethod::Hash { salt: Some(s) } => format!("hash(salt: {s:?})"),
-        ir::MaskMethod::Hash { salt: None } => "hash".into(),
-        ir::MaskMethod::Tokenize { key } => format!("tokenize(key: {key:?})"),
-    }
-}
-
-/// Why an agent may not act today, if it may not.
-fn lifecycle(agent: &ir::Agent, today: i64) -> Option<String> {
+/// Why an agent may not act at `now` (ms since the epoch), if it may not
+/// (docs/language.md §4): `now ≥ expires`, or `last + every < now`.
+fn lifecycle(agent: &ir::Agent, now: i64) -> Option<String> {
+    const DAY: i64 = 86_400_000;
+    let today = now.div_euclid(DAY);
     let date = |d: i64| {
         let (y, m, dd) = crate::interp::civil(d);
         format!("{y:04}-{m:02}-{dd:02}")
@@ -784,9 +775,11 @@ fn lifecycle(agent: &ir::Agent, today: i64) -> Option<String> {
         if let Some((period, last)) = cadence
             && let Some(since) = last.or(agent.created)
         {
-            let due = since + (period + 86_399_999) / 86_400_000;
-            if today > due {
-                return Some(format!("agent `{}`: {what} was due on {} and is overdue", agent.name, date(due)));
+            // Overdue from the instant `last + every` has passed, not from the next day.
+            let due = since.saturating_mul(DAY).saturating_add(period);
+            if now > due {
+                let day = due.div_euclid(DAY);
+                return Some(format!("agent `{}`: {what} was due on {} and is overdue", agent.name, date(day)));
             }
         }
     }
