@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod check;
 pub mod db;
 mod diagnostic;
+pub mod ide;
 pub mod ir;
 pub mod literals;
 pub mod lower;

@@ -56,6 +56,28 @@ impl Workspace {
         self.project.set_options(&mut self.db).to(options);
     }
 
+    /// A read-only copy sharing the database: queries on it run while this
+    /// workspace waits to be edited. An edit ([`Workspace::set_text`]) cancels
+    /// the queries running on snapshots (they unwind with salsa's `Cancelled`,
+    /// see [`crate::ide::catch`]) and waits until every snapshot is dropped.
+    pub fn snapshot(&self) -> Workspace {
+        Workspace { db: self.db.clone(), project: self.project, files: self.files.clone() }
+    }
+
+    /// Every file, with its id.
+    pub fn files(&self) -> impl Iterator<Item = (FileId, SourceFile)> + '_ {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(u32::try_from(i).unwrap_or(u32::MAX)), *f))
+    }
+
+    /// The id of a file of this workspace.
+    pub fn id_of(&self, file: SourceFile) -> Option<FileId> {
+        self.files.iter().position(|f| *f == file).map(|i| FileId(u32::try_from(i).unwrap_or(u32::MAX)))
+    }
+
+    pub fn origin(&self, id: FileId) -> Option<&Origin> {
+        self.file(id).map(|f| f.origin(&self.db))
+    }
+
     pub fn db(&self) -> &Database {
         &self.db
     }

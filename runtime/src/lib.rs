@@ -1,6 +1,7 @@
 //! Ward's runtime: entity stores, request frames, the reference interpreter,
 //! the Cranelift JIT and the decision engine.
 
+pub mod audit;
 pub mod build;
 pub mod data;
 pub mod decision;

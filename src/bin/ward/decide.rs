@@ -91,6 +91,8 @@ pub struct EvalArgs {
     pub fixture: Option<String>,
     pub backend: Backend,
     pub at: Option<String>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_durability: ward_runtime::audit::Durability,
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ExitCode> {
@@ -158,7 +160,18 @@ pub fn eval(
     if let (Backend::Jit, Some(why)) = (args.backend, &loaded.jit_error) {
         eprintln!("note: using the interpreter: {why}");
     }
+    let policy_hash = loaded.program().source_hash.clone();
     let engine = Engine::new(loaded, clock, args.backend);
+    let audit = match &args.audit_log {
+        Some(path) => match ward_runtime::audit::AuditLog::open(path, args.audit_durability) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let lines: Vec<String> = match (&args.request, &args.requests) {
         (Some(path), None) => match read(path, "request") {
             Ok(t) => vec![t],
@@ -178,6 +191,13 @@ pub fn eval(
         match Request::from_json_str(&line) {
             Ok(r) => {
                 let decision = engine.decide(&r);
+                if let Some(log) = &audit {
+                    let entry = ward_runtime::audit::Entry::new(&r, &decision, &policy_hash, engine.clock().now_ms());
+                    if let Err(e) = log.append(entry) {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
                 print(&mut out, &engine, &r, &decision);
             }
             Err(e) => {
@@ -261,4 +281,22 @@ pub fn detokenize(key_name: &str, keys_file: Option<&Path>, input: Option<&Path>
     };
     println!("{}", ward_runtime::mask::detokenize_text(&key, &text));
     ExitCode::SUCCESS
+}
+
+/// `ward audit verify FILE`.
+pub fn audit_verify(path: &Path) -> ExitCode {
+    match ward_runtime::audit::verify(path) {
+        Ok(report) => {
+            println!("{}: {} records verified", path.display(), report.records);
+            if report.truncated_tail {
+                println!("note: the last line was cut short (a writer stopped mid-record) and is not counted");
+            }
+            println!("head {}", report.head);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}: does not verify: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -75,6 +75,9 @@ enum Command {
         #[arg(long)]
         keys: Option<PathBuf>,
     },
+    /// Audit-log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Replace tokens made by `tokenize(key: NAME)` with their values.
     Detokenize {
         /// The key's name.
@@ -93,6 +96,15 @@ enum Command {
     Explain(EvalCli),
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify an audit log's hash chain; prints the number of records and the head hash.
+    Verify {
+        /// The log file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +146,18 @@ struct EvalCli {
     /// Decision time (RFC 3339 time or date); default: now.
     #[arg(long)]
     at: Option<String>,
+    /// Append every decision to this tamper-evident audit log.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// When audit records reach the disk: after each record, or in batches.
+    #[arg(long, value_enum, default_value_t = SyncArg::Record)]
+    audit_sync: SyncArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SyncArg {
+    Record,
+    Batch,
 }
 
 impl EvalCli {
@@ -146,6 +170,13 @@ impl EvalCli {
             fixture: self.fixture,
             backend: self.backend.backend(),
             at: self.at,
+            audit_log: self.audit_log,
+            audit_durability: match self.audit_sync {
+                SyncArg::Record => ward_runtime::audit::Durability::EveryRecord,
+                SyncArg::Batch => {
+                    ward_runtime::audit::Durability::Batched { records: 256, interval: std::time::Duration::from_millis(200) }
+                }
+            },
         }
     }
 }
@@ -191,6 +222,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
+        Command::Audit(AuditCommand::Verify { file }) => decide::audit_verify(&file),
         Command::Mask { eval, payload, keys } => decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default()),
         Command::Detokenize { key, keys, input, text } => decide::detokenize(&key, keys.as_deref(), input.as_deref(), text.as_deref()),
         Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {

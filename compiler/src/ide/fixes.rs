@@ -1,0 +1,179 @@
+//! Code actions: the "did you mean" fixes of diagnostics, a missing `has`
+//! guard, a missing `import`.
+
+use ward_grammar::Span;
+use ward_grammar::ast::*;
+
+use super::Edit;
+use crate::diagnostic::{Diagnostic, FileId};
+use crate::units::parse;
+use crate::workspace::Workspace;
+
+/// A fix: a title, the edits, and the diagnostic it resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub title: String,
+    pub edits: Vec<Edit>,
+    pub diagnostic: Diagnostic,
+    pub preferred: bool,
+}
+
+/// The fixes for the diagnostics of `file` that overlap `range`.
+pub fn code_actions(ws: &Workspace, file: FileId, range: Span) -> Vec<Fix> {
+    let Some(text) = ws.text(file) else { return Vec::new() };
+    let mut out = Vec::new();
+    for d in ws.diagnostics() {
+        let span = d.primary.span;
+        if d.primary.file != file || span.end < range.start || span.start > range.end {
+            continue;
+        }
+        if let Some(fix) = did_you_mean(text, file, &d) {
+            out.push(fix);
+        }
+        if d.code == "E0204"
+            && let Some(fix) = has_guard(ws, file, &d)
+        {
+            out.push(fix);
+        }
+        if d.code == "E0107"
+            && let Some(fix) = add_import(ws, file, &d)
+        {
+            out.push(fix);
+        }
+    }
+    out
+}
+
+/// "did you mean `x`?": replace the name with `x`.
+fn did_you_mean(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let help = d.help.as_deref()?;
+    let rest = help.strip_prefix("did you mean `")?;
+    let suggestion = &rest[..rest.find('`')?];
+    let old = text.get(d.primary.span.range())?;
+    let new = if old.starts_with('"') {
+        format!("\"{suggestion}\"")
+    } else if !old.is_empty() && old.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        suggestion.to_string()
+    } else {
+        return None;
+    };
+    Some(Fix {
+        title: format!("Replace `{old}` with `{new}`"),
+        edits: vec![Edit { file, span: d.primary.span, text: new }],
+        diagnostic: d.clone(),
+        preferred: true,
+    })
+}
+
+/// `resource.x` read without `resource has x`: add the guard in front of
+/// the comparison that reads it.
+fn has_guard(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let at = d.primary.span;
+    let mut conditions: Vec<&Expr> = Vec::new();
+    for item in &tree.items {
+        let Item::Policy(p) = item else { continue };
+        for m in &p.items {
+            let cs = match m {
+                PolicyItem::Rule(r) => &r.conditions,
+                PolicyItem::Mask(x) => &x.conditions,
+                PolicyItem::Limit(x) => &x.conditions,
+                PolicyItem::Error(_) => continue,
+            };
+            conditions.extend(cs.iter().map(|c| &c.expr));
+        }
+    }
+    let root = conditions.into_iter().find(|e| e.span.start <= at.start && at.end <= e.span.end)?;
+    // Walk down to the read, remembering the outermost operand of a logical
+    // operator on the way (that is where the guard goes).
+    let mut target: Option<(&Expr, bool)> = None; // (operand, needs parentheses)
+    let mut node = root;
+    let mut parent_logical: Option<bool> = Some(false); // Some(needs parens) while above is logical or the root
+    let (base, name) = loop {
+        let inside = |e: &Expr| e.span.start <= at.start && at.end <= e.span.end;
+        match &node.kind {
+            ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs } => {
+                parent_logical = Some(*op == BinaryOp::Or);
+                node = if inside(lhs) { lhs } else { rhs };
+                continue;
+            }
+            ExprKind::Unary { op: UnaryOp::Not, operand } => {
+                parent_logical = Some(true);
+                node = operand;
+                continue;
+            }
+            ExprKind::Paren(inner) if parent_logical.is_some() => {
+                parent_logical = Some(false);
+                node = inner;
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(parens) = parent_logical.take() {
+            target = Some((node, parens));
+        }
+        match &node.kind {
+            ExprKind::Member { base, name } if name.span == at => break (base, name.name.clone()),
+            ExprKind::Index { base, key } if key.span == at => break (base, key.string_value()?.to_string()),
+            _ => {}
+        }
+        node = children(node).into_iter().find(|c| inside(c))?;
+    };
+    let (operand, parens) = target?;
+    let guard = format!("{} has {name} && ", ward_grammar::format::expr(base));
+    let start = Span { start: operand.span.start, end: operand.span.start };
+    let mut edits = Vec::new();
+    if parens {
+        edits.push(Edit { file, span: start, text: format!("({guard}") });
+        edits.push(Edit { file, span: Span { start: operand.span.end, end: operand.span.end }, text: ")".to_string() });
+    } else {
+        edits.push(Edit { file, span: start, text: guard.clone() });
+    }
+    Some(Fix {
+        title: format!("Add the guard `{}`", guard.trim_end_matches(" && ")),
+        edits,
+        diagnostic: d.clone(),
+        preferred: true,
+    })
+}
+
+fn children(e: &Expr) -> Vec<&Expr> {
+    match &e.kind {
+        ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => vec![base],
+        ExprKind::MethodCall { receiver, args, .. } => std::iter::once(&**receiver).chain(args).collect(),
+        ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter().collect(),
+        ExprKind::Unary { operand, .. } => vec![operand],
+        ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+        ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => vec![base],
+        ExprKind::Record(entries) => entries.iter().map(|e| &e.value).collect(),
+        ExprKind::Paren(inner) => vec![inner],
+        ExprKind::Flow(f) => {
+            let mut v: Vec<&Expr> = f.filter.iter().collect();
+            if let FlowKind::Sum(value) = &f.kind {
+                v.push(value);
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// "add `import stdlib.x` at the top of the file".
+fn add_import(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let help = d.help.as_deref()?;
+    let rest = help.strip_prefix("add `import stdlib.")?;
+    let module = &rest[..rest.find('`')?];
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let last_import =
+        tree.items.iter().filter_map(|i| if let Item::Import(x) = i { Some(x.span.end) } else { None }).max();
+    let (span, text) = match last_import {
+        Some(end) => (Span { start: end, end }, format!("\nimport stdlib.{module}")),
+        None => (Span { start: 0, end: 0 }, format!("import stdlib.{module}\n\n")),
+    };
+    Some(Fix {
+        title: format!("Add `import stdlib.{module}`"),
+        edits: vec![Edit { file, span, text }],
+        diagnostic: d.clone(),
+        preferred: true,
+    })
+}

@@ -1,0 +1,378 @@
+//! The IDE layer: hover, navigation, rename, completion, outline, fixes and
+//! highlighting over a small project. Completion lists and hovers are golden
+//! (`tests/snapshots/ide__*.snap`; review with `cargo insta review`, or
+//! `INSTA_UPDATE=always cargo test` and `git diff`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+
+use ward_compiler::ide::{self, CompletionKind, Symbol};
+use ward_compiler::{FileId, Options, Origin, Workspace};
+
+const SCHEMA: &str = r#"/// The shop's schema.
+schema shop {
+  /// A person on staff.
+  entity User in [Team] { region: Region, roles: Set<String>, manager?: User }
+  entity Team
+  /// An AI agent; `owner` is the accountable human.
+  entity Agent { owner: User, clearance: Level, scopes: Set<String> }
+  /// One customer record.
+  entity Customer {
+    /// Where the customer's data must stay.
+    region: Region,
+    tier: Tier,
+    email: String,
+    /// Only for US customers.
+    ssn?: String,
+    joined: Date,
+  }
+  /// Data-residency regions.
+  enum Region { eu, us }
+  enum Tier { standard, vip }
+  enum Level ordered { public, internal, secret }
+  action read, update by [Agent] on [Customer]
+  /// Sends mail to a customer.
+  action send_email by [Agent] on [Customer] with { to: String, external: Bool }
+  context { mfa: Bool, reason?: String }
+}
+"#;
+
+const POLICY: &str = r#"import stdlib.pii
+
+/// The support bot.
+agent bot: Agent {
+  owner User::"dana"
+  attrs { clearance: internal, scopes: ["crm"] }
+}
+
+policy support {
+  /// Agents read customers of their owner's region.
+  @id("read-own-region")
+  @reason("Residency")
+  permit principal: Agent, action: read, resource: Customer
+    when resource.region == principal.owner.region && resource.tier == vip
+
+  forbid action: send_email
+    when context.external && context.to matches pii.email
+
+  mask resource.email with pii.email using redact
+}
+"#;
+
+const TESTS: &str = r#"fixture people {
+  entity User::"dana" { region: eu, roles: [] }
+}
+
+test "reads" {
+  using people
+  request { principal: bot, action: read, resource: Customer::"c1", context: { mfa: true } }
+  expect allow by "support.read-own-region"
+}
+"#;
+
+struct Project {
+    ws: Workspace,
+    schema: FileId,
+    policy: FileId,
+    tests: FileId,
+}
+
+fn project() -> Project {
+    let mut ws = Workspace::new(Options::default());
+    ws.add_stdlib();
+    let schema = ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let policy = ws.add_file("policy.ward", POLICY, Origin::User);
+    let tests = ws.add_file("tests.ward", TESTS, Origin::User);
+    Project { ws, schema, policy, tests }
+}
+
+/// The offset of `inner` within the `nth` occurrence of `context` in `text`.
+fn at(text: &str, context: &str, inner: &str) -> u32 {
+    let start = text.find(context).unwrap_or_else(|| panic!("no `{context}`"));
+    let within = context.find(inner).unwrap_or_else(|| panic!("no `{inner}` in `{context}`"));
+    (start + within) as u32
+}
+
+fn line_col(text: &str, offset: u32) -> String {
+    let before = &text[..offset as usize];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
+fn show_span(ws: &Workspace, fs: &ide::FileSpan) -> String {
+    let text = ws.text(fs.file).unwrap();
+    format!(
+        "{} {} `{}`",
+        ws.path(fs.file).unwrap(),
+        line_col(text, fs.span.start),
+        &text[fs.span.start as usize..fs.span.end as usize]
+    )
+}
+
+#[test]
+fn hovers() {
+    let p = project();
+    let cases: &[(FileId, &str, &str, &str)] = &[
+        (p.policy, POLICY, "resource.region ==", "region"),
+        (p.policy, POLICY, "resource.region ==", "resource"),
+        (p.policy, POLICY, "principal.owner.region", "owner"),
+        (p.policy, POLICY, "resource.tier == vip", "vip"),
+        (p.policy, POLICY, "action: read,", "read"),
+        (p.policy, POLICY, "resource: Customer", "Customer"),
+        (p.policy, POLICY, "permit principal", "permit"),
+        (p.policy, POLICY, "context.external &&", "external"),
+        (p.policy, POLICY, "matches pii.email", "email"),
+        (p.policy, POLICY, "mask resource.email", "email"),
+        (p.policy, POLICY, "agent bot", "bot"),
+        (p.policy, POLICY, "clearance: internal", "clearance"),
+        (p.tests, TESTS, "principal: bot", "bot"),
+        (p.tests, TESTS, "by \"support.read-own-region\"", "support.read"),
+        (p.tests, TESTS, "using people", "people"),
+        (p.tests, TESTS, "{ mfa: true }", "mfa"),
+        (p.schema, SCHEMA, "ssn?: String", "ssn"),
+        (p.schema, SCHEMA, "action send_email", "send_email"),
+        (p.schema, SCHEMA, "enum Level", "Level"),
+        (p.schema, SCHEMA, "clearance: Level", "Level"),
+    ];
+    let mut out = String::new();
+    for (file, text, context, inner) in cases {
+        let offset = at(text, context, inner);
+        let hover = ide::hover(&p.ws, *file, offset);
+        let shown = match hover {
+            Some(h) => format!("{} `{}`\n{}", line_col(text, h.span.start), &text[h.span.range()], h.markdown),
+            None => "(none)".to_string(),
+        };
+        writeln!(out, "── {inner} in `{context}`\n{shown}\n").unwrap();
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn definitions_and_references() {
+    let p = project();
+    let ws = &p.ws;
+    // An attribute: defined in the schema, used in the policy and a fixture.
+    let defs = ide::goto_definition(ws, p.policy, at(POLICY, "resource.region ==", "region"));
+    assert_eq!(defs.iter().map(|d| show_span(ws, d)).collect::<Vec<_>>(), ["schema.ward 11:5 `region`"]);
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "    region: Region", "region"), true);
+    let shown: Vec<String> = refs.iter().map(|r| show_span(ws, r)).collect();
+    assert_eq!(shown, ["schema.ward 11:5 `region`", "policy.ward 14:19 `region`"], "{shown:#?}");
+    // An enum value: `vip` in the policy goes to the enum.
+    let defs = ide::goto_definition(ws, p.policy, at(POLICY, "== vip", "vip"));
+    assert_eq!(defs.iter().map(|d| show_span(ws, d)).collect::<Vec<_>>(), ["schema.ward 20:25 `vip`"]);
+    // A value used in a fixture and an agent.
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "Region { eu", "eu"), false);
+    assert_eq!(refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>(), ["tests.ward 2:33 `eu`"]);
+    // A rule: the test's `by` goes to the `@id`.
+    let defs = ide::goto_definition(ws, p.tests, at(TESTS, "support.read-own-region", "read"));
+    assert_eq!(defs.iter().map(|d| show_span(ws, d)).collect::<Vec<_>>(), ["policy.ward 11:7 `\"read-own-region\"`"]);
+    let refs = ide::find_references(ws, p.policy, at(POLICY, "permit principal", "permit"), false);
+    assert_eq!(
+        refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>(),
+        ["tests.ward 8:19 `\"support.read-own-region\"`"]
+    );
+    // A stdlib detector: its definition is in the stdlib module.
+    let defs = ide::goto_definition(ws, p.policy, at(POLICY, "matches pii.email", "email"));
+    assert_eq!(defs.len(), 1);
+    assert!(ws.path(defs[0].file).unwrap().starts_with("<stdlib>/pii.ward"));
+    // An agent named in a test request.
+    let defs = ide::goto_definition(ws, p.tests, at(TESTS, "principal: bot", "bot"));
+    assert_eq!(defs.iter().map(|d| show_span(ws, d)).collect::<Vec<_>>(), ["policy.ward 4:7 `bot`"]);
+    // An action from a scope and from a test.
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "action read,", "read"), true);
+    let shown: Vec<String> = refs.iter().map(|r| show_span(ws, r)).collect();
+    assert_eq!(shown, ["schema.ward 22:10 `read`", "policy.ward 13:36 `read`", "tests.ward 7:37 `read`"]);
+    // Entity types: in the schema, scopes, agents, literals.
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "entity User", "User"), false);
+    assert_eq!(refs.len(), 4, "{:#?}", refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>());
+    // Context fields, from a rule and from a test's context.
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "context { mfa", "mfa"), false);
+    assert_eq!(refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>(), ["tests.ward 7:80 `mfa`"]);
+}
+
+#[test]
+fn rename() {
+    let p = project();
+    let ws = &p.ws;
+    let edits = ide::rename(ws, p.policy, at(POLICY, "resource.tier", "tier"), "level").unwrap();
+    let shown: Vec<String> = edits
+        .iter()
+        .map(|e| format!("{} -> {}", show_span(ws, &ide::FileSpan { file: e.file, span: e.span }), e.text))
+        .collect();
+    assert_eq!(shown, ["schema.ward 12:5 `tier` -> level", "policy.ward 14:64 `tier` -> level"]);
+    // Refused: a clash, a keyword, a rule, a stdlib name.
+    assert!(ide::rename(ws, p.schema, at(SCHEMA, "enum Tier", "Tier"), "Region").is_err());
+    assert!(ide::rename(ws, p.schema, at(SCHEMA, "enum Tier", "Tier"), "policy").is_err());
+    assert!(ide::rename(ws, p.schema, at(SCHEMA, "enum Tier", "Tier"), "Grade").is_ok());
+    assert!(ide::rename(ws, p.schema, at(SCHEMA, "Region { eu", "eu"), "vip").is_err());
+    assert!(ide::prepare_rename(ws, p.policy, at(POLICY, "permit principal", "permit")).is_err());
+    assert!(ide::prepare_rename(ws, p.policy, at(POLICY, "matches pii.email", "email")).is_err());
+    // An agent: declared in the policy, used in a test.
+    let edits = ide::rename(ws, p.tests, at(TESTS, "principal: bot", "bot"), "helper").unwrap();
+    assert_eq!(edits.len(), 2);
+}
+
+fn completion_list(text_with_cursor: &str, file_name: &str) -> String {
+    let offset = text_with_cursor.find("$0").expect("a $0 cursor");
+    let text = text_with_cursor.replace("$0", "");
+    let mut ws = Workspace::new(Options::default());
+    ws.add_stdlib();
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file(file_name, &text, Origin::User);
+    let items = ide::completions(&ws, id, offset as u32);
+    let mut out = String::new();
+    for c in items {
+        let detail = c.detail.map(|d| format!(" — {d}")).unwrap_or_default();
+        let docs = if c.documentation.is_some() { " (docs)" } else { "" };
+        writeln!(out, "{:?} {}{detail}{docs}", c.kind, c.label).unwrap();
+    }
+    out
+}
+
+#[test]
+fn completions() {
+    let cases = [
+        ("top level", "$0"),
+        ("policy member start", "policy p {\n  $0\n}\n"),
+        (
+            "attribute after dot",
+            "policy p {\n  permit principal: Agent, action: read, resource: Customer\n    when resource.$0\n}\n",
+        ),
+        (
+            "attribute of an attribute",
+            "policy p {\n  permit principal: Agent, action: read\n    when principal.owner.re$0 == eu\n}\n",
+        ),
+        ("context fields", "policy p {\n  forbid action: send_email\n    when context.$0\n}\n"),
+        ("set methods", "policy p {\n  permit principal: Agent, action: read\n    when principal.scopes.$0\n}\n"),
+        ("actions in a scope", "policy p {\n  permit principal: Agent, action: $0\n}\n"),
+        ("actions in a list", "policy p {\n  permit action: [read, $0]\n}\n"),
+        ("entity types in a scope", "policy p {\n  permit principal: $0\n}\n"),
+        ("enum values after ::", "policy p {\n  permit when resource.tier == Tier::$0\n}\n"),
+        (
+            "detectors after matches",
+            "import stdlib.pii\npolicy p {\n  forbid action: send_email when context.to matches $0\n}\n",
+        ),
+        ("stdlib module members", "import stdlib.pii\npolicy p {\n  mask text with pii.$0\n}\n"),
+        ("mask methods after using", "import stdlib.pii\npolicy p {\n  mask text with pii.email using $0\n}\n"),
+        ("schema members", "schema t {\n  $0\n}\n"),
+        ("types in a schema", "schema t {\n  entity Shop { owner: $0 }\n}\n"),
+        ("annotations", "policy p {\n  @$0\n  permit action: read\n}\n"),
+        ("imports", "import $0"),
+    ];
+    let mut out = String::new();
+    for (name, text) in cases {
+        writeln!(out, "── {name}\n{}", completion_list(text, "main.ward")).unwrap();
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn completion_and_hover_survive_syntax_errors() {
+    // The rule being typed does not parse; the file's other items do.
+    let text = "policy p {\n  permit principal: Agent, action: read, resource: Customer\n    when resource.region == \n\n  forbid action: update when resource.tier == vip\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file("main.ward", text, Origin::User);
+    assert!(ws.diagnostics().iter().any(|d| d.code.starts_with("E00")), "expected a syntax error");
+    let hover = ide::hover(&ws, id, at(text, "resource.tier == vip", "tier")).expect("hover in the intact rule");
+    assert!(hover.markdown.contains("Customer.tier: Tier"), "{}", hover.markdown);
+    let broken = "policy p {\n  permit principal: Agent, action: read, resource: Customer\n    when resource.\n\n  forbid action: update when resource.tier == vip\n}\n";
+    ws.set_text(id, broken);
+    let offset = at(broken, "when resource.\n", "\n");
+    let labels: Vec<String> = ide::completions(&ws, id, offset).into_iter().map(|c| c.label).collect();
+    assert!(labels.contains(&"region".to_string()) && labels.contains(&"ssn".to_string()), "{labels:?}");
+}
+
+#[test]
+fn flow_conditions_complete_against_their_own_scope() {
+    let text =
+        "policy p {\n  forbid action: send_email\n    when previously within 1h action: read where resource.$0\n}\n";
+    let list = completion_list(text, "main.ward");
+    assert!(list.contains("Attribute tier"), "{list}");
+}
+
+#[test]
+fn code_actions() {
+    let text = "policy p {\n  permit principal: Agent, action: read, resource: Customer\n    when resource.regoin == eu\n  permit principal: Agent, action: read, resource: Customer\n    when resource.tier == vip || resource.ssn like \"9*\"\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file("main.ward", text, Origin::User);
+    let whole = ward_grammar::Span { start: 0, end: text.len() as u32 };
+    let fixes = ide::code_actions(&ws, id, whole);
+    let mut fixed = text.to_string();
+    let mut edits: Vec<ide::Edit> = fixes.iter().flat_map(|f| f.edits.clone()).collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.span.start));
+    for e in edits {
+        fixed.replace_range(e.span.range(), &e.text);
+    }
+    let titles: Vec<&str> = fixes.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(titles, ["Replace `regoin` with `region`", "Add the guard `resource has ssn`"]);
+    assert!(fixed.contains("when resource.region == eu"), "{fixed}");
+    assert!(fixed.contains("when resource.tier == vip || (resource has ssn && resource.ssn like \"9*\")"), "{fixed}");
+    ws.set_text(id, &fixed);
+    assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
+}
+
+#[test]
+fn outline_symbols_and_tokens() {
+    let p = project();
+    let outline = ide::document_symbols(&p.ws, p.policy);
+    let names: Vec<String> = outline
+        .iter()
+        .map(|i| {
+            let children: Vec<&str> = i.children.iter().map(|c| c.name.as_str()).collect();
+            format!("{:?} {} [{}]", i.kind, i.name, children.join(", "))
+        })
+        .collect();
+    assert_eq!(names, ["Import stdlib.pii []", "Agent bot []", "Policy support [read-own-region, forbid #2, mask #3]"]);
+    let found = ide::workspace_symbols(&p.ws, "cust", 10);
+    assert_eq!(found.first().map(|s| s.name.as_str()), Some("Customer"));
+    let tokens = ide::semantic_tokens(&p.ws, p.policy);
+    let class_of = |word: &str, context: &str| {
+        let offset = at(POLICY, context, word);
+        tokens.iter().find(|t| t.span.start == offset).map(|t| t.class)
+    };
+    assert_eq!(class_of("region", "resource.region =="), Some(ide::TokenClass::Property));
+    assert_eq!(class_of("vip", "== vip"), Some(ide::TokenClass::EnumMember));
+    assert_eq!(class_of("permit", "permit principal"), Some(ide::TokenClass::Keyword));
+    assert_eq!(class_of("Customer", "resource: Customer"), Some(ide::TokenClass::Type));
+    assert_eq!(class_of("email", "matches pii.email"), Some(ide::TokenClass::Function));
+    assert_eq!(class_of("pii", "matches pii.email"), Some(ide::TokenClass::Namespace));
+}
+
+#[test]
+fn symbols_at_positions() {
+    let p = project();
+    let (symbol, _, _) = ide::symbol_at(&p.ws, p.policy, at(POLICY, "principal.owner", "owner")).unwrap();
+    assert_eq!(symbol, Symbol::Attribute { owner: "Agent".into(), name: "owner".into() });
+    let _ = CompletionKind::Keyword;
+}
+
+#[test]
+fn queries_on_a_snapshot_are_cancelled_by_an_edit() {
+    let p = project();
+    let mut ws = p.ws;
+    let snapshot = ws.snapshot();
+    let worker = std::thread::spawn(move || {
+        // Keep asking until the edit cancels us.
+        let mut answers = 0;
+        loop {
+            match ide::catch(|| ide::references(&snapshot, &Symbol::Entity("User".into()), true)) {
+                Ok(_) => answers += 1,
+                Err(ide::Failure::Cancelled) => return answers,
+                Err(ide::Failure::Panic(m)) => panic!("{m}"),
+            }
+            if answers > 1_000_000 {
+                return answers;
+            }
+            std::thread::yield_now();
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Blocks until the snapshot's query unwinds and the snapshot is dropped.
+    ws.set_text(p.policy, &POLICY.replace("vip", "standard"));
+    let answers = worker.join().unwrap();
+    assert!(answers < 1_000_000);
+    assert!(ws.diagnostics().is_empty());
+}
