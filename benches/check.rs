@@ -5,6 +5,7 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ward::compiler::{FileId, Options, Origin, Workspace};
 
+#[allow(dead_code)]
 #[path = "support/project.rs"]
 mod project;
 

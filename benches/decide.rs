@@ -10,6 +10,7 @@ use ward::compiler::{Options, SourceSet};
 use ward::runtime::engine::{Backend, Engine, FixedClock, Loaded};
 use ward::runtime::{EntityUid, Request, Store};
 
+#[allow(dead_code)]
 #[path = "support/project.rs"]
 mod project;
 
@@ -47,9 +48,17 @@ fn entities() -> serde_json::Value {
 
 fn request(i: usize) -> Request {
     let action = i % 50;
-    let principal = if i % 3 == 0 { EntityUid::new("Agent", format!("a{}", i % 5)) } else { EntityUid::new("User", format!("u{}", i % 10)) };
-    Request::new(principal, format!("act{action}"), EntityUid::new(format!("Resource{}", action % 10), format!("x{}", i % 10)))
-        .with_context(json!({"mfa": i % 2 == 0, "amount": (i * 37) % 500, "ip": "10.0.0.1"}))
+    let principal = if i.is_multiple_of(3) {
+        EntityUid::new("Agent", format!("a{}", i % 5))
+    } else {
+        EntityUid::new("User", format!("u{}", i % 10))
+    };
+    Request::new(
+        principal,
+        format!("act{action}"),
+        EntityUid::new(format!("Resource{}", action % 10), format!("x{}", i % 10)),
+    )
+    .with_context(json!({"mfa": i.is_multiple_of(2), "amount": (i * 37) % 500, "ip": "10.0.0.1"}))
 }
 
 fn engine(rules: usize, backend: Backend) -> Engine {
