@@ -14,6 +14,7 @@ for dir in examples/*/; do
   echo "════ $dir"
   "$ward" check --at "${at%%T*}" "$dir" || status=1
   "$ward" test "$dir" || status=1
+  "$ward" lifecycle --at "${at%%T*}" "$dir" || status=1
   if [ -f "$dir/requests.jsonl" ]; then
     fixture=$(awk '/^fixture /{print $2; exit}' "$dir"/*.ward)
     echo "── decisions for $dir/requests.jsonl (entities: fixture $fixture, at $at)"

@@ -228,7 +228,8 @@ impl std::fmt::Display for VerifyError {
 
 /// Verifies the chain of the log at `path`.
 pub fn verify(path: &Path) -> Result<Report, VerifyError> {
-    let file = File::open(path).map_err(|e| VerifyError { line: 0, message: format!("cannot read {}: {e}", path.display()) })?;
+    let file = File::open(path)
+        .map_err(|e| VerifyError { line: 0, message: format!("cannot read {}: {e}", path.display()) })?;
     let mut reader = BufReader::new(file);
     let mut head = GENESIS.to_string();
     let mut expected_seq = 1u64;
@@ -237,7 +238,9 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| VerifyError { line: line_no + 1, message: e.to_string() })?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| VerifyError { line: line_no + 1, message: e.to_string() })?;
         if n == 0 {
             break;
         }
@@ -253,18 +256,30 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
             (None, true) => return Err(VerifyError { line: line_no, message: "not a valid audit record".to_string() }),
         };
         if record.seq != expected_seq {
-            let what = if record.seq > expected_seq { "a record is missing before it" } else { "records are out of order or duplicated" };
-            return Err(VerifyError { line: line_no, message: format!("sequence {} where {expected_seq} was expected: {what}", record.seq) });
+            let what = if record.seq > expected_seq {
+                "a record is missing before it"
+            } else {
+                "records are out of order or duplicated"
+            };
+            return Err(VerifyError {
+                line: line_no,
+                message: format!("sequence {} where {expected_seq} was expected: {what}", record.seq),
+            });
         }
         if record.prev != head {
             return Err(VerifyError {
                 line: line_no,
-                message: "its `prev` does not match the previous record's hash: a record was removed, inserted or reordered".to_string(),
+                message:
+                    "its `prev` does not match the previous record's hash: a record was removed, inserted or reordered"
+                        .to_string(),
             });
         }
         let hash = chain_hash(&record.prev, record.seq, &record.entry);
         if hash != record.hash {
-            return Err(VerifyError { line: line_no, message: "its contents do not match its hash: the record was edited".to_string() });
+            return Err(VerifyError {
+                line: line_no,
+                message: "its contents do not match its hash: the record was edited".to_string(),
+            });
         }
         if !complete {
             return Ok(Report { records: expected_seq - 1, head, truncated_tail: true, valid_bytes });

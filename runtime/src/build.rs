@@ -11,7 +11,10 @@ use crate::store::Store;
 /// Why an engine could not be built.
 #[derive(Debug)]
 pub enum BuildError {
-    Io { path: String, message: String },
+    Io {
+        path: String,
+        message: String,
+    },
     /// The policy has errors: `file:line:col CODE message`, one per line.
     Policy(String),
     Entities(crate::data::DataError),
@@ -63,7 +66,8 @@ impl Engine {
         }
         let mut sources = SourceSet::default();
         for f in &files {
-            let bytes = std::fs::read(f).map_err(|e| BuildError::Io { path: f.display().to_string(), message: e.to_string() })?;
+            let bytes = std::fs::read(f)
+                .map_err(|e| BuildError::Io { path: f.display().to_string(), message: e.to_string() })?;
             sources.add_bytes(f.display().to_string(), &bytes);
         }
         sources.add_stdlib();

@@ -155,7 +155,12 @@ impl Decision {
         for m in &self.masks {
             let detectors =
                 if m.detectors.is_empty() { String::new() } else { format!(" in {}", m.detectors.join(", ")) };
-            out.push_str(&format!("  mask {}{detectors} with {} (rule `{}`)\n", m.paths.join(", "), method_text(&m.method), m.rule));
+            out.push_str(&format!(
+                "  mask {}{detectors} with {} (rule `{}`)\n",
+                m.paths.join(", "),
+                method_text(&m.method),
+                m.rule
+            ));
         }
         for l in &self.limits {
             let retry = l.retry_after_ms.map(|ms| format!("; retry after {} ms", ms)).unwrap_or_default();

@@ -273,7 +273,9 @@ impl Scanner {
                         let (r, v) = builtin(name).ok_or_else(|| format!("no built-in detector `{name}`"))?;
                         (r.to_string(), v, name.clone())
                     }
-                    DetectorPart::Pattern { regex, validate } => (regex.clone(), validate.as_deref().and_then(validator), detector.name.clone()),
+                    DetectorPart::Pattern { regex, validate } => {
+                        (regex.clone(), validate.as_deref().and_then(validator), detector.name.clone())
+                    }
                     DetectorPart::Keywords(words) => {
                         let alternatives: Vec<String> = words.iter().map(|w| regex_syntax::escape(w)).collect();
                         (format!("(?i:{})", alternatives.join("|")), None, detector.name.clone())

@@ -16,6 +16,7 @@ use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::{Eval, EvalError, Flows, Outcome, Prepared};
 use crate::jit::Jit;
 use crate::request::{Frame, Request};
+use crate::state::{LimitCheck, MemoryStore, StateStore};
 use crate::store::Store;
 use crate::value::Raw;
 
@@ -225,27 +226,6 @@ impl Flows for HistoryFlows<'_> {
     }
 }
 
-/// In-process rate-limit state: GCRA's theoretical arrival time per key.
-#[derive(Default)]
-pub struct Limiter {
-    tat: Mutex<HashMap<(String, String), i64>>,
-}
-
-/// The GCRA decision for one key: allowed?, new TAT, remaining, retry after.
-fn gcra(tat: Option<i64>, now: i64, count: u64, window_ms: i64, burst: u64) -> (bool, i64, u64, Option<i64>) {
-    let t = (window_ms / count.max(1) as i64).max(1);
-    let tolerance = t * (burst.max(1) as i64 - 1);
-    let tat = tat.unwrap_or(now).max(now);
-    if tat - now > tolerance {
-        let retry = tat - tolerance - now;
-        return (false, tat, 0, Some(retry));
-    }
-    let new_tat = tat + t;
-    let used = (new_tat - now + t - 1) / t;
-    let remaining = (burst as i64 - used).max(0) as u64;
-    (true, new_tat, remaining, None)
-}
-
 /// A request already checked and laid out, with the policy set it belongs to.
 pub struct PreparedRequest {
     loaded: Arc<Loaded>,
@@ -269,7 +249,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     backend: Backend,
     history: History,
-    limiter: Limiter,
+    state: Arc<dyn StateStore>,
 }
 
 impl Engine {
@@ -279,8 +259,15 @@ impl Engine {
             clock,
             backend,
             history: History::default(),
-            limiter: Limiter::default(),
+            state: Arc::new(MemoryStore::default()),
         }
+    }
+
+    /// Keeps rate-limit state in `state` (for instance a [`crate::redis_store::RedisStore`]
+    /// shared by several engines) instead of in process.
+    pub fn with_state(mut self, state: Arc<dyn StateStore>) -> Engine {
+        self.state = state;
+        self
     }
 
     /// Replaces the policy set and entities; decisions under way finish on the old one.
@@ -692,37 +679,58 @@ impl Engine {
                 }
                 continue;
             }
-            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst));
+            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst, *fail_open));
         }
         if pending.is_empty() {
             return;
         }
-        let Ok(mut state) = self.limiter.tat.lock() else {
-            decision.effect = Effect::Deny;
-            decision.reasons.push(Reason {
-                rule: None,
-                clause: "rate-limit state is unavailable".into(),
-                span: None,
-                principal: None,
-            });
-            return;
+        let checks: Vec<LimitCheck> = pending
+            .iter()
+            .map(|(rule, key, count, window_ms, burst, _)| LimitCheck {
+                key: format!("{}/{key}", rule.id),
+                count: *count,
+                window_ms: *window_ms,
+                burst: *burst,
+            })
+            .collect();
+        // The state changes only when the decision is final: consume only
+        // if, limits aside, the request is allowed.
+        let commit = decision.effect == Effect::Allow;
+        let results = match self.state.check_limits(&checks, frame.now, commit) {
+            Ok(results) => results,
+            Err(e) => {
+                // The store cannot answer: each limit fails closed unless it says `fail open`.
+                for (rule, key, count, window_ms, _, fail_open) in &pending {
+                    decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: e.to_string() });
+                    if !fail_open {
+                        decision.effect = Effect::Deny;
+                        decision.reasons.push(Reason {
+                            rule: Some(rule.id.clone()),
+                            clause: format!(
+                                "the limit of {count} per {window_ms} ms for {key} could not be checked: {e}"
+                            ),
+                            span: Some(rule.location.clone()),
+                            principal: None,
+                        });
+                    }
+                }
+                if decision.effect == Effect::Deny {
+                    decision.masks.clear();
+                }
+                return;
+            }
         };
-        let mut updates = Vec::new();
         let mut refused = false;
-        for (rule, key, count, window_ms, burst) in &pending {
-            let slot = (rule.id.clone(), key.clone());
-            let (ok, tat, remaining, retry) = gcra(state.get(&slot).copied(), frame.now, *count, *window_ms, *burst);
+        for ((rule, key, count, window_ms, _, _), result) in pending.iter().zip(results) {
             decision.limits.push(decision::Limit {
                 rule: rule.id.clone(),
                 key: key.clone(),
                 limit: *count,
                 window_ms: *window_ms,
-                remaining,
-                retry_after_ms: retry,
+                remaining: result.remaining,
+                retry_after_ms: result.retry_after_ms,
             });
-            if ok {
-                updates.push((slot, tat));
-            } else {
+            if !result.allowed {
                 refused = true;
                 decision.reasons.push(Reason {
                     rule: Some(rule.id.clone()),
@@ -735,13 +743,6 @@ impl Engine {
         if refused {
             decision.effect = Effect::Deny;
             decision.masks.clear();
-            return;
-        }
-        // The state changes only when the decision is final.
-        if decision.effect == Effect::Allow {
-            for (slot, tat) in updates {
-                state.insert(slot, tat);
-            }
         }
     }
 }
@@ -784,37 +785,4 @@ fn lifecycle(agent: &ir::Agent, now: i64) -> Option<String> {
         }
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gcra;
-
-    #[test]
-    fn gcra_allows_a_burst_then_one_per_interval() {
-        // 4 per 4 s, burst 2: two at once, then one per second.
-        let mut tat = None;
-        let mut allowed = Vec::new();
-        for now in [0, 0, 0, 1000, 1000, 2000] {
-            let (ok, t, _, _) = gcra(tat, now, 4, 4000, 2);
-            if ok {
-                tat = Some(t);
-            }
-            allowed.push(ok);
-        }
-        assert_eq!(allowed, vec![true, true, false, true, false, true]);
-    }
-
-    #[test]
-    fn gcra_reports_remaining_and_retry() {
-        let (_, t1, r1, _) = gcra(None, 0, 3, 3000, 3);
-        assert_eq!(r1, 2);
-        let (_, t2, r2, _) = gcra(Some(t1), 0, 3, 3000, 3);
-        assert_eq!(r2, 1);
-        let (_, t3, r3, _) = gcra(Some(t2), 0, 3, 3000, 3);
-        assert_eq!(r3, 0);
-        let (ok, _, _, retry) = gcra(Some(t3), 0, 3, 3000, 3);
-        assert!(!ok);
-        assert_eq!(retry, Some(1000));
-    }
 }

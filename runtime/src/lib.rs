@@ -11,7 +11,9 @@ pub mod interp;
 pub mod jit;
 pub mod mask;
 pub mod masking;
+pub mod redis_store;
 pub mod request;
+pub mod state;
 pub mod store;
 pub mod value;
 

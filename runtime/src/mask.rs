@@ -180,12 +180,21 @@ impl<'k> Masker<'k> {
     fn key(&self, mask: &Mask, name: &str) -> Result<[u8; 32], MaskError> {
         self.keys.key(name).ok_or_else(|| MaskError {
             rule: mask.rule.clone(),
-            message: format!("no tokenization key `{name}` (set WARD_KEY_{} or give a keys file)", name.to_uppercase().replace(['-', '.'], "_")),
+            message: format!(
+                "no tokenization key `{name}` (set WARD_KEY_{} or give a keys file)",
+                name.to_uppercase().replace(['-', '.'], "_")
+            ),
         })
     }
 
     /// `value` masked whole by `method` (for `kind`, the detector that found it, if any).
-    fn apply(&self, mask: &Mask, method: &MaskMethod, value: &str, kind: Option<&str>) -> Result<Option<String>, MaskError> {
+    fn apply(
+        &self,
+        mask: &Mask,
+        method: &MaskMethod,
+        value: &str,
+        kind: Option<&str>,
+    ) -> Result<Option<String>, MaskError> {
         Ok(Some(match method {
             MaskMethod::Drop => return Ok(None),
             MaskMethod::Redact => match kind {
@@ -273,12 +282,18 @@ impl<'k> Masker<'k> {
                 match parse_path(path) {
                     Some(segments) => by_path.push((segments, mask)),
                     None if path == "text" => {}
-                    None => return Err(MaskError { rule: mask.rule.clone(), message: format!("cannot apply `{path}` to a payload") }),
+                    None => {
+                        return Err(MaskError {
+                            rule: mask.rule.clone(),
+                            message: format!("cannot apply `{path}` to a payload"),
+                        });
+                    }
                 }
             }
         }
         // Whole-text masks (`mask text with redact`) act on every string.
-        let whole_text: Vec<&Mask> = masks.iter().filter(|m| m.detectors.is_empty() && m.paths.iter().any(|p| p == "text")).collect();
+        let whole_text: Vec<&Mask> =
+            masks.iter().filter(|m| m.detectors.is_empty() && m.paths.iter().any(|p| p == "text")).collect();
         let mut decisions: Vec<(Vec<PathKey>, &Mask)> = Vec::new();
         for (segments, mask) in &by_path {
             let mut found = Vec::new();
@@ -306,10 +321,12 @@ impl<'k> Masker<'k> {
                     // Masking the text of a number or a boolean leaks nothing
                     // less than redacting it; other shapes cannot be masked.
                     match other {
-                        Json::Number(_) | Json::Bool(_) => match self.apply(mask, &mask.method, &other.to_string(), None)? {
-                            Some(v) => Action::Replace(v),
-                            None => Action::Drop,
-                        },
+                        Json::Number(_) | Json::Bool(_) => {
+                            match self.apply(mask, &mask.method, &other.to_string(), None)? {
+                                Some(v) => Action::Replace(v),
+                                None => Action::Drop,
+                            }
+                        }
                         _ => {
                             return Err(MaskError {
                                 rule: mask.rule.clone(),

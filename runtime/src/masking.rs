@@ -36,7 +36,10 @@ impl Engine {
     /// be sent. A deny has nothing to mask: its payload must not be sent either.
     pub fn mask(&self, decision: &mut Decision, payload: &mut Payload, keys: &dyn Keys) -> Result<(), MaskError> {
         if decision.effect == Effect::Deny {
-            return Err(MaskError { rule: String::new(), message: "the decision is a deny; nothing may be sent".to_string() });
+            return Err(MaskError {
+                rule: String::new(),
+                message: "the decision is a deny; nothing may be sent".to_string(),
+            });
         }
         let result = self.try_mask(decision, payload, keys);
         if let Err(e) = &result {

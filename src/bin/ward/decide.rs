@@ -220,10 +220,12 @@ pub fn keys(path: Option<&Path>) -> Result<Box<dyn ward_runtime::mask::Keys>, Ex
                 eprintln!("error: keys `{}` are not valid JSON: {e}", p.display());
                 ExitCode::from(USAGE)
             })?;
-            ward_runtime::mask::StaticKeys::from_json(&json).map(|k| Box::new(k) as Box<dyn ward_runtime::mask::Keys>).map_err(|e| {
-                eprintln!("error: keys `{}`: {e}", p.display());
-                ExitCode::from(USAGE)
-            })
+            ward_runtime::mask::StaticKeys::from_json(&json)
+                .map(|k| Box::new(k) as Box<dyn ward_runtime::mask::Keys>)
+                .map_err(|e| {
+                    eprintln!("error: keys `{}`: {e}", p.display());
+                    ExitCode::from(USAGE)
+                })
         }
     }
 }
@@ -299,4 +301,97 @@ pub fn audit_verify(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One lifecycle finding.
+struct Due {
+    agent: String,
+    what: &'static str,
+    date: i64,
+    overdue: bool,
+}
+
+fn date_text(days: i64) -> String {
+    let (y, m, d) = ward_runtime::interp::civil(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `ward lifecycle`: what is overdue or due soon; exit 1 when anything is overdue.
+pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) -> ExitCode {
+    let today = match at {
+        Some(d) => match literals::date_days(d) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: --at: {e}");
+                return ExitCode::from(USAGE);
+            }
+        },
+        None => {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            (secs / 86_400) as i64
+        }
+    };
+    let horizon = match literals::duration_ms(within) {
+        Ok(ms) => ms / 86_400_000,
+        Err(e) => {
+            eprintln!("error: --within: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let compiled = match compile(paths, &Options { today: Some(today), ..Options::default() }) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut findings = Vec::new();
+    for agent in &compiled.program.agents {
+        let mut push = |what: &'static str, date: i64| {
+            if date <= today + horizon {
+                findings.push(Due { agent: agent.name.clone(), what, date, overdue: date <= today });
+            }
+        };
+        if let Some(expires) = agent.expires {
+            push("expires", expires);
+        }
+        for (what, cadence) in [("credential rotation", agent.rotation), ("review", agent.review)] {
+            if let Some((period, last)) = cadence
+                && let Some(since) = last.or(agent.created)
+            {
+                // As the engine counts it: overdue once `last + every` has passed.
+                let due_ms = since.saturating_mul(86_400_000).saturating_add(period);
+                if due_ms <= (today + horizon).saturating_mul(86_400_000) {
+                    findings.push(Due {
+                        agent: agent.name.clone(),
+                        what,
+                        date: due_ms.div_euclid(86_400_000),
+                        overdue: today.saturating_mul(86_400_000) > due_ms,
+                    });
+                }
+            }
+        }
+    }
+    findings.sort_by_key(|f| (f.date, f.agent.clone()));
+    let overdue = findings.iter().filter(|f| f.overdue).count();
+    if json {
+        let items: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| serde_json::json!({"agent": f.agent, "what": f.what, "date": date_text(f.date), "overdue": f.overdue}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"at": date_text(today), "within_days": horizon, "items": items, "overdue": overdue})
+        );
+    } else {
+        println!("lifecycle at {} (due within {} days)", date_text(today), horizon);
+        if findings.is_empty() {
+            println!("nothing overdue or due soon");
+        } else {
+            println!("{:<28} {:<20} {:<12} status", "agent", "what", "date");
+            for f in &findings {
+                let status = if f.overdue { "OVERDUE" } else { "due soon" };
+                println!("{:<28} {:<20} {:<12} {status}", f.agent, f.what, date_text(f.date));
+            }
+        }
+        println!("{} overdue, {} due soon", overdue, findings.len() - overdue);
+    }
+    if overdue > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -75,6 +75,23 @@ enum Command {
         #[arg(long)]
         keys: Option<PathBuf>,
     },
+    /// List agents whose expiry, credential rotation or review is overdue or due soon.
+    ///
+    /// Exit status: 1 when anything is overdue (the check CI runs), 0 otherwise.
+    Lifecycle {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The date to check against (YYYY-MM-DD); default: today (UTC).
+        #[arg(long)]
+        at: Option<String>,
+        /// Also list what falls due within this period.
+        #[arg(long, default_value = "30d")]
+        within: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Audit-log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -173,9 +190,10 @@ impl EvalCli {
             audit_log: self.audit_log,
             audit_durability: match self.audit_sync {
                 SyncArg::Record => ward_runtime::audit::Durability::EveryRecord,
-                SyncArg::Batch => {
-                    ward_runtime::audit::Durability::Batched { records: 256, interval: std::time::Duration::from_millis(200) }
-                }
+                SyncArg::Batch => ward_runtime::audit::Durability::Batched {
+                    records: 256,
+                    interval: std::time::Duration::from_millis(200),
+                },
             },
         }
     }
@@ -222,9 +240,16 @@ fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
+        Command::Lifecycle { paths, at, within, format } => {
+            decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
+        }
         Command::Audit(AuditCommand::Verify { file }) => decide::audit_verify(&file),
-        Command::Mask { eval, payload, keys } => decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default()),
-        Command::Detokenize { key, keys, input, text } => decide::detokenize(&key, keys.as_deref(), input.as_deref(), text.as_deref()),
+        Command::Mask { eval, payload, keys } => {
+            decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default())
+        }
+        Command::Detokenize { key, keys, input, text } => {
+            decide::detokenize(&key, keys.as_deref(), input.as_deref(), text.as_deref())
+        }
         Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {
             let _ = write!(out, "{}", d.explain());
             let now = engine.clock().now_ms();
