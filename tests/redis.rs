@@ -1,0 +1,143 @@
+//! Rate limits shared through a real Redis: two engines spend one budget
+//! exactly; an unreachable Redis fails closed (or open, where the policy says so).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ward::runtime::engine::{Backend, FixedClock};
+use ward::runtime::redis_store::RedisStore;
+use ward::{Effect, Engine, EntityUid, Request};
+
+/// A `redis-server` on a free loopback port, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); install Debian's redis-server package (.ci/run does)"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const POLICY: &str = r#"
+schema s {
+  entity Agent
+  entity Mailbox
+  action send_email by [Agent] on [Mailbox]
+  action export by [Agent] on [Mailbox]
+}
+
+policy mail {
+  @id("agents-send")
+  permit principal: Agent, action: send_email, resource: Mailbox
+
+  @id("agents-export")
+  permit principal: Agent, action: export, resource: Mailbox
+
+  @id("send-budget")
+  limit action: send_email to 5 per 1h burst 5 per principal
+
+  @id("export-budget")
+  limit action: export to 5 per 1h burst 5 per principal
+    fail open
+}
+"#;
+
+fn engine(dir: &std::path::Path, state: Arc<RedisStore>) -> Engine {
+    Engine::from_paths_with(&[dir], &serde_json::json!([]), Backend::Jit, Arc::new(FixedClock::new(1_764_158_400_000)))
+        .unwrap()
+        .with_state(state)
+}
+
+fn policy_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.ward"), POLICY).unwrap();
+    dir
+}
+
+fn send(action: &str) -> Request {
+    Request::new(EntityUid::new("Agent", "bot"), action, EntityUid::new("Mailbox", "out"))
+}
+
+#[test]
+fn two_engines_share_one_budget_exactly() {
+    let redis = Redis::start();
+    let dir = policy_dir("redis-shared");
+    let store = |prefix: &str| Arc::new(RedisStore::new(&redis.url(), Duration::from_millis(500), prefix).unwrap());
+    let a = engine(&dir, store("ward:"));
+    let b = engine(&dir, store("ward:"));
+    let mut allowed = 0;
+    let mut remaining = Vec::new();
+    for i in 0..12 {
+        let engine = if i % 2 == 0 { &a } else { &b };
+        let d = engine.decide(&send("send_email"));
+        if d.effect == Effect::Allow {
+            allowed += 1;
+            remaining.push(d.limits[0].remaining);
+        } else {
+            assert!(d.limits[0].retry_after_ms.is_some(), "{}", d.explain());
+        }
+    }
+    assert_eq!(allowed, 5, "the two engines together spend exactly the budget");
+    assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
+}
+
+#[test]
+fn unreachable_redis_fails_closed_unless_the_limit_fails_open() {
+    let dir = policy_dir("redis-down");
+    // Nothing listens on port 1.
+    let store = Arc::new(RedisStore::new("redis://127.0.0.1:1/", Duration::from_millis(200), "ward:").unwrap());
+    let engine = engine(&dir, store);
+    let closed = engine.decide(&send("send_email"));
+    assert_eq!(closed.effect, Effect::Deny, "{}", closed.explain());
+    assert!(closed.reasons.iter().any(|r| r.clause.contains("could not be checked")), "{}", closed.explain());
+    let open = engine.decide(&send("export"));
+    assert_eq!(open.effect, Effect::Allow, "{}", open.explain());
+    assert!(!open.errors.is_empty(), "the failure is still reported");
+}
+
+#[test]
+fn a_redis_that_dies_mid_stream_denies_without_panicking() {
+    let mut redis = Redis::start();
+    let dir = policy_dir("redis-dies");
+    let store = Arc::new(RedisStore::new(&redis.url(), Duration::from_millis(300), "ward:").unwrap());
+    let engine = engine(&dir, store);
+    assert_eq!(engine.decide(&send("send_email")).effect, Effect::Allow);
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    for _ in 0..3 {
+        let d = engine.decide(&send("send_email"));
+        assert_eq!(d.effect, Effect::Deny, "{}", d.explain());
+    }
+}
