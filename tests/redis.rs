@@ -28,7 +28,9 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); install Debian's redis-server package (.ci/run does)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}); install Debian's redis-server package (.ci/run does)")
+            });
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -140,4 +142,57 @@ fn a_redis_that_dies_mid_stream_denies_without_panicking() {
         let d = engine.decide(&send("send_email"));
         assert_eq!(d.effect, Effect::Deny, "{}", d.explain());
     }
+}
+
+const FLOW_POLICY: &str = r#"
+schema s {
+  entity Agent
+  entity Customer { vip: Bool }
+  entity Mailbox
+  action read_customer by [Agent] on [Customer]
+  action send_email by [Agent] on [Mailbox] with { external: Bool }
+}
+
+policy p {
+  @id("read")
+  permit principal: Agent, action: read_customer, resource: Customer
+
+  @id("send")
+  permit principal: Agent, action: send_email, resource: Mailbox
+
+  @id("no-exfiltration")
+  forbid action: send_email
+    when context.external && previously within 1h action: read_customer where resource.vip
+}
+"#;
+
+#[test]
+fn flow_state_is_shared_by_engines_through_redis() {
+    let redis = Redis::start();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("redis-flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.ward"), FLOW_POLICY).unwrap();
+    let entities = serde_json::json!([
+        {"uid": {"type": "Customer", "id": "vip-1"}, "attrs": {"vip": true}, "parents": []},
+        {"uid": {"type": "Mailbox", "id": "out"}, "attrs": {}, "parents": []}
+    ]);
+    let clock = Arc::new(FixedClock::new(1_764_158_400_000));
+    let make = || {
+        let store = Arc::new(RedisStore::new(&redis.url(), Duration::from_millis(500), "ward:").unwrap());
+        Engine::from_paths_with(&[&dir], &entities, Backend::Jit, clock.clone()).unwrap().with_state(store)
+    };
+    let (a, b) = (make(), make());
+    let read = Request::new(EntityUid::new("Agent", "bot"), "read_customer", EntityUid::new("Customer", "vip-1"))
+        .in_session("s1");
+    let email = Request::new(EntityUid::new("Agent", "bot"), "send_email", EntityUid::new("Mailbox", "out"))
+        .with_context(serde_json::json!({"external": true}))
+        .in_session("s1");
+    assert_eq!(b.decide(&email).effect, Effect::Allow, "nothing read yet");
+    assert_eq!(a.decide(&read).effect, Effect::Allow);
+    clock.advance(10 * 60_000);
+    let denied = b.decide(&email);
+    assert_eq!(denied.effect, Effect::Deny, "{}", denied.explain());
+    assert_eq!(denied.reasons[0].rule.as_deref(), Some("p.no-exfiltration"));
+    clock.advance(60 * 60_000);
+    assert_eq!(b.decide(&email).effect, Effect::Allow, "after the window");
 }

@@ -337,6 +337,10 @@ pub struct Flow {
     pub filter: Option<ExprId>,
     /// For `sum`: the value added up, in the same arena.
     pub value: Option<ExprId>,
+    /// `x == current.y` in the filter: `(x, current.y)`. Earlier actions are
+    /// summarised under the value of `x`; a decision reads the summary
+    /// under the value of `current.y`.
+    pub correlation: Option<(ExprId, ExprId)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

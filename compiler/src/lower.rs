@@ -412,7 +412,8 @@ impl<'a> Lowerer<'a> {
             Some(id) => format!("{policy}.{id}"),
             None => format!("{policy}.{position}"),
         };
-        let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false };
+        let actor = self.actor_type(&env.actions);
+        let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false, actor };
         let mut conds = Vec::new();
         let (mut pinned_principal, mut pinned_resource) = (None, None);
         // Scope constraints are the first conditions.
@@ -430,7 +431,9 @@ impl<'a> Lowerer<'a> {
                 ast::ScopeOp::In => ExprKind::In { lhs, rhs },
                 ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
             };
-            if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) = (c.op, rl.exprs.get(rhs as usize).map(|e| &e.kind)) {
+            if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) =
+                (c.op, rl.exprs.get(rhs as usize).map(|e| &e.kind))
+            {
                 if var == Var::Principal {
                     pinned_principal = Some(*k);
                 } else {
@@ -513,6 +516,26 @@ impl<'a> Lowerer<'a> {
         };
         self.applies.push((actions, ids(&env.principal), ids(&env.resource)));
         self.program.rules.push(rule);
+    }
+
+    /// The types `actor` may have when a rule matching `actions` runs: any
+    /// principal type of those actions. The checker types `actor` like
+    /// `principal`, narrowed by the scope, but under delegation the rule runs
+    /// for each link while `actor` stays the caller, whose type the scope
+    /// does not narrow; the backends must not read its attributes by the
+    /// narrowed type's layout.
+    fn actor_type(&self, actions: &[Arc<str>]) -> Ty {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for a in actions {
+            match self.env.actions.get(a).map(|info| &info.principals) {
+                Some(Some(list)) => names.extend(list.iter().cloned()),
+                _ => names.extend(self.env.all_entity_types()),
+            }
+        }
+        if actions.is_empty() {
+            names.extend(self.env.all_entity_types());
+        }
+        self.ty(&Type::entities(names))
     }
 
     fn buckets(&mut self) {
@@ -692,6 +715,8 @@ struct RuleLowering<'l, 'a> {
     exprs: Vec<ir::Expr>,
     /// Inside a flow's `where`/`sum`: `current.x` names the request being decided.
     in_flow: bool,
+    /// The type of `actor` at run time (see [`Lowerer::actor_type`]).
+    actor: Ty,
 }
 
 impl RuleLowering<'_, '_> {
@@ -733,7 +758,7 @@ impl RuleLowering<'_, '_> {
             A::Name(n) => {
                 let kind = match (n.name.as_str(), &t) {
                     ("now", Type::Time) => ExprKind::Var(Var::Now),
-                    ("actor", _) => ExprKind::Var(Var::Actor),
+                    ("actor", _) => return self.push(ExprKind::Var(Var::Actor), self.actor.clone()),
                     ("chain", _) => ExprKind::Var(Var::Chain),
                     (name, Type::Enum(en)) => {
                         let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
@@ -997,12 +1022,23 @@ impl RuleLowering<'_, '_> {
                 Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
             });
         }
+        let mut correlation = None;
         if let Some(f) = &flow.filter {
-            let e = self.expr(f);
-            filter = Some(match filter {
-                None => e,
-                Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
-            });
+            for c in crate::check::conjuncts(f) {
+                if crate::check::mentions_current(c) {
+                    // The checker allows exactly one such conjunct: `x == current.y`.
+                    if let A::Binary { op: ast::BinaryOp::Eq, lhs, rhs } = &c.kind {
+                        let (past, current) = if crate::check::mentions_current(lhs) { (rhs, lhs) } else { (lhs, rhs) };
+                        correlation = Some((self.expr(past), self.expr(current)));
+                    }
+                    continue;
+                }
+                let e = self.expr(c);
+                filter = Some(match filter {
+                    None => e,
+                    Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
+                });
+            }
         }
         let (kind, value) = match &flow.kind {
             ast::FlowKind::Previously => (ir::FlowKind::Previously, None),
@@ -1020,6 +1056,7 @@ impl RuleLowering<'_, '_> {
             exprs,
             filter,
             value,
+            correlation,
         });
         let _ = (self.file, self.key);
         self.push(ExprKind::Flow(index), ty)

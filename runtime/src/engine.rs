@@ -6,8 +6,8 @@
 //! involved, rules per link of the delegation chain, limits, masks,
 //! obligations. Every failure is a deny that says why.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use ward_compiler::ir::{self, Program, RuleKind};
@@ -82,6 +82,9 @@ pub struct Loaded {
     /// Every detector of the program, for masking text in one pass (or why
     /// they could not be compiled: then text masks fail closed).
     pub scanner: Result<Arc<crate::detect::Scanner>, String>,
+    /// Per flow condition, a fingerprint of its definition: its state
+    /// survives reloads that leave it unchanged.
+    pub flow_fingerprints: Vec<String>,
 }
 
 impl Loaded {
@@ -114,11 +117,28 @@ impl Loaded {
             (None, None)
         };
         let scanner = crate::detect::Scanner::new(&program.detectors).map(Arc::new);
-        Loaded { prepared, store, buckets, agents, jit, jit_error, scanner }
+        let flow_fingerprints = program
+            .flows
+            .iter()
+            .map(|f| {
+                let text = serde_json::to_string(f).unwrap_or_default();
+                let h = text
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                format!("{h:016x}")
+            })
+            .collect();
+        Loaded { prepared, store, buckets, agents, jit, jit_error, scanner, flow_fingerprints }
     }
 
     pub fn program(&self) -> &Program {
         &self.prepared.program
+    }
+
+    /// The state key of flow `index`'s summary for a group and correlation value.
+    pub fn flow_key(&self, index: u32, group: &str, correlation: &str) -> String {
+        let fingerprint = self.flow_fingerprints.get(index as usize).map_or("", String::as_str);
+        format!("flow/{fingerprint}/{group}/{correlation}")
     }
 }
 
@@ -144,20 +164,8 @@ impl Bucket {
     }
 }
 
-/// A past request, for flow conditions (`previously within …`).
-#[derive(Clone)]
-struct Event {
-    time: i64,
-    request: Request,
-    action: u32,
-}
-
-/// Session history kept in process. Bounded by the longest flow window.
-#[derive(Default)]
-pub struct History {
-    events: Mutex<HashMap<String, VecDeque<Event>>>,
-}
-
+/// Which earlier actions a flow condition looks at: the session's, or the
+/// principal's (with `by principal`, or when the request names no session).
 fn group_key(request: &Request, by_principal: bool) -> String {
     match (&request.session, by_principal) {
         (Some(s), false) => format!("session:{s}"),
@@ -165,61 +173,44 @@ fn group_key(request: &Request, by_principal: bool) -> String {
     }
 }
 
-struct HistoryFlows<'a> {
-    loaded: &'a Loaded,
-    history: &'a History,
-    request: &'a Request,
-    principal: u32,
+/// A value as text, for state keys.
+fn key_text(eval: &Eval<'_>, exprs: &[ir::Expr], id: u32) -> Result<String, EvalError> {
+    let v = eval.expr(exprs, id)?;
+    Ok(render(eval, exprs.get(id as usize).map(|e| &e.ty), v))
 }
 
-impl Flows for HistoryFlows<'_> {
+/// Flow aggregates read from the bounded per-session summaries in the state store.
+struct StateFlows<'a> {
+    loaded: &'a Loaded,
+    state: &'a dyn StateStore,
+    request: &'a Request,
+}
+
+impl Flows for StateFlows<'_> {
     fn flow(&self, index: u32, current: &Frame) -> Result<Raw, EvalError> {
         let flow =
             self.loaded.program().flows.get(index as usize).ok_or_else(|| EvalError::Flow("unknown flow".into()))?;
-        let key = group_key(self.request, flow.by_principal);
-        let events: Vec<Event> = self
-            .history
-            .events
-            .lock()
-            .map_err(|_| EvalError::Flow("session history is unavailable".into()))?
-            .get(&key)
-            .map(|q| q.iter().cloned().collect())
-            .unwrap_or_default();
-        let (mut count, mut sum, mut any) = (0i64, 0i64, false);
-        for event in events {
-            if event.time > current.now
-                || current.now - event.time > flow.window_ms
-                || !flow.actions.contains(&event.action)
-            {
-                continue;
+        let correlation = match flow.correlation {
+            Some((_, current_side)) => {
+                let eval = Eval {
+                    prepared: &self.loaded.prepared,
+                    store: &self.loaded.store,
+                    frame: current,
+                    principal: current.actor,
+                    current: Some(current),
+                    current_principal: current.actor,
+                    flows: &crate::interp::NoHistory,
+                    view: current.view(&self.loaded.store),
+                };
+                key_text(&eval, &flow.exprs, current_side)?
             }
-            // Earlier requests are re-read against today's entities.
-            let Ok(past) = Frame::build(&self.loaded.store, &event.request, event.time) else { continue };
-            let eval = Eval {
-                prepared: &self.loaded.prepared,
-                store: &self.loaded.store,
-                frame: &past,
-                principal: past.principal,
-                current: Some(current),
-                current_principal: self.principal,
-                flows: &crate::interp::NoHistory,
-                view: past.view(&self.loaded.store),
-            };
-            let passes = match flow.filter {
-                Some(f) => eval.expr(&flow.exprs, f)? != 0,
-                None => true,
-            };
-            if !passes {
-                continue;
-            }
-            any = true;
-            count += 1;
-            if let Some(v) = flow.value {
-                sum = sum.checked_add(eval.expr(&flow.exprs, v)? as i64).ok_or(EvalError::Overflow("sum"))?;
-            }
-        }
+            None => String::new(),
+        };
+        let key = self.loaded.flow_key(index, &group_key(self.request, flow.by_principal), &correlation);
+        let summary = self.state.flow_read(&key).map_err(|e| EvalError::Flow(e.to_string()))?;
+        let (previously, count, sum) = summary.at(flow.window_ms, current.now);
         Ok(match flow.kind {
-            ir::FlowKind::Previously => u64::from(any),
+            ir::FlowKind::Previously => u64::from(previously),
             ir::FlowKind::Count => count as u64,
             ir::FlowKind::Sum => sum as u64,
         })
@@ -248,19 +239,12 @@ pub struct Engine {
     loaded: ArcSwap<Loaded>,
     clock: Arc<dyn Clock>,
     backend: Backend,
-    history: History,
     state: Arc<dyn StateStore>,
 }
 
 impl Engine {
     pub fn new(loaded: Loaded, clock: Arc<dyn Clock>, backend: Backend) -> Engine {
-        Engine {
-            loaded: ArcSwap::from_pointee(loaded),
-            clock,
-            backend,
-            history: History::default(),
-            state: Arc::new(MemoryStore::default()),
-        }
+        Engine { loaded: ArcSwap::from_pointee(loaded), clock, backend, state: Arc::new(MemoryStore::default()) }
     }
 
     /// Keeps rate-limit state in `state` (for instance a [`crate::redis_store::RedisStore`]
@@ -304,22 +288,54 @@ impl Engine {
             Ok(f) => f,
             Err(e) => return Decision::refused(e.to_string()),
         };
-        let decision = self.decide_frame(&loaded, request, &frame);
-        if decision.effect == Effect::Allow
-            && let Ok(mut events) = self.history.events.lock()
-        {
-            let max_window = loaded.program().flows.iter().map(|f| f.window_ms).max().unwrap_or(0);
-            let mut keys = vec![group_key(request, false), group_key(request, true)];
-            keys.dedup();
-            for key in keys {
-                let queue = events.entry(key).or_default();
-                queue.push_back(Event { time: now, request: request.clone(), action: frame.action });
-                while queue.front().is_some_and(|e| now - e.time > max_window) {
-                    queue.pop_front();
-                }
-            }
+        let mut decision = self.decide_frame(&loaded, request, &frame);
+        if decision.effect == Effect::Allow {
+            self.record_flows(&loaded, request, &frame, &mut decision);
         }
         decision
+    }
+
+    /// Adds an allowed request to the summaries of the flow conditions that
+    /// look at its action. Each summary holds what the condition needs —
+    /// evaluated now, on the request as it is — not the request itself.
+    fn record_flows(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
+        let eval = Eval {
+            prepared: &loaded.prepared,
+            store: &loaded.store,
+            frame,
+            principal: frame.actor,
+            current: None,
+            current_principal: frame.actor,
+            flows: &crate::interp::NoHistory,
+            view: frame.view(&loaded.store),
+        };
+        for (k, flow) in loaded.program().flows.iter().enumerate() {
+            if !flow.actions.contains(&frame.action) {
+                continue;
+            }
+            let outcome = (|| -> Result<(), String> {
+                if let Some(f) = flow.filter
+                    && eval.expr(&flow.exprs, f).map_err(|e| e.to_string())? == 0
+                {
+                    return Ok(());
+                }
+                let correlation = match flow.correlation {
+                    Some((past, _)) => key_text(&eval, &flow.exprs, past).map_err(|e| e.to_string())?,
+                    None => String::new(),
+                };
+                let value = match flow.value {
+                    Some(v) => eval.expr(&flow.exprs, v).map_err(|e| e.to_string())? as i64,
+                    None => 0,
+                };
+                let key = loaded.flow_key(k as u32, &group_key(request, flow.by_principal), &correlation);
+                self.state.flow_record(&key, flow.window_ms, frame.now, value).map_err(|e| e.to_string())
+            })();
+            if let Err(message) = outcome {
+                decision
+                    .errors
+                    .push(EvalErrorOut { rule: None, message: format!("recording for a flow condition: {message}") });
+            }
+        }
     }
 
     /// Checks and lays out `request` once, for deciding it repeatedly (the
@@ -478,7 +494,7 @@ impl Engine {
             return Vec::new();
         };
         let rules = bucket.rules(principal, frame.resource);
-        let flows = HistoryFlows { loaded, history: &self.history, request, principal };
+        let flows = StateFlows { loaded, state: self.state.as_ref(), request };
         let eval = Eval {
             prepared: &loaded.prepared,
             store: &loaded.store,
@@ -670,6 +686,8 @@ impl Engine {
                     .push(EvalErrorOut { rule: Some(rule.id.clone()), message: format!("rate-limit key: {e}") });
                 if !fail_open {
                     decision.effect = Effect::Deny;
+                    // A deny carries no masks (they apply to allow and approval_required).
+                    decision.masks.clear();
                     decision.reasons.push(Reason {
                         rule: Some(rule.id.clone()),
                         clause: "its rate-limit key could not be computed".into(),

@@ -138,6 +138,54 @@ impl StateStore for RedisStore {
             Err(e) => Err(StoreError(format!("Redis call failed: {e}"))),
         }
     }
+
+    fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
+        // Read, update and write the summary in one optimistic transaction
+        // (WATCH/MULTI/EXEC, retried on a concurrent change): two engines
+        // recording for the same session never lose each other's events.
+        let mut con = self.connection()?;
+        let redis_key = self.key(key);
+        let ttl = window_ms.saturating_mul(2).max(1);
+        let result: Result<(), redis::RedisError> = redis::transaction(&mut con, &[redis_key.as_str()], |con, pipe| {
+            let current: Option<String> = redis::cmd("GET").arg(&redis_key).query(con)?;
+            let mut summary: crate::state::FlowSummary =
+                current.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            summary.record(window_ms, time, value);
+            let text = serde_json::to_string(&summary).unwrap_or_default();
+            pipe.cmd("SET").arg(&redis_key).arg(text).arg("PX").arg(ttl).ignore().query::<()>(con).map(Some)
+        });
+        match result {
+            Ok(()) => {
+                self.give_back(con);
+                Ok(())
+            }
+            Err(e) => Err(StoreError(format!("Redis call failed: {e}"))),
+        }
+    }
+
+    fn flow_read(&self, key: &str) -> Result<crate::state::FlowSummary, StoreError> {
+        let mut con = self.connection()?;
+        let reply: Result<Option<String>, redis::RedisError> = redis::cmd("GET").arg(self.key(key)).query(&mut con);
+        match reply {
+            Ok(text) => {
+                self.give_back(con);
+                match text {
+                    None => Ok(crate::state::FlowSummary::default()),
+                    // Garbage under our key is an error, not an empty history.
+                    Some(t) => serde_json::from_str(&t)
+                        .map_err(|e| StoreError(format!("a flow summary in Redis is corrupt: {e}"))),
+                }
+            }
+            Err(e) => Err(StoreError(format!("Redis call failed: {e}"))),
+        }
+    }
+}
+
+impl RedisStore {
+    /// The Redis key for a state key: prefixed, and hashed when hostile-long.
+    fn key(&self, key: &str) -> String {
+        if key.len() > 200 { format!("{}h:{:x}", self.prefix, fxhash(key)) } else { format!("{}{}", self.prefix, key) }
+    }
 }
 
 /// A small stable hash for over-long keys.

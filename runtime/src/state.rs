@@ -58,11 +58,94 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// Where rate-limit state lives.
+/// Where rate-limit and flow state lives.
 pub trait StateStore: Send + Sync {
     /// Checks every limit at `now`. When all pass and `commit` is set, one
     /// unit of each is consumed, atomically with the check.
     fn check_limits(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError>;
+
+    /// Adds an event at `time` (with `value`, for sums) to the flow summary under `key`.
+    fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError>;
+
+    /// The flow summary under `key` (empty if there is none).
+    fn flow_read(&self, key: &str) -> Result<FlowSummary, StoreError>;
+}
+
+/// How many of the most recent matching actions a flow summary keeps
+/// exactly; older ones (in a busy session) are folded into buckets.
+pub const FLOW_EXACT: usize = 64;
+
+/// How many buckets a flow window is split into for the folded actions. A
+/// summary therefore holds at most `FLOW_EXACT + FLOW_BUCKETS + 1` entries,
+/// whatever the number of events: constant state per rule and session.
+/// Answers are exact while a session has at most `FLOW_EXACT` matching
+/// actions in the window; beyond that, counts and sums over the folded part
+/// are exact to one bucket (1/32 of the window) at the window's far edge,
+/// erring towards counting more (a cap then refuses early, never late).
+pub const FLOW_BUCKETS: i64 = 32;
+
+/// A bounded summary of the earlier actions that matched a flow condition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlowSummary {
+    /// The time of the last matching action.
+    pub last: Option<i64>,
+    /// The most recent matching actions: `(time, value)`, oldest first.
+    pub events: Vec<(i64, i64)>,
+    /// Older ones: `(bucket index, count, sum)`, a bucket being `window / FLOW_BUCKETS` long.
+    pub buckets: Vec<(i64, i64, i64)>,
+}
+
+pub fn bucket_width(window_ms: i64) -> i64 {
+    (window_ms / FLOW_BUCKETS).max(1)
+}
+
+impl FlowSummary {
+    /// Adds an event, forgetting what has left the window.
+    pub fn record(&mut self, window_ms: i64, time: i64, value: i64) {
+        let at = self.events.partition_point(|e| e.0 <= time);
+        self.events.insert(at, (time, value));
+        let newest = self.events.last().map_or(time, |e| e.0);
+        self.events.retain(|e| e.0 >= newest - window_ms);
+        let width = bucket_width(window_ms);
+        while self.events.len() > FLOW_EXACT {
+            let (t, v) = self.events.remove(0);
+            let index = t.div_euclid(width);
+            match self.buckets.iter_mut().find(|b| b.0 == index) {
+                Some(b) => {
+                    b.1 = b.1.saturating_add(1);
+                    b.2 = b.2.saturating_add(v);
+                }
+                None => self.buckets.push((index, 1, v)),
+            }
+        }
+        let newest_bucket = newest.div_euclid(width);
+        self.buckets.retain(|b| b.0 > newest_bucket - FLOW_BUCKETS - 1);
+        self.last = Some(self.last.map_or(time, |l| l.max(time)));
+    }
+
+    /// `(previously, count, sum)` at `now` over the last `window_ms`.
+    pub fn at(&self, window_ms: i64, now: i64) -> (bool, i64, i64) {
+        let start = now - window_ms;
+        let (mut count, mut sum) = (0i64, 0i64);
+        for (t, v) in &self.events {
+            if *t >= start && *t <= now {
+                count += 1;
+                sum = sum.saturating_add(*v);
+            }
+        }
+        let exact = count;
+        let width = bucket_width(window_ms);
+        for (index, c, s) in &self.buckets {
+            let (lo, hi) = (index * width, index * width + width);
+            // Folded buckets that reach into the window and are not in the future.
+            if hi > start && lo <= now {
+                count = count.saturating_add(*c);
+                sum = sum.saturating_add(*s);
+            }
+        }
+        let previously = exact > 0 || self.last.is_some_and(|l| l >= start && l <= now);
+        (previously, count, sum)
+    }
 }
 
 /// The GCRA step for one key: the result and the new TAT if it passes.
@@ -89,11 +172,15 @@ const SHARDS: usize = 64;
 /// in shard order (no deadlock), which makes a multi-limit check atomic.
 pub struct MemoryStore {
     shards: Vec<Mutex<HashMap<String, i64>>>,
+    flows: Vec<Mutex<HashMap<String, FlowSummary>>>,
 }
 
 impl Default for MemoryStore {
     fn default() -> MemoryStore {
-        MemoryStore { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        MemoryStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            flows: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
     }
 }
 
@@ -155,6 +242,19 @@ impl StateStore for MemoryStore {
         }
         Ok(results)
     }
+
+    fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
+        let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
+        let mut map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        map.entry(key.to_string()).or_default().record(window_ms, time, value);
+        Ok(())
+    }
+
+    fn flow_read(&self, key: &str) -> Result<FlowSummary, StoreError> {
+        let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
+        let map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        Ok(map.get(key).cloned().unwrap_or_default())
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +297,41 @@ mod tests {
         let c = [check("k", 1, 1000, 1)];
         assert!(store.check_limits(&c, 10_000, true).map(|r| r[0].allowed).unwrap_or(false));
         assert!(!store.check_limits(&c, 5_000, true).map(|r| r[0].allowed).unwrap_or(true));
+    }
+
+    #[test]
+    fn flow_summaries_are_bounded_and_windowed() {
+        let mut f = FlowSummary::default();
+        let hour = 3_600_000;
+        for i in 0..10_000 {
+            f.record(hour, i * 1000, 2);
+        }
+        assert!(f.buckets.len() as i64 <= FLOW_BUCKETS + 1, "{} buckets", f.buckets.len());
+        assert!(f.events.len() <= FLOW_EXACT);
+        let now = 10_000 * 1000;
+        let (previously, count, sum) = f.at(hour, now);
+        assert!(previously);
+        // 3,600 events in the last hour, exact to one bucket (1/32 of the window).
+        assert!((3_600..=3_600 + 113).contains(&count), "{count}");
+        assert_eq!(sum, count * 2);
+        let (later, c, _) = f.at(hour, now + 2 * hour);
+        assert!(!later && c == 0);
+        // An event in the future (clock skew) does not count yet.
+        let mut g = FlowSummary::default();
+        g.record(hour, 5 * hour, 1);
+        assert!(!g.at(hour, hour).0);
+    }
+
+    #[test]
+    fn few_events_are_counted_exactly_at_the_window_edge() {
+        let day = 86_400_000;
+        let mut f = FlowSummary::default();
+        f.record(day, 0, 14_000);
+        f.record(day, 300_000, 14_000);
+        assert_eq!(f.at(day, 600_000), (true, 2, 28_000));
+        // Just over a day after both: nothing is left in the window.
+        assert_eq!(f.at(day, day + 600_000), (false, 0, 0));
+        assert_eq!(f.at(day, day + 100_000), (true, 1, 14_000));
     }
 
     #[test]

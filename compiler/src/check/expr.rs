@@ -1022,6 +1022,7 @@ impl Cx<'_> {
         let past = self.scope_env(Some(&flow.scope), Some(outer));
         if let Some(filter) = &flow.filter {
             self.condition(filter, &past, &Facts::new());
+            self.flow_correlation(filter);
         }
         match &flow.kind {
             FlowKind::Previously => Type::Bool,
@@ -1046,6 +1047,80 @@ impl Cx<'_> {
                         Type::Error
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Whether `e` mentions `current`.
+pub fn mentions_current(e: &Expr) -> bool {
+    let mut found = false;
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Name(n) if n.name == "current" => found = true,
+            ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => stack.push(base),
+            ExprKind::MethodCall { receiver, args, .. } => {
+                stack.push(receiver);
+                stack.extend(args);
+            }
+            ExprKind::Call { args, .. } => stack.extend(args),
+            ExprKind::Unary { operand, .. } => stack.push(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                stack.push(lhs);
+                stack.push(rhs);
+            }
+            ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => {
+                stack.push(base)
+            }
+            ExprKind::Set(items) => stack.extend(items),
+            ExprKind::Record(entries) => stack.extend(entries.iter().map(|e| &e.value)),
+            ExprKind::Paren(inner) => stack.push(inner),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The conjuncts of `e` (`a && (b && c)` → a, b, c).
+pub fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
+                stack.push(rhs);
+                stack.push(lhs);
+            }
+            ExprKind::Paren(inner) => stack.push(inner),
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+impl Cx<'_> {
+    /// A flow condition is kept as bounded state per session: the earlier
+    /// actions are summarised when they happen, so `current` may appear in
+    /// only one place — an equality `x == current.y` that keys the summary.
+    fn flow_correlation(&mut self, filter: &Expr) {
+        let mut keyed = 0;
+        for c in conjuncts(filter) {
+            if !mentions_current(c) {
+                continue;
+            }
+            let is_key = matches!(&c.kind, ExprKind::Binary { op: BinaryOp::Eq, lhs, rhs } if mentions_current(lhs) != mentions_current(rhs));
+            keyed += 1;
+            if !is_key || keyed > 1 {
+                let message = if is_key {
+                    "a flow condition can compare `current` once"
+                } else {
+                    "a flow condition can use `current` only in an equality such as `resource == current.resource`"
+                };
+                self.error("E0227", c.span, message)
+                    .label("not kept in bounded session state")
+                    .help("earlier actions are summarised when they happen (constant state per rule and session), so the condition may only key that summary by one value of the current request");
+                return;
             }
         }
     }
