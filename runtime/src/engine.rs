@@ -714,8 +714,9 @@ impl Engine {
         // The state changes only when the decision is final: consume only
         // if, limits aside, the request is allowed.
         let commit = decision.effect == Effect::Allow;
-        let results = match self.state.check_limits(&checks, frame.now, commit) {
-            Ok(results) => results,
+        let mut results = Vec::with_capacity(checks.len());
+        match self.state.check_limits(&checks, frame.now, commit, &mut results) {
+            Ok(()) => {}
             Err(e) => {
                 // The store cannot answer: each limit fails closed unless it says `fail open`.
                 for (rule, key, count, window_ms, _, fail_open) in &pending {
@@ -772,6 +773,34 @@ fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
         Some(ir::Ty::Action) => {
             eval.prepared.program.actions.get(v as usize).map_or_else(String::new, |a| a.name.clone())
         }
+        // Values, not their handles in the request's tables (which every request reuses).
+        Some(ir::Ty::Ip) => eval.view.ip(v).map_or_else(String::new, |ip| ip.to_string()),
+        Some(ir::Ty::Cidr) => eval.view.cidr(v).map_or_else(String::new, |(ip, prefix)| format!("{ip}/{prefix}")),
+        Some(ir::Ty::Set(element)) => {
+            let mut items: Vec<String> = eval.set_elements(v).iter().map(|x| render(eval, Some(element), *x)).collect();
+            items.sort();
+            items.dedup();
+            serde_json::Value::from(items).to_string()
+        }
+        Some(ir::Ty::Record(fields)) => {
+            let record = eval.view.record(v);
+            let map: serde_json::Map<String, serde_json::Value> = fields
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    let x = record.and_then(|r| r.get(i))?;
+                    Some((f.name.clone(), serde_json::Value::String(render(eval, Some(&f.ty), x))))
+                })
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        }
+        Some(ir::Ty::Enum(e)) => eval
+            .prepared
+            .program
+            .enums
+            .get(*e as usize)
+            .and_then(|en| en.variants.get(v as usize))
+            .map_or_else(|| v.to_string(), Clone::clone),
         _ => (v as i64).to_string(),
     }
 }

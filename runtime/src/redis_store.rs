@@ -93,9 +93,16 @@ impl RedisStore {
 }
 
 impl StateStore for RedisStore {
-    fn check_limits(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError> {
+    fn check_limits(
+        &self,
+        checks: &[LimitCheck],
+        now: i64,
+        commit: bool,
+        out: &mut Vec<LimitResult>,
+    ) -> Result<(), StoreError> {
+        out.clear();
         if checks.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut con = self.connection()?;
         let mut invocation = self.script.prepare_invoke();
@@ -123,16 +130,17 @@ impl StateStore for RedisStore {
                         checks.len()
                     )));
                 }
-                rows.iter()
-                    .map(|row| match row.as_slice() {
-                        [allowed, remaining, retry] => Ok(LimitResult {
+                for row in &rows {
+                    match row.as_slice() {
+                        [allowed, remaining, retry] => out.push(LimitResult {
                             allowed: *allowed == 1,
                             remaining: (*remaining).max(0) as u64,
                             retry_after_ms: if *retry >= 0 { Some(*retry) } else { None },
                         }),
-                        _ => Err(StoreError("Redis returned a malformed result".into())),
-                    })
-                    .collect()
+                        _ => return Err(StoreError("Redis returned a malformed result".into())),
+                    }
+                }
+                Ok(())
             }
             // The connection may be broken: do not return it to the pool.
             Err(e) => Err(StoreError(format!("Redis call failed: {e}"))),

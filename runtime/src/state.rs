@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+
 use std::sync::Mutex;
 
 /// One limit to check for a request.
@@ -62,7 +63,15 @@ impl std::error::Error for StoreError {}
 pub trait StateStore: Send + Sync {
     /// Checks every limit at `now`. When all pass and `commit` is set, one
     /// unit of each is consumed, atomically with the check.
-    fn check_limits(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError>;
+    /// The results are written to `results` (cleared first), one per check,
+    /// so that the hot path allocates nothing.
+    fn check_limits(
+        &self,
+        checks: &[LimitCheck],
+        now: i64,
+        commit: bool,
+        results: &mut Vec<LimitResult>,
+    ) -> Result<(), StoreError>;
 
     /// Adds an event at `time` (with `value`, for sums) to the flow summary under `key`.
     fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError>;
@@ -167,27 +176,54 @@ pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64
 
 const SHARDS: usize = 64;
 
+/// FxHash (rustc's hasher): a multiply-rotate per word, plenty for keys
+/// we choose ourselves and far cheaper than SipHash on the hot path.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// In-process state: 64 shards, each a small map behind its own lock, so
 /// decisions on different keys rarely contend. A request's keys are locked
 /// in shard order (no deadlock), which makes a multi-limit check atomic.
 pub struct MemoryStore {
-    shards: Vec<Mutex<HashMap<String, i64>>>,
-    flows: Vec<Mutex<HashMap<String, FlowSummary>>>,
+    shards: Vec<Mutex<FxMap<i64>>>,
+    flows: Vec<Mutex<FxMap<FlowSummary>>>,
 }
 
 impl Default for MemoryStore {
     fn default() -> MemoryStore {
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            flows: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
+            flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
         }
     }
 }
 
 fn shard_of(key: &str) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher::default();
     key.hash(&mut h);
-    (h.finish() as usize) % SHARDS
+    // The map re-hashes with the same function; take the high bits here so
+    // that shards and buckets do not correlate.
+    (h.finish() >> 58) as usize % SHARDS
 }
 
 impl MemoryStore {
@@ -210,8 +246,43 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// One limit: one shard lock, no allocation unless the key is new.
+    fn check_one(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
+        let shard = self.shards.get(shard_of(&check.key)).ok_or_else(|| StoreError("no such shard".into()))?;
+        let mut map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        match map.get_mut(check.key.as_str()) {
+            Some(tat) => {
+                let (result, new_tat) = gcra(Some(*tat), now, check);
+                if commit && result.allowed {
+                    *tat = new_tat;
+                }
+                Ok(result)
+            }
+            None => {
+                let (result, new_tat) = gcra(None, now, check);
+                if commit && result.allowed {
+                    map.insert(check.key.clone(), new_tat);
+                }
+                Ok(result)
+            }
+        }
+    }
+}
+
 impl StateStore for MemoryStore {
-    fn check_limits(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError> {
+    fn check_limits(
+        &self,
+        checks: &[LimitCheck],
+        now: i64,
+        commit: bool,
+        results: &mut Vec<LimitResult>,
+    ) -> Result<(), StoreError> {
+        results.clear();
+        if let [only] = checks {
+            results.push(self.check_one(only, now, commit)?);
+            return Ok(());
+        }
         let mut order: Vec<usize> = checks.iter().map(|c| shard_of(&c.key)).collect();
         order.sort_unstable();
         order.dedup();
@@ -220,7 +291,6 @@ impl StateStore for MemoryStore {
             let shard = self.shards.get(*s).ok_or_else(|| StoreError("no such shard".into()))?;
             guards.push((*s, shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?));
         }
-        let mut results = Vec::with_capacity(checks.len());
         let mut updates = Vec::with_capacity(checks.len());
         for check in checks {
             let s = shard_of(&check.key);
@@ -240,7 +310,7 @@ impl StateStore for MemoryStore {
                 }
             }
         }
-        Ok(results)
+        Ok(())
     }
 
     fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
@@ -265,13 +335,24 @@ mod tests {
         LimitCheck { key: key.into(), count, window_ms, burst }
     }
 
+    trait Checks {
+        fn checked(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError>;
+    }
+
+    impl<S: StateStore> Checks for S {
+        fn checked(&self, checks: &[LimitCheck], now: i64, commit: bool) -> Result<Vec<LimitResult>, StoreError> {
+            let mut out = Vec::new();
+            self.check_limits(checks, now, commit, &mut out).map(|()| out)
+        }
+    }
+
     #[test]
     fn a_burst_then_one_per_interval() {
         let store = MemoryStore::default();
         let c = [check("k", 4, 4000, 2)];
         let mut allowed = Vec::new();
         for now in [0, 0, 0, 1000, 1000, 2000] {
-            allowed.push(store.check_limits(&c, now, true).map(|r| r[0].allowed).unwrap_or(false));
+            allowed.push(store.checked(&c, now, true).map(|r| r[0].allowed).unwrap_or(false));
         }
         assert_eq!(allowed, vec![true, true, false, true, false, true]);
     }
@@ -282,12 +363,12 @@ mod tests {
         let wide = check("wide", 100, 1000, 100);
         let narrow = check("narrow", 1, 1000, 1);
         let both = [wide.clone(), narrow.clone()];
-        assert!(store.check_limits(&both, 0, true).map(|r| r.iter().all(|x| x.allowed)).unwrap_or(false));
-        let second = store.check_limits(&both, 0, true).unwrap_or_default();
+        assert!(store.checked(&both, 0, true).map(|r| r.iter().all(|x| x.allowed)).unwrap_or(false));
+        let second = store.checked(&both, 0, true).unwrap_or_default();
         assert!(second[0].allowed && !second[1].allowed);
         assert_eq!(second[1].retry_after_ms, Some(1000));
         // The refused request did not consume from the wide limit.
-        let wide_only = store.check_limits(&[wide], 0, false).unwrap_or_default();
+        let wide_only = store.checked(&[wide], 0, false).unwrap_or_default();
         assert_eq!(wide_only[0].remaining, 98);
     }
 
@@ -295,8 +376,8 @@ mod tests {
     fn a_clock_going_backwards_never_over_admits() {
         let store = MemoryStore::default();
         let c = [check("k", 1, 1000, 1)];
-        assert!(store.check_limits(&c, 10_000, true).map(|r| r[0].allowed).unwrap_or(false));
-        assert!(!store.check_limits(&c, 5_000, true).map(|r| r[0].allowed).unwrap_or(true));
+        assert!(store.checked(&c, 10_000, true).map(|r| r[0].allowed).unwrap_or(false));
+        assert!(!store.checked(&c, 5_000, true).map(|r| r[0].allowed).unwrap_or(true));
     }
 
     #[test]
@@ -338,7 +419,7 @@ mod tests {
     fn eviction_forgets_refilled_keys() {
         let store = MemoryStore::default();
         for i in 0..100 {
-            let _ = store.check_limits(&[check(&format!("k{i}"), 10, 1000, 10)], 0, true);
+            let _ = store.checked(&[check(&format!("k{i}"), 10, 1000, 10)], 0, true);
         }
         assert_eq!(store.len(), 100);
         store.evict(10_000);
