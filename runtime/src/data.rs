@@ -32,6 +32,57 @@ pub fn error(path: &str, message: impl Into<String>) -> DataError {
 /// How far nested a value may be: deeper input is refused, not recursed into.
 pub const MAX_DEPTH: usize = 64;
 
+/// How far nested JSON may be before it is refused unread: twice
+/// [`MAX_DEPTH`] (entity references and extension values add levels of
+/// their own), which is also serde_json's limit for parsed text. Only a value
+/// built in memory can be deeper.
+pub const MAX_JSON_DEPTH: usize = 2 * MAX_DEPTH;
+
+/// Refuses `json` if it nests deeper than [`MAX_JSON_DEPTH`], naming the
+/// field (`path.key`) that does. Iterative: however deep the value, checking
+/// it takes no stack, and callers check before they copy or read it
+/// recursively.
+pub fn check_depth(json: &Json, path: &str) -> Result<(), DataError> {
+    let too_deep = |at: String| Err(error(&at, format!("nested more than {MAX_JSON_DEPTH} levels deep")));
+    match json {
+        Json::Object(map) => {
+            for (key, value) in map {
+                if deeper_than_limit(value) {
+                    return too_deep(join(path, key));
+                }
+            }
+        }
+        Json::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                if deeper_than_limit(value) {
+                    return too_deep(format!("{path}[{i}]"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether `value`, a field at the second level, nests past [`MAX_JSON_DEPTH`].
+fn deeper_than_limit(value: &Json) -> bool {
+    if !matches!(value, Json::Array(_) | Json::Object(_)) {
+        return false;
+    }
+    let mut stack: Vec<(&Json, usize)> = vec![(value, 2)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_JSON_DEPTH {
+            return true;
+        }
+        match v {
+            Json::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Json::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Resolves `{"type": …, "id": …}` references to entity indexes, and
 /// strings to their ids.
 pub trait Entities {

@@ -124,6 +124,9 @@ pub struct Eval<'a> {
 
 type R = Result<Raw, EvalError>;
 
+/// A record field by name, with its type and value when present.
+type NamedField = (String, Option<(Ty, Raw)>);
+
 impl<'a> Eval<'a> {
     pub fn new(prepared: &'a Prepared, store: &'a Store, frame: &'a Frame, flows: &'a dyn Flows) -> Eval<'a> {
         Eval {
@@ -207,6 +210,9 @@ impl<'a> Eval<'a> {
                 self.expr(exprs, *b).map(|v| u64::from(v != 0))
             }
             ExprKind::Cmp { op, lhs, rhs } => {
+                if let Some(same) = self.record_literal_equal(exprs, *lhs, *rhs)? {
+                    return Ok(u64::from(same == (*op == CmpOp::Eq)));
+                }
                 let ty = &Self::node(exprs, *lhs).ty;
                 let (a, b) = (self.expr(exprs, *lhs)?, self.expr(exprs, *rhs)?);
                 Ok(u64::from(match op {
@@ -228,8 +234,9 @@ impl<'a> Eval<'a> {
                         _ => self.entity_in(a as u32, self.expr(exprs, *rhs)? as u32),
                     },
                     (Ty::Entity(_), Ty::Set(_)) => {
+                        // A set literal lives in the frame's scratch sets, not in its tables.
                         let set = self.expr(exprs, *rhs)?;
-                        self.view.set(set).iter().any(|e| self.entity_in(a as u32, *e as u32))
+                        self.set_elements(set).iter().any(|e| self.entity_in(a as u32, *e as u32))
                     }
                     (Ty::Ip, Ty::Cidr) => {
                         let b = self.expr(exprs, *rhs)?;
@@ -238,7 +245,7 @@ impl<'a> Eval<'a> {
                     (Ty::Action, Ty::Action) => self.action_in(a as u32, self.expr(exprs, *rhs)? as u32),
                     (Ty::Action, Ty::Set(_)) => {
                         let set = self.expr(exprs, *rhs)?;
-                        self.view.set(set).iter().any(|g| self.action_in(a as u32, *g as u32))
+                        self.set_elements(set).iter().any(|g| self.action_in(a as u32, *g as u32))
                     }
                     _ => false,
                 }))
@@ -273,7 +280,10 @@ impl<'a> Eval<'a> {
                 }
                 Ok(self.temporary_set(values))
             }
-            ExprKind::Record(_) => Err(EvalError::Pattern("record literals are only compared by the checker".into())),
+            // Compared field by field where they occur (`record_literal_equal`).
+            ExprKind::Record(_) => {
+                Err(EvalError::Pattern("a record literal is only compared with `==` or `!=`".into()))
+            }
             ExprKind::Flow(k) => self.flows.flow(*k, self.current.unwrap_or(frame)),
         }
     }
@@ -353,7 +363,8 @@ impl<'a> Eval<'a> {
         crate::value::SCRATCH + (sets.len() - 1) as u64
     }
 
-    fn set_elements(&self, handle: Raw) -> Vec<Raw> {
+    /// The elements of a set: one of the tables' or one built during evaluation.
+    pub(crate) fn set_elements(&self, handle: Raw) -> Vec<Raw> {
         if handle >= crate::value::SCRATCH {
             return self
                 .frame
@@ -389,6 +400,49 @@ impl<'a> Eval<'a> {
             },
             _ => a == b,
         }
+    }
+
+    /// `a == b` when either side is a record literal (which has no value of
+    /// its own): the fields are compared by name. `None` when neither is one.
+    fn record_literal_equal(&self, exprs: &[Expr], lhs: u32, rhs: u32) -> Result<Option<bool>, EvalError> {
+        let is_literal = |id: u32| matches!(Self::node(exprs, id).kind, ExprKind::Record(_));
+        if !is_literal(lhs) && !is_literal(rhs) {
+            return Ok(None);
+        }
+        let (a, b) = (self.record_fields(exprs, lhs)?, self.record_fields(exprs, rhs)?);
+        let same = a.len() == b.len()
+            && a.iter().all(|(name, x)| {
+                b.iter().find(|(n, _)| n == name).is_some_and(|(_, y)| match (x, y) {
+                    (None, None) => true,
+                    // A literal's field type may be vaguer (`[]`): take the record's.
+                    (Some((tx, vx)), Some((ty, vy))) => {
+                        self.equal(if matches!(tx, Ty::Unknown) { ty } else { tx }, *vx, *vy)
+                    }
+                    _ => false,
+                })
+            });
+        Ok(Some(same))
+    }
+
+    /// A record's fields by name, with their types and values (`None`: absent).
+    fn record_fields(&self, exprs: &[Expr], id: u32) -> Result<Vec<NamedField>, EvalError> {
+        let node = Self::node(exprs, id);
+        if let ExprKind::Record(entries) = &node.kind {
+            let mut out = Vec::with_capacity(entries.len());
+            for (name, e) in entries {
+                let ty = Self::node(exprs, *e).ty.clone();
+                out.push((self.prepared.string(*name).to_string(), Some((ty, self.expr(exprs, *e)?))));
+            }
+            return Ok(out);
+        }
+        let value = self.expr(exprs, id)?;
+        let Ty::Record(fields) = &node.ty else { return Ok(Vec::new()) };
+        let record = self.view.record(value);
+        Ok(fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), record.and_then(|r| r.get(i)).map(|v| (f.ty.clone(), v))))
+            .collect())
     }
 
     fn contains(&self, element_ty: &Ty, set: &[Raw], v: Raw) -> bool {

@@ -111,7 +111,11 @@ impl Request {
         };
         let context = match obj.get("context") {
             None | Some(Json::Null) => Json::Object(Default::default()),
-            Some(c @ Json::Object(_)) => c.clone(),
+            Some(c @ Json::Object(_)) => {
+                // Before the copy: a value built in memory may nest deeper than any stack.
+                data::check_depth(c, "context")?;
+                c.clone()
+            }
             Some(other) => {
                 return Err(data::error("context", format!("expected an object, found {}", data::kind(other))));
             }

@@ -128,6 +128,8 @@ impl Store {
         // Pass 1: every listed entity gets its index, so references resolve in any order.
         for (n, item) in list.iter().enumerate() {
             let path = format!("entities[{n}]");
+            // Before the attributes are copied: a value built in memory may nest deeper than any stack.
+            data::check_depth(item, &path)?;
             let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
             let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
             let t = r.type_index(ty, &format!("{path}.uid.type"))?;
