@@ -62,7 +62,9 @@ fn scan(c: &mut Criterion) {
     for (name, text) in [("clean_prose", &prose), ("clean_records_and_logs", &records), ("pii_1_percent", &dense)] {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(BenchmarkId::new("all_pii_detectors", name), |b| b.iter(|| scanner.find(text)));
-        group.bench_function(BenchmarkId::new("regex_over_every_byte", name), |b| b.iter(|| scanner.find_unfiltered(text)));
+        group.bench_function(BenchmarkId::new("regex_over_every_byte", name), |b| {
+            b.iter(|| scanner.find_unfiltered(text))
+        });
     }
     group.finish();
 }
@@ -122,16 +124,19 @@ fn mask_json(c: &mut Criterion) {
     let bytes = record.render().len();
     let mut group = c.benchmark_group("mask_json");
     group.throughput(Throughput::Elements(1));
-    group.bench_function(BenchmarkId::new("crm_record", format!("{bytes}_bytes_{}_masks", decision.masks.len())), |b| {
-        b.iter_batched(
-            || (decision.clone(), record.clone()),
-            |(mut d, mut p)| {
-                engine.mask(&mut d, &mut p, &keys).unwrap();
-                p
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench_function(
+        BenchmarkId::new("crm_record", format!("{bytes}_bytes_{}_masks", decision.masks.len())),
+        |b| {
+            b.iter_batched(
+                || (decision.clone(), record.clone()),
+                |(mut d, mut p)| {
+                    engine.mask(&mut d, &mut p, &keys).unwrap();
+                    p
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     group.finish();
 }
 

@@ -81,7 +81,12 @@ pub struct Record {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// The hash of a record: SHA-256 over the previous hash, the sequence
@@ -246,8 +251,9 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
         }
         line_no += 1;
         let complete = buf.ends_with(b"\n");
-        let parsed = std::str::from_utf8(&buf).ok().and_then(|t| serde_json::from_str::<Record>(t.trim_end()).ok());
-        let record = match (parsed, complete) {
+        let line = std::str::from_utf8(&buf).ok().map(|t| t.strip_suffix('\n').unwrap_or(t));
+        let parsed = line.and_then(|t| serde_json::from_str::<Record>(t).ok().map(|r| (r, t)));
+        let (record, text) = match (parsed, complete) {
             (Some(r), _) => r,
             (None, false) => {
                 // The writer stopped mid-record: everything before it stands.
@@ -279,6 +285,14 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
             return Err(VerifyError {
                 line: line_no,
                 message: "its contents do not match its hash: the record was edited".to_string(),
+            });
+        }
+        // The hash covers what the record says; the line must also be
+        // exactly what the writer wrote (no field added, nothing reformatted).
+        if serde_json::to_string(&record).ok().as_deref() != Some(text) {
+            return Err(VerifyError {
+                line: line_no,
+                message: "it is not byte for byte the record the writer wrote: the record was edited".to_string(),
             });
         }
         if !complete {
@@ -349,6 +363,10 @@ mod tests {
         check(format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]), "missing");
         check(format!("{}\n{}\n{}\n{}\n", lines[0], lines[2], lines[1], lines[3]), "sequence");
         check(format!("{}\n{}\n{}\n{}\n{}\n", lines[0], lines[1], lines[1], lines[2], lines[3]), "sequence");
+        let added = lines[1].replacen('{', "{\"note\":\"fine\",", 1);
+        check(format!("{}\n{added}\n{}\n{}\n", lines[0], lines[2], lines[3]), "line 2: it is not byte for byte");
+        let spaced = lines[2].replacen(',', ", ", 1);
+        check(format!("{}\n{}\n{spaced}\n{}\n", lines[0], lines[1], lines[3]), "line 3: it is not byte for byte");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use ward_compiler::ir::MaskMethod;
 
 use crate::decision::Mask;
-use crate::detect::Scanner;
+use crate::detect::{Scanner, Selection};
 
 /// Where tokenization keys come from.
 pub trait Keys: Send + Sync {
@@ -226,15 +226,31 @@ impl<'k> Masker<'k> {
         }))
     }
 
+    /// The detectors the masks use, compiled together: only they are
+    /// searched for, so a match of another detector of the program cannot
+    /// hide one of theirs.
+    fn selection(&self, masks: &[&Mask]) -> Result<Selection, MaskError> {
+        let mut names: Vec<&str> = masks.iter().flat_map(|m| m.detectors.iter().map(String::as_str)).collect();
+        names.sort_unstable();
+        names.dedup();
+        self.scanner
+            .select(&names)
+            .map_err(|message| MaskError { rule: masks.first().map_or_else(String::new, |m| m.rule.clone()), message })
+    }
+
     /// Masks detector matches inside `text` with the detector masks that
-    /// apply to it; returns the new text.
-    fn scan(&self, masks: &[&Mask], text: &str) -> Result<String, MaskError> {
+    /// apply to it; returns the new text, or `None` when nothing matched.
+    fn scan(&self, masks: &[&Mask], selection: &Selection, text: &str) -> Result<Option<String>, MaskError> {
         if masks.is_empty() {
-            return Ok(text.to_string());
+            return Ok(None);
+        }
+        let found = self.scanner.find_selected(selection, text);
+        if found.is_empty() {
+            return Ok(None);
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        for m in self.scanner.find(text) {
+        for m in found {
             // The strongest mask whose detectors include this match's.
             let Some(mask) = masks
                 .iter()
@@ -251,7 +267,7 @@ impl<'k> Masker<'k> {
             last = m.end;
         }
         out.push_str(text.get(last..).unwrap_or(""));
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Masks a text payload. Only detector masks can apply to text; a field
@@ -269,18 +285,22 @@ impl<'k> Masker<'k> {
             // `mask text with redact`: the whole text.
             return Ok(self.apply(mask, &mask.method, text, None)?.unwrap_or_default());
         }
-        self.scan(&text_masks, text)
+        if text_masks.is_empty() {
+            return Ok(text.to_string());
+        }
+        let selection = self.selection(&text_masks)?;
+        Ok(self.scan(&text_masks, &selection, text)?.unwrap_or_else(|| text.to_string()))
     }
 
     /// Masks a JSON payload in place.
     pub fn mask_json(&self, masks: &[Mask], payload: &mut Json) -> Result<(), MaskError> {
         // Field masks first (the strongest per field wins), then detectors
         // over every string that is left.
-        let mut by_path: Vec<(Vec<Segment>, &Mask)> = Vec::new();
+        let mut by_path: Vec<(Vec<Segment>, &Mask, &str)> = Vec::new();
         for mask in masks.iter().filter(|m| m.detectors.is_empty()) {
             for path in &mask.paths {
                 match parse_path(path) {
-                    Some(segments) => by_path.push((segments, mask)),
+                    Some(segments) => by_path.push((segments, mask, path)),
                     None if path == "text" => {}
                     None => {
                         return Err(MaskError {
@@ -295,9 +315,17 @@ impl<'k> Masker<'k> {
         let whole_text: Vec<&Mask> =
             masks.iter().filter(|m| m.detectors.is_empty() && m.paths.iter().any(|p| p == "text")).collect();
         let mut decisions: Vec<(Vec<PathKey>, &Mask)> = Vec::new();
-        for (segments, mask) in &by_path {
+        for (segments, mask, path) in &by_path {
             let mut found = Vec::new();
-            resolve(payload, segments, &mut Vec::new(), &mut found);
+            let mut blocked = None;
+            resolve(payload, segments, &mut Vec::new(), &mut found, &mut blocked);
+            if let Some(at) = blocked {
+                let place = if at.is_empty() { "the payload".to_string() } else { format!("`{}`", render_key(&at)) };
+                return Err(MaskError {
+                    rule: mask.rule.clone(),
+                    message: format!("`{path}` cannot be followed: {place} is not a record or a list"),
+                });
+            }
             for key in found {
                 match decisions.iter_mut().find(|(k, _)| *k == key) {
                     Some(slot) if strength(&mask.method) > strength(&slot.1.method) => slot.1 = mask,
@@ -350,10 +378,18 @@ impl<'k> Masker<'k> {
         if detector_masks.is_empty() && whole_text.is_empty() {
             return Ok(());
         }
-        self.walk_strings(payload, &detector_masks, &whole_text, 0)
+        let selection = if whole_text.is_empty() { Some(self.selection(&detector_masks)?) } else { None };
+        self.walk_strings(payload, &detector_masks, selection.as_ref(), &whole_text, 0)
     }
 
-    fn walk_strings(&self, v: &mut Json, detectors: &[&Mask], whole: &[&Mask], depth: usize) -> Result<(), MaskError> {
+    fn walk_strings(
+        &self,
+        v: &mut Json,
+        detectors: &[&Mask],
+        selection: Option<&Selection>,
+        whole: &[&Mask],
+        depth: usize,
+    ) -> Result<(), MaskError> {
         if depth > crate::data::MAX_DEPTH * 4 {
             let rule = detectors.first().or(whole.first()).map_or_else(String::new, |m| m.rule.clone());
             return Err(MaskError { rule, message: "the payload is nested too deeply to inspect".to_string() });
@@ -362,18 +398,40 @@ impl<'k> Masker<'k> {
             Json::String(s) => {
                 if let Some(mask) = whole.iter().max_by_key(|m| strength(&m.method)) {
                     *s = self.apply(mask, &mask.method, s, None)?.unwrap_or_default();
-                } else {
-                    *s = self.scan(detectors, s)?;
+                } else if let Some(selection) = selection
+                    && let Some(masked) = self.scan(detectors, selection, s)?
+                {
+                    *s = masked;
                 }
             }
             Json::Array(items) => {
                 for item in items {
-                    self.walk_strings(item, detectors, whole, depth + 1)?;
+                    self.walk_strings(item, detectors, selection, whole, depth + 1)?;
                 }
             }
             Json::Object(map) => {
+                // Keys are strings of the payload too (`{"dana@acme.example": …}`):
+                // detector matches in them are masked like any other. A key
+                // that now equals another gets a suffix rather than replace it.
+                if let Some(selection) = selection {
+                    let keys: Vec<String> = map.keys().cloned().collect();
+                    for key in keys {
+                        let Some(masked) = self.scan(detectors, selection, &key)? else { continue };
+                        if masked != key
+                            && let Some(value) = map.remove(&key)
+                        {
+                            let mut unique = masked.clone();
+                            let mut n = 2;
+                            while map.contains_key(&unique) {
+                                unique = format!("{masked}#{n}");
+                                n += 1;
+                            }
+                            map.insert(unique, value);
+                        }
+                    }
+                }
                 for (_, item) in map.iter_mut() {
-                    self.walk_strings(item, detectors, whole, depth + 1)?;
+                    self.walk_strings(item, detectors, selection, whole, depth + 1)?;
                 }
             }
             _ => {}
@@ -404,7 +462,18 @@ fn parse_path(path: &str) -> Option<Vec<Segment>> {
     Some(parts.map(|p| if p == "*" { Segment::Star } else { Segment::Field(p.to_string()) }).collect())
 }
 
-fn resolve(v: &Json, segments: &[Segment], prefix: &mut Vec<PathKey>, out: &mut Vec<Vec<PathKey>>) {
+/// The values at `segments` under `v`, into `out`. A path that must go on
+/// through a string, number or boolean cannot be followed: the first such
+/// place goes into `blocked` (the mask cannot be applied there, and what it
+/// meant to hide may be in that value). A missing field or `null` holds
+/// nothing to mask.
+fn resolve(
+    v: &Json,
+    segments: &[Segment],
+    prefix: &mut Vec<PathKey>,
+    out: &mut Vec<Vec<PathKey>>,
+    blocked: &mut Option<Vec<PathKey>>,
+) {
     let Some((first, rest)) = segments.split_first() else {
         out.push(prefix.clone());
         return;
@@ -413,35 +482,40 @@ fn resolve(v: &Json, segments: &[Segment], prefix: &mut Vec<PathKey>, out: &mut 
         (Segment::Field(name), Json::Object(map)) => {
             if let Some(child) = map.get(name) {
                 prefix.push(PathKey::Field(name.clone()));
-                resolve(child, rest, prefix, out);
+                resolve(child, rest, prefix, out, blocked);
                 prefix.pop();
             }
         }
-        (Segment::Field(name), Json::Array(items)) => {
+        (Segment::Field(_), Json::Array(items)) => {
             // A field path through a list applies to each element (records
-            // returned as lists are common; `*` is then optional).
+            // returned as lists are common; `*` is then optional), with the
+            // rest of the path after it.
             for (i, item) in items.iter().enumerate() {
                 prefix.push(PathKey::Index(i));
-                resolve(item, &[Segment::Field(name.clone())], prefix, out);
+                resolve(item, segments, prefix, out, blocked);
                 prefix.pop();
             }
-            let _ = rest;
         }
         (Segment::Star, Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 prefix.push(PathKey::Index(i));
-                resolve(item, rest, prefix, out);
+                resolve(item, rest, prefix, out, blocked);
                 prefix.pop();
             }
         }
         (Segment::Star, Json::Object(map)) => {
             for (k, item) in map {
                 prefix.push(PathKey::Field(k.clone()));
-                resolve(item, rest, prefix, out);
+                resolve(item, rest, prefix, out, blocked);
                 prefix.pop();
             }
         }
-        _ => {}
+        (_, Json::Null) => {}
+        _ => {
+            if blocked.is_none() {
+                *blocked = Some(prefix.clone());
+            }
+        }
     }
 }
 
@@ -506,6 +580,64 @@ mod tests {
         assert_eq!(detokenize(&other, &a), None);
         let text = format!("write to {a} today");
         assert_eq!(detokenize_text(&key, &text), "write to dana@acme.example today");
+    }
+
+    fn masker_test(masks: &[Mask], payload: &mut Json) -> Result<(), MaskError> {
+        let detectors = vec![ward_compiler::ir::Detector {
+            name: "pii.email".into(),
+            parts: vec![ward_compiler::ir::DetectorPart::Builtin("email".into())],
+        }];
+        let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));
+        let keys = StaticKeys::default();
+        Masker::new(scanner, &keys).mask_json(masks, payload)
+    }
+
+    fn mask(paths: &[&str], method: MaskMethod, detectors: &[&str]) -> Mask {
+        Mask {
+            rule: "p.0".into(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            method,
+            detectors: detectors.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_field_path_through_a_list_keeps_the_rest_of_the_path() {
+        let mut payload = serde_json::json!({"orders": [{"card": {"number": "4111", "brand": "visa"}}, {"card": {"number": "5500"}}]});
+        let masks = [mask(&["response.orders.card.number"], MaskMethod::Redact, &[])];
+        assert_eq!(masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(
+            payload,
+            serde_json::json!({"orders": [{"card": {"number": "[REDACTED]", "brand": "visa"}}, {"card": {"number": "[REDACTED]"}}]})
+        );
+    }
+
+    #[test]
+    fn a_field_path_through_a_plain_value_fails_closed() {
+        let masks = [mask(&["resource.address.street"], MaskMethod::Redact, &[])];
+        let mut payload = serde_json::json!({"address": "12 Main St, Springfield"});
+        let err = masker_test(&masks, &mut payload).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("`resource.address.street` cannot be followed: `address` is not a record"), "{err}");
+        let err = masker_test(&masks, &mut serde_json::json!("12 Main St")).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("the payload is not a record"));
+        // Absent or null: nothing to hide, nothing to do.
+        assert_eq!(masker_test(&masks, &mut serde_json::json!({"name": "x"})), Ok(()));
+        assert_eq!(masker_test(&masks, &mut serde_json::json!({"address": null})), Ok(()));
+    }
+
+    #[test]
+    fn detector_masks_reach_object_keys() {
+        let mut payload =
+            serde_json::json!({"dana@acme.example": {"note": "sam@acme.example"}, "[REDACTED:email]": 1, "plain": 2});
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.email"])];
+        assert_eq!(masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(
+            payload,
+            serde_json::json!({"[REDACTED:email]#2": {"note": "[REDACTED:email]"}, "[REDACTED:email]": 1, "plain": 2})
+        );
+        // A detector the program does not have fails closed.
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.nope"])];
+        assert!(masker_test(&masks, &mut serde_json::json!({"a": "b"})).is_err());
     }
 
     #[test]

@@ -44,6 +44,10 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
 
+    pub fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len())]
+    }
+
     pub fn digits(&mut self, n: usize) -> String {
         (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
@@ -195,7 +199,10 @@ impl Builder {
 
 fn first_names(l: Locale) -> &'static [&'static str] {
     match l {
-        Locale::Us => &["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "Maria", "Jordan", "Dana", "Sam"],
+        Locale::Us => &[
+            "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "Maria", "Jordan", "Dana",
+            "Sam",
+        ],
         Locale::Uk => &["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Jack", "Emily", "Siobhan", "Rhys"],
         Locale::De => &["Lukas", "Anna", "Jürgen", "Sophie", "Maximilian", "Marie", "Felix", "Lena", "Björn", "Käthe"],
         Locale::Fr => &["Léa", "Hugo", "Chloé", "Louis", "Manon", "Gabriel", "Camille", "François", "Anaïs", "Jérôme"],
@@ -206,7 +213,9 @@ fn first_names(l: Locale) -> &'static [&'static str] {
 
 fn last_names(l: Locale) -> &'static [&'static str] {
     match l {
-        Locale::Us => &["Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Ortiz", "Anders", "O'Neil"],
+        Locale::Us => {
+            &["Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Ortiz", "Anders", "O'Neil"]
+        }
         Locale::Uk => &["Taylor", "Davies", "Evans", "Thomas", "Roberts", "Walker", "Wright", "Hughes", "Ap Rhys"],
         Locale::De => &["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Groß"],
         Locale::Fr => &["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Lefèvre"],
@@ -270,7 +279,9 @@ fn email(r: &mut Rng, l: Locale) -> String {
         _ => format!("{f}{}", r.range(70, 2005)),
     };
     let domain = match l {
-        Locale::Us => *r.pick(&["example.com", "mail.example.com", "corp.example.net", "example.org", "northwind.example"]),
+        Locale::Us => {
+            *r.pick(&["example.com", "mail.example.com", "corp.example.net", "example.org", "northwind.example"])
+        }
         Locale::Uk => *r.pick(&["example.co.uk", "mail.example.org.uk", "contoso.example.uk"]),
         Locale::De => *r.pick(&["beispiel.de", "example.de", "mail.firma-gmbh.example", "web.example.de"]),
         Locale::Fr => *r.pick(&["exemple.fr", "societe.example.fr", "orange-mail.example"]),
@@ -510,7 +521,8 @@ fn ipv6(r: &mut Rng) -> String {
         }
         4 => format!("::ffff:{}", ipv4(r)),
         _ => {
-            let addr = std::net::Ipv6Addr::new(0x2a00 + r.range(0, 255) as u16, g[1], g[2], 0, 0, 0, 0, g[7]).to_string();
+            let addr =
+                std::net::Ipv6Addr::new(0x2a00 + r.range(0, 255) as u16, g[1], g[2], 0, 0, 0, 0, g[7]).to_string();
             if r.chance(0.3) { addr.to_uppercase() } else { addr }
         }
     }
@@ -526,7 +538,7 @@ fn aws_key_id(r: &mut Rng) -> String {
 }
 
 fn aws_secret(r: &mut Rng) -> String {
-    r.from(&B64[..], 40)
+    r.from(B64, 40)
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -564,13 +576,14 @@ fn bearer_token(r: &mut Rng) -> String {
     match r.below(4) {
         0 => jwt(r),
         1 => format!("ya29.a0{}", r.from(B64URL, 60)),
-        2 => format!("{}", r.from(B64URL, 32)),
+        2 => r.from(B64URL, 32),
         _ => format!("{}.{}", r.from(B64URL, 24), r.from(B64URL, 16)),
     }
 }
 
 fn private_key(r: &mut Rng) -> String {
-    let kind = *r.pick(&["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"]);
+    let kind =
+        *r.pick(&["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"]);
     let lines = match kind {
         "EC PRIVATE KEY" => 3,
         "OPENSSH PRIVATE KEY" => 6,
@@ -599,7 +612,11 @@ fn order_number(r: &mut Rng) -> String {
     while luhn_valid(&digits) {
         digits = format!("{}{}", &digits[..len - 1], (digits.as_bytes()[len - 1] - b'0' + 1) % 10);
     }
-    if len == 16 && r.chance(0.5) { group(&digits, &[4, 4, 4, 4], if r.chance(0.5) { " " } else { "-" }) } else { digits }
+    if len == 16 && r.chance(0.5) {
+        group(&digits, &[4, 4, 4, 4], if r.chance(0.5) { " " } else { "-" })
+    } else {
+        digits
+    }
 }
 
 fn timestamp(r: &mut Rng) -> String {
@@ -617,7 +634,15 @@ fn timestamp(r: &mut Rng) -> String {
 }
 
 fn uuid(r: &mut Rng) -> String {
-    format!("{}-{}-4{}-{}{}-{}", r.from(HEX, 8), r.from(HEX, 4), r.from(HEX, 3), r.pick(&["8", "9", "a", "b"]), r.from(HEX, 3), r.from(HEX, 12))
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        r.from(HEX, 8),
+        r.from(HEX, 4),
+        r.from(HEX, 3),
+        r.pick(&["8", "9", "a", "b"]),
+        r.from(HEX, 3),
+        r.from(HEX, 12)
+    )
 }
 
 fn hash(r: &mut Rng) -> String {
@@ -682,7 +707,11 @@ fn amount(r: &mut Rng, l: Locale) -> String {
         Locale::Us => format!("${}.{cents:02}", thousands(units, ",")),
         Locale::Uk => format!("£{}.{cents:02}", thousands(units, ",")),
         Locale::De => {
-            if r.chance(0.5) { format!("{},{cents:02} €", thousands(units, ".")) } else { format!("EUR {},{cents:02}", thousands(units, ".")) }
+            if r.chance(0.5) {
+                format!("{},{cents:02} €", thousands(units, "."))
+            } else {
+                format!("EUR {},{cents:02}", thousands(units, "."))
+            }
         }
         Locale::Fr => format!("{},{cents:02} €", thousands(units, " ")),
         Locale::In => {
@@ -739,9 +768,23 @@ fn record_id(r: &mut Rng) -> String {
 fn network_misc(r: &mut Rng) -> String {
     match r.below(8) {
         5 => format!("{}:{:02}:{:02},{:03}", r.range(0, 23), r.range(0, 59), r.range(0, 59), r.range(0, 999)),
-        6 => format!("+05:30 offset, {}.{:04}, {}.{:04}", r.range(10, 60), r.range(0, 9999), r.range(1, 30), r.range(0, 9999)),
+        6 => format!(
+            "+05:30 offset, {}.{:04}, {}.{:04}",
+            r.range(10, 60),
+            r.range(0, 9999),
+            r.range(1, 30),
+            r.range(0, 9999)
+        ),
         7 => format!("ZIP {}-{}", r.digits(5), r.digits(4)),
-        0 => format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", r.next() as u8, r.next() as u8, r.next() as u8, r.next() as u8, r.next() as u8, r.next() as u8),
+        0 => format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            r.next() as u8,
+            r.next() as u8,
+            r.next() as u8,
+            r.next() as u8,
+            r.next() as u8,
+            r.next() as u8
+        ),
         1 => format!("port {}", r.range(1024, 65535)),
         2 => format!("HTTP/1.1 {} {}", r.pick(&["200", "404", "503"]), r.range(100, 99999)),
         3 => format!("1.3.6.1.4.1.{}.{}", r.range(100, 60000), r.range(1, 20)),
@@ -808,7 +851,7 @@ fn filler(r: &mut Rng, l: Locale) -> &'static str {
         Locale::Uk => &["Cheers for sorting that out. ", "I'll ring you back this afternoon. ", "Best wishes, "],
         Locale::Us => &["Have a good one! ", "Talk soon. "],
     };
-    if r.chance(0.35) { *r.pick(local) } else { *r.pick(en) }
+    if r.chance(0.35) { r.pick_str(local) } else { r.pick_str(en) }
 }
 
 /// Text around a planted value of `kind` (`{}` marks the value).
@@ -819,7 +862,13 @@ fn context(r: &mut Rng, kind: Kind, l: Locale, genre: &str) -> &'static str {
             Locale::De => &["Meine E-Mail-Adresse ist {}. ", "Bitte schreiben Sie an {}. ", "E-Mail: {}\n"],
             Locale::Fr => &["Mon adresse e-mail est {}. ", "Écrivez-moi à {}. ", "Courriel : {}\n"],
             Locale::Br => &["Meu e-mail é {}. ", "E-mail: {}\n"],
-            _ => &["You can reach me at {}. ", "Please send the invoice to {} instead. ", "Contact: {}\n", "cc {} on the reply. ", "(email: {}) "],
+            _ => &[
+                "You can reach me at {}. ",
+                "Please send the invoice to {} instead. ",
+                "Contact: {}\n",
+                "cc {} on the reply. ",
+                "(email: {}) ",
+            ],
         },
         (Kind::Phone, _) => match l {
             Locale::De => &["Rufen Sie mich unter {} an. ", "Tel.: {}\n", "Telefon {} "],
@@ -827,36 +876,45 @@ fn context(r: &mut Rng, kind: Kind, l: Locale, genre: &str) -> &'static str {
             Locale::Br => &["Meu telefone é {}. ", "Tel: {}\n", "WhatsApp {} "],
             _ => &["Call me on {} after 5pm. ", "Phone: {}\n", "my number is {}. ", "(mobile {}) ", "Tel {}, "],
         },
-        (Kind::Card, _) => &["The card ending in this number was charged: {}. ", "card={} ", "Card number: {}\n", "I paid with {} yesterday. "],
+        (Kind::Card, _) => &[
+            "The card ending in this number was charged: {}. ",
+            "card={} ",
+            "Card number: {}\n",
+            "I paid with {} yesterday. ",
+        ],
         (Kind::Ssn, _) => &["SSN: {}\n", "Social security number {} on file. ", "ssn={} ", "Patient SSN {}. "],
         (Kind::Iban, _) => match l {
             Locale::De => &["Bitte überweisen Sie auf IBAN {}. ", "IBAN: {}\n"],
             Locale::Fr => &["IBAN : {}\n", "Virement sur le compte {}. "],
             _ => &["IBAN {} ", "Please refund to {}. ", "Account (IBAN): {}\n"],
         },
-        (Kind::Ipv4, _) => &["client={} ", "connection from {} refused. ", "src {}:443 ", "allow {}/32;\n", "GET http://{}/health "],
+        (Kind::Ipv4, _) => {
+            &["client={} ", "connection from {} refused. ", "src {}:443 ", "allow {}/32;\n", "GET http://{}/health "]
+        }
         (Kind::Ipv6, _) => &["client={} ", "connection from {} refused. ", "peer [{}]:8443 ", "addr {}\n"],
         (Kind::AwsKey, _) => &["aws_access_key_id = {}\n", "AWS_ACCESS_KEY_ID={} ", "key id {} was rotated. "],
         (Kind::Bearer, _) => &["Authorization: Bearer {}\n", "curl -H 'Authorization: Bearer {}' ", "bearer {} "],
         (Kind::Jwt, _) => &["token={} ", "\"id_token\": \"{}\", ", "session {} expired. "],
         (Kind::PrivateKey, _) => &["key:\n{}\n", "Here is the deploy key, please keep it safe:\n{}\n\n"],
     };
-    *r.pick(t)
+    r.pick_str(t)
 }
 
 fn lookalike_context(r: &mut Rng, what: &str) -> &'static str {
     match what {
-        "order_number" => *r.pick(&["Order {} has shipped. ", "order_id={} ", "Ref. {}\n", "Bestellnummer {} ", "Pedido {}. "]),
-        "timestamp" => *r.pick(&["[{}] ", "at {} ", "ts={} ", "Date: {}\n"]),
-        "uuid" => *r.pick(&["request_id={} ", "trace {} ", "Ticket {}. "]),
-        "hash" => *r.pick(&["commit {} ", "etag \"{}\" ", "checksum {}\n"]),
-        "version" => *r.pick(&["version {} ", "agent {} ", "running {}. "]),
-        "invalid_ssn" => *r.pick(&["test SSN {} (invalid) ", "placeholder {} ", "sample id {}\n"]),
-        "date" => *r.pick(&["born {} ", "DOB: {}\n", "due {} ", "on {}. "]),
-        "amount" => *r.pick(&["Total: {}\n", "amount {} ", "refund of {} issued. "]),
-        "tracking_number" => *r.pick(&["tracking {} ", "Sendungsnummer {} ", "shipment {}\n"]),
-        "record_id" => *r.pick(&["{} ", "see {}. ", "ref {}\n"]),
-        _ => *r.pick(&["{} ", "({}) ", "{}\n"]),
+        "order_number" => {
+            r.pick_str(&["Order {} has shipped. ", "order_id={} ", "Ref. {}\n", "Bestellnummer {} ", "Pedido {}. "])
+        }
+        "timestamp" => r.pick_str(&["[{}] ", "at {} ", "ts={} ", "Date: {}\n"]),
+        "uuid" => r.pick_str(&["request_id={} ", "trace {} ", "Ticket {}. "]),
+        "hash" => r.pick_str(&["commit {} ", "etag \"{}\" ", "checksum {}\n"]),
+        "version" => r.pick_str(&["version {} ", "agent {} ", "running {}. "]),
+        "invalid_ssn" => r.pick_str(&["test SSN {} (invalid) ", "placeholder {} ", "sample id {}\n"]),
+        "date" => r.pick_str(&["born {} ", "DOB: {}\n", "due {} ", "on {}. "]),
+        "amount" => r.pick_str(&["Total: {}\n", "amount {} ", "refund of {} issued. "]),
+        "tracking_number" => r.pick_str(&["tracking {} ", "Sendungsnummer {} ", "shipment {}\n"]),
+        "record_id" => r.pick_str(&["{} ", "see {}. ", "ref {}\n"]),
+        _ => r.pick_str(&["{} ", "({}) ", "{}\n"]),
     }
 }
 
@@ -946,8 +1004,13 @@ fn csv_dump(r: &mut Rng, l: Locale, mix: Mix) -> Doc {
     for _ in 0..r.range(4, 12) {
         let (first, last) = name(r, l);
         b.s(&format!("c-{}{sep}{first} {last}{sep}", r.range(1000, 9999)));
-        let fields: [(Kind, &'static str); 5] =
-            [(Kind::Email, "record_id"), (Kind::Phone, "record_id"), (Kind::Card, "order_number"), (Kind::Ssn, "invalid_ssn"), (Kind::Iban, "record_id")];
+        let fields: [(Kind, &'static str); 5] = [
+            (Kind::Email, "record_id"),
+            (Kind::Phone, "record_id"),
+            (Kind::Card, "order_number"),
+            (Kind::Ssn, "invalid_ssn"),
+            (Kind::Iban, "record_id"),
+        ];
         for (kind, look) in fields {
             if r.chance(mix.pii * 2.0) {
                 let v = match kind {
@@ -1063,7 +1126,7 @@ pub fn document(r: &mut Rng, genre: &'static str, l: Locale, mix: Mix) -> Doc {
             if r.chance(0.3) {
                 b.s("\n");
             } else if r.chance(0.2) {
-                b.s(*r.pick(&["| ", "; ", "\t"]));
+                b.s(r.pick_str(&["| ", "; ", "\t"]));
             }
         } else if r.chance(0.15) {
             b.s("\n");
@@ -1127,7 +1190,16 @@ pub fn text_with_density(seed: u64, bytes: usize, density: f64) -> (String, usiz
         out.push_str(line);
         while (pii_bytes as f64) < density * out.len() as f64 {
             let l = *r.pick(&Locale::ALL);
-            let kind = *r.pick(&[Kind::Email, Kind::Phone, Kind::Card, Kind::Ssn, Kind::Iban, Kind::Ipv4, Kind::Email, Kind::Phone]);
+            let kind = *r.pick(&[
+                Kind::Email,
+                Kind::Phone,
+                Kind::Card,
+                Kind::Ssn,
+                Kind::Iban,
+                Kind::Ipv4,
+                Kind::Email,
+                Kind::Phone,
+            ]);
             let mut b = Builder::new();
             plant(&mut b, &mut r, kind, l, "chat");
             pii_bytes += b.pii.iter().map(|(_, range)| range.len()).sum::<usize>();
