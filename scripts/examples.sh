@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release --locked
-ward=target/release/ward
+ward="${CARGO_TARGET_DIR:-target}/release/ward"
 at=2026-11-26T10:00:00Z
 status=0
 for dir in examples/*/; do
