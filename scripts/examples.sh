@@ -20,6 +20,13 @@ for dir in examples/*/; do
     echo "── decisions for $dir/requests.jsonl (entities: fixture $fixture, at $at)"
     "$ward" explain --policy "$dir" --fixture "$fixture" --requests "$dir/requests.jsonl" --at "$at" || status=1
   fi
+  if [ -f "$dir/payload.json" ]; then
+    echo "── what the agent receives for the first request: $dir/payload.json, masked"
+    # A throwaway tokenization key for the demo; real keys come from a keys file or WARD_KEY_*.
+    WARD_KEY_CX_EMAIL=$(head -c 32 /dev/urandom | base64) \
+      "$ward" mask --policy "$dir" --fixture "$fixture" --request <(head -n 1 "$dir/requests.jsonl") \
+        --payload "$dir/payload.json" --at "$at" || status=1
+  fi
 done
 echo "════ formatting"
 "$ward" fmt --check examples stdlib || status=1
