@@ -17,9 +17,7 @@ use crate::check::{Cx, MASK_METHODS, RawDiag};
 use crate::db::{Project, SourceFile};
 use crate::diagnostic::Severity;
 use crate::literals;
-use crate::names::{namespace, stdlib_modules};
 use crate::schema::schema_env;
-use crate::symbols::symbols;
 use crate::units::{Loc, Unit, UnitKey, unit, unit_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,17 +68,7 @@ pub fn member_summary(
 ) -> Option<Arc<Summary>> {
     let unit = unit(db, file, key)?;
     let Unit::Member { policy, position, item } = &*unit else { return None };
-    let mut cx = Cx {
-        file,
-        key,
-        env: schema_env(db, project),
-        symbols: symbols(db, project),
-        ns: namespace(db, file),
-        stdlib: stdlib_modules(db, project),
-        options: project.options(db),
-        diags: Vec::new(),
-        types: None,
-    };
+    let mut cx = Cx::new(db, project, file, key);
     let (kind, annotations, scope, conditions, loc_span) = match item {
         PolicyItem::Rule(r) => {
             let kind = if r.effect == Effect::Permit { MemberKind::Permit } else { MemberKind::Forbid };

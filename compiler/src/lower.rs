@@ -374,18 +374,7 @@ impl<'a> Lowerer<'a> {
     // ───────────────────────── rules ─────────────────────────
 
     fn cx(&self, file: SourceFile, key: UnitKey) -> Cx<'a> {
-        let db = self.db;
-        Cx {
-            file,
-            key,
-            env: schema_env(db, self.project),
-            symbols: symbols(db, self.project),
-            ns: namespace(db, file),
-            stdlib: stdlib_modules(db, self.project),
-            options: self.project.options(db),
-            diags: Vec::new(),
-            types: Some(HashMap::new()),
-        }
+        Cx::new(self.db, self.project, file, key).recording_types()
     }
 
     fn member(&mut self, file: SourceFile, key: UnitKey, policy: &str, position: u32, item: &PolicyItem) {

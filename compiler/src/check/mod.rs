@@ -64,17 +64,7 @@ impl RawDiag {
 #[salsa::tracked(returns(ref))]
 pub fn check_unit(db: &dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> Vec<RawDiag> {
     let Some(unit) = unit(db, file, key) else { return Vec::new() };
-    let mut cx = Cx {
-        file,
-        key,
-        env: schema_env(db, project),
-        symbols: symbols(db, project),
-        ns: namespace(db, file),
-        stdlib: stdlib_modules(db, project),
-        options: project.options(db),
-        diags: Vec::new(),
-        types: None,
-    };
+    let mut cx = Cx::new(db, project, file, key);
     match &*unit {
         Unit::Import(import) => cx.import(import),
         Unit::Schema(schema) => cx.schema(schema),
@@ -102,6 +92,29 @@ pub(crate) struct Cx<'a> {
     /// When set, the type of every expression checked, by the ordinal of its
     /// span (the lowering reads it).
     pub types: Option<std::collections::HashMap<u32, crate::types::Type>>,
+}
+
+impl<'a> Cx<'a> {
+    /// A checker for one unit, reading the project's tables through `db`.
+    pub fn new(db: &'a dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> Cx<'a> {
+        Cx {
+            file,
+            key,
+            env: schema_env(db, project),
+            symbols: symbols(db, project),
+            ns: namespace(db, file),
+            stdlib: stdlib_modules(db, project),
+            options: project.options(db),
+            diags: Vec::new(),
+            types: None,
+        }
+    }
+
+    /// The same checker, recording every expression's type.
+    pub fn recording_types(mut self) -> Cx<'a> {
+        self.types = Some(std::collections::HashMap::new());
+        self
+    }
 }
 
 impl Cx<'_> {
