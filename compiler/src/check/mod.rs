@@ -152,14 +152,7 @@ impl Cx<'_> {
         match self.ns.lookup(path, |n| env.entities.contains_key(n), self.stdlib) {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
-                let text = path.text();
-                self.error(
-                    "E0107",
-                    path.span,
-                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
-                )
-                .label("module not imported")
-                .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.not_imported(path, &module);
                 None
             }
             Lookup::Missing => {
@@ -178,6 +171,18 @@ impl Cx<'_> {
         }
     }
 
+    /// Reports a name that lives in a stdlib module the file does not import.
+    fn not_imported(&mut self, path: &ward_grammar::ast::Path, module: &str) {
+        let text = path.text();
+        self.error(
+            "E0107",
+            path.span,
+            format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
+        )
+        .label("module not imported")
+        .help(format!("add `import stdlib.{module}` at the top of the file"));
+    }
+
     /// The action named by `path`, or an error and `None`.
     pub fn action(&mut self, path: &ward_grammar::ast::Path) -> Option<Arc<str>> {
         use crate::names::Lookup;
@@ -185,14 +190,7 @@ impl Cx<'_> {
         match self.ns.lookup(path, |n| env.actions.contains_key(n), self.stdlib) {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
-                let text = path.text();
-                self.error(
-                    "E0107",
-                    path.span,
-                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
-                )
-                .label("module not imported")
-                .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.not_imported(path, &module);
                 None
             }
             Lookup::Missing => {
@@ -213,14 +211,7 @@ impl Cx<'_> {
         match self.ns.lookup(path, |n| symbols.detectors.contains_key(n), self.stdlib) {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
-                let text = path.text();
-                self.error(
-                    "E0107",
-                    path.span,
-                    format!("`{text}` is in the module `stdlib.{module}`, which this file does not import"),
-                )
-                .label("module not imported")
-                .help(format!("add `import stdlib.{module}` at the top of the file"));
+                self.not_imported(path, &module);
                 None
             }
             Lookup::Missing => {
