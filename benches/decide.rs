@@ -1,5 +1,8 @@
 //! `Engine::decide`: JIT vs interpreter, on a prepared frame and from a
-//! typed request, over generated policy sets of 10 to 10,000 rules.
+//! typed request, over generated policy sets of 10 to 10,000 rules. The
+//! `prepared_frame` and `typed_request` cases produce the verdict (effect
+//! and deciding rules as indexes); `prepared_frame_explained` also
+//! materialises the full decision (rule ids, clause text, obligations).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -81,18 +84,27 @@ fn bench(c: &mut Criterion) {
         for (name, backend) in [("jit", Backend::Jit), ("interp", Backend::Interpreter)] {
             let engine = engine(rules, backend);
             let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
+            // The verdict: effect and deciding rules, as indexes.
             let mut i = 0;
             group.bench_function(BenchmarkId::new("prepared_frame", name), |b| {
                 b.iter(|| {
                     i = (i + 1) % prepared.len();
-                    engine.decide_prepared(&prepared[i])
+                    engine.verdict_prepared(&prepared[i])
                 })
             });
             let mut j = 0;
             group.bench_function(BenchmarkId::new("typed_request", name), |b| {
                 b.iter(|| {
                     j = (j + 1) % requests.len();
-                    engine.decide_at(&requests[j], NOW)
+                    engine.check_at(&requests[j], NOW)
+                })
+            });
+            // The same with the explanation materialised (rule ids, clause text, obligations, masks).
+            let mut k = 0;
+            group.bench_function(BenchmarkId::new("prepared_frame_explained", name), |b| {
+                b.iter(|| {
+                    k = (k + 1) % prepared.len();
+                    engine.decide_prepared(&prepared[k])
                 })
             });
         }

@@ -100,6 +100,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decision with `effect` and nothing else yet.
+    pub fn empty(effect: Effect) -> Decision {
+        Decision {
+            effect,
+            reasons: Vec::new(),
+            masks: Vec::new(),
+            obligations: Vec::new(),
+            limits: Vec::new(),
+            errors: Vec::new(),
+            shadow: Vec::new(),
+        }
+    }
+
     /// A deny for a request that could not be decided at all.
     pub fn refused(message: impl Into<String>) -> Decision {
         let message = message.into();

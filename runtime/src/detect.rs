@@ -1625,8 +1625,12 @@ mod tests {
         assert_eq!(kinds, ["phone", "credit_card", "ssn", "iban"]);
     }
 
+    /// Inputs built to make a backtracking matcher blow up. Linear time is
+    /// guaranteed by construction (finite automata, no backtracking) and
+    /// shown by `benches/mask.rs`; tests assert no timing, only that the
+    /// scan finishes and returns matches inside the text.
     #[test]
-    fn adversarial_input_is_linear_and_safe() {
+    fn adversarial_input_is_safe() {
         let s = scanner(&PII);
         for text in [
             "9".repeat(200_000),
@@ -1637,10 +1641,11 @@ mod tests {
             "@".repeat(100_000),
             "eyJ".repeat(50_000),
         ] {
-            let started = std::time::Instant::now();
-            let _ = s.find(&text);
-            let _ = s.find_unfiltered(&text);
-            assert!(started.elapsed().as_secs() < 20, "{}", text.get(..20).unwrap_or(""));
+            for found in [s.find(&text), s.find_unfiltered(&text)] {
+                for m in found {
+                    assert!(m.start <= m.end && m.end <= text.len() && text.is_char_boundary(m.start));
+                }
+            }
         }
     }
 

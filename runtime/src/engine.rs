@@ -6,19 +6,20 @@
 //! involved, rules per link of the delegation chain, limits, masks,
 //! obligations. Every failure is a deny that says why.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use ward_compiler::ir::{self, Program, RuleKind};
 
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
+use crate::hash::FxHashMap;
 use crate::interp::{Eval, EvalError, Flows, Outcome, Prepared};
-use crate::jit::Jit;
+use crate::jit::{Code, Jit};
 use crate::request::{Frame, Request};
 use crate::state::{LimitCheck, MemoryStore, StateStore};
 use crate::store::Store;
 use crate::value::Raw;
+use crate::verdict::{Fired, Verdict};
 
 /// Where decision time comes from. Fixed in tests and replays.
 pub trait Clock: Send + Sync {
@@ -73,9 +74,12 @@ pub struct Loaded {
     pub prepared: Prepared,
     pub store: Store,
     /// `(action, principal type, resource type)` → bucket.
-    pub buckets: HashMap<(u32, u32, u32), Bucket>,
+    pub buckets: FxHashMap<(u32, u32, u32), Bucket>,
     /// Agent lifecycle by entity index.
-    pub agents: HashMap<u32, ir::Agent>,
+    pub agents: FxHashMap<u32, ir::Agent>,
+    /// Per action: whether a flow condition records it (then an allow
+    /// updates the session's history).
+    recorded: Vec<bool>,
     pub jit: Option<Jit>,
     /// Why the JIT is not available, when it is not.
     pub jit_error: Option<String>,
@@ -95,14 +99,28 @@ impl Loaded {
             .buckets
             .iter()
             .map(|b| {
+                let pinned = |map: &[(u32, Vec<u32>)]| -> FxHashMap<u32, Lists> {
+                    map.iter().map(|(k, rules)| (literal(k), Lists::new(&program, rules))).collect()
+                };
                 let bucket = Bucket {
                     general: b.rules.clone(),
                     by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
                     by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
+                    fast: Lists::new(&program, &b.rules),
+                    fast_principal: pinned(&b.by_principal),
+                    fast_resource: pinned(&b.by_resource),
                 };
                 ((b.action, b.principal, b.resource), bucket)
             })
             .collect();
+        let mut recorded = vec![false; program.actions.len()];
+        for flow in &program.flows {
+            for a in &flow.actions {
+                if let Some(r) = recorded.get_mut(*a as usize) {
+                    *r = true;
+                }
+            }
+        }
         let agents = program
             .agents
             .iter()
@@ -128,11 +146,44 @@ impl Loaded {
                 format!("{h:016x}")
             })
             .collect();
-        Loaded { prepared, store, buckets, agents, jit, jit_error, scanner, flow_fingerprints }
+        Loaded { prepared, store, buckets, agents, recorded, jit, jit_error, scanner, flow_fingerprints }
     }
 
     pub fn program(&self) -> &Program {
         &self.prepared.program
+    }
+
+    /// The decision a verdict stands for.
+    pub fn explain(&self, verdict: &Verdict) -> Decision {
+        let program = self.program();
+        let (effect, rules, masks) = match verdict {
+            Verdict::Full(decision) => return (**decision).clone(),
+            Verdict::DefaultDeny => {
+                let mut decision = Decision::empty(Effect::Deny);
+                decision.reasons.push(default_deny());
+                return decision;
+            }
+            Verdict::Rules { effect, rules, masks } => (*effect, rules, masks),
+        };
+        let mut decision = Decision::empty(effect);
+        let mut seen: Vec<u32> = Vec::with_capacity(rules.as_slice().len());
+        for index in rules.as_slice() {
+            if seen.contains(index) {
+                continue;
+            }
+            seen.push(*index);
+            let Some(rule) = program.rules.get(*index as usize) else { continue };
+            decision.reasons.push(rule_reason(rule, None));
+            push_obligations(rule, &mut decision.obligations);
+        }
+        for index in masks.as_slice() {
+            if let Some(mask) = program.rules.get(*index as usize).and_then(|r| mask_of(program, r, true))
+                && !decision.masks.contains(&mask)
+            {
+                decision.masks.push(mask);
+            }
+        }
+        decision
     }
 
     /// The state key of flow `index`'s summary for a group and correlation value.
@@ -145,8 +196,47 @@ impl Loaded {
 /// A bucket's rules, with the pinned ones indexed by store entity.
 pub struct Bucket {
     pub general: Vec<u32>,
-    pub by_principal: HashMap<u32, Vec<u32>>,
-    pub by_resource: HashMap<u32, Vec<u32>>,
+    pub by_principal: FxHashMap<u32, Vec<u32>>,
+    pub by_resource: FxHashMap<u32, Vec<u32>>,
+    /// The same rules, split for the fast path.
+    fast: Lists,
+    fast_principal: FxHashMap<u32, Lists>,
+    fast_resource: FxHashMap<u32, Lists>,
+}
+
+/// Rules split by what the fast path does with them.
+struct Lists {
+    /// Permits and forbids, in evaluation order, with `true` for a forbid.
+    decide: Vec<(u32, bool)>,
+    masks: Vec<u32>,
+    /// Whether any rule needs the full procedure: a rate limit (state), a
+    /// shadow rule, an approval, or a rule that only the caller may use.
+    special: bool,
+}
+
+impl Lists {
+    fn new(program: &Program, rules: &[u32]) -> Lists {
+        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false };
+        for index in rules {
+            let Some(rule) = program.rules.get(*index as usize) else {
+                lists.special = true;
+                continue;
+            };
+            match &rule.kind {
+                RuleKind::Rule { effect } => {
+                    let approval = rule.obligations.iter().any(|o| o.name == "require_approval");
+                    if rule.shadow || rule.actor_only || approval {
+                        lists.special = true;
+                    } else {
+                        lists.decide.push((*index, *effect == ir::Effect::Forbid));
+                    }
+                }
+                RuleKind::Mask { .. } => lists.masks.push(*index),
+                RuleKind::Limit { .. } => lists.special = true,
+            }
+        }
+        lists
+    }
 }
 
 impl Bucket {
@@ -224,6 +314,31 @@ pub struct PreparedRequest {
     pub request: Request,
 }
 
+impl PreparedRequest {
+    /// The decision a verdict on this request stands for.
+    pub fn explain(&self, verdict: &Verdict) -> Decision {
+        self.loaded.explain(verdict)
+    }
+}
+
+/// A verdict with the policy set that reached it (kept alive, so that the
+/// rule indexes in the verdict stay meaningful across a reload).
+pub struct Checked {
+    loaded: arc_swap::Guard<Arc<Loaded>>,
+    pub verdict: Verdict,
+}
+
+impl Checked {
+    pub fn effect(&self) -> Effect {
+        self.verdict.effect()
+    }
+
+    /// The full decision: rule ids, clauses, masks, obligations.
+    pub fn decision(&self) -> Decision {
+        self.loaded.explain(&self.verdict)
+    }
+}
+
 /// How one link of the delegation chain came out.
 struct LinkResult {
     effect: Effect,
@@ -240,11 +355,27 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     backend: Backend,
     state: Arc<dyn StateStore>,
+    /// Off only in tests that compare the fast path with the full procedure.
+    fast_path: bool,
 }
 
 impl Engine {
     pub fn new(loaded: Loaded, clock: Arc<dyn Clock>, backend: Backend) -> Engine {
-        Engine { loaded: ArcSwap::from_pointee(loaded), clock, backend, state: Arc::new(MemoryStore::default()) }
+        Engine {
+            loaded: ArcSwap::from_pointee(loaded),
+            clock,
+            backend,
+            state: Arc::new(MemoryStore::default()),
+            fast_path: true,
+        }
+    }
+
+    /// Decides every request by the full procedure: the reference that the
+    /// fast path is tested against.
+    #[doc(hidden)]
+    pub fn without_fast_path(mut self) -> Engine {
+        self.fast_path = false;
+        self
     }
 
     /// Keeps rate-limit state in `state` (for instance a [`crate::redis_store::RedisStore`]
@@ -283,16 +414,33 @@ impl Engine {
 
     /// Decides `request` as of `now` (milliseconds since the epoch).
     pub fn decide_at(&self, request: &Request, now: i64) -> Decision {
+        let checked = self.check_at(request, now);
+        match checked.verdict {
+            Verdict::Full(decision) => *decision,
+            verdict => checked.loaded.explain(&verdict),
+        }
+    }
+
+    /// Decides `request` as of `now` without materialising the explanation:
+    /// the verdict names the deciding rules by index, and
+    /// [`Checked::decision`] turns it into a [`Decision`] when needed.
+    pub fn check_at(&self, request: &Request, now: i64) -> Checked {
         let loaded = self.loaded.load();
         let frame = match Frame::build(&loaded.store, request, now) {
             Ok(f) => f,
-            Err(e) => return Decision::refused(e.to_string()),
+            Err(e) => return Checked { verdict: Verdict::Full(Box::new(Decision::refused(e.to_string()))), loaded },
         };
-        let mut decision = self.decide_frame(&loaded, request, &frame);
-        if decision.effect == Effect::Allow {
+        let verdict = self.verdict_frame(&loaded, request, &frame);
+        let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
+        if verdict.is_allow() && records {
+            let mut decision = match verdict {
+                Verdict::Full(d) => *d,
+                v => loaded.explain(&v),
+            };
             self.record_flows(&loaded, request, &frame, &mut decision);
+            return Checked { verdict: Verdict::Full(Box::new(decision)), loaded };
         }
-        decision
+        Checked { verdict, loaded }
     }
 
     /// Adds an allowed request to the summaries of the flow conditions that
@@ -350,20 +498,110 @@ impl Engine {
     /// with. Nothing is recorded (no history, no rate-limit consumption
     /// beyond the decision's own check).
     pub fn decide_prepared(&self, prepared: &PreparedRequest) -> Decision {
-        self.decide_frame(&prepared.loaded, &prepared.request, &prepared.frame)
+        match self.verdict_prepared(prepared) {
+            Verdict::Full(decision) => *decision,
+            verdict => prepared.loaded.explain(&verdict),
+        }
+    }
+
+    /// Like [`Engine::decide_prepared`], without materialising the
+    /// explanation ([`PreparedRequest::explain`] does that).
+    pub fn verdict_prepared(&self, prepared: &PreparedRequest) -> Verdict {
+        self.verdict_frame(&prepared.loaded, &prepared.request, &prepared.frame)
+    }
+
+    fn verdict_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Verdict {
+        let fast = if self.fast_path { self.fast(loaded, request, frame) } else { None };
+        match fast {
+            Some(verdict) => verdict,
+            None => Verdict::Full(Box::new(self.decide_frame(loaded, request, frame))),
+        }
+    }
+
+    /// The common case, decided without allocating: no delegation chain, no
+    /// lifecycle denial, only permits, forbids and masks in the bucket, no
+    /// evaluation error. `None` hands the request to the full procedure,
+    /// which decides it from scratch (same answer, with everything explained).
+    fn fast(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Option<Verdict> {
+        let actor = frame.actor;
+        if frame.chain.len() > 1 {
+            return None;
+        }
+        if !loaded.agents.is_empty()
+            && let Some(agent) = loaded.agents.get(&actor)
+            && lifecycle(agent, frame.now).is_some()
+        {
+            return None;
+        }
+        let ptype = frame.entity(&loaded.store, actor)?.ty;
+        let rtype = frame.entity(&loaded.store, frame.resource)?.ty;
+        let Some(bucket) = loaded.buckets.get(&(frame.action, ptype, rtype)) else {
+            return Some(Verdict::DefaultDeny);
+        };
+        let pinned_p = if bucket.fast_principal.is_empty() { None } else { bucket.fast_principal.get(&actor) };
+        let pinned_r = if bucket.fast_resource.is_empty() { None } else { bucket.fast_resource.get(&frame.resource) };
+        let lists = [Some(&bucket.fast), pinned_p, pinned_r];
+        if lists.iter().flatten().any(|l| l.special) {
+            return None;
+        }
+        let program = loaded.program();
+        let flows = StateFlows { loaded, state: self.state.as_ref(), request };
+        let eval = Eval {
+            prepared: &loaded.prepared,
+            store: &loaded.store,
+            frame,
+            principal: actor,
+            current: None,
+            current_principal: actor,
+            flows: &flows,
+            view: frame.view(&loaded.store),
+        };
+        let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
+        let mut calls = jit.map(|j| j.calls(&eval));
+        // `Some(fired)`, or `None` on an error (the full procedure reports it).
+        let mut run = |index: u32| -> Option<bool> {
+            let code = match calls.as_mut().and_then(|c| c.code(index)) {
+                Some(code) => code,
+                None => match eval.rule(program.rules.get(index as usize)?) {
+                    Outcome::Fired => Code::Fired,
+                    Outcome::NotApplicable { .. } => Code::NotApplicable,
+                    Outcome::Error { .. } => Code::Error,
+                },
+            };
+            match code {
+                Code::Fired => Some(true),
+                Code::NotApplicable => Some(false),
+                Code::Error => None,
+            }
+        };
+        let (mut forbids, mut permits) = (Fired::new(), Fired::new());
+        for list in lists.iter().flatten() {
+            for &(index, forbid) in &list.decide {
+                if run(index)? && !(if forbid { forbids.push(index) } else { permits.push(index) }) {
+                    return None;
+                }
+            }
+        }
+        if !forbids.is_empty() {
+            return Some(Verdict::Rules { effect: Effect::Deny, rules: forbids, masks: Fired::new() });
+        }
+        if permits.is_empty() {
+            return Some(Verdict::DefaultDeny);
+        }
+        let mut masks = Fired::new();
+        for list in lists.iter().flatten() {
+            for &index in &list.masks {
+                if run(index)? && !masks.push(index) {
+                    return None;
+                }
+            }
+        }
+        Some(Verdict::Rules { effect: Effect::Allow, rules: permits, masks })
     }
 
     fn decide_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Decision {
         let program = loaded.program();
-        let mut decision = Decision {
-            effect: Effect::Allow,
-            reasons: Vec::new(),
-            masks: Vec::new(),
-            obligations: Vec::new(),
-            limits: Vec::new(),
-            errors: Vec::new(),
-            shadow: Vec::new(),
-        };
+        let mut decision = Decision::empty(Effect::Allow);
         // Lifecycle of every agent involved.
         for link in &frame.chain {
             if let Some(agent) = loaded.agents.get(link)
@@ -420,16 +658,8 @@ impl Engine {
         }
         // Obligations and advice of the rules that decided.
         for index in &fired_rules {
-            let Some(rule) = program.rules.get(*index as usize) else { continue };
-            for (o, advice) in rule.obligations.iter().map(|o| (o, false)).chain(rule.advice.iter().map(|o| (o, true)))
-            {
-                let args = o.args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-                decision.obligations.push(decision::Obligation {
-                    rule: rule.id.clone(),
-                    name: o.name.clone(),
-                    args,
-                    advice,
-                });
+            if let Some(rule) = program.rules.get(*index as usize) {
+                push_obligations(rule, &mut decision.obligations);
             }
         }
         if decision.effect == Effect::Deny {
@@ -440,37 +670,19 @@ impl Engine {
             for (index, outcome) in self.evaluate(loaded, request, frame, *link, |k| matches!(k, RuleKind::Mask { .. }))
             {
                 let Some(rule) = program.rules.get(index as usize) else { continue };
-                let RuleKind::Mask { paths, detectors, method } = &rule.kind else { continue };
-                match outcome {
-                    Outcome::Fired => {
-                        let mask = decision::Mask {
-                            rule: rule.id.clone(),
-                            paths: paths.clone(),
-                            method: method.clone(),
-                            detectors: detectors
-                                .iter()
-                                .filter_map(|d| program.detectors.get(*d as usize))
-                                .map(|d| d.name.clone())
-                                .collect(),
-                        };
-                        if !decision.masks.contains(&mask) {
-                            decision.masks.push(mask);
-                        }
-                    }
+                let mask = match outcome {
+                    Outcome::Fired => mask_of(program, rule, true),
                     // A mask whose condition cannot be evaluated is applied: never a leak.
                     Outcome::Error { error, .. } => {
                         decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
-                        let mask = decision::Mask {
-                            rule: rule.id.clone(),
-                            paths: paths.clone(),
-                            method: method.clone(),
-                            detectors: Vec::new(),
-                        };
-                        if !decision.masks.contains(&mask) {
-                            decision.masks.push(mask);
-                        }
+                        mask_of(program, rule, false)
                     }
-                    Outcome::NotApplicable { .. } => {}
+                    Outcome::NotApplicable { .. } => None,
+                };
+                if let Some(mask) = mask
+                    && !decision.masks.contains(&mask)
+                {
+                    decision.masks.push(mask);
                 }
             }
         }
@@ -627,12 +839,7 @@ impl Engine {
             take(hard_forbids, &mut result);
         } else if permits.is_empty() && approval_permits.is_empty() {
             result.effect = Effect::Deny;
-            result.reasons.push(Reason {
-                rule: None,
-                clause: "no permit applies (default deny)".to_string(),
-                span: None,
-                principal: None,
-            });
+            result.reasons.push(default_deny());
         } else if !approval_forbids.is_empty() {
             result.effect = Effect::ApprovalRequired;
             take(approval_forbids, &mut result);
@@ -764,6 +971,41 @@ impl Engine {
             decision.masks.clear();
         }
     }
+}
+
+fn default_deny() -> Reason {
+    Reason { rule: None, clause: "no permit applies (default deny)".to_string(), span: None, principal: None }
+}
+
+/// Why `rule` decided: its last condition as written (or, under
+/// `failed`, the condition that could not be evaluated).
+fn rule_reason(rule: &ir::Rule, text: Option<String>) -> Reason {
+    let clause = text.unwrap_or_else(|| {
+        rule.conditions
+            .last()
+            .map_or_else(|| "it applies to every request in its scope".to_string(), |c| c.text.clone())
+    });
+    Reason { rule: Some(rule.id.clone()), clause, span: Some(rule.location.clone()), principal: None }
+}
+
+/// The obligations, then the advice, of a rule that decided.
+fn push_obligations(rule: &ir::Rule, out: &mut Vec<decision::Obligation>) {
+    for (o, advice) in rule.obligations.iter().map(|o| (o, false)).chain(rule.advice.iter().map(|o| (o, true))) {
+        let args = o.args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        out.push(decision::Obligation { rule: rule.id.clone(), name: o.name.clone(), args, advice });
+    }
+}
+
+/// The mask a mask rule applies; `with_detectors: false` when its condition
+/// could not be evaluated (the paths are masked anyway: never a leak).
+fn mask_of(program: &Program, rule: &ir::Rule, with_detectors: bool) -> Option<decision::Mask> {
+    let RuleKind::Mask { paths, detectors, method } = &rule.kind else { return None };
+    let detectors = if with_detectors {
+        detectors.iter().filter_map(|d| program.detectors.get(*d as usize)).map(|d| d.name.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    Some(decision::Mask { rule: rule.id.clone(), paths: paths.clone(), method: method.clone(), detectors })
 }
 
 fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {

@@ -176,30 +176,7 @@ pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64
 
 const SHARDS: usize = 64;
 
-/// FxHash (rustc's hasher): a multiply-rotate per word, plenty for keys
-/// we choose ourselves and far cheaper than SipHash on the hot path.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<FxHasher>>;
+type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 
 /// In-process state: 64 shards, each a small map behind its own lock, so
 /// decisions on different keys rarely contend. A request's keys are locked
@@ -219,7 +196,7 @@ impl Default for MemoryStore {
 }
 
 fn shard_of(key: &str) -> usize {
-    let mut h = FxHasher::default();
+    let mut h = crate::hash::FxHasher::default();
     key.hash(&mut h);
     // The map re-hashes with the same function; take the high bits here so
     // that shards and buckets do not correlate.

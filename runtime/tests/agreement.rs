@@ -1,4 +1,5 @@
-//! Agreement: the JIT and the reference interpreter return identical
+//! Agreement: the JIT and the reference interpreter (both through the
+//! engine's fast path) and the full decision procedure return identical
 //! decisions — effect, reasons, masks, obligations, limits, errors, shadow
 //! reports — on generated, well-typed programs, entity data and request
 //! sequences (see `generator/mod.rs`).

@@ -72,6 +72,7 @@ impl RuleFn {
         RuleFn(unsafe { std::mem::transmute::<*const u8, RawRuleFn>(ptr) })
     }
 
+    #[inline]
     pub fn call(&self, ctx: &JitCtx) -> u64 {
         (self.0)(ctx)
     }

@@ -107,7 +107,12 @@ impl Jit {
     /// Runs rule `index` natively for `eval`'s frame and link. `None` if the
     /// rule has no native code.
     pub fn rule(&self, index: u32, eval: &Eval<'_>) -> Option<Outcome> {
-        let f = self.functions.get(index as usize).copied().flatten()?;
+        self.calls(eval).rule(index)
+    }
+
+    /// Prepares native calls for `eval`'s frame and link: the context native
+    /// code reads is built once per decision, not once per rule.
+    pub fn calls<'j, 'e>(&'j self, eval: &'e Eval<'e>) -> Calls<'j, 'e> {
         let frame = eval.frame;
         let context = eval.view.record(frame.context);
         let (context_slots, context_present) = match context {
@@ -128,17 +133,55 @@ impl Jit {
             bits: store.bits.as_ptr(),
             bits_words: store.bits_words as u64,
             eval: (eval as *const Eval<'_>).cast(),
-            rule: u64::from(index),
+            rule: 0,
         };
-        let code = f.call(&ctx);
+        Calls { jit: self, ctx, eval }
+    }
+}
+
+/// Native calls for one frame and link (see [`Jit::calls`]).
+pub struct Calls<'j, 'e> {
+    jit: &'j Jit,
+    ctx: JitCtx,
+    eval: &'e Eval<'e>,
+}
+
+/// A rule's outcome as native code reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Fired,
+    NotApplicable,
+    /// An evaluation error: ask the interpreter what it was.
+    Error,
+}
+
+impl Calls<'_, '_> {
+    /// Runs rule `index`: `None` if it has no native code.
+    #[inline]
+    pub fn code(&mut self, index: u32) -> Option<Code> {
+        let f = self.jit.functions.get(index as usize).copied().flatten()?;
+        self.ctx.rule = u64::from(index);
+        Some(match f.call(&self.ctx) >> 32 {
+            0 => Code::Fired,
+            1 => Code::NotApplicable,
+            _ => Code::Error,
+        })
+    }
+
+    /// Runs rule `index`, with the condition that failed and, for an error,
+    /// what went wrong (from the interpreter).
+    pub fn rule(&mut self, index: u32) -> Option<Outcome> {
+        let f = self.jit.functions.get(index as usize).copied().flatten()?;
+        self.ctx.rule = u64::from(index);
+        let code = f.call(&self.ctx);
         let condition = (code & 0xffff_ffff) as usize;
         Some(match code >> 32 {
             0 => Outcome::Fired,
             1 => Outcome::NotApplicable { failed: condition },
             // The interpreter says precisely what went wrong.
             _ => {
-                let rule = eval.prepared.program.rules.get(index as usize)?;
-                eval.rule(rule)
+                let rule = self.eval.prepared.program.rules.get(index as usize)?;
+                self.eval.rule(rule)
             }
         })
     }

@@ -1931,6 +1931,8 @@ pub fn check(case: &Case) -> Result<Tally, Failure> {
     }
     let interp = Engine::new(load(false)?, Arc::new(FixedClock::new(NOON)), Backend::Interpreter);
     let jit = Engine::new(jit_loaded, Arc::new(FixedClock::new(NOON)), Backend::Jit);
+    // The full decision procedure, without the engine's allocation-free fast path.
+    let reference = Engine::new(load(true)?, Arc::new(FixedClock::new(NOON)), Backend::Jit).without_fast_path();
     if jit.backend() != Backend::Jit {
         return Err(Failure::NoJit("the engine fell back to the interpreter".into()));
     }
@@ -1946,12 +1948,14 @@ pub fn check(case: &Case) -> Result<Tally, Failure> {
         };
         let a = interp.decide_at(&request, *now);
         let b = jit.decide_at(&request, *now);
-        if a != b {
+        let c = reference.decide_at(&request, *now);
+        if a != b || b != c {
             return Err(Failure::Disagree(format!(
-                "request #{i} at {now}: {}\ninterpreter: {}\njit:         {}",
+                "request #{i} at {now}: {}\ninterpreter: {}\njit:         {}\nreference:   {}",
                 json,
                 a.to_json(),
-                b.to_json()
+                b.to_json(),
+                c.to_json()
             )));
         }
         invariants(&a)
