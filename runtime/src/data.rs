@@ -29,6 +29,35 @@ pub fn error(path: &str, message: impl Into<String>) -> DataError {
     DataError { path: path.to_string(), message: message.into() }
 }
 
+/// Where a value sits in the input, rendered only when an error names it:
+/// reading a well-formed request formats nothing.
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(s) => f.write_str(s),
+            Path::Key(Path::Root(""), key) => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+fn error_at(path: &Path<'_>, message: impl Into<String>) -> DataError {
+    DataError { path: path.to_string(), message: message.into() }
+}
+
+/// Re-labels an error raised without knowing where the value was.
+fn at<'p>(path: &'p Path<'_>) -> impl Fn(DataError) -> DataError + 'p {
+    move |e| DataError { path: path.to_string(), message: e.message }
+}
+
 /// How far nested a value may be: deeper input is refused, not recursed into.
 pub const MAX_DEPTH: usize = 64;
 
@@ -146,13 +175,13 @@ pub fn value(
     program: &Program,
     tables: &mut Tables,
     entities: &mut dyn Entities,
-    path: &str,
+    path: &Path<'_>,
     depth: usize,
 ) -> Result<Raw, DataError> {
     if depth > MAX_DEPTH {
-        return Err(error(path, format!("nested more than {MAX_DEPTH} levels deep")));
+        return Err(error_at(path, format!("nested more than {MAX_DEPTH} levels deep")));
     }
-    let expected = |what: &str| error(path, format!("expected {what}, found {}", kind(json)));
+    let expected = |what: &str| error_at(path, format!("expected {what}, found {}", kind(json)));
     fn text<'j>(json: &'j Json, ext: &str) -> Option<&'j str> {
         json.as_str().or_else(|| extension(json, ext))
     }
@@ -166,7 +195,7 @@ pub fn value(
                     .ok_or_else(|| expected("a decimal (a number or a string such as \"12.50\")"))?
                     .to_string(),
             };
-            literals::decimal(&repr).map(|v| v as u64).map_err(|e| error(path, e))
+            literals::decimal(&repr).map(|v| v as u64).map_err(|e| error_at(path, e))
         }
         Ty::String => {
             let s = json.as_str().ok_or_else(|| expected("a string"))?;
@@ -178,12 +207,12 @@ pub fn value(
             }
             other => {
                 let s = text(other, "datetime").ok_or_else(|| expected("a time such as \"2026-11-26T09:00:00Z\""))?;
-                literals::time_ms(s).map(|v| v as u64).map_err(|e| error(path, e))
+                literals::time_ms(s).map(|v| v as u64).map_err(|e| error_at(path, e))
             }
         },
         Ty::Date => {
             let s = text(json, "date").ok_or_else(|| expected("a date such as \"2026-11-26\""))?;
-            literals::date_days(s).map(|v| v as u64).map_err(|e| error(path, e))
+            literals::date_days(s).map(|v| v as u64).map_err(|e| error_at(path, e))
         }
         Ty::Duration => match json {
             Json::Number(n) => {
@@ -191,50 +220,51 @@ pub fn value(
             }
             other => {
                 let s = text(other, "duration").ok_or_else(|| expected("a duration such as \"1h30m\""))?;
-                literals::duration_ms(s).map(|v| v as u64).map_err(|e| error(path, e))
+                literals::duration_ms(s).map(|v| v as u64).map_err(|e| error_at(path, e))
             }
         },
         Ty::Ip => {
             let s = text(json, "ip").ok_or_else(|| expected("an IP address such as \"10.0.0.1\""))?;
             // Cedar's `ip` also holds ranges; a bare address is what an `Ip` is.
-            let ip = literals::ip(s).map_err(|e| error(path, e))?;
+            let ip = literals::ip(s).map_err(|e| error_at(path, e))?;
             Ok(tables.add_ip(ip))
         }
         Ty::Cidr => {
             let s = text(json, "ip")
                 .or_else(|| text(json, "cidr"))
                 .ok_or_else(|| expected("a CIDR range such as \"10.0.0.0/8\""))?;
-            let cidr = literals::cidr(s).map_err(|e| error(path, e))?;
+            let cidr = literals::cidr(s).map_err(|e| error_at(path, e))?;
             Ok(tables.add_cidr(cidr))
         }
         Ty::Entity(types) => {
-            let (t, id) = entity_ref(json, path)?;
-            let (ty_index, index) = entities.entity(t, id, path)?;
+            let (t, id) = entity_ref(json, "").map_err(at(path))?;
+            let (ty_index, index) = entities.entity(t, id, "").map_err(at(path))?;
             if !types.contains(&ty_index) {
                 let names: Vec<&str> = types
                     .iter()
                     .filter_map(|i| program.entity_types.get(*i as usize))
                     .map(|e| e.name.as_str())
                     .collect();
-                return Err(error(path, format!("expected an entity of type {}, found `{t}`", names.join(" or "))));
+                return Err(error_at(path, format!("expected an entity of type {}, found `{t}`", names.join(" or "))));
             }
             Ok(index)
         }
         Ty::Enum(e) => {
-            let info = program.enums.get(*e as usize).ok_or_else(|| error(path, "unknown enum"))?;
+            let info = program.enums.get(*e as usize).ok_or_else(|| error_at(path, "unknown enum"))?;
             let s = json.as_str().ok_or_else(|| expected(&format!("a value of `{}`", info.name)))?;
             match info.variants.iter().position(|v| v == s) {
                 Some(i) => Ok(i as u64),
-                None => {
-                    Err(error(path, format!("`{s}` is not a value of `{}` ({})", info.name, info.variants.join(", "))))
-                }
+                None => Err(error_at(
+                    path,
+                    format!("`{s}` is not a value of `{}` ({})", info.name, info.variants.join(", ")),
+                )),
             }
         }
         Ty::Set(element) => {
             let items = json.as_array().ok_or_else(|| expected("an array"))?;
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.push(value(item, element, program, tables, entities, &format!("{path}[{i}]"), depth + 1)?);
+                out.push(value(item, element, program, tables, entities, &Path::Index(path, i), depth + 1)?);
             }
             Ok(tables.add_set(out))
         }
@@ -249,9 +279,9 @@ pub fn value(
                 .iter()
                 .position(|a| a.name == s)
                 .map(|i| i as u64)
-                .ok_or_else(|| error(path, format!("unknown action `{s}`")))
+                .ok_or_else(|| error_at(path, format!("unknown action `{s}`")))
         }
-        Ty::Unknown => Err(error(path, "a value of unknown type")),
+        Ty::Unknown => Err(error_at(path, "a value of unknown type")),
     }
 }
 
@@ -263,14 +293,14 @@ pub fn record(
     program: &Program,
     tables: &mut Tables,
     entities: &mut dyn Entities,
-    path: &str,
+    path: &Path<'_>,
     depth: usize,
 ) -> Result<Record, DataError> {
     let obj = match json {
         Json::Object(o) => o,
-        other => return Err(error(path, format!("expected an object, found {}", kind(other)))),
+        other => return Err(error_at(path, format!("expected an object, found {}", kind(other)))),
     };
-    let mut out = Record::new(fields.len());
+    let mut out = tables.take_record(fields.len());
     for (key, v) in obj {
         let Some(slot) = fields.iter().position(|f| f.name == *key) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
@@ -281,15 +311,15 @@ pub fn record(
                     format!("declared: {}", known.join(", "))
                 }
             });
-            return Err(error(&join(path, key), format!("not declared in the schema ({help})")));
+            return Err(error_at(&Path::Key(path, key), format!("not declared in the schema ({help})")));
         };
         let Some(field) = fields.get(slot) else { continue };
-        let raw = value(v, &field.ty, program, tables, entities, &join(path, key), depth)?;
+        let raw = value(v, &field.ty, program, tables, entities, &Path::Key(path, key), depth)?;
         out.set(slot, raw);
     }
     for (slot, field) in fields.iter().enumerate() {
         if !field.optional && out.get(slot).is_none() {
-            return Err(error(&join(path, &field.name), "missing (the schema requires it)"));
+            return Err(error_at(&Path::Key(path, &field.name), "missing (the schema requires it)"));
         }
     }
     Ok(out)

@@ -254,6 +254,21 @@ impl Bucket {
     }
 }
 
+thread_local! {
+    /// One frame per thread, rebuilt for each request ([`Frame::rebuild`]):
+    /// deciding from a request allocates nothing once the frame has grown
+    /// to the requests' size.
+    static FRAME: std::cell::Cell<Option<Box<Frame>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` on this thread's frame (a fresh one if it is in use).
+fn with_frame<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
+    let mut frame = FRAME.with(std::cell::Cell::take).unwrap_or_else(|| Box::new(Frame::empty()));
+    let out = f(&mut frame);
+    FRAME.with(|cell| cell.set(Some(frame)));
+    out
+}
+
 /// Which earlier actions a flow condition looks at: the session's, or the
 /// principal's (with `by principal`, or when the request names no session).
 fn group_key(request: &Request, by_principal: bool) -> String {
@@ -426,20 +441,22 @@ impl Engine {
     /// [`Checked::decision`] turns it into a [`Decision`] when needed.
     pub fn check_at(&self, request: &Request, now: i64) -> Checked {
         let loaded = self.loaded.load();
-        let frame = match Frame::build(&loaded.store, request, now) {
-            Ok(f) => f,
-            Err(e) => return Checked { verdict: Verdict::Full(Box::new(Decision::refused(e.to_string()))), loaded },
-        };
-        let verdict = self.verdict_frame(&loaded, request, &frame);
-        let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
-        if verdict.is_allow() && records {
-            let mut decision = match verdict {
-                Verdict::Full(d) => *d,
-                v => loaded.explain(&v),
-            };
-            self.record_flows(&loaded, request, &frame, &mut decision);
-            return Checked { verdict: Verdict::Full(Box::new(decision)), loaded };
-        }
+        let verdict = with_frame(|frame| {
+            if let Err(e) = frame.rebuild(&loaded.store, request, now) {
+                return Verdict::Full(Box::new(Decision::refused(e.to_string())));
+            }
+            let verdict = self.verdict_frame(&loaded, request, frame);
+            let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
+            if verdict.is_allow() && records {
+                let mut decision = match verdict {
+                    Verdict::Full(d) => *d,
+                    v => loaded.explain(&v),
+                };
+                self.record_flows(&loaded, request, frame, &mut decision);
+                return Verdict::Full(Box::new(decision));
+            }
+            verdict
+        });
         Checked { verdict, loaded }
     }
 

@@ -7,7 +7,7 @@ pub mod data;
 pub mod decision;
 pub mod detect;
 pub mod engine;
-pub(crate) mod hash;
+pub mod hash;
 pub mod interp;
 pub mod jit;
 pub mod mask;

@@ -211,12 +211,12 @@ struct FrameEntities<'a> {
 impl FrameEntities<'_> {
     fn index(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, u32), DataError> {
         let program = &self.store.program;
-        let t = program.entity_types.iter().position(|e| e.name == ty).ok_or_else(|| {
+        let t = self.store.type_index(ty).ok_or_else(|| {
             let help = ward_compiler::did_you_mean(ty, program.entity_types.iter().map(|e| e.name.as_str()))
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
             data::error(path, format!("unknown entity type `{ty}`{help}"))
-        })? as u32;
+        })?;
         if let Some(i) = self.store.find(t, id) {
             return Ok((t, i));
         }
@@ -257,9 +257,44 @@ pub const LOCAL_ENTITY: u32 = 1 << 31;
 impl Frame {
     /// Checks `request` against the schema and lays it out.
     pub fn build(store: &Store, request: &Request, now: i64) -> Result<Frame, DataError> {
+        let mut frame = Frame::empty();
+        frame.rebuild(store, request, now)?;
+        Ok(frame)
+    }
+
+    /// A frame for no request yet, to [`Frame::rebuild`].
+    pub fn empty() -> Frame {
+        Frame {
+            action: 0,
+            principal: 0,
+            resource: 0,
+            actor: 0,
+            chain: Vec::new(),
+            chain_set: Raw::MAX,
+            context: Raw::MAX,
+            now: 0,
+            tables: Tables::local(),
+            temp: Vec::new(),
+            scratch: RefCell::new(Vec::new()),
+            scratch_sets: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Lays out `request` in this frame, reusing its memory: the engine
+    /// keeps one frame per thread, so that deciding allocates nothing in
+    /// the steady state. On an error the frame holds no request.
+    pub fn rebuild(&mut self, store: &Store, request: &Request, now: i64) -> Result<(), DataError> {
+        self.tables.clear();
+        self.temp.clear();
+        self.chain.clear();
+        self.scratch.get_mut().clear();
+        self.scratch_sets.get_mut().clear();
+        self.chain_set = Raw::MAX;
+        self.context = Raw::MAX;
+        self.now = now;
         let program: &Program = &store.program;
-        let action = match program.actions.iter().position(|a| a.name == request.action) {
-            Some(i) => i as u32,
+        let action = match store.action_index(&request.action) {
+            Some(i) => i,
             None => {
                 let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
                 let help =
@@ -274,9 +309,9 @@ impl Frame {
                 format!("`{}` is a group of actions and cannot be requested", info.name),
             ));
         }
-        let mut tables = Tables::local();
-        let mut temp = Vec::new();
-        let mut ents = FrameEntities { store, temp: &mut temp };
+        let tables = &mut self.tables;
+        let chain = &mut self.chain;
+        let mut ents = FrameEntities { store, temp: &mut self.temp };
         let type_name = |t: u32| program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
         let check = |uid: &EntityUid,
                      allowed: &Option<Vec<u32>>,
@@ -297,7 +332,6 @@ impl Frame {
         };
         let principal = check(&request.principal, &info.principals, "principal", &mut ents)?;
         let resource = check(&request.resource, &info.resources, "resource", &mut ents)?;
-        let mut chain = Vec::with_capacity(request.on_behalf_of.len() + 1);
         for (i, uid) in request.on_behalf_of.iter().enumerate() {
             let index = check(uid, &info.principals, &format!("on_behalf_of[{i}]"), &mut ents)?;
             if !chain.contains(&index) {
@@ -307,23 +341,18 @@ impl Frame {
         if !chain.contains(&principal) {
             chain.push(principal);
         }
-        let context = data::record(&request.context, &info.context, program, &mut tables, &mut ents, "context", 0)?;
-        let context = tables.add_record(context);
-        let chain_set = tables.add_set(chain.iter().map(|c| u64::from(*c)).collect());
-        Ok(Frame {
-            action,
-            principal,
-            resource,
-            actor: principal,
-            chain,
-            chain_set,
-            context,
-            now,
-            tables,
-            temp,
-            scratch: RefCell::new(Vec::new()),
-            scratch_sets: RefCell::new(Vec::new()),
-        })
+        let context =
+            data::record(&request.context, &info.context, program, tables, &mut ents, &data::Path::Root("context"), 0)?;
+        self.context = tables.add_record(context);
+        // Only policies that read the chain as a set pay for building it.
+        if store.uses_chain {
+            self.chain_set = tables.add_set(chain.iter().map(|c| u64::from(*c)).collect());
+        }
+        self.action = action;
+        self.principal = principal;
+        self.resource = resource;
+        self.actor = principal;
+        Ok(())
     }
 
     /// The store's tables and this frame's, read together.

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use ward_compiler::ir::Program;
 
 use crate::data::{self, DataError, Entities};
+use crate::hash::FxHashMap;
 use crate::value::{Raw, Record, Tables};
 
 /// One entity.
@@ -42,7 +43,13 @@ impl Entity {
 pub struct Store {
     pub program: Arc<Program>,
     pub entities: Vec<Entity>,
-    pub by_uid: HashMap<(u32, Box<str>), u32>,
+    /// Per entity type: id → index (looked up by `&str`, without allocating).
+    by_uid: Vec<FxHashMap<Box<str>, u32>>,
+    /// Entity type names and action names → indexes, for reading requests.
+    type_ids: FxHashMap<Box<str>, u32>,
+    action_ids: FxHashMap<Box<str>, u32>,
+    /// Whether any expression reads the delegation chain as a set (`chain`).
+    pub uses_chain: bool,
     pub tables: Tables,
     /// The store index of each of the program's entity literals.
     pub literals: Vec<u32>,
@@ -213,7 +220,7 @@ impl Store {
                 Record::new(fields.len())
             } else {
                 let mut r = Resolver { program: &program, by_uid: &mut by_uid, pending: &mut pending };
-                data::record(&json, &fields, &program, &mut tables, &mut r, &label, 0)?
+                data::record(&json, &fields, &program, &mut tables, &mut r, &data::Path::Root(&label), 0)?
             };
             attrs_out.push(record);
         }
@@ -283,7 +290,35 @@ impl Store {
             flat.extend_from_slice(&e.attrs.slots);
             bits.extend_from_slice(&e.literal_bits);
         }
-        Ok(Store { program, entities, by_uid, tables, literals, constants, flat, offsets, bits, bits_words })
+        let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
+        for ((t, id), i) in by_uid {
+            if let Some(map) = by_type.get_mut(t as usize) {
+                map.insert(id, i);
+            }
+        }
+        let type_ids =
+            program.entity_types.iter().enumerate().map(|(i, t)| (t.name.as_str().into(), i as u32)).collect();
+        let action_ids = program.actions.iter().enumerate().map(|(i, a)| (a.name.as_str().into(), i as u32)).collect();
+        let is_chain = |e: &ward_compiler::ir::Expr| {
+            matches!(e.kind, ward_compiler::ir::ExprKind::Var(ward_compiler::ir::Var::Chain))
+        };
+        let uses_chain = program.rules.iter().flat_map(|r| &r.exprs).any(is_chain)
+            || program.flows.iter().flat_map(|f| &f.exprs).any(is_chain);
+        Ok(Store {
+            program,
+            entities,
+            by_uid: by_type,
+            type_ids,
+            action_ids,
+            uses_chain,
+            tables,
+            literals,
+            constants,
+            flat,
+            offsets,
+            bits,
+            bits_words,
+        })
     }
 
     pub fn get(&self, index: u32) -> Option<&Entity> {
@@ -291,7 +326,17 @@ impl Store {
     }
 
     pub fn find(&self, ty: u32, id: &str) -> Option<u32> {
-        self.by_uid.get(&(ty, Box::from(id))).copied()
+        self.by_uid.get(ty as usize)?.get(id).copied()
+    }
+
+    /// The index of the entity type named `name`.
+    pub fn type_index(&self, name: &str) -> Option<u32> {
+        self.type_ids.get(name).copied()
+    }
+
+    /// The index of the action named `name`.
+    pub fn action_index(&self, name: &str) -> Option<u32> {
+        self.action_ids.get(name).copied()
     }
 
     /// `Type::"id"` of an entity, for messages and decisions.

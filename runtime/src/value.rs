@@ -8,7 +8,6 @@
 //! representation, so the JIT and the interpreter differ only in how they
 //! compute, never in what the data means.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// A value word.
@@ -50,12 +49,14 @@ impl Record {
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
     pub strings: Vec<Box<str>>,
-    pub string_ids: HashMap<Box<str>, u64>,
+    pub string_ids: crate::hash::FxHashMap<Box<str>, u64>,
     pub ips: Vec<IpAddr>,
     pub cidrs: Vec<(IpAddr, u8)>,
     /// Sets: their elements' words, sorted and without duplicates.
     pub sets: Vec<Box<[Raw]>>,
     pub records: Vec<Record>,
+    /// Records of earlier requests, cleared, for reuse.
+    pub spare: Vec<Record>,
     /// The first handle of these tables (0 for the store, [`LOCAL`] for a request).
     pub base: u64,
 }
@@ -95,6 +96,30 @@ impl Tables {
         elements.dedup();
         self.sets.push(elements.into_boxed_slice());
         self.handle(self.sets.len() - 1)
+    }
+
+    /// Empties the tables for the next request, keeping their memory
+    /// (records are kept for [`Tables::take_record`]).
+    pub fn clear(&mut self) {
+        self.strings.clear();
+        self.string_ids.clear();
+        self.ips.clear();
+        self.cidrs.clear();
+        self.sets.clear();
+        self.spare.append(&mut self.records);
+    }
+
+    /// An empty record of `fields` fields, reusing a cleared one of that size.
+    pub fn take_record(&mut self, fields: usize) -> Record {
+        match self.spare.iter().rposition(|r| r.slots.len() == fields) {
+            Some(i) => {
+                let mut r = self.spare.swap_remove(i);
+                r.slots.fill(0);
+                r.present.fill(0);
+                r
+            }
+            None => Record::new(fields),
+        }
     }
 
     pub fn add_record(&mut self, record: Record) -> Raw {
