@@ -65,6 +65,12 @@ fn request(i: usize) -> Request {
 }
 
 fn engine(rules: usize, backend: Backend) -> Engine {
+    let (program, store) = compile(rules);
+    Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend)
+}
+
+/// Source text to a checked, lowered program and its entity store.
+fn compile(rules: usize) -> (Arc<ward::compiler::ir::Program>, Store) {
     let mut set = SourceSet::default();
     set.add("schema.ward", &project::schema());
     for (path, text) in project::decision_policies(rules) {
@@ -74,7 +80,25 @@ fn engine(rules: usize, backend: Backend) -> Engine {
     let (compiled, _) = ward::compiler::compile(&set, &Options::default()).unwrap_or_else(|d| panic!("{d:#?}"));
     let program = Arc::new(compiled.program);
     let store = Store::load(Arc::clone(&program), &entities()).unwrap();
-    Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend)
+    (program, store)
+}
+
+/// Cold compile: source text to native code (parse, check, lower, load the
+/// entities, JIT-compile every rule).
+fn cold_compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cold_compile_to_native");
+    group.sample_size(10);
+    for rules in [10, 100, 1_000] {
+        group.bench_function(BenchmarkId::from_parameter(rules), |b| {
+            b.iter(|| {
+                let (program, store) = compile(rules);
+                let loaded = Loaded::new(program, store, true);
+                assert!(loaded.jit.is_some());
+                loaded
+            })
+        });
+    }
+    group.finish();
 }
 
 fn bench(c: &mut Criterion) {
@@ -112,5 +136,5 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, cold_compile);
 criterion_main!(benches);

@@ -35,6 +35,10 @@ pub(crate) fn new_module() -> Result<JITModule, String> {
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
     flags.set("use_colocated_libcalls", "false").map_err(|e| e.to_string())?;
     flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+    // The IR verifier costs about as much as code generation itself; debug
+    // builds (and so every test) keep it on to catch codegen bugs.
+    let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+    flags.set("enable_verifier", verify).map_err(|e| e.to_string())?;
     let isa = cranelift_native::builder()
         .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
         .finish(settings::Flags::new(flags))
