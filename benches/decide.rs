@@ -65,15 +65,15 @@ fn request(i: usize) -> Request {
 }
 
 fn engine(rules: usize, backend: Backend) -> Engine {
-    let (program, store) = compile(rules);
+    let (program, store) = compile(project::decision_policies(rules));
     Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend)
 }
 
 /// Source text to a checked, lowered program and its entity store.
-fn compile(rules: usize) -> (Arc<ward::compiler::ir::Program>, Store) {
+fn compile(policies: Vec<(String, String)>) -> (Arc<ward::compiler::ir::Program>, Store) {
     let mut set = SourceSet::default();
     set.add("schema.ward", &project::schema());
-    for (path, text) in project::decision_policies(rules) {
+    for (path, text) in policies {
         set.add(path, &text);
     }
     set.add_stdlib();
@@ -91,7 +91,7 @@ fn cold_compile(c: &mut Criterion) {
     for rules in [10, 100, 1_000] {
         group.bench_function(BenchmarkId::from_parameter(rules), |b| {
             b.iter(|| {
-                let (program, store) = compile(rules);
+                let (program, store) = compile(project::decision_policies(rules));
                 let loaded = Loaded::new(program, store, true);
                 assert!(loaded.jit.is_some());
                 loaded
@@ -136,5 +136,43 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, cold_compile);
+/// The evaluators themselves: one bucket of 40 rules (conditions on
+/// attributes, context, hierarchy, sets and patterns), every request
+/// evaluating all of them.
+fn evaluator(c: &mut Criterion) {
+    let mut text = String::from("policy heavy {\n");
+    // Rules for users (agents' rules read other attributes), moved to one action and resource type.
+    for k in (0..60).filter(|k| k % 3 != 0) {
+        let scope = format!("action: act{}, resource: Resource{}", k % 50, k % 50 % 10);
+        text.push_str(&project::rule(k, k).replace(&scope, "action: act0, resource: Resource0"));
+    }
+    text.push_str("}\n");
+    let requests: Vec<Request> = (0..64)
+        .map(|i| {
+            Request::new(
+                EntityUid::new("User", format!("u{}", i % 10)),
+                "act0",
+                EntityUid::new("Resource0", format!("x{}", i % 10)),
+            )
+            .with_context(json!({"mfa": i % 2 == 0, "amount": (i * 37) % 500, "ip": "10.0.0.1"}))
+        })
+        .collect();
+    let mut group = c.benchmark_group("evaluator_40_rules_one_bucket");
+    for (name, backend) in [("jit", Backend::Jit), ("interp", Backend::Interpreter)] {
+        let (program, store) = compile(vec![("policies/heavy.ward".into(), text.clone())]);
+        let engine =
+            Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend);
+        let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new("prepared_frame", name), |b| {
+            b.iter(|| {
+                i = (i + 1) % prepared.len();
+                engine.verdict_prepared(&prepared[i])
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, cold_compile, evaluator);
 criterion_main!(benches);

@@ -594,8 +594,8 @@ impl Engine {
         let (mut forbids, mut permits) = (Fired::new(), Fired::new());
         for list in lists.iter().flatten() {
             for &(index, forbid) in &list.decide {
-                if run(index)? && !(if forbid { forbids.push(index) } else { permits.push(index) }) {
-                    return None;
+                if run(index)? {
+                    if forbid { forbids.push(index) } else { permits.push(index) }
                 }
             }
         }
@@ -608,8 +608,8 @@ impl Engine {
         let mut masks = Fired::new();
         for list in lists.iter().flatten() {
             for &index in &list.masks {
-                if run(index)? && !masks.push(index) {
-                    return None;
+                if run(index)? {
+                    masks.push(index);
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! expression node at a time. It is written to be obviously correct rather
 //! than fast; the JIT must agree with it on every decision.
 
-use std::collections::HashMap;
+use crate::hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
@@ -56,7 +56,7 @@ impl Prepared {
     pub fn new(program: Arc<Program>) -> Prepared {
         let name_ids: HashMap<String, u32> =
             program.strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
-        let mut attr_slots = HashMap::new();
+        let mut attr_slots = HashMap::default();
         for (t, ty) in program.entity_types.iter().enumerate() {
             for (slot, f) in ty.attrs.iter().enumerate() {
                 if let Some(id) = name_ids.get(&f.name) {
@@ -64,7 +64,7 @@ impl Prepared {
                 }
             }
         }
-        let mut context_slots = HashMap::new();
+        let mut context_slots = HashMap::default();
         for (a, action) in program.actions.iter().enumerate() {
             for (slot, f) in action.context.iter().enumerate() {
                 if let Some(id) = name_ids.get(&f.name) {
@@ -377,6 +377,15 @@ impl<'a> Eval<'a> {
         self.view.set(handle).to_vec()
     }
 
+    /// Runs `f` on a set's elements without copying them.
+    pub(crate) fn with_set<T>(&self, handle: Raw, f: impl FnOnce(&[Raw]) -> T) -> T {
+        if handle >= crate::value::SCRATCH {
+            let sets = self.frame.scratch_sets.borrow();
+            return f(sets.get((handle - crate::value::SCRATCH) as usize).map_or(&[], |s| s));
+        }
+        f(self.view.set(handle))
+    }
+
     /// Equality of two values of type `ty`.
     pub fn equal(&self, ty: &Ty, a: Raw, b: Raw) -> bool {
         match ty {
@@ -457,20 +466,24 @@ impl<'a> Eval<'a> {
         let r = self.expr(exprs, recv)?;
         let recv_ty = &Self::node(exprs, recv).ty;
         let arg = |i: usize| -> R { self.expr(exprs, args.get(i).copied().unwrap_or(u32::MAX)) };
-        let element = match recv_ty {
-            Ty::Set(e) => (**e).clone(),
-            _ => Ty::Unknown,
+        static UNKNOWN: Ty = Ty::Unknown;
+        let element: &Ty = match recv_ty {
+            Ty::Set(e) => e,
+            _ => &UNKNOWN,
         };
-        let string = |h: Raw| self.view.string(h).into_owned();
+        let string = |h: Raw| self.view.string(h);
         Ok(match method {
-            Method::Contains => u64::from(self.contains(&element, &self.set_elements(r), arg(0)?)),
+            Method::Contains => {
+                let v = arg(0)?;
+                u64::from(self.with_set(r, |set| self.contains(element, set, v)))
+            }
             Method::ContainsAll => {
-                let set = self.set_elements(r);
-                u64::from(self.set_elements(arg(0)?).iter().all(|v| self.contains(&element, &set, *v)))
+                let other = self.set_elements(arg(0)?);
+                u64::from(self.with_set(r, |set| other.iter().all(|v| self.contains(element, set, *v))))
             }
             Method::ContainsAny => {
-                let set = self.set_elements(r);
-                u64::from(self.set_elements(arg(0)?).iter().any(|v| self.contains(&element, &set, *v)))
+                let other = self.set_elements(arg(0)?);
+                u64::from(self.with_set(r, |set| other.iter().any(|v| self.contains(element, set, *v))))
             }
             Method::Size => match recv_ty {
                 Ty::String => string(r).chars().count() as u64,
@@ -480,9 +493,9 @@ impl<'a> Eval<'a> {
                 Ty::String => u64::from(string(r).is_empty()),
                 _ => u64::from(self.set_elements(r).is_empty()),
             },
-            Method::StartsWith => u64::from(string(r).starts_with(string(arg(0)?).as_str())),
-            Method::EndsWith => u64::from(string(r).ends_with(string(arg(0)?).as_str())),
-            Method::StrContains => u64::from(string(r).contains(string(arg(0)?).as_str())),
+            Method::StartsWith => u64::from(string(r).starts_with(&*string(arg(0)?))),
+            Method::EndsWith => u64::from(string(r).ends_with(&*string(arg(0)?))),
+            Method::StrContains => u64::from(string(r).contains(&*string(arg(0)?))),
             Method::Lower => self.view.computed_string(&string(r).to_lowercase()),
             Method::Upper => self.view.computed_string(&string(r).to_uppercase()),
             Method::TimeDate => (r as i64).div_euclid(86_400_000) as u64,

@@ -1,7 +1,7 @@
 //! Verdicts: a decision as indexes into the compiled program.
 //!
 //! The engine's fast path decides without allocating: which rules fired and
-//! which masks apply are recorded as rule indexes in fixed-size arrays, and
+//! which masks apply are recorded as rule indexes in small inline arrays, and
 //! the [`Decision`] a caller serialises (rule ids, clause text, spans,
 //! obligations, masks) is materialised from them only when asked for, by
 //! [`crate::engine::Loaded::explain`]. Whatever the fast path does not take
@@ -11,46 +11,44 @@
 
 use crate::decision::{Decision, Effect};
 
-/// Up to [`Fired::CAPACITY`] rule indexes, inline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Rule indexes: up to [`Fired::CAPACITY`] inline, more on the heap (a
+/// decision that many rules agree on is rare, and still decided here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fired {
     len: u8,
     items: [u32; Fired::CAPACITY],
+    more: Vec<u32>,
 }
 
 impl Fired {
-    pub const CAPACITY: usize = 7;
+    pub const CAPACITY: usize = 6;
 
     pub const fn new() -> Fired {
-        Fired { len: 0, items: [0; Fired::CAPACITY] }
+        Fired { len: 0, items: [0; Fired::CAPACITY], more: Vec::new() }
     }
 
-    /// Adds `index`; `false` when full (the caller then takes the full path).
     #[inline]
-    #[must_use]
-    pub fn push(&mut self, index: u32) -> bool {
+    pub fn push(&mut self, index: u32) {
         match self.items.get_mut(self.len as usize) {
             Some(slot) => {
                 *slot = index;
                 self.len += 1;
-                true
             }
-            None => false,
+            None => {
+                if self.more.is_empty() {
+                    self.more.extend_from_slice(&self.items);
+                }
+                self.more.push(index);
+            }
         }
     }
 
     pub fn as_slice(&self) -> &[u32] {
-        self.items.get(..self.len as usize).unwrap_or(&[])
+        if self.more.is_empty() { self.items.get(..self.len as usize).unwrap_or(&[]) } else { &self.more }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-}
-
-impl Default for Fired {
-    fn default() -> Fired {
-        Fired::new()
     }
 }
 
