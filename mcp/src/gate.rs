@@ -350,8 +350,9 @@ impl Gate {
             let mut payload = Payload::Json(Json::Object(arguments));
             let mut d = arg_masks;
             if let Err(e) = self.engine.mask(&mut d, &mut payload, self.keys.as_ref()) {
-                let _ = self.audit(&request, &d);
-                return self.refuse(tool, Some(&request), with_message(d, &e.to_string()));
+                let denied = with_message(d, &e.to_string());
+                let _ = self.audit(&request, &denied);
+                return self.refuse(tool, Some(&request), denied);
             }
             if let (Payload::Json(args), Some(obj)) = (payload, params.as_object_mut()) {
                 obj.insert("arguments".into(), args);
@@ -485,9 +486,9 @@ impl Gate {
         match outcome {
             Ok(()) => response,
             Err(message) => {
-                let _ = self.audit(&call.request, &decision);
-                let id = response.get("id").cloned().unwrap_or(Json::Null);
                 let denied = with_message(decision, &message);
+                let _ = self.audit(&call.request, &denied);
+                let id = response.get("id").cloned().unwrap_or(Json::Null);
                 rpc::error_response(&id, self.denial(&call.tool, &denied))
             }
         }
@@ -563,16 +564,21 @@ fn split_masks(decision: &Decision, arguments: bool) -> Decision {
     d
 }
 
-/// A deny whose first reason is `message` (when masking made it one).
+/// The deny a masking failure makes of an allow. `Engine::mask` has already
+/// made it one, naming the mask, when the failure was its own; otherwise
+/// `message` becomes the reason.
 fn with_message(mut decision: Decision, message: &str) -> Decision {
-    decision.effect = Effect::Deny;
-    if decision.reasons.is_empty() {
-        decision.reasons.push(ward_runtime::decision::Reason {
+    if decision.effect != Effect::Deny {
+        decision.effect = Effect::Deny;
+        decision.masks.clear();
+        decision.obligations.clear();
+        decision.reasons = vec![ward_runtime::decision::Reason {
             rule: None,
-            clause: message.to_string(),
+            clause: format!("the result was withheld: {message}"),
             span: None,
             principal: None,
-        });
+        }];
+        decision.errors.push(ward_runtime::decision::EvalErrorOut { rule: None, message: message.to_string() });
     }
     decision
 }

@@ -312,13 +312,14 @@ fn remember(
         s.pending.insert(key.clone(), (id.clone(), pending));
     }
     let state = Arc::clone(state);
-    let to_client = to_client.clone();
+    // Weak: a timer must not keep the client's writer open after the proxy ends.
+    let to_client = to_client.downgrade();
     let timeout = options.timeout;
     let id = id.clone();
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
         let expired = state.lock().ok().and_then(|mut s| s.pending.remove(&key));
-        if expired.is_some() {
+        if let (Some(_), Some(to_client)) = (expired, to_client.upgrade()) {
             let why = format!("the MCP server did not answer within {} ms", timeout.as_millis());
             log(&format!("request {id}: {why}"));
             let error = rpc::error_object(code::TIMEOUT, why, None);
@@ -398,14 +399,15 @@ fn from_client_message(
 fn spawn_cancel_on_timeout(options: &Options, state: &Shared, to_server: &mpsc::UnboundedSender<String>, id: &Json) {
     let key = rpc::id_key(id);
     let state = Arc::clone(state);
-    let to_server = to_server.clone();
+    let to_server = to_server.downgrade();
     let id = id.clone();
     let timeout = options.timeout;
     tokio::spawn(async move {
         // Just after the timeout task has answered the client.
         tokio::time::sleep(timeout + Duration::from_millis(1)).await;
+        let Some(to_server) = to_server.upgrade() else { return };
         let still = state.lock().map(|s| s.pending.contains_key(&key)).unwrap_or(false);
-        if !still && !to_server.is_closed() {
+        if !still {
             let timed_out = state.lock().map(|s| s.gone.is_none()).unwrap_or(false);
             if timed_out {
                 let _ = to_server.send(rpc::line(&rpc::cancelled(&id, "timed out at the gateway")));
