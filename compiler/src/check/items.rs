@@ -177,7 +177,7 @@ impl Cx<'_> {
                     if let Some(t) = &a.returns {
                         resolver.resolve(t, &mut errors);
                     }
-                    self.schema_annotations(&a.annotations, &["sensitive"]);
+                    self.schema_annotations(&a.annotations, &["sensitive", "resource_from"]);
                 }
                 SchemaItem::Context(c) => {
                     self.record_decl(&c.fields, &resolver, &mut errors);

@@ -113,6 +113,10 @@ enum Command {
     Explain(EvalCli),
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
+    /// Guard an MCP server: decide, mask and audit the agent's tool calls (see docs/mcp.md).
+    McpProxy(ward_mcp::cli::ProxyArgs),
+    /// Write a Ward schema from an MCP server's tool descriptions.
+    McpSchema(ward_mcp::cli::SchemaArgs),
 }
 
 #[derive(Subcommand)]
@@ -267,6 +271,8 @@ fn run(cli: Cli) -> ExitCode {
             let _ = writeln!(out);
         }),
         Command::Lsp => ward_lsp::run_stdio(),
+        Command::McpProxy(args) => ward_mcp::cli::proxy(args),
+        Command::McpSchema(args) => ward_mcp::cli::schema(args),
     }
 }
 

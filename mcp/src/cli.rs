@@ -1,0 +1,178 @@
+//! The `ward mcp-proxy` and `ward mcp-schema` subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::gate::{Gate, GateConfig};
+
+/// `ward mcp-proxy`: the gateway between an MCP client and an MCP server.
+#[derive(clap::Args, Debug)]
+pub struct ProxyArgs {
+    /// Policy files or directories.
+    #[arg(long, required = true, num_args = 1..)]
+    pub policy: Vec<PathBuf>,
+    /// The agent behind the client: `Type::"id"`, or an id of type `Agent`.
+    #[arg(long)]
+    pub agent: String,
+    /// Entities (JSON, Cedar's entity format).
+    #[arg(long)]
+    pub entities: Option<PathBuf>,
+    /// The resource of calls whose action has no `@resource_from` (default `McpServer::"default"`).
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// A JSON object of context fields added to every call where the action declares them.
+    #[arg(long)]
+    pub context: Option<PathBuf>,
+    /// Append every decision to this tamper-evident audit log.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Tokenization keys: a JSON object of name → 32-byte key; default: WARD_KEY_<NAME> variables.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// How long the server may take to answer a request before the client gets an error.
+    #[arg(long, default_value = "60s")]
+    pub timeout: String,
+    /// The session id for flow rules and limits (stdio; default: one per run).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// HTTP mode: the streamable-HTTP MCP endpoint to guard (`http://127.0.0.1:8000/mcp`).
+    #[arg(long, conflicts_with = "command")]
+    pub upstream: Option<String>,
+    /// HTTP mode: where to listen (loopback unless you put TLS in front).
+    #[arg(long, default_value = "127.0.0.1:8808", requires = "upstream")]
+    pub listen: String,
+    /// Stdio mode: the server command and its arguments, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// `ward mcp-schema`: a Ward schema from a server's tools.
+#[derive(clap::Args, Debug)]
+pub struct SchemaArgs {
+    /// Write the schema here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// How long the server may take to start and answer.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// The server command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+const USAGE: u8 = 2;
+
+fn duration(text: &str, flag: &str) -> Result<Duration, String> {
+    let ms = ward_compiler::literals::duration_ms(text).map_err(|e| format!("{flag}: {e}"))?;
+    u64::try_from(ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis).ok_or(format!("{flag}: must be positive"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))
+}
+
+/// Runs `ward mcp-proxy`.
+pub fn proxy(args: ProxyArgs) -> ExitCode {
+    let timeout = match duration(&args.timeout, "--timeout") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    if args.upstream.is_none() && args.command.is_empty() {
+        eprintln!("error: give the server command after `--` (stdio), or --upstream URL (HTTP)");
+        return ExitCode::from(USAGE);
+    }
+    let config = GateConfig {
+        policy: args.policy,
+        entities: args.entities,
+        agent: args.agent,
+        resource: args.resource,
+        context: args.context,
+        audit_log: args.audit_log,
+        keys: args.keys,
+    };
+    let gate = match Gate::new(&config) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match args.upstream {
+        Some(upstream) => {
+            let options = crate::http::Options { upstream, listen: args.listen, timeout };
+            rt.block_on(crate::http::serve(gate, options, None))
+        }
+        None => {
+            let session = args.session.unwrap_or_else(|| {
+                let ms =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                format!("stdio-{}-{ms}", std::process::id())
+            });
+            let options = crate::stdio::Options { timeout, session, ..crate::stdio::Options::default() };
+            rt.block_on(crate::stdio::run_command(gate, options, &args.command)).map(|_| ())
+        }
+    };
+    // The stdin reader may still be blocked in a read: do not wait for it.
+    rt.shutdown_background();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `ward mcp-schema`.
+pub fn schema(args: SchemaArgs) -> ExitCode {
+    let timeout = match duration(&args.timeout, "--timeout") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fetched = rt.block_on(crate::schema::fetch_tools(&args.command, timeout));
+    rt.shutdown_background();
+    let (server, tools) = match fetched {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let generated = crate::schema::generate(&server, &tools);
+    for line in &generated.unmapped {
+        eprintln!("not mapped: {line}");
+    }
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &generated.text) {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!("wrote {} ({} tools) to {}", server, tools.len(), path.display());
+        }
+        None => print!("{}", generated.text),
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,312 @@
+//! `ward mcp-proxy` and `ward mcp-schema` against real MCP peers: the
+//! official MCP Python SDK's server (tests/mcp/crm_server.py) behind the
+//! gateway, driven by the SDK's client (tests/mcp/client.py).
+//!
+//! The SDK lives in a virtual environment: `$WARD_MCP_VENV` if set (`.ci/run`
+//! makes one), otherwise `mcp-venv` in the target directory, created here
+//! when missing (`python3 -m venv`, then `pip install` of the pinned SDK).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value as Json, json};
+
+/// The SDK version the tests are written against.
+const MCP_SDK: &str = "mcp==2.3.0";
+
+fn ward() -> &'static str {
+    env!("CARGO_BIN_EXE_ward")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn has_sdk(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "from mcp import Client; from mcp.server.mcpserver import MCPServer"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The venv's python, made on first use.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let venv = match std::env::var_os("WARD_MCP_VENV") {
+            Some(v) => PathBuf::from(v),
+            // target/debug/ward → target/mcp-venv
+            None => Path::new(ward()).parent().and_then(Path::parent).unwrap().join("mcp-venv"),
+        };
+        let python = venv.join("bin").join("python");
+        if has_sdk(&python) {
+            return python;
+        }
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "cannot create a virtual environment at {} (python3 -m venv)",
+            venv.display()
+        );
+        let pip = Command::new(&python).args(["-m", "pip", "install", "-q", MCP_SDK]).status();
+        assert!(pip.is_ok_and(|s| s.success()), "cannot install {MCP_SDK} into {}", venv.display());
+        assert!(has_sdk(&python), "{MCP_SDK} is installed but does not import");
+        python
+    })
+}
+
+fn server_script() -> String {
+    repo().join("tests/mcp/crm_server.py").display().to_string()
+}
+
+fn policy() -> String {
+    repo().join("examples/mcp-gateway").display().to_string()
+}
+
+/// Runs the SDK client through `ward mcp-proxy` (with `extra` options) and
+/// returns one JSON answer per step.
+fn drive(mode: &str, agent: &str, extra: &[&str], steps: Json) -> Vec<Json> {
+    let python = python();
+    let mut proxy: Vec<String> =
+        vec![ward().into(), "mcp-proxy".into(), "--policy".into(), policy(), "--agent".into(), agent.into()];
+    proxy.extend(extra.iter().map(|s| s.to_string()));
+    proxy.extend(["--".into(), python.display().to_string(), server_script()]);
+    let out = Command::new(python)
+        .arg(repo().join("tests/mcp/client.py"))
+        .arg(mode)
+        .arg(steps.to_string())
+        .arg("--")
+        .args(&proxy)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(answers.len(), steps.as_array().unwrap().len(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    answers
+}
+
+fn text_of(answer: &Json) -> String {
+    let content = answer["result"]["content"].as_array().unwrap_or_else(|| panic!("no result: {answer}"));
+    content.iter().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+fn error_of(answer: &Json) -> (i64, String) {
+    let e = &answer["error"];
+    (e["code"].as_i64().unwrap_or_else(|| panic!("not an error: {answer}")), e["message"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn a_permitted_call_is_masked_a_forbidden_one_refused_and_the_list_filtered() {
+    let answers = drive(
+        "auto", // probes `server/discover`, which must pass through
+        "Agent::\"support_bot\"",
+        &[],
+        json!([
+            ["list"],
+            ["call", "lookup_customer", {"customer_id": "c-17"}],
+            ["call", "delete_customer", {"customer_id": "c-17", "reason": "asked by email"}],
+            ["call", "read_restricted_record", {"record_id": "r-9"}],
+            ["call", "send_email", {"to": "ops@acme.example", "subject": "hi", "body": "ok", "bcc": "x@evil.example"}],
+        ]),
+    );
+    let tools = answers[0]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().filter_map(Json::as_str).collect();
+    assert_eq!(names, ["lookup_customer", "send_email", "crash", "hang"], "{}", answers[0]);
+
+    let lookup = text_of(&answers[1]);
+    let record: Json = serde_json::from_str(&lookup).unwrap();
+    assert_eq!(record["name"], "Ana Lima");
+    assert_eq!(record["ssn"], "[REDACTED]");
+    assert_eq!(record["phone"], "****0142");
+    assert!(!lookup.contains("ana.lima@example.com") && !lookup.contains("123-45-6789"), "{lookup}");
+
+    let (code, message) = error_of(&answers[2]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("crm_gateway.no-deletes"), "{message}");
+    assert!(message.contains("Agents never delete customers"), "{message}");
+    assert_eq!(answers[2]["error"]["data"]["ward"]["effect"], "deny");
+
+    let (code, message) = error_of(&answers[3]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("no permit applies"), "{message}");
+
+    // An argument the schema does not declare: the policy cannot see it, so the call is refused.
+    let (code, message) = error_of(&answers[4]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("bcc"), "{message}");
+}
+
+#[test]
+fn a_flow_rule_blocks_mail_after_a_restricted_read_and_every_call_is_audited() {
+    let dir = tempdir("flow");
+    let audit = dir.join("audit.jsonl");
+    let answers = drive(
+        "legacy", // the initialize handshake
+        "records_bot",
+        &["--audit-log", audit.to_str().unwrap()],
+        json!([
+            ["list"],
+            ["call", "send_email", {"to": "ops@acme.example", "subject": "status", "body": "all fine"}],
+            ["call", "read_restricted_record", {"record_id": "r-9", "purpose": "fraud"}],
+            ["call", "send_email", {"to": "x@evil.example", "subject": "fyi", "body": "see record r-9"}],
+        ]),
+    );
+    let names: Vec<&str> = answers[0]["tools"].as_array().unwrap().iter().filter_map(Json::as_str).collect();
+    assert!(names.contains(&"read_restricted_record"), "{names:?}");
+    assert!(!names.contains(&"delete_customer"), "{names:?}");
+    assert_eq!(text_of(&answers[1]), "sent to ops@acme.example");
+    let record = text_of(&answers[2]);
+    assert!(record.contains("fraud investigation") && !record.contains("ana.lima@example.com"), "{record}");
+    let (code, message) = error_of(&answers[3]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("crm_gateway.no-mail-after-restricted-read"), "{message}");
+    assert!(message.contains("Nothing leaves by e-mail"), "{message}");
+
+    let verify = Command::new(ward()).args(["audit", "verify"]).arg(&audit).output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && text.contains("3 records verified"), "{text}");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let effects: Vec<String> =
+        log.lines().map(|l| serde_json::from_str::<Json>(l).unwrap()["effect"].as_str().unwrap().to_string()).collect();
+    assert_eq!(effects, ["allow", "allow", "deny"]);
+    assert!(!log.contains("evil.example"), "arguments are not logged, only their digest");
+}
+
+#[test]
+fn a_hanging_or_dying_server_yields_errors_not_a_hung_session() {
+    let answers = drive(
+        "legacy",
+        "support_bot",
+        // Long enough for the server to start on a loaded machine; the hang outlasts it.
+        &["--timeout", "10s"],
+        json!([
+            ["call", "hang", {"seconds": 120}],
+            ["call", "crash", {}],
+            ["call", "lookup_customer", {"customer_id": "c-17"}],
+        ]),
+    );
+    let (code, message) = error_of(&answers[0]);
+    assert_eq!(code, -32003, "{message}");
+    assert!(message.contains("did not answer within 10000 ms"), "{message}");
+    let (code, message) = error_of(&answers[1]);
+    assert_eq!(code, -32004, "{message}");
+    assert!(message.contains("ended"), "{message}");
+    let (code, _) = error_of(&answers[2]);
+    assert_eq!(code, -32004);
+}
+
+#[test]
+fn mcp_schema_writes_a_schema_that_checks() {
+    let dir = tempdir("schema");
+    let schema = dir.join("schema.ward");
+    let out = Command::new(ward())
+        .args(["mcp-schema", "-o"])
+        .arg(&schema)
+        .arg("--")
+        .arg(python())
+        .arg(server_script())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&schema).unwrap();
+    assert!(text.contains("schema crm_demo {"), "{text}");
+    assert!(text.contains("action lookup_customer by Agent on McpServer with { customer_id: String }"), "{text}");
+    assert!(
+        text.contains("action send_email by Agent on McpServer with { body: String, cc?: Set<String>, subject: String, to: String }"),
+        "{text}"
+    );
+    assert!(text.contains("action hang by Agent on McpServer with { seconds?: Int }"), "{text}");
+    let check = Command::new(ward()).arg("check").arg(&dir).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ward-mcp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A free port on the loopback (another process may take it first; rare).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_http_mode_guards_a_streamable_http_server() {
+    use std::io::BufRead;
+    let port = free_port();
+    let _server = Killed(
+        Command::new(python())
+            .arg(server_script())
+            .args(["--http", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until it accepts connections (a bounded wait, not a timing assertion).
+    let up = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the SDK's HTTP server did not start");
+    let mut proxy = Killed(
+        Command::new(ward())
+            .args(["mcp-proxy", "--policy", &policy(), "--agent", "records_bot", "--listen", "127.0.0.1:0"])
+            .args(["--upstream", &format!("http://127.0.0.1:{port}/mcp")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = std::io::BufReader::new(proxy.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).unwrap_or_else(|| panic!("{line}"));
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let steps = json!([
+        ["list"],
+        ["call", "lookup_customer", {"customer_id": "c-17"}],
+        ["call", "delete_customer", {"customer_id": "c-17", "reason": "asked"}],
+        ["call", "read_restricted_record", {"record_id": "r-9"}],
+        ["call", "send_email", {"to": "x@evil.example", "subject": "fyi", "body": "r-9"}],
+    ]);
+    let out = Command::new(python())
+        .arg(repo().join("tests/mcp/client.py"))
+        .args(["legacy", &steps.to_string(), "--url", &format!("{addr}/mcp")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = answers[0]["tools"].as_array().unwrap().iter().filter_map(Json::as_str).collect();
+    assert_eq!(names, ["lookup_customer", "read_restricted_record", "send_email", "crash", "hang"]);
+    let lookup = text_of(&answers[1]);
+    assert!(lookup.contains("[REDACTED]") && !lookup.contains("123-45-6789"), "{lookup}");
+    assert!(error_of(&answers[2]).1.contains("crm_gateway.no-deletes"));
+    assert!(text_of(&answers[3]).contains("fraud investigation"));
+    let (code, message) = error_of(&answers[4]);
+    assert_eq!(code, -32001);
+    assert!(message.contains("no-mail-after-restricted-read"), "{message}");
+}
