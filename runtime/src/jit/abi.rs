@@ -129,3 +129,14 @@ pub extern "C" fn ward_eval(ctx: *const JitCtx, expr: u64, out: *mut u64) -> u64
         Err(_) => 1,
     }
 }
+
+/// `set.contains(value)` for a set of scalars: 1 or 0. `set` is a set
+/// handle of the frame or the store.
+pub extern "C" fn ward_contains(ctx: *const JitCtx, set: u64, value: u64) -> u64 {
+    // SAFETY: as in `ward_eval`: the `JitCtx` and the `Eval` it points to
+    // outlive this call.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: see above.
+    let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
+    u64::from(eval.with_set(set, |elements| elements.binary_search(&value).is_ok()))
+}

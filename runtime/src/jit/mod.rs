@@ -22,7 +22,7 @@ use cranelift::codegen::ir::{BlockArg, FuncRef, MemFlagsData, StackSlotData, Sta
 use cranelift::prelude::*;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Rule, Ty, Var};
+use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Rule, Ty, Var};
 
 use crate::interp::{Eval, Outcome, Prepared};
 use crate::request::LOCAL_ENTITY;
@@ -45,6 +45,7 @@ pub(crate) fn new_module() -> Result<JITModule, String> {
         .map_err(|e| e.to_string())?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     builder.symbol("ward_eval", abi::ward_eval as *const u8);
+    builder.symbol("ward_contains", abi::ward_contains as *const u8);
     Ok(JITModule::new(builder))
 }
 
@@ -66,6 +67,11 @@ impl Jit {
         eval_sig.params.extend([AbiParam::new(ptr), AbiParam::new(types::I64), AbiParam::new(ptr)]);
         eval_sig.returns.push(AbiParam::new(types::I64));
         let eval_id = module.declare_function("ward_eval", Linkage::Import, &eval_sig).map_err(|e| e.to_string())?;
+        let mut contains_sig = module.make_signature();
+        contains_sig.params.extend([AbiParam::new(ptr), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+        contains_sig.returns.push(AbiParam::new(types::I64));
+        let contains_id =
+            module.declare_function("ward_contains", Linkage::Import, &contains_sig).map_err(|e| e.to_string())?;
         let mut sig = module.make_signature();
         sig.params.push(AbiParam::new(ptr));
         sig.returns.push(AbiParam::new(types::I64));
@@ -79,8 +85,18 @@ impl Jit {
             {
                 let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
                 let eval_ref = module.declare_func_in_func(eval_id, b.func);
-                let mut cg =
-                    Codegen { b: &mut b, prepared, store, rule, ptr, eval_ref, ctx_ptr: None, cache: HashMap::new() };
+                let contains_ref = module.declare_func_in_func(contains_id, b.func);
+                let mut cg = Codegen {
+                    b: &mut b,
+                    prepared,
+                    store,
+                    rule,
+                    ptr,
+                    eval_ref,
+                    contains_ref,
+                    ctx_ptr: None,
+                    cache: HashMap::new(),
+                };
                 cg.rule();
                 b.seal_all_blocks();
                 b.finalize(module.target_config());
@@ -199,6 +215,7 @@ struct Codegen<'a, 'b, 'f> {
     rule: &'a Rule,
     ptr: Type,
     eval_ref: FuncRef,
+    contains_ref: FuncRef,
     ctx_ptr: Option<Value>,
     /// Values of expressions already computed in the current block chain
     /// (only variables and constants, which never change).
@@ -349,6 +366,19 @@ impl Codegen<'_, '_, '_> {
                     }
                     _ => return self.fallback(id, error),
                 }
+            }
+            // A set of scalars: the operands natively, the search in one helper call.
+            ExprKind::Method { method: Method::Contains, recv, ref args }
+                if matches!(&ty, Ty::Bool)
+                    && self.node(recv).is_some_and(|r| matches!(&r.ty, Ty::Set(e) if is_scalar(e)))
+                    && args.len() == 1 =>
+            {
+                let arg = args.first().copied().unwrap_or(u32::MAX);
+                let set = self.value(recv, error);
+                let v = self.value(arg, error);
+                let ctx = self.ctx();
+                let call = self.b.ins().call(self.contains_ref, &[ctx, set, v]);
+                self.b.inst_results(call).first().copied().unwrap_or_else(unreachable_value)
             }
             ExprKind::Add(a, b) | ExprKind::Sub(a, b) => {
                 let is_add = matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::Add(..)));
