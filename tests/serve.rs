@@ -37,9 +37,15 @@ fn decides_and_answers_each_status() {
     let bad = [
         ("{not json", "not valid JSON"),
         (r#"{"action": "read", "resource": {"type": "Doc", "id": "d"}}"#, "principal"),
-        (r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}, "entities": []}"#, "entities"),
+        (
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}, "entities": []}"#,
+            "entities",
+        ),
         (&request_json("u1", "delete"), "delete"),
-        (r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": 7}}"#, "note"),
+        (
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": 7}}"#,
+            "note",
+        ),
         ("[]", "object"),
     ];
     for (body, names) in bad {
@@ -152,7 +158,12 @@ fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
     assert!(statuses.contains(&429), "{statuses:?}");
     // The limit is per client: another token is not affected.
-    let r = s.call("POST", "/v1/mask", Some(TOKEN_MASK_ONLY), Some(&format!(r#"{{"request": {}, "text": "hi"}}"#, request_json("u1", "read"))));
+    let r = s.call(
+        "POST",
+        "/v1/mask",
+        Some(TOKEN_MASK_ONLY),
+        Some(&format!(r#"{{"request": {}, "text": "hi"}}"#, request_json("u1", "read"))),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -256,7 +267,10 @@ fn reloads_when_the_bundle_file_changes() {
         assert!(std::time::Instant::now() < deadline, "{}", s.stderr());
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json("u1", "read"))).json()["effect"], "allow");
+    assert_eq!(
+        s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json("u1", "read"))).json()["effect"],
+        "allow"
+    );
 }
 
 #[test]
@@ -283,7 +297,8 @@ fn refuses_bad_bundles_and_unsafe_listeners_at_start() {
     assert!(text(&out.stderr).contains("signature does not verify"), "{}", text(&out.stderr));
     // `ward build` refuses a policy with errors and writes nothing.
     std::fs::write(p.dir.join("broken.ward"), "policy {").unwrap();
-    let out = ward(&["build", p.dir.join("broken.ward").to_str().unwrap(), "-o", p.dir.join("x.bundle").to_str().unwrap()]);
+    let out =
+        ward(&["build", p.dir.join("broken.ward").to_str().unwrap(), "-o", p.dir.join("x.bundle").to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));
     assert!(!p.dir.join("x.bundle").exists());
 }

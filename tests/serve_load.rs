@@ -80,10 +80,10 @@ fn no_failed_or_mixed_decision_while_bundles_swap() {
                 if n % 7 == 6 {
                     std::fs::write(&tmp, b"WARDBNDL not really").unwrap();
                 } else {
-                    std::fs::copy(if n % 2 == 0 { &b } else { &a }, &tmp).unwrap();
+                    std::fs::copy(if n.is_multiple_of(2) { &b } else { &a }, &tmp).unwrap();
                 }
                 std::fs::rename(&tmp, &served).unwrap();
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     let st = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
                     assert!(st.success());
                 } else {

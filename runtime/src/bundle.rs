@@ -499,7 +499,7 @@ mod tests {
         let a = ("a.ward".to_string(), b"x".to_vec());
         let b = ("b.ward".to_string(), b"y".to_vec());
         assert_eq!(source_hash(&[a.clone(), b.clone()]), source_hash(&[b.clone(), a.clone()]));
-        assert_ne!(source_hash(&[a.clone()]), source_hash(&[("a.ward".to_string(), b"z".to_vec())]));
+        assert_ne!(source_hash(std::slice::from_ref(&a)), source_hash(&[("a.ward".to_string(), b"z".to_vec())]));
         assert_ne!(source_hash(&[a]), source_hash(&[("c.ward".to_string(), b"x".to_vec())]));
     }
 

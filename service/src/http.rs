@@ -3,6 +3,9 @@
 //! Every error is a JSON object `{"error": "..."}` with the status that says
 //! what kind it is; no error path yields an allow.
 
+// Errors here are the responses to send: built once, on the way out.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
