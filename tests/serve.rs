@@ -340,3 +340,21 @@ fn serves_tls_with_a_self_signed_certificate() {
     let r = c.request("GET", "/healthz", None, None).unwrap();
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_body_that_never_arrives_times_out_with_408() {
+    let p = Project::new("timeout", false);
+    let config = p.config("request_timeout_ms = 300", "watch_interval_ms = 0", "");
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut tcp = std::net::TcpStream::connect(s.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    use std::io::{Read, Write};
+    let head = format!(
+        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN_ALL}\r\nContent-Length: 100\r\n\r\n{{\"princ"
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("longer than 300 ms"), "{answer}");
+}
