@@ -79,6 +79,9 @@ fn decides_and_answers_each_status() {
     // 404 names the path.
     let r = s.call("GET", "/v2/nothing", Some(TOKEN_ALL), None);
     assert_eq!(r.status, 404);
+    let r = s.call("GET", "/v1/decide", Some(TOKEN_ALL), None);
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"].as_str().unwrap().contains("GET"));
 
     // Batch: one policy version for all, per-request decisions in order.
     let batch = format!(

@@ -284,6 +284,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), deadline))
         .with_state(app)
 }
@@ -301,6 +302,14 @@ async fn deadline(State(app): State<Arc<App>>, req: Request, next: Next) -> Resp
 
 async fn not_found(State(app): State<Arc<App>>, req: Request) -> Response {
     app.fail(StatusCode::NOT_FOUND, ErrorKind::BadRequest, format!("no endpoint {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Response {
+    app.fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::BadRequest,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
