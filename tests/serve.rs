@@ -361,3 +361,30 @@ fn a_body_that_never_arrives_times_out_with_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("longer than 300 ms"), "{answer}");
 }
+
+#[test]
+fn token_and_keygen_commands() {
+    let out = ward(&["token", "--name", "bot", "--scope", "decide", "--scope", "mask"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("ward_") && token.len() > 40, "{token}");
+    let entry = text(&out.stderr);
+    assert!(entry.contains(&format!("sha256 = \"{}\"", sha256_hex(&token))), "{entry}");
+    assert!(entry.contains("scopes = [\"decide\", \"mask\"]"), "{entry}");
+    assert!(!entry.contains(&token), "the configuration entry must not hold the token");
+    let out = ward(&["token", "--name", "bot", "--scope", "root"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown scope `root`"));
+
+    let dir = scratch("keygen");
+    let prefix = dir.join("k");
+    assert!(ward(&["keygen", "-o", prefix.to_str().unwrap()]).status.success());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir.join("k.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the private key must not be readable by others: {mode:o}");
+    let first = std::fs::read(dir.join("k.key")).unwrap();
+    let out = ward(&["keygen", "-o", prefix.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read(dir.join("k.key")).unwrap(), first);
+}
