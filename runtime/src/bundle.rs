@@ -304,14 +304,12 @@ impl Bundle {
         Ok(Bundle { meta: parsed.meta, program: Arc::new(parsed.program), signer })
     }
 
-    /// Reads and verifies the bundle at `path`.
+    /// Reads and verifies the bundle at `path` (errors other than reading
+    /// the file do not name it: the caller knows it).
     pub fn read_file(path: &Path, trusted: Option<&VerifyingKey>) -> Result<Bundle, BundleError> {
         let bytes =
             std::fs::read(path).map_err(|e| BundleError::Io(format!("cannot read `{}`: {e}", path.display())))?;
-        Bundle::read(&bytes, trusted).map_err(|e| match e {
-            BundleError::Io(_) => e,
-            other => BundleError::Io(format!("`{}`: {other}", path.display())),
-        })
+        Bundle::read(&bytes, trusted)
     }
 
     /// The policy set with `entities` (Cedar's JSON entity format), ready

@@ -142,7 +142,12 @@ async fn serve(config: Config) -> Result<(), String> {
         _ => None,
     };
     // The address goes to stdout (a test or supervisor reads it); everything else to stderr.
-    println!("listening on {}://{local}", if tls.is_some() { "https" } else { "http" });
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}://{local}", if tls.is_some() { "https" } else { "http" });
+        let _ = out.flush();
+    }
     eprintln!("ward serve: serving policy {} (version {}) on {local}", current.hash, current.generation);
     let served = match tls {
         Some(tls) => {

@@ -76,7 +76,10 @@ impl Source {
 
     /// Reads, verifies and prepares the policy set.
     fn load(&self) -> Result<(ward_runtime::Loaded, Bundle), String> {
-        let bundle = Bundle::read_file(&self.bundle, self.trusted_key.as_ref()).map_err(|e| e.to_string())?;
+        let bundle = Bundle::read_file(&self.bundle, self.trusted_key.as_ref()).map_err(|e| match e {
+            ward_runtime::bundle::BundleError::Io(e) => e,
+            e => format!("`{}`: {e}", self.bundle.display()),
+        })?;
         let entities = match &self.entities {
             None => serde_json::Value::Array(Vec::new()),
             Some(path) => {
