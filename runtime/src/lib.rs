@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod bundle;
 pub mod data;
 pub mod decision;
 pub mod detect;

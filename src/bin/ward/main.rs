@@ -1,5 +1,6 @@
 //! The `ward` command line.
 
+mod bundle;
 mod decide;
 mod files;
 mod render;
@@ -117,6 +118,38 @@ enum Command {
     McpProxy(ward_mcp::cli::ProxyArgs),
     /// Write a Ward schema from an MCP server's tool descriptions.
     McpSchema(ward_mcp::cli::SchemaArgs),
+    /// Compile policy files into a bundle for `ward serve`, optionally signed.
+    Build {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The bundle to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Sign with this private key (PREFIX.key from `ward keygen`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Make an ed25519 key pair for signing bundles: PREFIX.key and PREFIX.pub.
+    Keygen {
+        /// Where to write: PREFIX.key and PREFIX.pub.
+        #[arg(short, long, value_name = "PREFIX")]
+        output: PathBuf,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the decision service (HTTP/TLS); see docs/deploy.md.
+    Serve(ward_service::ServeArgs),
+    /// Make a client token for `ward serve`: the token on stdout, its configuration entry on stderr.
+    Token {
+        /// The client's name.
+        #[arg(long)]
+        name: String,
+        /// A scope: decide, mask, metrics or admin (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -273,6 +306,16 @@ fn run(cli: Cli) -> ExitCode {
         Command::Lsp => ward_lsp::run_stdio(),
         Command::McpProxy(args) => ward_mcp::cli::proxy(args),
         Command::McpSchema(args) => ward_mcp::cli::schema(args),
+        Command::Build { paths, output, sign } => bundle::build(&paths, &output, sign.as_deref()),
+        Command::Keygen { output, force } => bundle::keygen(&output, force),
+        Command::Serve(args) => match ward_service::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Token { name, scopes } => bundle::token(&name, &scopes),
     }
 }
 

@@ -1,0 +1,227 @@
+//! `ward serve`'s configuration: one TOML file, every field optional with
+//! the defaults below (docs/deploy.md is the reference), and command-line
+//! flags for the common things, which win over the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub audit: Audit,
+    #[serde(default)]
+    pub mask: Mask,
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+}
+
+/// `[server]`: where and how to listen.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the service speaks only TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address.
+    pub insecure: bool,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Most requests in one `/v1/decide/batch` call.
+    pub max_batch: usize,
+    /// Time allowed for one request, body included (over: 408).
+    pub request_timeout_ms: u64,
+    /// Time allowed for a TLS handshake.
+    pub tls_handshake_timeout_ms: u64,
+    /// Sustained requests per second allowed per client (token); 0 disables the limit.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// Whether `/metrics` needs a token with the `metrics` (or `admin`) scope.
+    pub metrics_require_token: bool,
+}
+
+impl Default for Server {
+    fn default() -> Server {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
+            tls_cert: None,
+            tls_key: None,
+            insecure: false,
+            max_body_bytes: 1 << 20,
+            max_batch: 1000,
+            request_timeout_ms: 5_000,
+            tls_handshake_timeout_ms: 10_000,
+            rate_limit_per_second: 1_000,
+            rate_limit_burst: 2_000,
+            metrics_require_token: true,
+        }
+    }
+}
+
+/// `[policy]`: what is decided with, and how it is reloaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// The bundle made by `ward build` (required).
+    pub bundle: Option<PathBuf>,
+    /// The public key (file written by `ward keygen`) bundles must be signed with.
+    pub trusted_key: Option<PathBuf>,
+    /// Entities, Cedar's JSON entity format; default: none beyond the policy's own.
+    pub entities: Option<PathBuf>,
+    /// How often to check the bundle and entities files for changes; 0 turns polling off (SIGHUP still reloads).
+    pub watch_interval_ms: u64,
+    /// `jit` or `interp`.
+    pub backend: String,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy { bundle: None, trusted_key: None, entities: None, watch_interval_ms: 2_000, backend: "jit".to_string() }
+    }
+}
+
+/// `[audit]`: the hash-chained audit log of every decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// The log file; no log when absent.
+    pub log: Option<PathBuf>,
+    /// `record` (fsync after every record) or `batch` (every 256 records or 200 ms).
+    pub sync: String,
+}
+
+impl Default for Audit {
+    fn default() -> Audit {
+        Audit { log: None, sync: "batch".to_string() }
+    }
+}
+
+/// `[mask]`: tokenization keys for `/v1/mask`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mask {
+    /// JSON object of key name → 32-byte key (base64 or hex); default: `WARD_KEY_<NAME>` variables.
+    pub keys: Option<PathBuf>,
+}
+
+/// `[[tokens]]`: one client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Who the client is (in logs, metrics and the audit trail of reloads).
+    pub name: String,
+    /// Hex SHA-256 of the bearer token (`ward token` prints it).
+    pub sha256: String,
+    /// Any of `decide`, `mask`, `metrics`, `admin` (`admin` implies all).
+    pub scopes: Vec<String>,
+}
+
+pub const SCOPES: &[&str] = &["decide", "mask", "metrics", "admin"];
+
+impl Config {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config.relative_to(&base))
+    }
+
+    fn relative_to(mut self, base: &Path) -> Config {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
+            }
+        };
+        fix(&mut self.server.tls_cert);
+        fix(&mut self.server.tls_key);
+        fix(&mut self.policy.bundle);
+        fix(&mut self.policy.trusted_key);
+        fix(&mut self.policy.entities);
+        fix(&mut self.audit.log);
+        fix(&mut self.mask.keys);
+        self
+    }
+
+    /// Refuses configurations that are unsafe or cannot work.
+    pub fn check(&self) -> Result<(), String> {
+        if self.policy.bundle.is_none() {
+            return Err("no bundle: give `--bundle FILE` or `[policy] bundle` in the configuration".to_string());
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("TLS needs both `tls_cert` and `tls_key`".to_string());
+            }
+            (None, None) if !self.server.listen.ip().is_loopback() && !self.server.insecure => {
+                return Err(format!(
+                    "refusing to listen on {} without TLS: give a certificate and key, listen on a loopback \
+                     address, or say `--insecure` (plain HTTP: tokens and decisions travel in clear)",
+                    self.server.listen
+                ));
+            }
+            _ => {}
+        }
+        if !["jit", "interp"].contains(&self.policy.backend.as_str()) {
+            return Err(format!("[policy] backend: `{}` is not `jit` or `interp`", self.policy.backend));
+        }
+        if !["record", "batch"].contains(&self.audit.sync.as_str()) {
+            return Err(format!("[audit] sync: `{}` is not `record` or `batch`", self.audit.sync));
+        }
+        for (i, t) in self.tokens.iter().enumerate() {
+            let at = format!("tokens[{i}] (`{}`)", t.name);
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("{at}: sha256 must be 64 hex digits (the SHA-256 of the token)"));
+            }
+            for s in &t.scopes {
+                if !SCOPES.contains(&s.as_str()) {
+                    return Err(format!("{at}: unknown scope `{s}` (known: {})", SCOPES.join(", ")));
+                }
+            }
+        }
+        if self.tokens.is_empty() {
+            eprintln!("ward serve: warning: no [[tokens]] configured; every authenticated endpoint will answer 401");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn defaults_fill_an_empty_file() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8180");
+        assert_eq!(c.server.max_body_bytes, 1 << 20);
+        assert_eq!(c.policy.backend, "jit");
+        assert!(c.check().is_err(), "no bundle");
+    }
+
+    #[test]
+    fn refuses_plain_http_off_loopback_and_unknown_fields() {
+        let mut c: Config = toml::from_str("[server]\nlisten = \"0.0.0.0:80\"\n[policy]\nbundle = \"b\"\n").unwrap();
+        assert!(c.check().unwrap_err().contains("without TLS"));
+        c.server.insecure = true;
+        assert!(c.check().is_ok());
+        assert!(toml::from_str::<Config>("[server]\nlisten_on = 1\n").is_err());
+        let bad = "[policy]\nbundle = \"b\"\n[[tokens]]\nname = \"x\"\nsha256 = \"00\"\nscopes = [\"decide\"]\n";
+        assert!(toml::from_str::<Config>(bad).unwrap().check().unwrap_err().contains("64 hex"));
+    }
+}
