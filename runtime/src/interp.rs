@@ -236,7 +236,7 @@ impl<'a> Eval<'a> {
                     (Ty::Entity(_), Ty::Set(_)) => {
                         // A set literal lives in the frame's scratch sets, not in its tables.
                         let set = self.expr(exprs, *rhs)?;
-                        self.set_elements(set).iter().any(|e| self.entity_in(a as u32, *e as u32))
+                        self.with_set(set, |s| s.iter().any(|e| self.entity_in(a as u32, *e as u32)))
                     }
                     (Ty::Ip, Ty::Cidr) => {
                         let b = self.expr(exprs, *rhs)?;
@@ -345,7 +345,7 @@ impl<'a> Eval<'a> {
         self.lookup_entity(self.frame, entity).is_some_and(|e| e.in_literal(k))
     }
 
-    fn entity_in(&self, entity: u32, ancestor: u32) -> bool {
+    pub(crate) fn entity_in(&self, entity: u32, ancestor: u32) -> bool {
         entity == ancestor || self.lookup_entity(self.frame, entity).is_some_and(|e| e.has_ancestor(ancestor))
     }
 

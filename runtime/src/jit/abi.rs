@@ -140,3 +140,21 @@ pub extern "C" fn ward_contains(ctx: *const JitCtx, set: u64, value: u64) -> u64
     let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
     u64::from(eval.with_set(set, |elements| elements.binary_search(&value).is_ok()))
 }
+
+/// `entity in ancestor` for an ancestor computed at run time: 1 or 0.
+pub extern "C" fn ward_entity_in(ctx: *const JitCtx, entity: u64, ancestor: u64) -> u64 {
+    // SAFETY: as in `ward_eval`.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: as in `ward_eval`.
+    let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
+    u64::from(eval.entity_in(entity as u32, ancestor as u32))
+}
+
+/// `entity in set`: 1 when the entity is in (or below) one of the set's entities.
+pub extern "C" fn ward_entity_in_set(ctx: *const JitCtx, entity: u64, set: u64) -> u64 {
+    // SAFETY: as in `ward_eval`.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: as in `ward_eval`.
+    let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
+    u64::from(eval.with_set(set, |s| s.iter().any(|a| eval.entity_in(entity as u32, *a as u32))))
+}

@@ -46,6 +46,8 @@ pub(crate) fn new_module() -> Result<JITModule, String> {
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     builder.symbol("ward_eval", abi::ward_eval as *const u8);
     builder.symbol("ward_contains", abi::ward_contains as *const u8);
+    builder.symbol("ward_entity_in", abi::ward_entity_in as *const u8);
+    builder.symbol("ward_entity_in_set", abi::ward_entity_in_set as *const u8);
     Ok(JITModule::new(builder))
 }
 
@@ -70,8 +72,11 @@ impl Jit {
         let mut contains_sig = module.make_signature();
         contains_sig.params.extend([AbiParam::new(ptr), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
         contains_sig.returns.push(AbiParam::new(types::I64));
-        let contains_id =
-            module.declare_function("ward_contains", Linkage::Import, &contains_sig).map_err(|e| e.to_string())?;
+        // Helpers taking the context and two value words, returning one.
+        let mut helper_ids = Vec::new();
+        for name in ["ward_contains", "ward_entity_in", "ward_entity_in_set"] {
+            helper_ids.push(module.declare_function(name, Linkage::Import, &contains_sig).map_err(|e| e.to_string())?);
+        }
         let mut sig = module.make_signature();
         sig.params.push(AbiParam::new(ptr));
         sig.returns.push(AbiParam::new(types::I64));
@@ -85,7 +90,13 @@ impl Jit {
             {
                 let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
                 let eval_ref = module.declare_func_in_func(eval_id, b.func);
-                let contains_ref = module.declare_func_in_func(contains_id, b.func);
+                let mut helpers = helper_ids.iter().map(|id| module.declare_func_in_func(*id, b.func));
+                let (Some(contains), Some(entity_in), Some(entity_in_set)) =
+                    (helpers.next(), helpers.next(), helpers.next())
+                else {
+                    return Err("helper functions could not be declared".into());
+                };
+                let helpers = Helpers { contains, entity_in, entity_in_set };
                 let mut cg = Codegen {
                     b: &mut b,
                     prepared,
@@ -93,7 +104,7 @@ impl Jit {
                     rule,
                     ptr,
                     eval_ref,
-                    contains_ref,
+                    helpers,
                     ctx_ptr: None,
                     cache: HashMap::new(),
                 };
@@ -207,6 +218,13 @@ impl Calls<'_, '_> {
     }
 }
 
+/// Runtime helpers native code calls with two value words.
+struct Helpers {
+    contains: FuncRef,
+    entity_in: FuncRef,
+    entity_in_set: FuncRef,
+}
+
 /// Compiles one rule.
 struct Codegen<'a, 'b, 'f> {
     b: &'b mut FunctionBuilder<'f>,
@@ -215,7 +233,7 @@ struct Codegen<'a, 'b, 'f> {
     rule: &'a Rule,
     ptr: Type,
     eval_ref: FuncRef,
-    contains_ref: FuncRef,
+    helpers: Helpers,
     ctx_ptr: Option<Value>,
     /// Values of expressions already computed in the current block chain
     /// (only variables and constants, which never change).
@@ -359,10 +377,23 @@ impl Codegen<'_, '_, '_> {
                     _ => None,
                 };
                 let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
-                match (literal, entity_lhs) {
-                    (Some(k), true) => {
+                let rhs_ty = self.node(rhs).map(|r| r.ty.clone());
+                match (literal, entity_lhs, rhs_ty) {
+                    (Some(k), true, _) => {
                         let entity = self.value(lhs, error);
                         return self.in_literal(id, entity, k, error);
+                    }
+                    // An ancestor or set of them computed at run time: the
+                    // operands natively, the ancestor test in a helper.
+                    (None, true, Some(Ty::Entity(_))) => {
+                        let entity = self.value(lhs, error);
+                        let ancestor = self.value(rhs, error);
+                        self.helper(self.helpers.entity_in, entity, ancestor)
+                    }
+                    (None, true, Some(Ty::Set(element))) if matches!(*element, Ty::Entity(_)) => {
+                        let entity = self.value(lhs, error);
+                        let set = self.value(rhs, error);
+                        self.helper(self.helpers.entity_in_set, entity, set)
                     }
                     _ => return self.fallback(id, error),
                 }
@@ -376,9 +407,7 @@ impl Codegen<'_, '_, '_> {
                 let arg = args.first().copied().unwrap_or(u32::MAX);
                 let set = self.value(recv, error);
                 let v = self.value(arg, error);
-                let ctx = self.ctx();
-                let call = self.b.ins().call(self.contains_ref, &[ctx, set, v]);
-                self.b.inst_results(call).first().copied().unwrap_or_else(unreachable_value)
+                self.helper(self.helpers.contains, set, v)
             }
             ExprKind::Add(a, b) | ExprKind::Sub(a, b) => {
                 let is_add = matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::Add(..)));
@@ -407,6 +436,13 @@ impl Codegen<'_, '_, '_> {
             self.cache.insert(id, v);
         }
         v
+    }
+
+    /// Calls a helper with the context and two value words.
+    fn helper(&mut self, f: FuncRef, a: Value, b: Value) -> Value {
+        let ctx = self.ctx();
+        let call = self.b.ins().call(f, &[ctx, a, b]);
+        self.b.inst_results(call).first().copied().unwrap_or_else(unreachable_value)
     }
 
     fn field(&mut self, offset: i32) -> Value {
