@@ -20,9 +20,11 @@ use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
 const REQUESTS: usize = 500;
 const SEED: u64 = 1;
 
-/// `cargo bench` passes `--bench`; without it criterion runs each benchmark once.
+/// `cargo bench` passes `--bench`; without it (`cargo test`), or with
+/// `--test`, criterion runs each benchmark once, and the setup is kept small.
 fn full_run() -> bool {
-    std::env::args().any(|a| a == "--bench")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
 fn peers(c: &mut Criterion) {

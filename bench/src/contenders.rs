@@ -149,13 +149,9 @@ pub struct WardSide {
 impl WardSide {
     /// The application's Ward policy from `benches/workloads/<app>/`.
     pub fn for_workload(w: &Workload, backend: Backend) -> Result<WardSide, String> {
-        let engine = Engine::from_paths_with(
-            &[w.app.ward_dir()],
-            &w.entities_json(),
-            backend,
-            Arc::new(FixedClock::new(NOW)),
-        )
-        .map_err(|e| format!("ward {}: {e}", w.app.name()))?;
+        let engine =
+            Engine::from_paths_with(&[w.app.ward_dir()], &w.entities_json(), backend, Arc::new(FixedClock::new(NOW)))
+                .map_err(|e| format!("ward {}: {e}", w.app.name()))?;
         WardSide::new(engine, &w.requests)
     }
 
@@ -284,4 +280,3 @@ impl Contenders {
         ]
     }
 }
-

@@ -488,9 +488,8 @@ fn rego_input(app: App, r: &GenRequest, index: &Index) -> Json {
             }
             let resource = match entity(&r.resource) {
                 Some(list) if list.uid.ty == "List" => {
-                    let one = |attr: &str| -> Json {
-                        list.entity_attr(attr).map_or(Json::Null, |u| Json::String(u.rego()))
-                    };
+                    let one =
+                        |attr: &str| -> Json { list.entity_attr(attr).map_or(Json::Null, |u| Json::String(u.rego())) };
                     json!({"Owner": one("owner"), "Readers": [one("readers")], "Writers": [one("editors")]})
                 }
                 // The application itself: it owns itself, no readers or writers.

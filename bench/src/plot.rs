@@ -21,12 +21,11 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 fn color(variant: &str) -> RGBColor {
-    VARIANTS
-        .iter()
-        .position(|(v, _)| *v == variant)
-        .and_then(|k| COLORS.get(k).copied())
-        .unwrap_or(RGBColor(0, 0, 0))
+    VARIANTS.iter().position(|(v, _)| *v == variant).and_then(|k| COLORS.get(k).copied()).unwrap_or(RGBColor(0, 0, 0))
 }
+
+/// A line: legend label, colour, points, and whether it is the faint (p99) one.
+type Series = (String, RGBColor, Vec<(f64, f64)>, bool);
 
 fn err(e: impl std::fmt::Debug) -> String {
     format!("plot: {e:?}")
@@ -46,14 +45,7 @@ fn decades(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// One line per series; `points` are (x, y) with y in nanoseconds.
-fn lines(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    log_x: bool,
-    series: &[(String, RGBColor, Vec<(f64, f64)>, bool)],
-) -> Result<(), String> {
+fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, series: &[Series]) -> Result<(), String> {
     let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (ylo, yhi) = decades(series.iter().flat_map(|s| s.2.iter().map(|p| p.1)));
@@ -62,20 +54,18 @@ fn lines(
     let (xlo, xhi) = if xlo.is_finite() { (xlo, xhi) } else { (1.0, 10.0) };
     let mut builder = ChartBuilder::on(&root);
     builder.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(80);
-    let legend = |chart_series: &mut dyn FnMut(&(String, RGBColor, Vec<(f64, f64)>, bool)) -> Result<(), String>| {
-        series.iter().try_for_each(chart_series)
-    };
+    let legend = |chart_series: &mut dyn FnMut(&Series) -> Result<(), String>| series.iter().try_for_each(chart_series);
     if log_x {
-        let mut chart = builder
-            .build_cartesian_2d((xlo * 0.8..xhi * 1.25).log_scale(), (ylo..yhi).log_scale())
-            .map_err(err)?;
+        let mut chart =
+            builder.build_cartesian_2d((xlo * 0.8..xhi * 1.25).log_scale(), (ylo..yhi).log_scale()).map_err(err)?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
         legend(&mut |(name, c, pts, dashed)| {
             let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
             let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
             if !*dashed {
                 let c = *c;
-                s.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                s.label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(err)?;
             }
             Ok(())
@@ -88,15 +78,15 @@ fn lines(
             .draw()
             .map_err(err)?;
     } else {
-        let mut chart =
-            builder.build_cartesian_2d(0.0..xhi * 1.05, (ylo..yhi).log_scale()).map_err(err)?;
+        let mut chart = builder.build_cartesian_2d(0.0..xhi * 1.05, (ylo..yhi).log_scale()).map_err(err)?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
         legend(&mut |(name, c, pts, dashed)| {
             let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
             let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
             if !*dashed {
                 let c = *c;
-                s.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                s.label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
                 chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(err)?;
             }
             Ok(())

@@ -115,8 +115,11 @@ pub fn run(options: &Options) -> Result<(), String> {
 }
 
 fn measure_all(options: &Options) -> Result<Results, String> {
-    let (budget, hierarchies, requests) =
-        if options.quick { (Duration::from_millis(20), 1, 50) } else { (Duration::from_millis(400), HIERARCHIES, REQUESTS) };
+    let (budget, hierarchies, requests) = if options.quick {
+        (Duration::from_millis(20), 1, 50)
+    } else {
+        (Duration::from_millis(400), HIERARCHIES, REQUESTS)
+    };
     let overhead = measure::timer_overhead_ns();
     let mut results = Results {
         cpu: cpu_model(),
@@ -157,7 +160,12 @@ fn measure_all(options: &Options) -> Result<Results, String> {
             }
             for ((name, _), samples) in VARIANTS.iter().zip(pooled) {
                 let stats = Stats::of(samples);
-                eprintln!("{:>8} N={n:<3} {name:<18} median {:>10.0} ns  p99 {:>10.0} ns", app.name(), stats.median_ns, stats.p99_ns);
+                eprintln!(
+                    "{:>8} N={n:<3} {name:<18} median {:>10.0} ns  p99 {:>10.0} ns",
+                    app.name(),
+                    stats.median_ns,
+                    stats.p99_ns
+                );
                 results.peers.push(PeerRow { app, n, variant: name, stats });
             }
             results.allows.push((app, n, allowed as f64 / total.max(1) as f64));
@@ -212,7 +220,8 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         };
         match (memory("ward", rules), memory("cedar", rules)) {
             (Ok((wh, wr)), Ok((ch, cr))) => {
-                (cost.ward_heap, cost.ward_rss, cost.cedar_heap, cost.cedar_rss) = (Some(wh), Some(wr), Some(ch), Some(cr));
+                (cost.ward_heap, cost.ward_rss, cost.cedar_heap, cost.cedar_rss) =
+                    (Some(wh), Some(wr), Some(ch), Some(cr));
             }
             (Err(e), _) | (_, Err(e)) => {
                 if !results.notes.iter().any(|n| n.starts_with("memory")) {
@@ -220,7 +229,10 @@ fn measure_all(options: &Options) -> Result<Results, String> {
                 }
             }
         }
-        eprintln!("{rules:>6} rules compile: ward {:.1} ms, cedar parse {:.1} ms", cost.ward_compile_ms, cost.cedar_parse_ms);
+        eprintln!(
+            "{rules:>6} rules compile: ward {:.1} ms, cedar parse {:.1} ms",
+            cost.ward_compile_ms, cost.cedar_parse_ms
+        );
         results.costs.push(cost);
     }
     Ok(results)
@@ -412,7 +424,10 @@ pub fn render(r: &Results) -> String {
         s,
         "Compile: Ward source to a JIT-compiled engine (parse, check, lower, Cranelift), no entities; Cedar: parsing the policy set (Cedar has no compile step). Memory, measured in a fresh process per engine and size (`ward-bench-mem`): heap bytes held by the built policy set once the compiler's transients are freed, and the resident-set growth, which adds the JIT's code pages (mapped outside the heap) and heap the allocator kept.\n"
     );
-    let _ = writeln!(s, "| rules | Ward compile | Cedar parse | Ward heap | Ward RSS growth | Cedar heap | Cedar RSS growth |");
+    let _ = writeln!(
+        s,
+        "| rules | Ward compile | Cedar parse | Ward heap | Ward RSS growth | Cedar heap | Cedar RSS growth |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for c in &r.costs {
         let _ = writeln!(

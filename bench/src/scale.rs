@@ -112,9 +112,7 @@ impl ScaleSet {
         for u in 0..USERS {
             let parents: Vec<Uid> = teams.iter().filter(|_| rng.chance(0.1)).cloned().collect();
             entities.push(
-                Entity::new(Uid::new("User", format!("u{u}")))
-                    .attr("level", json!(rng.below(10)))
-                    .parents(parents),
+                Entity::new(Uid::new("User", format!("u{u}"))).attr("level", json!(rng.below(10))).parents(parents),
             );
         }
         for f in 0..folders {
