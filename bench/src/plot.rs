@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use crate::apps::App;
 use crate::contenders::VARIANTS;
 use crate::generate::SIZES;
-use crate::report::Results;
+use crate::report::{Results, human_ns};
 
 const COLORS: [RGBColor; 6] = [
     RGBColor(214, 39, 40),   // cedar
@@ -58,7 +58,14 @@ fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, seri
     if log_x {
         let mut chart =
             builder.build_cartesian_2d((xlo * 0.8..xhi * 1.25).log_scale(), (ylo..yhi).log_scale()).map_err(err)?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| human_ns(*v))
+            .draw()
+            .map_err(err)?;
         legend(&mut |(name, c, pts, dashed)| {
             let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
             let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
@@ -79,7 +86,14 @@ fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, seri
             .map_err(err)?;
     } else {
         let mut chart = builder.build_cartesian_2d(0.0..xhi * 1.05, (ylo..yhi).log_scale()).map_err(err)?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| human_ns(*v))
+            .draw()
+            .map_err(err)?;
         legend(&mut |(name, c, pts, dashed)| {
             let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
             let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
@@ -119,7 +133,7 @@ pub fn all(r: &Results, dir: &Path) -> Result<(), String> {
             &dir.join(format!("peers-{}.svg", app.name())),
             &format!("{}: latency per request (median solid, p99 faint)", app.name()),
             "N (entities per type)",
-            "latency (ns, log scale)",
+            "latency (log scale)",
             false,
             &series,
         )?;
@@ -138,7 +152,7 @@ pub fn all(r: &Results, dir: &Path) -> Result<(), String> {
         &dir.join("scaling.svg"),
         "Latency per request vs number of rules (median solid, p99 faint)",
         "rules (log scale)",
-        "latency (ns, log scale)",
+        "latency (log scale)",
         true,
         &series,
     )?;
@@ -148,7 +162,7 @@ pub fn all(r: &Results, dir: &Path) -> Result<(), String> {
         &dir.join("compile.svg"),
         "Cold compile (Ward: source to native) and Cedar parse vs rules",
         "rules (log scale)",
-        "time (ns, log scale)",
+        "time (log scale)",
         true,
         &[
             ("ward compile".to_string(), color("ward-jit-prepared"), ward, false),
