@@ -1,0 +1,282 @@
+//! The engines measured side by side, each set up once ("as a real service
+//! would"): policies parsed and entities loaded before any request, requests
+//! prepared in the form each engine takes. Every engine answers `decide(i)`
+//! for the `i`-th request of the same list.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use ward_runtime::engine::{Backend, Engine, FixedClock, Loaded, PreparedRequest};
+use ward_runtime::{Decision, EntityUid, Request, Store};
+
+use crate::apps;
+use crate::generate::{GenRequest, Workload};
+
+/// The decision time Ward is given (none of the workloads reads the time).
+pub const NOW: i64 = 1_764_158_400_000;
+
+/// cedar-policy's `Authorizer::is_authorized` with the policy set and the
+/// entities built once.
+pub struct CedarPeer {
+    authorizer: cedar_policy::Authorizer,
+    policies: cedar_policy::PolicySet,
+    entities: cedar_policy::Entities,
+    requests: Vec<cedar_policy::Request>,
+}
+
+impl CedarPeer {
+    /// The application's Cedar policies and schema, read from the peer workloads.
+    pub fn for_workload(w: &Workload) -> Result<CedarPeer, String> {
+        let schema_text = apps::read(&w.app.cedar_schema())?;
+        let schema = cedar_policy::Schema::from_json_str(&schema_text)
+            .map_err(|e| format!("{}: {e}", w.app.cedar_schema().display()))?;
+        let policies = apps::read(&w.app.cedar_policies())?;
+        CedarPeer::new(schema, &policies, &w.entities_json(), &w.requests)
+    }
+
+    pub fn new(
+        schema: cedar_policy::Schema,
+        policies: &str,
+        entities: &Json,
+        requests: &[GenRequest],
+    ) -> Result<CedarPeer, String> {
+        let policies = cedar_policy::PolicySet::from_str(policies).map_err(|e| format!("cedar policies: {e}"))?;
+        // With the schema, Cedar checks the entities and adds the action
+        // entities (and their groups) itself.
+        let entities = cedar_policy::Entities::from_json_value(entities.clone(), Some(&schema))
+            .map_err(|e| format!("cedar entities: {e}"))?;
+        let requests = requests
+            .iter()
+            .map(|r| {
+                let uid = |j: Json| cedar_policy::EntityUid::from_json(j).map_err(|e| format!("cedar uid: {e}"));
+                cedar_policy::Request::new(
+                    uid(r.principal.json())?,
+                    uid(serde_json::json!({"type": "Action", "id": r.action}))?,
+                    uid(r.resource.json())?,
+                    cedar_policy::Context::empty(),
+                    Some(&schema),
+                )
+                .map_err(|e| format!("cedar request {r:?}: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CedarPeer { authorizer: cedar_policy::Authorizer::new(), policies, entities, requests })
+    }
+
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// The decision on request `i` (deny when there is no such request).
+    pub fn decide(&self, i: usize) -> bool {
+        self.requests.get(i).is_some_and(|r| {
+            self.authorizer.is_authorized(r, &self.policies, &self.entities).decision() == cedar_policy::Decision::Allow
+        })
+    }
+
+    /// The decision, or the evaluation errors Cedar reported (which Cedar
+    /// skips over: a policy that errs does not apply).
+    pub fn check(&self, i: usize) -> Result<bool, String> {
+        let r = self.requests.get(i).ok_or_else(|| format!("no request {i}"))?;
+        let response = self.authorizer.is_authorized(r, &self.policies, &self.entities);
+        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        Ok(response.decision() == cedar_policy::Decision::Allow)
+    }
+}
+
+/// regorus with the policy loaded once; each request sets its input (a
+/// prebuilt value: cloning it is a reference-count increment) and evaluates
+/// the `allow` rule.
+pub struct RegoPeer {
+    engine: regorus::Engine,
+    rule: String,
+    inputs: Vec<regorus::Value>,
+}
+
+impl RegoPeer {
+    pub fn for_workload(w: &Workload) -> Result<RegoPeer, String> {
+        let path = w.app.rego_policy();
+        let policy = apps::read(&path)?;
+        let mut engine = regorus::Engine::new();
+        // The paper's policies are Rego v0 (`allow { … }` without `if`).
+        engine.set_rego_v0(true);
+        engine.add_policy(path.display().to_string(), policy).map_err(|e| format!("{}: {e}", path.display()))?;
+        let inputs = w
+            .rego_inputs
+            .iter()
+            .map(|j| regorus::Value::from_json_str(&j.to_string()).map_err(|e| format!("rego input: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(RegoPeer { engine, rule: w.app.rego_rule(), inputs })
+    }
+
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// The decision on request `i`: `allow` is `true` (undefined is a deny).
+    pub fn check(&mut self, i: usize) -> Result<bool, String> {
+        let input = self.inputs.get(i).ok_or_else(|| format!("no request {i}"))?;
+        self.engine.set_input(input.clone());
+        let v = self.engine.eval_rule(self.rule.clone()).map_err(|e| format!("regorus: {e}"))?;
+        Ok(v == regorus::Value::Bool(true))
+    }
+
+    pub fn decide(&mut self, i: usize) -> bool {
+        self.check(i).unwrap_or(false)
+    }
+}
+
+/// A Ward engine and the same requests in each form Ward takes them: prepared
+/// frames, typed requests and JSON text.
+pub struct WardSide {
+    pub engine: Engine,
+    pub requests: Vec<Request>,
+    pub prepared: Vec<PreparedRequest>,
+    pub json: Vec<String>,
+}
+
+impl WardSide {
+    /// The application's Ward policy from `benches/workloads/<app>/`.
+    pub fn for_workload(w: &Workload, backend: Backend) -> Result<WardSide, String> {
+        let engine =
+            Engine::from_paths_with(&[w.app.ward_dir()], &w.entities_json(), backend, Arc::new(FixedClock::new(NOW)))
+                .map_err(|e| format!("ward {}: {e}", w.app.name()))?;
+        WardSide::new(engine, &w.requests)
+    }
+
+    pub fn new(engine: Engine, requests: &[GenRequest]) -> Result<WardSide, String> {
+        let typed: Vec<Request> = requests
+            .iter()
+            .map(|r| {
+                Request::new(
+                    EntityUid::new(&r.principal.ty, &r.principal.id),
+                    r.action.clone(),
+                    EntityUid::new(&r.resource.ty, &r.resource.id),
+                )
+            })
+            .collect();
+        let prepared = typed
+            .iter()
+            .map(|r| engine.prepare(r, NOW).map_err(|e| format!("ward prepare {r:?}: {e}")))
+            .collect::<Result<_, _>>()?;
+        let json = requests.iter().map(|r| r.json().to_string()).collect();
+        Ok(WardSide { engine, requests: typed, prepared, json })
+    }
+
+    /// An engine over policy text held in memory (the scaling sets).
+    pub fn from_sources(
+        files: &[(&str, &str)],
+        entities: &Json,
+        backend: Backend,
+        requests: &[GenRequest],
+    ) -> Result<WardSide, String> {
+        WardSide::new(compile(files, entities, backend)?, requests)
+    }
+
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    pub fn decide_prepared(&self, i: usize) -> Option<Decision> {
+        self.prepared.get(i).map(|p| self.engine.decide_prepared(p))
+    }
+
+    pub fn decide_typed(&self, i: usize) -> Option<Decision> {
+        self.requests.get(i).map(|r| self.engine.decide(r))
+    }
+
+    /// Parses the request's JSON text and decides it.
+    pub fn decide_json(&self, i: usize) -> Option<Decision> {
+        let text = self.json.get(i)?;
+        Some(match Request::from_json_str(text) {
+            Ok(r) => self.engine.decide(&r),
+            Err(e) => Decision::refused(e.to_string()),
+        })
+    }
+}
+
+/// Compiles Ward sources held in memory to an engine with entities loaded:
+/// what the scaling measurements time as "cold compile" (source to native).
+pub fn compile(files: &[(&str, &str)], entities: &Json, backend: Backend) -> Result<Engine, String> {
+    let mut set = ward_compiler::SourceSet::default();
+    for (path, text) in files {
+        set.add(*path, text);
+    }
+    set.add_stdlib();
+    let (compiled, _) = ward_compiler::compile(&set, &ward_compiler::Options::default()).map_err(|diags| {
+        let errors: Vec<String> = diags
+            .iter()
+            .filter(|d| d.severity == ward_compiler::Severity::Error)
+            .take(5)
+            .map(|d| format!("{} {}", d.code, d.message))
+            .collect();
+        format!("ward compile: {}", errors.join("; "))
+    })?;
+    let program = Arc::new(compiled.program);
+    let store = Store::load(Arc::clone(&program), entities).map_err(|e| format!("ward entities: {e}"))?;
+    let loaded = Loaded::new(program, store, backend == Backend::Jit);
+    Ok(Engine::new(loaded, Arc::new(FixedClock::new(NOW)), backend))
+}
+
+/// Everything measured on one workload.
+pub struct Contenders {
+    pub cedar: CedarPeer,
+    pub rego: RegoPeer,
+    pub interp: WardSide,
+    pub jit: WardSide,
+}
+
+/// The measured variants, in report order: (name, what it measures).
+pub const VARIANTS: [(&str, &str); 6] = [
+    ("cedar", "cedar-policy 4 `is_authorized`, entities and requests built once"),
+    ("regorus", "regorus 0.14: set the prebuilt input, evaluate `allow`"),
+    ("ward-interp", "Ward interpreter on a prepared frame"),
+    ("ward-jit-prepared", "Ward JIT on a prepared frame (`decide_prepared`)"),
+    ("ward-jit-typed", "Ward JIT from a typed `Request` (`Engine::decide`)"),
+    ("ward-jit-json", "Ward JIT from the request's JSON text (parse + decide)"),
+];
+
+/// One decision function per variant: `f(i)` decides request `i`.
+pub type Variant<'a> = Box<dyn FnMut(usize) -> bool + 'a>;
+
+impl Contenders {
+    pub fn new(w: &Workload) -> Result<Contenders, String> {
+        Ok(Contenders {
+            cedar: CedarPeer::for_workload(w)?,
+            rego: RegoPeer::for_workload(w)?,
+            interp: WardSide::for_workload(w, Backend::Interpreter)?,
+            jit: WardSide::for_workload(w, Backend::Jit)?,
+        })
+    }
+
+    /// The variants of [`VARIANTS`], in order. Each is one small closure, so
+    /// a faster Ward entry point is a one-line change here.
+    pub fn variants(&mut self) -> Vec<(&'static str, Variant<'_>)> {
+        let Contenders { cedar, rego, interp, jit } = self;
+        let (cedar, interp, jit) = (&*cedar, &*interp, &*jit);
+        let allowed = |d: Option<Decision>| d.is_some_and(|d| d.is_allowed());
+        vec![
+            ("cedar", Box::new(move |i| cedar.decide(i)) as Variant<'_>),
+            ("regorus", Box::new(move |i| rego.decide(i))),
+            ("ward-interp", Box::new(move |i| allowed(interp.decide_prepared(i)))),
+            ("ward-jit-prepared", Box::new(move |i| allowed(jit.decide_prepared(i)))),
+            ("ward-jit-typed", Box::new(move |i| allowed(jit.decide_typed(i)))),
+            ("ward-jit-json", Box::new(move |i| allowed(jit.decide_json(i)))),
+        ]
+    }
+}

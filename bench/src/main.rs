@@ -1,0 +1,70 @@
+//! `ward-bench`: measures Ward against cedar-policy and regorus and writes
+//! the report.
+//!
+//! ```text
+//! ward-bench report [--quick] [--no-write]   measure, rewrite docs/performance.md (peers section) and docs/plots/
+//! ward-bench entities APP N [SEED]           print the generated Cedar JSON entities
+//! ward-bench requests APP N [SEED] [COUNT]   print the generated requests (JSON lines)
+//! ward-bench rego-inputs APP N [SEED] [COUNT] print the Rego inputs (JSON lines)
+//! ```
+
+use std::process::ExitCode;
+
+use ward_bench::{App, Workload, report};
+
+const USAGE: &str = "usage: ward-bench report [--quick] [--no-write]
+       ward-bench entities|requests|rego-inputs APP N [SEED] [COUNT]
+APP is gdrive, github or tinytodo";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ward-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let Some(command) = args.first() else { return Err(USAGE.to_string()) };
+    let rest = args.get(1..).unwrap_or_default();
+    match command.as_str() {
+        "report" => {
+            let mut options = report::Options::default();
+            for a in rest {
+                match a.as_str() {
+                    "--quick" => options.quick = true,
+                    "--no-write" => options.write = false,
+                    other => return Err(format!("unknown option `{other}`\n{USAGE}")),
+                }
+            }
+            report::run(&options)
+        }
+        "entities" | "requests" | "rego-inputs" => {
+            let app = rest
+                .first()
+                .and_then(|a| App::from_name(a))
+                .ok_or_else(|| format!("expected an application\n{USAGE}"))?;
+            let number = |k: usize, default: u64| -> Result<u64, String> {
+                rest.get(k).map_or(Ok(default), |s| s.parse().map_err(|_| format!("`{s}` is not a number\n{USAGE}")))
+            };
+            let n = number(1, 10)? as usize;
+            let seed = number(2, 1)?;
+            let count = number(3, 500)? as usize;
+            let w = Workload::generate(app, n, seed, count);
+            match command.as_str() {
+                "entities" => println!("{}", w.entities_json()),
+                "requests" => w.requests.iter().for_each(|r| println!("{}", r.json())),
+                _ => w.rego_inputs.iter().for_each(|r| println!("{r}")),
+            }
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    }
+}

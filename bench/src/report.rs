@@ -1,0 +1,534 @@
+//! The `report` command: measures every engine on the generated workloads
+//! and the scaling sets, and rewrites the peers section of
+//! `docs/performance.md` (between [`BEGIN`] and [`END`]; the rest of the file
+//! is written by hand and kept) and the plots in `docs/plots/`.
+//!
+//! The measurements are its own (see [`crate::measure`]): each decision is
+//! timed alone, so medians and p99 come from per-request samples. The
+//! criterion benchmarks (`cargo bench --bench peers`) time the same
+//! closures over the same requests and report means per iteration.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ward_runtime::engine::Backend;
+
+use crate::apps::{self, App};
+use crate::contenders::{self, CedarPeer, Contenders, VARIANTS, WardSide};
+use crate::generate::{SIZES, Workload};
+use crate::measure::{self, Stats};
+use crate::plot;
+use crate::scale::{RULE_COUNTS, ScaleSet};
+
+pub const BEGIN: &str = "<!-- peers:begin -->";
+pub const END: &str = "<!-- peers:end -->";
+
+/// Hierarchies per application and size, and requests per hierarchy.
+const HIERARCHIES: u64 = 3;
+const REQUESTS: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Short budgets and few hierarchies: a smoke run, numbers not for publishing.
+    pub quick: bool,
+    /// Rewrite `docs/performance.md` and `docs/plots/` (otherwise print only).
+    pub write: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { quick: false, write: true }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerRow {
+    pub app: App,
+    pub n: usize,
+    pub variant: &'static str,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScaleRow {
+    pub rules: usize,
+    pub variant: &'static str,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CostRow {
+    pub rules: usize,
+    /// Ward source → checked, lowered, JIT-compiled engine (median of runs).
+    pub ward_compile_ms: f64,
+    /// cedar-policy: parsing the policy set (what Cedar does before deciding).
+    pub cedar_parse_ms: f64,
+    pub ward_heap: Option<u64>,
+    pub ward_rss: Option<u64>,
+    pub cedar_heap: Option<u64>,
+    pub cedar_rss: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    pub cpu: String,
+    pub cores: usize,
+    pub date: String,
+    pub quick: bool,
+    pub hierarchies: u64,
+    pub requests: usize,
+    pub peers: Vec<PeerRow>,
+    /// Share of allowed requests per (app, n).
+    pub allows: Vec<(App, usize, f64)>,
+    pub scaling: Vec<ScaleRow>,
+    pub costs: Vec<CostRow>,
+    pub notes: Vec<String>,
+}
+
+impl Results {
+    pub fn peer(&self, app: App, n: usize, variant: &str) -> Option<Stats> {
+        self.peers.iter().find(|r| r.app == app && r.n == n && r.variant == variant).map(|r| r.stats)
+    }
+
+    pub fn scale(&self, rules: usize, variant: &str) -> Option<Stats> {
+        self.scaling.iter().find(|r| r.rules == rules && r.variant == variant).map(|r| r.stats)
+    }
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let results = measure_all(options)?;
+    let section = render(&results);
+    if options.write {
+        let doc_path = apps::repo_root().join("docs").join("performance.md");
+        let doc = std::fs::read_to_string(&doc_path).unwrap_or_else(|_| "# Performance\n".to_string());
+        let doc = replace_section(&doc, &section)?;
+        std::fs::write(&doc_path, doc).map_err(|e| format!("cannot write {}: {e}", doc_path.display()))?;
+        let plots = apps::repo_root().join("docs").join("plots");
+        std::fs::create_dir_all(&plots).map_err(|e| format!("cannot create {}: {e}", plots.display()))?;
+        plot::all(&results, &plots)?;
+        eprintln!("wrote {} and {}/", doc_path.display(), plots.display());
+    } else {
+        println!("{section}");
+    }
+    Ok(())
+}
+
+fn measure_all(options: &Options) -> Result<Results, String> {
+    let (budget, hierarchies, requests) = if options.quick {
+        (Duration::from_millis(20), 1, 50)
+    } else {
+        (Duration::from_millis(400), HIERARCHIES, REQUESTS)
+    };
+    let overhead = measure::timer_overhead_ns();
+    let mut results = Results {
+        cpu: cpu_model(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        date: today(),
+        quick: options.quick,
+        hierarchies,
+        requests,
+        ..Results::default()
+    };
+    results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
+
+    for app in App::ALL {
+        for n in SIZES {
+            let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+            let (mut allowed, mut total) = (0usize, 0usize);
+            for h in 0..hierarchies {
+                let w = Workload::generate(app, n, 1 + h, requests);
+                let mut c = Contenders::new(&w)?;
+                let count = w.requests.len();
+                // Agreement first: the timing means nothing otherwise.
+                let expected: Vec<bool> = (0..count).map(|i| c.cedar.decide(i)).collect();
+                allowed += expected.iter().filter(|a| **a).count();
+                total += count;
+                for (k, (name, mut decide)) in c.variants().into_iter().enumerate() {
+                    let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
+                    if wrong > 0 {
+                        return Err(format!(
+                            "{} N={n} hierarchy {h}: {name} disagrees with cedar on {wrong} of {count} requests (run the peers test)",
+                            app.name()
+                        ));
+                    }
+                    let samples = measure::per_request(&mut decide, count, budget, 1, overhead);
+                    if let Some(p) = pooled.get_mut(k) {
+                        p.extend(samples);
+                    }
+                }
+            }
+            for ((name, _), samples) in VARIANTS.iter().zip(pooled) {
+                let stats = Stats::of(samples);
+                eprintln!(
+                    "{:>8} N={n:<3} {name:<18} median {:>10.0} ns  p99 {:>10.0} ns",
+                    app.name(),
+                    stats.median_ns,
+                    stats.p99_ns
+                );
+                results.peers.push(PeerRow { app, n, variant: name, stats });
+            }
+            results.allows.push((app, n, allowed as f64 / total.max(1) as f64));
+        }
+    }
+
+    let counts: &[usize] = if options.quick { &RULE_COUNTS[..2] } else { &RULE_COUNTS };
+    for &rules in counts {
+        let set = ScaleSet::generate(rules, 1, if options.quick { 32 } else { 256 });
+        let entities = set.entities_json();
+        let cedar = CedarPeer::new(ScaleSet::cedar_schema()?, &set.cedar_policy, &entities, &set.requests)?;
+        let jit = WardSide::from_sources(&set.ward_files(), &entities, Backend::Jit, &set.requests)?;
+        let interp = WardSide::from_sources(&set.ward_files(), &entities, Backend::Interpreter, &set.requests)?;
+        let count = set.requests.len();
+        let expected: Vec<bool> = (0..count).map(|i| cedar.decide(i)).collect();
+        let allowed = |d: Option<ward_runtime::Decision>| d.is_some_and(|d| d.is_allowed());
+        let mut variants: Vec<(&'static str, contenders::Variant<'_>)> = vec![
+            ("cedar", Box::new(|i| cedar.decide(i)) as contenders::Variant<'_>),
+            ("ward-interp", Box::new(|i| allowed(interp.decide_prepared(i)))),
+            ("ward-jit-prepared", Box::new(|i| allowed(jit.decide_prepared(i)))),
+            ("ward-jit-typed", Box::new(|i| allowed(jit.decide_typed(i)))),
+        ];
+        for (name, decide) in &mut variants {
+            let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
+            if wrong > 0 {
+                return Err(format!("{rules} rules: {name} disagrees with cedar on {wrong} of {count} requests"));
+            }
+            let stats = Stats::of(measure::per_request(decide, count, budget, 1, overhead));
+            eprintln!("{rules:>6} rules {name:<18} median {:>10.0} ns  p99 {:>10.0} ns", stats.median_ns, stats.p99_ns);
+            results.scaling.push(ScaleRow { rules, variant: name, stats });
+        }
+        drop(variants);
+
+        let runs = if options.quick { 1 } else { 3 };
+        let time_ms = |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let t = Instant::now();
+                f()?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(Stats::of(times).median_ns)
+        };
+        let empty = serde_json::json!([]);
+        let mut cost = CostRow {
+            rules,
+            ward_compile_ms: time_ms(&mut || contenders::compile(&set.ward_files(), &empty, Backend::Jit).map(drop))?,
+            cedar_parse_ms: time_ms(&mut || {
+                set.cedar_policy.parse::<cedar_policy::PolicySet>().map(drop).map_err(|e| e.to_string())
+            })?,
+            ..CostRow::default()
+        };
+        match (memory("ward", rules), memory("cedar", rules)) {
+            (Ok((wh, wr)), Ok((ch, cr))) => {
+                (cost.ward_heap, cost.ward_rss, cost.cedar_heap, cost.cedar_rss) =
+                    (Some(wh), Some(wr), Some(ch), Some(cr));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                if !results.notes.iter().any(|n| n.starts_with("memory")) {
+                    results.notes.push(format!("memory not measured: {e}"));
+                }
+            }
+        }
+        eprintln!(
+            "{rules:>6} rules compile: ward {:.1} ms, cedar parse {:.1} ms",
+            cost.ward_compile_ms, cost.cedar_parse_ms
+        );
+        results.costs.push(cost);
+    }
+    Ok(results)
+}
+
+/// Runs `ward-bench-mem ENGINE RULES` (built beside this binary) and reads
+/// its heap and resident-set growth.
+fn memory(engine: &str, rules: usize) -> Result<(u64, u64), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mem = exe.with_file_name(format!("ward-bench-mem{}", std::env::consts::EXE_SUFFIX));
+    if !mem.exists() {
+        return Err(format!(
+            "{} is missing (build it: cargo build -p ward-bench --release --bins)",
+            file_name(&mem).display()
+        ));
+    }
+    let out = std::process::Command::new(&mem)
+        .args([engine, &rules.to_string()])
+        .output()
+        .map_err(|e| format!("{}: {e}", mem.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed: {}", mem.display(), String::from_utf8_lossy(&out.stderr)));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{}: bad output: {e}", mem.display()))?;
+    let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).ok_or_else(|| format!("no `{k}` in {v}"));
+    Ok((field("heap_bytes")?, field("rss_bytes")?))
+}
+
+fn file_name(p: &Path) -> PathBuf {
+    p.file_name().map_or_else(|| p.to_path_buf(), PathBuf::from)
+}
+
+/// Replaces the text between the markers, or appends the section with its
+/// markers when the document has none.
+pub fn replace_section(doc: &str, section: &str) -> Result<String, String> {
+    match (doc.find(BEGIN), doc.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            let head = doc.get(..b + BEGIN.len()).unwrap_or_default();
+            let tail = doc.get(e..).unwrap_or_default();
+            Ok(format!("{head}\n{}\n{tail}", section.trim_end()))
+        }
+        (None, None) => Ok(format!("{}\n\n{BEGIN}\n{}\n{END}\n", doc.trim_end(), section.trim_end())),
+        _ => Err(format!("docs/performance.md: the markers `{BEGIN}` and `{END}` are out of order or one is missing")),
+    }
+}
+
+/// A duration in nanoseconds, readably.
+pub fn human_ns(ns: f64) -> String {
+    if ns.is_nan() {
+        "—".to_string()
+    } else if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+fn human_bytes(b: Option<u64>) -> String {
+    match b {
+        None => "—".to_string(),
+        Some(b) if b < 10 * 1024 => format!("{b} B"),
+        Some(b) if b < 10 * 1024 * 1024 => format!("{:.0} KiB", b as f64 / 1024.0),
+        Some(b) => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+fn ratio(a: Option<Stats>, b: Option<Stats>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median_ns > 0.0 => format!("{:.1}×", a.median_ns / b.median_ns),
+        _ => "—".to_string(),
+    }
+}
+
+/// The peers section of `docs/performance.md`.
+pub fn render(r: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## Against Cedar and Rego on the Cedar paper's workloads\n");
+    let _ = writeln!(
+        s,
+        "*This section is written by `cargo run -p ward-bench --release -- report` (first `cargo build -p ward-bench --release --bins` for the memory column); edit `bench/src/report.rs`, not the text.*\n"
+    );
+    if r.quick {
+        let _ = writeln!(s, "**Quick run (`--quick`): short budgets, not for comparison.**\n");
+    }
+    let _ = writeln!(
+        s,
+        "Measured {} on {} ({} cores available), release profile, while other builds shared the machine: expect ±15 % noise between runs.\n",
+        r.date, r.cpu, r.cores
+    );
+    let _ = writeln!(
+        s,
+        "Workloads: the gdrive, github and tinytodo applications of the Cedar paper (OOPSLA 2024). cedar-policy and regorus run the paper's own Cedar and Rego files, read unchanged from `../shared/peer-workloads/` (`$WARD_PEER_WORKLOADS`); Ward runs our translation in `benches/workloads/`. Entities follow the paper's method (`bench/src/generate.rs`): N entities of each type, each possible link with probability 0.05, acyclic hierarchies; {} seeded hierarchies per application and N, {} random requests each (principal, action and resource drawn among the generated entities and the schema's actions). Before timing, every engine's decision on every request is checked against cedar-policy's (all agree; `tests/peers.rs` asserts it in CI).\n",
+        r.hierarchies, r.requests
+    );
+    let _ = writeln!(
+        s,
+        "Each decision is timed alone (`Instant`, the timer's own cost subtracted), the requests cycled in a fixed order; median and p99 are over all those samples. Engines are set up once, as a service would: cedar-policy with its `Entities` and `Request`s built beforehand; regorus with the policy loaded and each request's input prebuilt (setting it is a reference-count increment) before `eval_rule(\"data.APP.allow\")`; Ward with the policy compiled and entities loaded.\n"
+    );
+    for (name, what) in VARIANTS {
+        let _ = writeln!(s, "- `{name}`: {what}");
+    }
+    let _ = writeln!(s);
+
+    for app in App::ALL {
+        let _ = writeln!(s, "### {}\n", app.name());
+        let _ = write!(s, "| N | allowed |");
+        for (name, _) in VARIANTS {
+            let _ = write!(s, " {name} median / p99 |");
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "|---|---|{}", "---|".repeat(VARIANTS.len()));
+        for n in SIZES {
+            let allowed = r.allows.iter().find(|(a, k, _)| *a == app && *k == n).map_or(0.0, |x| x.2);
+            let _ = write!(s, "| {n} | {:.0} % |", allowed * 100.0);
+            for (name, _) in VARIANTS {
+                match r.peer(app, n, name) {
+                    Some(st) => {
+                        let _ = write!(s, " {} / {} |", human_ns(st.median_ns), human_ns(st.p99_ns));
+                    }
+                    None => s.push_str(" — |"),
+                }
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s, "\n![latency vs N, {0}](plots/peers-{0}.svg)\n", app.name());
+    }
+
+    let _ = writeln!(s, "### Ratios at the median (how many times faster Ward is)\n");
+    let _ = writeln!(
+        s,
+        "Targets (DESIGN.md): ≥ 40× cedar-policy and ≥ 100× regorus at the median; p50 ≤ 50 ns on a prepared frame.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| app | N | cedar / jit-prepared | cedar / jit-typed | cedar / jit-json | regorus / jit-prepared | regorus / jit-typed | cedar / interp |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for app in App::ALL {
+        for n in SIZES {
+            let g = |v: &str| r.peer(app, n, v);
+            let _ = writeln!(
+                s,
+                "| {} | {n} | {} | {} | {} | {} | {} | {} |",
+                app.name(),
+                ratio(g("cedar"), g("ward-jit-prepared")),
+                ratio(g("cedar"), g("ward-jit-typed")),
+                ratio(g("cedar"), g("ward-jit-json")),
+                ratio(g("regorus"), g("ward-jit-prepared")),
+                ratio(g("regorus"), g("ward-jit-typed")),
+                ratio(g("cedar"), g("ward-interp")),
+            );
+        }
+    }
+    let _ = writeln!(s);
+
+    let _ = writeln!(s, "### Scaling with the number of rules\n");
+    let _ = writeln!(
+        s,
+        "Generated policy sets (`bench/src/scale.rs`), the same rules in Ward and in Cedar: per-document user grants, team grants on a document with a level condition, team share grants on a folder (through the folder hierarchy) with an ownership condition, and team write bans; 100 users in 20 teams, one document per 4 rules. 256 random requests; decisions checked equal to cedar-policy's before timing.\n"
+    );
+    let scale_variants = ["cedar", "ward-interp", "ward-jit-prepared", "ward-jit-typed"];
+    let _ = write!(s, "| rules |");
+    for v in scale_variants {
+        let _ = write!(s, " {v} median / p99 |");
+    }
+    let _ = writeln!(s, " cedar / jit-prepared |");
+    let _ = writeln!(s, "|---|{}---|", "---|".repeat(scale_variants.len()));
+    let mut counts: Vec<usize> = r.scaling.iter().map(|x| x.rules).collect();
+    counts.dedup();
+    for rules in &counts {
+        let _ = write!(s, "| {rules} |");
+        for v in scale_variants {
+            match r.scale(*rules, v) {
+                Some(st) => {
+                    let _ = write!(s, " {} / {} |", human_ns(st.median_ns), human_ns(st.p99_ns));
+                }
+                None => s.push_str(" — |"),
+            }
+        }
+        let _ = writeln!(s, " {} |", ratio(r.scale(*rules, "cedar"), r.scale(*rules, "ward-jit-prepared")));
+    }
+    let _ = writeln!(s, "\n![latency vs rules](plots/scaling.svg)\n");
+
+    let _ = writeln!(s, "### Cold compile time and memory of a compiled set\n");
+    let _ = writeln!(
+        s,
+        "Compile: Ward source to a JIT-compiled engine (parse, check, lower, Cranelift), no entities; Cedar: parsing the policy set (Cedar has no compile step). Memory, measured in a fresh process per engine and size (`ward-bench-mem`): heap bytes held by the built policy set once the compiler's transients are freed, and the resident-set growth, which adds the JIT's code pages (mapped outside the heap) and heap the allocator kept.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| rules | Ward compile | Cedar parse | Ward heap | Ward RSS growth | Cedar heap | Cedar RSS growth |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for c in &r.costs {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} ms | {:.1} ms | {} | {} | {} | {} |",
+            c.rules,
+            c.ward_compile_ms,
+            c.cedar_parse_ms,
+            human_bytes(c.ward_heap),
+            human_bytes(c.ward_rss),
+            human_bytes(c.cedar_heap),
+            human_bytes(c.cedar_rss),
+        );
+    }
+    let _ = writeln!(s, "\n![compile time vs rules](plots/compile.svg)\n");
+    for n in &r.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    s
+}
+
+/// The CPU model from `/proc/cpuinfo`.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| format!("an unknown {} CPU", std::env::consts::ARCH))
+}
+
+/// Today's date (UTC), `YYYY-MM-DD`.
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    civil_date((secs / 86_400) as i64)
+}
+
+/// Days since 1970-01-01 to a calendar date (Hinnant's algorithm).
+pub fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn section_replaced_between_markers_and_the_rest_kept() {
+        let doc = format!("# P\n\nhand\n\n{BEGIN}\nold\n{END}\n\n## After\nkept\n");
+        let out = replace_section(&doc, "new\n").unwrap();
+        assert_eq!(out, format!("# P\n\nhand\n\n{BEGIN}\nnew\n{END}\n\n## After\nkept\n"));
+        assert_eq!(replace_section(&out, "new\n").unwrap(), out);
+    }
+
+    #[test]
+    fn section_appended_when_no_markers() {
+        let out = replace_section("# P\n\ntext\n", "x").unwrap();
+        assert_eq!(out, format!("# P\n\ntext\n\n{BEGIN}\nx\n{END}\n"));
+        assert!(replace_section(&format!("{END}{BEGIN}"), "x").is_err());
+        assert!(replace_section(BEGIN, "x").is_err());
+    }
+
+    #[test]
+    fn dates_and_units() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(20_418), "2025-11-26");
+        assert_eq!(human_ns(42.4), "42 ns");
+        assert_eq!(human_ns(4_200.0), "4.20 µs");
+        assert_eq!(human_ns(f64::NAN), "—");
+    }
+
+    #[test]
+    fn render_names_every_app_and_variant() {
+        let stats = Stats { median_ns: 100.0, p99_ns: 200.0, mean_ns: 110.0, samples: 10 };
+        let mut r = Results { cpu: "cpu".into(), cores: 2, date: "2026-11-26".into(), ..Results::default() };
+        for app in App::ALL {
+            for (v, _) in VARIANTS {
+                r.peers.push(PeerRow { app, n: 5, variant: v, stats });
+            }
+        }
+        r.scaling.push(ScaleRow { rules: 10, variant: "cedar", stats });
+        r.costs.push(CostRow { rules: 10, ward_heap: Some(2048), ..CostRow::default() });
+        let s = render(&r);
+        for app in App::ALL {
+            assert!(s.contains(&format!("### {}", app.name())));
+        }
+        assert!(s.contains("| 5 | 0 % | 100 ns / 200 ns |"));
+        assert!(s.contains("2048 B"));
+        assert!(!s.contains(BEGIN));
+    }
+}

@@ -1,0 +1,97 @@
+//! Agreement first: on every generated request of the Cedar paper's three
+//! applications, Ward's decision (interpreter, JIT on a prepared frame, from
+//! a typed request and from JSON) equals cedar-policy's `is_authorized` and
+//! regorus's `allow`; on the generated scaling sets, Ward equals Cedar. The
+//! peers' policies are read from `../shared/peer-workloads/`
+//! (`$WARD_PEER_WORKLOADS`). Small N, so it runs in CI quickly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::process::Command;
+
+use ward::runtime::Decision;
+use ward::runtime::engine::Backend;
+use ward_bench::scale::ScaleSet;
+use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+
+fn ward_allows(d: Option<Decision>, what: &str) -> bool {
+    let d = d.unwrap_or_else(|| panic!("{what}: no decision"));
+    assert!(d.errors.is_empty(), "{what}: Ward reported errors: {:?}", d.errors);
+    d.is_allowed()
+}
+
+fn agree(app: App, n: usize, seed: u64, requests: usize) -> (usize, usize) {
+    let w = Workload::generate(app, n, seed, requests);
+    let mut c = Contenders::new(&w).unwrap_or_else(|e| panic!("{e}"));
+    let mut allows = 0;
+    for (i, r) in w.requests.iter().enumerate() {
+        let what = format!("{} N={n} seed={seed} request {i} {r:?}", app.name());
+        let cedar = c.cedar.check(i).unwrap_or_else(|e| panic!("{what}: cedar errors: {e}"));
+        let rego = c.rego.check(i).unwrap_or_else(|e| panic!("{what}: regorus: {e}"));
+        let interp = ward_allows(c.interp.decide_prepared(i), &what);
+        let prepared = ward_allows(c.jit.decide_prepared(i), &what);
+        let typed = ward_allows(c.jit.decide_typed(i), &what);
+        let json = ward_allows(c.jit.decide_json(i), &what);
+        assert_eq!(rego, cedar, "{what}: regorus {rego}, cedar {cedar}; rego input {}", w.rego_inputs[i]);
+        assert_eq!(
+            (interp, prepared, typed, json),
+            (cedar, cedar, cedar, cedar),
+            "{what}: Ward (interp, jit prepared, typed, json) vs cedar {cedar}"
+        );
+        allows += usize::from(cedar);
+    }
+    (allows, w.requests.len())
+}
+
+#[test]
+fn ward_cedar_and_regorus_agree_on_every_generated_request() {
+    for app in App::ALL {
+        let (mut allows, mut total) = (0, 0);
+        for (n, seed) in [(5, 1), (10, 2), (20, 3)] {
+            let (a, t) = agree(app, n, seed, 150);
+            allows += a;
+            total += t;
+        }
+        // A mix: the comparison is only meaningful if both outcomes occur.
+        assert!(allows > 0 && allows < total, "{}: {allows} allows of {total}", app.name());
+    }
+}
+
+#[test]
+fn ward_and_cedar_agree_on_generated_rule_sets() {
+    for rules in [10, 100, 400] {
+        let set = ScaleSet::generate(rules, 7, 200);
+        let entities = set.entities_json();
+        let cedar = CedarPeer::new(ScaleSet::cedar_schema().unwrap(), &set.cedar_policy, &entities, &set.requests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jit = WardSide::from_sources(&set.ward_files(), &entities, Backend::Jit, &set.requests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let interp = WardSide::from_sources(&set.ward_files(), &entities, Backend::Interpreter, &set.requests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut allows = 0;
+        for (i, r) in set.requests.iter().enumerate() {
+            let what = format!("{rules} rules, request {i} {r:?}");
+            let expected = cedar.check(i).unwrap_or_else(|e| panic!("{what}: cedar errors: {e}"));
+            assert_eq!(ward_allows(jit.decide_prepared(i), &what), expected, "{what}: jit");
+            assert_eq!(ward_allows(jit.decide_typed(i), &what), expected, "{what}: jit typed");
+            assert_eq!(ward_allows(interp.decide_prepared(i), &what), expected, "{what}: interp");
+            allows += usize::from(expected);
+        }
+        assert!(allows > 0 && allows < set.requests.len(), "{rules} rules: {allows} allows");
+    }
+}
+
+#[test]
+fn ward_workloads_check_clean() {
+    for app in App::ALL {
+        let dir = app.ward_dir();
+        let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .arg("check")
+            .arg(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run ward");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "ward check {}:\n{text}", dir.display());
+        assert!(text.contains("0 errors, 0 warnings"), "ward check {}:\n{text}", dir.display());
+    }
+}
