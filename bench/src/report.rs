@@ -338,6 +338,10 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(s, "- `{name}`: {what}");
     }
     let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "How the inputs differ between engines (the decisions do not): Cedar and Ward read the same Cedar JSON entities; the Rego policies read one `input` document per request, in the shape the paper's harness built (`bench/src/generate.rs`, `rego_input`): gdrive's `files` graph (each document and folder with its folders) and the principal's `documentsAndFoldersWithViewAccess` — the files in the user's view set, transitively, computed by the generator because the policy's `graph.reachable` can only walk upwards; github's `orgs` graph (every entity with its parents) and the repository's permissions keyed by action; tinytodo's `Data.Groups` (users and teams with their parents). Building those inputs is not timed. Translations: github's action chain (`read` in `triage` in … `admin`, every level also requested) uses one Ward group per level (`upto_triage` …), since a Ward action group is never itself requested; tinytodo's `resource has owner && resource.owner == principal` is `resource: List when resource.owner == principal` (only lists have an owner).\n"
+    );
 
     for app in App::ALL {
         let _ = writeln!(s, "### {}\n", app.name());
