@@ -31,6 +31,11 @@ fn agree(app: App, n: usize, seed: u64, requests: usize) -> (usize, usize) {
         let prepared = ward_allows(c.jit.decide_prepared(i), &what);
         let typed = ward_allows(c.jit.decide_typed(i), &what);
         let json = ward_allows(c.jit.decide_json(i), &what);
+        // The verdict entry points the benchmarks time say the same.
+        assert_eq!(c.jit.allows_prepared(i), prepared, "{what}: verdict, prepared");
+        assert_eq!(c.jit.allows_typed(i), typed, "{what}: verdict, typed");
+        assert_eq!(c.jit.allows_json(i), json, "{what}: verdict, json");
+        assert_eq!(c.interp.allows_prepared(i), interp, "{what}: verdict, interpreter");
         assert_eq!(rego, cedar, "{what}: regorus {rego}, cedar {cedar}; rego input {}", w.rego_inputs[i]);
         assert_eq!(
             (interp, prepared, typed, json),

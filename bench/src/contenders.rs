@@ -192,6 +192,28 @@ impl WardSide {
         self.requests.is_empty()
     }
 
+    /// Whether request `i` is allowed, on its prepared frame: the verdict
+    /// (effect and deciding rules as indexes), as a caller on the hot path
+    /// asks for it. [`WardSide::decide_prepared`] also materialises the
+    /// explanation.
+    pub fn allows_prepared(&self, i: usize) -> bool {
+        self.prepared.get(i).is_some_and(|p| self.engine.verdict_prepared(p).is_allow())
+    }
+
+    /// Whether request `i` is allowed, from the typed request (frame built per call).
+    pub fn allows_typed(&self, i: usize) -> bool {
+        self.requests.get(i).is_some_and(|r| self.engine.check_at(r, NOW).effect() == ward_runtime::Effect::Allow)
+    }
+
+    /// Whether request `i` is allowed, from its JSON text (parsed per call).
+    pub fn allows_json(&self, i: usize) -> bool {
+        let Some(text) = self.json.get(i) else { return false };
+        match Request::from_json_str(text) {
+            Ok(r) => self.engine.check_at(&r, NOW).effect() == ward_runtime::Effect::Allow,
+            Err(_) => false,
+        }
+    }
+
     pub fn decide_prepared(&self, i: usize) -> Option<Decision> {
         self.prepared.get(i).map(|p| self.engine.decide_prepared(p))
     }
@@ -246,9 +268,9 @@ pub const VARIANTS: [(&str, &str); 6] = [
     ("cedar", "cedar-policy 4 `is_authorized`, entities and requests built once"),
     ("regorus", "regorus 0.14: set the prebuilt input, evaluate `allow`"),
     ("ward-interp", "Ward interpreter on a prepared frame"),
-    ("ward-jit-prepared", "Ward JIT on a prepared frame (`decide_prepared`)"),
-    ("ward-jit-typed", "Ward JIT from a typed `Request` (`Engine::decide`)"),
-    ("ward-jit-json", "Ward JIT from the request's JSON text (parse + decide)"),
+    ("ward-jit-prepared", "Ward JIT on a prepared frame (`verdict_prepared`: effect and deciding rules as indexes)"),
+    ("ward-jit-typed", "Ward JIT from a typed `Request` (`Engine::check_at`, frame built per call)"),
+    ("ward-jit-json", "Ward JIT from the request's JSON text (parse + `check_at`)"),
 ];
 
 /// One decision function per variant: `f(i)` decides request `i`.
@@ -269,14 +291,13 @@ impl Contenders {
     pub fn variants(&mut self) -> Vec<(&'static str, Variant<'_>)> {
         let Contenders { cedar, rego, interp, jit } = self;
         let (cedar, interp, jit) = (&*cedar, &*interp, &*jit);
-        let allowed = |d: Option<Decision>| d.is_some_and(|d| d.is_allowed());
         vec![
             ("cedar", Box::new(move |i| cedar.decide(i)) as Variant<'_>),
             ("regorus", Box::new(move |i| rego.decide(i))),
-            ("ward-interp", Box::new(move |i| allowed(interp.decide_prepared(i)))),
-            ("ward-jit-prepared", Box::new(move |i| allowed(jit.decide_prepared(i)))),
-            ("ward-jit-typed", Box::new(move |i| allowed(jit.decide_typed(i)))),
-            ("ward-jit-json", Box::new(move |i| allowed(jit.decide_json(i)))),
+            ("ward-interp", Box::new(move |i| interp.allows_prepared(i))),
+            ("ward-jit-prepared", Box::new(move |i| jit.allows_prepared(i))),
+            ("ward-jit-typed", Box::new(move |i| jit.allows_typed(i))),
+            ("ward-jit-json", Box::new(move |i| jit.allows_json(i))),
         ]
     }
 }

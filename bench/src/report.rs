@@ -181,12 +181,11 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         let interp = WardSide::from_sources(&set.ward_files(), &entities, Backend::Interpreter, &set.requests)?;
         let count = set.requests.len();
         let expected: Vec<bool> = (0..count).map(|i| cedar.decide(i)).collect();
-        let allowed = |d: Option<ward_runtime::Decision>| d.is_some_and(|d| d.is_allowed());
         let mut variants: Vec<(&'static str, contenders::Variant<'_>)> = vec![
             ("cedar", Box::new(|i| cedar.decide(i)) as contenders::Variant<'_>),
-            ("ward-interp", Box::new(|i| allowed(interp.decide_prepared(i)))),
-            ("ward-jit-prepared", Box::new(|i| allowed(jit.decide_prepared(i)))),
-            ("ward-jit-typed", Box::new(|i| allowed(jit.decide_typed(i)))),
+            ("ward-interp", Box::new(|i| interp.allows_prepared(i))),
+            ("ward-jit-prepared", Box::new(|i| jit.allows_prepared(i))),
+            ("ward-jit-typed", Box::new(|i| jit.allows_typed(i))),
         ];
         for (name, decide) in &mut variants {
             let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
