@@ -92,6 +92,10 @@ fn record(obj: &serde_json::Map<String, Json>, root: &Json, depth: usize) -> Res
     }
     let required = required(obj);
     let mut fields = Vec::new();
+    // Sorted by name: the output must not depend on the JSON map's order
+    // (serde_json's `preserve_order` feature changes it).
+    let mut props: Vec<_> = props.iter().collect();
+    props.sort_by(|a, b| a.0.cmp(b.0));
     for (name, schema) in props {
         if !is_word(name) {
             return Err(format!("field `{name}` is not a Ward name"));
@@ -143,6 +147,9 @@ pub fn generate(server: &str, tools: &[Json]) -> Generated {
         let required = input.as_object().map(required).unwrap_or_default();
         let mut fields = Vec::new();
         if let Some(Json::Object(props)) = input.get("properties") {
+            // Sorted by name, whatever the map's order (see `record`).
+            let mut props: Vec<_> = props.iter().collect();
+            props.sort_by(|a, b| a.0.cmp(b.0));
             for (arg, schema) in props {
                 if !is_word(arg) {
                     unmapped.push(format!("tool `{tool_name}`, argument `{arg}`: not a Ward name"));
