@@ -28,6 +28,11 @@ fn full_run() -> bool {
 }
 
 fn peers(c: &mut Criterion) {
+    if !ward_bench::apps::peers_available() {
+        let root = ward_bench::apps::peer_root();
+        eprintln!("peers: skipped, the peer workloads are not at `{}` (set WARD_PEER_WORKLOADS)", root.display());
+        return;
+    }
     let sizes: &[usize] = if full_run() { &SIZES } else { &SIZES[..2] };
     for app in App::ALL {
         let mut group = c.benchmark_group(format!("peers_{}", app.name()));

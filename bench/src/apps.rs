@@ -69,12 +69,23 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
 }
 
-/// `$WARD_PEER_WORKLOADS`, or `<repo>/../shared/peer-workloads`.
+/// `$WARD_PEER_WORKLOADS`, or else the first `shared/peer-workloads` found
+/// beside the repository or one of its ancestors (`<repo>/../shared/…` in
+/// the usual layout), or else `<repo>/../shared/peer-workloads`.
 pub fn peer_root() -> PathBuf {
-    match std::env::var_os(PEER_WORKLOADS_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join("..").join("shared").join("peer-workloads"),
+    if let Some(p) = std::env::var_os(PEER_WORKLOADS_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
+    let root = repo_root();
+    root.ancestors()
+        .map(|a| a.join("shared").join("peer-workloads"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| root.join("..").join("shared").join("peer-workloads"))
+}
+
+/// Whether the peers' workloads can be read (see [`peer_root`]).
+pub fn peers_available() -> bool {
+    peer_root().join("cedar-oopsla2024").is_dir()
 }
 
 /// Reads a file, naming it and the environment variable on failure.
