@@ -464,16 +464,7 @@ impl Engine {
     /// look at its action. Each summary holds what the condition needs —
     /// evaluated now, on the request as it is — not the request itself.
     fn record_flows(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
-        let eval = Eval {
-            prepared: &loaded.prepared,
-            store: &loaded.store,
-            frame,
-            principal: frame.actor,
-            current: None,
-            current_principal: frame.actor,
-            flows: &crate::interp::NoHistory,
-            view: frame.view(&loaded.store),
-        };
+        let eval = link_eval(loaded, frame, frame.actor, &crate::interp::NoHistory);
         for (k, flow) in loaded.program().flows.iter().enumerate() {
             if !flow.actions.contains(&frame.action) {
                 continue;
@@ -563,16 +554,7 @@ impl Engine {
         }
         let program = loaded.program();
         let flows = StateFlows { loaded, state: self.state.as_ref(), request };
-        let eval = Eval {
-            prepared: &loaded.prepared,
-            store: &loaded.store,
-            frame,
-            principal: actor,
-            current: None,
-            current_principal: actor,
-            flows: &flows,
-            view: frame.view(&loaded.store),
-        };
+        let eval = link_eval(loaded, frame, actor, &flows);
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut calls = jit.map(|j| j.calls(&eval));
         // `Some(fired)`, or `None` on an error (the full procedure reports it).
@@ -724,16 +706,7 @@ impl Engine {
         };
         let rules = bucket.rules(principal, frame.resource);
         let flows = StateFlows { loaded, state: self.state.as_ref(), request };
-        let eval = Eval {
-            prepared: &loaded.prepared,
-            store: &loaded.store,
-            frame,
-            principal,
-            current: None,
-            current_principal: principal,
-            flows: &flows,
-            view: frame.view(&loaded.store),
-        };
+        let eval = link_eval(loaded, frame, principal, &flows);
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut out = Vec::new();
         for index in rules.iter() {
@@ -875,6 +848,7 @@ impl Engine {
     fn limits(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
         let program = loaded.program();
         let mut pending = Vec::new();
+        let eval = link_eval(loaded, frame, frame.actor, &crate::interp::NoHistory);
         for (index, outcome) in
             self.evaluate(loaded, request, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. }))
         {
@@ -886,16 +860,6 @@ impl Engine {
                 }
                 continue;
             }
-            let eval = Eval {
-                prepared: &loaded.prepared,
-                store: &loaded.store,
-                frame,
-                principal: frame.actor,
-                current: None,
-                current_principal: frame.actor,
-                flows: &crate::interp::NoHistory,
-                view: frame.view(&loaded.store),
-            };
             let mut key_parts = Vec::new();
             let mut failed = None;
             for k in keys {
@@ -988,6 +952,19 @@ impl Engine {
             decision.masks.clear();
         }
     }
+}
+
+/// An evaluator for one link of the delegation chain (`principal`).
+fn link_eval<'a>(
+    loaded: &'a Loaded,
+    frame: &'a Frame,
+    principal: u32,
+    flows: &'a dyn crate::interp::Flows,
+) -> Eval<'a> {
+    let mut eval = Eval::new(&loaded.prepared, &loaded.store, frame, flows);
+    eval.principal = principal;
+    eval.current_principal = principal;
+    eval
 }
 
 fn default_deny() -> Reason {
