@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input, PatternSet};
-use ward_compiler::ir::{Detector, DetectorPart, Pattern};
+use ward_ir::{Detector, DetectorPart, Pattern};
 
 /// A compiled `Pattern`.
 #[derive(Debug)]
@@ -1538,7 +1538,7 @@ mod tests {
 
     #[test]
     fn every_builtin_compiles() {
-        for name in ward_compiler::symbols::BUILTIN_DETECTORS {
+        for name in ward_ir::BUILTIN_DETECTORS {
             let regexes = builtin_regexes(name).unwrap_or_default();
             assert!(!regexes.is_empty(), "{name}");
             for regex in regexes {

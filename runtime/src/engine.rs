@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use ward_compiler::ir::{self, Program, RuleKind};
+use ward_ir::{self as ir, Program, RuleKind};
 
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::hash::FxHashMap;

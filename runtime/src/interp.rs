@@ -5,7 +5,7 @@
 use crate::hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
+use ward_ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
 
 use crate::detect::{Matcher, compile};
 use crate::request::Frame;

@@ -281,7 +281,7 @@ pub fn detokenize(key_name: &str, keys_file: Option<&Path>, input: Option<&Path>
             return ExitCode::from(USAGE);
         }
     };
-    println!("{}", ward_runtime::mask::detokenize_text(&key, &text));
+    println!("{}", ward_runtime::token::detokenize_text(&key, &text));
     ExitCode::SUCCESS
 }
 

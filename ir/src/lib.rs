@@ -14,6 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod literals;
+pub mod suggest;
+pub mod test_case;
+
+pub use suggest::{closest, did_you_mean};
+
 /// The version of this IR's shape, checked when a bundle is loaded.
 pub const IR_VERSION: u32 = 1;
 
@@ -389,3 +395,25 @@ pub struct Bucket {
     /// principal pin).
     pub by_resource: Vec<(u32, Vec<u32>)>,
 }
+
+/// The runtime's built-in detector implementations.
+pub const BUILTIN_DETECTORS: [&str; 15] = [
+    "email",
+    "phone",
+    "credit_card",
+    "ssn",
+    "iban",
+    "ipv4",
+    "ipv6",
+    "aws_access_key",
+    "bearer_token",
+    "jwt",
+    "private_key",
+    "sql_injection",
+    "shell_metachar",
+    "path_traversal",
+    "prompt_injection",
+];
+
+/// Candidate validators for `pattern "…" validate NAME`.
+pub const VALIDATORS: [&str; 4] = ["luhn", "mod97", "ssn", "iban"];
