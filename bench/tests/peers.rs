@@ -6,10 +6,10 @@
 //! (`$WARD_PEER_WORKLOADS`). Small N, so it runs in CI quickly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use ward_runtime::Decision;
-use ward_runtime::engine::Backend;
 use ward_bench::scale::ScaleSet;
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+use ward_runtime::Decision;
+use ward_runtime::engine::Backend;
 
 fn ward_allows(d: Option<Decision>, what: &str) -> bool {
     let d = d.unwrap_or_else(|| panic!("{what}: no decision"));

@@ -4,8 +4,8 @@
 //! problem; a value of the wrong shape is never guessed at.
 
 use serde_json::Value as Json;
-use ward_ir::{Field, Program, Ty};
 use ward_ir::literals;
+use ward_ir::{Field, Program, Ty};
 
 use crate::value::{Raw, Record, Tables};
 

@@ -297,8 +297,7 @@ impl Frame {
             Some(i) => i,
             None => {
                 let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
-                let help =
-                    ward_ir::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
+                let help = ward_ir::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
                 return Err(data::error("action", format!("unknown action `{}`{help}", request.action)));
             }
         };

@@ -267,9 +267,7 @@ impl Store {
             if let ward_ir::ExprKind::Const(c) = &e.kind {
                 let handle = match c {
                     ward_ir::Const::Ip(s) => ward_ir::literals::ip(s).ok().map(|ip| tables.add_ip(ip)),
-                    ward_ir::Const::Cidr(s) => {
-                        ward_ir::literals::cidr(s).ok().map(|c| tables.add_cidr(c))
-                    }
+                    ward_ir::Const::Cidr(s) => ward_ir::literals::cidr(s).ok().map(|c| tables.add_cidr(c)),
                     _ => None,
                 };
                 if let Some(h) = handle {
@@ -299,9 +297,7 @@ impl Store {
         let type_ids =
             program.entity_types.iter().enumerate().map(|(i, t)| (t.name.as_str().into(), i as u32)).collect();
         let action_ids = program.actions.iter().enumerate().map(|(i, a)| (a.name.as_str().into(), i as u32)).collect();
-        let is_chain = |e: &ward_ir::Expr| {
-            matches!(e.kind, ward_ir::ExprKind::Var(ward_ir::Var::Chain))
-        };
+        let is_chain = |e: &ward_ir::Expr| matches!(e.kind, ward_ir::ExprKind::Var(ward_ir::Var::Chain));
         let uses_chain = program.rules.iter().flat_map(|r| &r.exprs).any(is_chain)
             || program.flows.iter().flat_map(|f| &f.exprs).any(is_chain);
         Ok(Store {

@@ -71,8 +71,7 @@ impl Engine {
         let mut out = Vec::new();
         for index in rules {
             let Some(rule) = program.rules.get(index as usize) else { continue };
-            let is_permit =
-                matches!(rule.kind, ward_ir::RuleKind::Rule { effect: ward_ir::Effect::Permit });
+            let is_permit = matches!(rule.kind, ward_ir::RuleKind::Rule { effect: ward_ir::Effect::Permit });
             if !is_permit || rule.shadow {
                 continue;
             }
