@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod lifecycle;
 pub mod literals;
 pub mod suggest;
 pub mod test_case;
