@@ -26,6 +26,7 @@ mod workspace;
 pub use db::{Options, Origin};
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
 pub use sources::{MAX_SOURCE_BYTES, Source, SourceSet};
+pub use ward_grammar::Span;
 pub use ward_ir::{self as ir, closest, did_you_mean, literals, suggest};
 pub use workspace::Workspace;
 

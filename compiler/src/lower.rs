@@ -271,6 +271,7 @@ impl<'a> Lowerer<'a> {
                 principals,
                 resources,
                 context,
+                annotations: info.annotations.clone(),
             });
         }
     }
