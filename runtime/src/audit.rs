@@ -321,10 +321,14 @@ mod tests {
 
     #[test]
     fn the_request_digest_is_over_canonical_json_whatever_the_key_order() {
-        let a = Request::from_json_str(r#"{"principal": {"type": "Agent", "id": "bot"}, "action": "read",
-            "resource": {"type": "Doc", "id": "d"}, "context": {"b": 1, "a": {"y": true, "x": 2.5}}}"#);
-        let b = Request::from_json_str(r#"{"context": {"a": {"x": 2.5, "y": true}, "b": 1}, "resource": {"id": "d",
-            "type": "Doc"}, "action": "read", "principal": {"id": "bot", "type": "Agent"}}"#);
+        let a = Request::from_json_str(
+            r#"{"principal": {"type": "Agent", "id": "bot"}, "action": "read",
+            "resource": {"type": "Doc", "id": "d"}, "context": {"b": 1, "a": {"y": true, "x": 2.5}}}"#,
+        );
+        let b = Request::from_json_str(
+            r#"{"context": {"a": {"x": 2.5, "y": true}, "b": 1}, "resource": {"id": "d",
+            "type": "Doc"}, "action": "read", "principal": {"id": "bot", "type": "Agent"}}"#,
+        );
         let (a, b) = (a.unwrap_or_else(|e| unreachable!("{e}")), b.unwrap_or_else(|e| unreachable!("{e}")));
         assert_eq!(request_digest(&a), request_digest(&b));
         // RFC 8785: keys sorted, no whitespace — whatever serde_json's map
