@@ -451,13 +451,14 @@ impl Engine {
         record: bool,
     ) -> PyResult<Decision> {
         let inner = &self.inner;
-        let decided = py.detach(|| -> Result<(RtDecision, Option<String>), ward_runtime::data::DataError> {
+        // `Err((true, e))`: the entities given were refused; `Err((false, e))`: the request.
+        let decided = py.detach(|| -> Result<(RtDecision, Option<String>), (bool, ward_runtime::data::DataError)> {
             let once;
             let engine = match entities {
                 None => &inner.engine,
                 Some(json) => {
                     let program = Arc::clone(&inner.engine.loaded().prepared.program);
-                    let store = Store::load(Arc::clone(&program), &json)?;
+                    let store = Store::load(Arc::clone(&program), &json).map_err(|e| (true, e))?;
                     once = RtEngine::new(
                         Loaded::new(program, store, false),
                         Arc::clone(&inner.clock),
@@ -477,7 +478,7 @@ impl Engine {
                 && !decision.errors.is_empty()
                 && decision.reasons.iter().all(|r| r.rule.is_none());
             if refused && let Err(e) = engine.prepare(&request, now) {
-                return Err(e);
+                return Err((false, e));
             }
             Ok((decision, why))
         });
@@ -490,7 +491,8 @@ impl Engine {
                 }
                 Ok(d)
             }
-            Err(e) => {
+            Err((true, e)) => Err(errors::entities(py, &e.path, &e.to_string())),
+            Err((false, e)) => {
                 if let Some(log) = &inner.audit {
                     let d = Decision {
                         decision: RtDecision::refused(e.to_string()),
