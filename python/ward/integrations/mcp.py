@@ -43,7 +43,9 @@ log = logging.getLogger("ward")
 
 class GuardedClient:
     """Wraps an MCP ``Client`` (or ``ClientSession``): ``call_tool`` is guarded,
-    everything else is the wrapped object's."""
+    everything else is the wrapped object's. A tool's action is its name as
+    the gateway maps it (``send-email`` → ``send_email``) unless ``actions``
+    names another."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class GuardedClient:
         *,
         resources: Optional[Mapping[str, ResourceSpec]] = None,
         default_resource: Optional[ResourceSpec] = None,
+        actions: Optional[Mapping[str, str]] = None,
         principal: Optional[EntityRef] = None,
         engine: Optional[Engine] = None,
         context: ContextSpec = None,
@@ -58,6 +61,7 @@ class GuardedClient:
         on_behalf_of: Optional[Sequence[EntityRef]] = None,
     ) -> None:
         self._client = client
+        self._actions = dict(actions or {})
         options = dict(principal=principal, engine=engine, context=context, session=session, on_behalf_of=on_behalf_of)
         self._guards = {name: ToolGuard(resource=spec, **options) for name, spec in (resources or {}).items()}
         self._default = ToolGuard(resource=default_resource, **options)
@@ -69,7 +73,7 @@ class GuardedClient:
         tool_guard = self._guards.get(name, self._default)
         if tool_guard.resource is None:
             raise WardError(f"`{name}`: no resource for this tool (give resources= or default_resource=)")
-        call = tool_guard.before(action_name(name), dict(arguments or {}))
+        call = tool_guard.before(self._actions.get(name) or action_name(name), dict(arguments or {}))
         result = await self._client.call_tool(name, call.arguments, *args, **kwargs)
         if not result.is_error:
             for error in call.engine.record(call.decision):
