@@ -2,7 +2,7 @@
 //! UTF-16 columns), and from the compiler's values to the protocol's.
 
 use tower_lsp::lsp_types::{Position, Range, TextDocumentContentChangeEvent};
-use ward_grammar::Span;
+use ward_compiler::Span;
 
 /// Where each line of a text starts.
 pub struct LineIndex<'t> {

@@ -755,15 +755,13 @@ impl LanguageServer for Backend {
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         self.query(&params.text_document.uri, move |s| {
             let text = s.text();
-            match ward_grammar::format::format_source(text) {
-                Ok(formatted) if formatted != text => {
-                    let end = s.index().position(u32::try_from(text.len()).unwrap_or(u32::MAX));
-                    Some(vec![TextEdit { range: Range { start: Position::new(0, 0), end }, new_text: formatted }])
-                }
-                Ok(_) => Some(Vec::new()),
-                // A file with syntax errors is not formatted (the errors are shown as diagnostics).
-                Err(_) => None,
+            // A file with syntax errors is not formatted (the errors are shown as diagnostics).
+            let formatted = ide::format(&s.ws, s.file)?;
+            if formatted == text {
+                return Some(Vec::new());
             }
+            let end = s.index().position(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            Some(vec![TextEdit { range: Range { start: Position::new(0, 0), end }, new_text: formatted }])
         })
         .await
     }

@@ -12,10 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ward::runtime::engine::Backend;
 use ward_bench::generate::SIZES;
 use ward_bench::scale::{RULE_COUNTS, ScaleSet};
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+use ward_runtime::engine::Backend;
 
 const REQUESTS: usize = 500;
 const SEED: u64 = 1;

@@ -6,12 +6,10 @@
 //! (`$WARD_PEER_WORKLOADS`). Small N, so it runs in CI quickly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::process::Command;
-
-use ward::runtime::Decision;
-use ward::runtime::engine::Backend;
 use ward_bench::scale::ScaleSet;
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+use ward_runtime::Decision;
+use ward_runtime::engine::Backend;
 
 fn ward_allows(d: Option<Decision>, what: &str) -> bool {
     let d = d.unwrap_or_else(|| panic!("{what}: no decision"));
@@ -109,14 +107,19 @@ fn ward_and_cedar_agree_on_generated_rule_sets() {
 fn ward_workloads_check_clean() {
     for app in App::ALL {
         let dir = app.ward_dir();
-        let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-            .arg("check")
-            .arg(&dir)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run ward");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(0), "ward check {}:\n{text}", dir.display());
-        assert!(text.contains("0 errors, 0 warnings"), "ward check {}:\n{text}", dir.display());
+        let mut sources = ward_compiler::SourceSet::default();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ward"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no .ward files in {}", dir.display());
+        for f in &files {
+            sources.add(f.display().to_string(), &std::fs::read_to_string(f).unwrap());
+        }
+        sources.add_stdlib();
+        let diagnostics = ward_compiler::check(&sources, &ward_compiler::Options::default());
+        assert!(diagnostics.is_empty(), "{}: {diagnostics:#?}", dir.display());
     }
 }
