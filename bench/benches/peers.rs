@@ -30,7 +30,8 @@ fn full_run() -> bool {
 fn peers(c: &mut Criterion) {
     if !ward_bench::apps::peers_available() {
         let root = ward_bench::apps::peer_root();
-        eprintln!("peers: skipped, the peer workloads are not at `{}` (set WARD_PEER_WORKLOADS)", root.display());
+        let problem = format!("the peer workloads are not at `{}` (set WARD_PEER_WORKLOADS)", root.display());
+        ward_testkit::missing_optional("peers", &problem, "WARD_REQUIRE_PEERS");
         return;
     }
     let sizes: &[usize] = if full_run() { &SIZES } else { &SIZES[..2] };

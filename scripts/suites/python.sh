@@ -14,9 +14,12 @@ fi
 CARGO_TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 export CARGO_TARGET_DIR
 
-# The bundle tests sign and build bundles with the CLI.
-cargo build --locked --quiet --bin ward
-export WARD_BIN="$CARGO_TARGET_DIR/debug/ward"
+# The bundle tests sign and build bundles with the CLI: the binary the cargo
+# tests built (a build of it alone would unify features differently and
+# compile much of the graph again).
+WARD_BIN="${WARD_BIN:-$CARGO_TARGET_DIR/debug/ward}"
+[ -x "$WARD_BIN" ] || cargo build -q --locked --bin ward
+export WARD_BIN
 
 echo "== maturin develop (python/ into $WARD_PYTHON_VENV)"
 VIRTUAL_ENV="$WARD_PYTHON_VENV" PATH="$WARD_PYTHON_VENV/bin:$PATH" \
