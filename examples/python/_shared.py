@@ -4,7 +4,7 @@ import pathlib
 
 import ward
 
-POLICY = pathlib.Path(__file__).resolve().parent / "policy"
+POLICY = pathlib.Path(__file__).resolve().parent
 BOT = ("Agent", "helpdesk_bot")
 
 CRM = {

@@ -66,7 +66,7 @@ def main() -> None:
         text = json.dumps({"principal": {"type": "User", "id": "alice"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {}})
         rows.append(timed("ward  decide_json(text)", lambda: engine.decide_json(text), 200_000))
 
-    helpdesk = ward.Engine.from_paths(ROOT / "examples" / "python" / "policy", fixture="helpdesk_crm")
+    helpdesk = ward.Engine.from_paths(ROOT / "examples" / "python", fixture="helpdesk_crm")
     bot, customer, ctx = ("Agent", "helpdesk_bot"), ("Customer", "c-1"), {"customer_id": "c-1"}
     assert helpdesk.decide(bot, "lookup_customer", customer, ctx)
     rows.append(timed("ward  helpdesk lookup_customer (context, 2 masks)", lambda: helpdesk.decide(bot, "lookup_customer", customer, ctx), 100_000))

@@ -11,7 +11,7 @@ import pytest
 import ward
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-POLICY = ROOT / "examples" / "python" / "policy"
+POLICY = ROOT / "examples" / "python"
 NOON = "2026-11-26T12:00:00Z"
 BOT = ("Agent", "helpdesk_bot")
 

@@ -82,7 +82,7 @@ class WardMiddleware(AgentMiddleware):
             request = request.override(tool_call={**tool_call, "args": call.arguments})
         return call, request
 
-    def _after(self, call: Call, request: Any, result: Any) -> Any:
+    def _after(self, call: Call, result: Any) -> Any:
         if not isinstance(result, ToolMessage) or result.status == "error":
             # Not carried out: nothing is recorded. Detectors still apply to what it says.
             if isinstance(result, ToolMessage):
@@ -104,10 +104,10 @@ class WardMiddleware(AgentMiddleware):
         call, next_request = self._before(request)
         if call is None:
             return next_request
-        return self._after(call, next_request, handler(next_request))
+        return self._after(call, handler(next_request))
 
     async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
         call, next_request = self._before(request)
         if call is None:
             return next_request
-        return self._after(call, next_request, await handler(next_request))
+        return self._after(call, await handler(next_request))
