@@ -748,18 +748,8 @@ impl Completer<'_> {
         let ws = self.ws;
         let db = ws.db();
         let project = ws.project();
-        let Some(file) = ws.file(self.id) else { return unknown_env() };
-        let mut cx = Cx {
-            file,
-            key: UnitKey::item(0),
-            env: schema_env(db, project),
-            symbols: symbols(db, project),
-            ns: namespace(db, file),
-            stdlib: stdlib_modules(db, project),
-            options: project.options(db),
-            diags: Vec::new(),
-            types: None,
-        };
+        let Some(file) = ws.file(self.id) else { return Env::none() };
+        let mut cx = Cx::new(db, project, file, UnitKey::item(0));
         let (Some(head), Some(tail)) = (self.text.get(..self.word_start), self.text.get(self.offset..)) else {
             return cx.scope_env(None, None);
         };
@@ -789,10 +779,6 @@ impl Completer<'_> {
         }
         outer
     }
-}
-
-fn unknown_env() -> Env {
-    Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
 }
 
 fn path_of(words: &[String]) -> Path {
