@@ -355,15 +355,7 @@ impl<'a> Lowerer<'a> {
         };
         let env = cx.scope_env(scope, None);
         let ann = |name: &str| annotations.iter().find(|a| a.name.name == name);
-        let ann_text = |name: &str| {
-            ann(name).and_then(|a| match &a.arg {
-                Some(ast::AnnotationArg::Lit(l)) => {
-                    Some(l.string_value().map_or_else(|| l.raw.clone(), str::to_string))
-                }
-                Some(ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
-                None => None,
-            })
-        };
+        let ann_text = |name: &str| ann(name).and_then(ast::Annotation::arg_text);
         let id = match ann_text("id") {
             Some(id) => format!("{policy}.{id}"),
             None => format!("{policy}.{position}"),

@@ -671,10 +671,7 @@ impl Cx<'_> {
     fn rule_annotations(&mut self, annotations: &[Annotation], effect: Option<Effect>) {
         for a in annotations {
             let name = a.name.name.as_str();
-            let arg_text = a.arg.as_ref().map(|arg| match arg {
-                AnnotationArg::Lit(l) => l.string_value().map(str::to_string).unwrap_or_else(|| l.raw.clone()),
-                AnnotationArg::Word(w) => w.name.clone(),
-            });
+            let arg_text = a.arg_text();
             let is_string = matches!(&a.arg, Some(AnnotationArg::Lit(Lit { kind: LitKind::Str(_), .. })));
             match name {
                 "id" => {
