@@ -819,13 +819,7 @@ impl RuleLowering<'_, '_> {
     ) -> (Vec<ir::Condition>, Option<u32>, Option<u32>) {
         let mut conds = Vec::new();
         let (mut pinned_principal, mut pinned_resource) = (None, None);
-        for item in scope.map(|s| s.items.as_slice()).unwrap_or(&[]) {
-            let (var, s) = match item {
-                ast::ScopeItem::Principal(s) => (Var::Principal, s),
-                ast::ScopeItem::Resource(s) => (Var::Resource, s),
-                ast::ScopeItem::Action(_) => continue,
-            };
-            let Some(c) = &s.constraint else { continue };
+        for (var, s, c) in entity_constraints(scope.map(|s| s.items.as_slice()).unwrap_or(&[])) {
             let var_ty = if var == Var::Principal { &env.principal } else { &env.resource };
             let (e, rhs) = self.scope_constraint(var, var_ty, c);
             if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) =
@@ -929,13 +923,7 @@ impl RuleLowering<'_, '_> {
         let was = std::mem::replace(&mut self.in_flow, true);
         // Scope constraints of the earlier action become part of its filter.
         let mut filter: Option<ExprId> = None;
-        for item in &flow.scope.items {
-            let (var, s) = match item {
-                ast::ScopeItem::Principal(s) => (Var::Principal, s),
-                ast::ScopeItem::Resource(s) => (Var::Resource, s),
-                ast::ScopeItem::Action(_) => continue,
-            };
-            let Some(c) = &s.constraint else { continue };
+        for (var, _, c) in entity_constraints(&flow.scope.items) {
             let var_ty = if var == Var::Principal { &past.principal } else { &past.resource };
             let (e, _) = self.scope_constraint(var, var_ty, c);
             filter = Some(match filter {
@@ -1040,6 +1028,21 @@ fn method_of(name: &str, receiver: &Type) -> ir::Method {
         ("is_ipv4", _) => ir::Method::IsIpv4,
         _ => ir::Method::IsIpv6,
     }
+}
+
+/// The `principal` and `resource` items of a scope that constrain their
+/// variable (`in X`, `== Y`), in order.
+fn entity_constraints(
+    items: &[ast::ScopeItem],
+) -> impl Iterator<Item = (Var, &ast::EntityScope, &ast::ScopeConstraint)> {
+    items.iter().filter_map(|item| {
+        let (var, s) = match item {
+            ast::ScopeItem::Principal(s) => (Var::Principal, s),
+            ast::ScopeItem::Resource(s) => (Var::Resource, s),
+            ast::ScopeItem::Action(_) => return None,
+        };
+        s.constraint.as_ref().map(|c| (var, s, c))
+    })
 }
 
 /// A rule's obligations and advice, in order.
