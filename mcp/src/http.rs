@@ -105,6 +105,9 @@ impl Expect {
     }
 }
 
+/// The answer sent instead of forwarding (boxed: it is the rare path).
+type Refusal = Box<Response<Body>>;
+
 /// One exchange: the client's message is decided, forwarded upstream, and
 /// the answer masked or filtered on its way back.
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Response<Body> {
@@ -121,19 +124,19 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
     let (expect, forward) = if parts.method == Method::POST {
         match decide_post(&proxy.gate, &session, body) {
             Ok(decided) => decided,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         }
     } else {
         (Expect::Nothing, body)
     };
     let (mut head, incoming) = match send_upstream(&proxy, &parts, forward, expect.id()).await {
         Ok(answer) => answer.into_parts(),
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     strip_hop_headers(&mut head.headers);
     let body = match answer_body(&proxy, expect, &head, incoming, parts.method == Method::GET).await {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     head.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(head, body)
@@ -142,13 +145,13 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
 /// A `POST`'s message: a `tools/call` decided (refused here, or forwarded
 /// with the decided parameters), a `tools/list` noted for filtering its
 /// answer, anything else passed on. `Err` is the answer to send instead.
-fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes), Response<Body>> {
+fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
     let message: Json = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {
             let error =
                 rpc::error_response(&Json::Null, rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None));
-            return Err(json_response(StatusCode::BAD_REQUEST, &error));
+            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)));
         }
     };
     if let Json::Array(items) = &message {
@@ -158,7 +161,7 @@ fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes
                 "batches with tools/call or tools/list are not accepted through the gateway; send them one by one",
                 None,
             );
-            return Err(json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error)));
+            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error))));
         }
         return Ok((Expect::Nothing, body));
     }
@@ -166,7 +169,7 @@ fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes
         Kind::Request { id, method: "tools/call" } => match gate.decide_call(session, message.get("params")) {
             Verdict::Refuse(error) => {
                 log(&format!("refused tools/call {id}: {}", error.get("message").and_then(Json::as_str).unwrap_or("")));
-                Err(json_response(StatusCode::OK, &rpc::error_response(id, error)))
+                Err(Box::new(json_response(StatusCode::OK, &rpc::error_response(id, error))))
             }
             Verdict::Forward { params, call } => {
                 let mut decided = message.clone();
@@ -179,7 +182,7 @@ fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes
         Kind::Request { id, method: "tools/list" } => Ok((Expect::List(id.clone()), body)),
         Kind::Invalid(why) => {
             let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
-            Err(json_response(StatusCode::BAD_REQUEST, &error))
+            Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)))
         }
         _ => Ok((Expect::Nothing, body)),
     }
@@ -194,7 +197,7 @@ async fn send_upstream(
     parts: &axum::http::request::Parts,
     forward: Bytes,
     request_id: Option<&Json>,
-) -> Result<Response<hyper::body::Incoming>, Response<Body>> {
+) -> Result<Response<hyper::body::Incoming>, Refusal> {
     let mut upstream = Request::builder().method(parts.method.clone()).uri(proxy.upstream.clone());
     for (name, value) in &parts.headers {
         if !matches!(
@@ -205,29 +208,29 @@ async fn send_upstream(
         }
     }
     let Ok(upstream) = upstream.body(Full::new(forward)) else {
-        return Err(error_for(
+        return Err(Box::new(error_for(
             request_id.unwrap_or(&Json::Null),
             code::GATEWAY,
             "cannot build the upstream request".into(),
-        ));
+        )));
     };
     match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => {
             let why = format!("the MCP server cannot be reached: {e}");
             log(&why);
-            Err(match request_id {
+            Err(Box::new(match request_id {
                 Some(id) => error_for(id, code::SERVER_GONE, why),
                 None => plain(StatusCode::BAD_GATEWAY, why),
-            })
+            }))
         }
         Err(_) => {
             let why = format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis());
             log(&why);
-            Err(match request_id {
+            Err(Box::new(match request_id {
                 Some(id) => error_for(id, code::TIMEOUT, why),
                 None => plain(StatusCode::GATEWAY_TIMEOUT, why),
-            })
+            }))
         }
     }
 }
@@ -246,7 +249,7 @@ async fn answer_body(
     head: &axum::http::response::Parts,
     incoming: hyper::body::Incoming,
     is_get: bool,
-) -> Result<Body, Response<Body>> {
+) -> Result<Body, Refusal> {
     let is_sse = content_type_is(head, "text/event-stream");
     let is_json = content_type_is(head, "application/json");
     let gate = Arc::clone(&proxy.gate);
@@ -281,7 +284,11 @@ async fn answer_body(
         (expect, false, false, _) => {
             if matches!(expect, Expect::Call(..)) && head.status.is_success() {
                 let id = expect.id().unwrap_or(&Json::Null);
-                return Err(error_for(id, code::GATEWAY, "the MCP server's answer has no JSON or SSE body".into()));
+                return Err(Box::new(error_for(
+                    id,
+                    code::GATEWAY,
+                    "the MCP server's answer has no JSON or SSE body".into(),
+                )));
             }
             Body::new(incoming)
         }

@@ -276,9 +276,17 @@ fn constants(program: &Program, tables: &mut Tables) -> HashMap<ward_ir::Const, 
     constants
 }
 
-/// The attributes flattened for native code (each entity's presence words,
-/// then its slots), where each entity starts, and all literal bits.
-fn flatten(entities: &[Entity], bits_words: usize) -> Result<(Vec<u64>, Vec<u32>, Vec<u64>), DataError> {
+/// The entities' attributes and literal bits laid out for native code.
+struct Flat {
+    /// Per entity, its presence words then its slots.
+    flat: Vec<u64>,
+    /// Where each entity starts in `flat`.
+    offsets: Vec<u32>,
+    /// Every entity's literal bits, one row each.
+    bits: Vec<u64>,
+}
+
+fn flatten(entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
     let mut flat = Vec::new();
     let mut offsets = Vec::with_capacity(entities.len());
     let mut bits = Vec::with_capacity(entities.len() * bits_words);
@@ -291,7 +299,7 @@ fn flatten(entities: &[Entity], bits_words: usize) -> Result<(Vec<u64>, Vec<u32>
         flat.extend_from_slice(&e.attrs.slots);
         bits.extend_from_slice(&e.literal_bits);
     }
-    Ok((flat, offsets, bits))
+    Ok(Flat { flat, offsets, bits })
 }
 
 impl Entities for Resolver<'_> {
@@ -332,7 +340,7 @@ impl Store {
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
         let entities = entities(pending, records, &literals, bits_words);
         let constants = constants(&program, &mut tables);
-        let (flat, offsets, bits) = flatten(&entities, bits_words)?;
+        let Flat { flat, offsets, bits } = flatten(&entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {

@@ -112,9 +112,9 @@ pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
             }
             out
         }
-        Symbol::ContextField(name) => with_docs(context_field_hover(&env, name), &first_docs()),
+        Symbol::ContextField(name) => with_docs(context_field_hover(env, name), &first_docs()),
         Symbol::Action(q) => match env.actions.get(q) {
-            Some(info) => action_hover(&env, q, info),
+            Some(info) => action_hover(env, q, info),
             None => code(&format!("action {q}")),
         },
         Symbol::EnumValue { owner, name } => {

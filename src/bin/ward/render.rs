@@ -5,7 +5,7 @@ use std::io::Write;
 
 use ariadne::{Color, Config, IndexType, Label, Report, ReportKind};
 use ward_compiler::{Diagnostic, FileId, Severity, SourceSet};
-use ward_grammar::lines::{LineCol, LineIndex};
+use ward_grammar::lines::LineCol;
 
 /// Writes `diag` as an ariadne report.
 pub fn human(out: &mut dyn Write, sources: &SourceSet, diag: &Diagnostic, color: bool) -> std::io::Result<()> {
@@ -39,12 +39,17 @@ pub fn human(out: &mut dyn Write, sources: &SourceSet, diag: &Diagnostic, color:
     report.finish().write(cache, out)
 }
 
+/// Line and column (1-based, column in characters) of a byte offset.
+fn line_col(text: &str, offset: u32) -> (usize, usize) {
+    let LineCol { line, column } = ward_grammar::lines::line_col(text, offset);
+    (line, column)
+}
+
 fn label_json(sources: &SourceSet, label: &ward_compiler::Label) -> serde_json::Value {
     let source = sources.get(label.file);
     let text = source.map_or("", |s| s.text.as_str());
-    let lines = LineIndex::new(text);
-    let LineCol { line, column } = lines.line_col(label.span.start);
-    let LineCol { line: end_line, column: end_column } = lines.line_col(label.span.end);
+    let (line, column) = line_col(text, label.span.start);
+    let (end_line, end_column) = line_col(text, label.span.end);
     serde_json::json!({
         "file": source.map(|s| s.path.as_str()),
         "line": line,
