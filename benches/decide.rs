@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use ward::compiler::{Options, SourceSet};
 use ward::runtime::engine::{Backend, Engine, FixedClock, Loaded};
@@ -66,7 +67,22 @@ fn request(i: usize) -> Request {
 
 fn engine(rules: usize, backend: Backend) -> Engine {
     let (program, store) = compile(project::decision_policies(rules));
+    engine_of(program, store, backend)
+}
+
+fn engine_of(program: Arc<ward::compiler::ir::Program>, store: Store, backend: Backend) -> Engine {
     Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend)
+}
+
+/// Benchmarks `f` on `items`, one after another round the list.
+fn cycling<T, O>(group: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, items: &[T], mut f: impl FnMut(&T) -> O) {
+    let mut i = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            i = (i + 1) % items.len();
+            f(&items[i])
+        })
+    });
 }
 
 /// Source text to a checked, lowered program and its entity store.
@@ -109,28 +125,11 @@ fn bench(c: &mut Criterion) {
             let engine = engine(rules, backend);
             let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
             // The verdict: effect and deciding rules, as indexes.
-            let mut i = 0;
-            group.bench_function(BenchmarkId::new("prepared_frame", name), |b| {
-                b.iter(|| {
-                    i = (i + 1) % prepared.len();
-                    engine.verdict_prepared(&prepared[i])
-                })
-            });
-            let mut j = 0;
-            group.bench_function(BenchmarkId::new("typed_request", name), |b| {
-                b.iter(|| {
-                    j = (j + 1) % requests.len();
-                    engine.check_at(&requests[j], NOW)
-                })
-            });
+            cycling(&mut group, BenchmarkId::new("prepared_frame", name), &prepared, |p| engine.verdict_prepared(p));
+            cycling(&mut group, BenchmarkId::new("typed_request", name), &requests, |r| engine.check_at(r, NOW));
             // The same with the explanation materialised (rule ids, clause text, obligations, masks).
-            let mut k = 0;
-            group.bench_function(BenchmarkId::new("prepared_frame_explained", name), |b| {
-                b.iter(|| {
-                    k = (k + 1) % prepared.len();
-                    engine.decide_prepared(&prepared[k])
-                })
-            });
+            let id = BenchmarkId::new("prepared_frame_explained", name);
+            cycling(&mut group, id, &prepared, |p| engine.decide_prepared(p));
         }
         group.finish();
     }
@@ -160,16 +159,9 @@ fn evaluator(c: &mut Criterion) {
     let mut group = c.benchmark_group("evaluator_40_rules_one_bucket");
     for (name, backend) in [("jit", Backend::Jit), ("interp", Backend::Interpreter)] {
         let (program, store) = compile(vec![("policies/heavy.ward".into(), text.clone())]);
-        let engine =
-            Engine::new(Loaded::new(program, store, backend == Backend::Jit), Arc::new(FixedClock::new(NOW)), backend);
+        let engine = engine_of(program, store, backend);
         let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
-        let mut i = 0;
-        group.bench_function(BenchmarkId::new("prepared_frame", name), |b| {
-            b.iter(|| {
-                i = (i + 1) % prepared.len();
-                engine.verdict_prepared(&prepared[i])
-            })
-        });
+        cycling(&mut group, BenchmarkId::new("prepared_frame", name), &prepared, |p| engine.verdict_prepared(p));
     }
     group.finish();
 }

@@ -55,7 +55,11 @@ fn keys_file(dir: &Path, name: &str, key: [u8; 32]) -> String {
 
 /// `ward mask` with the example policy and fixture.
 fn mask_example(dir: &Path, payload: &str, keys: Option<&str>) -> Output {
-    let request = read_request(dir);
+    mask_example_request(&read_request(dir), payload, keys)
+}
+
+/// `ward mask` with the example policy and fixture, for the request in the file `request`.
+fn mask_example_request(request: &str, payload: &str, keys: Option<&str>) -> Output {
     let policy = example();
     let mut args = vec![
         "mask",
@@ -64,7 +68,7 @@ fn mask_example(dir: &Path, payload: &str, keys: Option<&str>) -> Output {
         "--fixture",
         "acme_crm",
         "--request",
-        &request,
+        request,
         "--payload",
         payload,
         "--at",
@@ -224,22 +228,7 @@ fn a_deny_releases_nothing() {
         "other.json",
         r#"{"action":"read_customer","context":{},"principal":{"id":"support_bot","type":"Agent"},"resource":{"id":"c-2001","type":"Customer"}}"#,
     );
-    let policy = example();
-    let out = ward(&[
-        "mask",
-        "--policy",
-        &policy,
-        "--fixture",
-        "acme_crm",
-        "--request",
-        &request,
-        "--payload",
-        &payload,
-        "--keys",
-        &keys,
-        "--at",
-        AT,
-    ]);
+    let out = mask_example_request(&request, &payload, Some(&keys));
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());

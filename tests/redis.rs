@@ -40,10 +40,11 @@ fn engine(dir: &std::path::Path, state: Arc<RedisStore>) -> Engine {
         .with_state(state)
 }
 
-fn policy_dir(name: &str) -> std::path::PathBuf {
+/// A fresh folder `name` holding `policy` as `policy.ward`.
+fn policy_dir(name: &str, policy: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("policy.ward"), POLICY).unwrap();
+    std::fs::write(dir.join("policy.ward"), policy).unwrap();
     dir
 }
 
@@ -54,7 +55,7 @@ fn send(action: &str) -> Request {
 #[test]
 fn two_engines_share_one_budget_exactly() {
     let Some(redis) = RedisServer::start() else { return };
-    let dir = policy_dir("redis-shared");
+    let dir = policy_dir("redis-shared", POLICY);
     let store = |prefix: &str| Arc::new(RedisStore::new(&redis.url(), Duration::from_secs(3), prefix).unwrap());
     let a = engine(&dir, store("ward:"));
     let b = engine(&dir, store("ward:"));
@@ -76,7 +77,7 @@ fn two_engines_share_one_budget_exactly() {
 
 #[test]
 fn unreachable_redis_fails_closed_unless_the_limit_fails_open() {
-    let dir = policy_dir("redis-down");
+    let dir = policy_dir("redis-down", POLICY);
     // Nothing listens on port 1.
     let store = Arc::new(RedisStore::new("redis://127.0.0.1:1/", Duration::from_millis(200), "ward:").unwrap());
     let engine = engine(&dir, store);
@@ -91,7 +92,7 @@ fn unreachable_redis_fails_closed_unless_the_limit_fails_open() {
 #[test]
 fn a_redis_that_dies_mid_stream_denies_without_panicking() {
     let Some(mut redis) = RedisServer::start() else { return };
-    let dir = policy_dir("redis-dies");
+    let dir = policy_dir("redis-dies", POLICY);
     let store = Arc::new(RedisStore::new(&redis.url(), Duration::from_millis(300), "ward:").unwrap());
     let engine = engine(&dir, store);
     assert_eq!(engine.decide(&send("send_email")).effect, Effect::Allow);
@@ -127,9 +128,7 @@ policy p {
 #[test]
 fn flow_state_is_shared_by_engines_through_redis() {
     let Some(redis) = RedisServer::start() else { return };
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("redis-flow");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("policy.ward"), FLOW_POLICY).unwrap();
+    let dir = policy_dir("redis-flow", FLOW_POLICY);
     let entities = serde_json::json!([
         {"uid": {"type": "Customer", "id": "vip-1"}, "attrs": {"vip": true}, "parents": []},
         {"uid": {"type": "Mailbox", "id": "out"}, "attrs": {}, "parents": []}

@@ -22,7 +22,24 @@ fn decides_and_answers_each_status() {
     );
     let s = Server::start(&["--config", config.to_str().unwrap()]);
 
-    // 200: allow and deny, with the policy that decided.
+    // One server throughout: the metrics and the audit log count every call before them.
+    answers_200(&s);
+    answers_400(&s);
+    answers_401_and_403(&s);
+    answers_413_404_and_405(&s);
+    decides_batches(&s);
+    masks(&s);
+    serves_policy_health_and_metrics(&s);
+
+    // Every decision (including refusals) is in the audit log, and the chain verifies.
+    drop(s);
+    let out = ward(&["audit", "verify", audit.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(": 9 records verified"), "{}", text(&out.stdout));
+}
+
+/// 200: allow and deny, with the policy that decided.
+fn answers_200(s: &Server) {
     let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json("u1", "read")));
     assert_eq!(r.status, 200, "{}", r.body);
     let d = r.json();
@@ -32,8 +49,10 @@ fn decides_and_answers_each_status() {
     assert_eq!(d["policy"]["version"], 1);
     let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json("u0", "read")));
     assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("deny")));
+}
 
-    // 400: not JSON, missing field, entities in the request, unknown action, wrong context type.
+/// 400: not JSON, missing field, entities in the request, unknown action, wrong context type.
+fn answers_400(s: &Server) {
     let bad = [
         ("{not json", "not valid JSON"),
         (r#"{"action": "read", "resource": {"type": "Doc", "id": "d"}}"#, "principal"),
@@ -56,8 +75,10 @@ fn decides_and_answers_each_status() {
         assert!(message.contains(names), "{body}: the error should name `{names}`: {message}");
         assert_ne!(e["decision"]["effect"], "allow");
     }
+}
 
-    // 401 without a token or with an unknown one; 403 without the scope.
+/// 401 without a token or with an unknown one; 403 without the scope.
+fn answers_401_and_403(s: &Server) {
     let r = s.call("POST", "/v1/decide", None, Some(&request_json("u1", "read")));
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
@@ -70,8 +91,10 @@ fn decides_and_answers_each_status() {
     assert_eq!(r.status, 403);
     let r = s.call("POST", "/v1/reload", Some(TOKEN_ALL), None);
     assert_eq!(r.status, 403);
+}
 
-    // 413: over the body limit (declared, and in a batch over the count limit is also 413).
+/// 413: over the body limit (declared, and in a batch over the count limit is also 413).
+fn answers_413_404_and_405(s: &Server) {
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(5000));
     let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&big));
     assert_eq!(r.status, 413, "{}", r.body);
@@ -82,8 +105,10 @@ fn decides_and_answers_each_status() {
     let r = s.call("GET", "/v1/decide", Some(TOKEN_ALL), None);
     assert_eq!(r.status, 405);
     assert!(r.json()["error"].as_str().unwrap().contains("GET"));
+}
 
-    // Batch: one policy version for all, per-request decisions in order.
+/// Batch: one policy version for all, per-request decisions in order.
+fn decides_batches(s: &Server) {
     let batch = format!(
         r#"{{"requests": [{}, {}, {}]}}"#,
         request_json("u1", "read"),
@@ -99,8 +124,10 @@ fn decides_and_answers_each_status() {
     let r = s.call("POST", "/v1/decide/batch", Some(TOKEN_ALL), Some(r#"{"requests": [{"action": 1}]}"#));
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().starts_with("requests[0]."), "{}", r.body);
+}
 
-    // Mask: text masked for an allow, nothing released for a deny.
+/// Mask: text masked for an allow, nothing released for a deny.
+fn masks(s: &Server) {
     let body = format!(r#"{{"request": {}, "text": "write to ana@example.com please"}}"#, request_json("u1", "read"));
     let r = s.call("POST", "/v1/mask", Some(TOKEN_MASK_ONLY), Some(&body));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -114,8 +141,10 @@ fn decides_and_answers_each_status() {
     assert!(m.get("text").is_none() && m.get("payload").is_none(), "{m}");
     let r = s.call("POST", "/v1/mask", Some(TOKEN_MASK_ONLY), Some(r#"{"request": {}, "text": "x", "payload": 1}"#));
     assert_eq!(r.status, 400);
+}
 
-    // Policy, health, metrics.
+/// Policy, health, metrics.
+fn serves_policy_health_and_metrics(s: &Server) {
     let v = s.call("GET", "/v1/policy", Some(TOKEN_MASK_ONLY), None).json();
     assert_eq!(v["version"], 1);
     assert!(v["files"].as_array().unwrap().len() == 2, "{v}");
@@ -133,12 +162,6 @@ fn decides_and_answers_each_status() {
     assert!(m.contains("ward_errors_total{kind=\"forbidden\"} 3"), "{m}");
     assert!(m.contains("ward_errors_total{kind=\"too_large\"} 1"), "{m}");
     assert!(m.contains("ward_reloads_total{result=\"ok\"} 0"), "{m}");
-
-    // Every decision (including refusals) is in the audit log, and the chain verifies.
-    drop(s);
-    let out = ward(&["audit", "verify", audit.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains(": 9 records verified"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use crate::apps::App;
@@ -54,66 +55,61 @@ fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, log_x: bool, seri
     let (xlo, xhi) = if xlo.is_finite() { (xlo, xhi) } else { (1.0, 10.0) };
     let mut builder = ChartBuilder::on(&root);
     builder.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(42).y_label_area_size(80);
-    let legend = |chart_series: &mut dyn FnMut(&Series) -> Result<(), String>| series.iter().try_for_each(chart_series);
+    let axes = Axes { x_desc, y_desc, ylo, yhi };
     if log_x {
-        let mut chart =
-            builder.build_cartesian_2d((xlo * 0.8..xhi * 1.25).log_scale(), (ylo..yhi).log_scale()).map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| human_ns(*v))
-            .draw()
-            .map_err(err)?;
-        legend(&mut |(name, c, pts, dashed)| {
-            let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
-            let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
-            if !*dashed {
-                let c = *c;
-                s.label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(err)?;
-            }
-            Ok(())
-        })?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw(&mut builder, (xlo * 0.8..xhi * 1.25).log_scale(), &axes, series)?;
     } else {
-        let mut chart = builder.build_cartesian_2d(0.0..xhi * 1.05, (ylo..yhi).log_scale()).map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| human_ns(*v))
-            .draw()
-            .map_err(err)?;
-        legend(&mut |(name, c, pts, dashed)| {
-            let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
-            let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
-            if !*dashed {
-                let c = *c;
-                s.label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(err)?;
-            }
-            Ok(())
-        })?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw(&mut builder, 0.0..xhi * 1.05, &axes, series)?;
     }
     root.present().map_err(err)?;
+    Ok(())
+}
+
+/// What a chart's axes show: their descriptions and the y range (log scale).
+struct Axes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    ylo: f64,
+    yhi: f64,
+}
+
+/// Draws the mesh, the series (points on the solid ones) and the legend on a
+/// chart whose x axis is `x` (linear or logarithmic).
+fn draw<X>(
+    builder: &mut ChartBuilder<'_, '_, SVGBackend<'_>>,
+    x: X,
+    axes: &Axes,
+    series: &[Series],
+) -> Result<(), String>
+where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = builder.build_cartesian_2d(x, (axes.ylo..axes.yhi).log_scale()).map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| human_ns(*v))
+        .draw()
+        .map_err(err)?;
+    for (name, c, pts, dashed) in series {
+        let style = if *dashed { c.mix(0.45).stroke_width(1) } else { c.stroke_width(2) };
+        let s = chart.draw_series(LineSeries::new(pts.clone(), style)).map_err(err)?;
+        if !*dashed {
+            let c = *c;
+            s.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled()))).map_err(err)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
     Ok(())
 }
 

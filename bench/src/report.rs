@@ -114,6 +114,17 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// How long and on how much each measurement runs.
+struct Plan {
+    quick: bool,
+    /// Time spent per engine and workload.
+    budget: Duration,
+    hierarchies: u64,
+    requests: usize,
+    /// The timer's own cost, subtracted from every sample.
+    overhead: f64,
+}
+
 fn measure_all(options: &Options) -> Result<Results, String> {
     let (budget, hierarchies, requests) = if options.quick {
         (Duration::from_millis(20), 1, 50)
@@ -121,6 +132,7 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         (Duration::from_millis(400), HIERARCHIES, REQUESTS)
     };
     let overhead = measure::timer_overhead_ns();
+    let m = Plan { quick: options.quick, budget, hierarchies, requests, overhead };
     let mut results = Results {
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -131,110 +143,121 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         ..Results::default()
     };
     results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
-
     for app in App::ALL {
         for n in SIZES {
-            let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
-            let (mut allowed, mut total) = (0usize, 0usize);
-            for h in 0..hierarchies {
-                let w = Workload::generate(app, n, 1 + h, requests);
-                let mut c = Contenders::new(&w)?;
-                let count = w.requests.len();
-                // Agreement first: the timing means nothing otherwise.
-                let expected: Vec<bool> = (0..count).map(|i| c.cedar.decide(i)).collect();
-                allowed += expected.iter().filter(|a| **a).count();
-                total += count;
-                for (k, (name, mut decide)) in c.variants().into_iter().enumerate() {
-                    let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
-                    if wrong > 0 {
-                        return Err(format!(
-                            "{} N={n} hierarchy {h}: {name} disagrees with cedar on {wrong} of {count} requests (run the peers test)",
-                            app.name()
-                        ));
-                    }
-                    let samples = measure::per_request(&mut decide, count, budget, 1, overhead);
-                    if let Some(p) = pooled.get_mut(k) {
-                        p.extend(samples);
-                    }
-                }
-            }
-            for ((name, _), samples) in VARIANTS.iter().zip(pooled) {
-                let stats = Stats::of(samples);
-                eprintln!(
-                    "{:>8} N={n:<3} {name:<18} median {:>10.0} ns  p99 {:>10.0} ns",
-                    app.name(),
-                    stats.median_ns,
-                    stats.p99_ns
-                );
-                results.peers.push(PeerRow { app, n, variant: name, stats });
-            }
-            results.allows.push((app, n, allowed as f64 / total.max(1) as f64));
+            measure_peers(&m, app, n, &mut results)?;
         }
     }
-
     let counts: &[usize] = if options.quick { &RULE_COUNTS[..2] } else { &RULE_COUNTS };
     for &rules in counts {
-        let set = ScaleSet::generate(rules, 1, if options.quick { 32 } else { 256 });
-        let entities = set.entities_json();
-        let cedar = CedarPeer::new(ScaleSet::cedar_schema()?, &set.cedar_policy, &entities, &set.requests)?;
-        let jit = WardSide::from_sources(&set.ward_files(), &entities, Backend::Jit, &set.requests)?;
-        let interp = WardSide::from_sources(&set.ward_files(), &entities, Backend::Interpreter, &set.requests)?;
-        let count = set.requests.len();
-        let expected: Vec<bool> = (0..count).map(|i| cedar.decide(i)).collect();
-        let mut variants: Vec<(&'static str, contenders::Variant<'_>)> = vec![
-            ("cedar", Box::new(|i| cedar.decide(i)) as contenders::Variant<'_>),
-            ("ward-interp", Box::new(|i| interp.allows_prepared(i))),
-            ("ward-jit-prepared", Box::new(|i| jit.allows_prepared(i))),
-            ("ward-jit-typed", Box::new(|i| jit.allows_typed(i))),
-        ];
-        for (name, decide) in &mut variants {
-            let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
-            if wrong > 0 {
-                return Err(format!("{rules} rules: {name} disagrees with cedar on {wrong} of {count} requests"));
-            }
-            let stats = Stats::of(measure::per_request(decide, count, budget, 1, overhead));
-            eprintln!("{rules:>6} rules {name:<18} median {:>10.0} ns  p99 {:>10.0} ns", stats.median_ns, stats.p99_ns);
-            results.scaling.push(ScaleRow { rules, variant: name, stats });
-        }
-        drop(variants);
-
-        let runs = if options.quick { 1 } else { 3 };
-        let time_ms = |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
-            let mut times = Vec::new();
-            for _ in 0..runs {
-                let t = Instant::now();
-                f()?;
-                times.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok(Stats::of(times).median_ns)
-        };
-        let empty = serde_json::json!([]);
-        let mut cost = CostRow {
-            rules,
-            ward_compile_ms: time_ms(&mut || contenders::compile(&set.ward_files(), &empty, Backend::Jit).map(drop))?,
-            cedar_parse_ms: time_ms(&mut || {
-                set.cedar_policy.parse::<cedar_policy::PolicySet>().map(drop).map_err(|e| e.to_string())
-            })?,
-            ..CostRow::default()
-        };
-        match (memory("ward", rules), memory("cedar", rules)) {
-            (Ok((wh, wr)), Ok((ch, cr))) => {
-                (cost.ward_heap, cost.ward_rss, cost.cedar_heap, cost.cedar_rss) =
-                    (Some(wh), Some(wr), Some(ch), Some(cr));
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                if !results.notes.iter().any(|n| n.starts_with("memory")) {
-                    results.notes.push(format!("memory not measured: {e}"));
-                }
-            }
-        }
-        eprintln!(
-            "{rules:>6} rules compile: ward {:.1} ms, cedar parse {:.1} ms",
-            cost.ward_compile_ms, cost.cedar_parse_ms
-        );
-        results.costs.push(cost);
+        measure_scale(&m, rules, &mut results)?;
     }
     Ok(results)
+}
+
+/// Every engine on application `app` at size `n`, over the plan's seeded
+/// hierarchies: decisions checked against cedar-policy's, then timed.
+fn measure_peers(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<(), String> {
+    let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    let (mut allowed, mut total) = (0usize, 0usize);
+    for h in 0..m.hierarchies {
+        let w = Workload::generate(app, n, 1 + h, m.requests);
+        let mut c = Contenders::new(&w)?;
+        let count = w.requests.len();
+        // Agreement first: the timing means nothing otherwise.
+        let expected: Vec<bool> = (0..count).map(|i| c.cedar.decide(i)).collect();
+        allowed += expected.iter().filter(|a| **a).count();
+        total += count;
+        for (k, (name, mut decide)) in c.variants().into_iter().enumerate() {
+            let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
+            if wrong > 0 {
+                return Err(format!(
+                    "{} N={n} hierarchy {h}: {name} disagrees with cedar on {wrong} of {count} requests (run the peers test)",
+                    app.name()
+                ));
+            }
+            let samples = measure::per_request(&mut decide, count, m.budget, 1, m.overhead);
+            if let Some(p) = pooled.get_mut(k) {
+                p.extend(samples);
+            }
+        }
+    }
+    for ((name, _), samples) in VARIANTS.iter().zip(pooled) {
+        let stats = Stats::of(samples);
+        eprintln!(
+            "{:>8} N={n:<3} {name:<18} median {:>10.0} ns  p99 {:>10.0} ns",
+            app.name(),
+            stats.median_ns,
+            stats.p99_ns
+        );
+        results.peers.push(PeerRow { app, n, variant: name, stats });
+    }
+    results.allows.push((app, n, allowed as f64 / total.max(1) as f64));
+    Ok(())
+}
+
+/// The generated set of `rules` rules: latency of cedar-policy and Ward
+/// (decisions checked equal first), compile or parse time, memory.
+fn measure_scale(m: &Plan, rules: usize, results: &mut Results) -> Result<(), String> {
+    let set = ScaleSet::generate(rules, 1, if m.quick { 32 } else { 256 });
+    let entities = set.entities_json();
+    let cedar = CedarPeer::new(ScaleSet::cedar_schema()?, &set.cedar_policy, &entities, &set.requests)?;
+    let jit = WardSide::from_sources(&set.ward_files(), &entities, Backend::Jit, &set.requests)?;
+    let interp = WardSide::from_sources(&set.ward_files(), &entities, Backend::Interpreter, &set.requests)?;
+    let count = set.requests.len();
+    let expected: Vec<bool> = (0..count).map(|i| cedar.decide(i)).collect();
+    let mut variants: Vec<(&'static str, contenders::Variant<'_>)> = vec![
+        ("cedar", Box::new(|i| cedar.decide(i)) as contenders::Variant<'_>),
+        ("ward-interp", Box::new(|i| interp.allows_prepared(i))),
+        ("ward-jit-prepared", Box::new(|i| jit.allows_prepared(i))),
+        ("ward-jit-typed", Box::new(|i| jit.allows_typed(i))),
+    ];
+    for (name, decide) in &mut variants {
+        let wrong = (0..count).filter(|&i| decide(i) != expected.get(i).copied().unwrap_or(false)).count();
+        if wrong > 0 {
+            return Err(format!("{rules} rules: {name} disagrees with cedar on {wrong} of {count} requests"));
+        }
+        let stats = Stats::of(measure::per_request(decide, count, m.budget, 1, m.overhead));
+        eprintln!("{rules:>6} rules {name:<18} median {:>10.0} ns  p99 {:>10.0} ns", stats.median_ns, stats.p99_ns);
+        results.scaling.push(ScaleRow { rules, variant: name, stats });
+    }
+    drop(variants);
+
+    let runs = if m.quick { 1 } else { 3 };
+    let time_ms = |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            f()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(Stats::of(times).median_ns)
+    };
+    let empty = serde_json::json!([]);
+    let mut cost = CostRow {
+        rules,
+        ward_compile_ms: time_ms(&mut || contenders::compile(&set.ward_files(), &empty, Backend::Jit).map(drop))?,
+        cedar_parse_ms: time_ms(&mut || {
+            set.cedar_policy.parse::<cedar_policy::PolicySet>().map(drop).map_err(|e| e.to_string())
+        })?,
+        ..CostRow::default()
+    };
+    match (memory("ward", rules), memory("cedar", rules)) {
+        (Ok((wh, wr)), Ok((ch, cr))) => {
+            (cost.ward_heap, cost.ward_rss, cost.cedar_heap, cost.cedar_rss) = (Some(wh), Some(wr), Some(ch), Some(cr));
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            if !results.notes.iter().any(|n| n.starts_with("memory")) {
+                results.notes.push(format!("memory not measured: {e}"));
+            }
+        }
+    }
+    eprintln!(
+        "{rules:>6} rules compile: ward {:.1} ms, cedar parse {:.1} ms",
+        cost.ward_compile_ms, cost.cedar_parse_ms
+    );
+    results.costs.push(cost);
+    Ok(())
 }
 
 /// Runs `ward-bench-mem ENGINE RULES` (built beside this binary) and reads
@@ -311,6 +334,27 @@ fn ratio(a: Option<Stats>, b: Option<Stats>) -> String {
 /// The peers section of `docs/performance.md`.
 pub fn render(r: &Results) -> String {
     let mut s = String::new();
+    render_method(&mut s, r);
+    render_peers(&mut s, r);
+    render_ratios(&mut s, r);
+    render_scaling(&mut s, r);
+    render_costs(&mut s, r);
+    for n in &r.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    s
+}
+
+/// A table cell: ` median / p99 |`, or ` — |` when not measured.
+fn cell(stats: Option<Stats>) -> String {
+    match stats {
+        Some(st) => format!(" {} / {} |", human_ns(st.median_ns), human_ns(st.p99_ns)),
+        None => " — |".to_string(),
+    }
+}
+
+/// How the numbers were obtained: machine, workloads, timing, engines.
+fn render_method(s: &mut String, r: &Results) {
     let _ = writeln!(s, "## Against Cedar and Rego on the Cedar paper's workloads\n");
     let _ = writeln!(
         s,
@@ -341,7 +385,10 @@ pub fn render(r: &Results) -> String {
         s,
         "How the inputs differ between engines (the decisions do not): Cedar and Ward read the same Cedar JSON entities; the Rego policies read one `input` document per request, in the shape the paper's harness built (`bench/src/generate.rs`, `rego_input`): gdrive's `files` graph (each document and folder with its folders) and the principal's `documentsAndFoldersWithViewAccess` — the files in the user's view set, transitively, computed by the generator because the policy's `graph.reachable` can only walk upwards; github's `orgs` graph (every entity with its parents) and the repository's permissions keyed by action; tinytodo's `Data.Groups` (users and teams with their parents). Building those inputs is not timed. Translations: github's action chain (`read` in `triage` in … `admin`, every level also requested) uses one Ward group per level (`upto_triage` …), since a Ward action group is never itself requested; tinytodo's `resource has owner && resource.owner == principal` is `resource: List when resource.owner == principal` (only lists have an owner).\n"
     );
+}
 
+/// Per application: latency of every engine at every size.
+fn render_peers(s: &mut String, r: &Results) {
     for app in App::ALL {
         let _ = writeln!(s, "### {}\n", app.name());
         let _ = write!(s, "| N | allowed |");
@@ -354,18 +401,16 @@ pub fn render(r: &Results) -> String {
             let allowed = r.allows.iter().find(|(a, k, _)| *a == app && *k == n).map_or(0.0, |x| x.2);
             let _ = write!(s, "| {n} | {:.0} % |", allowed * 100.0);
             for (name, _) in VARIANTS {
-                match r.peer(app, n, name) {
-                    Some(st) => {
-                        let _ = write!(s, " {} / {} |", human_ns(st.median_ns), human_ns(st.p99_ns));
-                    }
-                    None => s.push_str(" — |"),
-                }
+                s.push_str(&cell(r.peer(app, n, name)));
             }
             let _ = writeln!(s);
         }
         let _ = writeln!(s, "\n![latency vs N, {0}](plots/peers-{0}.svg)\n", app.name());
     }
+}
 
+/// How many times faster Ward is, at the median.
+fn render_ratios(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Ratios at the median (how many times faster Ward is)\n");
     let _ = writeln!(
         s,
@@ -393,7 +438,10 @@ pub fn render(r: &Results) -> String {
         }
     }
     let _ = writeln!(s);
+}
 
+/// Latency against the number of rules.
+fn render_scaling(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Scaling with the number of rules\n");
     let _ = writeln!(
         s,
@@ -411,17 +459,15 @@ pub fn render(r: &Results) -> String {
     for rules in &counts {
         let _ = write!(s, "| {rules} |");
         for v in scale_variants {
-            match r.scale(*rules, v) {
-                Some(st) => {
-                    let _ = write!(s, " {} / {} |", human_ns(st.median_ns), human_ns(st.p99_ns));
-                }
-                None => s.push_str(" — |"),
-            }
+            s.push_str(&cell(r.scale(*rules, v)));
         }
         let _ = writeln!(s, " {} |", ratio(r.scale(*rules, "cedar"), r.scale(*rules, "ward-jit-prepared")));
     }
     let _ = writeln!(s, "\n![latency vs rules](plots/scaling.svg)\n");
+}
 
+/// Compile time and memory against the number of rules.
+fn render_costs(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Cold compile time and memory of a compiled set\n");
     let _ = writeln!(
         s,
@@ -446,10 +492,6 @@ pub fn render(r: &Results) -> String {
         );
     }
     let _ = writeln!(s, "\n![compile time vs rules](plots/compile.svg)\n");
-    for n in &r.notes {
-        let _ = writeln!(s, "- {n}");
-    }
-    s
 }
 
 /// The CPU model from `/proc/cpuinfo`.

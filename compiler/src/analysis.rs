@@ -17,7 +17,7 @@ use crate::check::{Cx, MASK_METHODS, RawDiag};
 use crate::db::{Project, SourceFile};
 use crate::diagnostic::Severity;
 use crate::literals;
-use crate::schema::schema_env;
+use crate::schema::{SchemaEnv, schema_env};
 use crate::units::{Loc, Unit, UnitKey, unit, unit_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,9 +368,17 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
         }
     }
     let mut out = Vec::new();
+    unreachable_rules(&members, &mut out);
+    rule_ids(&members, &require_ids, &mut out);
+    shadowed_permits(&members, &mut out);
+    sensitive_permits(env, &members, &mut out);
+    conflicting_masks(&members, &mut out);
+    out
+}
 
-    // W0101: conditions that can never all hold.
-    for m in &members {
+/// W0101: conditions that can never all hold.
+fn unreachable_rules(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    for m in members {
         if let Some((loc, reason, other)) = &m.unreachable {
             let mut d = warning(
                 "W0101",
@@ -384,10 +392,12 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
             out.push(d.help("remove the contradiction, or delete the rule"));
         }
     }
+}
 
-    // W0106 / W0105: rule ids.
+/// W0106 / W0105: rule ids.
+fn rule_ids(members: &[Arc<Summary>], require_ids: &BTreeMap<String, bool>, out: &mut Vec<RawDiag>) {
     let mut ids: BTreeMap<(String, String), Loc> = BTreeMap::new();
-    for m in &members {
+    for m in members {
         match &m.explicit_id {
             Some((id, loc)) => match ids.get(&(m.policy.clone(), id.clone())) {
                 Some(first) => out.push(
@@ -411,10 +421,12 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
             None => {}
         }
     }
+}
 
-    // W0103: a permit that a forbid always overrides. Forbids are indexed by
-    // action so that the comparison stays proportional to the rules that
-    // share an action, not quadratic in the project.
+/// W0103: a permit that a forbid always overrides. Forbids are indexed by
+/// action so that the comparison stays proportional to the rules that
+/// share an action, not quadratic in the project.
+fn shadowed_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
     let mut forbids_by_action: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
     for f in members.iter().filter(|m| m.kind == MemberKind::Forbid && !m.shadow && !m.requires_approval) {
         for a in &f.actions {
@@ -451,8 +463,10 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
             );
         }
     }
+}
 
-    // W0104: unconditional permits on sensitive actions.
+/// W0104: unconditional permits on sensitive actions.
+fn sensitive_permits(env: &SchemaEnv, members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
     for p in members.iter().filter(|m| m.kind == MemberKind::Permit) {
         let unconstrained =
             p.conditions.is_empty() && p.principal_constraint.is_none() && p.resource_constraint.is_none();
@@ -472,8 +486,10 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
             out.push(d);
         }
     }
+}
 
-    // W0107: two masks on the same path with different methods.
+/// W0107: two masks on the same path with different methods.
+fn conflicting_masks(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
     let mut seen: BTreeMap<String, (String, Loc, &Summary)> = BTreeMap::new();
     for m in members.iter().filter(|m| m.kind == MemberKind::Mask) {
         for (path, method, loc) in &m.masks {
@@ -499,5 +515,4 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
             }
         }
     }
-    out
 }

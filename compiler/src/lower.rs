@@ -355,91 +355,26 @@ impl<'a> Lowerer<'a> {
         };
         let env = cx.scope_env(scope, None);
         let ann = |name: &str| annotations.iter().find(|a| a.name.name == name);
-        let ann_text = |name: &str| {
-            ann(name).and_then(|a| match &a.arg {
-                Some(ast::AnnotationArg::Lit(l)) => {
-                    Some(l.string_value().map_or_else(|| l.raw.clone(), str::to_string))
-                }
-                Some(ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
-                None => None,
-            })
-        };
+        let ann_text = |name: &str| ann(name).and_then(ast::Annotation::arg_text);
         let id = match ann_text("id") {
             Some(id) => format!("{policy}.{id}"),
             None => format!("{policy}.{position}"),
         };
         let actor = self.actor_type(&env.actions);
         let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false, actor };
-        let mut conds = Vec::new();
-        let (mut pinned_principal, mut pinned_resource) = (None, None);
         // Scope constraints are the first conditions.
-        for item in scope.map(|s| s.items.as_slice()).unwrap_or(&[]) {
-            let (var, s) = match item {
-                ast::ScopeItem::Principal(s) => (Var::Principal, s),
-                ast::ScopeItem::Resource(s) => (Var::Resource, s),
-                ast::ScopeItem::Action(_) => continue,
-            };
-            let Some(c) = &s.constraint else { continue };
-            let var_ty = if var == Var::Principal { env.principal.clone() } else { env.resource.clone() };
-            let lhs = rl.push(ExprKind::Var(var), rl.l.ty(&var_ty));
-            let rhs = rl.expr(&c.target);
-            let kind = match c.op {
-                ast::ScopeOp::In => ExprKind::In { lhs, rhs },
-                ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
-            };
-            if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) =
-                (c.op, rl.exprs.get(rhs as usize).map(|e| &e.kind))
-            {
-                if var == Var::Principal {
-                    pinned_principal = Some(*k);
-                } else {
-                    pinned_resource = Some(*k);
-                }
-            }
-            let e = rl.push(kind, Ty::Bool);
-            let op = if c.op == ast::ScopeOp::In { "in" } else { "==" };
-            let name = if var == Var::Principal { "principal" } else { "resource" };
-            let text = format!("{name} {op} {}", ward_grammar::format::expr(&c.target));
-            conds.push(ir::Condition { expr: e, when: true, text, location: rl.l.location(file, key, s.span) });
-        }
-        for c in conditions {
-            let e = rl.expr(&c.expr);
-            let kw = if c.kind == ast::ConditionKind::When { "when" } else { "unless" };
-            conds.push(ir::Condition {
-                expr: e,
-                when: c.kind == ast::ConditionKind::When,
-                text: format!("{kw} {}", ward_grammar::format::expr(&c.expr)),
-                location: rl.l.location(file, key, c.span),
-            });
-        }
-        let mut obligations = Vec::new();
-        let mut advice = Vec::new();
+        let (mut conds, pinned_principal, pinned_resource) = rl.scope_conditions(scope, &env);
+        conds.extend(conditions.iter().map(|c| rl.condition(c)));
+        let (mut obligations, mut advice) = (Vec::new(), Vec::new());
         let kind = match item {
             PolicyItem::Rule(r) => {
-                for clause in &r.clauses {
-                    let o = ir::Obligation { name: clause.call.name.text(), args: call_args(&clause.call) };
-                    if clause.kind == ast::ClauseKind::Obligation { obligations.push(o) } else { advice.push(o) }
-                }
+                (obligations, advice) = clauses(r);
                 ir::RuleKind::Rule {
                     effect: if r.effect == ast::Effect::Permit { ir::Effect::Permit } else { ir::Effect::Forbid },
                 }
             }
             PolicyItem::Mask(m) => rl.mask(m),
-            PolicyItem::Limit(l) => {
-                let keys: Vec<ExprId> = if l.keys.is_empty() {
-                    vec![rl.push(ExprKind::Var(Var::Principal), rl.l.ty(&env.principal))]
-                } else {
-                    l.keys.iter().map(|k| rl.expr(k)).collect()
-                };
-                let count = literals::int(&l.count.raw).unwrap_or(1).max(1) as u64;
-                ir::RuleKind::Limit {
-                    count,
-                    window_ms: literals::duration_ms(&l.window.raw).unwrap_or(1).max(1),
-                    burst: l.burst.as_ref().and_then(|b| literals::int(&b.raw).ok()).map_or(count, |b| b.max(1) as u64),
-                    keys,
-                    fail_open: matches!(l.fail, Some((ast::FailMode::Open, _))),
-                }
-            }
+            PolicyItem::Limit(l) => rl.limit(l, &env),
             PolicyItem::Error(_) => return,
         };
         let exprs = std::mem::take(&mut rl.exprs);
@@ -691,15 +626,7 @@ impl RuleLowering<'_, '_> {
         match &e.kind {
             A::Paren(inner) => self.expr(inner),
             A::Lit(lit) => {
-                let c = match &lit.kind {
-                    ast::LitKind::Str(s) => Const::Str(self.l.string(s)),
-                    ast::LitKind::Bool(b) => Const::Bool(*b),
-                    ast::LitKind::Int => Const::Int(literals::int(&lit.raw).unwrap_or(0)),
-                    ast::LitKind::Decimal => Const::Int(literals::decimal(&lit.raw).unwrap_or(0)),
-                    ast::LitKind::Duration => Const::Int(literals::duration_ms(&lit.raw).unwrap_or(0)),
-                    ast::LitKind::Date => Const::Int(literals::date_days(&lit.raw).unwrap_or(0)),
-                    ast::LitKind::DateTime => Const::Int(literals::time_ms(&lit.raw).unwrap_or(0)),
-                };
+                let c = self.lit_const(lit);
                 self.push(ExprKind::Const(c), ty)
             }
             A::Var(v) => {
@@ -711,33 +638,7 @@ impl RuleLowering<'_, '_> {
                 };
                 self.push(ExprKind::Var(var), ty)
             }
-            A::Name(n) => {
-                let kind = match (n.name.as_str(), &t) {
-                    ("now", Type::Time) => ExprKind::Var(Var::Now),
-                    ("actor", _) => return self.push(ExprKind::Var(Var::Actor), self.actor.clone()),
-                    ("chain", _) => ExprKind::Var(Var::Chain),
-                    (name, Type::Enum(en)) => {
-                        let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
-                        let v = self
-                            .l
-                            .env
-                            .enums
-                            .get(en)
-                            .and_then(|i| i.variants.iter().position(|v| &**v == name))
-                            .unwrap_or(0);
-                        ExprKind::Const(Const::Enum(e_idx, v as u32))
-                    }
-                    (name, Type::Action) => {
-                        ExprKind::Const(Const::Action(self.l.actions.get(name).copied().unwrap_or(0)))
-                    }
-                    (name, Type::Entity(types)) => {
-                        let t_idx = types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0);
-                        ExprKind::Const(Const::Entity(self.l.literal(t_idx, name)))
-                    }
-                    _ => ExprKind::Const(Const::Bool(false)),
-                };
-                self.push(kind, ty)
-            }
+            A::Name(n) => self.name(&n.name, &t, ty),
             A::EntityRef(r) => {
                 let t_idx = match &t {
                     Type::Entity(types) => types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0),
@@ -748,60 +649,14 @@ impl RuleLowering<'_, '_> {
             }
             A::EnumRef { variant, .. } => {
                 let Type::Enum(en) = &t else { return self.push(ExprKind::Const(Const::Bool(false)), ty) };
-                let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
-                let v = self
-                    .l
-                    .env
-                    .enums
-                    .get(en)
-                    .and_then(|i| i.variants.iter().position(|v| **v == variant.name))
-                    .unwrap_or(0);
-                self.push(ExprKind::Const(Const::Enum(e_idx, v as u32)), ty)
-            }
-            A::Call { func, args } => {
-                let arg = args.first().and_then(|a| match &a.kind {
-                    A::Lit(ast::Lit { kind: ast::LitKind::Str(s), .. }) => Some(s.clone()),
-                    _ => None,
-                });
-                let s = arg.unwrap_or_default();
-                let c = match func.name.as_str() {
-                    "ip" => Const::Ip(s),
-                    "cidr" => Const::Cidr(s),
-                    "decimal" => Const::Int(literals::decimal(&s).unwrap_or(0)),
-                    "duration" => Const::Int(literals::duration_ms(&s).unwrap_or(0)),
-                    "date" => Const::Int(literals::date_days(&s).unwrap_or(0)),
-                    _ => Const::Int(literals::time_ms(&s).unwrap_or(0)),
-                };
+                let c = self.enum_variant(en, &variant.name);
                 self.push(ExprKind::Const(c), ty)
             }
+            A::Call { func, args } => self.push(ExprKind::Const(constructor(&func.name, args)), ty),
             A::Member { base, name } => self.member(base, &name.name, ty),
             A::Index { base, key } => self.member(base, key.string_value().unwrap_or(""), ty),
             A::MethodCall { receiver, method, args } => {
-                let recv_ty = self.type_of(receiver);
-                let m = match (method.name.as_str(), &recv_ty) {
-                    ("contains", Type::String) => ir::Method::StrContains,
-                    ("contains", _) => ir::Method::Contains,
-                    ("contains_all", _) => ir::Method::ContainsAll,
-                    ("contains_any", _) => ir::Method::ContainsAny,
-                    ("size", _) => ir::Method::Size,
-                    ("is_empty", _) => ir::Method::IsEmpty,
-                    ("starts_with", _) => ir::Method::StartsWith,
-                    ("ends_with", _) => ir::Method::EndsWith,
-                    ("lower", _) => ir::Method::Lower,
-                    ("upper", _) => ir::Method::Upper,
-                    ("date", _) => ir::Method::TimeDate,
-                    ("hour", _) => ir::Method::Hour,
-                    ("minute", _) => ir::Method::Minute,
-                    ("weekday", Type::Date) => ir::Method::DateWeekday,
-                    ("weekday", _) => ir::Method::Weekday,
-                    ("year", _) => ir::Method::Year,
-                    ("month", _) => ir::Method::Month,
-                    ("day", _) => ir::Method::Day,
-                    ("is_loopback", _) => ir::Method::IsLoopback,
-                    ("is_private", _) => ir::Method::IsPrivate,
-                    ("is_ipv4", _) => ir::Method::IsIpv4,
-                    _ => ir::Method::IsIpv6,
-                };
+                let m = method_of(&method.name, &self.type_of(receiver));
                 let recv = self.expr(receiver);
                 let args = args.iter().map(|a| self.expr(a)).collect();
                 self.push(ExprKind::Method { method: m, recv, args }, ty)
@@ -832,26 +687,7 @@ impl RuleLowering<'_, '_> {
                 };
                 self.push(kind, ty)
             }
-            A::Has { base, path } => {
-                // `x has a.b` is `x has a && x.a has b`.
-                let mut current = self.expr(base);
-                let mut current_ty = self.type_of(base);
-                let mut result: Option<ExprId> = None;
-                for (i, seg) in path.iter().enumerate() {
-                    let name = self.l.string(&seg.name);
-                    let has = self.push(ExprKind::Has { base: current, name }, Ty::Bool);
-                    result = Some(match result {
-                        None => has,
-                        Some(prev) => self.push(ExprKind::And(prev, has), Ty::Bool),
-                    });
-                    if i + 1 < path.len() {
-                        let next_ty = field_type(&self.l.env, &current_ty, &seg.name);
-                        current = self.push(ExprKind::Attr { base: current, name }, self.l.ty(&next_ty));
-                        current_ty = next_ty;
-                    }
-                }
-                result.unwrap_or_else(|| self.push(ExprKind::Const(Const::Bool(true)), Ty::Bool))
-            }
+            A::Has { base, path } => self.has(base, path),
             A::Like { base, pattern } => {
                 let lhs = self.expr(base);
                 let p = self.l.pattern(ir::Pattern::Glob(pattern.string_value().unwrap_or("").to_string()));
@@ -887,6 +723,64 @@ impl RuleLowering<'_, '_> {
         }
     }
 
+    fn lit_const(&mut self, lit: &ast::Lit) -> Const {
+        match &lit.kind {
+            ast::LitKind::Str(s) => Const::Str(self.l.string(s)),
+            ast::LitKind::Bool(b) => Const::Bool(*b),
+            ast::LitKind::Int => Const::Int(literals::int(&lit.raw).unwrap_or(0)),
+            ast::LitKind::Decimal => Const::Int(literals::decimal(&lit.raw).unwrap_or(0)),
+            ast::LitKind::Duration => Const::Int(literals::duration_ms(&lit.raw).unwrap_or(0)),
+            ast::LitKind::Date => Const::Int(literals::date_days(&lit.raw).unwrap_or(0)),
+            ast::LitKind::DateTime => Const::Int(literals::time_ms(&lit.raw).unwrap_or(0)),
+        }
+    }
+
+    /// A bare name, of type `t`: `now`, `actor`, `chain`, or a constant the
+    /// checker resolved (an enum variant, an action, an entity).
+    fn name(&mut self, name: &str, t: &Type, ty: Ty) -> ExprId {
+        let kind = match (name, t) {
+            ("now", Type::Time) => ExprKind::Var(Var::Now),
+            ("actor", _) => return self.push(ExprKind::Var(Var::Actor), self.actor.clone()),
+            ("chain", _) => ExprKind::Var(Var::Chain),
+            (name, Type::Enum(en)) => ExprKind::Const(self.enum_variant(en, name)),
+            (name, Type::Action) => ExprKind::Const(Const::Action(self.l.actions.get(name).copied().unwrap_or(0))),
+            (name, Type::Entity(types)) => {
+                let t_idx = types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0);
+                ExprKind::Const(Const::Entity(self.l.literal(t_idx, name)))
+            }
+            _ => ExprKind::Const(Const::Bool(false)),
+        };
+        self.push(kind, ty)
+    }
+
+    /// The variant `name` of the enum `en`.
+    fn enum_variant(&self, en: &str, name: &str) -> Const {
+        let e_idx = self.l.enums.get(en).copied().unwrap_or(0);
+        let v = self.l.env.enums.get(en).and_then(|i| i.variants.iter().position(|v| &**v == name)).unwrap_or(0);
+        Const::Enum(e_idx, v as u32)
+    }
+
+    /// `x has a.b` is `x has a && x.a has b`.
+    fn has(&mut self, base: &ast::Expr, path: &[ast::Ident]) -> ExprId {
+        let mut current = self.expr(base);
+        let mut current_ty = self.type_of(base);
+        let mut result: Option<ExprId> = None;
+        for (i, seg) in path.iter().enumerate() {
+            let name = self.l.string(&seg.name);
+            let has = self.push(ExprKind::Has { base: current, name }, Ty::Bool);
+            result = Some(match result {
+                None => has,
+                Some(prev) => self.push(ExprKind::And(prev, has), Ty::Bool),
+            });
+            if i + 1 < path.len() {
+                let next_ty = field_type(&self.l.env, &current_ty, &seg.name);
+                current = self.push(ExprKind::Attr { base: current, name }, self.l.ty(&next_ty));
+                current_ty = next_ty;
+            }
+        }
+        result.unwrap_or_else(|| self.push(ExprKind::Const(Const::Bool(true)), Ty::Bool))
+    }
+
     fn member(&mut self, base: &ast::Expr, name: &str, ty: Ty) -> ExprId {
         if let A::Name(n) = &base.kind
             && n.name == "current"
@@ -902,6 +796,77 @@ impl RuleLowering<'_, '_> {
         let b = self.expr(base);
         let name = self.l.string(name);
         self.push(ExprKind::Attr { base: b, name }, ty)
+    }
+
+    /// `principal in X` or `resource == Y`: the test of one scope constraint,
+    /// and its target.
+    fn scope_constraint(&mut self, var: Var, var_ty: &Type, c: &ast::ScopeConstraint) -> (ExprId, ExprId) {
+        let lhs = self.push(ExprKind::Var(var), self.l.ty(var_ty));
+        let rhs = self.expr(&c.target);
+        let kind = match c.op {
+            ast::ScopeOp::In => ExprKind::In { lhs, rhs },
+            ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
+        };
+        (self.push(kind, Ty::Bool), rhs)
+    }
+
+    /// A rule's scope constraints as its first conditions, with the entity a
+    /// `principal == E` or `resource == E` pins (for the rule index).
+    fn scope_conditions(
+        &mut self,
+        scope: Option<&ast::Scope>,
+        env: &Env,
+    ) -> (Vec<ir::Condition>, Option<u32>, Option<u32>) {
+        let mut conds = Vec::new();
+        let (mut pinned_principal, mut pinned_resource) = (None, None);
+        for (var, s, c) in entity_constraints(scope.map(|s| s.items.as_slice()).unwrap_or(&[])) {
+            let var_ty = if var == Var::Principal { &env.principal } else { &env.resource };
+            let (e, rhs) = self.scope_constraint(var, var_ty, c);
+            if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) =
+                (c.op, self.exprs.get(rhs as usize).map(|e| &e.kind))
+            {
+                if var == Var::Principal {
+                    pinned_principal = Some(*k);
+                } else {
+                    pinned_resource = Some(*k);
+                }
+            }
+            let op = if c.op == ast::ScopeOp::In { "in" } else { "==" };
+            let name = if var == Var::Principal { "principal" } else { "resource" };
+            let text = format!("{name} {op} {}", ward_grammar::format::expr(&c.target));
+            let location = self.l.location(self.file, self.key, s.span);
+            conds.push(ir::Condition { expr: e, when: true, text, location });
+        }
+        (conds, pinned_principal, pinned_resource)
+    }
+
+    /// A `when` or `unless` condition.
+    fn condition(&mut self, c: &ast::Condition) -> ir::Condition {
+        let e = self.expr(&c.expr);
+        let kw = if c.kind == ast::ConditionKind::When { "when" } else { "unless" };
+        ir::Condition {
+            expr: e,
+            when: c.kind == ast::ConditionKind::When,
+            text: format!("{kw} {}", ward_grammar::format::expr(&c.expr)),
+            location: self.l.location(self.file, self.key, c.span),
+        }
+    }
+
+    /// A `limit`: its counting keys (the principal by default) and rates.
+    fn limit(&mut self, l: &ast::LimitRule, env: &Env) -> ir::RuleKind {
+        let keys: Vec<ExprId> = if l.keys.is_empty() {
+            vec![self.push(ExprKind::Var(Var::Principal), self.l.ty(&env.principal))]
+        } else {
+            l.keys.iter().map(|k| self.expr(k)).collect()
+        };
+        let count = literals::int(&l.count.raw).unwrap_or(1).max(1) as u64;
+        ir::RuleKind::Limit {
+            count,
+            window_ms: literals::duration_ms(&l.window.raw).unwrap_or(1).max(1),
+            burst: l.burst.as_ref().and_then(|b| literals::int(&b.raw).ok()).map_or(count, |b| b.max(1) as u64),
+            keys,
+            fail_open: matches!(l.fail, Some((ast::FailMode::Open, _))),
+        }
     }
 
     fn mask(&mut self, m: &ast::MaskRule) -> ir::RuleKind {
@@ -958,21 +923,9 @@ impl RuleLowering<'_, '_> {
         let was = std::mem::replace(&mut self.in_flow, true);
         // Scope constraints of the earlier action become part of its filter.
         let mut filter: Option<ExprId> = None;
-        for item in &flow.scope.items {
-            let (var, s) = match item {
-                ast::ScopeItem::Principal(s) => (Var::Principal, s),
-                ast::ScopeItem::Resource(s) => (Var::Resource, s),
-                ast::ScopeItem::Action(_) => continue,
-            };
-            let Some(c) = &s.constraint else { continue };
-            let var_ty = if var == Var::Principal { past.principal.clone() } else { past.resource.clone() };
-            let lhs = self.push(ExprKind::Var(var), self.l.ty(&var_ty));
-            let rhs = self.expr(&c.target);
-            let kind = match c.op {
-                ast::ScopeOp::In => ExprKind::In { lhs, rhs },
-                ast::ScopeOp::Eq => ExprKind::Cmp { op: ir::CmpOp::Eq, lhs, rhs },
-            };
-            let e = self.push(kind, Ty::Bool);
+        for (var, _, c) in entity_constraints(&flow.scope.items) {
+            let var_ty = if var == Var::Principal { &past.principal } else { &past.resource };
+            let (e, _) = self.scope_constraint(var, var_ty, c);
             filter = Some(match filter {
                 None => e,
                 Some(prev) => self.push(ExprKind::And(prev, e), Ty::Bool),
@@ -1028,6 +981,78 @@ fn field_type(env: &SchemaEnv, ty: &Type, name: &str) -> Type {
         Type::Record(r) => r.fields.get(name).map_or(Type::Error, |f| f.ty.clone()),
         _ => Type::Error,
     }
+}
+
+/// The value of a constructor call: `ip("…")`, `cidr`, `decimal`,
+/// `duration`, `date`, `datetime` (the checker has vetted the name and its
+/// one string argument).
+fn constructor(func: &str, args: &[ast::Expr]) -> Const {
+    let arg = args.first().and_then(|a| match &a.kind {
+        A::Lit(ast::Lit { kind: ast::LitKind::Str(s), .. }) => Some(s.clone()),
+        _ => None,
+    });
+    let s = arg.unwrap_or_default();
+    match func {
+        "ip" => Const::Ip(s),
+        "cidr" => Const::Cidr(s),
+        "decimal" => Const::Int(literals::decimal(&s).unwrap_or(0)),
+        "duration" => Const::Int(literals::duration_ms(&s).unwrap_or(0)),
+        "date" => Const::Int(literals::date_days(&s).unwrap_or(0)),
+        _ => Const::Int(literals::time_ms(&s).unwrap_or(0)),
+    }
+}
+
+/// The IR method a (checked) method call names, given its receiver's type.
+fn method_of(name: &str, receiver: &Type) -> ir::Method {
+    match (name, receiver) {
+        ("contains", Type::String) => ir::Method::StrContains,
+        ("contains", _) => ir::Method::Contains,
+        ("contains_all", _) => ir::Method::ContainsAll,
+        ("contains_any", _) => ir::Method::ContainsAny,
+        ("size", _) => ir::Method::Size,
+        ("is_empty", _) => ir::Method::IsEmpty,
+        ("starts_with", _) => ir::Method::StartsWith,
+        ("ends_with", _) => ir::Method::EndsWith,
+        ("lower", _) => ir::Method::Lower,
+        ("upper", _) => ir::Method::Upper,
+        ("date", _) => ir::Method::TimeDate,
+        ("hour", _) => ir::Method::Hour,
+        ("minute", _) => ir::Method::Minute,
+        ("weekday", Type::Date) => ir::Method::DateWeekday,
+        ("weekday", _) => ir::Method::Weekday,
+        ("year", _) => ir::Method::Year,
+        ("month", _) => ir::Method::Month,
+        ("day", _) => ir::Method::Day,
+        ("is_loopback", _) => ir::Method::IsLoopback,
+        ("is_private", _) => ir::Method::IsPrivate,
+        ("is_ipv4", _) => ir::Method::IsIpv4,
+        _ => ir::Method::IsIpv6,
+    }
+}
+
+/// The `principal` and `resource` items of a scope that constrain their
+/// variable (`in X`, `== Y`), in order.
+fn entity_constraints(
+    items: &[ast::ScopeItem],
+) -> impl Iterator<Item = (Var, &ast::EntityScope, &ast::ScopeConstraint)> {
+    items.iter().filter_map(|item| {
+        let (var, s) = match item {
+            ast::ScopeItem::Principal(s) => (Var::Principal, s),
+            ast::ScopeItem::Resource(s) => (Var::Resource, s),
+            ast::ScopeItem::Action(_) => return None,
+        };
+        s.constraint.as_ref().map(|c| (var, s, c))
+    })
+}
+
+/// A rule's obligations and advice, in order.
+fn clauses(r: &ast::Rule) -> (Vec<ir::Obligation>, Vec<ir::Obligation>) {
+    let (mut obligations, mut advice) = (Vec::new(), Vec::new());
+    for clause in &r.clauses {
+        let o = ir::Obligation { name: clause.call.name.text(), args: call_args(&clause.call) };
+        if clause.kind == ast::ClauseKind::Obligation { obligations.push(o) } else { advice.push(o) }
+    }
+    (obligations, advice)
 }
 
 fn call_args(call: &ast::CallItem) -> Vec<(String, String)> {

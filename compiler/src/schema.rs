@@ -124,6 +124,20 @@ pub struct TypeResolver<'a> {
 }
 
 impl TypeResolver<'_> {
+    /// The entity types a list names (`in`, `by`, `on`), leaving out names
+    /// that are no entity type; `None` without a list.
+    fn entity_types(&self, list: &Option<ast::NameList>) -> Option<Vec<Arc<str>>> {
+        list.as_ref().map(|l| {
+            l.names
+                .iter()
+                .filter_map(|p| match self.ns.lookup(p, |n| self.env.entities.contains_key(n), self.stdlib) {
+                    Lookup::Found(q) => Some(q),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     fn exists(&self, name: &str) -> bool {
         self.env.entities.contains_key(name)
             || self.env.enums.contains_key(name)
@@ -243,12 +257,35 @@ impl TypeResolver<'_> {
 #[salsa::tracked(returns(ref))]
 pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> {
     let stdlib = stdlib_modules(db, project);
+    let schemas = schema_units(db, project);
     let mut env = SchemaEnv::default();
+    // Pass 1: names. Entities and enums first so that aliases and attributes can refer to them.
+    let alias_defs = declare_names(db, &mut env, &schemas);
+    // Pass 2: aliases, then attributes, parents, actions and the context.
+    env.aliases = resolve_aliases(db, stdlib, &env, &schemas, &alias_defs);
+    let members = resolve_members(db, stdlib, &env, &schemas);
+    members.apply(&mut env);
+    env.ancestors = closure(env.entities.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
+    env.action_groups = closure(env.actions.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
+    env.groups = env.actions.values().flat_map(|a| a.parents.iter().cloned()).collect();
     // A stdlib module's types widen unscoped variables only when some file
     // imports the module.
     let imported: BTreeSet<Arc<str>> =
         project.files(db).iter().flat_map(|f| namespace(db, *f).imports.values().cloned()).collect();
-    let mut schemas: Vec<(SourceFile, UnitKey, Arc<Unit>)> = Vec::new();
+    env.hidden = env
+        .entities
+        .keys()
+        .filter(|name| name.split_once('.').is_some_and(|(module, _)| !imported.contains(module)))
+        .cloned()
+        .collect();
+    Arc::new(env)
+}
+
+/// Every schema unit of the project, in file order.
+type SchemaUnits = Vec<(SourceFile, UnitKey, Arc<Unit>)>;
+
+fn schema_units(db: &dyn salsa::Database, project: Project) -> SchemaUnits {
+    let mut schemas = Vec::new();
     for file in project.files(db) {
         for key in &file_index(db, *file).schemas {
             if let Some(unit) = unit(db, *file, *key) {
@@ -256,10 +293,15 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
             }
         }
     }
+    schemas
+}
 
-    // Pass 1: names. Entities and enums first so that aliases and attributes can refer to them.
+/// Pass 1: every entity, enum, alias and action name is declared (the first
+/// declaration of a name wins; every one is recorded). Returns the aliases'
+/// definitions, resolved in pass 2.
+fn declare_names(db: &dyn salsa::Database, env: &mut SchemaEnv, schemas: &SchemaUnits) -> BTreeMap<Arc<str>, TypeExpr> {
     let mut alias_defs: BTreeMap<Arc<str>, TypeExpr> = BTreeMap::new();
-    for (file, key, unit) in &schemas {
+    for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
         let ns = namespace(db, *file);
         for item in &schema.items {
@@ -303,13 +345,22 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
             }
         }
     }
+    alias_defs
+}
 
-    // Pass 2: aliases, then attributes, parents, actions and the context.
+/// Pass 2a: each alias's type (refusing cycles through `alias_defs`).
+fn resolve_aliases(
+    db: &dyn salsa::Database,
+    stdlib: &[Arc<str>],
+    env: &SchemaEnv,
+    schemas: &SchemaUnits,
+    alias_defs: &BTreeMap<Arc<str>, TypeExpr>,
+) -> BTreeMap<Arc<str>, (Type, Loc)> {
     let mut alias_types = BTreeMap::new();
-    for (file, key, unit) in &schemas {
+    for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
         let ns = namespace(db, *file);
-        let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &alias_defs };
+        let resolver = TypeResolver { env, ns, stdlib, alias_defs };
         for item in &schema.items {
             if let SchemaItem::TypeAlias(t) = item {
                 let name = qualify(ns, &t.name.name);
@@ -318,31 +369,39 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
             }
         }
     }
-    env.aliases = alias_types;
+    alias_types
+}
+
+/// What pass 2b resolves, applied to the environment once every schema has
+/// been read (the resolver borrows the environment meanwhile).
+#[derive(Default)]
+struct Members {
+    context: RecordType,
+    actions: BTreeMap<Arc<str>, ActionInfo>,
+    entities: Vec<EntityMembers>,
+}
+
+/// One entity declaration's parents and attributes.
+struct EntityMembers {
+    name: Arc<str>,
+    /// The declaration they belong to: only the first declaration's are kept.
+    loc: Loc,
+    parents: Vec<Arc<str>>,
+    attrs: RecordType,
+    attr_locs: BTreeMap<Arc<str>, Loc>,
+}
+
+/// Pass 2b: entities' parents and attributes, actions, the shared context.
+fn resolve_members(db: &dyn salsa::Database, stdlib: &[Arc<str>], env: &SchemaEnv, schemas: &SchemaUnits) -> Members {
     let no_aliases = BTreeMap::new();
-    let mut context = RecordType::default();
-    let mut actions = BTreeMap::new();
-    let mut entity_updates = Vec::new();
-    for (file, key, unit) in &schemas {
+    let mut members = Members::default();
+    for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
         let ns = namespace(db, *file);
-        let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &no_aliases };
-        let names = |list: &Option<ast::NameList>| -> Option<Vec<Arc<str>>> {
-            list.as_ref().map(|l| {
-                l.names
-                    .iter()
-                    .filter_map(|p| match ns.lookup(p, |n| env.entities.contains_key(n), stdlib) {
-                        Lookup::Found(q) => Some(q),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        };
+        let resolver = TypeResolver { env, ns, stdlib, alias_defs: &no_aliases };
         for item in &schema.items {
             match item {
                 SchemaItem::Entity(e) => {
-                    let name = qualify(ns, &e.name.name);
-                    let parents = names(&e.parents).unwrap_or_default();
                     let mut attrs = RecordType::default();
                     let mut attr_locs = BTreeMap::new();
                     if let Some(r) = &e.attrs {
@@ -355,84 +414,91 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
                             ));
                         }
                     }
-                    let loc = Loc::new(*file, *key, e.name.span);
-                    entity_updates.push((name, loc, parents, attrs, attr_locs));
+                    members.entities.push(EntityMembers {
+                        name: qualify(ns, &e.name.name),
+                        loc: Loc::new(*file, *key, e.name.span),
+                        parents: resolver.entity_types(&e.parents).unwrap_or_default(),
+                        attrs,
+                        attr_locs,
+                    });
                 }
                 SchemaItem::Context(c) => {
                     for (k, v) in resolver.record(&c.fields, &mut Vec::new(), &mut Vec::new()).fields {
-                        context.fields.entry(k).or_insert(v);
+                        members.context.fields.entry(k).or_insert(v);
                     }
                 }
                 SchemaItem::Action(a) => {
-                    let own = a.context.as_ref().map(|r| resolver.record(r, &mut Vec::new(), &mut Vec::new()));
-                    let returns = a.returns.as_ref().map(|t| resolver.resolve(t, &mut Vec::new()));
-                    let groups: Vec<Arc<str>> = a
-                        .parents
-                        .as_ref()
-                        .map(|l| l.names.iter().map(|p| qualify(ns, &p.text())).collect())
-                        .unwrap_or_default();
-                    for n in &a.names {
-                        let name = qualify(ns, &n.name);
-                        actions.entry(name.clone()).or_insert(ActionInfo {
-                            name,
-                            parents: groups.clone(),
-                            principals: names(&a.principals),
-                            resources: names(&a.resources),
-                            context: own.clone().unwrap_or_default(),
-                            returns: returns.clone(),
-                            sensitive: a.annotations.iter().any(|x| x.name.name == "sensitive"),
-                            annotations: a
-                                .annotations
-                                .iter()
-                                .map(|x| {
-                                    let arg = match &x.arg {
-                                        Some(ward_grammar::ast::AnnotationArg::Lit(l)) => {
-                                            l.string_value().map(str::to_string)
-                                        }
-                                        Some(ward_grammar::ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
-                                        None => None,
-                                    };
-                                    (x.name.name.clone(), arg)
-                                })
-                                .collect(),
-                            docs: a.docs.lines.clone(),
-                            loc: Loc::new(*file, *key, n.span),
-                        });
+                    for info in action_infos(&resolver, *file, *key, a) {
+                        members.actions.entry(info.name.clone()).or_insert(info);
                     }
                 }
                 _ => {}
             }
         }
     }
-    for (name, loc, parents, attrs, attr_locs) in entity_updates {
-        if let Some(info) = env.entities.get_mut(&name)
-            && info.loc == loc
-        {
-            info.parents = parents;
-            info.attrs = attrs;
-            info.attr_locs = attr_locs;
-        }
-    }
-    // Each action's context is the schema's context plus its own fields.
-    for action in actions.values_mut() {
-        let mut merged = context.clone();
-        for (k, v) in std::mem::take(&mut action.context.fields) {
-            merged.fields.insert(k, v);
-        }
-        action.context = merged;
-    }
-    env.context = context;
-    env.actions = actions;
-    env.ancestors = closure(env.entities.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
-    env.action_groups = closure(env.actions.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
-    env.groups = env.actions.values().flat_map(|a| a.parents.iter().cloned()).collect();
-    env.hidden = env
-        .entities
-        .keys()
-        .filter(|name| name.split_once('.').is_some_and(|(module, _)| !imported.contains(module)))
-        .cloned()
+    members
+}
+
+/// An `action` declaration's actions (one per name), their context their
+/// own fields only.
+fn action_infos(resolver: &TypeResolver, file: SourceFile, key: UnitKey, a: &ast::ActionDecl) -> Vec<ActionInfo> {
+    let ns = resolver.ns;
+    let own = a.context.as_ref().map(|r| resolver.record(r, &mut Vec::new(), &mut Vec::new()));
+    let returns = a.returns.as_ref().map(|t| resolver.resolve(t, &mut Vec::new()));
+    let groups: Vec<Arc<str>> =
+        a.parents.as_ref().map(|l| l.names.iter().map(|p| qualify(ns, &p.text())).collect()).unwrap_or_default();
+    let annotations: Vec<(String, Option<String>)> = a
+        .annotations
+        .iter()
+        .map(|x| {
+            let arg = match &x.arg {
+                Some(ast::AnnotationArg::Lit(l)) => l.string_value().map(str::to_string),
+                Some(ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
+                None => None,
+            };
+            (x.name.name.clone(), arg)
+        })
         .collect();
-    Arc::new(env)
+    a.names
+        .iter()
+        .map(|n| ActionInfo {
+            name: qualify(ns, &n.name),
+            parents: groups.clone(),
+            principals: resolver.entity_types(&a.principals),
+            resources: resolver.entity_types(&a.resources),
+            context: own.clone().unwrap_or_default(),
+            returns: returns.clone(),
+            sensitive: a.annotations.iter().any(|x| x.name.name == "sensitive"),
+            annotations: annotations.clone(),
+            docs: a.docs.lines.clone(),
+            loc: Loc::new(file, key, n.span),
+        })
+        .collect()
+}
+
+impl Members {
+    fn apply(self, env: &mut SchemaEnv) {
+        for update in self.entities {
+            if let Some(info) = env.entities.get_mut(&update.name)
+                && info.loc == update.loc
+            {
+                info.parents = update.parents;
+                info.attrs = update.attrs;
+                info.attr_locs = update.attr_locs;
+            }
+        }
+        let mut actions = self.actions;
+        // Each action's context is the schema's context plus its own fields.
+        for action in actions.values_mut() {
+            let mut merged = self.context.clone();
+            for (k, v) in std::mem::take(&mut action.context.fields) {
+                merged.fields.insert(k, v);
+            }
+            action.context = merged;
+        }
+        env.context = self.context;
+        env.actions = actions;
+    }
 }
 
 /// Actions live in their own namespace: their key in [`SchemaEnv::declarations`].

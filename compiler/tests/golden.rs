@@ -17,6 +17,7 @@ use std::fs;
 use std::path::Path;
 
 use ward_compiler::{Diagnostic, FileId, Label, Options, Severity, SourceSet, check, literals};
+use ward_grammar::lines::LineIndex;
 
 /// The date the lifecycle checks compare against: fixed, so the snapshots do
 /// not change with the calendar.
@@ -26,27 +27,17 @@ fn options() -> Options {
     Options { today: Some(literals::date_days(TODAY).unwrap()), ..Options::default() }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
 fn range(sources: &SourceSet, main: FileId, label: &Label) -> String {
     let source = sources.get(label.file).unwrap();
-    let (l1, c1) = line_col(&source.text, label.span.start as usize);
-    let (l2, c2) = line_col(&source.text, label.span.end as usize);
+    let lines = LineIndex::new(&source.text);
     let file = if label.file == main { String::new() } else { format!("{} ", source.path) };
-    format!("{file}{l1}:{c1}-{l2}:{c2}")
+    format!("{file}{}-{}", lines.line_col(label.span.start), lines.line_col(label.span.end))
 }
 
 /// The line of the primary span with `^` under the span (to the end of the
 /// line when the span continues on the next ones).
 fn carets(text: &str, start: usize, end: usize) -> String {
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let std::ops::Range { start: line_start, end: line_end } = LineIndex::new(text).line_range(start as u32);
     let line = &text[line_start..line_end];
     let pad: String = text[line_start..start].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
     let width = text[start..end.min(line_end).max(start)].chars().count().max(1);

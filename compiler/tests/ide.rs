@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use ward_compiler::ide::{self, CompletionKind, Symbol};
 use ward_compiler::{FileId, Options, Origin, Workspace};
+use ward_grammar::lines::line_col;
 
 const SCHEMA: &str = r#"/// The shop's schema.
 schema shop {
@@ -91,13 +92,6 @@ fn at(text: &str, context: &str, inner: &str) -> u32 {
     let start = text.find(context).unwrap_or_else(|| panic!("no `{context}`"));
     let within = context.find(inner).unwrap_or_else(|| panic!("no `{inner}` in `{context}`"));
     (start + within) as u32
-}
-
-fn line_col(text: &str, offset: u32) -> String {
-    let before = &text[..offset as usize];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{line}:{col}")
 }
 
 fn show_span(ws: &Workspace, fs: &ide::FileSpan) -> String {

@@ -74,6 +74,17 @@ pub enum AnnotationArg {
     Word(Ident),
 }
 
+impl Annotation {
+    /// The argument as text: a string's value, another literal as written,
+    /// or a word.
+    pub fn arg_text(&self) -> Option<String> {
+        self.arg.as_ref().map(|arg| match arg {
+            AnnotationArg::Lit(l) => l.string_value().map_or_else(|| l.raw.clone(), str::to_string),
+            AnnotationArg::Word(w) => w.name.clone(),
+        })
+    }
+}
+
 /// A top-level item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Item {

@@ -1,6 +1,7 @@
 //! Ward's syntax: the lexer (logos), the normative grammar (pest, see
 //! [`reference`]), the error-recovering parser and the syntax tree, and the
-//! formatter that prints a tree back in canonical layout.
+//! formatter that prints a tree back in canonical layout, and the mapping
+//! between byte offsets and lines and columns ([`lines`]).
 //!
 //! Architecture invariant: this crate knows nothing of types, salsa or the
 //! LSP. [`parse`] never fails and never panics: it returns a tree plus the
@@ -9,6 +10,7 @@
 pub mod ast;
 pub mod format;
 pub mod lexer;
+pub mod lines;
 mod parser;
 pub mod reference;
 pub mod visit;

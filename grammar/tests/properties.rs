@@ -427,9 +427,7 @@ fn expr() -> BoxedStrategy<E> {
                     out.push(".".to_string());
                     out.push(name);
                     if let Some(args) = call {
-                        out.push("(".to_string());
-                        out.extend(args);
-                        out.push(")".to_string());
+                        out.extend(wrapped("(", args, ")"));
                     }
                     E::new(out, 5)
                 }),
@@ -440,39 +438,13 @@ fn expr() -> BoxedStrategy<E> {
                 }),
                 // calls, sets, records, parentheses
                 (ident(), args.clone()).prop_map(|(f, args)| {
-                    let mut out = vec![f, "(".to_string()];
-                    out.extend(args);
-                    out.push(")".to_string());
+                    let mut out = vec![f];
+                    out.extend(wrapped("(", args, ")"));
                     E::new(out, 5)
                 }),
-                args.clone().prop_map(|items| {
-                    let mut out = vec!["[".to_string()];
-                    out.extend(items);
-                    out.push("]".to_string());
-                    E::new(out, 5)
-                }),
-                (vec((prop_oneof![key_word(), string_lit()], inner.clone()), 0..3), any::<bool>()).prop_map(
-                    |(entries, trailing)| {
-                        let items = entries
-                            .into_iter()
-                            .map(|(k, v)| {
-                                let mut t = vec![k, ":".to_string()];
-                                t.extend(v.at(0));
-                                t
-                            })
-                            .collect();
-                        let mut out = vec!["{".to_string()];
-                        out.extend(comma_list(items, trailing));
-                        out.push("}".to_string());
-                        E::new(out, 5)
-                    }
-                ),
-                inner.clone().prop_map(|e| {
-                    let mut out = vec!["(".to_string()];
-                    out.extend(e.toks);
-                    out.push(")".to_string());
-                    E::new(out, 5)
-                }),
+                args.clone().prop_map(|items| E::new(wrapped("[", items, "]"), 5)),
+                record_of(inner.clone(), 0..3).prop_map(|out| E::new(out, 5)),
+                inner.clone().prop_map(|e| E::new(wrapped("(", e.toks, ")"), 5)),
                 flow(inner),
             ]
         })
@@ -753,7 +725,12 @@ fn policy_member() -> impl Strategy<Value = Toks> {
 }
 
 fn record_lit() -> impl Strategy<Value = Toks> {
-    (vec((prop_oneof![key_word(), string_lit()], expr()), 0..4), any::<bool>()).prop_map(|(entries, trailing)| {
+    record_of(expr(), 0..4)
+}
+
+/// `{ key: value, … }` with keys as words or strings.
+fn record_of(values: impl Strategy<Value = E>, sizes: std::ops::Range<usize>) -> impl Strategy<Value = Toks> {
+    (vec((prop_oneof![key_word(), string_lit()], values), sizes), any::<bool>()).prop_map(|(entries, trailing)| {
         let items = entries
             .into_iter()
             .map(|(k, v)| {
@@ -762,11 +739,16 @@ fn record_lit() -> impl Strategy<Value = Toks> {
                 t
             })
             .collect();
-        let mut out = vec!["{".to_string()];
-        out.extend(comma_list(items, trailing));
-        out.push("}".to_string());
-        out
+        wrapped("{", comma_list(items, trailing), "}")
     })
+}
+
+/// `inner` between `open` and `close`.
+fn wrapped(open: &str, inner: Toks, close: &str) -> Toks {
+    let mut out = vec![open.to_string()];
+    out.extend(inner);
+    out.push(close.to_string());
+    out
 }
 
 fn entity_lit() -> impl Strategy<Value = Toks> {

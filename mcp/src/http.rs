@@ -95,6 +95,21 @@ fn error_for(id: &Json, code: i64, message: String) -> Response<Body> {
     json_response(StatusCode::OK, &rpc::error_response(id, rpc::error_object(code, message, None)))
 }
 
+impl Expect {
+    /// The id of the request whose answer is awaited, if any.
+    fn id(&self) -> Option<&Json> {
+        match self {
+            Expect::Call(id, _) | Expect::List(id) => Some(id),
+            Expect::Nothing => None,
+        }
+    }
+}
+
+/// The answer sent instead of forwarding (boxed: it is the rare path).
+type Refusal = Box<Response<Body>>;
+
+/// One exchange: the client's message is decided, forwarded upstream, and
+/// the answer masked or filtered on its way back.
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let session = parts
@@ -106,65 +121,83 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         Ok(b) => b,
         Err(e) => return error_for(&Json::Null, code::INVALID_REQUEST, format!("cannot read the body: {e}")),
     };
-    let mut expect = Expect::Nothing;
-    let mut forward = body.clone();
-    if parts.method == Method::POST {
-        let message: Json = match serde_json::from_slice(&body) {
-            Ok(m) => m,
-            Err(e) => {
-                let error = rpc::error_response(
-                    &Json::Null,
-                    rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None),
-                );
-                return json_response(StatusCode::BAD_REQUEST, &error);
-            }
-        };
-        if let Json::Array(items) = &message {
-            if items
-                .iter()
-                .any(|m| matches!(rpc::classify(m), Kind::Request { method: "tools/call" | "tools/list", .. }))
-            {
-                let error = rpc::error_object(
-                    code::INVALID_REQUEST,
-                    "batches with tools/call or tools/list are not accepted through the gateway; send them one by one",
-                    None,
-                );
-                return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
-            }
-        } else {
-            match rpc::classify(&message) {
-                Kind::Request { id, method: "tools/call" } => {
-                    match proxy.gate.decide_call(&session, message.get("params")) {
-                        Verdict::Refuse(error) => {
-                            log(&format!(
-                                "refused tools/call {id}: {}",
-                                error.get("message").and_then(Json::as_str).unwrap_or("")
-                            ));
-                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
-                        }
-                        Verdict::Forward { params, call } => {
-                            let mut decided = message.clone();
-                            if let Some(obj) = decided.as_object_mut() {
-                                obj.insert("params".into(), params);
-                            }
-                            forward = Bytes::from(rpc::line(&decided));
-                            expect = Expect::Call(id.clone(), call);
-                        }
-                    }
-                }
-                Kind::Request { id, method: "tools/list" } => expect = Expect::List(id.clone()),
-                Kind::Invalid(why) => {
-                    let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
-                    return json_response(StatusCode::BAD_REQUEST, &error);
-                }
-                _ => {}
-            }
+    let (expect, forward) = if parts.method == Method::POST {
+        match decide_post(&proxy.gate, &session, body) {
+            Ok(decided) => decided,
+            Err(refusal) => return *refusal,
         }
-    }
-    let request_id = match &expect {
-        Expect::Call(id, _) | Expect::List(id) => Some(id.clone()),
-        Expect::Nothing => None,
+    } else {
+        (Expect::Nothing, body)
     };
+    let (mut head, incoming) = match send_upstream(&proxy, &parts, forward, expect.id()).await {
+        Ok(answer) => answer.into_parts(),
+        Err(refusal) => return *refusal,
+    };
+    strip_hop_headers(&mut head.headers);
+    let body = match answer_body(&proxy, expect, &head, incoming, parts.method == Method::GET).await {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
+    };
+    head.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(head, body)
+}
+
+/// A `POST`'s message: a `tools/call` decided (refused here, or forwarded
+/// with the decided parameters), a `tools/list` noted for filtering its
+/// answer, anything else passed on. `Err` is the answer to send instead.
+fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
+    let message: Json = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            let error =
+                rpc::error_response(&Json::Null, rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None));
+            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)));
+        }
+    };
+    if let Json::Array(items) = &message {
+        if items.iter().any(|m| matches!(rpc::classify(m), Kind::Request { method: "tools/call" | "tools/list", .. })) {
+            let error = rpc::error_object(
+                code::INVALID_REQUEST,
+                "batches with tools/call or tools/list are not accepted through the gateway; send them one by one",
+                None,
+            );
+            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error))));
+        }
+        return Ok((Expect::Nothing, body));
+    }
+    match rpc::classify(&message) {
+        Kind::Request { id, method: "tools/call" } => match gate.decide_call(session, message.get("params")) {
+            Verdict::Refuse(error) => {
+                log(&format!("refused tools/call {id}: {}", error.get("message").and_then(Json::as_str).unwrap_or("")));
+                Err(Box::new(json_response(StatusCode::OK, &rpc::error_response(id, error))))
+            }
+            Verdict::Forward { params, call } => {
+                let mut decided = message.clone();
+                if let Some(obj) = decided.as_object_mut() {
+                    obj.insert("params".into(), params);
+                }
+                Ok((Expect::Call(id.clone(), call), Bytes::from(rpc::line(&decided))))
+            }
+        },
+        Kind::Request { id, method: "tools/list" } => Ok((Expect::List(id.clone()), body)),
+        Kind::Invalid(why) => {
+            let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
+            Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)))
+        }
+        _ => Ok((Expect::Nothing, body)),
+    }
+}
+
+/// Sends the (decided) message upstream with the client's end-to-end
+/// headers. `Err` is the answer to the client when the server cannot be
+/// reached in time: a JSON-RPC error for a request we await, else a plain
+/// HTTP error.
+async fn send_upstream(
+    proxy: &Proxy,
+    parts: &axum::http::request::Parts,
+    forward: Bytes,
+    request_id: Option<&Json>,
+) -> Result<Response<hyper::body::Incoming>, Refusal> {
     let mut upstream = Request::builder().method(parts.method.clone()).uri(proxy.upstream.clone());
     for (name, value) in &parts.headers {
         if !matches!(
@@ -175,42 +208,53 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         }
     }
     let Ok(upstream) = upstream.body(Full::new(forward)) else {
-        return error_for(&request_id.unwrap_or(Json::Null), code::GATEWAY, "cannot build the upstream request".into());
+        return Err(Box::new(error_for(
+            request_id.unwrap_or(&Json::Null),
+            code::GATEWAY,
+            "cannot build the upstream request".into(),
+        )));
     };
-    let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
-        Ok(Ok(a)) => a,
+    match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
+        Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => {
             let why = format!("the MCP server cannot be reached: {e}");
             log(&why);
-            return match request_id {
-                Some(id) => error_for(&id, code::SERVER_GONE, why),
+            Err(Box::new(match request_id {
+                Some(id) => error_for(id, code::SERVER_GONE, why),
                 None => plain(StatusCode::BAD_GATEWAY, why),
-            };
+            }))
         }
         Err(_) => {
             let why = format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis());
             log(&why);
-            return match request_id {
-                Some(id) => error_for(&id, code::TIMEOUT, why),
+            Err(Box::new(match request_id {
+                Some(id) => error_for(id, code::TIMEOUT, why),
                 None => plain(StatusCode::GATEWAY_TIMEOUT, why),
-            };
+            }))
         }
-    };
-    let (mut head, incoming) = answer.into_parts();
-    strip_hop_headers(&mut head.headers);
-    let is_sse = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let is_json = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    }
+}
+
+/// Whether the answer's `Content-Type` starts with `prefix`.
+fn content_type_is(head: &axum::http::response::Parts, prefix: &str) -> bool {
+    head.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with(prefix))
+}
+
+/// The body to pass back: a JSON answer masked or filtered whole, an SSE
+/// stream message by message, responses on a `GET` stream dropped, anything
+/// else unchanged. `Err` is the answer to send instead.
+async fn answer_body(
+    proxy: &Proxy,
+    expect: Expect,
+    head: &axum::http::response::Parts,
+    incoming: hyper::body::Incoming,
+    is_get: bool,
+) -> Result<Body, Refusal> {
+    let is_sse = content_type_is(head, "text/event-stream");
+    let is_json = content_type_is(head, "application/json");
     let gate = Arc::clone(&proxy.gate);
     let timeout = proxy.timeout;
-    let body = match (expect, is_sse, is_json, parts.method == Method::GET) {
+    Ok(match (expect, is_sse, is_json, is_get) {
         (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses),
         (Expect::Nothing, ..) => Body::new(incoming),
         (expect, false, true, _) => {
@@ -218,14 +262,10 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
                 Ok(Ok(b)) => b.to_bytes(),
                 _ => Bytes::new(),
             };
-            let id = match &expect {
-                Expect::Call(id, _) | Expect::List(id) => id.clone(),
-                Expect::Nothing => Json::Null,
-            };
             let out = match serde_json::from_slice::<Json>(&bytes) {
                 Ok(message) => answer_for(&gate, &expect, &message).unwrap_or(message),
                 Err(_) => rpc::error_response(
-                    &id,
+                    expect.id().unwrap_or(&Json::Null),
                     rpc::error_object(
                         code::GATEWAY,
                         "the MCP server's answer is not JSON (or did not arrive in time)",
@@ -236,24 +276,23 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
             Body::from(rpc::line(&out))
         }
         (expect, true, _, _) => {
-            let deadline = match &expect {
-                Expect::Call(id, _) | Expect::List(id) => Some((id.clone(), timeout)),
-                Expect::Nothing => None,
-            };
+            let deadline = expect.id().map(|id| (id.clone(), timeout));
             let expect = Arc::new(expect);
             sse(incoming, deadline, move |m| Some(answer_for(&gate, &expect, &m).unwrap_or(m)))
         }
         // An answer that is neither JSON nor SSE to a decided call: nothing to mask it in.
         (expect, false, false, _) => {
             if matches!(expect, Expect::Call(..)) && head.status.is_success() {
-                let id = request_id.unwrap_or(Json::Null);
-                return error_for(&id, code::GATEWAY, "the MCP server's answer has no JSON or SSE body".into());
+                let id = expect.id().unwrap_or(&Json::Null);
+                return Err(Box::new(error_for(
+                    id,
+                    code::GATEWAY,
+                    "the MCP server's answer has no JSON or SSE body".into(),
+                )));
             }
             Body::new(incoming)
         }
-    };
-    head.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(head, body)
+    })
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {

@@ -200,17 +200,7 @@ pub fn generate(server: &str, tools: &[Json]) -> Generated {
 /// Starts `command`, initializes an MCP session over stdio, lists every
 /// tool (following `nextCursor`) and returns the server's name and tools.
 pub async fn fetch_tools(command: &[String], timeout: Duration) -> Result<(String, Vec<Json>), String> {
-    let (program, args) = command.split_first().ok_or("no server command given (after `--`)")?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
-    let mut input = child.stdin.take().ok_or("the server's stdin is not available")?;
-    let output = child.stdout.take().ok_or("the server's stdout is not available")?;
+    let (mut child, mut input, output) = crate::stdio::spawn_server(command)?;
     let mut lines = BufReader::new(output).lines();
     let work = async {
         let init = json!({"protocolVersion": "2025-06-18", "capabilities": {},

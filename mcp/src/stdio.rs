@@ -485,8 +485,11 @@ pub fn filter_list(gate: &Gate, id: &Json, message: &Json) -> Json {
     out
 }
 
-/// Spawns the server command and runs the proxy over this process's stdin and stdout.
-pub async fn run_command(gate: Arc<Gate>, options: Options, command: &[String]) -> Result<i32, String> {
+/// Starts an MCP server command (`program args…`) with its stdin and stdout
+/// piped to us, its stderr passed through, and killed when the handle drops.
+pub(crate) fn spawn_server(
+    command: &[String],
+) -> Result<(tokio::process::Child, tokio::process::ChildStdin, tokio::process::ChildStdout), String> {
     let (program, args) = command.split_first().ok_or("no server command given (after `--`)")?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -496,8 +499,14 @@ pub async fn run_command(gate: Arc<Gate>, options: Options, command: &[String]) 
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start `{program}`: {e}"))?;
-    let server_in = child.stdin.take().ok_or("the server's stdin is not available")?;
-    let server_out = child.stdout.take().ok_or("the server's stdout is not available")?;
+    let input = child.stdin.take().ok_or("the server's stdin is not available")?;
+    let output = child.stdout.take().ok_or("the server's stdout is not available")?;
+    Ok((child, input, output))
+}
+
+/// Spawns the server command and runs the proxy over this process's stdin and stdout.
+pub async fn run_command(gate: Arc<Gate>, options: Options, command: &[String]) -> Result<i32, String> {
+    let (mut child, server_in, server_out) = spawn_server(command)?;
     let (exit_tx, exit_rx) = tokio::sync::oneshot::channel::<String>();
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
     let waiter = tokio::spawn(async move {

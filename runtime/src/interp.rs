@@ -170,21 +170,7 @@ impl<'a> Eval<'a> {
         let frame = self.frame;
         match &e.kind {
             ExprKind::Const(c) => self.constant(c),
-            ExprKind::Var(v) => Ok(match v {
-                Var::Principal => u64::from(self.principal),
-                Var::Resource => u64::from(frame.resource),
-                Var::Context => frame.context,
-                Var::Action => u64::from(frame.action),
-                Var::Now => frame.now as u64,
-                Var::Actor => u64::from(self.current.unwrap_or(frame).actor),
-                Var::Chain => self.current.unwrap_or(frame).chain_set,
-                Var::CurrentPrincipal => {
-                    u64::from(if self.current.is_some() { self.current_principal } else { self.principal })
-                }
-                Var::CurrentResource => u64::from(self.current.unwrap_or(frame).resource),
-                Var::CurrentContext => self.current.unwrap_or(frame).context,
-                Var::CurrentAction => u64::from(self.current.unwrap_or(frame).action),
-            }),
+            ExprKind::Var(v) => Ok(self.variable(*v)),
             ExprKind::Attr { base, name } => {
                 let b = self.expr(exprs, *base)?;
                 self.attribute(exprs, *base, b, *name)?.ok_or_else(|| EvalError::Missing {
@@ -224,32 +210,7 @@ impl<'a> Eval<'a> {
                     CmpOp::Ge => (a as i64) >= (b as i64),
                 }))
             }
-            ExprKind::In { lhs, rhs } => {
-                let (lt, rt) = (&Self::node(exprs, *lhs).ty, &Self::node(exprs, *rhs).ty);
-                let a = self.expr(exprs, *lhs)?;
-                let rhs_node = Self::node(exprs, *rhs);
-                Ok(u64::from(match (lt, rt) {
-                    (Ty::Entity(_), Ty::Entity(_)) => match &rhs_node.kind {
-                        ExprKind::Const(Const::Entity(k)) => self.in_literal(a as u32, *k),
-                        _ => self.entity_in(a as u32, self.expr(exprs, *rhs)? as u32),
-                    },
-                    (Ty::Entity(_), Ty::Set(_)) => {
-                        // A set literal lives in the frame's scratch sets, not in its tables.
-                        let set = self.expr(exprs, *rhs)?;
-                        self.with_set(set, |s| s.iter().any(|e| self.entity_in(a as u32, *e as u32)))
-                    }
-                    (Ty::Ip, Ty::Cidr) => {
-                        let b = self.expr(exprs, *rhs)?;
-                        matches!((self.view.ip(a), self.view.cidr(b)), (Some(ip), Some(c)) if ip_in_cidr(ip, c))
-                    }
-                    (Ty::Action, Ty::Action) => self.action_in(a as u32, self.expr(exprs, *rhs)? as u32),
-                    (Ty::Action, Ty::Set(_)) => {
-                        let set = self.expr(exprs, *rhs)?;
-                        self.set_elements(set).iter().any(|g| self.action_in(a as u32, *g as u32))
-                    }
-                    _ => false,
-                }))
-            }
+            ExprKind::In { lhs, rhs } => self.in_test(exprs, *lhs, *rhs).map(u64::from),
             ExprKind::Add(a, b) => {
                 let (x, y) = (self.expr(exprs, *a)? as i64, self.expr(exprs, *b)? as i64);
                 x.checked_add(y).map(|v| v as u64).ok_or(EvalError::Overflow("addition"))
@@ -286,6 +247,56 @@ impl<'a> Eval<'a> {
             }
             ExprKind::Flow(k) => self.flows.flow(*k, self.current.unwrap_or(frame)),
         }
+    }
+
+    /// The value of a request variable (in a flow, `current.x` is the
+    /// request being decided and the plain variables the earlier one).
+    fn variable(&self, v: Var) -> u64 {
+        let frame = self.frame;
+        match v {
+            Var::Principal => u64::from(self.principal),
+            Var::Resource => u64::from(frame.resource),
+            Var::Context => frame.context,
+            Var::Action => u64::from(frame.action),
+            Var::Now => frame.now as u64,
+            Var::Actor => u64::from(self.current.unwrap_or(frame).actor),
+            Var::Chain => self.current.unwrap_or(frame).chain_set,
+            Var::CurrentPrincipal => {
+                u64::from(if self.current.is_some() { self.current_principal } else { self.principal })
+            }
+            Var::CurrentResource => u64::from(self.current.unwrap_or(frame).resource),
+            Var::CurrentContext => self.current.unwrap_or(frame).context,
+            Var::CurrentAction => u64::from(self.current.unwrap_or(frame).action),
+        }
+    }
+
+    /// `lhs in rhs`: entity membership (in an entity, a literal, a set of
+    /// entities), an IP in a range, an action in a group or set of them.
+    fn in_test(&self, exprs: &[Expr], lhs: u32, rhs: u32) -> Result<bool, EvalError> {
+        let (lt, rt) = (&Self::node(exprs, lhs).ty, &Self::node(exprs, rhs).ty);
+        let a = self.expr(exprs, lhs)?;
+        let rhs_node = Self::node(exprs, rhs);
+        Ok(match (lt, rt) {
+            (Ty::Entity(_), Ty::Entity(_)) => match &rhs_node.kind {
+                ExprKind::Const(Const::Entity(k)) => self.in_literal(a as u32, *k),
+                _ => self.entity_in(a as u32, self.expr(exprs, rhs)? as u32),
+            },
+            (Ty::Entity(_), Ty::Set(_)) => {
+                // A set literal lives in the frame's scratch sets, not in its tables.
+                let set = self.expr(exprs, rhs)?;
+                self.with_set(set, |s| s.iter().any(|e| self.entity_in(a as u32, *e as u32)))
+            }
+            (Ty::Ip, Ty::Cidr) => {
+                let b = self.expr(exprs, rhs)?;
+                matches!((self.view.ip(a), self.view.cidr(b)), (Some(ip), Some(c)) if ip_in_cidr(ip, c))
+            }
+            (Ty::Action, Ty::Action) => self.action_in(a as u32, self.expr(exprs, rhs)? as u32),
+            (Ty::Action, Ty::Set(_)) => {
+                let set = self.expr(exprs, rhs)?;
+                self.set_elements(set).iter().any(|g| self.action_in(a as u32, *g as u32))
+            }
+            _ => false,
+        })
     }
 
     fn constant(&self, c: &Const) -> R {

@@ -71,10 +71,11 @@ struct Pending {
     parents: Vec<u32>,
 }
 
+/// The entities being loaded: an index for every one listed or referenced.
 struct Resolver<'a> {
     program: &'a Program,
-    by_uid: &'a mut HashMap<(u32, Box<str>), u32>,
-    pending: &'a mut Vec<Pending>,
+    by_uid: HashMap<(u32, Box<str>), u32>,
+    pending: Vec<Pending>,
 }
 
 impl Resolver<'_> {
@@ -102,6 +103,205 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    /// Pass 1: every listed entity gets its index and its attributes (still
+    /// JSON), refusing an entity listed twice.
+    fn list(&mut self, list: &[Json]) -> Result<(), DataError> {
+        for (n, item) in list.iter().enumerate() {
+            let path = format!("entities[{n}]");
+            // Before the attributes are copied: a value built in memory may nest deeper than any stack.
+            data::check_depth(item, &path)?;
+            let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
+            let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
+            let t = self.type_index(ty, &format!("{path}.uid.type"))?;
+            let i = self.index(t, id) as usize;
+            let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
+            let label = format!("{ty}::{id:?}");
+            if let Some(p) = self.pending.get_mut(i) {
+                if p.attrs.is_some() {
+                    return Err(data::error(&path, format!("entity {label} is listed twice")));
+                }
+                p.attrs = Some((attrs, label));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each listed entity's parents, of types the schema allows it to be in.
+    fn parents(&mut self, list: &[Json]) -> Result<(), DataError> {
+        let program = self.program;
+        for (n, item) in list.iter().enumerate() {
+            let path = format!("entities[{n}]");
+            let Some(uid) = item.get("uid") else { continue };
+            let (ty, id) = data::entity_ref(uid, &path)?;
+            let t = self.type_index(ty, &path)?;
+            let i = self.index(t, id);
+            let parents = match item.get("parents") {
+                None | Some(Json::Null) => Vec::new(),
+                Some(Json::Array(ps)) => ps.iter().collect(),
+                Some(other) => {
+                    return Err(data::error(
+                        &format!("{path}.parents"),
+                        format!("expected an array, found {}", data::kind(other)),
+                    ));
+                }
+            };
+            let mut indexes = Vec::new();
+            for (k, p) in parents.into_iter().enumerate() {
+                let ppath = format!("{path}.parents[{k}]");
+                let (pty, pid) = data::entity_ref(p, &ppath)?;
+                let pt = self.type_index(pty, &ppath)?;
+                let allowed = program.entity_types.get(t as usize).is_some_and(|e| e.parents.contains(&pt));
+                if !allowed {
+                    return Err(data::error(&ppath, format!("the schema does not allow a `{ty}` to be in a `{pty}`")));
+                }
+                indexes.push(self.index(pt, pid));
+            }
+            if let Some(p) = self.pending.get_mut(i as usize) {
+                p.parents = indexes;
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy's agents: declared attributes and parents, merged under the data's.
+    fn agents(&mut self, literals: &[u32]) {
+        for agent in &self.program.agents {
+            let Some(i) = literals.get(agent.entity as usize).copied() else { continue };
+            let declared: Json = serde_json::from_str(&agent.attrs).unwrap_or(Json::Object(Default::default()));
+            let parents: Vec<u32> = agent.parents.iter().filter_map(|k| literals.get(*k as usize).copied()).collect();
+            if let Some(p) = self.pending.get_mut(i as usize) {
+                let merged = match (&p.attrs, declared) {
+                    (Some((Json::Object(data), label)), Json::Object(mut decl)) => {
+                        for (k, v) in data {
+                            decl.insert(k.clone(), v.clone());
+                        }
+                        (Json::Object(decl), label.clone())
+                    }
+                    (Some(existing), _) => existing.clone(),
+                    (None, decl) => (decl, format!("agent `{}`", agent.name)),
+                };
+                p.attrs = Some(merged);
+                for parent in parents {
+                    if !p.parents.contains(&parent) {
+                        p.parents.push(parent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pass 2: every entity's attributes as a record, in index order
+    /// (entities first referenced here get empty records).
+    fn records(&mut self, tables: &mut Tables) -> Result<Vec<Record>, DataError> {
+        let program = self.program;
+        let mut records: Vec<Record> = Vec::with_capacity(self.pending.len());
+        let count = self.pending.len();
+        for i in 0..count {
+            let (ty, json, label) = {
+                let Some(p) = self.pending.get(i) else { break };
+                let (json, label) = p.attrs.clone().unwrap_or((Json::Null, String::new()));
+                (p.uid.0, json, label)
+            };
+            let fields = program.entity_types.get(ty as usize).map(|t| t.attrs.clone()).unwrap_or_default();
+            let record = if json.is_null() {
+                // Named by the policy or referenced, but not listed: no attributes.
+                Record::new(fields.len())
+            } else {
+                data::record(&json, &fields, program, tables, self, &data::Path::Root(&label), 0)?
+            };
+            records.push(record);
+        }
+        // Records for entities created while reading attributes (references to unlisted ones).
+        while records.len() < self.pending.len() {
+            let ty = self.pending.get(records.len()).map_or(0, |p| p.uid.0);
+            let fields = program.entity_types.get(ty as usize).map_or(0, |t| t.attrs.len());
+            records.push(Record::new(fields));
+        }
+        Ok(records)
+    }
+}
+
+/// The loaded entities, with their ancestors and their bits for the
+/// policy's entity literals (`words` words each).
+fn entities(pending: Vec<Pending>, records: Vec<Record>, literals: &[u32], words: usize) -> Vec<Entity> {
+    let parents: Vec<Vec<u32>> = pending.iter().map(|p| p.parents.clone()).collect();
+    let ancestors = closure(&parents);
+    let mut literal_of: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (k, index) in literals.iter().enumerate() {
+        literal_of.entry(*index).or_default().push(k as u32);
+    }
+    pending
+        .into_iter()
+        .zip(records)
+        .zip(ancestors)
+        .enumerate()
+        .map(|(i, ((p, attrs), ancestors))| {
+            let mut bits = vec![0u64; words];
+            for a in ancestors.iter().copied().chain(std::iter::once(i as u32)) {
+                for k in literal_of.get(&a).into_iter().flatten() {
+                    if let Some(w) = bits.get_mut(*k as usize / 64) {
+                        *w |= 1 << (k % 64);
+                    }
+                }
+            }
+            Entity {
+                ty: p.uid.0,
+                id: p.uid.1,
+                attrs,
+                ancestors: ancestors.into_boxed_slice(),
+                literal_bits: bits.into_boxed_slice(),
+                parents: p.parents.into_boxed_slice(),
+            }
+        })
+        .collect()
+}
+
+/// Handles for the program's IP and CIDR constants.
+fn constants(program: &Program, tables: &mut Tables) -> HashMap<ward_ir::Const, Raw> {
+    let mut constants = HashMap::new();
+    let exprs = program.rules.iter().flat_map(|r| &r.exprs).chain(program.flows.iter().flat_map(|f| &f.exprs));
+    for e in exprs {
+        if let ward_ir::ExprKind::Const(c) = &e.kind {
+            let handle = match c {
+                ward_ir::Const::Ip(s) => ward_ir::literals::ip(s).ok().map(|ip| tables.add_ip(ip)),
+                ward_ir::Const::Cidr(s) => ward_ir::literals::cidr(s).ok().map(|c| tables.add_cidr(c)),
+                _ => None,
+            };
+            if let Some(h) = handle {
+                constants.entry(c.clone()).or_insert(h);
+            }
+        }
+    }
+    constants
+}
+
+/// The entities' attributes and literal bits laid out for native code.
+struct Flat {
+    /// Per entity, its presence words then its slots.
+    flat: Vec<u64>,
+    /// Where each entity starts in `flat`.
+    offsets: Vec<u32>,
+    /// Every entity's literal bits, one row each.
+    bits: Vec<u64>,
+}
+
+fn flatten(entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
+    let mut flat = Vec::new();
+    let mut offsets = Vec::with_capacity(entities.len());
+    let mut bits = Vec::with_capacity(entities.len() * bits_words);
+    for e in entities {
+        offsets.push(
+            u32::try_from(flat.len())
+                .map_err(|_| data::error("entities", "too many attribute values (more than 2^32)"))?,
+        );
+        flat.extend_from_slice(&e.attrs.present);
+        flat.extend_from_slice(&e.attrs.slots);
+        bits.extend_from_slice(&e.literal_bits);
+    }
+    Ok(Flat { flat, offsets, bits })
+}
+
 impl Entities for Resolver<'_> {
     fn entity(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, Raw), DataError> {
         let t = self.type_index(ty, path)?;
@@ -124,170 +324,23 @@ impl Store {
         for s in &program.strings {
             tables.intern(s);
         }
-        let mut by_uid = HashMap::new();
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut r = Resolver { program: &program, by_uid: &mut by_uid, pending: &mut pending };
+        let mut r = Resolver { program: &program, by_uid: HashMap::new(), pending: Vec::new() };
         // The policy's own entities (agents, literals) exist even without data.
         let mut literals = Vec::with_capacity(program.entity_literals.len());
         for (ty, id) in &program.entity_literals {
             literals.push(r.index(*ty, id));
         }
         // Pass 1: every listed entity gets its index, so references resolve in any order.
-        for (n, item) in list.iter().enumerate() {
-            let path = format!("entities[{n}]");
-            // Before the attributes are copied: a value built in memory may nest deeper than any stack.
-            data::check_depth(item, &path)?;
-            let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
-            let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
-            let t = r.type_index(ty, &format!("{path}.uid.type"))?;
-            let i = r.index(t, id) as usize;
-            let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
-            let label = format!("{ty}::{id:?}");
-            if let Some(p) = r.pending.get_mut(i) {
-                if p.attrs.is_some() {
-                    return Err(data::error(&path, format!("entity {label} is listed twice")));
-                }
-                p.attrs = Some((attrs, label));
-            }
-        }
-        for (n, item) in list.iter().enumerate() {
-            let path = format!("entities[{n}]");
-            let Some(uid) = item.get("uid") else { continue };
-            let (ty, id) = data::entity_ref(uid, &path)?;
-            let t = r.type_index(ty, &path)?;
-            let i = r.index(t, id);
-            let parents = match item.get("parents") {
-                None | Some(Json::Null) => Vec::new(),
-                Some(Json::Array(ps)) => ps.iter().collect(),
-                Some(other) => {
-                    return Err(data::error(
-                        &format!("{path}.parents"),
-                        format!("expected an array, found {}", data::kind(other)),
-                    ));
-                }
-            };
-            let mut indexes = Vec::new();
-            for (k, p) in parents.into_iter().enumerate() {
-                let ppath = format!("{path}.parents[{k}]");
-                let (pty, pid) = data::entity_ref(p, &ppath)?;
-                let pt = r.type_index(pty, &ppath)?;
-                let allowed = program.entity_types.get(t as usize).is_some_and(|e| e.parents.contains(&pt));
-                if !allowed {
-                    return Err(data::error(&ppath, format!("the schema does not allow a `{ty}` to be in a `{pty}`")));
-                }
-                indexes.push(r.index(pt, pid));
-            }
-            if let Some(p) = r.pending.get_mut(i as usize) {
-                p.parents = indexes;
-            }
-        }
-        // The policy's agents: declared attributes and parents, merged under the data's.
-        for agent in &program.agents {
-            let Some(i) = literals.get(agent.entity as usize).copied() else { continue };
-            let declared: Json = serde_json::from_str(&agent.attrs).unwrap_or(Json::Object(Default::default()));
-            let parents: Vec<u32> = agent.parents.iter().filter_map(|k| literals.get(*k as usize).copied()).collect();
-            if let Some(p) = r.pending.get_mut(i as usize) {
-                let merged = match (&p.attrs, declared) {
-                    (Some((Json::Object(data), label)), Json::Object(mut decl)) => {
-                        for (k, v) in data {
-                            decl.insert(k.clone(), v.clone());
-                        }
-                        (Json::Object(decl), label.clone())
-                    }
-                    (Some(existing), _) => existing.clone(),
-                    (None, decl) => (decl, format!("agent `{}`", agent.name)),
-                };
-                p.attrs = Some(merged);
-                for parent in parents {
-                    if !p.parents.contains(&parent) {
-                        p.parents.push(parent);
-                    }
-                }
-            }
-        }
+        r.list(list)?;
+        r.parents(list)?;
+        r.agents(&literals);
         // Pass 2: attributes, now that every reference resolves.
-        let mut attrs_out: Vec<Record> = Vec::with_capacity(pending.len());
-        let count = pending.len();
-        for i in 0..count {
-            let (ty, json, label) = {
-                let Some(p) = pending.get(i) else { break };
-                let (json, label) = p.attrs.clone().unwrap_or((Json::Null, String::new()));
-                (p.uid.0, json, label)
-            };
-            let fields = program.entity_types.get(ty as usize).map(|t| t.attrs.clone()).unwrap_or_default();
-            let record = if json.is_null() {
-                // Named by the policy or referenced, but not listed: no attributes.
-                Record::new(fields.len())
-            } else {
-                let mut r = Resolver { program: &program, by_uid: &mut by_uid, pending: &mut pending };
-                data::record(&json, &fields, &program, &mut tables, &mut r, &data::Path::Root(&label), 0)?
-            };
-            attrs_out.push(record);
-        }
-        // Records for entities created while reading attributes (references to unlisted ones).
-        while attrs_out.len() < pending.len() {
-            let ty = pending.get(attrs_out.len()).map_or(0, |p| p.uid.0);
-            let fields = program.entity_types.get(ty as usize).map_or(0, |t| t.attrs.len());
-            attrs_out.push(Record::new(fields));
-        }
-        let parents: Vec<Vec<u32>> = pending.iter().map(|p| p.parents.clone()).collect();
-        let ancestors = closure(&parents);
-        let mut literal_of: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (k, index) in literals.iter().enumerate() {
-            literal_of.entry(*index).or_default().push(k as u32);
-        }
-        let words = program.entity_literals.len().div_ceil(64).max(1);
-        let entities: Vec<Entity> = pending
-            .into_iter()
-            .zip(attrs_out)
-            .zip(ancestors)
-            .enumerate()
-            .map(|(i, ((p, attrs), ancestors))| {
-                let mut bits = vec![0u64; words];
-                for a in ancestors.iter().copied().chain(std::iter::once(i as u32)) {
-                    for k in literal_of.get(&a).into_iter().flatten() {
-                        if let Some(w) = bits.get_mut(*k as usize / 64) {
-                            *w |= 1 << (k % 64);
-                        }
-                    }
-                }
-                Entity {
-                    ty: p.uid.0,
-                    id: p.uid.1,
-                    attrs,
-                    ancestors: ancestors.into_boxed_slice(),
-                    literal_bits: bits.into_boxed_slice(),
-                    parents: p.parents.into_boxed_slice(),
-                }
-            })
-            .collect();
-        let mut constants = HashMap::new();
-        let exprs = program.rules.iter().flat_map(|r| &r.exprs).chain(program.flows.iter().flat_map(|f| &f.exprs));
-        for e in exprs {
-            if let ward_ir::ExprKind::Const(c) = &e.kind {
-                let handle = match c {
-                    ward_ir::Const::Ip(s) => ward_ir::literals::ip(s).ok().map(|ip| tables.add_ip(ip)),
-                    ward_ir::Const::Cidr(s) => ward_ir::literals::cidr(s).ok().map(|c| tables.add_cidr(c)),
-                    _ => None,
-                };
-                if let Some(h) = handle {
-                    constants.entry(c.clone()).or_insert(h);
-                }
-            }
-        }
-        let bits_words = words;
-        let mut flat = Vec::new();
-        let mut offsets = Vec::with_capacity(entities.len());
-        let mut bits = Vec::with_capacity(entities.len() * bits_words);
-        for e in &entities {
-            offsets.push(
-                u32::try_from(flat.len())
-                    .map_err(|_| data::error("entities", "too many attribute values (more than 2^32)"))?,
-            );
-            flat.extend_from_slice(&e.attrs.present);
-            flat.extend_from_slice(&e.attrs.slots);
-            bits.extend_from_slice(&e.literal_bits);
-        }
+        let records = r.records(&mut tables)?;
+        let Resolver { by_uid, pending, .. } = r;
+        let bits_words = program.entity_literals.len().div_ceil(64).max(1);
+        let entities = entities(pending, records, &literals, bits_words);
+        let constants = constants(&program, &mut tables);
+        let Flat { flat, offsets, bits } = flatten(&entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {

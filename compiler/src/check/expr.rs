@@ -10,6 +10,7 @@ use ward_grammar::format::expr as expr_text;
 use super::Cx;
 use crate::literals;
 use crate::names::Lookup;
+use crate::schema::{ActionInfo, SchemaEnv};
 use crate::types::{Field, RecordType, Type};
 
 /// The request an expression is checked against: what `principal`,
@@ -23,6 +24,14 @@ pub struct Env {
     pub actions: Vec<Arc<str>>,
     /// Inside a flow condition: the request being decided (`current`).
     pub current: Option<Box<Env>>,
+}
+
+impl Env {
+    /// No request at all (fixtures, agents, tests, mask arguments): every
+    /// request variable is an error.
+    pub fn none() -> Env {
+        Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
+    }
 }
 
 /// Access paths known to be present (`resource.address` after
@@ -93,6 +102,55 @@ fn orderable(ty: &Type, cx: &Cx<'_>) -> bool {
     }
 }
 
+/// The type of `principal` or `resource` (whose allowed types `pick` reads
+/// from an action) under a scope: the type it fixes, else every type the
+/// matched actions allow (any entity type for an action that does not say).
+fn variable_type(
+    env: &SchemaEnv,
+    actions: &[Arc<str>],
+    pick: impl Fn(&ActionInfo) -> &Option<Vec<Arc<str>>>,
+    fixed: Option<&Arc<str>>,
+) -> Type {
+    if let Some(t) = fixed {
+        return Type::entity(t);
+    }
+    let all_entities = env.all_entity_types();
+    let mut names = Vec::new();
+    for a in actions {
+        match env.actions.get(a).map(&pick) {
+            Some(Some(list)) => names.extend(list.iter().cloned()),
+            _ => names.extend(all_entities.iter().cloned()),
+        }
+    }
+    if actions.is_empty() {
+        names.extend(all_entities.iter().cloned());
+    }
+    Type::entities(names)
+}
+
+/// The context under a scope: the fields every matched action's context has
+/// with one type (optional where any has it optional); the schema's context
+/// when no action matches.
+fn shared_context(env: &SchemaEnv, actions: &[Arc<str>]) -> RecordType {
+    let mut context: Option<RecordType> = None;
+    for a in actions {
+        let Some(info) = env.actions.get(a) else { continue };
+        context = Some(match context {
+            None => info.context.clone(),
+            Some(mut acc) => {
+                acc.fields.retain(|k, f| info.context.fields.get(k).is_some_and(|g| g.ty == f.ty));
+                for (k, f) in &mut acc.fields {
+                    if info.context.fields.get(k).is_some_and(|g| g.optional) {
+                        f.optional = true;
+                    }
+                }
+                acc
+            }
+        });
+    }
+    context.unwrap_or_else(|| env.context.clone())
+}
+
 impl Cx<'_> {
     // ───────────────────────── scopes ─────────────────────────
 
@@ -119,15 +177,7 @@ impl Cx<'_> {
             }
             match item {
                 ScopeItem::Principal(s) | ScopeItem::Resource(s) => {
-                    let mut ty = s.ty.as_ref().and_then(|p| self.entity_type(p));
-                    // `principal == User::"dana"` fixes the type too (silently:
-                    // the target is checked, and reported, with the constraint).
-                    if let (None, Some(ScopeConstraint { op: ScopeOp::Eq, target, .. })) = (&s.ty, &s.constraint)
-                        && let ExprKind::EntityRef(r) = &target.kind
-                        && let Lookup::Found(q) = self.ns.lookup(&r.ty, |n| env.entities.contains_key(n), self.stdlib)
-                    {
-                        ty = Some(q);
-                    }
+                    let ty = self.scope_entity_type(s);
                     if let Some(c) = &s.constraint {
                         constraints.push((which, ty.clone(), c));
                     }
@@ -137,29 +187,7 @@ impl Cx<'_> {
                         resource_ty = ty;
                     }
                 }
-                ScopeItem::Action(a) => {
-                    let mut matched = Vec::new();
-                    for name in &a.actions.names {
-                        let Some(q) = self.action(name) else { continue };
-                        match a.op {
-                            ActionOp::In => matched.extend(
-                                env.actions
-                                    .keys()
-                                    .filter(|k| !env.groups.contains(*k) && env.action_in(k, &q))
-                                    .cloned(),
-                            ),
-                            ActionOp::Is | ActionOp::Eq if env.groups.contains(&q) => {
-                                self.error("E0226", name.span, format!("`{q}` is a group of actions, not an action"))
-                                    .label("an action group")
-                                    .help(format!("to match every action of the group, write `action in {q}`"));
-                            }
-                            ActionOp::Is | ActionOp::Eq => matched.push(q),
-                        }
-                    }
-                    matched.sort();
-                    matched.dedup();
-                    actions = Some(matched);
-                }
+                ScopeItem::Action(a) => actions = Some(self.scope_actions(a)),
             }
         }
         let scoped_actions = actions.is_some();
@@ -191,49 +219,53 @@ impl Cx<'_> {
                 .label("matches no request")
                 .help("check the action's `by` and `on` types in the schema");
         }
-        let all_entities = env.all_entity_types();
-        let union =
-            |pick: &dyn Fn(&crate::schema::ActionInfo) -> &Option<Vec<Arc<str>>>, fixed: &Option<Arc<str>>| -> Type {
-                if let Some(t) = fixed {
-                    return Type::entity(t);
-                }
-                let mut names = Vec::new();
-                for a in &actions {
-                    match env.actions.get(a).map(pick) {
-                        Some(Some(list)) => names.extend(list.iter().cloned()),
-                        _ => names.extend(all_entities.iter().cloned()),
-                    }
-                }
-                if actions.is_empty() {
-                    names.extend(all_entities.iter().cloned());
-                }
-                Type::entities(names)
-            };
-        let principal = union(&|i| &i.principals, &principal_ty);
-        let resource = union(&|i| &i.resources, &resource_ty);
-        // The context: fields every matched action's context has.
-        let mut context: Option<RecordType> = None;
-        for a in &actions {
-            let Some(info) = env.actions.get(a) else { continue };
-            context = Some(match context {
-                None => info.context.clone(),
-                Some(mut acc) => {
-                    acc.fields.retain(|k, f| info.context.fields.get(k).is_some_and(|g| g.ty == f.ty));
-                    for (k, f) in &mut acc.fields {
-                        if info.context.fields.get(k).is_some_and(|g| g.optional) {
-                            f.optional = true;
-                        }
-                    }
-                    acc
-                }
-            });
-        }
-        let context = Type::Record(Arc::new(context.unwrap_or_else(|| env.context.clone())));
+        let principal = variable_type(&env, &actions, |i| &i.principals, principal_ty.as_ref());
+        let resource = variable_type(&env, &actions, |i| &i.resources, resource_ty.as_ref());
+        let context = Type::Record(Arc::new(shared_context(&env, &actions)));
         let out = Env { principal, resource, context, actions, current: current.map(|c| Box::new(c.clone())) };
         for (which, ty, c) in constraints {
             self.scope_constraint(which, ty, c, &out);
         }
         out
+    }
+
+    /// The entity type a `principal` or `resource` scope names: its `: Type`,
+    /// or the type of the entity an `== Type::"id"` constraint pins.
+    fn scope_entity_type(&mut self, s: &EntityScope) -> Option<Arc<str>> {
+        let env = Arc::clone(self.env);
+        let mut ty = s.ty.as_ref().and_then(|p| self.entity_type(p));
+        // `principal == User::"dana"` fixes the type too (silently:
+        // the target is checked, and reported, with the constraint).
+        if let (None, Some(ScopeConstraint { op: ScopeOp::Eq, target, .. })) = (&s.ty, &s.constraint)
+            && let ExprKind::EntityRef(r) = &target.kind
+            && let Lookup::Found(q) = self.ns.lookup(&r.ty, |n| env.entities.contains_key(n), self.stdlib)
+        {
+            ty = Some(q);
+        }
+        ty
+    }
+
+    /// The actions an `action` scope matches, sorted: a group's members for
+    /// `in`, the named actions for `==` (a group there is an error).
+    fn scope_actions(&mut self, a: &ActionScope) -> Vec<Arc<str>> {
+        let env = Arc::clone(self.env);
+        let mut matched = Vec::new();
+        for name in &a.actions.names {
+            let Some(q) = self.action(name) else { continue };
+            match a.op {
+                ActionOp::In => matched
+                    .extend(env.actions.keys().filter(|k| !env.groups.contains(*k) && env.action_in(k, &q)).cloned()),
+                ActionOp::Is | ActionOp::Eq if env.groups.contains(&q) => {
+                    self.error("E0226", name.span, format!("`{q}` is a group of actions, not an action"))
+                        .label("an action group")
+                        .help(format!("to match every action of the group, write `action in {q}`"));
+                }
+                ActionOp::Is | ActionOp::Eq => matched.push(q),
+            }
+        }
+        matched.sort();
+        matched.dedup();
+        matched
     }
 
     fn scope_constraint(&mut self, which: &str, ty: Option<Arc<str>>, c: &ScopeConstraint, env: &Env) {
@@ -857,128 +889,118 @@ impl Cx<'_> {
                     if let (Type::Entity(_), Type::Entity(_)) = (&l, &r) {
                         self.membership(&l, &r, false, &expr_text(lhs), rhs.span);
                     } else {
-                        self.error(
-                            "E0202",
-                            span,
-                            format!(
-                                "cannot compare `{}` ({}) with `{}` ({})",
-                                expr_text(lhs),
-                                l.a(),
-                                expr_text(rhs),
-                                r.a()
-                            ),
-                        )
-                        .label("these never compare equal")
-                        .help(mismatch_help(
-                            &l,
-                            &r,
-                            "both sides of `==` and `!=` must have the same type",
-                        ));
+                        let rule = "both sides of `==` and `!=` must have the same type";
+                        self.cannot_compare((lhs, &l), (rhs, &r), span, "these never compare equal", rule);
                     }
                 }
                 Type::Bool
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let (l, r) = self.operands(lhs, rhs, env, facts);
-                let sym = op.symbol();
                 if !l.comparable(&r) {
-                    self.error(
-                        "E0202",
-                        span,
-                        format!(
-                            "cannot compare `{}` ({}) with `{}` ({})",
-                            expr_text(lhs),
-                            l.a(),
-                            expr_text(rhs),
-                            r.a()
-                        ),
-                    )
-                    .label("different types")
-                    .help(mismatch_help(
-                        &l,
-                        &r,
-                        &format!("both sides of `{sym}` must have the same type"),
-                    ));
+                    let rule = format!("both sides of `{}` must have the same type", op.symbol());
+                    self.cannot_compare((lhs, &l), (rhs, &r), span, "different types", &rule);
                     return Type::Bool;
                 }
                 for (side, ty) in [(lhs, &l), (rhs, &r)] {
                     if !orderable(ty, self) {
-                        let message = match ty {
-                            Type::Enum(name) => format!(
-                                "`{}` is `{name}`, an unordered enum; `{sym}` needs an ordered type",
-                                expr_text(side)
-                            ),
-                            t => format!("`{}` is {}; `{sym}` needs {ORDERED_HINT}", expr_text(side), t.a()),
-                        };
-                        let help = match ty {
-                            Type::Enum(name) => format!(
-                                "declare `enum {name} ordered {{ … }}` if its values have an order, or compare with `==`"
-                            ),
-                            _ => {
-                                format!("`{sym}` compares numbers, decimals, times, dates, durations and ordered enums")
-                            }
-                        };
-                        self.error("E0203", side.span, message).label("not ordered").help(help);
+                        self.not_ordered(op, side, ty);
                         return Type::Bool;
                     }
                 }
                 Type::Bool
             }
-            BinaryOp::In => {
-                let l = self.expr(lhs, env, facts, None);
-                let expected = match &l {
-                    Type::Action => Some(Type::Action),
-                    Type::Ip => Some(Type::Cidr),
-                    _ => None,
-                };
-                let r = self.expr(rhs, env, facts, expected.as_ref());
-                match (&l, &r) {
-                    (a, b) if a.is_error() || b.is_error() => {}
-                    (Type::Entity(_), Type::Entity(_)) => self.membership(&l, &r, true, &expr_text(lhs), rhs.span),
-                    (Type::Entity(_), Type::Set(inner)) if matches!(**inner, Type::Entity(_)) => {
-                        self.membership(&l, inner, true, &expr_text(lhs), rhs.span)
-                    }
-                    (Type::Entity(_), Type::Set(inner)) if inner.is_error() => {}
-                    (Type::Ip, Type::Cidr) | (Type::Action, Type::Action) => {}
-                    (Type::Action, Type::Set(inner)) if matches!(**inner, Type::Action | Type::Unknown) => {}
-                    _ => {
-                        let help = if l.element().is_none() && r.element().is_some() {
-                            format!("to test set membership, write `{}.contains({})`", expr_text(rhs), expr_text(lhs))
-                        } else {
-                            "`in` tests entity membership (`principal in Team::\"ops\"`), IP ranges (`context.ip in cidr(\"10.0.0.0/8\")`) and action groups".to_string()
-                        };
-                        self.error("E0201", span, format!("`in` cannot relate {} to {}", l.a(), r.a()))
-                            .label("unsupported `in`")
-                            .help(help);
-                    }
-                }
-                Type::Bool
+            BinaryOp::In => self.in_operator(lhs, rhs, span, env, facts),
+            BinaryOp::Add | BinaryOp::Sub => self.arithmetic(op, lhs, rhs, span, env, facts),
+        }
+    }
+
+    /// E0202: the two sides of a comparison have types that never compare.
+    fn cannot_compare(&mut self, lhs: (&Expr, &Type), rhs: (&Expr, &Type), span: Span, label: &str, rule: &str) {
+        let ((lhs, l), (rhs, r)) = (lhs, rhs);
+        self.error(
+            "E0202",
+            span,
+            format!("cannot compare `{}` ({}) with `{}` ({})", expr_text(lhs), l.a(), expr_text(rhs), r.a()),
+        )
+        .label(label)
+        .help(mismatch_help(l, r, rule));
+    }
+
+    /// E0203: one side of `<`, `<=`, `>` or `>=` has a type without order.
+    fn not_ordered(&mut self, op: BinaryOp, side: &Expr, ty: &Type) {
+        let sym = op.symbol();
+        let message = match ty {
+            Type::Enum(name) => {
+                format!("`{}` is `{name}`, an unordered enum; `{sym}` needs an ordered type", expr_text(side))
             }
-            BinaryOp::Add | BinaryOp::Sub => {
-                let l = self.expr(lhs, env, facts, None);
-                let r = self.expr(rhs, env, facts, Some(&l));
-                let sym = op.symbol();
-                match (&l, &r, op) {
-                    (a, b, _) if a.is_error() || b.is_error() => Type::Error,
-                    (Type::Int, Type::Int, _) => Type::Int,
-                    (Type::Decimal, Type::Decimal, _) => Type::Decimal,
-                    (Type::Duration, Type::Duration, _) => Type::Duration,
-                    (Type::Time, Type::Duration, _) => Type::Time,
-                    (Type::Time, Type::Time, BinaryOp::Sub) => Type::Duration,
-                    _ => {
-                        let help = if matches!((&l, &r), (Type::Int, Type::Decimal) | (Type::Decimal, Type::Int)) {
-                            "Ward never converts between `Int` and `Decimal`; write a decimal literal such as `1.0`"
-                                .to_string()
-                        } else {
-                            "`+` and `-` work on Int, Decimal and Duration pairs, Time ± Duration, and Time - Time"
-                                .to_string()
-                        };
-                        self.error("E0216", span, format!("cannot compute {} {sym} {}", l.a(), r.a()))
-                            .label("unsupported arithmetic")
-                            .help(help);
-                        Type::Error
-                    }
-                }
+            t => format!("`{}` is {}; `{sym}` needs {ORDERED_HINT}", expr_text(side), t.a()),
+        };
+        let help = match ty {
+            Type::Enum(name) => {
+                format!("declare `enum {name} ordered {{ … }}` if its values have an order, or compare with `==`")
+            }
+            _ => format!("`{sym}` compares numbers, decimals, times, dates, durations and ordered enums"),
+        };
+        self.error("E0203", side.span, message).label("not ordered").help(help);
+    }
+
+    /// `lhs in rhs`: entity membership (in an entity or a set of them), an IP
+    /// in a range, an action in a group or set of actions.
+    fn in_operator(&mut self, lhs: &Expr, rhs: &Expr, span: Span, env: &Env, facts: &Facts) -> Type {
+        let l = self.expr(lhs, env, facts, None);
+        let expected = match &l {
+            Type::Action => Some(Type::Action),
+            Type::Ip => Some(Type::Cidr),
+            _ => None,
+        };
+        let r = self.expr(rhs, env, facts, expected.as_ref());
+        match (&l, &r) {
+            (a, b) if a.is_error() || b.is_error() => {}
+            (Type::Entity(_), Type::Entity(_)) => self.membership(&l, &r, true, &expr_text(lhs), rhs.span),
+            (Type::Entity(_), Type::Set(inner)) if matches!(**inner, Type::Entity(_)) => {
+                self.membership(&l, inner, true, &expr_text(lhs), rhs.span)
+            }
+            (Type::Entity(_), Type::Set(inner)) if inner.is_error() => {}
+            (Type::Ip, Type::Cidr) | (Type::Action, Type::Action) => {}
+            (Type::Action, Type::Set(inner)) if matches!(**inner, Type::Action | Type::Unknown) => {}
+            _ => {
+                let help = if l.element().is_none() && r.element().is_some() {
+                    format!("to test set membership, write `{}.contains({})`", expr_text(rhs), expr_text(lhs))
+                } else {
+                    "`in` tests entity membership (`principal in Team::\"ops\"`), IP ranges (`context.ip in cidr(\"10.0.0.0/8\")`) and action groups".to_string()
+                };
+                self.error("E0201", span, format!("`in` cannot relate {} to {}", l.a(), r.a()))
+                    .label("unsupported `in`")
+                    .help(help);
+            }
+        }
+        Type::Bool
+    }
+
+    /// `+` and `-`: numbers, decimals and durations with their own kind, a
+    /// time moved by a duration, the duration between two times.
+    fn arithmetic(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span, env: &Env, facts: &Facts) -> Type {
+        let l = self.expr(lhs, env, facts, None);
+        let r = self.expr(rhs, env, facts, Some(&l));
+        let sym = op.symbol();
+        match (&l, &r, op) {
+            (a, b, _) if a.is_error() || b.is_error() => Type::Error,
+            (Type::Int, Type::Int, _) => Type::Int,
+            (Type::Decimal, Type::Decimal, _) => Type::Decimal,
+            (Type::Duration, Type::Duration, _) => Type::Duration,
+            (Type::Time, Type::Duration, _) => Type::Time,
+            (Type::Time, Type::Time, BinaryOp::Sub) => Type::Duration,
+            _ => {
+                let help = if matches!((&l, &r), (Type::Int, Type::Decimal) | (Type::Decimal, Type::Int)) {
+                    "Ward never converts between `Int` and `Decimal`; write a decimal literal such as `1.0`".to_string()
+                } else {
+                    "`+` and `-` work on Int, Decimal and Duration pairs, Time ± Duration, and Time - Time".to_string()
+                };
+                self.error("E0216", span, format!("cannot compute {} {sym} {}", l.a(), r.a()))
+                    .label("unsupported arithmetic")
+                    .help(help);
+                Type::Error
             }
         }
     }

@@ -85,15 +85,13 @@ impl Cx<'_> {
     pub fn schema(&mut self, schema: &SchemaDecl) {
         let env = Arc::clone(self.env);
         let no_aliases = BTreeMap::new();
-        let ns = self.ns;
-        let stdlib = self.stdlib;
-        let mut context_fields: BTreeMap<String, Span> = BTreeMap::new();
+        let mut context_fields: BTreeMap<&str, Span> = BTreeMap::new();
         for item in &schema.items {
             let mut errors = Vec::new();
-            let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &no_aliases };
+            let resolver = TypeResolver { env: &env, ns: self.ns, stdlib: self.stdlib, alias_defs: &no_aliases };
             match item {
                 SchemaItem::Entity(e) => {
-                    let q = qualify(ns, &e.name.name);
+                    let q = qualify(self.ns, &e.name.name);
                     self.duplicate("entity type", &q, e.name.span, env.declarations.get(&q));
                     if let Some(parents) = &e.parents {
                         for p in &parents.names {
@@ -106,118 +104,136 @@ impl Cx<'_> {
                     self.schema_annotations(&e.annotations, &[]);
                 }
                 SchemaItem::Enum(e) => {
-                    let q = qualify(ns, &e.name.name);
+                    let q = qualify(self.ns, &e.name.name);
                     self.duplicate("type", &q, e.name.span, env.declarations.get(&q));
-                    let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+                    let mut seen = BTreeMap::new();
                     for v in &e.variants {
-                        if let Some(first) = seen.get(v.name.as_str()) {
-                            self.error("E0108", v.span, format!("enum value `{}` is listed twice", v.name))
-                                .label("listed again")
-                                .note_at(*first, "first listed here");
-                        } else {
-                            seen.insert(&v.name, v.span);
-                        }
+                        self.named_once(&mut seen, &v.name, v.span, "enum value", "listed");
                     }
                     self.schema_annotations(&e.annotations, &[]);
                 }
-                SchemaItem::TypeAlias(t) => {
-                    let q = qualify(ns, &t.name.name);
-                    self.duplicate("type", &q, t.name.span, env.declarations.get(&q));
-                    let defs = self.alias_defs(schema);
-                    let cycle = self.alias_cycle(&q, &t.ty, &defs);
-                    if let Some((span, via)) = cycle.clone() {
-                        let message = match via {
-                            None => format!("type alias `{q}` refers to itself"),
-                            Some(via) => format!("type alias `{q}` refers to itself through `{via}`"),
-                        };
-                        self.error("E0225", span, message)
-                            .label("recursive reference")
-                            .help("aliases are expanded where they are used, so they cannot be recursive; link values through an entity type instead");
-                    }
-                    self.nested_duplicates(&t.ty);
-                    if cycle.is_none() && env.aliases.get(&q).is_some_and(|(ty, _)| *ty == Type::Error) {
-                        // Resolve again, with the alias definitions, to explain why.
-                        let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &defs };
-                        resolver.resolve(&t.ty, &mut errors);
-                    } else {
-                        resolver.resolve(&t.ty, &mut errors);
-                    }
-                    self.schema_annotations(&t.annotations, &[]);
-                }
-                SchemaItem::Action(a) => {
-                    for n in &a.names {
-                        let q = qualify(ns, &n.name);
-                        self.duplicate("action", &q, n.span, env.declarations.get(&action_key(&q)));
-                    }
-                    if let Some(groups) = &a.parents {
-                        for g in &groups.names {
-                            self.action(g);
-                        }
-                    }
-                    for list in [&a.principals, &a.resources].into_iter().flatten() {
-                        for p in &list.names {
-                            self.entity_type(p);
-                        }
-                    }
-                    if let Some(r) = &a.context {
-                        self.record_decl(r, &resolver, &mut errors);
-                        for f in &r.fields {
-                            if let Some(shared) = env.context.fields.get(f.name.name.as_str()) {
-                                let here = resolver.resolve(&f.ty, &mut Vec::new());
-                                let types = if here == shared.ty {
-                                    format!("also {}", here.a())
-                                } else {
-                                    format!("{} there, {} here", shared.ty.a(), here.a())
-                                };
-                                self.warning("W0113", f.name.span, format!("`{}` is also a field of the schema's `context` ({types}); for this action, this declaration replaces it", f.name.name))
-                                    .label("shadows a context field")
-                                    .help("rename the argument, or drop it and use the context field");
-                            }
-                        }
-                    }
-                    if let Some(t) = &a.returns {
-                        resolver.resolve(t, &mut errors);
-                    }
-                    self.schema_annotations(&a.annotations, &["sensitive", "resource_from"]);
-                }
+                SchemaItem::TypeAlias(t) => self.type_alias(schema, t, &mut errors),
+                SchemaItem::Action(a) => self.action_decl(a, &resolver, &mut errors),
                 SchemaItem::Context(c) => {
                     self.record_decl(&c.fields, &resolver, &mut errors);
                     for f in &c.fields.fields {
-                        match context_fields.get(f.name.name.as_str()) {
-                            Some(first) => {
-                                self.error(
-                                    "E0108",
-                                    f.name.span,
-                                    format!("context field `{}` is declared twice", f.name.name),
-                                )
-                                .label("declared again")
-                                .note_at(*first, "first declared here");
-                            }
-                            None => {
-                                context_fields.insert(f.name.name.clone(), f.name.span);
-                            }
-                        }
+                        self.named_once(&mut context_fields, &f.name.name, f.name.span, "context field", "declared");
                     }
                 }
                 SchemaItem::Error(_) => {}
             }
-            for e in errors {
-                let code = if e.message.starts_with("unknown type") { "E0101" } else { "E0107" };
-                let code = if e.message.contains("refers to itself")
-                    || e.message.contains("needs an element")
-                    || e.message.contains("takes no type")
-                {
-                    "E0225"
-                } else {
-                    code
-                };
-                let label = match code {
-                    "E0101" => "not a type",
-                    "E0107" => "module not imported",
-                    _ => "malformed type",
-                };
-                self.error(code, e.span, e.message).label(label).help_opt(e.help);
+            self.type_errors(errors);
+        }
+    }
+
+    /// Reports `name` (E0108: "{what} `name` is {verb} twice") when `seen`
+    /// already holds it, else remembers where it first stands.
+    fn named_once<'n>(
+        &mut self,
+        seen: &mut BTreeMap<&'n str, Span>,
+        name: &'n str,
+        span: Span,
+        what: &str,
+        verb: &str,
+    ) {
+        if let Some(first) = seen.get(name) {
+            self.error("E0108", span, format!("{what} `{name}` is {verb} twice"))
+                .label(format!("{verb} again"))
+                .note_at(*first, format!("first {verb} here"));
+        } else {
+            seen.insert(name, span);
+        }
+    }
+
+    /// A type alias: declared once, not recursive, its type resolvable.
+    fn type_alias(&mut self, schema: &SchemaDecl, t: &TypeAliasDecl, errors: &mut Vec<crate::schema::TypeError>) {
+        let env = Arc::clone(self.env);
+        let (ns, stdlib) = (self.ns, self.stdlib);
+        let q = qualify(ns, &t.name.name);
+        self.duplicate("type", &q, t.name.span, env.declarations.get(&q));
+        let defs = self.alias_defs(schema);
+        let cycle = self.alias_cycle(&q, &t.ty, &defs);
+        if let Some((span, via)) = cycle.clone() {
+            let message = match via {
+                None => format!("type alias `{q}` refers to itself"),
+                Some(via) => format!("type alias `{q}` refers to itself through `{via}`"),
+            };
+            self.error("E0225", span, message)
+                .label("recursive reference")
+                .help("aliases are expanded where they are used, so they cannot be recursive; link values through an entity type instead");
+        }
+        self.nested_duplicates(&t.ty);
+        if cycle.is_none() && env.aliases.get(&q).is_some_and(|(ty, _)| *ty == Type::Error) {
+            // Resolve again, with the alias definitions, to explain why.
+            let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &defs };
+            resolver.resolve(&t.ty, errors);
+        } else {
+            let no_aliases = BTreeMap::new();
+            let resolver = TypeResolver { env: &env, ns, stdlib, alias_defs: &no_aliases };
+            resolver.resolve(&t.ty, errors);
+        }
+        self.schema_annotations(&t.annotations, &[]);
+    }
+
+    /// An `action` declaration: names declared once, groups and entity types
+    /// that exist, its context (warning where it shadows the shared one) and
+    /// return types resolvable.
+    fn action_decl(&mut self, a: &ActionDecl, resolver: &TypeResolver<'_>, errors: &mut Vec<crate::schema::TypeError>) {
+        let env = Arc::clone(self.env);
+        for n in &a.names {
+            let q = qualify(self.ns, &n.name);
+            self.duplicate("action", &q, n.span, env.declarations.get(&action_key(&q)));
+        }
+        if let Some(groups) = &a.parents {
+            for g in &groups.names {
+                self.action(g);
             }
+        }
+        for list in [&a.principals, &a.resources].into_iter().flatten() {
+            for p in &list.names {
+                self.entity_type(p);
+            }
+        }
+        if let Some(r) = &a.context {
+            self.record_decl(r, resolver, errors);
+            for f in &r.fields {
+                if let Some(shared) = env.context.fields.get(f.name.name.as_str()) {
+                    let here = resolver.resolve(&f.ty, &mut Vec::new());
+                    let types = if here == shared.ty {
+                        format!("also {}", here.a())
+                    } else {
+                        format!("{} there, {} here", shared.ty.a(), here.a())
+                    };
+                    self.warning("W0113", f.name.span, format!("`{}` is also a field of the schema's `context` ({types}); for this action, this declaration replaces it", f.name.name))
+                        .label("shadows a context field")
+                        .help("rename the argument, or drop it and use the context field");
+                }
+            }
+        }
+        if let Some(t) = &a.returns {
+            resolver.resolve(t, errors);
+        }
+        self.schema_annotations(&a.annotations, &["sensitive", "resource_from"]);
+    }
+
+    /// Reports the failures of resolving a schema item's types.
+    fn type_errors(&mut self, errors: Vec<crate::schema::TypeError>) {
+        for e in errors {
+            let code = if e.message.starts_with("unknown type") { "E0101" } else { "E0107" };
+            let code = if e.message.contains("refers to itself")
+                || e.message.contains("needs an element")
+                || e.message.contains("takes no type")
+            {
+                "E0225"
+            } else {
+                code
+            };
+            let label = match code {
+                "E0101" => "not a type",
+                "E0107" => "module not imported",
+                _ => "malformed type",
+            };
+            self.error(code, e.span, e.message).label(label).help_opt(e.help);
         }
     }
 
@@ -289,15 +305,9 @@ impl Cx<'_> {
     }
 
     fn record_decl(&mut self, r: &RecordType, resolver: &TypeResolver<'_>, errors: &mut Vec<crate::schema::TypeError>) {
-        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut seen = BTreeMap::new();
         for f in &r.fields {
-            if let Some(first) = seen.get(f.name.name.as_str()) {
-                self.error("E0108", f.name.span, format!("attribute `{}` is declared twice", f.name.name))
-                    .label("declared again")
-                    .note_at(*first, "first declared here");
-            } else {
-                seen.insert(&f.name.name, f.name.span);
-            }
+            self.named_once(&mut seen, &f.name.name, f.name.span, "attribute", "declared");
             self.nested_duplicates(&f.ty);
             resolver.resolve(&f.ty, errors);
         }
@@ -309,15 +319,9 @@ impl Cx<'_> {
             TypeExpr::Named { arg: Some(arg), .. } => self.nested_duplicates(arg),
             TypeExpr::Named { .. } => {}
             TypeExpr::Record(r) => {
-                let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+                let mut seen = BTreeMap::new();
                 for f in &r.fields {
-                    if let Some(first) = seen.get(f.name.name.as_str()) {
-                        self.error("E0108", f.name.span, format!("field `{}` is declared twice", f.name.name))
-                            .label("declared again")
-                            .note_at(*first, "first declared here");
-                    } else {
-                        seen.insert(&f.name.name, f.name.span);
-                    }
+                    self.named_once(&mut seen, &f.name.name, f.name.span, "field", "declared");
                     self.nested_duplicates(&f.ty);
                 }
             }
@@ -359,13 +363,7 @@ impl Cx<'_> {
                 }
             }
         }
-        let empty = Env {
-            principal: Type::Error,
-            resource: Type::Error,
-            context: Type::Error,
-            actions: Vec::new(),
-            current: None,
-        };
+        let empty = Env::none();
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
         let (mut created, mut expires) = (None, None);
         // Cadences without `last` count from `created`, wherever it is written.
@@ -376,35 +374,8 @@ impl Cx<'_> {
         for field in &agent.fields {
             let key = match &field.kind {
                 AgentFieldKind::Owner(e) => {
-                    let owner_attr = info.and_then(|i| i.attrs.fields.get("owner")).map(|f| f.ty.clone());
-                    let got = self.expr(e, &empty, &Facts::new(), owner_attr.as_ref());
-                    match &owner_attr {
-                        Some(expected) if !got.fits(expected) => {
-                            self.error(
-                                "E0201",
-                                e.span,
-                                format!(
-                                    "`owner` fills the attribute `owner: {expected}`, but `{}` is {}",
-                                    expr_text(e),
-                                    got.a()
-                                ),
-                            )
-                            .label(format!("expected {}", expected.a()));
-                        }
-                        None if !matches!(got, Type::String | Type::Entity(_)) && !got.is_error() => {
-                            self.error(
-                                "E0201",
-                                e.span,
-                                format!(
-                                    "an agent's owner is a string or an entity, but `{}` is {}",
-                                    expr_text(e),
-                                    got.a()
-                                ),
-                            )
-                            .label("not an owner");
-                        }
-                        _ => {}
-                    }
+                    let owner_attr = info.and_then(|i| i.attrs.fields.get("owner")).map(|f| &f.ty);
+                    self.agent_owner(e, owner_attr);
                     "owner"
                 }
                 AgentFieldKind::Created(d) => {
@@ -439,6 +410,37 @@ impl Cx<'_> {
                 seen.insert(key, field.span);
             }
         }
+        self.agent_dates(agent, created, expires);
+    }
+
+    /// An agent's `owner`: fits the type's `owner` attribute, or without one
+    /// is a string or an entity.
+    fn agent_owner(&mut self, e: &Expr, owner_attr: Option<&Type>) {
+        let got = self.expr(e, &Env::none(), &Facts::new(), owner_attr);
+        match owner_attr {
+            Some(expected) if !got.fits(expected) => {
+                self.error(
+                    "E0201",
+                    e.span,
+                    format!("`owner` fills the attribute `owner: {expected}`, but `{}` is {}", expr_text(e), got.a()),
+                )
+                .label(format!("expected {}", expected.a()));
+            }
+            None if !matches!(got, Type::String | Type::Entity(_)) && !got.is_error() => {
+                self.error(
+                    "E0201",
+                    e.span,
+                    format!("an agent's owner is a string or an entity, but `{}` is {}", expr_text(e), got.a()),
+                )
+                .label("not an owner");
+            }
+            _ => {}
+        }
+    }
+
+    /// An agent's `created` and `expires` dates (days, with their spans):
+    /// expiry after creation, and not already past.
+    fn agent_dates(&mut self, agent: &AgentDecl, created: Option<(i64, Span)>, expires: Option<(i64, Span)>) {
         let mut inconsistent = false;
         if let (Some((c, cspan)), Some((e, espan))) = (created, expires)
             && e <= c
@@ -669,10 +671,7 @@ impl Cx<'_> {
     fn rule_annotations(&mut self, annotations: &[Annotation], effect: Option<Effect>) {
         for a in annotations {
             let name = a.name.name.as_str();
-            let arg_text = a.arg.as_ref().map(|arg| match arg {
-                AnnotationArg::Lit(l) => l.string_value().map(str::to_string).unwrap_or_else(|| l.raw.clone()),
-                AnnotationArg::Word(w) => w.name.clone(),
-            });
+            let arg_text = a.arg_text();
             let is_string = matches!(&a.arg, Some(AnnotationArg::Lit(Lit { kind: LitKind::Str(_), .. })));
             match name {
                 "id" => {
@@ -941,13 +940,6 @@ impl Cx<'_> {
                 return;
             }
         };
-        let empty = Env {
-            principal: Type::Error,
-            resource: Type::Error,
-            context: Type::Error,
-            actions: Vec::new(),
-            current: None,
-        };
         for a in args {
             match allowed.iter().find(|(k, _)| *k == a.name.name) {
                 None => {
@@ -974,7 +966,6 @@ impl Cx<'_> {
                 }
             }
         }
-        let _ = empty;
         if name == "tokenize" && !args.iter().any(|a| a.name.name == "key") {
             self.error("E0209", m.span, "`tokenize` needs a `key`: `tokenize(key: \"crm-masking\")`")
                 .label("missing key")
@@ -986,123 +977,20 @@ impl Cx<'_> {
         }
     }
 
+    /// A mask's path: a known root, then fields and `*`s that exist on the
+    /// types they reach; what the method masks must be a string (but `drop`).
     fn mask_path(&mut self, path: &MaskPath, env: &Env, method: &str, whole_value: bool) {
-        let root = path.root.name.as_str();
-        let mut ty = match root {
-            "text" => {
-                if let Some(seg) = path.segments.first() {
-                    let span = match seg {
-                        MaskSegment::Field(f) => f.span,
-                        MaskSegment::Star(s) => *s,
-                    };
-                    self.error("E0211", span, "`text` is every string of the payload; it has no fields")
-                        .label("remove this");
-                }
-                return;
-            }
-            "resource" => env.resource.clone(),
-            "context" => env.context.clone(),
-            "response" => {
-                let schema = Arc::clone(self.env);
-                let mut returns: Option<Type> = None;
-                for a in &env.actions {
-                    match schema.actions.get(a).and_then(|i| i.returns.clone()) {
-                        Some(t) => {
-                            if returns.as_ref().is_some_and(|r| *r != t) {
-                                returns = Some(Type::Error);
-                            } else {
-                                returns = Some(t);
-                            }
-                        }
-                        None => {
-                            self.error(
-                                "E0211",
-                                path.root.span,
-                                format!("action `{a}` declares no `returns` type, so `response` has no fields to name"),
-                            )
-                            .label("unknown response shape")
-                            .help(format!(
-                                "declare `action {a} … returns {{ … }}`, or narrow the mask with `on action: …`"
-                            ));
-                            return;
-                        }
-                    }
-                }
-                returns.unwrap_or(Type::Error)
-            }
-            other => {
-                self.error(
-                    "E0211",
-                    path.root.span,
-                    format!("a mask path starts with `resource`, `response`, `context` or `text`, not `{other}`"),
-                )
-                .label("unknown root");
-                return;
-            }
-        };
-        let schema = Arc::clone(self.env);
-        let mut text = root.to_string();
+        let Some(mut ty) = self.mask_root(path, env) else { return };
+        let mut text = path.root.name.clone();
         for seg in &path.segments {
             match seg {
                 MaskSegment::Star(span) => {
-                    ty = match ty.element() {
-                        Some(el) => el.clone(),
-                        None if matches!(ty, Type::Record(_)) => {
-                            // `*` over a record's values: they must share a type.
-                            let Type::Record(r) = &ty else { return };
-                            let mut types: Vec<&Type> = r.fields.values().map(|f| &f.ty).collect();
-                            types.dedup();
-                            match types.as_slice() {
-                                [one] => (*one).clone(),
-                                _ => Type::Error,
-                            }
-                        }
-                        None if ty.is_error() => return,
-                        None => {
-                            self.error(
-                                "E0211",
-                                *span,
-                                format!("`{text}` is {}; `*` needs a set, list or record", ty.a()),
-                            )
-                            .label("nothing to expand");
-                            return;
-                        }
-                    };
+                    let Some(next) = self.mask_star(&ty, &text, *span) else { return };
+                    ty = next;
                     text.push_str(".*");
                 }
                 MaskSegment::Field(name) => {
-                    let next = match &ty {
-                        Type::Entity(names) => {
-                            let mut found = None;
-                            for n in names.iter() {
-                                if let Some(f) =
-                                    schema.entities.get(n).and_then(|e| e.attrs.fields.get(name.name.as_str()))
-                                {
-                                    found = Some(f.ty.clone());
-                                }
-                            }
-                            found
-                        }
-                        Type::Record(r) => r.fields.get(name.name.as_str()).map(|f| f.ty.clone()),
-                        t if t.is_error() => return,
-                        _ => None,
-                    };
-                    let Some(next) = next else {
-                        let candidates: Vec<String> = match &ty {
-                            Type::Entity(names) => names
-                                .iter()
-                                .filter_map(|n| schema.entities.get(n))
-                                .flat_map(|e| e.attrs.fields.keys().map(|k| k.to_string()))
-                                .collect(),
-                            Type::Record(r) => r.fields.keys().map(|k| k.to_string()).collect(),
-                            _ => Vec::new(),
-                        };
-                        let help = crate::suggest::did_you_mean(&name.name, candidates.iter().map(String::as_str));
-                        self.error("E0104", name.span, format!("`{text}` ({ty}) has no field `{}`", name.name))
-                            .label("unknown field")
-                            .help_opt(help);
-                        return;
-                    };
+                    let Some(next) = self.mask_field(&ty, &text, name) else { return };
                     ty = next;
                     text.push('.');
                     text.push_str(&name.name);
@@ -1119,6 +1007,124 @@ impl Cx<'_> {
                     None => "use `drop` to remove a value of another type".to_string(),
                 });
         }
+    }
+
+    /// The type of a mask path's root; `None` when there is nothing more to
+    /// check (`text`, or a reported error).
+    fn mask_root(&mut self, path: &MaskPath, env: &Env) -> Option<Type> {
+        match path.root.name.as_str() {
+            "text" => {
+                if let Some(seg) = path.segments.first() {
+                    let span = match seg {
+                        MaskSegment::Field(f) => f.span,
+                        MaskSegment::Star(s) => *s,
+                    };
+                    self.error("E0211", span, "`text` is every string of the payload; it has no fields")
+                        .label("remove this");
+                }
+                None
+            }
+            "resource" => Some(env.resource.clone()),
+            "context" => Some(env.context.clone()),
+            "response" => self.response_type(path, env),
+            other => {
+                self.error(
+                    "E0211",
+                    path.root.span,
+                    format!("a mask path starts with `resource`, `response`, `context` or `text`, not `{other}`"),
+                )
+                .label("unknown root");
+                None
+            }
+        }
+    }
+
+    /// The type of `response`: the `returns` type the scope's actions share
+    /// (an error type when they differ); `None` (reported) when one declares none.
+    fn response_type(&mut self, path: &MaskPath, env: &Env) -> Option<Type> {
+        let schema = Arc::clone(self.env);
+        let mut returns: Option<Type> = None;
+        for a in &env.actions {
+            match schema.actions.get(a).and_then(|i| i.returns.clone()) {
+                Some(t) => {
+                    if returns.as_ref().is_some_and(|r| *r != t) {
+                        returns = Some(Type::Error);
+                    } else {
+                        returns = Some(t);
+                    }
+                }
+                None => {
+                    self.error(
+                        "E0211",
+                        path.root.span,
+                        format!("action `{a}` declares no `returns` type, so `response` has no fields to name"),
+                    )
+                    .label("unknown response shape")
+                    .help(format!("declare `action {a} … returns {{ … }}`, or narrow the mask with `on action: …`"));
+                    return None;
+                }
+            }
+        }
+        Some(returns.unwrap_or(Type::Error))
+    }
+
+    /// The type `*` reaches from `ty` (the path so far is `text`): a
+    /// collection's elements, or a record's values when they share a type.
+    fn mask_star(&mut self, ty: &Type, text: &str, span: Span) -> Option<Type> {
+        match ty.element() {
+            Some(el) => Some(el.clone()),
+            None if matches!(ty, Type::Record(_)) => {
+                // `*` over a record's values: they must share a type.
+                let Type::Record(r) = ty else { return None };
+                let mut types: Vec<&Type> = r.fields.values().map(|f| &f.ty).collect();
+                types.dedup();
+                match types.as_slice() {
+                    [one] => Some((*one).clone()),
+                    _ => Some(Type::Error),
+                }
+            }
+            None if ty.is_error() => None,
+            None => {
+                self.error("E0211", span, format!("`{text}` is {}; `*` needs a set, list or record", ty.a()))
+                    .label("nothing to expand");
+                None
+            }
+        }
+    }
+
+    /// The type of the field `name` of `ty` (the path so far is `text`).
+    fn mask_field(&mut self, ty: &Type, text: &str, name: &Ident) -> Option<Type> {
+        let schema = Arc::clone(self.env);
+        let next = match ty {
+            Type::Entity(names) => {
+                let mut found = None;
+                for n in names.iter() {
+                    if let Some(f) = schema.entities.get(n).and_then(|e| e.attrs.fields.get(name.name.as_str())) {
+                        found = Some(f.ty.clone());
+                    }
+                }
+                found
+            }
+            Type::Record(r) => r.fields.get(name.name.as_str()).map(|f| f.ty.clone()),
+            t if t.is_error() => return None,
+            _ => None,
+        };
+        if next.is_none() {
+            let candidates: Vec<String> = match ty {
+                Type::Entity(names) => names
+                    .iter()
+                    .filter_map(|n| schema.entities.get(n))
+                    .flat_map(|e| e.attrs.fields.keys().map(|k| k.to_string()))
+                    .collect(),
+                Type::Record(r) => r.fields.keys().map(|k| k.to_string()).collect(),
+                _ => Vec::new(),
+            };
+            let help = crate::suggest::did_you_mean(&name.name, candidates.iter().map(String::as_str));
+            self.error("E0104", name.span, format!("`{text}` ({ty}) has no field `{}`", name.name))
+                .label("unknown field")
+                .help_opt(help);
+        }
+        next
     }
 
     // ───────────────────────── limits ─────────────────────────

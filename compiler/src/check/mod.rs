@@ -65,17 +65,7 @@ impl RawDiag {
 pub fn check_unit(db: &dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> Vec<RawDiag> {
     let Some(unit) = unit(db, file, key) else { return Vec::new() };
     let mut cx = Cx::new(db, project, file, key);
-    match &*unit {
-        Unit::Import(import) => cx.import(import),
-        Unit::Schema(schema) => cx.schema(schema),
-        Unit::Agent(agent) => cx.agent(agent),
-        Unit::Detector(detector) => cx.detector_decl(detector),
-        Unit::Fixture(fixture) => cx.fixture(fixture),
-        Unit::Test(test) => cx.test(test),
-        Unit::Policy { annotations, name, .. } => cx.policy_header(annotations, name),
-        Unit::Member { policy, position, item } => cx.member(policy, *position, item),
-        Unit::Error => {}
-    }
+    cx.unit(&unit);
     cx.diags
 }
 
@@ -118,6 +108,22 @@ impl<'a> Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Checks one unit (the query [`check_unit`], and the IDE's index, which
+    /// checks again recording types).
+    pub fn unit(&mut self, unit: &Unit) {
+        match unit {
+            Unit::Import(import) => self.import(import),
+            Unit::Schema(schema) => self.schema(schema),
+            Unit::Agent(agent) => self.agent(agent),
+            Unit::Detector(detector) => self.detector_decl(detector),
+            Unit::Fixture(fixture) => self.fixture(fixture),
+            Unit::Test(test) => self.test(test),
+            Unit::Policy { annotations, name, .. } => self.policy_header(annotations, name),
+            Unit::Member { policy, position, item } => self.member(policy, *position, item),
+            Unit::Error => {}
+        }
+    }
+
     pub fn loc(&self, span: Span) -> Loc {
         Loc::new(self.file, self.key, span)
     }
@@ -145,30 +151,47 @@ impl Cx<'_> {
         self.push(Severity::Warning, code, span, message.into())
     }
 
-    /// The entity type named by `path`, or an error and `None`.
-    pub fn entity_type(&mut self, path: &ward_grammar::ast::Path) -> Option<Arc<str>> {
+    /// The qualified name `path` resolves to among the names `exists`
+    /// accepts. A name in a module the file does not import is reported
+    /// here; a missing one by `missing`, given the path's text.
+    fn resolve(
+        &mut self,
+        path: &ward_grammar::ast::Path,
+        exists: impl Fn(&str) -> bool,
+        missing: impl FnOnce(&mut Self, String),
+    ) -> Option<Arc<str>> {
         use crate::names::Lookup;
-        let env = Arc::clone(self.env);
-        match self.ns.lookup(path, |n| env.entities.contains_key(n), self.stdlib) {
+        match self.ns.lookup(path, exists, self.stdlib) {
             Lookup::Found(q) => Some(q),
             Lookup::NotImported { module } => {
                 self.not_imported(path, &module);
                 None
             }
             Lookup::Missing => {
-                let text = path.text();
+                missing(self, path.text());
+                None
+            }
+        }
+    }
+
+    /// The entity type named by `path`, or an error and `None`.
+    pub fn entity_type(&mut self, path: &ward_grammar::ast::Path) -> Option<Arc<str>> {
+        let env = Arc::clone(self.env);
+        self.resolve(
+            path,
+            |n| env.entities.contains_key(n),
+            |cx, text| {
                 let is_other_type = env.enums.contains_key(text.as_str()) || env.aliases.contains_key(text.as_str());
                 let help = if is_other_type {
                     Some(format!("`{text}` is declared, but it is not an entity type"))
                 } else {
                     crate::suggest::did_you_mean(&text, env.entities.keys().map(|k| &**k))
                 };
-                self.error("E0101", path.span, format!("unknown entity type `{text}`"))
+                cx.error("E0101", path.span, format!("unknown entity type `{text}`"))
                     .label("not an entity type of the schema")
                     .help_opt(help);
-                None
-            }
-        }
+            },
+        )
     }
 
     /// Reports a name that lives in a stdlib module the file does not import.
@@ -185,48 +208,36 @@ impl Cx<'_> {
 
     /// The action named by `path`, or an error and `None`.
     pub fn action(&mut self, path: &ward_grammar::ast::Path) -> Option<Arc<str>> {
-        use crate::names::Lookup;
         let env = Arc::clone(self.env);
-        match self.ns.lookup(path, |n| env.actions.contains_key(n), self.stdlib) {
-            Lookup::Found(q) => Some(q),
-            Lookup::NotImported { module } => {
-                self.not_imported(path, &module);
-                None
-            }
-            Lookup::Missing => {
-                let text = path.text();
+        self.resolve(
+            path,
+            |n| env.actions.contains_key(n),
+            |cx, text| {
                 let help = crate::suggest::did_you_mean(&text, env.actions.keys().map(|k| &**k));
-                self.error("E0102", path.span, format!("unknown action `{text}`"))
+                cx.error("E0102", path.span, format!("unknown action `{text}`"))
                     .label("not an action of the schema")
                     .help_opt(help);
-                None
-            }
-        }
+            },
+        )
     }
 
     /// The qualified name of the detector `path`, or an error and `None`.
     pub fn resolve_detector(&mut self, path: &ward_grammar::ast::Path) -> Option<Arc<str>> {
-        use crate::names::Lookup;
         let symbols = Arc::clone(self.symbols);
-        match self.ns.lookup(path, |n| symbols.detectors.contains_key(n), self.stdlib) {
-            Lookup::Found(q) => Some(q),
-            Lookup::NotImported { module } => {
-                self.not_imported(path, &module);
-                None
-            }
-            Lookup::Missing => {
-                let text = path.text();
+        self.resolve(
+            path,
+            |n| symbols.detectors.contains_key(n),
+            |cx, text| {
                 let help = crate::suggest::did_you_mean(&text, symbols.detectors.keys().map(|k| &**k));
                 let help = help.unwrap_or_else(|| {
                     "detectors come from `detector` declarations or stdlib modules such as `import stdlib.pii`"
                         .to_string()
                 });
-                self.error("E0106", path.span, format!("unknown detector `{text}`"))
+                cx.error("E0106", path.span, format!("unknown detector `{text}`"))
                     .label("no detector of this name")
                     .help(help);
-                None
-            }
-        }
+            },
+        )
     }
 
     pub fn today(&self) -> Option<i64> {

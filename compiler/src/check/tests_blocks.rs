@@ -10,16 +10,13 @@ use ward_grammar::format::expr as expr_text;
 use super::Cx;
 use super::expr::{Env, Facts};
 use crate::literals;
-use crate::types::{RecordType, Type};
+use crate::schema::ActionInfo;
+use crate::types::Type;
 
 const REQUEST_FIELDS: [&str; 6] = ["principal", "action", "resource", "context", "on_behalf_of", "session"];
 
 fn expr_uid(e: &EntityLit) -> String {
     format!("{}::{}", e.uid.ty.text(), e.uid.id.raw)
-}
-
-fn no_request() -> Env {
-    Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
 }
 
 impl Cx<'_> {
@@ -83,7 +80,7 @@ impl Cx<'_> {
             &format!("`{ty}`"),
             "attribute",
             e.attrs.as_ref().map(|_| e.uid.span),
-            &no_request(),
+            &Env::none(),
         );
     }
 
@@ -126,8 +123,10 @@ impl Cx<'_> {
         }
     }
 
+    /// A test's request: known fields, an action (not a group), a principal
+    /// and resource of the types the action allows, its context, the
+    /// delegation chain and session, and expectations that name real rules.
     fn request(&mut self, request: &RequestStep) {
-        let field = |name: &str| request.fields.iter().find(|f| f.key.name() == name);
         for f in &request.fields {
             if !REQUEST_FIELDS.contains(&f.key.name()) {
                 let help = crate::suggest::did_you_mean(f.key.name(), REQUEST_FIELDS)
@@ -138,9 +137,23 @@ impl Cx<'_> {
             }
         }
         let env = Arc::clone(self.env);
-        let empty = no_request();
         // The action first: it says what the principal, resource and context must be.
-        let action = match field("action").map(|f| &f.value) {
+        let action = self.request_action(request);
+        let info = action.as_ref().and_then(|a| env.actions.get(a)).cloned();
+        self.request_parties(request, action.as_deref(), info.as_ref());
+        self.request_context(request, action.as_deref(), info.as_ref());
+        self.request_chain_and_session(request);
+        for x in &request.expectations {
+            self.expectation(x);
+        }
+    }
+
+    /// The action a request names; `None` (reported) when it names none, or a
+    /// group, which stands for a set of actions: a request is for one of them.
+    fn request_action(&mut self, request: &RequestStep) -> Option<Arc<str>> {
+        let env = Arc::clone(self.env);
+        let field = request_field(request, "action");
+        let action = match field.map(|f| &f.value) {
             Some(Expr { kind: ExprKind::Name(n), .. }) => {
                 self.action(&Path { segments: vec![n.clone()], span: n.span })
             }
@@ -154,8 +167,7 @@ impl Cx<'_> {
                 None
             }
         };
-        // A group names a set of actions; a request is for one of them.
-        let action = match (action, field("action")) {
+        match (action, field) {
             (Some(a), Some(f)) if env.groups.contains(&a) => {
                 let members: Vec<String> = env
                     .actions
@@ -177,19 +189,24 @@ impl Cx<'_> {
                 None
             }
             (a, _) => a,
-        };
-        let info = action.as_ref().and_then(|a| env.actions.get(a)).cloned();
+        }
+    }
+
+    /// The request's `principal` and `resource`: present, entities, and of
+    /// the types the action is declared for.
+    fn request_parties(&mut self, request: &RequestStep, action: Option<&str>, info: Option<&ActionInfo>) {
+        let empty = Env::none();
         for (var, allowed) in [
-            ("principal", info.as_ref().and_then(|i| i.principals.clone())),
-            ("resource", info.as_ref().and_then(|i| i.resources.clone())),
+            ("principal", info.and_then(|i| i.principals.as_ref())),
+            ("resource", info.and_then(|i| i.resources.as_ref())),
         ] {
-            let Some(f) = field(var) else {
+            let Some(f) = request_field(request, var) else {
                 self.error("E0218", request.fields_span, format!("a request needs a `{var}`"))
                     .label(format!("no `{var}`"));
                 continue;
             };
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
-            match (&ty, &allowed, &action) {
+            match (&ty, allowed, action) {
                 (Type::Entity(names), Some(allowed), Some(action)) => {
                     if let Some(t) = names.first()
                         && !allowed.contains(t)
@@ -220,13 +237,17 @@ impl Cx<'_> {
                 }
             }
         }
-        let context_ty = info.as_ref().map_or_else(|| env.context.clone(), |i| i.context.clone());
-        match field("context").map(|f| &f.value) {
+    }
+
+    /// The request's `context`: a record of the action's context type, with
+    /// every required field (when the action is known).
+    fn request_context(&mut self, request: &RequestStep, action: Option<&str>, info: Option<&ActionInfo>) {
+        let context_ty = info.map_or_else(|| self.env.context.clone(), |i| i.context.clone());
+        match request_field(request, "context").map(|f| &f.value) {
             Some(Expr { kind: ExprKind::Record(entries), span }) => {
-                let what =
-                    action.as_ref().map_or_else(|| "the context".to_string(), |a| format!("the context of `{a}`"));
+                let what = action.map_or_else(|| "the context".to_string(), |a| format!("the context of `{a}`"));
                 if info.is_some() {
-                    self.record_against(entries, &context_ty, &what, "field", Some(*span), &empty);
+                    self.record_against(entries, &context_ty, &what, "field", Some(*span), &Env::none());
                 }
             }
             Some(other) => {
@@ -245,7 +266,12 @@ impl Cx<'_> {
                 }
             }
         }
-        if let Some(f) = field("on_behalf_of") {
+    }
+
+    /// The optional `on_behalf_of` (a list of entities) and `session` (a string).
+    fn request_chain_and_session(&mut self, request: &RequestStep) {
+        let empty = Env::none();
+        if let Some(f) = request_field(request, "on_behalf_of") {
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
             if !matches!(&ty, Type::Set(inner) if matches!(**inner, Type::Entity(_) | Type::Unknown)) && !ty.is_error()
             {
@@ -261,7 +287,7 @@ impl Cx<'_> {
                 .label("not a list of entities");
             }
         }
-        if let Some(f) = field("session") {
+        if let Some(f) = request_field(request, "session") {
             let ty = self.expr(&f.value, &empty, &Facts::new(), None);
             if ty != Type::String && !ty.is_error() {
                 self.error(
@@ -272,31 +298,37 @@ impl Cx<'_> {
                 .label("not a string");
             }
         }
+    }
+
+    /// An expectation: its rule ids exist, its `remaining` count is a number.
+    fn expectation(&mut self, x: &Expectation) {
         let symbols = Arc::clone(self.symbols);
-        for x in &request.expectations {
-            for id in &x.by {
-                let id_text = id.string_value().unwrap_or("");
-                if !symbols.rules.contains_key(id_text) {
-                    let help = crate::suggest::did_you_mean(id_text, symbols.rules.keys().map(String::as_str))
-                        .unwrap_or_else(|| {
-                            "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string()
-                        });
-                    self.error("E0110", id.span, format!("no rule has the id `{id_text}`"))
-                        .label("unknown rule id")
-                        .help(help);
-                }
-            }
-            for d in &x.details {
-                match d {
-                    ExpectDetail::Remaining(n) => {
-                        if let Err(message) = literals::int(&n.raw) {
-                            self.error("E0206", n.span, message).label("invalid number");
-                        }
-                    }
-                    ExpectDetail::Obligation(_) | ExpectDetail::Mask(_) | ExpectDetail::Error(_) => {}
-                }
+        for id in &x.by {
+            let id_text = id.string_value().unwrap_or("");
+            if !symbols.rules.contains_key(id_text) {
+                let help = crate::suggest::did_you_mean(id_text, symbols.rules.keys().map(String::as_str))
+                    .unwrap_or_else(|| {
+                        "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string()
+                    });
+                self.error("E0110", id.span, format!("no rule has the id `{id_text}`"))
+                    .label("unknown rule id")
+                    .help(help);
             }
         }
-        let _ = RecordType::default;
+        for d in &x.details {
+            match d {
+                ExpectDetail::Remaining(n) => {
+                    if let Err(message) = literals::int(&n.raw) {
+                        self.error("E0206", n.span, message).label("invalid number");
+                    }
+                }
+                ExpectDetail::Obligation(_) | ExpectDetail::Mask(_) | ExpectDetail::Error(_) => {}
+            }
+        }
     }
+}
+
+/// The request's field `name`, if written.
+fn request_field<'r>(request: &'r RequestStep, name: &str) -> Option<&'r RecordEntry> {
+    request.fields.iter().find(|f| f.key.name() == name)
 }

@@ -251,79 +251,18 @@ impl Completer<'_> {
 
     fn run(&mut self) {
         let (block, depth) = self.block();
-        match self.kind(0) {
-            Some(TokenKind::Dot) => return self.after_dot(),
-            Some(TokenKind::ColonColon) => return self.after_colons(),
-            Some(TokenKind::At) => {
-                let words: &[&str] = match block {
-                    Block::Schema => &["sensitive", "doc"],
-                    Block::Top => &["require_ids", "doc"],
-                    _ => &RULE_ANNOTATIONS,
-                };
-                for w in words {
-                    self.out.push(Completion::new(*w, CompletionKind::Annotation));
-                }
-                return;
-            }
-            Some(TokenKind::Import) => return self.modules(true),
-            Some(TokenKind::Obligation) => {
-                for o in OBLIGATIONS {
-                    self.out.push(Completion::new(o, CompletionKind::Function).detail("obligation"));
-                }
-                return;
-            }
-            Some(TokenKind::Advice) => {
-                self.out.push(Completion::new("log", CompletionKind::Function).detail("advice"));
-                return;
-            }
-            Some(TokenKind::Matches) => return self.detectors(),
-            _ => {}
+        if self.after_token(block) {
+            return;
         }
         let back = self.intro();
         let intro = self.tok(back);
         let intro_kind = intro.map(|t| t.kind);
         let intro_word = intro.map(|t| self.word(t).to_string()).unwrap_or_default();
-        let before = self.kind(back + 1);
-        match (intro_kind, before) {
-            (Some(TokenKind::Colon | TokenKind::EqEq | TokenKind::In), Some(TokenKind::Action)) => {
-                return self.actions();
-            }
-            (
-                Some(TokenKind::Colon | TokenKind::EqEq | TokenKind::In),
-                Some(TokenKind::Principal | TokenKind::Resource),
-            ) => {
-                return self.entity_types();
-            }
-            (Some(TokenKind::Colon), Some(TokenKind::Ident)) if self.kind(back + 2) == Some(TokenKind::Agent) => {
-                return self.entity_types();
-            }
-            (Some(TokenKind::In), _) if block == Block::Schema && depth == 1 => {
-                let start = self.skip_names(back + 1);
-                match self.kind(start) {
-                    Some(TokenKind::Action) => return self.actions(),
-                    Some(TokenKind::Entity) => return self.entity_types(),
-                    _ => {}
-                }
-            }
-            _ => {}
+        if self.type_position(block, depth, back, intro_kind) {
+            return;
         }
         if block == Block::Schema {
-            if matches!(intro_word.as_str(), "by" | "on") && intro_kind == Some(TokenKind::Ident) {
-                return self.entity_types();
-            }
-            if matches!(intro_kind, Some(TokenKind::Colon | TokenKind::Eq | TokenKind::Lt)) || intro_word == "returns" {
-                return self.all_types();
-            }
-            if depth == 1 {
-                if self.at_line_start() {
-                    self.keywords(&SCHEMA);
-                }
-                if self.statement_starts_with(TokenKind::Action) {
-                    self.keywords(&ACTION_CLAUSES);
-                }
-                return;
-            }
-            return;
+            return self.in_schema(depth, intro_kind, &intro_word);
         }
         if block == Block::Policy && intro_kind == Some(TokenKind::Ident) && intro_word == "with" {
             self.mask_methods();
@@ -335,6 +274,88 @@ impl Completer<'_> {
             }
             return self.mask_methods();
         }
+        self.in_block(block, depth, &intro_word);
+    }
+
+    /// Completions fixed by the token just before the cursor (`.`, `::`,
+    /// `@`, `import`, `obligation`, `advice`, `matches`); whether there was one.
+    fn after_token(&mut self, block: Block) -> bool {
+        match self.kind(0) {
+            Some(TokenKind::Dot) => self.after_dot(),
+            Some(TokenKind::ColonColon) => self.after_colons(),
+            Some(TokenKind::At) => {
+                let words: &[&str] = match block {
+                    Block::Schema => &["sensitive", "doc"],
+                    Block::Top => &["require_ids", "doc"],
+                    _ => &RULE_ANNOTATIONS,
+                };
+                for w in words {
+                    self.out.push(Completion::new(*w, CompletionKind::Annotation));
+                }
+            }
+            Some(TokenKind::Import) => self.modules(true),
+            Some(TokenKind::Obligation) => {
+                for o in OBLIGATIONS {
+                    self.out.push(Completion::new(o, CompletionKind::Function).detail("obligation"));
+                }
+            }
+            Some(TokenKind::Advice) => {
+                self.out.push(Completion::new("log", CompletionKind::Function).detail("advice"));
+            }
+            Some(TokenKind::Matches) => self.detectors(),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Where an action or an entity type is expected: after `action ==`,
+    /// `principal:`, an agent's `: Type`, a schema's `in`. Whether it was one.
+    fn type_position(&mut self, block: Block, depth: usize, back: usize, intro_kind: Option<TokenKind>) -> bool {
+        let before = self.kind(back + 1);
+        match (intro_kind, before) {
+            (Some(TokenKind::Colon | TokenKind::EqEq | TokenKind::In), Some(TokenKind::Action)) => self.actions(),
+            (
+                Some(TokenKind::Colon | TokenKind::EqEq | TokenKind::In),
+                Some(TokenKind::Principal | TokenKind::Resource),
+            ) => self.entity_types(),
+            (Some(TokenKind::Colon), Some(TokenKind::Ident)) if self.kind(back + 2) == Some(TokenKind::Agent) => {
+                self.entity_types()
+            }
+            (Some(TokenKind::In), _) if block == Block::Schema && depth == 1 => {
+                let start = self.skip_names(back + 1);
+                match self.kind(start) {
+                    Some(TokenKind::Action) => self.actions(),
+                    Some(TokenKind::Entity) => self.entity_types(),
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Inside a `schema` block: types after `by`, `on`, `:`, `=`, `<`,
+    /// `returns`; declaration keywords at a line start.
+    fn in_schema(&mut self, depth: usize, intro_kind: Option<TokenKind>, intro_word: &str) {
+        if matches!(intro_word, "by" | "on") && intro_kind == Some(TokenKind::Ident) {
+            return self.entity_types();
+        }
+        if matches!(intro_kind, Some(TokenKind::Colon | TokenKind::Eq | TokenKind::Lt)) || intro_word == "returns" {
+            return self.all_types();
+        }
+        if depth == 1 {
+            if self.at_line_start() {
+                self.keywords(&SCHEMA);
+            }
+            if self.statement_starts_with(TokenKind::Action) {
+                self.keywords(&ACTION_CLAUSES);
+            }
+        }
+    }
+
+    /// Everywhere else: the keywords that may start a line of the block, or
+    /// the names an expression may use.
+    fn in_block(&mut self, block: Block, depth: usize, intro_word: &str) {
         match block {
             Block::Top => self.keywords(&TOP),
             Block::Schema | Block::Other => {}
@@ -748,18 +769,8 @@ impl Completer<'_> {
         let ws = self.ws;
         let db = ws.db();
         let project = ws.project();
-        let Some(file) = ws.file(self.id) else { return unknown_env() };
-        let mut cx = Cx {
-            file,
-            key: UnitKey::item(0),
-            env: schema_env(db, project),
-            symbols: symbols(db, project),
-            ns: namespace(db, file),
-            stdlib: stdlib_modules(db, project),
-            options: project.options(db),
-            diags: Vec::new(),
-            types: None,
-        };
+        let Some(file) = ws.file(self.id) else { return Env::none() };
+        let mut cx = Cx::new(db, project, file, UnitKey::item(0));
         let (Some(head), Some(tail)) = (self.text.get(..self.word_start), self.text.get(self.offset..)) else {
             return cx.scope_env(None, None);
         };
@@ -789,10 +800,6 @@ impl Completer<'_> {
         }
         outer
     }
-}
-
-fn unknown_env() -> Env {
-    Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
 }
 
 fn path_of(words: &[String]) -> Path {

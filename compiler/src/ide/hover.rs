@@ -8,9 +8,9 @@ use ward_grammar::ast::*;
 
 use super::{Symbol, locs_of, symbol_at, unit_at, unit_index};
 use crate::diagnostic::FileId;
-use crate::schema::schema_env;
+use crate::schema::{ActionInfo, EntityInfo, SchemaEnv, schema_env};
 use crate::symbols::{DetectorKind, symbols};
-use crate::types::Type;
+use crate::types::{Field, Type};
 use crate::units::{Loc, Unit, unit};
 use crate::workspace::Workspace;
 
@@ -74,6 +74,11 @@ fn list(names: &[std::sync::Arc<str>]) -> String {
     names.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// `name?: Type` (the `?` when optional).
+fn field_sig(name: &str, f: &Field) -> String {
+    format!("{name}{}: {}", if f.optional { "?" } else { "" }, f.ty)
+}
+
 /// A Markdown description of a symbol: its declaration and documentation.
 /// `{type}` stands for the type at the hovered place, when there is one.
 pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
@@ -82,21 +87,10 @@ pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
     let syms = symbols(db, ws.project());
     let first_docs = || locs_of(ws, symbol).first().map(|l| decl_docs(ws, *l)).unwrap_or_default();
     match symbol {
-        Symbol::Entity(q) => {
-            let Some(info) = env.entities.get(q) else { return code(&format!("entity {q}")) };
-            let mut sig = format!("entity {q}");
-            if !info.parents.is_empty() {
-                let _ = write!(sig, " in [{}]", list(&info.parents));
-            }
-            if !info.attrs.fields.is_empty() {
-                sig.push_str(" {");
-                for (name, f) in &info.attrs.fields {
-                    let _ = write!(sig, "\n  {name}{}: {},", if f.optional { "?" } else { "" }, f.ty);
-                }
-                sig.push_str("\n}");
-            }
-            with_docs(code(&sig), &info.docs)
-        }
+        Symbol::Entity(q) => match env.entities.get(q) {
+            Some(info) => entity_hover(q, info),
+            None => code(&format!("entity {q}")),
+        },
         Symbol::Enum(q) => {
             let Some(info) = env.enums.get(q) else { return code(&format!("enum {q}")) };
             let ordered = if info.ordered { " ordered" } else { "" };
@@ -109,7 +103,7 @@ pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
         Symbol::Attribute { owner, name } => {
             let field = env.entities.get(owner).and_then(|e| e.attrs.fields.get(name));
             let sig = match field {
-                Some(f) => format!("{owner}.{name}{}: {}", if f.optional { "?" } else { "" }, f.ty),
+                Some(f) => format!("{owner}.{}", field_sig(name, f)),
                 None => format!("{owner}.{name}"),
             };
             let mut out = with_docs(code(&sig), &first_docs());
@@ -118,76 +112,11 @@ pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
             }
             out
         }
-        Symbol::ContextField(name) => {
-            let mut out = match env.context.fields.get(name) {
-                Some(f) => code(&format!("context.{name}{}: {}", if f.optional { "?" } else { "" }, f.ty)),
-                None => {
-                    let actions: Vec<&str> = env
-                        .actions
-                        .values()
-                        .filter(|a| a.context.fields.contains_key(name) && !env.context.fields.contains_key(name))
-                        .map(|a| &*a.name)
-                        .collect();
-                    let ty = env
-                        .actions
-                        .values()
-                        .find_map(|a| a.context.fields.get(name))
-                        .map_or_else(|| "{type}".to_string(), |f| f.ty.to_string());
-                    let mut s = code(&format!("context.{name}: {ty}"));
-                    let actions: Vec<String> = actions.iter().map(|a| format!("`{a}`")).collect();
-                    match actions.as_slice() {
-                        [] => {}
-                        [one] => {
-                            let _ = write!(s, "\n\nA field of the context of {one}.");
-                        }
-                        many => {
-                            let _ = write!(s, "\n\nA field of the context of {}.", many.join(", "));
-                        }
-                    }
-                    s
-                }
-            };
-            out = with_docs(out, &first_docs());
-            out
-        }
-        Symbol::Action(q) => {
-            let Some(info) = env.actions.get(q) else { return code(&format!("action {q}")) };
-            let mut sig = format!("action {q}");
-            if !info.parents.is_empty() {
-                let _ = write!(sig, " in [{}]", list(&info.parents));
-            }
-            if let Some(p) = &info.principals {
-                let _ = write!(sig, " by [{}]", list(p));
-            }
-            if let Some(r) = &info.resources {
-                let _ = write!(sig, " on [{}]", list(r));
-            }
-            let own: Vec<String> = info
-                .context
-                .fields
-                .iter()
-                .filter(|(k, f)| env.context.fields.get(*k) != Some(*f))
-                .map(|(k, f)| format!("{k}{}: {}", if f.optional { "?" } else { "" }, f.ty))
-                .collect();
-            if !own.is_empty() {
-                let _ = write!(sig, " with {{ {} }}", own.join(", "));
-            }
-            if let Some(t) = &info.returns {
-                let _ = write!(sig, " returns {t}");
-            }
-            let mut out = String::new();
-            if info.sensitive {
-                out.push_str("@sensitive\n");
-            }
-            out.push_str(&sig);
-            let mut md = with_docs(code(&out), &info.docs);
-            if env.groups.contains(q) {
-                let members: Vec<&str> =
-                    env.actions.keys().filter(|k| *k != q && env.action_in(k, q)).map(|k| &**k).collect();
-                let _ = write!(md, "\n\nA group of actions: {}.", members.join(", "));
-            }
-            md
-        }
+        Symbol::ContextField(name) => with_docs(context_field_hover(env, name), &first_docs()),
+        Symbol::Action(q) => match env.actions.get(q) {
+            Some(info) => action_hover(env, q, info),
+            None => code(&format!("action {q}")),
+        },
         Symbol::EnumValue { owner, name } => {
             let docs = env.enums.get(owner).map(|e| e.docs.clone()).unwrap_or_default();
             let ordered = env.enums.get(owner).is_some_and(|e| e.ordered);
@@ -232,6 +161,80 @@ pub(crate) fn describe(ws: &Workspace, symbol: &Symbol) -> String {
     }
 }
 
+fn entity_hover(q: &str, info: &EntityInfo) -> String {
+    let mut sig = format!("entity {q}");
+    if !info.parents.is_empty() {
+        let _ = write!(sig, " in [{}]", list(&info.parents));
+    }
+    if !info.attrs.fields.is_empty() {
+        sig.push_str(" {");
+        for (name, f) in &info.attrs.fields {
+            let _ = write!(sig, "\n  {},", field_sig(name, f));
+        }
+        sig.push_str("\n}");
+    }
+    with_docs(code(&sig), &info.docs)
+}
+
+/// A context field: its type in the schema's `context`, else the type it has
+/// in the actions that declare it (and which they are).
+fn context_field_hover(env: &SchemaEnv, name: &str) -> String {
+    if let Some(f) = env.context.fields.get(name) {
+        return code(&format!("context.{}", field_sig(name, f)));
+    }
+    let actions: Vec<String> =
+        env.actions.values().filter(|a| a.context.fields.contains_key(name)).map(|a| format!("`{}`", a.name)).collect();
+    let ty = env
+        .actions
+        .values()
+        .find_map(|a| a.context.fields.get(name))
+        .map_or_else(|| "{type}".to_string(), |f| f.ty.to_string());
+    let mut s = code(&format!("context.{name}: {ty}"));
+    if !actions.is_empty() {
+        let _ = write!(s, "\n\nA field of the context of {}.", actions.join(", "));
+    }
+    s
+}
+
+/// An action's declaration as it could be written (its own context fields
+/// only), and a group's members.
+fn action_hover(env: &SchemaEnv, q: &str, info: &ActionInfo) -> String {
+    let mut sig = String::new();
+    if info.sensitive {
+        sig.push_str("@sensitive\n");
+    }
+    let _ = write!(sig, "action {q}");
+    if !info.parents.is_empty() {
+        let _ = write!(sig, " in [{}]", list(&info.parents));
+    }
+    if let Some(p) = &info.principals {
+        let _ = write!(sig, " by [{}]", list(p));
+    }
+    if let Some(r) = &info.resources {
+        let _ = write!(sig, " on [{}]", list(r));
+    }
+    let own: Vec<String> = info
+        .context
+        .fields
+        .iter()
+        .filter(|(k, f)| env.context.fields.get(*k) != Some(*f))
+        .map(|(k, f)| field_sig(k, f))
+        .collect();
+    if !own.is_empty() {
+        let _ = write!(sig, " with {{ {} }}", own.join(", "));
+    }
+    if let Some(t) = &info.returns {
+        let _ = write!(sig, " returns {t}");
+    }
+    let mut md = with_docs(code(&sig), &info.docs);
+    if env.groups.contains(q) {
+        let members: Vec<&str> =
+            env.actions.keys().filter(|k| &***k != q && env.action_in(k, q)).map(|k| &**k).collect();
+        let _ = write!(md, "\n\nA group of actions: {}.", members.join(", "));
+    }
+    md
+}
+
 fn rule_hover(ws: &Workspace, policy: &str, position: u32) -> String {
     let db = ws.db();
     let syms = symbols(db, ws.project());
@@ -252,13 +255,7 @@ fn rule_hover(ws: &Workspace, policy: &str, position: u32) -> String {
         PolicyItem::Limit(l) => ("limit", &l.annotations, &l.docs),
         PolicyItem::Error(_) => return String::new(),
     };
-    let arg = |name: &str| {
-        annotations.iter().find(|a| a.name.name == name).and_then(|a| match &a.arg {
-            Some(AnnotationArg::Lit(l)) => Some(l.string_value().map_or_else(|| l.raw.clone(), str::to_string)),
-            Some(AnnotationArg::Word(w)) => Some(w.name.clone()),
-            None => None,
-        })
-    };
+    let arg = |name: &str| annotations.iter().find(|a| a.name.name == name).and_then(Annotation::arg_text);
     let id = match arg("id") {
         Some(id) => format!("{policy}.{id}"),
         None => format!("{policy}.{position}"),

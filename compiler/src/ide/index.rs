@@ -14,9 +14,9 @@ use ward_grammar::ast::*;
 
 use crate::check::{Cx, Env, path_key};
 use crate::db::{Project, SourceFile};
-use crate::names::{Lookup, Namespace, namespace, qualify, stdlib_modules};
-use crate::schema::{SchemaEnv, schema_env};
-use crate::symbols::{Symbols, symbols};
+use crate::names::{Lookup, Namespace, qualify};
+use crate::schema::SchemaEnv;
+use crate::symbols::Symbols;
 use crate::types::Type;
 use crate::units::{Unit, UnitKey, unit};
 
@@ -81,41 +81,16 @@ pub struct UnitIndex {
 #[salsa::tracked(returns(ref))]
 pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, key: UnitKey) -> UnitIndex {
     let Some(unit) = unit(db, file, key) else { return UnitIndex::default() };
-    let env = schema_env(db, project);
-    let syms = symbols(db, project);
-    let ns = namespace(db, file);
-    let stdlib = stdlib_modules(db, project);
-    let mut cx = Cx {
-        file,
-        key,
-        env,
-        symbols: syms,
-        ns,
-        stdlib,
-        options: project.options(db),
-        diags: Vec::new(),
-        types: Some(HashMap::new()),
-    };
+    let mut cx = Cx::new(db, project, file, key).recording_types();
+    cx.unit(&unit);
     // The scope environment of a member (mask paths are typed against it).
-    let mut member_env = None;
-    match &*unit {
-        Unit::Import(import) => cx.import(import),
-        Unit::Schema(schema) => cx.schema(schema),
-        Unit::Agent(agent) => cx.agent(agent),
-        Unit::Detector(detector) => cx.detector_decl(detector),
-        Unit::Fixture(fixture) => cx.fixture(fixture),
-        Unit::Test(test) => cx.test(test),
-        Unit::Policy { annotations, name, .. } => cx.policy_header(annotations, name),
-        Unit::Member { policy, position, item } => {
-            cx.member(policy, *position, item);
-            if let PolicyItem::Mask(m) = item {
-                member_env = Some(cx.scope_env(m.scope.as_ref(), None));
-            }
-        }
-        Unit::Error => {}
-    }
+    let member_env = match &*unit {
+        Unit::Member { item: PolicyItem::Mask(m), .. } => Some(cx.scope_env(m.scope.as_ref(), None)),
+        _ => None,
+    };
     let types = cx.types.take().unwrap_or_default();
-    let mut ix = Indexer { env, symbols: syms, ns, stdlib, types: &types, out: Vec::new() };
+    let mut ix =
+        Indexer { env: cx.env, symbols: cx.symbols, ns: cx.ns, stdlib: cx.stdlib, types: &types, out: Vec::new() };
     match &*unit {
         Unit::Import(_) | Unit::Error => {}
         Unit::Schema(s) => ix.schema(s),

@@ -3,9 +3,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ward_grammar::ast::{Item, PolicyItem, SchemaItem};
+use ward_grammar::lines::LineIndex;
 use ward_grammar::{Parse, Span, SyntaxError};
 
 /// The repository root (the grammar crate's parent).
@@ -146,30 +148,19 @@ pub fn tree(parse: &Parse) -> serde_json::Value {
 
 // ───────────────────────── diagnostics ─────────────────────────
 
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(src: &str, offset: u32) -> (usize, usize) {
-    let offset = (offset as usize).min(src.len());
-    let before = src.get(..offset).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-    (line, col)
-}
-
 fn range(src: &str, span: Span) -> String {
-    let (l1, c1) = line_col(src, span.start);
-    let (l2, c2) = line_col(src, span.end);
-    format!("{l1}:{c1}-{l2}:{c2}")
+    let lines = LineIndex::new(src);
+    format!("{}-{}", lines.line_col(span.start), lines.line_col(span.end))
 }
 
 /// The source line holding `span.start`, with `^` under the span (up to the
 /// end of that line; a `^` at the position for an empty span).
 fn excerpt(src: &str, span: Span) -> String {
+    let lines = LineIndex::new(src);
     let start = (span.start as usize).min(src.len());
-    let line_start = src.get(..start).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
-    let line_end = src.get(start..).and_then(|s| s.find('\n')).map_or(src.len(), |i| start + i);
+    let Range { start: line_start, end: line_end } = lines.line_range(span.start);
     let line = src.get(line_start..line_end).unwrap_or("").trim_end_matches('\r');
-    let (number, _) = line_col(src, span.start);
+    let number = lines.line_col(span.start).line;
     let pad = src.get(line_start..start).map_or(0, |s| s.chars().count());
     let end = (span.end as usize).clamp(start, line_end);
     let width = src.get(start..end).map_or(0, |s| s.chars().count()).max(1);

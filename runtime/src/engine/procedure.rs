@@ -164,8 +164,7 @@ impl Engine {
             errors: Vec::new(),
             shadow: Vec::new(),
         };
-        let (mut hard_forbids, mut approval_forbids, mut permits, mut approval_permits) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut applying = Applying::default();
         for (index, outcome) in self.evaluate(loaded, request, frame, principal, |k| matches!(k, RuleKind::Rule { .. }))
         {
             let Some(rule) = program.rules.get(index as usize) else { continue };
@@ -211,62 +210,88 @@ impl Engine {
                 });
                 continue;
             }
-            let needs_approval = rule.obligations.iter().any(|o| o.name == "require_approval");
             let reason = Reason { rule: Some(rule.id.clone()), clause: text, span, principal: None };
-            match (forbid, needs_approval) {
-                (true, false) => hard_forbids.push((index, reason)),
-                (true, true) => approval_forbids.push((index, reason)),
-                (false, false) => permits.push((index, reason)),
-                (false, true) => approval_permits.push((index, reason)),
-            }
+            applying.push(forbid, needs_approval(rule), index, reason);
             if !forbid && rule.actor_only && is_actor {
                 actor_grants.push(index);
             }
         }
         // A permit the actor holds with `@delegation("actor")` vouches for every link.
-        if !is_actor && permits.is_empty() && approval_permits.is_empty() {
-            for index in actor_grants.iter() {
-                if let Some(rule) = program.rules.get(*index as usize) {
-                    let reason = Reason {
-                        rule: Some(rule.id.clone()),
-                        clause: "the caller's delegated permit".to_string(),
-                        span: Some(rule.location.clone()),
-                        principal: None,
-                    };
-                    // A delegated permit that needs approval grants the link only that.
-                    if rule.obligations.iter().any(|o| o.name == "require_approval") {
-                        approval_permits.push((*index, reason));
-                    } else {
-                        permits.push((*index, reason));
-                    }
-                }
+        if !is_actor && applying.permits.is_empty() && applying.approval_permits.is_empty() {
+            applying.delegated(program, actor_grants);
+        }
+        applying.settle(&mut result);
+        result
+    }
+}
+
+fn needs_approval(rule: &ir::Rule) -> bool {
+    rule.obligations.iter().any(|o| o.name == "require_approval")
+}
+
+/// The rules that apply to one link, by kind, with their reasons.
+#[derive(Default)]
+struct Applying {
+    hard_forbids: Vec<(u32, Reason)>,
+    approval_forbids: Vec<(u32, Reason)>,
+    permits: Vec<(u32, Reason)>,
+    approval_permits: Vec<(u32, Reason)>,
+}
+
+impl Applying {
+    fn push(&mut self, forbid: bool, needs_approval: bool, index: u32, reason: Reason) {
+        match (forbid, needs_approval) {
+            (true, false) => self.hard_forbids.push((index, reason)),
+            (true, true) => self.approval_forbids.push((index, reason)),
+            (false, false) => self.permits.push((index, reason)),
+            (false, true) => self.approval_permits.push((index, reason)),
+        }
+    }
+
+    /// The caller's `@delegation("actor")` permits, granting this link.
+    fn delegated(&mut self, program: &Program, actor_grants: &[u32]) {
+        for index in actor_grants {
+            if let Some(rule) = program.rules.get(*index as usize) {
+                let reason = Reason {
+                    rule: Some(rule.id.clone()),
+                    clause: "the caller's delegated permit".to_string(),
+                    span: Some(rule.location.clone()),
+                    principal: None,
+                };
+                // A delegated permit that needs approval grants the link only that.
+                self.push(false, needs_approval(rule), *index, reason);
             }
         }
+    }
+
+    /// The link's effect and the rules (with reasons) that decide it: a hard
+    /// forbid denies; without a permit the default is deny; a forbid that
+    /// needs approval, or only permits that need it, ask for approval.
+    fn settle(self, result: &mut LinkResult) {
         let take = |list: Vec<(u32, Reason)>, result: &mut LinkResult| {
             for (i, r) in list {
                 result.fired.push(i);
                 result.reasons.push(r);
             }
         };
-        if !hard_forbids.is_empty() {
+        if !self.hard_forbids.is_empty() {
             result.effect = Effect::Deny;
-            take(hard_forbids, &mut result);
-        } else if permits.is_empty() && approval_permits.is_empty() {
+            take(self.hard_forbids, result);
+        } else if self.permits.is_empty() && self.approval_permits.is_empty() {
             result.effect = Effect::Deny;
             result.reasons.push(default_deny());
-        } else if !approval_forbids.is_empty() {
+        } else if !self.approval_forbids.is_empty() {
             result.effect = Effect::ApprovalRequired;
-            take(approval_forbids, &mut result);
-            take(permits, &mut result);
-            take(approval_permits, &mut result);
-        } else if permits.is_empty() {
+            take(self.approval_forbids, result);
+            take(self.permits, result);
+            take(self.approval_permits, result);
+        } else if self.permits.is_empty() {
             result.effect = Effect::ApprovalRequired;
-            take(approval_permits, &mut result);
+            take(self.approval_permits, result);
         } else {
             result.effect = Effect::Allow;
-            take(permits, &mut result);
+            take(self.permits, result);
         }
-        result
     }
 }
 

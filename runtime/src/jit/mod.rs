@@ -330,29 +330,8 @@ impl Codegen<'_, '_, '_> {
                 let is_zero = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
                 return self.b.ins().uextend(types::I64, is_zero);
             }
-            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                let is_and = matches!(self.node(id).map(|e| &e.kind), Some(ExprKind::And(..)));
-                let va = self.value(a, error);
-                let rhs = self.b.create_block();
-                let done = self.b.create_block();
-                self.b.append_block_param(done, types::I64);
-                let short = self.b.ins().iconst(types::I64, i64::from(!is_and));
-                let saved = self.cache.clone();
-                if is_and {
-                    self.b.ins().brif(va, rhs, &[], done, &[BlockArg::Value(short)]);
-                } else {
-                    self.b.ins().brif(va, done, &[BlockArg::Value(short)], rhs, &[]);
-                }
-                self.b.switch_to_block(rhs);
-                let vb = self.value(b, error);
-                let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, vb, 0);
-                let vb = self.b.ins().uextend(types::I64, nonzero);
-                self.b.ins().jump(done, &[BlockArg::Value(vb)]);
-                self.b.switch_to_block(done);
-                // Values computed only on the right-hand path are not available here.
-                self.cache = saved;
-                return self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value);
-            }
+            ExprKind::And(a, b) => return self.short_circuit(true, a, b, error),
+            ExprKind::Or(a, b) => return self.short_circuit(false, a, b, error),
             ExprKind::Cmp { op, lhs, rhs } => {
                 let scalar = self.node(lhs).is_some_and(|l| is_scalar(&l.ty));
                 if !scalar && !matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) {
@@ -360,44 +339,10 @@ impl Codegen<'_, '_, '_> {
                 }
                 let a = self.value(lhs, error);
                 let b = self.value(rhs, error);
-                let cc = match op {
-                    CmpOp::Eq => IntCC::Equal,
-                    CmpOp::Ne => IntCC::NotEqual,
-                    CmpOp::Lt => IntCC::SignedLessThan,
-                    CmpOp::Le => IntCC::SignedLessThanOrEqual,
-                    CmpOp::Gt => IntCC::SignedGreaterThan,
-                    CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
-                };
-                let c = self.b.ins().icmp(cc, a, b);
+                let c = self.b.ins().icmp(int_cc(op), a, b);
                 self.b.ins().uextend(types::I64, c)
             }
-            ExprKind::In { lhs, rhs } => {
-                let literal = match self.node(rhs).map(|r| (&r.kind, &r.ty)) {
-                    Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) => Some(*k),
-                    _ => None,
-                };
-                let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
-                let rhs_ty = self.node(rhs).map(|r| r.ty.clone());
-                match (literal, entity_lhs, rhs_ty) {
-                    (Some(k), true, _) => {
-                        let entity = self.value(lhs, error);
-                        return self.in_literal(id, entity, k, error);
-                    }
-                    // An ancestor or set of them computed at run time: the
-                    // operands natively, the ancestor test in a helper.
-                    (None, true, Some(Ty::Entity(_))) => {
-                        let entity = self.value(lhs, error);
-                        let ancestor = self.value(rhs, error);
-                        self.helper(self.helpers.entity_in, entity, ancestor)
-                    }
-                    (None, true, Some(Ty::Set(element))) if matches!(*element, Ty::Entity(_)) => {
-                        let entity = self.value(lhs, error);
-                        let set = self.value(rhs, error);
-                        self.helper(self.helpers.entity_in_set, entity, set)
-                    }
-                    _ => return self.fallback(id, error),
-                }
-            }
+            ExprKind::In { lhs, rhs } => return self.in_test(id, lhs, rhs, error),
             // A set of scalars: the operands natively, the search in one helper call.
             ExprKind::Method { method: Method::Contains, recv, ref args }
                 if matches!(&ty, Ty::Bool)
@@ -415,18 +360,14 @@ impl Codegen<'_, '_, '_> {
                 let y = self.value(b, error);
                 let (r, overflow) =
                     if is_add { self.b.ins().sadd_overflow(x, y) } else { self.b.ins().ssub_overflow(x, y) };
-                let ok = self.b.create_block();
-                self.b.ins().brif(overflow, error, &[], ok, &[]);
-                self.b.switch_to_block(ok);
+                self.error_if(overflow, error);
                 r
             }
             ExprKind::Neg(x) => {
                 let v = self.value(x, error);
                 let zero = self.b.ins().iconst(types::I64, 0);
                 let (r, overflow) = self.b.ins().ssub_overflow(zero, v);
-                let ok = self.b.create_block();
-                self.b.ins().brif(overflow, error, &[], ok, &[]);
-                self.b.switch_to_block(ok);
+                self.error_if(overflow, error);
                 r
             }
             _ => return self.fallback(id, error),
@@ -436,6 +377,74 @@ impl Codegen<'_, '_, '_> {
             self.cache.insert(id, v);
         }
         v
+    }
+
+    /// `a && b` (`is_and`) or `a || b`: `b` is evaluated only when `a` does
+    /// not decide; the result is 0 or 1.
+    fn short_circuit(&mut self, is_and: bool, a: u32, b: u32, error: Block) -> Value {
+        let va = self.value(a, error);
+        let rhs = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(done, types::I64);
+        let short = self.b.ins().iconst(types::I64, i64::from(!is_and));
+        let saved = self.cache.clone();
+        if is_and {
+            self.b.ins().brif(va, rhs, &[], done, &[BlockArg::Value(short)]);
+        } else {
+            self.b.ins().brif(va, done, &[BlockArg::Value(short)], rhs, &[]);
+        }
+        self.b.switch_to_block(rhs);
+        let vb = self.value(b, error);
+        let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, vb, 0);
+        let vb = self.b.ins().uextend(types::I64, nonzero);
+        self.b.ins().jump(done, &[BlockArg::Value(vb)]);
+        self.b.switch_to_block(done);
+        // Values computed only on the right-hand path are not available here.
+        self.cache = saved;
+        self.param(done)
+    }
+
+    /// `lhs in rhs` for an entity: one bit test for a literal, a helper call
+    /// for an ancestor or set of them computed at run time; anything else in
+    /// the interpreter.
+    fn in_test(&mut self, id: u32, lhs: u32, rhs: u32, error: Block) -> Value {
+        let literal = match self.node(rhs).map(|r| (&r.kind, &r.ty)) {
+            Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) => Some(*k),
+            _ => None,
+        };
+        let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
+        let rhs_ty = self.node(rhs).map(|r| r.ty.clone());
+        match (literal, entity_lhs, rhs_ty) {
+            (Some(k), true, _) => {
+                let entity = self.value(lhs, error);
+                self.in_literal(id, entity, k, error)
+            }
+            // An ancestor or set of them computed at run time: the
+            // operands natively, the ancestor test in a helper.
+            (None, true, Some(Ty::Entity(_))) => {
+                let entity = self.value(lhs, error);
+                let ancestor = self.value(rhs, error);
+                self.helper(self.helpers.entity_in, entity, ancestor)
+            }
+            (None, true, Some(Ty::Set(element))) if matches!(*element, Ty::Entity(_)) => {
+                let entity = self.value(lhs, error);
+                let set = self.value(rhs, error);
+                self.helper(self.helpers.entity_in_set, entity, set)
+            }
+            _ => self.fallback(id, error),
+        }
+    }
+
+    /// Continues in a new block when `condition` is zero; jumps to `error` otherwise.
+    fn error_if(&mut self, condition: Value, error: Block) {
+        let ok = self.b.create_block();
+        self.b.ins().brif(condition, error, &[], ok, &[]);
+        self.b.switch_to_block(ok);
+    }
+
+    /// The value a join block receives.
+    fn param(&self, block: Block) -> Value {
+        self.b.block_params(block).first().copied().unwrap_or_else(unreachable_value)
     }
 
     /// Calls a helper with the context and two value words.
@@ -480,6 +489,34 @@ impl Codegen<'_, '_, '_> {
         error: Block,
         test: bool,
     ) -> Value {
+        self.store_entity_or_fallback(id, entity, error, |jit, done| {
+            let ctx = jit.ctx();
+            let offsets = jit.load(jit.ptr, ctx, abi::JitCtx::OFFSETS);
+            let index4 = jit.b.ins().imul_imm_u(entity, 4);
+            let at = jit.b.ins().iadd(offsets, index4);
+            let off32 = jit.load(types::I32, at, 0);
+            let off = jit.b.ins().uextend(types::I64, off32);
+            let flat = jit.load(jit.ptr, ctx, abi::JitCtx::FLAT);
+            let base_bytes = jit.b.ins().imul_imm_u(off, 8);
+            let entity_base = jit.b.ins().iadd(flat, base_bytes);
+            let word = jit.load(types::I64, entity_base, (slot / 64 * 8) as i32);
+            let bit = jit.b.ins().ushr_imm_u(word, i64::from(slot % 64));
+            let present = jit.b.ins().band_imm_u(bit, 1);
+            jit.present_or_read(present, test, done, error, |jit| {
+                jit.load(types::I64, entity_base, ((presence_words + i64::from(slot)) * 8) as i32)
+            });
+        })
+    }
+
+    /// Runs `native` for an entity of the store (it jumps to the join block
+    /// it is given with the value), the interpreter for one the request added.
+    fn store_entity_or_fallback(
+        &mut self,
+        id: u32,
+        entity: Value,
+        error: Block,
+        native: impl FnOnce(&mut Self, Block),
+    ) -> Value {
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         let done = self.b.create_block();
@@ -489,34 +526,35 @@ impl Codegen<'_, '_, '_> {
         self.b.ins().brif(local, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
-        let ctx = self.ctx();
-        let offsets = self.load(self.ptr, ctx, abi::JitCtx::OFFSETS);
-        let index4 = self.b.ins().imul_imm_u(entity, 4);
-        let at = self.b.ins().iadd(offsets, index4);
-        let off32 = self.load(types::I32, at, 0);
-        let off = self.b.ins().uextend(types::I64, off32);
-        let flat = self.load(self.ptr, ctx, abi::JitCtx::FLAT);
-        let base_bytes = self.b.ins().imul_imm_u(off, 8);
-        let entity_base = self.b.ins().iadd(flat, base_bytes);
-        let word = self.load(types::I64, entity_base, (slot / 64 * 8) as i32);
-        let bit = self.b.ins().ushr_imm_u(word, i64::from(slot % 64));
-        let present = self.b.ins().band_imm_u(bit, 1);
-        if test {
-            self.b.ins().jump(done, &[BlockArg::Value(present)]);
-        } else {
-            let read = self.b.create_block();
-            self.b.ins().brif(present, read, &[], error, &[]);
-            self.b.switch_to_block(read);
-            let value = self.load(types::I64, entity_base, ((presence_words + i64::from(slot)) * 8) as i32);
-            self.b.ins().jump(done, &[BlockArg::Value(value)]);
-        }
+        native(self, done);
 
         self.b.switch_to_block(slow);
         let v = self.fallback(id, error);
         self.b.ins().jump(done, &[BlockArg::Value(v)]);
 
         self.b.switch_to_block(done);
-        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+        self.param(done)
+    }
+
+    /// For `has` (`test`) the presence bit is the value; for a read an
+    /// absent value is an error, a present one what `read` loads.
+    fn present_or_read(
+        &mut self,
+        present: Value,
+        test: bool,
+        done: Block,
+        error: Block,
+        read: impl FnOnce(&mut Self) -> Value,
+    ) {
+        if test {
+            self.b.ins().jump(done, &[BlockArg::Value(present)]);
+        } else {
+            let block = self.b.create_block();
+            self.b.ins().brif(present, block, &[], error, &[]);
+            self.b.switch_to_block(block);
+            let value = read(self);
+            self.b.ins().jump(done, &[BlockArg::Value(value)]);
+        }
     }
 
     fn context_attribute(&mut self, name: u32, error: Block, test: bool) -> Value {
@@ -543,50 +581,44 @@ impl Codegen<'_, '_, '_> {
         let shift = self.b.ins().band_imm_u(slot, 63);
         let bit = self.b.ins().ushr(word, shift);
         let present = self.b.ins().band_imm_u(bit, 1);
-        if test {
-            self.b.ins().jump(done, &[BlockArg::Value(present)]);
-        } else {
-            let read = self.b.create_block();
-            self.b.ins().brif(present, read, &[], error, &[]);
-            self.b.switch_to_block(read);
-            let slots = self.load(self.ptr, ctx, abi::JitCtx::CONTEXT_SLOTS);
-            let slot_bytes = self.b.ins().imul_imm_u(slot, 8);
-            let at = self.b.ins().iadd(slots, slot_bytes);
-            let value = self.load(types::I64, at, 0);
-            self.b.ins().jump(done, &[BlockArg::Value(value)]);
-        }
+        self.present_or_read(present, test, done, error, |jit| {
+            let slots = jit.load(jit.ptr, ctx, abi::JitCtx::CONTEXT_SLOTS);
+            let slot_bytes = jit.b.ins().imul_imm_u(slot, 8);
+            let at = jit.b.ins().iadd(slots, slot_bytes);
+            jit.load(types::I64, at, 0)
+        });
         self.b.switch_to_block(done);
-        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+        self.param(done)
     }
 
     /// `entity in Literal` as one bit test (store entities) or the interpreter.
     fn in_literal(&mut self, id: u32, entity: Value, k: u32, error: Block) -> Value {
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.append_block_param(done, types::I64);
-        let local = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, entity, i64::from(LOCAL_ENTITY));
-        self.b.ins().brif(local, slow, &[], fast, &[]);
+        self.store_entity_or_fallback(id, entity, error, |jit, done| {
+            let ctx = jit.ctx();
+            let bits = jit.load(jit.ptr, ctx, abi::JitCtx::BITS);
+            let words = jit.load(types::I64, ctx, abi::JitCtx::BITS_WORDS);
+            let row = jit.b.ins().imul(entity, words);
+            let word_index = jit.b.ins().iadd_imm_u(row, i64::from(k / 64));
+            let bytes = jit.b.ins().imul_imm_u(word_index, 8);
+            let at = jit.b.ins().iadd(bits, bytes);
+            let word = jit.load(types::I64, at, 0);
+            let shifted = jit.b.ins().ushr_imm_u(word, i64::from(k % 64));
+            let bit = jit.b.ins().band_imm_u(shifted, 1);
+            jit.b.ins().jump(done, &[BlockArg::Value(bit)]);
+        })
+    }
+}
 
-        self.b.switch_to_block(fast);
-        let ctx = self.ctx();
-        let bits = self.load(self.ptr, ctx, abi::JitCtx::BITS);
-        let words = self.load(types::I64, ctx, abi::JitCtx::BITS_WORDS);
-        let row = self.b.ins().imul(entity, words);
-        let word_index = self.b.ins().iadd_imm_u(row, i64::from(k / 64));
-        let bytes = self.b.ins().imul_imm_u(word_index, 8);
-        let at = self.b.ins().iadd(bits, bytes);
-        let word = self.load(types::I64, at, 0);
-        let shifted = self.b.ins().ushr_imm_u(word, i64::from(k % 64));
-        let bit = self.b.ins().band_imm_u(shifted, 1);
-        self.b.ins().jump(done, &[BlockArg::Value(bit)]);
-
-        self.b.switch_to_block(slow);
-        let v = self.fallback(id, error);
-        self.b.ins().jump(done, &[BlockArg::Value(v)]);
-
-        self.b.switch_to_block(done);
-        self.b.block_params(done).first().copied().unwrap_or_else(unreachable_value)
+/// The integer comparison of a comparison operator (values are compared as
+/// signed words).
+fn int_cc(op: CmpOp) -> IntCC {
+    match op {
+        CmpOp::Eq => IntCC::Equal,
+        CmpOp::Ne => IntCC::NotEqual,
+        CmpOp::Lt => IntCC::SignedLessThan,
+        CmpOp::Le => IntCC::SignedLessThanOrEqual,
+        CmpOp::Gt => IntCC::SignedGreaterThan,
+        CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
     }
 }
 

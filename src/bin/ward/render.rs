@@ -5,6 +5,7 @@ use std::io::Write;
 
 use ariadne::{Color, Config, IndexType, Label, Report, ReportKind};
 use ward_compiler::{Diagnostic, FileId, Severity, SourceSet};
+use ward_grammar::lines::LineCol;
 
 /// Writes `diag` as an ariadne report.
 pub fn human(out: &mut dyn Write, sources: &SourceSet, diag: &Diagnostic, color: bool) -> std::io::Result<()> {
@@ -40,11 +41,7 @@ pub fn human(out: &mut dyn Write, sources: &SourceSet, diag: &Diagnostic, color:
 
 /// Line and column (1-based, column in characters) of a byte offset.
 fn line_col(text: &str, offset: u32) -> (usize, usize) {
-    let offset = (offset as usize).min(text.len());
-    let before = text.get(..offset).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    let LineCol { line, column } = ward_grammar::lines::line_col(text, offset);
     (line, column)
 }
 
