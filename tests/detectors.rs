@@ -272,6 +272,7 @@ fn input_detectors_flag_injection_shaped_arguments() {
                 "x' UNION/**/ALL SELECT password FROM users",
                 "1 AND SLEEP(5)",
                 "a'; WAITFOR DELAY '0:0:5'--",
+                "1;DROP/**/TABLE customers",
             ],
             &["O'Brien", "order 4711", "select a plan; we will call you", "Robert'); a union of two sets"],
         ),
@@ -329,5 +330,27 @@ fn input_detectors_flag_injection_shaped_arguments() {
         for t in misses {
             assert!(!scanner.is_match(t), "{name} should not match {t:?}");
         }
+    }
+}
+
+/// Issue 14: developer credentials pass `stdlib.pii.secrets` no more.
+#[test]
+fn the_secrets_group_finds_developer_credentials() {
+    let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
+                  policy p {\n  permit action: read\n  mask text with pii.secrets using redact\n}\n";
+    let mut sources = SourceSet::default();
+    sources.add("policy.ward", policy);
+    sources.add_stdlib();
+    let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
+    let scanner = Scanner::new(&compiled.program.detectors).unwrap();
+    let selection = scanner.select(&["pii.secrets"]).unwrap();
+    for secret in [
+        "ghp_R8s3kT1xQ9vLm2Zp7Yc4Wn6Bd0Hf5Jg8Ka1E",
+        "xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD",
+    ] {
+        let text = format!("export TOKEN={secret}\n");
+        let found: Vec<&str> =
+            scanner.find_selected(&selection, &text).iter().map(|f| &text[f.start..f.end]).collect();
+        assert_eq!(found, [secret], "in {text:?}");
     }
 }

@@ -585,6 +585,46 @@ mod tests {
         assert!(masker_test(&masks, &mut serde_json::json!({"a": "b"})).is_err());
     }
 
+    fn pii_masker_test(masks: &[Mask], payload: &mut Json) -> Result<(), MaskError> {
+        let detectors: Vec<ward_ir::Detector> = ["credit_card", "ssn", "phone", "email"]
+            .iter()
+            .map(|n| ward_ir::Detector {
+                name: format!("pii.{n}"),
+                parts: vec![ward_ir::DetectorPart::Builtin(n.to_string())],
+            })
+            .collect();
+        let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));
+        let keys = StaticKeys::default();
+        Masker::new(scanner, &keys).mask_json(masks, payload)
+    }
+
+    /// Issue 14: detectors look inside JSON numbers; a masked number becomes a string.
+    #[test]
+    fn detector_masks_reach_json_numbers() {
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.credit_card", "pii.ssn"])];
+        let mut payload = serde_json::json!({"card": 4111111111111111u64, "count": 3, "ratio": 0.5});
+        assert_eq!(pii_masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(payload, serde_json::json!({"card": "[REDACTED:credit_card]", "count": 3, "ratio": 0.5}));
+    }
+
+    /// Issue 14: a bare value under a key named like its kind is that kind.
+    #[test]
+    fn a_key_named_like_the_kind_confirms_a_bare_value() {
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.ssn", "pii.phone"])];
+        let mut payload = serde_json::json!({
+            "ssn": "536228145", "SSN": 536228145u64, "customer": {"social_security_number": "536228145"},
+            "mobile": "07700900123", "order": "536228145", "ref": 536228145u64
+        });
+        assert_eq!(pii_masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(
+            payload,
+            serde_json::json!({
+                "ssn": "[REDACTED:ssn]", "SSN": "[REDACTED:ssn]", "customer": {"social_security_number": "[REDACTED:ssn]"},
+                "mobile": "[REDACTED:phone]", "order": "536228145", "ref": 536228145u64
+            })
+        );
+    }
+
     #[test]
     fn keys_decode_from_hex_and_base64() {
         let hex = "00".repeat(31) + "01";
