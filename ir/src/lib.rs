@@ -427,4 +427,4 @@ pub const BUILTIN_DETECTORS: [&str; 15] = [
 ];
 
 /// Candidate validators for `pattern "…" validate NAME`.
-pub const VALIDATORS: [&str; 4] = ["luhn", "mod97", "ssn", "iban"];
+pub const VALIDATORS: [&str; 5] = ["luhn", "mod97", "ssn", "iban", "secret"];

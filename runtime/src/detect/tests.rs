@@ -312,10 +312,9 @@ fn a_user_pattern_gets_its_turn_where_a_builtin_was_rejected() {
         },
     ];
     let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
-    for (text, expect, label) in [
-        ("mobile 07700900123", "07700900123", "bare_phone"),
-        ("Order 415-555-0142", "415-555-0142", "dashed"),
-    ] {
+    for (text, expect, label) in
+        [("mobile 07700900123", "07700900123", "bare_phone"), ("Order 415-555-0142", "415-555-0142", "dashed")]
+    {
         let got: Vec<(&str, &str)> =
             s.find(text).iter().map(|f| (s.name(f.pattern), text.get(f.start..f.end).unwrap_or(""))).collect();
         assert_eq!(got, [(label, expect)], "in {text:?}");

@@ -7,6 +7,7 @@ pub enum Validator {
     Luhn,
     Mod97,
     Ssn,
+    Secret,
 }
 
 pub(super) fn validator(name: &str) -> Option<Validator> {
@@ -14,6 +15,7 @@ pub(super) fn validator(name: &str) -> Option<Validator> {
         "luhn" => Some(Validator::Luhn),
         "mod97" | "iban" => Some(Validator::Mod97),
         "ssn" => Some(Validator::Ssn),
+        "secret" => Some(Validator::Secret),
         _ => None,
     }
 }
@@ -23,6 +25,7 @@ pub fn validate(v: Validator, candidate: &str) -> bool {
         Validator::Luhn => luhn(candidate),
         Validator::Mod97 => iban(candidate),
         Validator::Ssn => ssn(candidate),
+        Validator::Secret => secret(candidate),
     }
 }
 
@@ -61,18 +64,98 @@ pub fn iban(s: &str) -> bool {
     remainder == 1
 }
 
-/// US SSN structure (`AAA-GG-SSSS` or `AAA GG SSSS`): area not 000, 666 or
-/// 900–999; group not 00; serial not 0000.
+/// US SSN structure (`AAA-GG-SSSS`, `AAA GG SSSS` or nine bare digits):
+/// area not 000, 666 or 900–999; group not 00; serial not 0000. Whether
+/// nine bare digits are an SSN at all is for the context to say (a keyword
+/// before them, a pattern's own context, a JSON key named `ssn`).
 pub fn ssn(s: &str) -> bool {
     let parts: Vec<&str> = s.split(['-', ' ']).collect();
-    let [area, group, serial] = parts.as_slice() else { return false };
-    if area.len() != 3 || group.len() != 2 || serial.len() != 4 {
+    let (area, group, serial) = match parts.as_slice() {
+        [area, group, serial] => (*area, *group, *serial),
+        [bare] if bare.len() == 9 => {
+            (bare.get(..3).unwrap_or(""), bare.get(3..5).unwrap_or(""), bare.get(5..).unwrap_or(""))
+        }
+        _ => return false,
+    };
+    if area.len() != 3
+        || group.len() != 2
+        || serial.len() != 4
+        || !s.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' ')
+    {
         return false;
     }
     let (Ok(a), Ok(g), Ok(n)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>()) else {
         return false;
     };
     a != 0 && a != 666 && a < 900 && g != 0 && n != 0
+}
+
+/// Shannon entropy of the characters of `s`, in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts: Vec<(char, u32)> = Vec::new();
+    let mut n = 0u32;
+    for c in s.chars() {
+        n += 1;
+        match counts.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((c, 1)),
+        }
+    }
+    let n = f64::from(n.max(1));
+    counts.iter().map(|(_, k)| f64::from(*k) / n).map(|p| -p * p.log2()).sum()
+}
+
+/// Words that stand in for a secret in documentation, templates and tests.
+const PLACEHOLDERS: [&str; 16] = [
+    "changeme",
+    "change_me",
+    "change-me",
+    "example",
+    "placeholder",
+    "password",
+    "passw0rd",
+    "redacted",
+    "secret",
+    "dummy",
+    "sample",
+    "your_",
+    "your-",
+    "xxxx",
+    "****",
+    "....",
+];
+
+/// A value that looks like a real secret rather than a placeholder
+/// (`validate secret`; gitleaks and detect-secrets filter their generic
+/// rules the same way): at least 8 characters; not a reference to one
+/// (`${DB_PASSWORD}`, `$DB_PASSWORD`, `{{ secret }}`, `<password>`, `%s`,
+/// `os.environ[…]`, a path); not a stand-in word (`changeme`, `example`,
+/// `xxxx`, `****`, `[REDACTED]`, a `tok_` token); not only digits (ids,
+/// ports, timestamps); not letters only unless long (16+) or of mixed case
+/// and random-looking; and at least 2.5 bits of entropy per character.
+pub fn secret(s: &str) -> bool {
+    let len = s.chars().count();
+    if !(8..=1024).contains(&len) {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    let reference = ["${", "{{", "%s", "%(", "<", ">", "[", "](", "://", "environ", "getenv", "process.env"]
+        .iter()
+        .any(|r| lower.contains(r))
+        || matches!(s.as_bytes().first(), Some(b'$' | b'/' | b'~' | b'%'))
+        || lower.starts_with("tok_");
+    if reference || PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return false;
+    }
+    if s.bytes().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let h = entropy(s);
+    if s.chars().all(char::is_alphabetic) {
+        let mixed = s.chars().any(char::is_uppercase) && s.chars().any(char::is_lowercase);
+        return len >= 16 && h >= 3.0 || mixed && h >= 3.0 && len >= 10;
+    }
+    h >= 2.5
 }
 
 /// The registered IBAN length per country (ISO 13616 registry).
