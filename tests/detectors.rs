@@ -344,13 +344,11 @@ fn the_secrets_group_finds_developer_credentials() {
     let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
     let scanner = Scanner::new(&compiled.program.detectors).unwrap();
     let selection = scanner.select(&["pii.secrets"]).unwrap();
-    for secret in [
-        "ghp_R8s3kT1xQ9vLm2Zp7Yc4Wn6Bd0Hf5Jg8Ka1E",
-        "xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD",
-    ] {
+    for secret in
+        ["ghp_R8s3kT1xQ9vLm2Zp7Yc4Wn6Bd0Hf5Jg8Ka1E", "xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD"]
+    {
         let text = format!("export TOKEN={secret}\n");
-        let found: Vec<&str> =
-            scanner.find_selected(&selection, &text).iter().map(|f| &text[f.start..f.end]).collect();
+        let found: Vec<&str> = scanner.find_selected(&selection, &text).iter().map(|f| &text[f.start..f.end]).collect();
         assert_eq!(found, [secret], "in {text:?}");
     }
 }

@@ -264,6 +264,11 @@ pub struct Detector {
     /// Qualified name (`pii.email`).
     pub name: String,
     pub parts: Vec<DetectorPart>,
+    /// For each part, the detector it was declared in (`pii.github_token`
+    /// in the group `pii.secrets`): what a match is labelled with. Empty
+    /// (older programs): every part is labelled with `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

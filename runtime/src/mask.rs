@@ -203,12 +203,26 @@ impl<'k> Masker<'k> {
         buf.push_str(": ");
         let offset = buf.len();
         buf.push_str(text);
-        self.scanner
+        let mut found: Vec<Found> = self
+            .scanner
             .find_selected(selection, buf)
             .into_iter()
             .filter(|f| f.end > offset)
             .map(|f| Found { start: f.start.max(offset) - offset, end: f.end - offset, pattern: f.pattern })
-            .collect()
+            .collect();
+        // A match that began in the key (`token: ghp_…` as a token
+        // assignment) is named by what the value alone is, when a detector
+        // finds all of it (`github_token`).
+        if let Some(first) = found.first_mut()
+            && first.start == 0
+            && let Some(span) = text.get(..first.end)
+            && let [alone] = self.scanner.find_selected(selection, span).as_slice()
+            && alone.start == 0
+            && alone.end == first.end
+        {
+            first.pattern = alone.pattern;
+        }
+        found
     }
 
     /// `text` with the matches `found` replaced by the strongest mask whose
@@ -587,6 +601,7 @@ mod tests {
         let detectors = vec![ward_ir::Detector {
             name: "pii.email".into(),
             parts: vec![ward_ir::DetectorPart::Builtin("email".into())],
+            labels: vec![],
         }];
         let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));
         let keys = StaticKeys::default();
@@ -647,6 +662,7 @@ mod tests {
             .map(|n| ward_ir::Detector {
                 name: format!("pii.{n}"),
                 parts: vec![ward_ir::DetectorPart::Builtin(n.to_string())],
+                labels: vec![],
             })
             .collect();
         let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));

@@ -82,6 +82,21 @@ impl Engine {
         } else {
             self.loaded().scanner.clone().map_err(|message| MaskError { rule, message })?
         };
+        // Every key a tokenize mask names must be there before anything is
+        // masked: a stream must not be refused half-way for want of a key.
+        for m in &decision.masks {
+            if let ward_ir::MaskMethod::Tokenize { key } = &m.method
+                && keys.key(key).is_none()
+            {
+                return Err(MaskError {
+                    rule: m.rule.clone(),
+                    message: format!(
+                        "no tokenization key `{key}` (set {} or give a keys file)",
+                        crate::keys::env_var(key)
+                    ),
+                });
+            }
+        }
         Ok(MaskSession { masks: decision.masks.clone(), masker: Masker::new(scanner, keys) })
     }
 

@@ -118,13 +118,12 @@ impl Scanner {
     pub fn new(detectors: &[Detector]) -> Result<Scanner, String> {
         let mut patterns: Vec<PatternInfo> = Vec::new();
         for (d, detector) in detectors.iter().enumerate() {
-            for part in &detector.parts {
+            for (k, part) in detector.parts.iter().enumerate() {
+                let label = detector.labels.get(k).unwrap_or(&detector.name);
                 let specs = match part {
                     DetectorPart::Builtin(name) => builtin_specs(name)?,
-                    DetectorPart::Pattern { regex, validate } => {
-                        user::pattern(&detector.name, regex, validate.as_deref())
-                    }
-                    DetectorPart::Keywords(words) => user::keywords(&detector.name, words),
+                    DetectorPart::Pattern { regex, validate } => user::pattern(label, regex, validate.as_deref()),
+                    DetectorPart::Keywords(words) => user::keywords(label, words),
                 };
                 for Spec { source, check, label, rank } in specs {
                     match patterns.iter_mut().find(|p| p.source == source && p.check == check) {

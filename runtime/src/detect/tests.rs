@@ -8,7 +8,11 @@ use super::*;
 fn scanner(names: &[&str]) -> Scanner {
     let detectors: Vec<Detector> = names
         .iter()
-        .map(|n| Detector { name: format!("pii.{n}"), parts: vec![DetectorPart::Builtin(n.to_string())] })
+        .map(|n| Detector {
+            name: format!("pii.{n}"),
+            parts: vec![DetectorPart::Builtin(n.to_string())],
+            labels: vec![],
+        })
         .collect();
     Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"))
 }
@@ -235,13 +239,19 @@ fn user_patterns_and_keywords_run_unanchored() {
         Detector {
             name: "order".into(),
             parts: vec![DetectorPart::Pattern { regex: "ORD-[0-9]{4}".into(), validate: None }],
+            labels: vec![],
         },
         Detector {
             name: "card".into(),
             parts: vec![DetectorPart::Pattern { regex: "[0-9]{16}".into(), validate: Some("luhn".into()) }],
+            labels: vec![],
         },
-        Detector { name: "words".into(), parts: vec![DetectorPart::Keywords(vec!["Secret".into(), String::new()])] },
-        Detector { name: "nothing".into(), parts: vec![DetectorPart::Keywords(vec![])] },
+        Detector {
+            name: "words".into(),
+            parts: vec![DetectorPart::Keywords(vec!["Secret".into(), String::new()])],
+            labels: vec![],
+        },
+        Detector { name: "nothing".into(), parts: vec![DetectorPart::Keywords(vec![])], labels: vec![] },
     ];
     let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
     let text = "ORD-1234 SECRET 4111111111111111 4111111111111112";
@@ -301,14 +311,16 @@ fn bare_ssn_after_a_keyword() {
 #[test]
 fn a_user_pattern_gets_its_turn_where_a_builtin_was_rejected() {
     let detectors = vec![
-        Detector { name: "pii.phone".into(), parts: vec![DetectorPart::Builtin("phone".into())] },
+        Detector { name: "pii.phone".into(), parts: vec![DetectorPart::Builtin("phone".into())], labels: vec![] },
         Detector {
             name: "bare_phone".into(),
             parts: vec![DetectorPart::Pattern { regex: r"\b0[0-9]{10}\b".into(), validate: None }],
+            labels: vec![],
         },
         Detector {
             name: "dashed".into(),
             parts: vec![DetectorPart::Pattern { regex: r"[0-9]{3}-[0-9]{3}-[0-9]{4}".into(), validate: None }],
+            labels: vec![],
         },
     ];
     let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
@@ -333,6 +345,7 @@ fn validate_ssn_accepts_bare_digits_in_a_keyed_pattern() {
             regex: r"(?i)\bssn\b[^0-9\n]{0,20}(?P<value>[0-9]{9})\b".into(),
             validate: Some("ssn".into()),
         }],
+        labels: vec![],
     }];
     let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
     let text = "SSN on file: 536228145; SSN 000228145";
