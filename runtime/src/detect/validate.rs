@@ -106,7 +106,7 @@ pub fn entropy(s: &str) -> f64 {
 }
 
 /// Words that stand in for a secret in documentation, templates and tests.
-const PLACEHOLDERS: [&str; 16] = [
+const PLACEHOLDERS: [&str; 13] = [
     "changeme",
     "change_me",
     "change-me",
@@ -120,42 +120,68 @@ const PLACEHOLDERS: [&str; 16] = [
     "sample",
     "your_",
     "your-",
-    "xxxx",
-    "****",
-    "....",
 ];
+
+/// A file path (`/etc/ssl/private/x.pem`, `~/.ssh/id_ed25519`): short
+/// segments of name characters. A base64 key that starts with `/` has long
+/// segments, `+` or `=`.
+fn looks_like_path(s: &str) -> bool {
+    let rest = s.strip_prefix("~/").or_else(|| s.strip_prefix("./")).or_else(|| s.strip_prefix('/'));
+    rest.is_some_and(|r| {
+        r.split('/').all(|seg| seg.len() <= 32 && seg.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c)))
+    })
+}
 
 /// A value that looks like a real secret rather than a placeholder
 /// (`validate secret`; gitleaks and detect-secrets filter their generic
 /// rules the same way): at least 8 characters; not a reference to one
 /// (`${DB_PASSWORD}`, `$DB_PASSWORD`, `{{ secret }}`, `<password>`, `%s`,
-/// `os.environ[…]`, a path); not a stand-in word (`changeme`, `example`,
-/// `xxxx`, `****`, `[REDACTED]`, a `tok_` token); not only digits (ids,
-/// ports, timestamps); not letters only unless long (16+) or of mixed case
-/// and random-looking; and at least 2.5 bits of entropy per character.
+/// `os.environ[…]`, a function call, a file path); not a stand-in
+/// (`changeme`, `example`, `your-api-key`, `xxxxxxxx`, `********`, a
+/// `tok2_` token, one character making up 40 % of it); not only digits
+/// (ids, ports, timestamps); without a digit, only when random-looking (3
+/// bits of entropy per character) and long (16+) or of 10+ characters
+/// mixing cases as no word does (`REPLACE_ME`, `Authorization` and
+/// `required.` are words); with a digit, at least 2 bits per character.
 pub fn secret(s: &str) -> bool {
     let len = s.chars().count();
     if !(8..=1024).contains(&len) {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    let reference = ["${", "{{", "%s", "%(", "<", ">", "[", "](", "://", "environ", "getenv", "process.env"]
-        .iter()
-        .any(|r| lower.contains(r))
-        || matches!(s.as_bytes().first(), Some(b'$' | b'/' | b'~' | b'%'))
-        || lower.starts_with("tok_");
+    let reference = s.contains("%s")
+        || ["${", "{{", "%(", "<", ">", "[", "](", "()", "://", "environ", "getenv", "process.env"]
+            .iter()
+            .any(|r| lower.contains(r))
+        || (s.starts_with('$') && s.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '{'))
+        || looks_like_path(s)
+        || lower.starts_with("tok_")
+        || lower.starts_with("tok2_");
     if reference || PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
         return false;
+    }
+    let mut counts = [0usize; 256];
+    for b in s.bytes() {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    if counts.iter().max().is_some_and(|m| *m * 10 >= s.len() * 4) {
+        return false; // `xxxxxxxxxxxx`, `********`, `ghp_xxxx…`
     }
     if s.bytes().all(|c| c.is_ascii_digit()) {
         return false;
     }
     let h = entropy(s);
-    if s.chars().all(char::is_alphabetic) {
-        let mixed = s.chars().any(char::is_uppercase) && s.chars().any(char::is_lowercase);
-        return len >= 16 && h >= 3.0 || mixed && h >= 3.0 && len >= 10;
+    if !s.bytes().any(|c| c.is_ascii_digit()) {
+        // Without a digit: long, or mixing cases like no word does.
+        let upper = s.bytes().filter(u8::is_ascii_uppercase).count();
+        let lower = s.bytes().filter(u8::is_ascii_lowercase).count();
+        let symbol = s.bytes().any(|c| !c.is_ascii_alphanumeric());
+        let mixed = upper >= 2 && lower >= 2 && (symbol || upper >= 3);
+        return h >= 3.0 && (len >= 16 || mixed && len >= 10);
     }
-    h >= 2.5
+    h >= 2.0
 }
 
 /// The registered IBAN length per country (ISO 13616 registry).
