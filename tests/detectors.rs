@@ -452,3 +452,111 @@ fn secrets_detectors_meet_their_targets() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A value to plant (kind, text), drawn from the corpus's generators.
+fn planted_value(seed: u64, which: u8) -> (&'static str, String) {
+    let mut r = corpus::Rng::new(seed);
+    let l = corpus::Locale::ALL[(seed % 6) as usize];
+    match which % 8 {
+        0 => ("ssn", corpus::ssn(&mut r)),
+        1 => ("credit_card", corpus::card(&mut r)),
+        2 => ("email", corpus::email(&mut r, l)),
+        3 => ("iban", corpus::iban(&mut r, l)),
+        4 => ("ipv4", corpus::ipv4(&mut r)),
+        5 => ("aws_access_key", corpus::aws_key_id(&mut r)),
+        6 => {
+            // International numbers only: national layouts need context.
+            let mut p = corpus::phone(&mut r, l);
+            while !p.starts_with('+') {
+                p = corpus::phone(&mut r, l);
+            }
+            ("phone", p)
+        }
+        _ => (
+            "github_token",
+            format!("ghp_{}", r.from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 36)),
+        ),
+    }
+}
+
+/// What may stand between two tokens: spaces of every kind, line breaks,
+/// punctuation (never a character that continues a number: `.`, `,`, `-`
+/// directly before a digit).
+const SEPARATORS: [&str; 22] = [
+    " ", "  ", "\t", "\n", "\r\n", "\n\n", "\u{a0}", "\u{2009}", "\u{3000}", "\u{2028}", "\u{200b}", ", ", "; ", " | ",
+    " / ", " (", ") ", "\"", ": ", " = ", " - ", ". ",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    /// Issue 14: whatever stands around them — other numbers, words,
+    /// punctuation, spaces of any kind, line breaks — every planted value is
+    /// masked, and the masked text holds neither the value nor, for numbers,
+    /// its digits alone.
+    #[test]
+    fn planted_values_are_masked_whatever_their_neighbours(
+        tokens in proptest::collection::vec(
+            (
+                proptest::prelude::any::<u64>(),
+                0u8..16,
+                0usize..SEPARATORS.len(),
+                1usize..21,
+            ),
+            1..14,
+        )
+    ) {
+        let mut text = String::new();
+        let mut planted = Vec::new();
+        for (seed, which, sep, digits) in tokens {
+            if !text.is_empty() {
+                text.push_str(SEPARATORS[sep]);
+            }
+            match which {
+                0..=7 => {
+                    let (kind, value) = planted_value(seed, which);
+                    text.push_str(&value);
+                    planted.push((kind, value));
+                }
+                8..=11 => {
+                    // A number of 1 to 20 digits.
+                    let n: String = (0..digits).map(|i| char::from(b'0' + ((seed >> (i % 16 * 4)) % 10) as u8)).collect();
+                    text.push_str(&n);
+                }
+                12 | 13 => text.push_str(["SSN", "card", "Tel", "Order", "ref#", "id", "amount"][(seed % 7) as usize]),
+                _ => text.push_str(["€12,50", "2026-11-26", "v1.2.3", "10:42", "#12", "(555)"][(seed % 6) as usize]),
+            }
+        }
+        let masked = PROPERTY_MASKER.with(|m| m.mask_text(std::slice::from_ref(&all_mask()), &text)).unwrap();
+        for (kind, value) in &planted {
+            proptest::prop_assert!(!masked.contains(value.as_str()), "{kind} {value:?} left in {masked:?} (from {text:?})");
+            let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 9 && matches!(*kind, "ssn" | "credit_card" | "phone") {
+                proptest::prop_assert!(!masked.contains(&digits), "{kind} digits {digits} left in {masked:?} (from {text:?})");
+            }
+        }
+    }
+}
+
+fn all_mask() -> ward::runtime::decision::Mask {
+    ward::runtime::decision::Mask {
+        rule: "p.0".into(),
+        paths: vec!["text".into()],
+        method: ward::compiler::ir::MaskMethod::Redact,
+        detectors: vec!["pii.all".into()],
+    }
+}
+
+thread_local! {
+    static PROPERTY_MASKER: ward::runtime::mask::Masker<'static> = {
+        let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
+                      policy p {\n  permit action: read\n  mask text with pii.all using redact\n}\n";
+        let mut sources = SourceSet::default();
+        sources.add("policy.ward", policy);
+        sources.add_stdlib();
+        let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
+        let scanner = std::sync::Arc::new(Scanner::new(&compiled.program.detectors).unwrap());
+        let keys: &'static ward::runtime::mask::StaticKeys = Box::leak(Box::default());
+        ward::runtime::mask::Masker::new(scanner, keys)
+    };
+}

@@ -216,7 +216,11 @@ pub(super) fn id_context(text: &str, s: usize) -> bool {
 
 /// Telephone numbers: 7 to 15 digits (8 to 15 after `+`), grouped, and not
 /// something else that is written with digits and separators.
-pub(super) fn phone(text: &str, s: usize, e: usize) -> bool {
+/// `strict`: what follows the number counts (more digits after a space,
+/// a time); not strict (for a number written with `+`, when no cut of it
+/// is a number strictly): a number with its country code says what it is,
+/// whatever follows.
+pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
     let b = text.as_bytes();
     let Some(cand) = b.get(s..e) else { return false };
     let plus = cand.first() == Some(&b'+');
@@ -308,10 +312,10 @@ pub(super) fn phone(text: &str, s: usize, e: usize) -> bool {
         if glued(b, s, e, b" .-/") {
             return false;
         }
-    } else if glued_after(b, e, b" .-/") {
+    } else if strict && glued_after(b, e, b" .-/") {
         return false;
     }
-    if (n1 == b':' && n2.is_ascii_alphanumeric()) || (n1 == b'-' && n2.is_ascii_alphanumeric()) {
+    if strict && ((n1 == b':' && n2.is_ascii_alphanumeric()) || (n1 == b'-' && n2.is_ascii_alphanumeric())) {
         return false; // a time or an id follows
     }
     !after_currency(text, s)
@@ -574,7 +578,9 @@ pub(super) fn confirm(kind: Kind, text: &str, s: usize, e: usize, marks: &mut Ma
             // The number without its extension must validate in full for
             // the extension to stay with it.
             let number_end = extension_start(b, s, e);
-            let (s, cut) = shortest_cut(b, s, number_end, 7, |e| phone(text, s, e))?;
+            let plus = byte(b, s) == b'+';
+            let (s, cut) = shortest_cut(b, s, number_end, 7, |e| phone(text, s, e, true))
+                .or_else(|| plus.then(|| shortest_cut(b, s, number_end, 7, |e| phone(text, s, e, false))).flatten())?;
             Some((s, if cut == number_end { e } else { cut }))
         }
         Kind::Card => shortest_cut(b, s, e, 13, |e| card(b, s, e)),
