@@ -159,6 +159,38 @@ impl Engine {
     /// the verdict names the deciding rules by index, and
     /// [`Checked::decision`] turns it into a [`Decision`] when needed.
     pub fn check_at(&self, request: &Request, now: i64) -> Checked {
+        self.check(request, now, true)
+    }
+
+    /// Like [`Engine::check_at`], but an allow is not yet added to the
+    /// history of flow conditions: for callers that carry the action out
+    /// themselves and record it with [`Engine::record_at`] only once it
+    /// succeeded (a tool call that failed did not happen).
+    pub fn check_unrecorded_at(&self, request: &Request, now: i64) -> Checked {
+        self.check(request, now, false)
+    }
+
+    /// Adds `request`, allowed at `now` and since carried out, to the history
+    /// of the flow conditions that look at its action. Returns the errors met
+    /// (a request that does not fit the current policy set, a state store
+    /// that failed); an empty list when it was recorded or nothing looks at
+    /// its action.
+    pub fn record_at(&self, request: &Request, now: i64) -> Vec<String> {
+        let loaded = self.loaded.load();
+        with_frame(|frame| {
+            if let Err(e) = frame.rebuild(&loaded.store, request, now) {
+                return vec![format!("recording for a flow condition: {e}")];
+            }
+            if !loaded.recorded.get(frame.action as usize).copied().unwrap_or(false) {
+                return Vec::new();
+            }
+            let mut decision = Decision::empty(crate::decision::Effect::Allow);
+            self.record_flows(&loaded, request, frame, &mut decision);
+            decision.errors.into_iter().map(|e| e.message).collect()
+        })
+    }
+
+    fn check(&self, request: &Request, now: i64, record: bool) -> Checked {
         let loaded = self.loaded.load();
         let verdict = with_frame(|frame| {
             if let Err(e) = frame.rebuild(&loaded.store, request, now) {
@@ -166,7 +198,7 @@ impl Engine {
             }
             let verdict = self.verdict_frame(&loaded, request, frame);
             let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
-            if verdict.is_allow() && records {
+            if record && verdict.is_allow() && records {
                 let mut decision = match verdict {
                     Verdict::Full(d) => *d,
                     v => loaded.explain(&v),
