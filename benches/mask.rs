@@ -24,9 +24,14 @@ mod corpus;
 const NOW: i64 = 1_790_000_000_000;
 const TEXT_BYTES: usize = 4 << 20;
 
-/// Every detector of `stdlib.pii`, as a policy importing it gets them.
+/// The eleven personal-data and credential builtins of `stdlib.pii`, as a
+/// policy importing it gets them.
 fn pii_scanner() -> Scanner {
     let names: Vec<String> = corpus::Kind::ALL.iter().map(|k| format!("pii.{}", k.detector())).collect();
+    scanner_of(&names)
+}
+
+fn scanner_of(names: &[String]) -> Scanner {
     let policy = format!(
         "import stdlib.pii\nschema s {{\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}}\n\
          policy p {{\n  permit action: read\n  mask text with {} using redact\n}}\n",
@@ -57,6 +62,9 @@ fn scan(c: &mut Criterion) {
         dense.len(),
         scanner.find(&dense).len(),
     );
+    // `pii.all`: the builtins and the 24 credential patterns (anchored at
+    // their start literals).
+    let all = scanner_of(&["pii.all".to_string()]);
     let mut group = c.benchmark_group("scan");
     group.sample_size(20);
     for (name, text) in [("clean_prose", &prose), ("clean_records_and_logs", &records), ("pii_1_percent", &dense)] {
@@ -65,6 +73,7 @@ fn scan(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("regex_over_every_byte", name), |b| {
             b.iter(|| scanner.find_unfiltered(text))
         });
+        group.bench_function(BenchmarkId::new("pii_all_with_secrets", name), |b| b.iter(|| all.find(text)));
     }
     group.finish();
 }
@@ -119,7 +128,7 @@ fn mask_json(c: &mut Criterion) {
     let (engine, request) = support_engine();
     let decision = engine.decide(&request);
     assert!(!decision.masks.is_empty(), "{}", decision.to_json());
-    let keys = StaticKeys([("cx-email".to_string(), [7u8; 32])].into_iter().collect());
+    let keys = StaticKeys::new([("cx-email".to_string(), [7u8; 32])].into_iter().collect());
     let record = Payload::Json(crm_record());
     let bytes = record.render().len();
     let mut group = c.benchmark_group("mask_json");

@@ -35,7 +35,11 @@ fn decides_and_answers_each_status() {
     drop(s);
     let out = ward(&["audit", "verify", audit.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains(": 9 records verified"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(": 11 records verified"), "{}", text(&out.stdout));
+    // The mask batch's record says what was masked, never the values.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(log.contains(r#""masked":[{"rule":"p.emails","by":"email","method":"redact","count":3}]"#), "{log}");
+    assert!(!log.contains("@example.com"), "{log}");
 }
 
 /// 200: allow and deny, with the policy that decided.
@@ -141,6 +145,33 @@ fn masks(s: &Server) {
     assert!(m.get("text").is_none() && m.get("payload").is_none(), "{m}");
     let r = s.call("POST", "/v1/mask", Some(TOKEN_MASK_ONLY), Some(r#"{"request": {}, "text": "x", "payload": 1}"#));
     assert_eq!(r.status, 400);
+
+    // Mask batch (issue 14): one request, many documents, one decision;
+    // the decision says what was masked and how many values.
+    let body = format!(
+        r#"{{"request": {}, "items": [{{"text": "write to ana@example.com"}}, {{"payload": {{"to": ["bo@example.com", "cy@example.com"], "n": 3}}}}, {{"text": "nothing here"}}]}}"#,
+        request_json("u1", "read")
+    );
+    let r = s.call("POST", "/v1/mask/batch", Some(TOKEN_MASK_ONLY), Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = r.json();
+    assert!(!r.body.contains("@example.com"), "{}", r.body);
+    assert_eq!(m["items"][0]["text"], "write to [REDACTED:email]");
+    assert_eq!(m["items"][1]["payload"], serde_json::json!({"to": ["[REDACTED:email]", "[REDACTED:email]"], "n": 3}));
+    assert_eq!(m["items"][2]["text"], "nothing here");
+    assert_eq!(
+        m["decision"]["masked"],
+        serde_json::json!([{"rule": "p.emails", "by": "email", "method": "redact", "count": 3}])
+    );
+    // A deny releases no item; a malformed item is a 400 naming it; the batch limit holds.
+    let body = format!(r#"{{"request": {}, "items": [{{"text": "ana@example.com"}}]}}"#, request_json("u0", "read"));
+    let m = s.call("POST", "/v1/mask/batch", Some(TOKEN_MASK_ONLY), Some(&body)).json();
+    assert_eq!(m["decision"]["effect"], "deny");
+    assert!(m.get("items").is_none(), "{m}");
+    let body = format!(r#"{{"request": {}, "items": [{{"text": 1}}]}}"#, request_json("u1", "read"));
+    let r = s.call("POST", "/v1/mask/batch", Some(TOKEN_MASK_ONLY), Some(&body));
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("items[0].text: expected a string")));
+    assert_eq!(s.call("POST", "/v1/mask/batch", None, Some(&body)).status, 401);
 }
 
 /// Policy, health, metrics.
@@ -155,10 +186,10 @@ fn serves_policy_health_and_metrics(s: &Server) {
     let r = s.call("GET", "/metrics", Some(TOKEN_ALL), None);
     assert_eq!(r.status, 200);
     let m = r.body;
-    assert!(m.contains("ward_decisions_total{effect=\"allow\"} 3"), "{m}");
-    assert!(m.contains("ward_rule_decisions_total{rule=\"p.read\"} 3"), "{m}");
+    assert!(m.contains("ward_decisions_total{effect=\"allow\"} 4"), "{m}");
+    assert!(m.contains("ward_rule_decisions_total{rule=\"p.read\"} 4"), "{m}");
     assert!(m.contains("ward_request_duration_seconds_bucket{endpoint=\"decide\",le=\"+Inf\"}"), "{m}");
-    assert!(m.contains("ward_errors_total{kind=\"unauthorized\"} 3"), "{m}");
+    assert!(m.contains("ward_errors_total{kind=\"unauthorized\"} 4"), "{m}");
     assert!(m.contains("ward_errors_total{kind=\"forbidden\"} 3"), "{m}");
     assert!(m.contains("ward_errors_total{kind=\"too_large\"} 1"), "{m}");
     assert!(m.contains("ward_reloads_total{result=\"ok\"} 0"), "{m}");

@@ -473,16 +473,18 @@ impl<'a> Lowerer<'a> {
         if let Some(i) = self.detectors.get(qualified) {
             return Some(*i);
         }
-        let mut parts = Vec::new();
+        let mut labelled = Vec::new();
         let mut seen = Vec::new();
-        self.flatten(qualified, &mut parts, &mut seen);
+        self.flatten(qualified, &mut labelled, &mut seen);
+        let (parts, labels): (Vec<ir::DetectorPart>, Vec<String>) = labelled.into_iter().unzip();
         let i = self.program.detectors.len() as u32;
-        self.program.detectors.push(ir::Detector { name: qualified.to_string(), parts });
+        self.program.detectors.push(ir::Detector { name: qualified.to_string(), parts, labels });
         self.detectors.insert(Arc::from(qualified), i);
         Some(i)
     }
 
-    fn flatten(&mut self, qualified: &str, parts: &mut Vec<ir::DetectorPart>, seen: &mut Vec<String>) {
+    /// The parts of a detector, each with the detector it was declared in.
+    fn flatten(&mut self, qualified: &str, parts: &mut Vec<(ir::DetectorPart, String)>, seen: &mut Vec<String>) {
         if seen.iter().any(|s| s == qualified) {
             return;
         }
@@ -490,7 +492,7 @@ impl<'a> Lowerer<'a> {
         let symbols = symbols(self.db, self.project);
         let Some(sym) = symbols.detectors.get(qualified).and_then(|v| v.first()) else { return };
         match &sym.kind {
-            DetectorKind::Builtin(name) => parts.push(ir::DetectorPart::Builtin(name.clone())),
+            DetectorKind::Builtin(name) => parts.push((ir::DetectorPart::Builtin(name.clone()), qualified.to_string())),
             DetectorKind::Group(members) => {
                 let module = qualified.rsplit_once('.').map(|(m, _)| m.to_string());
                 for m in members {
@@ -510,12 +512,18 @@ impl<'a> Lowerer<'a> {
                 let Some(u) = unit(self.db, sym.loc.file, sym.loc.unit) else { return };
                 if let Unit::Detector(d) = &*u {
                     match &d.def {
-                        ast::DetectorDef::Pattern { regex, validate } => parts.push(ir::DetectorPart::Pattern {
-                            regex: regex.string_value().unwrap_or("").to_string(),
-                            validate: validate.as_ref().map(|v| v.name.clone()),
-                        }),
-                        ast::DetectorDef::Keywords(words) => parts.push(ir::DetectorPart::Keywords(
-                            words.iter().filter_map(|w| w.string_value().map(str::to_string)).collect(),
+                        ast::DetectorDef::Pattern { regex, validate } => parts.push((
+                            ir::DetectorPart::Pattern {
+                                regex: regex.string_value().unwrap_or("").to_string(),
+                                validate: validate.as_ref().map(|v| v.name.clone()),
+                            },
+                            qualified.to_string(),
+                        )),
+                        ast::DetectorDef::Keywords(words) => parts.push((
+                            ir::DetectorPart::Keywords(
+                                words.iter().filter_map(|w| w.string_value().map(str::to_string)).collect(),
+                            ),
+                            qualified.to_string(),
                         )),
                         _ => {}
                     }

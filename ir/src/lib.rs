@@ -264,6 +264,11 @@ pub struct Detector {
     /// Qualified name (`pii.email`).
     pub name: String,
     pub parts: Vec<DetectorPart>,
+    /// For each part, the detector it was declared in (`pii.github_token`
+    /// in the group `pii.secrets`): what a match is labelled with. Empty
+    /// (older programs): every part is labelled with `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -427,4 +432,4 @@ pub const BUILTIN_DETECTORS: [&str; 15] = [
 ];
 
 /// Candidate validators for `pattern "…" validate NAME`.
-pub const VALIDATORS: [&str; 4] = ["luhn", "mod97", "ssn", "iban"];
+pub const VALIDATORS: [&str; 5] = ["luhn", "mod97", "ssn", "iban", "secret"];

@@ -343,6 +343,9 @@ impl Gate {
                 let _ = self.audit(&request, &denied);
                 return self.refuse(tool, Some(&request), denied);
             }
+            if let Err(e) = self.audit_stage(&request, &d, Some("arguments")) {
+                return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
+            }
             if let (Payload::Json(args), Some(obj)) = (payload, params.as_object_mut()) {
                 obj.insert("arguments".into(), args);
             }
@@ -391,9 +394,18 @@ impl Gate {
     }
 
     fn audit(&self, request: &Request, decision: &Decision) -> Result<(), String> {
+        self.audit_stage(request, decision, None)
+    }
+
+    /// Appends a record; `stage`: the step of the call it is about
+    /// (`result`: what masking the tool's result masked).
+    fn audit_stage(&self, request: &Request, decision: &Decision, stage: Option<&str>) -> Result<(), String> {
         let Some(log) = &self.audit else { return Ok(()) };
         let loaded = self.engine.loaded();
-        let entry = Entry::new(request, decision, &loaded.program().source_hash, self.engine.clock().now_ms());
+        let mut entry = Entry::new(request, decision, &loaded.program().source_hash, self.engine.clock().now_ms());
+        if let Some(stage) = stage {
+            entry = entry.at_stage(stage);
+        }
         log.append(entry)
             .map(|_| ())
             .map_err(|e| format!("ward could not write its audit log, so nothing is forwarded: {e}"))
@@ -472,6 +484,9 @@ impl Gate {
         } else {
             Ok(())
         };
+        // What masking the result masked is audited too (counts, never values);
+        // a result whose masking cannot be audited is withheld.
+        let outcome = outcome.and_then(|()| self.audit_stage(&call.request, &decision, Some("result")));
         match outcome {
             Ok(()) => response,
             Err(message) => {

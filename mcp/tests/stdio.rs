@@ -53,6 +53,10 @@ fn gate(agent: &str) -> Arc<Gate> {
 }
 
 fn start(agent: &str, timeout: Duration) -> Harness {
+    start_with(gate(agent), timeout)
+}
+
+fn start_with(gate: Arc<Gate>, timeout: Duration) -> Harness {
     let (client_proxy, client_test) = tokio::io::duplex(1 << 16);
     let (server_proxy, server_test) = tokio::io::duplex(1 << 16);
     let (cr, cw) = tokio::io::split(client_proxy);
@@ -60,7 +64,7 @@ fn start(agent: &str, timeout: Duration) -> Harness {
     let (exit_tx, exit_rx) = tokio::sync::oneshot::channel::<String>();
     let options = Options { timeout, session: "test-session".into(), ..Options::default() };
     let exit = async move { exit_rx.await.unwrap_or_else(|_| "dropped".into()) };
-    let proxy = tokio::spawn(run(gate(agent), options, BufReader::new(cr), cw, BufReader::new(sr), sw, exit));
+    let proxy = tokio::spawn(run(gate, options, BufReader::new(cr), cw, BufReader::new(sr), sw, exit));
     let (ctr, ctw) = tokio::io::split(client_test);
     let (str_, stw) = tokio::io::split(server_test);
     Harness {
@@ -245,4 +249,53 @@ async fn a_hanging_server_times_out_and_is_told_to_cancel() {
     assert_eq!(h.server.recv_json().await["id"], 8);
     h.server.send(r#"{"jsonrpc":"2.0","id":8,"result":{}}"#).await;
     assert_eq!(h.client.recv_json().await["id"], 8);
+}
+
+/// Issue 14: an SSN and a card separated by a space reached the agent in a
+/// tool result, and the audit log said the mask was applied. Now both are
+/// masked, and the audit log's record of the result says what was masked
+/// and how many values (never the values).
+#[tokio::test]
+async fn numbers_side_by_side_in_a_result_are_masked_and_the_audit_counts_them() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gate-side-by-side");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let extra = dir.join("numbers.ward");
+    std::fs::write(
+        &extra,
+        "import stdlib.pii\n\npolicy numbers {\n  mask text with pii.ssn, pii.credit_card using redact\n    on action: lookup_customer\n}\n",
+    )
+    .unwrap();
+    let log = dir.join("audit.log");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/mcp-gateway");
+    let config = GateConfig {
+        policy: vec![examples, extra],
+        agent: "support_bot".to_string(),
+        audit_log: Some(log.clone()),
+        ..GateConfig::default()
+    };
+    let mut h = start_with(Arc::new(Gate::new(&config).unwrap()), Duration::from_secs(30));
+    h.client
+        .send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup_customer","arguments":{"customer_id":"c-17"}}}"#)
+        .await;
+    h.server.recv().await;
+    let reply = json!({"jsonrpc": "2.0", "id": 7, "result": {
+        "content": [{"type": "text", "text": "On file: 123-45-6789 4111111111111111 and SSNs: 123-45-6789 234-56-7890"}]
+    }});
+    h.server.send(&reply.to_string()).await;
+    let masked = h.client.recv().await;
+    for leak in ["123-45-6789", "4111111111111111", "234-56-7890"] {
+        assert!(!masked.contains(leak), "{leak} reached the agent: {masked}");
+    }
+    let records: Vec<Json> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let result = records.iter().find(|r| r["stage"] == "result").expect("a record of the result's masking");
+    let counts: Vec<(String, u64)> = result["masked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["by"].as_str().unwrap().to_string(), m["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("credit_card".to_string(), 1), ("ssn".to_string(), 3)], "{result}");
+    assert!(!result.to_string().contains("123-45-6789"));
 }

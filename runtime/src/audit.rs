@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Masked};
 use crate::request::Request;
 
 /// The hash before the first record.
@@ -51,6 +51,15 @@ pub struct Entry {
     pub masks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// What the masks masked, and how many values (never the values):
+    /// present once masks were applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<Masked>,
+    /// Which step of a call the record is about when there are several:
+    /// `result` for the masking of a tool's result (`ward mcp-proxy`), after
+    /// the record of the decision itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 impl Entry {
@@ -67,7 +76,15 @@ impl Entry {
             obligations: decision.obligations.iter().map(|o| o.name.clone()).collect(),
             masks: decision.masks.iter().flat_map(|m| m.paths.iter().cloned()).collect(),
             errors: decision.errors.iter().map(|e| e.message.clone()).collect(),
+            masked: decision.masked.clone(),
+            stage: None,
         }
+    }
+
+    /// The same entry, about one step of a call (`result`).
+    pub fn at_stage(mut self, stage: &str) -> Entry {
+        self.stage = Some(stage.to_string());
+        self
     }
 }
 
@@ -350,6 +367,8 @@ mod tests {
             obligations: vec![],
             masks: vec![],
             errors: vec![],
+            masked: vec![],
+            stage: None,
         }
     }
 

@@ -47,6 +47,19 @@ pub struct Mask {
     pub detectors: Vec<String>,
 }
 
+/// What masking did, for an auditor: how many values one mask replaced,
+/// by what found them — a detector (`email`) or a field path
+/// (`resource.ssn`). Never the values.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Masked {
+    pub rule: String,
+    /// The detector that found the values, or the field path masked.
+    pub by: String,
+    /// `redact`, `tokenize(key: "crm")`, … as written in the policy.
+    pub method: String,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Obligation {
     pub rule: String,
@@ -97,6 +110,10 @@ pub struct Decision {
     pub errors: Vec<EvalErrorOut>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub shadow: Vec<Shadow>,
+    /// Filled in when the masks are applied (`Engine::mask`): what was
+    /// masked, and how many values.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub masked: Vec<Masked>,
 }
 
 impl Decision {
@@ -110,6 +127,7 @@ impl Decision {
             limits: Vec::new(),
             errors: Vec::new(),
             shadow: Vec::new(),
+            masked: Vec::new(),
         }
     }
 
@@ -129,6 +147,7 @@ impl Decision {
             limits: Vec::new(),
             errors: vec![EvalErrorOut { rule: None, message }],
             shadow: Vec::new(),
+            masked: Vec::new(),
         }
     }
 
@@ -173,6 +192,13 @@ impl Decision {
                 m.paths.join(", "),
                 method_text(&m.method),
                 m.rule
+            ));
+        }
+        for m in &self.masked {
+            let values = if m.count == 1 { "value" } else { "values" };
+            out.push_str(&format!(
+                "  masked {} {values} found by {} with {} (rule `{}`)\n",
+                m.count, m.by, m.method, m.rule
             ));
         }
         for l in &self.limits {

@@ -11,68 +11,18 @@
 //! mask on a text payload, a path through a non-object) is an error, and the
 //! caller must deny rather than send the unmasked payload.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use ward_ir::MaskMethod;
 
-use crate::decision::Mask;
-use crate::detect::{Scanner, Selection};
+use crate::decision::{Mask, Masked, method_text};
+use crate::detect::{Found, Scanner, Selection};
 
-/// Where tokenization keys come from.
-pub trait Keys: Send + Sync {
-    /// The 32-byte key named `name`, if there is one.
-    fn key(&self, name: &str) -> Option<[u8; 32]>;
-}
-
-/// Keys from the environment: `WARD_KEY_<NAME>` (upper case, `-` and `.` as
-/// `_`), base64 or hex of 32 bytes.
-pub struct EnvKeys;
-
-impl Keys for EnvKeys {
-    fn key(&self, name: &str) -> Option<[u8; 32]> {
-        let var = format!("WARD_KEY_{}", name.to_uppercase().replace(['-', '.'], "_"));
-        decode_key(&std::env::var(var).ok()?)
-    }
-}
-
-/// Keys given in a map (from a keys file, or by an embedder).
-#[derive(Default)]
-pub struct StaticKeys(pub HashMap<String, [u8; 32]>);
-
-impl Keys for StaticKeys {
-    fn key(&self, name: &str) -> Option<[u8; 32]> {
-        self.0.get(name).copied()
-    }
-}
-
-impl StaticKeys {
-    /// Reads `{"name": "base64 or hex of 32 bytes", …}`.
-    pub fn from_json(json: &Json) -> Result<StaticKeys, String> {
-        let obj = json.as_object().ok_or("a keys file is a JSON object of name → key")?;
-        let mut keys = HashMap::new();
-        for (name, v) in obj {
-            let text = v.as_str().ok_or_else(|| format!("key `{name}` must be a string"))?;
-            let key = decode_key(text).ok_or_else(|| format!("key `{name}` is not 32 bytes of base64 or hex"))?;
-            keys.insert(name.clone(), key);
-        }
-        Ok(StaticKeys(keys))
-    }
-}
-
-fn decode_key(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32).map(|i| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()?
-    } else {
-        base64::engine::general_purpose::STANDARD.decode(text).or_else(|_| URL_SAFE_NO_PAD.decode(text)).ok()?
-    };
-    bytes.try_into().ok()
-}
+pub use crate::keys::{EnvKeys, Keys, StaticKeys, decode_key};
 
 /// Why a mask could not be applied. The decision must become a deny.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +56,11 @@ pub struct Masker<'k> {
     scanner: Arc<Scanner>,
     #[cfg_attr(not(feature = "tokenize"), allow(dead_code))]
     keys: &'k dyn Keys,
+    /// Values masked so far, by (rule, detector or path).
+    counts: RefCell<BTreeMap<(String, String), u64>>,
+    /// Ciphers of the keys used so far, by key name.
+    #[cfg(feature = "tokenize")]
+    ciphers: RefCell<std::collections::HashMap<String, crate::token::Tokenizer>>,
 }
 
 /// What happens to one value.
@@ -117,23 +72,46 @@ enum Action {
 
 impl<'k> Masker<'k> {
     pub fn new(scanner: Arc<Scanner>, keys: &'k dyn Keys) -> Masker<'k> {
-        Masker { scanner, keys }
+        Masker {
+            scanner,
+            keys,
+            counts: RefCell::new(BTreeMap::new()),
+            #[cfg(feature = "tokenize")]
+            ciphers: RefCell::new(std::collections::HashMap::new()),
+        }
     }
 
-    #[cfg(feature = "tokenize")]
-    fn key(&self, mask: &Mask, name: &str) -> Result<[u8; 32], MaskError> {
-        self.keys.key(name).ok_or_else(|| MaskError {
-            rule: mask.rule.clone(),
-            message: format!(
-                "no tokenization key `{name}` (set WARD_KEY_{} or give a keys file)",
-                name.to_uppercase().replace(['-', '.'], "_")
-            ),
-        })
+    fn count(&self, mask: &Mask, by: &str) {
+        *self.counts.borrow_mut().entry((mask.rule.clone(), by.to_string())).or_default() += 1;
     }
 
+    /// What was masked since the masker was made (or this was last
+    /// called): per mask and detector or path, how many values.
+    pub fn take_masked(&self, masks: &[Mask]) -> Vec<Masked> {
+        std::mem::take(&mut *self.counts.borrow_mut())
+            .into_iter()
+            .map(|((rule, by), count)| {
+                let method = masks.iter().find(|m| m.rule == rule).map_or_else(String::new, |m| method_text(&m.method));
+                Masked { rule, by, method, count }
+            })
+            .collect()
+    }
+
+    /// A token for `value` under the key `name`; the key's cipher is made
+    /// once per masker.
     #[cfg(feature = "tokenize")]
-    fn tokenize(&self, mask: &Mask, key: &str, value: &str) -> Result<String, MaskError> {
-        Ok(crate::token::tokenize(&self.key(mask, key)?, value))
+    fn tokenize(&self, mask: &Mask, name: &str, value: &str) -> Result<String, MaskError> {
+        let fail = |message: String| MaskError { rule: mask.rule.clone(), message };
+        let mut ciphers = self.ciphers.borrow_mut();
+        if !ciphers.contains_key(name) {
+            let key = self.keys.key(name).ok_or_else(|| {
+                fail(format!("no tokenization key `{name}` (set {} or give a keys file)", crate::keys::env_var(name)))
+            })?;
+            let tokenizer = crate::token::Tokenizer::new(&key).map_err(|e| fail(format!("key `{name}`: {e}")))?;
+            ciphers.insert(name.to_string(), tokenizer);
+        }
+        let tokenizer = ciphers.get_mut(name).ok_or_else(|| fail(format!("no tokenization key `{name}`")))?;
+        tokenizer.tokenize(value).map_err(|e| fail(format!("cannot tokenize with key `{name}`: {e}")))
     }
 
     /// Without the `tokenize` feature a tokenize mask cannot be applied, so
@@ -204,6 +182,52 @@ impl<'k> Masker<'k> {
             return Ok(None);
         }
         let found = self.scanner.find_selected(selection, text);
+        self.replace(masks, text, &found)
+    }
+
+    /// Detector matches in a JSON value (a string, or a number's text)
+    /// under `key`. The key is read as the words before the value: the
+    /// value is scanned as `KEY: VALUE` (`{"password": "…"}`, `{"ssn":
+    /// "536228145"}` read like `password: …` and `ssn: 536228145`), and a
+    /// bare value of the kind the key names is found whole
+    /// ([`Scanner::find_keyed`]); only what lies in the value is masked.
+    fn find_in_value(&self, selection: &Selection, key: Option<&str>, text: &str, buf: &mut String) -> Vec<Found> {
+        let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 256) else {
+            return self.scanner.find_selected(selection, text);
+        };
+        if let Some(whole) = self.scanner.find_keyed(selection, key, text) {
+            return vec![whole];
+        }
+        buf.clear();
+        buf.push_str(key);
+        buf.push_str(": ");
+        let offset = buf.len();
+        buf.push_str(text);
+        let mut found: Vec<Found> = self
+            .scanner
+            .find_selected(selection, buf)
+            .into_iter()
+            .filter(|f| f.end > offset)
+            .map(|f| Found { start: f.start.max(offset) - offset, end: f.end - offset, pattern: f.pattern })
+            .collect();
+        // A match that began in the key (`token: ghp_…` as a token
+        // assignment) is named by what the value alone is, when a detector
+        // finds all of it (`github_token`).
+        if let Some(first) = found.first_mut()
+            && first.start == 0
+            && let Some(span) = text.get(..first.end)
+            && let [alone] = self.scanner.find_selected(selection, span).as_slice()
+            && alone.start == 0
+            && alone.end == first.end
+        {
+            first.pattern = alone.pattern;
+        }
+        found
+    }
+
+    /// `text` with the matches `found` replaced by the strongest mask whose
+    /// detectors include each; `None` when nothing is replaced.
+    fn replace(&self, masks: &[&Mask], text: &str, found: &[Found]) -> Result<Option<String>, MaskError> {
         if found.is_empty() {
             return Ok(None);
         }
@@ -221,6 +245,7 @@ impl<'k> Masker<'k> {
             let found = text.get(m.start..m.end).unwrap_or("");
             let kind = self.scanner.name(m.pattern);
             let replacement = self.apply(mask, &mask.method, found, Some(kind))?.unwrap_or_default();
+            self.count(mask, kind.rsplit('.').next().unwrap_or(kind));
             out.push_str(text.get(last..m.start).unwrap_or(""));
             out.push_str(&replacement);
             last = m.end;
@@ -242,6 +267,7 @@ impl<'k> Masker<'k> {
         let whole: Vec<&Mask> = masks.iter().filter(|m| m.detectors.is_empty()).collect();
         if let Some(mask) = whole.iter().max_by_key(|m| strength(&m.method)) {
             // `mask text with redact`: the whole text.
+            self.count(mask, "text");
             return Ok(self.apply(mask, &mask.method, text, None)?.unwrap_or_default());
         }
         if text_masks.is_empty() {
@@ -323,6 +349,9 @@ impl<'k> Masker<'k> {
                     }
                 }
             };
+            if !matches!(action, Action::Keep) {
+                self.count(mask, &mask_path(mask));
+            }
             match action {
                 Action::Keep => {}
                 Action::Drop => remove(payload, key),
@@ -338,44 +367,72 @@ impl<'k> Masker<'k> {
             return Ok(());
         }
         let selection = if whole_text.is_empty() { Some(self.selection(&detector_masks)?) } else { None };
-        self.walk_strings(payload, &detector_masks, selection.as_ref(), &whole_text, 0)
+        let walk = Walk { detectors: &detector_masks, selection: selection.as_ref(), whole: &whole_text };
+        self.walk(payload, None, &walk, &mut String::new(), 0)
     }
 
-    fn walk_strings(
+    /// Masks one string (or a number's text) of a JSON payload: the new
+    /// text, or `None` when nothing in it is masked.
+    fn mask_leaf(
+        &self,
+        text: &str,
+        key: Option<&str>,
+        walk: &Walk,
+        buf: &mut String,
+    ) -> Result<Option<String>, MaskError> {
+        if let Some(mask) = walk.whole.iter().max_by_key(|m| strength(&m.method)) {
+            self.count(mask, "text");
+            return Ok(Some(self.apply(mask, &mask.method, text, None)?.unwrap_or_default()));
+        }
+        let Some(selection) = walk.selection else { return Ok(None) };
+        if walk.detectors.is_empty() {
+            return Ok(None);
+        }
+        let found = self.find_in_value(selection, key, text, buf);
+        self.replace(walk.detectors, text, &found)
+    }
+
+    /// Detector masks over every string, number and object key of `v`;
+    /// `key` is the object key `v` is under (kept through lists).
+    fn walk(
         &self,
         v: &mut Json,
-        detectors: &[&Mask],
-        selection: Option<&Selection>,
-        whole: &[&Mask],
+        key: Option<&str>,
+        walk: &Walk,
+        buf: &mut String,
         depth: usize,
     ) -> Result<(), MaskError> {
         if depth > crate::data::MAX_DEPTH * 4 {
-            let rule = detectors.first().or(whole.first()).map_or_else(String::new, |m| m.rule.clone());
+            let rule = walk.detectors.first().or(walk.whole.first()).map_or_else(String::new, |m| m.rule.clone());
             return Err(MaskError { rule, message: "the payload is nested too deeply to inspect".to_string() });
         }
         match v {
             Json::String(s) => {
-                if let Some(mask) = whole.iter().max_by_key(|m| strength(&m.method)) {
-                    *s = self.apply(mask, &mask.method, s, None)?.unwrap_or_default();
-                } else if let Some(selection) = selection
-                    && let Some(masked) = self.scan(detectors, selection, s)?
-                {
+                if let Some(masked) = self.mask_leaf(s, key, walk, buf)? {
                     *s = masked;
+                }
+            }
+            // A number is scanned through its text (`{"card": 4111111111111111}`);
+            // a masked number becomes a string.
+            Json::Number(n) => {
+                let text = n.to_string();
+                if let Some(masked) = self.mask_leaf(&text, key, walk, buf)? {
+                    *v = Json::String(masked);
                 }
             }
             Json::Array(items) => {
                 for item in items {
-                    self.walk_strings(item, detectors, selection, whole, depth + 1)?;
+                    self.walk(item, key, walk, buf, depth + 1)?;
                 }
             }
             Json::Object(map) => {
                 // Keys are strings of the payload too (`{"dana@acme.example": …}`):
                 // detector matches in them are masked like any other. A key
                 // that now equals another gets a suffix rather than replace it.
-                if let Some(selection) = selection {
+                if let Some(selection) = walk.selection {
                     let keys: Vec<String> = map.keys().cloned().collect();
                     for key in keys {
-                        let Some(masked) = self.scan(detectors, selection, &key)? else { continue };
+                        let Some(masked) = self.scan(walk.detectors, selection, &key)? else { continue };
                         if masked != key
                             && let Some(value) = map.remove(&key)
                         {
@@ -389,14 +446,27 @@ impl<'k> Masker<'k> {
                         }
                     }
                 }
-                for (_, item) in map.iter_mut() {
-                    self.walk_strings(item, detectors, selection, whole, depth + 1)?;
+                for (k, item) in map.iter_mut() {
+                    self.walk(item, Some(k), walk, buf, depth + 1)?;
                 }
             }
-            _ => {}
+            Json::Bool(_) | Json::Null => {}
         }
         Ok(())
     }
+}
+
+/// The detector masks of a JSON walk and what they need.
+struct Walk<'a, 'm> {
+    detectors: &'a [&'m Mask],
+    selection: Option<&'a Selection>,
+    /// `mask text with METHOD` without detectors: every string whole.
+    whole: &'a [&'m Mask],
+}
+
+/// What a field mask masked, for the count: its paths (`resource.ssn`).
+fn mask_path(mask: &Mask) -> String {
+    mask.paths.join(", ")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,6 +601,7 @@ mod tests {
         let detectors = vec![ward_ir::Detector {
             name: "pii.email".into(),
             parts: vec![ward_ir::DetectorPart::Builtin("email".into())],
+            labels: vec![],
         }];
         let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));
         let keys = StaticKeys::default();
@@ -585,12 +656,44 @@ mod tests {
         assert!(masker_test(&masks, &mut serde_json::json!({"a": "b"})).is_err());
     }
 
+    fn pii_masker_test(masks: &[Mask], payload: &mut Json) -> Result<(), MaskError> {
+        let detectors: Vec<ward_ir::Detector> = ["credit_card", "ssn", "phone", "email"]
+            .iter()
+            .map(|n| ward_ir::Detector {
+                name: format!("pii.{n}"),
+                parts: vec![ward_ir::DetectorPart::Builtin(n.to_string())],
+                labels: vec![],
+            })
+            .collect();
+        let scanner = Arc::new(Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}")));
+        let keys = StaticKeys::default();
+        Masker::new(scanner, &keys).mask_json(masks, payload)
+    }
+
+    /// Issue 14: detectors look inside JSON numbers; a masked number becomes a string.
     #[test]
-    fn keys_decode_from_hex_and_base64() {
-        let hex = "00".repeat(31) + "01";
-        assert_eq!(decode_key(&hex).map(|k| k[31]), Some(1));
-        let b64 = base64::engine::general_purpose::STANDARD.encode([2u8; 32]);
-        assert_eq!(decode_key(&b64), Some([2u8; 32]));
-        assert_eq!(decode_key("short"), None);
+    fn detector_masks_reach_json_numbers() {
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.credit_card", "pii.ssn"])];
+        let mut payload = serde_json::json!({"card": 4111111111111111u64, "count": 3, "ratio": 0.5});
+        assert_eq!(pii_masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(payload, serde_json::json!({"card": "[REDACTED:credit_card]", "count": 3, "ratio": 0.5}));
+    }
+
+    /// Issue 14: a bare value under a key named like its kind is that kind.
+    #[test]
+    fn a_key_named_like_the_kind_confirms_a_bare_value() {
+        let masks = [mask(&["text"], MaskMethod::Redact, &["pii.ssn", "pii.phone"])];
+        let mut payload = serde_json::json!({
+            "ssn": "536228145", "SSN": 536228145u64, "customer": {"social_security_number": "536228145"},
+            "mobile": "07700900123", "order": "536228145", "ref": 536228145u64
+        });
+        assert_eq!(pii_masker_test(&masks, &mut payload), Ok(()));
+        assert_eq!(
+            payload,
+            serde_json::json!({
+                "ssn": "[REDACTED:ssn]", "SSN": "[REDACTED:ssn]", "customer": {"social_security_number": "[REDACTED:ssn]"},
+                "mobile": "[REDACTED:phone]", "order": "536228145", "ref": 536228145u64
+            })
+        );
     }
 }

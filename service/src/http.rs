@@ -24,7 +24,7 @@ use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use ward_runtime::audit::{AuditLog, Entry};
 use ward_runtime::mask::Keys;
-use ward_runtime::masking::Payload;
+use ward_runtime::masking::{Payload, deny_for, merge_masked};
 use ward_runtime::{Decision, Effect};
 
 use crate::config::Config;
@@ -279,6 +279,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/decide", post(decide))
         .route("/v1/decide/batch", post(batch))
         .route("/v1/mask", post(mask))
+        .route("/v1/mask/batch", post(mask_batch))
         .route("/v1/policy", get(policy))
         .route("/v1/reload", post(reload))
         .route("/healthz", get(healthz))
@@ -438,6 +439,102 @@ async fn mask(State(app): State<Arc<App>>, req: Request) -> Response {
         };
     }
     app.metrics.latency(Endpoint::Mask, start.elapsed());
+    json_response(StatusCode::OK, &out)
+}
+
+/// One document of a mask batch: `{"payload": <JSON>}` or `{"text": "…"}`.
+fn batch_item(item: &Json, i: usize) -> Result<Payload, String> {
+    let obj =
+        item.as_object().ok_or_else(|| format!("items[{i}]: expected {{\"payload\": …}} or {{\"text\": \"…\"}}"))?;
+    if let Some(k) = obj.keys().find(|k| !["payload", "text"].contains(&k.as_str())) {
+        return Err(format!("items[{i}].{k}: not a field of an item (payload, text)"));
+    }
+    match (obj.get("payload"), obj.get("text")) {
+        (Some(p), None) => Ok(Payload::Json(p.clone())),
+        (None, Some(Json::String(t))) => Ok(Payload::Text(t.clone())),
+        (None, Some(_)) => Err(format!("items[{i}].text: expected a string")),
+        _ => Err(format!("items[{i}]: give exactly one of `payload` (JSON) or `text` (a string)")),
+    }
+}
+
+/// `/v1/mask/batch`: one request decided once, its masks applied to every
+/// item (`{"request": …, "items": [{"payload": …} | {"text": "…"}, …]}`).
+/// All or nothing: if a mask cannot be applied to one item, the decision
+/// is a deny and no item is returned. Audited once, with what was masked.
+async fn mask_batch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let start = Instant::now();
+    let body = match app.admit(req, Scope::Mask).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(obj) = body.as_object() else {
+        return app.bad_request("expected {\"request\": {…}, \"items\": [{\"payload\": …} | {\"text\": \"…\"}, …]}");
+    };
+    if let Some(k) = obj.keys().find(|k| !["request", "items"].contains(&k.as_str())) {
+        return app.bad_request(format!("{k}: not a field of a mask batch (request, items)"));
+    }
+    let Some(items) = obj.get("items").and_then(Json::as_array) else {
+        return app.bad_request("items: expected a list of {\"payload\": …} or {\"text\": \"…\"}");
+    };
+    if items.len() > app.max_batch {
+        return app.fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooLarge,
+            format!("{} items is more than the batch limit of {}", items.len(), app.max_batch),
+        );
+    }
+    let mut payloads = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match batch_item(item, i) {
+            Ok(p) => payloads.push(p),
+            Err(e) => return app.bad_request(e),
+        }
+    }
+    let Some(request_json) = obj.get("request") else {
+        return app.bad_request("request: missing");
+    };
+    let request = match app.request(request_json, "request.") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (decision, masked, version) = {
+        let current = app.policy.read();
+        let mut decision = app.policy.engine.decide(&request);
+        let masked = app.policy.engine.mask_session(&decision, app.keys.as_ref()).and_then(|session| {
+            for p in &mut payloads {
+                session.mask(p)?;
+            }
+            Ok(session.take_masked())
+        });
+        match &masked {
+            Ok(counts) => merge_masked(&mut decision.masked, counts.clone()),
+            Err(e) if decision.effect != Effect::Deny => deny_for(&mut decision, e),
+            Err(_) => {}
+        }
+        (decision, masked.is_ok(), Arc::clone(&current))
+    };
+    if let Some(problem) = refusal(&decision) {
+        let problem = problem.to_string();
+        if let Err(r) = app.record(&request, &decision, &version) {
+            return r;
+        }
+        return app.bad_request(format!("request.{problem}"));
+    }
+    if let Err(r) = app.record(&request, &decision, &version) {
+        return r;
+    }
+    let mut out = json!({ "decision": decision.to_json(), "policy": policy_json(&version) });
+    if masked && let Json::Object(map) = &mut out {
+        let items: Vec<Json> = payloads
+            .into_iter()
+            .map(|p| match p {
+                Payload::Json(p) => json!({ "payload": p }),
+                Payload::Text(t) => json!({ "text": t }),
+            })
+            .collect();
+        map.insert("items".to_string(), Json::Array(items));
+    }
+    app.metrics.latency(Endpoint::MaskBatch, start.elapsed());
     json_response(StatusCode::OK, &out)
 }
 

@@ -55,6 +55,7 @@ pub enum Endpoint {
     Decide,
     Batch,
     Mask,
+    MaskBatch,
 }
 
 /// Why a request was answered with an error.
@@ -77,7 +78,7 @@ pub struct Metrics {
     /// allow, approval_required, deny.
     effects: [AtomicU64; 3],
     rules: RwLock<BTreeMap<String, AtomicU64>>,
-    latency: [Histogram; 3],
+    latency: [Histogram; 4],
     errors: [AtomicU64; ERROR_KINDS.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
@@ -140,7 +141,7 @@ impl Metrics {
             "# HELP ward_request_duration_seconds Time to answer decision requests.\n\
              # TYPE ward_request_duration_seconds histogram\n",
         );
-        for (endpoint, h) in ["decide", "batch", "mask"].iter().zip(&self.latency) {
+        for (endpoint, h) in ["decide", "batch", "mask", "mask_batch"].iter().zip(&self.latency) {
             h.render(&mut out, "ward_request_duration_seconds", &format!("endpoint=\"{endpoint}\","));
         }
         out.push_str(

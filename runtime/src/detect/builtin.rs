@@ -23,7 +23,14 @@ pub(super) const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 
 pub(super) fn kind_regex(kind: Kind) -> String {
     match kind {
-        Kind::PrivateKey => r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----".to_string(),
+        // Every PEM label that ends in `PRIVATE KEY` (PKCS#1 RSA, DSA, EC,
+        // PKCS#8, encrypted PKCS#8, OpenSSH, PGP's `PRIVATE KEY BLOCK`, …) and
+        // the SSH2 (RFC 4716-style) `---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`.
+        Kind::PrivateKey => concat!(
+            r"-----BEGIN (?:[A-Z0-9.]{1,12} ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+            r"|---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----"
+        )
+        .to_string(),
         Kind::Putty => r"PuTTY-User-Key-File-[0-9]{1,2}: ".to_string(),
         Kind::Jwt => r"(?-u:\b)eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*".to_string(),
         Kind::Bearer => r"(?-u:\b)(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16,}=*".to_string(),
@@ -37,7 +44,8 @@ pub(super) fn kind_regex(kind: Kind) -> String {
         }
         Kind::Iban => r"(?-u:\b)[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?-u:\b)".to_string(),
         Kind::Card => r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)".to_string(),
-        Kind::Ssn => r"(?-u:\b)[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}(?-u:\b)".to_string(),
+        // Nine bare digits only where a keyword says it is an SSN (confirmed).
+        Kind::Ssn => r"(?-u:\b)(?:[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}|[0-9]{9})(?-u:\b)".to_string(),
         // Eight groups, six and an IPv4 tail, or a `::` somewhere: never
         // fewer colons than an address has (`10:22:33` is a time).
         Kind::Ipv6 => {
@@ -48,11 +56,13 @@ pub(super) fn kind_regex(kind: Kind) -> String {
             )
         }
         Kind::Ipv4 => format!(r"(?-u:\b)(?:{OCTET}\.){{3}}{OCTET}(?-u:\b)"),
+        // An extension (`x204`, `ext. 204`, `#12`, a bare `x`) is part of the number.
         Kind::Phone => concat!(
             r"(?:\+[0-9]{1,3}[ .-]?(?:\(0\)[ .-]?)?(?:\([0-9]{1,5}\)[ .-]?)?",
             r"|\([0-9]{1,5}\)[ .-]?",
             r"|(?-u:\b))",
-            r"[0-9](?:[ .\-/]?[0-9]){5,16}(?-u:\b)"
+            r"[0-9](?:[ .\-/]?[0-9]){5,16}",
+            r"(?:[ ]?(?:[xX]|[eE]xt\.?|EXT\.?|[eE]xtension|#)[ ]?[0-9]{1,6}|[xX])?(?-u:\b)"
         )
         .to_string(),
     }

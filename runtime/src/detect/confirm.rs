@@ -81,6 +81,18 @@ pub(super) fn glued_after(b: &[u8], e: usize, seps: &[u8]) -> bool {
     seps.contains(&n1) && !other_token(byte(b, e + 1 + run), byte(b, e + 2 + run))
 }
 
+/// Whether the value at `s..e` runs on into a longer number: a digit right
+/// before or after it, or a decimal point before it (`0.30000000000000004`).
+/// Any separator between two numbers — a space, a line break, a comma, a
+/// dash — leaves each its own: `123-45-6789 4111111111111111` is an SSN
+/// and a card, and `4111 1111 1111 1111 5500 0000 0000 0004` two cards.
+/// (Cards and SSNs validate on their own; a leak costs more than a masked
+/// tracking number.)
+pub(super) fn runs_on(b: &[u8], s: usize, e: usize) -> bool {
+    let (p1, p2) = (before(b, s, 1), before(b, s, 2));
+    p1.is_ascii_digit() || byte(b, e).is_ascii_digit() || (p1 == b'.' && p2.is_ascii_digit())
+}
+
 /// Payment card: uniform grouping, an issuer prefix in use with one of its
 /// lengths, and the Luhn check.
 pub(super) fn card(b: &[u8], s: usize, e: usize) -> bool {
@@ -113,7 +125,7 @@ pub(super) fn card(b: &[u8], s: usize, e: usize) -> bool {
         _ if (300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39) => (14..=19).contains(&n),
         _ => false,
     };
-    brand && luhn_digits(&digits) && !glued(b, s, e, b" -")
+    brand && luhn_digits(&digits) && !runs_on(b, s, e)
 }
 
 /// Whether the text before `s` names a currency (`$ `, `€`, `EUR `, `R$ `):
@@ -125,7 +137,7 @@ pub(super) fn after_currency(text: &str, s: usize) -> bool {
 }
 
 /// Words that introduce an identifier rather than a telephone number.
-pub(super) const ID_WORDS: [&str; 27] = [
+pub(super) const ID_WORDS: [&str; 34] = [
     "order",
     "ref",
     "reference",
@@ -153,6 +165,13 @@ pub(super) const ID_WORDS: [&str; 27] = [
     "passcode",
     "pin",
     "code",
+    "version",
+    "ver",
+    "firmware",
+    "fw",
+    "release",
+    "rev",
+    "revision",
 ];
 
 /// Words that introduce a telephone number (`Tel. no.`, `Telefon-Nr.`).
@@ -197,7 +216,11 @@ pub(super) fn id_context(text: &str, s: usize) -> bool {
 
 /// Telephone numbers: 7 to 15 digits (8 to 15 after `+`), grouped, and not
 /// something else that is written with digits and separators.
-pub(super) fn phone(text: &str, s: usize, e: usize) -> bool {
+/// `strict`: what follows the number counts (more digits after a space,
+/// a time); not strict (for a number written with `+`, when no cut of it
+/// is a number strictly): a number with its country code says what it is,
+/// whatever follows.
+pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
     let b = text.as_bytes();
     let Some(cand) = b.get(s..e) else { return false };
     let plus = cand.first() == Some(&b'+');
@@ -266,8 +289,9 @@ pub(super) fn phone(text: &str, s: usize, e: usize) -> bool {
         {
             return false; // thousands: `12 345 678`
         }
-        if uniform && sep0 == b'.' && lens.len() == 4 && lens.iter().all(|l| *l <= 3) {
-            return false; // shaped like an IPv4 address
+        let french = lens == [2, 2, 2, 2, 2] && group(0).first() == Some(&b'0');
+        if uniform && sep0 == b'.' && lens.len() >= 4 && lens.iter().all(|l| *l <= 3) && !french {
+            return false; // shaped like an IPv4 address, a version or an OID: `12.37.12.23.10`
         }
         if year(group(0)) && matches!(sep0, b'-' | b'/') || (0..lens.len()).all(|i| year(group(i))) {
             return false; // `2023/11/0042`, `2020-123-456`, `2004 2005 2006`
@@ -288,13 +312,47 @@ pub(super) fn phone(text: &str, s: usize, e: usize) -> bool {
         if glued(b, s, e, b" .-/") {
             return false;
         }
-    } else if glued_after(b, e, b" .-/") {
+    } else if strict && glued_after(b, e, b" .-/") {
         return false;
     }
-    if (n1 == b':' && n2.is_ascii_alphanumeric()) || (n1 == b'-' && n2.is_ascii_alphanumeric()) {
+    if strict && ((n1 == b':' && n2.is_ascii_alphanumeric()) || (n1 == b'-' && n2.is_ascii_alphanumeric())) {
         return false; // a time or an id follows
     }
     !after_currency(text, s)
+}
+
+/// Words that say the number after them is a US Social Security number.
+pub(super) const SSN_WORDS: [&str; 5] = ["ssn", "ss#", "social security", "soc. sec", "soc sec"];
+
+/// Whether a word naming an SSN comes shortly before `s` on its line
+/// (`SSN on file: 536228145`, `social security no. 536228145`), with no
+/// other digit in between: nine bare digits are an SSN only when said so.
+pub(super) fn ssn_context(text: &str, s: usize) -> bool {
+    let head = text.get(..s).unwrap_or("");
+    let line = head.rsplit('\n').next().unwrap_or(head);
+    let mut from = line.len().saturating_sub(48);
+    while !line.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = line.get(from..).unwrap_or("").to_ascii_lowercase();
+    SSN_WORDS.iter().any(|w| {
+        tail.rmatch_indices(w).next().is_some_and(|(i, _)| {
+            let word_start = i == 0 || !tail.as_bytes().get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+            let between = tail.get(i + w.len()..).unwrap_or("");
+            word_start && between.len() <= 24 && !between.bytes().any(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// Where a phone number's extension (`x204`, `ext. 204`, `#12`, a bare
+/// `x`) starts in the candidate `s..e`, or `e`: the number itself holds
+/// only digits, separators, `+` and parentheses.
+pub(super) fn extension_start(b: &[u8], s: usize, e: usize) -> usize {
+    let Some(cand) = b.get(s..e) else { return e };
+    match cand.iter().position(|c| matches!(c, b'x' | b'X' | b'e' | b'E' | b'#')) {
+        Some(m) => s + cand.get(..m).map_or(m, |head| head.len() - usize::from(head.last() == Some(&b' '))),
+        None => e,
+    }
 }
 
 /// A number at `s..e` that `valid` accepts, or else a prefix of it cut at a
@@ -516,9 +574,21 @@ pub(super) fn confirm(kind: Kind, text: &str, s: usize, e: usize, marks: &mut Ma
     let ok = |yes: bool| yes.then_some((s, e));
     match kind {
         Kind::Email | Kind::AwsKeyId => Some((s, e)),
-        Kind::Phone => shortest_cut(b, s, e, 7, |e| phone(text, s, e)),
+        Kind::Phone => {
+            // The number without its extension must validate in full for
+            // the extension to stay with it.
+            let number_end = extension_start(b, s, e);
+            let plus = byte(b, s) == b'+';
+            let (s, cut) = shortest_cut(b, s, number_end, 7, |e| phone(text, s, e, true))
+                .or_else(|| plus.then(|| shortest_cut(b, s, number_end, 7, |e| phone(text, s, e, false))).flatten())?;
+            Some((s, if cut == number_end { e } else { cut }))
+        }
         Kind::Card => shortest_cut(b, s, e, 13, |e| card(b, s, e)),
-        Kind::Ssn => ok(ssn(text.get(s..e)?) && !glued(b, s, e, b"- ")),
+        Kind::Ssn => {
+            let cand = text.get(s..e)?;
+            let bare = !cand.contains(['-', ' ']);
+            ok(ssn(cand) && !runs_on(b, s, e) && (!bare || ssn_context(text, s)))
+        }
         Kind::Iban => iban_at(text, s, e),
         Kind::Ipv4 => ok(ipv4_ok(b, s, e)),
         Kind::Ipv6 => ipv6_at(text, s, e),

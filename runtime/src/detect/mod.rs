@@ -29,7 +29,9 @@
 
 mod builtin;
 mod confirm;
+mod keyed;
 mod pattern;
+mod prefix;
 mod scanner;
 mod trigger;
 mod user;
@@ -38,7 +40,7 @@ mod validate;
 pub use builtin::builtin_regexes;
 pub use pattern::{Matcher, compile};
 pub use scanner::{Found, Scanner, Selection};
-pub use validate::{Validator, iban, luhn, ssn, validate};
+pub use validate::{Validator, iban, luhn, secret, ssn, validate};
 
 #[cfg(test)]
 mod tests;

@@ -5,11 +5,13 @@
 use std::sync::{Arc, Mutex};
 
 use regex_automata::meta::Regex;
-use regex_automata::{Anchored, Input, PatternSet};
+use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use ward_ir::{Detector, DetectorPart};
 
 use super::builtin::{BuiltinPart, Kind, builtin_parts, kind_regex};
 use super::confirm::{Marks, confirm};
+use super::keyed::{keyed_span, kind_of_key};
+use super::prefix::{Prefixes, prefixes};
 use super::trigger::{Literals, Triggers, candidate_starts};
 use super::user;
 use super::validate::{Validator, validate};
@@ -33,6 +35,11 @@ pub(super) struct PatternInfo {
     /// Priority: built-in kinds in `Kind` order, then the input detectors,
     /// then user patterns and keywords in declaration order.
     rank: usize,
+    /// Where a match can start, for a pattern that is not a built-in kind
+    /// (`None`: anywhere, so its set runs unanchored).
+    prefixes: Option<Prefixes>,
+    /// The pattern has a group named `value`: that group is the match.
+    value_group: bool,
 }
 
 /// One regex a detector part compiles to, before identical ones are merged.
@@ -66,6 +73,9 @@ fn builtin_specs(name: &str) -> Result<Vec<Spec>, String> {
 #[derive(Debug)]
 pub(super) struct Compiled {
     regex: Option<Regex>,
+    /// The same patterns with every match reported (`MatchKind::All`): which
+    /// others also match where a candidate was rejected.
+    overlapping: Option<Regex>,
     /// Pattern id in `regex` → index into `Scanner::patterns`.
     global: Vec<usize>,
     /// Set when every pattern is a built-in kind: then only trigger
@@ -108,13 +118,12 @@ impl Scanner {
     pub fn new(detectors: &[Detector]) -> Result<Scanner, String> {
         let mut patterns: Vec<PatternInfo> = Vec::new();
         for (d, detector) in detectors.iter().enumerate() {
-            for part in &detector.parts {
+            for (k, part) in detector.parts.iter().enumerate() {
+                let label = detector.labels.get(k).unwrap_or(&detector.name);
                 let specs = match part {
                     DetectorPart::Builtin(name) => builtin_specs(name)?,
-                    DetectorPart::Pattern { regex, validate } => {
-                        user::pattern(&detector.name, regex, validate.as_deref())
-                    }
-                    DetectorPart::Keywords(words) => user::keywords(&detector.name, words),
+                    DetectorPart::Pattern { regex, validate } => user::pattern(label, regex, validate.as_deref()),
+                    DetectorPart::Keywords(words) => user::keywords(label, words),
                 };
                 for Spec { source, check, label, rank } in specs {
                     match patterns.iter_mut().find(|p| p.source == source && p.check == check) {
@@ -123,7 +132,19 @@ impl Scanner {
                                 p.detectors.push(d);
                             }
                         }
-                        None => patterns.push(PatternInfo { source, check, detectors: vec![d], label, rank }),
+                        None => {
+                            let prefixes = if matches!(check, Check::Kind(_)) { None } else { prefixes(&source) };
+                            let value_group = has_value_group(&source);
+                            patterns.push(PatternInfo {
+                                source,
+                                check,
+                                detectors: vec![d],
+                                label,
+                                rank,
+                                prefixes,
+                                value_group,
+                            });
+                        }
                     }
                 }
             }
@@ -191,12 +212,46 @@ impl Scanner {
         out
     }
 
+    /// A value under a JSON key named like a kind (`"ssn": "536228145"`,
+    /// `"mobile": "07700900123"`), found whole by the selected built-in
+    /// detector of that kind, though it would not be found in free text.
+    pub fn find_keyed(&self, selection: &Selection, key: &str, value: &str) -> Option<Found> {
+        let kind = kind_of_key(key)?;
+        let pattern = selection
+            .0
+            .global
+            .iter()
+            .copied()
+            .find(|g| self.patterns.get(*g).is_some_and(|p| p.check == Check::Kind(kind)))?;
+        let (start, end) = keyed_span(kind, value)?;
+        Some(Found { start, end, pattern })
+    }
+
+    /// Whether a selection is scanned at trigger positions only (every
+    /// pattern in it is a built-in kind or has start literals). For tests.
+    #[doc(hidden)]
+    pub fn anchored(&self, selection: &Selection) -> bool {
+        selection.0.triggers.is_some()
+    }
+
     /// The same matches as [`Scanner::find`], found without the trigger
     /// pass (the regex runs over every byte). For tests and benchmarks.
     #[doc(hidden)]
     pub fn find_unfiltered(&self, text: &str) -> Vec<Found> {
         let mut out = Vec::new();
         self.run(&self.all, text, true, |f| {
+            out.push(f);
+            true
+        });
+        out
+    }
+
+    /// The same matches as [`Scanner::find_selected`], found without the
+    /// trigger pass. For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn find_unfiltered_selected(&self, selection: &Selection, text: &str) -> Vec<Found> {
+        let mut out = Vec::new();
+        self.run(&selection.0, text, true, |f| {
             out.push(f);
             true
         });
@@ -298,9 +353,12 @@ impl Scanner {
         if first + 1 >= c.global.len() {
             return None;
         }
+        // Leftmost-first search stops at the first pattern that matches; a
+        // set built to report every match says which others match here.
+        let Some(all) = &c.overlapping else { return None };
         let at = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
-        let mut set = PatternSet::new(regex.pattern_len());
-        regex.which_overlapping_matches(&at, &mut set);
+        let mut set = PatternSet::new(all.pattern_len());
+        all.which_overlapping_matches(&at, &mut set);
         for pid in set.iter().filter(|p| p.as_usize() > first) {
             let input = Input::new(text).range(m.start()..).anchored(Anchored::Pattern(pid));
             if let Some(mq) = regex.search(&input)
@@ -326,12 +384,34 @@ impl Scanner {
         }
         let global = *c.global.get(local)?;
         let info = self.patterns.get(global)?;
+        let (start, end) = if info.value_group { value_span(c, text, local, start)? } else { (start, end) };
         let (start, end) = match info.check {
             Check::None => (start, end),
             Check::Validator(v) => validate(v, text.get(start..end)?).then_some((start, end))?,
             Check::Kind(k) => confirm(k, text, start, end, marks)?,
         };
-        (start < end).then_some(Found { start, end, pattern: global })
+        if start >= end {
+            return None;
+        }
+        // `API_KEY=sk_live_…`: the assignment found it, but the value is a
+        // credential a detector of its own names; say which.
+        let pattern =
+            if info.value_group { self.named_value(c, text, start, end, marks).unwrap_or(global) } else { global };
+        Some(Found { start, end, pattern })
+    }
+
+    /// The pattern without a `value` group that matches exactly `start..end`
+    /// and confirms there, if any: the name of an assignment's value.
+    fn named_value(&self, c: &Compiled, text: &str, start: usize, end: usize, marks: &mut Marks) -> Option<usize> {
+        let regex = c.regex.as_ref()?;
+        let m = regex.search(&Input::new(text).range(start..).anchored(Anchored::Yes))?;
+        let local = m.pattern().as_usize();
+        let info = self.patterns.get(*c.global.get(local)?)?;
+        if info.value_group {
+            return None;
+        }
+        let f = self.check(c, text, local, m.start(), m.end(), marks)?;
+        (f.start == start && f.end == end).then_some(f.pattern)
     }
 }
 
@@ -343,20 +423,67 @@ pub(super) fn next_boundary(text: &str, at: usize) -> usize {
     i
 }
 
+/// Whether a pattern names a group `value` (`(?P<value>…)`): then only
+/// that group is the match, and is what its validator checks.
+fn has_value_group(source: &str) -> bool {
+    regex_syntax::parse(source).is_ok_and(|hir| {
+        let mut stack = vec![hir];
+        while let Some(h) = stack.pop() {
+            match h.into_kind() {
+                regex_syntax::hir::HirKind::Capture(c) if c.name.as_deref() == Some("value") => return true,
+                regex_syntax::hir::HirKind::Capture(c) => stack.push(*c.sub),
+                regex_syntax::hir::HirKind::Concat(subs) | regex_syntax::hir::HirKind::Alternation(subs) => {
+                    stack.extend(subs)
+                }
+                regex_syntax::hir::HirKind::Repetition(r) => stack.push(*r.sub),
+                _ => {}
+            }
+        }
+        false
+    })
+}
+
+/// The span of the `value` group of pattern `local`'s match at `start`.
+fn value_span(c: &Compiled, text: &str, local: usize, start: usize) -> Option<(usize, usize)> {
+    let regex = c.regex.as_ref()?;
+    let pid = PatternID::new(local).ok()?;
+    let mut caps = regex.create_captures();
+    regex.search_captures(&Input::new(text).range(start..).anchored(Anchored::Pattern(pid)), &mut caps);
+    let span = caps.get_group_by_name("value")?;
+    Some((span.start, span.end))
+}
+
 pub(super) fn compile_set(patterns: &[PatternInfo], ids: &[usize]) -> Result<Compiled, String> {
     let sources: Vec<&str> = ids.iter().filter_map(|i| patterns.get(*i)).map(|p| p.source.as_str()).collect();
-    let regex = if sources.is_empty() {
-        None
+    let (regex, overlapping) = if sources.is_empty() {
+        (None, None)
     } else {
-        Some(Regex::new_many(&sources).map_err(|e| format!("detectors do not compile: {e}"))?)
+        let regex = Regex::new_many(&sources).map_err(|e| format!("detectors do not compile: {e}"))?;
+        let overlapping = if sources.len() > 1 {
+            let all = Regex::builder()
+                .configure(Regex::config().match_kind(MatchKind::All))
+                .build_many(&sources)
+                .map_err(|e| format!("detectors do not compile: {e}"))?;
+            Some(all)
+        } else {
+            None
+        };
+        (Some(regex), overlapping)
     };
-    let triggers = ids.iter().try_fold(Triggers::default(), |t, i| match patterns.get(*i).map(|p| p.check) {
-        Some(Check::Kind(k)) => Some(t.with(k)),
-        _ => None,
-    });
+    // Anchored at trigger positions when every pattern is a built-in kind
+    // or has start literals.
+    let mut triggers = Some(Triggers::default());
+    let mut user = Vec::new();
+    for p in ids.iter().filter_map(|i| patterns.get(*i)) {
+        match (p.check, &p.prefixes) {
+            (Check::Kind(k), _) => triggers = triggers.map(|t| t.with(k)),
+            (_, Some(pre)) => user.push((pre.literals.clone(), pre.folded, pre.head)),
+            (_, None) => triggers = None,
+        }
+    }
     let literals = match &triggers {
-        Some(t) => Literals::new(t)?,
+        Some(t) => Literals::new(t, &user)?,
         None => None,
     };
-    Ok(Compiled { regex, global: ids.to_vec(), triggers, literals })
+    Ok(Compiled { regex, overlapping, global: ids.to_vec(), triggers, literals })
 }

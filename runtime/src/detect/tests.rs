@@ -8,7 +8,11 @@ use super::*;
 fn scanner(names: &[&str]) -> Scanner {
     let detectors: Vec<Detector> = names
         .iter()
-        .map(|n| Detector { name: format!("pii.{n}"), parts: vec![DetectorPart::Builtin(n.to_string())] })
+        .map(|n| Detector {
+            name: format!("pii.{n}"),
+            parts: vec![DetectorPart::Builtin(n.to_string())],
+            labels: vec![],
+        })
         .collect();
     Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"))
 }
@@ -235,13 +239,19 @@ fn user_patterns_and_keywords_run_unanchored() {
         Detector {
             name: "order".into(),
             parts: vec![DetectorPart::Pattern { regex: "ORD-[0-9]{4}".into(), validate: None }],
+            labels: vec![],
         },
         Detector {
             name: "card".into(),
             parts: vec![DetectorPart::Pattern { regex: "[0-9]{16}".into(), validate: Some("luhn".into()) }],
+            labels: vec![],
         },
-        Detector { name: "words".into(), parts: vec![DetectorPart::Keywords(vec!["Secret".into(), String::new()])] },
-        Detector { name: "nothing".into(), parts: vec![DetectorPart::Keywords(vec![])] },
+        Detector {
+            name: "words".into(),
+            parts: vec![DetectorPart::Keywords(vec!["Secret".into(), String::new()])],
+            labels: vec![],
+        },
+        Detector { name: "nothing".into(), parts: vec![DetectorPart::Keywords(vec![])], labels: vec![] },
     ];
     let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
     let text = "ORD-1234 SECRET 4111111111111111 4111111111111112";
@@ -249,4 +259,96 @@ fn user_patterns_and_keywords_run_unanchored() {
     assert_eq!(got, ["ORD-1234", "SECRET", "4111111111111111"]);
     assert!(s.is_match("a secret"));
     assert!(!s.is_match("nothing here"));
+}
+
+/// Issue 14: values next to other numbers. Only a digit glued to a value
+/// makes it part of a longer number; a space, a line break or any other
+/// separator between two numbers leaves each its own.
+#[test]
+fn values_beside_other_numbers_are_found() {
+    let pairs = |text: &str| -> Vec<(String, String)> { found(text) };
+    let s = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(pairs("123-45-6789 4111111111111111"), [s("ssn", "123-45-6789"), s("credit_card", "4111111111111111")]);
+    assert_eq!(pairs("SSNs: 123-45-6789 234-56-7890"), [s("ssn", "123-45-6789"), s("ssn", "234-56-7890")]);
+    assert_eq!(
+        pairs("cards 4111111111111111 5500000000000004"),
+        [s("credit_card", "4111111111111111"), s("credit_card", "5500000000000004")]
+    );
+    assert_eq!(
+        pairs("4111 1111 1111 1111 5500 0000 0000 0004"),
+        [s("credit_card", "4111 1111 1111 1111"), s("credit_card", "5500 0000 0000 0004")]
+    );
+    assert_eq!(pairs("4111111111111111 12"), [s("credit_card", "4111111111111111")]);
+    assert_eq!(pairs("12 4111111111111111"), [s("credit_card", "4111111111111111")]);
+    assert_eq!(pairs("id 7 123-45-6789 42"), [s("ssn", "123-45-6789")]);
+    assert_eq!(pairs("c-1001,536-22-8145,12"), [s("ssn", "536-22-8145")]);
+}
+
+/// Issue 14: phone extensions are part of the number; five-part version
+/// strings are not phone numbers.
+#[test]
+fn phone_extensions_and_version_decoys() {
+    one("phone", "call +1-890-860-7912x86160 now", "+1-890-860-7912x86160");
+    one("phone", "call +1-890-860-7912x now", "+1-890-860-7912x");
+    one("phone", "call (415) 555-0142 ext. 204 today", "(415) 555-0142 ext. 204");
+    one("phone", "call 415-555-0142 #12 today", "415-555-0142 #12");
+    none("firmware 12.37.12.23.10 installed");
+    none("release 3.12.0.44.19 of the app");
+    one("phone", "Tél. 01.23.45.67.89", "01.23.45.67.89");
+}
+
+/// Issue 14: a bare nine-digit SSN after a keyword that names it.
+#[test]
+fn bare_ssn_after_a_keyword() {
+    one("ssn", "SSN on file: 536228145.", "536228145");
+    one("ssn", "social security number 536228145", "536228145");
+    none("order 536228145 shipped");
+    none("SSN on file: 000228145"); // area 000
+}
+
+/// Issue 14: where a built-in candidate is rejected, the other detectors
+/// (user patterns) still get their turn at that position.
+#[test]
+fn a_user_pattern_gets_its_turn_where_a_builtin_was_rejected() {
+    let detectors = vec![
+        Detector { name: "pii.phone".into(), parts: vec![DetectorPart::Builtin("phone".into())], labels: vec![] },
+        Detector {
+            name: "bare_phone".into(),
+            parts: vec![DetectorPart::Pattern { regex: r"\b0[0-9]{10}\b".into(), validate: None }],
+            labels: vec![],
+        },
+        Detector {
+            name: "dashed".into(),
+            parts: vec![DetectorPart::Pattern { regex: r"[0-9]{3}-[0-9]{3}-[0-9]{4}".into(), validate: None }],
+            labels: vec![],
+        },
+    ];
+    let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
+    for (text, expect, label) in
+        [("mobile 07700900123", "07700900123", "bare_phone"), ("Order 415-555-0142", "415-555-0142", "dashed")]
+    {
+        let got: Vec<(&str, &str)> =
+            s.find(text).iter().map(|f| (s.name(f.pattern), text.get(f.start..f.end).unwrap_or(""))).collect();
+        assert_eq!(got, [(label, expect)], "in {text:?}");
+    }
+}
+
+/// Issue 14: `validate ssn` accepts nine bare digits, and a pattern's
+/// group named `value` is the match (the keyword around it is not masked).
+#[test]
+fn validate_ssn_accepts_bare_digits_in_a_keyed_pattern() {
+    assert!(ssn("536228145"));
+    assert!(!ssn("000228145"));
+    let detectors = vec![Detector {
+        name: "ssn_on_file".into(),
+        parts: vec![DetectorPart::Pattern {
+            regex: r"(?i)\bssn\b[^0-9\n]{0,20}(?P<value>[0-9]{9})\b".into(),
+            validate: Some("ssn".into()),
+        }],
+        labels: vec![],
+    }];
+    let s = Scanner::new(&detectors).unwrap_or_else(|e| unreachable!("{e}"));
+    let text = "SSN on file: 536228145; SSN 000228145";
+    let got: Vec<&str> = s.find(text).iter().filter_map(|f| text.get(f.start..f.end)).collect();
+    assert_eq!(got, ["536228145"]);
 }

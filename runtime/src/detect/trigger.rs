@@ -19,6 +19,8 @@ pub(super) struct Triggers {
     aws_secret: bool,
     pub(super) pem: bool,
     putty: bool,
+    /// Nine bare digits can start an SSN (confirmed by a keyword before them).
+    ssn: bool,
 }
 
 impl Triggers {
@@ -32,7 +34,11 @@ impl Triggers {
             Kind::AwsSecret => self.aws_secret = true,
             Kind::Email => self.at = true,
             Kind::Iban => self.iban = true,
-            Kind::Card | Kind::Ssn | Kind::Ipv4 => self.digits = true,
+            Kind::Card | Kind::Ipv4 => self.digits = true,
+            Kind::Ssn => {
+                self.digits = true;
+                self.ssn = true;
+            }
             Kind::Ipv6 => self.colon = true,
             Kind::Phone => {
                 self.digits = true;
@@ -54,25 +60,34 @@ impl Triggers {
     }
 
     /// The literal prefixes to look for, and what each starts.
-    fn literals(&self) -> Vec<(&'static str, Literal)> {
+    fn literals(&self) -> Vec<(Vec<u8>, Literal)> {
         let mut out = Vec::new();
         if self.jwt {
-            out.push(("eyJ", Literal::Word));
+            out.push((b"eyJ".to_vec(), Literal::Word));
         }
         if self.aws_key {
-            out.extend([("AKIA", Literal::Word), ("ASIA", Literal::Word)]);
+            out.extend([(b"AKIA".to_vec(), Literal::Word), (b"ASIA".to_vec(), Literal::Word)]);
         }
         if self.aws_secret {
-            out.extend([("aws", Literal::Word), ("AWS", Literal::Word)]);
+            out.extend([(b"aws".to_vec(), Literal::Word), (b"AWS".to_vec(), Literal::Word)]);
         }
         if self.bearer {
-            out.extend([("Bearer", Literal::Word), ("bearer", Literal::Word), ("BEARER", Literal::Word)]);
+            out.extend([
+                (b"Bearer".to_vec(), Literal::Word),
+                (b"bearer".to_vec(), Literal::Word),
+                (b"BEARER".to_vec(), Literal::Word),
+            ]);
         }
         if self.pem {
-            out.extend([("-----BEGIN ", Literal::Start), ("-----END ", Literal::PemEnd)]);
+            out.extend([
+                (b"-----BEGIN ".to_vec(), Literal::Start(0)),
+                (b"-----END ".to_vec(), Literal::PemEnd),
+                (b"---- BEGIN SSH2 ".to_vec(), Literal::Start(0)),
+                (b"---- END SSH2 ".to_vec(), Literal::PemEnd),
+            ]);
         }
         if self.putty {
-            out.push(("PuTTY-User-Key-File-", Literal::Start));
+            out.push((b"PuTTY-User-Key-File-".to_vec(), Literal::Start(0)));
         }
         out
     }
@@ -83,8 +98,9 @@ impl Triggers {
 pub(super) enum Literal {
     /// A match may start here if a word starts here.
     Word,
-    /// A match may start here.
-    Start,
+    /// A match may start this many bytes before the literal (a user
+    /// pattern's fixed-width head, often 0).
+    Start(usize),
     /// The end of a PEM block (see [`pem_block`]).
     PemEnd,
 }
@@ -107,13 +123,17 @@ pub(super) fn trigger(c: u8) -> u8 {
 /// IPv4 address or phone number that validates: at least seven digits
 /// (four with three dots) before any byte none of them contains; not a
 /// bare run of fewer than 13 digits (only a card is written without
-/// separators, and only after `+` is a phone number); not a date.
-pub(super) fn numeric_token(b: &[u8], r: usize) -> bool {
+/// separators, and only after `+` is a phone number) unless it is nine
+/// digits and `bare_ssn` (an SSN after a keyword); not a date.
+pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
     let run = digits_from(b, r);
     let after = byte(b, r + run);
     let prefixed = matches!(before(b, r, 1), b'+' | b'(');
     if !prefixed && !matches!(after, b' ' | b'.' | b'-' | b'/' | b'(' | b')') && run < 13 {
-        return false;
+        return bare_ssn && run == 9;
+    }
+    if bare_ssn && run == 9 {
+        return true;
     }
     if !prefixed && starts_with_date(b, r) {
         return false;
@@ -196,7 +216,7 @@ pub(super) fn candidate_starts(
             if t.iban && i >= 2 && before(b, i, 2).is_ascii_alphabetic() && prev.is_ascii_alphabetic() {
                 push(&mut out, i - 2);
             }
-            if t.digits && numeric_token(b, i) {
+            if t.digits && numeric_token(b, i, t.ssn) {
                 if t.phone && (prev == b'+' || prev == b'(') {
                     push(&mut out, i - 1);
                 }
@@ -236,18 +256,25 @@ pub(super) fn candidate_starts(
     }
     if let Some(lits) = literals {
         let mut found = Vec::new();
-        for m in lits.automaton.find_iter(b) {
-            let at = m.start();
-            match lits.kinds.get(m.pattern().as_usize()) {
-                Some(Literal::Word) if !is_word(before(b, at, 1)) => found.push(at),
-                Some(Literal::Start) => found.push(at),
-                Some(Literal::PemEnd) => pem_ends.push(at),
-                _ => {}
+        lits.each(b, |at, kind| match kind {
+            Literal::Word if !is_word(before(b, at, 1)) => found.push(at),
+            Literal::Word => {}
+            Literal::Start(head) => {
+                if let Some(s) = at.checked_sub(head)
+                    && text.is_char_boundary(s)
+                {
+                    found.push(s);
+                }
             }
-        }
+            Literal::PemEnd => pem_ends.push(at),
+        });
         if !found.is_empty() {
             sorted = false;
             out.extend(found);
+        }
+        if !pem_ends.is_empty() {
+            pem_ends.sort_unstable();
+            pem_ends.dedup();
         }
     }
     if !sorted {
@@ -292,24 +319,59 @@ pub(super) fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// The literal prefixes of the built-in detectors in a set, compiled into
-/// one automaton.
+/// The literal prefixes of the detectors in a set (built-in kinds' and
+/// user patterns'), compiled into two automata: one exact, one ignoring
+/// ASCII case (the prefixes of `(?i)` patterns). Both report overlapping
+/// occurrences, so that no start hides inside another literal.
 #[derive(Debug)]
 pub(super) struct Literals {
-    automaton: aho_corasick::AhoCorasick,
-    kinds: Vec<Literal>,
+    exact: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
+    folded: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
+}
+
+fn automaton(
+    literals: Vec<(Vec<u8>, Literal)>,
+    fold: bool,
+) -> Result<Option<(aho_corasick::AhoCorasick, Vec<Literal>)>, String> {
+    if literals.is_empty() {
+        return Ok(None);
+    }
+    let automaton = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .ascii_case_insensitive(fold)
+        .build(literals.iter().map(|(l, _)| l))
+        .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
+    Ok(Some((automaton, literals.into_iter().map(|(_, k)| k).collect())))
 }
 
 impl Literals {
-    pub(super) fn new(t: &Triggers) -> Result<Option<Literals>, String> {
-        let literals = t.literals();
-        if literals.is_empty() {
+    /// `user`: each user pattern's prefixes, whether they ignore case, and
+    /// the width of the head before them.
+    pub(super) fn new(t: &Triggers, user: &[(Vec<Vec<u8>>, bool, usize)]) -> Result<Option<Literals>, String> {
+        let mut exact = t.literals();
+        let mut folded = Vec::new();
+        for (prefixes, fold, head) in user {
+            let into = if *fold { &mut folded } else { &mut exact };
+            for p in prefixes {
+                if !into.iter().any(|(l, k)| l == p && *k == Literal::Start(*head)) {
+                    into.push((p.clone(), Literal::Start(*head)));
+                }
+            }
+        }
+        if exact.is_empty() && folded.is_empty() {
             return Ok(None);
         }
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .build(literals.iter().map(|(l, _)| l))
-            .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
-        Ok(Some(Literals { automaton, kinds: literals.into_iter().map(|(_, k)| k).collect() }))
+        Ok(Some(Literals { exact: automaton(exact, false)?, folded: automaton(folded, true)? }))
+    }
+
+    /// Every occurrence of every literal: its start and what it means.
+    fn each(&self, b: &[u8], mut f: impl FnMut(usize, Literal)) {
+        for (automaton, kinds) in [&self.exact, &self.folded].into_iter().flatten() {
+            for m in automaton.find_overlapping_iter(b) {
+                if let Some(k) = kinds.get(m.pattern().as_usize()) {
+                    f(m.start(), *k);
+                }
+            }
+        }
     }
 }

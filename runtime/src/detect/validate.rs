@@ -7,6 +7,7 @@ pub enum Validator {
     Luhn,
     Mod97,
     Ssn,
+    Secret,
 }
 
 pub(super) fn validator(name: &str) -> Option<Validator> {
@@ -14,6 +15,7 @@ pub(super) fn validator(name: &str) -> Option<Validator> {
         "luhn" => Some(Validator::Luhn),
         "mod97" | "iban" => Some(Validator::Mod97),
         "ssn" => Some(Validator::Ssn),
+        "secret" => Some(Validator::Secret),
         _ => None,
     }
 }
@@ -23,6 +25,7 @@ pub fn validate(v: Validator, candidate: &str) -> bool {
         Validator::Luhn => luhn(candidate),
         Validator::Mod97 => iban(candidate),
         Validator::Ssn => ssn(candidate),
+        Validator::Secret => secret(candidate),
     }
 }
 
@@ -61,18 +64,124 @@ pub fn iban(s: &str) -> bool {
     remainder == 1
 }
 
-/// US SSN structure (`AAA-GG-SSSS` or `AAA GG SSSS`): area not 000, 666 or
-/// 900–999; group not 00; serial not 0000.
+/// US SSN structure (`AAA-GG-SSSS`, `AAA GG SSSS` or nine bare digits):
+/// area not 000, 666 or 900–999; group not 00; serial not 0000. Whether
+/// nine bare digits are an SSN at all is for the context to say (a keyword
+/// before them, a pattern's own context, a JSON key named `ssn`).
 pub fn ssn(s: &str) -> bool {
     let parts: Vec<&str> = s.split(['-', ' ']).collect();
-    let [area, group, serial] = parts.as_slice() else { return false };
-    if area.len() != 3 || group.len() != 2 || serial.len() != 4 {
+    let (area, group, serial) = match parts.as_slice() {
+        [area, group, serial] => (*area, *group, *serial),
+        [bare] if bare.len() == 9 => {
+            (bare.get(..3).unwrap_or(""), bare.get(3..5).unwrap_or(""), bare.get(5..).unwrap_or(""))
+        }
+        _ => return false,
+    };
+    if area.len() != 3
+        || group.len() != 2
+        || serial.len() != 4
+        || !s.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' ')
+    {
         return false;
     }
     let (Ok(a), Ok(g), Ok(n)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>()) else {
         return false;
     };
     a != 0 && a != 666 && a < 900 && g != 0 && n != 0
+}
+
+/// Shannon entropy of the characters of `s`, in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts: Vec<(char, u32)> = Vec::new();
+    let mut n = 0u32;
+    for c in s.chars() {
+        n += 1;
+        match counts.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((c, 1)),
+        }
+    }
+    let n = f64::from(n.max(1));
+    counts.iter().map(|(_, k)| f64::from(*k) / n).map(|p| -p * p.log2()).sum()
+}
+
+/// Words that stand in for a secret in documentation, templates and tests.
+const PLACEHOLDERS: [&str; 13] = [
+    "changeme",
+    "change_me",
+    "change-me",
+    "example",
+    "placeholder",
+    "password",
+    "passw0rd",
+    "redacted",
+    "secret",
+    "dummy",
+    "sample",
+    "your_",
+    "your-",
+];
+
+/// A file path (`/etc/ssl/private/x.pem`, `~/.ssh/id_ed25519`): short
+/// segments of name characters. A base64 key that starts with `/` has long
+/// segments, `+` or `=`.
+fn looks_like_path(s: &str) -> bool {
+    let rest = s.strip_prefix("~/").or_else(|| s.strip_prefix("./")).or_else(|| s.strip_prefix('/'));
+    rest.is_some_and(|r| {
+        r.split('/').all(|seg| seg.len() <= 32 && seg.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c)))
+    })
+}
+
+/// A value that looks like a real secret rather than a placeholder
+/// (`validate secret`; gitleaks and detect-secrets filter their generic
+/// rules the same way): at least 8 characters; not a reference to one
+/// (`${DB_PASSWORD}`, `$DB_PASSWORD`, `{{ secret }}`, `<password>`, `%s`,
+/// `os.environ[…]`, a function call, a file path); not a stand-in
+/// (`changeme`, `example`, `your-api-key`, `xxxxxxxx`, `********`, a
+/// `tok2_` token, one character making up 40 % of it); not only digits
+/// (ids, ports, timestamps); without a digit, only when random-looking (3
+/// bits of entropy per character) and long (16+) or of 10+ characters
+/// mixing cases as no word does (`REPLACE_ME`, `Authorization` and
+/// `required.` are words); with a digit, at least 2 bits per character.
+pub fn secret(s: &str) -> bool {
+    let len = s.chars().count();
+    if !(8..=1024).contains(&len) {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    let reference = s.contains("%s")
+        || ["${", "{{", "%(", "<", ">", "[", "](", "()", "://", "environ", "getenv", "process.env"]
+            .iter()
+            .any(|r| lower.contains(r))
+        || (s.starts_with('$') && s.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '{'))
+        || looks_like_path(s)
+        || lower.starts_with("tok_")
+        || lower.starts_with("tok2_");
+    if reference || PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return false;
+    }
+    let mut counts = [0usize; 256];
+    for b in s.bytes() {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    if counts.iter().max().is_some_and(|m| *m * 10 >= s.len() * 4) {
+        return false; // `xxxxxxxxxxxx`, `********`, `ghp_xxxx…`
+    }
+    if s.bytes().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let h = entropy(s);
+    if !s.bytes().any(|c| c.is_ascii_digit()) {
+        // Without a digit: long, or mixing cases like no word does.
+        let upper = s.bytes().filter(u8::is_ascii_uppercase).count();
+        let lower = s.bytes().filter(u8::is_ascii_lowercase).count();
+        let symbol = s.bytes().any(|c| !c.is_ascii_alphanumeric());
+        let mixed = upper >= 2 && lower >= 2 && (symbol || upper >= 3);
+        return h >= 3.0 && (len >= 16 || mixed && len >= 10);
+    }
+    h >= 2.0
 }
 
 /// The registered IBAN length per country (ISO 13616 registry).

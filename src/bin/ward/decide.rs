@@ -11,14 +11,33 @@ use ward_compiler::{Options, Severity, literals};
 use ward_runtime::engine::{Backend, Engine, FixedClock, Loaded, SystemClock};
 use ward_runtime::{Decision, Request, Store, testing};
 
-use crate::{Format, USAGE, load, print_diagnostics};
+use crate::{Format, USAGE, io, load, print_diagnostics};
 
 /// Compiles the policy files at `paths`, printing diagnostics when it fails.
 pub fn compile(paths: &[PathBuf], options: &Options) -> Result<ward_compiler::lower::Compiled, ExitCode> {
-    let (mut sources, _) = load(paths).map_err(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE)
-    })?;
+    compile_with(paths, None, options)
+}
+
+/// Compiles the policy files at `paths` and, if given, one more source
+/// (`(name, text)`, made by a command); no paths is fine when there is one.
+pub fn compile_with(
+    paths: &[PathBuf],
+    extra: Option<(&str, &str)>,
+    options: &Options,
+) -> Result<ward_compiler::lower::Compiled, ExitCode> {
+    let mut sources = if paths.is_empty() && extra.is_some() {
+        ward_compiler::SourceSet::default()
+    } else {
+        load(paths)
+            .map_err(|message| {
+                eprintln!("error: {message}");
+                ExitCode::from(USAGE)
+            })?
+            .0
+    };
+    if let Some((name, text)) = extra {
+        sources.add(name, text);
+    }
     sources.add_stdlib();
     match ward_compiler::compile(&sources, options) {
         Ok((compiled, _warnings)) => Ok(compiled),
@@ -104,30 +123,25 @@ fn read(path: &Path, what: &str) -> Result<String, ExitCode> {
     })
 }
 
-/// Runs `decide` for each request and prints the decisions with `print`.
-pub fn eval(
-    args: &EvalArgs,
-    options: &Options,
-    print: impl Fn(&mut dyn Write, &Engine, &Request, &Decision),
-) -> ExitCode {
-    let compiled = match compile(&args.policy, options) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// What `eval`, `explain` and `mask` decide with.
+pub struct Setup {
+    pub engine: Engine,
+    pub policy_hash: String,
+    pub audit: Option<ward_runtime::audit::AuditLog>,
+}
+
+/// Compiles the policy (with `extra`, a source a command made), loads the
+/// entities, and opens the audit log.
+pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) -> Result<Setup, ExitCode> {
+    let compiled = compile_with(&args.policy, extra, options)?;
     let program = Arc::new(compiled.program);
     let entities = match &args.entities {
         Some(path) => {
-            let text = match read(path, "entities") {
-                Ok(t) => t,
-                Err(code) => return code,
-            };
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("error: entities `{}` are not valid JSON: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
+            let text = read(path, "entities")?;
+            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                eprintln!("error: entities `{}` are not valid JSON: {e}", path.display());
+                ExitCode::FAILURE
+            })?
         }
         None => match &args.fixture {
             Some(name) => match compiled.fixtures.get(name) {
@@ -135,25 +149,22 @@ pub fn eval(
                 None => {
                     let known: Vec<&str> = compiled.fixtures.keys().map(String::as_str).collect();
                     eprintln!("error: no fixture `{name}` (the policy declares: {})", known.join(", "));
-                    return ExitCode::from(USAGE);
+                    return Err(ExitCode::from(USAGE));
                 }
             },
             None => serde_json::Value::Array(Vec::new()),
         },
     };
-    let store = match Store::load(Arc::clone(&program), &entities) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: entities: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let store = Store::load(Arc::clone(&program), &entities).map_err(|e| {
+        eprintln!("error: entities: {e}");
+        ExitCode::FAILURE
+    })?;
     let clock: Arc<dyn ward_runtime::Clock> = match &args.at {
         Some(at) => match literals::time_ms(at).or_else(|_| literals::date_days(at).map(|d| d * 86_400_000)) {
             Ok(ms) => Arc::new(FixedClock::new(ms)),
             Err(e) => {
                 eprintln!("error: --at: {e}");
-                return ExitCode::from(USAGE);
+                return Err(ExitCode::from(USAGE));
             }
         },
         None => Arc::new(SystemClock),
@@ -165,51 +176,137 @@ pub fn eval(
     let policy_hash = loaded.program().source_hash.clone();
     let engine = Engine::new(loaded, clock, args.backend);
     let audit = match &args.audit_log {
-        Some(path) => match ward_runtime::audit::AuditLog::open(path, args.audit_durability) {
-            Ok(log) => Some(log),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(path) => Some(ward_runtime::audit::AuditLog::open(path, args.audit_durability).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })?),
         None => None,
     };
-    let lines: Vec<String> = match (&args.request, &args.requests) {
-        (Some(path), None) => match read(path, "request") {
-            Ok(t) => vec![t],
-            Err(code) => return code,
-        },
-        (None, Some(path)) => match read(path, "requests") {
-            Ok(t) => t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
-            Err(code) => return code,
-        },
+    Ok(Setup { engine, policy_hash, audit })
+}
+
+impl Setup {
+    /// Appends `decision` to the audit log, if there is one.
+    pub fn audit(&self, request: &Request, decision: &Decision) -> Result<(), ExitCode> {
+        let Some(log) = &self.audit else { return Ok(()) };
+        let entry = ward_runtime::audit::Entry::new(request, decision, &self.policy_hash, self.engine.clock().now_ms());
+        log.append(entry).map(|_| ()).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })
+    }
+}
+
+/// The longest request line `eval` and `explain` read.
+const MAX_REQUEST_LINE: usize = 16 * 1024 * 1024;
+
+/// Decides each request (one file, or JSON lines read as a stream from a
+/// file or stdin, `-`) and prints the decisions with `print`. A closed
+/// stdout stops it quietly (exit 141).
+pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Engine, &Request, &Decision)) -> ExitCode {
+    let setup = match setup(args, options, None) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (path, single) = match (&args.request, &args.requests) {
+        (Some(path), None) => (path, true),
+        (None, Some(path)) => (path, false),
         _ => {
             eprintln!("error: give exactly one of --request FILE or --requests FILE.jsonl");
             return ExitCode::from(USAGE);
         }
     };
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        match Request::from_json_str(&line) {
+    let what = if single { "request" } else { "requests" };
+    let mut input = match io::open(path) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot read {what} `{}`: {e}", path.display());
+            return ExitCode::from(USAGE);
+        }
+    };
+    let mut out = io::Out::new();
+    let mut text = String::new();
+    let mut decide_one = |line: &str, out: &mut io::Out| -> Result<(), ExitCode> {
+        text.clear();
+        match Request::from_json_str(line) {
             Ok(r) => {
-                let decision = engine.decide(&r);
-                if let Some(log) = &audit {
-                    let entry = ward_runtime::audit::Entry::new(&r, &decision, &policy_hash, engine.clock().now_ms());
-                    if let Err(e) = log.append(entry) {
-                        eprintln!("error: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-                print(&mut out, &engine, &r, &decision);
+                let decision = setup.engine.decide(&r);
+                setup.audit(&r, &decision)?;
+                print(&mut text, &setup.engine, &r, &decision);
             }
             Err(e) => {
                 let decision = Decision::refused(e.to_string());
                 let placeholder = Request::new(Default::default(), String::new(), Default::default());
-                print(&mut out, &engine, &placeholder, &decision);
+                print(&mut text, &setup.engine, &placeholder, &decision);
             }
         }
+        out.write(text.as_bytes()).map_err(|e| e.exit())
+    };
+    let result = if single {
+        let mut buf = Vec::new();
+        match io::read_bounded(&mut input, &mut buf, MAX_REQUEST_LINE) {
+            Ok(true) => match String::from_utf8(buf) {
+                Ok(t) => decide_one(&t, &mut out),
+                Err(_) => {
+                    eprintln!("error: cannot read request `{}`: stream did not contain valid UTF-8", path.display());
+                    Err(ExitCode::from(USAGE))
+                }
+            },
+            Ok(false) => {
+                eprintln!("error: request `{}` is larger than {MAX_REQUEST_LINE} bytes", path.display());
+                Err(ExitCode::from(USAGE))
+            }
+            Err(e) => {
+                eprintln!("error: cannot read request `{}`: {}", path.display(), crate::files::describe(&e));
+                Err(ExitCode::from(USAGE))
+            }
+        }
+    } else {
+        each_request_line(&mut input, path, &mut out, &mut decide_one)
+    };
+    if let Err(code) = result {
+        let _ = out.flush();
+        return code;
     }
-    ExitCode::SUCCESS
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.exit(),
+    }
+}
+
+/// Feeds each non-blank line of a JSON-lines input to `each`, flushing the
+/// output whenever the input has nothing more buffered.
+fn each_request_line(
+    input: &mut io::Input,
+    path: &Path,
+    out: &mut io::Out,
+    each: &mut dyn FnMut(&str, &mut io::Out) -> Result<(), ExitCode>,
+) -> Result<(), ExitCode> {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let line = io::read_line(input, &mut buf, MAX_REQUEST_LINE).map_err(|e| {
+            eprintln!("error: cannot read requests `{}`: {}", path.display(), crate::files::describe(&e));
+            ExitCode::from(USAGE)
+        })?;
+        match line {
+            io::Line::Eof => return Ok(()),
+            io::Line::Text(t) if t.trim().is_empty() => {}
+            io::Line::Text(t) => each(&t, out)?,
+            io::Line::TooLong(len) => {
+                eprintln!("error: {}:{n}: a line of {len} bytes is longer than {MAX_REQUEST_LINE}", path.display());
+                return Err(ExitCode::from(USAGE));
+            }
+            io::Line::NotUtf8 => {
+                eprintln!("error: {}:{n}: the line is not valid UTF-8", path.display());
+                return Err(ExitCode::from(USAGE));
+            }
+        }
+        if io::drained(input) {
+            out.flush().map_err(|e| e.exit())?;
+        }
+    }
 }
 
 /// The key source: a keys file if given, else the environment.
@@ -230,61 +327,6 @@ pub fn keys(path: Option<&Path>) -> Result<Box<dyn ward_runtime::mask::Keys>, Ex
                 })
         }
     }
-}
-
-/// `ward mask`: decide the request, then print the payload with the
-/// decision's masks applied. A deny (or a mask that cannot be applied)
-/// prints the decision to stderr and exits 1: nothing is released.
-pub fn mask(args: &EvalArgs, payload: &Path, keys_file: Option<&Path>, options: &Options) -> ExitCode {
-    let keys = match keys(keys_file) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let text = match read(payload, "payload") {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let outcome = std::cell::Cell::new(ExitCode::SUCCESS);
-    let code = eval(args, options, |out, engine, _request, decision| {
-        let mut decision = decision.clone();
-        let mut payload = ward_runtime::masking::Payload::parse(&text);
-        match engine.mask(&mut decision, &mut payload, keys.as_ref()) {
-            Ok(()) => {
-                let _ = writeln!(out, "{}", payload.render());
-            }
-            Err(e) => {
-                eprintln!("refused: {e}");
-                eprint!("{}", decision.explain());
-                outcome.set(ExitCode::FAILURE);
-            }
-        }
-    });
-    if code != ExitCode::SUCCESS { code } else { outcome.get() }
-}
-
-/// `ward detokenize`: reverses tokens made with the named key.
-pub fn detokenize(key_name: &str, keys_file: Option<&Path>, input: Option<&Path>, text: Option<&str>) -> ExitCode {
-    let keys = match keys(keys_file) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let Some(key) = keys.key(key_name) else {
-        eprintln!("error: no key `{key_name}`; detokenizing needs the key the tokens were made with");
-        return ExitCode::from(USAGE);
-    };
-    let text = match (input, text) {
-        (Some(p), None) => match read(p, "input") {
-            Ok(t) => t,
-            Err(code) => return code,
-        },
-        (None, Some(t)) => t.to_string(),
-        _ => {
-            eprintln!("error: give the text to detokenize, or --input FILE");
-            return ExitCode::from(USAGE);
-        }
-    };
-    println!("{}", ward_runtime::token::detokenize_text(&key, &text));
-    ExitCode::SUCCESS
 }
 
 /// `ward audit verify FILE`.

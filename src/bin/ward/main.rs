@@ -3,6 +3,8 @@
 mod bundle;
 mod decide;
 mod files;
+mod io;
+mod mask;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -64,17 +66,69 @@ enum Command {
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
-    /// Decide a request and print the payload (JSON or text) with the decision's masks applied.
+    /// Mask documents: JSON lines, whole files (JSON or text) or text, from paths or stdin.
+    ///
+    /// The masks are a decision's (`--policy` and `--request`: decided once, applied to every
+    /// document) or your own (`--detectors stdlib.pii.all [--method redact]`, `--policy`
+    /// optional for your own detectors). A `.jsonl`/`.ndjson` file, or an input whose first
+    /// line is a JSON value, is JSON lines (each line a document, JSON if it parses, else
+    /// text); anything else is one document. Exit status: 0 when done; 1 on a deny or a mask
+    /// that cannot be applied (nothing more is released); 2 when an input could not be read
+    /// (a line too long or not UTF-8 is reported and not released).
     Mask {
-        #[command(flatten)]
-        eval: EvalCli,
-        /// The payload the agent would receive.
+        /// Policy files or directories (optional with --detectors).
+        #[arg(long, num_args = 1..)]
+        policy: Vec<PathBuf>,
+        /// The request whose decision's masks apply (JSON, Cedar's shape).
         #[arg(long)]
-        payload: PathBuf,
-        /// Tokenization keys: a JSON object of name → 32-byte key (base64 or hex);
-        /// default: WARD_KEY_<NAME> environment variables.
+        request: Option<PathBuf>,
+        /// Entities (JSON, Cedar's entity format).
+        #[arg(long, conflicts_with = "fixture")]
+        entities: Option<PathBuf>,
+        /// Use the entities of a `fixture` declared in the policy files.
+        #[arg(long)]
+        fixture: Option<String>,
+        /// The evaluator.
+        #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+        backend: BackendArg,
+        /// Decision time (RFC 3339 time or date); default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Append the decision, with what was masked, to this audit log.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+        /// Mask with these detectors instead of a decision's masks (comma-separated or repeated:
+        /// `stdlib.pii.all`, `pii.email`, your own).
+        #[arg(long, value_delimiter = ',', conflicts_with = "request")]
+        detectors: Vec<String>,
+        /// The method for --detectors: redact, hash, hash(salt: "…"), partial(last: 4),
+        /// tokenize(key: "…").
+        #[arg(long, default_value = "redact", requires = "detectors")]
+        method: String,
+        /// A document to mask (a path, or - for stdin); repeatable.
+        #[arg(long)]
+        payload: Vec<PathBuf>,
+        /// More documents: paths, or - for stdin (the default when none is given).
+        inputs: Vec<PathBuf>,
+        /// Read every input as text (never parsed as JSON).
+        #[arg(long, conflicts_with = "lines")]
+        text: bool,
+        /// Read every input as JSON lines.
+        #[arg(long)]
+        lines: bool,
+        /// The longest line read, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+        max_line: usize,
+        /// The largest document held whole, in bytes; a larger one is masked as text, in blocks.
+        #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+        max_document: usize,
+        /// Tokenization keys: a JSON object of name → 32-byte key (base64 or hex), or a list
+        /// of keys, the current one first; default: WARD_KEY_<NAME> environment variables.
         #[arg(long)]
         keys: Option<PathBuf>,
+        /// Print, on stderr, what was masked (per detector, never the values) and the throughput.
+        #[arg(long)]
+        stats: bool,
     },
     /// List agents whose expiry, credential rotation or review is overdue or due soon.
     ///
@@ -96,7 +150,11 @@ enum Command {
     /// Audit-log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Replace tokens made by `tokenize(key: NAME)` with their values.
+    /// Replace tokens made by `tokenize(key: NAME)` with their values, line by line.
+    ///
+    /// Tokens of the key's current and previous values are read. Exit status: 1 when a token
+    /// does not authenticate under any of them (or is of the previous scheme), naming where;
+    /// 2 when there is no key of that name.
     Detokenize {
         /// The key's name.
         #[arg(long)]
@@ -104,9 +162,9 @@ enum Command {
         /// Keys file (as for `ward mask`); default: the environment.
         #[arg(long)]
         keys: Option<PathBuf>,
-        /// Read the text from a file.
+        /// Read the text from a file (or - for stdin); repeatable. Default: stdin.
         #[arg(long, conflicts_with = "text")]
-        input: Option<PathBuf>,
+        input: Vec<PathBuf>,
         /// The text.
         text: Option<String>,
     },
@@ -245,13 +303,33 @@ pub(crate) enum Format {
 /// The exit status for usage errors (bad arguments, missing files).
 pub(crate) const USAGE: u8 = 2;
 
+/// Whether a panic is the standard library's on a write to a closed stdout
+/// (`println!` after the reader went away).
+fn closed_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    text.contains("failed printing to stdout") && text.contains("Broken pipe")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A closed stdout ends any command quietly (exit 141, as SIGPIPE would):
+    // the data commands check their writes; this is the net for the others.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !closed_pipe(info.payload()) {
+            default_hook(info);
+        }
+    }));
     // Deeply nested input recurses in the parser and formatter; a large stack
     // turns pathological files into diagnostics instead of stack overflows.
     let worker = std::thread::Builder::new().stack_size(256 * 1024 * 1024).spawn(move || run(cli));
     match worker.map(|handle| handle.join()) {
         Ok(Ok(code)) => code,
+        Ok(Err(payload)) if closed_pipe(payload.as_ref()) => ExitCode::from(io::CLOSED_PIPE),
         Ok(Err(_)) => {
             eprintln!("error: ward stopped on an internal error (please report it)");
             ExitCode::from(101)
@@ -275,20 +353,70 @@ fn run(cli: Cli) -> ExitCode {
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
         Command::Test { paths, backend } => decide::test(&paths, backend.backend(), &Options::default()),
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
-            let _ = writeln!(out, "{}", d.to_json());
+            out.push_str(&d.to_json().to_string());
+            out.push('\n');
         }),
         Command::Lifecycle { paths, at, within, format } => {
             decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
         }
         Command::Audit(AuditCommand::Verify { file }) => decide::audit_verify(&file),
-        Command::Mask { eval, payload, keys } => {
-            decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default())
+        Command::Mask {
+            policy,
+            request,
+            entities,
+            fixture,
+            backend,
+            at,
+            audit_log,
+            detectors,
+            method,
+            payload,
+            mut inputs,
+            text,
+            lines,
+            max_line,
+            max_document,
+            keys,
+            stats,
+        } => {
+            let eval = EvalCli {
+                policy,
+                request,
+                requests: None,
+                entities,
+                fixture,
+                backend,
+                at,
+                audit_log,
+                audit_sync: SyncArg::Record,
+            };
+            let mut all = payload;
+            all.append(&mut inputs);
+            let args = mask::MaskArgs {
+                eval: eval.args(),
+                detectors,
+                method,
+                keys,
+                inputs: all,
+                mode: if text {
+                    mask::Mode::Text
+                } else if lines {
+                    mask::Mode::Lines
+                } else {
+                    mask::Mode::Auto
+                },
+                max_line,
+                max_document,
+                stats,
+            };
+            mask::mask(&args, &Options::default())
         }
         Command::Detokenize { key, keys, input, text } => {
-            decide::detokenize(&key, keys.as_deref(), input.as_deref(), text.as_deref())
+            mask::detokenize(&key, keys.as_deref(), &input, text.as_deref())
         }
         Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {
-            let _ = write!(out, "{}", d.explain());
+            use std::fmt::Write as _;
+            out.push_str(&d.explain());
             let now = engine.clock().now_ms();
             for (rule, values) in engine.why(request, now, d) {
                 if !values.is_empty() {
@@ -301,7 +429,7 @@ fn run(cli: Cli) -> ExitCode {
                     let _ = writeln!(out, "  permit `{rule}` did not apply: {condition}{shown}");
                 }
             }
-            let _ = writeln!(out);
+            out.push('\n');
         }),
         Command::Lsp => ward_lsp::run_stdio(),
         Command::McpProxy(args) => ward_mcp::cli::proxy(args),
