@@ -9,78 +9,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+#[path = "support/mcp.rs"]
+mod support;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{Value as Json, json};
-
-fn ward() -> &'static str {
-    env!("CARGO_BIN_EXE_ward")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn has_sdk(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "from mcp import Client; from mcp.server.mcpserver import MCPServer"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The venv's python, if the SDK is there (otherwise the test fails, or
-/// returns when `WARD_ALLOW_SKIP` names `mcp`).
-fn python() -> Option<&'static Path> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let provision = "scripts/test provisions it (scripts/provision/mcp.sh) and exports WARD_MCP_VENV";
-            let Some(venv) = std::env::var_os("WARD_MCP_VENV") else {
-                ward_testkit::missing("mcp", "WARD_MCP_VENV is not set: no MCP Python SDK", provision);
-                return None;
-            };
-            let python = PathBuf::from(venv).join("bin").join("python");
-            if !has_sdk(&python) {
-                let problem = format!("the MCP Python SDK does not import with {}", python.display());
-                ward_testkit::missing("mcp", &problem, provision);
-                return None;
-            }
-            Some(python)
-        })
-        .as_deref()
-}
-
-fn server_script() -> String {
-    repo().join("tests/mcp/crm_server.py").display().to_string()
-}
+use support::*;
 
 fn policy() -> String {
-    repo().join("examples/mcp-gateway").display().to_string()
+    example_policy()
 }
 
 /// Runs the SDK client through `ward mcp-proxy` (with `extra` options) and
 /// returns one JSON answer per step.
 fn drive(python: &Path, mode: &str, agent: &str, extra: &[&str], steps: Json) -> Vec<Json> {
-    let mut proxy: Vec<String> =
-        vec![ward().into(), "mcp-proxy".into(), "--policy".into(), policy(), "--agent".into(), agent.into()];
-    proxy.extend(extra.iter().map(|s| s.to_string()));
-    proxy.extend(["--".into(), python.display().to_string(), server_script()]);
-    let out = Command::new(python)
-        .arg(repo().join("tests/mcp/client.py"))
-        .arg(mode)
-        .arg(steps.to_string())
-        .arg("--")
-        .args(&proxy)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(answers.len(), steps.as_array().unwrap().len(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    answers
+    drive_with(python, mode, &policy(), agent, extra, &[], steps)
 }
 
 fn text_of(answer: &Json) -> String {
@@ -228,28 +173,6 @@ fn mcp_schema_writes_a_schema_that_checks() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ward-mcp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A free port on the loopback (another process may take it first; rare).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
