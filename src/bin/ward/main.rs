@@ -158,6 +158,15 @@ enum AuditCommand {
     Verify {
         /// The log file.
         file: PathBuf,
+        /// A head hash anchored earlier (printed by a previous verify): the log must still hold that record.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        /// The public key (`ward keygen`) the log's checkpoints must be signed with; the log must end with a closing checkpoint.
+        #[arg(long, value_name = "PUB")]
+        trusted_key: Option<PathBuf>,
+        /// With --trusted-key: the writer may still be running (records after the last checkpoint are accepted).
+        #[arg(long, requires = "trusted_key")]
+        live: bool,
     },
 }
 
@@ -206,6 +215,9 @@ struct EvalCli {
     /// When audit records reach the disk: after each record, or in batches.
     #[arg(long, value_enum, default_value_t = SyncArg::Record)]
     audit_sync: SyncArg,
+    /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    #[arg(long, value_name = "KEY", requires = "audit_log")]
+    audit_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -232,6 +244,7 @@ impl EvalCli {
                     interval: std::time::Duration::from_millis(200),
                 },
             },
+            audit_key: self.audit_key,
         }
     }
 }
@@ -280,7 +293,9 @@ fn run(cli: Cli) -> ExitCode {
         Command::Lifecycle { paths, at, within, format } => {
             decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
         }
-        Command::Audit(AuditCommand::Verify { file }) => decide::audit_verify(&file),
+        Command::Audit(AuditCommand::Verify { file, expect_head, trusted_key, live }) => {
+            decide::audit_verify(&file, expect_head.as_deref(), trusted_key.as_deref(), live)
+        }
         Command::Mask { eval, payload, keys } => {
             decide::mask(&eval.args(), &payload, keys.as_deref(), &Options::default())
         }
