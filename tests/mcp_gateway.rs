@@ -75,7 +75,8 @@ fn a_tool_call_is_decided_whatever_its_framing_over_stdio() {
     proxy.send_raw(
         r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","method":"ping","params":{"name":"delete_customer","arguments":{"customer_id":"c-17","reason":"asked"}}}"#,
     );
-    let (answer, _) = proxy.until(&json!(8));
+    // Not read at all, so not even its id: the answer's id is null (JSON-RPC 2.0 §5).
+    let (answer, _) = proxy.until(&Json::Null);
     assert_eq!(error_code(&answer), -32600, "{answer}");
     assert!(error_message(&answer).contains("method"), "{answer}");
     sync(&mut proxy, 9);
@@ -187,7 +188,8 @@ fn a_tool_call_is_decided_whatever_its_framing_over_http() {
         assert!(status == 400 || status == 405 || answer.contains("\"error\""), "{method} {body}: {status} {answer}");
     }
     // A harmless notification still passes.
-    let (status, _) = http(&s.addr, "POST", &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    let (status, _) =
+        http(&s.addr, "POST", &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
     assert!(status < 300, "{status}");
     let (received, ran) = lenient_log(&s.log);
     assert!(ran.is_empty(), "the server ran {ran:?}; it received {received:#?}");
@@ -252,16 +254,13 @@ fn an_undeclared_agent_is_refused_at_start() {
     // Declared in the entities instead: accepted.
     let dir = tempdir("agent-entity");
     let entities = dir.join("entities.json");
-    std::fs::write(&entities, r#"[{"uid": {"type": "Agent", "id": "night_bot"}, "attrs": {"clearance": "public"}, "parents": []}]"#)
-        .unwrap();
-    let (ok, text, marker) = proxy_exit(&[
-        "--policy",
-        &example_policy(),
-        "--agent",
-        "night_bot",
-        "--entities",
-        entities.to_str().unwrap(),
-    ]);
+    std::fs::write(
+        &entities,
+        r#"[{"uid": {"type": "Agent", "id": "night_bot"}, "attrs": {"clearance": "public"}, "parents": []}]"#,
+    )
+    .unwrap();
+    let (ok, text, marker) =
+        proxy_exit(&["--policy", &example_policy(), "--agent", "night_bot", "--entities", entities.to_str().unwrap()]);
     assert!(ok, "{text}");
     assert!(marker.exists(), "{text}");
 }
@@ -270,7 +269,8 @@ fn an_undeclared_agent_is_refused_at_start() {
 fn policy_copy(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
     let to = dir.join("policy");
     std::fs::create_dir_all(&to).unwrap();
-    for f in ["schema.ward", "tests.ward", "policy.ward"] {
+    // Without tests.ward: its tests name rules the edits remove.
+    for f in ["schema.ward", "policy.ward"] {
         let text = std::fs::read_to_string(repo().join("examples/mcp-gateway").join(f)).unwrap();
         let text = if f == "policy.ward" { edit(&text) } else { text };
         std::fs::write(to.join(f), text).unwrap();
@@ -288,7 +288,10 @@ fn replace_policy(dir: &Path, text: &str) {
 const ALLOW_DELETES: &str = "@id(\"no-deletes\")\n  @reason(\"Agents never delete customers; a person does, in the CRM\")\n  @severity(high)\n  forbid action: delete_customer\n";
 
 fn allowing_deletes(policy: &str) -> String {
-    let out = policy.replace(ALLOW_DELETES, "@id(\"support-deletes\")\n  permit principal in Team::\"support\", action: delete_customer\n");
+    let out = policy.replace(
+        ALLOW_DELETES,
+        "@id(\"support-deletes\")\n  permit principal in Team::\"support\", action: delete_customer\n",
+    );
     assert_ne!(out, policy, "the example policy changed: update ALLOW_DELETES");
     out
 }
@@ -329,7 +332,7 @@ fn the_gateway_reloads_on_sighup_and_keeps_the_old_policy_when_the_new_one_is_ba
     // A broken policy is refused with a located diagnostic; the last good one keeps serving.
     replace_policy(&policy, &original.replace("action: lookup_customer\n", "action: lookup_custmer\n"));
     hup(proxy.pid());
-    eventually("the refusal to be logged", || proxy.stderr().contains("refused"));
+    eventually("the refusal to be logged", || proxy.stderr().contains("reload on SIGHUP refused"));
     let said = proxy.stderr();
     assert!(said.contains("policy.ward:"), "{said}");
     assert!(delete_answer(&mut proxy, 100).get("result").is_some(), "the last good policy still serves");
@@ -341,9 +344,10 @@ fn the_gateway_reloads_when_the_policy_files_change() {
     let dir = tempdir("reload-watch");
     let policy = policy_copy(&dir, str::to_string);
     let original = std::fs::read_to_string(policy.join("policy.ward")).unwrap();
-    let args: Vec<String> = ["--policy", policy.to_str().unwrap(), "--agent", "support_bot", "--watch-interval", "100ms"]
-        .map(String::from)
-        .to_vec();
+    let args: Vec<String> =
+        ["--policy", policy.to_str().unwrap(), "--agent", "support_bot", "--watch-interval", "100ms"]
+            .map(String::from)
+            .to_vec();
     let mut proxy = Proxy::start(&args, &[py.display().to_string(), lenient_script()], &[]);
     proxy.initialize(json!({}));
     assert_eq!(error_code(&delete_answer(&mut proxy, 1)), -32001);
@@ -380,11 +384,16 @@ fn limits_and_flows_hold_across_restarts_and_replicas_with_redis() {
         p
     };
     let mail = |p: &mut Proxy, id: i64| {
-        p.request(id, "tools/call", json!({"name": "send_email", "arguments": {"to": "a@b.example", "subject": "s", "body": "b"}}))
+        p.request(
+            id,
+            "tools/call",
+            json!({"name": "send_email", "arguments": {"to": "a@b.example", "subject": "s", "body": "b"}}),
+        )
     };
     // A restricted read in one run of the gateway ...
     let mut first = start("case-1");
-    let answer = first.request(1, "tools/call", json!({"name": "read_restricted_record", "arguments": {"record_id": "r-9"}}));
+    let answer =
+        first.request(1, "tools/call", json!({"name": "read_restricted_record", "arguments": {"record_id": "r-9"}}));
     assert!(answer.get("result").is_some(), "{answer}");
     assert!(first.finish().success());
     // ... is remembered by the next run with the same session.
@@ -462,12 +471,14 @@ fn approvals_are_asked_of_the_clients_user_and_audited() {
     assert!(records.iter().any(|r| r["effect"] == "approval_required"), "{records:#?}");
 
     // The user declines: refused, with the reason.
-    let answers = drive_with(py, "legacy", &policy, "support_bot", &["--audit-log", audit_arg], &["--decline"], json!([delete]));
+    let answers =
+        drive_with(py, "legacy", &policy, "support_bot", &["--audit-log", audit_arg], &["--decline"], json!([delete]));
     assert_eq!(answers[0]["error"]["code"], -32002, "{}", answers[0]);
     assert!(answers[0]["error"]["message"].as_str().unwrap().contains("declined"), "{}", answers[0]);
 
     // A client that cannot ask its user: the tool is not listed, and a call is refused.
-    let answers = drive_with(py, "legacy", &policy, "support_bot", &["--audit-log", audit_arg], &[], json!([["list"], delete]));
+    let answers =
+        drive_with(py, "legacy", &policy, "support_bot", &["--audit-log", audit_arg], &[], json!([["list"], delete]));
     let names: Vec<&str> = answers[0]["tools"].as_array().unwrap().iter().filter_map(Json::as_str).collect();
     assert!(!names.contains(&"delete_customer"), "{names:?}");
     assert_eq!(answers[1]["error"]["code"], -32002, "{}", answers[1]);
@@ -488,14 +499,18 @@ fn the_audit_log_records_what_became_of_each_forwarded_call() {
         &[],
         json!([
             ["call", "lookup_customer", {"customer_id": "c-17"}],
-            ["call", "lookup_customer", {"customer_id": "c-99"}],
+            // The tool fails (time.sleep(-1)): an error result.
+            ["call", "hang", {"seconds": -1}],
             ["call", "delete_customer", {"customer_id": "c-17", "reason": "asked"}],
+            // The tool's error text is not JSON, so `response.ssn` cannot be masked in it: withheld.
+            ["call", "lookup_customer", {"customer_id": "c-99"}],
             ["call", "hang", {"seconds": 120}],
             ["call", "crash", {}],
         ]),
     );
     // @severity is in the error's data ...
     assert_eq!(answers[2]["error"]["data"]["ward"]["severity"], "high", "{}", answers[2]);
+    assert_eq!(answers[3]["error"]["code"], -32001, "withheld: {}", answers[3]);
     let records = audit_records(&audit);
     // ... and in the audit record.
     let deny = records.iter().find(|r| r["action"] == "delete_customer").unwrap();
@@ -509,7 +524,8 @@ fn the_audit_log_records_what_became_of_each_forwarded_call() {
         outcomes,
         [
             ("lookup_customer".to_string(), "ok".to_string()),
-            ("lookup_customer".to_string(), "error".to_string()),
+            ("hang".to_string(), "error".to_string()),
+            ("lookup_customer".to_string(), "withheld".to_string()),
             ("hang".to_string(), "timeout".to_string()),
             ("crash".to_string(), "server_gone".to_string()),
         ],
@@ -519,6 +535,7 @@ fn the_audit_log_records_what_became_of_each_forwarded_call() {
         let of = r["decision_seq"].as_u64().unwrap_or_else(|| panic!("{r}"));
         let decided = records.iter().find(|d| d["seq"].as_u64() == Some(of)).unwrap();
         assert_eq!((decided["action"].clone(), decided["effect"].clone()), (r["action"].clone(), json!("allow")));
+        assert!(decided.get("outcome").is_none(), "{decided}");
     }
     audit_verifies(&audit);
 }

@@ -127,7 +127,13 @@ fn the_global_connection_limit_holds() {
 
 /// One request on `conn` with the given headers and body; `None` when the
 /// connection broke (no complete answer).
-fn exchange(conn: &mut TcpStream, method: &str, path: &str, headers: &[&str], body: &str) -> Option<(u16, bool, String)> {
+fn exchange(
+    conn: &mut TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> Option<(u16, bool, String)> {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: ward\r\nContent-Length: {}\r\n", body.len());
     for h in headers {
         head.push_str(h);

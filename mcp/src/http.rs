@@ -7,6 +7,12 @@
 //! passes. Everything else passes unchanged, except responses on `GET`
 //! streams, which cannot be matched to a decision and are dropped. The
 //! session is the `Mcp-Session-Id` header.
+//!
+//! As over stdio, nothing that could run a tool passes undecided: a
+//! `tools/call` notification, a method imitating `tools/call`, an unknown
+//! request method, a key given twice, a batch with anything to decide, or a
+//! body on any HTTP method but `POST` is refused. Approvals cannot be asked
+//! over HTTP (no elicitation here): a call that needs one is refused.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method as Method_, Request, Response, StatusCode, Uri, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -25,8 +31,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
-use crate::gate::{Call, Gate, Verdict};
-use crate::rpc::{self, Kind, code};
+use crate::gate::{Call, Gate, Outcome, Verdict};
+use crate::rpc::{self, Kind, Method, code};
 use crate::stdio::log;
 
 /// Where to listen and what to guard.
@@ -38,6 +44,8 @@ pub struct Options {
     pub listen: String,
     /// How long the server may take to answer a request.
     pub timeout: Duration,
+    /// Request methods passed besides the known ones (`--allow-method`).
+    pub allowed_methods: Vec<String>,
 }
 
 /// The largest request body accepted from the client.
@@ -48,6 +56,7 @@ struct Proxy {
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: Uri,
     timeout: Duration,
+    allowed_methods: Vec<String>,
 }
 
 /// What the answer to the forwarded message needs.
@@ -79,7 +88,8 @@ pub async fn serve(
         let _ = ready.send(addr);
     }
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let proxy = Arc::new(Proxy { gate, client, upstream, timeout: options.timeout });
+    let proxy =
+        Arc::new(Proxy { gate, client, upstream, timeout: options.timeout, allowed_methods: options.allowed_methods });
     let app = axum::Router::new().fallback(handle).with_state(proxy);
     axum::serve(listener, app).await.map_err(|e| format!("serving: {e}"))
 }
@@ -108,33 +118,53 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
     };
     let mut expect = Expect::Nothing;
     let mut forward = body.clone();
-    if parts.method == Method::POST {
-        let message: Json = match serde_json::from_slice(&body) {
+    if parts.method != Method_::POST {
+        // Only a POST carries client messages; a body elsewhere is not forwarded unread.
+        if !matches!(parts.method, Method_::GET | Method_::DELETE | Method_::HEAD | Method_::OPTIONS) {
+            let error = rpc::error_object(
+                code::INVALID_REQUEST,
+                format!("HTTP {} is not a method of MCP's streamable HTTP transport", parts.method),
+                None,
+            );
+            return json_response(StatusCode::METHOD_NOT_ALLOWED, &rpc::error_response(&Json::Null, error));
+        }
+        if !body.is_empty() {
+            let error = rpc::error_object(
+                code::INVALID_REQUEST,
+                format!("a body on HTTP {} is not forwarded: client messages are POSTed", parts.method),
+                None,
+            );
+            return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+        }
+    } else {
+        let message: Json = match crate::json::parse_slice(&body) {
             Ok(m) => m,
             Err(e) => {
-                let error = rpc::error_response(
-                    &Json::Null,
-                    rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None),
-                );
+                let (code, what) = match e.classify() {
+                    serde_json::error::Category::Data => (code::INVALID_REQUEST, "not a message the gateway accepts"),
+                    _ => (code::PARSE_ERROR, "not JSON"),
+                };
+                let error = rpc::error_response(&Json::Null, rpc::error_object(code, format!("{what}: {e}"), None));
                 return json_response(StatusCode::BAD_REQUEST, &error);
             }
         };
         if let Json::Array(items) = &message {
-            if items
-                .iter()
-                .any(|m| matches!(rpc::classify(m), Kind::Request { method: "tools/call" | "tools/list", .. }))
-            {
-                let error = rpc::error_object(
-                    code::INVALID_REQUEST,
-                    "batches with tools/call or tools/list are not accepted through the gateway; send them one by one",
-                    None,
-                );
+            if let Some(why) = items.iter().find_map(|m| refused_in_batch(&proxy, m)) {
+                // The tool calls in it are refused, and audited as such.
+                for m in items {
+                    if let Kind::Notification { method } | Kind::Request { method, .. } = rpc::classify(m)
+                        && matches!(rpc::client_method(method, false, &[]), Method::ToolsCall | Method::Imitation)
+                    {
+                        let _ = proxy.gate.refuse_framing(m.get("params"), &why);
+                    }
+                }
+                let error = rpc::error_object(code::INVALID_REQUEST, why, None);
                 return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
             }
         } else {
             match rpc::classify(&message) {
-                Kind::Request { id, method: "tools/call" } => {
-                    match proxy.gate.decide_call(&session, message.get("params")) {
+                Kind::Request { id, method } => match rpc::client_method(method, false, &proxy.allowed_methods) {
+                    Method::ToolsCall => match proxy.gate.decide_call(&session, message.get("params"), false) {
                         Verdict::Refuse(error) => {
                             log(&format!(
                                 "refused tools/call {id}: {}",
@@ -143,21 +173,58 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
                             return json_response(StatusCode::OK, &rpc::error_response(id, error));
                         }
                         Verdict::Forward { params, call } => {
-                            let mut decided = message.clone();
-                            if let Some(obj) = decided.as_object_mut() {
-                                obj.insert("params".into(), params);
-                            }
+                            let decided = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
                             forward = Bytes::from(rpc::line(&decided));
                             expect = Expect::Call(id.clone(), call);
                         }
+                        // Not asked for (no elicitation over HTTP).
+                        Verdict::Ask { .. } => {
+                            let error =
+                                rpc::error_object(code::APPROVAL_REQUIRED, "approval cannot be asked over HTTP", None);
+                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                        }
+                    },
+                    Method::ToolsList => expect = Expect::List(id.clone()),
+                    Method::Initialize | Method::Passed => {}
+                    Method::Imitation => {
+                        let why = format!(
+                            "`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`"
+                        );
+                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
+                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
                     }
-                }
-                Kind::Request { id, method: "tools/list" } => expect = Expect::List(id.clone()),
+                    Method::Unknown => {
+                        let why = format!(
+                            "method `{method}` is not one the gateway knows, so it cannot tell whether it runs a \
+                             tool; it is refused (an operator can pass it with --allow-method {method})"
+                        );
+                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
+                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                    }
+                },
+                Kind::Notification { method } => match rpc::client_method(method, true, &proxy.allowed_methods) {
+                    Method::ToolsCall | Method::Imitation => {
+                        let why = format!(
+                            "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request"
+                        );
+                        log(&why);
+                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
+                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+                    }
+                    Method::Unknown => {
+                        let why = format!("notification `{method}` is not one the gateway knows");
+                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
+                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+                    }
+                    _ => {}
+                },
                 Kind::Invalid(why) => {
                     let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
                     return json_response(StatusCode::BAD_REQUEST, &error);
                 }
-                _ => {}
+                Kind::Response { .. } => {}
             }
         }
     }
@@ -177,9 +244,15 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
     let Ok(upstream) = upstream.body(Full::new(forward)) else {
         return error_for(&request_id.unwrap_or(Json::Null), code::GATEWAY, "cannot build the upstream request".into());
     };
+    let gone = |expect: &Expect, outcome: Outcome| {
+        if let Expect::Call(_, call) = expect {
+            proxy.gate.outcome(call, outcome);
+        }
+    };
     let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
+            gone(&expect, Outcome::ServerGone);
             let why = format!("the MCP server cannot be reached: {e}");
             log(&why);
             return match request_id {
@@ -188,6 +261,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
             };
         }
         Err(_) => {
+            gone(&expect, Outcome::Timeout);
             let why = format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis());
             log(&why);
             return match request_id {
@@ -210,8 +284,8 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         .is_some_and(|v| v.starts_with("application/json"));
     let gate = Arc::clone(&proxy.gate);
     let timeout = proxy.timeout;
-    let body = match (expect, is_sse, is_json, parts.method == Method::GET) {
-        (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses),
+    let body = match (expect, is_sse, is_json, parts.method == Method_::GET) {
+        (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses, || {}),
         (Expect::Nothing, ..) => Body::new(incoming),
         (expect, false, true, _) => {
             let bytes = match tokio::time::timeout(timeout, incoming.collect()).await {
@@ -224,14 +298,19 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
             };
             let out = match serde_json::from_slice::<Json>(&bytes) {
                 Ok(message) => answer_for(&gate, &expect, &message).unwrap_or(message),
-                Err(_) => rpc::error_response(
-                    &id,
-                    rpc::error_object(
-                        code::GATEWAY,
-                        "the MCP server's answer is not JSON (or did not arrive in time)",
-                        None,
-                    ),
-                ),
+                Err(_) => {
+                    if let Expect::Call(_, call) = &expect {
+                        gate.outcome(call, Outcome::Error);
+                    }
+                    rpc::error_response(
+                        &id,
+                        rpc::error_object(
+                            code::GATEWAY,
+                            "the MCP server's answer is not JSON (or did not arrive in time)",
+                            None,
+                        ),
+                    )
+                }
             };
             Body::from(rpc::line(&out))
         }
@@ -241,11 +320,22 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
                 Expect::Nothing => None,
             };
             let expect = Arc::new(expect);
-            sse(incoming, deadline, move |m| Some(answer_for(&gate, &expect, &m).unwrap_or(m)))
+            let unanswered = {
+                let (gate, expect) = (Arc::clone(&gate), Arc::clone(&expect));
+                move || {
+                    if let Expect::Call(_, call) = expect.as_ref() {
+                        gate.outcome(call, Outcome::Timeout);
+                    }
+                }
+            };
+            sse(incoming, deadline, move |m| Some(answer_for(&gate, &expect, &m).unwrap_or(m)), unanswered)
         }
         // An answer that is neither JSON nor SSE to a decided call: nothing to mask it in.
         (expect, false, false, _) => {
-            if matches!(expect, Expect::Call(..)) && head.status.is_success() {
+            if let Expect::Call(_, call) = &expect
+                && head.status.is_success()
+            {
+                proxy.gate.outcome(call, Outcome::Error);
                 let id = request_id.unwrap_or(Json::Null);
                 return error_for(&id, code::GATEWAY, "the MCP server's answer has no JSON or SSE body".into());
             }
@@ -268,12 +358,31 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// Why a batch cannot pass, if it cannot: it holds something the gateway
+/// must decide, filter or refuse (batches are passed whole or not at all).
+fn refused_in_batch(proxy: &Proxy, message: &Json) -> Option<String> {
+    let (method, notification) = match rpc::classify(message) {
+        Kind::Request { method, .. } => (method, false),
+        Kind::Notification { method } => (method, true),
+        Kind::Response { .. } => return None,
+        Kind::Invalid(why) => return Some(format!("a batch with a message that is {why}")),
+    };
+    match rpc::client_method(method, notification, &proxy.allowed_methods) {
+        Method::Passed | Method::Initialize => None,
+        Method::ToolsCall | Method::ToolsList => Some(
+            "batches with tools/call or tools/list are not accepted through the gateway; send them one by one".into(),
+        ),
+        Method::Imitation => Some(format!("a batch with `{method}`, which imitates tools/call")),
+        Method::Unknown => Some(format!("a batch with `{method}`, a method the gateway does not know")),
+    }
+}
+
 /// The transformed message when it answers the expected request.
 fn answer_for(gate: &Gate, expect: &Expect, message: &Json) -> Option<Json> {
     let Kind::Response { id } = rpc::classify(message) else { return None };
     match expect {
         Expect::Call(want, call) if id == want => Some(gate.finish_call(call, message.clone())),
-        Expect::List(want) if id == want => Some(crate::stdio::filter_list(gate, id, message)),
+        Expect::List(want) if id == want => Some(crate::stdio::filter_list(gate, id, message, false)),
         _ => None,
     }
 }
@@ -307,9 +416,15 @@ impl http_body::Body for ChannelBody {
 /// data and returns what to send (`None`: drop the event). With a deadline
 /// `(id, timeout)`, the stream ends with an error event for `id` when its
 /// response has not passed within the timeout.
-fn sse<F>(mut incoming: hyper::body::Incoming, deadline: Option<(Json, Duration)>, transform: F) -> Body
+fn sse<F, U>(
+    mut incoming: hyper::body::Incoming,
+    deadline: Option<(Json, Duration)>,
+    transform: F,
+    unanswered: U,
+) -> Body
 where
     F: Fn(Json) -> Option<Json> + Send + 'static,
+    U: FnOnce() + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
@@ -340,6 +455,7 @@ where
             }
         }
         if let (false, Some((id, timeout))) = (answered, &deadline) {
+            unanswered();
             let why = format!("the MCP server did not answer within {} ms", timeout.as_millis());
             log(&why);
             let error = rpc::error_response(id, rpc::error_object(code::TIMEOUT, why, None));

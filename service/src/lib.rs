@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -252,11 +252,7 @@ pub fn error_message(answer: &Json) -> String {
 
 /// The records of an audit log, as JSON.
 pub fn audit_records(path: &Path) -> Vec<Json> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// `ward audit verify FILE` succeeds.
