@@ -289,3 +289,44 @@ fn a_large_batch_is_decided_in_bounded_memory() {
     // per item nothing else may stay. Before streaming: about +700 MB.
     assert!(peak.saturating_sub(rss_before) < 120_000, "the batch cost {} kB", peak - rss_before);
 }
+
+#[test]
+fn the_service_seals_its_audit_log_with_signed_checkpoints() {
+    let p = Project::new("audit-sealed", false);
+    let out = ward(&["keygen", "-o", p.dir.join("audit").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = p.dir.join("audit.jsonl");
+    let config = p.config(
+        "rate_limit_per_second = 0",
+        "watch_interval_ms = 0",
+        &format!(
+            "[audit]\nlog = {:?}\nsync = \"record\"\nsigning_key = \"audit.key\"\ncheckpoint_every = 3",
+            log.to_str().unwrap()
+        ),
+    );
+    let mut s = Server::start(&["--config", config.to_str().unwrap()]);
+    for i in 0..7 {
+        let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json(&format!("u{}", i % 3), "read")));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let public = p.dir.join("audit.pub");
+    let verify = |live: bool| {
+        let mut args = vec!["audit", "verify", log.to_str().unwrap(), "--trusted-key", public.to_str().unwrap()];
+        if live {
+            args.push("--live");
+        }
+        ward(&args)
+    };
+    // While it runs: periodic checkpoints, and records after the last one.
+    let out = verify(true);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(!verify(false).status.success(), "a running writer's log is not closed");
+    // A clean stop seals it.
+    s.signal("-TERM");
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let out = verify(false);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let said = text(&out.stdout);
+    assert!(said.contains("closes the log"), "{said}");
+}
