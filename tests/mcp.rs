@@ -73,7 +73,7 @@ fn a_permitted_call_is_masked_a_forbidden_one_refused_and_the_list_filtered() {
 
     let (code, message) = error_of(&answers[3]);
     assert_eq!(code, -32001);
-    assert!(message.contains("no permit applies"), "{message}");
+    assert!(message.contains("no rule permits it"), "{message}");
 
     // An argument the schema does not declare: the policy cannot see it, so the call is refused.
     let (code, message) = error_of(&answers[4]);
@@ -111,11 +111,15 @@ fn a_flow_rule_blocks_mail_after_a_restricted_read_and_every_call_is_audited() {
 
     let verify = Command::new(ward()).args(["audit", "verify"]).arg(&audit).output().unwrap();
     let text = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success() && text.contains("3 records verified"), "{text}");
+    // Three decisions, and what became of the two forwarded calls.
+    assert!(verify.status.success() && text.contains("5 records verified"), "{text}");
     let log = std::fs::read_to_string(&audit).unwrap();
-    let effects: Vec<String> =
-        log.lines().map(|l| serde_json::from_str::<Json>(l).unwrap()["effect"].as_str().unwrap().to_string()).collect();
+    let records: Vec<Json> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let effects: Vec<&str> =
+        records.iter().filter(|r| r.get("outcome").is_none()).map(|r| r["effect"].as_str().unwrap()).collect();
     assert_eq!(effects, ["allow", "allow", "deny"]);
+    let outcomes: Vec<&str> = records.iter().filter_map(|r| r.get("outcome")?.as_str()).collect();
+    assert_eq!(outcomes, ["ok", "ok"]);
     assert!(!log.contains("evil.example"), "arguments are not logged, only their digest");
 }
 

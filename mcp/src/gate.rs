@@ -802,7 +802,7 @@ impl Gate {
                             .and_then(|r| r.reason.as_deref())
                             .map(|t| format!(" ({t})"))
                             .unwrap_or_default();
-                        format!("`{rule}`{reason} would, if {condition}")
+                        format!("`{rule}`{reason} would allow it, but {condition}")
                     })
                     .collect();
                 let subject = format!("{}", request.principal);

@@ -219,9 +219,9 @@ mod tests {
         let (a, b) = ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         let p1 = limits.admit(a).unwrap();
         let _p2 = limits.admit(a).unwrap();
-        assert!(limits.admit(a).unwrap_err().contains("127.0.0.2"));
+        assert!(limits.admit(a).err().unwrap().contains("127.0.0.2"));
         let _p3 = limits.admit(b).unwrap();
-        assert!(limits.admit(b).unwrap_err().contains("limit of 3"));
+        assert!(limits.admit(b).err().unwrap().contains("limit of 3"));
         drop(p1);
         let _p4 = limits.admit(b).unwrap();
         assert_eq!(limits.open(), 3);
