@@ -764,11 +764,16 @@ impl Gate {
         for r in &forbids {
             let Some(rule) = r.rule.as_deref().and_then(rule_of) else { continue };
             let reason = rule.reason.as_deref().map(|t| format!(": {t}")).unwrap_or_default();
-            let conditions: Vec<&str> = rule
+            // Every `when` and `unless` of the rule held: all of them are why
+            // (the flow condition of a flow rule among them, wherever it is).
+            let conditions: Vec<String> = rule
                 .conditions
                 .iter()
-                .map(|c| c.text.as_str())
-                .filter(|t| t.starts_with("when ") || t.starts_with("unless "))
+                .filter_map(|c| match c.text.split_once(' ') {
+                    Some(("when", t)) => Some(t.to_string()),
+                    Some(("unless", t)) => Some(format!("not ({t})")),
+                    _ => None,
+                })
                 .collect();
             let applies = if conditions.is_empty() {
                 "it applies to every call of this tool".to_string()
