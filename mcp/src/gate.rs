@@ -485,7 +485,7 @@ impl Gate {
                         let call = Box::new(Call { tool: tool.to_string(), request, decision, seq });
                         Verdict::Ask { params, call, question }
                     }
-                    Err(refusal) => refusal,
+                    Err(refusal) => Verdict::Refuse(refusal),
                 };
             }
             Effect::ApprovalRequired => {
@@ -498,12 +498,12 @@ impl Gate {
             Ok(params) => {
                 Verdict::Forward { params, call: Box::new(Call { tool: tool.to_string(), request, decision, seq }) }
             }
-            Err(refusal) => refusal,
+            Err(refusal) => Verdict::Refuse(refusal),
         }
     }
 
     /// The call's params with masks on `context.…` applied to the arguments
-    /// the server receives, or the refusal when one cannot be applied.
+    /// the server receives, or the error to answer when one cannot be applied.
     fn masked_params(
         &self,
         tool: &str,
@@ -511,7 +511,7 @@ impl Gate {
         arguments: Map<String, Json>,
         request: &Request,
         decision: &Decision,
-    ) -> Result<Json, Verdict> {
+    ) -> Result<Json, Json> {
         let mut params = Json::Object(params.clone());
         let arg_masks = split_masks(decision, true);
         if !arg_masks.masks.is_empty() {
@@ -520,7 +520,7 @@ impl Gate {
             if let Err(e) = self.engine.mask(&mut d, &mut payload, self.keys.as_ref()) {
                 let denied = with_message(d, &e.to_string());
                 let _ = self.audit(request, &denied, |e| e);
-                return Err(Verdict::Refuse(self.denial(tool, request, &denied, None)));
+                return Err(self.denial(tool, request, &denied, None));
             }
             if let (Payload::Json(args), Some(obj)) = (payload, params.as_object_mut()) {
                 obj.insert("arguments".into(), args);

@@ -166,7 +166,7 @@ pub struct Checkpoint {
 #[serde(untagged)]
 pub enum Body {
     Checkpoint { checkpoint: Checkpoint },
-    Entry(Entry),
+    Entry(Box<Entry>),
 }
 
 /// One line of the log.
@@ -365,7 +365,7 @@ impl AuditLog {
     /// Appends a record; returns its sequence number and hash.
     pub fn append_entry(&self, entry: Entry) -> Result<Appended, AuditError> {
         let mut w = self.lock()?;
-        let appended = write_body(&mut w, Body::Entry(entry))?;
+        let appended = write_body(&mut w, Body::Entry(Box::new(entry)))?;
         w.closed = false;
         w.since_checkpoint += 1;
         if let Some(c) = &self.checkpoints

@@ -115,7 +115,7 @@ enum Command {
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
     /// Guard an MCP server: decide, mask and audit the agent's tool calls (see docs/mcp.md).
-    McpProxy(ward_mcp::cli::ProxyArgs),
+    McpProxy(Box<ward_mcp::cli::ProxyArgs>),
     /// Write a Ward schema from an MCP server's tool descriptions.
     McpSchema(ward_mcp::cli::SchemaArgs),
     /// Compile policy files into a bundle for `ward serve`, optionally signed.
@@ -319,7 +319,7 @@ fn run(cli: Cli) -> ExitCode {
             let _ = writeln!(out);
         }),
         Command::Lsp => ward_lsp::run_stdio(),
-        Command::McpProxy(args) => ward_mcp::cli::proxy(args),
+        Command::McpProxy(args) => ward_mcp::cli::proxy(*args),
         Command::McpSchema(args) => ward_mcp::cli::schema(args),
         Command::Build { paths, output, sign } => bundle::build(&paths, &output, sign.as_deref()),
         Command::Keygen { output, force } => bundle::keygen(&output, force),
