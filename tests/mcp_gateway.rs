@@ -469,6 +469,10 @@ fn approvals_are_asked_of_the_clients_user_and_audited() {
     assert!(approved[0]["approved_by"].as_str().unwrap().contains("Dana Okafor"), "{records:#?}");
     assert_eq!(approved[0]["effect"], "allow");
     assert!(records.iter().any(|r| r["effect"] == "approval_required"), "{records:#?}");
+    // The call's outcome completes the approval's record.
+    let outcome = records.iter().find(|r| r["action"] == "delete_customer" && r.get("outcome").is_some()).unwrap();
+    assert_eq!(outcome["outcome"], "ok");
+    assert_eq!(outcome["decision_seq"], approved[0]["seq"], "{records:#?}");
 
     // The user declines: refused, with the reason.
     let answers =

@@ -583,9 +583,10 @@ impl Gate {
         })
     }
 
-    /// The user's answer to the approval question: `Ok(approver)` to go
-    /// ahead (the approval is audited), or the error to answer the call with.
-    pub fn answer_approval(&self, call: &Call, answer: &Json, client: &str) -> Result<String, Json> {
+    /// The user's answer to the approval question: `Ok((approver, seq))` to
+    /// go ahead (the approval is audited; `seq` is its record, the decision
+    /// the call's outcome completes), or the error to answer the call with.
+    pub fn answer_approval(&self, call: &Call, answer: &Json, client: &str) -> Result<(String, Option<u64>), Json> {
         let result = answer.get("result");
         let action = result.and_then(|r| r.get("action")).and_then(Json::as_str);
         let content = result.and_then(|r| r.get("content"));
@@ -625,7 +626,7 @@ impl Gate {
             e.approved_by = Some(by_for_audit);
             e
         }) {
-            Ok(_) => Ok(by),
+            Ok(seq) => Ok((by, seq)),
             Err(e) => Err(rpc::error_object(code::GATEWAY, e, None)),
         }
     }

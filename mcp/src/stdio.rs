@@ -632,10 +632,11 @@ fn approved_or_not(
 ) {
     let client = state.lock().map(|s| s.client.clone()).unwrap_or_default();
     match gate.answer_approval(&asking.call, answer, &client) {
-        Ok(by) => {
+        Ok((by, seq)) => {
             log(&format!("tools/call {} approved by {by}", asking.id));
             let mut call = asking.call;
             call.decision.effect = ward_runtime::Effect::Allow;
+            call.seq = seq;
             forward_call(gate, options, state, to_client, to_server, &asking.id, asking.params, call);
         }
         Err(error) => {
