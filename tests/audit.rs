@@ -295,3 +295,115 @@ fn a_corrupt_or_missing_log_is_a_clear_error() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stdout).contains("cannot read"), "{}", text(&missing.stdout));
 }
+
+#[test]
+fn a_line_without_end_is_a_clear_error_not_an_unbounded_read() {
+    // /dev/zero: an endless "line". Under a 2 GB address-space limit, an
+    // unbounded read aborts on allocation failure; a bounded one names the problem.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v 2000000; exec {} audit verify /dev/zero", env!("CARGO_BIN_EXE_ward")))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("line 1:") && stdout.contains("longer than"), "{stdout}");
+}
+
+#[test]
+fn expect_head_finds_a_log_cut_at_a_record_boundary() {
+    let dir = scratch("expect-head");
+    let (log, lines) = small_log(&dir);
+    let (_, report) = verify(&log).unwrap();
+    let head = report.lines().find_map(|l| l.strip_prefix("head ")).unwrap().trim().to_string();
+    let path = log.display().to_string();
+    let out = ward(&["audit", "verify", &path, "--expect-head", &head]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    std::fs::write(&log, joined(&lines[..9])).unwrap();
+    let out = ward(&["audit", "verify", &path, "--expect-head", &head]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let said = text(&out.stdout);
+    assert!(said.contains("truncated") && said.contains(&head), "{said}");
+
+    // A head that is not in the log at all: edited, or another log.
+    let out = ward(&["audit", "verify", &path, "--expect-head", &"ab".repeat(32)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let out = ward(&["audit", "verify", &path, "--expect-head", "nothex"]);
+    assert_eq!(out.status.code(), Some(2), "a malformed hash is a usage error: {}", text(&out.stderr));
+}
+
+fn keygen(dir: &Path, name: &str) -> (String, String) {
+    let prefix = dir.join(name);
+    let out = ward(&["keygen", "-o", &prefix.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (format!("{}.key", prefix.display()), format!("{}.pub", prefix.display()))
+}
+
+fn eval_signed(dir: &Path, n: usize, log: &Path, key: &str) {
+    let (policy, entities, requests) = project(dir, n);
+    let out = ward(&[
+        "eval",
+        "--policy",
+        &policy,
+        "--entities",
+        &entities,
+        "--requests",
+        &requests,
+        "--at",
+        "2026-11-26T10:00:00Z",
+        "--audit-log",
+        &log.display().to_string(),
+        "--audit-key",
+        key,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+fn verify_signed(log: &Path, public: &str) -> Output {
+    ward(&["audit", "verify", &log.display().to_string(), "--trusted-key", public])
+}
+
+#[test]
+fn signed_checkpoints_find_a_log_cut_at_a_record_boundary() {
+    let dir = scratch("checkpoints");
+    let (key, public) = keygen(&dir, "audit");
+    let (_, other) = keygen(&dir, "other");
+    let log = dir.join("audit.log");
+    eval_signed(&dir, 12, &log, &key);
+    let out = verify_signed(&log, &public);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("checkpoint"), "{}", text(&out.stdout));
+    // The log says who sealed it; another key is not trusted.
+    let out = verify_signed(&log, &other);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+
+    // Cut at every record boundary: each shorter log is found out.
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
+    for keep in 0..lines.len() {
+        std::fs::write(&log, joined(&lines[..keep])).unwrap();
+        let out = verify_signed(&log, &public);
+        assert_eq!(out.status.code(), Some(1), "cut to {keep} lines: {}", text(&out.stdout));
+        assert!(text(&out.stdout).contains("checkpoint"), "{}", text(&out.stdout));
+    }
+    // Without a trusted key the chain alone still verifies (what a cut log looks like otherwise).
+    std::fs::write(&log, joined(&lines[..6])).unwrap();
+    assert!(verify(&log).is_ok());
+
+    // A signature that does not verify is found even without --trusted-key.
+    std::fs::write(&log, joined(&lines)).unwrap();
+    let last = lines.last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    let sig = v["checkpoint"]["signature"].as_str().unwrap().to_string();
+    let flipped = format!("{}{}", if sig.starts_with('A') { "B" } else { "A" }, &sig[1..]);
+    let mut forged = lines.clone();
+    *forged.last_mut().unwrap() = last.replace(&sig, &flipped);
+    std::fs::write(&log, joined(&forged)).unwrap();
+    assert!(verify(&log).is_err(), "a bad checkpoint signature");
+
+    // Reopened and appended to: sealed again at the end.
+    std::fs::write(&log, joined(&lines)).unwrap();
+    eval_signed(&dir, 5, &log, &key);
+    let out = verify_signed(&log, &public);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}

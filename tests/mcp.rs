@@ -9,78 +9,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+#[path = "support/mcp.rs"]
+mod support;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{Value as Json, json};
-
-fn ward() -> &'static str {
-    env!("CARGO_BIN_EXE_ward")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn has_sdk(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "from mcp import Client; from mcp.server.mcpserver import MCPServer"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The venv's python, if the SDK is there (otherwise the test fails, or
-/// returns when `WARD_ALLOW_SKIP` names `mcp`).
-fn python() -> Option<&'static Path> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let provision = "scripts/test provisions it (scripts/provision/mcp.sh) and exports WARD_MCP_VENV";
-            let Some(venv) = std::env::var_os("WARD_MCP_VENV") else {
-                ward_testkit::missing("mcp", "WARD_MCP_VENV is not set: no MCP Python SDK", provision);
-                return None;
-            };
-            let python = PathBuf::from(venv).join("bin").join("python");
-            if !has_sdk(&python) {
-                let problem = format!("the MCP Python SDK does not import with {}", python.display());
-                ward_testkit::missing("mcp", &problem, provision);
-                return None;
-            }
-            Some(python)
-        })
-        .as_deref()
-}
-
-fn server_script() -> String {
-    repo().join("tests/mcp/crm_server.py").display().to_string()
-}
+use support::*;
 
 fn policy() -> String {
-    repo().join("examples/mcp-gateway").display().to_string()
+    example_policy()
 }
 
 /// Runs the SDK client through `ward mcp-proxy` (with `extra` options) and
 /// returns one JSON answer per step.
 fn drive(python: &Path, mode: &str, agent: &str, extra: &[&str], steps: Json) -> Vec<Json> {
-    let mut proxy: Vec<String> =
-        vec![ward().into(), "mcp-proxy".into(), "--policy".into(), policy(), "--agent".into(), agent.into()];
-    proxy.extend(extra.iter().map(|s| s.to_string()));
-    proxy.extend(["--".into(), python.display().to_string(), server_script()]);
-    let out = Command::new(python)
-        .arg(repo().join("tests/mcp/client.py"))
-        .arg(mode)
-        .arg(steps.to_string())
-        .arg("--")
-        .args(&proxy)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(answers.len(), steps.as_array().unwrap().len(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    answers
+    drive_with(python, mode, &policy(), agent, extra, &[], steps)
 }
 
 fn text_of(answer: &Json) -> String {
@@ -128,7 +73,7 @@ fn a_permitted_call_is_masked_a_forbidden_one_refused_and_the_list_filtered() {
 
     let (code, message) = error_of(&answers[3]);
     assert_eq!(code, -32001);
-    assert!(message.contains("no permit applies"), "{message}");
+    assert!(message.contains("no rule permits it"), "{message}");
 
     // An argument the schema does not declare: the policy cannot see it, so the call is refused.
     let (code, message) = error_of(&answers[4]);
@@ -166,11 +111,15 @@ fn a_flow_rule_blocks_mail_after_a_restricted_read_and_every_call_is_audited() {
 
     let verify = Command::new(ward()).args(["audit", "verify"]).arg(&audit).output().unwrap();
     let text = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success() && text.contains("3 records verified"), "{text}");
+    // Three decisions, and what became of the two forwarded calls.
+    assert!(verify.status.success() && text.contains("5 records verified"), "{text}");
     let log = std::fs::read_to_string(&audit).unwrap();
-    let effects: Vec<String> =
-        log.lines().map(|l| serde_json::from_str::<Json>(l).unwrap()["effect"].as_str().unwrap().to_string()).collect();
+    let records: Vec<Json> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let effects: Vec<&str> =
+        records.iter().filter(|r| r.get("outcome").is_none()).map(|r| r["effect"].as_str().unwrap()).collect();
     assert_eq!(effects, ["allow", "allow", "deny"]);
+    let outcomes: Vec<&str> = records.iter().filter_map(|r| r.get("outcome")?.as_str()).collect();
+    assert_eq!(outcomes, ["ok", "ok"]);
     assert!(!log.contains("evil.example"), "arguments are not logged, only their digest");
 }
 
@@ -228,28 +177,6 @@ fn mcp_schema_writes_a_schema_that_checks() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ward-mcp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A free port on the loopback (another process may take it first; rare).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

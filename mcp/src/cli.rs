@@ -43,6 +43,24 @@ pub struct ProxyArgs {
     /// The session id for flow rules and limits (stdio; default: one per run).
     #[arg(long)]
     pub session: Option<String>,
+    /// Where rate-limit and flow state lives: a `redis://` URL, shared by every gateway using it and kept across restarts (default: in this process).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// The prefix of the gateway's keys in Redis.
+    #[arg(long, default_value = "ward:mcp:", requires = "state")]
+    pub state_prefix: String,
+    /// How often to look for changed policy, bundle or entities files (`0`: only on SIGHUP).
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub watch_interval: String,
+    /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    #[arg(long, value_name = "KEY", requires = "audit_log")]
+    pub audit_key: Option<PathBuf>,
+    /// How long the client's user has to answer an approval question (elicitation).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub approval_timeout: String,
+    /// A request method to pass besides the MCP methods the gateway knows (repeatable); it must not run tools.
+    #[arg(long = "allow-method", value_name = "METHOD")]
+    pub allow_methods: Vec<String>,
     /// HTTP mode: the streamable-HTTP MCP endpoint to guard (`http://127.0.0.1:8000/mcp`).
     #[arg(long, conflicts_with = "command")]
     pub upstream: Option<String>,
@@ -75,14 +93,29 @@ fn duration(text: &str, flag: &str) -> Result<Duration, String> {
     u64::try_from(ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis).ok_or(format!("{flag}: must be positive"))
 }
 
+/// A duration where `0` means "off".
+fn duration_or_off(text: &str, flag: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    duration(text, flag).map(Some)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start: {e}"))
 }
 
 /// Runs `ward mcp-proxy`.
 pub fn proxy(args: ProxyArgs) -> ExitCode {
-    let timeout = match duration(&args.timeout, "--timeout") {
-        Ok(t) => t,
+    let durations = (|| {
+        Ok::<_, String>((
+            duration(&args.timeout, "--timeout")?,
+            duration_or_off(&args.watch_interval, "--watch-interval")?,
+            duration(&args.approval_timeout, "--approval-timeout")?,
+        ))
+    })();
+    let (timeout, watch_interval, approval_timeout) = match durations {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(USAGE);
@@ -102,6 +135,9 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         context: args.context,
         audit_log: args.audit_log,
         keys: args.keys,
+        audit_key: args.audit_key,
+        state: args.state,
+        state_prefix: args.state_prefix,
     };
     let gate = match Gate::new(&config) {
         Ok(g) => Arc::new(g),
@@ -117,23 +153,36 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match args.upstream {
-        Some(upstream) => {
-            let options = crate::http::Options { upstream, listen: args.listen, timeout };
-            rt.block_on(crate::http::serve(gate, options, None))
+    let allowed_methods = args.allow_methods;
+    let reloader: Arc<dyn ward_service::reload::Reload> = gate.clone();
+    let outcome = rt.block_on(async {
+        // SIGHUP reloads (it no longer ends the gateway), and so do changed files.
+        ward_service::reload::spawn(reloader, watch_interval)?;
+        match args.upstream {
+            Some(upstream) => {
+                let options = crate::http::Options { upstream, listen: args.listen, timeout, allowed_methods };
+                crate::http::serve(Arc::clone(&gate), options, None).await
+            }
+            None => {
+                let session = args.session.unwrap_or_else(|| {
+                    let ms =
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                    format!("stdio-{}-{ms}", std::process::id())
+                });
+                let options = crate::stdio::Options {
+                    timeout,
+                    session,
+                    approval_timeout,
+                    allowed_methods,
+                    ..crate::stdio::Options::default()
+                };
+                crate::stdio::run_command(Arc::clone(&gate), options, &args.command).await.map(|_| ())
+            }
         }
-        None => {
-            let session = args.session.unwrap_or_else(|| {
-                let ms =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-                format!("stdio-{}-{ms}", std::process::id())
-            });
-            let options = crate::stdio::Options { timeout, session, ..crate::stdio::Options::default() };
-            rt.block_on(crate::stdio::run_command(gate, options, &args.command)).map(|_| ())
-        }
-    };
+    });
     // The stdin reader may still be blocked in a read: do not wait for it.
     rt.shutdown_background();
+    gate.close_audit();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -19,14 +19,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 use ward_ir::{self as ir, Const, ExprKind, Program, RuleKind, Var};
-use ward_runtime::audit::{AuditLog, Durability, Entry};
+use ward_runtime::audit::{AuditLog, Checkpoints, Durability, Entry};
 use ward_runtime::decision::Decision;
 use ward_runtime::mask::{EnvKeys, Keys, StaticKeys};
 use ward_runtime::masking::Payload;
-use ward_runtime::{Effect, Engine, EntityUid, Request};
+use ward_runtime::{Effect, Engine, EntityUid, Loaded, Request};
+use ward_service::reload::{Reload, Watch};
 
 use crate::rpc::{self, code};
 
@@ -57,6 +59,14 @@ pub struct GateConfig {
     pub audit_log: Option<PathBuf>,
     /// Tokenization keys (JSON object name → key); default: `WARD_KEY_*` variables.
     pub keys: Option<PathBuf>,
+    /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    pub audit_key: Option<PathBuf>,
+    /// Where rate-limit and flow state lives: `redis://…` (shared by every
+    /// gateway that points at it, and kept across restarts); default: in
+    /// this process.
+    pub state: Option<String>,
+    /// The prefix of the gateway's keys in Redis.
+    pub state_prefix: String,
 }
 
 /// Why the gateway could not start.
@@ -76,19 +86,54 @@ pub struct Gate {
     engine: Engine,
     principal: EntityUid,
     resource: EntityUid,
-    /// Action → (resource type, argument).
-    resource_from: HashMap<String, (String, String)>,
     static_context: Map<String, Json>,
     audit: Option<AuditLog>,
     keys: Box<dyn Keys>,
+    /// Where the policy comes from, for reloads.
+    config: GateConfig,
+    watch: Watch,
+    /// Counts successful loads (1: the one at start).
+    generation: std::sync::atomic::AtomicU64,
 }
 
-/// A call the policy allowed, waiting for the server's answer.
+/// A call the policy allowed (or that waits for approval), then waiting for the server's answer.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub tool: String,
     pub request: Request,
     pub decision: Decision,
+    /// The audit record of the decision (its `seq`), when there is a log.
+    pub seq: Option<u64>,
+}
+
+/// What became of a forwarded call (the audit record's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered with a result.
+    Ok,
+    /// The server answered with an error, or a result marked `isError`.
+    Error,
+    /// The server did not answer within the timeout.
+    Timeout,
+    /// The server ended, or could not be reached, before answering.
+    ServerGone,
+    /// The client cancelled the call, or went away, before the answer.
+    Cancelled,
+    /// The server answered, but a mask could not be applied: the client got a deny.
+    Withheld,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::ServerGone => "server_gone",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Withheld => "withheld",
+        }
+    }
 }
 
 /// What to do with a `tools/call` request.
@@ -96,9 +141,17 @@ pub struct Call {
 pub enum Verdict {
     /// Forward the call with these params (the arguments masked where the policy says so).
     Forward { params: Json, call: Box<Call> },
+    /// Ask the client's user (MCP elicitation) with these `elicitation/create`
+    /// params; on approval, forward `params`.
+    Ask { params: Json, call: Box<Call>, question: Json },
     /// Answer the client with this error object; the server never sees the call.
     Refuse(Json),
 }
+
+/// The name of the boolean field of the approval form.
+pub const APPROVE_FIELD: &str = "approve";
+/// The name of the approver's name field of the approval form.
+pub const APPROVER_FIELD: &str = "approver";
 
 /// Parses `Type::"id"`, `Type::id`, or a bare id (of type `default_type`).
 pub fn parse_uid(text: &str, default_type: &str) -> Result<EntityUid, String> {
@@ -149,8 +202,12 @@ fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
     serde_json::from_str(&text).map_err(|e| ConfigError(format!("{what} `{}` is not valid JSON: {e}", path.display())))
 }
 
-/// The engine, from the policy's sources or from a bundle.
-fn engine(config: &GateConfig, entities: &Json) -> Result<Engine, ConfigError> {
+/// The policy set, from the policy's sources or from a bundle.
+fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
+    let entities = match &config.entities {
+        Some(p) => read_json(p, "entities")?,
+        None => Json::Array(Vec::new()),
+    };
     match (&config.bundle, config.policy.is_empty()) {
         (Some(path), true) => {
             let trusted = match &config.trusted_key {
@@ -166,13 +223,44 @@ fn engine(config: &GateConfig, entities: &Json) -> Result<Engine, ConfigError> {
             };
             let bundle = ward_runtime::bundle::Bundle::read_file(path, trusted.as_ref())
                 .map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
-            let loaded =
-                bundle.loaded(entities, true).map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
-            Ok(Engine::new(loaded, Arc::new(ward_runtime::SystemClock), ward_runtime::Backend::Jit))
+            bundle.loaded(&entities, true).map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))
         }
-        (None, false) => Engine::from_paths(&config.policy, entities).map_err(|e| ConfigError(e.to_string())),
+        (None, false) => ward_runtime::build::loaded_from_paths(&config.policy, &entities, ward_runtime::Backend::Jit)
+            .map_err(|e| ConfigError(e.to_string())),
         _ => Err(ConfigError("give the policy as --policy PATH… or as --bundle FILE (one of them)".into())),
     }
+}
+
+/// The files a reload looks at: the policy (or bundle) and the entities.
+fn watched(config: &GateConfig) -> Vec<PathBuf> {
+    config.policy.iter().cloned().chain(config.bundle.clone()).chain(config.entities.clone()).collect()
+}
+
+/// The agent must be known: an agent the policy declares (so its lifecycle
+/// is enforced) or an entity of `--entities`. An unknown one would be
+/// decided as a stranger with no attributes, and no lifecycle at all.
+fn check_agent(loaded: &Loaded, principal: &EntityUid) -> Result<(), ConfigError> {
+    let program = loaded.program();
+    let declared = program.agents.iter().any(|a| {
+        program.entity_literals.get(a.entity as usize).is_some_and(|(t, id)| {
+            program.entity_types.get(*t as usize).is_some_and(|ty| ty.name == principal.ty) && *id == principal.id
+        })
+    });
+    let ty = program.entity_types.iter().position(|t| t.name == principal.ty);
+    let known = ty.is_some_and(|t| loaded.store.find(t as u32, &principal.id).is_some());
+    if declared || known {
+        return Ok(());
+    }
+    let agents: Vec<String> = program.agents.iter().map(|a| format!("`{}`", a.name)).collect();
+    let names: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
+    let hint = ward_ir::suggest::closest(&principal.id, names.iter().copied())
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(ConfigError(format!(
+        "--agent {principal}: no agent of that name is declared in the policy{hint}, and --entities has no such \
+         entity; declared agents: {}",
+        if agents.is_empty() { "none".to_string() } else { agents.join(", ") }
+    )))
 }
 
 /// The `@resource_from("ARG")` annotations of the program's actions: action
@@ -210,11 +298,15 @@ fn resource_annotations(program: &Program) -> Result<HashMap<String, (String, St
 impl Gate {
     /// Compiles the policy (or reads the bundle) and loads entities, keys and the audit log.
     pub fn new(config: &GateConfig) -> Result<Gate, ConfigError> {
-        let entities = match &config.entities {
-            Some(p) => read_json(p, "entities")?,
-            None => Json::Array(Vec::new()),
-        };
-        let engine = engine(config, &entities)?;
+        let watch = Watch::new(watched(config));
+        let loaded = load(config)?;
+        let principal = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
+        check_agent(&loaded, &principal)?;
+        resource_annotations(loaded.program())?;
+        let mut engine = Engine::new(loaded, Arc::new(ward_runtime::SystemClock), ward_runtime::Backend::Jit);
+        if let Some(url) = &config.state {
+            engine = engine.with_state(state_store(url, &config.state_prefix)?);
+        }
         let static_context = match &config.context {
             Some(p) => match read_json(p, "context")? {
                 Json::Object(map) => map,
@@ -229,15 +321,45 @@ impl Gate {
             ),
             None => Box::new(EnvKeys),
         };
-        let audit = match &config.audit_log {
-            Some(p) => Some(AuditLog::open(p, Durability::EveryRecord).map_err(|e| ConfigError(e.to_string()))?),
+        let checkpoints = match &config.audit_key {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(format!("--audit-key: cannot read `{}`: {e}", p.display())))?;
+                let key = ward_runtime::bundle::parse_signing_key(&text)
+                    .map_err(|e| ConfigError(format!("--audit-key `{}`: {e}", p.display())))?;
+                Some(Checkpoints::new(key))
+            }
             None => None,
         };
-        let principal = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
+        let audit = match &config.audit_log {
+            Some(p) => Some(
+                AuditLog::open_with(p, Durability::EveryRecord, checkpoints).map_err(|e| ConfigError(e.to_string()))?,
+            ),
+            None if checkpoints.is_some() => return Err(ConfigError("--audit-key needs --audit-log".into())),
+            None => None,
+        };
         let resource = parse_uid(config.resource.as_deref().unwrap_or("McpServer::\"default\""), "McpServer")
             .map_err(|e| ConfigError(format!("--resource: {e}")))?;
-        let resource_from = resource_annotations(engine.loaded().program())?;
-        Ok(Gate { engine, principal, resource, resource_from, static_context, audit, keys })
+        Ok(Gate {
+            engine,
+            principal,
+            resource,
+            static_context,
+            audit,
+            keys,
+            config: config.clone(),
+            watch,
+            generation: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// Seals (closing checkpoint) and syncs the audit log; at exit.
+    pub fn close_audit(&self) {
+        if let Some(log) = &self.audit
+            && let Err(e) = log.close()
+        {
+            crate::stdio::log(&e.to_string());
+        }
     }
 
     /// The engine, for embedders and tests.
@@ -261,7 +383,14 @@ impl Gate {
     /// (resource, context, time, history, limits) is assumed possible, so a
     /// tool is hidden only when no call of it could be forwarded; a listed
     /// tool's calls are still decided one by one.
-    pub fn may_call(&self, tool: &str) -> bool {
+    ///
+    /// `can_approve` says whether the client can ask its user to approve
+    /// (MCP elicitation): if it can, rules that need an approval count as
+    /// rules that may let a call through; if it cannot, a forbid that needs
+    /// an approval is as final as any other, and a permit that needs one
+    /// never lets a call through, so a tool whose every call would need an
+    /// approval is hidden.
+    pub fn may_call(&self, tool: &str, can_approve: bool) -> bool {
         let loaded = self.engine.loaded();
         let program = loaded.program();
         let action = action_name(tool);
@@ -279,7 +408,11 @@ impl Gate {
             let mine = principal.index.and_then(|p| bucket.by_principal.get(&p)).into_iter().flatten();
             let general: Vec<u32> = bucket.general.iter().copied().chain(mine.copied()).collect();
             let rule = |r: &u32| program.rules.get(*r as usize);
-            if general.iter().filter_map(rule).any(|r| certain_forbid(program, &loaded.store, &principal, r)) {
+            if general
+                .iter()
+                .filter_map(rule)
+                .any(|r| certain_forbid(program, &loaded.store, &principal, r, can_approve))
+            {
                 continue;
             }
             let pinned = bucket.by_resource.values().flatten();
@@ -287,7 +420,7 @@ impl Gate {
                 .iter()
                 .chain(pinned)
                 .filter_map(rule)
-                .any(|r| possible_permit(program, &loaded.store, &principal, r))
+                .any(|r| possible_permit(program, &loaded.store, &principal, r, can_approve))
             {
                 return true;
             }
@@ -296,16 +429,18 @@ impl Gate {
     }
 
     /// Filters a `tools/list` result in place: only the tools [`Gate::may_call`] allows.
-    pub fn filter_tools(&self, result: &mut Json) -> Result<(), String> {
+    pub fn filter_tools(&self, result: &mut Json, can_approve: bool) -> Result<(), String> {
         let Some(Json::Array(tools)) = result.get_mut("tools") else {
             return Err("the server's tools/list result has no `tools` list".to_string());
         };
-        tools.retain(|t| t.get("name").and_then(Json::as_str).is_some_and(|name| self.may_call(name)));
+        tools.retain(|t| t.get("name").and_then(Json::as_str).is_some_and(|name| self.may_call(name, can_approve)));
         Ok(())
     }
 
-    /// Decides a `tools/call` request of session `session`.
-    pub fn decide_call(&self, session: &str, params: Option<&Json>) -> Verdict {
+    /// Decides a `tools/call` request of session `session`. `can_approve`:
+    /// the client can ask its user (elicitation), so an `approval_required`
+    /// becomes a question instead of a refusal.
+    pub fn decide_call(&self, session: &str, params: Option<&Json>, can_approve: bool) -> Verdict {
         let invalid = |m: String| Verdict::Refuse(rpc::error_object(code::INVALID_PARAMS, m, None));
         let Some(params) = params.and_then(Json::as_object) else {
             return invalid("tools/call needs params with the tool's `name`".to_string());
@@ -313,6 +448,14 @@ impl Gate {
         let Some(tool) = params.get("name").and_then(Json::as_str) else {
             return invalid("tools/call needs the tool's `name` (a string)".to_string());
         };
+        if params.get("task").is_some_and(|t| !t.is_null()) {
+            // Its result would come back in `tasks/result`, past the masks.
+            let why = format!(
+                "`{tool}` was called as a task; task-augmented tool calls are not accepted through the gateway \
+                 (their results could not be masked): call it without `task`"
+            );
+            return self.refuse(tool, None, Decision::refused(why));
+        }
         let arguments = match params.get("arguments") {
             None | Some(Json::Null) => Map::new(),
             Some(Json::Object(m)) => m.clone(),
@@ -326,31 +469,170 @@ impl Gate {
             }
         };
         let decision = self.engine.decide(&request);
-        if let Err(e) = self.audit(&request, &decision) {
-            return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
+        let seq = match self.audit(&request, &decision, |e| e) {
+            Ok(seq) => seq,
+            Err(e) => return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None)),
+        };
+        match decision.effect {
+            Effect::Allow => {}
+            Effect::ApprovalRequired if can_approve => {
+                if let Some(why) = unobtainable(&decision) {
+                    return Verdict::Refuse(self.denial(tool, &request, &decision, Some(&why)));
+                }
+                let question = self.question(tool, &request, &decision);
+                return match self.masked_params(tool, params, arguments, &request, &decision) {
+                    Ok(params) => {
+                        let call = Box::new(Call { tool: tool.to_string(), request, decision, seq });
+                        Verdict::Ask { params, call, question }
+                    }
+                    Err(refusal) => Verdict::Refuse(refusal),
+                };
+            }
+            Effect::ApprovalRequired => {
+                let why = "the client cannot ask its user (it did not declare the MCP elicitation capability)";
+                return Verdict::Refuse(self.denial(tool, &request, &decision, Some(why)));
+            }
+            Effect::Deny => return Verdict::Refuse(self.denial(tool, &request, &decision, None)),
         }
-        if decision.effect != Effect::Allow {
-            return self.refuse(tool, Some(&request), decision);
+        match self.masked_params(tool, params, arguments, &request, &decision) {
+            Ok(params) => {
+                Verdict::Forward { params, call: Box::new(Call { tool: tool.to_string(), request, decision, seq }) }
+            }
+            Err(refusal) => Verdict::Refuse(refusal),
         }
-        // Masks on `context.…` rewrite the arguments the server receives.
+    }
+
+    /// The call's params with masks on `context.…` applied to the arguments
+    /// the server receives, or the error to answer when one cannot be applied.
+    fn masked_params(
+        &self,
+        tool: &str,
+        params: &Map<String, Json>,
+        arguments: Map<String, Json>,
+        request: &Request,
+        decision: &Decision,
+    ) -> Result<Json, Json> {
         let mut params = Json::Object(params.clone());
-        let arg_masks = split_masks(&decision, true);
+        let arg_masks = split_masks(decision, true);
         if !arg_masks.masks.is_empty() {
             let mut payload = Payload::Json(Json::Object(arguments));
             let mut d = arg_masks;
             if let Err(e) = self.engine.mask(&mut d, &mut payload, self.keys.as_ref()) {
                 let denied = with_message(d, &e.to_string());
-                let _ = self.audit(&request, &denied);
-                return self.refuse(tool, Some(&request), denied);
+                let _ = self.audit(request, &denied, |e| e);
+                return Err(self.denial(tool, request, &denied, None));
             }
-            if let Err(e) = self.audit_stage(&request, &d, Some("arguments")) {
-                return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
+            // What masking the arguments masked is audited (counts, never values).
+            if let Err(e) = self.audit(request, &d, |e| e.at_stage("arguments")) {
+                return Err(rpc::error_object(code::GATEWAY, e, None));
             }
             if let (Payload::Json(args), Some(obj)) = (payload, params.as_object_mut()) {
                 obj.insert("arguments".into(), args);
             }
         }
-        Verdict::Forward { params, call: Box::new(Call { tool: tool.to_string(), request, decision }) }
+        Ok(params)
+    }
+
+    /// Refuses a tool call that came in a form the gateway does not accept
+    /// (a notification, a method that imitates `tools/call`): audited as a
+    /// deny of the tool it names, never forwarded.
+    pub fn refuse_framing(&self, params: Option<&Json>, why: &str) -> Json {
+        let tool = params.and_then(|p| p.get("name")).and_then(Json::as_str).unwrap_or("");
+        match self.refuse(tool, None, Decision::refused(why.to_string())) {
+            Verdict::Refuse(error) => error,
+            _ => rpc::error_object(code::DENIED, why.to_string(), None),
+        }
+    }
+
+    /// The `elicitation/create` params asking the client's user to approve the call.
+    fn question(&self, tool: &str, request: &Request, decision: &Decision) -> Json {
+        let program = self.engine.loaded();
+        let program = program.program();
+        let mut why = Vec::new();
+        let mut roles = Vec::new();
+        for o in decision.obligations.iter().filter(|o| o.name == "require_approval") {
+            if let Some(role) = o.args.get("role").and_then(Json::as_str) {
+                roles.push(role.to_string());
+            }
+            let rule = program.rules.iter().find(|r| r.id == o.rule);
+            let reason = rule.and_then(|r| r.reason.clone()).unwrap_or_else(|| format!("rule `{}`", o.rule));
+            why.push(reason);
+        }
+        let who = if roles.is_empty() { "a person".to_string() } else { format!("a {}", roles.join(" or a ")) };
+        let arguments = request.context.as_object().map(|c| {
+            c.iter()
+                .filter(|(k, _)| k.as_str() != SESSION_FIELD && !self.static_context.contains_key(*k))
+                .map(|(k, v)| format!("{k}: {}", short(&v.to_string(), 80)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let message = format!(
+            "The agent {} wants to call `{tool}` ({}). Ward's policy needs the approval of {who}: {}. \
+             Approve this call?",
+            self.principal,
+            arguments.unwrap_or_default(),
+            why.join("; ")
+        );
+        json!({
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    APPROVE_FIELD: {"type": "boolean", "title": "Approve this call", "description": format!("Approve the agent's call of `{tool}`")},
+                    APPROVER_FIELD: {"type": "string", "title": "Your name", "description": format!("Recorded in the audit log as the approver ({who})"), "minLength": 1},
+                },
+                "required": [APPROVE_FIELD, APPROVER_FIELD],
+            }
+        })
+    }
+
+    /// The user's answer to the approval question: `Ok((approver, seq))` to
+    /// go ahead (the approval is audited; `seq` is its record, the decision
+    /// the call's outcome completes), or the error to answer the call with.
+    pub fn answer_approval(&self, call: &Call, answer: &Json, client: &str) -> Result<(String, Option<u64>), Json> {
+        let result = answer.get("result");
+        let action = result.and_then(|r| r.get("action")).and_then(Json::as_str);
+        let content = result.and_then(|r| r.get("content"));
+        let approve = content.and_then(|c| c.get(APPROVE_FIELD)).and_then(Json::as_bool) == Some(true);
+        let approver = content.and_then(|c| c.get(APPROVER_FIELD)).and_then(Json::as_str).map(str::trim).unwrap_or("");
+        let refusal = match (action, approve, approver.is_empty()) {
+            (Some("accept"), true, false) => None,
+            (Some("accept"), true, true) => Some("the approval gave no approver's name".to_string()),
+            (Some("accept"), false, _) => Some("the user did not approve it".to_string()),
+            (Some("decline"), ..) => Some("the user declined it".to_string()),
+            (Some("cancel"), ..) => Some("the user dismissed the question (cancelled)".to_string()),
+            _ => match answer.get("error") {
+                Some(e) => Some(format!(
+                    "the client could not ask its user: {}",
+                    e.get("message").and_then(Json::as_str).unwrap_or("an error")
+                )),
+                None => Some("the client's answer to the approval question is malformed".to_string()),
+            },
+        };
+        if let Some(why) = refusal {
+            let mut denied = call.decision.clone();
+            denied.effect = Effect::Deny;
+            denied.masks.clear();
+            denied
+                .errors
+                .push(ward_runtime::decision::EvalErrorOut { rule: None, message: format!("not approved: {why}") });
+            let _ = self.audit(&call.request, &denied, |e| e);
+            return Err(self.denial(&call.tool, &call.request, &call.decision, Some(&why)));
+        }
+        let by = format!("{approver} (asked through the MCP client {client}; the role is not verified)");
+        let mut approved = call.decision.clone();
+        approved.effect = Effect::Allow;
+        // The approved call is history for flow conditions, like any allowed call.
+        self.engine.record_approved(&call.request, &mut approved);
+        let by_for_audit = by.clone();
+        match self.audit(&call.request, &approved, move |mut e| {
+            e.approved_by = Some(by_for_audit);
+            e
+        }) {
+            Ok(seq) => Ok((by, seq)),
+            Err(e) => Err(rpc::error_object(code::GATEWAY, e, None)),
+        }
     }
 
     /// The Ward request for a call of `tool` with `arguments`.
@@ -379,7 +661,15 @@ impl Gate {
             }
             context.insert(name, value);
         }
-        let resource = match self.resource_from.get(&action) {
+        let resource_from = loaded.program().actions.iter().find(|a| a.name == action).and_then(|a| {
+            let arg = a.annotation(RESOURCE_FROM)??;
+            let ty = match a.resources.as_deref() {
+                Some([t]) => loaded.program().entity_types.get(*t as usize)?.name.clone(),
+                _ => return None,
+            };
+            Some((ty, arg.to_string()))
+        });
+        let resource = match &resource_from {
             Some((ty, arg)) => match arguments.get(arg) {
                 Some(Json::String(id)) => EntityUid::new(ty.clone(), id.clone()),
                 Some(Json::Number(n)) => EntityUid::new(ty.clone(), n.to_string()),
@@ -393,72 +683,175 @@ impl Gate {
             .in_session(session.to_string()))
     }
 
-    fn audit(&self, request: &Request, decision: &Decision) -> Result<(), String> {
-        self.audit_stage(request, decision, None)
+    /// Appends the decision to the audit log (`edit` adds to the entry);
+    /// `Ok(Some(seq))` of the record, `Ok(None)` without a log.
+    fn audit(
+        &self,
+        request: &Request,
+        decision: &Decision,
+        edit: impl FnOnce(Entry) -> Entry,
+    ) -> Result<Option<u64>, String> {
+        let Some(log) = &self.audit else { return Ok(None) };
+        let loaded = self.engine.loaded();
+        let entry = Entry::new(request, decision, &loaded.program().source_hash, self.engine.clock().now_ms())
+            .with_severity(loaded.program(), decision);
+        log.append_entry(edit(entry))
+            .map(|a| Some(a.seq))
+            .map_err(|e| format!("ward could not write its audit log, so nothing is forwarded: {e}"))
     }
 
-    /// Appends a record; `stage`: the step of the call it is about
-    /// (`result`: what masking the tool's result masked).
-    fn audit_stage(&self, request: &Request, decision: &Decision, stage: Option<&str>) -> Result<(), String> {
-        let Some(log) = &self.audit else { return Ok(()) };
-        let loaded = self.engine.loaded();
-        let mut entry = Entry::new(request, decision, &loaded.program().source_hash, self.engine.clock().now_ms());
-        if let Some(stage) = stage {
-            entry = entry.at_stage(stage);
+    /// Records what became of a forwarded call.
+    pub fn outcome(&self, call: &Call, outcome: Outcome) {
+        self.outcome_of(call, outcome, &call.decision);
+    }
+
+    fn outcome_of(&self, call: &Call, outcome: Outcome, decision: &Decision) {
+        let seq = call.seq;
+        let result = self.audit(&call.request, decision, |mut e| {
+            e.outcome = Some(outcome.as_str().to_string());
+            e.decision_seq = seq;
+            e
+        });
+        if let Err(e) = result {
+            crate::stdio::log(&format!(
+                "the outcome of `{}` ({}) could not be audited: {e}",
+                call.tool,
+                outcome.as_str()
+            ));
         }
-        log.append(entry)
-            .map(|_| ())
-            .map_err(|e| format!("ward could not write its audit log, so nothing is forwarded: {e}"))
     }
 
     /// The error for a refused call; a malformed request is audited too.
     fn refuse(&self, tool: &str, request: Option<&Request>, decision: Decision) -> Verdict {
-        if request.is_none() {
-            let placeholder = Request::new(self.principal.clone(), action_name(tool), self.resource.clone());
-            if let Err(e) = self.audit(&placeholder, &decision) {
-                return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
+        let placeholder;
+        let request = match request {
+            Some(r) => r,
+            None => {
+                placeholder = Request::new(self.principal.clone(), action_name(tool), self.resource.clone());
+                if let Err(e) = self.audit(&placeholder, &decision, |e| e) {
+                    return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
+                }
+                &placeholder
             }
-        }
-        Verdict::Refuse(self.denial(tool, &decision))
+        };
+        Verdict::Refuse(self.denial(tool, request, &decision, None))
     }
 
-    /// A JSON-RPC error object for a decision that is not an allow: the
-    /// message names the deciding rule, its `@reason` and the condition that
-    /// held; `data.ward` carries the decision.
-    pub fn denial(&self, tool: &str, decision: &Decision) -> Json {
+    /// A JSON-RPC error object for a decision that is not an allow, written
+    /// for the agent (often an LLM) to act on: short, and causal — the
+    /// forbid that decided (its `@reason` and the conditions that made it
+    /// apply), or that no permit applied and which permit would, and on
+    /// what condition; a limit with when to retry. `data.ward` carries the
+    /// decision and the highest `@severity` of the deciding rules.
+    /// `unapproved` says why an approval could not be had.
+    pub fn denial(&self, tool: &str, request: &Request, decision: &Decision, unapproved: Option<&str>) -> Json {
         let loaded = self.engine.loaded();
         let program = loaded.program();
+        let rule_of = |id: &str| program.rules.iter().find(|r| r.id == id);
+        let is_forbid =
+            |id: &str| matches!(rule_of(id).map(|r| &r.kind), Some(RuleKind::Rule { effect: ir::Effect::Forbid }));
         let mut why = Vec::new();
-        for r in &decision.reasons {
-            match &r.rule {
-                Some(rule) => {
-                    let reason = program
-                        .rules
-                        .iter()
-                        .find(|x| &x.id == rule)
-                        .and_then(|x| x.reason.as_ref())
-                        .map(|t| format!(" ({t})"))
-                        .unwrap_or_default();
-                    why.push(format!("rule `{rule}`{reason}: {}", r.clause));
-                }
-                None => why.push(r.clause.clone()),
+        let limited: Vec<&ward_runtime::decision::Limit> =
+            decision.limits.iter().filter(|l| l.retry_after_ms.is_some()).collect();
+        for l in &limited {
+            let retry = l.retry_after_ms.unwrap_or(0);
+            why.push(format!(
+                "the limit `{}` ({} per {}) is used up for {}; retry in {}",
+                l.rule,
+                l.limit,
+                human_duration(l.window_ms),
+                l.key,
+                human_duration(retry.max(1))
+            ));
+        }
+        let forbids: Vec<&ward_runtime::decision::Reason> =
+            decision.reasons.iter().filter(|r| r.rule.as_deref().is_some_and(is_forbid)).collect();
+        for r in &forbids {
+            let Some(rule) = r.rule.as_deref().and_then(rule_of) else { continue };
+            let reason = rule.reason.as_deref().map(|t| format!(": {t}")).unwrap_or_default();
+            // Every `when` and `unless` of the rule held: all of them are why
+            // (the flow condition of a flow rule among them, wherever it is).
+            let conditions: Vec<String> = rule
+                .conditions
+                .iter()
+                .filter_map(|c| match c.text.split_once(' ') {
+                    Some(("when", t)) => Some(t.to_string()),
+                    Some(("unless", t)) => Some(format!("not ({t})")),
+                    _ => None,
+                })
+                .collect();
+            let applies = if conditions.is_empty() {
+                "it applies to every call of this tool".to_string()
+            } else {
+                format!("it applies because {}", conditions.join(" and "))
+            };
+            let errors: Vec<&str> = decision
+                .errors
+                .iter()
+                .filter(|e| e.rule.as_deref() == Some(rule.id.as_str()))
+                .map(|e| e.message.as_str())
+                .collect();
+            let errors = if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" (it could not be evaluated: {})", errors.join("; "))
+            };
+            why.push(format!("forbidden by `{}`{reason} — {applies}{errors}", rule.id));
+        }
+        // Reasons without a rule: no permit, an expired agent, a malformed request, a mask.
+        for r in decision.reasons.iter().filter(|r| r.rule.is_none()) {
+            if r.clause.starts_with("no permit applies") {
+                let now = self.engine.clock().now_ms();
+                let could: Vec<String> = self
+                    .engine
+                    .why_not(request, now)
+                    .into_iter()
+                    .take(2)
+                    .map(|(rule, condition, _)| {
+                        let reason = rule_of(&rule)
+                            .and_then(|r| r.reason.as_deref())
+                            .map(|t| format!(" ({t})"))
+                            .unwrap_or_default();
+                        format!("`{rule}`{reason} would allow it, but {condition}")
+                    })
+                    .collect();
+                let subject = format!("{}", request.principal);
+                why.push(if could.is_empty() {
+                    format!("no rule permits it for {subject}")
+                } else {
+                    format!("no rule permits it for {subject}: {}", could.join("; "))
+                });
+            } else if limited.is_empty() || !r.clause.contains("limit") {
+                why.push(r.clause.clone());
             }
         }
-        let limited: Vec<String> = decision
-            .limits
-            .iter()
-            .filter_map(|l| l.retry_after_ms.map(|ms| format!("limit `{}` reached; retry after {ms} ms", l.rule)))
-            .collect();
-        why.extend(limited);
         let (code, verb) = match decision.effect {
-            Effect::ApprovalRequired => (code::APPROVAL_REQUIRED, "needs a human approval"),
+            Effect::ApprovalRequired => (code::APPROVAL_REQUIRED, "needs a person's approval"),
             _ => (code::DENIED, "denied"),
         };
-        let message = format!("ward: `{tool}` {verb}: {}", why.join("; "));
+        if decision.effect == Effect::ApprovalRequired {
+            why.clear();
+            for o in decision.obligations.iter().filter(|o| o.name == "require_approval") {
+                let reason =
+                    rule_of(&o.rule).and_then(|r| r.reason.as_deref()).map(|t| format!(": {t}")).unwrap_or_default();
+                let role =
+                    o.args.get("role").and_then(Json::as_str).map(|r| format!(" (by a {r})")).unwrap_or_default();
+                why.push(format!("`{}`{reason}{role}", o.rule));
+            }
+        }
+        if why.is_empty() {
+            why.push(decision.reasons.first().map_or_else(|| "no reason given".to_string(), |r| r.clause.clone()));
+        }
+        let mut message = format!("ward: `{tool}` {verb}: {}", why.join("; "));
+        if let Some(u) = unapproved {
+            message.push_str(&format!(". Not approved: {u}"));
+        }
+        let severity = ward_runtime::audit::severity(program, decision);
         let data = json!({"ward": {
             "tool": tool,
             "action": action_name(tool),
             "effect": decision.effect.as_str(),
+            "severity": severity,
             "reasons": decision.reasons,
             "obligations": decision.obligations,
             "limits": decision.limits,
@@ -470,13 +863,18 @@ impl Gate {
     /// The message to send the client for the server's response to an
     /// allowed call: the result masked, or, when a mask cannot be applied,
     /// an error in its place (the decision becomes a deny and is audited).
+    /// Records the call's outcome.
     pub fn finish_call(&self, call: &Call, mut response: Json) -> Json {
+        let failed = response.get("error").is_some()
+            || response.get("result").and_then(|r| r.get("isError")).and_then(Json::as_bool) == Some(true);
+        let outcome = if failed { Outcome::Error } else { Outcome::Ok };
         let masks = split_masks(&call.decision, false);
         if masks.masks.is_empty() {
+            self.outcome(call, outcome);
             return response;
         }
         let mut decision = masks;
-        let outcome = if let Some(result) = response.get_mut("result") {
+        let masked = if let Some(result) = response.get_mut("result") {
             self.mask_result(&mut decision, result)
         } else if let Some(error) = response.get_mut("error") {
             // An error can echo data: detectors still apply to its strings.
@@ -486,14 +884,17 @@ impl Gate {
         };
         // What masking the result masked is audited too (counts, never values);
         // a result whose masking cannot be audited is withheld.
-        let outcome = outcome.and_then(|()| self.audit_stage(&call.request, &decision, Some("result")));
-        match outcome {
-            Ok(()) => response,
+        let masked = masked.and_then(|()| self.audit(&call.request, &decision, |e| e.at_stage("result")).map(|_| ()));
+        match masked {
+            Ok(()) => {
+                self.outcome(call, outcome);
+                response
+            }
             Err(message) => {
                 let denied = with_message(decision, &message);
-                let _ = self.audit(&call.request, &denied);
+                self.outcome_of(call, Outcome::Withheld, &denied);
                 let id = response.get("id").cloned().unwrap_or(Json::Null);
-                rpc::error_response(&id, self.denial(&call.tool, &denied))
+                rpc::error_response(&id, self.denial(&call.tool, &call.request, &denied, None))
             }
         }
     }
@@ -587,6 +988,73 @@ fn with_message(mut decision: Decision, message: &str) -> Decision {
     decision
 }
 
+/// Why an approval the decision asks for cannot be had from one client's
+/// user, if it cannot: more approvers than one person.
+fn unobtainable(decision: &Decision) -> Option<String> {
+    decision.obligations.iter().filter(|o| o.name == "require_approval").find_map(|o| {
+        let count = o.args.get("count").and_then(Json::as_u64).unwrap_or(1);
+        (count > 1).then(|| format!("`{}` needs {count} approvers, and the client's user is one person", o.rule))
+    })
+}
+
+/// `text` cut to `max` characters.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// `90000` → `1 min 30 s`; `3600000` → `1 h`.
+fn human_duration(ms: i64) -> String {
+    let s = (ms + 999) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 if s % 60 == 0 => format!("{} min", s / 60),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ if s % 3600 == 0 => format!("{} h", s / 3600),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The state store behind `--state URL`.
+fn state_store(url: &str, prefix: &str) -> Result<Arc<dyn ward_runtime::state::StateStore>, ConfigError> {
+    if !url.starts_with("redis://") && !url.starts_with("rediss://") && !url.starts_with("redis+unix://") {
+        return Err(ConfigError(format!(
+            "--state `{url}`: give a redis:// URL (or no --state: state in this process)"
+        )));
+    }
+    let store = ward_runtime::redis_store::RedisStore::new(url, Duration::from_secs(2), prefix)
+        .map_err(|e| ConfigError(format!("--state: {e}")))?;
+    Ok(Arc::new(store))
+}
+
+impl Reload for Gate {
+    fn changed(&self) -> bool {
+        self.watch.changed()
+    }
+
+    fn reload(&self) -> Result<String, String> {
+        self.watch.reload(|| {
+            let loaded = load(&self.config).map_err(|e| e.0)?;
+            check_agent(&loaded, &self.principal).map_err(|e| e.0)?;
+            resource_annotations(loaded.program()).map_err(|e| e.0)?;
+            let hash = loaded.program().source_hash.clone();
+            self.engine.swap(loaded);
+            let generation = self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+            Ok(format!("version {generation} ({hash})"))
+        })
+    }
+
+    fn reloaded(&self, why: &str, result: &Result<String, String>) {
+        match result {
+            Ok(v) => crate::stdio::log(&format!("reloaded the policy on {why}: {v}")),
+            Err(e) => crate::stdio::log(&format!("reload on {why} refused, the previous policy stays: {e}")),
+        }
+    }
+}
+
 /// The agent as the listing sees it.
 struct Principal<'a> {
     uid: &'a EntityUid,
@@ -641,18 +1109,30 @@ fn needs_approval(rule: &ir::Rule) -> bool {
     rule.obligations.iter().any(|o| o.name == "require_approval")
 }
 
-fn certain_forbid(program: &Program, store: &ward_runtime::Store, principal: &Principal<'_>, rule: &ir::Rule) -> bool {
+fn certain_forbid(
+    program: &Program,
+    store: &ward_runtime::Store,
+    principal: &Principal<'_>,
+    rule: &ir::Rule,
+    can_approve: bool,
+) -> bool {
     matches!(rule.kind, RuleKind::Rule { effect: ir::Effect::Forbid })
         && !rule.shadow
-        && !needs_approval(rule)
+        && !(can_approve && needs_approval(rule))
         && rule.pinned_resource.is_none()
         && rule.conditions.iter().all(|c| principal_test(program, store, principal, rule, c) == Some(true))
 }
 
-fn possible_permit(program: &Program, store: &ward_runtime::Store, principal: &Principal<'_>, rule: &ir::Rule) -> bool {
+fn possible_permit(
+    program: &Program,
+    store: &ward_runtime::Store,
+    principal: &Principal<'_>,
+    rule: &ir::Rule,
+    can_approve: bool,
+) -> bool {
     matches!(rule.kind, RuleKind::Rule { effect: ir::Effect::Permit })
         && !rule.shadow
-        && !needs_approval(rule)
+        && (can_approve || !needs_approval(rule))
         && rule.conditions.iter().all(|c| principal_test(program, store, principal, rule, c) != Some(false))
 }
 

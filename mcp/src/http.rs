@@ -7,6 +7,12 @@
 //! passes. Everything else passes unchanged, except responses on `GET`
 //! streams, which cannot be matched to a decision and are dropped. The
 //! session is the `Mcp-Session-Id` header.
+//!
+//! As over stdio, nothing that could run a tool passes undecided: a
+//! `tools/call` notification, a method imitating `tools/call`, an unknown
+//! request method, a key given twice, a batch with anything to decide, or a
+//! body on any HTTP method but `POST` is refused. Approvals cannot be asked
+//! over HTTP (no elicitation here): a call that needs one is refused.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method as Method_, Request, Response, StatusCode, Uri, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -25,8 +31,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
-use crate::gate::{Call, Gate, Verdict};
-use crate::rpc::{self, Kind, code};
+use crate::gate::{Call, Gate, Outcome, Verdict};
+use crate::rpc::{self, Kind, Method, code};
 use crate::stdio::log;
 
 /// Where to listen and what to guard.
@@ -38,6 +44,8 @@ pub struct Options {
     pub listen: String,
     /// How long the server may take to answer a request.
     pub timeout: Duration,
+    /// Request methods passed besides the known ones (`--allow-method`).
+    pub allowed_methods: Vec<String>,
 }
 
 /// The largest request body accepted from the client.
@@ -48,6 +56,7 @@ struct Proxy {
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: Uri,
     timeout: Duration,
+    allowed_methods: Vec<String>,
 }
 
 /// What the answer to the forwarded message needs.
@@ -79,7 +88,8 @@ pub async fn serve(
         let _ = ready.send(addr);
     }
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let proxy = Arc::new(Proxy { gate, client, upstream, timeout: options.timeout });
+    let proxy =
+        Arc::new(Proxy { gate, client, upstream, timeout: options.timeout, allowed_methods: options.allowed_methods });
     let app = axum::Router::new().fallback(handle).with_state(proxy);
     axum::serve(listener, app).await.map_err(|e| format!("serving: {e}"))
 }
@@ -95,21 +105,6 @@ fn error_for(id: &Json, code: i64, message: String) -> Response<Body> {
     json_response(StatusCode::OK, &rpc::error_response(id, rpc::error_object(code, message, None)))
 }
 
-impl Expect {
-    /// The id of the request whose answer is awaited, if any.
-    fn id(&self) -> Option<&Json> {
-        match self {
-            Expect::Call(id, _) | Expect::List(id) => Some(id),
-            Expect::Nothing => None,
-        }
-    }
-}
-
-/// The answer sent instead of forwarding (boxed: it is the rare path).
-type Refusal = Box<Response<Body>>;
-
-/// One exchange: the client's message is decided, forwarded upstream, and
-/// the answer masked or filtered on its way back.
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let session = parts
@@ -121,83 +116,122 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         Ok(b) => b,
         Err(e) => return error_for(&Json::Null, code::INVALID_REQUEST, format!("cannot read the body: {e}")),
     };
-    let (expect, forward) = if parts.method == Method::POST {
-        match decide_post(&proxy.gate, &session, body) {
-            Ok(decided) => decided,
-            Err(refusal) => return *refusal,
-        }
-    } else {
-        (Expect::Nothing, body)
-    };
-    let (mut head, incoming) = match send_upstream(&proxy, &parts, forward, expect.id()).await {
-        Ok(answer) => answer.into_parts(),
-        Err(refusal) => return *refusal,
-    };
-    strip_hop_headers(&mut head.headers);
-    let body = match answer_body(&proxy, expect, &head, incoming, parts.method == Method::GET).await {
-        Ok(body) => body,
-        Err(refusal) => return *refusal,
-    };
-    head.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(head, body)
-}
-
-/// A `POST`'s message: a `tools/call` decided (refused here, or forwarded
-/// with the decided parameters), a `tools/list` noted for filtering its
-/// answer, anything else passed on. `Err` is the answer to send instead.
-fn decide_post(gate: &Gate, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
-    let message: Json = match serde_json::from_slice(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            let error =
-                rpc::error_response(&Json::Null, rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None));
-            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)));
-        }
-    };
-    if let Json::Array(items) = &message {
-        if items.iter().any(|m| matches!(rpc::classify(m), Kind::Request { method: "tools/call" | "tools/list", .. })) {
+    let mut expect = Expect::Nothing;
+    let mut forward = body.clone();
+    if parts.method != Method_::POST {
+        // Only a POST carries client messages; a body elsewhere is not forwarded unread.
+        if !matches!(parts.method, Method_::GET | Method_::DELETE | Method_::HEAD | Method_::OPTIONS) {
             let error = rpc::error_object(
                 code::INVALID_REQUEST,
-                "batches with tools/call or tools/list are not accepted through the gateway; send them one by one",
+                format!("HTTP {} is not a method of MCP's streamable HTTP transport", parts.method),
                 None,
             );
-            return Err(Box::new(json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error))));
+            return json_response(StatusCode::METHOD_NOT_ALLOWED, &rpc::error_response(&Json::Null, error));
         }
-        return Ok((Expect::Nothing, body));
-    }
-    match rpc::classify(&message) {
-        Kind::Request { id, method: "tools/call" } => match gate.decide_call(session, message.get("params")) {
-            Verdict::Refuse(error) => {
-                log(&format!("refused tools/call {id}: {}", error.get("message").and_then(Json::as_str).unwrap_or("")));
-                Err(Box::new(json_response(StatusCode::OK, &rpc::error_response(id, error))))
+        if !body.is_empty() {
+            let error = rpc::error_object(
+                code::INVALID_REQUEST,
+                format!("a body on HTTP {} is not forwarded: client messages are POSTed", parts.method),
+                None,
+            );
+            return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+        }
+    } else {
+        let message: Json = match crate::json::parse_slice(&body) {
+            Ok(m) => m,
+            Err(e) => {
+                let (code, what) = match e.classify() {
+                    serde_json::error::Category::Data => (code::INVALID_REQUEST, "not a message the gateway accepts"),
+                    _ => (code::PARSE_ERROR, "not JSON"),
+                };
+                let error = rpc::error_response(&Json::Null, rpc::error_object(code, format!("{what}: {e}"), None));
+                return json_response(StatusCode::BAD_REQUEST, &error);
             }
-            Verdict::Forward { params, call } => {
-                let mut decided = message.clone();
-                if let Some(obj) = decided.as_object_mut() {
-                    obj.insert("params".into(), params);
+        };
+        if let Json::Array(items) = &message {
+            if let Some(why) = items.iter().find_map(|m| refused_in_batch(&proxy, m)) {
+                // The tool calls in it are refused, and audited as such.
+                for m in items {
+                    if let Kind::Notification { method } | Kind::Request { method, .. } = rpc::classify(m)
+                        && matches!(rpc::client_method(method, false, &[]), Method::ToolsCall | Method::Imitation)
+                    {
+                        let _ = proxy.gate.refuse_framing(m.get("params"), &why);
+                    }
                 }
-                Ok((Expect::Call(id.clone(), call), Bytes::from(rpc::line(&decided))))
+                let error = rpc::error_object(code::INVALID_REQUEST, why, None);
+                return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
             }
-        },
-        Kind::Request { id, method: "tools/list" } => Ok((Expect::List(id.clone()), body)),
-        Kind::Invalid(why) => {
-            let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
-            Err(Box::new(json_response(StatusCode::BAD_REQUEST, &error)))
+        } else {
+            match rpc::classify(&message) {
+                Kind::Request { id, method } => match rpc::client_method(method, false, &proxy.allowed_methods) {
+                    Method::ToolsCall => match proxy.gate.decide_call(&session, message.get("params"), false) {
+                        Verdict::Refuse(error) => {
+                            log(&format!(
+                                "refused tools/call {id}: {}",
+                                error.get("message").and_then(Json::as_str).unwrap_or("")
+                            ));
+                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                        }
+                        Verdict::Forward { params, call } => {
+                            let decided = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+                            forward = Bytes::from(rpc::line(&decided));
+                            expect = Expect::Call(id.clone(), call);
+                        }
+                        // Not asked for (no elicitation over HTTP).
+                        Verdict::Ask { .. } => {
+                            let error =
+                                rpc::error_object(code::APPROVAL_REQUIRED, "approval cannot be asked over HTTP", None);
+                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                        }
+                    },
+                    Method::ToolsList => expect = Expect::List(id.clone()),
+                    Method::Initialize | Method::Passed => {}
+                    Method::Imitation => {
+                        let why = format!(
+                            "`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`"
+                        );
+                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
+                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                    }
+                    Method::Unknown => {
+                        let why = format!(
+                            "method `{method}` is not one the gateway knows, so it cannot tell whether it runs a \
+                             tool; it is refused (an operator can pass it with --allow-method {method})"
+                        );
+                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
+                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
+                    }
+                },
+                Kind::Notification { method } => match rpc::client_method(method, true, &proxy.allowed_methods) {
+                    Method::ToolsCall | Method::Imitation => {
+                        let why = format!(
+                            "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request"
+                        );
+                        log(&why);
+                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
+                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+                    }
+                    Method::Unknown => {
+                        let why = format!("notification `{method}` is not one the gateway knows");
+                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
+                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
+                    }
+                    _ => {}
+                },
+                Kind::Invalid(why) => {
+                    let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
+                    return json_response(StatusCode::BAD_REQUEST, &error);
+                }
+                Kind::Response { .. } => {}
+            }
         }
-        _ => Ok((Expect::Nothing, body)),
     }
-}
-
-/// Sends the (decided) message upstream with the client's end-to-end
-/// headers. `Err` is the answer to the client when the server cannot be
-/// reached in time: a JSON-RPC error for a request we await, else a plain
-/// HTTP error.
-async fn send_upstream(
-    proxy: &Proxy,
-    parts: &axum::http::request::Parts,
-    forward: Bytes,
-    request_id: Option<&Json>,
-) -> Result<Response<hyper::body::Incoming>, Refusal> {
+    let request_id = match &expect {
+        Expect::Call(id, _) | Expect::List(id) => Some(id.clone()),
+        Expect::Nothing => None,
+    };
     let mut upstream = Request::builder().method(parts.method.clone()).uri(proxy.upstream.clone());
     for (name, value) in &parts.headers {
         if !matches!(
@@ -208,91 +242,108 @@ async fn send_upstream(
         }
     }
     let Ok(upstream) = upstream.body(Full::new(forward)) else {
-        return Err(Box::new(error_for(
-            request_id.unwrap_or(&Json::Null),
-            code::GATEWAY,
-            "cannot build the upstream request".into(),
-        )));
+        return error_for(&request_id.unwrap_or(Json::Null), code::GATEWAY, "cannot build the upstream request".into());
     };
-    match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
-        Ok(Ok(a)) => Ok(a),
+    let gone = |expect: &Expect, outcome: Outcome| {
+        if let Expect::Call(_, call) = expect {
+            proxy.gate.outcome(call, outcome);
+        }
+    };
+    let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
+        Ok(Ok(a)) => a,
         Ok(Err(e)) => {
+            gone(&expect, Outcome::ServerGone);
             let why = format!("the MCP server cannot be reached: {e}");
             log(&why);
-            Err(Box::new(match request_id {
-                Some(id) => error_for(id, code::SERVER_GONE, why),
+            return match request_id {
+                Some(id) => error_for(&id, code::SERVER_GONE, why),
                 None => plain(StatusCode::BAD_GATEWAY, why),
-            }))
+            };
         }
         Err(_) => {
+            gone(&expect, Outcome::Timeout);
             let why = format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis());
             log(&why);
-            Err(Box::new(match request_id {
-                Some(id) => error_for(id, code::TIMEOUT, why),
+            return match request_id {
+                Some(id) => error_for(&id, code::TIMEOUT, why),
                 None => plain(StatusCode::GATEWAY_TIMEOUT, why),
-            }))
+            };
         }
-    }
-}
-
-/// Whether the answer's `Content-Type` starts with `prefix`.
-fn content_type_is(head: &axum::http::response::Parts, prefix: &str) -> bool {
-    head.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with(prefix))
-}
-
-/// The body to pass back: a JSON answer masked or filtered whole, an SSE
-/// stream message by message, responses on a `GET` stream dropped, anything
-/// else unchanged. `Err` is the answer to send instead.
-async fn answer_body(
-    proxy: &Proxy,
-    expect: Expect,
-    head: &axum::http::response::Parts,
-    incoming: hyper::body::Incoming,
-    is_get: bool,
-) -> Result<Body, Refusal> {
-    let is_sse = content_type_is(head, "text/event-stream");
-    let is_json = content_type_is(head, "application/json");
+    };
+    let (mut head, incoming) = answer.into_parts();
+    strip_hop_headers(&mut head.headers);
+    let is_sse = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_json = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     let gate = Arc::clone(&proxy.gate);
     let timeout = proxy.timeout;
-    Ok(match (expect, is_sse, is_json, is_get) {
-        (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses),
+    let body = match (expect, is_sse, is_json, parts.method == Method_::GET) {
+        (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses, || {}),
         (Expect::Nothing, ..) => Body::new(incoming),
         (expect, false, true, _) => {
             let bytes = match tokio::time::timeout(timeout, incoming.collect()).await {
                 Ok(Ok(b)) => b.to_bytes(),
                 _ => Bytes::new(),
             };
+            let id = match &expect {
+                Expect::Call(id, _) | Expect::List(id) => id.clone(),
+                Expect::Nothing => Json::Null,
+            };
             let out = match serde_json::from_slice::<Json>(&bytes) {
                 Ok(message) => answer_for(&gate, &expect, &message).unwrap_or(message),
-                Err(_) => rpc::error_response(
-                    expect.id().unwrap_or(&Json::Null),
-                    rpc::error_object(
-                        code::GATEWAY,
-                        "the MCP server's answer is not JSON (or did not arrive in time)",
-                        None,
-                    ),
-                ),
+                Err(_) => {
+                    if let Expect::Call(_, call) = &expect {
+                        gate.outcome(call, Outcome::Error);
+                    }
+                    rpc::error_response(
+                        &id,
+                        rpc::error_object(
+                            code::GATEWAY,
+                            "the MCP server's answer is not JSON (or did not arrive in time)",
+                            None,
+                        ),
+                    )
+                }
             };
             Body::from(rpc::line(&out))
         }
         (expect, true, _, _) => {
-            let deadline = expect.id().map(|id| (id.clone(), timeout));
+            let deadline = match &expect {
+                Expect::Call(id, _) | Expect::List(id) => Some((id.clone(), timeout)),
+                Expect::Nothing => None,
+            };
             let expect = Arc::new(expect);
-            sse(incoming, deadline, move |m| Some(answer_for(&gate, &expect, &m).unwrap_or(m)))
+            let unanswered = {
+                let (gate, expect) = (Arc::clone(&gate), Arc::clone(&expect));
+                move || {
+                    if let Expect::Call(_, call) = expect.as_ref() {
+                        gate.outcome(call, Outcome::Timeout);
+                    }
+                }
+            };
+            sse(incoming, deadline, move |m| Some(answer_for(&gate, &expect, &m).unwrap_or(m)), unanswered)
         }
         // An answer that is neither JSON nor SSE to a decided call: nothing to mask it in.
         (expect, false, false, _) => {
-            if matches!(expect, Expect::Call(..)) && head.status.is_success() {
-                let id = expect.id().unwrap_or(&Json::Null);
-                return Err(Box::new(error_for(
-                    id,
-                    code::GATEWAY,
-                    "the MCP server's answer has no JSON or SSE body".into(),
-                )));
+            if let Expect::Call(_, call) = &expect
+                && head.status.is_success()
+            {
+                proxy.gate.outcome(call, Outcome::Error);
+                let id = request_id.unwrap_or(Json::Null);
+                return error_for(&id, code::GATEWAY, "the MCP server's answer has no JSON or SSE body".into());
             }
             Body::new(incoming)
         }
-    })
+    };
+    head.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(head, body)
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
@@ -307,12 +358,31 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// Why a batch cannot pass, if it cannot: it holds something the gateway
+/// must decide, filter or refuse (batches are passed whole or not at all).
+fn refused_in_batch(proxy: &Proxy, message: &Json) -> Option<String> {
+    let (method, notification) = match rpc::classify(message) {
+        Kind::Request { method, .. } => (method, false),
+        Kind::Notification { method } => (method, true),
+        Kind::Response { .. } => return None,
+        Kind::Invalid(why) => return Some(format!("a batch with a message that is {why}")),
+    };
+    match rpc::client_method(method, notification, &proxy.allowed_methods) {
+        Method::Passed | Method::Initialize => None,
+        Method::ToolsCall | Method::ToolsList => Some(
+            "batches with tools/call or tools/list are not accepted through the gateway; send them one by one".into(),
+        ),
+        Method::Imitation => Some(format!("a batch with `{method}`, which imitates tools/call")),
+        Method::Unknown => Some(format!("a batch with `{method}`, a method the gateway does not know")),
+    }
+}
+
 /// The transformed message when it answers the expected request.
 fn answer_for(gate: &Gate, expect: &Expect, message: &Json) -> Option<Json> {
     let Kind::Response { id } = rpc::classify(message) else { return None };
     match expect {
         Expect::Call(want, call) if id == want => Some(gate.finish_call(call, message.clone())),
-        Expect::List(want) if id == want => Some(crate::stdio::filter_list(gate, id, message)),
+        Expect::List(want) if id == want => Some(crate::stdio::filter_list(gate, id, message, false)),
         _ => None,
     }
 }
@@ -346,9 +416,15 @@ impl http_body::Body for ChannelBody {
 /// data and returns what to send (`None`: drop the event). With a deadline
 /// `(id, timeout)`, the stream ends with an error event for `id` when its
 /// response has not passed within the timeout.
-fn sse<F>(mut incoming: hyper::body::Incoming, deadline: Option<(Json, Duration)>, transform: F) -> Body
+fn sse<F, U>(
+    mut incoming: hyper::body::Incoming,
+    deadline: Option<(Json, Duration)>,
+    transform: F,
+    unanswered: U,
+) -> Body
 where
     F: Fn(Json) -> Option<Json> + Send + 'static,
+    U: FnOnce() + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
@@ -379,6 +455,7 @@ where
             }
         }
         if let (false, Some((id, timeout))) = (answered, &deadline) {
+            unanswered();
             let why = format!("the MCP server did not answer within {} ms", timeout.as_millis());
             log(&why);
             let error = rpc::error_response(id, rpc::error_object(code::TIMEOUT, why, None));

@@ -12,11 +12,13 @@
 //! - [`stdio`]: the proxy over newline-delimited JSON-RPC (a child process).
 //! - [`http`]: the proxy in front of a streamable-HTTP server.
 //! - [`schema`]: tool descriptions → Ward schema.
+//! - [`json`]: JSON as the gateway reads the client's messages (no key twice).
 //! - [`cli`]: the `ward` subcommands.
 
 pub mod cli;
 pub mod gate;
 pub mod http;
+pub mod json;
 pub mod rpc;
 pub mod schema;
 pub mod stdio;

@@ -15,6 +15,8 @@ pub mod code {
     pub const DENIED: i64 = -32001;
     /// The policy requires a human approval the gateway cannot obtain.
     pub const APPROVAL_REQUIRED: i64 = -32002;
+    /// The method is not one the gateway passes.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
     /// The server did not answer in time.
     pub const TIMEOUT: i64 = -32003;
     /// The server is not running (it exited, or could not be reached).
@@ -47,6 +49,79 @@ pub fn classify(message: &Json) -> Kind<'_> {
         (None, Some(id)) if obj.contains_key("result") || obj.contains_key("error") => Kind::Response { id },
         (None, _) => Kind::Invalid("neither a request, a notification nor a response"),
     }
+}
+
+/// Requests a client sends to a server (MCP 2025-06-18, 2025-11-25 and the
+/// 2026 draft) that the gateway passes on. `tools/call` is decided; anything
+/// not here is refused: the gateway cannot tell whether it runs a tool.
+pub const CLIENT_REQUESTS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "server/discover",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/result",
+    "tasks/list",
+    "tasks/cancel",
+];
+
+/// What the gateway makes of a method a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `tools/call`: decided.
+    ToolsCall,
+    /// `tools/list`: its answer is filtered.
+    ToolsList,
+    /// `initialize`: passed; the client's capabilities are noted.
+    Initialize,
+    /// A method the gateway knows runs no tool (or allowed by the operator): passed.
+    Passed,
+    /// A method that imitates `tools/call` (`Tools/Call`, `tools.call`,
+    /// `notifications/tools/call`): a lenient server could run a tool for it.
+    Imitation,
+    /// Any other method: the gateway cannot tell what it does.
+    Unknown,
+}
+
+/// Whether `method` could be taken for `tools/call` by a careless server:
+/// once lower-cased and stripped of everything but letters and digits, it
+/// names a tool and an act of running one.
+pub fn imitates_tools_call(method: &str) -> bool {
+    let plain: String = method.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    plain.contains("tool") && ["call", "run", "exec", "invoke"].iter().any(|verb| plain.contains(verb))
+}
+
+/// Classifies a method the client sent; `notification` for a message
+/// without an id. `allowed`: methods the operator lets through besides the
+/// known ones (`--allow-method`).
+pub fn client_method(method: &str, notification: bool, allowed: &[String]) -> Method {
+    match method {
+        "tools/call" => return Method::ToolsCall,
+        "tools/list" => return Method::ToolsList,
+        "initialize" => return Method::Initialize,
+        _ => {}
+    }
+    if imitates_tools_call(method) {
+        return Method::Imitation;
+    }
+    let known = if notification {
+        // Notifications are MCP's `notifications/…`; none of them runs a tool.
+        method.starts_with("notifications/")
+    } else {
+        CLIENT_REQUESTS.contains(&method)
+    };
+    if known || allowed.iter().any(|m| m == method) { Method::Passed } else { Method::Unknown }
 }
 
 /// A key for a request id: ids `1` and `"1"` are different requests.
@@ -94,5 +169,27 @@ mod tests {
         assert!(matches!(classify(&json!({"id": null, "method": "x"})), Kind::Invalid(_)));
         assert!(matches!(classify(&json!({"id": 1})), Kind::Invalid(_)));
         assert_ne!(id_key(&json!(1)), id_key(&json!("1")));
+    }
+
+    #[test]
+    fn methods_that_imitate_tools_call_are_told_apart() {
+        for m in [
+            "Tools/Call",
+            "tools.call",
+            "tools/call/",
+            " tools/call",
+            "tools/execute",
+            "notifications/tools/call",
+            "callTool",
+            "tools_run",
+        ] {
+            assert_eq!(client_method(m, false, &[]), Method::Imitation, "{m}");
+        }
+        assert_eq!(client_method("tools/call", true, &[]), Method::ToolsCall);
+        assert_eq!(client_method("server/discover", false, &[]), Method::Passed);
+        assert_eq!(client_method("notifications/tools/list_changed", true, &[]), Method::Passed);
+        assert_eq!(client_method("vendor/x", false, &[]), Method::Unknown);
+        assert_eq!(client_method("vendor/x", false, &["vendor/x".to_string()]), Method::Passed);
+        assert_eq!(client_method("vendor/x", true, &[]), Method::Unknown);
     }
 }

@@ -7,6 +7,17 @@
 //! `tools/list` it answers); a request the server does not answer within the
 //! timeout, or that is pending when the server exits, gets an error response.
 //! Messages the gateway does not act on are forwarded byte for byte.
+//!
+//! Every message that could make the server run a tool is decided, whatever
+//! its framing: `tools/call` requests alone or in a batch; a `tools/call`
+//! sent as a notification, or under a method that imitates it, is refused
+//! (audited, never forwarded); a request whose method the gateway does not
+//! know is refused; a message with a key twice is not read at all.
+//!
+//! Approvals: when the client declared the elicitation capability in
+//! `initialize`, a call the policy holds for approval is put to the
+//! client's user as an `elicitation/create` request; the call goes on (and
+//! the approver is audited) only on their explicit approval.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,8 +27,8 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::gate::{Call, Gate, Verdict};
-use crate::rpc::{self, Kind, code};
+use crate::gate::{Call, Gate, Outcome, Verdict};
+use crate::rpc::{self, Kind, Method, code};
 
 /// How the proxy behaves.
 #[derive(Debug, Clone)]
@@ -28,11 +39,21 @@ pub struct Options {
     pub session: String,
     /// Lines longer than this are refused (client) or dropped (server).
     pub max_line: usize,
+    /// How long the client's user has to answer an approval question.
+    pub approval_timeout: Duration,
+    /// Request methods passed besides the known ones (`--allow-method`).
+    pub allowed_methods: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { timeout: Duration::from_secs(60), session: "stdio".to_string(), max_line: 64 * 1024 * 1024 }
+        Options {
+            timeout: Duration::from_secs(60),
+            session: "stdio".to_string(),
+            max_line: 64 * 1024 * 1024,
+            approval_timeout: Duration::from_secs(300),
+            allowed_methods: Vec::new(),
+        }
     }
 }
 
@@ -43,10 +64,33 @@ enum Pending {
     Other,
 }
 
+/// A call waiting for the client's user to approve it.
+struct Asking {
+    /// The client's request id.
+    id: Json,
+    call: Box<Call>,
+    /// The params to forward once approved.
+    params: Json,
+}
+
 struct State {
     pending: HashMap<String, (Json, Pending)>,
     /// Why the server can no longer answer, once it cannot.
     gone: Option<String>,
+    /// Approval questions put to the client, by the question's id.
+    asking: HashMap<String, Asking>,
+    /// The client declared the elicitation capability (form mode).
+    can_elicit: bool,
+    /// `clientInfo` of `initialize`: name and version.
+    client: String,
+    questions: u64,
+}
+
+impl State {
+    /// Whether the client's request id `key` is in use (pending at the server or at the user).
+    fn in_use(&self, key: &str) -> bool {
+        self.pending.contains_key(key) || self.asking.values().any(|a| rpc::id_key(&a.id) == key)
+    }
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -133,16 +177,30 @@ where
     SW: AsyncWrite + Unpin + Send + 'static,
     X: std::future::Future<Output = String> + Send + 'static,
 {
-    let state: Shared = Arc::new(Mutex::new(State { pending: HashMap::new(), gone: None }));
+    let state: Shared = Arc::new(Mutex::new(State {
+        pending: HashMap::new(),
+        gone: None,
+        asking: HashMap::new(),
+        can_elicit: false,
+        client: "(unnamed)".to_string(),
+        questions: 0,
+    }));
     let (to_client, client_rx) = mpsc::unbounded_channel::<String>();
     let (to_server, server_rx) = mpsc::unbounded_channel::<String>();
     let client_writer = tokio::spawn(writer(client_out, client_rx));
     let server_writer = {
+        let gate_w = Arc::clone(&gate);
         let state = Arc::clone(&state);
         let to_client = to_client.clone();
         tokio::spawn(async move {
             if let Err(e) = writer(server_in, server_rx).await {
-                fail_all(&state, &to_client, &format!("cannot write to the MCP server: {e}"));
+                fail_all(
+                    &gate_w,
+                    &state,
+                    &to_client,
+                    &format!("cannot write to the MCP server: {e}"),
+                    Outcome::ServerGone,
+                );
             }
         })
     };
@@ -168,7 +226,7 @@ where
             }
             let how = server_exit.await;
             log(&format!("the MCP server ended ({how})"));
-            fail_all(&state, &to_client, &format!("the MCP server ended ({how})"));
+            fail_all(&gate, &state, &to_client, &format!("the MCP server ended ({how})"), Outcome::ServerGone);
         })
     };
     let gate_in = Arc::clone(&gate);
@@ -210,7 +268,13 @@ where
     })
     .await;
     if waited.is_err() {
-        fail_all(&state, &to_client, "the client closed its input before the server answered");
+        fail_all(
+            &gate,
+            &state,
+            &to_client,
+            "the client closed its input before the server answered",
+            Outcome::Cancelled,
+        );
     }
     server_writer.abort();
     server_reader.abort();
@@ -219,15 +283,21 @@ where
     Ok(())
 }
 
-/// Answers every pending request with an error and refuses what follows.
-fn fail_all(state: &Shared, to_client: &mpsc::UnboundedSender<String>, why: &str) {
-    let Ok(mut s) = state.lock() else { return };
-    if s.gone.is_none() {
-        s.gone = Some(why.to_string());
-    }
-    let mut pending: Vec<(Json, Pending)> = s.pending.drain().map(|(_, v)| v).collect();
+/// Answers every pending request with an error and refuses what follows;
+/// pending calls are audited with `outcome`.
+fn fail_all(gate: &Gate, state: &Shared, to_client: &mpsc::UnboundedSender<String>, why: &str, outcome: Outcome) {
+    let mut pending: Vec<(Json, Pending)> = {
+        let Ok(mut s) = state.lock() else { return };
+        if s.gone.is_none() {
+            s.gone = Some(why.to_string());
+        }
+        s.pending.drain().map(|(_, v)| v).collect()
+    };
     pending.sort_by_key(|(id, _)| id.to_string());
-    for (id, _) in pending {
+    for (id, p) in pending {
+        if let Pending::Call(call) = &p {
+            gate.outcome(call, outcome);
+        }
         let error = rpc::error_object(code::SERVER_GONE, why.to_string(), None);
         let _ = to_client.send(rpc::line(&rpc::error_response(&id, error)));
     }
@@ -244,37 +314,50 @@ fn from_client(
     if text.trim().is_empty() {
         return;
     }
-    let message: Json = match serde_json::from_str(text) {
+    let message: Json = match crate::json::parse(text) {
         Ok(m) => m,
         Err(e) => {
-            // Never forwarded: what the gateway cannot read, it cannot decide.
-            let error = rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None);
+            // Never forwarded: what the gateway cannot read, it cannot decide;
+            // and a key given twice may be read differently by the server.
+            let (code, what) = match e.classify() {
+                serde_json::error::Category::Data => (code::INVALID_REQUEST, "not a message the gateway accepts"),
+                _ => (code::PARSE_ERROR, "not JSON"),
+            };
+            let error = rpc::error_object(code, format!("{what}: {e}"), None);
             let _ = to_client.send(rpc::line(&rpc::error_response(&Json::Null, error)));
             return;
         }
     };
     if let Json::Array(items) = &message {
-        // A batch (MCP before 2025-06-18): each message is handled on its own.
-        if items.iter().any(|m| matches!(classify_method(m), Some("tools/call" | "tools/list"))) {
-            for item in items {
-                from_client_message(gate, options, state, to_client, to_server, item, None);
-            }
-        } else {
-            // Nothing to act on: the batch goes as it came, its requests still tracked.
+        // A batch (MCP before 2025-06-18): passed whole only when the gateway
+        // has nothing to decide, filter or refuse in it; otherwise each
+        // message is handled on its own.
+        if items.iter().all(|m| passes_as_is(options, m)) {
             for item in items {
                 track(options, state, to_client, item);
             }
             let _ = to_server.send(text.to_string());
+        } else {
+            for item in items {
+                from_client_message(gate, options, state, to_client, to_server, item, None);
+            }
         }
         return;
     }
     from_client_message(gate, options, state, to_client, to_server, &message, Some(text));
 }
 
-fn classify_method(message: &Json) -> Option<&str> {
+/// Whether a message passes unchanged: a response, or a request or
+/// notification whose method the gateway passes without acting on it.
+fn passes_as_is(options: &Options, message: &Json) -> bool {
     match rpc::classify(message) {
-        Kind::Request { method, .. } => Some(method),
-        _ => None,
+        Kind::Response { .. } => true,
+        Kind::Request { method, .. } => rpc::client_method(method, false, &options.allowed_methods) == Method::Passed,
+        Kind::Notification { method } => {
+            method != "notifications/cancelled"
+                && rpc::client_method(method, true, &options.allowed_methods) == Method::Passed
+        }
+        Kind::Invalid(_) => false,
     }
 }
 
@@ -282,27 +365,32 @@ fn classify_method(message: &Json) -> Option<&str> {
 /// absence) is accounted for.
 fn track(options: &Options, state: &Shared, to_client: &mpsc::UnboundedSender<String>, message: &Json) {
     if let Kind::Request { id, .. } = rpc::classify(message) {
-        let _ = remember(options, state, to_client, id, Pending::Other);
+        let _ = remember(options, state, to_client, id, Pending::Other, None);
     }
 }
 
-/// Registers a pending request; `false` (after answering the client) when it cannot be sent.
+/// Registers a pending request; `false` (after answering the client) when it
+/// cannot be sent. `gate` records the outcome of a call that times out.
 fn remember(
     options: &Options,
     state: &Shared,
     to_client: &mpsc::UnboundedSender<String>,
     id: &Json,
     pending: Pending,
+    gate: Option<&Arc<Gate>>,
 ) -> bool {
     let key = rpc::id_key(id);
     {
         let Ok(mut s) = state.lock() else { return false };
         if let Some(why) = &s.gone {
+            if let (Pending::Call(call), Some(gate)) = (&pending, gate) {
+                gate.outcome(call, Outcome::ServerGone);
+            }
             let error = rpc::error_object(code::SERVER_GONE, why.clone(), None);
             let _ = to_client.send(rpc::line(&rpc::error_response(id, error)));
             return false;
         }
-        if s.pending.contains_key(&key) {
+        if s.in_use(&key) {
             // Reusing the id of a pending request would let its answer be
             // taken for this one's (an unmasked result for a masked call).
             let error = rpc::error_object(code::INVALID_REQUEST, format!("request id {id} is already in use"), None);
@@ -316,9 +404,15 @@ fn remember(
     let to_client = to_client.downgrade();
     let timeout = options.timeout;
     let id = id.clone();
+    let gate = gate.cloned();
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
         let expired = state.lock().ok().and_then(|mut s| s.pending.remove(&key));
+        if let Some((_, Pending::Call(call))) = &expired
+            && let Some(gate) = &gate
+        {
+            gate.outcome(call, Outcome::Timeout);
+        }
         if let (Some(_), Some(to_client)) = (expired, to_client.upgrade()) {
             let why = format!("the MCP server did not answer within {} ms", timeout.as_millis());
             log(&format!("request {id}: {why}"));
@@ -329,6 +423,26 @@ fn remember(
     true
 }
 
+/// Sends an allowed call to the server: exactly the message that was decided.
+#[allow(clippy::too_many_arguments)]
+fn forward_call(
+    gate: &Arc<Gate>,
+    options: &Options,
+    state: &Shared,
+    to_client: &mpsc::UnboundedSender<String>,
+    to_server: &mpsc::UnboundedSender<String>,
+    id: &Json,
+    params: Json,
+    call: Box<Call>,
+) {
+    if remember(options, state, to_client, id, Pending::Call(call), Some(gate)) {
+        let decided = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        let _ = to_server.send(rpc::line(&decided));
+        spawn_cancel_on_timeout(options, state, to_server, id);
+    }
+}
+
+#[allow(clippy::too_many_lines)]
 fn from_client_message(
     gate: &Arc<Gate>,
     options: &Options,
@@ -345,52 +459,193 @@ fn from_client_message(
         };
         let _ = to_server.send(line);
     };
+    let answer = |id: &Json, error: Json| {
+        let _ = to_client.send(rpc::line(&rpc::error_response(id, error)));
+    };
     match rpc::classify(message) {
-        Kind::Request { id, method: "tools/call" } => {
-            let params = message.get("params");
-            match gate.decide_call(&options.session, params) {
-                Verdict::Refuse(error) => {
-                    log(&format!(
-                        "refused tools/call {id}: {}",
-                        error.get("message").and_then(Json::as_str).unwrap_or("")
-                    ));
-                    let _ = to_client.send(rpc::line(&rpc::error_response(id, error)));
-                }
-                Verdict::Forward { params, call } => {
-                    if remember(options, state, to_client, id, Pending::Call(call)) {
-                        // The server gets exactly the message that was decided.
-                        let mut decided = message.clone();
-                        if let Some(obj) = decided.as_object_mut() {
-                            obj.insert("params".into(), params);
-                        }
-                        let _ = to_server.send(rpc::line(&decided));
-                        spawn_cancel_on_timeout(options, state, to_server, id);
+        Kind::Request { id, method } => match rpc::client_method(method, false, &options.allowed_methods) {
+            Method::ToolsCall => {
+                let params = message.get("params");
+                let can_elicit = state.lock().map(|s| s.can_elicit).unwrap_or(false);
+                match gate.decide_call(&options.session, params, can_elicit) {
+                    Verdict::Refuse(error) => {
+                        log(&format!(
+                            "refused tools/call {id}: {}",
+                            error.get("message").and_then(Json::as_str).unwrap_or("")
+                        ));
+                        answer(id, error);
+                    }
+                    Verdict::Forward { params, call } => {
+                        forward_call(gate, options, state, to_client, to_server, id, params, call);
+                    }
+                    Verdict::Ask { params, call, question } => {
+                        ask(gate, options, state, to_client, id, params, call, question);
                     }
                 }
             }
-        }
-        Kind::Request { id, method } => {
-            let pending = if method == "tools/list" { Pending::List } else { Pending::Other };
-            if remember(options, state, to_client, id, pending) {
+            Method::Imitation => {
+                let why = format!(
+                    "`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`, and does \
+                     not pass what a server could take for one"
+                );
+                log(&format!("refused {id}: {why}"));
+                let _ = gate.refuse_framing(message.get("params"), &why);
+                answer(id, rpc::error_object(code::METHOD_NOT_FOUND, why, None));
+            }
+            Method::Unknown => {
+                let why = format!(
+                    "method `{method}` is not one the gateway knows, so it cannot tell whether it runs a tool; it is \
+                     refused (an operator can pass it with --allow-method {method})"
+                );
+                log(&format!("refused {id}: {why}"));
+                answer(id, rpc::error_object(code::METHOD_NOT_FOUND, why, None));
+            }
+            Method::ToolsList | Method::Initialize | Method::Passed => {
+                let kind = rpc::client_method(method, false, &options.allowed_methods);
+                if kind == Method::Initialize {
+                    note_client(state, message.get("params"));
+                }
+                let pending = if kind == Method::ToolsList { Pending::List } else { Pending::Other };
+                if remember(options, state, to_client, id, pending, None) {
+                    forward(message);
+                    spawn_cancel_on_timeout(options, state, to_server, id);
+                }
+            }
+        },
+        Kind::Notification { method } => match rpc::client_method(method, true, &options.allowed_methods) {
+            Method::ToolsCall | Method::Imitation => {
+                // It would run a tool without an answer anyone could see.
+                let why = format!(
+                    "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request, so \
+                     that it can be decided and answered"
+                );
+                log(&why);
+                let _ = gate.refuse_framing(message.get("params"), &why);
+            }
+            Method::Unknown => log(&format!("dropped a notification `{method}`, which the gateway does not know")),
+            _ => {
+                if method == "notifications/cancelled"
+                    && let Some(id) = message.get("params").and_then(|p| p.get("requestId"))
+                {
+                    cancel(gate, state, id);
+                }
                 forward(message);
-                spawn_cancel_on_timeout(options, state, to_server, id);
+            }
+        },
+        Kind::Response { id } => {
+            let asked = state.lock().ok().and_then(|mut s| s.asking.remove(&rpc::id_key(id)));
+            match asked {
+                Some(asking) => approved_or_not(gate, options, state, to_client, to_server, asking, message),
+                None => forward(message),
             }
         }
-        Kind::Notification { method } => {
-            if method == "notifications/cancelled"
-                && let Some(id) = message.get("params").and_then(|p| p.get("requestId"))
-                && let Ok(mut s) = state.lock()
-            {
-                // The client no longer waits for it; the server may not answer.
-                s.pending.remove(&rpc::id_key(id));
-            }
-            forward(message);
-        }
-        Kind::Response { .. } => forward(message),
         Kind::Invalid(why) => {
             let id = message.get("id").cloned().unwrap_or(Json::Null);
-            let error = rpc::error_object(code::INVALID_REQUEST, why, None);
-            let _ = to_client.send(rpc::line(&rpc::error_response(&id, error)));
+            answer(&id, rpc::error_object(code::INVALID_REQUEST, why, None));
+        }
+    }
+}
+
+/// The client no longer waits for request `id`.
+fn cancel(gate: &Gate, state: &Shared, id: &Json) {
+    let key = rpc::id_key(id);
+    let Ok(mut s) = state.lock() else { return };
+    // The server may not answer it now.
+    if let Some((_, Pending::Call(call))) = s.pending.remove(&key) {
+        gate.outcome(&call, Outcome::Cancelled);
+    }
+    s.asking.retain(|_, a| rpc::id_key(&a.id) != key);
+}
+
+/// Notes what `initialize` says about the client: its name, and whether it
+/// can put a form to its user (elicitation).
+fn note_client(state: &Shared, params: Option<&Json>) {
+    let Ok(mut s) = state.lock() else { return };
+    let elicitation = params.and_then(|p| p.get("capabilities")).and_then(|c| c.get("elicitation"));
+    // `{}` (2025-06-18: forms) or `{"form": {…}, …}` (2025-11-25).
+    s.can_elicit = match elicitation.and_then(Json::as_object) {
+        Some(e) => e.is_empty() || e.contains_key("form"),
+        None => false,
+    };
+    if let Some(info) = params.and_then(|p| p.get("clientInfo")) {
+        let name = info.get("name").and_then(Json::as_str).unwrap_or("(unnamed)");
+        let version = info.get("version").and_then(Json::as_str).unwrap_or("");
+        s.client = format!("`{name}` {version}").trim().to_string();
+    }
+}
+
+/// Puts the approval question to the client's user.
+#[allow(clippy::too_many_arguments)]
+fn ask(
+    gate: &Arc<Gate>,
+    options: &Options,
+    state: &Shared,
+    to_client: &mpsc::UnboundedSender<String>,
+    id: &Json,
+    params: Json,
+    call: Box<Call>,
+    question: Json,
+) {
+    let key = rpc::id_key(id);
+    let qid = {
+        let Ok(mut s) = state.lock() else { return };
+        if s.in_use(&key) {
+            let error = rpc::error_object(code::INVALID_REQUEST, format!("request id {id} is already in use"), None);
+            let _ = to_client.send(rpc::line(&rpc::error_response(id, error)));
+            return;
+        }
+        s.questions += 1;
+        // Not an id the server could have used for its own requests to the client.
+        let qid = Json::String(format!("ward-approval-{}-{}", std::process::id(), s.questions));
+        s.asking.insert(rpc::id_key(&qid), Asking { id: id.clone(), call, params });
+        qid
+    };
+    log(&format!("asking the client's user to approve tools/call {id}"));
+    let request = serde_json::json!({"jsonrpc": "2.0", "id": qid, "method": "elicitation/create", "params": question});
+    let _ = to_client.send(rpc::line(&request));
+    let state = Arc::clone(state);
+    let to_client = to_client.downgrade();
+    let timeout = options.approval_timeout;
+    let gate = Arc::clone(gate);
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let expired = state.lock().ok().and_then(|mut s| s.asking.remove(&rpc::id_key(&qid)));
+        if let (Some(asking), Some(to_client)) = (expired, to_client.upgrade()) {
+            let why = format!("no answer to the approval question within {} s", timeout.as_secs());
+            let answer = serde_json::json!({"error": {"code": code::TIMEOUT, "message": why}});
+            let error = gate.answer_approval(&asking.call, &answer, "").err().unwrap_or(Json::Null);
+            let _ = to_client.send(rpc::line(&rpc::cancelled(&qid, "the approval question timed out")));
+            let _ = to_client.send(rpc::line(&rpc::error_response(&asking.id, error)));
+        }
+    });
+}
+
+/// The client's user answered an approval question.
+fn approved_or_not(
+    gate: &Arc<Gate>,
+    options: &Options,
+    state: &Shared,
+    to_client: &mpsc::UnboundedSender<String>,
+    to_server: &mpsc::UnboundedSender<String>,
+    asking: Asking,
+    answer: &Json,
+) {
+    let client = state.lock().map(|s| s.client.clone()).unwrap_or_default();
+    match gate.answer_approval(&asking.call, answer, &client) {
+        Ok((by, seq)) => {
+            log(&format!("tools/call {} approved by {by}", asking.id));
+            let mut call = asking.call;
+            call.decision.effect = ward_runtime::Effect::Allow;
+            call.seq = seq;
+            forward_call(gate, options, state, to_client, to_server, &asking.id, asking.params, call);
+        }
+        Err(error) => {
+            log(&format!(
+                "tools/call {} not approved: {}",
+                asking.id,
+                error.get("message").and_then(Json::as_str).unwrap_or("")
+            ));
+            let _ = to_client.send(rpc::line(&rpc::error_response(&asking.id, error)));
         }
     }
 }
@@ -461,7 +716,8 @@ fn from_server_message(
                     let _ = to_client.send(rpc::line(&out));
                 }
                 Some((_, Pending::List)) => {
-                    let _ = to_client.send(rpc::line(&filter_list(gate, id, message)));
+                    let can_elicit = state.lock().map(|s| s.can_elicit).unwrap_or(false);
+                    let _ = to_client.send(rpc::line(&filter_list(gate, id, message, can_elicit)));
                 }
                 None => {
                     log(&format!("dropped a response to {id}, which is not pending (answered, timed out or cancelled)"))
@@ -474,11 +730,12 @@ fn from_server_message(
     }
 }
 
-/// The `tools/list` response with only the tools the agent may call.
-pub fn filter_list(gate: &Gate, id: &Json, message: &Json) -> Json {
+/// The `tools/list` response with only the tools the agent may call
+/// (`can_approve`: the client can ask its user to approve).
+pub fn filter_list(gate: &Gate, id: &Json, message: &Json, can_approve: bool) -> Json {
     let mut out = message.clone();
     if let Some(result) = out.get_mut("result")
-        && let Err(why) = gate.filter_tools(result)
+        && let Err(why) = gate.filter_tools(result, can_approve)
     {
         return rpc::error_response(id, rpc::error_object(code::GATEWAY, why, None));
     }

@@ -43,6 +43,13 @@ pub struct Server {
     pub request_timeout_ms: u64,
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout_ms: u64,
+    /// Time allowed for a request's headers to arrive, and for a kept-alive
+    /// connection to stay idle between requests (over: the connection is closed).
+    pub header_timeout_ms: u64,
+    /// Connections open at once, in all (over: 503 and closed).
+    pub max_connections: usize,
+    /// Connections open at once from one client address (over: 503 and closed).
+    pub max_connections_per_ip: usize,
     /// Sustained requests per second allowed per client (token); 0 disables the limit.
     pub rate_limit_per_second: u32,
     /// Requests a client may make in a burst above the sustained rate.
@@ -62,6 +69,9 @@ impl Default for Server {
             max_batch: 1000,
             request_timeout_ms: 5_000,
             tls_handshake_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            max_connections: 4_096,
+            max_connections_per_ip: 256,
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
             metrics_require_token: true,
@@ -99,11 +109,23 @@ pub struct Audit {
     pub log: Option<PathBuf>,
     /// `record` (fsync after every record) or `batch` (every 256 records or 200 ms).
     pub sync: String,
+    /// Seal the log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    pub signing_key: Option<PathBuf>,
+    /// A checkpoint after this many records …
+    pub checkpoint_every: u64,
+    /// … or when a record comes this long after the last checkpoint.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for Audit {
     fn default() -> Audit {
-        Audit { log: None, sync: "batch".to_string() }
+        Audit {
+            log: None,
+            sync: "batch".to_string(),
+            signing_key: None,
+            checkpoint_every: 1000,
+            checkpoint_interval_ms: 60_000,
+        }
     }
 }
 
@@ -153,6 +175,7 @@ impl Config {
         fix(&mut self.policy.trusted_key);
         fix(&mut self.policy.entities);
         fix(&mut self.audit.log);
+        fix(&mut self.audit.signing_key);
         fix(&mut self.mask.keys);
         self
     }
@@ -174,6 +197,16 @@ impl Config {
                 ));
             }
             _ => {}
+        }
+        for (key, value) in [
+            ("header_timeout_ms", self.server.header_timeout_ms as usize),
+            ("max_connections", self.server.max_connections),
+            ("max_connections_per_ip", self.server.max_connections_per_ip),
+            ("request_timeout_ms", self.server.request_timeout_ms as usize),
+        ] {
+            if value == 0 {
+                return Err(format!("[server] {key} must be positive"));
+            }
         }
         if !["jit", "interp"].contains(&self.policy.backend.as_str()) {
             return Err(format!("[policy] backend: `{}` is not `jit` or `interp`", self.policy.backend));

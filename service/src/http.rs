@@ -109,10 +109,10 @@ impl App {
         }
     }
 
-    /// Syncs the audit log (at shutdown).
-    pub fn sync_audit(&self) {
+    /// Seals (a closing checkpoint, with a signing key) and syncs the audit log, at shutdown.
+    pub fn close_audit(&self) {
         if let Some(log) = &self.audit
-            && let Err(e) = log.sync()
+            && let Err(e) = log.close()
         {
             eprintln!("ward serve: {e}");
         }
@@ -130,14 +130,22 @@ impl App {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             r
         };
-        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Err(unauthorized("missing `Authorization: Bearer <token>`"));
         };
+        if values.next().is_some() {
+            // Which one is meant? A proxy in front may have read the other.
+            return Err(self.fail(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::BadRequest,
+                "more than one Authorization header: send exactly one",
+            ));
+        }
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
         let digest = Sha256::digest(token.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -180,6 +188,14 @@ impl App {
 
     /// Authenticates, rate-limits and reads the JSON body.
     async fn admit(&self, req: Request, scope: Scope) -> Result<Json, Response> {
+        let body = self.admit_bytes(req, scope).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body is not valid JSON: {e}"))
+        })
+    }
+
+    /// Authenticates, rate-limits and reads the body (bytes, at most `max_body`).
+    async fn admit_bytes(&self, req: Request, scope: Scope) -> Result<bytes::Bytes, Response> {
         let client = self.authorize(&req, scope)?;
         self.rate_limit(client)?;
         let too_large = || {
@@ -206,9 +222,7 @@ impl App {
                 });
             }
         };
-        serde_json::from_slice(&body).map_err(|e| {
-            self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body is not valid JSON: {e}"))
-        })
+        Ok(body)
     }
 
     fn bad_request(&self, message: impl Into<String>) -> Response {
@@ -232,7 +246,9 @@ impl App {
         self.metrics.decision(decision);
         if let Some(log) = &self.audit {
             let now = self.policy.engine.clock().now_ms();
-            if let Err(e) = log.append(Entry::new(request, decision, &version.hash, now)) {
+            let program = self.policy.engine.loaded();
+            let entry = Entry::new(request, decision, &version.hash, now).with_severity(program.program(), decision);
+            if let Err(e) = log.append(entry) {
                 eprintln!("ward serve: {e}");
                 return Err(self.fail(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -243,6 +259,14 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The token of an `Authorization` value with the `Bearer` scheme, whose
+/// name is case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn json_response(status: StatusCode, body: &Json) -> Response {
@@ -287,7 +311,98 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), deadline))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), keep_alive))
         .with_state(app)
+}
+
+/// A request body the handler may leave unread: what it does not read stays
+/// here, for [`keep_alive`] to drain.
+struct Unread {
+    body: std::sync::Mutex<Option<Body>>,
+    /// Bytes the handler read.
+    read: std::sync::atomic::AtomicUsize,
+    /// The handler read it to the end.
+    done: std::sync::atomic::AtomicBool,
+}
+
+struct TrackedBody(Arc<Unread>);
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        use std::sync::atomic::Ordering;
+        use std::task::Poll;
+        let mut slot = self.0.body.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(body) = slot.as_mut() else { return Poll::Ready(None) };
+        let polled = std::pin::Pin::new(body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.0.done.store(true, Ordering::Release),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.0.read.fetch_add(data.len(), Ordering::AcqRel);
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+}
+
+/// Keeps connections usable when a handler answers without reading the
+/// whole request body (401, 403, 404, 405, 429 …): the rest of the body is
+/// read and dropped (up to `max_body_bytes`, within the request deadline),
+/// so that the next request on the connection is read from where it starts.
+/// When that cannot be done (a body over the limit, a request that timed
+/// out), the answer says `Connection: close` and the connection is closed
+/// after it — never closed under a client that was not told.
+async fn keep_alive(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use std::sync::atomic::Ordering;
+    let (parts, body) = req.into_parts();
+    if http_body::Body::is_end_stream(&body) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let unread = Arc::new(Unread {
+        body: std::sync::Mutex::new(Some(body)),
+        read: std::sync::atomic::AtomicUsize::new(0),
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let tracked = Body::new(TrackedBody(Arc::clone(&unread)));
+    let mut response = next.run(Request::from_parts(parts, tracked)).await;
+    if unread.done.load(Ordering::Acquire) {
+        return response;
+    }
+    let rest = unread.body.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let budget = app.max_body.saturating_sub(unread.read.load(Ordering::Acquire));
+    let drainable = !matches!(response.status(), StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE);
+    let drained = match rest {
+        Some(rest) if drainable => tokio::time::timeout(app.timeout, drain(rest, budget)).await.unwrap_or(false),
+        _ => false,
+    };
+    if !drained {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads `body` to its end and drops it; `false` if it is longer than `budget` bytes or fails.
+async fn drain(mut body: Body, budget: usize) -> bool {
+    use http_body_util::BodyExt as _;
+    let mut left = budget;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Some(data) = frame.data_ref() {
+            match left.checked_sub(data.len()) {
+                Some(l) => left = l,
+                None => return false,
+            }
+        }
+    }
+    true
 }
 
 async fn deadline(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -344,44 +459,208 @@ async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
     response
 }
 
+/// `/v1/decide/batch`, in memory bounded per item: the body's requests are
+/// read one at a time from its bytes (never as one JSON tree), twice — first
+/// to refuse the batch whole if any request is malformed (400 naming it) or
+/// there are too many (413), then to decide each under one policy version,
+/// audit it and write its decision into the answer, dropping it before the
+/// next. What stays is the body and the answer's bytes, both linear in the
+/// batch.
 async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let body = match app.admit(req, Scope::Decide).await {
+    let body = match app.admit_bytes(req, Scope::Decide).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let items = match body.as_object().and_then(|o| o.get("requests")).and_then(Json::as_array) {
-        Some(items) if body.as_object().is_some_and(|o| o.len() == 1) => items,
-        _ => return app.bad_request("expected {\"requests\": [request, …]}"),
-    };
-    if items.len() > app.max_batch {
-        return app.fail(
+    let shape = |e: String| app.bad_request(format!("expected {{\"requests\": [request, …]}}: {e}"));
+    let too_many = || {
+        app.fail(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TooLarge,
-            format!("{} requests is more than the batch limit of {}", items.len(), app.max_batch),
-        );
-    }
-    let mut requests = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match app.request(item, &format!("requests[{i}].")) {
-            Ok(r) => requests.push(r),
-            Err(r) => return r,
-        }
-    }
-    // One version for the whole batch.
-    let (decisions, version) = {
-        let current = app.policy.read();
-        let ds: Vec<Decision> = requests.iter().map(|r| app.policy.engine.decide(r)).collect();
-        (ds, Arc::clone(&current))
+            format!("more requests than the batch limit of {}", app.max_batch),
+        )
     };
-    for (r, d) in requests.iter().zip(&decisions) {
-        if let Err(resp) = app.record(r, d, &version) {
-            return resp;
+    let checked = batch::for_each(&body, |i, item| {
+        if i >= app.max_batch {
+            return Err(too_many());
+        }
+        app.request(&item, &format!("requests[{i}].")).map(drop)
+    });
+    let count = match checked {
+        Ok(n) => n,
+        Err(batch::Stop::Shape(e)) => return shape(e),
+        Err(batch::Stop::Item(r)) => return r,
+    };
+    // One version for the whole batch.
+    let mut out: Vec<u8> = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(b"{\"decisions\":[");
+    let decided = {
+        let current = app.policy.read();
+        batch::for_each(&body, |i, item| {
+            let request = app.request(&item, &format!("requests[{i}]."))?;
+            let decision = app.policy.engine.decide(&request);
+            app.record(&request, &decision, &current)?;
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, &decision).map_err(|e| {
+                app.fail(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("decision {i}: {e}"))
+            })
+        })
+        .map(|n| (n, Arc::clone(&current)))
+    };
+    let version = match decided {
+        Ok((n, version)) if n == count => version,
+        Ok(_) => return shape("the body changed between two readings".to_string()),
+        Err(batch::Stop::Shape(e)) => return shape(e),
+        Err(batch::Stop::Item(r)) => return r,
+    };
+    out.extend_from_slice(b"],\"policy\":");
+    if let Err(e) = serde_json::to_writer(&mut out, &policy_json(&version)) {
+        return app.fail(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, e.to_string());
+    }
+    out.push(b'}');
+    app.metrics.latency(Endpoint::Batch, start.elapsed());
+    let mut r = (StatusCode::OK, out).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Reading `{"requests": [...]}` one request at a time.
+mod batch {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value as Json;
+
+    /// Why the reading stopped.
+    pub enum Stop<E> {
+        /// The body is not `{"requests": [...]}`.
+        Shape(String),
+        /// `each` refused an item.
+        Item(E),
+    }
+
+    type Each<'a> = &'a mut dyn FnMut(usize, Json) -> bool;
+
+    /// Calls `each(index, request JSON)` for every element of `requests`, in
+    /// order, holding one at a time; stops at the first `Err`. The number of
+    /// requests, or why not.
+    pub fn for_each<E>(body: &[u8], mut each: impl FnMut(usize, Json) -> Result<(), E>) -> Result<usize, Stop<E>> {
+        let mut failure = None;
+        let mut count = 0;
+        let result = {
+            let mut call = |i: usize, item: Json| match each(i, item) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            };
+            let mut de = serde_json::Deserializer::from_slice(body);
+            Top { each: &mut call, count: &mut count }.deserialize(&mut de).and_then(|()| de.end())
+        };
+        if let Some(e) = failure {
+            return Err(Stop::Item(e));
+        }
+        result.map_err(|e| Stop::Shape(e.to_string()))?;
+        Ok(count)
+    }
+
+    struct Top<'a, 'b> {
+        each: Each<'a>,
+        count: &'b mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_map(self)
         }
     }
-    let out: Vec<Json> = decisions.iter().map(Decision::to_json).collect();
-    app.metrics.latency(Endpoint::Batch, start.elapsed());
-    json_response(StatusCode::OK, &json!({ "decisions": out, "policy": policy_json(&version) }))
+
+    impl<'de> Visitor<'de> for Top<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object with `requests`")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let Top { each, count } = self;
+            let mut seen = false;
+            while let Some(key) = map.next_key::<String>()? {
+                if key != "requests" {
+                    return Err(de::Error::custom(format!("`{key}` is not a field of a batch (only `requests`)")));
+                }
+                if seen {
+                    return Err(de::Error::custom("`requests` appears twice"));
+                }
+                seen = true;
+                map.next_value_seed(Items { each: &mut *each, count: &mut *count })?;
+            }
+            if seen { Ok(()) } else { Err(de::Error::custom("`requests` is missing")) }
+        }
+    }
+
+    struct Items<'a, 'b> {
+        each: Each<'a>,
+        count: &'b mut usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Items<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of requests")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while let Some(item) = seq.next_element::<Json>()? {
+                if !(self.each)(i, item) {
+                    return Err(de::Error::custom("stopped"));
+                }
+                i += 1;
+            }
+            *self.count = i;
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+        use super::*;
+
+        #[test]
+        fn reads_items_one_by_one_and_stops_where_told() {
+            let mut seen = Vec::new();
+            let n = for_each(br#"{"requests": [1, {"a": 2}, "x"]}"#, |i, v| {
+                seen.push((i, v));
+                Ok::<(), ()>(())
+            });
+            assert_eq!(n.ok(), Some(3));
+            assert_eq!(seen.len(), 3);
+            let stopped = for_each(br#"{"requests": [1, 2, 3]}"#, |i, _| if i == 1 { Err(i) } else { Ok(()) });
+            assert!(matches!(stopped, Err(Stop::Item(1))));
+            for bad in
+                [&br#"[]"#[..], br#"{}"#, br#"{"requests": 1}"#, br#"{"requests": [], "x": 1}"#, br#"{"requests": [1"#]
+            {
+                assert!(matches!(for_each(bad, |_, _| Ok::<(), ()>(())), Err(Stop::Shape(_))));
+            }
+        }
+    }
 }
 
 async fn mask(State(app): State<Arc<App>>, req: Request) -> Response {

@@ -4,12 +4,15 @@
 //! that authenticate with bearer tokens, with a body-size limit, a per-client
 //! rate limit and request deadlines; reloads its policy bundle on SIGHUP,
 //! on `POST /v1/reload` and when the files change, keeping the old policy
-//! when the new one is refused. See docs/deploy.md.
+//! when the new one is refused. Connections are limited per client address
+//! and in all, and request headers have a deadline. See docs/deploy.md.
 
 pub mod config;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -118,6 +121,9 @@ async fn serve(config: Config) -> Result<(), String> {
         tokio::task::spawn_blocking(move || policy::Policy::open(source)).await.map_err(|e| e.to_string())??;
     let policy = Arc::new(policy);
     let audit = match &config.audit.log {
+        None if config.audit.signing_key.is_some() => {
+            return Err("[audit] signing_key needs [audit] log".to_string());
+        }
         None => None,
         Some(path) => {
             let durability = if config.audit.sync == "record" {
@@ -125,11 +131,26 @@ async fn serve(config: Config) -> Result<(), String> {
             } else {
                 ward_runtime::audit::Durability::Batched { records: 256, interval: Duration::from_millis(200) }
             };
-            Some(ward_runtime::audit::AuditLog::open(path, durability).map_err(|e| e.to_string())?)
+            let checkpoints = match &config.audit.signing_key {
+                None => None,
+                Some(key) => {
+                    let text =
+                        std::fs::read_to_string(key).map_err(|e| format!("cannot read `{}`: {e}", key.display()))?;
+                    let key = ward_runtime::bundle::parse_signing_key(&text)
+                        .map_err(|e| format!("[audit] signing_key `{}`: {e}", key.display()))?;
+                    Some(ward_runtime::audit::Checkpoints {
+                        key,
+                        every: config.audit.checkpoint_every.max(1),
+                        interval: Duration::from_millis(config.audit.checkpoint_interval_ms.max(1)),
+                    })
+                }
+            };
+            Some(ward_runtime::audit::AuditLog::open_with(path, durability, checkpoints).map_err(|e| e.to_string())?)
         }
     };
     let app = Arc::new(http::App::new(&config, Arc::clone(&policy), audit, keys(&config)?));
-    spawn_reloaders(&app, config.policy.watch_interval_ms)?;
+    let watch = Some(Duration::from_millis(config.policy.watch_interval_ms)).filter(|d| !d.is_zero());
+    reload::spawn(Arc::clone(&app) as Arc<dyn reload::Reload>, watch)?;
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -145,63 +166,43 @@ async fn serve(config: Config) -> Result<(), String> {
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {}://{local}", if tls.is_some() { "https" } else { "http" });
+        let _ = writeln!(out, "listening on {}", listen::url(local, tls.is_some()));
         let _ = out.flush();
     }
     eprintln!("ward serve: serving policy {} (version {}) on {local}", current.hash, current.generation);
-    let served = match tls {
-        Some(tls) => {
-            let handshake = Duration::from_millis(config.server.tls_handshake_timeout_ms);
-            let listener = tls::TlsListener::new(listener, tls, handshake).map_err(|e| e.to_string())?;
-            axum::serve(listener, router).with_graceful_shutdown(shutdown()).await
-        }
-        None => axum::serve(listener, router).with_graceful_shutdown(shutdown()).await,
+    let options = listen::Options {
+        tls: tls.map(|t| (t, Duration::from_millis(config.server.tls_handshake_timeout_ms))),
+        header_timeout: Duration::from_millis(config.server.header_timeout_ms),
+        limits: listen::Limits::new(
+            config.server.max_connections_per_ip,
+            config.server.max_connections,
+            Arc::clone(&app.metrics.connections_open),
+        ),
+        drain: Duration::from_millis(config.server.request_timeout_ms).saturating_add(Duration::from_secs(1)),
     };
-    app.sync_audit();
-    served.map_err(|e| format!("serve: {e}"))
-}
-
-/// Reloads on SIGHUP, and when the bundle or entities files change.
-fn spawn_reloaders(app: &Arc<http::App>, watch_interval_ms: u64) -> Result<(), String> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
-    let on_signal = Arc::clone(app);
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            reload(&on_signal, "SIGHUP").await;
-        }
-    });
-    if watch_interval_ms > 0 {
-        let watcher = Arc::clone(app);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(watch_interval_ms));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if watcher.policy.changed() {
-                    reload(&watcher, "a file change").await;
-                }
-            }
-        });
-    }
+    let counter = Arc::clone(&app);
+    listen::serve(listener, router, options, Arc::new(move || counter.metrics.connection_refused()), shutdown()).await;
+    app.close_audit();
     Ok(())
 }
 
-async fn reload(app: &Arc<http::App>, why: &str) {
-    let policy = Arc::clone(&app.policy);
-    match tokio::task::spawn_blocking(move || policy.reload()).await {
-        Ok(Ok(v)) => {
-            app.metrics.reload(true);
-            eprintln!("ward serve: reloaded on {why}: version {} ({})", v.generation, v.hash);
-        }
-        Ok(Err(e)) => {
-            app.metrics.reload(false);
-            let v = app.policy.current();
-            eprintln!("ward serve: reload on {why} refused, still serving version {}: {e}", v.generation);
-        }
-        Err(e) => {
-            app.metrics.reload(false);
-            eprintln!("ward serve: reload on {why} failed: {e}");
+impl reload::Reload for http::App {
+    fn changed(&self) -> bool {
+        self.policy.changed()
+    }
+
+    fn reload(&self) -> Result<String, String> {
+        self.policy.reload().map(|v| format!("version {} ({})", v.generation, v.hash))
+    }
+
+    fn reloaded(&self, why: &str, result: &Result<String, String>) {
+        self.metrics.reload(result.is_ok());
+        match result {
+            Ok(v) => eprintln!("ward serve: reloaded on {why}: {v}"),
+            Err(e) => {
+                let v = self.policy.current();
+                eprintln!("ward serve: reload on {why} refused, still serving version {}: {e}", v.generation);
+            }
         }
     }
 }

@@ -82,6 +82,9 @@ pub struct Metrics {
     errors: [AtomicU64; ERROR_KINDS.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    connections_refused: AtomicU64,
+    /// Connections open now (set by the listener).
+    pub connections_open: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -116,6 +119,11 @@ impl Metrics {
         if let Some(c) = self.errors.get(kind as usize) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A connection refused for being over a connection limit.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reload(&self, ok: bool) {
@@ -154,6 +162,13 @@ impl Metrics {
         let _ = writeln!(out, "ward_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Ordering::Relaxed));
         let _ =
             writeln!(out, "ward_reloads_total{{result=\"failed\"}} {}", self.reloads_failed.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP ward_connections_refused_total Connections refused for being over a connection limit.\n\
+             # TYPE ward_connections_refused_total counter\n",
+        );
+        let _ = writeln!(out, "ward_connections_refused_total {}", self.connections_refused.load(Ordering::Relaxed));
+        out.push_str("# HELP ward_connections_open Connections open.\n# TYPE ward_connections_open gauge\n");
+        let _ = writeln!(out, "ward_connections_open {}", self.connections_open.load(Ordering::Relaxed));
         out.push_str("# HELP ward_policy_info The policy being served.\n# TYPE ward_policy_info gauge\n");
         let _ = writeln!(out, "ward_policy_info{{hash=\"{}\",generation=\"{generation}\"}} 1", escape(policy_hash));
         out.push_str(

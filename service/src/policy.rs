@@ -7,12 +7,14 @@
 //! decision is reported with the version that actually made it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 use ward_runtime::bundle::ed25519_dalek::VerifyingKey;
 use ward_runtime::bundle::{Bundle, rfc3339};
 use ward_runtime::{Backend, Engine, SystemClock};
+
+use crate::reload::Watch;
 
 /// The version being served.
 #[derive(Debug, Clone)]
@@ -51,15 +53,12 @@ pub struct Source {
     pub backend: Backend,
 }
 
-/// What identifies the files' current contents, to notice changes.
-type Stamp = Vec<Option<(SystemTime, u64)>>;
-
 pub struct Policy {
     pub engine: Engine,
     current: RwLock<Arc<Version>>,
     source: Source,
-    /// One reload at a time; holds the stamp of the files last loaded.
-    reloading: Mutex<Stamp>,
+    /// The files, to notice changes; one reload at a time.
+    watch: Watch,
 }
 
 fn now_ms() -> i64 {
@@ -67,11 +66,8 @@ fn now_ms() -> i64 {
 }
 
 impl Source {
-    fn stamp(&self) -> Stamp {
-        std::iter::once(&self.bundle)
-            .chain(self.entities.as_ref())
-            .map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
-            .collect()
+    fn files(&self) -> Vec<PathBuf> {
+        std::iter::once(self.bundle.clone()).chain(self.entities.clone()).collect()
     }
 
     /// Reads, verifies and prepares the policy set.
@@ -112,10 +108,10 @@ fn version(bundle: &Bundle, generation: u64) -> Version {
 impl Policy {
     /// Loads the policy for the first time: any problem is an error.
     pub fn open(source: Source) -> Result<Policy, String> {
-        let stamp = source.stamp();
+        let watch = Watch::new(source.files());
         let (loaded, bundle) = source.load()?;
         let engine = Engine::new(loaded, Arc::new(SystemClock), source.backend);
-        Ok(Policy { engine, current: RwLock::new(Arc::new(version(&bundle, 1))), source, reloading: Mutex::new(stamp) })
+        Ok(Policy { engine, current: RwLock::new(Arc::new(version(&bundle, 1))), source, watch })
     }
 
     /// The version being served; decisions made while the guard lives are made by it.
@@ -129,20 +125,19 @@ impl Policy {
 
     /// Whether the files changed since the last load (or load attempt).
     pub fn changed(&self) -> bool {
-        let last = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        *last != self.source.stamp()
+        self.watch.changed()
     }
 
     /// Loads the files again and swaps them in; on any error the current
     /// policy stays. Blocking: compiles to native code.
     pub fn reload(&self) -> Result<Arc<Version>, String> {
-        let mut last = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        *last = self.source.stamp();
-        let (loaded, bundle) = self.source.load()?;
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        let next = Arc::new(version(&bundle, current.generation + 1));
-        self.engine.swap(loaded);
-        *current = Arc::clone(&next);
-        Ok(next)
+        self.watch.reload(|| {
+            let (loaded, bundle) = self.source.load()?;
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            let next = Arc::new(version(&bundle, current.generation + 1));
+            self.engine.swap(loaded);
+            *current = Arc::clone(&next);
+            Ok(next)
+        })
     }
 }

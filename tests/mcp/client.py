@@ -1,14 +1,20 @@
 """Drives an MCP server over stdio (or streamable HTTP) with the official MCP
 Python SDK's client, for Ward's gateway tests.
 
-usage: client.py MODE STEPS_JSON -- COMMAND ARGS...     (stdio)
-       client.py MODE STEPS_JSON --url URL              (streamable HTTP)
+usage: client.py MODE STEPS_JSON [--approve NAME | --decline] -- COMMAND ARGS...  (stdio)
+       client.py MODE STEPS_JSON [--approve NAME | --decline] --url URL           (streamable HTTP)
 
 MODE is the SDK's connect mode ("auto" probes `server/discover`, "legacy"
 does the initialize handshake). STEPS_JSON is a list of steps:
 ["list"] or ["call", TOOL, ARGUMENTS]. Prints one JSON line per step:
 {"tools": [names]}, {"result": CallToolResult as JSON} or
-{"error": {"code", "message", "data"}}.
+{"error": {"code", "message", "data"}}, plus "elicited": [messages] when the
+server asked the user something during the step.
+
+With --approve NAME the client declares the elicitation capability and its
+user accepts every form, answering `approve: true` and their name in a
+string field named `approver`; with --decline the user declines. Without
+either, the client has no elicitation capability.
 """
 
 import asyncio
@@ -16,6 +22,9 @@ import json
 import sys
 
 from mcp import Client, StdioServerParameters
+from mcp_types import ElicitResult
+
+ELICITED = []
 
 
 def error_of(exc):
@@ -29,11 +38,28 @@ def error_of(exc):
 async def main():
     mode, steps = sys.argv[1], json.loads(sys.argv[2])
     rest = sys.argv[3:]
+    answer = None
+    if rest[0] == "--approve":
+        answer, rest = rest[1], rest[2:]
+    elif rest[0] == "--decline":
+        answer, rest = False, rest[1:]
     if rest[0] == "--url":
         server = rest[1]
     else:
         server = StdioServerParameters(command=rest[1], args=rest[2:])
-    async with Client(server, mode=mode, read_timeout_seconds=30) as client:
+
+    async def elicit(context, params):
+        ELICITED.append(params.message)
+        if answer is False:
+            return ElicitResult(action="decline")
+        schema = params.requested_schema or {}
+        content = {}
+        for name, field in (schema.get("properties") or {}).items():
+            content[name] = True if field.get("type") == "boolean" else answer
+        return ElicitResult(action="accept", content=content)
+
+    options = {"elicitation_callback": elicit} if answer is not None else {}
+    async with Client(server, mode=mode, read_timeout_seconds=30, **options) as client:
         for step in steps:
             try:
                 if step[0] == "list":
@@ -44,6 +70,9 @@ async def main():
                     out = {"result": result.model_dump(mode="json", by_alias=True, exclude_none=True)}
             except Exception as exc:  # noqa: BLE001 - reported to the test
                 out = {"error": error_of(exc)}
+            if ELICITED:
+                out["elicited"] = list(ELICITED)
+                ELICITED.clear()
             print(json.dumps(out), flush=True)
 
 

@@ -211,6 +211,22 @@ impl Engine {
         Checked { verdict, loaded }
     }
 
+    /// Records `request` in the flow history as an allowed action: for a
+    /// request whose `approval_required` a person lifted (the MCP gateway's
+    /// approvals), so that later flow conditions see it as they see every
+    /// allowed request. A failure to record is added to `decision.errors`.
+    pub fn record_approved(&self, request: &Request, decision: &mut Decision) {
+        let loaded = self.loaded.load();
+        let now = self.clock.now_ms();
+        with_frame(|frame| {
+            if frame.rebuild(&loaded.store, request, now).is_ok()
+                && loaded.recorded.get(frame.action as usize).copied().unwrap_or(false)
+            {
+                self.record_flows(&loaded, request, frame, decision);
+            }
+        });
+    }
+
     /// Checks and lays out `request` once, for deciding it repeatedly (the
     /// benchmarks' "prepared frame"; also useful for replays).
     pub fn prepare(&self, request: &Request, now: i64) -> Result<PreparedRequest, crate::data::DataError> {

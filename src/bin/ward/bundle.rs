@@ -27,6 +27,13 @@ fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
+/// A signing key file (`ward keygen`'s PREFIX.key).
+pub fn read_signing_key(path: &Path) -> Result<ward_runtime::bundle::ed25519_dalek::SigningKey, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {}", path.display(), files::describe(&e)))
+        .and_then(|t| bundle::parse_signing_key(&t).map_err(|e| format!("`{}`: {e}", path.display())))
+}
+
 /// `ward build PATH… -o BUNDLE [--sign KEY]`.
 pub fn build(paths: &[PathBuf], output: &Path, sign: Option<&Path>) -> ExitCode {
     let key = match sign {

@@ -114,6 +114,8 @@ pub struct EvalArgs {
     pub at: Option<String>,
     pub audit_log: Option<PathBuf>,
     pub audit_durability: ward_runtime::audit::Durability,
+    /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    pub audit_key: Option<PathBuf>,
 }
 
 fn read(path: &Path, what: &str) -> Result<String, ExitCode> {
@@ -175,11 +177,23 @@ pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) ->
     }
     let policy_hash = loaded.program().source_hash.clone();
     let engine = Engine::new(loaded, clock, args.backend);
+    let checkpoints = match &args.audit_key {
+        Some(path) => match crate::bundle::read_signing_key(path) {
+            Ok(key) => Some(ward_runtime::audit::Checkpoints::new(key)),
+            Err(e) => {
+                eprintln!("error: --audit-key: {e}");
+                return Err(ExitCode::from(USAGE));
+            }
+        },
+        None => None,
+    };
     let audit = match &args.audit_log {
-        Some(path) => Some(ward_runtime::audit::AuditLog::open(path, args.audit_durability).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        })?),
+        Some(path) => Some(ward_runtime::audit::AuditLog::open_with(path, args.audit_durability, checkpoints).map_err(
+            |e| {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            },
+        )?),
         None => None,
     };
     Ok(Setup { engine, policy_hash, audit })
@@ -189,8 +203,18 @@ impl Setup {
     /// Appends `decision` to the audit log, if there is one.
     pub fn audit(&self, request: &Request, decision: &Decision) -> Result<(), ExitCode> {
         let Some(log) = &self.audit else { return Ok(()) };
-        let entry = ward_runtime::audit::Entry::new(request, decision, &self.policy_hash, self.engine.clock().now_ms());
+        let entry = ward_runtime::audit::Entry::new(request, decision, &self.policy_hash, self.engine.clock().now_ms())
+            .with_severity(self.engine.loaded().program(), decision);
         log.append(entry).map(|_| ()).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })
+    }
+
+    /// Closes the audit log (its last checkpoint, when signed).
+    pub fn close(&self) -> Result<(), ExitCode> {
+        let Some(log) = &self.audit else { return Ok(()) };
+        log.close().map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         })
@@ -264,7 +288,7 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Eng
     } else {
         each_request_line(&mut input, path, &mut out, &mut decide_one)
     };
-    if let Err(code) = result {
+    if let Err(code) = result.and_then(|()| setup.close()) {
         let _ = out.flush();
         return code;
     }
@@ -329,13 +353,53 @@ pub fn keys(path: Option<&Path>) -> Result<Box<dyn ward_runtime::mask::Keys>, Ex
     }
 }
 
-/// `ward audit verify FILE`.
-pub fn audit_verify(path: &Path) -> ExitCode {
-    match ward_runtime::audit::verify(path) {
+/// `ward audit verify FILE [--expect-head HASH] [--trusted-key PUB] [--live]`.
+pub fn audit_verify(path: &Path, expect_head: Option<&str>, trusted_key: Option<&Path>, live: bool) -> ExitCode {
+    let mut options = ward_runtime::audit::VerifyOptions { live, ..Default::default() };
+    if let Some(head) = expect_head {
+        let head = head.trim().to_ascii_lowercase();
+        if head.len() != 64 || !head.bytes().all(|b| b.is_ascii_hexdigit()) {
+            eprintln!(
+                "error: --expect-head: `{head}` is not a SHA-256 hash (64 hex digits, as `ward audit verify` prints)"
+            );
+            return ExitCode::from(USAGE);
+        }
+        options.expect_head = Some(head);
+    }
+    if let Some(key) = trusted_key {
+        match std::fs::read_to_string(key)
+            .map_err(|e| e.to_string())
+            .and_then(|t| ward_runtime::bundle::parse_verifying_key(&t).map_err(|e| e.to_string()))
+        {
+            Ok(k) => options.trusted_key = Some(k),
+            Err(e) => {
+                eprintln!("error: --trusted-key `{}`: {e}", key.display());
+                return ExitCode::from(USAGE);
+            }
+        }
+    }
+    match ward_runtime::audit::verify_with(path, &options) {
         Ok(report) => {
             println!("{}: {} records verified", path.display(), report.records);
             if report.truncated_tail {
                 println!("note: the last line was cut short (a writer stopped mid-record) and is not counted");
+            }
+            match &report.last_checkpoint {
+                Some(c) => println!(
+                    "{} checkpoint(s); the last (line {}, {}) {}; signed by key {}{}",
+                    report.checkpoints,
+                    c.line,
+                    ward_runtime::bundle::rfc3339(c.time),
+                    if c.closing { "closes the log" } else { "is periodic" },
+                    c.key_id,
+                    if options.trusted_key.is_some() { " (trusted)" } else { " (not checked against a trusted key)" },
+                ),
+                None => {
+                    println!("no checkpoint (unsigned log): a cut at a record boundary shows only with --expect-head")
+                }
+            }
+            if let (Some(head), Some(seq)) = (&options.expect_head, report.expected_head_at) {
+                println!("expected head {head} is record {seq}");
             }
             println!("head {}", report.head);
             ExitCode::SUCCESS

@@ -173,7 +173,7 @@ enum Command {
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
     /// Guard an MCP server: decide, mask and audit the agent's tool calls (see docs/mcp.md).
-    McpProxy(ward_mcp::cli::ProxyArgs),
+    McpProxy(Box<ward_mcp::cli::ProxyArgs>),
     /// Write a Ward schema from an MCP server's tool descriptions.
     McpSchema(ward_mcp::cli::SchemaArgs),
     /// Compile policy files into a bundle for `ward serve`, optionally signed.
@@ -216,6 +216,15 @@ enum AuditCommand {
     Verify {
         /// The log file.
         file: PathBuf,
+        /// A head hash anchored earlier (printed by a previous verify): the log must still hold that record.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        /// The public key (`ward keygen`) the log's checkpoints must be signed with; the log must end with a closing checkpoint.
+        #[arg(long, value_name = "PUB")]
+        trusted_key: Option<PathBuf>,
+        /// With --trusted-key: the writer may still be running (records after the last checkpoint are accepted).
+        #[arg(long, requires = "trusted_key")]
+        live: bool,
     },
 }
 
@@ -264,6 +273,9 @@ struct EvalCli {
     /// When audit records reach the disk: after each record, or in batches.
     #[arg(long, value_enum, default_value_t = SyncArg::Record)]
     audit_sync: SyncArg,
+    /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
+    #[arg(long, value_name = "KEY", requires = "audit_log")]
+    audit_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -290,6 +302,7 @@ impl EvalCli {
                     interval: std::time::Duration::from_millis(200),
                 },
             },
+            audit_key: self.audit_key,
         }
     }
 }
@@ -359,7 +372,9 @@ fn run(cli: Cli) -> ExitCode {
         Command::Lifecycle { paths, at, within, format } => {
             decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
         }
-        Command::Audit(AuditCommand::Verify { file }) => decide::audit_verify(&file),
+        Command::Audit(AuditCommand::Verify { file, expect_head, trusted_key, live }) => {
+            decide::audit_verify(&file, expect_head.as_deref(), trusted_key.as_deref(), live)
+        }
         Command::Mask {
             policy,
             request,
@@ -389,6 +404,7 @@ fn run(cli: Cli) -> ExitCode {
                 at,
                 audit_log,
                 audit_sync: SyncArg::Record,
+                audit_key: None,
             };
             let mut all = payload;
             all.append(&mut inputs);
@@ -432,7 +448,7 @@ fn run(cli: Cli) -> ExitCode {
             out.push('\n');
         }),
         Command::Lsp => ward_lsp::run_stdio(),
-        Command::McpProxy(args) => ward_mcp::cli::proxy(args),
+        Command::McpProxy(args) => ward_mcp::cli::proxy(*args),
         Command::McpSchema(args) => ward_mcp::cli::schema(args),
         Command::Build { paths, output, sign } => bundle::build(&paths, &output, sign.as_deref()),
         Command::Keygen { output, force } => bundle::keygen(&output, force),
