@@ -13,6 +13,9 @@ use crate::data::{self, DataError, Entities};
 use crate::hash::FxHashMap;
 use crate::value::{Raw, Record, Tables};
 
+/// How many entities one entity may be in, transitively.
+pub const MAX_ANCESTORS: usize = 1024;
+
 /// One entity.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -113,6 +116,12 @@ impl Store {
     /// An empty store (only the entities the policy itself declares).
     pub fn empty(program: Arc<Program>) -> Result<Store, DataError> {
         Store::load(program, &Json::Array(Vec::new()))
+    }
+
+    /// Loads entities from the text of Cedar's JSON entity format.
+    pub fn load_str(program: Arc<Program>, text: &str) -> Result<Store, DataError> {
+        let json: Json = serde_json::from_str(text).map_err(|e| data::error("entities", format!("not valid JSON: {e}")))?;
+        Store::load(program, &json)
     }
 
     /// Loads entities from Cedar's JSON entity format.
