@@ -201,7 +201,8 @@ fn chain(n: usize) -> Json {
     Json::Array(
         (0..n)
             .map(|i| {
-                let parents = if i + 1 < n { json!([{"type": "Team", "id": format!("t{}", i + 1)}]) } else { json!([]) };
+                let parents =
+                    if i + 1 < n { json!([{"type": "Team", "id": format!("t{}", i + 1)}]) } else { json!([]) };
                 json!({"uid": {"type": "Team", "id": format!("t{i}")}, "parents": parents})
             })
             .collect(),

@@ -121,10 +121,11 @@ pub fn eval(
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            match serde_json::from_str::<serde_json::Value>(&text) {
+            // Strictly, as requests are: duplicate keys and numbers a double would round are refused.
+            match ward_runtime::store::parse_entities(&text) {
                 Ok(v) => v,
                 Err(e) => {
-                    eprintln!("error: entities `{}` are not valid JSON: {e}", path.display());
+                    eprintln!("error: entities `{}`: {e}", path.display());
                     return ExitCode::FAILURE;
                 }
             }
