@@ -109,12 +109,17 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
     let mut expect = Expect::Nothing;
     let mut forward = body.clone();
     if parts.method == Method::POST {
-        let message: Json = match serde_json::from_slice(&body) {
+        // Strictly: a duplicate key (which the server might read otherwise) is refused like bad JSON.
+        let parsed =
+            std::str::from_utf8(&body).map_err(|e| format!("message: not valid JSON: not UTF-8: {e}")).and_then(|t| {
+                ward_runtime::json::parse(t, "message", &ward_runtime::data::Path::Root("")).map_err(|e| e.to_string())
+            });
+        let message: Json = match parsed {
             Ok(m) => m,
             Err(e) => {
                 let error = rpc::error_response(
                     &Json::Null,
-                    rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None),
+                    rpc::error_object(code::PARSE_ERROR, format!("refused: {e}"), None),
                 );
                 return json_response(StatusCode::BAD_REQUEST, &error);
             }

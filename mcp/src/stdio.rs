@@ -244,11 +244,12 @@ fn from_client(
     if text.trim().is_empty() {
         return;
     }
-    let message: Json = match serde_json::from_str(text) {
+    // Strictly: a duplicate key (which the server might read otherwise) is refused like bad JSON.
+    let message: Json = match ward_runtime::json::parse(text, "message", &ward_runtime::data::Path::Root("")) {
         Ok(m) => m,
         Err(e) => {
             // Never forwarded: what the gateway cannot read, it cannot decide.
-            let error = rpc::error_object(code::PARSE_ERROR, format!("not JSON: {e}"), None);
+            let error = rpc::error_object(code::PARSE_ERROR, format!("refused: {e}"), None);
             let _ = to_client.send(rpc::line(&rpc::error_response(&Json::Null, error)));
             return;
         }

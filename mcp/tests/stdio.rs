@@ -246,3 +246,18 @@ async fn a_hanging_server_times_out_and_is_told_to_cancel() {
     h.server.send(r#"{"jsonrpc":"2.0","id":8,"result":{}}"#).await;
     assert_eq!(h.client.recv_json().await["id"], 8);
 }
+
+/// Issue 15: a message with a duplicate key is refused, never decided on
+/// its last value (a server that keeps the first would run another tool).
+#[tokio::test]
+async fn a_message_with_a_duplicate_key_is_refused_and_never_forwarded() {
+    let mut h = start("support_bot", Duration::from_secs(30));
+    h.client
+        .send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_customer","name":"lookup_customer","arguments":{"customer_id":"c-17"}}}"#)
+        .await;
+    let refused = h.client.recv_json().await;
+    assert_eq!(refused["error"]["code"], -32700, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("params.name"), "{refused}");
+    h.client.send(r#"{"jsonrpc":"2.0","method":"notifications/x"}"#).await;
+    assert_eq!(h.server.recv().await, r#"{"jsonrpc":"2.0","method":"notifications/x"}"#);
+}

@@ -206,9 +206,17 @@ impl App {
                 });
             }
         };
-        serde_json::from_slice(&body).map_err(|e| {
-            self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body is not valid JSON: {e}"))
-        })
+        // Strictly (ward_runtime::json): a duplicate key is a 400 naming it, a
+        // number a double would round is read exactly or refused.
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            self.fail(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::BadRequest,
+                format!("the body is not valid JSON: not UTF-8: {e}"),
+            )
+        })?;
+        ward_runtime::json::parse(text, "the body", &ward_runtime::data::Path::Root(""))
+            .map_err(|e| self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, e.to_string()))
     }
 
     fn bad_request(&self, message: impl Into<String>) -> Response {
