@@ -41,11 +41,14 @@ impl Entity {
     }
 }
 
-/// All entities, bound to one compiled program.
+/// All entities, bound to one compiled program. The tables native code
+/// reads (`entities`, `literals`, `flat`, `offsets`, `bits`) are private to
+/// the crate and never change after loading: the JIT's memory safety rests
+/// on their layout (`jit::JitCtx`).
 #[derive(Debug)]
 pub struct Store {
     pub program: Arc<Program>,
-    pub entities: Vec<Entity>,
+    pub(crate) entities: Vec<Entity>,
     /// Per entity type: id → index (looked up by `&str`, without allocating).
     by_uid: Vec<FxHashMap<Box<str>, u32>>,
     /// Entity type names and action names → indexes, for reading requests.
@@ -55,16 +58,17 @@ pub struct Store {
     pub uses_chain: bool,
     pub tables: Tables,
     /// The store index of each of the program's entity literals.
-    pub literals: Vec<u32>,
+    pub(crate) literals: Vec<u32>,
     /// Handles of the program's IP and CIDR constants.
     pub constants: HashMap<ward_ir::Const, Raw>,
     /// The entities' attributes flattened for native code: per entity, its
-    /// presence words then its slots, starting at `offsets[index]`.
-    pub flat: Vec<u64>,
-    pub offsets: Vec<u32>,
+    /// presence words then its slots, starting at `offsets[index]`; then
+    /// zeros, as many as the largest type's presence words and slots.
+    pub(crate) flat: Vec<u64>,
+    pub(crate) offsets: Vec<u32>,
     /// Literal-membership bits, `bits_words` words per entity.
-    pub bits: Vec<u64>,
-    pub bits_words: usize,
+    pub(crate) bits: Vec<u64>,
+    pub(crate) bits_words: usize,
 }
 
 /// Cedar's entity JSON: `[{"uid": {"type", "id"}, "attrs": {…}, "parents": […]}]`.
@@ -326,6 +330,10 @@ impl Store {
             flat.extend_from_slice(&e.attrs.slots);
             bits.extend_from_slice(&e.literal_bits);
         }
+        // Padding, so that native code reading any type's attribute words at
+        // any entity's offset stays inside `flat` (see `jit::JitCtx`).
+        let region = program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0);
+        flat.resize(flat.len() + region, 0);
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {
@@ -353,6 +361,20 @@ impl Store {
             bits,
             bits_words,
         })
+    }
+
+    /// How many entities the store has.
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+    }
+
+    /// The store index of the program's entity literal `k`.
+    pub fn literal(&self, k: u32) -> Option<u32> {
+        self.literals.get(k as usize).copied()
     }
 
     pub fn get(&self, index: u32) -> Option<&Entity> {
