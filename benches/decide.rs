@@ -2,7 +2,8 @@
 //! typed request, over generated policy sets of 10 to 10,000 rules. The
 //! `prepared_frame` and `typed_request` cases produce the verdict (effect
 //! and deciding rules as indexes); `prepared_frame_explained` also
-//! materialises the full decision (rule ids, clause text, obligations).
+//! materialises the full decision (rule ids, clause text, obligations);
+//! `json_text` reads the request from its JSON text first (JIT only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -123,6 +124,17 @@ fn bench(c: &mut Criterion) {
                     engine.check_at(&requests[j], NOW)
                 })
             });
+            // From the request's JSON text (Cedar's shape): read strictly, then decided.
+            if backend == Backend::Jit {
+                let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();
+                let mut t = 0;
+                group.bench_function(BenchmarkId::new("json_text", name), |b| {
+                    b.iter(|| {
+                        t = (t + 1) % texts.len();
+                        engine.check_at(&Request::from_json_str(&texts[t]).unwrap(), NOW)
+                    })
+                });
+            }
             // The same with the explanation materialised (rule ids, clause text, obligations, masks).
             let mut k = 0;
             group.bench_function(BenchmarkId::new("prepared_frame_explained", name), |b| {

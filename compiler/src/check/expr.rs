@@ -377,13 +377,9 @@ impl Cx<'_> {
             ExprKind::Has { base, path } => {
                 let base_ty = self.expr(base, env, facts, None);
                 if path.len() > MAX_HAS_PATH {
-                    let span = match (path.first(), path.last()) {
-                        (Some(a), Some(b)) => Span { start: a.span.start, end: b.span.end },
-                        _ => e.span,
-                    };
                     self.error(
                         "E0228",
-                        span,
+                        e.span,
                         format!("a `has` path of {} segments is longer than data can nest", path.len()),
                     )
                     .label(format!("at most {MAX_HAS_PATH} segments"))
