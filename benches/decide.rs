@@ -2,7 +2,8 @@
 //! typed request, over generated policy sets of 10 to 10,000 rules. The
 //! `prepared_frame` and `typed_request` cases produce the verdict (effect
 //! and deciding rules as indexes); `prepared_frame_explained` also
-//! materialises the full decision (rule ids, clause text, obligations).
+//! materialises the full decision (rule ids, clause text, obligations);
+//! `json_text` reads the request from its JSON text first (JIT only).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -127,6 +128,13 @@ fn bench(c: &mut Criterion) {
             // The verdict: effect and deciding rules, as indexes.
             cycling(&mut group, BenchmarkId::new("prepared_frame", name), &prepared, |p| engine.verdict_prepared(p));
             cycling(&mut group, BenchmarkId::new("typed_request", name), &requests, |r| engine.check_at(r, NOW));
+            // From the request's JSON text (Cedar's shape): read strictly, then decided.
+            if backend == Backend::Jit {
+                let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();
+                cycling(&mut group, BenchmarkId::new("json_text", name), &texts, |t| {
+                    engine.check_at(&Request::from_json_str(t).unwrap(), NOW)
+                });
+            }
             // The same with the explanation materialised (rule ids, clause text, obligations, masks).
             let id = BenchmarkId::new("prepared_frame_explained", name);
             cycling(&mut group, id, &prepared, |p| engine.decide_prepared(p));

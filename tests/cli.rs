@@ -176,3 +176,40 @@ fn bundled_examples_and_stdlib_are_clean_and_formatted() {
     let out = ward(&["fmt", "--check", &examples, &stdlib]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+// ───────────────────────── strict input (issue 15) ─────────────────────────
+
+const PAY: &str = "schema s {\n  entity User\n  entity Doc\n  action read_customer, delete_customer by [User] on [Doc] with { amount?: Decimal }\n}\n\npolicy p {\n  permit action: read_customer\n  forbid action: read_customer when context has amount && context.amount > 100000000000000.0\n}\n";
+
+#[test]
+fn eval_and_explain_refuse_duplicate_keys_and_round_no_decimal() {
+    let dir = scratch("strict-eval");
+    let policy = write(&dir, "p.ward", PAY);
+    let requests = write(
+        &dir,
+        "r.jsonl",
+        concat!(
+            r#"{"principal": {"type": "User", "id": "u"}, "action": "delete_customer", "action": "read_customer", "resource": {"type": "Doc", "id": "d"}}"#,
+            "\n",
+            r#"{"principal": {"type": "User", "id": "u"}, "action": "read_customer", "resource": {"type": "Doc", "id": "d"}, "context": {"amount": 100000000000000.0001}}"#,
+            "\n",
+            r#"{"principal": {"type": "User", "id": "u"}, "action": "read_customer", "resource": {"type": "Doc", "id": "d"}, "context": {"amount": 100000000000000.0}}"#,
+            "\n",
+        ),
+    );
+    let out = ward(&["eval", "--policy", &policy, "--requests", &requests]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["effect"], "deny", "{}", lines[0]);
+    assert!(lines[0].to_string().contains("`action` appears twice"), "{}", lines[0]);
+    assert_eq!(lines[1]["effect"], "deny", "{}", lines[1]);
+    assert_eq!(lines[2]["effect"], "allow", "{}", lines[2]);
+    let out = ward(&["explain", "--policy", &policy, "--requests", &requests]);
+    assert!(stdout(&out).contains("`action` appears twice"), "{}", stdout(&out));
+    // Entity files: a duplicate key is refused with its path, exit 1.
+    let entities = write(&dir, "e.json", r#"[{"uid": {"type": "User", "id": "u", "id": "v"}}]"#);
+    let out = ward(&["eval", "--policy", &policy, "--requests", &requests, "--entities", &entities]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("entities[0].uid.id"), "{}", stderr(&out));
+}

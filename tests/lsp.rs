@@ -258,3 +258,55 @@ fn files_opened_outside_the_workspace_are_checked() {
     assert_eq!(lsp.diagnostics(&u, WAIT).unwrap(), Vec::<Value>::new());
     assert!(lsp.shutdown().success());
 }
+
+/// Issue 15: random bytes and JSON that is not JSON-RPC used to end the
+/// session (exit 0, nothing said). Each is answered per JSON-RPC (-32700
+/// parse error, -32600 invalid request, id null), logged to the client,
+/// and the server keeps serving.
+#[test]
+fn garbage_on_stdin_is_answered_and_the_server_keeps_serving() {
+    let dir = project("lsp-garbage");
+    let mut lsp = start(&dir);
+    lsp.drain();
+    let mut errors = Vec::new();
+    let mut logs = Vec::new();
+    let collect = |lsp: &mut lsp_client::Lsp, errors: &mut Vec<Value>, logs: &mut Vec<Value>, want: usize| {
+        while errors.len() < want {
+            let m = lsp.next(WAIT).expect("an answer to the bad input");
+            if m.get("error").is_some() {
+                errors.push(m);
+            } else if m["method"] == "window/logMessage" {
+                logs.push(m);
+            }
+        }
+    };
+    // Random bytes, no header at all.
+    lsp.send_raw(b"\x00\xffgarbage\r\n\r\n{]]\x7f");
+    collect(&mut lsp, &mut errors, &mut logs, 1);
+    // A well-framed body that is not JSON.
+    lsp.send_raw(b"Content-Length: 9\r\n\r\nnot json!");
+    collect(&mut lsp, &mut errors, &mut logs, 2);
+    // Well-framed JSON that is not a JSON-RPC message.
+    let body = r#"{"hello": "world"}"#;
+    lsp.send_raw(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    collect(&mut lsp, &mut errors, &mut logs, 3);
+    assert_eq!(errors[0]["error"]["code"], -32700, "{errors:?}");
+    assert_eq!(errors[1]["error"]["code"], -32700, "{errors:?}");
+    assert_eq!(errors[2]["error"]["code"], -32600, "{errors:?}");
+    assert!(errors.iter().all(|e| e["id"].is_null()), "{errors:?}");
+    // Still serving: a request is answered.
+    let u = open(&mut lsp, &dir.join("policy.ward"), POLICY);
+    let hover = lsp.request("textDocument/hover", at(&u, position(POLICY, "resource: Customer", "Customer")));
+    assert!(hover.to_string().contains("customer record"), "{hover}");
+    // Logged to the client (the log messages may come after the errors).
+    while logs.len() < 3 {
+        match lsp.next(Duration::from_secs(5)) {
+            Some(m) if m["method"] == "window/logMessage" => logs.push(m),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(logs.len() >= 3, "{logs:?}");
+    assert!(lsp.running());
+    assert!(lsp.shutdown().success());
+}

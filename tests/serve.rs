@@ -444,3 +444,21 @@ fn token_and_keygen_commands() {
     assert!(text(&out.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(dir.join("k.key")).unwrap(), first);
 }
+
+/// Issue 15: a body with a duplicate key is refused with 400 naming it,
+/// never decided as its last value (a proxy in front that keeps the first
+/// would act on another request than the one Ward decided).
+#[test]
+fn duplicate_keys_in_bodies_are_refused_with_400_naming_the_key() {
+    let p = Project::new("duplicate-keys", false);
+    let config = p.config("rate_limit_per_second = 0", "watch_interval_ms = 0", "");
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    let twice = r#"{"principal": {"type": "User", "id": "u1"}, "action": "delete", "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}}"#;
+    let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(twice));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("`action` appears twice"), "{}", r.body);
+    let batch = format!(r#"{{"requests": [{}, {twice}]}}"#, request_json("u1", "read"));
+    let r = s.call("POST", "/v1/decide/batch", Some(TOKEN_ALL), Some(&batch));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("requests[1].action"), "{}", r.body);
+}

@@ -214,6 +214,9 @@ fn needle(symbol: &Symbol) -> Option<String> {
 pub fn references(ws: &Workspace, symbol: &Symbol, with_decls: bool) -> Vec<FileSpan> {
     let db = ws.db();
     let needle = needle(symbol);
+    // A member's own text does not contain its policy's name (its `@id`
+    // does not), so for rules only whole files are filtered by the needle.
+    let unit_needle = if matches!(symbol, Symbol::Rule { .. }) { None } else { needle.clone() };
     let mut out = Vec::new();
     for (id, file) in ws.files() {
         let text = file.text(db);
@@ -223,7 +226,7 @@ pub fn references(ws: &Workspace, symbol: &Symbol, with_decls: bool) -> Vec<File
         let rel = relocated(db, file);
         for key in unit_keys(db, file) {
             let Some(spans) = rel.spans.get(key) else { continue };
-            if let Some(n) = &needle {
+            if let Some(n) = &unit_needle {
                 let (start, end) = extent(spans);
                 if !text.get(start as usize..end as usize).is_some_and(|t| t.contains(n.as_str())) {
                     continue;
@@ -274,8 +277,16 @@ pub fn prepare_rename(ws: &Workspace, file: FileId, offset: u32) -> Result<(Span
     if defs.iter().any(|l| matches!(l.file.origin(ws.db()), Origin::Stdlib(_))) {
         return Err("this name is declared in the standard library".to_string());
     }
-    // Qualified paths (`roles.User`) cannot be renamed as one word.
+    // An agent named by an entity literal (`Agent::"bot"`): the name between the quotes.
     let text = ws.text(file).and_then(|t| t.get(span.range())).unwrap_or("");
+    if let Symbol::Agent(name) = &symbol
+        && text.len() >= 2
+        && text.starts_with('"')
+        && text.get(1..text.len() - 1) == Some(&**name)
+    {
+        return Ok((Span { start: span.start + 1, end: span.end - 1 }, symbol));
+    }
+    // Qualified paths (`roles.User`) cannot be renamed as one word.
     let word_ok = text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !word_ok && !matches!(symbol, Symbol::Rule { .. }) {
         return Err("only a plain name can be renamed here".to_string());
@@ -302,6 +313,20 @@ pub fn rename(ws: &Workspace, file: FileId, offset: u32, new_name: &str) -> Resu
     for fs in references(ws, &symbol, true) {
         let Some(text) = ws.text(fs.file) else { continue };
         let Some(old) = text.get(fs.span.range()) else { continue };
+        // An agent's entity literal (`Agent::"bot"`): the text between the quotes.
+        if old.len() >= 2 && old.starts_with('"') && old.ends_with('"') {
+            // Only a literal spelled as the name itself (no escapes) is rewritten.
+            let Symbol::Agent(name) = &symbol else { continue };
+            if old.get(1..old.len() - 1) != Some(&**name) {
+                continue;
+            }
+            edits.push(Edit {
+                file: fs.file,
+                span: Span { start: fs.span.start + 1, end: fs.span.end - 1 },
+                text: new_name.to_string(),
+            });
+            continue;
+        }
         // Replace the last segment of a path (`stdlib.x.Name` keeps its prefix).
         let start = old.rfind('.').map_or(fs.span.start, |i| fs.span.start + u32::try_from(i + 1).unwrap_or(0));
         edits.push(Edit { file: fs.file, span: Span { start, end: fs.span.end }, text: new_name.to_string() });

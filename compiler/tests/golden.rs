@@ -237,3 +237,39 @@ fn long_boolean_chains() {
     let text = format!("{SCALE_SCHEMA}policy mixed {{\n  permit action: read when {}\n}}\n", parts.join(" || "));
     assert!(check_text(&text).is_empty());
 }
+
+/// Issue 15: `principal has a.a.a…` cost the square of its length (each
+/// prefix kept as its own string). A path longer than data can nest is
+/// refused (E0228); 100,000 segments would have meant 10^10 bytes copied.
+#[test]
+fn a_has_path_longer_than_data_can_nest_is_refused_at_linear_cost() {
+    let schema = "schema s {\n  entity User { a?: R }\n  type R = { a?: Bool }\n  action read by [User] on [User]\n}\n";
+    let has = |n: usize| {
+        format!("{schema}policy p {{\n  permit action: read when principal has {}\n}}\n", vec!["a"; n].join("."))
+    };
+    let codes = |n: usize| check_text(&has(n)).iter().map(|d| d.code).collect::<Vec<_>>();
+    assert!(!codes(2).contains(&"E0228"), "{:?}", codes(2));
+    assert!(!codes(ward_compiler::check::MAX_HAS_PATH).contains(&"E0228"));
+    assert_eq!(codes(ward_compiler::check::MAX_HAS_PATH + 1), ["E0228"]);
+    let diags = check_text(&has(100_000));
+    assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), ["E0228"], "{diags:?}");
+    assert!(diags[0].message.contains("100000 segments"), "{}", diags[0].message);
+}
+
+/// Issue 15: the "did you mean" search compared a misspelt 200,000-character
+/// name with a declared one of the same length: 4·10^10 cells. Long names
+/// get no suggestion; short ones still do.
+#[test]
+fn a_long_misspelt_name_is_reported_without_a_quadratic_search() {
+    let long = "x".repeat(200_000);
+    let text = |declared: &str, used: &str| {
+        format!(
+            "schema s {{\n  entity User {{ {declared}: Bool }}\n  action read by [User] on [User]\n}}\npolicy p {{\n  permit action: read when principal.{used}\n}}\n"
+        )
+    };
+    let diags = check_text(&text(&long, &format!("{long}y")));
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].help.iter().all(|h| !h.contains("did you mean")), "{:?}", diags[0].help);
+    let diags = check_text(&text("region", "regoin"));
+    assert!(diags[0].help.iter().any(|h| h.contains("did you mean `region`")), "{:?}", diags[0].help);
+}

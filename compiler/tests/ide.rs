@@ -370,3 +370,89 @@ fn queries_on_a_snapshot_are_cancelled_by_an_edit() {
     assert!(answers < 1_000_000);
     assert!(ws.diagnostics().is_empty());
 }
+
+// ───────────────────────── issue 15 ─────────────────────────
+
+/// Applies edits (any order) to `text`.
+fn apply(text: &str, edits: &[ide::Edit], file: FileId) -> String {
+    let mut out = text.to_string();
+    let mut mine: Vec<&ide::Edit> = edits.iter().filter(|e| e.file == file).collect();
+    mine.sort_by_key(|e| std::cmp::Reverse(e.span.start));
+    for e in mine {
+        out.replace_range(e.span.range(), &e.text);
+    }
+    out
+}
+
+/// Renaming an agent renames its entity literals (`Agent::"bot"`) in
+/// policies, fixtures and tests, so `ward test` keeps passing; literals of
+/// another type with the same id are left alone.
+#[test]
+fn renaming_an_agent_renames_its_entity_literals() {
+    let schema = "schema s {\n  entity User\n  entity Agent\n  action read by [Agent, User] on [User]\n}\n";
+    let policy = "agent bot: Agent {\n  owner User::\"dana\"\n}\n\npolicy p {\n  permit principal == Agent::\"bot\", action: read\n}\n";
+    let tests = "fixture f {\n  entity Agent::\"bot\"\n  entity User::\"bot\"\n}\n\ntest \"t\" {\n  using f\n  request { principal: Agent::\"bot\", action: read, resource: User::\"bot\" }\n  expect allow\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    let s = ws.add_file("schema.ward", schema, Origin::User);
+    let p = ws.add_file("policy.ward", policy, Origin::User);
+    let t = ws.add_file("tests.ward", tests, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
+    let edits = ide::rename(&ws, p, at(policy, "agent bot", "bot"), "helper").unwrap();
+    let (policy2, tests2) = (apply(policy, &edits, p), apply(tests, &edits, t));
+    assert!(policy2.contains("agent helper: Agent") && policy2.contains("principal == Agent::\"helper\""), "{policy2}");
+    assert_eq!(tests2.matches("Agent::\"helper\"").count(), 2, "{tests2}");
+    assert_eq!(tests2.matches("User::\"bot\"").count(), 2, "{tests2}");
+    // From a literal, too.
+    let from_literal = ide::rename(&ws, t, at(tests, "principal: Agent::\"bot\"", "bot"), "helper").unwrap();
+    assert_eq!(from_literal.len(), edits.len());
+    ws.set_text(p, &policy2);
+    ws.set_text(t, &tests2);
+    assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
+    let _ = s;
+}
+
+/// The references of a rule include its own `@id` (a member's text does
+/// not contain its policy's name, which the quick filter looked for).
+#[test]
+fn references_of_a_rule_include_its_own_id() {
+    let p = project();
+    let ws = &p.ws;
+    for (file, text, context, inner) in [
+        (p.policy, POLICY, "@id(\"read-own-region\")", "read-own"),
+        (p.policy, POLICY, "permit principal", "permit"),
+        (p.tests, TESTS, "support.read-own-region", "read"),
+    ] {
+        let refs = ide::find_references(ws, file, at(text, context, inner), true);
+        let shown: Vec<String> = refs.iter().map(|r| show_span(ws, r)).collect();
+        assert_eq!(
+            shown,
+            ["policy.ward 11:7 `\"read-own-region\"`", "tests.ward 8:19 `\"support.read-own-region\"`"],
+            "from {context}"
+        );
+    }
+}
+
+/// The missing-import fix goes below the file's header comment, not above it.
+#[test]
+fn the_import_fix_goes_after_the_header_comment() {
+    let text = "// Support policies.\n// Owned by the CX platform team.\n\n/// Mail rules.\npolicy p {\n  forbid action: send_email when context.to matches pii.email\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    ws.add_stdlib();
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file("main.ward", text, Origin::User);
+    let fixes = ide::code_actions(&ws, id, ward_grammar::Span { start: 0, end: text.len() as u32 });
+    let fix = fixes.iter().find(|f| f.title.contains("import")).expect("an import fix");
+    let fixed = apply(text, &fix.edits, id);
+    assert_eq!(
+        fixed,
+        "// Support policies.\n// Owned by the CX platform team.\n\nimport stdlib.pii\n\n/// Mail rules.\npolicy p {\n  forbid action: send_email when context.to matches pii.email\n}\n"
+    );
+    ws.set_text(id, &fixed);
+    assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
+    // Without a header, at the top; a doc comment stays with its item.
+    let bare = "/// Mail rules.\npolicy p {\n  forbid action: send_email when context.to matches pii.email\n}\n";
+    ws.set_text(id, bare);
+    let fixes = ide::code_actions(&ws, id, ward_grammar::Span { start: 0, end: bare.len() as u32 });
+    let fix = fixes.iter().find(|f| f.title.contains("import")).expect("an import fix");
+    assert!(apply(bare, &fix.edits, id).starts_with("import stdlib.pii\n\n/// Mail rules.\npolicy p"));
+}

@@ -1787,7 +1787,8 @@ impl<'s> Parser<'s> {
             "entities" => {
                 self.bump();
                 let entities = self.entity_block()?;
-                TestStep::Entities(entities, self.span_from(t.span))
+                // No `;` after the block: the grammar's `entities_stmt` has none.
+                return Ok(TestStep::Entities(entities, self.span_from(t.span)));
             }
             "request" => {
                 self.bump();

@@ -18,8 +18,10 @@ pub mod lifecycle;
 pub mod literals;
 pub mod suggest;
 pub mod test_case;
+pub mod validate;
 
 pub use suggest::{closest, did_you_mean};
+pub use validate::validate;
 
 /// The version of this IR's shape, checked when a bundle is loaded.
 pub const IR_VERSION: u32 = 2;

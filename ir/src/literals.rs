@@ -36,6 +36,80 @@ pub fn decimal(raw: &str) -> Result<i64, String> {
     Ok(if negative { -value } else { value })
 }
 
+/// A JSON number's text (`-12.5`, `1.50000`, `1e3`) as a decimal, exactly:
+/// refused when its value has more than 4 fractional digits or is out of
+/// range, never rounded. Unlike [`decimal`], exponents and trailing zeros
+/// are accepted, since they do not change the value.
+pub fn decimal_number(raw: &str) -> Result<i64, String> {
+    let not_a_number = || format!("`{raw}` is not a decimal number such as `12.50`");
+    let too_big = || format!("decimal `{raw}` is out of range (at most 922337203685477.5807)");
+    let too_precise = || format!("decimal `{raw}` has more than 4 fractional digits; Ward decimals have at most 4");
+    let (negative, rest) = match raw.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, raw),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => {
+            let exp = rest.get(i + 1..).ok_or_else(not_a_number)?;
+            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(not_a_number());
+            }
+            // An exponent too large for an i64 is out of range either way (or all zeros).
+            let value = exp.trim_start_matches('+').parse::<i64>().unwrap_or(if exp.starts_with('-') {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            });
+            (rest.get(..i).ok_or_else(not_a_number)?, value)
+        }
+        None => (rest, 0),
+    };
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (mantissa.contains('.') && frac.is_empty())
+    {
+        return Err(not_a_number());
+    }
+    let digits: String = whole.chars().chain(frac.chars()).collect();
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    // value = digits × 10^shift / 10^4
+    let frac_len = i64::try_from(frac.len()).map_err(|_| too_precise())?;
+    let shift = exponent.saturating_sub(frac_len).saturating_add(4);
+    let len = i64::try_from(digits.len()).map_err(|_| too_big())?;
+    let scaled = if shift < 0 {
+        let keep = len.saturating_add(shift);
+        let (kept, dropped) = if keep <= 0 { ("", digits) } else { digits.split_at(keep as usize) };
+        if dropped.bytes().any(|b| b != b'0') {
+            return Err(too_precise());
+        }
+        if kept.is_empty() { String::from("0") } else { kept.to_string() }
+    } else {
+        if len.saturating_add(shift) > 19 {
+            return Err(too_big());
+        }
+        format!("{digits}{}", "0".repeat(shift as usize))
+    };
+    let magnitude: i64 = scaled.parse().map_err(|_| too_big())?;
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// A decimal's canonical text (`12.5`, `-0.0001`, `3.0`): what [`decimal`]
+/// reads back as the same value.
+pub fn decimal_text(scaled: i64) -> String {
+    let sign = if scaled < 0 { "-" } else { "" };
+    let abs = scaled.unsigned_abs();
+    let scale = DECIMAL_SCALE.unsigned_abs();
+    let frac = format!("{:04}", abs % scale);
+    let frac = frac.trim_end_matches('0');
+    format!("{sign}{}.{}", abs / scale, if frac.is_empty() { "0" } else { frac })
+}
+
 /// A duration in milliseconds. Units: `w d h m s ms`, each at most once, in
 /// decreasing order (`1h30m`, not `30m1h`).
 pub fn duration_ms(raw: &str) -> Result<i64, String> {
@@ -215,6 +289,34 @@ pub fn pattern(pattern: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_numbers_are_exact_or_refused() {
+        let ok = [
+            ("12.5", 125_000),
+            ("1.50000", 15_000),
+            ("1e3", 10_000_000),
+            ("-0.0001", -1),
+            ("100000000000000.0001", 1_000_000_000_000_000_001),
+            ("922337203685477.5807", i64::MAX),
+            ("1E-4", 1),
+            ("0.0", 0),
+            ("-0", 0),
+            ("0e999999999999999999999", 0),
+            ("1000e-7", 1),
+        ];
+        for (text, value) in ok {
+            assert_eq!(decimal_number(text), Ok(value), "{text}");
+            assert_eq!(decimal(&decimal_text(value)), Ok(value), "{text}");
+        }
+        for bad in ["1.00001", "1e-5", "922337203685477.5808", "1e15", "1e999999999999999999999", "1.", ".5", "x", "1e"]
+        {
+            assert!(decimal_number(bad).is_err(), "{bad}");
+        }
+        assert_eq!(decimal_text(1_000_000_000_000_000_001), "100000000000000.0001");
+        assert_eq!(decimal_text(-30_000), "-3.0");
+        assert_eq!(decimal_text(i64::MIN), "-922337203685477.5808");
+    }
 
     #[test]
     fn durations() {

@@ -19,6 +19,7 @@
 //! Stdout carries the protocol only; logs go to stderr.
 
 mod convert;
+pub mod frames;
 mod server;
 
 use std::future::Future;
@@ -54,7 +55,16 @@ pub fn run_stdio() -> ExitCode {
     runtime.block_on(async {
         let (service, socket) = server::service();
         let service = ExitOnExit { inner: service, shut_down: Arc::new(AtomicBool::new(false)) };
-        tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+        // Ward reads the framing itself (frames.rs): bad input is answered, and the session goes on.
+        let (server_in, feed) = tokio::io::duplex(1 << 16);
+        let (drain, server_out) = tokio::io::duplex(1 << 16);
+        let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = tokio::spawn(frames::write_output(tokio::io::stdout(), frames_rx));
+        tokio::spawn(frames::read_output(drain, frames_tx.clone()));
+        tokio::spawn(frames::read_input(tokio::io::stdin(), feed, frames_tx));
+        tower_lsp_server::Server::new(server_in, server_out, socket).serve(service).await;
+        // Everything the server wrote is on its way out before the process ends.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
     });
     // The client closed stdin without `exit`; do not wait for running queries.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

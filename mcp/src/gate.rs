@@ -199,7 +199,9 @@ pub fn is_word(name: &str) -> bool {
 fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {what} `{}`: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| ConfigError(format!("{what} `{}` is not valid JSON: {e}", path.display())))
+    // Strictly, as requests are: duplicate keys and numbers a double would round are refused.
+    ward_runtime::json::parse(&text, what, &ward_runtime::data::Path::Root(what))
+        .map_err(|e| ConfigError(format!("{what} `{}`: {e}", path.display())))
 }
 
 /// The policy set, from the policy's sources or from a bundle.

@@ -299,3 +299,18 @@ async fn numbers_side_by_side_in_a_result_are_masked_and_the_audit_counts_them()
     assert_eq!(counts, [("credit_card".to_string(), 1), ("ssn".to_string(), 3)], "{result}");
     assert!(!result.to_string().contains("123-45-6789"));
 }
+
+/// Issue 15: a message with a duplicate key is refused, never decided on
+/// its last value (a server that keeps the first would run another tool).
+#[tokio::test]
+async fn a_message_with_a_duplicate_key_is_refused_and_never_forwarded() {
+    let mut h = start("support_bot", Duration::from_secs(30));
+    h.client
+        .send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_customer","name":"lookup_customer","arguments":{"customer_id":"c-17"}}}"#)
+        .await;
+    let refused = h.client.recv_json().await;
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("`name`"), "{refused}");
+    h.client.send(r#"{"jsonrpc":"2.0","method":"notifications/x"}"#).await;
+    assert_eq!(h.server.recv().await, r#"{"jsonrpc":"2.0","method":"notifications/x"}"#);
+}

@@ -108,6 +108,10 @@ pub enum BundleError {
         found: u32,
         supported: u32,
     },
+    /// The program breaks an invariant of the IR (an index out of range, a
+    /// node of an impossible type, an expression cycle): refused before
+    /// anything evaluates or compiles it, even when the signature is valid.
+    Invalid(String),
     /// The entities do not fit the bundle's schema.
     Entities(String),
     Io(String),
@@ -140,6 +144,7 @@ impl std::fmt::Display for BundleError {
                 f,
                 "the bundle holds decision IR version {found}, this Ward runs version {supported}; rebuild the bundle"
             ),
+            BundleError::Invalid(e) => write!(f, "the bundle's program is not valid decision IR: {e}"),
             BundleError::Entities(e) => write!(f, "entities: {e}"),
             BundleError::Io(e) => write!(f, "{e}"),
             BundleError::Key(e) => write!(f, "key: {e}"),
@@ -301,6 +306,8 @@ impl Bundle {
         if parsed.program.version != IR_VERSION || parsed.meta.ir_version != IR_VERSION {
             return Err(BundleError::IrVersion { found: parsed.program.version, supported: IR_VERSION });
         }
+        // A valid signature says who built it, not that it is well-formed.
+        ward_ir::validate(&parsed.program).map_err(BundleError::Invalid)?;
         Ok(Bundle { meta: parsed.meta, program: Arc::new(parsed.program), signer })
     }
 

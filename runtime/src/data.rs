@@ -53,9 +53,13 @@ fn error_at(path: &Path<'_>, message: impl Into<String>) -> DataError {
     DataError { path: path.to_string(), message: message.into() }
 }
 
-/// Re-labels an error raised without knowing where the value was.
+/// Re-labels an error raised without knowing where the value was (its
+/// path, if any, is relative to `path`).
 fn at<'p>(path: &'p Path<'_>) -> impl Fn(DataError) -> DataError + 'p {
-    move |e| DataError { path: path.to_string(), message: e.message }
+    move |e| {
+        let path = if e.path.is_empty() { path.to_string() } else { Path::Key(path, &e.path).to_string() };
+        DataError { path, message: e.message }
+    }
 }
 
 /// How far nested a value may be: deeper input is refused, not recursed into.
@@ -132,18 +136,24 @@ pub fn kind(json: &Json) -> &'static str {
         Json::Number(_) => "a number",
         Json::String(_) => "a string",
         Json::Array(_) => "an array",
+        // A number kept exactly by the strict reader (`crate::json`).
+        Json::Object(_) if extension(json, "decimal").is_some() => "a decimal",
         Json::Object(_) => "an object",
     }
 }
 
-/// The `(type, id)` of an entity reference: `{"type", "id"}` or
-/// `{"__entity": {"type", "id"}}`.
+/// The `(type, id)` of an entity reference: exactly `{"type", "id"}` or
+/// `{"__entity": {"type", "id"}}`. Any other field is refused, naming it: a
+/// reader that ignored it could see a different entity than its sender meant.
 pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(&'j str, &'j str), DataError> {
-    let obj = match json {
+    let (obj, path) = match json {
         Json::Object(o) => match o.get("__entity") {
-            Some(Json::Object(inner)) => inner,
+            Some(Json::Object(inner)) => {
+                only_fields(o, &["__entity"], path, "an entity reference")?;
+                (inner, join(path, "__entity"))
+            }
             Some(_) => return Err(error(path, "`__entity` must be an object with `type` and `id`")),
-            None => o,
+            None => (o, path.to_string()),
         },
         other => {
             return Err(error(
@@ -152,20 +162,53 @@ pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(&'j str, &'j str), 
             ));
         }
     };
+    only_fields(obj, &["type", "id"], &path, "an entity reference")?;
     match (obj.get("type"), obj.get("id")) {
         (Some(Json::String(t)), Some(Json::String(i))) => Ok((t, i)),
-        _ => Err(error(path, "an entity reference needs string fields `type` and `id`")),
+        (Some(Json::String(_)), Some(other)) => {
+            Err(error(&join(&path, "id"), format!("expected a string, found {}", kind(other))))
+        }
+        (Some(other), Some(_)) => Err(error(&join(&path, "type"), format!("expected a string, found {}", kind(other)))),
+        _ => Err(error(&path, "an entity reference needs string fields `type` and `id`")),
     }
 }
 
-/// The argument of a Cedar extension value `{"__extn": {"fn": NAME, "arg": …}}`.
+/// Refuses a field of `obj` not in `allowed`, naming it.
+pub fn only_fields(
+    obj: &serde_json::Map<String, Json>,
+    allowed: &[&str],
+    path: &str,
+    what: &str,
+) -> Result<(), DataError> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(error(&join(path, k), format!("not a field of {what} (its fields: {})", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// The argument of a Cedar extension value `{"__extn": {"fn": NAME, "arg": …}}`
+/// (exactly those fields).
 fn extension<'j>(json: &'j Json, name: &str) -> Option<&'j str> {
-    let inner = json.get("__extn")?;
-    let f = inner.get("fn")?.as_str()?;
-    if f != name {
+    let outer = json.as_object()?;
+    let inner = outer.get("__extn")?.as_object()?;
+    if outer.len() != 1 || inner.len() != 2 || inner.get("fn")?.as_str()? != name {
         return None;
     }
     inner.get("arg")?.as_str()
+}
+
+/// A decimal from a JSON number, exactly: integers as they are, a double
+/// by its shortest decimal form (what [`crate::json`] keeps only when that
+/// is exactly the number's text). Never rounded: more than 4 fractional
+/// digits or out of range is an error.
+fn decimal_of_number(n: &serde_json::Number) -> Result<i64, String> {
+    let text = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (Some(i), _, _) => i.to_string(),
+        (None, Some(u), _) => u.to_string(),
+        (None, None, Some(f)) => format!("{f}"),
+        _ => n.to_string(),
+    };
+    literals::decimal_number(&text)
 }
 
 /// Converts `json` to a value of type `ty`.
@@ -189,13 +232,14 @@ pub fn value(
         Ty::Bool => json.as_bool().map(u64::from).ok_or_else(|| expected("a boolean")),
         Ty::Int => json.as_i64().map(|i| i as u64).ok_or_else(|| expected("an integer")),
         Ty::Decimal => {
-            let repr = match json {
-                Json::Number(n) => n.to_string(),
-                other => text(other, "decimal")
-                    .ok_or_else(|| expected("a decimal (a number or a string such as \"12.50\")"))?
-                    .to_string(),
+            let value = match json {
+                Json::Number(n) => decimal_of_number(n),
+                other => literals::decimal(
+                    text(other, "decimal")
+                        .ok_or_else(|| expected("a decimal (a number or a string such as \"12.50\")"))?,
+                ),
             };
-            literals::decimal(&repr).map(|v| v as u64).map_err(|e| error_at(path, e))
+            value.map(|v| v as u64).map_err(|e| error_at(path, e))
         }
         Ty::String => {
             let s = json.as_str().ok_or_else(|| expected("a string"))?;

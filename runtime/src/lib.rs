@@ -12,6 +12,7 @@ pub mod engine;
 pub mod hash;
 pub mod interp;
 pub mod jit;
+pub mod json;
 pub mod keys;
 pub mod mask;
 pub mod masking;

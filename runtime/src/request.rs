@@ -103,7 +103,20 @@ impl Request {
         };
         let action = match obj.get("action") {
             Some(Json::String(s)) => s.clone(),
-            Some(v @ Json::Object(_)) => data::entity_ref(v, "action")?.1.to_string(),
+            Some(v @ Json::Object(o)) => {
+                // Cedar's `{"type": "Action", "id": "read"}`: an entity of any other type is not an action.
+                let (ty, id) = data::entity_ref(v, "action")?;
+                if ty != "Action" && !ty.ends_with("::Action") {
+                    let at = if o.contains_key("__entity") { "action.__entity.type" } else { "action.type" };
+                    return Err(data::error(
+                        at,
+                        format!(
+                            "expected \"Action\" (an action is named by a string, or by {{\"type\": \"Action\", \"id\": …}}), found \"{ty}\""
+                        ),
+                    ));
+                }
+                id.to_string()
+            }
             Some(other) => {
                 return Err(data::error("action", format!("expected an action name, found {}", data::kind(other))));
             }
@@ -144,7 +157,8 @@ impl Request {
         Ok(Request { principal: uid("principal")?, action, resource: uid("resource")?, context, on_behalf_of, session })
     }
 
-    /// Parses a request from JSON text, refusing oversized input.
+    /// Parses a request from JSON text, refusing oversized input, duplicate
+    /// keys and numbers that cannot be read exactly ([`crate::json`]).
     pub fn from_json_str(text: &str) -> Result<Request, DataError> {
         if text.len() > MAX_REQUEST_BYTES {
             return Err(data::error(
@@ -152,8 +166,8 @@ impl Request {
                 format!("{} bytes is larger than the limit of {MAX_REQUEST_BYTES}", text.len()),
             ));
         }
-        let json: Json =
-            serde_json::from_str(text).map_err(|e| data::error("request", format!("not valid JSON: {e}")))?;
+        // Strictly: duplicate keys and numbers a double would round are refused (crate::json).
+        let json = crate::json::parse_request(text)?;
         Request::from_json(&json)
     }
 

@@ -13,6 +13,9 @@ use crate::data::{self, DataError, Entities};
 use crate::hash::FxHashMap;
 use crate::value::{Raw, Record, Tables};
 
+/// How many entities one entity may be in, transitively.
+pub const MAX_ANCESTORS: usize = 1024;
+
 /// One entity.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -38,11 +41,14 @@ impl Entity {
     }
 }
 
-/// All entities, bound to one compiled program.
+/// All entities, bound to one compiled program. The tables native code
+/// reads (`entities`, `literals`, `flat`, `offsets`, `bits`) are private to
+/// the crate and never change after loading: the JIT's memory safety rests
+/// on their layout (`jit::JitCtx`).
 #[derive(Debug)]
 pub struct Store {
     pub program: Arc<Program>,
-    pub entities: Vec<Entity>,
+    pub(crate) entities: Vec<Entity>,
     /// Per entity type: id → index (looked up by `&str`, without allocating).
     by_uid: Vec<FxHashMap<Box<str>, u32>>,
     /// Entity type names and action names → indexes, for reading requests.
@@ -52,16 +58,17 @@ pub struct Store {
     pub uses_chain: bool,
     pub tables: Tables,
     /// The store index of each of the program's entity literals.
-    pub literals: Vec<u32>,
+    pub(crate) literals: Vec<u32>,
     /// Handles of the program's IP and CIDR constants.
     pub constants: HashMap<ward_ir::Const, Raw>,
     /// The entities' attributes flattened for native code: per entity, its
-    /// presence words then its slots, starting at `offsets[index]`.
-    pub flat: Vec<u64>,
-    pub offsets: Vec<u32>,
+    /// presence words then its slots, starting at `offsets[index]`; then
+    /// zeros, as many as the largest type's presence words and slots.
+    pub(crate) flat: Vec<u64>,
+    pub(crate) offsets: Vec<u32>,
     /// Literal-membership bits, `bits_words` words per entity.
-    pub bits: Vec<u64>,
-    pub bits_words: usize,
+    pub(crate) bits: Vec<u64>,
+    pub(crate) bits_words: usize,
 }
 
 /// Cedar's entity JSON: `[{"uid": {"type", "id"}, "attrs": {…}, "parents": […]}]`.
@@ -111,6 +118,9 @@ impl Resolver<'_> {
             let path = format!("entities[{n}]");
             // Before the attributes are copied: a value built in memory may nest deeper than any stack.
             data::check_depth(item, &path)?;
+            if let Json::Object(fields) = item {
+                data::only_fields(fields, &["uid", "attrs", "parents"], &path, "an entity")?;
+            }
             let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
             let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
             let t = self.type_index(ty, &format!("{path}.uid.type"))?;
@@ -223,15 +233,48 @@ impl Resolver<'_> {
 }
 
 /// The loaded entities, with their ancestors and their bits for the
-/// policy's entity literals (`words` words each).
-fn entities(pending: Vec<Pending>, records: Vec<Record>, literals: &[u32], words: usize) -> Vec<Entity> {
+/// policy's entity literals (`words` words each); a cyclic hierarchy, or
+/// one giving an entity more than [`MAX_ANCESTORS`] ancestors, is refused.
+fn entities(
+    program: &Program,
+    pending: Vec<Pending>,
+    records: Vec<Record>,
+    literals: &[u32],
+    words: usize,
+) -> Result<Vec<Entity>, DataError> {
     let parents: Vec<Vec<u32>> = pending.iter().map(|p| p.parents.clone()).collect();
-    let ancestors = closure(&parents);
+    let label = |i: u32| {
+        pending.get(i as usize).map_or_else(String::new, |p| {
+            let ty = program.entity_types.get(p.uid.0 as usize).map_or("?", |t| t.name.as_str());
+            format!("{ty}::{:?}", &*p.uid.1)
+        })
+    };
+    let ancestors = match closure(&parents, MAX_ANCESTORS) {
+        Ok((ancestors, _)) => ancestors,
+        Err(Hierarchy::Cycle(cycle)) => {
+            let names: Vec<String> = cycle.iter().map(|i| label(*i)).collect();
+            return Err(data::error(
+                "entities",
+                format!("the entity hierarchy has a cycle: {} (entity data must be acyclic)", names.join(" in ")),
+            ));
+        }
+        Err(Hierarchy::TooMany(i)) => {
+            return Err(data::error(
+                "entities",
+                format!(
+                    "{} is in more than {MAX_ANCESTORS} entities (directly or through its parents); Ward \
+                     precomputes every entity's ancestors and refuses a hierarchy with more, so that \
+                     loading stays linear in the data",
+                    label(i)
+                ),
+            ));
+        }
+    };
     let mut literal_of: HashMap<u32, Vec<u32>> = HashMap::new();
     for (k, index) in literals.iter().enumerate() {
         literal_of.entry(*index).or_default().push(k as u32);
     }
-    pending
+    Ok(pending
         .into_iter()
         .zip(records)
         .zip(ancestors)
@@ -254,7 +297,7 @@ fn entities(pending: Vec<Pending>, records: Vec<Record>, literals: &[u32], words
                 parents: p.parents.into_boxed_slice(),
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Handles for the program's IP and CIDR constants.
@@ -286,7 +329,7 @@ struct Flat {
     bits: Vec<u64>,
 }
 
-fn flatten(entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
+fn flatten(program: &Program, entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
     let mut flat = Vec::new();
     let mut offsets = Vec::with_capacity(entities.len());
     let mut bits = Vec::with_capacity(entities.len() * bits_words);
@@ -299,6 +342,10 @@ fn flatten(entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
         flat.extend_from_slice(&e.attrs.slots);
         bits.extend_from_slice(&e.literal_bits);
     }
+    // Padding, so that native code reading any type's attribute words at
+    // any entity's offset stays inside `flat` (see `jit::JitCtx`).
+    let region = program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0);
+    flat.resize(flat.len() + region, 0);
     Ok(Flat { flat, offsets, bits })
 }
 
@@ -313,6 +360,12 @@ impl Store {
     /// An empty store (only the entities the policy itself declares).
     pub fn empty(program: Arc<Program>) -> Result<Store, DataError> {
         Store::load(program, &Json::Array(Vec::new()))
+    }
+
+    /// Loads entities from the text of Cedar's JSON entity format, read
+    /// strictly ([`crate::json`]: no duplicate keys, numbers exact).
+    pub fn load_str(program: Arc<Program>, text: &str) -> Result<Store, DataError> {
+        Store::load(program, &parse_entities(text)?)
     }
 
     /// Loads entities from Cedar's JSON entity format.
@@ -338,9 +391,9 @@ impl Store {
         let records = r.records(&mut tables)?;
         let Resolver { by_uid, pending, .. } = r;
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
-        let entities = entities(pending, records, &literals, bits_words);
+        let entities = entities(&program, pending, records, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
-        let Flat { flat, offsets, bits } = flatten(&entities, bits_words)?;
+        let Flat { flat, offsets, bits } = flatten(&program, &entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {
@@ -368,6 +421,20 @@ impl Store {
             bits,
             bits_words,
         })
+    }
+
+    /// How many entities the store has.
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+    }
+
+    /// The store index of the program's entity literal `k`.
+    pub fn literal(&self, k: u32) -> Option<u32> {
+        self.literals.get(k as usize).copied()
     }
 
     pub fn get(&self, index: u32) -> Option<&Entity> {
@@ -400,44 +467,143 @@ impl Store {
     }
 }
 
-/// Sorted transitive ancestors of every node (cycles are tolerated).
-fn closure(parents: &[Vec<u32>]) -> Vec<Vec<u32>> {
-    let mut out = Vec::with_capacity(parents.len());
-    let mut seen = vec![false; parents.len()];
-    for (start, direct) in parents.iter().enumerate() {
-        let mut list = Vec::new();
-        let mut stack: Vec<u32> = direct.clone();
-        while let Some(n) = stack.pop() {
-            let Some(flag) = seen.get_mut(n as usize) else { continue };
-            if *flag || n as usize == start {
-                continue;
-            }
-            *flag = true;
-            list.push(n);
-            if let Some(next) = parents.get(n as usize) {
-                stack.extend(next.iter().copied());
+/// Why a hierarchy was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Hierarchy {
+    /// A cycle, as the entities along it, the first repeated at the end.
+    Cycle(Vec<u32>),
+    /// This entity would have more than the limit of ancestors.
+    TooMany(u32),
+}
+
+/// The sorted transitive ancestors of every node, and the work it took
+/// (parent lists read, for the tests). Parents are computed before their
+/// children (Kahn's order), each node's set merged from its parents' sets:
+/// the work is at most `(limit + 1)` per parent edge, so loading is linear
+/// in the data however deep or wide the hierarchy; a node that would have
+/// more than `limit` ancestors is refused, as is a cycle (named).
+fn closure(parents: &[Vec<u32>], limit: usize) -> Result<(Vec<Vec<u32>>, usize), Hierarchy> {
+    let n = parents.len();
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut waiting: Vec<usize> = vec![0; n];
+    for (child, ps) in parents.iter().enumerate() {
+        for p in ps {
+            if let (Some(list), Some(w)) = (children.get_mut(*p as usize), waiting.get_mut(child)) {
+                list.push(child as u32);
+                *w += 1;
             }
         }
-        for n in &list {
-            if let Some(flag) = seen.get_mut(*n as usize) {
-                *flag = false;
+    }
+    let mut ready: Vec<u32> = (0..n as u32).filter(|i| waiting.get(*i as usize) == Some(&0)).collect();
+    let mut out: Vec<Option<Vec<u32>>> = vec![None; n];
+    // `mark[a] == node + 1` when `a` is already in `node`'s list.
+    let mut mark: Vec<u32> = vec![0; n];
+    let mut work = 0usize;
+    while let Some(node) = ready.pop() {
+        let stamp = node + 1;
+        let mut list = Vec::new();
+        for p in parents.get(node as usize).into_iter().flatten() {
+            let inherited = out.get(*p as usize).and_then(Option::as_ref).map_or(&[][..], Vec::as_slice);
+            work += 1 + inherited.len();
+            for a in std::iter::once(p).chain(inherited) {
+                if let Some(m) = mark.get_mut(*a as usize)
+                    && *m != stamp
+                {
+                    *m = stamp;
+                    list.push(*a);
+                }
+            }
+            if list.len() > limit {
+                return Err(Hierarchy::TooMany(node));
             }
         }
         list.sort_unstable();
-        out.push(list);
+        if let Some(slot) = out.get_mut(node as usize) {
+            *slot = Some(list);
+        }
+        for c in children.get(node as usize).into_iter().flatten() {
+            if let Some(w) = waiting.get_mut(*c as usize) {
+                *w -= 1;
+                if *w == 0 {
+                    ready.push(*c);
+                }
+            }
+        }
     }
-    out
+    if let Some(start) = out.iter().position(Option::is_none) {
+        return Err(Hierarchy::Cycle(find_cycle(parents, &out, start as u32)));
+    }
+    Ok((out.into_iter().map(Option::unwrap_or_default).collect(), work))
+}
+
+/// A cycle among the nodes Kahn's order never reached: each of them has a
+/// parent that was not reached either, so following such parents from
+/// `start` must come back to a node already seen.
+fn find_cycle(parents: &[Vec<u32>], done: &[Option<Vec<u32>>], start: u32) -> Vec<u32> {
+    let mut seen_at: HashMap<u32, usize> = HashMap::new();
+    let mut path = Vec::new();
+    let mut node = start;
+    loop {
+        if let Some(&i) = seen_at.get(&node) {
+            let mut cycle = path.split_off(i);
+            cycle.push(node);
+            return cycle;
+        }
+        seen_at.insert(node, path.len());
+        path.push(node);
+        let next = parents
+            .get(node as usize)
+            .into_iter()
+            .flatten()
+            .find(|p| done.get(**p as usize).is_some_and(Option::is_none));
+        match next {
+            Some(p) => node = *p,
+            None => return path,
+        }
+    }
+}
+
+/// Cedar's entity JSON text, read strictly ([`crate::json`]): errors are
+/// named from `entities` (`entities[3].attrs.limit`).
+pub fn parse_entities(text: &str) -> Result<Json, DataError> {
+    crate::json::parse(text, "entities", &data::Path::Root("entities"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::closure;
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::{Hierarchy, closure};
 
     #[test]
-    fn ancestors_are_transitive_and_survive_cycles() {
-        let parents = vec![vec![1], vec![2], vec![0], vec![]];
-        let a = closure(&parents);
+    fn ancestors_are_transitive_and_cycles_are_named() {
+        let parents = vec![vec![1], vec![2], vec![], vec![0, 2]];
+        let (a, _) = closure(&parents, 10).unwrap();
         assert_eq!(a[0], vec![1, 2]);
-        assert_eq!(a[3], Vec::<u32>::new());
+        assert_eq!(a[2], Vec::<u32>::new());
+        assert_eq!(a[3], vec![0, 1, 2]);
+        let cyclic = vec![vec![1], vec![2], vec![0], vec![0]];
+        assert_eq!(closure(&cyclic, 10), Err(Hierarchy::Cycle(vec![0, 1, 2, 0])));
+        assert_eq!(closure(&[vec![0]], 10), Err(Hierarchy::Cycle(vec![0, 0])));
+    }
+
+    /// The work is linear: at most `limit + 1` per parent edge, however the
+    /// hierarchy is shaped (a chain used to cost the square of its depth).
+    #[test]
+    fn the_work_is_bounded_by_the_limit_per_edge() {
+        let limit = 64;
+        // A chain within the limit: the output itself is quadratic, and so is the work, but bounded.
+        let chain = |n: usize| (0..n).map(|i| if i + 1 < n { vec![i as u32 + 1] } else { vec![] }).collect::<Vec<_>>();
+        let (_, work) = closure(&chain(limit + 1), limit).unwrap();
+        assert!(work <= (limit + 1) * (limit + 1), "{work}");
+        // A chain far beyond it: refused after at most `limit + 1` units per edge read.
+        let long = chain(1_000_000);
+        assert!(matches!(closure(&long, limit), Err(Hierarchy::TooMany(_))));
+        // Wide: 1,000 leaves under one node that is in 60 groups: 61 per leaf.
+        let mut wide: Vec<Vec<u32>> = (0..60).map(|_| vec![]).collect();
+        wide.push((0..60).collect());
+        wide.extend((0..1000).map(|_| vec![60]));
+        let (a, work) = closure(&wide, limit).unwrap();
+        assert_eq!(a[100].len(), 61);
+        assert!(work <= 1000 * 62 + 60, "{work}");
     }
 }

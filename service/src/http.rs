@@ -189,9 +189,17 @@ impl App {
     /// Authenticates, rate-limits and reads the JSON body.
     async fn admit(&self, req: Request, scope: Scope) -> Result<Json, Response> {
         let body = self.admit_bytes(req, scope).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, format!("the body is not valid JSON: {e}"))
-        })
+        // Strictly (ward_runtime::json): a duplicate key is a 400 naming it, a
+        // number a double would round is read exactly or refused.
+        let text = std::str::from_utf8(&body).map_err(|e| {
+            self.fail(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::BadRequest,
+                format!("the body is not valid JSON: not UTF-8: {e}"),
+            )
+        })?;
+        ward_runtime::json::parse(text, "the body", &ward_runtime::data::Path::Root(""))
+            .map_err(|e| self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, e.to_string()))
     }
 
     /// Authenticates, rate-limits and reads the body (bytes, at most `max_body`).

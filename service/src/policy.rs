@@ -81,8 +81,7 @@ impl Source {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read entities `{}`: {e}", path.display()))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("entities `{}` are not valid JSON: {e}", path.display()))?
+                ward_runtime::store::parse_entities(&text).map_err(|e| format!("entities `{}`: {e}", path.display()))?
             }
         };
         let loaded = bundle

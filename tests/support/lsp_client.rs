@@ -72,6 +72,25 @@ impl Lsp {
         self.stdin.flush().unwrap();
     }
 
+    /// Writes bytes to the server's stdin as they are (for malformed input).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next message (response or notification) within `timeout`.
+    pub fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(m) = self.pending.pop_front() {
+            return Some(m);
+        }
+        self.next_message(Instant::now() + timeout)
+    }
+
+    /// Whether the server process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn notify(&mut self, method: &str, params: Value) {
         let mut message = json!({ "jsonrpc": "2.0", "method": method });
         if !params.is_null() {

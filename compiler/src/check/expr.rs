@@ -42,6 +42,10 @@ pub type Facts = BTreeSet<String>;
 const STACK_RED_ZONE: usize = 256 * 1024;
 const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
+/// The most segments a `has` path may have: data nests at most 64 levels
+/// (the runtime refuses deeper values), so a longer path can never hold.
+pub const MAX_HAS_PATH: usize = 64;
+
 const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
 
 /// The access path of an expression (`resource.owner.region`), if it has one.
@@ -73,7 +77,8 @@ fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
     let mut work = vec![(e, value)];
     while let Some((e, value)) = work.pop() {
         match (&e.kind, value) {
-            (ExprKind::Has { base, path }, true) => {
+            // A path too long to check (E0228) gives no facts: its prefixes would cost its length squared.
+            (ExprKind::Has { base, path }, true) if path.len() <= MAX_HAS_PATH => {
                 if let Some(mut key) = path_key(base) {
                     for seg in path {
                         key.push('.');
@@ -403,6 +408,16 @@ impl Cx<'_> {
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e.span, env, facts),
             ExprKind::Has { base, path } => {
                 let base_ty = self.expr(base, env, facts, None);
+                if path.len() > MAX_HAS_PATH {
+                    self.error(
+                        "E0228",
+                        e.span,
+                        format!("a `has` path of {} segments is longer than data can nest", path.len()),
+                    )
+                    .label(format!("at most {MAX_HAS_PATH} segments"))
+                    .help("values nest at most 64 levels deep, so a longer path can never be present");
+                    return Type::Bool;
+                }
                 let mut ty = base_ty;
                 let mut key = path_key(base);
                 let mut facts = facts.clone();

@@ -21,7 +21,7 @@ use crate::schema::{SchemaEnv, schema_env};
 use crate::symbols::{Symbols, symbols};
 use crate::units::{Loc, Unit, UnitKey, unit};
 
-pub use expr::{Env, Facts, conjuncts, mentions_current, path_key};
+pub use expr::{Env, Facts, MAX_HAS_PATH, conjuncts, mentions_current, path_key};
 pub use items::MASK_METHODS;
 
 /// A diagnostic whose positions are still locations in relocated units.

@@ -168,7 +168,14 @@ fn add_import(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
         tree.items.iter().filter_map(|i| if let Item::Import(x) = i { Some(x.span.end) } else { None }).max();
     let (span, text) = match last_import {
         Some(end) => (Span { start: end, end }, format!("\nimport stdlib.{module}")),
-        None => (Span { start: 0, end: 0 }, format!("import stdlib.{module}\n\n")),
+        None => match header_end(ws.text(file)?) {
+            // Below the header comment, which stays the first thing in the file.
+            Some((at, blank_follows)) => {
+                let after = if blank_follows { "\n" } else { "\n\n" };
+                (Span { start: at, end: at }, format!("\nimport stdlib.{module}{after}"))
+            }
+            None => (Span { start: 0, end: 0 }, format!("import stdlib.{module}\n\n")),
+        },
     };
     Some(Fix {
         title: format!("Add `import stdlib.{module}`"),
@@ -176,4 +183,26 @@ fn add_import(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
         diagnostic: d.clone(),
         preferred: true,
     })
+}
+
+/// The end (after its newline) of the file's header comment — the `//`
+/// lines it starts with — and whether a blank line follows it. Doc
+/// comments (`///`) belong to the item below them and are not a header.
+fn header_end(text: &str) -> Option<(u32, bool)> {
+    let mut end = 0usize;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with("//") && !t.starts_with("///") {
+            end += line.len();
+        } else {
+            break;
+        }
+    }
+    if end == 0 {
+        return None;
+    }
+    let rest = text.get(end..).unwrap_or("");
+    let blank_follows = rest.split_inclusive('\n').next().is_some_and(|l| l.trim().is_empty());
+    // A header without a final newline: the import goes after a new one.
+    Some((u32::try_from(end).ok()?, blank_follows))
 }

@@ -138,6 +138,19 @@ impl Indexer<'_> {
         }
     }
 
+    /// `Type::"id"`: the type, and the agent it names when `id` is a
+    /// declared agent of that type (so that renaming the agent renames it).
+    fn entity_lit(&mut self, r: &EntityRefLit) {
+        self.entity_ref(&r.ty);
+        let Some(id) = r.id.string_value() else { return };
+        let Some(agents) = self.symbols.agents.get(id) else { return };
+        let Some(q) = self.lookup(&r.ty, |n| self.env.entities.contains_key(n)) else { return };
+        let last = |t: &str| t.rsplit('.').next().unwrap_or(t).to_string();
+        if agents.iter().any(|a| *a.ty == *q || last(&a.ty) == last(&q)) {
+            self.push(r.id.span, Symbol::Agent(Arc::from(id)), Role::Ref);
+        }
+    }
+
     fn action_ref(&mut self, path: &Path) {
         if let Some(q) = self.lookup(path, |n| self.env.actions.contains_key(n)) {
             self.push(path.span, Symbol::Action(q), Role::Ref);
@@ -240,7 +253,7 @@ impl Indexer<'_> {
         let ty = self.lookup(&agent.ty, |n| env.entities.contains_key(n));
         self.entity_ref(&agent.ty);
         for p in agent.parents.iter().flatten() {
-            self.entity_ref(&p.ty);
+            self.entity_lit(p);
         }
         for field in &agent.fields {
             match &field.kind {
@@ -276,9 +289,9 @@ impl Indexer<'_> {
         for e in entities {
             let env = self.env;
             let ty = self.lookup(&e.uid.ty, |n| env.entities.contains_key(n));
-            self.entity_ref(&e.uid.ty);
+            self.entity_lit(&e.uid);
             for p in e.parents.iter().flatten() {
-                self.entity_ref(&p.ty);
+                self.entity_lit(p);
             }
             if let Some((entries, _)) = &e.attrs {
                 self.attr_entries(ty.as_ref(), entries);
@@ -468,7 +481,7 @@ impl Indexer<'_> {
             match &e.kind {
                 ExprKind::Lit(_) | ExprKind::Var(_) => {}
                 ExprKind::Name(n) => self.name(e, n),
-                ExprKind::EntityRef(r) => self.entity_ref(&r.ty),
+                ExprKind::EntityRef(r) => self.entity_lit(r),
                 ExprKind::EnumRef { ty, variant } => {
                     let env = self.env;
                     if let Some(q) = self.lookup(ty, |n| env.enums.contains_key(n)) {

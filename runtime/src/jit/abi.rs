@@ -14,7 +14,38 @@ use cranelift_jit::JITModule;
 use crate::interp::Eval;
 
 /// What native code reads. `repr(C)`, every field 8 bytes, so that codegen
-/// addresses fields by fixed offsets ([`JitCtx::offset`]).
+/// addresses fields by fixed offsets (the constants below).
+///
+/// # What native code reads, and why it stays in bounds
+///
+/// Generated code dereferences the pointers below without bounds checks of
+/// its own, except the one on entity indexes. Memory safety rests on these
+/// invariants, established when the JIT is compiled ([`super::Jit::compile`]
+/// checks the store's layout with [`super::check_layout`]) and when a call
+/// is prepared ([`super::Jit::calls`]), and asserted in debug builds:
+///
+/// 1. **Entities.** Before any read of `offsets` or `bits` for an entity
+///    index `e`, native code checks `e < entity_count` (one unsigned
+///    compare; indexes at or above it — the request's own entities, or any
+///    word that a hostile program types as an entity — take the slow path,
+///    the interpreter, which looks entities up safely).
+///    `offsets.len() == bits.len() / bits_words == entity_count`.
+/// 2. **Attributes.** Codegen reads slot `s` of type `t` only if `s` is one
+///    of `t`'s attribute slots; it reads the words `offsets[e] + s / 64` and
+///    `offsets[e] + presence_words(t) + s`. `flat` ends with
+///    `max over types (presence_words + attributes)` zero words of padding,
+///    so both reads are inside `flat` for *any* entity `e < entity_count`,
+///    whatever its type (a program that mistypes an entity reads the wrong
+///    words, never outside the table).
+/// 3. **Literal bits.** Codegen tests bit `k` only if `k` indexes one of
+///    the program's entity literals, so `k / 64 < bits_words`.
+/// 4. **Context.** Codegen reads `context_slot_table[name]` only for a
+///    string id `name` < the program's string count, which is the table's
+///    length; every slot in the table is below the action's context field
+///    count; the call is native only when the context record of the frame
+///    has exactly that many slots (and its presence words): otherwise every
+///    rule of the call runs in the interpreter. No pointer is ever null
+///    when native code runs.
 #[repr(C)]
 pub struct JitCtx {
     pub principal: u64,
@@ -36,6 +67,9 @@ pub struct JitCtx {
     pub eval: *const c_void,
     /// The index of the rule being evaluated.
     pub rule: u64,
+    /// How many entities the store has: native code reads an entity's data
+    /// only for indexes below it (invariant 1).
+    pub entity_count: u64,
 }
 
 impl JitCtx {
@@ -51,7 +85,20 @@ impl JitCtx {
     pub const OFFSETS: i32 = 64;
     pub const BITS: i32 = 72;
     pub const BITS_WORDS: i32 = 80;
+    pub const ENTITY_COUNT: i32 = 104;
 }
+
+// The offsets above are the fields' offsets.
+const _: () = {
+    assert!(std::mem::offset_of!(JitCtx, context_slot_table) == JitCtx::CONTEXT_SLOT_TABLE as usize);
+    assert!(std::mem::offset_of!(JitCtx, bits_words) == JitCtx::BITS_WORDS as usize);
+    assert!(std::mem::offset_of!(JitCtx, entity_count) == JitCtx::ENTITY_COUNT as usize);
+    assert!(std::mem::offset_of!(JitCtx, flat) == JitCtx::FLAT as usize);
+    assert!(std::mem::offset_of!(JitCtx, offsets) == JitCtx::OFFSETS as usize);
+    assert!(std::mem::offset_of!(JitCtx, bits) == JitCtx::BITS as usize);
+    assert!(std::mem::offset_of!(JitCtx, context_slots) == JitCtx::CONTEXT_SLOTS as usize);
+    assert!(std::mem::offset_of!(JitCtx, context_present) == JitCtx::CONTEXT_PRESENT as usize);
+};
 
 /// The signature of a compiled rule: `fn(&JitCtx) -> outcome code`.
 type RawRuleFn = extern "C" fn(*const JitCtx) -> u64;
@@ -72,6 +119,9 @@ impl RuleFn {
         RuleFn(unsafe { std::mem::transmute::<*const u8, RawRuleFn>(ptr) })
     }
 
+    /// Runs the rule. Sound only for a `ctx` that holds the invariants of
+    /// [`JitCtx`] for the store and program the rule was compiled against,
+    /// which [`super::Jit::calls`] establishes (the only caller).
     #[inline]
     pub fn call(&self, ctx: &JitCtx) -> u64 {
         (self.0)(ctx)

@@ -63,6 +63,11 @@ pub struct Jit {
 impl Jit {
     /// Compiles every rule of `prepared` against `store`'s layout.
     pub fn compile(prepared: &Prepared, store: &Store) -> Result<Jit, String> {
+        // Native code trusts the program's indexes and the store's layout
+        // (the invariants of `JitCtx`): a program or store that breaks them
+        // gets no native code.
+        ward_ir::validate(&prepared.program).map_err(|e| format!("the program is not valid IR: {e}"))?;
+        check_layout(&prepared.program, store)?;
         let mut module = new_module()?;
         let ptr = module.target_config().pointer_type();
         let mut eval_sig = module.make_signature();
@@ -122,8 +127,11 @@ impl Jit {
         let context_tables = (0..prepared.program.actions.len())
             .map(|a| {
                 let mut table = vec![u32::MAX; strings];
+                let fields = prepared.program.actions.get(a).map_or(0, |x| x.context.len());
                 for ((action, name), slot) in &prepared.context_slots {
+                    // Invariant 4: every slot is one of the action's context fields.
                     if *action == a as u32
+                        && (*slot as usize) < fields
                         && let Some(t) = table.get_mut(*name as usize)
                     {
                         *t = *slot;
@@ -145,12 +153,21 @@ impl Jit {
     /// code reads is built once per decision, not once per rule.
     pub fn calls<'j, 'e>(&'j self, eval: &'e Eval<'e>) -> Calls<'j, 'e> {
         let frame = eval.frame;
-        let context = eval.view.record(frame.context);
+        let store = eval.store;
+        let fields = eval.prepared.program.actions.get(frame.action as usize).map(|a| a.context.len());
+        let table = self.context_tables.get(frame.action as usize);
+        // Invariant 4: native code reads the context only through a table
+        // for this action and a record with exactly the action's fields.
+        let context = eval
+            .view
+            .record(frame.context)
+            .filter(|r| fields.is_some_and(|n| r.slots.len() == n && r.present.len() == n.div_ceil(64)));
+        let native = context.is_some() && table.is_some();
         let (context_slots, context_present) = match context {
             Some(r) => (r.slots.as_ptr(), r.present.as_ptr()),
             None => (std::ptr::null(), std::ptr::null()),
         };
-        let store = eval.store;
+        debug_assert!(check_layout(&eval.prepared.program, store).is_ok(), "the store's layout changed");
         let ctx = JitCtx {
             principal: u64::from(eval.principal),
             resource: u64::from(frame.resource),
@@ -158,15 +175,16 @@ impl Jit {
             now: frame.now,
             context_slots,
             context_present,
-            context_slot_table: self.context_tables.get(frame.action as usize).map_or(std::ptr::null(), |t| t.as_ptr()),
+            context_slot_table: table.map_or(std::ptr::null(), |t| t.as_ptr()),
             flat: store.flat.as_ptr(),
             offsets: store.offsets.as_ptr(),
             bits: store.bits.as_ptr(),
             bits_words: store.bits_words as u64,
             eval: (eval as *const Eval<'_>).cast(),
             rule: 0,
+            entity_count: store.entities.len() as u64,
         };
-        Calls { jit: self, ctx, eval }
+        Calls { jit: self, ctx, eval, native }
     }
 }
 
@@ -175,6 +193,9 @@ pub struct Calls<'j, 'e> {
     jit: &'j Jit,
     ctx: JitCtx,
     eval: &'e Eval<'e>,
+    /// Whether `ctx` holds the invariants native code needs (else every rule
+    /// runs in the interpreter).
+    native: bool,
 }
 
 /// A rule's outcome as native code reports it.
@@ -190,6 +211,9 @@ impl Calls<'_, '_> {
     /// Runs rule `index`: `None` if it has no native code.
     #[inline]
     pub fn code(&mut self, index: u32) -> Option<Code> {
+        if !self.native {
+            return None;
+        }
         let f = self.jit.functions.get(index as usize).copied().flatten()?;
         self.ctx.rule = u64::from(index);
         Some(match f.call(&self.ctx) >> 32 {
@@ -202,6 +226,9 @@ impl Calls<'_, '_> {
     /// Runs rule `index`, with the condition that failed and, for an error,
     /// what went wrong (from the interpreter).
     pub fn rule(&mut self, index: u32) -> Option<Outcome> {
+        if !self.native {
+            return None;
+        }
         let f = self.jit.functions.get(index as usize).copied().flatten()?;
         self.ctx.rule = u64::from(index);
         let code = f.call(&self.ctx);
@@ -408,8 +435,11 @@ impl Codegen<'_, '_, '_> {
     /// for an ancestor or set of them computed at run time; anything else in
     /// the interpreter.
     fn in_test(&mut self, id: u32, lhs: u32, rhs: u32, error: Block) -> Value {
+        // Invariant 3: only a literal the store has a bit for.
         let literal = match self.node(rhs).map(|r| (&r.kind, &r.ty)) {
-            Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) => Some(*k),
+            Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) if (*k as usize) < self.store.literals.len() => {
+                Some(*k)
+            }
             _ => None,
         };
         let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
@@ -465,14 +495,19 @@ impl Codegen<'_, '_, '_> {
     fn attribute(&mut self, id: u32, base: u32, name: u32, error: Block, test: bool) -> Value {
         let Some(base_node) = self.node(base) else { return self.fallback(id, error) };
         match (&base_node.kind, &base_node.ty) {
-            (ExprKind::Var(Var::Context), _) => self.context_attribute(name, error, test),
+            // Invariant 4: the table has one entry per string of the program.
+            (ExprKind::Var(Var::Context), _) if (name as usize) < self.prepared.program.strings.len() => {
+                self.context_attribute(name, error, test)
+            }
             (_, Ty::Entity(types)) if types.len() == 1 => {
                 let t = types.first().copied().unwrap_or(0);
-                let Some(slot) = self.prepared.attr_slots.get(&(t, name)).copied() else {
+                let attrs = self.prepared.program.entity_types.get(t as usize).map_or(0, |e| e.attrs.len());
+                // Invariant 2: only one of the type's own slots.
+                let Some(slot) = self.prepared.attr_slots.get(&(t, name)).copied().filter(|s| (*s as usize) < attrs)
+                else {
                     return self.fallback(id, error);
                 };
-                let presence_words =
-                    self.prepared.program.entity_types.get(t as usize).map_or(0, |e| e.attrs.len().div_ceil(64));
+                let presence_words = attrs.div_ceil(64);
                 let entity = self.value(base, error);
                 self.entity_attribute(id, entity, slot, presence_words as i64, error, test)
             }
@@ -521,9 +556,10 @@ impl Codegen<'_, '_, '_> {
         let slow = self.b.create_block();
         let done = self.b.create_block();
         self.b.append_block_param(done, types::I64);
-        // Entities the request added (not in the store) take the slow path.
-        let local = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, entity, i64::from(LOCAL_ENTITY));
-        self.b.ins().brif(local, slow, &[], fast, &[]);
+        // Invariant 1: only store entities are read natively; the request's
+        // own (indexes from LOCAL_ENTITY up) and any out-of-range word take the slow path.
+        let outside = self.outside_store(entity);
+        self.b.ins().brif(outside, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
         native(self, done);
@@ -591,6 +627,14 @@ impl Codegen<'_, '_, '_> {
         self.param(done)
     }
 
+    /// Whether an entity word is not an index of the store (`>= entity_count`,
+    /// which covers the request's own entities from [`LOCAL_ENTITY`] up).
+    fn outside_store(&mut self, entity: Value) -> Value {
+        let ctx = self.ctx();
+        let count = self.load(types::I64, ctx, abi::JitCtx::ENTITY_COUNT);
+        self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, entity, count)
+    }
+
     /// `entity in Literal` as one bit test (store entities) or the interpreter.
     fn in_literal(&mut self, id: u32, entity: Value, k: u32, error: Block) -> Value {
         self.store_entity_or_fallback(id, entity, error, |jit, done| {
@@ -620,6 +664,32 @@ fn int_cc(op: CmpOp) -> IntCC {
         CmpOp::Gt => IntCC::SignedGreaterThan,
         CmpOp::Ge => IntCC::SignedGreaterThanOrEqual,
     }
+}
+
+/// Checks the store's layout against what native code assumes (the
+/// invariants of [`JitCtx`]): one offset and `bits_words` words of literal
+/// bits per entity, a bit for every entity literal, and `flat` padded so
+/// that any type's attribute words at any entity's offset are inside it.
+pub(crate) fn check_layout(program: &ward_ir::Program, store: &Store) -> Result<(), String> {
+    let n = store.entities.len();
+    let region = program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0);
+    let last = store.offsets.iter().map(|o| *o as usize).max().unwrap_or(0);
+    let problem = if store.offsets.len() != n {
+        "one attribute offset per entity"
+    } else if store.bits_words < program.entity_literals.len().div_ceil(64) || store.bits_words == 0 {
+        "a literal bit per entity literal"
+    } else if store.bits.len() != n.saturating_mul(store.bits_words) {
+        "the literal bits of every entity"
+    } else if store.literals.len() != program.entity_literals.len() {
+        "an entity for every entity literal"
+    } else if n > 0 && last.saturating_add(region) > store.flat.len() {
+        "attribute words padded past the last entity"
+    } else if n >= LOCAL_ENTITY as usize {
+        "fewer entities than the first request-local index"
+    } else {
+        return Ok(());
+    };
+    Err(format!("the entity store's layout does not have {problem}"))
 }
 
 /// Types compared by their value word alone.

@@ -140,8 +140,9 @@ pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) ->
     let entities = match &args.entities {
         Some(path) => {
             let text = read(path, "entities")?;
-            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-                eprintln!("error: entities `{}` are not valid JSON: {e}", path.display());
+            // Strictly, as requests are: duplicate keys and numbers a double would round are refused.
+            ward_runtime::store::parse_entities(&text).map_err(|e| {
+                eprintln!("error: entities `{}`: {e}", path.display());
                 ExitCode::FAILURE
             })?
         }
