@@ -306,6 +306,8 @@ struct Encoder<'a, 'b> {
     approx: Vec<Approx>,
     pins: Vec<String>,
     domains_done: HashSet<String>,
+    /// Flow aggregates by definition: the same history for every program and link.
+    flows: HashMap<String, V>,
 }
 
 /// Per-rule evaluation state.
@@ -346,6 +348,7 @@ pub fn encode(vocab: &Vocab, sides: &[Side<'_>], action: &str, delegators: usize
         approx: Vec::new(),
         pins: Vec::new(),
         domains_done: HashSet::new(),
+        flows: HashMap::new(),
     };
     e.prelude(delegators);
     let mut side_terms = Vec::new();
@@ -1003,6 +1006,11 @@ impl<'a> Encoder<'a, '_> {
                 continue;
             }
             let Some(rule) = program.rules.get(*r as usize) else { continue };
+            // A shadow rule never changes an effect, an obligation or a limit
+            // (shadow masks do apply).
+            if rule.shadow && !matches!(rule.kind, RuleKind::Mask { .. }) {
+                continue;
+            }
             let mut per_link = Vec::new();
             for (_, link) in &links {
                 let in_bucket = self.in_bucket(i, la, *r, link);
@@ -1509,21 +1517,34 @@ impl<'a> Encoder<'a, '_> {
                 Node { v: V::Rec(out), err }
             }
             ExprKind::Flow(k) => {
-                let kind = self.sides.get(side).and_then(|s| s.program.flows.get(*k as usize)).map(|f| f.kind);
-                let v = self.fresh_value(&e.ty);
-                let term = scalar(&v);
-                let (pin, what) = match kind {
-                    Some(FlowKind::Previously) => (format!("(not {term})"), "`previously` (session history)"),
-                    Some(FlowKind::Count) => (format!("(= {term} 0)"), "`count(…)` (session history)"),
-                    _ => (format!("(= {term} 0)"), "`sum(…)` (session history)"),
+                let flow = self.sides.get(side).and_then(|s| s.program.flows.get(*k as usize).map(|f| (s.program, f)));
+                let kind = flow.map(|(_, f)| f.kind);
+                let key = flow.map_or(format!("flow#{side}#{k}"), |(p, f)| crate::canon::flow(p, f));
+                let what = match kind {
+                    Some(FlowKind::Previously) => "`previously` (session history)",
+                    Some(FlowKind::Count) => "`count(…)` (session history)",
+                    _ => "`sum(…)` (session history)",
                 };
-                if matches!(e.ty, Ty::Int | Ty::Decimal | Ty::Duration) {
-                    self.assert(&smt::between(&term, I64_MIN, I64_MAX));
-                }
-                if matches!(kind, Some(FlowKind::Count)) {
-                    self.assert(&format!("(>= {term} 0)"));
-                }
-                self.pins.push(pin);
+                let v = match self.flows.get(&key) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v = self.fresh_value(&e.ty);
+                        let term = scalar(&v);
+                        let pin = match kind {
+                            Some(FlowKind::Previously) => format!("(not {term})"),
+                            _ => format!("(= {term} 0)"),
+                        };
+                        if matches!(e.ty, Ty::Int | Ty::Decimal | Ty::Duration) {
+                            self.assert(&smt::between(&term, I64_MIN, I64_MAX));
+                        }
+                        if matches!(kind, Some(FlowKind::Count)) {
+                            self.assert(&format!("(>= {term} 0)"));
+                        }
+                        self.pins.push(pin);
+                        self.flows.insert(key, v.clone());
+                        v
+                    }
+                };
                 let a = Approx {
                     side: self.sides.get(side).map_or(String::new(), |s| s.label.clone()),
                     rule: cx.rule.clone(),

@@ -162,6 +162,8 @@ struct Builder<'a> {
     presence: HashMap<(String, Option<i128>), bool>,
     sets: HashMap<(String, Option<i128>), usize>,
     context: HashMap<String, usize>,
+    /// One unlisted entity per type stands for every attribute nothing reads.
+    defaults: HashMap<u32, usize>,
 }
 
 /// Builds the scenario the model describes.
@@ -179,6 +181,7 @@ pub fn realize(vocab: &Vocab, sides: &[Side<'_>], enc: &Encoding, model: &Model)
         presence: HashMap::new(),
         sets: HashMap::new(),
         context: HashMap::new(),
+        defaults: HashMap::new(),
     };
     for (k, (t, id)) in vocab.literals.iter().enumerate() {
         let _ = k;
@@ -257,14 +260,26 @@ pub fn realize(vocab: &Vocab, sides: &[Side<'_>], enc: &Encoding, model: &Model)
     }
     // Entities last: rendering requests may have created entities (defaults).
     for (i, side) in sides.iter().enumerate() {
+        let all = b.entities(side)?;
+        let kept = reachable(all, requests.get(i).unwrap_or(&Json::Null), &b.observed());
         if let Some(slot) = entities.get_mut(i) {
-            *slot = b.entities(side)?;
+            *slot = kept;
         }
     }
     Ok(World { now, requests, entities })
 }
 
 impl Builder<'_> {
+    /// Entities whose attributes (or their presence) the query read.
+    fn observed(&self) -> std::collections::HashSet<(String, String)> {
+        let owners = self.attrs.keys().map(|(_, o)| *o).chain(self.presence.keys().filter_map(|(_, o)| *o));
+        owners
+            .filter_map(|v| self.by_value.get(&v))
+            .filter_map(|i| self.ents.get(*i))
+            .map(|e| (self.vocab.type_name(e.ty).to_string(), e.id.clone()))
+            .collect()
+    }
+
     fn fresh_id(&mut self, ty: u32) -> String {
         let base = self.vocab.type_name(ty).to_lowercase();
         loop {
@@ -500,7 +515,14 @@ impl Builder<'_> {
                     .and_then(|t| program.entity_types.get(*t as usize))
                     .and_then(|t| self.vocab.type_named(&t.name))
                     .unwrap_or(0);
-                let i = self.fresh_entity(g, false);
+                let i = match self.defaults.get(&g) {
+                    Some(i) => *i,
+                    None => {
+                        let i = self.fresh_entity(g, false);
+                        self.defaults.insert(g, i);
+                        i
+                    }
+                };
                 self.entity_ref(i)
             }
             Ty::Enum(e) => program.enums.get(*e as usize).and_then(|x| x.variants.first()).map_or(Json::Null, |v| json!(v)),
@@ -618,6 +640,57 @@ impl Builder<'_> {
         }
         Ok(Json::Array(out))
     }
+}
+
+/// The listed entities a request can reach (through attributes, set
+/// members and parents), and those whose attributes the query read or that
+/// have parents: the others cannot matter to the decision.
+fn reachable(all: Json, request: &Json, observed: &std::collections::HashSet<(String, String)>) -> Json {
+    let Json::Array(list) = all else { return all };
+    let key = |v: &Json| -> Option<(String, String)> {
+        Some((v.get("type")?.as_str()?.to_string(), v.get("id")?.as_str()?.to_string()))
+    };
+    let mut stack = vec![request.clone()];
+    let by_uid: HashMap<(String, String), usize> =
+        list.iter().enumerate().filter_map(|(i, e)| Some((key(e.get("uid")?)?, i))).collect();
+    let mut keep = vec![false; list.len()];
+    for (k, i) in &by_uid {
+        let has_parents = list.get(*i).and_then(|e| e.get("parents")).and_then(Json::as_array).is_some_and(|p| !p.is_empty());
+        if (observed.contains(k) || has_parents)
+            && let Some(slot) = keep.get_mut(*i)
+        {
+            *slot = true;
+            if let Some(e) = list.get(*i) {
+                stack.push(e.clone());
+            }
+        }
+    }
+    while let Some(v) = stack.pop() {
+        match &v {
+            Json::Object(map) => {
+                if let Some(k) = key(&v)
+                    && let Some(i) = by_uid.get(&k)
+                    && keep.get(*i) == Some(&false)
+                {
+                    if let Some(slot) = keep.get_mut(*i) {
+                        *slot = true;
+                    }
+                    if let Some(e) = list.get(*i) {
+                        stack.push(e.get("attrs").cloned().unwrap_or(Json::Null));
+                        stack.push(e.get("parents").cloned().unwrap_or(Json::Null));
+                    }
+                }
+                for (k, x) in map {
+                    if k != "uid" {
+                        stack.push(x.clone());
+                    }
+                }
+            }
+            Json::Array(items) => stack.extend(items.iter().cloned()),
+            _ => {}
+        }
+    }
+    Json::Array(list.into_iter().zip(keep).filter(|(_, k)| *k).map(|(e, _)| e).collect())
 }
 
 /// A scaled decimal (4 digits) as text.

@@ -1,5 +1,6 @@
 //! The `ward` command line.
 
+mod analysis;
 mod bundle;
 mod decide;
 mod files;
@@ -64,6 +65,29 @@ enum Command {
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
+    /// Compare two versions of a policy set: per action, what the new one allows that the old
+    /// one denied (and the reverse), masks, obligations and limits, each difference with a
+    /// counterexample replayed through the engine (see docs/analysis.md).
+    ///
+    /// Exit status: 0 when the comparison ran (and --fail-on is not met), 1 when --fail-on is
+    /// met, 2 when a policy does not compile or no solver can run.
+    Diff {
+        /// The old policy: a file or a directory.
+        old: PathBuf,
+        /// The new policy: a file or a directory.
+        new: PathBuf,
+        /// Files or directories added to both (e.g. a shared schema).
+        #[arg(long)]
+        schema: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = analysis::ReportFormat::Markdown)]
+        format: analysis::ReportFormat,
+        /// When to exit with status 1.
+        #[arg(long, value_enum, default_value_t = analysis::FailOn::Never)]
+        fail_on: analysis::FailOn,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
+    },
     /// Decide a request and print the payload (JSON or text) with the decision's masks applied.
     Mask {
         #[command(flatten)]
@@ -277,6 +301,9 @@ fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
+        Command::Diff { old, new, schema, format, fail_on, solver } => {
+            analysis::diff(&old, &new, &schema, format, fail_on, &solver)
+        }
         Command::Lifecycle { paths, at, within, format } => {
             decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
         }
