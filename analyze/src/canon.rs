@@ -96,10 +96,12 @@ pub fn flow(p: &Program, f: &Flow) -> String {
         FlowKind::Count => "count",
         FlowKind::Sum => "sum",
     };
-    let mut actions: Vec<&str> = f.actions.iter().filter_map(|a| p.actions.get(*a as usize)).map(|a| a.name.as_str()).collect();
+    let mut actions: Vec<&str> =
+        f.actions.iter().filter_map(|a| p.actions.get(*a as usize)).map(|a| a.name.as_str()).collect();
     actions.sort_unstable();
     let part = |e: Option<u32>| e.map_or(String::new(), |i| expr(p, &f.exprs, i));
-    let correlation = f.correlation.map_or(String::new(), |(a, b)| format!("{} == {}", expr(p, &f.exprs, a), expr(p, &f.exprs, b)));
+    let correlation =
+        f.correlation.map_or(String::new(), |(a, b)| format!("{} == {}", expr(p, &f.exprs, a), expr(p, &f.exprs, b)));
     format!(
         "{kind}(within {}ms by {} of [{}] where {} value {} correlated {})",
         f.window_ms,

@@ -195,7 +195,12 @@ fn presence(arcs: &[Arc<Program>], name: &str) -> String {
     }
 }
 
-fn diff_action(solver: &Solver, programs: &Programs<'_>, arcs: &[Arc<Program>], action: &str) -> Result<ActionDiff, SolverError> {
+fn diff_action(
+    solver: &Solver,
+    programs: &Programs<'_>,
+    arcs: &[Arc<Program>],
+    action: &str,
+) -> Result<ActionDiff, SolverError> {
     let started = Instant::now();
     let enc = encode(&programs.vocab, &programs.sides, action, delegators_for(arcs, action));
     let (Some(o), Some(n)) = (enc.sides.first().cloned(), enc.sides.get(1).cloned()) else {
@@ -213,9 +218,24 @@ fn diff_action(solver: &Solver, programs: &Programs<'_>, arcs: &[Arc<Program>], 
             }
         }
     };
-    let widened = ask(solver, programs, &enc, &[], &format!("(and (= {en} 2) (< {eo} 2))"), &extra, effects(&|o| o < 2, &|n| n == 2))?;
-    let approval_widened =
-        ask(solver, programs, &enc, &[], &format!("(and (= {en} 1) (= {eo} 0))"), &extra, effects(&|o| o == 0, &|n| n == 1))?;
+    let widened = ask(
+        solver,
+        programs,
+        &enc,
+        &[],
+        &format!("(and (= {en} 2) (< {eo} 2))"),
+        &extra,
+        effects(&|o| o < 2, &|n| n == 2),
+    )?;
+    let approval_widened = ask(
+        solver,
+        programs,
+        &enc,
+        &[],
+        &format!("(and (= {en} 1) (= {eo} 0))"),
+        &extra,
+        effects(&|o| o == 0, &|n| n == 1),
+    )?;
     let narrowed = ask(solver, programs, &enc, &[], &format!("(< {en} {eo})"), &extra, |_, d| {
         let (Some(a), Some(b)) = (d.first(), d.get(1)) else { return Err("missing decisions".into()) };
         if effect_rank(b) < effect_rank(a) {
@@ -250,7 +270,11 @@ fn mask_keys(program: &Program, side: &SideTerms) -> Vec<(String, Option<String>
             let dets: Vec<Option<String>> = if detectors.is_empty() {
                 vec![None]
             } else {
-                detectors.iter().filter_map(|d| program.detectors.get(*d as usize)).map(|d| Some(d.name.clone())).collect()
+                detectors
+                    .iter()
+                    .filter_map(|d| program.detectors.get(*d as usize))
+                    .map(|d| Some(d.name.clone()))
+                    .collect()
             };
             for d in dets {
                 match out.iter_mut().find(|(q, e, _)| q == p && *e == d) {
@@ -365,7 +389,13 @@ fn obligation_changes(
                 if effect_rank(a) == rank && effect_rank(b) == rank && has(a) && !has(b) {
                     Ok(())
                 } else {
-                    Err(format!("the engine decided {} (old) and {} (new), obligation carried: {} / {}", a.effect.as_str(), b.effect.as_str(), has(a), has(b)))
+                    Err(format!(
+                        "the engine decided {} (old) and {} (new), obligation carried: {} / {}",
+                        a.effect.as_str(),
+                        b.effect.as_str(),
+                        has(a),
+                        has(b)
+                    ))
                 }
             })?;
             out.push(ObligationChange { obligation: sig.clone(), effect: effect.to_string(), dropped });
@@ -398,7 +428,11 @@ fn key_list(program: &Program, rule: &ir::Rule, keys: &[u32]) -> String {
     keys.iter()
         .map(|k| match rule.exprs.get(*k as usize).map(|e| &e.kind) {
             Some(ExprKind::Attr { base, name }) => {
-                format!("{}.{}", key_text(rule, *base).trim_end_matches(".…"), program.strings.get(*name as usize).map_or("?", String::as_str))
+                format!(
+                    "{}.{}",
+                    key_text(rule, *base).trim_end_matches(".…"),
+                    program.strings.get(*name as usize).map_or("?", String::as_str)
+                )
             }
             _ => key_text(rule, *k),
         })
@@ -406,23 +440,39 @@ fn key_list(program: &Program, rule: &ir::Rule, keys: &[u32]) -> String {
         .join(", ")
 }
 
-fn limit_changes(solver: &Solver, programs: &Programs<'_>, old: &Program, new: &Program) -> Result<Vec<LimitChange>, SolverError> {
+fn limit_changes(
+    solver: &Solver,
+    programs: &Programs<'_>,
+    old: &Program,
+    new: &Program,
+) -> Result<Vec<LimitChange>, SolverError> {
     let mut out = Vec::new();
     let arcs = &programs.arcs;
     for rule in &old.rules {
         let RuleKind::Limit { count, window_ms, burst, keys, fail_open } = &rule.kind else { continue };
         let Some(nrule) = new.rules.iter().find(|r| r.id == rule.id) else {
-            out.push(LimitChange { rule: rule.id.clone(), change: "removed".into(), loosened: true, no_longer_applies: Vec::new() });
+            out.push(LimitChange {
+                rule: rule.id.clone(),
+                change: "removed".into(),
+                loosened: true,
+                no_longer_applies: Vec::new(),
+            });
             continue;
         };
         let RuleKind::Limit { count: nc, window_ms: nw, burst: nb, keys: nk, fail_open: nf } = &nrule.kind else {
-            out.push(LimitChange { rule: rule.id.clone(), change: "is no longer a limit".into(), loosened: true, no_longer_applies: Vec::new() });
+            out.push(LimitChange {
+                rule: rule.id.clone(),
+                change: "is no longer a limit".into(),
+                loosened: true,
+                no_longer_applies: Vec::new(),
+            });
             continue;
         };
         let mut changes = Vec::new();
         let mut loosened = false;
         // Rates compared as count per window (cross-multiplied, no rounding).
-        let (old_rate, new_rate) = (u128::from(*count) * (*nw).max(1) as u128, u128::from(*nc) * (*window_ms).max(1) as u128);
+        let (old_rate, new_rate) =
+            (u128::from(*count) * (*nw).max(1) as u128, u128::from(*nc) * (*window_ms).max(1) as u128);
         if count != nc || window_ms != nw {
             changes.push(format!("{count} per {} ms → {nc} per {nw} ms", window_ms));
             loosened |= new_rate > old_rate;
@@ -437,7 +487,11 @@ fn limit_changes(solver: &Solver, programs: &Programs<'_>, old: &Program, new: &
             loosened = true;
         }
         if fail_open != nf {
-            changes.push(format!("fail {} → fail {}", if *fail_open { "open" } else { "closed" }, if *nf { "open" } else { "closed" }));
+            changes.push(format!(
+                "fail {} → fail {}",
+                if *fail_open { "open" } else { "closed" },
+                if *nf { "open" } else { "closed" }
+            ));
             loosened |= *nf;
         }
         if rule.shadow != nrule.shadow {
@@ -456,14 +510,21 @@ fn limit_changes(solver: &Solver, programs: &Programs<'_>, old: &Program, new: &
                 let (Some(o), Some(n)) = (enc.sides.first(), enc.sides.get(1)) else { continue };
                 let old_idx = old.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
                 let new_idx = new.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
-                let Some(ol) = o.limits.iter().find(|(r, _)| Some(*r) == old_idx).map(|(_, t)| t.clone()) else { continue };
-                let nl = n.limits.iter().find(|(r, _)| Some(*r) == new_idx).map_or("false".to_string(), |(_, t)| t.clone());
+                let Some(ol) = o.limits.iter().find(|(r, _)| Some(*r) == old_idx).map(|(_, t)| t.clone()) else {
+                    continue;
+                };
+                let nl =
+                    n.limits.iter().find(|(r, _)| Some(*r) == new_idx).map_or("false".to_string(), |(_, t)| t.clone());
                 let q = format!("(and (> {} 0) (> {} 0) {ol} (not {nl}))", o.effect, n.effect);
                 let id = rule.id.clone();
                 let outcome = ask(solver, programs, &enc, &[], &q, &[], move |_, d| {
                     let (Some(a), Some(b)) = (d.first(), d.get(1)) else { return Err("missing decisions".into()) };
                     let has = |x: &ward_runtime::Decision| x.limits.iter().any(|l| l.rule == id);
-                    if has(a) && !has(b) { Ok(()) } else { Err("the engine applied the limit in both or neither".into()) }
+                    if has(a) && !has(b) {
+                        Ok(())
+                    } else {
+                        Err("the engine applied the limit in both or neither".into())
+                    }
                 })?;
                 if !outcome.is_none() {
                     loosened = true;
@@ -472,12 +533,22 @@ fn limit_changes(solver: &Solver, programs: &Programs<'_>, old: &Program, new: &
             }
         }
         if !changes.is_empty() {
-            out.push(LimitChange { rule: rule.id.clone(), change: changes.join("; "), loosened, no_longer_applies: no_longer });
+            out.push(LimitChange {
+                rule: rule.id.clone(),
+                change: changes.join("; "),
+                loosened,
+                no_longer_applies: no_longer,
+            });
         }
     }
     for rule in &new.rules {
         if matches!(rule.kind, RuleKind::Limit { .. }) && !old.rules.iter().any(|r| r.id == rule.id) {
-            out.push(LimitChange { rule: rule.id.clone(), change: "added".into(), loosened: false, no_longer_applies: Vec::new() });
+            out.push(LimitChange {
+                rule: rule.id.clone(),
+                change: "added".into(),
+                loosened: false,
+                no_longer_applies: Vec::new(),
+            });
         }
     }
     Ok(out)
@@ -497,7 +568,8 @@ fn flows_of(p: &Program, rule: &ir::Rule) -> Vec<String> {
                 ir::FlowKind::Count => "count",
                 ir::FlowKind::Sum => "sum",
             };
-            let actions: Vec<&str> = f.actions.iter().filter_map(|a| p.actions.get(*a as usize)).map(|a| a.name.as_str()).collect();
+            let actions: Vec<&str> =
+                f.actions.iter().filter_map(|a| p.actions.get(*a as usize)).map(|a| a.name.as_str()).collect();
             format!(
                 "{kind} within {} ms by {} of [{}]{}",
                 f.window_ms,
@@ -515,7 +587,10 @@ fn flow_changes(old: &Program, new: &Program) -> Vec<FlowChange> {
         let of = flows_of(old, rule);
         let nf = new.rules.iter().find(|r| r.id == rule.id).map(|r| flows_of(new, r)).unwrap_or_default();
         if of != nf {
-            out.push(FlowChange { rule: rule.id.clone(), change: format!("[{}] → [{}]", of.join("; "), nf.join("; ")) });
+            out.push(FlowChange {
+                rule: rule.id.clone(),
+                change: format!("[{}] → [{}]", of.join("; "), nf.join("; ")),
+            });
         }
     }
     for rule in &new.rules {
@@ -547,7 +622,10 @@ fn rule_changes(old: &Program, new: &Program) -> RuleChanges {
             Some(n) => {
                 // Indexes of strings and literals differ between programs: compare the conditions' text too.
                 let texts = |x: &ir::Rule| x.conditions.iter().map(|c| c.text.clone()).collect::<Vec<_>>();
-                if texts(r) != texts(n) || (shape(r) != shape(n) && old.strings == new.strings) || kind_text(r) != kind_text(n) {
+                if texts(r) != texts(n)
+                    || (shape(r) != shape(n) && old.strings == new.strings)
+                    || kind_text(r) != kind_text(n)
+                {
                     c.changed.push(r.id.clone());
                 }
             }

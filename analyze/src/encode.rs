@@ -239,6 +239,24 @@ pub struct SideTerms {
     pub obligations: Vec<(String, String, String)>,
     /// Per limit rule: it applies to the caller (its conditions held).
     pub limits: Vec<(u32, String)>,
+    /// Per link of the chain (the caller first).
+    pub links: Vec<LinkTerms>,
+    /// The rules were evaluated: the request is well-formed and no agent's
+    /// lifecycle denies it.
+    pub evaluated: String,
+}
+
+/// One link's decision.
+#[derive(Debug, Clone)]
+pub struct LinkTerms {
+    /// The link exists (the caller always does).
+    pub active: String,
+    /// A forbid without `require_approval` applies.
+    pub hard_forbid: String,
+    /// A permit without `require_approval` applies (or is granted by the caller).
+    pub permit: String,
+    /// 0 deny, 1 approval_required, 2 allow.
+    pub effect: String,
 }
 
 /// The request's symbols.
@@ -278,6 +296,10 @@ pub struct Encoding {
     /// Chains are bounded to this many delegating principals, and some rule
     /// reads `chain` (so results hold for chains up to that length).
     pub chain_bounded: Option<usize>,
+    /// Per assert: it selects the request (its scope matches and its
+    /// conditions hold or cannot be evaluated); `None` when it is not about
+    /// the action.
+    pub asserts: Vec<Option<String>>,
 }
 
 struct Encoder<'a, 'b> {
@@ -322,6 +344,18 @@ struct Cx<'r> {
 /// Encodes `action` for `sides`. `delegators` is how many delegating
 /// principals a request may carry (0 or 1 suffice unless rules read `chain`).
 pub fn encode(vocab: &Vocab, sides: &[Side<'_>], action: &str, delegators: usize) -> Encoding {
+    encode_with(vocab, sides, action, delegators, &[])
+}
+
+/// [`encode`], and for each of `asserts` (of the first side's program)
+/// whether it selects the request (`None` when it is not about `action`).
+pub fn encode_with(
+    vocab: &Vocab,
+    sides: &[Side<'_>],
+    action: &str,
+    delegators: usize,
+    asserts: &[&ward_compiler::lower::Assertion],
+) -> Encoding {
     let mut e = Encoder {
         vocab,
         sides,
@@ -329,7 +363,12 @@ pub fn encode(vocab: &Vocab, sides: &[Side<'_>], action: &str, delegators: usize
         out: String::new(),
         declared: HashSet::new(),
         n: 0,
-        request: RequestTerms { principal: "p".into(), resource: "r".into(), delegators: Vec::new(), now: "now".into() },
+        request: RequestTerms {
+            principal: "p".into(),
+            resource: "r".into(),
+            delegators: Vec::new(),
+            now: "now".into(),
+        },
         grounds: HashMap::new(),
         ground_set: HashSet::new(),
         entity_types: HashMap::new(),
@@ -355,25 +394,18 @@ pub fn encode(vocab: &Vocab, sides: &[Side<'_>], action: &str, delegators: usize
     for (i, _) in sides.iter().enumerate() {
         side_terms.push(e.side(i, action));
     }
+    let assert_terms = asserts.iter().map(|a| e.assertion(a, action)).collect();
     e.finish();
     let chain_read = sides.iter().any(|s| reads_var(s.program, action, Var::Chain));
-    let entities: Vec<(String, BTreeSet<u32>)> = e
-        .entity_order
-        .iter()
-        .map(|t| (t.clone(), e.entity_types.get(t).cloned().unwrap_or_default()))
-        .collect();
+    let entities: Vec<(String, BTreeSet<u32>)> =
+        e.entity_order.iter().map(|t| (t.clone(), e.entity_types.get(t).cloned().unwrap_or_default())).collect();
     let all_listed = and(entities.iter().map(|(t, _)| format!("(listed {t})")));
-    let set_members = e
-        .sets
-        .iter()
-        .map(|s| e.grounds.get(&s.class).cloned().unwrap_or_default())
-        .collect();
+    let set_members = e.sets.iter().map(|s| e.grounds.get(&s.class).cloned().unwrap_or_default()).collect();
     if vocab.hierarchy_differs {
         e.approx.push(Approx {
             side: String::new(),
             rule: None,
-            what: "the programs declare different hierarchies (`in`): only parent edges both allow are explored"
-                .into(),
+            what: "the programs declare different hierarchies (`in`): only parent edges both allow are explored".into(),
             flow: false,
         });
     }
@@ -393,6 +425,7 @@ pub fn encode(vocab: &Vocab, sides: &[Side<'_>], action: &str, delegators: usize
         presences: e.presences,
         all_listed,
         chain_bounded: if chain_read { Some(delegators) } else { None },
+        asserts: assert_terms,
     }
 }
 
@@ -619,7 +652,9 @@ impl<'a> Encoder<'a, '_> {
     fn domain_of(&self, side: usize, ty: &Ty, data: bool) -> Domain {
         let Some(s) = self.sides.get(side) else { return Domain::None };
         match ty {
-            Ty::Entity(ts) => Domain::Entity(ts.iter().filter_map(|t| s.view.types.get(*t as usize).copied()).collect()),
+            Ty::Entity(ts) => {
+                Domain::Entity(ts.iter().filter_map(|t| s.view.types.get(*t as usize).copied()).collect())
+            }
             Ty::Int | Ty::Decimal | Ty::Duration | Ty::Time => Domain::Range(I64_MIN, I64_MAX),
             Ty::Date => {
                 let (lo, hi) = date_bounds();
@@ -762,7 +797,12 @@ impl<'a> Encoder<'a, '_> {
                             V::Set(SetRep::Var(k)) => AppValue::Set(*k),
                             _ => AppValue::Scalar(String::new()),
                         };
-                        self.context.push(CtxLeaf { path: path.clone(), sig: sig.clone(), value: app, present: present_sym.clone() });
+                        self.context.push(CtxLeaf {
+                            path: path.clone(),
+                            sig: sig.clone(),
+                            value: app,
+                            present: present_sym.clone(),
+                        });
                     }
                     value
                 }
@@ -809,7 +849,14 @@ impl<'a> Encoder<'a, '_> {
                 let k = self.sets.len();
                 let program = self.sides.get(side).map(|s| s.program);
                 let sig = program.map_or(String::new(), |p| self.vocab.sig(p, elem));
-                self.sets.push(SetVar { class, domain, mem_fn, owner: owner.map(str::to_string), size: apply(&size_fn), key: sig });
+                self.sets.push(SetVar {
+                    class,
+                    domain,
+                    mem_fn,
+                    owner: owner.map(str::to_string),
+                    size: apply(&size_fn),
+                    key: sig,
+                });
                 self.set_index.insert(key, k);
                 if matches!(class, Class::Enum(_) | Class::Bool | Class::Action) {
                     self.register_finite(class);
@@ -897,7 +944,9 @@ impl<'a> Encoder<'a, '_> {
                 }
                 return V::Rec(out);
             }
-            _ => self.leaf(side, ty, &key, Some(owner), &and([present.to_string(), format!("(= (ety {owner}) {gty})")])),
+            _ => {
+                self.leaf(side, ty, &key, Some(owner), &and([present.to_string(), format!("(= (ety {owner}) {gty})")]))
+            }
         };
         if self.attr_set.insert((key.clone(), owner.to_string())) {
             let value = match &v {
@@ -906,7 +955,14 @@ impl<'a> Encoder<'a, '_> {
                 V::Set(SetRep::Var(k)) => AppValue::Set(*k),
                 _ => AppValue::Scalar(String::new()),
             };
-            self.attrs.push(AttrApp { ty: gty, path: path.to_vec(), sig, owner: owner.to_string(), value, present: present.to_string() });
+            self.attrs.push(AttrApp {
+                ty: gty,
+                path: path.to_vec(),
+                sig,
+                owner: owner.to_string(),
+                value,
+                present: present.to_string(),
+            });
         }
         v
     }
@@ -914,7 +970,16 @@ impl<'a> Encoder<'a, '_> {
     /// Whether attribute path `path` of `owner` is present: required fields
     /// (in any program) are present on every listed entity.
     #[allow(clippy::too_many_arguments)]
-    fn field_presence(&mut self, side: usize, gty: u32, path: &[String], ty: &Ty, optional: bool, owner: &str, parent: &str) -> String {
+    fn field_presence(
+        &mut self,
+        side: usize,
+        gty: u32,
+        path: &[String],
+        ty: &Ty,
+        optional: bool,
+        owner: &str,
+        parent: &str,
+    ) -> String {
         let program = self.sides.get(side).map(|s| s.program);
         let sig = program.map_or(String::new(), |p| self.vocab.sig(p, ty));
         let tname = self.vocab.type_name(gty).to_string();
@@ -944,6 +1009,8 @@ impl<'a> Encoder<'a, '_> {
                 masks: Vec::new(),
                 obligations: Vec::new(),
                 limits: Vec::new(),
+                links: Vec::new(),
+                evaluated: "false".into(),
             };
         };
         let program = side.program;
@@ -963,6 +1030,8 @@ impl<'a> Encoder<'a, '_> {
                 masks: Vec::new(),
                 obligations: Vec::new(),
                 limits: Vec::new(),
+                links: Vec::new(),
+                evaluated: "false".into(),
             };
         };
         let la = la as u32;
@@ -971,7 +1040,10 @@ impl<'a> Encoder<'a, '_> {
         // Validity: types the action accepts, required context, enum values.
         let types_ok = |list: &Option<Vec<u32>>, t: &str| -> String {
             match list {
-                Some(l) => smt::one_of(&format!("(ety {t})"), l.iter().filter_map(|x| view.types.get(*x as usize)).map(|g| int(i128::from(*g)))),
+                Some(l) => smt::one_of(
+                    &format!("(ety {t})"),
+                    l.iter().filter_map(|x| view.types.get(*x as usize)).map(|g| int(i128::from(*g))),
+                ),
                 None => smt::one_of(&format!("(ety {t})"), view.types.iter().map(|g| int(i128::from(*g)))),
             }
         };
@@ -1023,6 +1095,7 @@ impl<'a> Encoder<'a, '_> {
         let rule_of = |r: u32| program.rules.get(r as usize);
         let approval = |rule: &ir::Rule| rule.obligations.iter().any(|o| o.name == "require_approval");
         let mut link_effects = Vec::new();
+        let mut link_terms = Vec::new();
         let mut link_lists: Vec<LinkLists> = Vec::new();
         for (li, (active, _)) in links.iter().enumerate() {
             let is_actor = li == 0;
@@ -1056,7 +1129,10 @@ impl<'a> Encoder<'a, '_> {
             if !is_actor {
                 for rt in &rule_terms {
                     let Some(rule) = rule_of(rt.rule) else { continue };
-                    if !matches!(rule.kind, RuleKind::Rule { effect: Effect::Permit }) || !rule.actor_only || rule.shadow {
+                    if !matches!(rule.kind, RuleKind::Rule { effect: Effect::Permit })
+                        || !rule.actor_only
+                        || rule.shadow
+                    {
                         continue;
                     }
                     let Some(f) = rt.links.first() else { continue };
@@ -1065,8 +1141,12 @@ impl<'a> Encoder<'a, '_> {
                 }
             }
             let own = self.def("Bool", or(own_permits.clone()));
-            let pm_t = self.def("Bool", or(pm.clone().into_iter().chain(grants_hard.iter().map(|g| and([not(&own), g.clone()])))));
-            let apm_t = self.def("Bool", or(apm.clone().into_iter().chain(grants_appr.iter().map(|g| and([not(&own), g.clone()])))));
+            let pm_t = self
+                .def("Bool", or(pm.clone().into_iter().chain(grants_hard.iter().map(|g| and([not(&own), g.clone()])))));
+            let apm_t = self.def(
+                "Bool",
+                or(apm.clone().into_iter().chain(grants_appr.iter().map(|g| and([not(&own), g.clone()])))),
+            );
             let hf_t = self.def("Bool", or(hf));
             let af_t = self.def("Bool", or(af));
             let eff = format!(
@@ -1074,6 +1154,12 @@ impl<'a> Encoder<'a, '_> {
             );
             let eff = self.def("Int", eff);
             link_effects.push((active.clone(), eff.clone()));
+            link_terms.push(LinkTerms {
+                active: active.clone(),
+                hard_forbid: hf_t.clone(),
+                permit: pm_t.clone(),
+                effect: eff.clone(),
+            });
             link_lists.push(LinkLists { eff, af: af_t, own });
         }
         // Lifecycle of declared agents in the chain.
@@ -1098,9 +1184,10 @@ impl<'a> Encoder<'a, '_> {
             lifecycle_fail.push(and([in_chain, or(bad)]));
         }
         let lifecycle = self.def("Bool", or(lifecycle_fail));
-        let min = link_effects.iter().fold(String::from("2"), |acc, (active, e)| {
-            format!("(ite (and {active} (< {e} {acc})) {e} {acc})")
-        });
+        let evaluated = self.def("Bool", and([valid_name.clone(), not(&lifecycle)]));
+        let min = link_effects
+            .iter()
+            .fold(String::from("2"), |acc, (active, e)| format!("(ite (and {active} (< {e} {acc})) {e} {acc})"));
         let rules_effect = self.def("Int", format!("(ite (not {valid_name}) 0 (ite {lifecycle} 0 {min}))"));
         // Limit keys that cannot be computed deny (unless `fail open`).
         let mut limit_terms = Vec::new();
@@ -1131,8 +1218,14 @@ impl<'a> Encoder<'a, '_> {
             if !matches!(rule.kind, RuleKind::Mask { .. }) {
                 continue;
             }
-            let fired = or(links.iter().zip(&rt.links).map(|((active, _), f)| and([active.clone(), f.in_bucket.clone(), f.fired.clone()])));
-            let whole = or(links.iter().zip(&rt.links).map(|((active, _), f)| and([active.clone(), f.in_bucket.clone(), f.error.clone()])));
+            let fired = or(links
+                .iter()
+                .zip(&rt.links)
+                .map(|((active, _), f)| and([active.clone(), f.in_bucket.clone(), f.fired.clone()])));
+            let whole = or(links
+                .iter()
+                .zip(&rt.links)
+                .map(|((active, _), f)| and([active.clone(), f.in_bucket.clone(), f.error.clone()])));
             let fired = self.def("Bool", and([format!("(> {effect} 0)"), fired]));
             let whole = self.def("Bool", and([format!("(> {effect} 0)"), whole]));
             masks.push(MaskTerms { rule: rt.rule, fired, whole });
@@ -1184,7 +1277,12 @@ impl<'a> Encoder<'a, '_> {
                             let in_list = or([own_fires, granted]);
                             if !needs {
                                 on_allow.push(and([active.clone(), in_list.clone()]));
-                                on_approval.push(and([active.clone(), format!("(= {} 1)", ll.eff), ll.af.clone(), in_list]));
+                                on_approval.push(and([
+                                    active.clone(),
+                                    format!("(= {} 1)", ll.eff),
+                                    ll.af.clone(),
+                                    in_list,
+                                ]));
                             } else {
                                 on_approval.push(and([active.clone(), format!("(= {} 1)", ll.eff), in_list]));
                             }
@@ -1201,7 +1299,38 @@ impl<'a> Encoder<'a, '_> {
             let appr = self.def("Bool", and([format!("(= {effect} 1)"), or(on_approval)]));
             obligations.push((s, allow, appr));
         }
-        SideTerms { label, valid: valid_name, effect, rules_effect, rules: rule_terms, masks, obligations, limits: limit_terms }
+        SideTerms {
+            label,
+            valid: valid_name,
+            effect,
+            rules_effect,
+            rules: rule_terms,
+            masks,
+            obligations,
+            limits: limit_terms,
+            links: link_terms,
+            evaluated,
+        }
+    }
+
+    /// Whether assert `a` (of side 0) selects the request.
+    fn assertion(&mut self, a: &ward_compiler::lower::Assertion, action: &str) -> Option<String> {
+        let side = self.sides.first()?;
+        let view = side.view.clone();
+        let local = side.program.actions.iter().position(|x| x.name == action)? as u32;
+        if !a.actions.contains(&local) {
+            return None;
+        }
+        let types = |list: &[u32], t: &str| {
+            smt::one_of(
+                &format!("(ety {t})"),
+                list.iter().filter_map(|x| view.types.get(*x as usize)).map(|g| int(i128::from(*g))),
+            )
+        };
+        let scope = and([types(&a.principals, "p"), types(&a.resources, "r")]);
+        let context = self.context_value(0);
+        let (fired, error) = self.rule_outcome(0, &a.rule, "p", &context);
+        Some(self.def("Bool", and([scope, or([fired, error])])))
     }
 
     /// Required context fields are present and enum values are this side's.
@@ -1240,7 +1369,8 @@ impl<'a> Encoder<'a, '_> {
             let listed = b.rules.contains(&rule)
                 || b.by_principal.iter().chain(&b.by_resource).any(|(_, rs)| rs.contains(&rule));
             if listed
-                && let (Some(pt), Some(rt)) = (s.view.types.get(b.principal as usize), s.view.types.get(b.resource as usize))
+                && let (Some(pt), Some(rt)) =
+                    (s.view.types.get(b.principal as usize), s.view.types.get(b.resource as usize))
             {
                 cases.push(format!("(and (= (ety {link}) {pt}) (= (ety r) {rt}))"));
             }
@@ -1275,7 +1405,14 @@ impl<'a> Encoder<'a, '_> {
 
     // ───────────────────────── expressions ─────────────────────────
 
-    fn eval_arena(&mut self, side: usize, exprs: &[Expr], principal: &str, rule: Option<String>, context: &V) -> Vec<Node> {
+    fn eval_arena(
+        &mut self,
+        side: usize,
+        exprs: &[Expr],
+        principal: &str,
+        rule: Option<String>,
+        context: &V,
+    ) -> Vec<Node> {
         let mut cx = Cx { side, exprs, principal: principal.to_string(), rule, nodes: Vec::with_capacity(exprs.len()) };
         for (i, e) in exprs.iter().enumerate() {
             let node = self.eval(&mut cx, i as u32, e, context);
@@ -1322,7 +1459,9 @@ impl<'a> Encoder<'a, '_> {
                     ok(V::Set(SetRep::Lit(items, Class::Entity)))
                 }
                 // Only inside flow conditions, which are not encoded.
-                _ => Node { v: self.opaque(side, &cx.rule, &e.ty, "a flow condition's `current`"), err: "false".into() },
+                _ => {
+                    Node { v: self.opaque(side, &cx.rule, &e.ty, "a flow condition's `current`"), err: "false".into() }
+                }
             },
             ExprKind::Attr { base, name } => {
                 let b = Self::child(cx, *base);
@@ -1408,7 +1547,12 @@ impl<'a> Encoder<'a, '_> {
                         let a = scalar(&x.v);
                         match (&y.v, Self::kind_of(cx, *rhs)) {
                             (_, Some(ExprKind::Const(Const::Cidr(c)))) => ip_in_cidr_const(&a, c),
-                            _ => scalar(&self.opaque(side, &cx.rule.clone(), &Ty::Bool, "`ip in` a CIDR range that is not a literal")),
+                            _ => scalar(&self.opaque(
+                                side,
+                                &cx.rule.clone(),
+                                &Ty::Bool,
+                                "`ip in` a CIDR range that is not a literal",
+                            )),
                         }
                     }
                     (Ty::Action, Ty::Action) => {
@@ -1422,7 +1566,12 @@ impl<'a> Encoder<'a, '_> {
                                 let items = items.clone();
                                 or(items.iter().map(|(g, t)| and([g.clone(), self.action_in(side, &a, t)])))
                             }
-                            _ => scalar(&self.opaque(side, &cx.rule.clone(), &Ty::Bool, "`action in` a set that is not a literal")),
+                            _ => scalar(&self.opaque(
+                                side,
+                                &cx.rule.clone(),
+                                &Ty::Bool,
+                                "`action in` a set that is not a literal",
+                            )),
                         }
                     }
                     _ => "false".into(),
@@ -1453,11 +1602,21 @@ impl<'a> Encoder<'a, '_> {
                 let v = match pat {
                     Some(Pattern::Glob(g)) => match glob_regex(&g) {
                         Some(re) => format!("(str.in_re {s} {re})"),
-                        None => scalar(&self.opaque(side, &cx.rule.clone(), &Ty::Bool, format!("`like \"{g}\"` (characters beyond SMT strings)").as_str())),
+                        None => scalar(&self.opaque(
+                            side,
+                            &cx.rule.clone(),
+                            &Ty::Bool,
+                            format!("`like \"{g}\"` (characters beyond SMT strings)").as_str(),
+                        )),
                     },
                     Some(Pattern::Regex(r)) => match crate::regex::translate(&r) {
                         Ok(re) => format!("(str.in_re {s} {re})"),
-                        Err(why) => scalar(&self.opaque(side, &cx.rule.clone(), &Ty::Bool, format!("`matches \"{r}\"` ({why})").as_str())),
+                        Err(why) => scalar(&self.opaque(
+                            side,
+                            &cx.rule.clone(),
+                            &Ty::Bool,
+                            format!("`matches \"{r}\"` ({why})").as_str(),
+                        )),
                     },
                     Some(Pattern::Detector(d)) => {
                         let name = self
@@ -1465,7 +1624,12 @@ impl<'a> Encoder<'a, '_> {
                             .get(side)
                             .and_then(|sd| sd.program.detectors.get(d as usize))
                             .map_or("?".to_string(), |x| x.name.clone());
-                        scalar(&self.opaque(side, &cx.rule.clone(), &Ty::Bool, format!("`matches {name}` (a detector)").as_str()))
+                        scalar(&self.opaque(
+                            side,
+                            &cx.rule.clone(),
+                            &Ty::Bool,
+                            format!("`matches {name}` (a detector)").as_str(),
+                        ))
                     }
                     None => "false".into(),
                 };
@@ -1498,7 +1662,10 @@ impl<'a> Encoder<'a, '_> {
                         }
                         _ => {
                             let err = self.def("Bool", or(errs));
-                            return Node { v: self.opaque(side, &cx.rule.clone(), &e.ty, "a set of compound values"), err };
+                            return Node {
+                                v: self.opaque(side, &cx.rule.clone(), &e.ty, "a set of compound values"),
+                                err,
+                            };
                         }
                     }
                 }
@@ -1511,7 +1678,12 @@ impl<'a> Encoder<'a, '_> {
                 for (name, id) in entries {
                     let n = Self::child(cx, *id);
                     errs.push(n.err.clone());
-                    out.push(RecField { name: self.string(side, *name), present: "true".into(), v: n.v, ty: Self::ty_of(cx, *id).clone() });
+                    out.push(RecField {
+                        name: self.string(side, *name),
+                        present: "true".into(),
+                        v: n.v,
+                        ty: Self::ty_of(cx, *id).clone(),
+                    });
                 }
                 let err = self.def("Bool", or(errs));
                 Node { v: V::Rec(out), err }
@@ -1571,7 +1743,12 @@ impl<'a> Encoder<'a, '_> {
                 let text = self.string(cx.side, *s);
                 match smt::string_lit(&text) {
                     Some(t) => V::S(t),
-                    None => self.opaque(cx.side, &cx.rule, &Ty::String, "a string literal with characters beyond SMT strings"),
+                    None => self.opaque(
+                        cx.side,
+                        &cx.rule,
+                        &Ty::String,
+                        "a string literal with characters beyond SMT strings",
+                    ),
                 }
             }
             Const::Entity(k) => {
@@ -1602,7 +1779,9 @@ impl<'a> Encoder<'a, '_> {
         match (base, base_ty) {
             (V::Set(SetRep::Opaque), _) => {
                 let field_ty = match base_ty {
-                    Ty::Record(fields) => fields.iter().find(|f| f.name == name).map(|f| f.ty.clone()).unwrap_or(Ty::Unknown),
+                    Ty::Record(fields) => {
+                        fields.iter().find(|f| f.name == name).map(|f| f.ty.clone()).unwrap_or(Ty::Unknown)
+                    }
                     _ => Ty::Unknown,
                 };
                 let present = self.fresh("x");
@@ -1625,7 +1804,8 @@ impl<'a> Encoder<'a, '_> {
                     let Some(f) = et.attrs.iter().find(|f| f.name == name).cloned() else { continue };
                     let Some(g) = view.types.get(*t as usize).copied() else { continue };
                     let path = vec![name.to_string()];
-                    let present = self.field_presence(side, g, &path, &f.ty, f.optional, owner, &format!("(listed {owner})"));
+                    let present =
+                        self.field_presence(side, g, &path, &f.ty, f.optional, owner, &format!("(listed {owner})"));
                     let v = self.entity_field(side, g, &path, &f.ty, owner, &present);
                     cases.push((g, present, v));
                 }
@@ -1636,14 +1816,25 @@ impl<'a> Encoder<'a, '_> {
                         (and([format!("(= (ety {owner}) {g})"), present]), v)
                     }
                     _ => {
-                        let present = or(cases.iter().map(|(g, p, _)| and([format!("(= (ety {owner}) {g})"), p.clone()])));
+                        let present =
+                            or(cases.iter().map(|(g, p, _)| and([format!("(= (ety {owner}) {g})"), p.clone()])));
                         let mut iter = cases.into_iter().rev();
                         let Some((_, _, last)) = iter.next() else { return ("false".into(), V::S("false".into())) };
                         let mut v = last;
                         for (g, _, case) in iter {
                             v = match self.merge(&format!("(= (ety {owner}) {g})"), &case, &v) {
                                 Some(m) => m,
-                                None => return (present, self.opaque(side, &cx.rule, &Ty::Unknown, "an attribute of different shapes across entity types")),
+                                None => {
+                                    return (
+                                        present,
+                                        self.opaque(
+                                            side,
+                                            &cx.rule,
+                                            &Ty::Unknown,
+                                            "an attribute of different shapes across entity types",
+                                        ),
+                                    );
+                                }
                             };
                         }
                         (present, v)
@@ -1665,7 +1856,12 @@ impl<'a> Encoder<'a, '_> {
                     if x.name != y.name {
                         return None;
                     }
-                    out.push(RecField { name: x.name.clone(), present: ite(c, &x.present, &y.present), v: self.merge(c, &x.v, &y.v)?, ty: x.ty.clone() });
+                    out.push(RecField {
+                        name: x.name.clone(),
+                        present: ite(c, &x.present, &y.present),
+                        v: self.merge(c, &x.v, &y.v)?,
+                        ty: x.ty.clone(),
+                    });
                 }
                 V::Rec(out)
             }
@@ -1700,7 +1896,9 @@ impl<'a> Encoder<'a, '_> {
             let holds = x == y
                 || s.view.actions.iter().position(|v| i64::from(*v) == x).is_some_and(|i| {
                     s.program.actions.get(i).is_some_and(|act| {
-                        act.groups.iter().any(|grp| s.view.actions.get(*grp as usize).is_some_and(|v| i64::from(*v) == y))
+                        act.groups
+                            .iter()
+                            .any(|grp| s.view.actions.get(*grp as usize).is_some_and(|v| i64::from(*v) == y))
                     })
                 });
             return smt::bool_lit(holds);
@@ -1729,7 +1927,12 @@ impl<'a> Encoder<'a, '_> {
                 and(parts)
             }
             (V::Set(x), V::Set(y)) => self.set_equal(cx, x, y),
-            _ => scalar(&self.opaque(cx.side, &cx.rule, &Ty::Bool, "a comparison of values the encoding does not follow")),
+            _ => scalar(&self.opaque(
+                cx.side,
+                &cx.rule,
+                &Ty::Bool,
+                "a comparison of values the encoding does not follow",
+            )),
         }
     }
 
@@ -1954,7 +2157,8 @@ impl<'a> Encoder<'a, '_> {
         let z = self.def("Int", format!("(+ {d} 719468)"));
         let era = self.def("Int", format!("(div {z} 146097)"));
         let doe = self.def("Int", format!("(- {z} (* {era} 146097))"));
-        let yoe = self.def("Int", format!("(div (+ (- {doe} (div {doe} 1460)) (div {doe} 36524) (- (div {doe} 146096))) 365)"));
+        let yoe = self
+            .def("Int", format!("(div (+ (- {doe} (div {doe} 1460)) (div {doe} 36524) (- (div {doe} 146096))) 365)"));
         let doy = self.def("Int", format!("(- {doe} (+ (* 365 {yoe}) (div {yoe} 4) (- (div {yoe} 100))))"));
         let mp = self.def("Int", format!("(div (+ (* 5 {doy}) 2) 153)"));
         let day = self.def("Int", format!("(+ (- {doy} (div (+ (* 153 {mp}) 2) 5)) 1)"));
@@ -1996,10 +2200,16 @@ impl<'a> Encoder<'a, '_> {
         let mut truncated = false;
         while q < self.pairs.len() && !truncated {
             let Some((x, y)) = self.pairs.get(q).cloned() else { break };
-            self.assert(&format!("(=> (anc {x} {y}) (and (listed {x}) (not (= {x} {y})) (ancok (ety {x}) (ety {y}))))"));
+            self.assert(&format!(
+                "(=> (anc {x} {y}) (and (listed {x}) (not (= {x} {y})) (ancok (ety {x}) (ety {y}))))"
+            ));
             for other in 0..=q {
                 let Some(o) = self.pairs.get(other).cloned() else { break };
-                let orders = if other == q { vec![((x.clone(), y.clone()), o.clone())] } else { vec![((x.clone(), y.clone()), o.clone()), (o.clone(), (x.clone(), y.clone()))] };
+                let orders = if other == q {
+                    vec![((x.clone(), y.clone()), o.clone())]
+                } else {
+                    vec![((x.clone(), y.clone()), o.clone()), (o.clone(), (x.clone(), y.clone()))]
+                };
                 for ((a, b), (b2, c)) in orders {
                     if !self.may_equal(&b, &b2) {
                         continue;
@@ -2067,7 +2277,10 @@ impl<'a> Encoder<'a, '_> {
                 };
                 let mut cases = Vec::new();
                 for x in grounds {
-                    let compatible = self.entity_types.get(&x).is_none_or(|t| t.is_empty() || t.intersection(&elem_types).next().is_some());
+                    let compatible = self
+                        .entity_types
+                        .get(&x)
+                        .is_none_or(|t| t.is_empty() || t.intersection(&elem_types).next().is_some());
                     if !compatible {
                         continue;
                     }

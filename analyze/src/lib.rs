@@ -7,16 +7,16 @@
 //! real engine ([`replay`]) before it is reported. `ward diff` ([`diff`])
 //! and `ward analyze` ([`analyze`]) are built on that.
 
+pub mod diff;
 pub mod encode;
+pub mod query;
+pub mod realize;
 pub mod regex;
+pub mod replay;
 pub mod sexp;
 pub mod smt;
 pub mod solver;
 pub mod vocab;
-pub mod realize;
-pub mod replay;
-pub mod query;
-pub mod diff;
 
 use std::sync::Arc;
 
@@ -46,5 +46,6 @@ pub fn compile_sources(files: &[(String, String)]) -> Result<ward_compiler::lowe
 pub fn compile_program(files: &[(String, String)]) -> Result<Arc<ward_compiler::ir::Program>, String> {
     compile_sources(files).map(|c| Arc::new(c.program))
 }
-pub mod report;
+pub mod analyze;
 pub mod canon;
+pub mod report;

@@ -169,7 +169,10 @@ where
                 })
                 .collect();
             Outcome::Unknown {
-                reason: format!("the solver's candidate did not replay ({why}); the encoding approximates {}", what.join("; ")),
+                reason: format!(
+                    "the solver's candidate did not replay ({why}); the encoding approximates {}",
+                    what.join("; ")
+                ),
                 bug: false,
             }
         }
@@ -197,4 +200,24 @@ where
         decided,
         world: Some(world),
     }))
+}
+
+/// A bare satisfiability check (no replay): for proofs, whose `sat` side
+/// is never reported as fact. Session history is left free (an
+/// over-approximation), so `No` holds for every history.
+pub enum Sat {
+    Yes(Model),
+    No,
+    Unknown,
+}
+
+pub fn satisfiable(solver: &Solver, enc: &Encoding, question: &str, terms: &[String]) -> Result<Sat, SolverError> {
+    let mut script = String::with_capacity(enc.text.len() + question.len() + 16);
+    script.push_str(&enc.text);
+    script.push_str(&format!("(assert {question})\n"));
+    Ok(match solver.check(&script, terms)? {
+        Answer::Sat(values) => Sat::Yes(Model::new(terms, values)),
+        Answer::Unsat => Sat::No,
+        Answer::Unknown(_) => Sat::Unknown,
+    })
 }

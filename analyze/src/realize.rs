@@ -381,13 +381,8 @@ impl Builder<'_> {
         obj.insert("principal".into(), self.entity_ref(ip));
         obj.insert("action".into(), Json::String(enc.action.clone()));
         obj.insert("resource".into(), self.entity_ref(ir));
-        let fields: Vec<Field> = side
-            .program
-            .actions
-            .iter()
-            .find(|a| a.name == enc.action)
-            .map(|a| a.context.clone())
-            .unwrap_or_default();
+        let fields: Vec<Field> =
+            side.program.actions.iter().find(|a| a.name == enc.action).map(|a| a.context.clone()).unwrap_or_default();
         let context = self.context_record(side.program, &[], &fields)?;
         obj.insert("context".into(), Json::Object(context));
         let mut chain = Vec::new();
@@ -405,7 +400,12 @@ impl Builder<'_> {
         Ok(Json::Object(obj))
     }
 
-    fn context_record(&mut self, program: &Program, prefix: &[String], fields: &[Field]) -> Result<Map<String, Json>, String> {
+    fn context_record(
+        &mut self,
+        program: &Program,
+        prefix: &[String],
+        fields: &[Field],
+    ) -> Result<Map<String, Json>, String> {
         let mut out = Map::new();
         for f in fields {
             let mut path = prefix.to_vec();
@@ -459,14 +459,23 @@ impl Builder<'_> {
             parents
                 .iter()
                 .filter(|p| {
-                    self.ents.get(**p).is_some_and(|e| program.entity_types.iter().any(|t| t.name == self.vocab.type_name(e.ty)))
+                    self.ents
+                        .get(**p)
+                        .is_some_and(|e| program.entity_types.iter().any(|t| t.name == self.vocab.type_name(e.ty)))
                 })
                 .map(|p| self.entity_ref(*p))
                 .collect(),
         )
     }
 
-    fn attr_record(&mut self, side: &Side<'_>, tname: &str, prefix: &[String], fields: &[Field], owner: i128) -> Result<Json, String> {
+    fn attr_record(
+        &mut self,
+        side: &Side<'_>,
+        tname: &str,
+        prefix: &[String],
+        fields: &[Field],
+        owner: i128,
+    ) -> Result<Json, String> {
         let program = side.program;
         let mut out = Map::new();
         for f in fields {
@@ -480,7 +489,8 @@ impl Builder<'_> {
             }
             let v = match &f.ty {
                 Ty::Record(sub) => self.attr_record(side, tname, &path, sub, owner)?,
-                ty => match self.attrs.get(&(key, owner)).and_then(|i| self.enc.attrs.get(*i)).map(|a| a.value.clone()) {
+                ty => match self.attrs.get(&(key, owner)).and_then(|i| self.enc.attrs.get(*i)).map(|a| a.value.clone())
+                {
                     Some(app) => self.render(program, ty, &app)?,
                     None => self.default(program, ty),
                 },
@@ -525,7 +535,9 @@ impl Builder<'_> {
                 };
                 self.entity_ref(i)
             }
-            Ty::Enum(e) => program.enums.get(*e as usize).and_then(|x| x.variants.first()).map_or(Json::Null, |v| json!(v)),
+            Ty::Enum(e) => {
+                program.enums.get(*e as usize).and_then(|x| x.variants.first()).map_or(Json::Null, |v| json!(v))
+            }
             Ty::Action => program.actions.iter().find(|a| !a.is_group).map_or(Json::Null, |a| json!(a.name)),
             Ty::Set(_) => json!([]),
             Ty::Record(fields) => self.default_record(program, fields),
@@ -581,7 +593,12 @@ impl Builder<'_> {
             }
             Ty::Action => {
                 let v = int()?;
-                json!(self.vocab.actions.get(usize::try_from(v).unwrap_or(usize::MAX)).ok_or_else(|| format!("{v} is not an action"))?)
+                json!(
+                    self.vocab
+                        .actions
+                        .get(usize::try_from(v).unwrap_or(usize::MAX))
+                        .ok_or_else(|| format!("{v} is not an action"))?
+                )
             }
             _ => self.default(program, ty),
         })
@@ -655,7 +672,8 @@ fn reachable(all: Json, request: &Json, observed: &std::collections::HashSet<(St
         list.iter().enumerate().filter_map(|(i, e)| Some((key(e.get("uid")?)?, i))).collect();
     let mut keep = vec![false; list.len()];
     for (k, i) in &by_uid {
-        let has_parents = list.get(*i).and_then(|e| e.get("parents")).and_then(Json::as_array).is_some_and(|p| !p.is_empty());
+        let has_parents =
+            list.get(*i).and_then(|e| e.get("parents")).and_then(Json::as_array).is_some_and(|p| !p.is_empty());
         if (observed.contains(k) || has_parents)
             && let Some(slot) = keep.get_mut(*i)
         {

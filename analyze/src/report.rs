@@ -74,7 +74,12 @@ pub fn example(out: &mut String, e: &Example, labels: &[&str]) {
     }
     if differs {
         for (i, req) in e.requests.iter().enumerate().take(shown) {
-            let _ = writeln!(out, "\nas the {} schema reads it:\n\n```json\n{}\n```", labels.get(i).unwrap_or(&"?"), pretty(req));
+            let _ = writeln!(
+                out,
+                "\nas the {} schema reads it:\n\n```json\n{}\n```",
+                labels.get(i).unwrap_or(&"?"),
+                pretty(req)
+            );
         }
     }
     if let Some(ents) = e.entities.get(shown) {
@@ -138,9 +143,14 @@ pub fn diff_markdown(r: &DiffReport) -> String {
     let approvals = count(&|a| !a.approval_widened.is_none());
     let narrowed = count(&|a| !a.narrowed.is_none());
     let masks: usize = r.actions.iter().map(|a| a.masks.iter().filter(|m| !m.weakened.is_none()).count()).sum();
-    let obligations: usize = r.actions.iter().map(|a| a.obligations.iter().filter(|o| !o.dropped.is_none()).count()).sum();
+    let obligations: usize =
+        r.actions.iter().map(|a| a.obligations.iter().filter(|o| !o.dropped.is_none()).count()).sum();
     let _ = writeln!(out, "## Ward policy diff\n");
-    let verdict = if r.widens() { "**This change widens access.**" } else { "No widening: every request the new policy lets through, the old one did too." };
+    let verdict = if r.widens() {
+        "**This change widens access.**"
+    } else {
+        "No widening: every request the new policy lets through, the old one did too."
+    };
     let _ = writeln!(out, "{verdict}\n");
     let _ = writeln!(
         out,
@@ -230,11 +240,18 @@ pub fn diff_markdown(r: &DiffReport) -> String {
         }
         let _ = writeln!(out);
     }
-    approximations(&mut out, r.actions.iter().flat_map(|a| a.approximations.iter().map(move |x| (a.action.as_str(), x))));
+    approximations(
+        &mut out,
+        r.actions.iter().flat_map(|a| a.approximations.iter().map(move |x| (a.action.as_str(), x))),
+    );
     let bounded: Vec<String> =
         r.actions.iter().filter_map(|a| a.chain_bounded.map(|n| format!("`{}` ({n})", a.action))).collect();
     if !bounded.is_empty() {
-        let _ = writeln!(out, "Delegation chains were explored up to this many delegating principals: {}.\n", bounded.join(", "));
+        let _ = writeln!(
+            out,
+            "Delegation chains were explored up to this many delegating principals: {}.\n",
+            bounded.join(", ")
+        );
     }
     let _ = writeln!(
         out,
@@ -268,4 +285,94 @@ pub fn approximations<'a>(out: &mut String, items: impl Iterator<Item = (&'a str
         }
         let _ = writeln!(out);
     }
+}
+
+/// `ward analyze` as Markdown.
+pub fn analyze_markdown(r: &crate::analyze::AnalyzeReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Ward policy analysis\n");
+    let _ = writeln!(out, "| action | verdict | may fail to evaluate |");
+    let _ = writeln!(out, "|---|---|---|");
+    for a in &r.actions {
+        let errs: Vec<String> = a.errors.iter().map(|e| format!("`{}`", e.rule)).collect();
+        let errs = match (&a.errors_unknown, errs.is_empty()) {
+            (Some(_), true) => "**unknown**".to_string(),
+            (Some(_), false) => format!("{} (search incomplete)", errs.join(", ")),
+            (None, true) => "no".to_string(),
+            (None, false) => errs.join(", "),
+        };
+        let limited = if a.limited_by.is_empty() || a.verdict != "always allows" {
+            String::new()
+        } else {
+            format!(
+                " (while the budget of {} lasts)",
+                a.limited_by.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let _ = writeln!(out, "| `{}` | {}{limited} | {errs} |", a.action, a.verdict);
+    }
+    let _ = writeln!(out);
+    if !r.rules.is_empty() {
+        let _ = writeln!(out, "### Rules\n");
+        for f in &r.rules {
+            let what = match f.finding.as_str() {
+                "never applies" => "never applies: no request satisfies its scope and conditions",
+                "shadowed" => "is shadowed: a forbid without approval applies whenever it does",
+                _ => "is redundant: another rule of the same kind applies whenever it does",
+            };
+            let agrees = match &f.syntactic {
+                Some(code) => format!(" (`ward check` warns {code} too)"),
+                None if f.finding != "redundant" => " (beyond what `ward check` finds)".to_string(),
+                None => String::new(),
+            };
+            let actions = f.actions.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(out, "- `{}` {what} — proved, on {actions}{agrees}", f.rule);
+        }
+        let _ = writeln!(out);
+    }
+    if !r.asserts.is_empty() {
+        let _ = writeln!(out, "### Asserts\n");
+        for a in &r.asserts {
+            let _ = writeln!(out, "- **{}**: \"{}\" ({}) — {}", a.result, a.name, a.location, a.statement);
+        }
+        let _ = writeln!(out);
+        for a in r.asserts.iter().filter(|a| a.result != "holds") {
+            let on = a.action.as_deref().map(|x| format!(" on `{x}`")).unwrap_or_default();
+            let _ = writeln!(out, "### Assert \"{}\" {}{on}\n", a.name, a.result);
+            match &a.outcome {
+                Outcome::Found(e) => example(&mut out, e, &["policy"]),
+                other => unknown(&mut out, other),
+            }
+            let _ = writeln!(out);
+        }
+    }
+    for a in &r.actions {
+        for e in &a.errors {
+            let _ = writeln!(out, "### `{}`: `{}` may fail to evaluate\n\n{}\n", a.action, e.rule, e.message);
+            if let Outcome::Found(x) = &e.example {
+                example(&mut out, x, &["policy"]);
+            }
+            let _ = writeln!(out);
+        }
+        if let Some(why) = &a.errors_unknown {
+            let _ = writeln!(out, "### `{}`: the search for evaluation errors is incomplete\n\n{why}\n", a.action);
+        }
+        for (label, o) in [("allows", &a.allowed), ("refuses", &a.refused)] {
+            if let Outcome::Unknown { reason, .. } = o {
+                let _ = writeln!(out, "### `{}`: whether it {label} some request is undecided\n\n{reason}\n", a.action);
+            }
+        }
+    }
+    approximations(
+        &mut out,
+        r.actions.iter().flat_map(|a| a.approximations.iter().map(move |x| (a.action.as_str(), x))),
+    );
+    let _ = writeln!(
+        out,
+        "<sub>Proved by {} in {} ms, assuming {}; evaluation errors assume every entity a request reaches is in the store. Every example above was replayed through the engine.</sub>",
+        r.solver,
+        r.elapsed_ms,
+        r.assumptions.join("; ")
+    );
+    out
 }

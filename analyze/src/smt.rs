@@ -109,7 +109,9 @@ pub fn eq(a: &str, b: &str) -> String {
 /// A numeral, a negated numeral or a string literal.
 fn is_literal(t: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(t) || t.strip_prefix("(- ").and_then(|r| r.strip_suffix(')')).is_some_and(digits) || (t.starts_with('"') && t.ends_with('"') && t.len() >= 2)
+    digits(t)
+        || t.strip_prefix("(- ").and_then(|r| r.strip_suffix(')')).is_some_and(digits)
+        || (t.starts_with('"') && t.ends_with('"') && t.len() >= 2)
 }
 
 pub fn ite(c: &str, a: &str, b: &str) -> String {

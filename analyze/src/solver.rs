@@ -88,9 +88,10 @@ impl Solver {
                 }
             },
         };
-        let output = Command::new(&path).arg("--version").stdin(Stdio::null()).output().map_err(|e| {
-            SolverError(format!("cannot run the SMT solver `{}` (from {origin}): {e}", path.display()))
-        })?;
+        let output =
+            Command::new(&path).arg("--version").stdin(Stdio::null()).output().map_err(|e| {
+                SolverError(format!("cannot run the SMT solver `{}` (from {origin}): {e}", path.display()))
+            })?;
         let text = String::from_utf8_lossy(&output.stdout).to_string();
         let flavor = if text.contains("Z3") {
             Flavor::Z3
@@ -131,7 +132,8 @@ impl Solver {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| SolverError(format!("cannot start the SMT solver `{}`: {e}", self.path.display())))?;
-        let (Some(mut stdin), Some(stdout), Some(mut stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
             return Err(SolverError("the SMT solver's pipes could not be opened".into()));

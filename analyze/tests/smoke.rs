@@ -19,16 +19,20 @@ fn prog(policy: &str) -> std::sync::Arc<ward_compiler::ir::Program> {
 #[test]
 fn finds_a_widening() {
     let solver = Solver::locate(None, Duration::from_secs(10)).unwrap();
-    let old = prog(r#"policy p {
+    let old = prog(
+        r#"policy p {
   @id("read") permit principal: User, action: read, resource: Doc when principal.level >= 3 && resource.region == principal.region
   @id("no-mfa") forbid action: delete unless context.mfa
   mask resource.secret with redact on action: read
-}"#);
-    let new = prog(r#"policy p {
+}"#,
+    );
+    let new = prog(
+        r#"policy p {
   @id("read") permit principal: User, action: read, resource: Doc when principal.level >= 2 && resource.region == principal.region
   @id("no-mfa") forbid action: delete unless context.mfa
   mask resource.secret with redact on action: read when principal.level < 5
-}"#);
+}"#,
+    );
     let report = diff::diff(&solver, old, new).unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     let read = report.actions.iter().find(|a| a.action == "read").unwrap();

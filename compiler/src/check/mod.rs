@@ -72,6 +72,7 @@ pub fn check_unit(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         Unit::Detector(detector) => cx.detector_decl(detector),
         Unit::Fixture(fixture) => cx.fixture(fixture),
         Unit::Test(test) => cx.test(test),
+        Unit::Assert(a) => cx.assert_decl(a),
         Unit::Policy { annotations, name, .. } => cx.policy_header(annotations, name),
         Unit::Member { policy, position, item } => cx.member(policy, *position, item),
         Unit::Error => {}

@@ -105,6 +105,7 @@ pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         Unit::Detector(detector) => cx.detector_decl(detector),
         Unit::Fixture(fixture) => cx.fixture(fixture),
         Unit::Test(test) => cx.test(test),
+        Unit::Assert(a) => cx.assert_decl(a),
         Unit::Policy { annotations, name, .. } => cx.policy_header(annotations, name),
         Unit::Member { policy, position, item } => {
             cx.member(policy, *position, item);
@@ -123,6 +124,12 @@ pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         Unit::Detector(d) => ix.detector(d),
         Unit::Fixture(f) => ix.entity_lits(&f.entities),
         Unit::Test(t) => ix.test(t),
+        Unit::Assert(a) => {
+            ix.scope(a.scope.as_ref());
+            for c in &a.conditions {
+                ix.expr(&c.expr);
+            }
+        }
         Unit::Policy { name, .. } => ix.push(name.span, Symbol::Policy(Arc::from(name.name.as_str())), Role::Def),
         Unit::Member { policy, position, item } => ix.member(policy, *position, item, member_env.as_ref()),
     }

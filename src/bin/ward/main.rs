@@ -54,7 +54,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Run the `test` blocks of policy files; ends with `N passed, N failed`.
+    /// Run the `test` blocks of policy files, and prove their `assert` statements (with an SMT
+    /// solver); ends with `N passed, N failed`.
     Test {
         /// Files or directories.
         #[arg(required = true)]
@@ -62,6 +63,24 @@ enum Command {
         /// The evaluator.
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
+    },
+    /// Analyse a policy set with an SMT solver: per action whether it never allows, always
+    /// allows or may fail to evaluate a rule; rules that never apply, are shadowed or are
+    /// redundant; and its `assert` statements (see docs/analysis.md).
+    ///
+    /// Exit status: 0 when every assert holds, 1 when one is violated or cannot be proved, 2
+    /// when the policy does not compile or no solver can run.
+    Analyze {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = analysis::ReportFormat::Markdown)]
+        format: analysis::ReportFormat,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
@@ -297,7 +316,10 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
-        Command::Test { paths, backend } => decide::test(&paths, backend.backend(), &Options::default()),
+        Command::Test { paths, backend, solver } => {
+            decide::test(&paths, backend.backend(), &Options::default(), &solver)
+        }
+        Command::Analyze { paths, format, solver } => analysis::analyze(&paths, format, &solver),
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             let _ = writeln!(out, "{}", d.to_json());
         }),
