@@ -193,13 +193,19 @@ fn run(
         if asserts_only {
             continue;
         }
-        let allowed = ask(solver, &programs, &enc, &[], &format!("(= {eff} 2)"), &[eff.clone()], |_, d| {
-            effect_is(d, |e| e == 2)
-        })?;
-        let refused =
-            ask(solver, &programs, &enc, &[], &format!("(and {} (< {eff} 2))", side.valid), &[eff.clone()], |_, d| {
-                effect_is(d, |e| e < 2)
+        let allowed =
+            ask(solver, &programs, &enc, &[], &format!("(= {eff} 2)"), std::slice::from_ref(&eff), |_, d| {
+                effect_is(d, |e| e == 2)
             })?;
+        let refused = ask(
+            solver,
+            &programs,
+            &enc,
+            &[],
+            &format!("(and {} (< {eff} 2))", side.valid),
+            std::slice::from_ref(&eff),
+            |_, d| effect_is(d, |e| e < 2),
+        )?;
         let verdict = match (&allowed, &refused) {
             (Outcome::None, _) => "never allows",
             (_, Outcome::None) => "always allows",
@@ -455,6 +461,9 @@ fn rule_statuses(
     Ok(out)
 }
 
+/// `(true for some request, proved false for all, undecided)`.
+type Partition = (Vec<u32>, Vec<u32>, Vec<u32>);
+
 /// Splits `terms` into those some well-formed request makes true, those none
 /// does (proved), and those undecided: one model at a time, each model
 /// clearing every term it makes true.
@@ -463,7 +472,7 @@ fn partition(
     programs: &Programs<'_>,
     enc: &Encoding,
     terms: &[(u32, String)],
-) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>), SolverError> {
+) -> Result<Partition, SolverError> {
     let mut sat = Vec::new();
     let mut remaining: Vec<(u32, String)> = terms.to_vec();
     while !remaining.is_empty() {

@@ -655,7 +655,9 @@ impl<'a> Encoder<'a, '_> {
             Ty::Entity(ts) => {
                 Domain::Entity(ts.iter().filter_map(|t| s.view.types.get(*t as usize).copied()).collect())
             }
-            Ty::Int | Ty::Decimal | Ty::Duration | Ty::Time => Domain::Range(I64_MIN, I64_MAX),
+            Ty::Int | Ty::Duration | Ty::Time => Domain::Range(I64_MIN, I64_MAX),
+            // What `literals::decimal` reads: the negation of the most negative word overflows.
+            Ty::Decimal => Domain::Range(-I64_MAX, I64_MAX),
             Ty::Date => {
                 let (lo, hi) = date_bounds();
                 Domain::Range(lo, hi)

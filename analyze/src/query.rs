@@ -121,7 +121,7 @@ where
     }
     match solver.check(&pinned, &terms)? {
         Answer::Sat(values) => {
-            let model = Model::new(&terms, values);
+            let model = smaller(solver, enc, &pinned, &terms, Model::new(&terms, values))?;
             return Ok(confirm(programs, enc, &model, exact, &check));
         }
         Answer::Unknown(reason) => return Ok(Outcome::Unknown { reason, bug: false }),
@@ -146,6 +146,33 @@ where
             })
         }
     }
+}
+
+/// Sets larger than this in a model are shrunk if they can be: a
+/// counterexample should be readable (and cheap to replay).
+const SMALL_SET: i128 = 16;
+
+/// The same question with every set at most [`SMALL_SET`] elements, when the
+/// model has a larger one and a smaller model exists.
+fn smaller(
+    solver: &Solver,
+    enc: &Encoding,
+    script: &str,
+    terms: &[String],
+    model: Model,
+) -> Result<Model, SolverError> {
+    let large = enc.sets.iter().any(|s| model.int(&s.size).is_some_and(|n| n > SMALL_SET));
+    if !large {
+        return Ok(model);
+    }
+    let mut bounded = script.to_string();
+    for s in &enc.sets {
+        bounded.push_str(&format!("(assert (<= {} {SMALL_SET}))\n", s.size));
+    }
+    Ok(match solver.check(&bounded, terms)? {
+        Answer::Sat(values) => Model::new(terms, values),
+        _ => model,
+    })
 }
 
 fn confirm<F>(programs: &Programs<'_>, enc: &Encoding, model: &Model, exact: bool, check: &F) -> Outcome
@@ -189,7 +216,17 @@ where
         }
     }
     if let Err(why) = check(model, &decisions) {
-        return unconfirmed(why);
+        let detail = if exact {
+            format!(
+                "{why}; request {}, entities {}, at {}",
+                serde_json::Value::Array(world.requests.clone()),
+                serde_json::Value::Array(world.entities.clone()),
+                time_text(world.now)
+            )
+        } else {
+            why
+        };
+        return unconfirmed(detail);
     }
     let decided = decisions.iter().map(Decision::to_json).collect();
     Outcome::Found(Box::new(Example {

@@ -52,8 +52,8 @@ pub enum FailOn {
     Never,
 }
 
-fn with_schema(paths: &PathBuf, schema: &[PathBuf]) -> Vec<PathBuf> {
-    let mut all = vec![paths.clone()];
+fn with_schema(paths: &std::path::Path, schema: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all = vec![paths.to_path_buf()];
     all.extend(schema.iter().cloned());
     all
 }
