@@ -48,4 +48,6 @@ pub fn compile_program(files: &[(String, String)]) -> Result<Arc<ward_compiler::
 }
 pub mod analyze;
 pub mod canon;
+pub mod falsify;
+pub mod mutate;
 pub mod report;
