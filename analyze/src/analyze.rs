@@ -236,7 +236,7 @@ fn run(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let statement = statement(a);
+            let statement = statement(a, &program);
             let (result, outcome, action) =
                 match (assert_results.get(i).cloned().flatten(), assert_unknown.get(i).cloned().flatten()) {
                     (Some((o, act)), _) => ("violated", o, Some(act)),
@@ -271,13 +271,27 @@ fn effect_is(d: &[Decision], want: impl Fn(i128) -> bool) -> Result<(), String> 
     }
 }
 
-/// An assert in words.
-pub fn statement(a: &Assertion) -> String {
+/// An assert in words: `never allow delete_customer unless …`.
+pub fn statement(a: &Assertion, program: &Program) -> String {
+    let mut actions: Vec<&str> = a
+        .actions
+        .iter()
+        .filter_map(|i| program.actions.get(*i as usize))
+        .filter(|x| !x.is_group)
+        .map(|x| x.name.as_str())
+        .collect();
+    actions.sort_unstable();
+    actions.dedup();
+    let on = match actions.len() {
+        0 => "(no action)".to_string(),
+        1..=4 => actions.join(", "),
+        n => format!("any of {n} actions"),
+    };
     let mut conds: Vec<String> = a.rule.conditions.iter().map(|c| c.text.clone()).collect();
     if conds.is_empty() {
         conds.push("for every request in its scope".into());
     }
-    format!("{} {} {}", if a.never { "never" } else { "always" }, a.outcome, conds.join(" "))
+    format!("{} {} {on} {}", if a.never { "never" } else { "always" }, a.outcome, conds.join(" "))
 }
 
 /// Finds the rules of the action that may fail to evaluate, one model at a

@@ -17,6 +17,10 @@ use crate::solver::{Solver, SolverError};
 /// The comparison of two policy sets.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
+    /// `widens` (a widening found and replayed), `may widen` (one could
+    /// not be ruled out: the solver did not decide, or a candidate did not
+    /// replay) or `no widening` (proved).
+    pub verdict: String,
     pub solver: String,
     pub actions: Vec<ActionDiff>,
     pub rules: RuleChanges,
@@ -108,6 +112,17 @@ impl DiffReport {
         }) || self.limits.iter().any(|l| l.loosened || l.no_longer_applies.iter().any(|(_, o)| open(o)))
     }
 
+    /// Whether a widening was found and replayed (not only possible).
+    pub fn widens_proved(&self) -> bool {
+        let found = |o: &Outcome| o.found().is_some();
+        self.actions.iter().any(|a| {
+            found(&a.widened)
+                || found(&a.approval_widened)
+                || a.masks.iter().any(|m| found(&m.weakened))
+                || a.obligations.iter().any(|o| found(&o.dropped))
+        }) || self.limits.iter().any(|l| l.loosened || l.no_longer_applies.iter().any(|(_, o)| found(o)))
+    }
+
     /// Whether any decision changes at all (or might).
     pub fn changes(&self) -> bool {
         self.widens()
@@ -175,7 +190,8 @@ pub fn diff(solver: &Solver, old: Arc<Program>, new: Arc<Program>) -> Result<Dif
         return Err(SolverError("two programs are needed".into()));
     };
     let limits = limit_changes(solver, &programs, old, new)?;
-    Ok(DiffReport {
+    let mut report = DiffReport {
+        verdict: String::new(),
         solver: format!("{} ({})", solver.version, solver.path.display()),
         actions,
         rules: rule_changes(old, new),
@@ -183,7 +199,16 @@ pub fn diff(solver: &Solver, old: Arc<Program>, new: Arc<Program>) -> Result<Dif
         flows: flow_changes(old, new),
         assumptions: assumptions(),
         elapsed_ms: started.elapsed().as_millis(),
-    })
+    };
+    report.verdict = if report.widens_proved() {
+        "widens"
+    } else if report.widens() {
+        "may widen"
+    } else {
+        "no widening"
+    }
+    .into();
+    Ok(report)
 }
 
 fn presence(arcs: &[Arc<Program>], name: &str) -> String {

@@ -21,19 +21,24 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
 }
 
-/// The deciding rules of a decision, as `rule, rule`.
+/// What decided: ` by `rule`, `rule`` or ` — the reason` (default deny).
 fn by(d: &Json) -> String {
-    let rules: Vec<String> = d
-        .get("reasons")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .map(|r| match r.get("rule").and_then(Json::as_str) {
-            Some(id) => format!("`{id}`"),
-            None => r.get("clause").and_then(Json::as_str).unwrap_or("").to_string(),
-        })
+    let reasons: Vec<&Json> = d.get("reasons").and_then(Json::as_array).into_iter().flatten().collect();
+    let rules: Vec<String> =
+        reasons.iter().filter_map(|r| r.get("rule").and_then(Json::as_str)).map(|id| format!("`{id}`")).collect();
+    let others: Vec<&str> = reasons
+        .iter()
+        .filter(|r| r.get("rule").and_then(Json::as_str).is_none())
+        .filter_map(|r| r.get("clause").and_then(Json::as_str))
         .collect();
-    rules.join(", ")
+    let mut out = String::new();
+    if !rules.is_empty() {
+        out.push_str(&format!(" by {}", rules.join(", ")));
+    }
+    if !others.is_empty() {
+        out.push_str(&format!(" — {}", others.join("; ")));
+    }
+    out
 }
 
 fn effect(d: &Json) -> &str {
@@ -94,7 +99,7 @@ pub fn example(out: &mut String, e: &Example, labels: &[&str]) {
     let _ = writeln!(out);
     for (i, d) in e.decided.iter().enumerate() {
         let label = labels.get(i).unwrap_or(&"?");
-        let _ = writeln!(out, "- {label}: **{}** ({}); masks: {}", effect(d), by(d), masks(d));
+        let _ = writeln!(out, "- {label}: **{}**{}; masks: {}", effect(d), by(d), masks(d));
     }
     let _ = writeln!(out, "\n_Replayed through the engine (JIT and interpreter agree)._");
 }
@@ -146,8 +151,11 @@ pub fn diff_markdown(r: &DiffReport) -> String {
     let obligations: usize =
         r.actions.iter().map(|a| a.obligations.iter().filter(|o| !o.dropped.is_none()).count()).sum();
     let _ = writeln!(out, "## Ward policy diff\n");
-    let verdict = if r.widens() {
+    let verdict = if r.widens_proved() {
         "**This change widens access.**"
+    } else if r.widens() {
+        "**Whether this change widens access could not be decided** (see below); \
+         `--fail-on widen` counts it as a widening."
     } else {
         "No widening: every request the new policy lets through, the old one did too."
     };

@@ -48,7 +48,7 @@ pub enum FailOn {
     Widen,
     /// Exit 1 on any change of any decision (or when one cannot be ruled out).
     Change,
-    /// Always exit 0 once the comparison ran.
+    /// Exit 0 once the comparison ran (1 only for an encoding bug: a counterexample that did not replay).
     Never,
 }
 
@@ -66,10 +66,6 @@ pub fn diff(
     fail_on: FailOn,
     solver: &SolverArgs,
 ) -> ExitCode {
-    let solver = match solver.solver() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let mut programs = Vec::new();
     for (label, path) in [("old", old), ("new", new)] {
         match compile(&with_schema(path, schema), &Options::default()) {
@@ -83,6 +79,10 @@ pub fn diff(
     let (Some(o), Some(n)) = (programs.first().cloned(), programs.get(1).cloned()) else {
         return ExitCode::from(USAGE);
     };
+    let solver = match solver.solver() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let report = match ward_analyze::diff::diff(&solver, o, n) {
         Ok(r) => r,
         Err(e) => {
@@ -95,14 +95,18 @@ pub fn diff(
         ReportFormat::Markdown => write!(out, "{}", ward_analyze::report::diff_markdown(&report)),
         ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
     };
-    for bug in report.bugs() {
+    let bugs = report.bugs();
+    for bug in &bugs {
         eprintln!("error: {bug}");
     }
-    let failed = match fail_on {
-        FailOn::Widen => report.widens(),
-        FailOn::Change => report.changes(),
-        FailOn::Never => false,
-    };
+    // An encoding bug fails whatever --fail-on says: the comparison itself
+    // went wrong.
+    let failed = !bugs.is_empty()
+        || match fail_on {
+            FailOn::Widen => report.widens(),
+            FailOn::Change => report.changes(),
+            FailOn::Never => false,
+        };
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
@@ -120,10 +124,6 @@ fn syntactic(warnings: &[ward_compiler::Diagnostic]) -> Vec<(String, String)> {
 }
 
 pub fn analyze(paths: &[PathBuf], format: ReportFormat, solver: &SolverArgs) -> ExitCode {
-    let solver = match solver.solver() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let (mut sources, _) = match crate::load(paths) {
         Ok(x) => x,
         Err(message) => {
@@ -139,6 +139,10 @@ pub fn analyze(paths: &[PathBuf], format: ReportFormat, solver: &SolverArgs) -> 
             eprintln!("error: the policy does not compile; nothing was analysed");
             return ExitCode::from(USAGE);
         }
+    };
+    let solver = match solver.solver() {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let report = match ward_analyze::analyze::analyze(
         &solver,

@@ -89,7 +89,8 @@ enum Command {
     /// counterexample replayed through the engine (see docs/analysis.md).
     ///
     /// Exit status: 0 when the comparison ran (and --fail-on is not met), 1 when --fail-on is
-    /// met, 2 when a policy does not compile or no solver can run.
+    /// met or a counterexample did not replay (an encoding bug), 2 when a policy does not compile
+    /// or no solver can run. An undecided question counts as a change for --fail-on.
     Diff {
         /// The old policy: a file or a directory.
         old: PathBuf,
