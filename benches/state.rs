@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Redis: one round trip per decision for all its limits (one script call).
-    if let Some(redis) = Redis::start() {
+    if let Some(redis) = ward_testkit::redis::RedisServer::start() {
         let store =
             ward::runtime::redis_store::RedisStore::new(&redis.url(), Duration::from_millis(500), "bench:").unwrap();
         let mut group = c.benchmark_group("redis");
@@ -142,43 +142,6 @@ fn email() -> ward::Request {
     ward::Request::new(ward::EntityUid::new("Agent", "bot"), "send_email", ward::EntityUid::new("Mailbox", "out"))
         .with_context(serde_json::json!({"external": true}))
         .in_session("s1")
-}
-
-/// A `redis-server` on a free port, if one is installed.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Redis { child, port })
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 criterion_group!(benches, bench);

@@ -5,8 +5,13 @@
 # fixture and explain each decision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release --locked
-ward="${CARGO_TARGET_DIR:-target}/release/ward"
+# `$WARD_BIN` when given (CI passes the binary `scripts/test` built, so the
+# dependency graph is compiled once); otherwise a dev build.
+ward="${WARD_BIN:-}"
+if [ -z "$ward" ]; then
+  cargo build -q --locked --bin ward
+  ward="${CARGO_TARGET_DIR:-target}/debug/ward"
+fi
 at=2026-11-26T10:00:00Z
 status=0
 for dir in examples/*/; do

@@ -1,7 +1,7 @@
 //! `ward diff`, `ward analyze` and asserts in `ward test`, through the real
 //! binary: exit codes, the Markdown and JSON reports (golden), errors.
-//! These need an SMT solver (scripts/provision/smt.sh installs z3); without
-//! one they fail, unless WARD_ALLOW_NO_SOLVER is set.
+//! These need z3 (scripts/test provisions it, scripts/provision/smt.sh);
+//! without it they fail, unless WARD_ALLOW_SKIP names `smt`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -30,15 +30,14 @@ fn stderr(o: &Output) -> String {
 }
 
 /// Whether the tests can run: z3 (the golden outputs are z3's models), or
-/// a loud skip when allowed.
+/// an announced skip when WARD_ALLOW_SKIP names `smt`.
 fn solver_present() -> bool {
     match ward_analyze::solver::Solver::locate(Some("z3"), std::time::Duration::from_secs(10)) {
         Ok(_) => true,
-        Err(e) if std::env::var_os("WARD_ALLOW_NO_SOLVER").is_some() => {
-            eprintln!("SKIPPED: {e} (WARD_ALLOW_NO_SOLVER is set)");
+        Err(e) => {
+            ward_testkit::missing("smt", &e.to_string(), "scripts/test provisions z3 (scripts/provision/smt.sh)");
             false
         }
-        Err(e) => panic!("{e}\n(run scripts/provision/smt.sh, or set WARD_ALLOW_NO_SOLVER=1 to skip)"),
     }
 }
 

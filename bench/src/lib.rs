@@ -15,7 +15,6 @@ pub mod generate;
 pub mod measure;
 pub mod plot;
 pub mod report;
-pub mod rng;
 pub mod scale;
 
 pub use apps::App;

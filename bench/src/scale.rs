@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{Value as Json, json};
 
 use crate::generate::{Entity, GenRequest, Uid};
-use crate::rng::Rng;
+use ward_testkit::SplitMix64 as Rng;
 
 /// The rule counts of the scaling curves.
 pub const RULE_COUNTS: [usize; 4] = [10, 100, 1_000, 10_000];

@@ -22,6 +22,7 @@ mod outline;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ward_grammar::Span;
+use ward_grammar::lexer::RESERVED_WORDS as RESERVED;
 
 use crate::db::{Origin, SourceFile};
 use crate::diagnostic::FileId;
@@ -104,6 +105,12 @@ fn extent(spans: &[Span]) -> (u32, u32) {
     let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
     let end = spans.iter().map(|s| s.end).max().unwrap_or(0);
     (start, end)
+}
+
+/// The file in the canonical layout (`ward fmt`), or `None` when it has
+/// syntax errors (the diagnostics show them; nothing is rewritten).
+pub fn format(ws: &Workspace, file: FileId) -> Option<String> {
+    ward_grammar::format::format_source(ws.text(file)?).ok()
 }
 
 /// The name at `offset` of `file`: its symbol, its span and how it is used there.
@@ -249,39 +256,6 @@ pub fn find_references(ws: &Workspace, file: FileId, offset: u32, with_decls: bo
         None => Vec::new(),
     }
 }
-
-/// Words that can never be names.
-const RESERVED: [&str; 29] = [
-    "schema",
-    "entity",
-    "enum",
-    "type",
-    "action",
-    "context",
-    "agent",
-    "policy",
-    "permit",
-    "forbid",
-    "mask",
-    "limit",
-    "detector",
-    "import",
-    "test",
-    "fixture",
-    "when",
-    "unless",
-    "principal",
-    "resource",
-    "true",
-    "false",
-    "in",
-    "has",
-    "like",
-    "matches",
-    "previously",
-    "obligation",
-    "advice",
-];
 
 /// Whether `symbol` may be renamed, and the span of its name at `offset`.
 /// Refused: rules (their ids are kept in decisions and audit logs), names

@@ -13,14 +13,11 @@ pub mod check;
 pub mod db;
 mod diagnostic;
 pub mod ide;
-pub mod ir;
-pub mod literals;
 pub mod lower;
 pub mod names;
 pub mod schema;
 mod sources;
 mod stdlib;
-mod suggest;
 pub mod symbols;
 pub mod types;
 pub mod units;
@@ -29,7 +26,8 @@ mod workspace;
 pub use db::{Options, Origin};
 pub use diagnostic::{Diagnostic, FileId, Label, Severity};
 pub use sources::{MAX_SOURCE_BYTES, Source, SourceSet};
-pub use suggest::{closest, did_you_mean};
+pub use ward_grammar::Span;
+pub use ward_ir::{self as ir, closest, did_you_mean, literals, suggest};
 pub use workspace::Workspace;
 
 /// Compiles `sources` to a decision program and its tests. Refuses (with the

@@ -16,6 +16,7 @@ use ward_grammar::ast::{self, ExprKind as A, PolicyItem};
 use crate::check::{Cx, Env};
 use crate::db::{Origin, Project, SourceFile};
 use crate::diagnostic::{Diagnostic, Severity};
+pub use crate::ir::test_case::{Expectation, TestCase, TestStep};
 use crate::ir::{self, Const, ExprId, ExprKind, Ty, Var};
 use crate::literals;
 use crate::names::{namespace, stdlib_modules};
@@ -24,41 +25,6 @@ use crate::symbols::{DetectorKind, symbols};
 use crate::types::Type;
 use crate::units::{Loc, Unit, UnitKey, span_of, unit, unit_keys};
 use crate::workspace::Workspace;
-
-/// A `test` block, ready to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestCase {
-    pub name: String,
-    /// `file:line:col`.
-    pub location: String,
-    pub steps: Vec<TestStep>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum TestStep {
-    /// Set the clock (milliseconds since the epoch).
-    At(i64),
-    Advance(i64),
-    /// Entities in Cedar's JSON format (from fixtures and `entities` blocks).
-    Entities(Json),
-    Request {
-        request: Json,
-        expectations: Vec<Expectation>,
-        location: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Expectation {
-    /// `allow`, `deny`, `approval_required` or `error`.
-    pub outcome: String,
-    pub by: Vec<String>,
-    pub obligations: Vec<String>,
-    pub masks: Vec<String>,
-    pub errors: Vec<String>,
-    pub remaining: Option<u64>,
-    pub location: String,
-}
 
 /// An `assert` statement: a property of every decision that `ward analyze`
 /// and `ward test` prove (or refute with a counterexample).
@@ -338,6 +304,7 @@ impl<'a> Lowerer<'a> {
                 principals,
                 resources,
                 context,
+                annotations: info.annotations.clone(),
             });
         }
     }

@@ -50,6 +50,9 @@ pub struct ActionInfo {
     pub returns: Option<Type>,
     /// `@sensitive`: a permit without conditions on it is reported.
     pub sensitive: bool,
+    /// Its annotations with their argument (a string's value, or a word),
+    /// for the enforcement points (`@resource_from("ARG")`).
+    pub annotations: Vec<(String, Option<String>)>,
     pub docs: Vec<String>,
     pub loc: Loc,
 }
@@ -378,6 +381,20 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
                             context: own.clone().unwrap_or_default(),
                             returns: returns.clone(),
                             sensitive: a.annotations.iter().any(|x| x.name.name == "sensitive"),
+                            annotations: a
+                                .annotations
+                                .iter()
+                                .map(|x| {
+                                    let arg = match &x.arg {
+                                        Some(ward_grammar::ast::AnnotationArg::Lit(l)) => {
+                                            l.string_value().map(str::to_string)
+                                        }
+                                        Some(ward_grammar::ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
+                                        None => None,
+                                    };
+                                    (x.name.name.clone(), arg)
+                                })
+                                .collect(),
                             docs: a.docs.lines.clone(),
                             loc: Loc::new(*file, *key, n.span),
                         });

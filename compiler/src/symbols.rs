@@ -46,27 +46,7 @@ pub struct Symbols {
     pub rules: BTreeMap<String, Vec<Loc>>,
 }
 
-/// The runtime's built-in detector implementations.
-pub const BUILTIN_DETECTORS: [&str; 15] = [
-    "email",
-    "phone",
-    "credit_card",
-    "ssn",
-    "iban",
-    "ipv4",
-    "ipv6",
-    "aws_access_key",
-    "bearer_token",
-    "jwt",
-    "private_key",
-    "sql_injection",
-    "shell_metachar",
-    "path_traversal",
-    "prompt_injection",
-];
-
-/// Candidate validators for `pattern "…" validate NAME`.
-pub const VALIDATORS: [&str; 4] = ["luhn", "mod97", "ssn", "iban"];
+pub use crate::ir::{BUILTIN_DETECTORS, VALIDATORS};
 
 #[salsa::tracked(returns(ref))]
 pub fn symbols(db: &dyn salsa::Database, project: Project) -> Arc<Symbols> {

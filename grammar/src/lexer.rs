@@ -158,6 +158,41 @@ pub enum TokenKind {
     Eof,
 }
 
+/// Ward's reserved words: never names (except after `.` and as record keys).
+/// The one list: the LSP's rename, the tests and the editor grammar's test
+/// (editors/vscode/test/examples.js reads it from this file) use it.
+pub const RESERVED_WORDS: [&str; 29] = [
+    "schema",
+    "entity",
+    "enum",
+    "type",
+    "action",
+    "context",
+    "agent",
+    "policy",
+    "permit",
+    "forbid",
+    "mask",
+    "limit",
+    "detector",
+    "import",
+    "test",
+    "fixture",
+    "when",
+    "unless",
+    "principal",
+    "resource",
+    "true",
+    "false",
+    "in",
+    "has",
+    "like",
+    "matches",
+    "previously",
+    "obligation",
+    "advice",
+];
+
 impl TokenKind {
     /// True for comment tokens, which the parser skips.
     pub fn is_trivia(self) -> bool {
@@ -304,6 +339,21 @@ pub fn lex(source: &str) -> Vec<Token> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reserved_words_are_exactly_the_reserved_tokens() {
+        for word in RESERVED_WORDS {
+            let tokens = lex(word);
+            assert!(
+                matches!(tokens.as_slice(), [t] if t.kind.is_reserved()),
+                "`{word}` does not lex as one reserved token"
+            );
+        }
+        // And no other word is reserved: every reserved token kind is spelled by one listed word.
+        let kinds: std::collections::HashSet<TokenKind> =
+            RESERVED_WORDS.iter().filter_map(|w| lex(w).first().map(|t| t.kind)).collect();
+        assert_eq!(kinds.len(), RESERVED_WORDS.len());
+    }
     use super::*;
 
     fn kinds(src: &str) -> Vec<TokenKind> {

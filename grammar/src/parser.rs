@@ -468,14 +468,7 @@ impl<'s> Parser<'s> {
             let path = self.path(what)?;
             return Ok(NameList { span: path.span, names: vec![path], bracketed: false });
         }
-        let mut names = Vec::new();
-        while !self.at(TokenKind::RBracket) {
-            names.push(self.path(what)?);
-            if self.eat(TokenKind::Comma).is_none() {
-                break;
-            }
-        }
-        self.close(TokenKind::RBracket, start)?;
+        let names = self.delimited(start, TokenKind::RBracket, |p| p.path(what))?;
         Ok(NameList { names, bracketed: true, span: self.span_from(start) })
     }
 
@@ -492,6 +485,44 @@ impl<'s> Parser<'s> {
             last.related.push((open, "opened here".to_string()));
         }
         result
+    }
+
+    /// The items of a bracketed list whose opening delimiter (at `open`) was
+    /// just read: `item (, item)* ,? close`, zero items allowed. The one loop
+    /// every bracketed list of the grammar goes through.
+    fn delimited<T>(
+        &mut self,
+        open: Span,
+        close: TokenKind,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut items = Vec::new();
+        while !self.at(close) {
+            items.push(item(self)?);
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.close(close, open)?;
+        Ok(items)
+    }
+
+    /// `item (, item)*`: one item or more (`item` gets its position, so the
+    /// first may be described differently). With `until`, a comma right
+    /// before that token ends the list (a trailing comma in brackets).
+    fn one_or_more<T>(
+        &mut self,
+        until: Option<TokenKind>,
+        mut item: impl FnMut(&mut Self, usize) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut items = vec![item(self, 0)?];
+        while self.eat(TokenKind::Comma).is_some() {
+            if until.is_some_and(|k| self.at(k)) {
+                break;
+            }
+            items.push(item(self, items.len())?);
+        }
+        Ok(items)
     }
 
     // ───────────────────────── literals ─────────────────────────
@@ -761,13 +792,7 @@ impl<'s> Parser<'s> {
                 let name = self.ident("an enum name")?;
                 let ordered = self.eat_word("ordered").is_some();
                 let open = self.expect(TokenKind::LBrace, "`{` or `ordered`")?.span;
-                let mut variants = vec![self.ident("an enum value")?];
-                while self.eat(TokenKind::Comma).is_some() {
-                    if self.at(TokenKind::RBrace) {
-                        break;
-                    }
-                    variants.push(self.ident("an enum value")?);
-                }
+                let variants = self.one_or_more(Some(TokenKind::RBrace), |p, _| p.ident("an enum value"))?;
                 self.close(TokenKind::RBrace, open)?;
                 Ok(SchemaItem::Enum(EnumDecl {
                     docs,
@@ -800,10 +825,7 @@ impl<'s> Parser<'s> {
 
     fn action_decl(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<ActionDecl> {
         self.expect(TokenKind::Action, "`action`")?;
-        let mut names = vec![self.ident("an action name")?];
-        while self.eat(TokenKind::Comma).is_some() {
-            names.push(self.ident("an action name")?);
-        }
+        let names = self.one_or_more(None, |p, _| p.ident("an action name"))?;
         let parents = if self.eat(TokenKind::In).is_some() { Some(self.name_list("an action group")?) } else { None };
         let principals = if self.eat_word("by").is_some() { Some(self.name_list("a principal type")?) } else { None };
         let resources = if self.eat_word("on").is_some() { Some(self.name_list("a resource type")?) } else { None };
@@ -910,22 +932,19 @@ impl<'s> Parser<'s> {
 
     fn record_type(&mut self) -> PResult<RecordType> {
         let open = self.expect(TokenKind::LBrace, "`{`")?.span;
-        let mut fields = Vec::new();
-        while !self.at(TokenKind::RBrace) {
-            let docs = self.take_docs();
-            let annotations = self.annotations()?;
-            let name = self.any_word("an attribute name")?;
-            let start = annotations.first().map_or(name.span, |a| a.span);
-            let optional = self.eat(TokenKind::Question).is_some();
-            self.expect(TokenKind::Colon, if optional { "`:`" } else { "`:` or `?`" })?;
-            let ty = self.type_expr()?;
-            fields.push(FieldDecl { docs, annotations, name, optional, ty, span: self.span_from(start) });
-            if self.eat(TokenKind::Comma).is_none() {
-                break;
-            }
-        }
-        self.close(TokenKind::RBrace, open)?;
+        let fields = self.delimited(open, TokenKind::RBrace, Self::field_decl)?;
         Ok(RecordType { fields, span: self.span_from(open) })
+    }
+
+    fn field_decl(&mut self) -> PResult<FieldDecl> {
+        let docs = self.take_docs();
+        let annotations = self.annotations()?;
+        let name = self.any_word("an attribute name")?;
+        let start = annotations.first().map_or(name.span, |a| a.span);
+        let optional = self.eat(TokenKind::Question).is_some();
+        self.expect(TokenKind::Colon, if optional { "`:`" } else { "`:` or `?`" })?;
+        let ty = self.type_expr()?;
+        Ok(FieldDecl { docs, annotations, name, optional, ty, span: self.span_from(start) })
     }
 
     // ───────────────────────── agents ─────────────────────────
@@ -938,15 +957,7 @@ impl<'s> Parser<'s> {
         let ty = self.path("an entity type")?;
         let parents = if self.eat(TokenKind::In).is_some() {
             let open = self.expect(TokenKind::LBracket, "`[` (an agent's parents are written in brackets)")?.span;
-            let mut parents = Vec::new();
-            while !self.at(TokenKind::RBracket) {
-                parents.push(self.entity_ref()?);
-                if self.eat(TokenKind::Comma).is_none() {
-                    break;
-                }
-            }
-            self.close(TokenKind::RBracket, open)?;
-            Some(parents)
+            Some(self.delimited(open, TokenKind::RBracket, Self::entity_ref)?)
         } else {
             None
         };
@@ -1038,23 +1049,11 @@ impl<'s> Parser<'s> {
             DetectorDef::Pattern { regex, validate }
         } else if self.eat_word("keywords").is_some() {
             let open = self.expect(TokenKind::LBracket, "`[`")?.span;
-            let mut words = vec![self.string()?];
-            while self.eat(TokenKind::Comma).is_some() {
-                if self.at(TokenKind::RBracket) {
-                    break;
-                }
-                words.push(self.string()?);
-            }
+            let words = self.one_or_more(Some(TokenKind::RBracket), |p, _| p.string())?;
             self.close(TokenKind::RBracket, open)?;
             DetectorDef::Keywords(words)
         } else if let Some(open) = self.eat(TokenKind::LBracket) {
-            let mut members = vec![self.path("a detector name")?];
-            while self.eat(TokenKind::Comma).is_some() {
-                if self.at(TokenKind::RBracket) {
-                    break;
-                }
-                members.push(self.path("a detector name")?);
-            }
+            let members = self.one_or_more(Some(TokenKind::RBracket), |p, _| p.path("a detector name"))?;
             self.close(TokenKind::RBracket, open.span)?;
             DetectorDef::Group(members)
         } else {
@@ -1268,18 +1267,12 @@ impl<'s> Parser<'s> {
         let name = self.path(what)?;
         let start = name.span;
         let args = if let Some(open) = self.eat(TokenKind::LParen) {
-            let mut args = Vec::new();
-            while !self.at(TokenKind::RParen) {
-                let key = self.any_word("an argument name")?;
-                self.expect(TokenKind::Colon, "`:` after the argument name")?;
-                let value = self.expr()?;
-                args.push(NamedArg { span: self.span_from(key.span), name: key, value });
-                if self.eat(TokenKind::Comma).is_none() {
-                    break;
-                }
-            }
-            self.close(TokenKind::RParen, open.span)?;
-            Some(args)
+            Some(self.delimited(open.span, TokenKind::RParen, |p| {
+                let key = p.any_word("an argument name")?;
+                p.expect(TokenKind::Colon, "`:` after the argument name")?;
+                let value = p.expr()?;
+                Ok(NamedArg { span: p.span_from(key.span), name: key, value })
+            })?)
         } else {
             None
         };
@@ -1288,15 +1281,11 @@ impl<'s> Parser<'s> {
 
     fn mask_rule(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<MaskRule> {
         self.expect(TokenKind::Mask, "`mask`")?;
-        let mut paths = vec![self.mask_path()?];
-        while self.eat(TokenKind::Comma).is_some() {
-            paths.push(self.mask_path()?);
-        }
+        let paths = self.one_or_more(None, |p, _| p.mask_path())?;
         self.expect_word("with")?;
-        let mut with = vec![self.call_item("a masking method or detector")?];
-        while self.eat(TokenKind::Comma).is_some() {
-            with.push(self.call_item("a detector")?);
-        }
+        let with = self.one_or_more(None, |p, i| {
+            p.call_item(if i == 0 { "a masking method or detector" } else { "a detector" })
+        })?;
         let using = if self.eat_word("using").is_some() { Some(self.call_item("a masking method")?) } else { None };
         let scope = if self.eat_word("on").is_some() { Some(self.scope(false)?) } else { None };
         let conditions = self.conditions()?;
@@ -1342,13 +1331,7 @@ impl<'s> Parser<'s> {
         } else {
             None
         };
-        let mut keys = Vec::new();
-        if self.eat_word("per").is_some() {
-            keys.push(self.expr()?);
-            while self.eat(TokenKind::Comma).is_some() {
-                keys.push(self.expr()?);
-            }
-        }
+        let keys = if self.eat_word("per").is_some() { self.one_or_more(None, |p, _| p.expr())? } else { Vec::new() };
         let conditions = self.conditions()?;
         let fail = if let Some(t) = self.eat_word("fail") {
             let mode = if self.eat_word("open").is_some() {
@@ -1565,15 +1548,7 @@ impl<'s> Parser<'s> {
 
     fn call_args(&mut self) -> PResult<Vec<Expr>> {
         let open = self.expect(TokenKind::LParen, "`(`")?.span;
-        let mut args = Vec::new();
-        while !self.at(TokenKind::RParen) {
-            args.push(self.expr()?);
-            if self.eat(TokenKind::Comma).is_none() {
-                break;
-            }
-        }
-        self.close(TokenKind::RParen, open)?;
-        Ok(args)
+        self.delimited(open, TokenKind::RParen, Self::expr)
     }
 
     fn primary(&mut self) -> PResult<Expr> {
@@ -1716,35 +1691,23 @@ impl<'s> Parser<'s> {
 
     fn set_lit(&mut self) -> PResult<Expr> {
         let open = self.expect(TokenKind::LBracket, "`[`")?.span;
-        let mut items = Vec::new();
-        while !self.at(TokenKind::RBracket) {
-            items.push(self.expr()?);
-            if self.eat(TokenKind::Comma).is_none() {
-                break;
-            }
-        }
-        self.close(TokenKind::RBracket, open)?;
+        let items = self.delimited(open, TokenKind::RBracket, Self::expr)?;
         Ok(Expr { kind: ExprKind::Set(items), span: self.span_from(open) })
     }
 
     fn record_entries(&mut self) -> PResult<(Vec<RecordEntry>, Span)> {
         let open = self.expect(TokenKind::LBrace, "`{`")?.span;
-        let mut entries = Vec::new();
-        while !self.at(TokenKind::RBrace) {
-            let start = self.tok().span;
-            let key = if self.at(TokenKind::String) {
-                RecordKey::Str(self.string()?)
+        let entries = self.delimited(open, TokenKind::RBrace, |p| {
+            let start = p.tok().span;
+            let key = if p.at(TokenKind::String) {
+                RecordKey::Str(p.string()?)
             } else {
-                RecordKey::Word(self.any_word("a field name")?)
+                RecordKey::Word(p.any_word("a field name")?)
             };
-            self.expect(TokenKind::Colon, "`:` after the field name")?;
-            let value = self.expr()?;
-            entries.push(RecordEntry { key, value, span: self.span_from(start) });
-            if self.eat(TokenKind::Comma).is_none() {
-                break;
-            }
-        }
-        self.close(TokenKind::RBrace, open)?;
+            p.expect(TokenKind::Colon, "`:` after the field name")?;
+            let value = p.expr()?;
+            Ok(RecordEntry { key, value, span: p.span_from(start) })
+        })?;
         Ok((entries, self.span_from(open)))
     }
 
@@ -1787,15 +1750,7 @@ impl<'s> Parser<'s> {
         let uid = self.entity_ref()?;
         let parents = if self.eat(TokenKind::In).is_some() {
             let open = self.expect(TokenKind::LBracket, "`[`")?.span;
-            let mut parents = Vec::new();
-            while !self.at(TokenKind::RBracket) {
-                parents.push(self.entity_ref()?);
-                if self.eat(TokenKind::Comma).is_none() {
-                    break;
-                }
-            }
-            self.close(TokenKind::RBracket, open)?;
-            Some(parents)
+            Some(self.delimited(open, TokenKind::RBracket, Self::entity_ref)?)
         } else {
             None
         };
@@ -1877,10 +1832,7 @@ impl<'s> Parser<'s> {
         let step = match word {
             "using" => {
                 self.bump();
-                let mut names = vec![self.ident("a fixture name")?];
-                while self.eat(TokenKind::Comma).is_some() {
-                    names.push(self.ident("a fixture name")?);
-                }
+                let names = self.one_or_more(None, |p, _| p.ident("a fixture name"))?;
                 TestStep::Using(names, self.span_from(t.span))
             }
             "at" => {
@@ -1938,20 +1890,21 @@ impl<'s> Parser<'s> {
             _ => return self.fail_expected("`allow`, `deny`, `approval_required` or `error`"),
         };
         self.bump();
-        let mut by = Vec::new();
-        if self.eat_word("by").is_some() {
-            by.push(self.literal_of(TokenKind::String, "a rule id such as `\"policy.rule-id\"`")?);
-            while self.eat(TokenKind::Comma).is_some() {
-                by.push(self.literal_of(TokenKind::String, "a rule id")?);
-            }
-        }
-        let mut details = Vec::new();
-        if self.eat_word("with").is_some() {
-            details.push(self.expect_detail()?);
-            while self.eat(TokenKind::Comma).is_some() {
-                details.push(self.expect_detail()?);
-            }
-        }
+        let by = if self.eat_word("by").is_some() {
+            self.one_or_more(None, |p, i| {
+                p.literal_of(
+                    TokenKind::String,
+                    if i == 0 { "a rule id such as `\"policy.rule-id\"`" } else { "a rule id" },
+                )
+            })?
+        } else {
+            Vec::new()
+        };
+        let details = if self.eat_word("with").is_some() {
+            self.one_or_more(None, |p, _| p.expect_detail())?
+        } else {
+            Vec::new()
+        };
         self.eat(TokenKind::Semi);
         Ok(Expectation { outcome, outcome_span: t.span, by, details, span: self.span_from(start) })
     }

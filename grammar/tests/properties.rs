@@ -94,37 +94,7 @@ const IDENTS: &[&str] = &[
 ];
 
 /// Words allowed after `.`, as record keys and the like: reserved ones too.
-const RESERVED: &[&str] = &[
-    "schema",
-    "entity",
-    "enum",
-    "type",
-    "action",
-    "context",
-    "agent",
-    "policy",
-    "permit",
-    "forbid",
-    "mask",
-    "limit",
-    "detector",
-    "import",
-    "test",
-    "fixture",
-    "when",
-    "unless",
-    "principal",
-    "resource",
-    "true",
-    "false",
-    "in",
-    "has",
-    "like",
-    "matches",
-    "previously",
-    "obligation",
-    "advice",
-];
+const RESERVED: &[&str] = &ward_grammar::lexer::RESERVED_WORDS;
 
 fn ident() -> impl Strategy<Value = String> {
     prop::sample::select(IDENTS).prop_map(str::to_string)

@@ -1,8 +1,11 @@
 //! Between byte offsets (the compiler's) and LSP positions (lines and
-//! UTF-16 columns), and from the compiler's values to the protocol's.
+//! UTF-16 columns), between URIs and file paths, and from the compiler's
+//! values to the protocol's.
 
-use tower_lsp::lsp_types::{Position, Range, TextDocumentContentChangeEvent};
-use ward_grammar::Span;
+use std::path::PathBuf;
+
+use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent, Uri};
+use ward_compiler::Span;
 
 /// Where each line of a text starts.
 pub struct LineIndex<'t> {
@@ -63,6 +66,29 @@ impl<'t> LineIndex<'t> {
     }
 }
 
+/// The file a URI names, read as `url::Url::to_file_path` reads it: a path
+/// from the root, on no host or `localhost`. `Uri::to_file_path` alone would
+/// also take the path of `untitled:Untitled-1` or of `https://host/x`.
+pub(crate) fn file_path(uri: &Uri) -> Option<PathBuf> {
+    let host = uri.authority().map_or("", |a| a.host());
+    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) || !uri.path().as_str().starts_with('/') {
+        return None;
+    }
+    uri.to_file_path().map(std::borrow::Cow::into_owned)
+}
+
+/// A document's identity: its URI, a file's path escaped one way, so that
+/// clients that escape differently (`a+b@c.ward` or `a%2Bb%40c.ward`,
+/// `file://localhost/`) name one document, not two.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct DocKey(Uri);
+
+impl DocKey {
+    pub(crate) fn of(uri: &Uri) -> DocKey {
+        DocKey(file_path(uri).and_then(Uri::from_file_path).unwrap_or_else(|| uri.clone()))
+    }
+}
+
 /// Applies the changes of a `didChange` (full or incremental) to `text`.
 pub fn apply_changes(text: &str, changes: &[TextDocumentContentChangeEvent]) -> String {
     let mut text = text.to_string();
@@ -95,6 +121,28 @@ mod tests {
         assert_eq!(index.offset(Position { line: 0, character: 99 }), 2);
         assert_eq!(index.offset(Position { line: 9, character: 0 }), text.len() as u32);
         assert_eq!(index.position(text.len() as u32), Position { line: 2, character: 0 });
+    }
+
+    #[test]
+    fn file_paths_of_uris() {
+        let path = |u: &str| file_path(&u.parse().unwrap());
+        assert_eq!(path("file:///tmp/a%20b.ward"), Some(PathBuf::from("/tmp/a b.ward")));
+        assert_eq!(path("file://localhost/tmp/a.ward"), Some(PathBuf::from("/tmp/a.ward")));
+        assert_eq!(path("file://server/tmp/a.ward"), None);
+        assert_eq!(path("untitled:Untitled-1"), None);
+        assert_eq!(path("https://example.com/a.ward"), None);
+    }
+
+    #[test]
+    fn one_file_is_one_document_however_escaped() {
+        let key = |u: &str| DocKey::of(&u.parse().unwrap());
+        let plain = key("file:///tmp/a+b@c.ward");
+        assert_eq!(key("file:///tmp/a%2Bb%40c.ward"), plain);
+        assert_eq!(key("file:///tmp/a%2bb%40c.ward"), plain);
+        assert_eq!(key("file://localhost/tmp/a+b@c.ward"), plain);
+        assert_ne!(key("file:///tmp/a+b.ward"), plain);
+        assert_eq!(key("untitled:Untitled-1"), key("untitled:Untitled-1"));
+        assert_ne!(key("untitled:Untitled-1"), key("untitled:Untitled-2"));
     }
 
     #[test]

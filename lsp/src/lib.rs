@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use tower_lsp::jsonrpc::{Request, Response};
+use tower_lsp_server::jsonrpc::{Request, Response};
 use tower_service::Service;
 
 pub use convert::{LineIndex, apply_changes};
@@ -54,15 +54,16 @@ pub fn run_stdio() -> ExitCode {
     runtime.block_on(async {
         let (service, socket) = server::service();
         let service = ExitOnExit { inner: service, shut_down: Arc::new(AtomicBool::new(false)) };
-        tower_lsp::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+        tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
     });
     // The client closed stdin without `exit`; do not wait for running queries.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::SUCCESS
 }
 
-/// Ends the process on the `exit` notification, as the protocol asks (tower-lsp
-/// would only notice at the next message): status 0 after `shutdown`, 1 before.
+/// Ends the process on the `exit` notification, as the protocol asks: status 0
+/// after `shutdown`, 1 before (tower-lsp-server stops reading at `exit`, but
+/// returns only once the requests still running have finished, and gives no status).
 struct ExitOnExit<S> {
     inner: S,
     shut_down: Arc<AtomicBool>,

@@ -1,4 +1,4 @@
-//! The protocol layer: tower-lsp handlers over a shared [`Workspace`].
+//! The protocol layer: tower-lsp-server handlers over a shared [`Workspace`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -6,18 +6,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
-use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
-use tower_lsp::lsp_types::*;
-use tower_lsp::{Client, LanguageServer, LspService};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
 use ward_compiler::ide::{self, CompletionKind, Failure, OutlineItem, OutlineKind, TokenClass};
 use ward_compiler::{FileId, Options, Origin, Severity, Workspace};
 
-use crate::convert::{LineIndex, apply_changes};
+use crate::convert::{DocKey, LineIndex, apply_changes, file_path};
 
 /// The LSP error code for "the document changed; ask again".
 const CONTENT_MODIFIED: i64 = -32801;
 
-pub(crate) fn service() -> (LspService<Backend>, tower_lsp::ClientSocket) {
+pub(crate) fn service() -> (LspService<Backend>, ClientSocket) {
     let hooks = std::env::var_os("WARD_LSP_TEST_HOOKS").is_some();
     let mut builder = LspService::build(Backend::new);
     if hooks {
@@ -32,8 +32,8 @@ pub(crate) fn service() -> (LspService<Backend>, tower_lsp::ClientSocket) {
 struct State {
     ws: Workspace,
     /// The URI of each file, by id.
-    uris: Vec<Url>,
-    ids: HashMap<Url, FileId>,
+    uris: Vec<Uri>,
+    ids: HashMap<DocKey, FileId>,
     /// Open documents and their versions.
     open: HashMap<FileId, i32>,
     /// Diagnostics as last published, by file.
@@ -49,10 +49,10 @@ struct State {
 }
 
 impl State {
-    fn add(&mut self, uri: Url, path: &str, text: &str, origin: Origin) -> FileId {
+    fn add(&mut self, uri: Uri, path: &str, text: &str, origin: Origin) -> FileId {
         let id = self.ws.add_file(path, text, origin);
         self.uris.push(uri.clone());
-        self.ids.insert(uri, id);
+        self.ids.insert(DocKey::of(&uri), id);
         id
     }
 }
@@ -79,7 +79,7 @@ fn internal(message: &str) -> Error {
 pub(crate) struct Snapshot {
     ws: Workspace,
     file: FileId,
-    uris: Vec<Url>,
+    uris: Vec<Uri>,
 }
 
 impl Snapshot {
@@ -101,8 +101,8 @@ impl Snapshot {
         Some(Location { uri, range: LineIndex::new(text).range(fs.span) })
     }
 
-    fn edits(&self, edits: &[ide::Edit]) -> HashMap<Url, Vec<TextEdit>> {
-        let mut out: HashMap<Url, Vec<TextEdit>> = HashMap::new();
+    fn edits(&self, edits: &[ide::Edit]) -> HashMap<Uri, Vec<TextEdit>> {
+        let mut out: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
         for e in edits {
             let (Some(uri), Some(text)) = (self.uris.get(e.file.0 as usize), self.ws.text(e.file)) else { continue };
             let range = LineIndex::new(text).range(e.span);
@@ -130,9 +130,9 @@ impl Backend {
             if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
                 let _ = std::fs::write(&file, &text);
             }
-            let uri = Url::from_file_path(&file)
-                .unwrap_or_else(|()| Url::parse(&format!("ward-stdlib:///{name}")).unwrap_or_else(|_| fallback_url()));
-            ids.insert(uri.clone(), id);
+            let uri = Uri::from_file_path(&file)
+                .unwrap_or_else(|| format!("ward-stdlib:///{name}").parse().unwrap_or_else(|_| fallback_uri()));
+            ids.insert(DocKey::of(&uri), id);
             uris.push(uri);
         }
         let state = State {
@@ -151,11 +151,11 @@ impl Backend {
 
     /// Runs `f` on a snapshot, on a blocking thread, with panics caught.
     /// Answers `ContentModified` when the document changed meanwhile.
-    async fn query<T: Send + 'static>(&self, uri: &Url, f: impl FnOnce(&Snapshot) -> T + Send + 'static) -> Result<T> {
+    async fn query<T: Send + 'static>(&self, uri: &Uri, f: impl FnOnce(&Snapshot) -> T + Send + 'static) -> Result<T> {
         let (snapshot, version, delay) = {
             let st = lock(&self.state);
-            let Some(file) = st.ids.get(uri).copied() else {
-                return Err(Error::invalid_params(format!("unknown document {uri}")));
+            let Some(file) = st.ids.get(&DocKey::of(uri)).copied() else {
+                return Err(Error::invalid_params(format!("unknown document {}", uri.as_str())));
             };
             let snapshot = Snapshot { ws: st.ws.snapshot(), file, uris: st.uris.clone() };
             (snapshot, st.open.get(&file).copied(), st.query_delay)
@@ -206,7 +206,7 @@ impl Backend {
     }
 
     async fn debug_panic(&self, params: Value) -> Result<Value> {
-        let uri = params.get("uri").and_then(Value::as_str).and_then(|u| Url::parse(u).ok());
+        let uri = params.get("uri").and_then(Value::as_str).and_then(|u| u.parse::<Uri>().ok());
         let uri = uri.ok_or_else(|| Error::invalid_params("expected { uri }"))?;
         // A deliberate panic, to test that handlers survive one (test hooks only).
         #[allow(clippy::panic)]
@@ -225,8 +225,8 @@ impl Backend {
         collect_ward_files(root, &mut files, 0);
         let mut st = lock(&self.state);
         for path in files {
-            let Ok(uri) = Url::from_file_path(&path) else { continue };
-            if st.ids.contains_key(&uri) {
+            let Some(uri) = Uri::from_file_path(&path) else { continue };
+            if st.ids.contains_key(&DocKey::of(&uri)) {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
@@ -235,9 +235,9 @@ impl Backend {
     }
 }
 
-fn fallback_url() -> Url {
-    // A constant that parses; `Url::parse` of it cannot fail.
-    Url::parse("file:///ward-stdlib.ward").unwrap_or_else(|_| fallback_url())
+fn fallback_uri() -> Uri {
+    // A constant that parses; parsing it cannot fail.
+    "file:///ward-stdlib.ward".parse().unwrap_or_else(|_| fallback_uri())
 }
 
 /// Every `.ward` file under `dir`, skipping hidden folders, `target` and `node_modules`.
@@ -303,7 +303,7 @@ async fn publish_diagnostics(state: Arc<Mutex<State>>, client: Client, generatio
             return;
         }
     };
-    let to_publish: Vec<(Url, Vec<Diagnostic>, Option<i32>)> = {
+    let to_publish: Vec<(Uri, Vec<Diagnostic>, Option<i32>)> = {
         let mut st = lock(&state);
         if st.generation != generation {
             return;
@@ -333,7 +333,7 @@ async fn publish_diagnostics(state: Arc<Mutex<State>>, client: Client, generatio
 fn convert_diagnostic(
     d: &ward_compiler::Diagnostic,
     indexes: &HashMap<FileId, LineIndex<'_>>,
-    uris: &[Url],
+    uris: &[Uri],
 ) -> Diagnostic {
     let range = |file: FileId, span| indexes.get(&file).map(|i| i.range(span)).unwrap_or_default();
     let mut message = d.message.clone();
@@ -460,7 +460,6 @@ fn document_symbol(item: &OutlineItem, index: &LineIndex<'_>) -> DocumentSymbol 
     }
 }
 
-#[tower_lsp::async_trait]
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         if let Some(ms) =
@@ -470,13 +469,13 @@ impl LanguageServer for Backend {
         }
         let mut roots: Vec<PathBuf> = Vec::new();
         for folder in params.workspace_folders.iter().flatten() {
-            if let Ok(p) = folder.uri.to_file_path() {
+            if let Some(p) = file_path(&folder.uri) {
                 roots.push(p);
             }
         }
         #[allow(deprecated)] // `root_uri` is how older clients name the folder.
         if roots.is_empty()
-            && let Some(p) = params.root_uri.as_ref().and_then(|u| u.to_file_path().ok())
+            && let Some(p) = params.root_uri.as_ref().and_then(file_path)
         {
             roots.push(p);
         }
@@ -526,6 +525,8 @@ impl LanguageServer for Backend {
                 )),
                 ..ServerCapabilities::default()
             },
+            // No `offsetEncoding` (clangd's extension): positions count UTF-16 units.
+            offset_encoding: None,
         })
     }
 
@@ -542,7 +543,7 @@ impl LanguageServer for Backend {
         let doc = params.text_document;
         {
             let mut st = lock(&self.state);
-            let id = match st.ids.get(&doc.uri).copied() {
+            let id = match st.ids.get(&DocKey::of(&doc.uri)).copied() {
                 Some(id) => {
                     let stdlib = !matches!(st.ws.origin(id), Some(Origin::User));
                     if !stdlib && st.ws.text(id) != Some(doc.text.as_str()) {
@@ -552,7 +553,7 @@ impl LanguageServer for Backend {
                 }
                 None => {
                     let path =
-                        doc.uri.to_file_path().map_or_else(|()| doc.uri.to_string(), |p| p.display().to_string());
+                        file_path(&doc.uri).map_or_else(|| doc.uri.as_str().to_string(), |p| p.display().to_string());
                     st.add(doc.uri.clone(), &path, &doc.text, Origin::User)
                 }
             };
@@ -565,7 +566,7 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let delay = {
             let mut st = lock(&self.state);
-            let Some(id) = st.ids.get(&params.text_document.uri).copied() else { return };
+            let Some(id) = st.ids.get(&DocKey::of(&params.text_document.uri)).copied() else { return };
             if !matches!(st.ws.origin(id), Some(Origin::User)) {
                 return;
             }
@@ -581,11 +582,11 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         {
             let mut st = lock(&self.state);
-            let Some(id) = st.ids.get(&params.text_document.uri).copied() else { return };
+            let Some(id) = st.ids.get(&DocKey::of(&params.text_document.uri)).copied() else { return };
             st.open.remove(&id);
             if matches!(st.ws.origin(id), Some(Origin::User)) {
                 // Back to what is on disk; a file that is not there leaves the project.
-                let disk = params.text_document.uri.to_file_path().ok().and_then(|p| std::fs::read_to_string(p).ok());
+                let disk = file_path(&params.text_document.uri).and_then(|p| std::fs::read_to_string(p).ok());
                 let text = disk.unwrap_or_default();
                 if st.ws.text(id) != Some(text.as_str()) {
                     st.ws.set_text(id, &text);
@@ -599,13 +600,13 @@ impl LanguageServer for Backend {
         {
             let mut st = lock(&self.state);
             for change in params.changes {
-                let Ok(path) = change.uri.to_file_path() else { continue };
+                let Some(path) = file_path(&change.uri) else { continue };
                 let text = if change.typ == FileChangeType::DELETED {
                     String::new()
                 } else {
                     std::fs::read_to_string(&path).unwrap_or_default()
                 };
-                match st.ids.get(&change.uri).copied() {
+                match st.ids.get(&DocKey::of(&change.uri)).copied() {
                     Some(id) if st.open.contains_key(&id) => {}
                     Some(id) if st.ws.text(id) != Some(text.as_str()) => st.ws.set_text(id, &text),
                     Some(_) => {}
@@ -726,7 +727,7 @@ impl LanguageServer for Backend {
         .await
     }
 
-    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<Vec<SymbolInformation>>> {
+    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
         // Not about one document: any file's URI does to take a snapshot.
         let any = lock(&self.state).uris.first().cloned();
         let Some(any) = any else { return Ok(None) };
@@ -747,7 +748,7 @@ impl LanguageServer for Backend {
                     })
                 })
                 .collect();
-            Some(found)
+            Some(WorkspaceSymbolResponse::Flat(found))
         })
         .await
     }
@@ -755,15 +756,13 @@ impl LanguageServer for Backend {
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         self.query(&params.text_document.uri, move |s| {
             let text = s.text();
-            match ward_grammar::format::format_source(text) {
-                Ok(formatted) if formatted != text => {
-                    let end = s.index().position(u32::try_from(text.len()).unwrap_or(u32::MAX));
-                    Some(vec![TextEdit { range: Range { start: Position::new(0, 0), end }, new_text: formatted }])
-                }
-                Ok(_) => Some(Vec::new()),
-                // A file with syntax errors is not formatted (the errors are shown as diagnostics).
-                Err(_) => None,
+            // A file with syntax errors is not formatted (the errors are shown as diagnostics).
+            let formatted = ide::format(&s.ws, s.file)?;
+            if formatted == text {
+                return Some(Vec::new());
             }
+            let end = s.index().position(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            Some(vec![TextEdit { range: Range { start: Position::new(0, 0), end }, new_text: formatted }])
         })
         .await
     }

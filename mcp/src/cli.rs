@@ -10,9 +10,15 @@ use crate::gate::{Gate, GateConfig};
 /// `ward mcp-proxy`: the gateway between an MCP client and an MCP server.
 #[derive(clap::Args, Debug)]
 pub struct ProxyArgs {
-    /// Policy files or directories.
-    #[arg(long, required = true, num_args = 1..)]
+    /// Policy files or directories (compiled at start-up).
+    #[arg(long, num_args = 1.., required_unless_present = "bundle", conflicts_with = "bundle")]
     pub policy: Vec<PathBuf>,
+    /// A policy bundle (`ward build`) instead of sources.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// The public key (`ward keygen`) the bundle must be signed with.
+    #[arg(long, requires = "bundle")]
+    pub trusted_key: Option<PathBuf>,
     /// The agent behind the client: `Type::"id"`, or an id of type `Agent`.
     #[arg(long)]
     pub agent: String,
@@ -65,7 +71,7 @@ pub struct SchemaArgs {
 const USAGE: u8 = 2;
 
 fn duration(text: &str, flag: &str) -> Result<Duration, String> {
-    let ms = ward_compiler::literals::duration_ms(text).map_err(|e| format!("{flag}: {e}"))?;
+    let ms = ward_ir::literals::duration_ms(text).map_err(|e| format!("{flag}: {e}"))?;
     u64::try_from(ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis).ok_or(format!("{flag}: must be positive"))
 }
 
@@ -88,6 +94,8 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
     }
     let config = GateConfig {
         policy: args.policy,
+        bundle: args.bundle,
+        trusted_key: args.trusted_key,
         entities: args.entities,
         agent: args.agent,
         resource: args.resource,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json, json};
-use ward_compiler::ir::{self, Const, ExprKind, Program, RuleKind, Var};
+use ward_ir::{self as ir, Const, ExprKind, Program, RuleKind, Var};
 use ward_runtime::audit::{AuditLog, Durability, Entry};
 use ward_runtime::decision::Decision;
 use ward_runtime::mask::{EnvKeys, Keys, StaticKeys};
@@ -39,8 +39,12 @@ pub const RESOURCE_FROM: &str = "resource_from";
 /// What the gateway needs to decide calls.
 #[derive(Debug, Clone, Default)]
 pub struct GateConfig {
-    /// Policy files or directories.
+    /// Policy files or directories, compiled at start-up.
     pub policy: Vec<PathBuf>,
+    /// Or a bundle (`ward build`), when `policy` is empty.
+    pub bundle: Option<PathBuf>,
+    /// The public key (`ward keygen`) the bundle must be signed with.
+    pub trusted_key: Option<PathBuf>,
     /// Entities (Cedar's JSON entity format).
     pub entities: Option<PathBuf>,
     /// The agent: `Type::"id"` or a bare id (type `Agent`).
@@ -145,64 +149,72 @@ fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
     serde_json::from_str(&text).map_err(|e| ConfigError(format!("{what} `{}` is not valid JSON: {e}", path.display())))
 }
 
-fn ward_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            ward_files(&e.path(), out)?;
+/// The engine, from the policy's sources or from a bundle.
+fn engine(config: &GateConfig, entities: &Json) -> Result<Engine, ConfigError> {
+    match (&config.bundle, config.policy.is_empty()) {
+        (Some(path), true) => {
+            let trusted = match &config.trusted_key {
+                Some(k) => {
+                    let text = std::fs::read_to_string(k)
+                        .map_err(|e| ConfigError(format!("cannot read `{}`: {e}", k.display())))?;
+                    Some(
+                        ward_runtime::bundle::parse_verifying_key(&text)
+                            .map_err(|e| ConfigError(format!("`{}`: {e}", k.display())))?,
+                    )
+                }
+                None => None,
+            };
+            let bundle = ward_runtime::bundle::Bundle::read_file(path, trusted.as_ref())
+                .map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
+            let loaded =
+                bundle.loaded(entities, true).map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
+            Ok(Engine::new(loaded, Arc::new(ward_runtime::SystemClock), ward_runtime::Backend::Jit))
         }
-    } else if path.extension().is_some_and(|e| e == "ward") {
-        out.push(path.to_path_buf());
+        (None, false) => Engine::from_paths(&config.policy, entities).map_err(|e| ConfigError(e.to_string())),
+        _ => Err(ConfigError("give the policy as --policy PATH… or as --bundle FILE (one of them)".into())),
     }
-    Ok(())
 }
 
-/// The `@resource_from("ARG")` annotations of the schema's actions: action → argument.
-fn resource_annotations(paths: &[PathBuf]) -> Result<HashMap<String, String>, ConfigError> {
-    let mut files = Vec::new();
-    for p in paths {
-        ward_files(p, &mut files).map_err(|e| ConfigError(format!("cannot read `{}`: {e}", p.display())))?;
-    }
+/// The `@resource_from("ARG")` annotations of the program's actions: action
+/// → (resource type, argument), read from the compiled program so that a
+/// bundle carries them.
+fn resource_annotations(program: &Program) -> Result<HashMap<String, (String, String)>, ConfigError> {
     let mut out = HashMap::new();
-    for f in files {
-        let text =
-            std::fs::read_to_string(&f).map_err(|e| ConfigError(format!("cannot read `{}`: {e}", f.display())))?;
-        let parsed = ward_grammar::parse(&text);
-        for item in &parsed.file.items {
-            let ward_grammar::ast::Item::Schema(schema) = item else { continue };
-            for member in &schema.items {
-                let ward_grammar::ast::SchemaItem::Action(action) = member else { continue };
-                for a in action.annotations.iter().filter(|a| a.name.name == RESOURCE_FROM) {
-                    let arg = match &a.arg {
-                        Some(ward_grammar::ast::AnnotationArg::Lit(l)) => l.string_value().map(str::to_string),
-                        Some(ward_grammar::ast::AnnotationArg::Word(w)) => Some(w.name.clone()),
-                        None => None,
-                    };
-                    let Some(arg) = arg else {
-                        return Err(ConfigError(format!(
-                            "{}: `@{RESOURCE_FROM}` needs the argument's name: @{RESOURCE_FROM}(\"customer_id\")",
-                            f.display()
-                        )));
-                    };
-                    for name in &action.names {
-                        out.insert(name.name.clone(), arg.clone());
-                    }
-                }
-            }
+    for action in &program.actions {
+        let Some(arg) = action.annotation(RESOURCE_FROM) else { continue };
+        let name = &action.name;
+        let Some(arg) = arg else {
+            return Err(ConfigError(format!(
+                "action `{name}`: `@{RESOURCE_FROM}` needs the argument's name: @{RESOURCE_FROM}(\"customer_id\")"
+            )));
+        };
+        let ty = match action.resources.as_deref() {
+            Some([t]) => program.entity_types.get(*t as usize).map(|e| e.name.clone()),
+            _ => None,
+        };
+        let Some(ty) = ty else {
+            return Err(ConfigError(format!(
+                "action `{name}`: `@{RESOURCE_FROM}(\"{arg}\")` needs exactly one resource type (`on T`)"
+            )));
+        };
+        if !action.context.iter().any(|f| f.name == arg) {
+            return Err(ConfigError(format!(
+                "action `{name}`: `@{RESOURCE_FROM}(\"{arg}\")` names an argument the action does not declare in `with {{ … }}`"
+            )));
         }
+        out.insert(name.clone(), (ty, arg.to_string()));
     }
     Ok(out)
 }
 
 impl Gate {
-    /// Compiles the policy and loads entities, keys and the audit log.
+    /// Compiles the policy (or reads the bundle) and loads entities, keys and the audit log.
     pub fn new(config: &GateConfig) -> Result<Gate, ConfigError> {
         let entities = match &config.entities {
             Some(p) => read_json(p, "entities")?,
             None => Json::Array(Vec::new()),
         };
-        let engine = Engine::from_paths(&config.policy, &entities).map_err(|e| ConfigError(e.to_string()))?;
+        let engine = engine(config, &entities)?;
         let static_context = match &config.context {
             Some(p) => match read_json(p, "context")? {
                 Json::Object(map) => map,
@@ -224,30 +236,7 @@ impl Gate {
         let principal = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
         let resource = parse_uid(config.resource.as_deref().unwrap_or("McpServer::\"default\""), "McpServer")
             .map_err(|e| ConfigError(format!("--resource: {e}")))?;
-        let mut resource_from = HashMap::new();
-        {
-            let loaded = engine.loaded();
-            let program = loaded.program();
-            for (action, arg) in resource_annotations(&config.policy)? {
-                let info = program.actions.iter().find(|a| a.name == action);
-                let on = info.and_then(|a| a.resources.as_deref());
-                let ty = match on {
-                    Some([t]) => program.entity_types.get(*t as usize).map(|e| e.name.clone()),
-                    _ => None,
-                };
-                let Some(ty) = ty else {
-                    return Err(ConfigError(format!(
-                        "action `{action}`: `@{RESOURCE_FROM}(\"{arg}\")` needs exactly one resource type (`on T`)"
-                    )));
-                };
-                if !info.is_some_and(|a| a.context.iter().any(|f| f.name == arg)) {
-                    return Err(ConfigError(format!(
-                        "action `{action}`: `@{RESOURCE_FROM}(\"{arg}\")` names an argument the action does not declare in `with {{ … }}`"
-                    )));
-                }
-                resource_from.insert(action, (ty, arg));
-            }
-        }
+        let resource_from = resource_annotations(engine.loaded().program())?;
         Ok(Gate { engine, principal, resource, resource_from, static_context, audit, keys })
     }
 

@@ -41,7 +41,9 @@ pub struct Entry {
     pub principal: String,
     pub action: String,
     pub resource: String,
-    /// SHA-256 of the request's JSON (context and delegation chain included).
+    /// SHA-256 of the request's canonical JSON (RFC 8785: context and
+    /// delegation chain included, keys sorted), so the digest depends on
+    /// the request only, never on map order or build features.
     pub request_digest: String,
     pub effect: String,
     pub rules: Vec<String>,
@@ -53,20 +55,28 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(request: &Request, decision: &Decision, policy: &str, time: i64) -> Entry {
-        let digest = Sha256::digest(request.to_json().to_string().as_bytes());
         Entry {
             time,
             policy: policy.to_string(),
             principal: request.principal.to_string(),
             action: request.action.clone(),
             resource: request.resource.to_string(),
-            request_digest: hex(&digest),
+            request_digest: request_digest(request),
             effect: decision.effect.as_str().to_string(),
             rules: decision.reasons.iter().filter_map(|r| r.rule.clone()).collect(),
             obligations: decision.obligations.iter().map(|o| o.name.clone()).collect(),
             masks: decision.masks.iter().flat_map(|m| m.paths.iter().cloned()).collect(),
             errors: decision.errors.iter().map(|e| e.message.clone()).collect(),
         }
+    }
+}
+
+/// SHA-256 (hex) of the request's JSON in the JSON Canonicalization Scheme.
+pub fn request_digest(request: &Request) -> String {
+    match serde_jcs::to_vec(&request.to_json()) {
+        Ok(canonical) => hex(&Sha256::digest(&canonical)),
+        // A `serde_json::Value` always canonicalizes; say so if it ever does not.
+        Err(e) => format!("unavailable: {e}"),
     }
 }
 
@@ -308,6 +318,24 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_digest_is_over_canonical_json_whatever_the_key_order() {
+        let a = Request::from_json_str(
+            r#"{"principal": {"type": "Agent", "id": "bot"}, "action": "read",
+            "resource": {"type": "Doc", "id": "d"}, "context": {"b": 1, "a": {"y": true, "x": 2.5}}}"#,
+        );
+        let b = Request::from_json_str(
+            r#"{"context": {"a": {"x": 2.5, "y": true}, "b": 1}, "resource": {"id": "d",
+            "type": "Doc"}, "action": "read", "principal": {"id": "bot", "type": "Agent"}}"#,
+        );
+        let (a, b) = (a.unwrap_or_else(|e| unreachable!("{e}")), b.unwrap_or_else(|e| unreachable!("{e}")));
+        assert_eq!(request_digest(&a), request_digest(&b));
+        // RFC 8785: keys sorted, no whitespace — whatever serde_json's map
+        // order is in this build (`preserve_order` or not).
+        let canonical = r#"{"action":"read","context":{"a":{"x":2.5,"y":true},"b":1},"principal":{"id":"bot","type":"Agent"},"resource":{"id":"d","type":"Doc"}}"#;
+        assert_eq!(request_digest(&a), hex(&Sha256::digest(canonical.as_bytes())));
+    }
 
     fn entry(i: i64) -> Entry {
         Entry {

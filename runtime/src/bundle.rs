@@ -10,7 +10,7 @@
 //! 8       4     format version (u32, currently 1)
 //! 12      8     payload length n (u64)
 //! 20      32    SHA-256 of the payload
-//! 52      n     payload: JSON {"meta": {...}, "program": <ward_compiler::ir::Program>}
+//! 52      n     payload: JSON {"meta": {...}, "program": <ward_ir::Program>}
 //! 52+n    1     0 = unsigned (end of file), 1 = signed:
 //! 53+n    32    the signer's ed25519 public key
 //! 85+n    64    ed25519 signature over bytes 0 .. 52+n (header and payload)
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ward_compiler::ir::{IR_VERSION, Program};
+use ward_ir::{IR_VERSION, Program};
 
 pub use ed25519_dalek;
 
@@ -46,7 +46,7 @@ pub struct Meta {
     pub format_version: u32,
     /// The version of Ward that built it.
     pub ward_version: String,
-    /// The decision IR's version (`ward_compiler::ir::IR_VERSION`).
+    /// The decision IR's version (`ward_ir::IR_VERSION`).
     pub ir_version: u32,
     /// Build time, RFC 3339 (UTC).
     pub built_at: String,

@@ -4,8 +4,8 @@
 //! problem; a value of the wrong shape is never guessed at.
 
 use serde_json::Value as Json;
-use ward_compiler::ir::{Field, Program, Ty};
-use ward_compiler::literals;
+use ward_ir::literals;
+use ward_ir::{Field, Program, Ty};
 
 use crate::value::{Raw, Record, Tables};
 
@@ -304,7 +304,7 @@ pub fn record(
     for (key, v) in obj {
         let Some(slot) = fields.iter().position(|f| f.name == *key) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            let help = ward_compiler::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
+            let help = ward_ir::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
                 if known.is_empty() {
                     "no fields are declared".to_string()
                 } else {

@@ -41,7 +41,7 @@ pub struct Mask {
     pub rule: String,
     pub paths: Vec<String>,
     /// `"redact"`, `{"partial": {"first": 0, "last": 4}}`, `{"tokenize": {"key": "crm"}}`, …
-    pub method: ward_compiler::ir::MaskMethod,
+    pub method: ward_ir::MaskMethod,
     /// Detectors (qualified names) when the mask applies to matches in text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub detectors: Vec<String>,
@@ -191,8 +191,8 @@ impl Decision {
 }
 
 /// A masking method as written in a policy: `partial(last: 4)`.
-pub fn method_text(m: &ward_compiler::ir::MaskMethod) -> String {
-    use ward_compiler::ir::MaskMethod;
+pub fn method_text(m: &ward_ir::MaskMethod) -> String {
+    use ward_ir::MaskMethod;
     match m {
         MaskMethod::Redact => "redact".into(),
         MaskMethod::Drop => "drop".into(),

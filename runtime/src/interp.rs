@@ -5,7 +5,7 @@
 use crate::hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
+use ward_ir::{CmpOp, Const, Expr, ExprKind, Method, Program, Rule, Ty, Var};
 
 use crate::detect::{Matcher, compile};
 use crate::request::Frame;
@@ -524,19 +524,7 @@ pub fn weekday(days: i64) -> u64 {
     (days + 3).rem_euclid(7) as u64 + 1
 }
 
-/// `(year, month, day)` of a day number.
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use ward_ir::literals::civil_from_days as civil;
 
 pub fn is_private(ip: std::net::IpAddr) -> bool {
     match ip {

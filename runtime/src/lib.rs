@@ -2,6 +2,7 @@
 //! the Cranelift JIT and the decision engine.
 
 pub mod audit;
+#[cfg(feature = "compile")]
 pub mod build;
 pub mod bundle;
 pub mod data;
@@ -13,6 +14,7 @@ pub mod interp;
 pub mod jit;
 pub mod mask;
 pub mod masking;
+#[cfg(feature = "redis")]
 pub mod redis_store;
 pub mod request;
 pub mod state;
@@ -26,4 +28,6 @@ pub use request::{EntityUid, Request};
 pub use store::Store;
 pub use verdict::Verdict;
 pub mod testing;
+#[cfg(feature = "tokenize")]
+pub mod token;
 pub mod why;

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use serde_json::Value as Json;
-use ward_compiler::ir::Program;
+use ward_ir::Program;
 
 use crate::data::{self, DataError, Entities};
 use crate::store::{Entity, Store};
@@ -212,7 +212,7 @@ impl FrameEntities<'_> {
     fn index(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, u32), DataError> {
         let program = &self.store.program;
         let t = self.store.type_index(ty).ok_or_else(|| {
-            let help = ward_compiler::did_you_mean(ty, program.entity_types.iter().map(|e| e.name.as_str()))
+            let help = ward_ir::did_you_mean(ty, program.entity_types.iter().map(|e| e.name.as_str()))
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
             data::error(path, format!("unknown entity type `{ty}`{help}"))
@@ -297,8 +297,7 @@ impl Frame {
             Some(i) => i,
             None => {
                 let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
-                let help =
-                    ward_compiler::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
+                let help = ward_ir::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
                 return Err(data::error("action", format!("unknown action `{}`{help}", request.action)));
             }
         };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use ward_compiler::ir::Program;
+use ward_ir::Program;
 
 use crate::data::{self, DataError, Entities};
 use crate::hash::FxHashMap;
@@ -54,7 +54,7 @@ pub struct Store {
     /// The store index of each of the program's entity literals.
     pub literals: Vec<u32>,
     /// Handles of the program's IP and CIDR constants.
-    pub constants: HashMap<ward_compiler::ir::Const, Raw>,
+    pub constants: HashMap<ward_ir::Const, Raw>,
     /// The entities' attributes flattened for native code: per entity, its
     /// presence words then its slots, starting at `offsets[index]`.
     pub flat: Vec<u64>,
@@ -83,7 +83,7 @@ impl Resolver<'_> {
             Some(i) => Ok(i as u32),
             None => {
                 let names = self.program.entity_types.iter().map(|t| t.name.as_str());
-                let help = ward_compiler::did_you_mean(ty, names).map(|h| format!("; {h}")).unwrap_or_default();
+                let help = ward_ir::did_you_mean(ty, names).map(|h| format!("; {h}")).unwrap_or_default();
                 Err(data::error(path, format!("unknown entity type `{ty}`{help}")))
             }
         }
@@ -264,12 +264,10 @@ impl Store {
         let mut constants = HashMap::new();
         let exprs = program.rules.iter().flat_map(|r| &r.exprs).chain(program.flows.iter().flat_map(|f| &f.exprs));
         for e in exprs {
-            if let ward_compiler::ir::ExprKind::Const(c) = &e.kind {
+            if let ward_ir::ExprKind::Const(c) = &e.kind {
                 let handle = match c {
-                    ward_compiler::ir::Const::Ip(s) => ward_compiler::literals::ip(s).ok().map(|ip| tables.add_ip(ip)),
-                    ward_compiler::ir::Const::Cidr(s) => {
-                        ward_compiler::literals::cidr(s).ok().map(|c| tables.add_cidr(c))
-                    }
+                    ward_ir::Const::Ip(s) => ward_ir::literals::ip(s).ok().map(|ip| tables.add_ip(ip)),
+                    ward_ir::Const::Cidr(s) => ward_ir::literals::cidr(s).ok().map(|c| tables.add_cidr(c)),
                     _ => None,
                 };
                 if let Some(h) = handle {
@@ -299,9 +297,7 @@ impl Store {
         let type_ids =
             program.entity_types.iter().enumerate().map(|(i, t)| (t.name.as_str().into(), i as u32)).collect();
         let action_ids = program.actions.iter().enumerate().map(|(i, a)| (a.name.as_str().into(), i as u32)).collect();
-        let is_chain = |e: &ward_compiler::ir::Expr| {
-            matches!(e.kind, ward_compiler::ir::ExprKind::Var(ward_compiler::ir::Var::Chain))
-        };
+        let is_chain = |e: &ward_ir::Expr| matches!(e.kind, ward_ir::ExprKind::Var(ward_ir::Var::Chain));
         let uses_chain = program.rules.iter().flat_map(|r| &r.exprs).any(is_chain)
             || program.flows.iter().flat_map(|f| &f.exprs).any(is_chain);
         Ok(Store {

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use ward_compiler::ir::Program;
-use ward_compiler::lower::{Expectation, TestCase, TestStep};
+use ward_ir::Program;
+use ward_ir::test_case::{Expectation, TestCase, TestStep};
 
 use crate::decision::{Decision, Effect};
 use crate::engine::{Backend, Engine, FixedClock, Loaded};

@@ -1,7 +1,7 @@
 //! The values behind a decision: for each deciding rule, what the attributes
 //! its conditions compared actually were (`ward explain`).
 
-use ward_compiler::ir::{Expr, ExprKind, Ty, Var};
+use ward_ir::{Expr, ExprKind, Ty, Var};
 
 use crate::decision::Decision;
 use crate::engine::Engine;
@@ -71,8 +71,7 @@ impl Engine {
         let mut out = Vec::new();
         for index in rules {
             let Some(rule) = program.rules.get(index as usize) else { continue };
-            let is_permit =
-                matches!(rule.kind, ward_compiler::ir::RuleKind::Rule { effect: ward_compiler::ir::Effect::Permit });
+            let is_permit = matches!(rule.kind, ward_ir::RuleKind::Rule { effect: ward_ir::Effect::Permit });
             if !is_permit || rule.shadow {
                 continue;
             }

@@ -840,6 +840,34 @@ fn flow_rules_look_at_allowed_history_within_the_window() {
 }
 
 #[test]
+fn an_unrecorded_allow_enters_flow_history_only_when_recorded() {
+    let policy = r#"
+      policy p {
+        @id("all") permit action in [docs, send]
+        @id("no-vip-mail")
+        forbid action: send
+          when context.external && previously within 1h action: read where resource.tier == vip
+      }
+    "#;
+    on_both(policy, |e| {
+        let send = Request::from_json(&dana("send", "d2", json!({"to": "x", "body": "y", "external": true}))).unwrap();
+        let read = Request::from_json(&dana("read", "d1", json!({}))).unwrap();
+        // Decided, not carried out (the tool failed): no history.
+        assert_effect(&e.check_unrecorded_at(&read, NOON).decision(), Effect::Allow);
+        assert_effect(&e.decide_at(&send, NOON + 1000), Effect::Allow);
+        // Carried out, then recorded: the VIP read now counts.
+        assert_effect(&e.check_unrecorded_at(&read, NOON + 2000).decision(), Effect::Allow);
+        assert!(e.record_at(&read, NOON + 2000).is_empty());
+        let d = e.decide_at(&send, NOON + 3000);
+        assert_effect(&d, Effect::Deny);
+        assert_eq!(rules(&d), ["p.no-vip-mail"]);
+        // A request that does not fit the schema is not recorded, and says why.
+        let bad = Request::from_json(&dana("nope", "d1", json!({}))).unwrap();
+        assert_eq!(e.record_at(&bad, NOON).len(), 1);
+    });
+}
+
+#[test]
 fn flow_rules_correlate_by_value_not_by_handle() {
     let policy = r#"
       policy p {

@@ -12,20 +12,17 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-/// SplitMix64: small, fast, and the same sequence on every platform.
-pub struct Rng(u64);
+/// The corpus's draws, on the shared generator (`ward_testkit::SplitMix64`);
+/// `below` keeps its modulo so that a seed still gives the same corpus.
+pub struct Rng(ward_testkit::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(ward_testkit::SplitMix64::new(seed))
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     pub fn below(&mut self, n: usize) -> usize {

@@ -1,5 +1,5 @@
 //! Helpers for the analysis tests: the solver (required: a missing solver
-//! fails the test unless WARD_ALLOW_NO_SOLVER is set), programs from text.
+//! fails the test unless WARD_ALLOW_SKIP names `smt`), programs from text.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::sync::Arc;
@@ -12,10 +12,8 @@ use ward_analyze::solver::Solver;
 use ward_compiler::ir::Program;
 use ward_compiler::lower::Compiled;
 
-/// The variable that lets the solver tests pass without a solver (never set in CI).
-pub const ALLOW_NO_SOLVER: &str = "WARD_ALLOW_NO_SOLVER";
-
-/// The SMT solver, or `None` (loudly) when it is missing and skipping is allowed.
+/// The SMT solver, or `None` (announced) when it is missing and
+/// `WARD_ALLOW_SKIP` names `smt`; otherwise a missing solver fails the test.
 pub fn solver() -> Option<Solver> {
     solver_named(None)
 }
@@ -23,11 +21,10 @@ pub fn solver() -> Option<Solver> {
 pub fn solver_named(name: Option<&str>) -> Option<Solver> {
     match Solver::locate(name, Duration::from_secs(30)) {
         Ok(s) => Some(s),
-        Err(e) if std::env::var_os(ALLOW_NO_SOLVER).is_some() => {
-            eprintln!("SKIPPED: {e} ({ALLOW_NO_SOLVER} is set)");
+        Err(e) => {
+            ward_testkit::missing("smt", &e.to_string(), "scripts/test provisions z3 and cvc5 (scripts/provision/smt.sh)");
             None
         }
-        Err(e) => panic!("{e}\n(run scripts/provision/smt.sh, or set {ALLOW_NO_SOLVER}=1 to skip the solver tests)"),
     }
 }
 

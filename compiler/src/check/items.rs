@@ -10,6 +10,7 @@ use ward_grammar::format::expr as expr_text;
 
 use super::Cx;
 use super::expr::{Env, Facts, facts_if_false, facts_if_true, path_key};
+use crate::ir::lifecycle::{DAY_MS, Deadline, Duty};
 use crate::literals;
 use crate::names::qualify;
 use crate::schema::{TypeResolver, action_key};
@@ -497,9 +498,11 @@ impl Cx<'_> {
             None => created.map(|c| (c, every.span)),
         };
         if let (Some((since, span)), Some(today)) = (since, self.today()) {
-            let due = since + (period + 86_399_999) / 86_400_000;
-            if due < today {
-                let doing = if what == "review" { "review" } else { "credential rotation" };
+            let duty = if what == "review" { Duty::Review } else { Duty::CredentialRotation };
+            let deadline = Deadline::cadence(duty, since, period);
+            if deadline.overdue_at(today.saturating_mul(DAY_MS)) {
+                let doing = duty.name();
+                let due = deadline.date;
                 self.warning(
                     "W0109",
                     span,
@@ -1196,21 +1199,7 @@ fn kind_word(kind: ClauseKind) -> &'static str {
     }
 }
 
-/// A day count as `YYYY-MM-DD`.
-pub fn date_text(days: i64) -> String {
-    // Inverse of `days_from_civil` (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::literals::date_text;
 
 #[cfg(test)]
 mod tests {

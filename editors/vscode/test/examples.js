@@ -11,11 +11,15 @@ const vsctm = require("vscode-textmate");
 const oniguruma = require("vscode-oniguruma");
 
 const root = path.resolve(__dirname, "..", "..", "..");
-const RESERVED = new Set([
-  "schema", "entity", "enum", "type", "action", "context", "agent", "policy", "permit", "forbid",
-  "mask", "limit", "detector", "import", "test", "fixture", "when", "unless", "principal",
-  "resource", "true", "false", "in", "has", "like", "matches", "previously", "obligation", "advice",
-]);
+// Ward's one list of reserved words, read from the lexer.
+const RESERVED = (() => {
+  const lexer = fs.readFileSync(path.join(root, "grammar", "src", "lexer.rs"), "utf8");
+  const m = lexer.match(/pub const RESERVED_WORDS: \[&str; \d+\] = \[([^\]]*)\]/);
+  if (!m) throw new Error("RESERVED_WORDS not found in grammar/src/lexer.rs");
+  const words = [...m[1].matchAll(/"([a-z_]+)"/g)].map((x) => x[1]);
+  if (words.length < 20) throw new Error(`RESERVED_WORDS: only ${words.length} words read`);
+  return new Set(words);
+})();
 
 function wardFiles(dir) {
   const out = [];

@@ -22,7 +22,7 @@ use cranelift::codegen::ir::{BlockArg, FuncRef, MemFlagsData, StackSlotData, Sta
 use cranelift::prelude::*;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use ward_compiler::ir::{CmpOp, Const, Expr, ExprKind, Method, Rule, Ty, Var};
+use ward_ir::{CmpOp, Const, Expr, ExprKind, Method, Rule, Ty, Var};
 
 use crate::interp::{Eval, Outcome, Prepared};
 use crate::request::LOCAL_ENTITY;

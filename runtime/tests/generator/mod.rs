@@ -32,14 +32,14 @@ pub const NOON: i64 = 1_764_158_400_000;
 /// splitmix64; with fuzzer bytes, the first draws come from the bytes so
 /// that the fuzzer steers the choices.
 pub struct Rng {
-    state: u64,
+    core: ward_testkit::SplitMix64,
     bytes: Vec<u8>,
     pos: usize,
 }
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng { state: seed, bytes: Vec::new(), pos: 0 }
+        Rng { core: ward_testkit::SplitMix64::new(seed), bytes: Vec::new(), pos: 0 }
     }
 
     pub fn from_bytes(data: &[u8]) -> Rng {
@@ -48,7 +48,7 @@ impl Rng {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        Rng { state: h, bytes: data.to_vec(), pos: 0 }
+        Rng { core: ward_testkit::SplitMix64::new(h), bytes: data.to_vec(), pos: 0 }
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -56,15 +56,7 @@ impl Rng {
             self.pos += 1;
             return u64::from(b);
         }
-        self.split()
-    }
-
-    fn split(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.core.next_u64()
     }
 
     pub fn below(&mut self, n: usize) -> usize {

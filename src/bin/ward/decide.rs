@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use ward_compiler::ir::lifecycle::DAY_MS;
+use ward_compiler::literals::date_text;
 use ward_compiler::{Options, Severity, literals};
 use ward_runtime::engine::{Backend, Engine, FixedClock, Loaded, SystemClock};
 use ward_runtime::{Decision, Request, Store, testing};
@@ -284,7 +286,7 @@ pub fn detokenize(key_name: &str, keys_file: Option<&Path>, input: Option<&Path>
             return ExitCode::from(USAGE);
         }
     };
-    println!("{}", ward_runtime::mask::detokenize_text(&key, &text));
+    println!("{}", ward_runtime::token::detokenize_text(&key, &text));
     ExitCode::SUCCESS
 }
 
@@ -314,11 +316,6 @@ struct Due {
     overdue: bool,
 }
 
-fn date_text(days: i64) -> String {
-    let (y, m, d) = ward_runtime::interp::civil(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// `ward lifecycle`: what is overdue or due soon; exit 1 when anything is overdue.
 pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) -> ExitCode {
     let today = match at {
@@ -345,30 +342,18 @@ pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) 
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The engine's deadlines (ward_ir::lifecycle): what it would deny at the start of `today`.
+    let now = today.saturating_mul(DAY_MS);
     let mut findings = Vec::new();
     for agent in &compiled.program.agents {
-        let mut push = |what: &'static str, date: i64| {
-            if date <= today + horizon {
-                findings.push(Due { agent: agent.name.clone(), what, date, overdue: date <= today });
-            }
-        };
-        if let Some(expires) = agent.expires {
-            push("expires", expires);
-        }
-        for (what, cadence) in [("credential rotation", agent.rotation), ("review", agent.review)] {
-            if let Some((period, last)) = cadence
-                && let Some(since) = last.or(agent.created)
-            {
-                // As the engine counts it: overdue once `last + every` has passed.
-                let due_ms = since.saturating_mul(86_400_000).saturating_add(period);
-                if due_ms <= (today + horizon).saturating_mul(86_400_000) {
-                    findings.push(Due {
-                        agent: agent.name.clone(),
-                        what,
-                        date: due_ms.div_euclid(86_400_000),
-                        overdue: today.saturating_mul(86_400_000) > due_ms,
-                    });
-                }
+        for d in agent.deadlines() {
+            if d.date <= today.saturating_add(horizon) {
+                findings.push(Due {
+                    agent: agent.name.clone(),
+                    what: d.duty.name(),
+                    date: d.date,
+                    overdue: d.overdue_at(now),
+                });
             }
         }
     }

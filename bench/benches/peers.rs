@@ -12,10 +12,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ward::runtime::engine::Backend;
 use ward_bench::generate::SIZES;
 use ward_bench::scale::{RULE_COUNTS, ScaleSet};
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+use ward_runtime::engine::Backend;
 
 const REQUESTS: usize = 500;
 const SEED: u64 = 1;
@@ -30,7 +30,8 @@ fn full_run() -> bool {
 fn peers(c: &mut Criterion) {
     if !ward_bench::apps::peers_available() {
         let root = ward_bench::apps::peer_root();
-        eprintln!("peers: skipped, the peer workloads are not at `{}` (set WARD_PEER_WORKLOADS)", root.display());
+        let problem = format!("the peer workloads are not at `{}` (set WARD_PEER_WORKLOADS)", root.display());
+        ward_testkit::missing_optional("peers", &problem, "WARD_REQUIRE_PEERS");
         return;
     }
     let sizes: &[usize] = if full_run() { &SIZES } else { &SIZES[..2] };

@@ -14,8 +14,15 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod lifecycle;
+pub mod literals;
+pub mod suggest;
+pub mod test_case;
+
+pub use suggest::{closest, did_you_mean};
+
 /// The version of this IR's shape, checked when a bundle is loaded.
-pub const IR_VERSION: u32 = 1;
+pub const IR_VERSION: u32 = 2;
 
 /// A compiled policy set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +82,16 @@ pub struct Action {
     pub resources: Option<Vec<u32>>,
     /// Its context's fields, sorted by name: the context frame's slots.
     pub context: Vec<Field>,
+    /// Its annotations and their arguments, for enforcement points (the MCP
+    /// gateway's `@resource_from("ARG")`), so they run from a bundle alone.
+    pub annotations: Vec<(String, Option<String>)>,
+}
+
+impl Action {
+    /// The argument of annotation `name`: `Some(None)` when it has none.
+    pub fn annotation(&self, name: &str) -> Option<Option<&str>> {
+        self.annotations.iter().find(|(n, _)| n == name).map(|(_, a)| a.as_deref())
+    }
 }
 
 /// A value's type, as the backends need it.
@@ -389,3 +406,25 @@ pub struct Bucket {
     /// principal pin).
     pub by_resource: Vec<(u32, Vec<u32>)>,
 }
+
+/// The runtime's built-in detector implementations.
+pub const BUILTIN_DETECTORS: [&str; 15] = [
+    "email",
+    "phone",
+    "credit_card",
+    "ssn",
+    "iban",
+    "ipv4",
+    "ipv6",
+    "aws_access_key",
+    "bearer_token",
+    "jwt",
+    "private_key",
+    "sql_injection",
+    "shell_metachar",
+    "path_traversal",
+    "prompt_injection",
+];
+
+/// Candidate validators for `pattern "…" validate NAME`.
+pub const VALIDATORS: [&str; 4] = ["luhn", "mod97", "ssn", "iban"];

@@ -1,0 +1,81 @@
+//! `ward mcp-proxy --bundle`: the gateway runs from a signed bundle alone,
+//! reading `@resource_from` from the compiled program (no sources needed).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+
+use serde_json::{Map, json};
+use ward_mcp::gate::{Gate, GateConfig};
+use ward_runtime::EntityUid;
+use ward_runtime::bundle::ed25519_dalek::SigningKey;
+use ward_runtime::bundle::{Bundle, verifying_key_text};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/mcp-gateway")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ward-mcp-bundle-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The example policy compiled, written as a bundle signed by `signer`.
+fn write_bundle(dir: &std::path::Path, signer: &SigningKey) -> PathBuf {
+    let from_sources =
+        Gate::new(&GateConfig { policy: vec![examples()], agent: "support_bot".into(), ..GateConfig::default() })
+            .unwrap();
+    let program = from_sources.engine().loaded().program().clone();
+    let path = dir.join("gateway.bundle");
+    std::fs::write(&path, Bundle::new(program, &[], 0).to_bytes(Some(signer)).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_signed_bundle_carries_resource_from_and_a_foreign_key_is_refused() {
+    let dir = temp("signed");
+    let signer = SigningKey::from_bytes(&[7; 32]);
+    let bundle = write_bundle(&dir, &signer);
+    let public = dir.join("signer.pub");
+    std::fs::write(&public, verifying_key_text(&signer.verifying_key())).unwrap();
+
+    let gate = Gate::new(&GateConfig {
+        bundle: Some(bundle.clone()),
+        trusted_key: Some(public),
+        agent: "support_bot".into(),
+        ..GateConfig::default()
+    })
+    .unwrap();
+    let arguments: Map<String, serde_json::Value> =
+        json!({"customer_id": "c-17"}).as_object().cloned().unwrap_or_default();
+    let request = gate.request("lookup_customer", &arguments, "s1").unwrap();
+    assert_eq!(request.resource, EntityUid::new("Customer", "c-17"), "@resource_from read from the bundle");
+
+    let other = SigningKey::from_bytes(&[8; 32]);
+    let foreign = dir.join("other.pub");
+    std::fs::write(&foreign, verifying_key_text(&other.verifying_key())).unwrap();
+    let refused = Gate::new(&GateConfig {
+        bundle: Some(bundle),
+        trusted_key: Some(foreign),
+        agent: "support_bot".into(),
+        ..GateConfig::default()
+    });
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("bundle") && message.to_lowercase().contains("sign"), "{message}");
+}
+
+#[test]
+fn policy_and_bundle_together_or_neither_are_refused() {
+    let neither = Gate::new(&GateConfig { agent: "support_bot".into(), ..GateConfig::default() });
+    assert!(neither.err().is_some_and(|e| e.to_string().contains("--bundle")));
+    let dir = temp("both");
+    let bundle = write_bundle(&dir, &SigningKey::from_bytes(&[9; 32]));
+    let both = Gate::new(&GateConfig {
+        policy: vec![examples()],
+        bundle: Some(bundle),
+        agent: "support_bot".into(),
+        ..GateConfig::default()
+    });
+    assert!(both.err().is_some_and(|e| e.to_string().contains("one of them")));
+}

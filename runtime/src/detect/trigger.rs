@@ -1,0 +1,315 @@
+//! The trigger pass: one scan over the bytes that finds where a built-in
+//! detector's match can start (digits, `@`, `:`, literal prefixes), so the
+//! regex runs anchored at those positions only.
+
+use super::builtin::Kind;
+use super::confirm::{before, byte, digits_from};
+
+/// What the trigger pass looks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Triggers {
+    digits: bool,
+    iban: bool,
+    phone: bool,
+    colon: bool,
+    at: bool,
+    jwt: bool,
+    bearer: bool,
+    aws_key: bool,
+    aws_secret: bool,
+    pub(super) pem: bool,
+    putty: bool,
+}
+
+impl Triggers {
+    pub(super) fn with(mut self, kind: Kind) -> Triggers {
+        match kind {
+            Kind::PrivateKey => self.pem = true,
+            Kind::Putty => self.putty = true,
+            Kind::Jwt => self.jwt = true,
+            Kind::Bearer => self.bearer = true,
+            Kind::AwsKeyId => self.aws_key = true,
+            Kind::AwsSecret => self.aws_secret = true,
+            Kind::Email => self.at = true,
+            Kind::Iban => self.iban = true,
+            Kind::Card | Kind::Ssn | Kind::Ipv4 => self.digits = true,
+            Kind::Ipv6 => self.colon = true,
+            Kind::Phone => {
+                self.digits = true;
+                self.phone = true;
+            }
+        }
+        self
+    }
+
+    /// The trigger-byte classes to stop at.
+    fn mask(&self) -> u8 {
+        let mut m = 0;
+        for (on, bit) in [(self.digits || self.iban, T_DIGIT), (self.at, T_AT), (self.colon, T_COLON)] {
+            if on {
+                m |= bit;
+            }
+        }
+        m
+    }
+
+    /// The literal prefixes to look for, and what each starts.
+    fn literals(&self) -> Vec<(&'static str, Literal)> {
+        let mut out = Vec::new();
+        if self.jwt {
+            out.push(("eyJ", Literal::Word));
+        }
+        if self.aws_key {
+            out.extend([("AKIA", Literal::Word), ("ASIA", Literal::Word)]);
+        }
+        if self.aws_secret {
+            out.extend([("aws", Literal::Word), ("AWS", Literal::Word)]);
+        }
+        if self.bearer {
+            out.extend([("Bearer", Literal::Word), ("bearer", Literal::Word), ("BEARER", Literal::Word)]);
+        }
+        if self.pem {
+            out.extend([("-----BEGIN ", Literal::Start), ("-----END ", Literal::PemEnd)]);
+        }
+        if self.putty {
+            out.push(("PuTTY-User-Key-File-", Literal::Start));
+        }
+        out
+    }
+}
+
+/// What an occurrence of a literal prefix means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Literal {
+    /// A match may start here if a word starts here.
+    Word,
+    /// A match may start here.
+    Start,
+    /// The end of a PEM block (see [`pem_block`]).
+    PemEnd,
+}
+
+pub(super) const T_DIGIT: u8 = 1;
+pub(super) const T_AT: u8 = 2;
+pub(super) const T_COLON: u8 = 4;
+
+/// The trigger class of a byte.
+pub(super) fn trigger(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => T_DIGIT,
+        b'@' => T_AT,
+        b':' => T_COLON,
+        _ => 0,
+    }
+}
+
+/// Whether the number starting at `r` can be the start of a card, SSN,
+/// IPv4 address or phone number that validates: at least seven digits
+/// (four with three dots) before any byte none of them contains; not a
+/// bare run of fewer than 13 digits (only a card is written without
+/// separators, and only after `+` is a phone number); not a date.
+pub(super) fn numeric_token(b: &[u8], r: usize) -> bool {
+    let run = digits_from(b, r);
+    let after = byte(b, r + run);
+    let prefixed = matches!(before(b, r, 1), b'+' | b'(');
+    if !prefixed && !matches!(after, b' ' | b'.' | b'-' | b'/' | b'(' | b')') && run < 13 {
+        return false;
+    }
+    if !prefixed && starts_with_date(b, r) {
+        return false;
+    }
+    let (mut digits, mut dots) = (0, 0);
+    for &c in b.iter().skip(r).take(40) {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'.' => dots += 1,
+            b' ' | b'-' | b'/' | b'(' | b')' | b'+' => {}
+            _ => break,
+        }
+        if digits >= 7 {
+            return true;
+        }
+    }
+    dots >= 3 && digits >= 4
+}
+
+/// `2024-03-15…`, `15.03.2024…`: a card's first group has four digits and
+/// its groups one separator; an SSN is `ddd-dd-dddd`; a phone number that
+/// starts with a date is rejected. Nothing that starts so validates.
+pub(super) fn starts_with_date(b: &[u8], r: usize) -> bool {
+    let year = |i: usize| digits_from(b, i) == 4 && matches!((byte(b, i), byte(b, i + 1)), (b'1', b'9') | (b'2', b'0'));
+    let short = |i: usize| (1..=2).contains(&digits_from(b, i));
+    let sep = |i: usize| matches!(byte(b, i), b'-' | b'.' | b'/');
+    let first = digits_from(b, r);
+    if first == 4 && year(r) && sep(r + 4) && short(r + 5) {
+        let m = r + 5 + digits_from(b, r + 5);
+        return byte(b, m) == byte(b, r + 4) && short(m + 1);
+    }
+    if (1..=2).contains(&first) && sep(r + first) && short(r + first + 1) {
+        let m = r + first + 1 + digits_from(b, r + first + 1);
+        return byte(b, m) == byte(b, r + first) && year(m + 1);
+    }
+    false
+}
+
+pub(super) fn is_local_part(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '.' | '%' | '+' | '-')
+}
+
+pub(super) fn is_hex_or_colon(c: u8) -> bool {
+    c.is_ascii_hexdigit() || c == b':'
+}
+
+/// Candidate start positions for built-in detectors: sorted, without
+/// duplicates. One pass over the bytes stops at digits, `@` and `:`; one
+/// Aho-Corasick search (SIMD where the CPU has it) finds the literal
+/// prefixes. `pem_ends` receives the positions of `-----END `.
+pub(super) fn candidate_starts(
+    t: &Triggers,
+    literals: Option<&Literals>,
+    text: &str,
+    pem_ends: &mut Vec<usize>,
+) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mask = t.mask();
+    let mut out: Vec<usize> = Vec::new();
+    let mut sorted = true;
+    let mut push = |out: &mut Vec<usize>, s: usize| {
+        if out.last().is_some_and(|l| *l > s) {
+            sorted = false;
+        }
+        if out.last() != Some(&s) {
+            out.push(s);
+        }
+    };
+    // The last `:` seen and the start of its run of hex digits and colons.
+    let mut colon: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while mask != 0
+        && let Some(at) = next_trigger(b, i, mask)
+    {
+        i = at;
+        let c = byte(b, i);
+        if c.is_ascii_digit() {
+            let run_end = i + digits_from(b, i);
+            let prev = before(b, i, 1);
+            if t.iban && i >= 2 && before(b, i, 2).is_ascii_alphabetic() && prev.is_ascii_alphabetic() {
+                push(&mut out, i - 2);
+            }
+            if t.digits && numeric_token(b, i) {
+                if t.phone && (prev == b'+' || prev == b'(') {
+                    push(&mut out, i - 1);
+                }
+                push(&mut out, i);
+            }
+            i = run_end;
+            continue;
+        }
+        if c == b'@' {
+            let head = text.get(..i).unwrap_or("");
+            let run: usize = head.chars().rev().take_while(|c| is_local_part(*c)).map(char::len_utf8).sum();
+            if run > 0 {
+                push(&mut out, i - run);
+            }
+        } else if c == b':' {
+            let start = match colon {
+                Some((last, start)) if b.get(last + 1..i).is_some_and(|r| r.iter().all(|c| is_hex_or_colon(*c))) => {
+                    start
+                }
+                _ => {
+                    let floor = colon.map_or(0, |(last, _)| last + 1);
+                    let back =
+                        b.get(floor..i).map_or(0, |r| r.iter().rev().take_while(|c| c.is_ascii_hexdigit()).count());
+                    i - back
+                }
+            };
+            colon = Some((i, start));
+            // An address has a hex digit or another colon next to each colon.
+            if is_hex_or_colon(before(b, i, 1)) || is_hex_or_colon(byte(b, i + 1)) {
+                push(&mut out, start);
+                if byte(b, start) == b':' {
+                    push(&mut out, start + 1); // `host:2001:db8::1`
+                }
+            }
+        }
+        i += 1;
+    }
+    if let Some(lits) = literals {
+        let mut found = Vec::new();
+        for m in lits.automaton.find_iter(b) {
+            let at = m.start();
+            match lits.kinds.get(m.pattern().as_usize()) {
+                Some(Literal::Word) if !is_word(before(b, at, 1)) => found.push(at),
+                Some(Literal::Start) => found.push(at),
+                Some(Literal::PemEnd) => pem_ends.push(at),
+                _ => {}
+            }
+        }
+        if !found.is_empty() {
+            sorted = false;
+            out.extend(found);
+        }
+    }
+    if !sorted {
+        out.sort_unstable();
+        out.dedup();
+    }
+    out
+}
+
+/// The next byte at or after `from` in the trigger classes of `mask`.
+/// Eight bytes at a time: a word without any byte in `'0'..=':'` or `'@'`
+/// (the only trigger bytes) is skipped with a few arithmetic operations.
+pub(super) fn next_trigger(b: &[u8], from: usize, mask: u8) -> Option<usize> {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let hit = |c: &u8| trigger(*c) & mask != 0;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut i = from;
+    for chunk in &mut chunks {
+        if let Ok(bytes) = <[u8; 8]>::try_from(chunk) {
+            let w = u64::from_le_bytes(bytes);
+            // Bytes strictly between 0x2F and 0x3B (Bit Twiddling Hacks' `hasbetween`), or zero after xor with `@`.
+            let low = w & (L * 127);
+            let between = (L * (127 + 0x3B)).wrapping_sub(low) & !w & low.wrapping_add(L * (127 - 0x2F)) & H;
+            let at = w ^ (L * u64::from(b'@'));
+            let zero = at.wrapping_sub(L) & !at & H;
+            if between | zero == 0 {
+                i += 8;
+                continue;
+            }
+        }
+        if let Some(p) = chunk.iter().position(hit) {
+            return Some(i + p);
+        }
+        i += 8;
+    }
+    chunks.remainder().iter().position(hit).map(|p| i + p)
+}
+
+pub(super) fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// The literal prefixes of the built-in detectors in a set, compiled into
+/// one automaton.
+#[derive(Debug)]
+pub(super) struct Literals {
+    automaton: aho_corasick::AhoCorasick,
+    kinds: Vec<Literal>,
+}
+
+impl Literals {
+    pub(super) fn new(t: &Triggers) -> Result<Option<Literals>, String> {
+        let literals = t.literals();
+        if literals.is_empty() {
+            return Ok(None);
+        }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(literals.iter().map(|(l, _)| l))
+            .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
+        Ok(Some(Literals { automaton, kinds: literals.into_iter().map(|(_, k)| k).collect() }))
+    }
+}

@@ -1,0 +1,86 @@
+//! The fast path: the common case decided without allocating, and handed
+//! to the full procedure ([`super::procedure`]) whenever it is not common.
+
+use super::flows::StateFlows;
+use super::lifecycle::lifecycle;
+use super::procedure::link_eval;
+use super::{Backend, Engine, Loaded};
+use crate::decision::Effect;
+use crate::interp::Outcome;
+use crate::jit::Code;
+use crate::request::{Frame, Request};
+use crate::verdict::{Fired, Verdict};
+
+impl Engine {
+    /// The common case, decided without allocating: no delegation chain, no
+    /// lifecycle denial, only permits, forbids and masks in the bucket, no
+    /// evaluation error. `None` hands the request to the full procedure,
+    /// which decides it from scratch (same answer, with everything explained).
+    pub(super) fn fast(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Option<Verdict> {
+        let actor = frame.actor;
+        if frame.chain.len() > 1 {
+            return None;
+        }
+        if !loaded.agents.is_empty()
+            && let Some(agent) = loaded.agents.get(&actor)
+            && lifecycle(agent, frame.now).is_some()
+        {
+            return None;
+        }
+        let ptype = frame.entity(&loaded.store, actor)?.ty;
+        let rtype = frame.entity(&loaded.store, frame.resource)?.ty;
+        let Some(bucket) = loaded.buckets.get(&(frame.action, ptype, rtype)) else {
+            return Some(Verdict::DefaultDeny);
+        };
+        let pinned_p = if bucket.fast_principal.is_empty() { None } else { bucket.fast_principal.get(&actor) };
+        let pinned_r = if bucket.fast_resource.is_empty() { None } else { bucket.fast_resource.get(&frame.resource) };
+        let lists = [Some(&bucket.fast), pinned_p, pinned_r];
+        if lists.iter().flatten().any(|l| l.special) {
+            return None;
+        }
+        let program = loaded.program();
+        let flows = StateFlows { loaded, state: self.state.as_ref(), request };
+        let eval = link_eval(loaded, frame, actor, &flows);
+        let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
+        let mut calls = jit.map(|j| j.calls(&eval));
+        // `Some(fired)`, or `None` on an error (the full procedure reports it).
+        let mut run = |index: u32| -> Option<bool> {
+            let code = match calls.as_mut().and_then(|c| c.code(index)) {
+                Some(code) => code,
+                None => match eval.rule(program.rules.get(index as usize)?) {
+                    Outcome::Fired => Code::Fired,
+                    Outcome::NotApplicable { .. } => Code::NotApplicable,
+                    Outcome::Error { .. } => Code::Error,
+                },
+            };
+            match code {
+                Code::Fired => Some(true),
+                Code::NotApplicable => Some(false),
+                Code::Error => None,
+            }
+        };
+        let (mut forbids, mut permits) = (Fired::new(), Fired::new());
+        for list in lists.iter().flatten() {
+            for &(index, forbid) in &list.decide {
+                if run(index)? {
+                    if forbid { forbids.push(index) } else { permits.push(index) }
+                }
+            }
+        }
+        if !forbids.is_empty() {
+            return Some(Verdict::Rules { effect: Effect::Deny, rules: forbids, masks: Fired::new() });
+        }
+        if permits.is_empty() {
+            return Some(Verdict::DefaultDeny);
+        }
+        let mut masks = Fired::new();
+        for list in lists.iter().flatten() {
+            for &index in &list.masks {
+                if run(index)? {
+                    masks.push(index);
+                }
+            }
+        }
+        Some(Verdict::Rules { effect: Effect::Allow, rules: permits, masks })
+    }
+}

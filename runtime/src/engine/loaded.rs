@@ -1,0 +1,200 @@
+//! A compiled policy set with its entities, as the engine holds it: buckets
+//! indexed for lookup, rule lists split for the fast path, the JIT's code,
+//! the detectors' scanner.
+
+use std::sync::Arc;
+
+use ward_ir::{self as ir, Program, RuleKind};
+
+use super::procedure::{default_deny, mask_of, push_obligations, rule_reason};
+use crate::decision::{Decision, Effect};
+use crate::hash::FxHashMap;
+use crate::interp::Prepared;
+use crate::jit::Jit;
+use crate::store::Store;
+use crate::verdict::Verdict;
+
+/// A compiled policy set with its entities: what the engine swaps atomically.
+pub struct Loaded {
+    pub prepared: Prepared,
+    pub store: Store,
+    /// `(action, principal type, resource type)` → bucket.
+    pub buckets: FxHashMap<(u32, u32, u32), Bucket>,
+    /// Agent lifecycle by entity index.
+    pub agents: FxHashMap<u32, ir::Agent>,
+    /// Per action: whether a flow condition records it (then an allow
+    /// updates the session's history).
+    pub(super) recorded: Vec<bool>,
+    pub jit: Option<Jit>,
+    /// Why the JIT is not available, when it is not.
+    pub jit_error: Option<String>,
+    /// Every detector of the program, for masking text in one pass (or why
+    /// they could not be compiled: then text masks fail closed).
+    pub scanner: Result<Arc<crate::detect::Scanner>, String>,
+    /// Per flow condition, a fingerprint of its definition: its state
+    /// survives reloads that leave it unchanged.
+    pub flow_fingerprints: Vec<String>,
+}
+
+impl Loaded {
+    pub fn new(program: Arc<Program>, store: Store, want_jit: bool) -> Loaded {
+        let prepared = Prepared::new(Arc::clone(&program));
+        let literal = |k: &u32| store.literals.get(*k as usize).copied().unwrap_or(u32::MAX);
+        let buckets = program
+            .buckets
+            .iter()
+            .map(|b| {
+                let pinned = |map: &[(u32, Vec<u32>)]| -> FxHashMap<u32, Lists> {
+                    map.iter().map(|(k, rules)| (literal(k), Lists::new(&program, rules))).collect()
+                };
+                let bucket = Bucket {
+                    general: b.rules.clone(),
+                    by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
+                    by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
+                    fast: Lists::new(&program, &b.rules),
+                    fast_principal: pinned(&b.by_principal),
+                    fast_resource: pinned(&b.by_resource),
+                };
+                ((b.action, b.principal, b.resource), bucket)
+            })
+            .collect();
+        let mut recorded = vec![false; program.actions.len()];
+        for flow in &program.flows {
+            for a in &flow.actions {
+                if let Some(r) = recorded.get_mut(*a as usize) {
+                    *r = true;
+                }
+            }
+        }
+        let agents = program
+            .agents
+            .iter()
+            .filter_map(|a| store.literals.get(a.entity as usize).map(|i| (*i, a.clone())))
+            .collect();
+        let (jit, jit_error) = if want_jit {
+            match Jit::compile(&prepared, &store) {
+                Ok(j) => (Some(j), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        let scanner = crate::detect::Scanner::new(&program.detectors).map(Arc::new);
+        let flow_fingerprints = program
+            .flows
+            .iter()
+            .map(|f| {
+                let text = serde_json::to_string(f).unwrap_or_default();
+                let h = text
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                format!("{h:016x}")
+            })
+            .collect();
+        Loaded { prepared, store, buckets, agents, recorded, jit, jit_error, scanner, flow_fingerprints }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.prepared.program
+    }
+
+    /// The decision a verdict stands for.
+    pub fn explain(&self, verdict: &Verdict) -> Decision {
+        let program = self.program();
+        let (effect, rules, masks) = match verdict {
+            Verdict::Full(decision) => return (**decision).clone(),
+            Verdict::DefaultDeny => {
+                let mut decision = Decision::empty(Effect::Deny);
+                decision.reasons.push(default_deny());
+                return decision;
+            }
+            Verdict::Rules { effect, rules, masks } => (*effect, rules, masks),
+        };
+        let mut decision = Decision::empty(effect);
+        let mut seen: Vec<u32> = Vec::with_capacity(rules.as_slice().len());
+        for index in rules.as_slice() {
+            if seen.contains(index) {
+                continue;
+            }
+            seen.push(*index);
+            let Some(rule) = program.rules.get(*index as usize) else { continue };
+            decision.reasons.push(rule_reason(rule, None));
+            push_obligations(rule, &mut decision.obligations);
+        }
+        for index in masks.as_slice() {
+            if let Some(mask) = program.rules.get(*index as usize).and_then(|r| mask_of(program, r, true))
+                && !decision.masks.contains(&mask)
+            {
+                decision.masks.push(mask);
+            }
+        }
+        decision
+    }
+
+    /// The state key of flow `index`'s summary for a group and correlation value.
+    pub fn flow_key(&self, index: u32, group: &str, correlation: &str) -> String {
+        let fingerprint = self.flow_fingerprints.get(index as usize).map_or("", String::as_str);
+        format!("flow/{fingerprint}/{group}/{correlation}")
+    }
+}
+
+/// A bucket's rules, with the pinned ones indexed by store entity.
+pub struct Bucket {
+    pub general: Vec<u32>,
+    pub by_principal: FxHashMap<u32, Vec<u32>>,
+    pub by_resource: FxHashMap<u32, Vec<u32>>,
+    /// The same rules, split for the fast path.
+    pub(super) fast: Lists,
+    pub(super) fast_principal: FxHashMap<u32, Lists>,
+    pub(super) fast_resource: FxHashMap<u32, Lists>,
+}
+
+/// Rules split by what the fast path does with them.
+pub(super) struct Lists {
+    /// Permits and forbids, in evaluation order, with `true` for a forbid.
+    pub(super) decide: Vec<(u32, bool)>,
+    pub(super) masks: Vec<u32>,
+    /// Whether any rule needs the full procedure: a rate limit (state), a
+    /// shadow rule, an approval, or a rule that only the caller may use.
+    pub(super) special: bool,
+}
+
+impl Lists {
+    fn new(program: &Program, rules: &[u32]) -> Lists {
+        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false };
+        for index in rules {
+            let Some(rule) = program.rules.get(*index as usize) else {
+                lists.special = true;
+                continue;
+            };
+            match &rule.kind {
+                RuleKind::Rule { effect } => {
+                    let approval = rule.obligations.iter().any(|o| o.name == "require_approval");
+                    if rule.shadow || rule.actor_only || approval {
+                        lists.special = true;
+                    } else {
+                        lists.decide.push((*index, *effect == ir::Effect::Forbid));
+                    }
+                }
+                RuleKind::Mask { .. } => lists.masks.push(*index),
+                RuleKind::Limit { .. } => lists.special = true,
+            }
+        }
+        lists
+    }
+}
+
+impl Bucket {
+    /// The rules to evaluate for `principal` on `resource`, in evaluation order.
+    pub(super) fn rules(&self, principal: u32, resource: u32) -> std::borrow::Cow<'_, [u32]> {
+        let pinned_p = self.by_principal.get(&principal);
+        let pinned_r = self.by_resource.get(&resource);
+        if pinned_p.is_none() && pinned_r.is_none() {
+            return std::borrow::Cow::Borrowed(&self.general);
+        }
+        let mut all = self.general.clone();
+        all.extend(pinned_p.into_iter().flatten());
+        all.extend(pinned_r.into_iter().flatten());
+        std::borrow::Cow::Owned(all)
+    }
+}
