@@ -26,6 +26,27 @@ use crate::types::Type;
 use crate::units::{Loc, Unit, UnitKey, span_of, unit, unit_keys};
 use crate::workspace::Workspace;
 
+/// An `assert` statement: a property of every decision that `ward analyze`
+/// and `ward test` prove (or refute with a counterexample).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assertion {
+    /// The name written after `assert`, or `assert at FILE:LINE:COL`.
+    pub name: String,
+    /// `file:line:col`.
+    pub location: String,
+    /// `never` (no selected request gets the outcome) or `always` (every one does).
+    pub never: bool,
+    /// `allow`, `deny` or `approval_required` (`permit` is `allow`).
+    pub outcome: String,
+    /// The requests it is about: its scope checks and conditions, lowered
+    /// like a rule's (in the program's tables).
+    pub rule: ir::Rule,
+    /// The actions, principal types and resource types its scope matches.
+    pub actions: Vec<u32>,
+    pub principals: Vec<u32>,
+    pub resources: Vec<u32>,
+}
+
 /// The result of compiling a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Compiled {
@@ -33,6 +54,9 @@ pub struct Compiled {
     pub tests: Vec<TestCase>,
     /// Each fixture's entities, in Cedar's JSON entity format.
     pub fixtures: BTreeMap<String, Json>,
+    /// The `assert` statements, for the analyses.
+    #[serde(default)]
+    pub asserts: Vec<Assertion>,
 }
 
 /// Compiles a workspace that checks without errors; otherwise returns the
@@ -196,6 +220,15 @@ impl<'a> Lowerer<'a> {
             }
         }
         self.buckets();
+        let mut asserts = Vec::new();
+        for (file, key, u) in &units {
+            if let Unit::Assert(a) = &**u
+                && *file.origin(self.db) == Origin::User
+                && let Some(lowered) = self.assertion(*file, *key, a)
+            {
+                asserts.push(lowered);
+            }
+        }
         let mut tests = Vec::new();
         let fixtures: HashMap<String, Json> = units
             .iter()
@@ -209,7 +242,7 @@ impl<'a> Lowerer<'a> {
                 tests.push(self.test(*file, *key, t, &fixtures));
             }
         }
-        Compiled { program: self.program, tests, fixtures: fixtures.into_iter().collect() }
+        Compiled { program: self.program, tests, fixtures: fixtures.into_iter().collect(), asserts }
     }
 
     // ───────────────────────── schema ─────────────────────────
@@ -345,13 +378,66 @@ impl<'a> Lowerer<'a> {
     }
 
     fn member(&mut self, file: SourceFile, key: UnitKey, policy: &str, position: u32, item: &PolicyItem) {
+        if let Some((rule, applies)) = self.lower_member(file, key, policy, position, item) {
+            self.applies.push(applies);
+            self.program.rules.push(rule);
+        }
+    }
+
+    /// An `assert`: its scope and conditions lowered as a rule's.
+    fn assertion(&mut self, file: SourceFile, key: UnitKey, a: &ast::AssertDecl) -> Option<Assertion> {
+        let rule = ast::Rule {
+            docs: a.docs.clone(),
+            annotations: Vec::new(),
+            effect: ast::Effect::Permit,
+            effect_span: a.quantifier_span,
+            scope: a.scope.clone(),
+            conditions: a.conditions.clone(),
+            clauses: Vec::new(),
+            span: a.span,
+        };
+        let location = self.location(file, key, a.span);
+        let name = a.name.as_ref().map_or_else(
+            || format!("assert at {location}"),
+            |n| n.string_value().map_or_else(|| n.raw.clone(), str::to_string),
+        );
+        let (mut lowered, (actions, principals, resources)) =
+            self.lower_member(file, key, "assert", 0, &PolicyItem::Rule(rule))?;
+        lowered.id = name.clone();
+        lowered.location = location.clone();
+        Some(Assertion {
+            name,
+            location,
+            never: a.quantifier == ast::Quantifier::Never,
+            outcome: match a.outcome {
+                ast::AssertOutcome::Permit | ast::AssertOutcome::Allow => "allow",
+                ast::AssertOutcome::Deny => "deny",
+                ast::AssertOutcome::ApprovalRequired => "approval_required",
+            }
+            .to_string(),
+            rule: lowered,
+            actions,
+            principals,
+            resources,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn lower_member(
+        &mut self,
+        file: SourceFile,
+        key: UnitKey,
+        policy: &str,
+        position: u32,
+        item: &PolicyItem,
+    ) -> Option<(ir::Rule, (Vec<u32>, Vec<u32>, Vec<u32>))> {
         let mut cx = self.cx(file, key);
         cx.member(policy, position, item);
         let (annotations, scope, conditions) = match item {
             PolicyItem::Rule(r) => (&r.annotations, r.scope.as_ref(), &r.conditions),
             PolicyItem::Mask(m) => (&m.annotations, m.scope.as_ref(), &m.conditions),
             PolicyItem::Limit(l) => (&l.annotations, l.scope.as_ref(), &l.conditions),
-            PolicyItem::Error(_) => return,
+            PolicyItem::Error(_) => return None,
         };
         let env = cx.scope_env(scope, None);
         let ann = |name: &str| annotations.iter().find(|a| a.name.name == name);
@@ -375,7 +461,7 @@ impl<'a> Lowerer<'a> {
             }
             PolicyItem::Mask(m) => rl.mask(m),
             PolicyItem::Limit(l) => rl.limit(l, &env),
-            PolicyItem::Error(_) => return,
+            PolicyItem::Error(_) => return None,
         };
         let exprs = std::mem::take(&mut rl.exprs);
         let loc_span = match item {
@@ -405,8 +491,7 @@ impl<'a> Lowerer<'a> {
             Type::Entity(names) => names.iter().filter_map(|n| self.types.get(n).copied()).collect(),
             _ => Vec::new(),
         };
-        self.applies.push((actions, ids(&env.principal), ids(&env.resource)));
-        self.program.rules.push(rule);
+        Some((rule, (actions, ids(&env.principal), ids(&env.resource))))
     }
 
     /// The types `actor` may have when a rule matching `actions` runs: any

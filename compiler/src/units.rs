@@ -43,6 +43,7 @@ pub enum Unit {
     Detector(DetectorDecl),
     Fixture(FixtureDecl),
     Test(TestDecl),
+    Assert(AssertDecl),
     /// A policy's header; its members are units of their own.
     Policy {
         annotations: Vec<Annotation>,
@@ -115,6 +116,7 @@ pub fn relocated(db: &dyn salsa::Database, file: SourceFile) -> RelocatedFile {
                     Item::Detector(x) => Unit::Detector(x),
                     Item::Fixture(x) => Unit::Fixture(x),
                     Item::Test(x) => Unit::Test(x),
+                    Item::Assert(x) => Unit::Assert(x),
                     Item::Policy(_) | Item::Error(_) => Unit::Error,
                 };
                 push(UnitKey::item(i), unit, spans);

@@ -95,6 +95,7 @@ pub enum Item {
     Detector(DetectorDecl),
     Fixture(FixtureDecl),
     Test(TestDecl),
+    Assert(AssertDecl),
     /// Text that did not parse; a diagnostic names the problem.
     Error(Span),
 }
@@ -109,6 +110,7 @@ impl Item {
             Item::Detector(i) => i.span,
             Item::Fixture(i) => i.span,
             Item::Test(i) => i.span,
+            Item::Assert(i) => i.span,
             Item::Error(span) => *span,
         }
     }
@@ -766,6 +768,47 @@ pub struct EntityLit {
     pub parents: Option<Vec<EntityRefLit>>,
     pub attrs: Option<(Vec<RecordEntry>, Span)>,
     pub span: Span,
+}
+
+/// `assert "name" never permit action: delete_customer unless …`: a
+/// property of every decision, proved by `ward analyze` and `ward test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssertDecl {
+    pub docs: Docs,
+    pub name: Option<Lit>,
+    pub quantifier: Quantifier,
+    pub quantifier_span: Span,
+    pub outcome: AssertOutcome,
+    pub outcome_span: Span,
+    pub scope: Option<Scope>,
+    pub conditions: Vec<Condition>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Quantifier {
+    Never,
+    Always,
+}
+
+/// The decision an assert is about; `permit` and `allow` are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AssertOutcome {
+    Permit,
+    Allow,
+    Deny,
+    ApprovalRequired,
+}
+
+impl AssertOutcome {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            AssertOutcome::Permit => "permit",
+            AssertOutcome::Allow => "allow",
+            AssertOutcome::Deny => "deny",
+            AssertOutcome::ApprovalRequired => "approval_required",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

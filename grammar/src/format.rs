@@ -274,6 +274,7 @@ impl<'a> Printer<'a> {
                 self.entity_block(&f.entities, f.span.end);
             }
             Item::Test(t) => self.test(t, blank),
+            Item::Assert(a) => self.assert_decl(a, blank),
             Item::Error(span) => {
                 // Unreachable through `format_source`, which refuses files with
                 // errors; print the text unchanged rather than lose it.
@@ -596,6 +597,29 @@ impl<'a> Printer<'a> {
             self.out.push_str(&call_item(&c.call));
             self.end_line(c.span.end);
         }
+        self.indent -= 1;
+    }
+
+    fn assert_decl(&mut self, a: &AssertDecl, blank: Blank) {
+        self.line(a.span.start, blank);
+        self.out.push_str("assert ");
+        if let Some(name) = &a.name {
+            self.out.push_str(&name.raw);
+            self.out.push(' ');
+        }
+        self.out.push_str(match a.quantifier {
+            Quantifier::Never => "never ",
+            Quantifier::Always => "always ",
+        });
+        self.out.push_str(a.outcome.keyword());
+        if let Some(scope) = &a.scope {
+            self.out.push(' ');
+            self.out.push_str(&scope_text(scope));
+        }
+        let head_end = a.scope.as_ref().map_or(a.outcome_span.end, |s| s.span.end);
+        self.end_line(head_end);
+        self.indent += 1;
+        self.conditions(&a.conditions);
         self.indent -= 1;
     }
 

@@ -311,7 +311,8 @@ impl<'s> Parser<'s> {
             if t.kind == TokenKind::Eof {
                 return Stop::Outer;
             }
-            if is_top_start(t.kind) && self.at_line_start(t.span) && !is_member(t.kind) {
+            if (is_top_start(t.kind) && self.at_line_start(t.span) && !is_member(t.kind)) || self.assert_starts_line(t)
+            {
                 return Stop::Outer;
             }
             if depth <= 0 {
@@ -348,6 +349,9 @@ impl<'s> Parser<'s> {
                 if t.kind != TokenKind::At || depth <= 0 {
                     return;
                 }
+            }
+            if self.assert_starts_line(t) {
+                return;
             }
             depth += brace_delta(t.kind);
             self.bump();
@@ -658,6 +662,10 @@ impl<'s> Parser<'s> {
                 self.no_annotations(&annotations, "tests")?;
                 self.test(docs).map(Item::Test)
             }
+            TokenKind::Ident if self.at_word("assert") => {
+                self.no_annotations(&annotations, "asserts")?;
+                self.assert_decl(docs).map(Item::Assert)
+            }
             TokenKind::Permit | TokenKind::Forbid | TokenKind::Mask | TokenKind::Limit => {
                 let t = self.tok();
                 let word = self.text(t.span).to_string();
@@ -670,7 +678,9 @@ impl<'s> Parser<'s> {
                 );
                 Err(Fail)
             }
-            _ => self.fail_expected("an item (`schema`, `agent`, `policy`, `detector`, `import`, `fixture` or `test`)"),
+            _ => self.fail_expected(
+                "an item (`schema`, `agent`, `policy`, `detector`, `import`, `fixture`, `test` or `assert`)",
+            ),
         }
     }
 
@@ -1747,6 +1757,55 @@ impl<'s> Parser<'s> {
         let attrs = if self.at(TokenKind::LBrace) { Some(self.record_entries()?) } else { None };
         self.eat(TokenKind::Semi);
         Ok(EntityLit { uid, parents, attrs, span: self.span_from(start) })
+    }
+
+    /// `assert ["name"] (never | always) OUTCOME [SCOPE] [(when | unless) EXPR]… [;]`
+    fn assert_decl(&mut self, docs: Docs) -> PResult<AssertDecl> {
+        let start = self.bump().span;
+        let name = if self.at(TokenKind::String) {
+            Some(self.literal_of(TokenKind::String, "the assert's name")?)
+        } else {
+            None
+        };
+        let (quantifier, quantifier_span) = if let Some(t) = self.eat_word("never") {
+            (Quantifier::Never, t.span)
+        } else if let Some(t) = self.eat_word("always") {
+            (Quantifier::Always, t.span)
+        } else {
+            return self.fail_expected("`never` or `always`");
+        };
+        let t = self.tok();
+        let outcome = match (t.kind, self.text(t.span)) {
+            (TokenKind::Permit, _) => AssertOutcome::Permit,
+            (TokenKind::Ident, "allow") => AssertOutcome::Allow,
+            (TokenKind::Ident, "deny") => AssertOutcome::Deny,
+            (TokenKind::Ident, "approval_required") => AssertOutcome::ApprovalRequired,
+            _ => return self.fail_expected("`permit`, `allow`, `deny` or `approval_required`"),
+        };
+        self.bump();
+        let scope = self.optional_scope()?;
+        let conditions = self.conditions()?;
+        self.eat(TokenKind::Semi);
+        let k = self.peek();
+        if !(is_top_start(k) || k == TokenKind::Eof || self.at_word("assert")) {
+            return self.fail_expected("`when`, `unless` or the next item");
+        }
+        Ok(AssertDecl {
+            docs,
+            name,
+            quantifier,
+            quantifier_span,
+            outcome,
+            outcome_span: t.span,
+            scope,
+            conditions,
+            span: self.span_from(start),
+        })
+    }
+
+    /// An `assert` starting a line begins an item (for recovery).
+    fn assert_starts_line(&self, t: Token) -> bool {
+        t.kind == TokenKind::Ident && self.text(t.span) == "assert" && self.at_line_start(t.span)
     }
 
     fn test(&mut self, docs: Docs) -> PResult<TestDecl> {

@@ -69,7 +69,9 @@ no_spans!(
     UnaryOp,
     BinaryOp,
     FlowGroup,
-    Outcome
+    Outcome,
+    Quantifier,
+    AssertOutcome
 );
 
 /// Structs: visit the listed fields in order.
@@ -121,6 +123,7 @@ fields! {
     FixtureDecl => [name, entities, span],
     EntityLit => [uid, parents, attrs, span],
     TestDecl => [name, steps, span],
+    AssertDecl => [name, quantifier_span, outcome_span, scope, conditions, span],
     RequestStep => [fields, fields_span, expectations, span],
     Expectation => [outcome_span, by, details, span],
 }
@@ -144,6 +147,7 @@ impl VisitSpans for Item {
             Item::Detector(i) => i.visit_spans(f),
             Item::Fixture(i) => i.visit_spans(f),
             Item::Test(i) => i.visit_spans(f),
+            Item::Assert(i) => i.visit_spans(f),
             Item::Error(span) => f(span),
         }
     }

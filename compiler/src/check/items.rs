@@ -746,6 +746,12 @@ impl Cx<'_> {
         facts
     }
 
+    /// An `assert`: its scope and conditions are checked as a rule's.
+    pub fn assert_decl(&mut self, a: &AssertDecl) {
+        let env = self.scope_env(a.scope.as_ref(), None);
+        self.conditions(&a.conditions, &env);
+    }
+
     fn rule(&mut self, rule: &Rule) {
         self.rule_annotations(&rule.annotations, Some(rule.effect));
         let env = self.scope_env(rule.scope.as_ref(), None);

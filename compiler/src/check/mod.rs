@@ -118,6 +118,7 @@ impl Cx<'_> {
             Unit::Detector(detector) => self.detector_decl(detector),
             Unit::Fixture(fixture) => self.fixture(fixture),
             Unit::Test(test) => self.test(test),
+            Unit::Assert(a) => self.assert_decl(a),
             Unit::Policy { annotations, name, .. } => self.policy_header(annotations, name),
             Unit::Member { policy, position, item } => self.member(policy, *position, item),
             Unit::Error => {}

@@ -98,6 +98,12 @@ pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         Unit::Detector(d) => ix.detector(d),
         Unit::Fixture(f) => ix.entity_lits(&f.entities),
         Unit::Test(t) => ix.test(t),
+        Unit::Assert(a) => {
+            ix.scope(a.scope.as_ref());
+            for c in &a.conditions {
+                ix.expr(&c.expr);
+            }
+        }
         Unit::Policy { name, .. } => ix.push(name.span, Symbol::Policy(Arc::from(name.name.as_str())), Role::Def),
         Unit::Member { policy, position, item } => ix.member(policy, *position, item, member_env.as_ref()),
     }

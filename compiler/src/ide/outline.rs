@@ -134,6 +134,14 @@ pub fn document_symbols(ws: &Workspace, file: FileId) -> Vec<OutlineItem> {
                 let name = t.name.string_value().unwrap_or(&t.name.raw).to_string();
                 out.push(item(name, OutlineKind::Test, t.span, t.name.span));
             }
+            Item::Assert(a) => {
+                let name = a
+                    .name
+                    .as_ref()
+                    .map_or_else(|| "assert".to_string(), |n| n.string_value().unwrap_or(&n.raw).to_string());
+                let anchor = a.name.as_ref().map_or(a.quantifier_span, |n| n.span);
+                out.push(item(name, OutlineKind::Test, a.span, anchor));
+            }
             Item::Policy(p) => {
                 let mut policy = item(&p.name.name, OutlineKind::Policy, p.span, p.name.span);
                 for (i, m) in p.items.iter().enumerate() {

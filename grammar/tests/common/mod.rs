@@ -225,6 +225,7 @@ pub fn item_kinds(items: &[Item]) -> String {
             Item::Detector(_) => "Detector".to_string(),
             Item::Fixture(_) => "Fixture".to_string(),
             Item::Test(_) => "Test".to_string(),
+            Item::Assert(_) => "Assert".to_string(),
             Item::Error(_) => "Error".to_string(),
         })
         .collect();

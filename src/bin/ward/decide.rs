@@ -50,7 +50,7 @@ pub fn compile_with(
     }
 }
 
-pub fn test(paths: &[PathBuf], backend: Backend, options: &Options) -> ExitCode {
+pub fn test(paths: &[PathBuf], backend: Backend, options: &Options, solver: &crate::analysis::SolverArgs) -> ExitCode {
     let compiled = match compile(paths, options) {
         Ok(c) => c,
         Err(code) => return code,
@@ -74,6 +74,9 @@ pub fn test(paths: &[PathBuf], backend: Backend, options: &Options) -> ExitCode 
             }
         }
     }
+    let (asserts_passed, asserts_failed) = crate::analysis::test_asserts(&mut out, &program, &compiled.asserts, solver);
+    passed += asserts_passed;
+    failed += asserts_failed;
     let never = coverage.never_exercised();
     let _ = writeln!(out, "coverage: {} of {} rules exercised", coverage.all.len() - never.len(), coverage.all.len());
     if !never.is_empty() {

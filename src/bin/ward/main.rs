@@ -1,5 +1,6 @@
 //! The `ward` command line.
 
+mod analysis;
 mod bundle;
 mod decide;
 mod files;
@@ -55,7 +56,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Run the `test` blocks of policy files; ends with `N passed, N failed`.
+    /// Run the `test` blocks of policy files, and prove their `assert` statements (with an SMT
+    /// solver); ends with `N passed, N failed`.
     Test {
         /// Files or directories.
         #[arg(required = true)]
@@ -63,9 +65,51 @@ enum Command {
         /// The evaluator.
         #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
         backend: BackendArg,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
+    },
+    /// Analyse a policy set with an SMT solver: per action whether it never allows, always
+    /// allows or may fail to evaluate a rule; rules that never apply, are shadowed or are
+    /// redundant; and its `assert` statements (see docs/analysis.md).
+    ///
+    /// Exit status: 0 when every assert holds, 1 when one is violated or cannot be proved, 2
+    /// when the policy does not compile or no solver can run.
+    Analyze {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = analysis::ReportFormat::Markdown)]
+        format: analysis::ReportFormat,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
+    /// Compare two versions of a policy set: per action, what the new one allows that the old
+    /// one denied (and the reverse), masks, obligations and limits, each difference with a
+    /// counterexample replayed through the engine (see docs/analysis.md).
+    ///
+    /// Exit status: 0 when the comparison ran (and --fail-on is not met), 1 when --fail-on is
+    /// met or a counterexample did not replay (an encoding bug), 2 when a policy does not compile
+    /// or no solver can run. An undecided question counts as a change for --fail-on.
+    Diff {
+        /// The old policy: a file or a directory.
+        old: PathBuf,
+        /// The new policy: a file or a directory.
+        new: PathBuf,
+        /// Files or directories added to both (e.g. a shared schema).
+        #[arg(long)]
+        schema: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = analysis::ReportFormat::Markdown)]
+        format: analysis::ReportFormat,
+        /// When to exit with status 1.
+        #[arg(long, value_enum, default_value_t = analysis::FailOn::Never)]
+        fail_on: analysis::FailOn,
+        #[command(flatten)]
+        solver: analysis::SolverArgs,
+    },
     /// Mask documents: JSON lines, whole files (JSON or text) or text, from paths or stdin.
     ///
     /// The masks are a decision's (`--policy` and `--request`: decided once, applied to every
@@ -364,11 +408,17 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Fmt { paths, check, format } => fmt(&paths, check, format),
-        Command::Test { paths, backend } => decide::test(&paths, backend.backend(), &Options::default()),
+        Command::Test { paths, backend, solver } => {
+            decide::test(&paths, backend.backend(), &Options::default(), &solver)
+        }
+        Command::Analyze { paths, format, solver } => analysis::analyze(&paths, format, &solver),
         Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
             out.push_str(&d.to_json().to_string());
             out.push('\n');
         }),
+        Command::Diff { old, new, schema, format, fail_on, solver } => {
+            analysis::diff(&old, &new, &schema, format, fail_on, &solver)
+        }
         Command::Lifecycle { paths, at, within, format } => {
             decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
         }
