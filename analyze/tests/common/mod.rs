@@ -22,7 +22,11 @@ pub fn solver_named(name: Option<&str>) -> Option<Solver> {
     match Solver::locate(name, Duration::from_secs(30)) {
         Ok(s) => Some(s),
         Err(e) => {
-            ward_testkit::missing("smt", &e.to_string(), "scripts/test provisions z3 and cvc5 (scripts/provision/smt.sh)");
+            ward_testkit::missing(
+                "smt",
+                &e.to_string(),
+                "scripts/test provisions z3 and cvc5 (scripts/provision/smt.sh)",
+            );
             None
         }
     }

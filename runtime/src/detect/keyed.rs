@@ -14,10 +14,8 @@ pub(super) fn kind_of_key(key: &str) -> Option<Kind> {
     let mut word = String::new();
     let mut prev_lower = false;
     for c in key.chars() {
-        if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
+        if (!c.is_alphanumeric() || (c.is_uppercase() && prev_lower)) && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
         }
         prev_lower = c.is_lowercase();
         if c.is_alphanumeric() {

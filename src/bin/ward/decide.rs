@@ -192,12 +192,12 @@ pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) ->
         None => None,
     };
     let audit = match &args.audit_log {
-        Some(path) => Some(ward_runtime::audit::AuditLog::open_with(path, args.audit_durability, checkpoints).map_err(
-            |e| {
+        Some(path) => {
+            Some(ward_runtime::audit::AuditLog::open_with(path, args.audit_durability, checkpoints).map_err(|e| {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
-            },
-        )?),
+            })?)
+        }
         None => None,
     };
     Ok(Setup { engine, policy_hash, audit })

@@ -368,7 +368,9 @@ fn key_line(l: &str) -> (bool, bool) {
     let begins = (l.contains("-----BEGIN ") || l.contains("---- BEGIN SSH2")) && l.contains("PRIVATE KEY")
         || l.starts_with("PuTTY-User-Key-File-");
     let ends = l.contains("-----END ") || l.contains("---- END SSH2") || l.starts_with("Private-MAC:");
-    (begins, ends && !begins || ends && l.rfind("END").zip(l.find("BEGIN")).is_some_and(|(e, b)| e > b))
+    // A line that both begins and ends one ends it only when END follows BEGIN.
+    let ends_here = ends && (!begins || l.rfind("END").zip(l.find("BEGIN")).is_some_and(|(e, b)| e > b));
+    (begins, ends_here)
 }
 
 fn not_utf8(name: &str) -> Stop {
