@@ -66,6 +66,16 @@ enum Expect {
     List(Json),
 }
 
+impl Expect {
+    /// The id of the request whose answer is awaited.
+    fn id(&self) -> Option<&Json> {
+        match self {
+            Expect::Call(id, _) | Expect::List(id) => Some(id),
+            Expect::Nothing => None,
+        }
+    }
+}
+
 /// Serves until the process ends. `ready` receives the bound address.
 pub async fn serve(
     gate: Arc<Gate>,
@@ -116,122 +126,168 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         Ok(b) => b,
         Err(e) => return error_for(&Json::Null, code::INVALID_REQUEST, format!("cannot read the body: {e}")),
     };
-    let mut expect = Expect::Nothing;
-    let mut forward = body.clone();
-    if parts.method != Method_::POST {
-        // Only a POST carries client messages; a body elsewhere is not forwarded unread.
-        if !matches!(parts.method, Method_::GET | Method_::DELETE | Method_::HEAD | Method_::OPTIONS) {
-            let error = rpc::error_object(
-                code::INVALID_REQUEST,
-                format!("HTTP {} is not a method of MCP's streamable HTTP transport", parts.method),
-                None,
-            );
-            return json_response(StatusCode::METHOD_NOT_ALLOWED, &rpc::error_response(&Json::Null, error));
-        }
-        if !body.is_empty() {
-            let error = rpc::error_object(
-                code::INVALID_REQUEST,
-                format!("a body on HTTP {} is not forwarded: client messages are POSTed", parts.method),
-                None,
-            );
-            return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
-        }
+    let decided = if parts.method == Method_::POST {
+        decide_post(&proxy, &session, body)
     } else {
-        let message: Json = match crate::json::parse_slice(&body) {
-            Ok(m) => m,
-            Err(e) => {
-                let (code, what) = match e.classify() {
-                    serde_json::error::Category::Data => (code::INVALID_REQUEST, "not a message the gateway accepts"),
-                    _ => (code::PARSE_ERROR, "not JSON"),
-                };
-                let error = rpc::error_response(&Json::Null, rpc::error_object(code, format!("{what}: {e}"), None));
-                return json_response(StatusCode::BAD_REQUEST, &error);
-            }
-        };
-        if let Json::Array(items) = &message {
-            if let Some(why) = items.iter().find_map(|m| refused_in_batch(&proxy, m)) {
-                // The tool calls in it are refused, and audited as such.
-                for m in items {
-                    if let Kind::Notification { method } | Kind::Request { method, .. } = rpc::classify(m)
-                        && matches!(rpc::client_method(method, false, &[]), Method::ToolsCall | Method::Imitation)
-                    {
-                        let _ = proxy.gate.refuse_framing(m.get("params"), &why);
-                    }
+        not_post(&parts.method, &body).map(|()| (Expect::Nothing, body))
+    };
+    let (expect, forward) = match decided {
+        Ok(decided) => decided,
+        Err(refusal) => return *refusal,
+    };
+    let (mut head, incoming) = match send_upstream(&proxy, &parts, forward, &expect).await {
+        Ok(answer) => answer.into_parts(),
+        Err(refusal) => return *refusal,
+    };
+    strip_hop_headers(&mut head.headers);
+    let body = match answer_body(&proxy, expect, &head, incoming, parts.method == Method_::GET).await {
+        Ok(body) => body,
+        Err(refusal) => return *refusal,
+    };
+    head.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(head, body)
+}
+
+/// An answer sent to the client instead of forwarding (boxed: a `Response` is large).
+type Refusal = Box<Response<Body>>;
+
+fn refusal(status: StatusCode, id: &Json, error: Json) -> Refusal {
+    Box::new(json_response(status, &rpc::error_response(id, error)))
+}
+
+/// Only a POST carries client messages; other methods of the transport pass
+/// without a body (a body elsewhere is not forwarded unread).
+fn not_post(method: &Method_, body: &Bytes) -> Result<(), Refusal> {
+    if !matches!(*method, Method_::GET | Method_::DELETE | Method_::HEAD | Method_::OPTIONS) {
+        let why = format!("HTTP {method} is not a method of MCP's streamable HTTP transport");
+        return Err(refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &Json::Null,
+            rpc::error_object(code::INVALID_REQUEST, why, None),
+        ));
+    }
+    if !body.is_empty() {
+        let why = format!("a body on HTTP {method} is not forwarded: client messages are POSTed");
+        return Err(refusal(StatusCode::BAD_REQUEST, &Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None)));
+    }
+    Ok(())
+}
+
+/// A POSTed message: what to forward and what its answer needs, or the
+/// answer to send instead. Every message that could run a tool is decided:
+/// batches holding one are refused, notifications and imitations of
+/// `tools/call` are refused and audited, unknown methods are refused.
+fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
+    let message: Json = match crate::json::parse_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            let (code, what) = match e.classify() {
+                serde_json::error::Category::Data => (code::INVALID_REQUEST, "not a message the gateway accepts"),
+                _ => (code::PARSE_ERROR, "not JSON"),
+            };
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                &Json::Null,
+                rpc::error_object(code, format!("{what}: {e}"), None),
+            ));
+        }
+    };
+    if let Json::Array(items) = &message {
+        if let Some(why) = items.iter().find_map(|m| refused_in_batch(proxy, m)) {
+            // The tool calls in it are refused, and audited as such.
+            for m in items {
+                if let Kind::Notification { method } | Kind::Request { method, .. } = rpc::classify(m)
+                    && matches!(rpc::client_method(method, false, &[]), Method::ToolsCall | Method::Imitation)
+                {
+                    let _ = proxy.gate.refuse_framing(m.get("params"), &why);
                 }
-                let error = rpc::error_object(code::INVALID_REQUEST, why, None);
-                return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
             }
-        } else {
-            match rpc::classify(&message) {
-                Kind::Request { id, method } => match rpc::client_method(method, false, &proxy.allowed_methods) {
-                    Method::ToolsCall => match proxy.gate.decide_call(&session, message.get("params"), false) {
-                        Verdict::Refuse(error) => {
-                            log(&format!(
-                                "refused tools/call {id}: {}",
-                                error.get("message").and_then(Json::as_str).unwrap_or("")
-                            ));
-                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
-                        }
-                        Verdict::Forward { params, call } => {
-                            let decided = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-                            forward = Bytes::from(rpc::line(&decided));
-                            expect = Expect::Call(id.clone(), call);
-                        }
-                        // Not asked for (no elicitation over HTTP).
-                        Verdict::Ask { .. } => {
-                            let error =
-                                rpc::error_object(code::APPROVAL_REQUIRED, "approval cannot be asked over HTTP", None);
-                            return json_response(StatusCode::OK, &rpc::error_response(id, error));
-                        }
-                    },
-                    Method::ToolsList => expect = Expect::List(id.clone()),
-                    Method::Initialize | Method::Passed => {}
-                    Method::Imitation => {
-                        let why = format!(
-                            "`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`"
-                        );
-                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
-                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
-                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
-                    }
-                    Method::Unknown => {
-                        let why = format!(
-                            "method `{method}` is not one the gateway knows, so it cannot tell whether it runs a \
-                             tool; it is refused (an operator can pass it with --allow-method {method})"
-                        );
-                        let error = rpc::error_object(code::METHOD_NOT_FOUND, why, None);
-                        return json_response(StatusCode::OK, &rpc::error_response(id, error));
-                    }
-                },
-                Kind::Notification { method } => match rpc::client_method(method, true, &proxy.allowed_methods) {
-                    Method::ToolsCall | Method::Imitation => {
-                        let why = format!(
-                            "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request"
-                        );
-                        log(&why);
-                        let _ = proxy.gate.refuse_framing(message.get("params"), &why);
-                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
-                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
-                    }
-                    Method::Unknown => {
-                        let why = format!("notification `{method}` is not one the gateway knows");
-                        let error = rpc::error_object(code::INVALID_REQUEST, why, None);
-                        return json_response(StatusCode::BAD_REQUEST, &rpc::error_response(&Json::Null, error));
-                    }
-                    _ => {}
-                },
-                Kind::Invalid(why) => {
-                    let error = rpc::error_response(&Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None));
-                    return json_response(StatusCode::BAD_REQUEST, &error);
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                &Json::Null,
+                rpc::error_object(code::INVALID_REQUEST, why, None),
+            ));
+        }
+        return Ok((Expect::Nothing, body));
+    }
+    match rpc::classify(&message) {
+        Kind::Request { id, method } => decide_request(proxy, session, &message, (id, method), body),
+        Kind::Notification { method } => {
+            let why = match rpc::client_method(method, true, &proxy.allowed_methods) {
+                Method::ToolsCall | Method::Imitation => {
+                    let why = format!(
+                        "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request"
+                    );
+                    log(&why);
+                    let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                    why
                 }
-                Kind::Response { .. } => {}
+                Method::Unknown => format!("notification `{method}` is not one the gateway knows"),
+                _ => return Ok((Expect::Nothing, body)),
+            };
+            Err(refusal(StatusCode::BAD_REQUEST, &Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None)))
+        }
+        Kind::Invalid(why) => {
+            Err(refusal(StatusCode::BAD_REQUEST, &Json::Null, rpc::error_object(code::INVALID_REQUEST, why, None)))
+        }
+        Kind::Response { .. } => Ok((Expect::Nothing, body)),
+    }
+}
+
+/// A client request (`id`, `method`): a `tools/call` decided (forwarded
+/// with the decided parameters, or refused), a `tools/list` noted so its
+/// answer is filtered, the protocol's other methods passed, the rest refused.
+fn decide_request(
+    proxy: &Proxy,
+    session: &str,
+    message: &Json,
+    (id, method): (&Json, &str),
+    body: Bytes,
+) -> Result<(Expect, Bytes), Refusal> {
+    let answer = |error: Json| Err(refusal(StatusCode::OK, id, error));
+    match rpc::client_method(method, false, &proxy.allowed_methods) {
+        Method::ToolsCall => match proxy.gate.decide_call(session, message.get("params"), false) {
+            Verdict::Refuse(error) => {
+                log(&format!("refused tools/call {id}: {}", error.get("message").and_then(Json::as_str).unwrap_or("")));
+                answer(error)
             }
+            Verdict::Forward { params, call } => {
+                let decided = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+                Ok((Expect::Call(id.clone(), call), Bytes::from(rpc::line(&decided))))
+            }
+            // Not asked for (no elicitation over HTTP).
+            Verdict::Ask { .. } => {
+                answer(rpc::error_object(code::APPROVAL_REQUIRED, "approval cannot be asked over HTTP", None))
+            }
+        },
+        Method::ToolsList => Ok((Expect::List(id.clone()), body)),
+        Method::Initialize | Method::Passed => Ok((Expect::Nothing, body)),
+        Method::Imitation => {
+            let why = format!("`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`");
+            let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+            answer(rpc::error_object(code::METHOD_NOT_FOUND, why, None))
+        }
+        Method::Unknown => {
+            let why = format!(
+                "method `{method}` is not one the gateway knows, so it cannot tell whether it runs a tool; it is \
+                 refused (an operator can pass it with --allow-method {method})"
+            );
+            answer(rpc::error_object(code::METHOD_NOT_FOUND, why, None))
         }
     }
-    let request_id = match &expect {
-        Expect::Call(id, _) | Expect::List(id) => Some(id.clone()),
-        Expect::Nothing => None,
-    };
+}
+
+/// Sends the (decided) message upstream with the client's end-to-end
+/// headers. `Err` is the answer to the client when the server cannot be
+/// reached in time (a decided call's outcome is recorded): a JSON-RPC error
+/// for a request whose answer is awaited, else a plain HTTP error.
+async fn send_upstream(
+    proxy: &Proxy,
+    parts: &axum::http::request::Parts,
+    forward: Bytes,
+    expect: &Expect,
+) -> Result<Response<hyper::body::Incoming>, Refusal> {
+    let request_id = expect.id();
     let mut upstream = Request::builder().method(parts.method.clone()).uri(proxy.upstream.clone());
     for (name, value) in &parts.headers {
         if !matches!(
@@ -242,49 +298,50 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         }
     }
     let Ok(upstream) = upstream.body(Full::new(forward)) else {
-        return error_for(&request_id.unwrap_or(Json::Null), code::GATEWAY, "cannot build the upstream request".into());
+        let id = request_id.unwrap_or(&Json::Null);
+        return Err(Box::new(error_for(id, code::GATEWAY, "cannot build the upstream request".into())));
     };
-    let gone = |expect: &Expect, outcome: Outcome| {
-        if let Expect::Call(_, call) = expect {
-            proxy.gate.outcome(call, outcome);
-        }
-    };
-    let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            gone(&expect, Outcome::ServerGone);
-            let why = format!("the MCP server cannot be reached: {e}");
-            log(&why);
-            return match request_id {
-                Some(id) => error_for(&id, code::SERVER_GONE, why),
-                None => plain(StatusCode::BAD_GATEWAY, why),
-            };
-        }
-        Err(_) => {
-            gone(&expect, Outcome::Timeout);
-            let why = format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis());
-            log(&why);
-            return match request_id {
-                Some(id) => error_for(&id, code::TIMEOUT, why),
-                None => plain(StatusCode::GATEWAY_TIMEOUT, why),
-            };
-        }
-    };
-    let (mut head, incoming) = answer.into_parts();
-    strip_hop_headers(&mut head.headers);
-    let is_sse = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let is_json = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let (outcome, why, rpc_code, status) =
+        match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) => (
+                Outcome::ServerGone,
+                format!("the MCP server cannot be reached: {e}"),
+                code::SERVER_GONE,
+                StatusCode::BAD_GATEWAY,
+            ),
+            Err(_) => (
+                Outcome::Timeout,
+                format!("the MCP server did not answer within {} ms", proxy.timeout.as_millis()),
+                code::TIMEOUT,
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+        };
+    if let Expect::Call(_, call) = expect {
+        proxy.gate.outcome(call, outcome);
+    }
+    log(&why);
+    Err(Box::new(match request_id {
+        Some(id) => error_for(id, rpc_code, why),
+        None => plain(status, why),
+    }))
+}
+
+/// The body of the answer to the client: a decided call's result masked
+/// (JSON or SSE), a `tools/list` filtered, anything else streamed through.
+async fn answer_body(
+    proxy: &Proxy,
+    expect: Expect,
+    head: &axum::http::response::Parts,
+    incoming: hyper::body::Incoming,
+    get: bool,
+) -> Result<Body, Refusal> {
+    let content_type = head.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let is_sse = content_type.starts_with("text/event-stream");
+    let is_json = content_type.starts_with("application/json");
     let gate = Arc::clone(&proxy.gate);
     let timeout = proxy.timeout;
-    let body = match (expect, is_sse, is_json, parts.method == Method_::GET) {
+    Ok(match (expect, is_sse, is_json, get) {
         (Expect::Nothing, true, _, true) => sse(incoming, None, drop_responses, || {}),
         (Expect::Nothing, ..) => Body::new(incoming),
         (expect, false, true, _) => {
@@ -292,33 +349,20 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
                 Ok(Ok(b)) => b.to_bytes(),
                 _ => Bytes::new(),
             };
-            let id = match &expect {
-                Expect::Call(id, _) | Expect::List(id) => id.clone(),
-                Expect::Nothing => Json::Null,
-            };
             let out = match serde_json::from_slice::<Json>(&bytes) {
                 Ok(message) => answer_for(&gate, &expect, &message).unwrap_or(message),
                 Err(_) => {
                     if let Expect::Call(_, call) = &expect {
                         gate.outcome(call, Outcome::Error);
                     }
-                    rpc::error_response(
-                        &id,
-                        rpc::error_object(
-                            code::GATEWAY,
-                            "the MCP server's answer is not JSON (or did not arrive in time)",
-                            None,
-                        ),
-                    )
+                    let why = "the MCP server's answer is not JSON (or did not arrive in time)";
+                    rpc::error_response(expect.id().unwrap_or(&Json::Null), rpc::error_object(code::GATEWAY, why, None))
                 }
             };
             Body::from(rpc::line(&out))
         }
         (expect, true, _, _) => {
-            let deadline = match &expect {
-                Expect::Call(id, _) | Expect::List(id) => Some((id.clone(), timeout)),
-                Expect::Nothing => None,
-            };
+            let deadline = expect.id().map(|id| (id.clone(), timeout));
             let expect = Arc::new(expect);
             let unanswered = {
                 let (gate, expect) = (Arc::clone(&gate), Arc::clone(&expect));
@@ -332,18 +376,19 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
         }
         // An answer that is neither JSON nor SSE to a decided call: nothing to mask it in.
         (expect, false, false, _) => {
-            if let Expect::Call(_, call) = &expect
+            if let Expect::Call(id, call) = &expect
                 && head.status.is_success()
             {
                 proxy.gate.outcome(call, Outcome::Error);
-                let id = request_id.unwrap_or(Json::Null);
-                return error_for(&id, code::GATEWAY, "the MCP server's answer has no JSON or SSE body".into());
+                return Err(Box::new(error_for(
+                    id,
+                    code::GATEWAY,
+                    "the MCP server's answer has no JSON or SSE body".into(),
+                )));
             }
             Body::new(incoming)
         }
-    };
-    head.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(head, body)
+    })
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {

@@ -570,7 +570,6 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
             Err(message) => return Err(VerifyError { line: line_no + 1, message }),
         };
         line_no += 1;
-        let expected_seq = report.records + 1;
         let complete = buf.ends_with(b"\n");
         let line = std::str::from_utf8(&buf).ok().map(|t| t.strip_suffix('\n').unwrap_or(t));
         let parsed = line.and_then(|t| serde_json::from_str::<Record>(t).ok().map(|r| (r, t)));
@@ -583,53 +582,16 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
             }
             (None, true) => return Err(VerifyError { line: line_no, message: "not a valid audit record".to_string() }),
         };
-        let fail = |message: String| VerifyError { line: line_no, message };
-        if record.seq != expected_seq {
-            let what = if record.seq > expected_seq {
-                "a record is missing before it"
-            } else {
-                "records are out of order or duplicated"
-            };
-            return Err(fail(format!("sequence {} where {expected_seq} was expected: {what}", record.seq)));
-        }
-        if record.prev != report.head {
-            return Err(fail(
-                "its `prev` does not match the previous record's hash: a record was removed, inserted or reordered"
-                    .to_string(),
-            ));
-        }
-        let hash = chain_hash(&record.prev, record.seq, &record.body);
-        if hash != record.hash {
-            return Err(fail("its contents do not match its hash: the record was edited".to_string()));
-        }
-        // The hash covers what the record says; the line must also be
-        // exactly what the writer wrote (no field added, nothing reformatted).
-        if serde_json::to_string(&record).ok().as_deref() != Some(text) {
-            return Err(fail("it is not byte for byte the record the writer wrote: the record was edited".to_string()));
-        }
+        let hash = check_record(&report, &record, text).map_err(|message| VerifyError { line: line_no, message })?;
         if !complete {
             report.truncated_tail = true;
             break;
         }
         if let Body::Checkpoint { checkpoint } = &record.body {
-            let key = checkpoint.verify(record.seq, &record.prev).map_err(fail)?;
-            let key_id = crate::bundle::key_id(&key);
-            if let Some(trusted) = &options.trusted_key
-                && trusted != &key
-            {
-                return Err(fail(format!(
-                    "a checkpoint signed by key {key_id}, not by the trusted key {}",
-                    crate::bundle::key_id(trusted)
-                )));
-            }
+            let seal = check_checkpoint(checkpoint, &record, line_no, options)
+                .map_err(|message| VerifyError { line: line_no, message })?;
             report.checkpoints += 1;
-            report.last_checkpoint = Some(Seal {
-                seq: record.seq,
-                line: line_no,
-                time: checkpoint.time,
-                closing: checkpoint.closing,
-                key_id,
-            });
+            report.last_checkpoint = Some(seal);
         }
         if options.expect_head.as_deref() == Some(hash.as_str()) {
             report.expected_head_at = Some(record.seq);
@@ -638,18 +600,72 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
         report.records = record.seq;
         report.valid_bytes += n as u64;
     }
-    let end = VerifyError { line: line_no + 1, message: String::new() };
+    check_end(&report, options).map_err(|message| VerifyError { line: line_no + 1, message })?;
+    Ok(report)
+}
+
+/// One record's place in the chain: its sequence number, its link to the
+/// previous record, its hash, and its text exactly as the writer wrote it.
+/// Returns its hash.
+fn check_record(report: &Report, record: &Record, text: &str) -> Result<String, String> {
+    let expected_seq = report.records + 1;
+    if record.seq != expected_seq {
+        let what = if record.seq > expected_seq {
+            "a record is missing before it"
+        } else {
+            "records are out of order or duplicated"
+        };
+        return Err(format!("sequence {} where {expected_seq} was expected: {what}", record.seq));
+    }
+    if record.prev != report.head {
+        return Err(
+            "its `prev` does not match the previous record's hash: a record was removed, inserted or reordered"
+                .to_string(),
+        );
+    }
+    let hash = chain_hash(&record.prev, record.seq, &record.body);
+    if hash != record.hash {
+        return Err("its contents do not match its hash: the record was edited".to_string());
+    }
+    // The hash covers what the record says; the line must also be
+    // exactly what the writer wrote (no field added, nothing reformatted).
+    if serde_json::to_string(record).ok().as_deref() != Some(text) {
+        return Err("it is not byte for byte the record the writer wrote: the record was edited".to_string());
+    }
+    Ok(hash)
+}
+
+/// A checkpoint's signature, by the trusted key when one is given.
+fn check_checkpoint(
+    checkpoint: &Checkpoint,
+    record: &Record,
+    line: u64,
+    options: &VerifyOptions,
+) -> Result<Seal, String> {
+    let key = checkpoint.verify(record.seq, &record.prev)?;
+    let key_id = crate::bundle::key_id(&key);
+    if let Some(trusted) = &options.trusted_key
+        && trusted != &key
+    {
+        return Err(format!(
+            "a checkpoint signed by key {key_id}, not by the trusted key {}",
+            crate::bundle::key_id(trusted)
+        ));
+    }
+    Ok(Seal { seq: record.seq, line, time: checkpoint.time, closing: checkpoint.closing, key_id })
+}
+
+/// What must hold of the whole log: the expected head seen, and with a
+/// trusted key, a closing checkpoint at the end (unless `live`).
+fn check_end(report: &Report, options: &VerifyOptions) -> Result<(), String> {
     if let Some(expected) = &options.expect_head
         && report.expected_head_at.is_none()
     {
-        return Err(VerifyError {
-            message: format!(
-                "no record has the expected head {expected}: the log was truncated before it, or is not the log \
-                 it was taken from (its head is {})",
-                report.head
-            ),
-            ..end
-        });
+        return Err(format!(
+            "no record has the expected head {expected}: the log was truncated before it, or is not the log it was \
+             taken from (its head is {})",
+            report.head
+        ));
     }
     if options.trusted_key.is_some() {
         let after = |c: &Seal| report.records - c.seq;
@@ -674,10 +690,10 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
             Some(_) => None,
         };
         if let Some(message) = problem {
-            return Err(VerifyError { message, ..end });
+            return Err(message);
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
