@@ -155,6 +155,7 @@ pub fn assumptions() -> Vec<String> {
         format!("sets of at most {} elements", crate::encode::MAX_SET),
         "a fresh engine: no earlier requests in the session (flow conditions are also checked against any history, as a possibility)".into(),
         "rate limits with budget left (a first request); a limit key that cannot be computed is modelled".into(),
+        format!("strings of characters up to U+{:X} (the SMT-LIB string alphabet)", crate::smt::MAX_SMT_CHAR),
     ]
 }
 

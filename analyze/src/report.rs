@@ -280,7 +280,13 @@ pub fn approximations<'a>(out: &mut String, items: impl Iterator<Item = (&'a str
             (Some(r), side) => format!("`{r}` ({side})"),
             (None, _) => "the encoding".to_string(),
         };
-        let handling = if a.flow { "checked against an empty and against any history" } else { "over-approximated" };
+        let handling = if a.flow {
+            "checked against an empty and against any history"
+        } else if a.restricts {
+            "the proofs hold for entity stores within this restriction"
+        } else {
+            "over-approximated"
+        };
         let line = format!("- {whose}: {} — {handling} (action `{action}`)", a.what);
         if !lines.contains(&line) {
             lines.push(line);
