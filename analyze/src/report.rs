@@ -362,7 +362,12 @@ pub fn analyze_markdown(r: &crate::analyze::AnalyzeReport) -> String {
     }
     for a in &r.actions {
         for e in &a.errors {
-            let _ = writeln!(out, "### `{}`: `{}` may fail to evaluate\n\n{}\n", a.action, e.rule, e.message);
+            let at = match (&e.condition, &e.location) {
+                (Some(c), Some(l)) => format!(", in `{c}` ({l})"),
+                (Some(c), None) => format!(", in `{c}`"),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "### `{}`: `{}` may fail to evaluate\n\n{}{at}\n", a.action, e.rule, e.message);
             if let Outcome::Found(x) = &e.example {
                 example(&mut out, x, &["policy"]);
             }
