@@ -2,8 +2,9 @@
 //! 1,000 rules (`benches/support/project.rs`, the generator the other
 //! benchmarks use), with z3 and with cvc5: compile, encode, solve, replay —
 //! what the commands do, minus printing. The diff compares the set with the
-//! same set after a one-rule change (rule `r1`'s threshold raised: a
-//! widening, which the diff must find and replay).
+//! same set after a one-rule change (rule `r1`'s threshold raised: at 10
+//! and 100 rules a widening, which the diff must find and replay; at 1,000
+//! rules `r101` already allows those requests, and the diff proves none).
 //!
 //! `cargo bench --bench analysis` measures 10 and 100 rules; set
 //! `WARD_BENCH_ANALYSIS_RULES=10,100,1000` for more (one 1,000-rule sample
