@@ -36,7 +36,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 fn files(rules: usize, edited: bool) -> Vec<(String, String)> {
     let mut out = vec![("schema.ward".to_string(), project::schema())];
     for (f, (path, text)) in project::policies(rules).into_iter().enumerate() {
-        let text = if edited && f == EDITED / 100 { project::policy_with_edit(rules, f, EDITED, VARIANT) } else { text };
+        let text =
+            if edited && f == EDITED / 100 { project::policy_with_edit(rules, f, EDITED, VARIANT) } else { text };
         out.push((path, text));
     }
     out
@@ -69,7 +70,8 @@ fn solvers() -> Vec<(&'static str, Solver)> {
 /// What one run decided, for the log and for test mode's checks.
 fn summary(a: &ward_analyze::analyze::AnalyzeReport, d: &ward_analyze::diff::DiffReport) -> String {
     let undecided = a.actions.iter().filter(|x| x.verdict == "unknown").count();
-    let widened: Vec<&str> = d.actions.iter().filter(|x| x.widened.found().is_some()).map(|x| x.action.as_str()).collect();
+    let widened: Vec<&str> =
+        d.actions.iter().filter(|x| x.widened.found().is_some()).map(|x| x.action.as_str()).collect();
     let open = d.actions.iter().filter(|x| matches!(x.widened, Outcome::Unknown { .. })).count();
     format!(
         "analyze: {} actions, {undecided} undecided, {} rule findings; diff: verdict `{}`, widened {widened:?}, {open} undecided",
@@ -132,7 +134,11 @@ fn main() {
                 // and replay it, and prove every other action unchanged. (In
                 // bench mode a query may time out; the summary says so.)
                 let act1 = d.actions.iter().find(|x| x.action == "act1").unwrap();
-                assert!(act1.widened.found().is_some(), "{name}: the widening of act1 was not found: {:?}", act1.widened);
+                assert!(
+                    act1.widened.found().is_some(),
+                    "{name}: the widening of act1 was not found: {:?}",
+                    act1.widened
+                );
                 assert!(d.actions.iter().filter(|x| x.action != "act1").all(|x| x.widened.is_none()), "{name}");
                 assert!(a.actions.iter().all(|x| x.verdict != "unknown"), "{name}: {}", summary(&a, &d));
                 continue;

@@ -171,7 +171,11 @@ fn errors_are_found_with_the_rule_and_the_attribute() {
     // Which condition (and so which attributes) failed, and where it is written.
     let condition = read.errors[0].condition.as_deref().unwrap_or_default();
     assert!(condition.contains("context.amount + resource.price > 1.0"), "{:?}", read.errors[0]);
-    assert!(read.errors[0].location.as_deref().is_some_and(|l| l.starts_with("policy.ward:2:")), "{:?}", read.errors[0]);
+    assert!(
+        read.errors[0].location.as_deref().is_some_and(|l| l.starts_with("policy.ward:2:")),
+        "{:?}",
+        read.errors[0]
+    );
     let write = r.actions.iter().find(|a| a.action == "write").unwrap();
     assert!(write.errors.is_empty() && write.errors_unknown.is_none(), "{:?}", write.errors);
 }
