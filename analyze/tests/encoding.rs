@@ -274,6 +274,25 @@ policy p {
 }
 
 #[test]
+fn a_limit_moved_to_another_principal_type_is_a_loosened_limit() {
+    let Some(s) = common::solver() else { return };
+    // The conditions' text is unchanged: only the scope moves off the agents.
+    let old = "policy p {\n  permit action: read\n  @id(\"rate\") limit principal: Agent, action: read to 5 per 1h per principal\n}\n";
+    let new = old.replace("limit principal: Agent", "limit principal: User");
+    let r = common::diff(&s, SCHEMA, old, &new);
+    let limit = r.limits.iter().find(|l| l.rule == "p.rate").expect("the limit's change is reported");
+    assert!(limit.loosened, "{limit:?}");
+    let (action, outcome) = limit.no_longer_applies.first().expect("a request it no longer applies to");
+    assert_eq!(action, "read");
+    let e = common::found(outcome);
+    assert_eq!(e.requests[0]["principal"]["type"], "Agent", "{}", e.requests[0]);
+    assert!(r.widens(), "--fail-on widen must fail");
+    // An unchanged limit is not reported.
+    let r = common::diff(&s, SCHEMA, old, old);
+    assert!(r.limits.is_empty(), "{:?}", r.limits);
+}
+
+#[test]
 fn the_same_policy_has_no_difference() {
     let Some(s) = common::solver() else { return };
     let policy = "policy p {\n  permit principal: User, action: read, resource: Doc when principal in resource.readers\n  forbid action: write unless context.mfa\n  permit principal: User, action: write, resource: Doc\n}\n";
