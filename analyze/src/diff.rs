@@ -535,9 +535,10 @@ fn limit_changes(
         let old_idx = old.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
         let new_idx = new.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
         for name in action_names(arcs) {
-            let in_old_buckets = old.actions.iter().position(|a| a.name == name && !a.is_group).is_some_and(|a| {
-                old_idx.is_some_and(|r| crate::encode::rules_of_action(old, a as u32).contains(&r))
-            });
+            let in_old_buckets =
+                old.actions.iter().position(|a| a.name == name && !a.is_group).is_some_and(|a| {
+                    old_idx.is_some_and(|r| crate::encode::rules_of_action(old, a as u32).contains(&r))
+                });
             if !in_old_buckets {
                 continue;
             }
@@ -552,11 +553,7 @@ fn limit_changes(
             let outcome = ask(solver, programs, &enc, &[], &q, &[], move |_, d| {
                 let (Some(a), Some(b)) = (d.first(), d.get(1)) else { return Err("missing decisions".into()) };
                 let has = |x: &ward_runtime::Decision| x.limits.iter().any(|l| l.rule == id);
-                if has(a) && !has(b) {
-                    Ok(())
-                } else {
-                    Err("the engine applied the limit in both or neither".into())
-                }
+                if has(a) && !has(b) { Ok(()) } else { Err("the engine applied the limit in both or neither".into()) }
             })?;
             if outcome.is_none() {
                 continue;
