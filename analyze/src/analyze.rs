@@ -55,8 +55,15 @@ pub struct ActionAnalysis {
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorFinding {
     pub rule: String,
-    /// The engine's message (which attribute, which operation).
+    /// The engine's message (which operation failed).
     pub message: String,
+    /// The condition that failed to evaluate on the example, as written
+    /// (which attributes it reads), when the caller's evaluation fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// `file:line:col` of that condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub example: Outcome,
 }
 
@@ -358,9 +365,18 @@ fn error_search(
                     };
                     remaining.remove(pos);
                     progressed = true;
+                    let failing = program
+                        .rules
+                        .iter()
+                        .find(|r| &r.id == id)
+                        .zip(example.world.as_ref())
+                        .and_then(|(rule, world)| failing_condition(&programs.arcs, rule, world));
+                    let (condition, location) = failing.unzip();
                     found.push(ErrorFinding {
                         rule: id.clone(),
                         message: e.message.clone(),
+                        condition,
+                        location,
                         example: Outcome::Found(example.clone()),
                     });
                 }
@@ -595,6 +611,22 @@ fn selects(
     let prepared = Prepared::new(Arc::clone(program));
     let eval = Eval::new(&prepared, &store, &frame, &NoHistory);
     Ok(!matches!(eval.rule(rule), O::NotApplicable { .. }))
+}
+
+/// The condition of `rule` that fails to evaluate for the caller of the
+/// world's request, by the runtime's interpreter: `(text, location)`.
+fn failing_condition(arcs: &[Arc<Program>], rule: &ward_compiler::ir::Rule, world: &World) -> Option<(String, String)> {
+    use ward_runtime::interp::{Eval, NoHistory, Outcome as O, Prepared};
+    let program = arcs.first()?;
+    let request = ward_runtime::Request::from_json(world.requests.first()?).ok()?;
+    let store = ward_runtime::Store::load(Arc::clone(program), world.entities.first()?).ok()?;
+    let frame = ward_runtime::request::Frame::build(&store, &request, world.now).ok()?;
+    let prepared = Prepared::new(Arc::clone(program));
+    let eval = Eval::new(&prepared, &store, &frame, &NoHistory);
+    match eval.rule(rule) {
+        O::Error { condition, .. } => rule.conditions.get(condition).map(|c| (c.text.clone(), c.location.clone())),
+        _ => None,
+    }
 }
 
 fn merge_findings(

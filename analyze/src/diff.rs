@@ -155,6 +155,7 @@ pub fn assumptions() -> Vec<String> {
         format!("sets of at most {} elements", crate::encode::MAX_SET),
         "a fresh engine: no earlier requests in the session (flow conditions are also checked against any history, as a possibility)".into(),
         "rate limits with budget left (a first request); a limit key that cannot be computed is modelled".into(),
+        format!("strings of characters up to U+{:X} (the SMT-LIB string alphabet)", crate::smt::MAX_SMT_CHAR),
     ]
 }
 
@@ -523,39 +524,46 @@ fn limit_changes(
             changes.push(if nrule.shadow { "now @shadow (not enforced)".into() } else { "no longer @shadow".into() });
             loosened |= nrule.shadow;
         }
-        // Where it applies: per action of either program's buckets.
+        // Where it applies: per action of the old program's buckets, asked of
+        // the solver whatever the text says (a scope can move to another
+        // principal or resource type with the conditions unchanged).
         let mut no_longer = Vec::new();
         let same_conditions = rule.conditions.iter().map(|c| &c.text).eq(nrule.conditions.iter().map(|c| &c.text));
         if !same_conditions {
-            changes.push("scope or conditions changed".into());
+            changes.push("conditions changed".into());
         }
-        if !same_conditions {
-            for name in action_names(arcs) {
-                let enc = encode(&programs.vocab, &programs.sides, &name, delegators_for(arcs, &name));
-                let (Some(o), Some(n)) = (enc.sides.first(), enc.sides.get(1)) else { continue };
-                let old_idx = old.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
-                let new_idx = new.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
-                let Some(ol) = o.limits.iter().find(|(r, _)| Some(*r) == old_idx).map(|(_, t)| t.clone()) else {
-                    continue;
-                };
-                let nl =
-                    n.limits.iter().find(|(r, _)| Some(*r) == new_idx).map_or("false".to_string(), |(_, t)| t.clone());
-                let q = format!("(and (> {} 0) (> {} 0) {ol} (not {nl}))", o.effect, n.effect);
-                let id = rule.id.clone();
-                let outcome = ask(solver, programs, &enc, &[], &q, &[], move |_, d| {
-                    let (Some(a), Some(b)) = (d.first(), d.get(1)) else { return Err("missing decisions".into()) };
-                    let has = |x: &ward_runtime::Decision| x.limits.iter().any(|l| l.rule == id);
-                    if has(a) && !has(b) {
-                        Ok(())
-                    } else {
-                        Err("the engine applied the limit in both or neither".into())
-                    }
-                })?;
-                if !outcome.is_none() {
-                    loosened = true;
-                }
-                no_longer.push((name, outcome));
+        let old_idx = old.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
+        let new_idx = new.rules.iter().position(|r| r.id == rule.id).map(|i| i as u32);
+        for name in action_names(arcs) {
+            let in_old_buckets =
+                old.actions.iter().position(|a| a.name == name && !a.is_group).is_some_and(|a| {
+                    old_idx.is_some_and(|r| crate::encode::rules_of_action(old, a as u32).contains(&r))
+                });
+            if !in_old_buckets {
+                continue;
             }
+            let enc = encode(&programs.vocab, &programs.sides, &name, delegators_for(arcs, &name));
+            let (Some(o), Some(n)) = (enc.sides.first(), enc.sides.get(1)) else { continue };
+            let Some(ol) = o.limits.iter().find(|(r, _)| Some(*r) == old_idx).map(|(_, t)| t.clone()) else {
+                continue;
+            };
+            let nl = n.limits.iter().find(|(r, _)| Some(*r) == new_idx).map_or("false".to_string(), |(_, t)| t.clone());
+            let q = format!("(and (> {} 0) (> {} 0) {ol} (not {nl}))", o.effect, n.effect);
+            let id = rule.id.clone();
+            let outcome = ask(solver, programs, &enc, &[], &q, &[], move |_, d| {
+                let (Some(a), Some(b)) = (d.first(), d.get(1)) else { return Err("missing decisions".into()) };
+                let has = |x: &ward_runtime::Decision| x.limits.iter().any(|l| l.rule == id);
+                if has(a) && !has(b) { Ok(()) } else { Err("the engine applied the limit in both or neither".into()) }
+            })?;
+            if outcome.is_none() {
+                continue;
+            }
+            loosened = true;
+            changes.push(match &outcome {
+                Outcome::Found(_) => format!("no longer applies to some requests of `{name}`"),
+                _ => format!("may no longer apply to some requests of `{name}` (undecided)"),
+            });
+            no_longer.push((name, outcome));
         }
         if !changes.is_empty() {
             out.push(LimitChange {

@@ -72,6 +72,10 @@ pub struct Approx {
     /// A flow aggregate (session history): exact once pinned to an empty
     /// history, which is what a fresh engine replays.
     pub flow: bool,
+    /// Not a relaxation but a restriction of the domain explored (what the
+    /// proofs then hold for is narrower, and the report says so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restricts: bool,
 }
 
 /// A value of a scalar sort, a compound value, or a set.
@@ -407,6 +411,7 @@ pub fn encode_with(
             rule: None,
             what: "the programs declare different hierarchies (`in`): only parent edges both allow are explored".into(),
             flow: false,
+            restricts: true,
         });
     }
     Encoding {
@@ -572,6 +577,7 @@ impl<'a> Encoder<'a, '_> {
             rule: rule.clone(),
             what: what.into(),
             flow: false,
+            restricts: false,
         };
         if !self.approx.contains(&a) {
             self.approx.push(a);
@@ -1724,6 +1730,7 @@ impl<'a> Encoder<'a, '_> {
                     rule: cx.rule.clone(),
                     what: what.to_string(),
                     flow: true,
+                    restricts: false,
                 };
                 if !self.approx.contains(&a) {
                     self.approx.push(a);
@@ -2241,6 +2248,7 @@ impl<'a> Encoder<'a, '_> {
                 rule: None,
                 what: format!("hierarchy transitivity over more than {MAX_PAIRS} pairs of entities (not all chains are constrained)"),
                 flow: false,
+                restricts: false,
             });
         }
     }

@@ -280,7 +280,13 @@ pub fn approximations<'a>(out: &mut String, items: impl Iterator<Item = (&'a str
             (Some(r), side) => format!("`{r}` ({side})"),
             (None, _) => "the encoding".to_string(),
         };
-        let handling = if a.flow { "checked against an empty and against any history" } else { "over-approximated" };
+        let handling = if a.flow {
+            "checked against an empty and against any history"
+        } else if a.restricts {
+            "the proofs hold for entity stores within this restriction"
+        } else {
+            "over-approximated"
+        };
         let line = format!("- {whose}: {} — {handling} (action `{action}`)", a.what);
         if !lines.contains(&line) {
             lines.push(line);
@@ -356,7 +362,12 @@ pub fn analyze_markdown(r: &crate::analyze::AnalyzeReport) -> String {
     }
     for a in &r.actions {
         for e in &a.errors {
-            let _ = writeln!(out, "### `{}`: `{}` may fail to evaluate\n\n{}\n", a.action, e.rule, e.message);
+            let at = match (&e.condition, &e.location) {
+                (Some(c), Some(l)) => format!(", in `{c}` ({l})"),
+                (Some(c), None) => format!(", in `{c}`"),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "### `{}`: `{}` may fail to evaluate\n\n{}{at}\n", a.action, e.rule, e.message);
             if let Outcome::Found(x) = &e.example {
                 example(&mut out, x, &["policy"]);
             }

@@ -104,7 +104,9 @@ impl Solver {
                 text.lines().next().unwrap_or("")
             )));
         };
-        let version = text.lines().next().unwrap_or("").trim().to_string();
+        // cvc5 says "This is cvc5 version 1.0.3": reports read "Proved by cvc5 version 1.0.3".
+        let first = text.lines().next().unwrap_or("").trim();
+        let version = first.strip_prefix("This is ").unwrap_or(first).to_string();
         Ok(Solver { path, flavor, version, timeout })
     }
 

@@ -168,6 +168,14 @@ fn errors_are_found_with_the_rule_and_the_attribute() {
     assert_eq!(read.errors.len(), 1, "{:?}", read.errors);
     assert_eq!(read.errors[0].rule, "p.sum");
     assert!(read.errors[0].message.contains("overflow"), "{}", read.errors[0].message);
+    // Which condition (and so which attributes) failed, and where it is written.
+    let condition = read.errors[0].condition.as_deref().unwrap_or_default();
+    assert!(condition.contains("context.amount + resource.price > 1.0"), "{:?}", read.errors[0]);
+    assert!(
+        read.errors[0].location.as_deref().is_some_and(|l| l.starts_with("policy.ward:2:")),
+        "{:?}",
+        read.errors[0]
+    );
     let write = r.actions.iter().find(|a| a.action == "write").unwrap();
     assert!(write.errors.is_empty() && write.errors_unknown.is_none(), "{:?}", write.errors);
 }
@@ -263,6 +271,25 @@ policy p {
     let e = common::found(&common::action(&r, "read").widened);
     assert_eq!(e.decided[0]["effect"], "deny");
     assert!(r.limits.iter().any(|l| l.rule == "p.rate" && l.loosened));
+}
+
+#[test]
+fn a_limit_moved_to_another_principal_type_is_a_loosened_limit() {
+    let Some(s) = common::solver() else { return };
+    // The conditions' text is unchanged: only the scope moves off the agents.
+    let old = "policy p {\n  permit action: read\n  @id(\"rate\") limit principal: Agent, action: read to 5 per 1h per principal\n}\n";
+    let new = old.replace("limit principal: Agent", "limit principal: User");
+    let r = common::diff(&s, SCHEMA, old, &new);
+    let limit = r.limits.iter().find(|l| l.rule == "p.rate").expect("the limit's change is reported");
+    assert!(limit.loosened, "{limit:?}");
+    let (action, outcome) = limit.no_longer_applies.first().expect("a request it no longer applies to");
+    assert_eq!(action, "read");
+    let e = common::found(outcome);
+    assert_eq!(e.requests[0]["principal"]["type"], "Agent", "{}", e.requests[0]);
+    assert!(r.widens(), "--fail-on widen must fail");
+    // An unchanged limit is not reported.
+    let r = common::diff(&s, SCHEMA, old, old);
+    assert!(r.limits.is_empty(), "{:?}", r.limits);
 }
 
 #[test]
