@@ -167,6 +167,13 @@ impl Validator<'_> {
     fn arena(&self, exprs: &[Expr], at: &str) -> Result<(), String> {
         let p = self.p;
         let mut depth: Vec<usize> = Vec::with_capacity(exprs.len());
+        // Each quantifier's variable → the first quantifier binding it, and its set.
+        let mut binders: std::collections::HashMap<u32, (usize, u32)> = std::collections::HashMap::new();
+        for (i, e) in exprs.iter().enumerate() {
+            if let ExprKind::Quantifier { set, var, .. } = e.kind {
+                binders.entry(var).or_insert((i, set));
+            }
+        }
         for (i, e) in exprs.iter().enumerate() {
             let at = format!("{at}: exprs[{i}]");
             self.ty(&e.ty, &at, 0)?;
@@ -222,6 +229,7 @@ impl Validator<'_> {
                         Var::Action | Var::CurrentAction => e.ty == Ty::Action,
                         Var::Now => e.ty == Ty::Time,
                         Var::Chain => matches!(&e.ty, Ty::Set(inner) if matches!(**inner, Ty::Entity(_))),
+                        Var::ChainFirst | Var::ChainLast => matches!(e.ty, Ty::Entity(_)),
                     };
                     if !ok {
                         return bad(&format!("`{var:?}` of another type"));
@@ -292,6 +300,31 @@ impl Validator<'_> {
                 }
                 ExprKind::Flow(f) => self.index(*f, p.flows.len(), &at, "flow")?,
                 ExprKind::Method { .. } => {}
+                ExprKind::Is { base, ty } => {
+                    self.index(*ty, p.entity_types.len(), &at, "entity type")?;
+                    if !is_bool || !matches!(child_ty(*base), Some(Ty::Entity(_))) {
+                        return bad("a type test that is not a Bool, or of a value that is not an entity");
+                    }
+                }
+                ExprKind::Quantifier { set, var, body, .. } => {
+                    if !is_bool || child_ty(*body) != Some(&Ty::Bool) || !matches!(child_ty(*set), Some(Ty::Set(_))) {
+                        return bad("a quantifier that is not a Bool, over a non-set, or with a non-Bool body");
+                    }
+                    if binders.get(var).map(|(at, _)| *at) != Some(i) {
+                        return bad(&format!("a second quantifier binding variable {var}"));
+                    }
+                }
+                ExprKind::Local(var) => {
+                    // Bound by a later quantifier (its parent, or an ancestor),
+                    // whose set's elements have the local's type.
+                    let element = binders.get(var).filter(|(at, _)| *at > i).and_then(|(_, set)| match child_ty(*set) {
+                        Some(Ty::Set(inner)) => Some(&**inner),
+                        _ => None,
+                    });
+                    if element != Some(&e.ty) {
+                        return bad(&format!("variable {var}, bound by no quantifier over elements of its type"));
+                    }
+                }
             }
         }
         Ok(())
@@ -311,8 +344,9 @@ fn sorted(fields: &[crate::Field], at: &str) -> Result<(), String> {
 /// The children of a node.
 pub fn children(kind: &ExprKind) -> Vec<u32> {
     match kind {
-        ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Flow(_) => Vec::new(),
-        ExprKind::Attr { base, .. } | ExprKind::Has { base, .. } => vec![*base],
+        ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Flow(_) | ExprKind::Local(_) => Vec::new(),
+        ExprKind::Attr { base, .. } | ExprKind::Has { base, .. } | ExprKind::Is { base, .. } => vec![*base],
+        ExprKind::Quantifier { set, body, .. } => vec![*set, *body],
         ExprKind::Not(x) | ExprKind::Neg(x) => vec![*x],
         ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Add(a, b) | ExprKind::Sub(a, b) => vec![*a, *b],
         ExprKind::Cmp { lhs, rhs, .. } | ExprKind::In { lhs, rhs } => vec![*lhs, *rhs],
