@@ -807,11 +807,14 @@ impl Cx<'_> {
                             ),
                         )
                         .label("not an attribute of every possible type")
-                        .help(format!(
-                            "narrow the scope, for example to `{}: {}`",
-                            scope_var(&base_text),
-                            first_with(names, &missing)
-                        ));
+                        .help(match scope_var(&base_text) {
+                            var @ ("principal" | "resource") => format!(
+                                "narrow the scope, for example to `{var}: {}`, or test the type first: `{base_text} is {} && …`",
+                                first_with(names, &missing),
+                                first_with(names, &missing)
+                            ),
+                            _ => format!("test the type first: `{base_text} is {} && …`", first_with(names, &missing)),
+                        });
                     }
                     return Type::Error;
                 }
