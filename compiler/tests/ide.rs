@@ -476,7 +476,7 @@ fn type_tests_chain_and_quantifiers_complete_and_hover() {
     assert!(hover("chain.first is", "first").contains("chain.first: Agent | User"), "{}", hover("chain.first is", "first"));
 
     let text = |body: &str| format!("policy p {{\n  forbid action: pay when {body}\n}}\n");
-    let mut list = |body: &str| {
+    let list = |body: &str| {
         let t = text(body);
         let offset = t.find("$0").unwrap();
         let t = t.replace("$0", "");

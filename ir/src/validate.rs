@@ -17,6 +17,10 @@ use crate::{Const, Expr, ExprKind, Pattern, Program, RuleKind, Ty, Var};
 /// on nesting is 2,000, and a chain of `&&` lowers to one level per operand.
 pub const MAX_EXPR_DEPTH: usize = 4_096;
 
+/// How deep quantifiers may nest (`s.any(x, t.all(y, …))` is 2): the work of
+/// a quantifier is its set's size times its body's, so nesting multiplies.
+pub const MAX_QUANTIFIER_NESTING: usize = 3;
+
 /// The deepest a type may nest (`Set<Set<…>>`, records in records).
 pub const MAX_TYPE_DEPTH: usize = 64;
 
@@ -167,6 +171,7 @@ impl Validator<'_> {
     fn arena(&self, exprs: &[Expr], at: &str) -> Result<(), String> {
         let p = self.p;
         let mut depth: Vec<usize> = Vec::with_capacity(exprs.len());
+        let mut nesting: Vec<usize> = Vec::with_capacity(exprs.len());
         // Each quantifier's variable → the first quantifier binding it, and its set.
         let mut binders: std::collections::HashMap<u32, (usize, u32)> = std::collections::HashMap::new();
         for (i, e) in exprs.iter().enumerate() {
@@ -178,12 +183,21 @@ impl Validator<'_> {
             let at = format!("{at}: exprs[{i}]");
             self.ty(&e.ty, &at, 0)?;
             let mut d = 0;
+            let mut q = 0;
             for c in children(&e.kind) {
                 match depth.get(c as usize) {
                     Some(cd) => d = d.max(*cd),
                     None => return Err(format!("{at}: child {c} is not an earlier expression")),
                 }
+                q = q.max(nesting.get(c as usize).copied().unwrap_or(0));
             }
+            if matches!(e.kind, ExprKind::Quantifier { .. }) {
+                q += 1;
+                if q > MAX_QUANTIFIER_NESTING {
+                    return Err(format!("{at}: quantifiers nested more than {MAX_QUANTIFIER_NESTING} deep"));
+                }
+            }
+            nesting.push(q);
             if d + 1 > MAX_EXPR_DEPTH {
                 return Err(format!("{at}: nested more than {MAX_EXPR_DEPTH} levels deep"));
             }

@@ -1402,6 +1402,16 @@ impl Cx<'_> {
         } else {
             None
         };
+        if env.locals.len() >= ward_ir::validate::MAX_QUANTIFIER_NESTING {
+            self.error(
+                "E0230",
+                method.span,
+                format!("quantifiers nest at most {} deep", ward_ir::validate::MAX_QUANTIFIER_NESTING),
+            )
+            .label("one quantifier too many")
+            .help("each level multiplies the work by a set's size; split the condition, or test membership with `in`, `contains` or `intersects`");
+            return Type::Bool;
+        }
         if let Some(what) = taken {
             self.error("E0230", var.span, format!("`{n}` is already {what}; a quantifier needs a new name"))
                 .label("name already in use")
