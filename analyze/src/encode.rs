@@ -1465,10 +1465,9 @@ impl<'a> Encoder<'a, '_> {
                     Node { v: self.opaque(side, &cx.rule, &e.ty, "a flow condition's `current`"), err: "false".into() }
                 }
             },
-            ExprKind::Is { .. } | ExprKind::Quantifier { .. } | ExprKind::Local(_) => Node {
-                v: self.opaque(side, &cx.rule, &e.ty, "a type test or a quantifier"),
-                err: "false".into(),
-            },
+            ExprKind::Is { .. } | ExprKind::Quantifier { .. } | ExprKind::Local(_) => {
+                Node { v: self.opaque(side, &cx.rule, &e.ty, "a type test or a quantifier"), err: "false".into() }
+            }
             ExprKind::Attr { base, name } => {
                 let b = Self::child(cx, *base);
                 let name = self.string(side, *name);

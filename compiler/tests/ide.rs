@@ -473,7 +473,11 @@ fn type_tests_chain_and_quantifiers_complete_and_hover() {
     // The quantifier's variable is a link; after `link is User`, a `User`.
     assert!(hover("any(link,", "link").contains(": Agent | User"), "{}", hover("any(link,", "link"));
     assert!(hover("&& link.limit", "link").contains("link: User"), "{}", hover("&& link.limit", "link"));
-    assert!(hover("chain.first is", "first").contains("chain.first: Agent | User"), "{}", hover("chain.first is", "first"));
+    assert!(
+        hover("chain.first is", "first").contains("chain.first: Agent | User"),
+        "{}",
+        hover("chain.first is", "first")
+    );
 
     let text = |body: &str| format!("policy p {{\n  forbid action: pay when {body}\n}}\n");
     let list = |body: &str| {

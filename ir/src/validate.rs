@@ -331,10 +331,11 @@ impl Validator<'_> {
                 ExprKind::Local(var) => {
                     // Bound by a later quantifier (its parent, or an ancestor),
                     // whose set's elements have the local's type.
-                    let element = binders.get(var).filter(|(at, _)| *at > i).and_then(|(_, set)| match child_ty(*set) {
-                        Some(Ty::Set(inner)) => Some(&**inner),
-                        _ => None,
-                    });
+                    let element =
+                        binders.get(var).filter(|(at, _)| *at > i).and_then(|(_, set)| match child_ty(*set) {
+                            Some(Ty::Set(inner)) => Some(&**inner),
+                            _ => None,
+                        });
                     if element != Some(&e.ty) {
                         return bad(&format!("variable {var}, bound by no quantifier over elements of its type"));
                     }

@@ -1308,15 +1308,7 @@ const PREDEFINED: [&str; 5] = ["now", "actor", "chain", "current", "text"];
 impl Cx<'_> {
     /// `base is T` and `base is T in E`: `base` an entity that may be a `T`,
     /// `E` an entity (or set of them) a `T` may be in.
-    fn is_test(
-        &mut self,
-        e: &Expr,
-        base: &Expr,
-        ty: &Path,
-        within: Option<&Expr>,
-        env: &Env,
-        facts: &Facts,
-    ) -> Type {
+    fn is_test(&mut self, e: &Expr, base: &Expr, ty: &Path, within: Option<&Expr>, env: &Env, facts: &Facts) -> Type {
         let base_ty = self.expr(base, env, facts, None);
         let target = self.entity_type(ty);
         let base_text = expr_text(base);
@@ -1357,7 +1349,11 @@ impl Cx<'_> {
                     self.error(
                         "E0201",
                         within.span,
-                        format!("`is … in` needs an entity or a set of entities, but `{}` is {}", expr_text(within), other.a()),
+                        format!(
+                            "`is … in` needs an entity or a set of entities, but `{}` is {}",
+                            expr_text(within),
+                            other.a()
+                        ),
                     )
                     .label("not an entity");
                 }
@@ -1372,9 +1368,13 @@ impl Cx<'_> {
         let m = method.name.as_str();
         let [var, body] = args else {
             let span = args.get(2).map_or(method.span, |a| a.span);
-            self.error("E0209", span, format!("`{m}` takes a variable and a condition, found {} arguments", args.len()))
-                .label("wrong number of arguments")
-                .help(format!("write `.{m}(x, x is User)`: `x` names each element in the condition"));
+            self.error(
+                "E0209",
+                span,
+                format!("`{m}` takes a variable and a condition, found {} arguments", args.len()),
+            )
+            .label("wrong number of arguments")
+            .help(format!("write `.{m}(x, x is User)`: `x` names each element in the condition"));
             for a in args {
                 self.expr(a, env, facts, None);
             }
@@ -1438,9 +1438,17 @@ impl Cx<'_> {
         } else {
             "only `chain` has `first` and `last`".to_string()
         };
-        self.error("E0104", span, format!("`{}` is {}, which has no field `{name}`", expr_text(base), Type::List(Box::new(element.clone())).a()))
-            .label("unknown field")
-            .help(help);
+        self.error(
+            "E0104",
+            span,
+            format!(
+                "`{}` is {}, which has no field `{name}`",
+                expr_text(base),
+                Type::List(Box::new(element.clone())).a()
+            ),
+        )
+        .label("unknown field")
+        .help(help);
         Type::Error
     }
 }

@@ -666,7 +666,9 @@ impl Completer<'_> {
                 }
             }
             Type::List(link) if chain => {
-                self.out.push(Completion::new("first", CompletionKind::Field).detail(format!("chain.first: {link} (the origin)")));
+                self.out.push(
+                    Completion::new("first", CompletionKind::Field).detail(format!("chain.first: {link} (the origin)")),
+                );
                 self.out.push(Completion::new("last", CompletionKind::Field).detail(format!("chain.last: {link}")));
             }
             _ => {}

@@ -1446,7 +1446,11 @@ impl Gen {
             2 => {
                 let end = *self.rng.pick(&["first", "last"]);
                 let x = format!("chain.{end}");
-                if self.chance(50) { self.is_test(&x, &types) } else { format!("{x} {} actor", self.rng.pick(&["==", "!="])) }
+                if self.chance(50) {
+                    self.is_test(&x, &types)
+                } else {
+                    format!("{x} {} actor", self.rng.pick(&["==", "!="]))
+                }
             }
             3 => self.is_test("principal", &types),
             4 => {
