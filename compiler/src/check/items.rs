@@ -1263,20 +1263,6 @@ fn kind_word(kind: ClauseKind) -> &'static str {
 
 pub use crate::literals::date_text;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_round_trip() {
-        for days in [-1000, 0, 19_782, 20_000, 60_000] {
-            let text = date_text(days);
-            assert_eq!(literals::date_days(&text), Ok(days), "{text}");
-        }
-        assert_eq!(duration_text(90_000_000), "1d1h");
-    }
-}
-
 /// Whether `e` is `chain.size()`.
 fn chain_size(e: &Expr) -> bool {
     match &e.kind {
@@ -1305,5 +1291,19 @@ fn flip(op: BinaryOp) -> BinaryOp {
         BinaryOp::Gt => BinaryOp::Lt,
         BinaryOp::Ge => BinaryOp::Le,
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        for days in [-1000, 0, 19_782, 20_000, 60_000] {
+            let text = date_text(days);
+            assert_eq!(literals::date_days(&text), Ok(days), "{text}");
+        }
+        assert_eq!(duration_text(90_000_000), "1d1h");
     }
 }
