@@ -39,6 +39,8 @@ fn expr_at(p: &Program, exprs: &[Expr], id: u32, depth: usize) -> String {
             Var::Now => "now",
             Var::Actor => "actor",
             Var::Chain => "chain",
+            Var::ChainFirst => "chain.first",
+            Var::ChainLast => "chain.last",
             Var::CurrentPrincipal => "current.principal",
             Var::CurrentResource => "current.resource",
             Var::CurrentContext => "current.context",
@@ -86,6 +88,13 @@ fn expr_at(p: &Program, exprs: &[Expr], id: u32, depth: usize) -> String {
             entries.iter().map(|(k, v)| format!("{}: {}", string(*k), sub(*v))).collect::<Vec<_>>().join(", ")
         ),
         ExprKind::Flow(k) => p.flows.get(*k as usize).map_or("?".into(), |f| flow(p, f)),
+        ExprKind::Is { base, ty } => {
+            format!("({} is {})", sub(*base), p.entity_types.get(*ty as usize).map_or("?", |t| t.name.as_str()))
+        }
+        ExprKind::Quantifier { all, set, var, body } => {
+            format!("{}.{}(${var}, {})", sub(*set), if *all { "all" } else { "any" }, sub(*body))
+        }
+        ExprKind::Local(var) => format!("${var}"),
     }
 }
 
@@ -135,5 +144,7 @@ fn method_name(m: Method) -> &'static str {
         Method::IsPrivate => "is_private",
         Method::IsIpv4 => "is_ipv4",
         Method::IsIpv6 => "is_ipv6",
+        Method::Intersects => "intersects",
+        Method::IsSubset => "is_subset",
     }
 }

@@ -1471,6 +1471,9 @@ impl<'a> Encoder<'a, '_> {
                     Node { v: self.opaque(side, &cx.rule, &e.ty, "a flow condition's `current`"), err: "false".into() }
                 }
             },
+            ExprKind::Is { .. } | ExprKind::Quantifier { .. } | ExprKind::Local(_) => {
+                Node { v: self.opaque(side, &cx.rule, &e.ty, "a type test or a quantifier"), err: "false".into() }
+            }
             ExprKind::Attr { base, name } => {
                 let b = Self::child(cx, *base);
                 let name = self.string(side, *name);
@@ -2046,7 +2049,8 @@ impl<'a> Encoder<'a, '_> {
                 V::S(x) => self.contains(cx, &r.v, &x),
                 _ => scalar(&self.opaque(side, &rule, &Ty::Bool, "`contains` of a compound value")),
             },
-            Method::ContainsAll | Method::ContainsAny => {
+            Method::IsSubset => scalar(&self.opaque(side, &rule, &Ty::Bool, "`is_subset`")),
+            Method::ContainsAll | Method::ContainsAny | Method::Intersects => {
                 let other = arg(0);
                 let all = method == Method::ContainsAll;
                 match (&r.v, &other) {

@@ -447,7 +447,17 @@ impl<'a> Lowerer<'a> {
             None => format!("{policy}.{position}"),
         };
         let actor = self.actor_type(&env.actions);
-        let mut rl = RuleLowering { l: self, cx, file, key, exprs: Vec::new(), in_flow: false, actor };
+        let mut rl = RuleLowering {
+            l: self,
+            cx,
+            file,
+            key,
+            exprs: Vec::new(),
+            in_flow: false,
+            actor,
+            locals: Vec::new(),
+            next_var: 0,
+        };
         // Scope constraints are the first conditions.
         let (mut conds, pinned_principal, pinned_resource) = rl.scope_conditions(scope, &env);
         conds.extend(conditions.iter().map(|c| rl.condition(c)));
@@ -701,6 +711,11 @@ struct RuleLowering<'l, 'a> {
     in_flow: bool,
     /// The type of `actor` at run time (see [`Lowerer::actor_type`]).
     actor: Ty,
+    /// Quantifiers' variables in scope, innermost last: name, IR variable
+    /// number, element type.
+    locals: Vec<(String, u32, Ty)>,
+    /// The next quantifier's variable number.
+    next_var: u32,
 }
 
 impl RuleLowering<'_, '_> {
@@ -748,6 +763,12 @@ impl RuleLowering<'_, '_> {
             A::Call { func, args } => self.push(ExprKind::Const(constructor(&func.name, args)), ty),
             A::Member { base, name } => self.member(base, &name.name, ty),
             A::Index { base, key } => self.member(base, key.string_value().unwrap_or(""), ty),
+            A::MethodCall { receiver, method, args }
+                if matches!(method.name.as_str(), "any" | "all")
+                    && matches!(self.type_of(receiver), Type::Set(_) | Type::List(_)) =>
+            {
+                self.quantifier(method.name == "all", receiver, args)
+            }
             A::MethodCall { receiver, method, args } => {
                 let m = method_of(&method.name, &self.type_of(receiver));
                 let recv = self.expr(receiver);
@@ -781,6 +802,20 @@ impl RuleLowering<'_, '_> {
                 self.push(kind, ty)
             }
             A::Has { base, path } => self.has(base, path),
+            A::Is { base, ty: path, within } => {
+                let b = self.expr(base);
+                let name = self.cx.entity_type(path);
+                let Some(t) = name.as_ref().and_then(|n| self.l.types.get(n).copied()) else {
+                    return self.push(ExprKind::Const(Const::Bool(false)), Ty::Bool);
+                };
+                let is = self.push(ExprKind::Is { base: b, ty: t }, Ty::Bool);
+                let Some(within) = within else { return is };
+                // `x is T in E` is `x is T && x in E`.
+                let again = self.expr(base);
+                let target = self.expr(within);
+                let member = self.push(ExprKind::In { lhs: again, rhs: target }, Ty::Bool);
+                self.push(ExprKind::And(is, member), Ty::Bool)
+            }
             A::Like { base, pattern } => {
                 let lhs = self.expr(base);
                 let p = self.l.pattern(ir::Pattern::Glob(pattern.string_value().unwrap_or("").to_string()));
@@ -831,6 +866,12 @@ impl RuleLowering<'_, '_> {
     /// A bare name, of type `t`: `now`, `actor`, `chain`, or a constant the
     /// checker resolved (an enum variant, an action, an entity).
     fn name(&mut self, name: &str, t: &Type, ty: Ty) -> ExprId {
+        // A quantifier's variable, typed as its set's elements (the checker
+        // may have narrowed it; what it reads then goes by the entity's type).
+        if let Some((_, var, element)) = self.locals.iter().rev().find(|(l, _, _)| l == name) {
+            let (var, element) = (*var, element.clone());
+            return self.push(ExprKind::Local(var), element);
+        }
         let kind = match (name, t) {
             ("now", Type::Time) => ExprKind::Var(Var::Now),
             ("actor", _) => return self.push(ExprKind::Var(Var::Actor), self.actor.clone()),
@@ -874,7 +915,36 @@ impl RuleLowering<'_, '_> {
         result.unwrap_or_else(|| self.push(ExprKind::Const(Const::Bool(true)), Ty::Bool))
     }
 
+    /// `s.any(x, body)` / `s.all(x, body)`: `x` gets the next variable
+    /// number, bound while its body is lowered.
+    fn quantifier(&mut self, all: bool, receiver: &ast::Expr, args: &[ast::Expr]) -> ExprId {
+        let set = self.expr(receiver);
+        let element = match self.exprs.get(set as usize).map(|e| &e.ty) {
+            Some(Ty::Set(inner)) => (**inner).clone(),
+            _ => Ty::Unknown,
+        };
+        let (Some(A::Name(name)), Some(body)) = (args.first().map(|a| &a.kind), args.get(1)) else {
+            return self.push(ExprKind::Const(Const::Bool(false)), Ty::Bool);
+        };
+        let var = self.next_var;
+        self.next_var += 1;
+        self.locals.push((name.name.clone(), var, element));
+        let body = self.expr(body);
+        self.locals.pop();
+        self.push(ExprKind::Quantifier { all, set, var, body }, Ty::Bool)
+    }
+
     fn member(&mut self, base: &ast::Expr, name: &str, ty: Ty) -> ExprId {
+        if let A::Name(n) = &base.kind
+            && n.name == "chain"
+            && !self.locals.iter().any(|(l, _, _)| *l == n.name)
+        {
+            match name {
+                "first" => return self.push(ExprKind::Var(Var::ChainFirst), ty),
+                "last" => return self.push(ExprKind::Var(Var::ChainLast), ty),
+                _ => {}
+            }
+        }
         if let A::Name(n) = &base.kind
             && n.name == "current"
         {
@@ -1102,6 +1172,8 @@ fn method_of(name: &str, receiver: &Type) -> ir::Method {
         ("contains", _) => ir::Method::Contains,
         ("contains_all", _) => ir::Method::ContainsAll,
         ("contains_any", _) => ir::Method::ContainsAny,
+        ("intersects", _) => ir::Method::Intersects,
+        ("is_subset", _) => ir::Method::IsSubset,
         ("size", _) => ir::Method::Size,
         ("is_empty", _) => ir::Method::IsEmpty,
         ("starts_with", _) => ir::Method::StartsWith,

@@ -456,3 +456,45 @@ fn the_import_fix_goes_after_the_header_comment() {
     let fix = fixes.iter().find(|f| f.title.contains("import")).expect("an import fix");
     assert!(apply(bare, &fix.edits, id).starts_with("import stdlib.pii\n\n/// Mail rules.\npolicy p"));
 }
+
+#[test]
+fn type_tests_chain_and_quantifiers_complete_and_hover() {
+    let schema = "schema pay {\n  entity User { limit: Decimal }\n  entity Agent { scopes: Set<String> }\n  entity Payee { tags: Set<String> }\n  action pay by [Agent, User] on [Payee]\n}\n";
+    let policy = "policy p {\n  forbid principal: Agent\n    unless chain.any(link, link is User && link.limit > 0.00)\n  forbid when chain.first is Agent\n  permit action: pay when resource.tags.is_subset([\"a\"])\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    let _ = ws.add_file("schema.ward", schema, Origin::User);
+    let id = ws.add_file("policy.ward", policy, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:?}", ws.diagnostics());
+    let hover = |context: &str, inner: &str| {
+        ide::hover(&ws, id, at(policy, context, inner)).map(|h| h.markdown).unwrap_or_default()
+    };
+    // `chain` may hold any principal type of `pay`, whatever the scope says of `principal`.
+    assert!(hover("chain.any(", "chain").contains("chain: List<Agent | User>"), "{}", hover("chain.any(", "chain"));
+    // The quantifier's variable is a link; after `link is User`, a `User`.
+    assert!(hover("any(link,", "link").contains(": Agent | User"), "{}", hover("any(link,", "link"));
+    assert!(hover("&& link.limit", "link").contains("link: User"), "{}", hover("&& link.limit", "link"));
+    assert!(
+        hover("chain.first is", "first").contains("chain.first: Agent | User"),
+        "{}",
+        hover("chain.first is", "first")
+    );
+
+    let text = |body: &str| format!("policy p {{\n  forbid action: pay when {body}\n}}\n");
+    let list = |body: &str| {
+        let t = text(body);
+        let offset = t.find("$0").unwrap();
+        let t = t.replace("$0", "");
+        let mut ws = Workspace::new(Options::default());
+        ws.add_file("schema.ward", schema, Origin::User);
+        let id = ws.add_file("main.ward", &t, Origin::User);
+        ide::completions(&ws, id, offset as u32).into_iter().map(|c| c.label).collect::<Vec<_>>()
+    };
+    let after_chain = list("chain.$0");
+    for m in ["any", "all", "first", "last", "size", "intersects", "is_subset"] {
+        assert!(after_chain.iter().any(|l| l == m), "`{m}` missing after `chain.`: {after_chain:?}");
+    }
+    let after_set = list("resource.tags.$0");
+    assert!(after_set.iter().any(|l| l == "intersects") && !after_set.iter().any(|l| l == "first"), "{after_set:?}");
+    let keywords = list("principal $0");
+    assert!(keywords.iter().any(|l| l == "is"), "{keywords:?}");
+}

@@ -583,6 +583,12 @@ pub enum ExprKind {
         base: Box<Expr>,
         path: Vec<Ident>,
     },
+    /// `base is User` or `base is User in Team::"ops"`: an entity type test.
+    Is {
+        base: Box<Expr>,
+        ty: Path,
+        within: Option<Box<Expr>>,
+    },
     /// `base like "*@acme.com"`
     Like {
         base: Box<Expr>,

@@ -1054,6 +1054,15 @@ fn write_expr_inner(e: &Expr, out: &mut String) {
             let names: Vec<&str> = path.iter().map(|p| p.name.as_str()).collect();
             out.push_str(&names.join("."));
         }
+        ExprKind::Is { base, ty, within } => {
+            write_expr(base, out);
+            out.push_str(" is ");
+            out.push_str(&ty.text());
+            if let Some(within) = within {
+                out.push_str(" in ");
+                write_expr(within, out);
+            }
+        }
         ExprKind::Like { base, pattern } => {
             write_expr(base, out);
             out.push_str(" like ");

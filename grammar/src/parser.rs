@@ -1410,7 +1410,9 @@ impl<'s> Parser<'s> {
     }
 
     fn is_cmp_start(&self) -> bool {
-        self.cmp_op().is_some() || matches!(self.peek(), TokenKind::Has | TokenKind::Like | TokenKind::Matches)
+        self.cmp_op().is_some()
+            || matches!(self.peek(), TokenKind::Has | TokenKind::Like | TokenKind::Matches)
+            || self.at_word("is")
     }
 
     fn cmp_expr(&mut self) -> PResult<Expr> {
@@ -1442,6 +1444,16 @@ impl<'s> Parser<'s> {
                 path.push(self.any_word("an attribute name")?);
             }
             Expr { kind: ExprKind::Has { base: Box::new(lhs), path }, span: self.span_from(start) }
+        } else if self.eat_word("is").is_some() {
+            let ty = self.path("an entity type after `is`, such as `User`")?;
+            let within = if self.eat(TokenKind::In).is_some() {
+                let target = self.add_expr()?;
+                self.chain_operand(&mut height, false)?;
+                Some(Box::new(target))
+            } else {
+                None
+            };
+            Expr { kind: ExprKind::Is { base: Box::new(lhs), ty, within }, span: self.span_from(start) }
         } else if self.eat(TokenKind::Like).is_some() {
             let pattern = self.literal_of(TokenKind::String, "a glob pattern string such as `\"*@acme.com\"`")?;
             Expr { kind: ExprKind::Like { base: Box::new(lhs), pattern }, span: self.span_from(start) }

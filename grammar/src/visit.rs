@@ -278,6 +278,13 @@ impl VisitSpans for ExprKind {
                 base.visit_spans(f);
                 path.visit_spans(f);
             }
+            ExprKind::Is { base, ty, within } => {
+                base.visit_spans(f);
+                ty.visit_spans(f);
+                if let Some(within) = within {
+                    within.visit_spans(f);
+                }
+            }
             ExprKind::Like { base, pattern } => {
                 base.visit_spans(f);
                 pattern.visit_spans(f);

@@ -24,7 +24,7 @@ pub use suggest::{closest, did_you_mean};
 pub use validate::validate;
 
 /// The version of this IR's shape, checked when a bundle is loaded.
-pub const IR_VERSION: u32 = 2;
+pub const IR_VERSION: u32 = 3;
 
 /// A compiled policy set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +193,26 @@ pub enum ExprKind {
     Record(Vec<(u32, ExprId)>),
     /// A flow aggregate: index into [`Program::flows`].
     Flow(u32),
+    /// `base is T`: whether the entity `base` has the entity type `ty`
+    /// (an index into [`Program::entity_types`]).
+    Is {
+        base: ExprId,
+        ty: u32,
+    },
+    /// `set.any(x, body)` (`all` false) or `set.all(x, body)`: `body`
+    /// evaluated with [`ExprKind::Local`]`(var)` bound to each element of
+    /// `set`, in the set's order, stopping at the first element that decides.
+    /// `var` is the quantifier's own number in its arena: every quantifier
+    /// of an arena has a different one.
+    Quantifier {
+        all: bool,
+        set: ExprId,
+        var: u32,
+        body: ExprId,
+    },
+    /// The element a quantifier's variable is bound to (only inside that
+    /// quantifier's body; elsewhere an evaluation error).
+    Local(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -206,6 +226,10 @@ pub enum Var {
     Actor,
     /// The delegation chain, origin first.
     Chain,
+    /// The chain's first link (the origin).
+    ChainFirst,
+    /// The chain's last link.
+    ChainLast,
     /// Inside a flow's `where`: the request being decided.
     CurrentPrincipal,
     CurrentResource,
@@ -247,6 +271,10 @@ pub enum Method {
     IsPrivate,
     IsIpv4,
     IsIpv6,
+    /// `s.intersects(t)`: the two sets share an element.
+    Intersects,
+    /// `s.is_subset(t)`: every element of `s` is in `t`.
+    IsSubset,
 }
 
 /// A string matcher.

@@ -17,6 +17,10 @@ use crate::{Const, Expr, ExprKind, Pattern, Program, RuleKind, Ty, Var};
 /// on nesting is 2,000, and a chain of `&&` lowers to one level per operand.
 pub const MAX_EXPR_DEPTH: usize = 4_096;
 
+/// How deep quantifiers may nest (`s.any(x, t.all(y, …))` is 2): the work of
+/// a quantifier is its set's size times its body's, so nesting multiplies.
+pub const MAX_QUANTIFIER_NESTING: usize = 3;
+
 /// The deepest a type may nest (`Set<Set<…>>`, records in records).
 pub const MAX_TYPE_DEPTH: usize = 64;
 
@@ -167,16 +171,33 @@ impl Validator<'_> {
     fn arena(&self, exprs: &[Expr], at: &str) -> Result<(), String> {
         let p = self.p;
         let mut depth: Vec<usize> = Vec::with_capacity(exprs.len());
+        let mut nesting: Vec<usize> = Vec::with_capacity(exprs.len());
+        // Each quantifier's variable → the first quantifier binding it, and its set.
+        let mut binders: std::collections::HashMap<u32, (usize, u32)> = std::collections::HashMap::new();
+        for (i, e) in exprs.iter().enumerate() {
+            if let ExprKind::Quantifier { set, var, .. } = e.kind {
+                binders.entry(var).or_insert((i, set));
+            }
+        }
         for (i, e) in exprs.iter().enumerate() {
             let at = format!("{at}: exprs[{i}]");
             self.ty(&e.ty, &at, 0)?;
             let mut d = 0;
+            let mut q = 0;
             for c in children(&e.kind) {
                 match depth.get(c as usize) {
                     Some(cd) => d = d.max(*cd),
                     None => return Err(format!("{at}: child {c} is not an earlier expression")),
                 }
+                q = q.max(nesting.get(c as usize).copied().unwrap_or(0));
             }
+            if matches!(e.kind, ExprKind::Quantifier { .. }) {
+                q += 1;
+                if q > MAX_QUANTIFIER_NESTING {
+                    return Err(format!("{at}: quantifiers nested more than {MAX_QUANTIFIER_NESTING} deep"));
+                }
+            }
+            nesting.push(q);
             if d + 1 > MAX_EXPR_DEPTH {
                 return Err(format!("{at}: nested more than {MAX_EXPR_DEPTH} levels deep"));
             }
@@ -222,6 +243,7 @@ impl Validator<'_> {
                         Var::Action | Var::CurrentAction => e.ty == Ty::Action,
                         Var::Now => e.ty == Ty::Time,
                         Var::Chain => matches!(&e.ty, Ty::Set(inner) if matches!(**inner, Ty::Entity(_))),
+                        Var::ChainFirst | Var::ChainLast => matches!(e.ty, Ty::Entity(_)),
                     };
                     if !ok {
                         return bad(&format!("`{var:?}` of another type"));
@@ -292,6 +314,32 @@ impl Validator<'_> {
                 }
                 ExprKind::Flow(f) => self.index(*f, p.flows.len(), &at, "flow")?,
                 ExprKind::Method { .. } => {}
+                ExprKind::Is { base, ty } => {
+                    self.index(*ty, p.entity_types.len(), &at, "entity type")?;
+                    if !is_bool || !matches!(child_ty(*base), Some(Ty::Entity(_))) {
+                        return bad("a type test that is not a Bool, or of a value that is not an entity");
+                    }
+                }
+                ExprKind::Quantifier { set, var, body, .. } => {
+                    if !is_bool || child_ty(*body) != Some(&Ty::Bool) || !matches!(child_ty(*set), Some(Ty::Set(_))) {
+                        return bad("a quantifier that is not a Bool, over a non-set, or with a non-Bool body");
+                    }
+                    if binders.get(var).map(|(at, _)| *at) != Some(i) {
+                        return bad(&format!("a second quantifier binding variable {var}"));
+                    }
+                }
+                ExprKind::Local(var) => {
+                    // Bound by a later quantifier (its parent, or an ancestor),
+                    // whose set's elements have the local's type.
+                    let element =
+                        binders.get(var).filter(|(at, _)| *at > i).and_then(|(_, set)| match child_ty(*set) {
+                            Some(Ty::Set(inner)) => Some(&**inner),
+                            _ => None,
+                        });
+                    if element != Some(&e.ty) {
+                        return bad(&format!("variable {var}, bound by no quantifier over elements of its type"));
+                    }
+                }
             }
         }
         Ok(())
@@ -311,8 +359,9 @@ fn sorted(fields: &[crate::Field], at: &str) -> Result<(), String> {
 /// The children of a node.
 pub fn children(kind: &ExprKind) -> Vec<u32> {
     match kind {
-        ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Flow(_) => Vec::new(),
-        ExprKind::Attr { base, .. } | ExprKind::Has { base, .. } => vec![*base],
+        ExprKind::Const(_) | ExprKind::Var(_) | ExprKind::Flow(_) | ExprKind::Local(_) => Vec::new(),
+        ExprKind::Attr { base, .. } | ExprKind::Has { base, .. } | ExprKind::Is { base, .. } => vec![*base],
+        ExprKind::Quantifier { set, body, .. } => vec![*set, *body],
         ExprKind::Not(x) | ExprKind::Neg(x) => vec![*x],
         ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Add(a, b) | ExprKind::Sub(a, b) => vec![*a, *b],
         ExprKind::Cmp { lhs, rhs, .. } | ExprKind::In { lhs, rhs } => vec![*lhs, *rhs],

@@ -26,6 +26,9 @@ pub enum EvalError {
     Pattern(String),
     /// History was needed but is not available.
     Flow(String),
+    /// A value the evaluation cannot interpret: an entity the store and the
+    /// request do not know, a quantifier's variable outside its quantifier.
+    Unknown(String),
 }
 
 impl std::fmt::Display for EvalError {
@@ -35,6 +38,7 @@ impl std::fmt::Display for EvalError {
             EvalError::Overflow(what) => write!(f, "{what} overflowed"),
             EvalError::Pattern(e) => write!(f, "{e}"),
             EvalError::Flow(e) => write!(f, "{e}"),
+            EvalError::Unknown(e) => write!(f, "{e}"),
         }
     }
 }
@@ -120,6 +124,9 @@ pub struct Eval<'a> {
     pub current: Option<&'a Frame>,
     pub flows: &'a dyn Flows,
     pub view: View<'a>,
+    /// The elements quantifiers' variables are bound to, by variable
+    /// number (`None`: not inside that quantifier).
+    pub locals: std::cell::RefCell<Vec<Option<Raw>>>,
 }
 
 type R = Result<Raw, EvalError>;
@@ -138,6 +145,7 @@ impl<'a> Eval<'a> {
             current: None,
             flows,
             view: frame.view(store),
+            locals: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -246,7 +254,60 @@ impl<'a> Eval<'a> {
                 Err(EvalError::Pattern("a record literal is only compared with `==` or `!=`".into()))
             }
             ExprKind::Flow(k) => self.flows.flow(*k, self.current.unwrap_or(frame)),
+            ExprKind::Is { base, ty } => {
+                let b = self.expr(exprs, *base)?;
+                match self.lookup_entity(frame, b as u32) {
+                    Some(entity) => Ok(u64::from(entity.ty == *ty)),
+                    None => Err(EvalError::Unknown(format!("the type of entity #{b} is unknown"))),
+                }
+            }
+            ExprKind::Quantifier { all, set, var, body } => self.quantifier(exprs, *all, *set, *var, *body),
+            ExprKind::Local(var) => self
+                .locals
+                .borrow()
+                .get(*var as usize)
+                .copied()
+                .flatten()
+                .ok_or_else(|| EvalError::Unknown(format!("quantifier variable {var} read outside its quantifier"))),
         }
+    }
+
+    /// `set.any(x, body)` / `set.all(x, body)`: the elements in the set's
+    /// order; the first that decides (true for `any`, false for `all`)
+    /// stops the evaluation, and an error on an element before it is the
+    /// result.
+    fn quantifier(&self, exprs: &[Expr], all: bool, set: u32, var: u32, body: u32) -> R {
+        let handle = self.expr(exprs, set)?;
+        let elements = self.set_elements(handle);
+        let slot = var as usize;
+        let saved = {
+            let mut locals = self.locals.borrow_mut();
+            if locals.len() <= slot {
+                locals.resize(slot + 1, None);
+            }
+            locals.get(slot).copied().flatten()
+        };
+        let mut result = Ok(u64::from(all));
+        for element in elements {
+            if let Some(l) = self.locals.borrow_mut().get_mut(slot) {
+                *l = Some(element);
+            }
+            match self.expr(exprs, body) {
+                Ok(v) if (v != 0) != all => {
+                    result = Ok(u64::from(!all));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Some(l) = self.locals.borrow_mut().get_mut(slot) {
+            *l = saved;
+        }
+        result
     }
 
     /// The value of a request variable (in a flow, `current.x` is the
@@ -261,6 +322,8 @@ impl<'a> Eval<'a> {
             Var::Now => frame.now as u64,
             Var::Actor => u64::from(self.current.unwrap_or(frame).actor),
             Var::Chain => self.current.unwrap_or(frame).chain_set,
+            Var::ChainFirst => u64::from(self.current.unwrap_or(frame).chain.first().copied().unwrap_or(frame.actor)),
+            Var::ChainLast => u64::from(self.current.unwrap_or(frame).chain.last().copied().unwrap_or(frame.actor)),
             Var::CurrentPrincipal => {
                 u64::from(if self.current.is_some() { self.current_principal } else { self.principal })
             }
@@ -492,9 +555,14 @@ impl<'a> Eval<'a> {
                 let other = self.set_elements(arg(0)?);
                 u64::from(self.with_set(r, |set| other.iter().all(|v| self.contains(element, set, *v))))
             }
-            Method::ContainsAny => {
+            Method::ContainsAny | Method::Intersects => {
                 let other = self.set_elements(arg(0)?);
                 u64::from(self.with_set(r, |set| other.iter().any(|v| self.contains(element, set, *v))))
+            }
+            Method::IsSubset => {
+                let other = arg(0)?;
+                let mine = self.set_elements(r);
+                u64::from(self.with_set(other, |set| mine.iter().all(|v| self.contains(element, set, *v))))
             }
             Method::Size => match recv_ty {
                 Ty::String => string(r).chars().count() as u64,

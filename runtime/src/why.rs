@@ -121,7 +121,7 @@ fn collect(exprs: &[Expr], id: u32, out: &mut Vec<u32>) {
             out.push(*recv);
             out.extend(args.iter().copied());
         }
-        ExprKind::Has { base, .. } => out.push(*base),
+        ExprKind::Has { base, .. } | ExprKind::Is { base, .. } => out.push(*base),
         _ => {}
     }
 }
@@ -138,6 +138,8 @@ fn path_text(exprs: &[Expr], id: u32, strings: &[String]) -> Option<String> {
                 Var::Now => "now",
                 Var::Actor => "actor",
                 Var::Chain => "chain",
+                Var::ChainFirst => "chain.first",
+                Var::ChainLast => "chain.last",
                 Var::CurrentPrincipal => "current.principal",
                 Var::CurrentResource => "current.resource",
                 Var::CurrentContext => "current.context",

@@ -103,3 +103,88 @@ fn jit_and_interpreter_agree_on_generated_programs() {
         }
     }
 }
+
+/// The generator writes every form of type tests, quantifiers and set
+/// algebra, so the run above decides them on both backends.
+#[test]
+fn generated_programs_use_type_tests_quantifiers_and_set_algebra() {
+    let base = env_or("WARD_AGREEMENT_SEED", 0x5741_5244_0000);
+    let sources: Vec<String> = (0..300).map(|i| generator::generate(base + i, 1).source).collect();
+    for form in [" is ", ".any(", ".all(", ".intersects(", ".is_subset(", "chain.first", "chain.last", "chain.any("] {
+        let n = sources.iter().filter(|s| s.contains(form)).count();
+        assert!(n >= 3, "only {n} of 300 generated programs use `{form}`");
+    }
+    let narrowed = sources.iter().filter(|s| s.contains("(principal is ") && s.contains(" in Team::")).count();
+    assert!(narrowed >= 1, "no generated program narrows `principal` or tests `is … in`");
+}
+
+/// Hand-written cases for the chain: who is in it decides, not how long it is.
+#[test]
+fn chain_quantifiers_and_type_tests_agree_on_chosen_chains() {
+    use serde_json::json;
+    let source = r#"
+schema s {
+  entity Team
+  entity User in [Team] { limit: Int }
+  entity Agent in [Team] { limit: Int, scopes: Set<String> }
+  entity Doc { tags: Set<String>, readers: Set<User> }
+  action read by [User, Agent] on [Doc]
+  context { wanted: Set<String> }
+}
+policy p {
+  @id("person")
+  forbid principal: Agent unless chain.any(l, l is User)
+  @id("origin")
+  forbid unless chain.first is User in Team::"staff"
+  @id("limits")
+  forbid when chain.any(l, l is User && l.limit < 10)
+  @id("agents-scoped")
+  forbid when chain.any(l, l is Agent && !l.scopes.contains("read"))
+  @id("read")
+  permit action: read when context.wanted.is_subset(resource.tags) && resource.tags.intersects(["public", "team"])
+    && resource.readers.all(r, r in Team::"staff")
+}
+"#;
+    let uid = |t: &str, id: &str| json!({"type": t, "id": id});
+    let entities = json!([
+        {"uid": uid("Team", "staff"), "attrs": {}, "parents": []},
+        {"uid": uid("User", "dana"), "attrs": {"limit": 50}, "parents": [uid("Team", "staff")]},
+        {"uid": uid("User", "omar"), "attrs": {"limit": 5}, "parents": [uid("Team", "staff")]},
+        {"uid": uid("User", "eve"), "attrs": {"limit": 50}, "parents": []},
+        {"uid": uid("Agent", "bot"), "attrs": {"limit": 50, "scopes": ["read"]}, "parents": []},
+        {"uid": uid("Agent", "planner"), "attrs": {"limit": 50, "scopes": ["read"]}, "parents": []},
+        {"uid": uid("Agent", "rogue"), "attrs": {"limit": 50, "scopes": []}, "parents": []},
+        {"uid": uid("Doc", "d"), "attrs": {"tags": ["public", "x"], "readers": [uid("User", "dana")]}, "parents": []},
+        {"uid": uid("Doc", "e"), "attrs": {"tags": ["x"], "readers": [uid("User", "eve")]}, "parents": []},
+    ]);
+    let request = |chain: &[(&str, &str)], doc: &str, wanted: &[&str]| {
+        let chain: Vec<_> = chain.iter().map(|(t, id)| uid(t, id)).collect();
+        json!({"principal": uid("Agent", "bot"), "action": "read", "resource": uid("Doc", doc),
+               "on_behalf_of": chain, "context": {"wanted": wanted}})
+    };
+    // (request, allowed?)
+    let cases = [
+        (request(&[("User", "dana")], "d", &["public"]), true),
+        // Two agents and no person: two links, no person.
+        (request(&[("Agent", "planner")], "d", &["public"]), false),
+        // A person, but not one of the staff, at the origin.
+        (request(&[("User", "eve")], "d", &["public"]), false),
+        // A person whose own limit is too low.
+        (request(&[("User", "omar")], "d", &["public"]), false),
+        // An unscoped agent in the middle.
+        (request(&[("User", "dana"), ("Agent", "rogue")], "d", &["public"]), false),
+        // Not a subset of the document's tags; no shared tag; a reader outside the staff.
+        (request(&[("User", "dana")], "d", &["public", "secret"]), false),
+        (request(&[("User", "dana")], "e", &[]), false),
+        (request(&[], "d", &["public"]), false),
+    ];
+    for (i, (req, allow)) in cases.iter().enumerate() {
+        let case = generator::Case {
+            source: source.to_string(),
+            entities: entities.clone(),
+            requests: vec![(generator::NOON, req.clone())],
+        };
+        let tally = generator::check(&case).unwrap_or_else(|e| panic!("case {i}: {e:?}"));
+        assert_eq!((tally.requests, tally.allow), (1, usize::from(*allow)), "case {i}: {req}");
+    }
+}

@@ -172,6 +172,44 @@ fn hostile_programs_are_refused_when_the_bundle_is_read() {
             }),
             "nested more than",
         ),
+        (
+            "a quantifier's variable read where no quantifier binds it",
+            Box::new(|p: &mut Program| {
+                let (r, e) = find(p, "p.team", |k, _| matches!(k, ExprKind::Var(_)));
+                p.rules[r].exprs[e].kind = ExprKind::Local(0);
+            }),
+            "bound by no quantifier",
+        ),
+        (
+            "a type test of an entity type that does not exist",
+            Box::new(|p: &mut Program| {
+                let (r, e) = find(p, "p.secret", |k, _| matches!(k, ExprKind::Has { .. }));
+                let ExprKind::Has { base, .. } = p.rules[r].exprs[e].kind else { unreachable!() };
+                p.rules[r].exprs[e].kind = ExprKind::Is { base, ty: 1_000 };
+            }),
+            "entity type",
+        ),
+        (
+            "quantifiers nested deeper than the work bound allows",
+            Box::new(|p: &mut Program| {
+                let (r, _) = find(p, "p.secret", |k, _| matches!(k, ExprKind::Not(_)));
+                let rule = &mut p.rules[r];
+                let tags =
+                    ward_compiler::ir::Expr { kind: ExprKind::Set(Vec::new()), ty: Ty::Set(Box::new(Ty::String)) };
+                rule.exprs.push(ward_compiler::ir::Expr { kind: ExprKind::Const(Const::Bool(true)), ty: Ty::Bool });
+                let mut body = rule.exprs.len() as u32 - 1;
+                for var in 0..4 {
+                    rule.exprs.push(tags.clone());
+                    let set = rule.exprs.len() as u32 - 1;
+                    rule.exprs.push(ward_compiler::ir::Expr {
+                        kind: ExprKind::Quantifier { all: false, set, var, body },
+                        ty: Ty::Bool,
+                    });
+                    body = rule.exprs.len() as u32 - 1;
+                }
+            }),
+            "quantifiers nested more than",
+        ),
     ];
     let key = generate_key().unwrap();
     let trusted = key.verifying_key();

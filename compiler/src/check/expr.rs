@@ -24,13 +24,27 @@ pub struct Env {
     pub actions: Vec<Arc<str>>,
     /// Inside a flow condition: the request being decided (`current`).
     pub current: Option<Box<Env>>,
+    /// What a link of the delegation chain may be: every principal type the
+    /// matched actions allow (the scope's `principal:` narrows `principal`,
+    /// not the other links).
+    pub chain: Type,
+    /// Quantifiers' variables in scope (`chain.any(l, …)` binds `l`), innermost last.
+    pub locals: Vec<(Arc<str>, Type)>,
 }
 
 impl Env {
     /// No request at all (fixtures, agents, tests, mask arguments): every
     /// request variable is an error.
     pub fn none() -> Env {
-        Env { principal: Type::Error, resource: Type::Error, context: Type::Error, actions: Vec::new(), current: None }
+        Env {
+            principal: Type::Error,
+            resource: Type::Error,
+            context: Type::Error,
+            actions: Vec::new(),
+            current: None,
+            chain: Type::Error,
+            locals: Vec::new(),
+        }
     }
 }
 
@@ -46,6 +60,10 @@ const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 /// (the runtime refuses deeper values), so a longer path can never hold.
 pub const MAX_HAS_PATH: usize = 64;
 
+/// The methods of sets and lists (and `chain`).
+pub const SET_METHODS: [&str; 9] =
+    ["contains", "contains_all", "contains_any", "intersects", "is_subset", "any", "all", "size", "is_empty"];
+
 const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
 
 /// The access path of an expression (`resource.owner.region`), if it has one.
@@ -58,6 +76,24 @@ pub fn path_key(e: &Expr) -> Option<String> {
         ExprKind::Paren(inner) => path_key(inner),
         _ => None,
     }
+}
+
+/// The key of an expression for `has` and `is` facts: its access path, where
+/// a bare name (a quantifier's variable, `actor`) is a path too.
+pub fn narrow_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Name(n) => Some(n.name.clone()),
+        ExprKind::Member { base, name } => narrow_key(base).map(|b| format!("{b}.{}", name.name)),
+        ExprKind::Index { base, key } => narrow_key(base).map(|b| format!("{b}.{}", key.string_value().unwrap_or(""))),
+        ExprKind::Paren(inner) => narrow_key(inner),
+        _ => path_key(e),
+    }
+}
+
+/// The fact that the value at `key` is an entity of type `ty` (`x is T`).
+/// The NUL separator never occurs in an access path.
+fn is_fact(key: &str, ty: &str) -> String {
+    format!("{key}\0is\0{ty}")
 }
 
 /// Facts that hold when `e` is true.
@@ -78,8 +114,13 @@ fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
     while let Some((e, value)) = work.pop() {
         match (&e.kind, value) {
             // A path too long to check (E0228) gives no facts: its prefixes would cost its length squared.
+            (ExprKind::Is { base, ty, .. }, true) => {
+                if let Some(key) = narrow_key(base) {
+                    out.insert(is_fact(&key, &ty.text()));
+                }
+            }
             (ExprKind::Has { base, path }, true) if path.len() <= MAX_HAS_PATH => {
-                if let Some(mut key) = path_key(base) {
+                if let Some(mut key) = narrow_key(base) {
                     for seg in path {
                         key.push('.');
                         key.push_str(&seg.name);
@@ -227,7 +268,16 @@ impl Cx<'_> {
         let principal = variable_type(&env, &actions, |i| &i.principals, principal_ty.as_ref());
         let resource = variable_type(&env, &actions, |i| &i.resources, resource_ty.as_ref());
         let context = Type::Record(Arc::new(shared_context(&env, &actions)));
-        let out = Env { principal, resource, context, actions, current: current.map(|c| Box::new(c.clone())) };
+        let chain = variable_type(&env, &actions, |i| &i.principals, None);
+        let out = Env {
+            principal,
+            resource,
+            context,
+            actions,
+            current: current.map(|c| Box::new(c.clone())),
+            chain,
+            locals: Vec::new(),
+        };
         for (which, ty, c) in constraints {
             self.scope_constraint(which, ty, c, &out);
         }
@@ -354,7 +404,14 @@ impl Cx<'_> {
     /// check continues on a fresh heap-allocated segment.
     /// The type of `e` (recorded when [`Cx::types`] is on).
     pub fn expr(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
-        let ty = self.expr_type(e, env, facts, expected);
+        let mut ty = self.expr_type(e, env, facts, expected);
+        if let Type::Entity(names) = &ty
+            && matches!(e.kind, ExprKind::Var(_) | ExprKind::Name(_) | ExprKind::Member { .. } | ExprKind::Index { .. })
+            && facts.iter().any(|f| f.contains('\0'))
+            && let Some(key) = narrow_key(e)
+        {
+            ty = narrowed(names, &key, facts);
+        }
         if let Some(types) = &mut self.types {
             types.insert(e.span.start, ty.clone());
         }
@@ -419,7 +476,7 @@ impl Cx<'_> {
                     return Type::Bool;
                 }
                 let mut ty = base_ty;
-                let mut key = path_key(base);
+                let mut key = narrow_key(base);
                 let mut facts = facts.clone();
                 for seg in path {
                     ty = self.attribute(base, &ty, &seg.name, seg.span, key.as_deref(), &facts, true);
@@ -431,6 +488,7 @@ impl Cx<'_> {
                 }
                 Type::Bool
             }
+            ExprKind::Is { base, ty, within } => self.is_test(e, base, ty, within.as_deref(), env, facts),
             ExprKind::Like { base, pattern } => {
                 self.expect_type(base, env, facts, &Type::String, "the left side of `like`");
                 let _ = pattern;
@@ -514,12 +572,15 @@ impl Cx<'_> {
     fn name(&mut self, name: &Ident, env: &Env, expected: Option<&Type>) -> Type {
         let n = name.name.as_str();
         let schema = Arc::clone(self.env);
+        if let Some((_, ty)) = env.locals.iter().rev().find(|(l, _)| &**l == n) {
+            return ty.clone();
+        }
         match n {
             "now" => return Type::Time,
             "actor" => return env.current.as_ref().map_or(&env.principal, |c| &c.principal).clone(),
             "chain" => {
-                let p = env.current.as_ref().map_or(&env.principal, |c| &c.principal).clone();
-                return Type::List(Box::new(p));
+                let links = env.current.as_ref().map_or(&env.chain, |c| &c.chain).clone();
+                return Type::List(Box::new(links));
             }
             "current" => {
                 if env.current.is_some() {
@@ -677,7 +738,10 @@ impl Cx<'_> {
                 }
             };
         }
-        let key = path_key(base);
+        if let Type::List(element) = base_ty {
+            return self.list_end(base, element, name, span);
+        }
+        let key = narrow_key(base);
         self.attribute(base, base_ty, name, span, key.as_deref(), facts, false)
     }
 
@@ -743,11 +807,14 @@ impl Cx<'_> {
                             ),
                         )
                         .label("not an attribute of every possible type")
-                        .help(format!(
-                            "narrow the scope, for example to `{}: {}`",
-                            scope_var(&base_text),
-                            first_with(names, &missing)
-                        ));
+                        .help(match scope_var(&base_text) {
+                            var @ ("principal" | "resource") => format!(
+                                "narrow the scope, for example to `{var}: {}`, or test the type first: `{base_text} is {} && …`",
+                                first_with(names, &missing),
+                                first_with(names, &missing)
+                            ),
+                            _ => format!("test the type first: `{base_text} is {} && …`", first_with(names, &missing)),
+                        });
                     }
                     return Type::Error;
                 }
@@ -803,6 +870,9 @@ impl Cx<'_> {
         let recv = self.expr(receiver, env, facts, None);
         let m = method.name.as_str();
         let recv_text = expr_text(receiver);
+        if let (Type::Set(el) | Type::List(el), "any" | "all") = (&recv, m) {
+            return self.quantifier(method, el, args, env, facts);
+        }
         // (parameter types, result type)
         let signature: Option<(Vec<Type>, Type)> = match (&recv, m) {
             (t, _) if t.is_error() => {
@@ -812,7 +882,7 @@ impl Cx<'_> {
                 return Type::Error;
             }
             (Type::Set(el) | Type::List(el), "contains") => Some((vec![(**el).clone()], Type::Bool)),
-            (Type::Set(el) | Type::List(el), "contains_all" | "contains_any") => {
+            (Type::Set(el) | Type::List(el), "contains_all" | "contains_any" | "intersects" | "is_subset") => {
                 Some((vec![Type::Set(el.clone())], Type::Bool))
             }
             (Type::Set(_) | Type::List(_) | Type::String, "size") => Some((vec![], Type::Int)),
@@ -827,7 +897,7 @@ impl Cx<'_> {
         };
         let Some((params, result)) = signature else {
             let methods: &[&str] = match recv {
-                Type::Set(_) | Type::List(_) => &["contains", "contains_all", "contains_any", "size", "is_empty"],
+                Type::Set(_) | Type::List(_) => &SET_METHODS,
                 Type::String => &["starts_with", "ends_with", "contains", "lower", "upper", "size", "is_empty"],
                 Type::Time => &["date", "hour", "minute", "weekday"],
                 Type::Date => &["year", "month", "day", "weekday"],
@@ -1089,6 +1159,23 @@ impl Cx<'_> {
     }
 }
 
+/// The entity types `names` narrowed by the `is` facts about `key`: the
+/// types every fact allows (a contradiction keeps the first fact's type, as
+/// the checker reported the impossible test already).
+fn narrowed(names: &Arc<[Arc<str>]>, key: &str, facts: &Facts) -> Type {
+    let prefix = format!("{key}\0is\0");
+    let mut kept: Vec<Arc<str>> = names.to_vec();
+    for fact in facts.range(prefix.clone()..).take_while(|f| f.starts_with(&prefix)) {
+        let ty = fact.get(prefix.len()..).unwrap_or("");
+        let next: Vec<Arc<str>> = kept.iter().filter(|n| &***n == ty).cloned().collect();
+        if next.is_empty() {
+            break;
+        }
+        kept = next;
+    }
+    Type::entities(kept)
+}
+
 /// Whether `e` mentions `current`.
 pub fn mentions_current(e: &Expr) -> bool {
     let mut found = false;
@@ -1109,6 +1196,10 @@ pub fn mentions_current(e: &Expr) -> bool {
             }
             ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => {
                 stack.push(base)
+            }
+            ExprKind::Is { base, within, .. } => {
+                stack.push(base);
+                stack.extend(within.as_deref());
             }
             ExprKind::Set(items) => stack.extend(items),
             ExprKind::Record(entries) => stack.extend(entries.iter().map(|e| &e.value)),
@@ -1208,4 +1299,156 @@ fn scope_var(base_text: &str) -> &str {
 /// The first type of `names` that is not in `missing`.
 fn first_with(names: &[Arc<str>], missing: &[Arc<str>]) -> String {
     names.iter().find(|n| !missing.contains(n)).map_or_else(String::new, |n| n.to_string())
+}
+
+/// Names a quantifier's variable may not take: the predefined names, which
+/// it would hide.
+const PREDEFINED: [&str; 5] = ["now", "actor", "chain", "current", "text"];
+
+impl Cx<'_> {
+    /// `base is T` and `base is T in E`: `base` an entity that may be a `T`,
+    /// `E` an entity (or set of them) a `T` may be in.
+    fn is_test(&mut self, e: &Expr, base: &Expr, ty: &Path, within: Option<&Expr>, env: &Env, facts: &Facts) -> Type {
+        let base_ty = self.expr(base, env, facts, None);
+        let target = self.entity_type(ty);
+        let base_text = expr_text(base);
+        match (&base_ty, &target) {
+            (t, _) if t.is_error() => {}
+            (Type::Entity(names), Some(t)) => {
+                if !names.contains(t) {
+                    self.error(
+                        "E0229",
+                        e.span,
+                        format!("`{base_text}` is `{base_ty}`, which is never a `{t}`: this test is always false"),
+                    )
+                    .label(format!("never a `{t}`"))
+                    .help(format!("`{base_text}` may be {}", list_names(names)));
+                }
+            }
+            (Type::Entity(_), None) => {}
+            (other, _) => {
+                self.error(
+                    "E0201",
+                    base.span,
+                    format!("`is` tests the type of an entity, but `{base_text}` is {}", other.a()),
+                )
+                .label("not an entity");
+            }
+        }
+        if let Some(within) = within {
+            let narrowed_ty = target.as_ref().map_or(Type::Error, |t| Type::entity(t));
+            let r = self.expr(within, env, facts, None);
+            match &r {
+                t if t.is_error() => {}
+                Type::Entity(_) => self.membership(&narrowed_ty, &r, true, &base_text, within.span),
+                Type::Set(inner) if matches!(**inner, Type::Entity(_)) => {
+                    self.membership(&narrowed_ty, inner, true, &base_text, within.span)
+                }
+                Type::Set(inner) if inner.is_error() => {}
+                other => {
+                    self.error(
+                        "E0201",
+                        within.span,
+                        format!(
+                            "`is … in` needs an entity or a set of entities, but `{}` is {}",
+                            expr_text(within),
+                            other.a()
+                        ),
+                    )
+                    .label("not an entity");
+                }
+            }
+        }
+        Type::Bool
+    }
+
+    /// `s.any(x, body)` and `s.all(x, body)`: `x` a fresh name bound to each
+    /// element of `s` (of type `element`) in `body`, a `Bool`.
+    fn quantifier(&mut self, method: &Ident, element: &Type, args: &[Expr], env: &Env, facts: &Facts) -> Type {
+        let m = method.name.as_str();
+        let [var, body] = args else {
+            let span = args.get(2).map_or(method.span, |a| a.span);
+            self.error(
+                "E0209",
+                span,
+                format!("`{m}` takes a variable and a condition, found {} arguments", args.len()),
+            )
+            .label("wrong number of arguments")
+            .help(format!("write `.{m}(x, x is User)`: `x` names each element in the condition"));
+            for a in args {
+                self.expr(a, env, facts, None);
+            }
+            return Type::Bool;
+        };
+        let ExprKind::Name(name) = &var.kind else {
+            self.error("E0230", var.span, format!("the first argument of `{m}` must be a new name for each element"))
+                .label("not a name")
+                .help(format!("write `.{m}(x, …)` and use `x` in the condition"));
+            self.expr(body, env, facts, None);
+            return Type::Bool;
+        };
+        let n = name.name.as_str();
+        let schema = Arc::clone(self.env);
+        let taken = if env.locals.iter().any(|(l, _)| &**l == n) {
+            Some("the variable of an enclosing quantifier")
+        } else if PREDEFINED.contains(&n) {
+            Some("a predefined name")
+        } else if schema.enums.values().any(|info| info.variants.iter().any(|v| &**v == n)) {
+            Some("an enum value")
+        } else if self.symbols.agents.contains_key(n) {
+            Some("a declared agent")
+        } else if schema.actions.contains_key(n) {
+            Some("an action")
+        } else {
+            None
+        };
+        if env.locals.len() >= ward_ir::validate::MAX_QUANTIFIER_NESTING {
+            self.error(
+                "E0230",
+                method.span,
+                format!("quantifiers nest at most {} deep", ward_ir::validate::MAX_QUANTIFIER_NESTING),
+            )
+            .label("one quantifier too many")
+            .help("each level multiplies the work by a set's size; split the condition, or test membership with `in`, `contains` or `intersects`");
+            return Type::Bool;
+        }
+        if let Some(what) = taken {
+            self.error("E0230", var.span, format!("`{n}` is already {what}; a quantifier needs a new name"))
+                .label("name already in use")
+                .help(format!("pick another name, for example `.{m}(link, …)`"));
+            return Type::Bool;
+        }
+        if let Some(types) = &mut self.types {
+            types.insert(var.span.start, element.clone());
+        }
+        let mut inner = env.clone();
+        inner.locals.push((Arc::from(n), element.clone()));
+        self.expect_type(body, &inner, facts, &Type::Bool, &format!("the condition of `{m}`"));
+        Type::Bool
+    }
+
+    /// `chain.first` and `chain.last`, the only members of a list.
+    fn list_end(&mut self, base: &Expr, element: &Type, name: &str, span: Span) -> Type {
+        let is_chain = matches!(&base.kind, ExprKind::Name(n) if n.name == "chain");
+        if is_chain && matches!(name, "first" | "last") {
+            return element.clone();
+        }
+        let help = if is_chain {
+            "`chain` has `first` and `last`, and the methods of sets (`chain.any(l, l is User)`)".to_string()
+        } else {
+            "only `chain` has `first` and `last`".to_string()
+        };
+        self.error(
+            "E0104",
+            span,
+            format!(
+                "`{}` is {}, which has no field `{name}`",
+                expr_text(base),
+                Type::List(Box::new(element.clone())).a()
+            ),
+        )
+        .label("unknown field")
+        .help(help);
+        Type::Error
+    }
 }

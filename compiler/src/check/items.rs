@@ -759,6 +759,62 @@ impl Cx<'_> {
         for clause in &rule.clauses {
             self.clause(clause, &env, &facts);
         }
+        for c in &rule.conditions {
+            // Whether the condition holding makes the rule more permissive:
+            // a permit's `when`, a forbid's `unless`.
+            let permissive = (rule.effect == Effect::Permit) == (c.kind == ConditionKind::When);
+            self.chain_length_as_person(&c.expr, permissive);
+        }
+    }
+
+    /// W0114: `chain.size() >= 2` (or `> 1`, `!= 1`, `== 2`, …) where it
+    /// lets a request through counts links, not people: a chain of two
+    /// agents passes it.
+    fn chain_length_as_person(&mut self, e: &Expr, permissive: bool) {
+        let mut work = vec![(e, permissive)];
+        while let Some((e, positive)) = work.pop() {
+            match &e.kind {
+                ExprKind::Unary { op: UnaryOp::Not, operand } => work.push((operand, !positive)),
+                ExprKind::Paren(inner) => work.push((inner, positive)),
+                ExprKind::Binary { op: BinaryOp::And | BinaryOp::Or, lhs, rhs } => {
+                    work.push((rhs, positive));
+                    work.push((lhs, positive));
+                }
+                ExprKind::Binary { op, lhs, rhs } => {
+                    let (op, n) = match (chain_size(lhs), chain_size(rhs), int_literal(lhs), int_literal(rhs)) {
+                        (true, _, _, Some(n)) => (*op, n),
+                        (_, true, Some(n), _) => (flip(*op), n),
+                        _ => continue,
+                    };
+                    // Whether the comparison holds for some chain of more
+                    // than one link and not for a lone principal.
+                    let more_than_one = match op {
+                        BinaryOp::Ge => n >= 2,
+                        BinaryOp::Gt => n >= 1,
+                        BinaryOp::Eq => n >= 2,
+                        BinaryOp::NotEq => n == 1,
+                        _ => false,
+                    };
+                    // `!(chain.size() < 2)` in a permit's `when` too.
+                    let fewer = match op {
+                        BinaryOp::Lt => n <= 2,
+                        BinaryOp::Le => n <= 1,
+                        BinaryOp::Eq => n == 1,
+                        _ => false,
+                    };
+                    if (more_than_one && positive) || (fewer && !positive) {
+                        self.warning(
+                            "W0114",
+                            e.span,
+                            "`chain.size()` counts the links of the delegation chain, not the people in it",
+                        )
+                        .label("a chain of two agents and no person passes this")
+                        .help("to require a person in the chain, write `chain.any(link, link is User)` (with your schema's type for people)");
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn clause(&mut self, clause: &Clause, env: &Env, facts: &Facts) {
@@ -1206,6 +1262,37 @@ fn kind_word(kind: ClauseKind) -> &'static str {
 }
 
 pub use crate::literals::date_text;
+
+/// Whether `e` is `chain.size()`.
+fn chain_size(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::MethodCall { receiver, method, args } => {
+            method.name == "size" && args.is_empty() && matches!(&receiver.kind, ExprKind::Name(n) if n.name == "chain")
+        }
+        ExprKind::Paren(inner) => chain_size(inner),
+        _ => false,
+    }
+}
+
+/// The value of an integer literal.
+fn int_literal(e: &Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Lit(lit) if lit.kind == LitKind::Int => crate::literals::int(&lit.raw).ok(),
+        ExprKind::Paren(inner) => int_literal(inner),
+        _ => None,
+    }
+}
+
+/// The comparison with its sides swapped (`a < b` is `b > a`).
+fn flip(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Le => BinaryOp::Ge,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Ge => BinaryOp::Le,
+        other => other,
+    }
+}
 
 #[cfg(test)]
 mod tests {

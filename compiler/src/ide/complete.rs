@@ -86,8 +86,8 @@ const AGENT: [&str; 7] =
     ["owner", "created", "expires", "rotate credentials every", "review every", "attrs", "description"];
 const TEST: [&str; 6] = ["using", "at", "advance", "entities", "request", "expect"];
 const OUTCOMES: [&str; 4] = ["allow", "deny", "approval_required", "error"];
-const EXPR_KEYWORDS: [&str; 12] =
-    ["has", "like", "matches", "in", "previously", "count", "sum", "within", "where", "true", "false", "current"];
+const EXPR_KEYWORDS: [&str; 13] =
+    ["has", "is", "like", "matches", "in", "previously", "count", "sum", "within", "where", "true", "false", "current"];
 const FUNCTIONS: [&str; 6] = ["ip", "cidr", "decimal", "duration", "date", "time"];
 const RULE_ANNOTATIONS: [&str; 6] = ["id", "reason", "severity", "shadow", "delegation", "doc"];
 const OBLIGATIONS: [&str; 3] = ["require_approval", "notify", "audit"];
@@ -632,11 +632,12 @@ impl Completer<'_> {
             return;
         }
         let Some(ty) = self.receiver_type(&words) else { return };
-        self.members_of(&ty);
+        let chain = matches!(words.as_slice(), [only] if only == "chain");
+        self.members_of(&ty, chain);
     }
 
     /// The attributes, fields or methods of a value of type `ty`.
-    fn members_of(&mut self, ty: &Type) {
+    fn members_of(&mut self, ty: &Type, chain: bool) {
         let (env, _) = self.env();
         match ty {
             Type::Entity(names) => {
@@ -664,6 +665,12 @@ impl Completer<'_> {
                     self.out.push(Completion::new(f, CompletionKind::Field).detail("the request being decided"));
                 }
             }
+            Type::List(link) if chain => {
+                self.out.push(
+                    Completion::new("first", CompletionKind::Field).detail(format!("chain.first: {link} (the origin)")),
+                );
+                self.out.push(Completion::new("last", CompletionKind::Field).detail(format!("chain.last: {link}")));
+            }
             _ => {}
         }
         let methods: &[(&str, &str)] = match ty {
@@ -671,6 +678,10 @@ impl Completer<'_> {
                 ("contains", "contains(element) -> Bool"),
                 ("contains_all", "contains_all(set) -> Bool"),
                 ("contains_any", "contains_any(set) -> Bool"),
+                ("intersects", "intersects(set) -> Bool: the two share an element"),
+                ("is_subset", "is_subset(set) -> Bool: every element is in the other set"),
+                ("any", "any(x, condition) -> Bool: the condition holds for some element x"),
+                ("all", "all(x, condition) -> Bool: the condition holds for every element x"),
                 ("size", "size() -> Int"),
                 ("is_empty", "is_empty() -> Bool"),
             ],
@@ -722,6 +733,7 @@ impl Completer<'_> {
             "principal" | "actor" => scope.principal.clone(),
             "resource" => scope.resource.clone(),
             "context" => scope.context.clone(),
+            "chain" => Type::List(Box::new(scope.chain.clone())),
             "current" if scope.current.is_some() => Type::Request,
             "response" => {
                 let returns: Vec<Type> =
@@ -757,6 +769,7 @@ impl Completer<'_> {
                 })?,
                 Type::Record(r) => r.fields.get(w.as_str()).map(|f| f.ty.clone())?,
                 Type::Set(el) | Type::List(el) if w == "*" => (**el).clone(),
+                Type::List(el) if first == "chain" && (w == "first" || w == "last") => (**el).clone(),
                 _ => return None,
             };
         }

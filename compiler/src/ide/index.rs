@@ -531,6 +531,13 @@ impl Indexer<'_> {
                     }
                     work.push(base);
                 }
+                ExprKind::Is { base, ty, within } => {
+                    self.entity_ref(ty);
+                    if let Some(within) = within {
+                        work.push(within);
+                    }
+                    work.push(base);
+                }
                 ExprKind::Like { base, .. } => work.push(base),
                 ExprKind::Matches { base, target } => {
                     if let MatchTarget::Detector(p) = target {

@@ -48,6 +48,7 @@ impl Flows for StateFlows<'_> {
                     current_principal: current.actor,
                     flows: &crate::interp::NoHistory,
                     view: current.view(&self.loaded.store),
+                    locals: std::cell::RefCell::new(Vec::new()),
                 };
                 key_text(&eval, &flow.exprs, current_side)?
             }

@@ -457,6 +457,8 @@ struct Gen {
     rng: Rng,
     s: Schema,
     rule_id: usize,
+    /// Quantifier variables named so far (`q0`, `q1`, …): each name once.
+    qvars: usize,
 }
 
 /// Generates a case from `seed` with `requests` requests.
@@ -469,6 +471,7 @@ pub fn generate_with(rng: Rng, requests: usize) -> Case {
         rng,
         s: Schema { attrs: Vec::new(), context: Vec::new(), actions: Vec::new(), agent: None, wide: false },
         rule_id: 0,
+        qvars: 0,
     };
     g.schema();
     let source = g.source();
@@ -1254,6 +1257,16 @@ impl Gen {
                 2 => format!("{x} {} ip({})", eq(self), quote(self.rng.pick_str(&IPS))),
                 _ => format!("!({x} in cidr({}))", quote(self.rng.pick_str(&CIDRS))),
             },
+            T::SetStr if self.chance(35) => match self.below(4) {
+                0 => format!("{x}.intersects({})", self.value(&T::SetStr, env, depth)),
+                1 => format!("{x}.is_subset({})", self.value(&T::SetStr, env, depth)),
+                _ => {
+                    let v = self.qvar();
+                    let q = *self.rng.pick(&["any", "all"]);
+                    let body = self.atom_on(&v, &T::Str, env, depth.saturating_sub(1));
+                    format!("{x}.{q}({v}, {body})")
+                }
+            },
             T::SetStr => match self.below(7) {
                 0 | 1 => format!("{x}.contains({})", self.value(&T::Str, env, depth)),
                 2 => format!("{x}.contains_all({})", self.value(&T::SetStr, env, depth)),
@@ -1262,6 +1275,19 @@ impl Gen {
                 5 => format!("{x}.size() {} {}", cmp(self), self.below(4)),
                 _ => format!("{x} {} {}", eq(self), self.value(&T::SetStr, env, depth)),
             },
+            T::SetEnt(e) if self.chance(35) => {
+                let e = *e;
+                match self.below(4) {
+                    0 => format!("{x}.intersects({})", self.value(&T::SetEnt(e), env, depth)),
+                    1 => format!("{x}.is_subset({})", self.value(&T::SetEnt(e), env, depth)),
+                    _ => {
+                        let v = self.qvar();
+                        let q = *self.rng.pick(&["any", "all"]);
+                        let body = self.entity_test(&v, &[e], env, depth.saturating_sub(1));
+                        format!("{x}.{q}({v}, {body})")
+                    }
+                }
+            }
             T::SetEnt(e) => {
                 let e = *e;
                 match self.below(6) {
@@ -1383,7 +1409,76 @@ impl Gen {
         }
     }
 
+    /// A fresh quantifier variable.
+    fn qvar(&mut self) -> String {
+        self.qvars += 1;
+        format!("q{}", self.qvars)
+    }
+
+    /// `x is T` or `x is T in E`, `T` one of `types`.
+    fn is_test(&mut self, x: &str, types: &[E]) -> String {
+        let t = *self.rng.pick(types);
+        if self.chance(50) {
+            return format!("{x} is {}", t.name());
+        }
+        let a = *self.rng.pick(&ancestor_types(t));
+        format!("{x} is {} in {}", t.name(), self.entity_lit(a))
+    }
+
+    /// Type tests, quantifiers over the chain, and narrowing by `is`.
+    fn chain_quantifier(&mut self, env: &Env, depth: u32) -> String {
+        let types = env.principal.clone();
+        match self.below(6) {
+            0 | 1 => {
+                let v = self.qvar();
+                let q = *self.rng.pick(&["any", "all"]);
+                let test = match self.below(3) {
+                    0 => self.is_test(&v, &types),
+                    1 => format!("({} && {v} != actor)", self.is_test(&v, &types)),
+                    _ => {
+                        let t = *self.rng.pick(&types);
+                        let a = *self.rng.pick(&ancestor_types(t));
+                        format!("{v} in {}", self.entity_lit(a))
+                    }
+                };
+                format!("chain.{q}({v}, {test})")
+            }
+            2 => {
+                let end = *self.rng.pick(&["first", "last"]);
+                let x = format!("chain.{end}");
+                if self.chance(50) {
+                    self.is_test(&x, &types)
+                } else {
+                    format!("{x} {} actor", self.rng.pick(&["==", "!="]))
+                }
+            }
+            3 => self.is_test("principal", &types),
+            4 => {
+                // Narrowing: after `principal is T`, the attributes of a `T`.
+                let t = *self.rng.pick(&types);
+                let mut narrow = env.clone();
+                narrow.principal = vec![t];
+                let ps: Vec<PathInfo> =
+                    self.readable(&narrow, None).into_iter().filter(|p| p.root == "principal").collect();
+                if ps.is_empty() {
+                    return format!("principal is {}", t.name());
+                }
+                let p = self.rng.pick(&ps).clone();
+                let atom = self.atom_on(&p.text, &p.ty, &narrow, depth.saturating_sub(1));
+                format!("(principal is {} && {atom})", t.name())
+            }
+            _ => {
+                let v = self.qvar();
+                let w = self.qvar();
+                format!("chain.any({v}, chain.all({w}, {w} == {v} || !({w} is {})))", self.rng.pick(&types).name())
+            }
+        }
+    }
+
     fn time_or_chain(&mut self, env: &Env, depth: u32) -> String {
+        if self.chance(40) {
+            return self.chain_quantifier(env, depth);
+        }
         match self.below(8) {
             0 => format!("now.hour() {} {}", self.rng.pick(&[">=", "<"]), self.below(24)),
             1 => format!("now.weekday() <= {}", 1 + self.below(7)),
