@@ -215,6 +215,8 @@ pub struct Frame {
     pub scratch: RefCell<Vec<Box<str>>>,
     /// Sets built during evaluation (set literals with variable elements).
     pub scratch_sets: RefCell<Vec<Box<[Raw]>>>,
+    /// Records built during evaluation (record literals).
+    pub scratch_records: RefCell<Vec<crate::value::Record>>,
 }
 
 struct FrameEntities<'a> {
@@ -291,6 +293,7 @@ impl Frame {
             temp: Vec::new(),
             scratch: RefCell::new(Vec::new()),
             scratch_sets: RefCell::new(Vec::new()),
+            scratch_records: RefCell::new(Vec::new()),
         }
     }
 
@@ -303,6 +306,7 @@ impl Frame {
         self.chain.clear();
         self.scratch.get_mut().clear();
         self.scratch_sets.get_mut().clear();
+        self.scratch_records.get_mut().clear();
         self.chain_set = Raw::MAX;
         self.context = Raw::MAX;
         self.now = now;
