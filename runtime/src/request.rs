@@ -102,6 +102,17 @@ impl Request {
             Ok(EntityUid::new(t, i))
         };
         let action = match obj.get("action") {
+            // Cedar's CLI writes `"Action::\"read\""`: a Ward action name never holds `::"`.
+            Some(Json::String(s)) if s.contains("::\"") => {
+                let (ty, id) = data::entity_ref_text(s).map_err(|e| data::error("action", e))?;
+                if ty != "Action" && !ty.ends_with("::Action") {
+                    return Err(data::error(
+                        "action",
+                        format!("expected an action (`Action::\"read\"`), found an entity of type `{ty}`"),
+                    ));
+                }
+                id.into_owned()
+            }
             Some(Json::String(s)) => s.clone(),
             Some(v @ Json::Object(o)) => {
                 // Cedar's `{"type": "Action", "id": "read"}`: an entity of any other type is not an action.
