@@ -124,8 +124,6 @@ pub struct Eval<'a> {
 
 type R = Result<Raw, EvalError>;
 
-/// A record field by name, with its type and value when present.
-
 impl<'a> Eval<'a> {
     pub fn new(prepared: &'a Prepared, store: &'a Store, frame: &'a Frame, flows: &'a dyn Flows) -> Eval<'a> {
         Eval {
