@@ -213,3 +213,54 @@ fn eval_and_explain_refuse_duplicate_keys_and_round_no_decimal() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stderr(&out).contains("entities[0].uid.id"), "{}", stderr(&out));
 }
+
+/// Cedar's request and entity files as they are (issue 17; docs/cedar.md's
+/// worked migration): TinyTodo's Ward translation decides them unchanged,
+/// and an entity with tags is refused naming it, exit 1.
+#[test]
+fn eval_reads_cedar_requests_and_entities_unchanged() {
+    let dir = scratch("cedar-json");
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/workloads/tinytodo");
+    let entities = write(
+        &dir,
+        "entities.json",
+        r#"[
+          {"uid": "User::\"alice\"", "parents": ["Application::\"TinyTodo\""]},
+          {"uid": "User::\"bob\"", "parents": [{"__entity": {"type": "Team", "id": "readers"}}]},
+          {"uid": {"type": "Team", "id": "readers"}},
+          {"uid": {"type": "Team", "id": "editors"}},
+          {"uid": {"type": "List", "id": "groceries"}, "attrs": {
+            "owner": "User::\"alice\"", "name": "groceries", "readers": "Team::\"readers\"",
+            "editors": {"__entity": {"type": "Team", "id": "editors"}}, "tasks": []}},
+          {"uid": {"type": "Action", "id": "GetList"}, "attrs": {}, "parents": []}
+        ]"#,
+    );
+    let requests = write(
+        &dir,
+        "r.jsonl",
+        concat!(
+            r#"{"principal": "User::\"bob\"", "action": "Action::\"GetList\"", "resource": "List::\"groceries\"", "context": {}}"#,
+            "\n",
+            r#"{"principal": "User::\"bob\"", "action": {"type": "Action", "id": "UpdateList"}, "resource": "List::\"groceries\"", "context": {}}"#,
+            "\n",
+            r#"{"principal": "User::\"alice\"", "action": "Action::\"DeleteList\"", "resource": "List::\"groceries\"", "context": {}}"#,
+            "\n",
+        ),
+    );
+    let out = ward(&["eval", "--policy", policy, "--requests", &requests, "--entities", &entities]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let effects: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["effect"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(effects, ["allow", "deny", "allow"], "{}", stdout(&out));
+    let out = ward(&["explain", "--policy", policy, "--requests", &requests, "--entities", &entities]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Tags are refused, never dropped.
+    let tagged =
+        write(&dir, "tagged.json", r#"[{"uid": "User::\"alice\"", "tags": {"clearance": "high"}, "parents": []}]"#);
+    let out = ward(&["eval", "--policy", policy, "--requests", &requests, "--entities", &tagged]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("entities[0].tags.clearance"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("User::\"alice\""), "{}", stderr(&out));
+}

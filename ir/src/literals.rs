@@ -120,6 +120,9 @@ pub fn duration_ms(raw: &str) -> Result<i64, String> {
     let mut total: i64 = 0;
     let mut last_rank: Option<usize> = None;
     let too_long = || format!("duration `{raw}` is too long");
+    if raw.is_empty() {
+        return Err("an empty duration (write one such as `90d` or `1h30m`)".into());
+    }
     while i < bytes.len() {
         let start = i;
         while bytes.get(i).is_some_and(u8::is_ascii_digit) {
@@ -211,43 +214,82 @@ pub fn date_days(raw: &str) -> Result<i64, String> {
     Ok(days_from_civil(year, m, d))
 }
 
-/// A time (`2026-11-26T09:00:00Z`, `…+02:00`) as milliseconds since the epoch (UTC).
+/// A time as milliseconds since the epoch (UTC): `2026-11-26T09:00:00Z`,
+/// with fractional seconds (`…:00.250Z`), a UTC offset written `+02:00` or,
+/// as Cedar's `datetime` writes it, `-0500`, seconds optional (`…T09:00Z`),
+/// or a date alone (`2026-11-26`, midnight UTC, as in Cedar).
 pub fn time_ms(raw: &str) -> Result<i64, String> {
-    let bad = || format!("`{raw}` is not a valid time such as `2026-11-26T09:00:00Z`");
-    let days = date_days(raw.get(0..10).ok_or_else(bad)?)?;
-    let rest = raw.get(11..).ok_or_else(bad)?;
-    let (clock, offset_minutes) = if let Some(clock) = rest.strip_suffix('Z') {
-        (clock, 0_i64)
-    } else {
-        let split = rest.rfind(['+', '-']).ok_or_else(bad)?;
-        let (clock, offset) = rest.split_at(split);
-        let sign = if offset.starts_with('-') { -1 } else { 1 };
-        let oh = number(offset.get(1..3)).ok_or_else(bad)?;
-        let om = number(offset.get(4..6)).ok_or_else(bad)?;
-        if oh > 23 || om > 59 {
-            return Err(format!("`{raw}`: the UTC offset is out of range"));
-        }
-        (clock, sign * i64::from(oh * 60 + om))
+    let bad = || {
+        format!(
+            "`{raw}` is not a valid time such as `2026-11-26T09:00:00Z`, `2026-11-26T09:00:00.250-0500` or `2026-11-26`"
+        )
     };
+    let days = date_days(raw.get(0..10).ok_or_else(bad)?)?;
+    if raw.len() == 10 {
+        return Ok(days * 86_400_000);
+    }
+    let rest = raw.get(10..).and_then(|r| r.strip_prefix('T')).ok_or_else(bad)?;
+    let zone_at = rest.find(['Z', '+', '-']).ok_or_else(bad)?;
+    let (clock, zone) = rest.split_at(zone_at);
+    let offset_minutes = match zone {
+        "Z" => 0_i64,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let digits = zone.get(1..).ok_or_else(bad)?;
+            let (oh, om) = match digits.len() {
+                4 => (number(digits.get(0..2)), number(digits.get(2..4))),
+                5 if digits.get(2..3) == Some(":") => (number(digits.get(0..2)), number(digits.get(3..5))),
+                _ => return Err(bad()),
+            };
+            let (Some(oh), Some(om)) = (oh, om) else { return Err(bad()) };
+            if oh > 23 || om > 59 {
+                return Err(format!("`{raw}`: the UTC offset is out of range"));
+            }
+            sign * i64::from(oh * 60 + om)
+        }
+    };
+    if clock.get(2..3) != Some(":") {
+        return Err(bad());
+    }
     let h = number(clock.get(0..2)).ok_or_else(bad)?;
     let mi = number(clock.get(3..5)).ok_or_else(bad)?;
     let (s, frac_ms) = match clock.get(5..) {
-        None | Some("") => (0, 0),
+        Some("") => (0, 0),
         Some(sec) => {
-            let s = number(sec.get(1..3)).ok_or_else(bad)?;
-            let frac = sec.get(4..).unwrap_or("");
+            let s = match (sec.get(0..1), number(sec.get(1..3))) {
+                (Some(":"), Some(s)) => s,
+                _ => return Err(bad()),
+            };
+            let frac = match sec.get(3..) {
+                Some("") => "",
+                Some(f) => f.strip_prefix('.').filter(|f| !f.is_empty()).ok_or_else(bad)?,
+                None => return Err(bad()),
+            };
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
             let mut ms = 0_i64;
             for (i, b) in frac.bytes().take(3).enumerate() {
                 ms += i64::from(b - b'0') * 10_i64.pow(2 - i as u32);
             }
             (s, ms)
         }
+        None => return Err(bad()),
     };
     if h > 23 || mi > 59 || s > 59 {
         return Err(format!("`{raw}` is not a valid time: {h:02}:{mi:02}:{s:02} is not a time of day"));
     }
     let seconds = days * 86_400 + i64::from(h * 3600 + mi * 60 + s) - offset_minutes * 60;
     Ok(seconds * 1000 + frac_ms)
+}
+
+/// A duration as data may carry it (Cedar's `duration`): [`duration_ms`],
+/// optionally negative (`-5h`).
+pub fn signed_duration_ms(raw: &str) -> Result<i64, String> {
+    match raw.strip_prefix('-') {
+        Some(rest) => duration_ms(rest)?.checked_neg().ok_or_else(|| format!("duration `{raw}` is too long")),
+        None => duration_ms(raw),
+    }
 }
 
 pub fn ip(text: &str) -> Result<IpAddr, String> {
@@ -319,6 +361,16 @@ mod tests {
     }
 
     #[test]
+    fn signed_durations() {
+        assert_eq!(signed_duration_ms("-5h"), Ok(-5 * 3_600_000));
+        assert_eq!(signed_duration_ms("1d2h3m4s5ms"), Ok(93_784_005));
+        assert!(signed_duration_ms("-").is_err());
+        assert!(signed_duration_ms("").is_err());
+        assert!(signed_duration_ms("--5h").is_err());
+        assert!(signed_duration_ms("5h-").is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(duration_ms("90d"), Ok(90 * 86_400_000));
         assert_eq!(duration_ms("1h30m"), Ok(5_400_000));
@@ -346,6 +398,26 @@ mod tests {
         assert_eq!(time_ms("1970-01-01T02:00:00+02:00"), Ok(0));
         assert_eq!(time_ms("1970-01-01T00:00:00.250Z"), Ok(250));
         assert!(time_ms("2026-01-01T24:00:00Z").is_err());
+        // Cedar's `datetime` forms (issue 17): a date alone, `±hhmm` offsets.
+        assert_eq!(time_ms("1970-01-02"), Ok(86_400_000));
+        assert_eq!(time_ms("1970-01-01T00:00:00-0500"), Ok(5 * 3_600_000));
+        assert_eq!(time_ms("1970-01-01T05:00:00.125+0500"), Ok(125));
+        assert_eq!(time_ms("1970-01-01T00:01Z"), Ok(60_000));
+        // Strict: no other separator, no stray text, no non-digit fraction (which used to underflow).
+        for bad in [
+            "1970-01-01X00:00:00Z",
+            "1970-01-01T00:00:00",
+            "1970-01-01T00:00:00.!!Z",
+            "1970-01-01T00:00:00.Z",
+            "1970-01-01T00:00:00Zjunk",
+            "1970-01-01T00:00:00+05",
+            "1970-01-01T00:00:00+05:0",
+            "1970-01-01T0:00:00Z",
+            "1970-01-01T00-00-00Z",
+            "1970-01-01 ",
+        ] {
+            assert!(time_ms(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub fn entity(obj: &Bound<'_, PyAny>, field: &str) -> Result<EntityUid, Invalid>
     if obj.cast::<PyDict>().is_ok() {
         let json = to_json(obj, field, 0)?;
         let (ty, id) = ward_runtime::data::entity_ref(&json, field).map_err(|e| Invalid::new(field, e.message))?;
-        return Ok(EntityUid::new(ty, id));
+        return Ok(EntityUid::new(ty.into_owned(), id.into_owned()));
     }
     Err(Invalid::new(
         field,

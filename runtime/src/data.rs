@@ -4,6 +4,7 @@
 //! problem; a value of the wrong shape is never guessed at.
 
 use serde_json::Value as Json;
+use std::borrow::Cow;
 use ward_ir::literals;
 use ward_ir::{Field, Program, Ty};
 
@@ -142,11 +143,17 @@ pub fn kind(json: &Json) -> &'static str {
     }
 }
 
-/// The `(type, id)` of an entity reference: exactly `{"type", "id"}` or
-/// `{"__entity": {"type", "id"}}`. Any other field is refused, naming it: a
-/// reader that ignored it could see a different entity than its sender meant.
-pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(&'j str, &'j str), DataError> {
+/// The `(type, id)` of an entity reference, in each form Cedar accepts:
+/// exactly `{"type", "id"}`, `{"__entity": {"type", "id"}}`, or the string
+/// `T::"id"` (Cedar's CLI requests). Any other field is refused, naming it:
+/// a reader that ignored it could see a different entity than its sender
+/// meant.
+pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(Cow<'j, str>, Cow<'j, str>), DataError> {
     let (obj, path) = match json {
+        Json::String(s) if s.contains("::\"") => {
+            let (t, id) = entity_ref_text(s).map_err(|e| error(path, e))?;
+            return Ok((Cow::Borrowed(t), id));
+        }
         Json::Object(o) => match o.get("__entity") {
             Some(Json::Object(inner)) => {
                 only_fields(o, &["__entity"], path, "an entity reference")?;
@@ -158,19 +165,76 @@ pub fn entity_ref<'j>(json: &'j Json, path: &str) -> Result<(&'j str, &'j str), 
         other => {
             return Err(error(
                 path,
-                format!("expected an entity such as {{\"type\": \"User\", \"id\": \"dana\"}}, found {}", kind(other)),
+                format!(
+                    "expected an entity such as {{\"type\": \"User\", \"id\": \"dana\"}} or \"User::\\\"dana\\\"\", found {}",
+                    kind(other)
+                ),
             ));
         }
     };
     only_fields(obj, &["type", "id"], &path, "an entity reference")?;
     match (obj.get("type"), obj.get("id")) {
-        (Some(Json::String(t)), Some(Json::String(i))) => Ok((t, i)),
+        (Some(Json::String(t)), Some(Json::String(i))) => Ok((Cow::Borrowed(t), Cow::Borrowed(i))),
         (Some(Json::String(_)), Some(other)) => {
             Err(error(&join(&path, "id"), format!("expected a string, found {}", kind(other))))
         }
         (Some(other), Some(_)) => Err(error(&join(&path, "type"), format!("expected a string, found {}", kind(other)))),
         _ => Err(error(&path, "an entity reference needs string fields `type` and `id`")),
     }
+}
+
+/// Cedar's entity reference text `Type::"id"` (the type possibly
+/// namespaced, `A::B::"id"`; the id a Cedar string literal with its
+/// escapes). Nothing may precede or follow it.
+pub fn entity_ref_text(text: &str) -> Result<(&str, Cow<'_, str>), String> {
+    let bad = |why: &str| format!("`{text}` is not an entity reference such as `User::\"dana\"`: {why}");
+    let Some(split) = text.find("::\"") else { return Err(bad("no `::\"`")) };
+    let (ty, quoted) = text.split_at(split);
+    let well_formed = !ty.is_empty()
+        && ty.split("::").all(|seg| {
+            let mut chars = seg.chars();
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if !well_formed {
+        return Err(bad("the type must be a name (or names joined by `::`)"));
+    }
+    let body = quoted
+        .strip_prefix("::\"")
+        .and_then(|q| q.strip_suffix('"'))
+        .ok_or_else(|| bad("the id must be one quoted string, with nothing after it"))?;
+    if !body.contains('\\') {
+        if body.contains('"') {
+            return Err(bad("a `\"` inside the id must be escaped"));
+        }
+        return Ok((ty, Cow::Borrowed(body)));
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Err(bad("a `\"` inside the id must be escaped")),
+            '\\' => out.push(match chars.next() {
+                Some('n') => '\n',
+                Some('r') => '\r',
+                Some('t') => '\t',
+                Some('0') => '\0',
+                Some(c @ ('\\' | '"' | '\'')) => c,
+                Some('u') => {
+                    let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    rest.strip_prefix('{')
+                        .filter(|h| (1..=6).contains(&h.len()))
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| bad("`\\u` must be followed by `{` 1 to 6 hex digits `}` naming a character"))?
+                }
+                Some(other) => return Err(bad(&format!("unknown escape `\\{other}`"))),
+                None => return Err(bad("the id ends in a lone `\\`")),
+            }),
+            c => out.push(c),
+        }
+    }
+    Ok((ty, Cow::Owned(out)))
 }
 
 /// Refuses a field of `obj` not in `allowed`, naming it.
@@ -187,11 +251,15 @@ pub fn only_fields(
 }
 
 /// The argument of a Cedar extension value `{"__extn": {"fn": NAME, "arg": …}}`
-/// (exactly those fields).
+/// or, as Cedar also reads it, `{"fn": NAME, "arg": …}` (exactly those fields).
 fn extension<'j>(json: &'j Json, name: &str) -> Option<&'j str> {
     let outer = json.as_object()?;
-    let inner = outer.get("__extn")?.as_object()?;
-    if outer.len() != 1 || inner.len() != 2 || inner.get("fn")?.as_str()? != name {
+    let inner = match outer.get("__extn") {
+        Some(inner) if outer.len() == 1 => inner.as_object()?,
+        Some(_) => return None,
+        None => outer,
+    };
+    if inner.len() != 2 || inner.get("fn")?.as_str()? != name {
         return None;
     }
     inner.get("arg")?.as_str()
@@ -263,8 +331,8 @@ pub fn value(
                 n.as_i64().map(|v| v as u64).ok_or_else(|| expected("a duration (milliseconds or \"1h30m\")"))
             }
             other => {
-                let s = text(other, "duration").ok_or_else(|| expected("a duration such as \"1h30m\""))?;
-                literals::duration_ms(s).map(|v| v as u64).map_err(|e| error_at(path, e))
+                let s = text(other, "duration").ok_or_else(|| expected("a duration such as \"1h30m\" or \"-5h\""))?;
+                literals::signed_duration_ms(s).map(|v| v as u64).map_err(|e| error_at(path, e))
             }
         },
         Ty::Ip => {
@@ -282,7 +350,7 @@ pub fn value(
         }
         Ty::Entity(types) => {
             let (t, id) = entity_ref(json, "").map_err(at(path))?;
-            let (ty_index, index) = entities.entity(t, id, "").map_err(at(path))?;
+            let (ty_index, index) = entities.entity(&t, &id, "").map_err(at(path))?;
             if !types.contains(&ty_index) {
                 let names: Vec<&str> = types
                     .iter()

@@ -131,9 +131,6 @@ pub struct Eval<'a> {
 
 type R = Result<Raw, EvalError>;
 
-/// A record field by name, with its type and value when present.
-type NamedField = (String, Option<(Ty, Raw)>);
-
 impl<'a> Eval<'a> {
     pub fn new(prepared: &'a Prepared, store: &'a Store, frame: &'a Frame, flows: &'a dyn Flows) -> Eval<'a> {
         Eval {
@@ -204,14 +201,11 @@ impl<'a> Eval<'a> {
                 self.expr(exprs, *b).map(|v| u64::from(v != 0))
             }
             ExprKind::Cmp { op, lhs, rhs } => {
-                if let Some(same) = self.record_literal_equal(exprs, *lhs, *rhs)? {
-                    return Ok(u64::from(same == (*op == CmpOp::Eq)));
-                }
-                let ty = &Self::node(exprs, *lhs).ty;
+                let (lt, rt) = (&Self::node(exprs, *lhs).ty, &Self::node(exprs, *rhs).ty);
                 let (a, b) = (self.expr(exprs, *lhs)?, self.expr(exprs, *rhs)?);
                 Ok(u64::from(match op {
-                    CmpOp::Eq => self.equal(ty, a, b),
-                    CmpOp::Ne => !self.equal(ty, a, b),
+                    CmpOp::Eq => self.equal_as(lt, a, rt, b),
+                    CmpOp::Ne => !self.equal_as(lt, a, rt, b),
                     CmpOp::Lt => (a as i64) < (b as i64),
                     CmpOp::Le => (a as i64) <= (b as i64),
                     CmpOp::Gt => (a as i64) > (b as i64),
@@ -249,9 +243,22 @@ impl<'a> Eval<'a> {
                 }
                 Ok(self.temporary_set(values))
             }
-            // Compared field by field where they occur (`record_literal_equal`).
-            ExprKind::Record(_) => {
-                Err(EvalError::Pattern("a record literal is only compared with `==` or `!=`".into()))
+            // A record literal becomes a record of this evaluation, laid out
+            // by its own type (fields in name order); records are compared by
+            // field name (`equal_as`), so it meets records of any layout.
+            ExprKind::Record(entries) => {
+                let Ty::Record(fields) = &e.ty else {
+                    return Err(EvalError::Pattern("a record literal whose type is not a record".into()));
+                };
+                let mut record = crate::value::Record::new(fields.len());
+                for (name, value) in entries {
+                    let v = self.expr(exprs, *value)?;
+                    let field = self.prepared.string(*name);
+                    if let Some(slot) = fields.iter().position(|f| f.name == field) {
+                        record.set(slot, v);
+                    }
+                }
+                Ok(self.temporary_record(record))
             }
             ExprKind::Flow(k) => self.flows.flow(*k, self.current.unwrap_or(frame)),
             ExprKind::Is { base, ty } => {
@@ -398,7 +405,7 @@ impl<'a> Eval<'a> {
             (_, Ty::Record(fields)) => {
                 let field = self.prepared.string(name);
                 let Some(slot) = fields.iter().position(|f| f.name == field) else { return Ok(None) };
-                Ok(self.view.record(base).and_then(|r| r.get(slot)))
+                Ok(self.record_get(base, slot))
             }
             _ => Ok(None),
         }
@@ -428,13 +435,39 @@ impl<'a> Eval<'a> {
     }
 
     /// A set built during evaluation (a set literal with variable elements).
+    /// Two equal sets built in one evaluation share a handle, so that a set
+    /// of them (`[[1], [1]]`) holds one.
     fn temporary_set(&self, values: Vec<Raw>) -> Raw {
         let mut values = values;
         values.sort_unstable();
         values.dedup();
         let mut sets = self.frame.scratch_sets.borrow_mut();
+        if let Some(i) = sets.iter().position(|s| **s == *values) {
+            return crate::value::SCRATCH + i as u64;
+        }
         sets.push(values.into_boxed_slice());
         crate::value::SCRATCH + (sets.len() - 1) as u64
+    }
+
+    /// A record built during evaluation (a record literal); equal records
+    /// share a handle, as sets do.
+    fn temporary_record(&self, record: crate::value::Record) -> Raw {
+        let mut records = self.frame.scratch_records.borrow_mut();
+        if let Some(i) = records.iter().position(|r| *r == record) {
+            return crate::value::SCRATCH + i as u64;
+        }
+        records.push(record);
+        crate::value::SCRATCH + (records.len() - 1) as u64
+    }
+
+    /// Field `slot` of a record: one of the tables' or one built during
+    /// evaluation. `None` when the field is absent.
+    pub(crate) fn record_get(&self, handle: Raw, slot: usize) -> Option<Raw> {
+        if handle >= crate::value::SCRATCH {
+            let records = self.frame.scratch_records.borrow();
+            return records.get((handle - crate::value::SCRATCH) as usize).and_then(|r| r.get(slot));
+        }
+        self.view.record(handle).and_then(|r| r.get(slot))
     }
 
     /// The elements of a set: one of the tables' or one built during evaluation.
@@ -462,75 +495,54 @@ impl<'a> Eval<'a> {
 
     /// Equality of two values of type `ty`.
     pub fn equal(&self, ty: &Ty, a: Raw, b: Raw) -> bool {
-        match ty {
-            Ty::Ip => self.view.ip(a) == self.view.ip(b),
-            Ty::Cidr => self.view.cidr(a) == self.view.cidr(b),
-            Ty::Set(element) => {
+        self.equal_as(ty, a, ty, b)
+    }
+
+    /// Equality of `a` (of type `ta`) and `b` (of type `tb`): the checker
+    /// lets a record literal meet a record type with optional fields, so
+    /// the two layouts may differ; records are compared by field name, and
+    /// a field absent on one side must be absent on the other.
+    pub fn equal_as(&self, ta: &Ty, a: Raw, tb: &Ty, b: Raw) -> bool {
+        // `[]`'s element type says nothing: take the other side's.
+        let (ta, tb) = match (ta, tb) {
+            (Ty::Unknown, t) | (t, Ty::Unknown) => (t, t),
+            _ => (ta, tb),
+        };
+        match (ta, tb) {
+            (Ty::Ip, _) => self.view.ip(a) == self.view.ip(b),
+            (Ty::Cidr, _) => self.view.cidr(a) == self.view.cidr(b),
+            (Ty::Set(ea), Ty::Set(eb)) => {
                 let (x, y) = (self.set_elements(a), self.set_elements(b));
-                if matches!(**element, Ty::Ip | Ty::Cidr | Ty::Set(_) | Ty::Record(_)) {
-                    x.len() == y.len() && x.iter().all(|v| y.iter().any(|w| self.equal(element, *v, *w)))
+                if deep(ea) || deep(eb) {
+                    x.iter().all(|v| y.iter().any(|w| self.equal_as(ea, *v, eb, *w)))
+                        && y.iter().all(|w| x.iter().any(|v| self.equal_as(ea, *v, eb, *w)))
                 } else {
                     x == y
                 }
             }
-            Ty::Record(fields) => match (self.view.record(a), self.view.record(b)) {
-                (Some(x), Some(y)) => fields.iter().enumerate().all(|(i, f)| match (x.get(i), y.get(i)) {
-                    (Some(p), Some(q)) => self.equal(&f.ty, p, q),
-                    (None, None) => true,
-                    _ => false,
-                }),
-                _ => a == b,
-            },
+            (Ty::Record(fa), Ty::Record(fb)) => {
+                let slot_of = |fields: &[ward_ir::Field], name: &str| fields.iter().position(|f| f.name == name);
+                fa.iter().enumerate().all(|(i, f)| {
+                    let other = slot_of(fb, &f.name);
+                    let (x, y) = (self.record_get(a, i), other.and_then(|j| self.record_get(b, j)));
+                    match (x, y, other.and_then(|j| fb.get(j))) {
+                        (None, None, _) => true,
+                        (Some(p), Some(q), Some(g)) => self.equal_as(&f.ty, p, &g.ty, q),
+                        _ => false,
+                    }
+                }) && fb
+                    .iter()
+                    .enumerate()
+                    .all(|(j, g)| slot_of(fa, &g.name).is_some() || self.record_get(b, j).is_none())
+            }
             _ => a == b,
         }
     }
 
-    /// `a == b` when either side is a record literal (which has no value of
-    /// its own): the fields are compared by name. `None` when neither is one.
-    fn record_literal_equal(&self, exprs: &[Expr], lhs: u32, rhs: u32) -> Result<Option<bool>, EvalError> {
-        let is_literal = |id: u32| matches!(Self::node(exprs, id).kind, ExprKind::Record(_));
-        if !is_literal(lhs) && !is_literal(rhs) {
-            return Ok(None);
-        }
-        let (a, b) = (self.record_fields(exprs, lhs)?, self.record_fields(exprs, rhs)?);
-        let same = a.len() == b.len()
-            && a.iter().all(|(name, x)| {
-                b.iter().find(|(n, _)| n == name).is_some_and(|(_, y)| match (x, y) {
-                    (None, None) => true,
-                    // A literal's field type may be vaguer (`[]`): take the record's.
-                    (Some((tx, vx)), Some((ty, vy))) => {
-                        self.equal(if matches!(tx, Ty::Unknown) { ty } else { tx }, *vx, *vy)
-                    }
-                    _ => false,
-                })
-            });
-        Ok(Some(same))
-    }
-
-    /// A record's fields by name, with their types and values (`None`: absent).
-    fn record_fields(&self, exprs: &[Expr], id: u32) -> Result<Vec<NamedField>, EvalError> {
-        let node = Self::node(exprs, id);
-        if let ExprKind::Record(entries) = &node.kind {
-            let mut out = Vec::with_capacity(entries.len());
-            for (name, e) in entries {
-                let ty = Self::node(exprs, *e).ty.clone();
-                out.push((self.prepared.string(*name).to_string(), Some((ty, self.expr(exprs, *e)?))));
-            }
-            return Ok(out);
-        }
-        let value = self.expr(exprs, id)?;
-        let Ty::Record(fields) = &node.ty else { return Ok(Vec::new()) };
-        let record = self.view.record(value);
-        Ok(fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.clone(), record.and_then(|r| r.get(i)).map(|v| (f.ty.clone(), v))))
-            .collect())
-    }
-
-    fn contains(&self, element_ty: &Ty, set: &[Raw], v: Raw) -> bool {
-        if matches!(element_ty, Ty::Ip | Ty::Cidr | Ty::Set(_) | Ty::Record(_)) {
-            set.iter().any(|x| self.equal(element_ty, *x, v))
+    /// Whether `set` (of elements of type `element_ty`) holds `v` (of type `v_ty`).
+    fn contains(&self, element_ty: &Ty, set: &[Raw], v_ty: &Ty, v: Raw) -> bool {
+        if deep(element_ty) || deep(v_ty) {
+            set.iter().any(|x| self.equal_as(element_ty, *x, v_ty, v))
         } else {
             set.binary_search(&v).is_ok()
         }
@@ -549,20 +561,26 @@ impl<'a> Eval<'a> {
         Ok(match method {
             Method::Contains => {
                 let v = arg(0)?;
-                u64::from(self.with_set(r, |set| self.contains(element, set, v)))
+                let v_ty = args.first().map_or(&UNKNOWN, |a| &Self::node(exprs, *a).ty);
+                u64::from(self.with_set(r, |set| self.contains(element, set, v_ty, v)))
             }
-            Method::ContainsAll => {
+            Method::ContainsAll | Method::ContainsAny | Method::Intersects => {
                 let other = self.set_elements(arg(0)?);
-                u64::from(self.with_set(r, |set| other.iter().all(|v| self.contains(element, set, *v))))
-            }
-            Method::ContainsAny | Method::Intersects => {
-                let other = self.set_elements(arg(0)?);
-                u64::from(self.with_set(r, |set| other.iter().any(|v| self.contains(element, set, *v))))
+                let other_ty = match args.first().map(|a| &Self::node(exprs, *a).ty) {
+                    Some(Ty::Set(e)) => &**e,
+                    _ => &UNKNOWN,
+                };
+                let holds = |v: &Raw| self.with_set(r, |set| self.contains(element, set, other_ty, *v));
+                u64::from(if method == Method::ContainsAll { other.iter().all(holds) } else { other.iter().any(holds) })
             }
             Method::IsSubset => {
                 let other = arg(0)?;
+                let other_ty = match args.first().map(|a| &Self::node(exprs, *a).ty) {
+                    Some(Ty::Set(e)) => &**e,
+                    _ => &UNKNOWN,
+                };
                 let mine = self.set_elements(r);
-                u64::from(self.with_set(other, |set| mine.iter().all(|v| self.contains(element, set, *v))))
+                u64::from(self.with_set(other, |set| mine.iter().all(|v| self.contains(other_ty, set, element, *v))))
             }
             Method::Size => match recv_ty {
                 Ty::String => string(r).chars().count() as u64,
@@ -596,6 +614,12 @@ impl<'a> Eval<'a> {
             Method::IsIpv6 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv6())),
         })
     }
+}
+
+/// Whether values of type `ty` are compared by more than their word (an
+/// IP or range by address, a set or record by content).
+fn deep(ty: &Ty) -> bool {
+    matches!(ty, Ty::Ip | Ty::Cidr | Ty::Set(_) | Ty::Record(_))
 }
 
 /// ISO weekday of a day number: 1 (Monday) to 7 (Sunday). 1970-01-01 was a Thursday.

@@ -102,6 +102,17 @@ impl Request {
             Ok(EntityUid::new(t, i))
         };
         let action = match obj.get("action") {
+            // Cedar's CLI writes `"Action::\"read\""`: a Ward action name never holds `::"`.
+            Some(Json::String(s)) if s.contains("::\"") => {
+                let (ty, id) = data::entity_ref_text(s).map_err(|e| data::error("action", e))?;
+                if ty != "Action" && !ty.ends_with("::Action") {
+                    return Err(data::error(
+                        "action",
+                        format!("expected an action (`Action::\"read\"`), found an entity of type `{ty}`"),
+                    ));
+                }
+                id.into_owned()
+            }
             Some(Json::String(s)) => s.clone(),
             Some(v @ Json::Object(o)) => {
                 // Cedar's `{"type": "Action", "id": "read"}`: an entity of any other type is not an action.
@@ -215,6 +226,8 @@ pub struct Frame {
     pub scratch: RefCell<Vec<Box<str>>>,
     /// Sets built during evaluation (set literals with variable elements).
     pub scratch_sets: RefCell<Vec<Box<[Raw]>>>,
+    /// Records built during evaluation (record literals).
+    pub scratch_records: RefCell<Vec<crate::value::Record>>,
 }
 
 struct FrameEntities<'a> {
@@ -291,6 +304,7 @@ impl Frame {
             temp: Vec::new(),
             scratch: RefCell::new(Vec::new()),
             scratch_sets: RefCell::new(Vec::new()),
+            scratch_records: RefCell::new(Vec::new()),
         }
     }
 
@@ -303,6 +317,7 @@ impl Frame {
         self.chain.clear();
         self.scratch.get_mut().clear();
         self.scratch_sets.get_mut().clear();
+        self.scratch_records.get_mut().clear();
         self.chain_set = Raw::MAX;
         self.context = Raw::MAX;
         self.now = now;

@@ -119,12 +119,16 @@ impl Resolver<'_> {
             // Before the attributes are copied: a value built in memory may nest deeper than any stack.
             data::check_depth(item, &path)?;
             if let Json::Object(fields) = item {
-                data::only_fields(fields, &["uid", "attrs", "parents"], &path, "an entity")?;
+                data::only_fields(fields, &["uid", "attrs", "parents", "tags"], &path, "an entity")?;
             }
             let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
             let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
-            let t = self.type_index(ty, &format!("{path}.uid.type"))?;
-            let i = self.index(t, id) as usize;
+            no_tags(item, &ty, &id, &path)?;
+            if self.action_entity(item, &ty, &id, &path)? {
+                continue;
+            }
+            let t = self.type_index(&ty, &format!("{path}.uid.type"))?;
+            let i = self.index(t, &id) as usize;
             let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
             let label = format!("{ty}::{id:?}");
             if let Some(p) = self.pending.get_mut(i) {
@@ -144,8 +148,11 @@ impl Resolver<'_> {
             let path = format!("entities[{n}]");
             let Some(uid) = item.get("uid") else { continue };
             let (ty, id) = data::entity_ref(uid, &path)?;
-            let t = self.type_index(ty, &path)?;
-            let i = self.index(t, id);
+            if self.is_action_type(&ty) {
+                continue;
+            }
+            let t = self.type_index(&ty, &path)?;
+            let i = self.index(t, &id);
             let parents = match item.get("parents") {
                 None | Some(Json::Null) => Vec::new(),
                 Some(Json::Array(ps)) => ps.iter().collect(),
@@ -160,18 +167,79 @@ impl Resolver<'_> {
             for (k, p) in parents.into_iter().enumerate() {
                 let ppath = format!("{path}.parents[{k}]");
                 let (pty, pid) = data::entity_ref(p, &ppath)?;
-                let pt = self.type_index(pty, &ppath)?;
+                let pt = self.type_index(&pty, &ppath)?;
                 let allowed = program.entity_types.get(t as usize).is_some_and(|e| e.parents.contains(&pt));
                 if !allowed {
                     return Err(data::error(&ppath, format!("the schema does not allow a `{ty}` to be in a `{pty}`")));
                 }
-                indexes.push(self.index(pt, pid));
+                indexes.push(self.index(pt, &pid));
             }
             if let Some(p) = self.pending.get_mut(i as usize) {
                 p.parents = indexes;
             }
         }
         Ok(())
+    }
+
+    /// Whether `ty` names Cedar's action type (`Action`, `NS::Action`) and
+    /// no entity type of the schema.
+    fn is_action_type(&self, ty: &str) -> bool {
+        (ty == "Action" || ty.ends_with("::Action")) && !self.program.entity_types.iter().any(|t| t.name == ty)
+    }
+
+    /// An `Action` entity, as Cedar's entity files may list: accepted when
+    /// it says what the schema says (the action exists, has no attributes,
+    /// and is in no group the schema does not put it in), and then adds
+    /// nothing (actions and their groups come from the schema). `false`
+    /// when `ty` is not the action type.
+    fn action_entity(&self, item: &Json, ty: &str, id: &str, path: &str) -> Result<bool, DataError> {
+        if !self.is_action_type(ty) {
+            return Ok(false);
+        }
+        let label = format!("{ty}::{id:?}");
+        let actions = &self.program.actions;
+        let Some(index) = actions.iter().position(|a| a.name == id) else {
+            let names = actions.iter().map(|a| a.name.as_str());
+            let help = ward_ir::did_you_mean(id, names).map(|h| format!("; {h}")).unwrap_or_default();
+            return Err(data::error(&format!("{path}.uid.id"), format!("{label}: no such action in the schema{help}")));
+        };
+        match item.get("attrs") {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(a)) if a.is_empty() => {}
+            Some(_) => {
+                return Err(data::error(
+                    &format!("{path}.attrs"),
+                    format!("{label}: an action has no attributes in Ward; refused rather than ignored"),
+                ));
+            }
+        }
+        let groups = actions.get(index).map(|a| a.groups.clone()).unwrap_or_default();
+        let parents = match item.get("parents") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(ps)) => ps.iter().collect(),
+            Some(other) => {
+                return Err(data::error(
+                    &format!("{path}.parents"),
+                    format!("expected an array, found {}", data::kind(other)),
+                ));
+            }
+        };
+        for (k, p) in parents.into_iter().enumerate() {
+            let ppath = format!("{path}.parents[{k}]");
+            let (pty, pid) = data::entity_ref(p, &ppath)?;
+            let group = actions.iter().position(|a| a.name == *pid && a.is_group);
+            let declared = self.is_action_type(&pty) && group.is_some_and(|g| groups.contains(&(g as u32)));
+            if !declared {
+                return Err(data::error(
+                    &ppath,
+                    format!(
+                        "{label} is in {pty}::{pid:?} here, but the schema does not put action `{id}` in a group `{pid}`; \
+                         actions and their groups come from the schema"
+                    ),
+                ));
+            }
+        }
+        Ok(true)
     }
 
     /// The policy's agents: declared attributes and parents, merged under the data's.
@@ -229,6 +297,29 @@ impl Resolver<'_> {
             records.push(Record::new(fields));
         }
         Ok(records)
+    }
+}
+
+/// Entity tags (Cedar's `"tags"`) have no equivalent in Ward yet (no
+/// `hasTag`/`getTag`): an entity that carries any is refused, naming it
+/// and the tag, never loaded without them. An empty `tags` object says
+/// nothing and is accepted.
+fn no_tags(item: &Json, ty: &str, id: &str, path: &str) -> Result<(), DataError> {
+    match item.get("tags") {
+        None | Some(Json::Null) => Ok(()),
+        Some(Json::Object(tags)) => match tags.keys().next() {
+            None => Ok(()),
+            Some(tag) => Err(data::error(
+                &format!("{path}.tags.{tag}"),
+                format!(
+                    "entity {ty}::{id:?} has tag `{tag}`: Ward cannot represent entity tags yet \
+                     (no `hasTag`/`getTag`); refused rather than dropped"
+                ),
+            )),
+        },
+        Some(other) => {
+            Err(data::error(&format!("{path}.tags"), format!("expected an object, found {}", data::kind(other))))
+        }
     }
 }
 

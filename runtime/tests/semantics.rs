@@ -387,6 +387,59 @@ fn records_compare_field_by_field() {
     });
 }
 
+/// A set of records tested against a record literal (issue 17): the
+/// checker accepts it, so it must evaluate, on both backends, whatever the
+/// field order and whichever optional fields the literal leaves out.
+#[test]
+fn sets_of_records_hold_record_literals() {
+    let src = r#"
+      schema s {
+        entity Org
+        entity User { orgs: Set<{ org: Org, line: String }>, tags: Set<{ k: String, v?: Int }> }
+        entity Doc
+        action lit, attr, optional, any, all, nested, size by [User] on [Doc]
+      }
+      policy p {
+        @id("lit") permit action: lit when [{a: 1}].contains({a: 1}) && !([{a: 1}].contains({a: 2}))
+        @id("attr") permit action: attr when principal.orgs.contains({line: "tax", org: Org::"acme"})
+        @id("optional") permit action: optional when principal.tags.contains({k: "x"}) && !principal.tags.contains({k: "y"})
+        @id("any") permit action: any
+          when principal.orgs.contains_any([{org: Org::"other", line: "x"}, {org: Org::"acme", line: "tax"}])
+            && !principal.tags.contains_any([{k: "y", v: 1}])
+        @id("all") permit action: all when [{a: 1, b: "s"}, {a: 2, b: "t"}].contains_all([{b: "t", a: 2}])
+          && !([{a: 1, b: "s"}].contains_all([{a: 1, b: "s"}, {a: 3, b: "s"}]))
+        @id("nested") permit action: nested when [{r: {a: 1}, s: [{b: 2}]}].contains({s: [{b: 2}], r: {a: 1}})
+          && {a: [{b: 1}]} == {a: [{b: 1}]} && {a: 1} != {a: 2}
+        @id("size") permit action: size when [{a: 1}, {a: 1}, {a: 2}].size() == 2
+      }
+    "#;
+    let data = json!([
+        {"uid": {"type": "Org", "id": "acme"}},
+        {"uid": {"type": "User", "id": "ana"}, "attrs": {
+            "orgs": [{"org": {"type": "Org", "id": "acme"}, "line": "tax"}],
+            "tags": [{"k": "x"}, {"k": "y", "v": 2}]}},
+        {"uid": {"type": "User", "id": "bob"}, "attrs": {
+            "orgs": [{"org": {"type": "Org", "id": "acme"}, "line": "audit"}],
+            "tags": [{"k": "x", "v": 1}, {"k": "y", "v": 1}]}},
+        {"uid": {"type": "Doc", "id": "d"}},
+    ]);
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let engine = common::engine_with(src, data.clone(), backend);
+        let ask = |who: &str, action: &str| {
+            let d = decide(&engine, &common::req(("User", who), action, ("Doc", "d"), json!({})));
+            assert!(d.errors.is_empty(), "{backend:?} {who} {action}: {:?}", d.errors);
+            d.effect
+        };
+        for action in ["lit", "attr", "optional", "any", "all", "nested", "size"] {
+            assert_eq!(ask("ana", action), Effect::Allow, "{backend:?} ana {action}");
+        }
+        // bob's org is another line, his `x` tag has a value, and he holds `{k: "y", v: 1}`.
+        for action in ["attr", "optional", "any"] {
+            assert_eq!(ask("bob", action), Effect::Deny, "{backend:?} bob {action}");
+        }
+    }
+}
+
 // ───────────────────────── hierarchies ─────────────────────────
 
 #[test]

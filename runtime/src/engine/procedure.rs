@@ -360,12 +360,11 @@ pub(super) fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
             serde_json::Value::from(items).to_string()
         }
         Some(ir::Ty::Record(fields)) => {
-            let record = eval.view.record(v);
             let map: serde_json::Map<String, serde_json::Value> = fields
                 .iter()
                 .enumerate()
                 .filter_map(|(i, f)| {
-                    let x = record.and_then(|r| r.get(i))?;
+                    let x = eval.record_get(v, i)?;
                     Some((f.name.clone(), serde_json::Value::String(render(eval, Some(&f.ty), x))))
                 })
                 .collect();

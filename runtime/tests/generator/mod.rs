@@ -173,6 +173,8 @@ pub enum T {
     Ent(E),
     /// `type Addr = { city: String, zip?: String }`
     Rec,
+    /// `Set<Addr>`: tested against record literals, which may leave `zip` out.
+    SetRec,
 }
 
 impl T {
@@ -192,6 +194,7 @@ impl T {
             T::SetEnt(e) => format!("Set<{}>", e.name()),
             T::Ent(e) => e.name().into(),
             T::Rec => "Addr".into(),
+            T::SetRec => "Set<Addr>".into(),
         }
     }
 
@@ -217,6 +220,7 @@ impl T {
             T::Ent(E::Folder) => "home",
             T::Ent(_) => "ref",
             T::Rec => "post",
+            T::SetRec => "posts",
         }
     }
 
@@ -225,7 +229,7 @@ impl T {
     }
 }
 
-const POOL: [T; 16] = [
+const POOL: [T; 17] = [
     T::Int,
     T::Dec,
     T::Str,
@@ -240,6 +244,7 @@ const POOL: [T; 16] = [
     T::SetEnt(E::Role),
     T::SetEnt(E::Team),
     T::Rec,
+    T::SetRec,
     T::Ent(E::Team),
     T::Str,
 ];
@@ -742,6 +747,12 @@ impl Gen {
             T::SetEnt(e) => format!("[{}]", self.entity_lit(*e)),
             T::Ent(e) => self.entity_lit(*e),
             T::Rec => format!("{{ city: {} }}", quote(self.rng.pick_str(&STRINGS))),
+            // Inside a set the element must match `Addr`'s fields exactly.
+            T::SetRec => format!(
+                "[{{ city: {}, zip: {} }}]",
+                quote(self.rng.pick_str(&STRINGS)),
+                quote(self.rng.pick_str(&STRINGS))
+            ),
         }
     }
 
@@ -1078,6 +1089,32 @@ impl Gen {
             T::Ent(e) => self.entity_value(*e, env, d),
             // Records are only read through paths.
             T::Rec => "resource".into(),
+            T::SetRec => {
+                let n = self.below(3);
+                if n == 0 && self.chance(50) {
+                    return "[]".into();
+                }
+                // Where a `Set<Addr>` is expected, a set literal's elements
+                // must have `Addr`'s fields exactly.
+                let items: Vec<String> = (0..n.max(1)).map(|_| self.rec_lit(env, d, deep, true)).collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+    }
+
+    /// A record literal that fits `Addr`: with a `zip` when `full`, else
+    /// without one; fields in either order, values literal or computed.
+    fn rec_lit(&mut self, env: &Env, depth: u32, deep: bool, full: bool) -> String {
+        let text = |g: &mut Gen| if deep { g.value(&T::Str, env, depth) } else { quote(g.rng.pick_str(&STRINGS)) };
+        let city = text(self);
+        if !full {
+            return format!("{{ city: {city} }}");
+        }
+        let zip = text(self);
+        if self.chance(50) {
+            format!("{{ city: {city}, zip: {zip} }}")
+        } else {
+            format!("{{ zip: {zip}, city: {city} }}")
         }
     }
 
@@ -1315,10 +1352,32 @@ impl Gen {
                     format!("{{ zip: {z}, city: {c} }} {} {x}", eq(self))
                 }
             }
-            T::Rec => match self.below(3) {
+            T::Rec => match self.below(4) {
                 0 => format!("{x}.city {} {}", eq(self), quote(self.rng.pick_str(&STRINGS))),
                 1 => format!("{x} has zip"),
+                // A record in a set of record literals (issue 17).
+                2 => format!(
+                    "[{}, {}].contains({x})",
+                    self.rec_lit(env, depth, false, true),
+                    self.rec_lit(env, depth, true, true)
+                ),
                 _ => format!("({x} has zip && {x}.zip like {})", quote(self.rng.pick_str(&GLOBS))),
+            },
+            // A set of records tested against record literals (issue 17).
+            T::SetRec => match self.below(7) {
+                0 | 1 => {
+                    let full = self.chance(60);
+                    format!("{x}.contains({})", self.rec_lit(env, depth, depth > 0, full))
+                }
+                2 => format!("{x}.contains_all({})", self.value(&T::SetRec, env, depth)),
+                3 => format!("{x}.contains_any({})", self.value(&T::SetRec, env, depth)),
+                4 => format!("{x}.is_empty()"),
+                5 => format!("{x}.size() {} {}", cmp(self), self.below(3)),
+                _ => {
+                    let n = self.below(3);
+                    let items: Vec<String> = (0..n).map(|_| self.rec_lit(env, depth, false, true)).collect();
+                    format!("{x} {} [{}]", eq(self), items.join(", "))
+                }
             },
         }
     }
@@ -1829,6 +1888,10 @@ impl Gen {
                 }
                 Json::Object(m)
             }
+            T::SetRec => {
+                let n = self.below(3);
+                Json::Array((0..n).map(|_| self.json_value(&T::Rec)).collect())
+            }
         }
     }
 
@@ -2090,6 +2153,16 @@ fn invariants(d: &Decision) -> Result<(), String> {
     }
     if d.effect == Effect::Deny && !d.masks.is_empty() {
         return Err("a deny carries masks".into());
+    }
+    // A well-typed program meets only the errors its data can cause: an
+    // absent attribute (an entity the store lacks) or an overflow. Anything
+    // else means the checker accepted what the runtime cannot evaluate
+    // (issue 17: a record literal in a set), on both backends alike.
+    let unexpected = |e: &&ward_runtime::decision::EvalErrorOut| {
+        e.rule.is_some() && !e.message.contains(" is absent on ") && !e.message.ends_with("overflowed")
+    };
+    if let Some(e) = d.errors.iter().find(unexpected) {
+        return Err(format!("an evaluation error a well-typed program must not meet: {}", e.message));
     }
     Ok(())
 }
