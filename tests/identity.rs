@@ -179,15 +179,15 @@ fn tokens_decide_for_their_principal_and_chain_and_every_bad_token_is_refused_an
     assert!(log.contains(r#""principal":"Agent::\"bot\"""#), "the current actor is the principal: {log}");
 
     // The request may not name another principal, chain, or a context field the token fills.
-    let as_bot =
-        json!({"principal": {"type": "Agent", "id": "bot"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": false}});
+    let as_bot = json!({"principal": {"type": "Agent", "id": "bot"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": false}});
     let alice = mint(&key, &claims("alice"));
     let r = srv.call("POST", "/v1/decide", Some(&alice), Some(&as_bot.to_string()));
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.json()["error"].as_str().unwrap().contains("impersonate"), "{}", r.body);
     let chain = json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}, "on_behalf_of": [{"type": "User", "id": "alice"}]});
     assert_eq!(srv.call("POST", "/v1/decide", Some(&alice), Some(&chain.to_string())).status, 403);
-    let forged = json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": true}});
+    let forged =
+        json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": true}});
     let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &no_mfa)), Some(&forged.to_string()));
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.json()["error"].as_str().unwrap().contains("context.mfa"), "{}", r.body);

@@ -123,7 +123,14 @@ enum Failed {
 }
 
 /// Decides one evaluation under the version held by the caller.
-fn evaluate(app: &App, caller: &Caller, item: &Map<String, Json>, defaults: &Map<String, Json>, at: &str, version: &Version) -> Result<Json, Failed> {
+fn evaluate(
+    app: &App,
+    caller: &Caller,
+    item: &Map<String, Json>,
+    defaults: &Map<String, Json>,
+    at: &str,
+    version: &Version,
+) -> Result<Json, Failed> {
     let mut ward = to_ward(item, defaults, at).map_err(Failed::Bad)?;
     if caller.identity.is_none() && ward.get("principal").is_none() {
         return Err(Failed::Bad(format!("{at}subject: missing")));
@@ -246,7 +253,7 @@ pub async fn evaluations(State(app): State<Arc<App>>, req: Request) -> Response 
                 },
             },
         };
-        let allowed = answer["decision"] == Json::Bool(true);
+        let allowed = answer.get("decision") == Some(&Json::Bool(true));
         answers.push(answer);
         match semantic {
             Semantic::DenyOnFirstDeny if !allowed => break,
@@ -269,9 +276,8 @@ pub async fn metadata(State(app): State<Arc<App>>, req: Request) -> Response {
                 && host.len() <= 255
                 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
             if !plausible {
-                return app.bad_request(
-                    "Host: missing or not a host name; or configure `[authzen] policy_decision_point`",
-                );
+                return app
+                    .bad_request("Host: missing or not a host name; or configure `[authzen] policy_decision_point`");
             }
             format!("{}://{host}", if app.tls { "https" } else { "http" })
         }

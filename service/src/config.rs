@@ -370,7 +370,9 @@ impl Config {
                 return Err(format!("{at}: issuer `{}` is configured twice", issuer.issuer));
             }
             if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
-                return Err(format!("{at}.audiences: give at least one audience (what the issuer puts in `aud` for Ward)"));
+                return Err(format!(
+                    "{at}.audiences: give at least one audience (what the issuer puts in `aud` for Ward)"
+                ));
             }
             if issuer.algorithms.is_empty() {
                 return Err(format!("{at}.algorithms: give at least one (e.g. [\"RS256\"])"));
@@ -397,7 +399,9 @@ impl Config {
             return Err("[server] max_token_bytes must be positive".to_string());
         }
         if self.tokens.is_empty() && self.issuers.is_empty() {
-            eprintln!("ward serve: warning: no [[tokens]] or [[issuers]] configured; every authenticated endpoint will answer 401");
+            eprintln!(
+                "ward serve: warning: no [[tokens]] or [[issuers]] configured; every authenticated endpoint will answer 401"
+            );
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use ward_runtime::audit::{AuditLog, Entry};
 use ward_runtime::mask::Keys;
 use ward_runtime::masking::{Payload, deny_for, merge_masked};
-use ward_runtime::{Decision, EntityUid, Effect};
+use ward_runtime::{Decision, Effect, EntityUid};
 
 use crate::config::Config;
 use crate::identity::{self, Identity, Issuers};
@@ -230,7 +230,11 @@ impl App {
                     self.audit_refusal("", token.as_bytes(), "authentication", &refusal.message);
                     let challenge = format!(
                         "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                        refusal.message.chars().filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\') || *c == ' ').collect::<String>()
+                        refusal
+                            .message
+                            .chars()
+                            .filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\') || *c == ' ')
+                            .collect::<String>()
                     );
                     Err(unauthorized(&refusal.message, HeaderValue::from_str(&challenge).unwrap_or(plain)))
                 }
@@ -312,7 +316,8 @@ impl App {
         }
         let loaded = self.policy.engine.loaded();
         let program = loaded.program();
-        let action = obj.get("action").and_then(Json::as_str).and_then(|a| program.actions.iter().find(|x| x.name == a));
+        let action =
+            obj.get("action").and_then(Json::as_str).and_then(|a| program.actions.iter().find(|x| x.name == a));
         let mapped = self.issuers.mapped_fields(&id.issuer);
         if let Some(Json::Object(context)) = obj.get("context")
             && !impersonate
@@ -333,7 +338,9 @@ impl App {
             }
         }
         let store = &loaded.store;
-        for (what, who) in std::iter::once(("principal", &id.principal)).chain(id.chain.iter().map(|u| ("delegation chain link", u))) {
+        for (what, who) in
+            std::iter::once(("principal", &id.principal)).chain(id.chain.iter().map(|u| ("delegation chain link", u)))
+        {
             let known = store.type_index(&who.ty).and_then(|t| store.find(t, &who.id)).is_some();
             if !known {
                 return Err(refuse(format!(
@@ -445,7 +452,12 @@ impl App {
     }
 
     /// Appends to the audit log (if any) and counts the decision.
-    pub(crate) fn record(&self, request: &ward_runtime::Request, decision: &Decision, version: &Version) -> Result<(), Response> {
+    pub(crate) fn record(
+        &self,
+        request: &ward_runtime::Request,
+        decision: &Decision,
+        version: &Version,
+    ) -> Result<(), Response> {
         self.metrics.decision(decision);
         if let Some(log) = &self.audit {
             let now = self.policy.engine.clock().now_ms();

@@ -162,10 +162,9 @@ fn read_jwks(path: &Path) -> Result<KeySet, String> {
         }
         let alg = match &jwk.common.key_algorithm {
             None => None,
-            Some(a) => Some(
-                algorithm(&format!("{a:?}"))
-                    .ok_or_else(|| format!("jwks `{shown}`: {name}: `alg` {a:?} is not a signature algorithm Ward accepts"))?,
-            ),
+            Some(a) => Some(algorithm(&format!("{a:?}")).ok_or_else(|| {
+                format!("jwks `{shown}`: {name}: `alg` {a:?} is not a signature algorithm Ward accepts")
+            })?),
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks `{shown}`: {name}: {e}"))?;
         let key = Key { key, alg };
@@ -322,7 +321,8 @@ impl Issuers {
         // verification checks it again.
         let unverified: Json = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|e| unauthorized(format!("token refused: its payload is not a JSON object: {e}")))?;
-        let iss = unverified.get("iss").and_then(Json::as_str).ok_or_else(|| unauthorized("token refused: no `iss`"))?;
+        let iss =
+            unverified.get("iss").and_then(Json::as_str).ok_or_else(|| unauthorized("token refused: no `iss`"))?;
         let verifier = self
             .verifiers
             .iter()
@@ -523,7 +523,9 @@ impl Verifier {
                 (Kind::Bool, None, Some(v @ Json::Bool(_))) => v.clone(),
                 (Kind::Int, None, Some(v)) if v.is_i64() => v.clone(),
                 (Kind::String, None, Some(v @ Json::String(_))) => v.clone(),
-                (Kind::Strings, None, Some(v)) => Json::Array(strings(v, &name)?.into_iter().map(Json::String).collect()),
+                (Kind::Strings, None, Some(v)) => {
+                    Json::Array(strings(v, &name)?.into_iter().map(Json::String).collect())
+                }
                 (kind, _, Some(_)) => {
                     return Err(unauthorized(format!(
                         "token refused: claim `{name}` cannot be read as {} for context.{}",

@@ -151,11 +151,8 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     };
     // Token mappings are checked against the schema of the policy served at start.
-    let issuers = identity::Issuers::new(
-        &config.issuers,
-        config.server.max_token_bytes,
-        policy.engine.loaded().program(),
-    )?;
+    let issuers =
+        identity::Issuers::new(&config.issuers, config.server.max_token_bytes, policy.engine.loaded().program())?;
     let app = Arc::new(http::App::new(&config, Arc::clone(&policy), audit, keys(&config)?, issuers));
     let watch = Some(Duration::from_millis(config.policy.watch_interval_ms)).filter(|d| !d.is_zero());
     reload::spawn(Arc::clone(&app) as Arc<dyn reload::Reload>, watch)?;
