@@ -22,6 +22,24 @@ const SCHEMA: &str = "schema s {\n  entity User\n  entity Agent\n  entity Doc\n 
 const POLICY: &str = "policy p {\n  @id(\"users-with-mfa\")\n  permit principal: User, action: read when context.mfa\n\n  \
                       @id(\"agents\")\n  permit principal: Agent, action: read\n}\n";
 const PEP_TOKEN: &str = "pep-token";
+const ISSUER: &str = r#"[[issuers]]
+name = "test-idp"
+issuer = "https://idp.test/realms/agents"
+audiences = ["ward"]
+jwks = "jwks.json"
+algorithms = ["RS256"]
+leeway_seconds = 5
+jwks_refresh_seconds = 0
+max_act_depth = 3
+principal = { type = "User" }
+actor = { type = "Agent" }
+grants = { decide = "*", impersonate = "ward:impersonate" }
+
+[[issuers.context]]
+field = "mfa"
+claim = "amr"
+contains = "mfa"
+"#;
 const ISS: &str = "https://idp.test/realms/agents";
 
 struct Key {
@@ -91,7 +109,14 @@ fn setup(name: &str, keys: &[&Key]) -> Setup {
     std::fs::write(dir.join("entities.json"), entities.to_string()).unwrap();
     let jwks = dir.join("jwks.json");
     write_jwks(&jwks, keys);
-    let config = format!(
+    let config = config_text(ISSUER);
+    std::fs::write(dir.join("ward.toml"), config).unwrap();
+    let server = Server::start(&["--config", dir.join("ward.toml").to_str().unwrap()]);
+    Setup { audit: dir.join("audit.jsonl"), dir, jwks, server }
+}
+
+fn config_text(issuer: &str) -> String {
+    format!(
         r#"[server]
 listen = "127.0.0.1:0"
 rate_limit_per_second = 0
@@ -114,29 +139,9 @@ name = "pep"
 sha256 = "{}"
 scopes = ["decide"]
 
-[[issuers]]
-name = "test-idp"
-issuer = "{ISS}"
-audiences = ["ward"]
-jwks = "jwks.json"
-algorithms = ["RS256"]
-leeway_seconds = 5
-jwks_refresh_seconds = 0
-max_act_depth = 3
-principal = {{ type = "User" }}
-actor = {{ type = "Agent" }}
-grants = {{ decide = "*", impersonate = "ward:impersonate" }}
-
-[[issuers.context]]
-field = "mfa"
-claim = "amr"
-contains = "mfa"
-"#,
+{issuer}"#,
         sha256_hex(PEP_TOKEN)
-    );
-    std::fs::write(dir.join("ward.toml"), config).unwrap();
-    let server = Server::start(&["--config", dir.join("ward.toml").to_str().unwrap()]);
-    Setup { audit: dir.join("audit.jsonl"), dir, jwks, server }
+    )
 }
 
 fn read_doc() -> String {
@@ -365,4 +370,56 @@ fn authzen_evaluation_evaluations_and_metadata() {
     // Without `evaluations`, it answers like the single evaluation.
     let r = srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&single.to_string()));
     assert_eq!(r.json()["decision"], true, "{}", r.body);
+}
+
+/// Issuer configurations that cannot be safe or do not fit the schema stop
+/// `ward serve` at start, naming the issuer and the field.
+#[test]
+fn unsafe_or_mistyped_issuers_are_refused_at_start() {
+    let key = rsa_key("k1");
+    let s = setup("start", &[&key]);
+    let dir = s.dir.clone();
+    drop(s.server);
+    let cases = [
+        (ISSUER.replace(r#"algorithms = ["RS256"]"#, r#"algorithms = ["HS256"]"#), "`HS256` is not allowed"),
+        (ISSUER.replace(r#"algorithms = ["RS256"]"#, r#"algorithms = ["none"]"#), "`none` is not allowed"),
+        (ISSUER.replace(r#"impersonate = "ward:impersonate""#, r#"impersonate = "*""#), "grants.impersonate"),
+        (ISSUER.replace(r#"principal = { type = "User" }"#, r#"principal = { type = "Usr" }"#), "principal.type"),
+        (ISSUER.replace(r#"field = "mfa""#, r#"field = "note""#), "`contains` gives a Bool, but the field is String"),
+        (ISSUER.replace(r#"field = "mfa""#, r#"field = "ip""#), "no action of the policy has a context field `ip`"),
+        (ISSUER.replace(r#"audiences = ["ward"]"#, "audiences = []"), "audiences"),
+    ];
+    for (issuer, names) in cases {
+        std::fs::write(dir.join("bad.toml"), config_text(&issuer)).unwrap();
+        let out = ward(&["serve", "--config", dir.join("bad.toml").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{names}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains(names) && err.contains("test-idp"), "should name `{names}` and the issuer: {err}");
+    }
+    // A JWKS with a symmetric key is refused too.
+    std::fs::write(dir.join("jwks.json"), r#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#).unwrap();
+    std::fs::write(dir.join("bad.toml"), config_text(ISSUER)).unwrap();
+    let out = ward(&["serve", "--config", dir.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("symmetric"), "{}", text(&out.stderr));
+}
+
+/// AuthZEN §12: the PEP's `X-Request-ID` comes back in the response.
+#[test]
+fn authzen_returns_the_request_id() {
+    use std::io::{Read as _, Write as _};
+    let key = rsa_key("k1");
+    let s = setup("request-id", &[&key]);
+    let body = r#"{"subject": {"type": "Agent", "id": "bot"}, "action": {"name": "read"}, "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": false}}"#;
+    let mut tcp = std::net::TcpStream::connect(s.server.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PEP_TOKEN}\r\nX-Request-ID: bfe9eb29-ab87-4ca3-be83-a1d5d8305716\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: bfe9eb29-ab87-4ca3-be83-a1d5d8305716"), "{answer}");
 }
