@@ -204,6 +204,17 @@ fn tokens_decide_for_their_principal_and_chain_and_every_bad_token_is_refused_an
     // API tokens work as before.
     let r = srv.call("POST", "/v1/decide", Some(PEP_TOKEN), Some(&as_bot.to_string()));
     assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    // A token is granted only the scopes of its issuer's `grants`: the refusal is audited.
+    let before = audit_lines(&s.audit).len();
+    let r = srv.call("POST", "/v1/reload", Some(&alice), None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("`admin` scope"), "{}", r.body);
+    let records = audit_lines(&s.audit);
+    assert_eq!(records.len(), before + 1);
+    assert_eq!(
+        (records[before]["stage"].as_str(), records[before]["principal"].as_str()),
+        (Some("identity"), Some("User::\"alice\""))
+    );
     let records_before = audit_lines(&s.audit).len();
 
     // The negative cases: (token, status, what the error names).

@@ -259,6 +259,9 @@ impl App {
                     scope.name()
                 ),
             };
+            if let Some(id) = &caller.identity {
+                self.audit_refusal(&id.principal.to_string(), b"", "identity", &message);
+            }
             return Err(self.fail(StatusCode::FORBIDDEN, ErrorKind::Forbidden, message));
         }
         Ok(caller)
