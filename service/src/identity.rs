@@ -493,14 +493,7 @@ impl Verifier {
             ));
             act = a.get("act");
         }
-        let (principal, chain) = match actors.split_first() {
-            None => (subject, Vec::new()),
-            Some((current, earlier)) => {
-                let mut chain = vec![subject];
-                chain.extend(earlier.iter().rev().cloned());
-                (current.clone(), chain)
-            }
-        };
+        let (principal, chain) = delegation(subject, &actors);
         let token_scopes = match claim(claims, &config.scope_claim) {
             None => Vec::new(),
             Some(v) => strings(v, &config.scope_claim.to_string())?,
@@ -540,6 +533,21 @@ impl Verifier {
     }
 }
 
+/// RFC 8693 §4.1 → Ward's delegation: `actors` outermost `act` first (the
+/// current actor, then earlier ones); Ward's principal is the current actor
+/// and its chain runs origin first: the subject, then the earlier actors
+/// from the earliest.
+fn delegation(subject: EntityUid, actors: &[EntityUid]) -> (EntityUid, Vec<EntityUid>) {
+    match actors.split_first() {
+        None => (subject, Vec::new()),
+        Some((current, earlier)) => {
+            let mut chain = vec![subject];
+            chain.extend(earlier.iter().rev().cloned());
+            (current.clone(), chain)
+        }
+    }
+}
+
 /// The payload of a compact JWS, decoded and parsed strictly.
 fn strict_payload(token: &str) -> Result<Json, String> {
     use base64::Engine as _;
@@ -550,4 +558,37 @@ fn strict_payload(token: &str) -> Result<Json, String> {
     let text = String::from_utf8(bytes).map_err(|_| "the payload is not UTF-8".to_string())?;
     ward_runtime::json::parse(&text, "the token's payload", &ward_runtime::data::Path::Root(""))
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn nested_act_becomes_the_chain_origin_first() {
+        let u = |t: &str, id: &str| EntityUid::new(t, id);
+        assert_eq!(delegation(u("User", "dana"), &[]), (u("User", "dana"), vec![]));
+        // dana → planner (earlier actor) → buyer_bot (current actor).
+        let actors = [u("Agent", "buyer_bot"), u("Agent", "planner")];
+        assert_eq!(
+            delegation(u("User", "dana"), &actors),
+            (u("Agent", "buyer_bot"), vec![u("User", "dana"), u("Agent", "planner")])
+        );
+        let actors = [u("Agent", "c"), u("Agent", "b"), u("Agent", "a")];
+        assert_eq!(delegation(u("User", "o"), &actors).1, vec![u("User", "o"), u("Agent", "a"), u("Agent", "b")]);
+    }
+
+    #[test]
+    fn claims_read_as_strings_and_paths() {
+        let claims = serde_json::json!({"scope": "a b  c", "realm_access": {"roles": ["x", "y"]}, "n": 1});
+        let path = ClaimPath::Path(vec!["realm_access".into(), "roles".into()]);
+        assert_eq!(strings(claim(&claims, &path).unwrap(), "r").unwrap(), ["x", "y"]);
+        assert_eq!(strings(&claims["scope"], "scope").unwrap(), ["a", "b", "c"]);
+        assert_eq!(strings(&claims["n"], "n").unwrap_err().status, 401);
+        assert!(claim(&claims, &ClaimPath::Name("absent".into())).is_none());
+        assert!(Issuers::is_jwt("aGk.e30.c2ln") && !Issuers::is_jwt("ward_0123") && !Issuers::is_jwt("a.b.c.d"));
+        assert!(algorithm("HS256").is_none() && algorithm("none").is_none() && algorithm("RS256").is_some());
+    }
 }
