@@ -21,6 +21,12 @@ pub struct Config {
     pub mask: Mask,
     #[serde(default)]
     pub tokens: Vec<Token>,
+    /// Identity providers whose JWTs are accepted as bearer tokens (docs/identity.md).
+    #[serde(default)]
+    pub issuers: Vec<Issuer>,
+    /// `[authzen]`: the OpenID AuthZEN 1.0 endpoints.
+    #[serde(default)]
+    pub authzen: Authzen,
 }
 
 /// `[server]`: where and how to listen.
@@ -56,6 +62,8 @@ pub struct Server {
     pub rate_limit_burst: u32,
     /// Whether `/metrics` needs a token with the `metrics` (or `admin`) scope.
     pub metrics_require_token: bool,
+    /// The longest bearer token accepted, in bytes (longer: 401).
+    pub max_token_bytes: usize,
 }
 
 impl Default for Server {
@@ -75,6 +83,7 @@ impl Default for Server {
             rate_limit_per_second: 1_000,
             rate_limit_burst: 2_000,
             metrics_require_token: true,
+            max_token_bytes: 8192,
         }
     }
 }
@@ -151,6 +160,130 @@ pub struct Token {
 
 pub const SCOPES: &[&str] = &["decide", "mask", "metrics", "admin"];
 
+/// A claim: a top-level name (`"sub"`, `"https://example.com/groups"`) or a
+/// path into nested objects (`["realm_access", "roles"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ClaimPath {
+    Name(String),
+    Path(Vec<String>),
+}
+
+impl ClaimPath {
+    pub fn keys(&self) -> &[String] {
+        match self {
+            ClaimPath::Name(n) => std::slice::from_ref(n),
+            ClaimPath::Path(p) => p,
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.keys().join("."))
+    }
+}
+
+fn sub() -> ClaimPath {
+    ClaimPath::Name("sub".to_string())
+}
+
+fn scope() -> ClaimPath {
+    ClaimPath::Name("scope".to_string())
+}
+
+/// `[[issuers]]`: one identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// Ward's name for it (in errors, logs and the audit trail).
+    pub name: String,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// A token's `aud` must hold one of these.
+    pub audiences: Vec<String>,
+    /// Its JSON Web Key Set, a file (re-read, bounded, when a token names an unknown `kid`).
+    pub jwks: PathBuf,
+    /// The signature algorithms accepted (asymmetric only: RS256 … EdDSA).
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// The shortest time between two re-reads of the JWKS on an unknown `kid`.
+    #[serde(default = "default_refresh")]
+    pub jwks_refresh_seconds: u64,
+    /// The deepest RFC 8693 `act` nesting accepted (the delegation chain's length).
+    #[serde(default = "default_act_depth")]
+    pub max_act_depth: usize,
+    /// Who the token's subject is.
+    pub principal: PrincipalMap,
+    /// Who the actors of `act` claims are (required to accept tokens with `act`).
+    pub actor: Option<PrincipalMap>,
+    /// The claim holding the token's scopes (space-separated string or list).
+    #[serde(default = "scope")]
+    pub scope_claim: ClaimPath,
+    /// Ward scope (`decide`, `mask`, `metrics`, `admin`, `impersonate`) →
+    /// the token scope that grants it, or `"*"` for every verified token.
+    /// Default: `decide` and `mask` for every token, nothing else.
+    pub grants: Option<std::collections::BTreeMap<String, String>>,
+    /// Context fields filled from claims.
+    #[serde(default)]
+    pub context: Vec<ContextClaim>,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+fn default_refresh() -> u64 {
+    10
+}
+
+fn default_act_depth() -> usize {
+    4
+}
+
+impl Issuer {
+    /// Ward scope → what grants it.
+    pub fn grants(&self) -> Vec<(String, String)> {
+        match &self.grants {
+            Some(g) => g.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => vec![("decide".to_string(), "*".to_string()), ("mask".to_string(), "*".to_string())],
+        }
+    }
+}
+
+/// A claim → an entity of a type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalMap {
+    #[serde(default = "sub")]
+    pub claim: ClaimPath,
+    /// The entity type (`User`, `Agent`).
+    #[serde(rename = "type")]
+    pub entity_type: String,
+}
+
+/// `[[issuers.context]]`: a claim → a context field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextClaim {
+    /// The context field (declared by the schema).
+    pub field: String,
+    pub claim: ClaimPath,
+    /// Makes a Bool: whether the claim (list or space-separated string) holds this value.
+    pub contains: Option<String>,
+}
+
+/// `[authzen]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Authzen {
+    /// The PDP's identifier and base URL in the metadata document
+    /// (`https://ward.example.com`); default: from the request's `Host`.
+    pub policy_decision_point: Option<String>,
+}
+
 impl Config {
     /// Reads and checks the file.
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -177,6 +310,11 @@ impl Config {
         fix(&mut self.audit.log);
         fix(&mut self.audit.signing_key);
         fix(&mut self.mask.keys);
+        for issuer in &mut self.issuers {
+            if issuer.jwks.is_relative() {
+                issuer.jwks = base.join(&issuer.jwks);
+            }
+        }
         self
     }
 
@@ -225,8 +363,45 @@ impl Config {
                 }
             }
         }
-        if self.tokens.is_empty() {
-            eprintln!("ward serve: warning: no [[tokens]] configured; every authenticated endpoint will answer 401");
+        let mut names = std::collections::HashSet::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let at = format!("issuers[{i}] (`{}`)", issuer.name);
+            if !names.insert(issuer.issuer.as_str()) {
+                return Err(format!("{at}: issuer `{}` is configured twice", issuer.issuer));
+            }
+            if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{at}.audiences: give at least one audience (what the issuer puts in `aud` for Ward)"
+                ));
+            }
+            if issuer.algorithms.is_empty() {
+                return Err(format!("{at}.algorithms: give at least one (e.g. [\"RS256\"])"));
+            }
+            for (grant, needs) in issuer.grants() {
+                if !crate::identity::GRANTS.contains(&grant.as_str()) {
+                    return Err(format!(
+                        "{at}.grants: unknown scope `{grant}` (known: {})",
+                        crate::identity::GRANTS.join(", ")
+                    ));
+                }
+                if needs.is_empty() || (needs == "*" && ["admin", "impersonate"].contains(&grant.as_str())) {
+                    return Err(format!(
+                        "{at}.grants.{grant}: name the token scope that grants it{}",
+                        if needs == "*" { " (`*` is not allowed for admin or impersonate)" } else { "" }
+                    ));
+                }
+            }
+            if issuer.max_act_depth > 32 {
+                return Err(format!("{at}.max_act_depth: at most 32"));
+            }
+        }
+        if self.server.max_token_bytes == 0 {
+            return Err("[server] max_token_bytes must be positive".to_string());
+        }
+        if self.tokens.is_empty() && self.issuers.is_empty() {
+            eprintln!(
+                "ward serve: warning: no [[tokens]] or [[issuers]] configured; every authenticated endpoint will answer 401"
+            );
         }
         Ok(())
     }

@@ -25,9 +25,10 @@ use sha2::{Digest, Sha256};
 use ward_runtime::audit::{AuditLog, Entry};
 use ward_runtime::mask::Keys;
 use ward_runtime::masking::{Payload, deny_for, merge_masked};
-use ward_runtime::{Decision, Effect};
+use ward_runtime::{Decision, Effect, EntityUid};
 
 use crate::config::Config;
+use crate::identity::{self, Identity, Issuers};
 use crate::metrics::{Endpoint, ErrorKind, Metrics};
 use crate::policy::{Policy, Version};
 
@@ -38,6 +39,8 @@ pub enum Scope {
     Mask,
     Metrics,
     Admin,
+    /// Name another principal than the token's (JWT callers; docs/identity.md).
+    Impersonate,
 }
 
 impl Scope {
@@ -47,6 +50,7 @@ impl Scope {
             "mask" => Some(Scope::Mask),
             "metrics" => Some(Scope::Metrics),
             "admin" => Some(Scope::Admin),
+            "impersonate" => Some(Scope::Impersonate),
             _ => None,
         }
     }
@@ -57,6 +61,7 @@ impl Scope {
             Scope::Mask => "mask",
             Scope::Metrics => "metrics",
             Scope::Admin => "admin",
+            Scope::Impersonate => "impersonate",
         }
     }
 }
@@ -64,6 +69,14 @@ impl Scope {
 struct Client {
     name: String,
     scopes: Vec<Scope>,
+}
+
+/// Who is calling: a configured API token, or a verified JWT and what it maps to.
+pub(crate) struct Caller {
+    /// The token's name, or `issuer:Principal::"id"`.
+    pub name: String,
+    scopes: Vec<Scope>,
+    pub identity: Option<Identity>,
 }
 
 /// Everything the handlers share.
@@ -76,13 +89,23 @@ pub struct App {
     audit: Option<AuditLog>,
     keys: Box<dyn Keys>,
     max_body: usize,
-    max_batch: usize,
+    pub(crate) max_batch: usize,
     timeout: Duration,
     metrics_require_token: bool,
+    issuers: Issuers,
+    max_token_bytes: usize,
+    pub(crate) authzen_base: Option<String>,
+    pub(crate) tls: bool,
 }
 
 impl App {
-    pub fn new(config: &Config, policy: Arc<Policy>, audit: Option<AuditLog>, keys: Box<dyn Keys>) -> App {
+    pub fn new(
+        config: &Config,
+        policy: Arc<Policy>,
+        audit: Option<AuditLog>,
+        keys: Box<dyn Keys>,
+        issuers: Issuers,
+    ) -> App {
         let clients = config
             .tokens
             .iter()
@@ -106,6 +129,10 @@ impl App {
             max_batch: config.server.max_batch,
             timeout: Duration::from_millis(config.server.request_timeout_ms),
             metrics_require_token: config.server.metrics_require_token,
+            issuers,
+            max_token_bytes: config.server.max_token_bytes,
+            authzen_base: config.authzen.policy_decision_point.clone(),
+            tls: config.server.tls_cert.is_some(),
         }
     }
 
@@ -118,21 +145,55 @@ impl App {
         }
     }
 
-    fn fail(&self, status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Response {
+    pub(crate) fn fail(&self, status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Response {
         self.metrics.error(kind);
         json_response(status, &json!({ "error": message.into() }))
     }
 
-    /// The client behind the request's bearer token.
-    fn authenticate(&self, req: &Request) -> Result<&Client, Response> {
-        let unauthorized = |message: &str| {
+    /// Writes an audit record of a refused identity (a token not accepted,
+    /// or a request its token may not make): effect `deny`, the reason in
+    /// `errors`, `stage` `authentication` or `identity`, and as
+    /// `request_digest` the SHA-256 of the token presented (never the token)
+    /// or of the request as sent.
+    fn audit_refusal(&self, principal: &str, presented: &[u8], stage: &str, why: &str) {
+        let Some(log) = &self.audit else { return };
+        let digest: String = Sha256::digest(presented).iter().map(|b| format!("{b:02x}")).collect();
+        let entry = Entry {
+            time: self.policy.engine.clock().now_ms(),
+            policy: self.policy.current().hash.clone(),
+            principal: principal.to_string(),
+            action: String::new(),
+            resource: String::new(),
+            request_digest: digest,
+            effect: "deny".to_string(),
+            rules: Vec::new(),
+            obligations: Vec::new(),
+            masks: Vec::new(),
+            errors: vec![why.to_string()],
+            masked: Vec::new(),
+            stage: Some(stage.to_string()),
+            severity: None,
+            approved_by: None,
+            outcome: None,
+            decision_seq: None,
+        };
+        if let Err(e) = log.append(entry) {
+            eprintln!("ward serve: the refusal could not be audited: {e}");
+        }
+    }
+
+    /// The caller behind the request's bearer token: a configured API token,
+    /// or a JWT of a configured issuer, verified.
+    pub(crate) fn authenticate(&self, req: &Request) -> Result<Caller, Response> {
+        let unauthorized = |message: &str, challenge: HeaderValue| {
             let mut r = self.fail(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
             r
         };
+        let plain = HeaderValue::from_static("Bearer");
         let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
-            return Err(unauthorized("missing `Authorization: Bearer <token>`"));
+            return Err(unauthorized("missing `Authorization: Bearer <token>`", plain));
         };
         if values.next().is_some() {
             // Which one is meant? A proxy in front may have read the other.
@@ -146,27 +207,170 @@ impl App {
             .to_str()
             .ok()
             .and_then(bearer_token)
-            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`", plain.clone()))?;
+        if !self.issuers.is_empty() && (token.len() > self.max_token_bytes || Issuers::is_jwt(token)) {
+            let verified = if token.len() > self.max_token_bytes {
+                Err(identity::Refusal {
+                    status: 401,
+                    message: format!(
+                        "token refused: {} bytes, over the limit of {} (`max_token_bytes`)",
+                        token.len(),
+                        self.max_token_bytes
+                    ),
+                })
+            } else {
+                self.issuers.verify(token)
+            };
+            return match verified {
+                Ok(id) => {
+                    let scopes = id.grants.iter().filter_map(|g| Scope::parse(g)).collect();
+                    Ok(Caller { name: format!("{}:{}", id.issuer, id.principal), scopes, identity: Some(id) })
+                }
+                Err(refusal) => {
+                    self.audit_refusal("", token.as_bytes(), "authentication", &refusal.message);
+                    let challenge = format!(
+                        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                        refusal
+                            .message
+                            .chars()
+                            .filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\') || *c == ' ')
+                            .collect::<String>()
+                    );
+                    Err(unauthorized(&refusal.message, HeaderValue::from_str(&challenge).unwrap_or(plain)))
+                }
+            };
+        }
         let digest = Sha256::digest(token.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.clients.get(&hex).ok_or_else(|| unauthorized("unknown token"))
+        let client = self.clients.get(&hex).ok_or_else(|| unauthorized("unknown token", plain))?;
+        Ok(Caller { name: client.name.clone(), scopes: client.scopes.clone(), identity: None })
     }
 
-    /// The client behind the request's bearer token, if it has `scope`.
-    fn authorize(&self, req: &Request, scope: Scope) -> Result<&Client, Response> {
-        let client = self.authenticate(req)?;
-        if !client.scopes.contains(&scope) && !client.scopes.contains(&Scope::Admin) {
-            return Err(self.fail(
-                StatusCode::FORBIDDEN,
-                ErrorKind::Forbidden,
-                format!("the token `{}` does not have the `{}` scope", client.name, scope.name()),
-            ));
+    /// The caller behind the request's bearer token, if it has `scope`.
+    pub(crate) fn authorize(&self, req: &Request, scope: Scope) -> Result<Caller, Response> {
+        let caller = self.authenticate(req)?;
+        if !caller.scopes.contains(&scope) && !caller.scopes.contains(&Scope::Admin) {
+            let message = match &caller.identity {
+                None => format!("the token `{}` does not have the `{}` scope", caller.name, scope.name()),
+                Some(id) => format!(
+                    "the token of `{}` (issuer `{}`) is not granted the `{}` scope",
+                    id.principal,
+                    id.issuer,
+                    scope.name()
+                ),
+            };
+            if let Some(id) = &caller.identity {
+                self.audit_refusal(&id.principal.to_string(), b"", "identity", &message);
+            }
+            return Err(self.fail(StatusCode::FORBIDDEN, ErrorKind::Forbidden, message));
         }
-        Ok(client)
+        Ok(caller)
     }
 
-    fn rate_limit(&self, client: &Client) -> Result<(), Response> {
+    /// Binds a request (Cedar-shaped JSON, as the client sent it) to the
+    /// verified identity of its caller: the principal, delegation chain and
+    /// mapped context fields come from the token. A request that names
+    /// another principal or chain, or sets a context field the token fills,
+    /// is refused (403) unless the token grants `impersonate`, in which case
+    /// it is decided as sent. A token whose principal (or a link of its
+    /// chain) is not among the service's entities is refused (403). Callers
+    /// with API tokens are unchanged. Each refusal is audited.
+    pub(crate) fn bind(&self, caller: &Caller, json: &mut Json, at: &str) -> Result<(), identity::Refusal> {
+        let Some(id) = &caller.identity else { return Ok(()) };
+        let Some(obj) = json.as_object_mut() else { return Ok(()) };
+        let impersonate = caller.scopes.contains(&Scope::Impersonate);
+        // The request as sent, for the audit record of a refusal.
+        let sent = serde_json::to_vec(&*obj).unwrap_or_default();
+        let refuse = |message: String| {
+            self.audit_refusal(&id.principal.to_string(), &sent, "identity", &message);
+            identity::Refusal { status: 403, message }
+        };
+        let uid = |u: &EntityUid| json!({ "type": u.ty, "id": u.id });
+        match obj.get("principal") {
+            None => {
+                obj.insert("principal".to_string(), uid(&id.principal));
+            }
+            Some(p) if *p == uid(&id.principal) => {}
+            Some(p) if impersonate => {
+                let _ = p;
+                return Ok(());
+            }
+            Some(p) => {
+                return Err(refuse(format!(
+                    "{at}principal: the token is for {}, the request names {p}; naming another principal needs \
+                     the `impersonate` grant",
+                    id.principal
+                )));
+            }
+        }
+        let chain = Json::Array(id.chain.iter().map(uid).collect());
+        match obj.get("on_behalf_of") {
+            None if id.chain.is_empty() => {}
+            None => {
+                obj.insert("on_behalf_of".to_string(), chain);
+            }
+            Some(c) if *c == chain || impersonate => {}
+            Some(c) => {
+                return Err(refuse(format!(
+                    "{at}on_behalf_of: the token's delegation chain is {chain}, the request names {c}; naming \
+                     another chain needs the `impersonate` grant"
+                )));
+            }
+        }
+        let loaded = self.policy.engine.loaded();
+        let program = loaded.program();
+        let action =
+            obj.get("action").and_then(Json::as_str).and_then(|a| program.actions.iter().find(|x| x.name == a));
+        let mapped = self.issuers.mapped_fields(&id.issuer);
+        if let Some(Json::Object(context)) = obj.get("context")
+            && !impersonate
+            && let Some(field) = mapped.iter().find(|f| context.contains_key(**f))
+        {
+            return Err(refuse(format!(
+                "{at}context.{field}: this field comes from the token, the request may not set it"
+            )));
+        }
+        if let Some(action) = action {
+            let context = obj.entry("context").or_insert_with(|| json!({}));
+            if let Json::Object(context) = context {
+                for (field, value) in &id.context {
+                    if action.context.iter().any(|f| &f.name == field) && !context.contains_key(field) {
+                        context.insert(field.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        let store = &loaded.store;
+        for (what, who) in
+            std::iter::once(("principal", &id.principal)).chain(id.chain.iter().map(|u| ("delegation chain link", u)))
+        {
+            let known = store.type_index(&who.ty).and_then(|t| store.find(t, &who.id)).is_some();
+            if !known {
+                return Err(refuse(format!(
+                    "the token's {what} {who} is not among the service's entities: no decision is made for an \
+                     identity Ward does not know"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A refusal of [`App::bind`] as the answer to send.
+    pub(crate) fn refused(&self, r: identity::Refusal) -> Response {
+        let (status, kind) = if r.status == 401 {
+            (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized)
+        } else {
+            (StatusCode::FORBIDDEN, ErrorKind::Forbidden)
+        };
+        self.fail(status, kind, r.message)
+    }
+
+    pub(crate) fn rate_limit(&self, client: &Caller) -> Result<(), Response> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
+        // One key per verified principal: forget idle ones rather than grow without bound.
+        if limiter.len() > 100_000 {
+            limiter.retain_recent();
+        }
         match limiter.check_key(&client.name) {
             Ok(()) => Ok(()),
             Err(not_until) => {
@@ -187,8 +391,8 @@ impl App {
     }
 
     /// Authenticates, rate-limits and reads the JSON body.
-    async fn admit(&self, req: Request, scope: Scope) -> Result<Json, Response> {
-        let body = self.admit_bytes(req, scope).await?;
+    pub(crate) async fn admit(&self, req: Request, scope: Scope) -> Result<(Caller, Json), Response> {
+        let (caller, body) = self.admit_bytes(req, scope).await?;
         // Strictly (ward_runtime::json): a duplicate key is a 400 naming it, a
         // number a double would round is read exactly or refused.
         let text = std::str::from_utf8(&body).map_err(|e| {
@@ -198,14 +402,15 @@ impl App {
                 format!("the body is not valid JSON: not UTF-8: {e}"),
             )
         })?;
-        ward_runtime::json::parse(text, "the body", &ward_runtime::data::Path::Root(""))
-            .map_err(|e| self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, e.to_string()))
+        let json = ward_runtime::json::parse(text, "the body", &ward_runtime::data::Path::Root(""))
+            .map_err(|e| self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, e.to_string()))?;
+        Ok((caller, json))
     }
 
     /// Authenticates, rate-limits and reads the body (bytes, at most `max_body`).
-    async fn admit_bytes(&self, req: Request, scope: Scope) -> Result<bytes::Bytes, Response> {
+    async fn admit_bytes(&self, req: Request, scope: Scope) -> Result<(Caller, bytes::Bytes), Response> {
         let client = self.authorize(&req, scope)?;
-        self.rate_limit(client)?;
+        self.rate_limit(&client)?;
         let too_large = || {
             self.fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -230,16 +435,16 @@ impl App {
                 });
             }
         };
-        Ok(body)
+        Ok((client, body))
     }
 
-    fn bad_request(&self, message: impl Into<String>) -> Response {
+    pub(crate) fn bad_request(&self, message: impl Into<String>) -> Response {
         self.fail(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, message)
     }
 
     /// A request from its JSON, or a 400 naming the problem. `at` prefixes
     /// field names (`requests[3].`).
-    fn request(&self, json: &Json, at: &str) -> Result<ward_runtime::Request, Response> {
+    pub(crate) fn request(&self, json: &Json, at: &str) -> Result<ward_runtime::Request, Response> {
         if json.get("entities").is_some() {
             return Err(self.bad_request(format!(
                 "{at}entities: requests may not carry entities; the service decides with the entities it was \
@@ -250,7 +455,12 @@ impl App {
     }
 
     /// Appends to the audit log (if any) and counts the decision.
-    fn record(&self, request: &ward_runtime::Request, decision: &Decision, version: &Version) -> Result<(), Response> {
+    pub(crate) fn record(
+        &self,
+        request: &ward_runtime::Request,
+        decision: &Decision,
+        version: &Version,
+    ) -> Result<(), Response> {
         self.metrics.decision(decision);
         if let Some(log) = &self.audit {
             let now = self.policy.engine.clock().now_ms();
@@ -277,18 +487,18 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn json_response(status: StatusCode, body: &Json) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
     let mut r = (status, body.to_string()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn policy_json(v: &Version) -> Json {
+pub(crate) fn policy_json(v: &Version) -> Json {
     json!({ "hash": v.hash, "version": v.generation })
 }
 
 /// The decision JSON, with the policy version that made it.
-fn decision_json(d: &Decision, v: &Version) -> Json {
+pub(crate) fn decision_json(d: &Decision, v: &Version) -> Json {
     let mut out = d.to_json();
     if let Json::Object(map) = &mut out {
         map.insert("policy".to_string(), policy_json(v));
@@ -299,7 +509,7 @@ fn decision_json(d: &Decision, v: &Version) -> Json {
 /// The engine's refusal of a request that does not fit the policy's schema
 /// (unknown action, entity, or a context of the wrong shape): a deny that
 /// names the problem, answered with 400.
-fn refusal(d: &Decision) -> Option<&str> {
+pub(crate) fn refusal(d: &Decision) -> Option<&str> {
     match (d.effect, d.reasons.as_slice()) {
         (Effect::Deny, [only]) if only.rule.is_none() => only.clause.strip_prefix("the request was refused: "),
         _ => None,
@@ -316,10 +526,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reload", post(reload))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/access/v1/evaluation", post(crate::authzen::evaluation))
+        .route("/access/v1/evaluations", post(crate::authzen::evaluations))
+        .route("/.well-known/authzen-configuration", get(crate::authzen::metadata))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), deadline))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), keep_alive))
+        .layer(axum::middleware::from_fn(crate::authzen::request_id))
         .with_state(app)
 }
 
@@ -438,10 +652,13 @@ async fn method_not_allowed(State(app): State<Arc<App>>, req: Request) -> Respon
 
 async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let body = match app.admit(req, Scope::Decide).await {
+    let (caller, mut body) = match app.admit(req, Scope::Decide).await {
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Err(r) = app.bind(&caller, &mut body, "") {
+        return app.refused(r);
+    }
     let request = match app.request(&body, "") {
         Ok(r) => r,
         Err(r) => return r,
@@ -476,7 +693,7 @@ async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
 /// batch.
 async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let body = match app.admit_bytes(req, Scope::Decide).await {
+    let (caller, body) = match app.admit_bytes(req, Scope::Decide).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -488,11 +705,13 @@ async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
             format!("more requests than the batch limit of {}", app.max_batch),
         )
     };
-    let checked = batch::for_each(&body, |i, item| {
+    let checked = batch::for_each(&body, |i, mut item| {
         if i >= app.max_batch {
             return Err(too_many());
         }
-        app.request(&item, &format!("requests[{i}].")).map(drop)
+        let at = format!("requests[{i}].");
+        app.bind(&caller, &mut item, &at).map_err(|r| app.refused(r))?;
+        app.request(&item, &at).map(drop)
     });
     let count = match checked {
         Ok(n) => n,
@@ -504,8 +723,10 @@ async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
     out.extend_from_slice(b"{\"decisions\":[");
     let decided = {
         let current = app.policy.read();
-        batch::for_each(&body, |i, item| {
-            let request = app.request(&item, &format!("requests[{i}]."))?;
+        batch::for_each(&body, |i, mut item| {
+            let at = format!("requests[{i}].");
+            app.bind(&caller, &mut item, &at).map_err(|r| app.refused(r))?;
+            let request = app.request(&item, &at)?;
             let decision = app.policy.engine.decide(&request);
             app.record(&request, &decision, &current)?;
             if i > 0 {
@@ -673,7 +894,7 @@ mod batch {
 
 async fn mask(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let body = match app.admit(req, Scope::Mask).await {
+    let (caller, body) = match app.admit(req, Scope::Mask).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -693,7 +914,11 @@ async fn mask(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(request_json) = obj.get("request") else {
         return app.bad_request("request: missing");
     };
-    let request = match app.request(request_json, "request.") {
+    let mut request_json = request_json.clone();
+    if let Err(r) = app.bind(&caller, &mut request_json, "request.") {
+        return app.refused(r);
+    }
+    let request = match app.request(&request_json, "request.") {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -750,7 +975,7 @@ fn batch_item(item: &Json, i: usize) -> Result<Payload, String> {
 /// is a deny and no item is returned. Audited once, with what was masked.
 async fn mask_batch(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let body = match app.admit(req, Scope::Mask).await {
+    let (caller, body) = match app.admit(req, Scope::Mask).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -780,7 +1005,11 @@ async fn mask_batch(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(request_json) = obj.get("request") else {
         return app.bad_request("request: missing");
     };
-    let request = match app.request(request_json, "request.") {
+    let mut request_json = request_json.clone();
+    if let Err(r) = app.bind(&caller, &mut request_json, "request.") {
+        return app.refused(r);
+    }
+    let request = match app.request(&request_json, "request.") {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -827,7 +1056,7 @@ async fn mask_batch(State(app): State<Arc<App>>, req: Request) -> Response {
 
 async fn policy(State(app): State<Arc<App>>, req: Request) -> Response {
     // Any valid token may read which policy is served.
-    if let Err(r) = app.authenticate(&req).and_then(|c| app.rate_limit(c)) {
+    if let Err(r) = app.authenticate(&req).and_then(|c| app.rate_limit(&c)) {
         return r;
     }
     json_response(StatusCode::OK, &app.policy.current().to_json())

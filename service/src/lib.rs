@@ -7,8 +7,10 @@
 //! when the new one is refused. Connections are limited per client address
 //! and in all, and request headers have a deadline. See docs/deploy.md.
 
+pub mod authzen;
 pub mod config;
 pub mod http;
+pub mod identity;
 pub mod listen;
 pub mod metrics;
 pub mod policy;
@@ -148,7 +150,10 @@ async fn serve(config: Config) -> Result<(), String> {
             Some(ward_runtime::audit::AuditLog::open_with(path, durability, checkpoints).map_err(|e| e.to_string())?)
         }
     };
-    let app = Arc::new(http::App::new(&config, Arc::clone(&policy), audit, keys(&config)?));
+    // Token mappings are checked against the schema of the policy served at start.
+    let issuers =
+        identity::Issuers::new(&config.issuers, config.server.max_token_bytes, policy.engine.loaded().program())?;
+    let app = Arc::new(http::App::new(&config, Arc::clone(&policy), audit, keys(&config)?, issuers));
     let watch = Some(Duration::from_millis(config.policy.watch_interval_ms)).filter(|d| !d.is_zero());
     reload::spawn(Arc::clone(&app) as Arc<dyn reload::Reload>, watch)?;
 

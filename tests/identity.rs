@@ -1,0 +1,436 @@
+//! Issue 20: `ward serve` with identity from tokens, through the real binary.
+//! A test-only issuer — RSA keys generated here, a JWKS file, tokens minted
+//! with jsonwebtoken — no external IdP. Every refused token is a 401 and
+//! every refused request a 403, each with an audit record, and never a
+//! decision for another principal than the token's. Also the AuthZEN 1.0
+//! endpoints, with fixtures written from the spec's text.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "support/serve.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk::Jwk, jwk::JwkSet};
+use rsa::pkcs1::{EncodeRsaPrivateKey as _, EncodeRsaPublicKey as _};
+use rsa::{Generate as _, PrivateKey};
+use serde_json::{Value as Json, json};
+use support::*;
+
+const SCHEMA: &str = "schema s {\n  entity User\n  entity Agent\n  entity Doc\n  \
+                      action read, write by [User, Agent] on [Doc] with { note: String, mfa: Bool }\n}\n";
+const POLICY: &str = "policy p {\n  @id(\"users-with-mfa\")\n  permit principal: User, action: read when context.mfa\n\n  \
+                      @id(\"agents\")\n  permit principal: Agent, action: read\n}\n";
+const PEP_TOKEN: &str = "pep-token";
+const ISSUER: &str = r#"[[issuers]]
+name = "test-idp"
+issuer = "https://idp.test/realms/agents"
+audiences = ["ward"]
+jwks = "jwks.json"
+algorithms = ["RS256"]
+leeway_seconds = 5
+jwks_refresh_seconds = 0
+max_act_depth = 3
+principal = { type = "User" }
+actor = { type = "Agent" }
+grants = { decide = "*", impersonate = "ward:impersonate" }
+
+[[issuers.context]]
+field = "mfa"
+claim = "amr"
+contains = "mfa"
+"#;
+const ISS: &str = "https://idp.test/realms/agents";
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    public_der: Vec<u8>,
+    jwk: Jwk,
+}
+
+fn rsa_key(kid: &str) -> Key {
+    let private = PrivateKey::generate();
+    let der = private.to_pkcs1_der().unwrap();
+    let encoding = EncodingKey::from_rsa_der(der.as_bytes());
+    let public_der = private.to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec();
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    Key { kid: kid.to_string(), encoding, public_der, jwk }
+}
+
+fn write_jwks(path: &Path, keys: &[&Key]) {
+    let set = JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string(&set).unwrap()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Claims of a good token for `sub`; tests change what they test.
+fn claims(sub: &str) -> Json {
+    json!({"iss": ISS, "aud": "ward", "sub": sub, "iat": now(), "exp": now() + 600, "amr": ["pwd", "mfa"]})
+}
+
+fn mint(key: &Key, claims: &Json) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    encode(&header, claims, &key.encoding).unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct Setup {
+    dir: PathBuf,
+    jwks: PathBuf,
+    audit: PathBuf,
+    server: Server,
+}
+
+fn setup(name: &str, keys: &[&Key]) -> Setup {
+    let dir = scratch(&format!("identity-{name}"));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/schema.ward"), SCHEMA).unwrap();
+    std::fs::write(dir.join("src/policy.ward"), POLICY).unwrap();
+    let out = ward(&["build", dir.join("src").to_str().unwrap(), "-o", dir.join("p.bundle").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entities = json!([
+        {"uid": {"type": "User", "id": "alice"}},
+        {"uid": {"type": "Agent", "id": "bot"}},
+        {"uid": {"type": "Agent", "id": "planner"}},
+        {"uid": {"type": "Doc", "id": "d"}},
+    ]);
+    std::fs::write(dir.join("entities.json"), entities.to_string()).unwrap();
+    let jwks = dir.join("jwks.json");
+    write_jwks(&jwks, keys);
+    let config = config_text(ISSUER);
+    std::fs::write(dir.join("ward.toml"), config).unwrap();
+    let server = Server::start(&["--config", dir.join("ward.toml").to_str().unwrap()]);
+    Setup { audit: dir.join("audit.jsonl"), dir, jwks, server }
+}
+
+fn config_text(issuer: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+rate_limit_per_second = 0
+max_token_bytes = 4096
+
+[policy]
+bundle = "p.bundle"
+entities = "entities.json"
+watch_interval_ms = 0
+
+[audit]
+log = "audit.jsonl"
+sync = "record"
+
+[authzen]
+policy_decision_point = "https://ward.test"
+
+[[tokens]]
+name = "pep"
+sha256 = "{}"
+scopes = ["decide"]
+
+{issuer}"#,
+        sha256_hex(PEP_TOKEN)
+    )
+}
+
+fn read_doc() -> String {
+    json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}}).to_string()
+}
+
+fn audit_lines(path: &Path) -> Vec<Json> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn tokens_decide_for_their_principal_and_chain_and_every_bad_token_is_refused_and_audited() {
+    let key = rsa_key("k1");
+    let s = setup("main", &[&key]);
+    let srv = &s.server;
+
+    // A user token: the principal is the token's subject, mfa comes from `amr`.
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &claims("alice"))), Some(&read_doc()));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["effect"], "allow", "{}", r.body);
+    assert_eq!(r.json()["reasons"][0]["rule"], "p.users-with-mfa");
+    let mut no_mfa = claims("alice");
+    no_mfa["amr"] = json!(["pwd"]);
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &no_mfa)), Some(&read_doc()));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("deny")), "{}", r.body);
+
+    // RFC 8693: bot acting for alice (act), then bot acting for planner acting for alice (nested act).
+    let mut delegated = claims("alice");
+    delegated["act"] = json!({"sub": "bot"});
+    delegated["amr"] = json!(["pwd"]);
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &delegated)), Some(&read_doc()));
+    let d = r.json();
+    assert_eq!(d["effect"], "deny", "alice without mfa denies the chain: {d}");
+    assert!(d.to_string().contains("alice"), "the denying link is named: {d}");
+    delegated["amr"] = json!(["mfa"]);
+    delegated["act"] = json!({"sub": "bot", "act": {"sub": "planner"}});
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &delegated)), Some(&read_doc()));
+    assert_eq!(r.json()["effect"], "allow", "{}", r.body);
+    let log = std::fs::read_to_string(&s.audit).unwrap();
+    assert!(log.contains(r#""principal":"Agent::\"bot\"""#), "the current actor is the principal: {log}");
+
+    // The request may not name another principal, chain, or a context field the token fills.
+    let as_bot = json!({"principal": {"type": "Agent", "id": "bot"}, "action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": false}});
+    let alice = mint(&key, &claims("alice"));
+    let r = srv.call("POST", "/v1/decide", Some(&alice), Some(&as_bot.to_string()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("impersonate"), "{}", r.body);
+    let chain = json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n"}, "on_behalf_of": [{"type": "User", "id": "alice"}]});
+    assert_eq!(srv.call("POST", "/v1/decide", Some(&alice), Some(&chain.to_string())).status, 403);
+    let forged =
+        json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": true}});
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &no_mfa)), Some(&forged.to_string()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("context.mfa"), "{}", r.body);
+    // … unless the token grants impersonation: then the request is decided as sent.
+    let mut pep = claims("alice");
+    pep["scope"] = json!("openid ward:impersonate");
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &pep)), Some(&as_bot.to_string()));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    // API tokens work as before.
+    let r = srv.call("POST", "/v1/decide", Some(PEP_TOKEN), Some(&as_bot.to_string()));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    // A token is granted only the scopes of its issuer's `grants`: the refusal is audited.
+    let before = audit_lines(&s.audit).len();
+    let r = srv.call("POST", "/v1/reload", Some(&alice), None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("`admin` scope"), "{}", r.body);
+    let records = audit_lines(&s.audit);
+    assert_eq!(records.len(), before + 1);
+    assert_eq!(
+        (records[before]["stage"].as_str(), records[before]["principal"].as_str()),
+        (Some("identity"), Some("User::\"alice\""))
+    );
+    let records_before = audit_lines(&s.audit).len();
+
+    // The negative cases: (token, status, what the error names).
+    let mut cases: Vec<(&str, String, u16, &str)> = Vec::new();
+    let with = |change: &dyn Fn(&mut Json)| {
+        let mut c = claims("alice");
+        change(&mut c);
+        mint(&key, &c)
+    };
+    cases.push(("expired", with(&|c| c["exp"] = json!(now() - 3600)), 401, "expired"));
+    cases.push(("not yet valid", with(&|c| c["nbf"] = json!(now() + 3600)), 401, "not yet valid"));
+    cases.push(("issued in the future", with(&|c| c["iat"] = json!(now() + 3600)), 401, "iat"));
+    cases.push(("wrong audience", with(&|c| c["aud"] = json!("another-service")), 401, "audience"));
+    cases.push(("wrong issuer", with(&|c| c["iss"] = json!("https://evil.test")), 401, "not configured"));
+    cases.push(("exp not a number", with(&|c| c["exp"] = json!("9999999999")), 401, "exp"));
+    let mut unknown = Header::new(Algorithm::RS256);
+    unknown.kid = Some("k-unknown".to_string());
+    cases.push(("unknown kid", encode(&unknown, &claims("alice"), &key.encoding).unwrap(), 401, "unknown kid"));
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims("alice").to_string().as_bytes()));
+    cases.push(("alg none", none, 401, "header"));
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("k1".to_string());
+    let confused = encode(&hs, &claims("alice"), &EncodingKey::from_secret(&key.public_der).unwrap()).unwrap();
+    cases.push(("HS256 with the RSA public key", confused, 401, "HS256"));
+    let good = mint(&key, &claims("alice"));
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut evil = claims("alice");
+    evil["sub"] = json!("bob");
+    let tampered = format!("{}.{}.{}", parts[0], b64(evil.to_string().as_bytes()), parts[2]);
+    cases.push(("tampered payload", tampered, 401, "signature"));
+    cases.push(("oversized", with(&|c| c["pad"] = json!("x".repeat(5000))), 401, "over the limit"));
+    let deep = with(&|c| {
+        c["act"] = json!({"sub": "bot", "act": {"sub": "bot", "act": {"sub": "bot", "act": {"sub": "bot"}}}})
+    });
+    cases.push(("act nested too deep", deep, 401, "deeper"));
+    cases.push(("unknown principal", with(&|c| c["sub"] = json!("mallory")), 403, "not among the service's entities"));
+    cases.push((
+        "unknown actor",
+        with(&|c| c["act"] = json!({"sub": "ghost"})),
+        403,
+        "not among the service's entities",
+    ));
+    for (what, token, status, names) in &cases {
+        let r = srv.call("POST", "/v1/decide", Some(token), Some(&read_doc()));
+        assert_eq!(r.status, *status, "{what}: {}", r.body);
+        let message = r.json()["error"].as_str().unwrap().to_string();
+        assert!(message.contains(names), "{what}: the error should name `{names}`: {message}");
+        assert!(r.json().get("effect").is_none(), "{what}: no decision: {}", r.body);
+        if *status == 401 {
+            let challenge = r.header("www-authenticate").unwrap();
+            assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{what}: {challenge}");
+        }
+    }
+    // One audit record per refusal, saying why, and the chain verifies.
+    let records = audit_lines(&s.audit);
+    let refusals = &records[records_before..];
+    assert_eq!(refusals.len(), cases.len(), "{refusals:#?}");
+    for ((what, _, status, names), record) in cases.iter().zip(refusals) {
+        assert_eq!(record["effect"], "deny", "{what}");
+        assert_eq!(record["stage"], if *status == 401 { "authentication" } else { "identity" }, "{what}: {record}");
+        assert!(record["errors"][0].as_str().unwrap().contains(names), "{what}: {record}");
+    }
+    drop(s.server);
+    let out = ward(&["audit", "verify", s.audit.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let _ = s.dir;
+}
+
+#[test]
+fn a_rotated_key_is_picked_up_from_the_jwks_file_on_an_unknown_kid() {
+    let old = rsa_key("old");
+    let s = setup("rotation", &[&old]);
+    let new = rsa_key("new");
+    let token = mint(&new, &claims("alice"));
+    assert_eq!(s.server.call("POST", "/v1/decide", Some(&token), Some(&read_doc())).status, 401);
+    write_jwks(&s.jwks, &[&old, &new]);
+    let r = s.server.call("POST", "/v1/decide", Some(&token), Some(&read_doc()));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+}
+
+/// AuthZEN Authorization API 1.0, with requests shaped as the spec's examples.
+#[test]
+fn authzen_evaluation_evaluations_and_metadata() {
+    let key = rsa_key("k1");
+    let s = setup("authzen", &[&key]);
+    let srv = &s.server;
+
+    // Metadata (§9), public.
+    let r = srv.call("GET", "/.well-known/authzen-configuration", None, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({
+            "policy_decision_point": "https://ward.test",
+            "access_evaluation_endpoint": "https://ward.test/access/v1/evaluation",
+            "access_evaluations_endpoint": "https://ward.test/access/v1/evaluations",
+        })
+    );
+
+    // Access Evaluation (§6), by a PEP with an API token naming the subject.
+    let single = json!({
+        "subject": {"type": "Agent", "id": "bot"},
+        "resource": {"type": "Doc", "id": "d"},
+        "action": {"name": "read"},
+        "context": {"note": "n", "mfa": false},
+    });
+    let r = srv.call("POST", "/access/v1/evaluation", Some(PEP_TOKEN), Some(&single.to_string()));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = r.json();
+    assert_eq!(a["decision"], true);
+    assert_eq!(a["context"]["reasons"][0]["rule"], "p.agents");
+    let mut write = single.clone();
+    write["action"] = json!({"name": "write"});
+    let r = srv.call("POST", "/access/v1/evaluation", Some(PEP_TOKEN), Some(&write.to_string()));
+    assert_eq!((r.status, r.json()["decision"].as_bool()), (200, Some(false)), "{}", r.body);
+    // Properties are the service's to know, never the caller's.
+    let mut props = single.clone();
+    props["subject"]["properties"] = json!({"role": "admin"});
+    let r = srv.call("POST", "/access/v1/evaluation", Some(PEP_TOKEN), Some(&props.to_string()));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("subject.properties"), "{}", r.body);
+    assert_eq!(srv.call("POST", "/access/v1/evaluation", None, Some(&single.to_string())).status, 401);
+
+    // With a user's token the subject is the token's; naming another is refused.
+    let alice = mint(&key, &claims("alice"));
+    let mine = json!({"resource": {"type": "Doc", "id": "d"}, "action": {"name": "read"}, "context": {"note": "n"}});
+    let r = srv.call("POST", "/access/v1/evaluation", Some(&alice), Some(&mine.to_string()));
+    assert_eq!((r.status, r.json()["decision"].as_bool()), (200, Some(true)), "{}", r.body);
+    let r = srv.call("POST", "/access/v1/evaluation", Some(&alice), Some(&single.to_string()));
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Access Evaluations (§7): defaults at the top, overridden per evaluation; one answer each, in order.
+    let batch = json!({
+        "subject": {"type": "Agent", "id": "bot"},
+        "context": {"note": "n", "mfa": false},
+        "evaluations": [
+            {"action": {"name": "read"}, "resource": {"type": "Doc", "id": "d"}},
+            {"action": {"name": "write"}, "resource": {"type": "Doc", "id": "d"}},
+            {"action": {"name": "read"}, "resource": {"type": "Doc", "id": "d"}, "subject": {"type": "User", "id": "alice"}},
+            {"action": {"name": "read"}},
+        ],
+    });
+    let r = srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&batch.to_string()));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = r.json()["evaluations"].as_array().unwrap().clone();
+    let decisions: Vec<bool> = e.iter().map(|x| x["decision"].as_bool().unwrap()).collect();
+    assert_eq!(decisions, [true, false, false, false]);
+    assert_eq!(e[3]["context"]["error"]["status"], 400);
+    assert!(e[3]["context"]["error"]["message"].as_str().unwrap().contains("evaluations[3].resource"), "{e:?}");
+
+    // evaluations_semantic: the answer stops at the first deny (permit).
+    let mut first_deny = batch.clone();
+    first_deny["options"] = json!({"evaluations_semantic": "deny_on_first_deny"});
+    let r = srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&first_deny.to_string()));
+    let e = r.json()["evaluations"].as_array().unwrap().clone();
+    assert_eq!(e.iter().map(|x| x["decision"].as_bool().unwrap()).collect::<Vec<_>>(), [true, false]);
+    let mut first_permit = batch.clone();
+    first_permit["options"] = json!({"evaluations_semantic": "permit_on_first_permit"});
+    let r = srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&first_permit.to_string()));
+    assert_eq!(r.json()["evaluations"].as_array().unwrap().len(), 1, "{}", r.body);
+    let mut bad = batch.clone();
+    bad["options"] = json!({"evaluations_semantic": "sometimes"});
+    assert_eq!(srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&bad.to_string())).status, 400);
+    // Without `evaluations`, it answers like the single evaluation.
+    let r = srv.call("POST", "/access/v1/evaluations", Some(PEP_TOKEN), Some(&single.to_string()));
+    assert_eq!(r.json()["decision"], true, "{}", r.body);
+}
+
+/// Issuer configurations that cannot be safe or do not fit the schema stop
+/// `ward serve` at start, naming the issuer and the field.
+#[test]
+fn unsafe_or_mistyped_issuers_are_refused_at_start() {
+    let key = rsa_key("k1");
+    let s = setup("start", &[&key]);
+    let dir = s.dir.clone();
+    drop(s.server);
+    let cases = [
+        (ISSUER.replace(r#"algorithms = ["RS256"]"#, r#"algorithms = ["HS256"]"#), "`HS256` is not allowed"),
+        (ISSUER.replace(r#"algorithms = ["RS256"]"#, r#"algorithms = ["none"]"#), "`none` is not allowed"),
+        (ISSUER.replace(r#"impersonate = "ward:impersonate""#, r#"impersonate = "*""#), "grants.impersonate"),
+        (ISSUER.replace(r#"principal = { type = "User" }"#, r#"principal = { type = "Usr" }"#), "principal.type"),
+        (ISSUER.replace(r#"field = "mfa""#, r#"field = "note""#), "`contains` gives a Bool, but the field is String"),
+        (ISSUER.replace(r#"field = "mfa""#, r#"field = "ip""#), "no action of the policy has a context field `ip`"),
+        (ISSUER.replace(r#"audiences = ["ward"]"#, "audiences = []"), "audiences"),
+    ];
+    for (issuer, names) in cases {
+        std::fs::write(dir.join("bad.toml"), config_text(&issuer)).unwrap();
+        let out = ward(&["serve", "--config", dir.join("bad.toml").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{names}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains(names) && err.contains("test-idp"), "should name `{names}` and the issuer: {err}");
+    }
+    // A JWKS with a symmetric key is refused too.
+    std::fs::write(dir.join("jwks.json"), r#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#).unwrap();
+    std::fs::write(dir.join("bad.toml"), config_text(ISSUER)).unwrap();
+    let out = ward(&["serve", "--config", dir.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("symmetric"), "{}", text(&out.stderr));
+}
+
+/// AuthZEN §12: the PEP's `X-Request-ID` comes back in the response.
+#[test]
+fn authzen_returns_the_request_id() {
+    use std::io::{Read as _, Write as _};
+    let key = rsa_key("k1");
+    let s = setup("request-id", &[&key]);
+    let body = r#"{"subject": {"type": "Agent", "id": "bot"}, "action": {"name": "read"}, "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "mfa": false}}"#;
+    let mut tcp = std::net::TcpStream::connect(s.server.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PEP_TOKEN}\r\nX-Request-ID: bfe9eb29-ab87-4ca3-be83-a1d5d8305716\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: bfe9eb29-ab87-4ca3-be83-a1d5d8305716"), "{answer}");
+}
