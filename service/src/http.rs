@@ -717,6 +717,7 @@ async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(n) => n,
         Err(batch::Stop::Shape(e)) => return shape(e),
         Err(batch::Stop::Item(r)) => return r,
+        Err(batch::Stop::Request(e)) => return app.bad_request(e),
     };
     // One version for the whole batch.
     let mut out: Vec<u8> = Vec::with_capacity(body.len() + 64);
@@ -743,6 +744,7 @@ async fn batch(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(_) => return shape("the body changed between two readings".to_string()),
         Err(batch::Stop::Shape(e)) => return shape(e),
         Err(batch::Stop::Item(r)) => return r,
+        Err(batch::Stop::Request(e)) => return app.bad_request(e),
     };
     out.extend_from_slice(b"],\"policy\":");
     if let Err(e) = serde_json::to_writer(&mut out, &policy_json(&version)) {
@@ -761,6 +763,8 @@ mod batch {
 
     use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     use serde_json::Value as Json;
+    use serde_json::value::RawValue;
+    use ward_runtime::data::Path;
 
     /// Why the reading stopped.
     pub enum Stop<E> {
@@ -768,9 +772,13 @@ mod batch {
         Shape(String),
         /// `each` refused an item.
         Item(E),
+        /// An item is not strict JSON (a duplicate key, a number a double
+        /// would round): the error names it (`requests[1].action: …`).
+        Request(String),
     }
 
-    type Each<'a> = &'a mut dyn FnMut(usize, Json) -> bool;
+    /// Called with each item's index and its strict reading; `false` stops.
+    type Each<'a> = &'a mut dyn FnMut(usize, Result<Json, String>) -> bool;
 
     /// Calls `each(index, request JSON)` for every element of `requests`, in
     /// order, holding one at a time; stops at the first `Err`. The number of
@@ -779,18 +787,24 @@ mod batch {
         let mut failure = None;
         let mut count = 0;
         let result = {
-            let mut call = |i: usize, item: Json| match each(i, item) {
-                Ok(()) => true,
-                Err(e) => {
-                    failure = Some(e);
+            let mut call = |i: usize, item: Result<Json, String>| match item.map_err(Stop::Request) {
+                Ok(item) => match each(i, item) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(Stop::Item(e));
+                        false
+                    }
+                },
+                Err(stop) => {
+                    failure = Some(stop);
                     false
                 }
             };
             let mut de = serde_json::Deserializer::from_slice(body);
             Top { each: &mut call, count: &mut count }.deserialize(&mut de).and_then(|()| de.end())
         };
-        if let Some(e) = failure {
-            return Err(Stop::Item(e));
+        if let Some(stop) = failure {
+            return Err(stop);
         }
         result.map_err(|e| Stop::Shape(e.to_string()))?;
         Ok(count)
@@ -855,7 +869,12 @@ mod batch {
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             let mut i = 0;
-            while let Some(item) = seq.next_element::<Json>()? {
+            // Each item's text, read again strictly: serde_json's own reading
+            // would keep the last of two equal keys and round long numbers.
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                let requests = Path::Key(&Path::Root(""), "requests");
+                let item = ward_runtime::json::parse(raw.get(), "the body", &Path::Index(&requests, i))
+                    .map_err(|e| e.to_string());
                 if !(self.each)(i, item) {
                     return Err(de::Error::custom("stopped"));
                 }
@@ -888,6 +907,20 @@ mod batch {
             {
                 assert!(matches!(for_each(bad, |_, _| Ok::<(), ()>(())), Err(Stop::Shape(_))));
             }
+        }
+
+        #[test]
+        fn an_item_with_a_duplicate_key_is_refused_naming_it() {
+            let body = br#"{"requests": [{"a": 1}, {"action": "delete", "action": "read"}]}"#;
+            let mut decided = 0;
+            let stopped = for_each(body, |_, _| {
+                decided += 1;
+                Ok::<(), ()>(())
+            });
+            let Err(Stop::Request(e)) = stopped else { panic!("a duplicate key was read") };
+            assert!(e.starts_with("requests[1].action:"), "{e}");
+            assert!(e.contains("`action` appears twice"), "{e}");
+            assert_eq!(decided, 1, "the items before it are read, the duplicate is not passed on");
         }
     }
 }
