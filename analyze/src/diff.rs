@@ -466,6 +466,9 @@ fn key_list(program: &Program, rule: &ir::Rule, keys: &[u32]) -> String {
         .join(", ")
 }
 
+// Long: old rules then new rules, each compared field by field (rate,
+// window, key, scope); splitting would pass the solver context around for
+// no clarity.
 fn limit_changes(
     solver: &Solver,
     programs: &Programs<'_>,

@@ -1006,6 +1006,10 @@ impl<'a> Encoder<'a, '_> {
 
     // ───────────────────────── one side ─────────────────────────
 
+    // Long on purpose: it follows the runtime's decision procedure stage by
+    // stage (validity, links, per-link effects, lifecycle, limit keys, masks,
+    // obligations) so the two read side by side, and each stage names the
+    // SMT terms of the ones before it.
     fn side(&mut self, i: usize, action: &str) -> SideTerms {
         let Some(side) = self.sides.get(i) else {
             return SideTerms {
@@ -1446,6 +1450,8 @@ impl<'a> Encoder<'a, '_> {
         Self::node(cx, id).cloned().unwrap_or(Node { v: V::S("false".into()), err: "true".into() })
     }
 
+    // One arm per IR expression kind, as the interpreter's `expr`: kept in one
+    // match so a kind added to the IR fails to compile here until encoded.
     fn eval(&mut self, cx: &mut Cx<'_>, _id: u32, e: &Expr, context: &V) -> Node {
         let side = cx.side;
         let view = self.sides.get(side).map(|s| s.view.clone());
@@ -2036,6 +2042,7 @@ impl<'a> Encoder<'a, '_> {
         }
     }
 
+    // One arm per IR method, as the interpreter's `method` (same reason as `eval`).
     fn method(&mut self, cx: &mut Cx<'_>, method: Method, recv: u32, args: &[u32], ty: &Ty) -> Node {
         let side = cx.side;
         let r = Self::child(cx, recv);

@@ -78,6 +78,8 @@ fn loosen(op: BinaryOp, easier: bool) -> Option<BinaryOp> {
 }
 
 /// Every mutation of `text` (a policy file) this module knows.
+// Long: one block per mutation operator, each a few lines; the list reads
+// as the catalogue docs/analysis.md describes.
 pub fn mutants(text: &str) -> Vec<Mutant> {
     let parse = ward_grammar::parse(text);
     let mut out = Vec::new();

@@ -728,6 +728,8 @@ impl RuleLowering<'_, '_> {
         self.cx.types.as_ref().and_then(|t| t.get(&e.span.start)).cloned().unwrap_or(Type::Error)
     }
 
+    // One arm per syntax-tree expression kind, exhaustive for the same
+    // reason as the checker's `expr_inner`.
     fn expr(&mut self, e: &ast::Expr) -> ExprId {
         let t = self.type_of(e);
         let ty = self.l.ty(&t);

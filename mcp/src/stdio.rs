@@ -161,6 +161,8 @@ async fn writer<W: AsyncWrite + Unpin>(mut out: W, mut rx: mpsc::UnboundedReceiv
 ///
 /// `server_exit` resolves with a description of how the server ended; it is
 /// awaited once the server's output closes.
+// Long: it wires the four tasks (client reader, server reader, two
+// writers) and their shutdown order in one place, where the order can be read.
 pub async fn run<CR, CW, SR, SW, X>(
     gate: Arc<Gate>,
     options: Options,

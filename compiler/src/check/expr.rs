@@ -422,6 +422,8 @@ impl Cx<'_> {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, env, facts, expected))
     }
 
+    // One arm per syntax-tree expression kind (the long ones delegate), kept
+    // exhaustive so a new kind fails to compile until it is typed.
     fn expr_inner(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit),
