@@ -254,6 +254,12 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Eng
     };
     let mut out = io::Out::new();
     let mut text = String::new();
+    // With a durable record per decision, a decision is printed as soon as
+    // its record is on disk: what a killed writer printed and what its log
+    // holds differ by at most the record in flight (the fsync costs far
+    // more than the flush).
+    let flush_each = args.audit_log.is_some()
+        && matches!(args.audit_durability, ward_runtime::audit::Durability::EveryRecord);
     let mut decide_one = |line: &str, out: &mut io::Out| -> Result<(), ExitCode> {
         text.clear();
         match Request::from_json_str(line) {
@@ -268,7 +274,11 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Eng
                 print(&mut text, &setup.engine, &placeholder, &decision);
             }
         }
-        out.write(text.as_bytes()).map_err(|e| e.exit())
+        out.write(text.as_bytes()).map_err(|e| e.exit())?;
+        if flush_each {
+            out.flush().map_err(|e| e.exit())?;
+        }
+        Ok(())
     };
     let result = if single {
         let mut buf = Vec::new();
