@@ -1,6 +1,8 @@
 //! Masking and audit: detector throughput on clean text and at 1 % PII
 //! density, JSON field masking per payload (the customer-support example's
-//! real masks), and audit-log append cost per decision.
+//! real masks), audit-log append cost per decision, and `ward mask` end to
+//! end (the real binary, a process per run) over the labelled realistic
+//! corpus of tests/support/corpus.rs.
 //!
 //! `cargo bench --bench mask -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -174,5 +176,38 @@ fn audit(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, scan, mask_json, audit);
+/// `ward mask --detectors stdlib.pii.all` as a user runs it: process start,
+/// compiling the detectors, reading, masking and writing, over the realistic
+/// corpus (support chats, CRM exports, clinical notes, logs, e-mails and
+/// invoices in six locales with planted PII), as text and as JSON lines.
+fn ward_mask_end_to_end(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("ward-bench-mask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let docs = corpus::corpus(0x5eed_0005, if cfg!(debug_assertions) { 200 } else { 8_000 });
+    let text: String = docs.iter().map(|d| format!("{}\n", d.text)).collect();
+    let lines: String =
+        docs.iter().map(|d| format!("{}\n", serde_json::json!({ "genre": d.genre, "body": d.text }))).collect();
+    let mut group = c.benchmark_group("ward_mask_end_to_end");
+    group.sample_size(10);
+    for (name, file, body) in [("corpus_text", "corpus.txt", &text), ("corpus_jsonl", "corpus.jsonl", &lines)] {
+        let path = dir.join(file);
+        std::fs::write(&path, body).unwrap();
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new(name, format!("{}_docs_{}_bytes", docs.len(), body.len())), |b| {
+            b.iter(|| {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_ward"))
+                    .args(["mask", "--detectors", "stdlib.pii.all"])
+                    .arg(&path)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(out.success(), "ward mask failed: {out}");
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, scan, mask_json, audit, ward_mask_end_to_end);
 criterion_main!(benches);

@@ -884,14 +884,19 @@ impl Gate {
         } else {
             Ok(())
         };
-        // What masking the result masked is audited too (counts, never values);
-        // a result whose masking cannot be audited is withheld.
-        let masked = masked.and_then(|()| self.audit(&call.request, &decision, |e| e.at_stage("result")).map(|_| ()));
+        // The call's outcome record also says what masking the result
+        // masked (stage `result`; counts, never values): one record per
+        // forwarded call. A result whose masking cannot be audited is withheld.
+        let masked = masked.and_then(|()| {
+            self.audit(&call.request, &decision, |mut e| {
+                e.outcome = Some(outcome.as_str().to_string());
+                e.decision_seq = call.seq;
+                e.at_stage("result")
+            })
+            .map(|_| ())
+        });
         match masked {
-            Ok(()) => {
-                self.outcome(call, outcome);
-                response
-            }
+            Ok(()) => response,
             Err(message) => {
                 let denied = with_message(decision, &message);
                 self.outcome_of(call, Outcome::Withheld, &denied);

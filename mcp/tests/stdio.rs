@@ -280,7 +280,11 @@ async fn numbers_side_by_side_in_a_result_are_masked_and_the_audit_counts_them()
         .await;
     h.server.recv().await;
     let reply = json!({"jsonrpc": "2.0", "id": 7, "result": {
-        "content": [{"type": "text", "text": "On file: 123-45-6789 4111111111111111 and SSNs: 123-45-6789 234-56-7890"}]
+        // JSON text, as the CRM answers: the example's own field mask
+        // (`response.ssn`) needs JSON, and a text result under it is withheld.
+        "content": [{"type": "text", "text": json!({
+            "notes": "On file: 123-45-6789 4111111111111111 and SSNs: 123-45-6789 234-56-7890"
+        }).to_string()}]
     }});
     h.server.send(&reply.to_string()).await;
     let masked = h.client.recv().await;
@@ -289,7 +293,10 @@ async fn numbers_side_by_side_in_a_result_are_masked_and_the_audit_counts_them()
     }
     let records: Vec<Json> =
         std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let result = records.iter().find(|r| r["stage"] == "result").expect("a record of the result's masking");
+    let result = records
+        .iter()
+        .find(|r| r["stage"] == "result")
+        .unwrap_or_else(|| panic!("a record of the result's masking: {records:#?}"));
     let counts: Vec<(String, u64)> = result["masked"]
         .as_array()
         .unwrap()

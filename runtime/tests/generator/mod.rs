@@ -342,6 +342,9 @@ fn action_in(a: &Action, group: &str) -> bool {
 #[derive(Clone, Debug)]
 struct Env {
     principal: Vec<E>,
+    /// What `actor` may be: the principal's types under the scope, never
+    /// narrowed by an `is` test in a condition (that narrows `principal` only).
+    actor: Vec<E>,
     resource: Vec<E>,
     context: Vec<Field>,
     actions: Vec<&'static str>,
@@ -794,8 +797,10 @@ impl Gen {
         principal.dedup();
         resource.sort();
         resource.dedup();
+        let principal = pfixed.map_or(principal, |t| vec![t]);
         Env {
-            principal: pfixed.map_or(principal, |t| vec![t]),
+            actor: principal.clone(),
+            principal,
             resource: rfixed.map_or(resource, |t| vec![t]),
             context: context.unwrap_or_default(),
             actions: actions.to_vec(),
@@ -930,7 +935,7 @@ impl Gen {
             ("resource", self.s.union_attrs(&env.resource), true),
             ("context", env.context.clone(), true),
             // `actor.x` has no access path (`actor` is a name), so only required attributes.
-            ("actor", self.s.union_attrs(&env.principal), false),
+            ("actor", self.s.union_attrs(&env.actor), false),
         ];
         for (root, fields, guardable) in roots {
             for f in fields {
@@ -1452,8 +1457,8 @@ impl Gen {
                 self.entity_test("resource", &r, env, 1)
             }
             _ => {
-                let p = env.principal.clone();
-                self.entity_test("actor", &p, env, 1)
+                let a = env.actor.clone();
+                self.entity_test("actor", &a, env, 1)
             }
         }
     }
@@ -1511,7 +1516,11 @@ impl Gen {
                     format!("{x} {} actor", self.rng.pick(&["==", "!="]))
                 }
             }
-            3 => self.is_test("principal", &types),
+            // A test on `principal` narrows it for the rest of an enclosing
+            // `&&` too, where atoms written for the wider type would then be
+            // ill-typed (`principal in Agent::"a"` after `principal is User`):
+            // `== true` keeps the narrowing inside.
+            3 => format!("(({}) == true)", self.is_test("principal", &types)),
             4 => {
                 // Narrowing: after `principal is T`, the attributes of a `T`.
                 let t = *self.rng.pick(&types);
@@ -1520,11 +1529,11 @@ impl Gen {
                 let ps: Vec<PathInfo> =
                     self.readable(&narrow, None).into_iter().filter(|p| p.root == "principal").collect();
                 if ps.is_empty() {
-                    return format!("principal is {}", t.name());
+                    return format!("((principal is {}) == true)", t.name());
                 }
                 let p = self.rng.pick(&ps).clone();
                 let atom = self.atom_on(&p.text, &p.ty, &narrow, depth.saturating_sub(1));
-                format!("(principal is {} && {atom})", t.name())
+                format!("((principal is {} && {atom}) == true)", t.name())
             }
             _ => {
                 let v = self.qvar();

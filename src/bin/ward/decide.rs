@@ -258,8 +258,8 @@ pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Eng
     // its record is on disk: what a killed writer printed and what its log
     // holds differ by at most the record in flight (the fsync costs far
     // more than the flush).
-    let flush_each = args.audit_log.is_some()
-        && matches!(args.audit_durability, ward_runtime::audit::Durability::EveryRecord);
+    let flush_each =
+        args.audit_log.is_some() && matches!(args.audit_durability, ward_runtime::audit::Durability::EveryRecord);
     let mut decide_one = |line: &str, out: &mut io::Out| -> Result<(), ExitCode> {
         text.clear();
         match Request::from_json_str(line) {
