@@ -498,7 +498,7 @@ fn the_audit_log_records_what_became_of_each_forwarded_call() {
         py,
         "legacy",
         &example_policy(),
-        "support_bot",
+        "gateway_probe",
         &["--audit-log", audit.to_str().unwrap(), "--timeout", "10s"],
         &[],
         json!([

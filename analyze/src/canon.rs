@@ -122,7 +122,7 @@ pub fn flow(p: &Program, f: &Flow) -> String {
     )
 }
 
-fn method_name(m: Method) -> &'static str {
+pub(crate) fn method_name(m: Method) -> &'static str {
     match m {
         Method::Contains | Method::StrContains => "contains",
         Method::ContainsAll => "contains_all",
@@ -133,6 +133,12 @@ fn method_name(m: Method) -> &'static str {
         Method::EndsWith => "ends_with",
         Method::Lower => "lower",
         Method::Upper => "upper",
+        Method::Trim => "trim",
+        Method::EmailAddresses => "email_addresses",
+        Method::EmailDomains => "email_domains",
+        Method::UrlHost => "url_host",
+        Method::UrlScheme => "url_scheme",
+        Method::NormalizedPath => "normalized_path",
         Method::TimeDate => "date",
         Method::Hour => "hour",
         Method::Minute => "minute",

@@ -2131,10 +2131,19 @@ impl<'a> Encoder<'a, '_> {
                     _ => format!("(str.contains {s} {t})"),
                 }
             }
-            Method::Lower | Method::Upper => {
-                let what = if method == Method::Lower { "`lower()`" } else { "`upper()`" };
+            Method::Lower | Method::Upper | Method::Trim => {
+                let what = match method {
+                    Method::Lower => "`lower()`",
+                    Method::Upper => "`upper()`",
+                    _ => "`trim()`",
+                };
                 scalar(&self.opaque(side, &rule, &Ty::String, what))
             }
+            Method::UrlHost
+            | Method::UrlScheme
+            | Method::NormalizedPath
+            | Method::EmailAddresses
+            | Method::EmailDomains => return self.parsed(side, &rule, method, ty, err),
             Method::TimeDate => format!("(div {} {DAY_MS})", scalar(&r.v)),
             Method::Hour => format!("(div (mod {} {DAY_MS}) 3600000)", scalar(&r.v)),
             Method::Minute => format!("(div (mod {} 3600000) 60000)", scalar(&r.v)),
@@ -2170,6 +2179,16 @@ impl<'a> Encoder<'a, '_> {
         };
         let v = self.def(sort_of(ty), v);
         Node { v: V::S(v), err }
+    }
+
+    /// A structured-string method: a parser the encoding does not follow.
+    /// Its value is opaque and it may fail on any input, so its error is
+    /// free as well (an analysis never assumes the parse succeeds).
+    fn parsed(&mut self, side: usize, rule: &Option<String>, method: Method, ty: &Ty, err: String) -> Node {
+        let v = self.opaque(side, rule, ty, &format!("`{}()`", crate::canon::method_name(method)));
+        let may_fail = scalar(&self.fresh_value(&Ty::Bool));
+        let err = self.def("Bool", or([err, may_fail]));
+        Node { v, err }
     }
 
     /// `(year, month, day)` of a day number (the interpreter's `civil`).

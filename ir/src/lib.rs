@@ -275,6 +275,22 @@ pub enum Method {
     Intersects,
     /// `s.is_subset(t)`: every element of `s` is in `t`.
     IsSubset,
+    /// `s.trim()`: without leading and trailing white space.
+    Trim,
+    /// `s.email_addresses()`: the addresses of an address list
+    /// (`"Ann <ann@a.example>, bob@b.example"`), lower-cased; an error when
+    /// the list is empty or outside the strict syntax Ward accepts.
+    EmailAddresses,
+    /// `s.email_domains()`: the domains of an address list, as above.
+    EmailDomains,
+    /// `s.url_host()`: the host of an absolute URL, normalised (WHATWG URL:
+    /// lower case, IDNA to ASCII, IPv4 in dotted form); an error otherwise.
+    UrlHost,
+    /// `s.url_scheme()`: the scheme of an absolute URL, lower case.
+    UrlScheme,
+    /// `s.normalized_path()`: `.` and `..` resolved, `//` collapsed; an
+    /// error when `..` climbs above the start or the path holds `\\` or NUL.
+    NormalizedPath,
 }
 
 /// A string matcher.

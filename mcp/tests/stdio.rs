@@ -234,7 +234,7 @@ async fn a_dying_server_answers_pending_and_later_requests_with_errors() {
 
 #[tokio::test]
 async fn a_hanging_server_times_out_and_is_told_to_cancel() {
-    let mut h = start("support_bot", Duration::from_millis(200));
+    let mut h = start("gateway_probe", Duration::from_millis(200));
     h.client.send(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"hang","arguments":{}}}"#).await;
     assert_eq!(h.server.recv_json().await["id"], 7);
     let timed_out = h.client.recv_json().await;

@@ -29,6 +29,12 @@ pub enum EvalError {
     /// A value the evaluation cannot interpret: an entity the store and the
     /// request do not know, a quantifier's variable outside its quantifier.
     Unknown(String),
+    /// A structured string (address list, URL, path) outside its syntax:
+    /// the method and why.
+    Syntax {
+        method: &'static str,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for EvalError {
@@ -39,6 +45,7 @@ impl std::fmt::Display for EvalError {
             EvalError::Pattern(e) => write!(f, "{e}"),
             EvalError::Flow(e) => write!(f, "{e}"),
             EvalError::Unknown(e) => write!(f, "{e}"),
+            EvalError::Syntax { method, why } => write!(f, "`{method}()`: {why}"),
         }
     }
 }
@@ -594,6 +601,26 @@ impl<'a> Eval<'a> {
             Method::EndsWith => u64::from(string(r).ends_with(&*string(arg(0)?))),
             Method::StrContains => u64::from(string(r).contains(&*string(arg(0)?))),
             Method::Lower => self.view.computed_string(&string(r).to_lowercase()),
+            Method::Trim => self.view.computed_string(string(r).trim()),
+            Method::EmailAddresses | Method::EmailDomains => {
+                let (name, parse): (_, fn(&str) -> Result<Vec<String>, String>) = match method {
+                    Method::EmailAddresses => ("email_addresses", crate::text::email_addresses),
+                    _ => ("email_domains", crate::text::email_domains),
+                };
+                let items = parse(&string(r)).map_err(|why| EvalError::Syntax { method: name, why })?;
+                self.temporary_set(items.iter().map(|s| self.view.computed_string(s)).collect())
+            }
+            Method::UrlHost | Method::UrlScheme => {
+                let name = if method == Method::UrlHost { "url_host" } else { "url_scheme" };
+                let (scheme, host) =
+                    crate::text::url_parts(&string(r)).map_err(|why| EvalError::Syntax { method: name, why })?;
+                self.view.computed_string(if method == Method::UrlHost { &host } else { &scheme })
+            }
+            Method::NormalizedPath => {
+                let path = crate::text::normalized_path(&string(r))
+                    .map_err(|why| EvalError::Syntax { method: "normalized_path", why })?;
+                self.view.computed_string(&path)
+            }
             Method::Upper => self.view.computed_string(&string(r).to_uppercase()),
             Method::TimeDate => (r as i64).div_euclid(86_400_000) as u64,
             Method::Hour => (r as i64).rem_euclid(86_400_000) as u64 / 3_600_000,

@@ -21,6 +21,7 @@ pub mod redis_store;
 pub mod request;
 pub mod state;
 pub mod store;
+pub mod text;
 pub mod value;
 pub mod verdict;
 

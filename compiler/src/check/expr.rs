@@ -63,6 +63,21 @@ pub const MAX_HAS_PATH: usize = 64;
 /// The methods of sets and lists (and `chain`).
 pub const SET_METHODS: [&str; 9] =
     ["contains", "contains_all", "contains_any", "intersects", "is_subset", "any", "all", "size", "is_empty"];
+const STRING_METHODS: [&str; 13] = [
+    "starts_with",
+    "ends_with",
+    "contains",
+    "lower",
+    "upper",
+    "trim",
+    "size",
+    "is_empty",
+    "email_addresses",
+    "email_domains",
+    "url_host",
+    "url_scheme",
+    "normalized_path",
+];
 
 const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
 
@@ -493,7 +508,7 @@ impl Cx<'_> {
             ExprKind::Is { base, ty, within } => self.is_test(e, base, ty, within.as_deref(), env, facts),
             ExprKind::Like { base, pattern } => {
                 self.expect_type(base, env, facts, &Type::String, "the left side of `like`");
-                let _ = pattern;
+                self.address_glob(base, pattern);
                 Type::Bool
             }
             ExprKind::Matches { base, target } => {
@@ -868,6 +883,27 @@ impl Cx<'_> {
         field.ty
     }
 
+    /// W0115: `to like "*@acme.example"` reads as "mail to acme only", but
+    /// a glob tests how the whole text ends: the list
+    /// `"x@evil.example, y@acme.example"` matches it.
+    fn address_glob(&mut self, base: &Expr, pattern: &Lit) {
+        let Some(glob) = pattern.string_value() else { return };
+        let Some((before, domain)) = glob.rsplit_once('@') else { return };
+        if !before.contains('*') || domain.contains('*') || domain.is_empty() {
+            return;
+        }
+        let base = expr_text(base);
+        self.warning(
+            "W0115",
+            pattern.span,
+            format!("`like \"{glob}\"` tests how the text ends, not each address in it"),
+        )
+        .label(format!("`\"x@evil.example, y@{domain}\"` matches this"))
+        .help(format!(
+            "to require every recipient at `{domain}`, write `{base}.email_domains().is_subset([\"{domain}\"])`"
+        ));
+    }
+
     fn method(&mut self, receiver: &Expr, method: &Ident, args: &[Expr], env: &Env, facts: &Facts) -> Type {
         let recv = self.expr(receiver, env, facts, None);
         let m = method.name.as_str();
@@ -890,7 +926,10 @@ impl Cx<'_> {
             (Type::Set(_) | Type::List(_) | Type::String, "size") => Some((vec![], Type::Int)),
             (Type::Set(_) | Type::List(_) | Type::String, "is_empty") => Some((vec![], Type::Bool)),
             (Type::String, "starts_with" | "ends_with" | "contains") => Some((vec![Type::String], Type::Bool)),
-            (Type::String, "lower" | "upper") => Some((vec![], Type::String)),
+            (Type::String, "lower" | "upper" | "trim" | "url_host" | "url_scheme" | "normalized_path") => {
+                Some((vec![], Type::String))
+            }
+            (Type::String, "email_addresses" | "email_domains") => Some((vec![], Type::Set(Box::new(Type::String)))),
             (Type::Time, "date") => Some((vec![], Type::Date)),
             (Type::Time, "hour" | "minute" | "weekday") => Some((vec![], Type::Int)),
             (Type::Date, "year" | "month" | "day" | "weekday") => Some((vec![], Type::Int)),
@@ -900,7 +939,7 @@ impl Cx<'_> {
         let Some((params, result)) = signature else {
             let methods: &[&str] = match recv {
                 Type::Set(_) | Type::List(_) => &SET_METHODS,
-                Type::String => &["starts_with", "ends_with", "contains", "lower", "upper", "size", "is_empty"],
+                Type::String => &STRING_METHODS,
                 Type::Time => &["date", "hour", "minute", "weekday"],
                 Type::Date => &["year", "month", "day", "weekday"],
                 Type::Ip => &["is_loopback", "is_private", "is_ipv4", "is_ipv6"],

@@ -691,6 +691,21 @@ impl Completer<'_> {
                 ("contains", "contains(String) -> Bool"),
                 ("lower", "lower() -> String"),
                 ("upper", "upper() -> String"),
+                ("trim", "trim() -> String: without leading and trailing white space"),
+                (
+                    "email_addresses",
+                    "email_addresses() -> Set<String>: the addresses of an address list (error if malformed)",
+                ),
+                (
+                    "email_domains",
+                    "email_domains() -> Set<String>: the domains of an address list (error if malformed)",
+                ),
+                ("url_host", "url_host() -> String: the normalised host of an absolute URL"),
+                ("url_scheme", "url_scheme() -> String: the scheme of an absolute URL"),
+                (
+                    "normalized_path",
+                    "normalized_path() -> String: `.` and `..` resolved (error if it climbs above the start)",
+                ),
                 ("size", "size() -> Int"),
                 ("is_empty", "is_empty() -> Bool"),
             ],

@@ -403,6 +403,23 @@ const STRINGS: [&str; 16] = [
     "10.0.0.1",
 ];
 
+/// Receivers for the structured-string methods: lists, URLs and paths that
+/// parse, and ones that must be errors.
+const STRUCTURED: [&str; 12] = [
+    "Ann <Ann@X.example>, b@y.example.",
+    "\"Doe, J\" <j@x.example>; k@x.example",
+    "x@example.com",
+    "a@b@c.example",
+    "(c) a@x.example",
+    "https://Docs.Example./a?b",
+    "https://x.example@evil.example/",
+    "http://0x7f.1/",
+    "mailto:a@x.example",
+    "/w/../etc/./p//q/",
+    "a\\b",
+    "  padded  ",
+];
+
 const GLOBS: [&str; 7] = ["*a*", "alpha", "*@example.com", "A*", "*", "*-*", "be*a"];
 const REGEXES: [&str; 7] = ["^[a-z]+$", "[0-9]{2}", "(?i)alpha", "a|b", "^$", "@", "\\\\.\\\\."];
 const DETECTORS: [&str; 10] = [
@@ -1032,8 +1049,13 @@ impl Gen {
             }
             T::Str => {
                 if deep {
-                    let m = *self.rng.pick(&["lower", "upper"]);
-                    format!("{}.{m}()", self.receiver(&T::Str, env, d))
+                    let m = *self.rng.pick(&["lower", "upper", "trim", "url_host", "url_scheme", "normalized_path"]);
+                    let r = if m.len() > 5 && self.chance(50) {
+                        quote(self.rng.pick_str(&STRUCTURED))
+                    } else {
+                        self.receiver(&T::Str, env, d)
+                    };
+                    format!("{r}.{m}()")
                 } else {
                     quote(self.rng.pick_str(&STRINGS))
                 }
@@ -1279,7 +1301,17 @@ impl Gen {
                 let v = *self.rng.pick(&COLORS);
                 if self.chance(50) { format!("{x} {op} {v}") } else { format!("{x} {op} Color::{v}") }
             }
-            T::Str => match self.below(10) {
+            T::Str => match self.below(12) {
+                // Address lists: data strings rarely parse (an error), literals often do.
+                10 | 11 => {
+                    let r = if self.chance(40) { quote(self.rng.pick_str(&STRUCTURED)) } else { x.to_string() };
+                    let m = *self.rng.pick(&["email_addresses", "email_domains"]);
+                    match self.below(3) {
+                        0 => format!("{r}.{m}().contains({})", self.value(&T::Str, env, depth)),
+                        1 => format!("{r}.{m}().is_subset([\"x.example\", \"y.example\", \"example.com\"])"),
+                        _ => format!("{r}.{m}().any(addr, addr.ends_with({}))", quote(self.rng.pick_str(&STRINGS))),
+                    }
+                }
                 0 => format!("{x} {} {}", eq(self), self.value(&T::Str, env, depth)),
                 1 => format!("{x} like {}", quote(self.rng.pick_str(&GLOBS))),
                 2 => format!("{x} matches {}", quote(self.rng.pick_str(&REGEXES))),
