@@ -337,12 +337,23 @@ struct Encoder<'a, 'b> {
 }
 
 /// Per-rule evaluation state.
+/// A quantifier node's parts.
+struct QuantifierNode<'t> {
+    all: bool,
+    set: u32,
+    var: u32,
+    body: u32,
+    ty: &'t Ty,
+}
+
 struct Cx<'r> {
     side: usize,
     exprs: &'r [Expr],
     principal: String,
     rule: Option<String>,
     nodes: Vec<Node>,
+    /// Quantifier variables bound while a body is re-encoded for one element.
+    locals: Vec<(u32, String)>,
 }
 
 /// Encodes `action` for `sides`. `delegators` is how many delegating
@@ -1425,12 +1436,65 @@ impl<'a> Encoder<'a, '_> {
         rule: Option<String>,
         context: &V,
     ) -> Vec<Node> {
-        let mut cx = Cx { side, exprs, principal: principal.to_string(), rule, nodes: Vec::with_capacity(exprs.len()) };
+        let mut cx = Cx { side, exprs, principal: principal.to_string(), rule, nodes: Vec::with_capacity(exprs.len()), locals: Vec::new() };
         for (i, e) in exprs.iter().enumerate() {
             let node = self.eval(&mut cx, i as u32, e, context);
             cx.nodes.push(node);
         }
         cx.nodes
+    }
+
+    /// `set.any(x, body)` / `set.all(x, body)` over a set whose elements
+    /// are listed (the delegation chain, a set literal): the body is
+    /// re-encoded for each element, in order, as the interpreter runs it:
+    /// the first element that decides ends it, and an error before that is
+    /// the quantifier's error. Other sets are not followed (approximated).
+    fn quantifier(&mut self, cx: &mut Cx<'_>, q: QuantifierNode<'_>, context: &V) -> Node {
+        let set = Self::child(cx, q.set);
+        let V::Set(SetRep::Lit(items, _)) = &set.v else {
+            return Node { v: self.opaque(cx.side, &cx.rule.clone(), q.ty, "a quantifier over a set of the data"), err: set.err };
+        };
+        let exprs = cx.exprs;
+        let mut subtree = vec![q.body];
+        let mut i = 0;
+        while let Some(&id) = subtree.get(i) {
+            if let Some(e) = exprs.get(id as usize) {
+                subtree.extend(ward_compiler::ir::validate::children(&e.kind));
+            }
+            i += 1;
+        }
+        subtree.sort_unstable();
+        subtree.dedup();
+        let saved: Vec<(u32, Node)> = subtree.iter().filter_map(|id| Some((*id, Self::node(cx, *id)?.clone()))).collect();
+        let mut pre = "true".to_string();
+        let (mut decided, mut errors) = (Vec::new(), vec![set.err.clone()]);
+        for (guard, term) in items.clone() {
+            cx.locals.push((q.var, term));
+            for id in &subtree {
+                if let Some(e) = exprs.get(*id as usize) {
+                    let n = self.eval(cx, *id, e, context);
+                    if let Some(slot) = cx.nodes.get_mut(*id as usize) {
+                        *slot = n;
+                    }
+                }
+            }
+            cx.locals.pop();
+            let body = Self::child(cx, q.body);
+            let (v, err) = (scalar(&body.v), body.err);
+            let here = and([pre.clone(), guard.clone()]);
+            errors.push(and([here.clone(), err.clone()]));
+            let decides = if q.all { not(&v) } else { v };
+            decided.push(and([here, not(&err), decides.clone()]));
+            pre = self.def("Bool", and([pre, or([not(&guard), and([not(&err), not(&decides)])])]));
+        }
+        for (id, n) in saved {
+            if let Some(slot) = cx.nodes.get_mut(id as usize) {
+                *slot = n;
+            }
+        }
+        let some = or(decided);
+        let v = if q.all { not(&some) } else { some };
+        Node { v: V::S(self.def("Bool", v)), err: self.def("Bool", or(errors)) }
     }
 
     fn node<'c>(cx: &'c Cx<'_>, id: u32) -> Option<&'c Node> {
@@ -1477,8 +1541,21 @@ impl<'a> Encoder<'a, '_> {
                     Node { v: self.opaque(side, &cx.rule, &e.ty, "a flow condition's `current`"), err: "false".into() }
                 }
             },
-            ExprKind::Is { .. } | ExprKind::Quantifier { .. } | ExprKind::Local(_) => {
-                Node { v: self.opaque(side, &cx.rule, &e.ty, "a type test or a quantifier"), err: "false".into() }
+            ExprKind::Is { base, ty } => {
+                let b = Self::child(cx, *base);
+                match (&b.v, view.types.get(*ty as usize)) {
+                    (V::S(t), Some(g)) => Node { v: V::S(format!("(= (ety {t}) {g})")), err: b.err },
+                    _ => Node { v: self.opaque(side, &cx.rule, &e.ty, "a type test"), err: b.err },
+                }
+            }
+            ExprKind::Local(var) => match cx.locals.iter().rev().find(|(v, _)| v == var) {
+                Some((_, t)) => ok(V::S(t.clone())),
+                // The arena's first pass, outside any binding: the
+                // quantifier re-encodes its body for each element.
+                None => ok(self.fresh_value(&e.ty)),
+            },
+            ExprKind::Quantifier { all, set, var, body } => {
+                self.quantifier(cx, QuantifierNode { all: *all, set: *set, var: *var, body: *body, ty: &e.ty }, context)
             }
             ExprKind::Attr { base, name } => {
                 let b = Self::child(cx, *base);
