@@ -2,14 +2,21 @@
 //! A test-only issuer — RSA keys generated here, a JWKS file, tokens minted
 //! with jsonwebtoken — no external IdP. Every refused token is a 401 and
 //! every refused request a 403, each with an audit record, and never a
-//! decision for another principal than the token's. Also the AuthZEN 1.0
-//! endpoints, with fixtures written from the spec's text.
+//! decision for another principal than the token's. Keys come from a file or
+//! from a URL (a JWKS server in the test, plain HTTP on 127.0.0.1 or TLS with
+//! its own CA). Also the AuthZEN 1.0 endpoints, with fixtures written from
+//! the spec's text.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "support/serve.rs"]
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk::Jwk, jwk::JwkSet};
 use rsa::pkcs1::{EncodeRsaPrivateKey as _, EncodeRsaPublicKey as _};
@@ -59,10 +66,13 @@ fn rsa_key(kid: &str) -> Key {
     Key { kid: kid.to_string(), encoding, public_der, jwk }
 }
 
+fn jwks_text(keys: &[&Key]) -> String {
+    serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap()
+}
+
 fn write_jwks(path: &Path, keys: &[&Key]) {
-    let set = JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() };
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_string(&set).unwrap()).unwrap();
+    std::fs::write(&tmp, jwks_text(keys)).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
 
@@ -94,6 +104,11 @@ struct Setup {
 }
 
 fn setup(name: &str, keys: &[&Key]) -> Setup {
+    setup_with(name, keys, ISSUER)
+}
+
+/// A project served with `issuer` as the `[[issuers]]` table (`keys` in `jwks.json`).
+fn setup_with(name: &str, keys: &[&Key], issuer: &str) -> Setup {
     let dir = scratch(&format!("identity-{name}"));
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("src/schema.ward"), SCHEMA).unwrap();
@@ -109,8 +124,7 @@ fn setup(name: &str, keys: &[&Key]) -> Setup {
     std::fs::write(dir.join("entities.json"), entities.to_string()).unwrap();
     let jwks = dir.join("jwks.json");
     write_jwks(&jwks, keys);
-    let config = config_text(ISSUER);
-    std::fs::write(dir.join("ward.toml"), config).unwrap();
+    std::fs::write(dir.join("ward.toml"), config_text(issuer)).unwrap();
     let server = Server::start(&["--config", dir.join("ward.toml").to_str().unwrap()]);
     Setup { audit: dir.join("audit.jsonl"), dir, jwks, server }
 }
@@ -399,6 +413,12 @@ fn unsafe_or_mistyped_issuers_are_refused_at_start() {
         (ISSUER.replace(r#"field = "mfa""#, r#"field = "note""#), "`contains` gives a Bool, but the field is String"),
         (ISSUER.replace(r#"field = "mfa""#, r#"field = "ip""#), "no action of the policy has a context field `ip`"),
         (ISSUER.replace(r#"audiences = ["ward"]"#, "audiences = []"), "audiences"),
+        (ISSUER.replace("jwks = ", "jwks_url = \"https://idp.test/certs\"\njwks = "), "not both"),
+        (ISSUER.replace(r#"jwks = "jwks.json""#, ""), "give `jwks` (a file) or `jwks_url`"),
+        (
+            ISSUER.replace(r#"jwks = "jwks.json""#, r#"jwks_url = "http://idp.test/certs""#),
+            "jwks_url: `http://idp.test/certs`: plain `http://` is allowed only to a loopback host",
+        ),
     ];
     for (issuer, names) in cases {
         std::fs::write(dir.join("bad.toml"), config_text(&issuer)).unwrap();
@@ -433,4 +453,279 @@ fn authzen_returns_the_request_id() {
     let _ = tcp.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("x-request-id: bfe9eb29-ab87-4ca3-be83-a1d5d8305716"), "{answer}");
+}
+
+/// What the test's JWKS server answers.
+#[derive(Clone)]
+enum Answer {
+    /// 200 with this body.
+    Keys(String),
+    /// 200 with this body and no `Content-Length` (the body ends when the connection closes).
+    Unsized(String),
+    /// This status, with a small body.
+    Status(u16),
+    /// The body, after a pause.
+    Slow(Duration, String),
+    /// Nothing: the connection stays open, silent.
+    Hang,
+}
+
+/// A JWKS server on 127.0.0.1 (plain HTTP, or TLS with `tls`), one thread
+/// per connection, counting the requests it reads.
+struct JwksServer {
+    addr: SocketAddr,
+    answer: Arc<Mutex<Answer>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl JwksServer {
+    fn start(answer: Answer, tls: Option<Arc<rustls::ServerConfig>>) -> JwksServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = Arc::new(Mutex::new(answer));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (shared, count) = (Arc::clone(&answer), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let (answer, count, tls) = (Arc::clone(&shared), Arc::clone(&count), tls.clone());
+                std::thread::spawn(move || {
+                    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    match tls {
+                        None => answer_one(tcp, &answer, &count),
+                        Some(config) => {
+                            let conn = rustls::ServerConnection::new(config).unwrap();
+                            answer_one(rustls::StreamOwned::new(conn, tcp), &answer, &count);
+                        }
+                    }
+                });
+            }
+        });
+        JwksServer { addr, answer, requests }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/realms/agents/certs", self.addr)
+    }
+
+    fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn answer_one(mut s: impl Read + Write, answer: &Mutex<Answer>, count: &AtomicUsize) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    assert!(head.starts_with(b"GET /realms/agents/certs HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&head));
+    count.fetch_add(1, Ordering::SeqCst);
+    let answer = answer.lock().unwrap().clone();
+    let (status, body, sized) = match answer {
+        Answer::Keys(body) => (200, body, true),
+        Answer::Unsized(body) => (200, body, false),
+        Answer::Status(status) => (status, r#"{"error": "no"}"#.to_string(), true),
+        Answer::Slow(pause, body) => {
+            std::thread::sleep(pause);
+            (200, body, true)
+        }
+        Answer::Hang => {
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
+    };
+    let length = if sized { format!("Content-Length: {}\r\n", body.len()) } else { String::new() };
+    let head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body.as_bytes());
+    let _ = s.flush();
+}
+
+/// The test issuer with its keys at `url` instead of the file.
+fn url_issuer(url: &str, refresh_seconds: u64, more: &str) -> String {
+    ISSUER
+        .replace(r#"jwks = "jwks.json""#, &format!("jwks_url = \"{url}\"\njwks_timeout_seconds = 1\n{more}"))
+        .replace("jwks_refresh_seconds = 0", &format!("jwks_refresh_seconds = {refresh_seconds}"))
+}
+
+fn decide(s: &Setup, token: &str) -> Response {
+    s.server.call("POST", "/v1/decide", Some(token), Some(&read_doc()))
+}
+
+/// The server's stderr once it says `what` (it is read by another thread).
+fn logged(s: &Setup, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = s.server.stderr();
+        if log.contains(what) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "the log should say `{what}`: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn token_with_kid(key: &Key, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_string());
+    encode(&header, &claims("alice"), &key.encoding).unwrap()
+}
+
+#[test]
+fn keys_from_a_url_are_fetched_at_start_and_again_on_an_unknown_kid() {
+    let (k1, k2) = (rsa_key("k1"), rsa_key("k2"));
+    let jwks = JwksServer::start(Answer::Keys(jwks_text(&[&k1])), None);
+    let s = setup_with("url", &[], &url_issuer(&jwks.url(), 0, ""));
+    assert_eq!(jwks.requests(), 1, "fetched once, at start");
+
+    let r = decide(&s, &mint(&k1, &claims("alice")));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    assert_eq!(jwks.requests(), 1, "a known kid fetches nothing");
+
+    // Rotation: the issuer publishes k2; a token naming it fetches the keys again.
+    jwks.set(Answer::Keys(jwks_text(&[&k1, &k2])));
+    let r = decide(&s, &mint(&k2, &claims("alice")));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    assert_eq!(jwks.requests(), 2);
+
+    // A failed fetch keeps the keys had before, and says why in the log.
+    jwks.set(Answer::Status(500));
+    let r = decide(&s, &token_with_kid(&k2, "k3"));
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("unknown kid `k3`"), "{}", r.body);
+    assert_eq!(jwks.requests(), 3);
+    let log = logged(&s, "keeping the keys had before");
+    assert!(log.contains(&jwks.url()) && log.contains("answered 500"), "{log}");
+    for key in [&k1, &k2] {
+        let r = decide(&s, &mint(key, &claims("alice")));
+        assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    }
+    // A JWKS the strict parser refuses (a symmetric key) is kept out the same way.
+    jwks.set(Answer::Keys(r#"{"keys": [{"kty": "oct", "kid": "k3", "k": "c2VjcmV0"}]}"#.to_string()));
+    assert_eq!(decide(&s, &token_with_kid(&k2, "k3")).status, 401);
+    logged(&s, "symmetric");
+    assert_eq!(decide(&s, &mint(&k1, &claims("alice"))).status, 200);
+}
+
+#[test]
+fn unknown_kids_fetch_at_most_once_per_refresh_interval() {
+    let k1 = rsa_key("k1");
+    let jwks = JwksServer::start(Answer::Keys(jwks_text(&[&k1])), None);
+    let s = setup_with("url-bounded", &[], &url_issuer(&jwks.url(), 3600, ""));
+    for kid in ["a", "b", "c", "d"] {
+        let r = decide(&s, &token_with_kid(&k1, kid));
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains(&format!("unknown kid `{kid}`")), "{}", r.body);
+    }
+    assert_eq!(jwks.requests(), 1, "only the fetch at start: the next may come an hour later");
+}
+
+/// A slow issuer holds up only the tokens that wait for its keys, and a
+/// burst of them costs one fetch (plus one for those that came after it began).
+#[test]
+fn a_slow_fetch_blocks_no_other_request_and_is_shared_by_a_burst() {
+    let k1 = rsa_key("k1");
+    let jwks = JwksServer::start(Answer::Keys(jwks_text(&[&k1])), None);
+    let s = setup_with("url-slow", &[], &url_issuer(&jwks.url(), 0, ""));
+    jwks.set(Answer::Slow(Duration::from_millis(1500), jwks_text(&[&k1])));
+    let addr = s.server.addr;
+    let burst: Vec<_> = (0..6)
+        .map(|i| {
+            let token = token_with_kid(&k1, &format!("new-{i}"));
+            std::thread::spawn(move || {
+                support::Conn::plain(addr).request("POST", "/v1/decide", Some(&token), Some(&read_doc())).unwrap()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile the service answers everything else at once (with 2 runtime
+    // workers on a 2-core machine, blocked workers would hold these up).
+    let started = Instant::now();
+    assert_eq!(s.server.call("GET", "/healthz", None, None).status, 200);
+    let r = decide(&s, &mint(&k1, &claims("alice")));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    assert!(started.elapsed() < Duration::from_millis(1000), "took {:?}", started.elapsed());
+    for t in burst {
+        let r = t.join().unwrap();
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains("unknown kid"), "{}", r.body);
+    }
+    let fetches = jwks.requests() - 1;
+    assert!((1..=2).contains(&fetches), "6 unknown kids at once: {fetches} fetches");
+}
+
+/// Keys that cannot be had at start stop the start, naming the issuer, the
+/// URL and what went wrong.
+#[test]
+fn a_jwks_url_that_fails_at_start_stops_the_start() {
+    let key = rsa_key("k1");
+    let s = setup("url-start", &[&key]);
+    let project = s.dir.clone();
+    drop(s.server);
+    let big = format!(r#"{{"keys": [], "pad": "{}"}}"#, "x".repeat(1 << 20));
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let cases: Vec<(Option<Answer>, &str)> = vec![
+        (Some(Answer::Status(404)), "answered 404"),
+        (Some(Answer::Keys(big.clone())), "larger than the limit of 1048576 bytes"),
+        (Some(Answer::Unsized(big)), "larger than the limit of 1048576 bytes"),
+        (Some(Answer::Hang), "no complete answer within 1 s (`jwks_timeout_seconds`)"),
+        (Some(Answer::Keys("{\"keys\": [], \"keys\": []}".to_string())), "the key `keys` appears twice"),
+        (Some(Answer::Keys(r#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#.to_string())), "symmetric"),
+        (None, "cannot connect"),
+    ];
+    for (answer, says) in cases {
+        let url = match answer {
+            Some(answer) => JwksServer::start(answer, None).url(),
+            None => format!("http://{closed}/realms/agents/certs"),
+        };
+        std::fs::write(project.join("bad.toml"), config_text(&url_issuer(&url, 10, ""))).unwrap();
+        let started = Instant::now();
+        let out = ward(&["serve", "--config", project.join("bad.toml").to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{says}: {err}");
+        assert!(err.contains("test-idp") && err.contains(&url) && err.contains(says), "should name `{says}`: {err}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{says}: took {:?}", started.elapsed());
+    }
+}
+
+/// `https://` with the issuer's own CA (`ca_file`); the system's roots do
+/// not know a self-signed certificate, so without it the start fails.
+#[test]
+fn keys_from_an_https_url_are_checked_against_the_trusted_certificates() {
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.cert.der().to_vec())],
+            PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()).into(),
+        )
+        .unwrap();
+    let key = rsa_key("k1");
+    let jwks = JwksServer::start(Answer::Keys(jwks_text(&[&key])), Some(Arc::new(tls)));
+    let url = format!("https://localhost:{}/realms/agents/certs", jwks.addr.port());
+
+    let mut s = setup("https", &[]);
+    std::fs::write(s.dir.join("ca.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(s.dir.join("url.toml"), config_text(&url_issuer(&url, 10, r#"ca_file = "ca.pem""#))).unwrap();
+    s.server = Server::start(&["--config", s.dir.join("url.toml").to_str().unwrap()]);
+    let r = decide(&s, &mint(&key, &claims("alice")));
+    assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    assert_eq!(jwks.requests(), 1);
+
+    std::fs::write(s.dir.join("bad.toml"), config_text(&url_issuer(&url, 10, ""))).unwrap();
+    let out = ward(&["serve", "--config", s.dir.join("bad.toml").to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&url) && err.contains("TLS") && err.contains("certificate"), "{err}");
 }

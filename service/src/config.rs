@@ -202,14 +202,28 @@ pub struct Issuer {
     pub issuer: String,
     /// A token's `aud` must hold one of these.
     pub audiences: Vec<String>,
-    /// Its JSON Web Key Set, a file (re-read, bounded, when a token names an unknown `kid`).
-    pub jwks: PathBuf,
+    /// Its JSON Web Key Set from a file … (exactly one of `jwks` and `jwks_url`).
+    pub jwks: Option<PathBuf>,
+    /// … or from a URL, where the issuer publishes it (its `jwks_uri`):
+    /// `https://`, or `http://` to a loopback host only (keys fetched in
+    /// clear could be swapped on the way). Fetched at start (a failure stops
+    /// the start), then again only on an unknown `kid`, as the file is re-read.
+    pub jwks_url: Option<String>,
+    /// PEM certificates to trust for `jwks_url` instead of the system's
+    /// (`/etc/ssl/certs/ca-certificates.crt`): a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Time allowed for one fetch of `jwks_url`, from connecting to the last
+    /// byte, in seconds (1 to 60).
+    #[serde(default = "default_jwks_timeout")]
+    pub jwks_timeout_seconds: u64,
     /// The signature algorithms accepted (asymmetric only: RS256 … EdDSA).
     pub algorithms: Vec<String>,
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
-    /// The shortest time between two re-reads of the JWKS on an unknown `kid`.
+    /// The shortest time between two re-reads (file) or fetches (URL) of the
+    /// JWKS on an unknown `kid`: what bounds the load a stream of made-up
+    /// `kid`s can put on the issuer.
     #[serde(default = "default_refresh")]
     pub jwks_refresh_seconds: u64,
     /// The deepest RFC 8693 `act` nesting accepted (the delegation chain's length).
@@ -237,6 +251,10 @@ fn default_leeway() -> u64 {
 
 fn default_refresh() -> u64 {
     10
+}
+
+fn default_jwks_timeout() -> u64 {
+    5
 }
 
 fn default_act_depth() -> usize {
@@ -311,9 +329,8 @@ impl Config {
         fix(&mut self.audit.signing_key);
         fix(&mut self.mask.keys);
         for issuer in &mut self.issuers {
-            if issuer.jwks.is_relative() {
-                issuer.jwks = base.join(&issuer.jwks);
-            }
+            fix(&mut issuer.jwks);
+            fix(&mut issuer.ca_file);
         }
         self
     }
@@ -391,6 +408,29 @@ impl Config {
                     ));
                 }
             }
+            match (&issuer.jwks, &issuer.jwks_url) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("{at}: give one of `jwks` (a file) and `jwks_url`, not both"));
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "{at}: give `jwks` (a file) or `jwks_url` (where the issuer publishes its keys)"
+                    ));
+                }
+                (None, Some(url)) => {
+                    let url = crate::jwks::Url::parse(url).map_err(|e| format!("{at}.jwks_url: {e}"))?;
+                    if issuer.ca_file.is_some() && !url.tls {
+                        return Err(format!("{at}.ca_file: only for an `https://` jwks_url"));
+                    }
+                }
+                (Some(_), None) if issuer.ca_file.is_some() => {
+                    return Err(format!("{at}.ca_file: only for an `https://` jwks_url"));
+                }
+                (Some(_), None) => {}
+            }
+            if !(1..=60).contains(&issuer.jwks_timeout_seconds) {
+                return Err(format!("{at}.jwks_timeout_seconds: from 1 to 60"));
+            }
             if issuer.max_act_depth > 32 {
                 return Err(format!("{at}.max_act_depth: at most 32"));
             }
@@ -431,5 +471,38 @@ mod tests {
         assert!(toml::from_str::<Config>("[server]\nlisten_on = 1\n").is_err());
         let bad = "[policy]\nbundle = \"b\"\n[[tokens]]\nname = \"x\"\nsha256 = \"00\"\nscopes = [\"decide\"]\n";
         assert!(toml::from_str::<Config>(bad).unwrap().check().unwrap_err().contains("64 hex"));
+    }
+
+    #[test]
+    fn an_issuer_takes_its_keys_from_one_file_or_one_https_url() {
+        let issuer = |keys: &str| {
+            let text = format!(
+                "[policy]\nbundle = \"b\"\n[[issuers]]\nname = \"idp\"\nissuer = \"https://idp.test\"\n\
+                 audiences = [\"ward\"]\nalgorithms = [\"RS256\"]\nprincipal = {{ type = \"User\" }}\n{keys}\n"
+            );
+            let c: Config = toml::from_str(&text).unwrap();
+            let c = c.relative_to(Path::new("/etc/ward"));
+            c.check().map(|()| c.issuers[0].clone())
+        };
+        let file = issuer("jwks = \"keys.json\"").unwrap();
+        assert_eq!(file.jwks.as_deref(), Some(Path::new("/etc/ward/keys.json")));
+        let url = issuer("jwks_url = \"https://idp.test/certs\"\nca_file = \"ca.pem\"").unwrap();
+        assert_eq!(url.jwks_timeout_seconds, 5);
+        assert_eq!(url.ca_file.as_deref(), Some(Path::new("/etc/ward/ca.pem")));
+        assert!(issuer("jwks_url = \"http://127.0.0.1:8080/certs\"").is_ok());
+        assert!(issuer("jwks_url = \"http://[::1]/certs\"\njwks_timeout_seconds = 60").is_ok());
+        for (keys, says) in [
+            ("jwks = \"k.json\"\njwks_url = \"https://idp.test/certs\"", "not both"),
+            ("", "give `jwks` (a file) or `jwks_url`"),
+            ("jwks_url = \"http://idp.test/certs\"", "jwks_url: `http://idp.test/certs`: plain `http://`"),
+            ("jwks_url = \"http://10.1.2.3/certs\"", "loopback"),
+            ("jwks_url = \"idp.test/certs\"", "jwks_url"),
+            ("jwks = \"k.json\"\nca_file = \"ca.pem\"", "ca_file"),
+            ("jwks_url = \"http://localhost/certs\"\nca_file = \"ca.pem\"", "ca_file"),
+            ("jwks_url = \"https://idp.test/certs\"\njwks_timeout_seconds = 0", "jwks_timeout_seconds"),
+        ] {
+            let e = issuer(keys).unwrap_err();
+            assert!(e.starts_with("issuers[0] (`idp`)") && e.contains(says), "{keys}: {e}");
+        }
     }
 }

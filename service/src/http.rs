@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -184,14 +184,16 @@ impl App {
 
     /// The caller behind the request's bearer token: a configured API token,
     /// or a JWT of a configured issuer, verified.
-    pub(crate) fn authenticate(&self, req: &Request) -> Result<Caller, Response> {
+    /// Takes the headers rather than the request: a request's body is not
+    /// `Sync`, and verifying may await a fetch of an issuer's keys.
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Response> {
         let unauthorized = |message: &str, challenge: HeaderValue| {
             let mut r = self.fail(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
             r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
             r
         };
         let plain = HeaderValue::from_static("Bearer");
-        let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Err(unauthorized("missing `Authorization: Bearer <token>`", plain));
         };
@@ -219,7 +221,7 @@ impl App {
                     ),
                 })
             } else {
-                self.issuers.verify(token)
+                self.issuers.verify(token).await
             };
             return match verified {
                 Ok(id) => {
@@ -247,8 +249,8 @@ impl App {
     }
 
     /// The caller behind the request's bearer token, if it has `scope`.
-    pub(crate) fn authorize(&self, req: &Request, scope: Scope) -> Result<Caller, Response> {
-        let caller = self.authenticate(req)?;
+    pub(crate) async fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Caller, Response> {
+        let caller = self.authenticate(headers).await?;
         if !caller.scopes.contains(&scope) && !caller.scopes.contains(&Scope::Admin) {
             let message = match &caller.identity {
                 None => format!("the token `{}` does not have the `{}` scope", caller.name, scope.name()),
@@ -409,7 +411,7 @@ impl App {
 
     /// Authenticates, rate-limits and reads the body (bytes, at most `max_body`).
     async fn admit_bytes(&self, req: Request, scope: Scope) -> Result<(Caller, bytes::Bytes), Response> {
-        let client = self.authorize(&req, scope)?;
+        let client = self.authorize(req.headers(), scope).await?;
         self.rate_limit(&client)?;
         let too_large = || {
             self.fail(
@@ -1089,14 +1091,17 @@ async fn mask_batch(State(app): State<Arc<App>>, req: Request) -> Response {
 
 async fn policy(State(app): State<Arc<App>>, req: Request) -> Response {
     // Any valid token may read which policy is served.
-    if let Err(r) = app.authenticate(&req).and_then(|c| app.rate_limit(&c)) {
+    if let Err(r) = match app.authenticate(req.headers()).await {
+        Ok(caller) => app.rate_limit(&caller),
+        Err(r) => Err(r),
+    } {
         return r;
     }
     json_response(StatusCode::OK, &app.policy.current().to_json())
 }
 
 async fn reload(State(app): State<Arc<App>>, req: Request) -> Response {
-    let who = match app.authorize(&req, Scope::Admin) {
+    let who = match app.authorize(req.headers(), Scope::Admin).await {
         Ok(c) => c.name.clone(),
         Err(r) => return r,
     };
@@ -1128,7 +1133,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>, req: Request) -> Response {
     if app.metrics_require_token
-        && let Err(r) = app.authorize(&req, Scope::Metrics)
+        && let Err(r) = app.authorize(req.headers(), Scope::Metrics).await
     {
         return r;
     }

@@ -8,16 +8,17 @@
 //! an issuer not configured, with an algorithm outside the issuer's
 //! allow-list (`none` and the HMAC algorithms can never be in it), with a
 //! `kid` the issuer's JWKS does not hold (after one bounded re-read of the
-//! file), a key whose family or declared `alg` is not the token's, a
-//! signature that does not verify, an `exp`/`nbf`/`iat` out of range (with
-//! the issuer's leeway) or not a number, another audience or issuer, a
-//! payload with a key twice, an `act` nested deeper than allowed, or claims
-//! the mapping cannot read — each is refused with a message that names it.
+//! file or fetch of the URL), a key whose family or declared `alg` is not
+//! the token's, a signature that does not verify, an `exp`/`nbf`/`iat` out
+//! of range (with the issuer's leeway) or not a number, another audience or
+//! issuer, a payload with a key twice, an `act` nested deeper than allowed,
+//! or claims the mapping cannot read — each is refused with a message that
+//! names it.
 //! See docs/identity.md.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
@@ -27,6 +28,7 @@ use ward_ir::{Program, Ty};
 use ward_runtime::EntityUid;
 
 use crate::config::{ClaimPath, Issuer};
+use crate::jwks::{Fetcher, MAX_JWKS_BYTES};
 
 /// The algorithms an issuer may allow: asymmetric ones only. HMAC would
 /// need a shared secret (and invites HS/RS confusion); `none` is not an
@@ -36,8 +38,7 @@ pub const ALGORITHMS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "
 /// What a token may grant on the service.
 pub const GRANTS: &[&str] = &["decide", "mask", "metrics", "admin", "impersonate"];
 
-/// The largest JWKS file read, and the most keys it may hold.
-const MAX_JWKS_BYTES: u64 = 1 << 20;
+/// The most keys a JWKS may hold.
 const MAX_KEYS: usize = 100;
 
 /// A verified token, mapped.
@@ -109,15 +110,33 @@ struct KeySet {
     anonymous: Vec<Key>,
 }
 
+/// Where an issuer's keys come from.
+enum Source {
+    File(PathBuf),
+    Url(Fetcher),
+}
+
+impl Source {
+    async fn load(&self) -> Result<KeySet, String> {
+        match self {
+            Source::File(path) => read_jwks(path),
+            Source::Url(fetcher) => parse_jwks(&fetcher.fetch().await?, &format!("jwks_url `{}`", fetcher.url)),
+        }
+    }
+}
+
 /// One configured issuer, ready to verify.
 struct Verifier {
     config: Issuer,
     algorithms: Vec<Algorithm>,
     context: Vec<ContextMap>,
+    source: Source,
     keys: RwLock<KeySet>,
-    /// When the JWKS file was last read; a `kid` not found re-reads it at
-    /// most once per `jwks_refresh_seconds`.
-    read_at: Mutex<Instant>,
+    /// When the keys were last loaded or tried: a `kid` not found loads them
+    /// again at most once per `jwks_refresh_seconds`. An async lock, held
+    /// for the whole load, so that tokens arriving meanwhile wait for that
+    /// one load instead of starting their own (see [`Verifier::refresh`]).
+    loaded_at: tokio::sync::Mutex<Instant>,
 }
 
 /// Every configured issuer.
@@ -134,7 +153,7 @@ fn algorithm(name: &str) -> Option<Algorithm> {
     ALGORITHMS.contains(&name).then(|| name.parse::<Algorithm>().ok()).flatten()
 }
 
-/// Reads a JWKS file: every public key usable for signatures, by `kid`.
+/// Reads a JWKS file (see [`parse_jwks`]).
 fn read_jwks(path: &Path) -> Result<KeySet, String> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("jwks `{shown}`: {e}"))?;
@@ -142,11 +161,19 @@ fn read_jwks(path: &Path) -> Result<KeySet, String> {
         return Err(format!("jwks `{shown}`: {} bytes, over the limit of {MAX_JWKS_BYTES}", meta.len()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("jwks `{shown}`: {e}"))?;
-    let strict = ward_runtime::json::parse(&text, "the JWKS", &ward_runtime::data::Path::Root(""))
-        .map_err(|e| format!("jwks `{shown}`: {e}"))?;
-    let set: JwkSet = serde_json::from_value(strict).map_err(|e| format!("jwks `{shown}`: not a JWK set: {e}"))?;
+    parse_jwks(&text, &format!("jwks `{shown}`"))
+}
+
+/// A JWKS, from a file or a URL (`shown` names it in errors): every public
+/// key usable for signatures, by `kid`. Read strictly (a key twice in an
+/// object is refused), at most [`MAX_KEYS`] keys, no symmetric key, and a
+/// key's `alg` must be one Ward accepts.
+fn parse_jwks(text: &str, shown: &str) -> Result<KeySet, String> {
+    let strict = ward_runtime::json::parse(text, "the JWKS", &ward_runtime::data::Path::Root(""))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let set: JwkSet = serde_json::from_value(strict).map_err(|e| format!("{shown}: not a JWK set: {e}"))?;
     if set.keys.len() > MAX_KEYS {
-        return Err(format!("jwks `{shown}`: {} keys, over the limit of {MAX_KEYS}", set.keys.len()));
+        return Err(format!("{shown}: {} keys, over the limit of {MAX_KEYS}", set.keys.len()));
     }
     let mut keys = KeySet { by_kid: HashMap::new(), anonymous: Vec::new() };
     for (i, jwk) in set.keys.iter().enumerate() {
@@ -156,22 +183,21 @@ fn read_jwks(path: &Path) -> Result<KeySet, String> {
             continue;
         }
         if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-            return Err(format!(
-                "jwks `{shown}`: {name} is a symmetric (`oct`) key: Ward verifies only with public keys"
-            ));
+            return Err(format!("{shown}: {name} is a symmetric (`oct`) key: Ward verifies only with public keys"));
         }
         let alg = match &jwk.common.key_algorithm {
             None => None,
-            Some(a) => Some(algorithm(&format!("{a:?}")).ok_or_else(|| {
-                format!("jwks `{shown}`: {name}: `alg` {a:?} is not a signature algorithm Ward accepts")
-            })?),
+            Some(a) => Some(
+                algorithm(&format!("{a:?}"))
+                    .ok_or_else(|| format!("{shown}: {name}: `alg` {a:?} is not a signature algorithm Ward accepts"))?,
+            ),
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwks `{shown}`: {name}: {e}"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("{shown}: {name}: {e}"))?;
         let key = Key { key, alg };
         match kid {
             Some(kid) => {
                 if keys.by_kid.insert(kid.clone(), key).is_some() {
-                    return Err(format!("jwks `{shown}`: kid `{kid}` appears twice"));
+                    return Err(format!("{shown}: kid `{kid}` appears twice"));
                 }
             }
             None => keys.anonymous.push(key),
@@ -233,8 +259,9 @@ fn principal_type(program: &Program, ty: &str, what: &str) -> Result<(), String>
 impl Issuers {
     /// The issuers of the configuration, checked against the policy's schema
     /// (principal and actor types, context fields and their types) and with
-    /// their JWKS read. Any problem is an error naming the issuer and field.
-    pub fn new(issuers: &[Issuer], max_token_bytes: usize, program: &Program) -> Result<Issuers, String> {
+    /// their JWKS read or fetched: a JWKS that cannot be had stops the start
+    /// (fail closed). Any problem is an error naming the issuer and field.
+    pub async fn new(issuers: &[Issuer], max_token_bytes: usize, program: &Program) -> Result<Issuers, String> {
         let mut verifiers = Vec::new();
         for (i, issuer) in issuers.iter().enumerate() {
             let at = at(i, issuer);
@@ -274,13 +301,25 @@ impl Issuers {
                     kind,
                 });
             }
-            let keys = read_jwks(&issuer.jwks).map_err(|e| format!("{at}: {e}"))?;
+            let source = match (&issuer.jwks, &issuer.jwks_url) {
+                (Some(path), _) => Source::File(path.clone()),
+                (None, Some(url)) => {
+                    let url = crate::jwks::Url::parse(url).map_err(|e| format!("{at}.jwks_url: {e}"))?;
+                    let timeout = Duration::from_secs(issuer.jwks_timeout_seconds);
+                    Source::Url(
+                        Fetcher::new(url, issuer.ca_file.as_deref(), timeout).map_err(|e| format!("{at}: {e}"))?,
+                    )
+                }
+                (None, None) => return Err(format!("{at}: give `jwks` (a file) or `jwks_url`")),
+            };
+            let keys = source.load().await.map_err(|e| format!("{at}: {e}"))?;
             verifiers.push(Verifier {
                 config: issuer.clone(),
                 algorithms,
                 context,
+                source,
                 keys: RwLock::new(keys),
-                read_at: Mutex::new(Instant::now()),
+                loaded_at: tokio::sync::Mutex::new(Instant::now()),
             });
         }
         Ok(Issuers { verifiers, max_token_bytes })
@@ -306,8 +345,9 @@ impl Issuers {
             && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
     }
 
-    /// Verifies `token` and maps its claims.
-    pub fn verify(&self, token: &str) -> Result<Identity, Refusal> {
+    /// Verifies `token` and maps its claims. Async only because an unknown
+    /// `kid` may wait for the issuer's keys to be fetched again.
+    pub async fn verify(&self, token: &str) -> Result<Identity, Refusal> {
         if token.len() > self.max_token_bytes {
             return Err(unauthorized(format!(
                 "token refused: {} bytes, over the limit of {} (`max_token_bytes`)",
@@ -328,7 +368,7 @@ impl Issuers {
             .iter()
             .find(|v| v.config.issuer == iss)
             .ok_or_else(|| unauthorized(format!("token refused: issuer `{iss}` is not configured")))?;
-        verifier.verify(token, &header)
+        verifier.verify(token, &header).await
     }
 }
 
@@ -337,26 +377,40 @@ impl Verifier {
         &self.config.name
     }
 
-    /// Re-reads the JWKS file, at most once per `jwks_refresh_seconds`; true if it did.
-    fn refresh(&self) -> bool {
-        let mut read_at = self.read_at.lock().unwrap_or_else(|e| e.into_inner());
-        if read_at.elapsed() < Duration::from_secs(self.config.jwks_refresh_seconds) {
+    /// Loads the keys again for a token whose `kid` was not found; true if
+    /// they may have changed since (look again).
+    ///
+    /// Verification runs in the request's task on the tokio runtime, so the
+    /// fetch of a `jwks_url` is awaited, never blocked on: a worker thread
+    /// serves other requests meanwhile. The load is single-flight: the lock
+    /// on `loaded_at` is held across it, and a token that waited for the
+    /// lock while another load began only looks again, so a burst of
+    /// unknown `kid`s costs one fetch. Loads are at most once per
+    /// `jwks_refresh_seconds`, counted from when the last one began, failed
+    /// or not. A failed load keeps the keys had before (and is logged).
+    async fn refresh(&self) -> bool {
+        let asked = Instant::now();
+        let mut loaded_at = self.loaded_at.lock().await;
+        if *loaded_at >= asked {
+            return true;
+        }
+        if loaded_at.elapsed() < Duration::from_secs(self.config.jwks_refresh_seconds) {
             return false;
         }
-        *read_at = Instant::now();
-        match read_jwks(&self.config.jwks) {
+        *loaded_at = Instant::now();
+        match self.source.load().await {
             Ok(keys) => {
                 *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
                 true
             }
             Err(e) => {
-                eprintln!("ward serve: issuer `{}`: keeping the keys read before: {e}", self.name());
+                eprintln!("ward serve: issuer `{}`: keeping the keys had before: {e}", self.name());
                 false
             }
         }
     }
 
-    fn verify(&self, token: &str, header: &jsonwebtoken::Header) -> Result<Identity, Refusal> {
+    async fn verify(&self, token: &str, header: &jsonwebtoken::Header) -> Result<Identity, Refusal> {
         let name = self.name();
         if !self.algorithms.contains(&header.alg) {
             return Err(unauthorized(format!(
@@ -379,7 +433,7 @@ impl Verifier {
             })
         };
         let mut found = lookup(&self.keys.read().unwrap_or_else(|e| e.into_inner()))?;
-        if found.is_none() && self.refresh() {
+        if found.is_none() && self.refresh().await {
             found = lookup(&self.keys.read().unwrap_or_else(|e| e.into_inner()))?;
         }
         let kid = header.kid.as_deref().unwrap_or("(none)");

@@ -11,6 +11,7 @@ pub mod authzen;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod jwks;
 pub mod listen;
 pub mod metrics;
 pub mod policy;
@@ -151,8 +152,10 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     };
     // Token mappings are checked against the schema of the policy served at start.
-    let issuers =
-        identity::Issuers::new(&config.issuers, config.server.max_token_bytes, policy.engine.loaded().program())?;
+    let issuers = {
+        let loaded = policy.engine.loaded();
+        identity::Issuers::new(&config.issuers, config.server.max_token_bytes, loaded.program()).await?
+    };
     let app = Arc::new(http::App::new(&config, Arc::clone(&policy), audit, keys(&config)?, issuers));
     let watch = Some(Duration::from_millis(config.policy.watch_interval_ms)).filter(|d| !d.is_zero());
     reload::spawn(Arc::clone(&app) as Arc<dyn reload::Reload>, watch)?;
