@@ -488,6 +488,10 @@ fn shadow_only_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
             .collect();
         let Some(&(first, count)) = denied.first() else { continue };
         let names: Vec<String> = denied.iter().map(|(a, _)| format!("`{a}`")).collect();
+        let names = match names.split_last() {
+            Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+            _ => names.concat(),
+        };
         let message = match (denied.len(), count) {
             (1, 1) => format!(
                 "`{}`, the only permit of `{first}`, is `@shadow`: no `{first}` request is ever allowed",
@@ -496,8 +500,7 @@ fn shadow_only_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
             (1, _) => format!("every permit of `{first}` is `@shadow`: no `{first}` request is ever allowed"),
             _ => format!(
                 "`{}` is `@shadow`, and no other permit allows {}: these actions are never allowed",
-                p.rule_id,
-                names.join(", ")
+                p.rule_id, names
             ),
         };
         out.push(

@@ -342,6 +342,11 @@ fn hint_fixes_give_text_that_checks() {
             rule(agent_reads, "!principal.scopes.contains(\"crm\")"),
         ),
         (
+            rule(agent_reads, "\"crm\" in principal.scopes"),
+            &["Replace with `principal.scopes.contains(\"crm\")`"],
+            rule(agent_reads, "principal.scopes.contains(\"crm\")"),
+        ),
+        (
             rule("@shadow\n  permit principal: Agent, action: update, resource: Customer", "context.mfa"),
             &["Remove `@shadow`"],
             rule("permit principal: Agent, action: update, resource: Customer", "context.mfa"),

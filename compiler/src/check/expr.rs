@@ -1072,7 +1072,10 @@ impl Cx<'_> {
             (Type::Action, Type::Set(inner)) if matches!(**inner, Type::Action | Type::Unknown) => {}
             _ => {
                 let help = if l.element().is_none() && r.element().is_some() {
-                    format!("to test set membership, write `{}.contains({})`", expr_text(rhs), expr_text(lhs))
+                    format!(
+                        "to test set membership, write `{}`",
+                        contains_call(rhs, &expr_text(rhs), &expr_text(lhs), false)
+                    )
                 } else {
                     "`in` tests entity membership (`principal in Team::\"ops\"`), IP ranges (`context.ip in cidr(\"10.0.0.0/8\")`) and action groups".to_string()
                 };

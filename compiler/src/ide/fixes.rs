@@ -44,7 +44,7 @@ pub fn code_actions(ws: &Workspace, file: FileId, range: Span) -> Vec<Fix> {
         }
         let fix = match d.code {
             "E0001" => double_equals(text, file, &d),
-            "E0201" => not_outside(ws, file, &d),
+            "E0201" => not_outside(ws, file, &d).or_else(|| use_contains(ws, text, file, &d)),
             "E0202" => use_contains(ws, text, file, &d),
             "W0120" => remove_shadow(text, file, &d),
             _ => None,
@@ -196,18 +196,24 @@ fn not_outside(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
     })
 }
 
-/// A set compared with one value: `set.contains(value)`, keeping the
-/// operands' own text. The help names the set (the checker knew the types).
+/// A set compared with one value, or `value in set`: `set.contains(value)`,
+/// keeping the operands' own text. The help names the set (the checker knew
+/// the types).
 fn use_contains(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
     let tree = &parse(ws.db(), ws.file(file)?).file;
     let e = expr_at(tree, d.primary.span)?;
-    let ExprKind::Binary { op: op @ (BinaryOp::Eq | BinaryOp::NotEq), lhs, rhs } = &e.kind else { return None };
+    let ExprKind::Binary { op, lhs, rhs } = &e.kind else { return None };
+    let candidates = match op {
+        BinaryOp::Eq | BinaryOp::NotEq => [Some((lhs, rhs)), Some((rhs, lhs))],
+        BinaryOp::In => [Some((rhs, lhs)), None],
+        _ => return None,
+    };
     let negated = *op == BinaryOp::NotEq;
     let help = d.help.as_deref()?;
     let expr_text = ward_grammar::format::expr;
-    for (set, element) in [(lhs, rhs), (rhs, lhs)] {
+    for (set, element) in candidates.into_iter().flatten() {
         let suggested = contains_call(set, &expr_text(set), &expr_text(element), negated);
-        if help == format!("did you mean `{suggested}`?") {
+        if help.contains(&format!("`{suggested}`")) {
             let new = contains_call(set, text.get(set.span.range())?, text.get(element.span.range())?, negated);
             return Some(Fix {
                 title: format!("Replace with `{suggested}`"),
