@@ -1313,10 +1313,11 @@ fn with_not_outside(e: &Expr, operand: &Expr) -> Expr {
     inner
 }
 
-/// A set (or list) and a value of its element type, in either order.
+/// A set (or list) and a value that fits its element type, in either
+/// order: the pairs for which `set.contains(value)` checks.
 fn set_and_element<'e>(lhs: (&'e Expr, &Type), rhs: (&'e Expr, &Type)) -> Option<(&'e Expr, &'e Expr)> {
     let is_element =
-        |set: &Type, value: &Type| value.element().is_none() && set.element().is_some_and(|el| el.comparable(value));
+        |set: &Type, value: &Type| value.element().is_none() && set.element().is_some_and(|el| value.fits(el));
     if is_element(lhs.1, rhs.1) {
         Some((lhs.0, rhs.0))
     } else if is_element(rhs.1, lhs.1) {
