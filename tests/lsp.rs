@@ -1,8 +1,8 @@
 //! Drives the real `ward lsp` process over JSON-RPC on its stdin and stdout:
 //! initialize, didOpen, didChange (full and incremental), diagnostics,
 //! hover, definition, references, rename, completion, formatting, symbols,
-//! semantic tokens, code actions, stale-request cancellation, panic
-//! recovery and shutdown.
+//! semantic tokens, code actions (a "did you mean" and a hint),
+//! stale-request cancellation, panic recovery and shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "support/lsp_client.rs"]
@@ -165,10 +165,26 @@ fn a_session_from_open_to_shutdown() {
     assert_eq!(actions[0]["title"], "Replace `regoin` with `region`", "{actions}");
     assert_eq!(actions[0]["edit"]["changes"][&policy][0]["newText"], "region");
 
+    // A hint for a common mistake, `=` for `==`, and its fix.
+    let assignment = POLICY.replace("resource.region ==", "resource.region =");
+    lsp.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": policy, "version": 4 }, "contentChanges": [{ "text": assignment }] }),
+    );
+    let diags = lsp.diagnostics(&policy, WAIT).unwrap();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0]["code"], "E0001");
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": policy }, "range": diags[0]["range"], "context": { "diagnostics": diags } }),
+    );
+    assert_eq!(actions[0]["title"], "Replace `=` with `==`", "{actions}");
+    assert_eq!(actions[0]["edit"]["changes"][&policy][0]["newText"], "==");
+
     // Back to clean: only the changed file is published, empty.
     lsp.notify(
         "textDocument/didChange",
-        json!({ "textDocument": { "uri": policy, "version": 4 }, "contentChanges": [{ "text": POLICY }] }),
+        json!({ "textDocument": { "uri": policy, "version": 5 }, "contentChanges": [{ "text": POLICY }] }),
     );
     assert_eq!(lsp.diagnostics(&policy, WAIT).unwrap(), Vec::<Value>::new());
 
@@ -194,7 +210,7 @@ fn a_session_from_open_to_shutdown() {
     let messy = "policy   support {\n@id(\"read-own-region\") permit principal: Agent, action: read, resource: Customer when resource.region == principal.owner.region\n}\n";
     lsp.notify(
         "textDocument/didChange",
-        json!({ "textDocument": { "uri": policy, "version": 5 }, "contentChanges": [{ "text": messy }] }),
+        json!({ "textDocument": { "uri": policy, "version": 6 }, "contentChanges": [{ "text": messy }] }),
     );
     let edits = lsp.request(
         "textDocument/formatting",

@@ -36,7 +36,8 @@ pub struct Summary {
     /// `policy.id` or `policy.N`.
     pub rule_id: String,
     pub explicit_id: Option<(String, Loc)>,
-    pub shadow: bool,
+    /// Where its `@shadow` annotation is, if it has one.
+    pub shadow: Option<Loc>,
     /// The actions the scope matches.
     pub actions: Vec<Arc<str>>,
     /// `principal in/== …` and `resource in/== …` constraints, as text.
@@ -140,7 +141,7 @@ pub fn member_summary(
             None => format!("{policy}.{position}"),
         },
         explicit_id,
-        shadow: annotations.iter().any(|a| a.name.name == "shadow"),
+        shadow: annotations.iter().find(|a| a.name.name == "shadow").map(|a| Loc::new(file, key, a.span)),
         actions: env.actions,
         principal_constraint: constraint("principal"),
         resource_constraint: constraint("resource"),
@@ -371,6 +372,7 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     unreachable_rules(&members, &mut out);
     rule_ids(&members, &require_ids, &mut out);
     shadowed_permits(&members, &mut out);
+    shadow_only_permits(&members, &mut out);
     sensitive_permits(env, &members, &mut out);
     conflicting_masks(&members, &mut out);
     out
@@ -428,17 +430,17 @@ fn rule_ids(members: &[Arc<Summary>], require_ids: &BTreeMap<String, bool>, out:
 /// share an action, not quadratic in the project.
 fn shadowed_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
     let mut forbids_by_action: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
-    for f in members.iter().filter(|m| m.kind == MemberKind::Forbid && !m.shadow && !m.requires_approval) {
+    for f in members.iter().filter(|m| m.kind == MemberKind::Forbid && m.shadow.is_none() && !m.requires_approval) {
         for a in &f.actions {
             forbids_by_action.entry(&**a).or_default().push(f);
         }
     }
-    for p in members.iter().filter(|m| m.kind == MemberKind::Permit && !m.shadow && m.unreachable.is_none()) {
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit && m.shadow.is_none() && m.unreachable.is_none()) {
         let Some(first) = p.actions.first() else { continue };
         let candidates = forbids_by_action.get(&**first).map_or(&[][..], Vec::as_slice);
         let covering = candidates.iter().find(|f| {
             f.kind == MemberKind::Forbid
-                && !f.shadow
+                && f.shadow.is_none()
                 && !f.requires_approval
                 && p.actions.iter().all(|a| f.actions.contains(a))
                 && p.principal_types.iter().all(|t| f.principal_types.contains(t))
@@ -462,6 +464,50 @@ fn shadowed_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                 .help("narrow the forbid, or remove the permit"),
             );
         }
+    }
+}
+
+/// W0120: actions whose every permit is `@shadow`. A shadow rule never
+/// decides, so such an action is denied to everyone: almost always a rollout
+/// annotation left on the one rule that was meant to allow it.
+fn shadow_only_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    let mut permits: BTreeMap<&str, (usize, bool)> = BTreeMap::new(); // action → (permits, any enforced)
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit) {
+        for a in &p.actions {
+            let entry = permits.entry(&**a).or_default();
+            entry.0 += 1;
+            entry.1 |= p.shadow.is_none();
+        }
+    }
+    for p in members.iter().filter(|m| m.kind == MemberKind::Permit) {
+        let Some(at) = p.shadow else { continue };
+        let denied: Vec<(&str, usize)> = p
+            .actions
+            .iter()
+            .filter_map(|a| permits.get(&**a).filter(|(_, enforced)| !enforced).map(|(n, _)| (&**a, *n)))
+            .collect();
+        let Some(&(first, count)) = denied.first() else { continue };
+        let names: Vec<String> = denied.iter().map(|(a, _)| format!("`{a}`")).collect();
+        let names = match names.split_last() {
+            Some((last, init)) if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+            _ => names.concat(),
+        };
+        let message = match (denied.len(), count) {
+            (1, 1) => format!(
+                "`{}`, the only permit of `{first}`, is `@shadow`: no `{first}` request is ever allowed",
+                p.rule_id
+            ),
+            (1, _) => format!("every permit of `{first}` is `@shadow`: no `{first}` request is ever allowed"),
+            _ => format!(
+                "`{}` is `@shadow`, and no other permit allows {}: these actions are never allowed",
+                p.rule_id, names
+            ),
+        };
+        out.push(
+            warning("W0120", at, message, "evaluated, never decides")
+                .secondary(p.loc, "this permit never allows anything")
+                .help("a `@shadow` rule is evaluated and reported but never decides; remove `@shadow` to enforce it, or add an enforced permit"),
+        );
     }
 }
 

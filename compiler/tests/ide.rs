@@ -308,6 +308,65 @@ fn code_actions() {
     assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
 }
 
+/// Issue 16: the hints for common mistakes come with fixes, and the fixed
+/// text checks cleanly.
+#[test]
+fn hint_fixes_give_text_that_checks() {
+    let rule = |head: &str, condition: &str| format!("policy p {{\n  {head}\n    when {condition}\n}}\n");
+    let agent_reads = "permit principal: Agent, action: read, resource: Customer";
+    let cases: &[(String, &[&str], String)] = &[
+        (
+            rule(agent_reads, "resource.tier = vip"),
+            &["Replace `=` with `==`"],
+            rule(agent_reads, "resource.tier == vip"),
+        ),
+        (
+            "policy p {\n  permit action = read\n}\n".to_string(),
+            &["Replace `=` with `==`"],
+            "policy p {\n  permit action == read\n}\n".to_string(),
+        ),
+        (rule(agent_reads, "!resource has ssn"), &["Negate the whole test"], rule(agent_reads, "!(resource has ssn)")),
+        (
+            rule("forbid action: send_email", "context.external && !!context.to like \"*@acme.com\""),
+            &["Negate the whole test"],
+            rule("forbid action: send_email", "context.external && !!(context.to like \"*@acme.com\")"),
+        ),
+        (
+            rule(agent_reads, "principal.scopes == \"crm\""),
+            &["Replace with `principal.scopes.contains(\"crm\")`"],
+            rule(agent_reads, "principal.scopes.contains(\"crm\")"),
+        ),
+        (
+            rule(agent_reads, "\"crm\" != principal.scopes"),
+            &["Replace with `!principal.scopes.contains(\"crm\")`"],
+            rule(agent_reads, "!principal.scopes.contains(\"crm\")"),
+        ),
+        (
+            rule(agent_reads, "\"crm\" in principal.scopes"),
+            &["Replace with `principal.scopes.contains(\"crm\")`"],
+            rule(agent_reads, "principal.scopes.contains(\"crm\")"),
+        ),
+        (
+            rule("@shadow\n  permit principal: Agent, action: update, resource: Customer", "context.mfa"),
+            &["Remove `@shadow`"],
+            rule("permit principal: Agent, action: update, resource: Customer", "context.mfa"),
+        ),
+    ];
+    for (text, titles, expected) in cases {
+        let mut ws = Workspace::new(Options::default());
+        ws.add_file("schema.ward", SCHEMA, Origin::User);
+        let id = ws.add_file("main.ward", text, Origin::User);
+        assert_eq!(ws.diagnostics().len(), 1, "{text}: {:#?}", ws.diagnostics());
+        let fixes = ide::code_actions(&ws, id, ward_grammar::Span { start: 0, end: text.len() as u32 });
+        let shown: Vec<&str> = fixes.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(&shown, titles, "{text}");
+        let fixed = apply(text, &fixes[0].edits, id);
+        assert_eq!(&fixed, expected);
+        ws.set_text(id, &fixed);
+        assert!(ws.diagnostics().is_empty(), "{fixed}: {:#?}", ws.diagnostics());
+    }
+}
+
 #[test]
 fn outline_symbols_and_tokens() {
     let p = project();

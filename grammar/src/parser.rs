@@ -1192,6 +1192,9 @@ impl<'s> Parser<'s> {
             TokenKind::Principal | TokenKind::Resource => {
                 self.bump();
                 let ty = if self.eat(TokenKind::Colon).is_some() { Some(self.path("an entity type")?) } else { None };
+                if !flow {
+                    self.not_assignment()?;
+                }
                 let target_follows = matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket);
                 let op = if flow && !target_follows {
                     None
@@ -1223,6 +1226,7 @@ impl<'s> Parser<'s> {
                     let path = self.path("an action name")?;
                     (ActionOp::Eq, NameList { span: path.span, names: vec![path], bracketed: false })
                 } else {
+                    self.not_assignment()?;
                     return self.fail_expected("`:`, `in` or `==` after `action`");
                 };
                 Ok(ScopeItem::Action(ActionScope { op, actions, span: self.span_from(t.span) }))
@@ -1428,6 +1432,7 @@ impl<'s> Parser<'s> {
         let mut height = 0;
         let lhs = self.add_expr()?;
         self.chain_operand(&mut height, true)?;
+        self.not_assignment()?;
         if self.is_cmp_start() {
             self.chain_link(&mut height)?;
         }
@@ -1481,6 +1486,27 @@ impl<'s> Parser<'s> {
             return Err(Fail);
         }
         Ok(expr)
+    }
+
+    /// `=` never follows an expression or a scope variable in valid text,
+    /// so one found there is a comparison mistyped (`owner = principal`):
+    /// say so instead of "expected …, found `=`".
+    fn not_assignment(&mut self) -> PResult<()> {
+        let t = self.tok();
+        if t.kind != TokenKind::Eq {
+            return Ok(());
+        }
+        self.error(
+            "E0001",
+            t.span,
+            "`=` is not a comparison; did you mean `==`?".to_string(),
+            "write `==` to compare",
+            Some(
+                "did you mean `==`? Ward has no assignment; `=` appears only in `type` and `detector` declarations"
+                    .to_string(),
+            ),
+        );
+        Err(Fail)
     }
 
     fn add_expr(&mut self) -> PResult<Expr> {

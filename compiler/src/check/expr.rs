@@ -440,6 +440,9 @@ impl Cx<'_> {
     // One arm per syntax-tree expression kind (the long ones delegate), kept
     // exhaustive so a new kind fails to compile until it is typed.
     fn expr_inner(&mut self, e: &Expr, env: &Env, facts: &Facts, expected: Option<&Type>) -> Type {
+        if let Some(negated) = negated_left_operand(e) {
+            return self.misplaced_not(e, negated, env, facts);
+        }
         match &e.kind {
             ExprKind::Lit(lit) => self.literal(lit),
             ExprKind::Var(Var::Principal) => env.principal.clone(),
@@ -1014,6 +1017,22 @@ impl Cx<'_> {
                 if !l.comparable(&r) {
                     if let (Type::Entity(_), Type::Entity(_)) = (&l, &r) {
                         self.membership(&l, &r, false, &expr_text(lhs), rhs.span);
+                    } else if let Some((set, element)) = set_and_element((lhs, &l), (rhs, &r)) {
+                        let negated = op == BinaryOp::NotEq;
+                        let suggestion = contains_call(set, &expr_text(set), &expr_text(element), negated);
+                        self.error(
+                            "E0202",
+                            span,
+                            format!(
+                                "cannot compare `{}` ({}) with `{}` ({})",
+                                expr_text(lhs),
+                                l.a(),
+                                expr_text(rhs),
+                                r.a()
+                            ),
+                        )
+                        .label("a set is never equal to one of its elements")
+                        .help(format!("did you mean `{suggestion}`?"));
                     } else {
                         let rule = "both sides of `==` and `!=` must have the same type";
                         self.cannot_compare((lhs, &l), (rhs, &r), span, "these never compare equal", rule);
@@ -1092,7 +1111,10 @@ impl Cx<'_> {
             (Type::Action, Type::Set(inner)) if matches!(**inner, Type::Action | Type::Unknown) => {}
             _ => {
                 let help = if l.element().is_none() && r.element().is_some() {
-                    format!("to test set membership, write `{}.contains({})`", expr_text(rhs), expr_text(lhs))
+                    format!(
+                        "to test set membership, write `{}`",
+                        contains_call(rhs, &expr_text(rhs), &expr_text(lhs), false)
+                    )
                 } else {
                     "`in` tests entity membership (`principal in Team::\"ops\"`), IP ranges (`context.ip in cidr(\"10.0.0.0/8\")`) and action groups".to_string()
                 };
@@ -1295,6 +1317,77 @@ impl Cx<'_> {
     }
 }
 
+/// The operand of the `!` that starts the left side of `has`, `in`,
+/// `like`, `matches` or `is`: `!x has f` reads `(!x) has f`, which is never
+/// well typed (a `Bool` has no attributes, no members and no text), so the
+/// `!` was meant for the whole test. Several `!` are peeled together.
+pub(crate) fn negated_left_operand(e: &Expr) -> Option<(usize, &Expr)> {
+    let left = match &e.kind {
+        ExprKind::Has { base, .. }
+        | ExprKind::Like { base, .. }
+        | ExprKind::Matches { base, .. }
+        | ExprKind::Is { base, .. }
+        | ExprKind::Binary { op: BinaryOp::In, lhs: base, .. } => base,
+        _ => return None,
+    };
+    let (mut nots, mut operand) = (0, &**left);
+    while let ExprKind::Unary { op: UnaryOp::Not, operand: inner } = &operand.kind {
+        nots += 1;
+        operand = inner;
+    }
+    (nots > 0).then_some((nots, operand))
+}
+
+/// `e` with the `!`s of its left side moved outside: `!x has f` → `!(x has f)`.
+fn with_not_outside(e: &Expr, operand: &Expr) -> Expr {
+    let mut inner = e.clone();
+    match &mut inner.kind {
+        ExprKind::Has { base, .. }
+        | ExprKind::Like { base, .. }
+        | ExprKind::Matches { base, .. }
+        | ExprKind::Is { base, .. }
+        | ExprKind::Binary { op: BinaryOp::In, lhs: base, .. } => **base = operand.clone(),
+        _ => {}
+    }
+    inner
+}
+
+/// A set (or list) and a value that fits its element type, in either
+/// order: the pairs for which `set.contains(value)` checks.
+fn set_and_element<'e>(lhs: (&'e Expr, &Type), rhs: (&'e Expr, &Type)) -> Option<(&'e Expr, &'e Expr)> {
+    let is_element =
+        |set: &Type, value: &Type| value.element().is_none() && set.element().is_some_and(|el| value.fits(el));
+    if is_element(lhs.1, rhs.1) {
+        Some((lhs.0, rhs.0))
+    } else if is_element(rhs.1, lhs.1) {
+        Some((rhs.0, lhs.0))
+    } else {
+        None
+    }
+}
+
+/// `set.contains(element)` (`!set.contains(element)` when `negated`), from
+/// the texts of the two operands; the set is parenthesised unless it binds
+/// at least as tightly as a method call.
+pub(crate) fn contains_call(set: &Expr, set_text: &str, element_text: &str, negated: bool) -> String {
+    let tight = !matches!(
+        set.kind,
+        ExprKind::Unary { .. }
+            | ExprKind::Binary { .. }
+            | ExprKind::Has { .. }
+            | ExprKind::Like { .. }
+            | ExprKind::Matches { .. }
+            | ExprKind::Is { .. }
+            | ExprKind::Flow(_)
+    );
+    let not = if negated { "!" } else { "" };
+    if tight {
+        format!("{not}{set_text}.contains({element_text})")
+    } else {
+        format!("{not}({set_text}).contains({element_text})")
+    }
+}
+
 fn op_text(op: ScopeOp) -> &'static str {
     match op {
         ScopeOp::In => "in",
@@ -1400,6 +1493,25 @@ impl Cx<'_> {
                 }
             }
         }
+        Type::Bool
+    }
+
+    /// `!x has f` and its kin (see [`negated_left_operand`]): one error
+    /// saying where the `!` belongs, then the test checked as meant.
+    fn misplaced_not(&mut self, e: &Expr, (nots, operand): (usize, &Expr), env: &Env, facts: &Facts) -> Type {
+        let meant = with_not_outside(e, operand);
+        let test = match &e.kind {
+            ExprKind::Has { .. } => "has",
+            ExprKind::Like { .. } => "like",
+            ExprKind::Matches { .. } => "matches",
+            ExprKind::Is { .. } => "is",
+            _ => "in",
+        };
+        let operand_text = expr_text(operand);
+        self.error("E0201", e.span, format!("`!` here negates `{operand_text}`, not the `{test}` test"))
+            .label(format!("`!` binds tighter than `{test}`"))
+            .help(format!("write `{}({})`", "!".repeat(nots), expr_text(&meant)));
+        self.expr(&meant, env, facts, None);
         Type::Bool
     }
 

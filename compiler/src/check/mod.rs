@@ -22,6 +22,7 @@ use crate::symbols::{Symbols, symbols};
 use crate::units::{Loc, Unit, UnitKey, unit};
 
 pub use expr::{Env, Facts, MAX_HAS_PATH, conjuncts, mentions_current, path_key};
+pub(crate) use expr::{contains_call, negated_left_operand};
 pub use items::MASK_METHODS;
 
 /// A diagnostic whose positions are still locations in relocated units.

@@ -1,10 +1,12 @@
 //! Code actions: the "did you mean" fixes of diagnostics, a missing `has`
-//! guard, a missing `import`.
+//! guard, a missing `import`, and the hints for common mistakes (`=` for
+//! `==`, `!x has f`, a set compared with one value, a `@shadow` only permit).
 
 use ward_grammar::Span;
 use ward_grammar::ast::*;
 
 use super::Edit;
+use crate::check::{contains_call, negated_left_operand};
 use crate::diagnostic::{Diagnostic, FileId};
 use crate::units::parse;
 use crate::workspace::Workspace;
@@ -40,6 +42,14 @@ pub fn code_actions(ws: &Workspace, file: FileId, range: Span) -> Vec<Fix> {
         {
             out.push(fix);
         }
+        let fix = match d.code {
+            "E0001" => double_equals(text, file, &d),
+            "E0201" => not_outside(ws, file, &d).or_else(|| use_contains(ws, text, file, &d)),
+            "E0202" => use_contains(ws, text, file, &d),
+            "W0120" => remove_shadow(text, file, &d),
+            _ => None,
+        };
+        out.extend(fix);
     }
     out
 }
@@ -49,6 +59,10 @@ fn did_you_mean(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
     let help = d.help.as_deref()?;
     let rest = help.strip_prefix("did you mean `")?;
     let suggestion = &rest[..rest.find('`')?];
+    // Only names: other suggestions (an operator, an expression) have fixes of their own.
+    if !suggestion.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')) {
+        return None;
+    }
     let old = text.get(d.primary.span.range())?;
     let new = if old.starts_with('"') {
         format!("\"{suggestion}\"")
@@ -70,20 +84,7 @@ fn did_you_mean(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
 fn has_guard(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
     let tree = &parse(ws.db(), ws.file(file)?).file;
     let at = d.primary.span;
-    let mut conditions: Vec<&Expr> = Vec::new();
-    for item in &tree.items {
-        let Item::Policy(p) = item else { continue };
-        for m in &p.items {
-            let cs = match m {
-                PolicyItem::Rule(r) => &r.conditions,
-                PolicyItem::Mask(x) => &x.conditions,
-                PolicyItem::Limit(x) => &x.conditions,
-                PolicyItem::Error(_) => continue,
-            };
-            conditions.extend(cs.iter().map(|c| &c.expr));
-        }
-    }
-    let root = conditions.into_iter().find(|e| e.span.start <= at.start && at.end <= e.span.end)?;
+    let root = conditions(tree).into_iter().find(|e| e.span.start <= at.start && at.end <= e.span.end)?;
     // Walk down to the read, remembering the outermost operand of a logical
     // operator on the way (that is where the guard goes).
     let mut target: Option<(&Expr, bool)> = None; // (operand, needs parentheses)
@@ -137,6 +138,113 @@ fn has_guard(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
     })
 }
 
+/// The conditions of every policy member of a file.
+fn conditions(tree: &SourceFile) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    for item in &tree.items {
+        let Item::Policy(p) = item else { continue };
+        for m in &p.items {
+            let cs = match m {
+                PolicyItem::Rule(r) => &r.conditions,
+                PolicyItem::Mask(x) => &x.conditions,
+                PolicyItem::Limit(x) => &x.conditions,
+                PolicyItem::Error(_) => continue,
+            };
+            out.extend(cs.iter().map(|c| &c.expr));
+        }
+    }
+    out
+}
+
+/// The expression of a condition whose span is exactly `span`.
+fn expr_at(tree: &SourceFile, span: Span) -> Option<&Expr> {
+    let inside = |e: &Expr| e.span.start <= span.start && span.end <= e.span.end;
+    let mut node = conditions(tree).into_iter().find(|e| inside(e))?;
+    while node.span != span {
+        node = children(node).into_iter().find(|c| inside(c))?;
+    }
+    Some(node)
+}
+
+/// "`=` is not a comparison": replace it with `==`.
+fn double_equals(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    if text.get(d.primary.span.range())? != "=" || !d.help.as_deref()?.starts_with("did you mean `==`") {
+        return None;
+    }
+    Some(Fix {
+        title: "Replace `=` with `==`".to_string(),
+        edits: vec![Edit { file, span: d.primary.span, text: "==".to_string() }],
+        diagnostic: d.clone(),
+        preferred: true,
+    })
+}
+
+/// `!x has f`: parenthesise the test, so the `!` negates all of it.
+fn not_outside(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let e = expr_at(tree, d.primary.span)?;
+    let (_, operand) = negated_left_operand(e)?;
+    let at = |offset: u32| Span { start: offset, end: offset };
+    Some(Fix {
+        title: "Negate the whole test".to_string(),
+        edits: vec![
+            Edit { file, span: at(operand.span.start), text: "(".to_string() },
+            Edit { file, span: at(e.span.end), text: ")".to_string() },
+        ],
+        diagnostic: d.clone(),
+        preferred: true,
+    })
+}
+
+/// A set compared with one value, or `value in set`: `set.contains(value)`,
+/// keeping the operands' own text. The help names the set (the checker knew
+/// the types).
+fn use_contains(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let e = expr_at(tree, d.primary.span)?;
+    let ExprKind::Binary { op, lhs, rhs } = &e.kind else { return None };
+    let candidates = match op {
+        BinaryOp::Eq | BinaryOp::NotEq => [Some((lhs, rhs)), Some((rhs, lhs))],
+        BinaryOp::In => [Some((rhs, lhs)), None],
+        _ => return None,
+    };
+    let negated = *op == BinaryOp::NotEq;
+    let help = d.help.as_deref()?;
+    let expr_text = ward_grammar::format::expr;
+    for (set, element) in candidates.into_iter().flatten() {
+        let suggested = contains_call(set, &expr_text(set), &expr_text(element), negated);
+        if help.contains(&format!("`{suggested}`")) {
+            let new = contains_call(set, text.get(set.span.range())?, text.get(element.span.range())?, negated);
+            return Some(Fix {
+                title: format!("Replace with `{suggested}`"),
+                edits: vec![Edit { file, span: e.span, text: new }],
+                diagnostic: d.clone(),
+                preferred: true,
+            });
+        }
+    }
+    None
+}
+
+/// The only permit of an action is `@shadow`: remove the annotation (with
+/// what separates it from the next token). Not preferred: adding an
+/// enforced permit may be what was meant.
+fn remove_shadow(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let span = d.primary.span;
+    if text.get(span.range())? != "@shadow" {
+        return None;
+    }
+    let rest = text.get(span.end as usize..)?;
+    let gap = rest.len() - rest.trim_start().len();
+    let end = span.end + u32::try_from(gap).ok()?;
+    Some(Fix {
+        title: "Remove `@shadow`".to_string(),
+        edits: vec![Edit { file, span: Span { start: span.start, end }, text: String::new() }],
+        diagnostic: d.clone(),
+        preferred: false,
+    })
+}
+
 fn children(e: &Expr) -> Vec<&Expr> {
     match &e.kind {
         ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => vec![base],
@@ -145,6 +253,7 @@ fn children(e: &Expr) -> Vec<&Expr> {
         ExprKind::Unary { operand, .. } => vec![operand],
         ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
         ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => vec![base],
+        ExprKind::Is { base, within, .. } => std::iter::once(&**base).chain(within.as_deref()).collect(),
         ExprKind::Record(entries) => entries.iter().map(|e| &e.value).collect(),
         ExprKind::Paren(inner) => vec![inner],
         ExprKind::Flow(f) => {
