@@ -374,9 +374,9 @@ fn limits_and_flows_hold_across_restarts_and_replicas_with_redis() {
     let Some(py) = python() else { return };
     let Some(redis) = ward_testkit::redis::RedisServer::start() else { return };
     let dir = tempdir("redis-state");
-    let start = |session: &str| {
+    let start = |agent: &str, session: &str| {
         let args: Vec<String> =
-            ["--policy", &example_policy(), "--agent", "records_bot", "--state", &redis.url(), "--session", session]
+            ["--policy", &example_policy(), "--agent", agent, "--state", &redis.url(), "--session", session]
                 .map(String::from)
                 .to_vec();
         let mut p = Proxy::start(&args, &[py.display().to_string(), lenient_script()], &[]);
@@ -391,22 +391,24 @@ fn limits_and_flows_hold_across_restarts_and_replicas_with_redis() {
         )
     };
     // A restricted read in one run of the gateway ...
-    let mut first = start("case-1");
+    let mut first = start("records_bot", "case-1");
     let answer =
         first.request(1, "tools/call", json!({"name": "read_restricted_record", "arguments": {"record_id": "r-9"}}));
     assert!(answer.get("result").is_some(), "{answer}");
     assert!(first.finish().success());
-    // ... is remembered by the next run with the same session.
-    let mut second = start("case-1");
+    // ... is remembered by the next run with the same session ...
+    let mut second = start("records_bot", "case-1");
     let answer = mail(&mut second, 1);
     assert_eq!(error_code(&answer), -32001, "{answer}");
     assert!(error_message(&answer).contains("no-mail-after-restricted-read"), "{answer}");
-    // Another session is not affected.
-    let mut other = start("case-2");
-    assert!(mail(&mut other, 1).get("result").is_some());
+    // ... and by a new session of the same agent (the rule is `by principal`:
+    // reconnecting must not wash the read away).
+    let mut other = start("records_bot", "case-2");
+    let answer = mail(&mut other, 1);
+    assert!(error_message(&answer).contains("no-mail-after-restricted-read"), "{answer}");
 
-    // Two replicas at once spend one session's budget (5 per hour) exactly.
-    let (mut a, mut b) = (start("case-3"), start("case-3"));
+    // Two replicas at once, in two sessions, spend one agent's budget (5 per hour) exactly.
+    let (mut a, mut b) = (start("support_bot", "case-3"), start("support_bot", "case-4"));
     let mut allowed = 0;
     for i in 0..8 {
         let p = if i % 2 == 0 { &mut a } else { &mut b };
@@ -570,7 +572,10 @@ fn denials_say_what_decided_and_what_would_allow_it() {
     let message = answers[1]["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("no-mail-after-restricted-read"), "{message}");
     assert!(message.contains("Nothing leaves by e-mail"), "{message}");
-    assert!(message.contains("previously within 1h action: read_restricted_record"), "the flow condition: {message}");
+    assert!(
+        message.contains("previously within 1h by principal action: read_restricted_record"),
+        "the flow condition: {message}"
+    );
     assert!(!message.contains("support-sends-mail"), "the permit that applied is not why: {message}");
 
     let answers = drive_with(

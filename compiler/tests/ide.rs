@@ -327,9 +327,9 @@ fn hint_fixes_give_text_that_checks() {
         ),
         (rule(agent_reads, "!resource has ssn"), &["Negate the whole test"], rule(agent_reads, "!(resource has ssn)")),
         (
-            rule("forbid action: send_email", "context.external && !!context.to like \"*@acme.com\""),
+            rule("forbid action: send_email", "context.external && !!context.to like \"draft-*\""),
             &["Negate the whole test"],
-            rule("forbid action: send_email", "context.external && !!(context.to like \"*@acme.com\")"),
+            rule("forbid action: send_email", "context.external && !!(context.to like \"draft-*\")"),
         ),
         (
             rule(agent_reads, "principal.scopes == \"crm\""),
