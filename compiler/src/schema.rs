@@ -57,6 +57,14 @@ pub struct ActionInfo {
     pub loc: Loc,
 }
 
+impl ActionInfo {
+    /// Whether the declaration says who takes the action, on what, or what
+    /// it returns: then it can be requested even when other actions are in it.
+    pub fn requestable(&self) -> bool {
+        self.principals.is_some() || self.resources.is_some() || self.returns.is_some()
+    }
+}
+
 /// Everything the schema declares.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SchemaEnv {
@@ -73,8 +81,9 @@ pub struct SchemaEnv {
     pub ancestors: BTreeMap<Arc<str>, BTreeSet<Arc<str>>>,
     /// For each action, every group it (transitively) belongs to.
     pub action_groups: BTreeMap<Arc<str>, BTreeSet<Arc<str>>>,
-    /// Actions that other actions are declared `in`: names for sets of
-    /// actions, never requested themselves.
+    /// Actions that other actions are declared `in` and that declare no
+    /// `by`, `on` or `returns` of their own: names for sets of actions,
+    /// never requested themselves. A parent that declares them is both.
     pub groups: BTreeSet<Arc<str>>,
     /// Entity types of stdlib modules no file imports: declared, but not
     /// among the types an unscoped `principal` or `resource` may have.
@@ -267,7 +276,15 @@ pub fn schema_env(db: &dyn salsa::Database, project: Project) -> Arc<SchemaEnv> 
     members.apply(&mut env);
     env.ancestors = closure(env.entities.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
     env.action_groups = closure(env.actions.iter().map(|(k, v)| (k.clone(), v.parents.clone())));
-    env.groups = env.actions.values().flat_map(|a| a.parents.iter().cloned()).collect();
+    // A parent declared with `by`, `on` or `returns` is an action in its own
+    // right as well as a group (`read in [triage]`, `triage in [write]`,
+    // as Cedar allows); a bare `action crm_read` is only a name for a set.
+    env.groups = env
+        .actions
+        .values()
+        .flat_map(|a| a.parents.iter().cloned())
+        .filter(|g| !env.actions.get(g).is_some_and(ActionInfo::requestable))
+        .collect();
     // A stdlib module's types widen unscoped variables only when some file
     // imports the module.
     let imported: BTreeSet<Arc<str>> =

@@ -227,7 +227,9 @@ impl Resolver<'_> {
         for (k, p) in parents.into_iter().enumerate() {
             let ppath = format!("{path}.parents[{k}]");
             let (pty, pid) = data::entity_ref(p, &ppath)?;
-            let group = actions.iter().position(|a| a.name == *pid && a.is_group);
+            // A parent is any action the schema puts this one in (a pure
+            // group, or an action that is also a group).
+            let group = actions.iter().position(|a| a.name == *pid);
             let declared = self.is_action_type(&pty) && group.is_some_and(|g| groups.contains(&(g as u32)));
             if !declared {
                 return Err(data::error(

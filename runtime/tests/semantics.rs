@@ -990,3 +990,57 @@ fn masks_are_reported_on_allow_and_approval_only() {
         assert!(d.errors.iter().any(|x| x.rule.as_deref() == Some("p.broken")), "{:?}", d.errors);
     });
 }
+
+// ───────────────────────── actions that are groups ─────────────────────────
+
+/// An action declared with `by`/`on` may also be a group (`read in [triage]`,
+/// `triage in [write]`, as Cedar allows): `action: triage` is that action
+/// only, `action in triage` it and every action in it; a bare group
+/// (`action support`) stays a name for a set and cannot be requested.
+#[test]
+fn an_action_can_also_be_a_group() {
+    let src = r#"
+schema tickets {
+  entity Agent
+  entity Ticket
+  action write by [Agent] on [Ticket]
+  action triage in [write] by [Agent] on [Ticket]
+  action read in [triage] by [Agent] on [Ticket]
+  action support
+  action comment in [support] by [Agent] on [Ticket]
+}
+
+policy desk {
+  @id("triagers")
+  permit action in triage
+  @id("exactly-write")
+  permit action: write
+  @id("no-writes")
+  forbid action: write
+}
+"#;
+    let data = json!([
+        {"uid": {"type": "Agent", "id": "a"}},
+        {"uid": {"type": "Ticket", "id": "t"}},
+        // Cedar's action entities: a parent may be an action that is also a group.
+        {"uid": {"type": "Action", "id": "read"}, "parents": [{"type": "Action", "id": "triage"}]},
+        {"uid": {"type": "Action", "id": "triage"}, "parents": [{"type": "Action", "id": "write"}]},
+    ]);
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let engine = common::engine_with(src, data.clone(), backend);
+        let ask = |action: &str| common::req(("Agent", "a"), action, ("Ticket", "t"), json!({}));
+        for action in ["read", "triage"] {
+            let d = common::decide(&engine, ask(action));
+            assert_effect(&d, Effect::Allow);
+            assert_eq!(rules(&d), ["desk.triagers"], "{action}: {}", d.explain());
+        }
+        let d = common::decide(&engine, ask("write"));
+        assert_effect(&d, Effect::Deny);
+        assert_eq!(rules(&d), ["desk.no-writes"], "{}", d.explain());
+        assert_effect(&common::decide(&engine, ask("comment")), Effect::Deny);
+        let refused = Request::from_json(&ask("support")).ok().map(|r| engine.decide(&r));
+        let d = refused.expect("the request parses; the engine refuses the group");
+        assert_effect(&d, Effect::Deny);
+        assert!(d.explain().contains("is a group of actions"), "{}", d.explain());
+    }
+}
