@@ -305,6 +305,7 @@ impl<'a> Lowerer<'a> {
                 resources,
                 context,
                 annotations: info.annotations.clone(),
+                verified: info.verified.iter().map(|f| f.to_string()).collect(),
             });
         }
     }

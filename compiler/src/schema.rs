@@ -53,9 +53,15 @@ pub struct ActionInfo {
     /// Its annotations with their argument (a string's value, or a word),
     /// for the enforcement points (`@resource_from("ARG")`).
     pub annotations: Vec<(String, Option<String>)>,
+    /// Its context fields marked `@verified` in the schema's `context` (an
+    /// argument of its own with the same name is not: the caller sets it).
+    pub verified: BTreeSet<Arc<str>>,
     pub docs: Vec<String>,
     pub loc: Loc,
 }
+
+/// The annotation that marks a context field as set only by the enforcement point.
+pub const VERIFIED: &str = "verified";
 
 impl ActionInfo {
     /// Whether the declaration says who takes the action, on what, or what
@@ -74,6 +80,9 @@ pub struct SchemaEnv {
     pub actions: BTreeMap<Arc<str>, ActionInfo>,
     /// The fields every request's context may carry.
     pub context: RecordType,
+    /// The `context` fields marked `@verified`: set by enforcement points
+    /// from authenticated sources, never by the caller.
+    pub verified: BTreeSet<Arc<str>>,
     /// Every declaration of every type or action name, in source order (a
     /// name with two entries is declared twice).
     pub declarations: BTreeMap<Arc<str>, Vec<Loc>>,
@@ -394,6 +403,8 @@ fn resolve_aliases(
 #[derive(Default)]
 struct Members {
     context: RecordType,
+    /// The schema's `context` fields marked `@verified`.
+    verified: BTreeSet<Arc<str>>,
     actions: BTreeMap<Arc<str>, ActionInfo>,
     entities: Vec<EntityMembers>,
 }
@@ -443,6 +454,9 @@ fn resolve_members(db: &dyn salsa::Database, stdlib: &[Arc<str>], env: &SchemaEn
                     for (k, v) in resolver.record(&c.fields, &mut Vec::new(), &mut Vec::new()).fields {
                         members.context.fields.entry(k).or_insert(v);
                     }
+                    for f in c.fields.fields.iter().filter(|f| f.annotations.iter().any(|a| a.name.name == VERIFIED)) {
+                        members.verified.insert(Arc::from(f.name.name.as_str()));
+                    }
                 }
                 SchemaItem::Action(a) => {
                     for info in action_infos(&resolver, *file, *key, a) {
@@ -487,6 +501,7 @@ fn action_infos(resolver: &TypeResolver, file: SourceFile, key: UnitKey, a: &ast
             returns: returns.clone(),
             sensitive: a.annotations.iter().any(|x| x.name.name == "sensitive"),
             annotations: annotations.clone(),
+            verified: BTreeSet::new(),
             docs: a.docs.lines.clone(),
             loc: Loc::new(file, key, n.span),
         })
@@ -507,6 +522,8 @@ impl Members {
         let mut actions = self.actions;
         // Each action's context is the schema's context plus its own fields.
         for action in actions.values_mut() {
+            action.verified =
+                self.verified.iter().filter(|f| !action.context.fields.contains_key(*f)).cloned().collect();
             let mut merged = self.context.clone();
             for (k, v) in std::mem::take(&mut action.context.fields) {
                 merged.fields.insert(k, v);
@@ -514,6 +531,7 @@ impl Members {
             action.context = merged;
         }
         env.context = self.context;
+        env.verified = self.verified;
         env.actions = actions;
     }
 }

@@ -87,6 +87,10 @@ pub struct Action {
     /// Its annotations and their arguments, for enforcement points (the MCP
     /// gateway's `@resource_from("ARG")`), so they run from a bundle alone.
     pub annotations: Vec<(String, Option<String>)>,
+    /// Its `@verified` context fields: set only by the enforcement point
+    /// from authenticated sources, never taken from the caller's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<String>,
 }
 
 impl Action {

@@ -641,13 +641,18 @@ impl Gate {
     pub fn request(&self, tool: &str, arguments: &Map<String, Json>, session: &str) -> Result<Request, String> {
         let action = action_name(tool);
         let loaded = self.engine.loaded();
-        let declared: Vec<String> = loaded
-            .program()
-            .actions
-            .iter()
-            .find(|a| a.name == action)
-            .map(|a| a.context.iter().map(|f| f.name.clone()).collect())
-            .unwrap_or_default();
+        let info = loaded.program().actions.iter().find(|a| a.name == action);
+        let declared: Vec<String> =
+            info.map(|a| a.context.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
+        // A `@verified` field (an approval, MFA) comes from the gateway's own
+        // configuration or the caller's verified token, never from what the
+        // agent passes: a prompt-injected argument must not approve itself.
+        if let Some(field) = info.and_then(|a| a.verified.iter().find(|f| arguments.contains_key(*f))) {
+            return Err(format!(
+                "argument `{field}` of `{tool}` names a `@verified` context field; it is set by the enforcement point, \
+                 not accepted from the agent"
+            ));
+        }
         let mut context: Map<String, Json> =
             arguments.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut facts = self.static_context.clone();

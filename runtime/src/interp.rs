@@ -603,11 +603,15 @@ impl<'a> Eval<'a> {
             Method::Lower => self.view.computed_string(&string(r).to_lowercase()),
             Method::Trim => self.view.computed_string(string(r).trim()),
             Method::EmailAddresses | Method::EmailDomains => {
-                let (name, parse): (_, fn(&str) -> Result<Vec<String>, String>) = match method {
-                    Method::EmailAddresses => ("email_addresses", crate::text::email_addresses),
-                    _ => ("email_domains", crate::text::email_domains),
+                let text = string(r);
+                let parsed = match method {
+                    Method::EmailAddresses => ("email_addresses", crate::text::email_addresses(&text)),
+                    _ => ("email_domains", crate::text::email_domains(&text)),
                 };
-                let items = parse(&string(r)).map_err(|why| EvalError::Syntax { method: name, why })?;
+                let items = match parsed {
+                    (_, Ok(items)) => items,
+                    (method, Err(why)) => return Err(EvalError::Syntax { method, why }),
+                };
                 self.temporary_set(items.iter().map(|s| self.view.computed_string(s)).collect())
             }
             Method::UrlHost | Method::UrlScheme => {

@@ -332,6 +332,18 @@ impl App {
                 "{at}context.{field}: this field comes from the token, the request may not set it"
             )));
         }
+        // A `@verified` field the token does not fill cannot come from the
+        // token's holder either: only from a caller trusted to impersonate.
+        if let (Some(Json::Object(context)), Some(action)) = (obj.get("context"), action)
+            && !impersonate
+            && let Some(field) =
+                action.verified.iter().find(|f| context.contains_key(*f) && !mapped.contains(&f.as_str()))
+        {
+            return Err(refuse(format!(
+                "{at}context.{field}: a `@verified` field, set only from an authenticated source; no configured \
+                 claim fills it (`[[issuers.context]]`) and the request may not set it"
+            )));
+        }
         if let Some(action) = action {
             let context = obj.entry("context").or_insert_with(|| json!({}));
             if let Json::Object(context) = context {

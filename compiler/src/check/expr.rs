@@ -455,6 +455,7 @@ impl Cx<'_> {
             ExprKind::Call { func, args } => self.call(func, args, e.span),
             ExprKind::Member { base, name } => {
                 let base_ty = self.expr(base, env, facts, None);
+                self.trusted_claim(base, name);
                 self.field_access(base, &base_ty, &name.name, name.span, env, facts)
             }
             ExprKind::Index { base, key } => {
@@ -884,6 +885,28 @@ impl Cx<'_> {
             }
         }
         field.ty
+    }
+
+    /// W0117: a rule reads an approval or MFA claim (`context.approved_by`,
+    /// `context.mfa`) that the schema does not mark `@verified`: whoever
+    /// sends the request (an agent, through its tool arguments) may set it.
+    /// Reported once per field and unit.
+    fn trusted_claim(&mut self, base: &Expr, name: &Ident) {
+        if !matches!(base.kind, ExprKind::Var(Var::Context)) || self.env.verified.contains(name.name.as_str()) {
+            return;
+        }
+        let field = name.name.to_lowercase();
+        let claim = ["approv", "mfa", "amr", "authenticated", "step_up"].iter().any(|w| field.contains(w));
+        let message = format!("`context.{}` decides approval or MFA but is not `@verified`", name.name);
+        if !claim || self.diags.iter().any(|d| d.code == "W0117" && d.message == message) {
+            return;
+        }
+        self.warning("W0117", name.span, message)
+            .label("the caller may set this field, an agent included")
+            .help(format!(
+                "mark it `@verified {}` in the schema's `context`: `ward serve` and the MCP gateway then accept it only from an authenticated source (a verified token, the gateway's own configuration)",
+                name.name
+            ));
     }
 
     /// W0115: `to like "*@acme.example"` reads as "mail to acme only", but

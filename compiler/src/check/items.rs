@@ -115,7 +115,12 @@ impl Cx<'_> {
                 SchemaItem::TypeAlias(t) => self.type_alias(schema, t, &mut errors),
                 SchemaItem::Action(a) => self.action_decl(a, &resolver, &mut errors),
                 SchemaItem::Context(c) => {
-                    self.record_decl(&c.fields, &resolver, &mut errors);
+                    // `@verified` belongs here, so the fields' annotations are not `record_decl`'s.
+                    let mut fields = c.fields.clone();
+                    for f in &mut fields.fields {
+                        f.annotations.retain(|a| a.name.name != crate::schema::VERIFIED);
+                    }
+                    self.record_decl(&fields, &resolver, &mut errors);
                     for f in &c.fields.fields {
                         self.named_once(&mut context_fields, &f.name.name, f.name.span, "context field", "declared");
                     }
@@ -307,6 +312,11 @@ impl Cx<'_> {
     fn record_decl(&mut self, r: &RecordType, resolver: &TypeResolver<'_>, errors: &mut Vec<crate::schema::TypeError>) {
         let mut seen = BTreeMap::new();
         for f in &r.fields {
+            for a in f.annotations.iter().filter(|a| a.name.name == crate::schema::VERIFIED) {
+                self.warning("W0112", a.span, "`@verified` has meaning only on a field of the schema's `context`")
+                    .label("ignored")
+                    .help("an attribute comes from the entity data and an action's argument from the caller; declare the field in `context { … }` to have enforcement points set it");
+            }
             self.named_once(&mut seen, &f.name.name, f.name.span, "attribute", "declared");
             self.nested_duplicates(&f.ty);
             resolver.resolve(&f.ty, errors);
