@@ -380,3 +380,115 @@ fn over_stdio_the_agent_is_the_token_in_ward_mcp_token() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--identity"));
 }
+
+/// A test authorization server on the loopback: its RFC 8414 metadata at
+/// every `/.well-known/` path, and a token endpoint granting client
+/// credentials (the client id is the agent; the secret is `secret`) with
+/// tokens signed by `key`. Returns its issuer URL.
+fn authorization_server(key: Key) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}/realms/agents", listener.local_addr().unwrap());
+    let iss = issuer.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (status, body) = authorization_answer(&mut stream, &key, &iss);
+            let body = body.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    issuer
+}
+
+fn authorization_answer(stream: &mut std::net::TcpStream, key: &Key, issuer: &str) -> (&'static str, Json) {
+    use base64::Engine as _;
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_string());
+    }
+    let header = |name: &str| {
+        head.iter().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+    };
+    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let first: Vec<&str> = head.first().map(|l| l.split(' ').collect()).unwrap_or_default();
+    match first.as_slice() {
+        ["GET", path, ..] if path.starts_with("/.well-known/") => (
+            "200 OK",
+            json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                "response_types_supported": ["code"],
+            }),
+        ),
+        ["POST", path, ..] if *path == "/realms/agents/token" => {
+            let client = header("authorization")
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|b| String::from_utf8(b).ok());
+            match client.as_deref().and_then(|c| c.split_once(':')) {
+                Some((agent, "secret")) => {
+                    let mut c = claims(agent);
+                    c["iss"] = json!(issuer);
+                    let token = mint(key, &c);
+                    (
+                        "200 OK",
+                        json!({"access_token": token, "token_type": "Bearer", "expires_in": 600, "scope": "mcp:tools"}),
+                    )
+                }
+                _ => ("401 Unauthorized", json!({"error": "invalid_client"})),
+            }
+        }
+        _ => ("404 Not Found", json!({"error": "not_found"})),
+    }
+}
+
+#[test]
+fn the_sdks_own_oauth_support_finds_the_issuer_through_the_metadata() {
+    let Some(py) = python() else { return };
+    let key = rsa_key("k1");
+    let dir = tempdir("identity-oauth");
+    write_jwks(&dir.join("jwks.json"), &[&key]);
+    let issuer = authorization_server(key);
+    std::fs::write(dir.join("identity.toml"), IDENTITY.replace(ISS, &issuer)).unwrap();
+    let s = http_setup(py, &dir);
+    let resource = format!("http://{}/mcp", s.addr);
+    // The client starts with no token: the gateway's 401 sends it to the
+    // metadata, the metadata to the issuer, the issuer's token endpoint
+    // gives it a token for its client id, and the call is retried with it.
+    for (agent, restricted) in [("support_bot", false), ("records_bot", true)] {
+        let steps = json!([["list"], ["call", "read_restricted_record", {"record_id": "r-9"}]]);
+        let out = Command::new(py)
+            .arg(repo().join("tests/mcp/client.py"))
+            .args(["legacy", &steps.to_string(), "--oauth", agent, &issuer, "--url", &resource])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{agent}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let answers: Vec<Json> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(tools(&answers[0]).contains(&"read_restricted_record"), restricted, "{agent}: {}", answers[0]);
+        assert_eq!(answers[1].get("result").is_some(), restricted, "{agent}: {}", answers[1]);
+    }
+    // The first request of each client had no token: refused and audited.
+    let records = audit_records(&s.audit);
+    assert!(records.iter().any(|r| r["stage"] == "authentication"), "{records:#?}");
+    let decided: Vec<&str> = records
+        .iter()
+        .filter(|r| r["action"] == "read_restricted_record" && r.get("outcome").is_none())
+        .filter_map(|r| r["principal"].as_str())
+        .collect();
+    assert_eq!(decided, ["Agent::\"support_bot\"", "Agent::\"records_bot\""]);
+}

@@ -110,6 +110,7 @@ impl Auth {
                 .filter(|(grant, needs)| grant == "decide" && needs != "*")
                 .map(|(_, needs)| needs)
                 .collect();
+            scopes.sort();
             scopes.dedup();
             scopes
         });
