@@ -1,6 +1,6 @@
 //! A test-only token issuer: an RSA key generated here, its JWKS, and JWTs
-//! minted with jsonwebtoken — no external IdP. Used by tests/mcp_identity.rs
-//! (tests/identity.rs has the same helpers inline).
+//! minted with jsonwebtoken — no external IdP. Shared by tests/identity.rs
+//! and tests/mcp_identity.rs through `#[path]`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
@@ -28,9 +28,15 @@ pub fn rsa_key(kid: &str) -> Key {
     Key { kid: kid.to_string(), encoding, public_der, jwk }
 }
 
+pub fn jwks_text(keys: &[&Key]) -> String {
+    serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap()
+}
+
+/// Writes the JWKS atomically (a reader never sees half a file: key rotation).
 pub fn write_jwks(path: &Path, keys: &[&Key]) {
-    let text = serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap();
-    std::fs::write(path, text).unwrap();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, jwks_text(keys)).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
 }
 
 pub fn now() -> i64 {
