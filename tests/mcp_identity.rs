@@ -279,6 +279,9 @@ fn each_token_is_decided_as_its_own_agent_and_bad_tokens_are_refused_and_audited
         if !error.is_empty() {
             assert!(challenge.contains(&format!("error=\"{error}\"")), "{what}: {challenge}");
         }
+        if *error == "insufficient_scope" {
+            assert!(challenge.contains("scope=\"mcp:tools\""), "{what}: the scope needed: {challenge}");
+        }
         assert!(!challenge.contains(token.as_str()), "{what}: the challenge echoes the token");
     }
     // One audit record per refusal, saying why, naming no token; no decision for any of them.
