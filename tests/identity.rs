@@ -1,7 +1,7 @@
 //! Issue 20: `ward serve` with identity from tokens, through the real binary.
-//! A test-only issuer — RSA keys generated here, a JWKS file, tokens minted
-//! with jsonwebtoken — no external IdP. Every refused token is a 401 and
-//! every refused request a 403, each with an audit record, and never a
+//! A test-only issuer (tests/support/tokens.rs: RSA keys generated here, a
+//! JWKS file, tokens minted with jsonwebtoken) — no external IdP. Every
+//! refused token is a 401 and every refused request a 403, each with an audit record, and never a
 //! decision for another principal than the token's. Keys come from a file or
 //! from a URL (a JWKS server in the test, plain HTTP on 127.0.0.1 or TLS with
 //! its own CA). Also the AuthZEN 1.0 endpoints, with fixtures written from
@@ -10,6 +10,8 @@
 
 #[path = "support/serve.rs"]
 mod support;
+#[path = "support/tokens.rs"]
+mod tokens;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -18,11 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk::Jwk, jwk::JwkSet};
-use rsa::pkcs1::{EncodeRsaPrivateKey as _, EncodeRsaPublicKey as _};
-use rsa::{Generate as _, PrivateKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value as Json, json};
 use support::*;
+use tokens::*;
 
 const SCHEMA: &str = "schema s {\n  entity User\n  entity Agent\n  entity Doc\n  \
                       action read, write by [User, Agent] on [Doc] with { note: String, mfa: Bool }\n}\n";
@@ -49,51 +50,9 @@ contains = "mfa"
 "#;
 const ISS: &str = "https://idp.test/realms/agents";
 
-struct Key {
-    kid: String,
-    encoding: EncodingKey,
-    public_der: Vec<u8>,
-    jwk: Jwk,
-}
-
-fn rsa_key(kid: &str) -> Key {
-    let private = PrivateKey::generate();
-    let der = private.to_pkcs1_der().unwrap();
-    let encoding = EncodingKey::from_rsa_der(der.as_bytes());
-    let public_der = private.to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec();
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some(kid.to_string());
-    Key { kid: kid.to_string(), encoding, public_der, jwk }
-}
-
-fn jwks_text(keys: &[&Key]) -> String {
-    serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap()
-}
-
-fn write_jwks(path: &Path, keys: &[&Key]) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, jwks_text(keys)).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 /// Claims of a good token for `sub`; tests change what they test.
 fn claims(sub: &str) -> Json {
     json!({"iss": ISS, "aud": "ward", "sub": sub, "iat": now(), "exp": now() + 600, "amr": ["pwd", "mfa"]})
-}
-
-fn mint(key: &Key, claims: &Json) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid.clone());
-    encode(&header, claims, &key.encoding).unwrap()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 struct Setup {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::{Auth, TOKEN_VAR};
 use crate::gate::{Gate, GateConfig};
 
 /// `ward mcp-proxy`: the gateway between an MCP client and an MCP server.
@@ -20,8 +21,13 @@ pub struct ProxyArgs {
     #[arg(long, requires = "bundle")]
     pub trusted_key: Option<PathBuf>,
     /// The agent behind the client: `Type::"id"`, or an id of type `Agent`.
-    #[arg(long)]
-    pub agent: String,
+    #[arg(long, required_unless_present = "identity", conflicts_with = "identity")]
+    pub agent: Option<String>,
+    /// Take the agent from bearer tokens verified against these issuers (a
+    /// TOML file of `[[issuers]]`, docs/mcp.md): per request over HTTP, from
+    /// WARD_MCP_TOKEN once at start over stdio.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Entities (JSON, Cedar's entity format).
     #[arg(long)]
     pub entities: Option<PathBuf>,
@@ -130,7 +136,8 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         bundle: args.bundle,
         trusted_key: args.trusted_key,
         entities: args.entities,
-        agent: args.agent,
+        agent: args.agent.unwrap_or_default(),
+        from_tokens: args.identity.is_some(),
         resource: args.resource,
         context: args.context,
         audit_log: args.audit_log,
@@ -139,15 +146,16 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         state: args.state,
         state_prefix: args.state_prefix,
     };
-    let gate = match Gate::new(&config) {
-        Ok(g) => Arc::new(g),
+    let rt = match runtime() {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    let stdio = args.upstream.is_none();
+    let (gate, auth) = match rt.block_on(gate_and_auth(&config, args.identity.as_deref(), stdio)) {
+        Ok((gate, auth)) => (Arc::new(gate), auth),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -160,7 +168,7 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         ward_service::reload::spawn(reloader, watch_interval)?;
         match args.upstream {
             Some(upstream) => {
-                let options = crate::http::Options { upstream, listen: args.listen, timeout, allowed_methods };
+                let options = crate::http::Options { upstream, listen: args.listen, timeout, allowed_methods, auth };
                 crate::http::serve(Arc::clone(&gate), options, None).await
             }
             None => {
@@ -188,6 +196,41 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The gate and, with `--identity`, the token verifier. Over stdio the
+/// run's agent is the token's in WARD_MCP_TOKEN, verified here once: a
+/// missing, invalid or expired token, or an agent Ward does not know, stops
+/// the start (audited like a refused request).
+async fn gate_and_auth(
+    config: &GateConfig,
+    identity: Option<&std::path::Path>,
+    stdio: bool,
+) -> Result<(Gate, Option<Arc<Auth>>), String> {
+    let gate = Gate::new(config).map_err(|e| e.to_string())?;
+    let Some(path) = identity else { return Ok((gate, None)) };
+    let auth = Auth::load(path, &gate).await?;
+    if !stdio {
+        return Ok((gate, Some(Arc::new(auth))));
+    }
+    let token = match std::env::var(TOKEN_VAR) {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => {
+            let refused = auth.missing(&gate, &format!("{TOKEN_VAR} is not set: no token to take the agent from"));
+            gate.close_audit();
+            return Err(format!("--identity over stdio: {}", refused.message));
+        }
+    };
+    match auth.agent(&gate, token.trim()).await {
+        Ok(agent) => {
+            crate::stdio::log(&format!("the agent is {} (from {TOKEN_VAR})", agent.principal));
+            Ok((gate.fix_agent(agent).map_err(|e| e.to_string())?, None))
+        }
+        Err(refused) => {
+            gate.close_audit();
+            Err(format!("{TOKEN_VAR}: {}", refused.message))
         }
     }
 }

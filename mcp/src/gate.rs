@@ -3,7 +3,8 @@
 //!
 //! The mapping (docs/mcp.md says the same for policy authors):
 //! - **principal**: the agent given with `--agent` (`Agent::"support_bot"`,
-//!   or a bare id, which means type `Agent`);
+//!   or a bare id, which means type `Agent`), or the one a verified token
+//!   names (`--identity`, [`Agent`]), with its delegation chain;
 //! - **action**: the tool's name ([`action_name`]: characters that cannot
 //!   be in a Ward name become `_`);
 //! - **resource**: for an action annotated `@resource_from("ARG")`, the
@@ -49,8 +50,13 @@ pub struct GateConfig {
     pub trusted_key: Option<PathBuf>,
     /// Entities (Cedar's JSON entity format).
     pub entities: Option<PathBuf>,
-    /// The agent: `Type::"id"` or a bare id (type `Agent`).
+    /// The agent: `Type::"id"` or a bare id (type `Agent`); empty when it
+    /// comes from a token (`from_tokens`).
     pub agent: String,
+    /// No `--agent`: each request's agent comes from its token (HTTP with
+    /// `--identity`), or the run's from the token verified at start
+    /// ([`Gate::fix_agent`], stdio).
+    pub from_tokens: bool,
     /// The resource of calls whose action has no `@resource_from`: `Type::"id"`.
     pub resource: Option<String>,
     /// A JSON object of context fields added to every call (where declared).
@@ -81,10 +87,35 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Who calls are decided for: the agent, whom it acts for, and what its
+/// token vouches for. Fixed for the run (`--agent`, or stdio's token), or
+/// per request (HTTP with `--identity`): every decision takes one, so a call
+/// is never decided for another agent than its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub principal: EntityUid,
+    /// The delegation chain, origin first (RFC 8693 `act`; docs/identity.md).
+    pub chain: Vec<EntityUid>,
+    /// Context fields from the token's claims (where the action declares them).
+    pub context: Vec<(String, Json)>,
+}
+
+impl Agent {
+    pub fn named(principal: EntityUid) -> Agent {
+        Agent { principal, chain: Vec::new(), context: Vec::new() }
+    }
+
+    /// The agent of a verified token.
+    pub fn from_identity(id: &ward_service::identity::Identity) -> Agent {
+        Agent { principal: id.principal.clone(), chain: id.chain.clone(), context: id.context.clone() }
+    }
+}
+
 /// The gateway's policy state, shared by every session.
 pub struct Gate {
     engine: Engine,
-    principal: EntityUid,
+    /// The fixed agent; `None` when each request's comes from its token.
+    agent: Option<Agent>,
     resource: EntityUid,
     static_context: Map<String, Json>,
     audit: Option<AuditLog>,
@@ -242,17 +273,10 @@ fn watched(config: &GateConfig) -> Vec<PathBuf> {
 /// is enforced) or an entity of `--entities`. An unknown one would be
 /// decided as a stranger with no attributes, and no lifecycle at all.
 fn check_agent(loaded: &Loaded, principal: &EntityUid) -> Result<(), ConfigError> {
-    let program = loaded.program();
-    let declared = program.agents.iter().any(|a| {
-        program.entity_literals.get(a.entity as usize).is_some_and(|(t, id)| {
-            program.entity_types.get(*t as usize).is_some_and(|ty| ty.name == principal.ty) && *id == principal.id
-        })
-    });
-    let ty = program.entity_types.iter().position(|t| t.name == principal.ty);
-    let known = ty.is_some_and(|t| loaded.store.find(t as u32, &principal.id).is_some());
-    if declared || known {
+    if is_known(loaded, principal) {
         return Ok(());
     }
+    let program = loaded.program();
     let agents: Vec<String> = program.agents.iter().map(|a| format!("`{}`", a.name)).collect();
     let names: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
     let hint = ward_ir::suggest::closest(&principal.id, names.iter().copied())
@@ -263,6 +287,25 @@ fn check_agent(loaded: &Loaded, principal: &EntityUid) -> Result<(), ConfigError
          entity; declared agents: {}",
         if agents.is_empty() { "none".to_string() } else { agents.join(", ") }
     )))
+}
+
+fn unknown_link(link: &EntityUid) -> String {
+    format!(
+        "the token's delegation chain names {link}, which is not an agent the policy declares nor an entity of \
+         --entities: no decision is made for an identity Ward does not know"
+    )
+}
+
+/// An agent the policy declares, or an entity of `--entities`.
+fn is_known(loaded: &Loaded, uid: &EntityUid) -> bool {
+    let program = loaded.program();
+    let declared = program.agents.iter().any(|a| {
+        program.entity_literals.get(a.entity as usize).is_some_and(|(t, id)| {
+            program.entity_types.get(*t as usize).is_some_and(|ty| ty.name == uid.ty) && *id == uid.id
+        })
+    });
+    let ty = program.entity_types.iter().position(|t| t.name == uid.ty);
+    declared || ty.is_some_and(|t| loaded.store.find(t as u32, &uid.id).is_some())
 }
 
 /// The `@resource_from("ARG")` annotations of the program's actions: action
@@ -302,8 +345,21 @@ impl Gate {
     pub fn new(config: &GateConfig) -> Result<Gate, ConfigError> {
         let watch = Watch::new(watched(config));
         let loaded = load(config)?;
-        let principal = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
-        check_agent(&loaded, &principal)?;
+        let agent = match (config.from_tokens, config.agent.is_empty()) {
+            (false, false) => {
+                let agent = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
+                check_agent(&loaded, &agent)?;
+                Some(Agent::named(agent))
+            }
+            (true, true) => None,
+            // Fail closed: never a gate without one clear source of its agent.
+            _ => {
+                return Err(ConfigError(
+                    "give the agent with --agent NAME, or take it from tokens with --identity FILE (one of them)"
+                        .into(),
+                ));
+            }
+        };
         resource_annotations(loaded.program())?;
         let mut engine = Engine::new(loaded, Arc::new(ward_runtime::SystemClock), ward_runtime::Backend::Jit);
         if let Some(url) = &config.state {
@@ -344,7 +400,7 @@ impl Gate {
             .map_err(|e| ConfigError(format!("--resource: {e}")))?;
         Ok(Gate {
             engine,
-            principal,
+            agent,
             resource,
             static_context,
             audit,
@@ -369,8 +425,35 @@ impl Gate {
         &self.engine
     }
 
-    pub fn principal(&self) -> &EntityUid {
-        &self.principal
+    /// The fixed agent, when there is one (`--agent`, or stdio's token).
+    pub fn agent(&self) -> Option<&Agent> {
+        self.agent.as_ref()
+    }
+
+    /// Fixes the run's agent to a verified token's (stdio with
+    /// `--identity`), if Ward knows it ([`Gate::unknown`]).
+    pub fn fix_agent(mut self, agent: Agent) -> Result<Gate, ConfigError> {
+        if let Some(why) = self.unknown(&agent) {
+            return Err(ConfigError(why));
+        }
+        self.agent = Some(agent);
+        Ok(self)
+    }
+
+    /// Why calls of a token's agent cannot be decided, if they cannot: its
+    /// principal, or a link of its delegation chain, is not known (an agent
+    /// the policy declares or an entity of `--entities`). An unknown agent
+    /// would be decided as a stranger; it gets no decision at all.
+    pub fn unknown(&self, who: &Agent) -> Option<String> {
+        let loaded = self.engine.loaded();
+        if !is_known(&loaded, &who.principal) {
+            return Some(format!(
+                "the token's principal {} is not an agent the policy declares nor an entity of --entities: no \
+                 decision is made for an identity Ward does not know",
+                who.principal
+            ));
+        }
+        who.chain.iter().find(|link| !is_known(&loaded, link)).map(unknown_link)
     }
 
     /// Whether `tools/list` shows the tool: some call of it could be allowed.
@@ -392,17 +475,18 @@ impl Gate {
     /// an approval is as final as any other, and a permit that needs one
     /// never lets a call through, so a tool whose every call would need an
     /// approval is hidden.
-    pub fn may_call(&self, tool: &str, can_approve: bool) -> bool {
+    pub fn may_call(&self, who: &Agent, tool: &str, can_approve: bool) -> bool {
+        let me = &who.principal;
         let loaded = self.engine.loaded();
         let program = loaded.program();
         let action = action_name(tool);
         let Some(a) = program.actions.iter().position(|x| x.name == action && !x.is_group) else { return false };
         let Some(info) = program.actions.get(a) else { return false };
-        let Some(pt) = program.entity_types.iter().position(|t| t.name == self.principal.ty) else { return false };
+        let Some(pt) = program.entity_types.iter().position(|t| t.name == me.ty) else { return false };
         if info.principals.as_ref().is_some_and(|ps| !ps.contains(&(pt as u32))) {
             return false;
         }
-        let principal = Principal { uid: &self.principal, index: loaded.store.find(pt as u32, &self.principal.id) };
+        let principal = Principal { uid: me, index: loaded.store.find(pt as u32, &me.id) };
         let resource_types: Vec<u32> =
             info.resources.clone().unwrap_or_else(|| (0..program.entity_types.len() as u32).collect());
         for rt in resource_types {
@@ -431,18 +515,19 @@ impl Gate {
     }
 
     /// Filters a `tools/list` result in place: only the tools [`Gate::may_call`] allows.
-    pub fn filter_tools(&self, result: &mut Json, can_approve: bool) -> Result<(), String> {
+    pub fn filter_tools(&self, who: &Agent, result: &mut Json, can_approve: bool) -> Result<(), String> {
         let Some(Json::Array(tools)) = result.get_mut("tools") else {
             return Err("the server's tools/list result has no `tools` list".to_string());
         };
-        tools.retain(|t| t.get("name").and_then(Json::as_str).is_some_and(|name| self.may_call(name, can_approve)));
+        tools
+            .retain(|t| t.get("name").and_then(Json::as_str).is_some_and(|name| self.may_call(who, name, can_approve)));
         Ok(())
     }
 
     /// Decides a `tools/call` request of session `session`. `can_approve`:
     /// the client can ask its user (elicitation), so an `approval_required`
     /// becomes a question instead of a refusal.
-    pub fn decide_call(&self, session: &str, params: Option<&Json>, can_approve: bool) -> Verdict {
+    pub fn decide_call(&self, who: &Agent, session: &str, params: Option<&Json>, can_approve: bool) -> Verdict {
         let invalid = |m: String| Verdict::Refuse(rpc::error_object(code::INVALID_PARAMS, m, None));
         let Some(params) = params.and_then(Json::as_object) else {
             return invalid("tools/call needs params with the tool's `name`".to_string());
@@ -456,18 +541,18 @@ impl Gate {
                 "`{tool}` was called as a task; task-augmented tool calls are not accepted through the gateway \
                  (their results could not be masked): call it without `task`"
             );
-            return self.refuse(tool, None, Decision::refused(why));
+            return self.refuse(who, tool, None, Decision::refused(why));
         }
         let arguments = match params.get("arguments") {
             None | Some(Json::Null) => Map::new(),
             Some(Json::Object(m)) => m.clone(),
             Some(_) => return invalid(format!("the arguments of `{tool}` must be an object")),
         };
-        let request = match self.request(tool, &arguments, session) {
+        let request = match self.request(who, tool, &arguments, session) {
             Ok(r) => r,
             Err(message) => {
                 let decision = Decision::refused(message);
-                return self.refuse(tool, None, decision);
+                return self.refuse(who, tool, None, decision);
             }
         };
         let decision = self.engine.decide(&request);
@@ -538,9 +623,9 @@ impl Gate {
     /// Refuses a tool call that came in a form the gateway does not accept
     /// (a notification, a method that imitates `tools/call`): audited as a
     /// deny of the tool it names, never forwarded.
-    pub fn refuse_framing(&self, params: Option<&Json>, why: &str) -> Json {
+    pub fn refuse_framing(&self, who: &Agent, params: Option<&Json>, why: &str) -> Json {
         let tool = params.and_then(|p| p.get("name")).and_then(Json::as_str).unwrap_or("");
-        match self.refuse(tool, None, Decision::refused(why.to_string())) {
+        match self.refuse(who, tool, None, Decision::refused(why.to_string())) {
             Verdict::Refuse(error) => error,
             _ => rpc::error_object(code::DENIED, why.to_string(), None),
         }
@@ -571,7 +656,7 @@ impl Gate {
         let message = format!(
             "The agent {} wants to call `{tool}` ({}). Ward's policy needs the approval of {who}: {}. \
              Approve this call?",
-            self.principal,
+            request.principal,
             arguments.unwrap_or_default(),
             why.join("; ")
         );
@@ -638,7 +723,13 @@ impl Gate {
     }
 
     /// The Ward request for a call of `tool` with `arguments`.
-    pub fn request(&self, tool: &str, arguments: &Map<String, Json>, session: &str) -> Result<Request, String> {
+    pub fn request(
+        &self,
+        who: &Agent,
+        tool: &str,
+        arguments: &Map<String, Json>,
+        session: &str,
+    ) -> Result<Request, String> {
         let action = action_name(tool);
         let loaded = self.engine.loaded();
         let info = loaded.program().actions.iter().find(|a| a.name == action);
@@ -657,6 +748,8 @@ impl Gate {
             arguments.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut facts = self.static_context.clone();
         facts.insert(SESSION_FIELD.to_string(), Json::String(session.to_string()));
+        // What the token vouches for wins over `--context`, as over the arguments.
+        facts.extend(who.context.iter().cloned());
         for (name, value) in facts {
             if !declared.contains(&name) {
                 continue;
@@ -685,7 +778,8 @@ impl Gate {
             },
             None => self.resource.clone(),
         };
-        Ok(Request::new(self.principal.clone(), action, resource)
+        Ok(Request::new(who.principal.clone(), action, resource)
+            .on_behalf_of(who.chain.clone())
             .with_context(Json::Object(context))
             .in_session(session.to_string()))
     }
@@ -705,6 +799,37 @@ impl Gate {
         log.append_entry(edit(entry))
             .map(|a| Some(a.seq))
             .map_err(|e| format!("ward could not write its audit log, so nothing is forwarded: {e}"))
+    }
+
+    /// Audits a request refused before any decision because of its token
+    /// (`stage` `authentication`: the token is not accepted; `identity`: it
+    /// is, but its agent cannot be decided for): effect `deny`, the reason
+    /// in `errors`, and as `request_digest` the SHA-256 of the token
+    /// presented, never the token. As `ward serve` does (docs/identity.md).
+    pub fn audit_refusal(&self, principal: &str, token: &[u8], stage: &str, why: &str) -> Result<(), String> {
+        use sha2::Digest as _;
+        let Some(log) = &self.audit else { return Ok(()) };
+        let loaded = self.engine.loaded();
+        let entry = Entry {
+            time: self.engine.clock().now_ms(),
+            policy: loaded.program().source_hash.clone(),
+            principal: principal.to_string(),
+            action: String::new(),
+            resource: String::new(),
+            request_digest: sha2::Sha256::digest(token).iter().map(|b| format!("{b:02x}")).collect(),
+            effect: "deny".to_string(),
+            rules: Vec::new(),
+            obligations: Vec::new(),
+            masks: Vec::new(),
+            errors: vec![why.to_string()],
+            masked: Vec::new(),
+            stage: Some(stage.to_string()),
+            severity: None,
+            approved_by: None,
+            outcome: None,
+            decision_seq: None,
+        };
+        log.append_entry(entry).map(|_| ()).map_err(|e| format!("the refusal could not be audited: {e}"))
     }
 
     /// Records what became of a forwarded call.
@@ -729,12 +854,13 @@ impl Gate {
     }
 
     /// The error for a refused call; a malformed request is audited too.
-    fn refuse(&self, tool: &str, request: Option<&Request>, decision: Decision) -> Verdict {
+    fn refuse(&self, who: &Agent, tool: &str, request: Option<&Request>, decision: Decision) -> Verdict {
         let placeholder;
         let request = match request {
             Some(r) => r,
             None => {
-                placeholder = Request::new(self.principal.clone(), action_name(tool), self.resource.clone());
+                placeholder = Request::new(who.principal.clone(), action_name(tool), self.resource.clone())
+                    .on_behalf_of(who.chain.clone());
                 if let Err(e) = self.audit(&placeholder, &decision, |e| e) {
                     return Verdict::Refuse(rpc::error_object(code::GATEWAY, e, None));
                 }
@@ -1050,7 +1176,12 @@ impl Reload for Gate {
     fn reload(&self) -> Result<String, String> {
         self.watch.reload(|| {
             let loaded = load(&self.config).map_err(|e| e.0)?;
-            check_agent(&loaded, &self.principal).map_err(|e| e.0)?;
+            if let Some(agent) = &self.agent {
+                check_agent(&loaded, &agent.principal).map_err(|e| e.0)?;
+                if let Some(link) = agent.chain.iter().find(|l| !is_known(&loaded, l)) {
+                    return Err(unknown_link(link));
+                }
+            }
             resource_annotations(loaded.program()).map_err(|e| e.0)?;
             let hash = loaded.program().source_hash.clone();
             self.engine.swap(loaded);

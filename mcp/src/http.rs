@@ -31,7 +31,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
-use crate::gate::{Call, Gate, Outcome, Verdict};
+use crate::auth::Auth;
+use crate::gate::{Agent, Call, Gate, Outcome, Verdict};
 use crate::rpc::{self, Kind, Method, code};
 use crate::stdio::log;
 
@@ -46,6 +47,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Request methods passed besides the known ones (`--allow-method`).
     pub allowed_methods: Vec<String>,
+    /// `--identity`: each request's agent comes from its bearer token.
+    pub auth: Option<Arc<Auth>>,
 }
 
 /// The largest request body accepted from the client.
@@ -57,20 +60,21 @@ struct Proxy {
     upstream: Uri,
     timeout: Duration,
     allowed_methods: Vec<String>,
+    auth: Option<Arc<Auth>>,
 }
 
 /// What the answer to the forwarded message needs.
 enum Expect {
     Nothing,
     Call(Json, Box<Call>),
-    List(Json),
+    List(Json, Box<Agent>),
 }
 
 impl Expect {
     /// The id of the request whose answer is awaited.
     fn id(&self) -> Option<&Json> {
         match self {
-            Expect::Call(id, _) | Expect::List(id) => Some(id),
+            Expect::Call(id, _) | Expect::List(id, _) => Some(id),
             Expect::Nothing => None,
         }
     }
@@ -98,8 +102,14 @@ pub async fn serve(
         let _ = ready.send(addr);
     }
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let proxy =
-        Arc::new(Proxy { gate, client, upstream, timeout: options.timeout, allowed_methods: options.allowed_methods });
+    let proxy = Arc::new(Proxy {
+        gate,
+        client,
+        upstream,
+        timeout: options.timeout,
+        allowed_methods: options.allowed_methods,
+        auth: options.auth,
+    });
     let app = axum::Router::new().fallback(handle).with_state(proxy);
     axum::serve(listener, app).await.map_err(|e| format!("serving: {e}"))
 }
@@ -117,17 +127,31 @@ fn error_for(id: &Json, code: i64, message: String) -> Response<Body> {
 
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let session = parts
-        .headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| "http".to_string(), |s| format!("http:{s}"));
+    // Who the request is for, before its body is read: the fixed agent, or its token's.
+    let who = match &proxy.auth {
+        None => match proxy.gate.agent() {
+            Some(agent) => agent.clone(),
+            None => return plain(StatusCode::INTERNAL_SERVER_ERROR, "the gateway has no agent to decide for".into()),
+        },
+        Some(auth) => match authenticate(&proxy, auth, &parts).await {
+            Ok(agent) => agent,
+            Err(answer) => return *answer,
+        },
+    };
+    let sid = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let session = match (sid, &proxy.auth) {
+        (None, _) => "http".to_string(),
+        (Some(s), None) => format!("http:{s}"),
+        // A session is one agent's: another token presenting its id starts
+        // another session of flow history, never joins that one.
+        (Some(s), Some(_)) => format!("http:{}:{s}", who.principal),
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return error_for(&Json::Null, code::INVALID_REQUEST, format!("cannot read the body: {e}")),
     };
     let decided = if parts.method == Method_::POST {
-        decide_post(&proxy, &session, body)
+        decide_post(&proxy, &who, &session, body)
     } else {
         not_post(&parts.method, &body).map(|()| (Expect::Nothing, body))
     };
@@ -150,6 +174,42 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Resp
 
 /// An answer sent to the client instead of forwarding (boxed: a `Response` is large).
 type Refusal = Box<Response<Body>>;
+
+/// With `--identity`: the metadata document for a `GET` of its path, else
+/// the agent of the request's bearer token, or the 401/403 to answer
+/// (audited) — the request is then never forwarded.
+async fn authenticate(proxy: &Proxy, auth: &Auth, parts: &axum::http::request::Parts) -> Result<Agent, Refusal> {
+    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let resource = auth.resource(host, proxy.upstream.path());
+    if parts.method == Method_::GET && Auth::is_metadata_path(parts.uri.path(), &resource) {
+        return Err(Box::new(json_response(StatusCode::OK, &auth.metadata(&resource))));
+    }
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let token = match (values.next(), values.next()) {
+        (None, _) => Err(auth.missing(&proxy.gate, "no `Authorization: Bearer <token>` header")),
+        // Which one is meant? Something in front may have read the other.
+        (Some(_), Some(_)) => Err(auth.missing(&proxy.gate, "more than one Authorization header")),
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(crate::auth::bearer)
+            .ok_or_else(|| auth.missing(&proxy.gate, "the Authorization header is not `Bearer <token>`")),
+    };
+    let refused = match token {
+        Ok(token) => match auth.agent(&proxy.gate, token).await {
+            Ok(agent) => return Ok(agent),
+            Err(refused) => refused,
+        },
+        Err(refused) => refused,
+    };
+    log(&format!("refused a request ({}): {}", refused.status, refused.message));
+    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = json_response(status, &serde_json::json!({ "error": refused.message }));
+    if let Ok(challenge) = HeaderValue::from_str(&auth.challenge(&resource, &refused)) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    Err(Box::new(response))
+}
 
 fn refusal(status: StatusCode, id: &Json, error: Json) -> Refusal {
     Box::new(json_response(status, &rpc::error_response(id, error)))
@@ -177,7 +237,7 @@ fn not_post(method: &Method_, body: &Bytes) -> Result<(), Refusal> {
 /// answer to send instead. Every message that could run a tool is decided:
 /// batches holding one are refused, notifications and imitations of
 /// `tools/call` are refused and audited, unknown methods are refused.
-fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
+fn decide_post(proxy: &Proxy, who: &Agent, session: &str, body: Bytes) -> Result<(Expect, Bytes), Refusal> {
     let message: Json = match crate::json::parse_slice(&body) {
         Ok(m) => m,
         Err(e) => {
@@ -199,7 +259,7 @@ fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Byt
                 if let Kind::Notification { method } | Kind::Request { method, .. } = rpc::classify(m)
                     && matches!(rpc::client_method(method, false, &[]), Method::ToolsCall | Method::Imitation)
                 {
-                    let _ = proxy.gate.refuse_framing(m.get("params"), &why);
+                    let _ = proxy.gate.refuse_framing(who, m.get("params"), &why);
                 }
             }
             return Err(refusal(
@@ -211,7 +271,7 @@ fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Byt
         return Ok((Expect::Nothing, body));
     }
     match rpc::classify(&message) {
-        Kind::Request { id, method } => decide_request(proxy, session, &message, (id, method), body),
+        Kind::Request { id, method } => decide_request(proxy, who, session, &message, (id, method), body),
         Kind::Notification { method } => {
             let why = match rpc::client_method(method, true, &proxy.allowed_methods) {
                 Method::ToolsCall | Method::Imitation => {
@@ -219,7 +279,7 @@ fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Byt
                         "a `{method}` notification (no id) was refused: a tool call must be a `tools/call` request"
                     );
                     log(&why);
-                    let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+                    let _ = proxy.gate.refuse_framing(who, message.get("params"), &why);
                     why
                 }
                 Method::Unknown => format!("notification `{method}` is not one the gateway knows"),
@@ -239,6 +299,7 @@ fn decide_post(proxy: &Proxy, session: &str, body: Bytes) -> Result<(Expect, Byt
 /// answer is filtered, the protocol's other methods passed, the rest refused.
 fn decide_request(
     proxy: &Proxy,
+    who: &Agent,
     session: &str,
     message: &Json,
     (id, method): (&Json, &str),
@@ -246,7 +307,7 @@ fn decide_request(
 ) -> Result<(Expect, Bytes), Refusal> {
     let answer = |error: Json| Err(refusal(StatusCode::OK, id, error));
     match rpc::client_method(method, false, &proxy.allowed_methods) {
-        Method::ToolsCall => match proxy.gate.decide_call(session, message.get("params"), false) {
+        Method::ToolsCall => match proxy.gate.decide_call(who, session, message.get("params"), false) {
             Verdict::Refuse(error) => {
                 log(&format!("refused tools/call {id}: {}", error.get("message").and_then(Json::as_str).unwrap_or("")));
                 answer(error)
@@ -260,11 +321,11 @@ fn decide_request(
                 answer(rpc::error_object(code::APPROVAL_REQUIRED, "approval cannot be asked over HTTP", None))
             }
         },
-        Method::ToolsList => Ok((Expect::List(id.clone()), body)),
+        Method::ToolsList => Ok((Expect::List(id.clone(), Box::new(who.clone())), body)),
         Method::Initialize | Method::Passed => Ok((Expect::Nothing, body)),
         Method::Imitation => {
             let why = format!("`{method}` is not `tools/call`: the gateway decides tool calls only as `tools/call`");
-            let _ = proxy.gate.refuse_framing(message.get("params"), &why);
+            let _ = proxy.gate.refuse_framing(who, message.get("params"), &why);
             answer(rpc::error_object(code::METHOD_NOT_FOUND, why, None))
         }
         Method::Unknown => {
@@ -290,10 +351,16 @@ async fn send_upstream(
     let request_id = expect.id();
     let mut upstream = Request::builder().method(parts.method.clone()).uri(proxy.upstream.clone());
     for (name, value) in &parts.headers {
-        if !matches!(
-            name.as_str(),
-            "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade"
-        ) {
+        // With `--identity` the token was for the gateway (its audience):
+        // passing it on would let the server act with it (MCP forbids
+        // token passthrough).
+        let token = name == header::AUTHORIZATION && proxy.auth.is_some();
+        if !token
+            && !matches!(
+                name.as_str(),
+                "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade"
+            )
+        {
             upstream = upstream.header(name, value);
         }
     }
@@ -427,7 +494,7 @@ fn answer_for(gate: &Gate, expect: &Expect, message: &Json) -> Option<Json> {
     let Kind::Response { id } = rpc::classify(message) else { return None };
     match expect {
         Expect::Call(want, call) if id == want => Some(gate.finish_call(call, message.clone())),
-        Expect::List(want) if id == want => Some(crate::stdio::filter_list(gate, id, message, false)),
+        Expect::List(want, who) if id == want => Some(crate::stdio::filter_list(gate, who, id, message, false)),
         _ => None,
     }
 }

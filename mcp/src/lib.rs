@@ -11,10 +11,13 @@
 //!   request, the `tools/list` filter, masking and audit. Transport-free.
 //! - [`stdio`]: the proxy over newline-delimited JSON-RPC (a child process).
 //! - [`http`]: the proxy in front of a streamable-HTTP server.
+//! - [`auth`]: `--identity`: the agent from a verified bearer token (OAuth
+//!   resource server, RFC 9728 metadata).
 //! - [`schema`]: tool descriptions → Ward schema.
 //! - [`json`]: JSON as the gateway reads the client's messages (no key twice).
 //! - [`cli`]: the `ward` subcommands.
 
+pub mod auth;
 pub mod cli;
 pub mod gate;
 pub mod http;

@@ -27,7 +27,7 @@ use serde_json::Value as Json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::gate::{Call, Gate, Outcome, Verdict};
+use crate::gate::{Agent, Call, Gate, Outcome, Verdict};
 use crate::rpc::{self, Kind, Method, code};
 
 /// How the proxy behaves.
@@ -179,6 +179,10 @@ where
     SW: AsyncWrite + Unpin + Send + 'static,
     X: std::future::Future<Output = String> + Send + 'static,
 {
+    if gate.agent().is_none() {
+        // Over stdio the agent is the run's: `--agent`, or the token verified at start.
+        return Err(std::io::Error::other("no agent: give --agent NAME, or --identity FILE with WARD_MCP_TOKEN"));
+    }
     let state: Shared = Arc::new(Mutex::new(State {
         pending: HashMap::new(),
         gone: None,
@@ -469,7 +473,11 @@ fn from_client_message(
             Method::ToolsCall => {
                 let params = message.get("params");
                 let can_elicit = state.lock().map(|s| s.can_elicit).unwrap_or(false);
-                match gate.decide_call(&options.session, params, can_elicit) {
+                let Some(who) = gate.agent() else {
+                    answer(id, rpc::error_object(code::GATEWAY, "the gateway has no agent to decide for", None));
+                    return;
+                };
+                match gate.decide_call(who, &options.session, params, can_elicit) {
                     Verdict::Refuse(error) => {
                         log(&format!(
                             "refused tools/call {id}: {}",
@@ -491,7 +499,9 @@ fn from_client_message(
                      not pass what a server could take for one"
                 );
                 log(&format!("refused {id}: {why}"));
-                let _ = gate.refuse_framing(message.get("params"), &why);
+                if let Some(who) = gate.agent() {
+                    let _ = gate.refuse_framing(who, message.get("params"), &why);
+                }
                 answer(id, rpc::error_object(code::METHOD_NOT_FOUND, why, None));
             }
             Method::Unknown => {
@@ -522,7 +532,9 @@ fn from_client_message(
                      that it can be decided and answered"
                 );
                 log(&why);
-                let _ = gate.refuse_framing(message.get("params"), &why);
+                if let Some(who) = gate.agent() {
+                    let _ = gate.refuse_framing(who, message.get("params"), &why);
+                }
             }
             Method::Unknown => log(&format!("dropped a notification `{method}`, which the gateway does not know")),
             _ => {
@@ -719,7 +731,11 @@ fn from_server_message(
                 }
                 Some((_, Pending::List)) => {
                     let can_elicit = state.lock().map(|s| s.can_elicit).unwrap_or(false);
-                    let _ = to_client.send(rpc::line(&filter_list(gate, id, message, can_elicit)));
+                    let out = match gate.agent() {
+                        Some(who) => filter_list(gate, who, id, message, can_elicit),
+                        None => rpc::error_response(id, rpc::error_object(code::GATEWAY, "no agent", None)),
+                    };
+                    let _ = to_client.send(rpc::line(&out));
                 }
                 None => {
                     log(&format!("dropped a response to {id}, which is not pending (answered, timed out or cancelled)"))
@@ -734,10 +750,10 @@ fn from_server_message(
 
 /// The `tools/list` response with only the tools the agent may call
 /// (`can_approve`: the client can ask its user to approve).
-pub fn filter_list(gate: &Gate, id: &Json, message: &Json, can_approve: bool) -> Json {
+pub fn filter_list(gate: &Gate, who: &Agent, id: &Json, message: &Json, can_approve: bool) -> Json {
     let mut out = message.clone();
     if let Some(result) = out.get_mut("result")
-        && let Err(why) = gate.filter_tools(result, can_approve)
+        && let Err(why) = gate.filter_tools(who, result, can_approve)
     {
         return rpc::error_response(id, rpc::error_object(code::GATEWAY, why, None));
     }

@@ -49,7 +49,7 @@ fn a_signed_bundle_carries_resource_from_and_a_foreign_key_is_refused() {
     .unwrap();
     let arguments: Map<String, serde_json::Value> =
         json!({"customer_id": "c-17"}).as_object().cloned().unwrap_or_default();
-    let request = gate.request("lookup_customer", &arguments, "s1").unwrap();
+    let request = gate.request(gate.agent().unwrap(), "lookup_customer", &arguments, "s1").unwrap();
     assert_eq!(request.resource, EntityUid::new("Customer", "c-17"), "@resource_from read from the bundle");
 
     let other = SigningKey::from_bytes(&[8; 32]);
