@@ -26,7 +26,8 @@ use support::*;
 use tokens::*;
 
 const SCHEMA: &str = "schema s {\n  entity User\n  entity Agent\n  entity Doc\n  \
-                      action read, write by [User, Agent] on [Doc] with { note: String, mfa: Bool }\n}\n";
+                      action read, write by [User, Agent] on [Doc] with { note: String, mfa: Bool }\n  \
+                      context { @verified approved_by?: String }\n}\n";
 const POLICY: &str = "policy p {\n  @id(\"users-with-mfa\")\n  permit principal: User, action: read when context.mfa\n\n  \
                       @id(\"agents\")\n  permit principal: Agent, action: read\n}\n";
 const PEP_TOKEN: &str = "pep-token";
@@ -174,6 +175,16 @@ fn tokens_decide_for_their_principal_and_chain_and_every_bad_token_is_refused_an
     pep["scope"] = json!("openid ward:impersonate");
     let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &pep)), Some(&as_bot.to_string()));
     assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
+    // A `@verified` field that no claim fills cannot come from the token's
+    // holder (an agent could approve itself); a trusted enforcement point
+    // (the `impersonate` grant) may set it.
+    let approved = json!({"action": "read", "resource": {"type": "Doc", "id": "d"}, "context": {"note": "n", "approved_by": "cfo"}});
+    let r = srv.call("POST", "/v1/decide", Some(&alice), Some(&approved.to_string()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    let error = r.json()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("context.approved_by") && error.contains("@verified"), "{error}");
+    let r = srv.call("POST", "/v1/decide", Some(&mint(&key, &pep)), Some(&approved.to_string()));
+    assert_eq!(r.status, 200, "{}", r.body);
     // API tokens work as before.
     let r = srv.call("POST", "/v1/decide", Some(PEP_TOKEN), Some(&as_bot.to_string()));
     assert_eq!((r.status, r.json()["effect"].as_str()), (200, Some("allow")), "{}", r.body);
