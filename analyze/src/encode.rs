@@ -1436,7 +1436,14 @@ impl<'a> Encoder<'a, '_> {
         rule: Option<String>,
         context: &V,
     ) -> Vec<Node> {
-        let mut cx = Cx { side, exprs, principal: principal.to_string(), rule, nodes: Vec::with_capacity(exprs.len()), locals: Vec::new() };
+        let mut cx = Cx {
+            side,
+            exprs,
+            principal: principal.to_string(),
+            rule,
+            nodes: Vec::with_capacity(exprs.len()),
+            locals: Vec::new(),
+        };
         for (i, e) in exprs.iter().enumerate() {
             let node = self.eval(&mut cx, i as u32, e, context);
             cx.nodes.push(node);
@@ -1452,7 +1459,10 @@ impl<'a> Encoder<'a, '_> {
     fn quantifier(&mut self, cx: &mut Cx<'_>, q: QuantifierNode<'_>, context: &V) -> Node {
         let set = Self::child(cx, q.set);
         let V::Set(SetRep::Lit(items, _)) = &set.v else {
-            return Node { v: self.opaque(cx.side, &cx.rule.clone(), q.ty, "a quantifier over a set of the data"), err: set.err };
+            return Node {
+                v: self.opaque(cx.side, &cx.rule.clone(), q.ty, "a quantifier over a set of the data"),
+                err: set.err,
+            };
         };
         let exprs = cx.exprs;
         let mut subtree = vec![q.body];
@@ -1465,7 +1475,8 @@ impl<'a> Encoder<'a, '_> {
         }
         subtree.sort_unstable();
         subtree.dedup();
-        let saved: Vec<(u32, Node)> = subtree.iter().filter_map(|id| Some((*id, Self::node(cx, *id)?.clone()))).collect();
+        let saved: Vec<(u32, Node)> =
+            subtree.iter().filter_map(|id| Some((*id, Self::node(cx, *id)?.clone()))).collect();
         let mut pre = "true".to_string();
         let (mut decided, mut errors) = (Vec::new(), vec![set.err.clone()]);
         for (guard, term) in items.clone() {
