@@ -198,3 +198,20 @@ fn paths_in_two_projects_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("different projects"), "{}", text(&out));
 }
+
+#[test]
+fn mcp_proxy_accepts_max_window() {
+    let dir = scratch("mcp_window");
+    let policy = write(&dir, "p.ward", LONG_WINDOW);
+    // No agent of that name: the gateway stops after compiling, which is all this tests.
+    let proxy = |extra: &[&str]| {
+        let mut args = vec!["mcp-proxy", "--policy", &policy, "--agent", "nobody"];
+        args.extend_from_slice(extra);
+        args.extend(["--", "true"]);
+        text(&ward(&args))
+    };
+    let without = proxy(&[]);
+    assert!(without.contains("E0213") && without.contains("--max-window"), "{without}");
+    let with = proxy(&["--max-window", "48h"]);
+    assert!(!with.contains("E0213") && with.contains("no agent"), "{with}");
+}
