@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use crate::db::Options;
@@ -46,6 +47,15 @@ struct Raw {
     check: RawCheck,
     #[serde(default)]
     test: RawTest,
+    // `ward serve --config ward.toml` reads the same file name: its tables
+    // are allowed here (and ignored), so that one file can hold both.
+    server: Option<IgnoredAny>,
+    policy: Option<IgnoredAny>,
+    audit: Option<IgnoredAny>,
+    mask: Option<IgnoredAny>,
+    tokens: Option<IgnoredAny>,
+    issuers: Option<IgnoredAny>,
+    authzen: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,5 +174,12 @@ mod tests {
         let e = ProjectConfig::parse("[check]\n\nmax_window = \"2 days\"\n", Path::new("ward.toml")).unwrap_err();
         assert!(e.contains("ward.toml`, line 3: `check.max_window`"), "{e}");
         assert!(ProjectConfig::parse("[lint]\n", Path::new("ward.toml")).is_err());
+    }
+
+    #[test]
+    fn a_serve_configuration_may_share_the_file() {
+        let text = "[server]\nlisten = \"127.0.0.1:0\"\n[policy]\nbundle = \"b\"\n[[tokens]]\nname = \"x\"\n[check]\nmax_window = \"2h\"\n";
+        let c = ProjectConfig::parse(text, Path::new("ward.toml")).unwrap();
+        assert_eq!(c.max_window_ms, Some(2 * 3_600_000));
     }
 }
