@@ -436,8 +436,9 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
 /// two-approval rule for `main` stops applying. Of two near-misses, the one
 /// used less often (or, as often, met later) is taken for the typo.
 fn near_miss_strings(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
-    // path → string → every place it is compared, in project order.
-    let mut by_path: BTreeMap<&str, BTreeMap<&str, Vec<(usize, Loc)>>> = BTreeMap::new();
+    // path → string → every place it is compared (with its rank in project order).
+    type Uses = Vec<(usize, Loc)>;
+    let mut by_path: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
     let mut order = 0;
     for m in members {
         for (path, value, loc) in &m.strings {

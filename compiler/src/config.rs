@@ -42,6 +42,7 @@ pub struct ProjectConfig {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // `ward serve`'s tables are read only to be accepted
 struct Raw {
     #[serde(default)]
     check: RawCheck,

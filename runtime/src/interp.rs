@@ -603,7 +603,8 @@ impl<'a> Eval<'a> {
             Method::Lower => self.view.computed_string(&string(r).to_lowercase()),
             Method::Trim => self.view.computed_string(string(r).trim()),
             Method::EmailAddresses | Method::EmailDomains => {
-                let (name, parse): (_, fn(&str) -> Result<Vec<String>, String>) = match method {
+                type Parse = fn(&str) -> Result<Vec<String>, String>;
+                let (name, parse): (_, Parse) = match method {
                     Method::EmailAddresses => ("email_addresses", crate::text::email_addresses),
                     _ => ("email_domains", crate::text::email_domains),
                 };

@@ -30,9 +30,9 @@ pub struct Config {
     /// `[check]` and `[test]`: a policy project's settings (`ward check` and
     /// the other compiling commands read them from a `ward.toml` too), ignored here.
     #[serde(default)]
-    check: Option<serde::de::IgnoredAny>,
+    pub check: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    test: Option<serde::de::IgnoredAny>,
+    pub test: Option<serde::de::IgnoredAny>,
 }
 
 /// `[server]`: where and how to listen.
