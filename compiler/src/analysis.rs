@@ -471,7 +471,8 @@ fn near_miss_strings(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                     format!("`{path}` is compared with \"{value}\" here and with \"{intended}\" elsewhere: a typo?"),
                     &format!("near-miss of \"{intended}\""),
                 )
-                .help(format!("did you mean \"{intended}\"? A misspelt string never matches"));
+                // "did you mean `…`?" is the form the editor's quick fix applies.
+                .help(format!("did you mean `{intended}`? A misspelt string never matches"));
                 if let Some(at) = first_intended {
                     d = d.secondary(at, format!("`{path}` compared with \"{intended}\" here"));
                 }
