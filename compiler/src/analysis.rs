@@ -426,7 +426,7 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     shadow_only_permits(&members, &mut out);
     sensitive_permits(env, &members, &mut out);
     conflicting_masks(&members, &mut out);
-    near_miss_strings(&members, &mut out);
+    near_miss_strings(env, &members, &mut out);
     out
 }
 
@@ -435,7 +435,12 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
 /// another). A misspelt literal type-checks and silently never matches: a
 /// two-approval rule for `main` stops applying. Of two near-misses, the one
 /// used less often (or, as often, met later) is taken for the typo.
-fn near_miss_strings(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+fn near_miss_strings(env: &SchemaEnv, members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    // Declared names a string may stand for (`context.tool == "delete_customer"`).
+    let mut declared: Vec<(&str, &str, Loc)> = env.actions.values().map(|a| (&*a.name, "action", a.loc)).collect();
+    for e in env.enums.values() {
+        declared.extend(e.variants.iter().map(|v| (&**v, "enum value", e.loc)));
+    }
     // path → string → every place it is compared (with its rank in project order).
     type Uses = Vec<(usize, Loc)>;
     let mut by_path: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
@@ -462,7 +467,10 @@ fn near_miss_strings(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                     preferred(other_uses, uses) && !differ_in_digits_only(value, other) && near_miss(value, other)
                 })
                 .map(|(other, _)| *other);
-            let Some(intended) = candidates.min_by_key(|other| (edits(value, other), *other)) else { continue };
+            let Some(intended) = candidates.min_by_key(|other| (edits(value, other), *other)) else {
+                near_miss_declared(&declared, path, value, uses, out);
+                continue;
+            };
             let first_intended = values.get(intended).and_then(|u| u.first()).map(|u| u.1);
             for (_, loc) in uses {
                 let mut d = warning(
@@ -479,6 +487,39 @@ fn near_miss_strings(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                 out.push(d);
             }
         }
+    }
+}
+
+/// W0116 for a string one typo away from a declared action or enum value
+/// (and from no other string the path is compared with).
+fn near_miss_declared(
+    declared: &[(&str, &str, Loc)],
+    path: &str,
+    value: &str,
+    uses: &[(usize, Loc)],
+    out: &mut Vec<RawDiag>,
+) {
+    if value.chars().count() < 4 || declared.iter().any(|(name, _, _)| *name == value) {
+        return;
+    }
+    let Some(&(name, kind, at)) = declared
+        .iter()
+        .filter(|(name, _, _)| near_miss(value, name) && !differ_in_digits_only(value, name))
+        .min_by_key(|(name, _, _)| (edits(value, name), *name))
+    else {
+        return;
+    };
+    for (_, loc) in uses {
+        out.push(
+            warning(
+                "W0116",
+                *loc,
+                format!("`{path}` is compared with \"{value}\", one typo away from the {kind} `{name}`: a typo?"),
+                &format!("near-miss of `{name}`"),
+            )
+            .help(format!("did you mean `{name}`? A misspelt string never matches"))
+            .secondary(at, format!("`{name}` is declared here")),
+        );
     }
 }
 
@@ -499,9 +540,13 @@ fn edits(a: &str, b: &str) -> usize {
     if a.eq_ignore_ascii_case(b) { 1 } else { strsim::damerau_levenshtein(a, b) }
 }
 
-/// Whether `a` and `b` are the same once digits are removed (`"tier1"`, `"tier2"`).
+/// Whether `a` and `b` are the same once digits and separators are removed:
+/// numbered names (`"tier1"`, `"tier2"`) and a scope named after an action
+/// (`"crm.read"`, `crm_read`) differ on purpose.
 fn differ_in_digits_only(a: &str, b: &str) -> bool {
-    let letters = |s: &str| s.chars().filter(|c| !c.is_ascii_digit()).collect::<String>();
+    let letters = |s: &str| {
+        s.chars().filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_' | '-' | ':' | '/' | ' ')).collect::<String>()
+    };
     letters(a) == letters(b)
 }
 
