@@ -326,3 +326,34 @@ fn garbage_on_stdin_is_answered_and_the_server_keeps_serving() {
     assert!(lsp.running());
     assert!(lsp.shutdown().success());
 }
+
+/// Issue 16: a folder holding several projects (each with its `ward.toml`)
+/// is several programs: two projects declaring the same schema draw no
+/// duplicate-declaration errors, and each project's settings apply to it
+/// alone (here `[check] max_window`).
+#[test]
+fn each_ward_toml_marks_a_separate_program() {
+    let root = scratch("lsp_projects");
+    let window = "policy flows {\n  forbid action: update when previously within 48h action: read\n}\n";
+    for (name, toml) in [("a", ""), ("b", "[check]\nmax_window = \"48h\"\n")] {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ward.toml"), toml).unwrap();
+        std::fs::write(dir.join("schema.ward"), SCHEMA).unwrap();
+        std::fs::write(dir.join("policy.ward"), POLICY).unwrap();
+        std::fs::write(dir.join("flows.ward"), window).unwrap();
+    }
+    let mut lsp = start(&root);
+    for name in ["a", "b"] {
+        let u = open(&mut lsp, &root.join(name).join("schema.ward"), SCHEMA);
+        assert_eq!(lsp.diagnostics(&u, WAIT).unwrap(), Vec::<Value>::new(), "{name}/schema.ward");
+        let u = open(&mut lsp, &root.join(name).join("policy.ward"), POLICY);
+        assert_eq!(lsp.diagnostics(&u, WAIT).unwrap(), Vec::<Value>::new(), "{name}/policy.ward");
+    }
+    let u = open(&mut lsp, &root.join("a/flows.ward"), window);
+    let diags = lsp.diagnostics(&u, WAIT).unwrap();
+    assert!(diags.iter().any(|d| d["message"].as_str().unwrap_or("").contains("window")), "a: {diags:?}");
+    let u = open(&mut lsp, &root.join("b/flows.ward"), window);
+    assert_eq!(lsp.diagnostics(&u, WAIT).unwrap(), Vec::<Value>::new(), "b allows 48h");
+    assert!(lsp.shutdown().success());
+}

@@ -57,6 +57,9 @@ pub struct Summary {
     pub unreachable: Option<(Loc, String, Option<Loc>)>,
     /// Masks: (path, method text, location of the path).
     pub masks: Vec<(String, String, Loc)>,
+    /// String literals the conditions compare a path with: (path text,
+    /// string, location of the literal), for W0116.
+    pub strings: Vec<(String, String, Loc)>,
 }
 
 /// Summarises one policy member (`None` for other units).
@@ -152,7 +155,55 @@ pub fn member_summary(
         loc: Loc::new(file, key, loc_span),
         unreachable: unreachable(conditions, file, key),
         masks,
+        strings: compared_strings(conditions, file, key),
     }))
+}
+
+/// The string literals `conditions` compare a path with: `path == "s"`,
+/// `path != "s"`, `path.contains("s")`, `["s", …].contains(path)`.
+fn compared_strings(conditions: &[Condition], file: SourceFile, key: UnitKey) -> Vec<(String, String, Loc)> {
+    let is_path = |e: &Expr| crate::check::path_key(e).is_some();
+    let string = |e: &Expr| match &e.kind {
+        ExprKind::Lit(l) => l.string_value().map(|s| (s.to_string(), Loc::new(file, key, l.span))),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut found = |path: &Expr, lit: &Expr| {
+        if is_path(path)
+            && let Some((value, loc)) = string(lit)
+        {
+            out.push((expr_text(path), value, loc));
+        }
+    };
+    // Iterative, like `atoms` (deep expressions need no deep stack), and in
+    // source order: children pushed last first.
+    let mut work: Vec<&Expr> = conditions.iter().rev().map(|c| &c.expr).collect();
+    while let Some(e) = work.pop() {
+        match &e.kind {
+            ExprKind::Binary { op, lhs, rhs } => {
+                if matches!(op, BinaryOp::Eq | BinaryOp::NotEq) {
+                    found(lhs, rhs);
+                    found(rhs, lhs);
+                }
+                work.extend([&**rhs, &**lhs]);
+            }
+            ExprKind::MethodCall { receiver, method, args } => {
+                if let ("contains", [arg]) = (method.name.as_str(), args.as_slice()) {
+                    match &receiver.kind {
+                        ExprKind::Set(items) => items.iter().for_each(|item| found(arg, item)),
+                        _ => found(receiver, arg),
+                    }
+                }
+                work.extend(args.iter().rev());
+                work.push(receiver);
+            }
+            ExprKind::Paren(inner) | ExprKind::Unary { operand: inner, .. } => work.push(inner),
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => work.extend(args.iter().rev()),
+            ExprKind::Record(entries) => work.extend(entries.iter().rev().map(|e| &e.value)),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn entity_names(ty: &crate::types::Type) -> Vec<Arc<str>> {
@@ -375,7 +426,128 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     shadow_only_permits(&members, &mut out);
     sensitive_permits(env, &members, &mut out);
     conflicting_masks(&members, &mut out);
+    near_miss_strings(env, &members, &mut out);
     out
+}
+
+/// W0116: a string literal one typo away from another literal the same path
+/// is compared with (`context.branch == "main"` in one rule, `== "mian"` in
+/// another). A misspelt literal type-checks and silently never matches: a
+/// two-approval rule for `main` stops applying. Of two near-misses, the one
+/// used less often (or, as often, met later) is taken for the typo.
+fn near_miss_strings(env: &SchemaEnv, members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    // Declared names a string may stand for (`context.tool == "delete_customer"`).
+    let mut declared: Vec<(&str, &str, Loc)> = env.actions.values().map(|a| (&*a.name, "action", a.loc)).collect();
+    for e in env.enums.values() {
+        declared.extend(e.variants.iter().map(|v| (&**v, "enum value", e.loc)));
+    }
+    // path → string → every place it is compared (with its rank in project order).
+    type Uses = Vec<(usize, Loc)>;
+    let mut by_path: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
+    let mut order = 0;
+    for m in members {
+        for (path, value, loc) in &m.strings {
+            by_path.entry(path).or_default().entry(value).or_default().push((order, *loc));
+            order += 1;
+        }
+    }
+    // Whether `a` is more likely the intended string than `b`.
+    let preferred = |a: &[(usize, Loc)], b: &[(usize, Loc)]| {
+        a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
+    };
+    for (path, values) in &by_path {
+        for (value, uses) in values {
+            // Short codes (`"eu"`, `"uk"`) and numbered names (`"tier1"`) differ by one letter on purpose.
+            if value.chars().count() < 4 {
+                continue;
+            }
+            let candidates = values
+                .iter()
+                .filter(|(other, other_uses)| {
+                    preferred(other_uses, uses) && !differ_in_digits_only(value, other) && near_miss(value, other)
+                })
+                .map(|(other, _)| *other);
+            let Some(intended) = candidates.min_by_key(|other| (edits(value, other), *other)) else {
+                near_miss_declared(&declared, path, value, uses, out);
+                continue;
+            };
+            let first_intended = values.get(intended).and_then(|u| u.first()).map(|u| u.1);
+            for (_, loc) in uses {
+                let mut d = warning(
+                    "W0116",
+                    *loc,
+                    format!("`{path}` is compared with \"{value}\" here and with \"{intended}\" elsewhere: a typo?"),
+                    &format!("near-miss of \"{intended}\""),
+                )
+                // "did you mean `…`?" is the form the editor's quick fix applies.
+                .help(format!("did you mean `{intended}`? A misspelt string never matches"));
+                if let Some(at) = first_intended {
+                    d = d.secondary(at, format!("`{path}` compared with \"{intended}\" here"));
+                }
+                out.push(d);
+            }
+        }
+    }
+}
+
+/// W0116 for a string one typo away from a declared action or enum value
+/// (and from no other string the path is compared with).
+fn near_miss_declared(
+    declared: &[(&str, &str, Loc)],
+    path: &str,
+    value: &str,
+    uses: &[(usize, Loc)],
+    out: &mut Vec<RawDiag>,
+) {
+    if value.chars().count() < 4 || declared.iter().any(|(name, _, _)| *name == value) {
+        return;
+    }
+    let Some(&(name, kind, at)) = declared
+        .iter()
+        .filter(|(name, _, _)| near_miss(value, name) && !differ_in_digits_only(value, name))
+        .min_by_key(|(name, _, _)| (edits(value, name), *name))
+    else {
+        return;
+    };
+    for (_, loc) in uses {
+        out.push(
+            warning(
+                "W0116",
+                *loc,
+                format!("`{path}` is compared with \"{value}\", one typo away from the {kind} `{name}`: a typo?"),
+                &format!("near-miss of `{name}`"),
+            )
+            .help(format!("did you mean `{name}`? A misspelt string never matches"))
+            .secondary(at, format!("`{name}` is declared here")),
+        );
+    }
+}
+
+/// Whether `b` is one typo away from `a`: one edit (a transposition
+/// counts as one, so does a change of case anywhere), two in long strings.
+/// Stricter than `closest`'s third of the length: `"payees.read"` and
+/// `"payees.write"` are different scopes, not a typo.
+fn near_miss(a: &str, b: &str) -> bool {
+    let len = a.chars().count().min(b.chars().count());
+    let limit = if len >= 12 { 2 } else { 1 };
+    len >= 4
+        && a.len() <= crate::suggest::MAX_SUGGEST_LEN
+        && b.len() <= crate::suggest::MAX_SUGGEST_LEN
+        && edits(a, b) <= limit
+}
+
+fn edits(a: &str, b: &str) -> usize {
+    if a.eq_ignore_ascii_case(b) { 1 } else { strsim::damerau_levenshtein(a, b) }
+}
+
+/// Whether `a` and `b` are the same once digits and separators are removed:
+/// numbered names (`"tier1"`, `"tier2"`) and a scope named after an action
+/// (`"crm.read"`, `crm_read`) differ on purpose.
+fn differ_in_digits_only(a: &str, b: &str) -> bool {
+    let letters = |s: &str| {
+        s.chars().filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_' | '-' | ':' | '/' | ' ')).collect::<String>()
+    };
+    letters(a) == letters(b)
 }
 
 /// W0101: conditions that can never all hold.

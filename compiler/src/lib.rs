@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod check;
+pub mod config;
 pub mod db;
 mod diagnostic;
 pub mod ide;

@@ -308,6 +308,23 @@ fn code_actions() {
     assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
 }
 
+/// Issue 16: a near-miss string (W0116) is fixed by the string it misses.
+#[test]
+fn near_miss_string_fix() {
+    let text = "policy p {\n  permit action: read when context.reason == \"refund\"\n  permit action: update when context.reason == \"refnud\"\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file("main.ward", text, Origin::User);
+    let codes: Vec<&str> = ws.diagnostics().iter().map(|d| d.code).collect();
+    assert!(codes.contains(&"W0116"), "{:#?}", ws.diagnostics());
+    let fixes = ide::code_actions(&ws, id, ward_grammar::Span { start: 0, end: text.len() as u32 });
+    let fix = fixes.iter().find(|f| f.diagnostic.code == "W0116").expect("a W0116 fix");
+    assert_eq!(fix.title, "Replace `\"refnud\"` with `\"refund\"`");
+    let fixed = apply(text, &fix.edits, id);
+    ws.set_text(id, &fixed);
+    assert!(ws.diagnostics().iter().all(|d| d.code != "W0116"), "{fixed}");
+}
+
 /// Issue 16: the hints for common mistakes come with fixes, and the fixed
 /// text checks cleanly.
 #[test]

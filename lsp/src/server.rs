@@ -9,6 +9,7 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, ClientSocket, LanguageServer, LspService};
+use ward_compiler::config::{FILE_NAME, ProjectConfig};
 use ward_compiler::ide::{self, CompletionKind, Failure, OutlineItem, OutlineKind, TokenClass};
 use ward_compiler::{FileId, Options, Origin, Severity, Workspace};
 
@@ -28,18 +29,32 @@ pub(crate) fn service() -> (LspService<Backend>, ClientSocket) {
     builder.finish()
 }
 
-/// The server's state, shared by the handlers.
-struct State {
+/// One program: the files of one project (the folder of a `ward.toml` and
+/// below, down to the next `ward.toml`), checked together and apart from the
+/// others; program 0 holds the files of no project.
+struct Program {
+    /// The folder of the project's `ward.toml`.
+    root: Option<PathBuf>,
     ws: Workspace,
     /// The URI of each file, by id.
     uris: Vec<Uri>,
-    ids: HashMap<DocKey, FileId>,
+}
+
+/// A document: its program (an index into `State::programs`) and its id there.
+type DocId = (usize, FileId);
+
+/// The server's state, shared by the handlers.
+struct State {
+    programs: Vec<Program>,
+    /// The standard library's URIs (files materialised on disk), by id in every program.
+    stdlib: Vec<Uri>,
+    ids: HashMap<DocKey, DocId>,
     /// Open documents and their versions.
-    open: HashMap<FileId, i32>,
+    open: HashMap<DocId, i32>,
     /// Diagnostics as last published, by file.
-    published: HashMap<FileId, Vec<Diagnostic>>,
+    published: HashMap<DocId, Vec<Diagnostic>>,
     /// Files whose diagnostics are published next time even if unchanged.
-    force: HashSet<FileId>,
+    force: HashSet<DocId>,
     /// Bumped by every edit: a diagnostics run for an older generation is dropped.
     generation: u64,
     debounce: Duration,
@@ -49,11 +64,64 @@ struct State {
 }
 
 impl State {
-    fn add(&mut self, uri: Uri, path: &str, text: &str, origin: Origin) -> FileId {
-        let id = self.ws.add_file(path, text, origin);
-        self.uris.push(uri.clone());
-        self.ids.insert(DocKey::of(&uri), id);
-        id
+    /// Adds a user file to the program of its project.
+    fn add(&mut self, uri: Uri, path: &str, text: &str) -> DocId {
+        let p = self.program_for(file_path(&uri).as_deref());
+        let Some(program) = self.programs.get_mut(p) else { return (0, FileId(0)) };
+        let id = program.ws.add_file(path, text, Origin::User);
+        program.uris.push(uri.clone());
+        self.ids.insert(DocKey::of(&uri), (p, id));
+        (p, id)
+    }
+
+    /// The program of the project holding `path`, made on first use with
+    /// the settings of its `ward.toml`.
+    fn program_for(&mut self, path: Option<&Path>) -> usize {
+        let Some(file) = path.and_then(ProjectConfig::find) else { return 0 };
+        let root = file.parent().map(Path::to_path_buf);
+        if let Some(p) = self.programs.iter().position(|p| p.root == root) {
+            return p;
+        }
+        let config = ProjectConfig::load(&file).unwrap_or_else(|e| {
+            eprintln!("ward lsp: {e} (using the default settings)");
+            ProjectConfig::default()
+        });
+        let mut ws = Workspace::new(config.options(Options::default()));
+        ws.add_stdlib();
+        self.programs.push(Program { root, ws, uris: self.stdlib.clone() });
+        self.programs.len() - 1
+    }
+
+    fn ws(&self, doc: DocId) -> Option<&Workspace> {
+        self.programs.get(doc.0).map(|p| &p.ws)
+    }
+
+    fn ws_mut(&mut self, doc: DocId) -> Option<&mut Workspace> {
+        self.programs.get_mut(doc.0).map(|p| &mut p.ws)
+    }
+
+    fn is_user(&self, doc: DocId) -> bool {
+        matches!(self.ws(doc).and_then(|ws| ws.origin(doc.1)), Some(Origin::User))
+    }
+
+    fn text(&self, doc: DocId) -> Option<&str> {
+        self.ws(doc).and_then(|ws| ws.text(doc.1))
+    }
+
+    fn set_text(&mut self, doc: DocId, text: &str) {
+        if let Some(ws) = self.ws_mut(doc) {
+            ws.set_text(doc.1, text);
+        }
+    }
+
+    /// Re-reads a project's `ward.toml` (edited while the server runs).
+    fn reload_config(&mut self, file: &Path) {
+        let root = file.parent().map(Path::to_path_buf);
+        let Some(program) = self.programs.iter_mut().find(|p| p.root == root) else { return };
+        match ProjectConfig::load(file) {
+            Ok(config) => program.ws.set_options(config.options(Options::default())),
+            Err(e) => eprintln!("ward lsp: {e} (keeping the previous settings)"),
+        }
     }
 }
 
@@ -132,12 +200,12 @@ impl Backend {
             }
             let uri = Uri::from_file_path(&file)
                 .unwrap_or_else(|| format!("ward-stdlib:///{name}").parse().unwrap_or_else(|_| fallback_uri()));
-            ids.insert(DocKey::of(&uri), id);
+            ids.insert(DocKey::of(&uri), (0, id));
             uris.push(uri);
         }
         let state = State {
-            ws,
-            uris,
+            programs: vec![Program { root: None, ws, uris: uris.clone() }],
+            stdlib: uris,
             ids,
             open: HashMap::new(),
             published: HashMap::new(),
@@ -152,15 +220,14 @@ impl Backend {
     /// Runs `f` on a snapshot, on a blocking thread, with panics caught.
     /// Answers `ContentModified` when the document changed meanwhile.
     async fn query<T: Send + 'static>(&self, uri: &Uri, f: impl FnOnce(&Snapshot) -> T + Send + 'static) -> Result<T> {
-        let (snapshot, version, delay) = {
+        let (snapshot, doc, version, delay) = {
             let st = lock(&self.state);
-            let Some(file) = st.ids.get(&DocKey::of(uri)).copied() else {
-                return Err(Error::invalid_params(format!("unknown document {}", uri.as_str())));
-            };
-            let snapshot = Snapshot { ws: st.ws.snapshot(), file, uris: st.uris.clone() };
-            (snapshot, st.open.get(&file).copied(), st.query_delay)
+            let unknown = || Error::invalid_params(format!("unknown document {}", uri.as_str()));
+            let doc = st.ids.get(&DocKey::of(uri)).copied().ok_or_else(unknown)?;
+            let program = st.programs.get(doc.0).ok_or_else(unknown)?;
+            let snapshot = Snapshot { ws: program.ws.snapshot(), file: doc.1, uris: program.uris.clone() };
+            (snapshot, doc, st.open.get(&doc).copied(), st.query_delay)
         };
-        let file = snapshot.file;
         let result = tokio::task::spawn_blocking(move || {
             if !delay.is_zero() {
                 std::thread::sleep(delay);
@@ -170,7 +237,7 @@ impl Backend {
         .await;
         match result {
             Ok(Ok(value)) => {
-                if lock(&self.state).open.get(&file).copied() != version {
+                if lock(&self.state).open.get(&doc).copied() != version {
                     return Err(content_modified());
                 }
                 Ok(value)
@@ -220,6 +287,29 @@ impl Backend {
         Ok(Value::Null)
     }
 
+    /// The symbols matching `query` in the program of `uri`.
+    async fn workspace_symbols(&self, uri: &Uri, query: String) -> Result<Option<Vec<SymbolInformation>>> {
+        self.query(uri, move |s| {
+            #[allow(deprecated)] // `SymbolInformation::deprecated` must still be given.
+            let found: Vec<SymbolInformation> = ide::workspace_symbols(&s.ws, &query, 256)
+                .into_iter()
+                .filter_map(|sym| {
+                    let location = s.location(&ide::FileSpan { file: sym.file, span: sym.span })?;
+                    Some(SymbolInformation {
+                        name: sym.name,
+                        kind: symbol_kind(sym.kind),
+                        tags: None,
+                        deprecated: None,
+                        location,
+                        container_name: sym.container,
+                    })
+                })
+                .collect();
+            Some(found)
+        })
+        .await
+    }
+
     fn load_folder(&self, root: &Path) {
         let mut files = Vec::new();
         collect_ward_files(root, &mut files, 0);
@@ -230,7 +320,7 @@ impl Backend {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
-            st.add(uri, &path.display().to_string(), &text, Origin::User);
+            st.add(uri, &path.display().to_string(), &text);
         }
     }
 }
@@ -262,30 +352,33 @@ fn collect_ward_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 
 /// The diagnostics of every user file, converted; publishes those that changed.
 async fn publish_diagnostics(state: Arc<Mutex<State>>, client: Client, generation: u64) {
-    let (snapshot, uris) = {
+    let snapshots: Vec<(usize, Workspace, Vec<Uri>)> = {
         let st = lock(&state);
         if st.generation != generation {
             return;
         }
-        (st.ws.snapshot(), st.uris.clone())
+        st.programs.iter().enumerate().map(|(p, program)| (p, program.ws.snapshot(), program.uris.clone())).collect()
     };
     let computed = tokio::task::spawn_blocking(move || {
         ide::catch(move || {
-            let ws = snapshot;
-            let mut by_file: HashMap<FileId, Vec<ward_compiler::Diagnostic>> = HashMap::new();
-            for d in ws.diagnostics() {
-                by_file.entry(d.primary.file).or_default().push(d);
-            }
-            let mut out = HashMap::new();
-            let indexes: HashMap<FileId, LineIndex<'_>> =
-                ws.files().map(|(id, _)| (id, LineIndex::new(ws.text(id).unwrap_or("")))).collect();
-            for (id, _) in ws.files() {
-                if !matches!(ws.origin(id), Some(Origin::User)) {
-                    continue;
+            let mut out: HashMap<DocId, Vec<Diagnostic>> = HashMap::new();
+            // Each program on its own: a project's names are not another's.
+            for (p, ws, uris) in &snapshots {
+                let mut by_file: HashMap<FileId, Vec<ward_compiler::Diagnostic>> = HashMap::new();
+                for d in ws.diagnostics() {
+                    by_file.entry(d.primary.file).or_default().push(d);
                 }
-                let diags = by_file.remove(&id).unwrap_or_default();
-                let converted: Vec<Diagnostic> = diags.iter().map(|d| convert_diagnostic(d, &indexes, &uris)).collect();
-                out.insert(id, converted);
+                let indexes: HashMap<FileId, LineIndex<'_>> =
+                    ws.files().map(|(id, _)| (id, LineIndex::new(ws.text(id).unwrap_or("")))).collect();
+                for (id, _) in ws.files() {
+                    if !matches!(ws.origin(id), Some(Origin::User)) {
+                        continue;
+                    }
+                    let diags = by_file.remove(&id).unwrap_or_default();
+                    let converted: Vec<Diagnostic> =
+                        diags.iter().map(|d| convert_diagnostic(d, &indexes, uris)).collect();
+                    out.insert((*p, id), converted);
+                }
             }
             out
         })
@@ -309,11 +402,11 @@ async fn publish_diagnostics(state: Arc<Mutex<State>>, client: Client, generatio
             return;
         }
         let mut out = Vec::new();
-        let mut ids: Vec<FileId> = converted.keys().copied().collect();
+        let mut ids: Vec<DocId> = converted.keys().copied().collect();
         ids.sort();
         for id in ids {
             let Some(diags) = converted.get(&id) else { continue };
-            let Some(uri) = st.uris.get(id.0 as usize).cloned() else { continue };
+            let Some(uri) = st.programs.get(id.0).and_then(|p| p.uris.get(id.1.0 as usize)).cloned() else { continue };
             let forced = st.force.remove(&id);
             let changed = st.published.get(&id).map_or(&[][..], Vec::as_slice) != diags.as_slice();
             if forced || changed {
@@ -531,7 +624,8 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        eprintln!("ward lsp: ready ({} files)", lock(&self.state).ws.files().count());
+        let files: usize = lock(&self.state).programs.iter().map(|p| p.ws.files().count()).sum();
+        eprintln!("ward lsp: ready ({files} files)");
         self.schedule_diagnostics(Duration::ZERO);
     }
 
@@ -545,16 +639,15 @@ impl LanguageServer for Backend {
             let mut st = lock(&self.state);
             let id = match st.ids.get(&DocKey::of(&doc.uri)).copied() {
                 Some(id) => {
-                    let stdlib = !matches!(st.ws.origin(id), Some(Origin::User));
-                    if !stdlib && st.ws.text(id) != Some(doc.text.as_str()) {
-                        st.ws.set_text(id, &doc.text);
+                    if st.is_user(id) && st.text(id) != Some(doc.text.as_str()) {
+                        st.set_text(id, &doc.text);
                     }
                     id
                 }
                 None => {
                     let path =
                         file_path(&doc.uri).map_or_else(|| doc.uri.as_str().to_string(), |p| p.display().to_string());
-                    st.add(doc.uri.clone(), &path, &doc.text, Origin::User)
+                    st.add(doc.uri.clone(), &path, &doc.text)
                 }
             };
             st.open.insert(id, doc.version);
@@ -567,12 +660,12 @@ impl LanguageServer for Backend {
         let delay = {
             let mut st = lock(&self.state);
             let Some(id) = st.ids.get(&DocKey::of(&params.text_document.uri)).copied() else { return };
-            if !matches!(st.ws.origin(id), Some(Origin::User)) {
+            if !st.is_user(id) {
                 return;
             }
-            let text = apply_changes(st.ws.text(id).unwrap_or(""), &params.content_changes);
+            let text = apply_changes(st.text(id).unwrap_or(""), &params.content_changes);
             // Cancels the queries running on snapshots, and waits for them to unwind.
-            st.ws.set_text(id, &text);
+            st.set_text(id, &text);
             st.open.insert(id, params.text_document.version);
             st.debounce
         };
@@ -584,12 +677,12 @@ impl LanguageServer for Backend {
             let mut st = lock(&self.state);
             let Some(id) = st.ids.get(&DocKey::of(&params.text_document.uri)).copied() else { return };
             st.open.remove(&id);
-            if matches!(st.ws.origin(id), Some(Origin::User)) {
+            if st.is_user(id) {
                 // Back to what is on disk; a file that is not there leaves the project.
                 let disk = file_path(&params.text_document.uri).and_then(|p| std::fs::read_to_string(p).ok());
                 let text = disk.unwrap_or_default();
-                if st.ws.text(id) != Some(text.as_str()) {
-                    st.ws.set_text(id, &text);
+                if st.text(id) != Some(text.as_str()) {
+                    st.set_text(id, &text);
                 }
             }
         }
@@ -601,6 +694,10 @@ impl LanguageServer for Backend {
             let mut st = lock(&self.state);
             for change in params.changes {
                 let Some(path) = file_path(&change.uri) else { continue };
+                if path.file_name().is_some_and(|n| n == FILE_NAME) {
+                    st.reload_config(&path);
+                    continue;
+                }
                 let text = if change.typ == FileChangeType::DELETED {
                     String::new()
                 } else {
@@ -608,10 +705,10 @@ impl LanguageServer for Backend {
                 };
                 match st.ids.get(&DocKey::of(&change.uri)).copied() {
                     Some(id) if st.open.contains_key(&id) => {}
-                    Some(id) if st.ws.text(id) != Some(text.as_str()) => st.ws.set_text(id, &text),
+                    Some(id) if st.text(id) != Some(text.as_str()) => st.set_text(id, &text),
                     Some(_) => {}
-                    None if change.typ != FileChangeType::DELETED => {
-                        st.add(change.uri.clone(), &path.display().to_string(), &text, Origin::User);
+                    None if change.typ != FileChangeType::DELETED && path.extension().is_some_and(|e| e == "ward") => {
+                        st.add(change.uri.clone(), &path.display().to_string(), &text);
                     }
                     None => {}
                 }
@@ -728,31 +825,33 @@ impl LanguageServer for Backend {
     }
 
     async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
-        // Not about one document: any file's URI does to take a snapshot.
-        let any = lock(&self.state).uris.first().cloned();
-        let Some(any) = any else { return Ok(None) };
-        let query = params.query;
-        self.query(&any, move |s| {
-            #[allow(deprecated)] // `SymbolInformation::deprecated` must still be given.
-            let found: Vec<SymbolInformation> = ide::workspace_symbols(&s.ws, &query, 256)
-                .into_iter()
-                .filter_map(|sym| {
-                    let location = s.location(&ide::FileSpan { file: sym.file, span: sym.span })?;
-                    Some(SymbolInformation {
-                        name: sym.name,
-                        kind: symbol_kind(sym.kind),
-                        tags: None,
-                        deprecated: None,
-                        location,
-                        container_name: sym.container,
-                    })
-                })
-                .collect();
-            Some(WorkspaceSymbolResponse::Flat(found))
-        })
-        .await
+        // Not about one document: one user file's URI per program takes its snapshot.
+        let firsts: Vec<Uri> = lock(&self.state)
+            .programs
+            .iter()
+            .enumerate()
+            .filter_map(|(p, program)| {
+                let user =
+                    program.ws.files().map(|(id, _)| id).find(|id| program.ws.origin(*id) == Some(&Origin::User));
+                // Program 0 answers for the standard library even without user files.
+                let id = user.or((p == 0).then_some(FileId(0)))?;
+                program.uris.get(id.0 as usize).cloned()
+            })
+            .collect();
+        let mut all = Vec::new();
+        for uri in &firsts {
+            if let Some(found) = self.workspace_symbols(uri, params.query.clone()).await? {
+                all.extend(found);
+            }
+        }
+        // Every program holds the standard library: list its symbols once.
+        let mut seen = HashSet::new();
+        all.retain(|s| {
+            let at = s.location.range.start;
+            seen.insert((s.location.uri.as_str().to_string(), at.line, at.character, s.name.clone()))
+        });
+        Ok(Some(WorkspaceSymbolResponse::Flat(all)))
     }
-
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         self.query(&params.text_document.uri, move |s| {
             let text = s.text();

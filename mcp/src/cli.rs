@@ -73,6 +73,10 @@ pub struct ProxyArgs {
     /// HTTP mode: where to listen (loopback unless you put TLS in front).
     #[arg(long, default_value = "127.0.0.1:8808", requires = "upstream")]
     pub listen: String,
+    /// The longest window a flow condition may look back; default: ward.toml's
+    /// `[check] max_window`, else 24h.
+    #[arg(long, value_name = "DURATION", conflicts_with = "bundle")]
+    pub max_window: Option<String>,
     /// Stdio mode: the server command and its arguments, after `--`.
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -127,6 +131,13 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    let max_window_ms = match args.max_window.as_deref().map(ward_ir::literals::duration_ms).transpose() {
+        Ok(ms) => ms,
+        Err(e) => {
+            eprintln!("error: --max-window: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
     if args.upstream.is_none() && args.command.is_empty() {
         eprintln!("error: give the server command after `--` (stdio), or --upstream URL (HTTP)");
         return ExitCode::from(USAGE);
@@ -145,6 +156,7 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         audit_key: args.audit_key,
         state: args.state,
         state_prefix: args.state_prefix,
+        max_window_ms,
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -73,6 +73,8 @@ pub struct GateConfig {
     pub state: Option<String>,
     /// The prefix of the gateway's keys in Redis.
     pub state_prefix: String,
+    /// The longest flow window (milliseconds), over the project's `ward.toml`.
+    pub max_window_ms: Option<i64>,
 }
 
 /// Why the gateway could not start.
@@ -258,8 +260,13 @@ fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
                 .map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
             bundle.loaded(&entities, true).map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))
         }
-        (None, false) => ward_runtime::build::loaded_from_paths(&config.policy, &entities, ward_runtime::Backend::Jit)
-            .map_err(|e| ConfigError(e.to_string())),
+        (None, false) => ward_runtime::build::loaded_from_paths_with(
+            &config.policy,
+            &entities,
+            ward_runtime::Backend::Jit,
+            config.max_window_ms,
+        )
+        .map_err(|e| ConfigError(e.to_string())),
         _ => Err(ConfigError("give the policy as --policy PATH… or as --bundle FILE (one of them)".into())),
     }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use ward_compiler::config::ProjectConfig;
 use ward_compiler::{Options, Severity, SourceSet};
 
 use crate::engine::{Backend, Clock, Engine, Loaded, SystemClock};
@@ -107,6 +108,22 @@ pub fn loaded_from_paths(
     entities: &serde_json::Value,
     backend: Backend,
 ) -> Result<Loaded, BuildError> {
+    loaded_from_paths_with(paths, entities, backend, None)
+}
+
+/// [`loaded_from_paths`] with the project's `ward.toml` (found by walking up
+/// from `paths`) and, over it, `max_window_ms` (`--max-window`).
+pub fn loaded_from_paths_with(
+    paths: &[impl AsRef<Path>],
+    entities: &serde_json::Value,
+    backend: Backend,
+    max_window_ms: Option<i64>,
+) -> Result<Loaded, BuildError> {
+    let config = ProjectConfig::for_paths(paths).map_err(BuildError::Policy)?;
+    let mut options = config.options(Options::default());
+    if let Some(ms) = max_window_ms {
+        options.max_window_ms = ms;
+    }
     let mut files = Vec::new();
     for p in paths {
         collect(p.as_ref(), &mut files)
@@ -126,7 +143,7 @@ pub fn loaded_from_paths(
         sources.add_bytes(f.display().to_string(), &bytes);
     }
     sources.add_stdlib();
-    let (compiled, _) = ward_compiler::compile(&sources, &Options::default()).map_err(|diags| {
+    let (compiled, _) = ward_compiler::compile(&sources, &options).map_err(|diags| {
         let shown: Vec<String> =
             diags.iter().filter(|d| d.severity == Severity::Error).map(|d| render_diagnostic(&sources, d)).collect();
         BuildError::Policy(shown.join("\n\n"))

@@ -55,14 +55,31 @@ impl Coverage {
 
 /// Runs every test against `program`.
 pub fn run(program: &Arc<Program>, tests: &[TestCase], backend: Backend) -> (Vec<TestResult>, Coverage) {
+    run_from(program, tests, backend, DEFAULT_START_MS)
+}
+
+/// Runs every test against `program`, each clock starting at `start_ms`
+/// (a project's `[test] at`) unless the test says `at`.
+pub fn run_from(
+    program: &Arc<Program>,
+    tests: &[TestCase],
+    backend: Backend,
+    start_ms: i64,
+) -> (Vec<TestResult>, Coverage) {
     let mut coverage = Coverage { all: program.rules.iter().map(|r| r.id.clone()).collect(), ..Coverage::default() };
-    let results = tests.iter().map(|t| run_one(program, t, backend, &mut coverage)).collect();
+    let results = tests.iter().map(|t| run_one(program, t, backend, start_ms, &mut coverage)).collect();
     (results, coverage)
 }
 
-fn run_one(program: &Arc<Program>, test: &TestCase, backend: Backend, coverage: &mut Coverage) -> TestResult {
+fn run_one(
+    program: &Arc<Program>,
+    test: &TestCase,
+    backend: Backend,
+    start_ms: i64,
+    coverage: &mut Coverage,
+) -> TestResult {
     let mut result = TestResult { name: test.name.clone(), location: test.location.clone(), failures: Vec::new() };
-    let clock = Arc::new(FixedClock::new(DEFAULT_START_MS));
+    let clock = Arc::new(FixedClock::new(start_ms));
     let mut entities: Vec<Json> = Vec::new();
     let load = |entities: &[Json]| {
         Store::load(Arc::clone(program), &Json::Array(entities.to_vec()))

@@ -27,6 +27,12 @@ pub struct Config {
     /// `[authzen]`: the OpenID AuthZEN 1.0 endpoints.
     #[serde(default)]
     pub authzen: Authzen,
+    /// `[check]` and `[test]`: a policy project's settings (`ward check` and
+    /// the other compiling commands read them from a `ward.toml` too), ignored here.
+    #[serde(default)]
+    pub check: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub test: Option<serde::de::IgnoredAny>,
 }
 
 /// `[server]`: where and how to listen.
@@ -469,6 +475,8 @@ mod tests {
         c.server.insecure = true;
         assert!(c.check().is_ok());
         assert!(toml::from_str::<Config>("[server]\nlisten_on = 1\n").is_err());
+        // A policy project's `[check]` and `[test]` may share the file.
+        assert!(toml::from_str::<Config>("[check]\nmax_window = \"48h\"\n[test]\nat = \"2026-01-01\"\n").is_ok());
         let bad = "[policy]\nbundle = \"b\"\n[[tokens]]\nname = \"x\"\nsha256 = \"00\"\nscopes = [\"decide\"]\n";
         assert!(toml::from_str::<Config>(bad).unwrap().check().unwrap_err().contains("64 hex"));
     }

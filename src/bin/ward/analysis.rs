@@ -65,10 +65,17 @@ pub fn diff(
     format: ReportFormat,
     fail_on: FailOn,
     solver: &SolverArgs,
+    project: &crate::ProjectArgs,
 ) -> ExitCode {
     let mut programs = Vec::new();
     for (label, path) in [("old", old), ("new", new)] {
-        match compile(&with_schema(path, schema), &Options::default()) {
+        // Each version with its own project's settings (they may differ).
+        let paths = with_schema(path, schema);
+        let settings = match crate::settings(&paths, project, &crate::DenyArgs::default(), Options::default()) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        match compile(&paths, &settings) {
             Ok(c) => programs.push(Arc::new(c.program)),
             Err(_) => {
                 eprintln!("error: the {label} policy ({}) does not compile; nothing was compared", path.display());
@@ -123,7 +130,7 @@ fn syntactic(warnings: &[ward_compiler::Diagnostic]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn analyze(paths: &[PathBuf], format: ReportFormat, solver: &SolverArgs) -> ExitCode {
+pub fn analyze(paths: &[PathBuf], format: ReportFormat, solver: &SolverArgs, settings: &crate::Settings) -> ExitCode {
     let (mut sources, _) = match crate::load(paths) {
         Ok(x) => x,
         Err(message) => {
@@ -132,7 +139,7 @@ pub fn analyze(paths: &[PathBuf], format: ReportFormat, solver: &SolverArgs) -> 
         }
     };
     sources.add_stdlib();
-    let (compiled, warnings) = match ward_compiler::compile(&sources, &Options::default()) {
+    let (compiled, warnings) = match ward_compiler::compile(&sources, &settings.options) {
         Ok(x) => x,
         Err(diags) => {
             crate::print_diagnostics(&sources, &diags, crate::Format::Human);

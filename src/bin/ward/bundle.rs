@@ -4,7 +4,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ward_compiler::Options;
 use ward_runtime::bundle::{self, Bundle};
 
 use crate::{USAGE, files};
@@ -35,7 +34,7 @@ pub fn read_signing_key(path: &Path) -> Result<ward_runtime::bundle::ed25519_dal
 }
 
 /// `ward build PATH… -o BUNDLE [--sign KEY]`.
-pub fn build(paths: &[PathBuf], output: &Path, sign: Option<&Path>) -> ExitCode {
+pub fn build(paths: &[PathBuf], output: &Path, sign: Option<&Path>, settings: &crate::Settings) -> ExitCode {
     let key = match sign {
         None => None,
         Some(p) => match std::fs::read_to_string(p)
@@ -49,7 +48,7 @@ pub fn build(paths: &[PathBuf], output: &Path, sign: Option<&Path>) -> ExitCode 
             }
         },
     };
-    let compiled = match crate::decide::compile(paths, &Options::default()) {
+    let compiled = match crate::decide::compile(paths, settings) {
         Ok(c) => c,
         Err(code) => return code,
     };

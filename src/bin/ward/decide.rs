@@ -11,11 +11,11 @@ use ward_compiler::{Options, Severity, literals};
 use ward_runtime::engine::{Backend, Engine, FixedClock, Loaded, SystemClock};
 use ward_runtime::{Decision, Request, Store, testing};
 
-use crate::{Format, USAGE, io, load, print_diagnostics};
+use crate::{Format, Settings, USAGE, io, load, print_diagnostics};
 
 /// Compiles the policy files at `paths`, printing diagnostics when it fails.
-pub fn compile(paths: &[PathBuf], options: &Options) -> Result<ward_compiler::lower::Compiled, ExitCode> {
-    compile_with(paths, None, options)
+pub fn compile(paths: &[PathBuf], settings: &Settings) -> Result<ward_compiler::lower::Compiled, ExitCode> {
+    compile_with(paths, None, settings)
 }
 
 /// Compiles the policy files at `paths` and, if given, one more source
@@ -23,7 +23,7 @@ pub fn compile(paths: &[PathBuf], options: &Options) -> Result<ward_compiler::lo
 pub fn compile_with(
     paths: &[PathBuf],
     extra: Option<(&str, &str)>,
-    options: &Options,
+    settings: &Settings,
 ) -> Result<ward_compiler::lower::Compiled, ExitCode> {
     let mut sources = if paths.is_empty() && extra.is_some() {
         ward_compiler::SourceSet::default()
@@ -39,8 +39,19 @@ pub fn compile_with(
         sources.add(name, text);
     }
     sources.add_stdlib();
-    match ward_compiler::compile(&sources, options) {
-        Ok((compiled, _warnings)) => Ok(compiled),
+    match ward_compiler::compile(&sources, &settings.options) {
+        Ok((compiled, warnings)) => {
+            let warnings: Vec<_> = warnings.into_iter().filter(|d| d.severity == Severity::Warning).collect();
+            if settings.deny_warnings && !warnings.is_empty() {
+                print_diagnostics(&sources, &warnings, Format::Human);
+                eprintln!(
+                    "error: the policy has {} warning(s), and warnings are denied (--deny warnings or ward.toml's `deny_warnings`)",
+                    warnings.len()
+                );
+                return Err(ExitCode::FAILURE);
+            }
+            Ok(compiled)
+        }
         Err(diags) => {
             print_diagnostics(&sources, &diags, Format::Human);
             let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
@@ -50,13 +61,19 @@ pub fn compile_with(
     }
 }
 
-pub fn test(paths: &[PathBuf], backend: Backend, options: &Options, solver: &crate::analysis::SolverArgs) -> ExitCode {
-    let compiled = match compile(paths, options) {
+pub fn test(
+    paths: &[PathBuf],
+    backend: Backend,
+    settings: &Settings,
+    solver: &crate::analysis::SolverArgs,
+) -> ExitCode {
+    let compiled = match compile(paths, settings) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let program = Arc::new(compiled.program);
-    let (results, coverage) = testing::run(&program, &compiled.tests, backend);
+    let start = settings.test_at_ms.unwrap_or(testing::DEFAULT_START_MS);
+    let (results, coverage) = testing::run_from(&program, &compiled.tests, backend, start);
     let mut out = std::io::stdout().lock();
     let (mut passed, mut failed) = (0, 0);
     for r in &results {
@@ -137,8 +154,8 @@ pub struct Setup {
 
 /// Compiles the policy (with `extra`, a source a command made), loads the
 /// entities, and opens the audit log.
-pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) -> Result<Setup, ExitCode> {
-    let compiled = compile_with(&args.policy, extra, options)?;
+pub fn setup(args: &EvalArgs, settings: &Settings, extra: Option<(&str, &str)>) -> Result<Setup, ExitCode> {
+    let compiled = compile_with(&args.policy, extra, settings)?;
     let program = Arc::new(compiled.program);
     let entities = match &args.entities {
         Some(path) => {
@@ -173,7 +190,11 @@ pub fn setup(args: &EvalArgs, options: &Options, extra: Option<(&str, &str)>) ->
                 return Err(ExitCode::from(USAGE));
             }
         },
-        None => Arc::new(SystemClock),
+        // ward.toml's `[test] at`, else the real time.
+        None => match settings.test_at_ms {
+            Some(ms) => Arc::new(FixedClock::new(ms)),
+            None => Arc::new(SystemClock),
+        },
     };
     let loaded = Loaded::new(program, store, args.backend == Backend::Jit);
     if let (Backend::Jit, Some(why)) = (args.backend, &loaded.jit_error) {
@@ -231,8 +252,12 @@ const MAX_REQUEST_LINE: usize = 16 * 1024 * 1024;
 /// Decides each request (one file, or JSON lines read as a stream from a
 /// file or stdin, `-`) and prints the decisions with `print`. A closed
 /// stdout stops it quietly (exit 141).
-pub fn eval(args: &EvalArgs, options: &Options, print: impl Fn(&mut String, &Engine, &Request, &Decision)) -> ExitCode {
-    let setup = match setup(args, options, None) {
+pub fn eval(
+    args: &EvalArgs,
+    settings: &Settings,
+    print: impl Fn(&mut String, &Engine, &Request, &Decision),
+) -> ExitCode {
+    let setup = match setup(args, settings, None) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -434,7 +459,7 @@ struct Due {
 }
 
 /// `ward lifecycle`: what is overdue or due soon; exit 1 when anything is overdue.
-pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) -> ExitCode {
+pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool, settings: &Settings) -> ExitCode {
     let today = match at {
         Some(d) => match literals::date_days(d) {
             Ok(v) => v,
@@ -443,10 +468,14 @@ pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) 
                 return ExitCode::from(USAGE);
             }
         },
-        None => {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            (secs / 86_400) as i64
-        }
+        None => match settings.options.today {
+            Some(days) => days,
+            None => {
+                let secs =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                (secs / 86_400) as i64
+            }
+        },
     };
     let horizon = match literals::duration_ms(within) {
         Ok(ms) => ms / 86_400_000,
@@ -455,7 +484,8 @@ pub fn lifecycle(paths: &[PathBuf], at: Option<&str>, within: &str, json: bool) 
             return ExitCode::from(USAGE);
         }
     };
-    let compiled = match compile(paths, &Options { today: Some(today), ..Options::default() }) {
+    let options = Options { today: Some(today), ..settings.options.clone() };
+    let compiled = match compile(paths, &Settings { options, deny_warnings: false, test_at_ms: None }) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ward_compiler::config::ProjectConfig;
 use ward_compiler::{Diagnostic, Options, Severity, SourceSet, literals};
 
 #[derive(Parser)]
@@ -34,12 +35,14 @@ enum Command {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
-        /// The date lifecycle warnings compare against (YYYY-MM-DD); default: today (UTC).
+        /// The date lifecycle warnings compare against (YYYY-MM-DD); default: ward.toml's
+        /// `[check] at`, else today (UTC).
         #[arg(long, value_name = "DATE")]
         at: Option<String>,
-        /// The longest window a flow condition may look back.
-        #[arg(long, value_name = "DURATION", default_value = "24h")]
-        max_window: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        deny: DenyArgs,
     },
     /// Format policy files in Ward's canonical layout.
     ///
@@ -67,6 +70,10 @@ enum Command {
         backend: BackendArg,
         #[command(flatten)]
         solver: analysis::SolverArgs,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        deny: DenyArgs,
     },
     /// Analyse a policy set with an SMT solver: per action whether it never allows, always
     /// allows or may fail to evaluate a rule; rules that never apply, are shadowed or are
@@ -83,6 +90,8 @@ enum Command {
         format: analysis::ReportFormat,
         #[command(flatten)]
         solver: analysis::SolverArgs,
+        #[command(flatten)]
+        project: ProjectArgs,
     },
     /// Decide requests; prints one JSON decision per line.
     Eval(EvalCli),
@@ -109,6 +118,8 @@ enum Command {
         fail_on: analysis::FailOn,
         #[command(flatten)]
         solver: analysis::SolverArgs,
+        #[command(flatten)]
+        project: ProjectArgs,
     },
     /// Mask documents: JSON lines, whole files (JSON or text) or text, from paths or stdin.
     ///
@@ -173,6 +184,8 @@ enum Command {
         /// Print, on stderr, what was masked (per detector, never the values) and the throughput.
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        project: ProjectArgs,
     },
     /// List agents whose expiry, credential rotation or review is overdue or due soon.
     ///
@@ -190,6 +203,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        #[command(flatten)]
+        project: ProjectArgs,
     },
     /// Audit-log tools.
     #[command(subcommand)]
@@ -231,6 +246,10 @@ enum Command {
         /// Sign with this private key (PREFIX.key from `ward keygen`).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        deny: DenyArgs,
     },
     /// Make an ed25519 key pair for signing bundles: PREFIX.key and PREFIX.pub.
     Keygen {
@@ -320,6 +339,61 @@ struct EvalCli {
     /// Seal the audit log with checkpoints signed by this key (`ward keygen`'s `.key`).
     #[arg(long, value_name = "KEY", requires = "audit_log")]
     audit_key: Option<PathBuf>,
+    #[command(flatten)]
+    project: ProjectArgs,
+}
+
+/// Settings of every command that compiles policies; each overrides the
+/// project's `ward.toml` (found by walking up from the policy paths).
+#[derive(clap::Args, Clone, Default)]
+pub(crate) struct ProjectArgs {
+    /// The longest window a flow condition may look back; default: ward.toml's
+    /// `[check] max_window`, else 24h.
+    #[arg(long, value_name = "DURATION")]
+    max_window: Option<String>,
+}
+
+/// `--deny warnings`: for CI, warnings fail the command.
+#[derive(clap::Args, Clone, Default)]
+pub(crate) struct DenyArgs {
+    /// Fail (exit 1) on warnings too; default: ward.toml's `[check] deny_warnings`.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    deny: Vec<Deny>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Deny {
+    Warnings,
+}
+
+/// What a compiling command runs with: the checker's options and the
+/// project's other settings, flags over `ward.toml`.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pub options: Options,
+    pub deny_warnings: bool,
+    /// `[test] at`: where test clocks start, and eval's default `--at`.
+    pub test_at_ms: Option<i64>,
+}
+
+/// The settings for policies at `paths`; `base` holds the command's own defaults.
+pub(crate) fn settings(
+    paths: &[PathBuf],
+    project: &ProjectArgs,
+    deny: &DenyArgs,
+    base: Options,
+) -> Result<Settings, ExitCode> {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE)
+    };
+    let config = ProjectConfig::for_paths(paths).map_err(usage)?;
+    let mut options = config.options(base);
+    if let Some(window) = &project.max_window {
+        options.max_window_ms = literals::duration_ms(window).map_err(|e| usage(format!("--max-window: {e}")))?;
+    }
+    let deny_warnings = config.deny_warnings || deny.deny.contains(&Deny::Warnings);
+    Ok(Settings { options, deny_warnings, test_at_ms: config.test_at_ms })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -400,27 +474,48 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { paths, format, at, max_window } => match options(at.as_deref(), &max_window) {
-            Ok(options) => check(&paths, format, &options),
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(USAGE)
+        Command::Check { paths, format, at, project, deny } => {
+            let base = Options { today: Some(today()), ..Options::default() };
+            let mut settings = match settings(&paths, &project, &deny, base) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if let Some(date) = at {
+                match literals::date_days(&date) {
+                    Ok(days) => settings.options.today = Some(days),
+                    Err(e) => {
+                        eprintln!("error: --at: {e}");
+                        return ExitCode::from(USAGE);
+                    }
+                }
             }
-        },
-        Command::Fmt { paths, check, format } => fmt(&paths, check, format),
-        Command::Test { paths, backend, solver } => {
-            decide::test(&paths, backend.backend(), &Options::default(), &solver)
+            check(&paths, format, &settings)
         }
-        Command::Analyze { paths, format, solver } => analysis::analyze(&paths, format, &solver),
-        Command::Eval(args) => decide::eval(&args.args(), &Options::default(), |out, _, _, d| {
+        Command::Fmt { paths, check, format } => fmt(&paths, check, format),
+        Command::Test { paths, backend, solver, project, deny } => {
+            match settings(&paths, &project, &deny, Options::default()) {
+                Ok(settings) => decide::test(&paths, backend.backend(), &settings, &solver),
+                Err(code) => code,
+            }
+        }
+        Command::Analyze { paths, format, solver, project } => {
+            match settings(&paths, &project, &DenyArgs::default(), Options::default()) {
+                Ok(settings) => analysis::analyze(&paths, format, &solver, &settings),
+                Err(code) => code,
+            }
+        }
+        Command::Eval(args) => eval_command(args, |out, _, _, d| {
             out.push_str(&d.to_json().to_string());
             out.push('\n');
         }),
-        Command::Diff { old, new, schema, format, fail_on, solver } => {
-            analysis::diff(&old, &new, &schema, format, fail_on, &solver)
+        Command::Diff { old, new, schema, format, fail_on, solver, project } => {
+            analysis::diff(&old, &new, &schema, format, fail_on, &solver, &project)
         }
-        Command::Lifecycle { paths, at, within, format } => {
-            decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json)
+        Command::Lifecycle { paths, at, within, format, project } => {
+            match settings(&paths, &project, &DenyArgs::default(), Options::default()) {
+                Ok(settings) => decide::lifecycle(&paths, at.as_deref(), &within, format == Format::Json, &settings),
+                Err(code) => code,
+            }
         }
         Command::Audit(AuditCommand::Verify { file, expect_head, trusted_key, live }) => {
             decide::audit_verify(&file, expect_head.as_deref(), trusted_key.as_deref(), live)
@@ -443,6 +538,7 @@ fn run(cli: Cli) -> ExitCode {
             max_document,
             keys,
             stats,
+            project,
         } => {
             let eval = EvalCli {
                 policy,
@@ -455,7 +551,9 @@ fn run(cli: Cli) -> ExitCode {
                 audit_log,
                 audit_sync: SyncArg::Record,
                 audit_key: None,
+                project,
             };
+            let eval_project = eval.project.clone();
             let mut all = payload;
             all.append(&mut inputs);
             let args = mask::MaskArgs {
@@ -475,12 +573,16 @@ fn run(cli: Cli) -> ExitCode {
                 max_document,
                 stats,
             };
-            mask::mask(&args, &Options::default())
+            // Without --policy (own detectors only), the settings are the defaults.
+            match settings(&args.eval.policy, &eval_project, &DenyArgs::default(), Options::default()) {
+                Ok(settings) => mask::mask(&args, &settings),
+                Err(code) => code,
+            }
         }
         Command::Detokenize { key, keys, input, text } => {
             mask::detokenize(&key, keys.as_deref(), &input, text.as_deref())
         }
-        Command::Explain(args) => decide::eval(&args.args(), &Options::default(), |out, engine, request, d| {
+        Command::Explain(args) => eval_command(args, |out, engine, request, d| {
             use std::fmt::Write as _;
             out.push_str(&d.explain());
             let now = engine.clock().now_ms();
@@ -500,7 +602,12 @@ fn run(cli: Cli) -> ExitCode {
         Command::Lsp => ward_lsp::run_stdio(),
         Command::McpProxy(args) => ward_mcp::cli::proxy(*args),
         Command::McpSchema(args) => ward_mcp::cli::schema(args),
-        Command::Build { paths, output, sign } => bundle::build(&paths, &output, sign.as_deref()),
+        Command::Build { paths, output, sign, project, deny } => {
+            match settings(&paths, &project, &deny, Options::default()) {
+                Ok(settings) => bundle::build(&paths, &output, sign.as_deref(), &settings),
+                Err(code) => code,
+            }
+        }
         Command::Keygen { output, force } => bundle::keygen(&output, force),
         Command::Serve(args) => match ward_service::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -511,6 +618,18 @@ fn run(cli: Cli) -> ExitCode {
         },
         Command::Token { name, scopes } => bundle::token(&name, &scopes),
     }
+}
+
+/// `ward eval` and `ward explain`, with the project's settings.
+fn eval_command(
+    args: EvalCli,
+    print: impl Fn(&mut String, &ward_runtime::Engine, &ward_runtime::Request, &ward_runtime::Decision),
+) -> ExitCode {
+    let settings = match settings(&args.policy, &args.project, &DenyArgs::default(), Options::default()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    decide::eval(&args.args(), &settings, print)
 }
 
 /// Reads the files named by `paths` into a source set, or explains why not.
@@ -585,16 +704,7 @@ fn today() -> i64 {
     i64::try_from(secs / 86_400).unwrap_or(0)
 }
 
-fn options(at: Option<&str>, max_window: &str) -> Result<Options, String> {
-    let today = match at {
-        Some(date) => literals::date_days(date).map_err(|e| format!("--at: {e}"))?,
-        None => today(),
-    };
-    let max_window_ms = literals::duration_ms(max_window).map_err(|e| format!("--max-window: {e}"))?;
-    Ok(Options { today: Some(today), max_window_ms })
-}
-
-fn check(paths: &[PathBuf], format: Format, options: &Options) -> ExitCode {
+fn check(paths: &[PathBuf], format: Format, settings: &Settings) -> ExitCode {
     let (mut sources, files) = match load(paths) {
         Ok(loaded) => loaded,
         Err(message) => {
@@ -603,7 +713,7 @@ fn check(paths: &[PathBuf], format: Format, options: &Options) -> ExitCode {
         }
     };
     sources.add_stdlib();
-    let diags = ward_compiler::check(&sources, options);
+    let diags = ward_compiler::check(&sources, &settings.options);
     print_diagnostics(&sources, &diags, format);
     let errors = count(&diags, Severity::Error);
     let warnings = count(&diags, Severity::Warning);
@@ -615,7 +725,14 @@ fn check(paths: &[PathBuf], format: Format, options: &Options) -> ExitCode {
             plural(warnings, "warning")
         );
     }
-    if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if errors > 0 || (settings.deny_warnings && warnings > 0) {
+        if errors == 0 {
+            eprintln!("error: warnings are denied (--deny warnings or ward.toml's `deny_warnings`)");
+        }
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn fmt(paths: &[PathBuf], check_only: bool, format: Format) -> ExitCode {

@@ -15,14 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ward_compiler::Options;
 use ward_runtime::Request;
 use ward_runtime::decision::{Decision, Masked};
 use ward_runtime::mask::{Keys, MaskError};
 use ward_runtime::masking::{MaskSession, Payload, deny_for, merge_masked};
 
 use crate::decide::{EvalArgs, Setup, keys, setup};
-use crate::{USAGE, io};
+use crate::{Settings, USAGE, io};
 
 /// How documents are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +90,7 @@ fn detectors_policy(detectors: &[String], method: &str) -> Result<String, String
 }
 
 /// The decision whose masks apply, and the request it was made for.
-fn decide(args: &MaskArgs, options: &Options) -> Result<(Setup, Request, Decision), ExitCode> {
+fn decide(args: &MaskArgs, settings: &Settings) -> Result<(Setup, Request, Decision), ExitCode> {
     let generated = match (&args.eval.request, args.detectors.is_empty()) {
         (Some(_), true) => None,
         (None, false) => Some(detectors_policy(&args.detectors, &args.method).map_err(|e| {
@@ -107,7 +106,7 @@ fn decide(args: &MaskArgs, options: &Options) -> Result<(Setup, Request, Decisio
             return Err(ExitCode::from(USAGE));
         }
     };
-    let setup = setup(&args.eval, options, generated.as_deref().map(|g| ("<--detectors>", g)))?;
+    let setup = setup(&args.eval, settings, generated.as_deref().map(|g| ("<--detectors>", g)))?;
     let request = match &args.eval.request {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -130,12 +129,12 @@ fn decide(args: &MaskArgs, options: &Options) -> Result<(Setup, Request, Decisio
 }
 
 /// `ward mask`.
-pub fn mask(args: &MaskArgs, options: &Options) -> ExitCode {
+pub fn mask(args: &MaskArgs, settings: &Settings) -> ExitCode {
     let keys = match keys(args.keys.as_deref()) {
         Ok(k) => k,
         Err(code) => return code,
     };
-    let (setup, request, mut decision) = match decide(args, options) {
+    let (setup, request, mut decision) = match decide(args, settings) {
         Ok(d) => d,
         Err(code) => return code,
     };
