@@ -34,7 +34,7 @@ schema shop {
   action read, update by [Agent] on [Customer]
   /// Sends mail to a customer.
   action send_email by [Agent] on [Customer] with { to: String, external: Bool }
-  context { mfa: Bool, reason?: String }
+  context { @verified mfa: Bool, reason?: String }
 }
 "#;
 
@@ -181,7 +181,7 @@ fn definitions_and_references() {
     let refs = ide::find_references(ws, p.schema, at(SCHEMA, "entity User", "User"), false);
     assert_eq!(refs.len(), 4, "{:#?}", refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>());
     // Context fields, from a rule and from a test's context.
-    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "context { mfa", "mfa"), false);
+    let refs = ide::find_references(ws, p.schema, at(SCHEMA, "context { @verified mfa", "mfa"), false);
     assert_eq!(refs.iter().map(|r| show_span(ws, r)).collect::<Vec<_>>(), ["tests.ward 7:80 `mfa`"]);
 }
 
