@@ -574,3 +574,22 @@ fn type_tests_chain_and_quantifiers_complete_and_hover() {
     let keywords = list("principal $0");
     assert!(keywords.iter().any(|l| l == "is"), "{keywords:?}");
 }
+
+/// A method call's name shows its signatures and meaning; a `@verified`
+/// context field says where it comes from.
+#[test]
+fn hovers_on_methods_and_verified_fields() {
+    let p = project();
+    let mut ws = p.ws;
+    let text = "policy mail {\n  forbid action: send_email\n    unless context.to.email_domains().is_subset([\"acme.example\"]) && context.mfa\n}\n";
+    let file = ws.add_file("mail.ward", text, Origin::User);
+    let hover = |offset: u32| ide::hover(&ws, file, offset).map(|h| (text[h.span.range()].to_string(), h.markdown));
+    let (word, md) = hover(at(text, "email_domains()", "domains")).unwrap();
+    assert_eq!(word, "email_domains");
+    assert!(md.contains("email_domains() -> Set<String>") && md.contains("address list"), "{md}");
+    let (word, md) = hover(at(text, ".is_subset(", "subset")).unwrap();
+    assert_eq!(word, "is_subset");
+    assert!(md.contains("is_subset(set) -> Bool"), "{md}");
+    let (_, md) = hover(at(text, "&& context.mfa", "mfa")).unwrap();
+    assert!(md.contains("context.mfa: Bool") && md.contains("`@verified`"), "{md}");
+}

@@ -673,62 +673,7 @@ impl Completer<'_> {
             }
             _ => {}
         }
-        let methods: &[(&str, &str)] = match ty {
-            Type::Set(_) | Type::List(_) => &[
-                ("contains", "contains(element) -> Bool"),
-                ("contains_all", "contains_all(set) -> Bool"),
-                ("contains_any", "contains_any(set) -> Bool"),
-                ("intersects", "intersects(set) -> Bool: the two share an element"),
-                ("is_subset", "is_subset(set) -> Bool: every element is in the other set"),
-                ("any", "any(x, condition) -> Bool: the condition holds for some element x"),
-                ("all", "all(x, condition) -> Bool: the condition holds for every element x"),
-                ("size", "size() -> Int"),
-                ("is_empty", "is_empty() -> Bool"),
-            ],
-            Type::String => &[
-                ("starts_with", "starts_with(String) -> Bool"),
-                ("ends_with", "ends_with(String) -> Bool"),
-                ("contains", "contains(String) -> Bool"),
-                ("lower", "lower() -> String"),
-                ("upper", "upper() -> String"),
-                ("trim", "trim() -> String: without leading and trailing white space"),
-                (
-                    "email_addresses",
-                    "email_addresses() -> Set<String>: the addresses of an address list (error if malformed)",
-                ),
-                (
-                    "email_domains",
-                    "email_domains() -> Set<String>: the domains of an address list (error if malformed)",
-                ),
-                ("url_host", "url_host() -> String: the normalised host of an absolute URL"),
-                ("url_scheme", "url_scheme() -> String: the scheme of an absolute URL"),
-                (
-                    "normalized_path",
-                    "normalized_path() -> String: `.` and `..` resolved (error if it climbs above the start)",
-                ),
-                ("size", "size() -> Int"),
-                ("is_empty", "is_empty() -> Bool"),
-            ],
-            Type::Time => &[
-                ("date", "date() -> Date"),
-                ("hour", "hour() -> Int"),
-                ("minute", "minute() -> Int"),
-                ("weekday", "weekday() -> Int"),
-            ],
-            Type::Date => &[
-                ("year", "year() -> Int"),
-                ("month", "month() -> Int"),
-                ("day", "day() -> Int"),
-                ("weekday", "weekday() -> Int"),
-            ],
-            Type::Ip => &[
-                ("is_loopback", "is_loopback() -> Bool"),
-                ("is_private", "is_private() -> Bool"),
-                ("is_ipv4", "is_ipv4() -> Bool"),
-                ("is_ipv6", "is_ipv6() -> Bool"),
-            ],
-            _ => &[],
-        };
+        let methods = methods_of(ty);
         for (m, sig) in methods {
             self.out.push(Completion::new(*m, CompletionKind::Method).detail(*sig));
         }
@@ -883,4 +828,67 @@ fn flow_at(e: &Expr, at: u32) -> Option<&FlowExpr> {
         }
     }
     found
+}
+
+/// The methods a receiver of type `ty` has: (name, signature and meaning).
+pub(crate) fn methods_of(ty: &Type) -> &'static [(&'static str, &'static str)] {
+    match ty {
+        Type::Set(_) | Type::List(_) => &[
+            ("contains", "contains(element) -> Bool"),
+            ("contains_all", "contains_all(set) -> Bool"),
+            ("contains_any", "contains_any(set) -> Bool"),
+            ("intersects", "intersects(set) -> Bool: the two share an element"),
+            ("is_subset", "is_subset(set) -> Bool: every element is in the other set"),
+            ("any", "any(x, condition) -> Bool: the condition holds for some element x"),
+            ("all", "all(x, condition) -> Bool: the condition holds for every element x"),
+            ("size", "size() -> Int"),
+            ("is_empty", "is_empty() -> Bool"),
+        ],
+        Type::String => &[
+            ("starts_with", "starts_with(String) -> Bool"),
+            ("ends_with", "ends_with(String) -> Bool"),
+            ("contains", "contains(String) -> Bool"),
+            ("lower", "lower() -> String"),
+            ("upper", "upper() -> String"),
+            ("trim", "trim() -> String: without leading and trailing white space"),
+            (
+                "email_addresses",
+                "email_addresses() -> Set<String>: the addresses of an address list (error if malformed)",
+            ),
+            ("email_domains", "email_domains() -> Set<String>: the domains of an address list (error if malformed)"),
+            ("url_host", "url_host() -> String: the normalised host of an absolute URL"),
+            ("url_scheme", "url_scheme() -> String: the scheme of an absolute URL"),
+            (
+                "normalized_path",
+                "normalized_path() -> String: `.` and `..` resolved (error if it climbs above the start)",
+            ),
+            ("size", "size() -> Int"),
+            ("is_empty", "is_empty() -> Bool"),
+        ],
+        Type::Time => &[
+            ("date", "date() -> Date"),
+            ("hour", "hour() -> Int"),
+            ("minute", "minute() -> Int"),
+            ("weekday", "weekday() -> Int"),
+        ],
+        Type::Date => &[
+            ("year", "year() -> Int"),
+            ("month", "month() -> Int"),
+            ("day", "day() -> Int"),
+            ("weekday", "weekday() -> Int"),
+        ],
+        Type::Ip => &[
+            ("is_loopback", "is_loopback() -> Bool"),
+            ("is_private", "is_private() -> Bool"),
+            ("is_ipv4", "is_ipv4() -> Bool"),
+            ("is_ipv6", "is_ipv6() -> Bool"),
+        ],
+        _ => &[],
+    }
+}
+
+/// Every method called `name`, on whatever receiver: its signatures.
+pub(crate) fn method_signatures(name: &str) -> Vec<&'static str> {
+    let receivers = [Type::Set(Box::new(Type::String)), Type::String, Type::Time, Type::Date, Type::Ip];
+    receivers.iter().flat_map(|t| methods_of(t).iter()).filter(|(m, _)| *m == name).map(|(_, sig)| *sig).collect()
 }

@@ -34,6 +34,9 @@ pub fn hover(ws: &Workspace, id: FileId, offset: u32) -> Option<Hover> {
         return Some(Hover { span, markdown: markdown.replace("{type}", "…") });
     }
     let _ = file;
+    if let Some(hover) = method_hover(text, offset) {
+        return Some(hover);
+    }
     let (span, ty) = expr?;
     let source = text.get(span.range()).unwrap_or("");
     let mut shown: String = source.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -41,6 +44,28 @@ pub fn hover(ws: &Workspace, id: FileId, offset: u32) -> Option<Hover> {
         shown = shown.chars().take(57).collect::<String>() + "…";
     }
     Some(Hover { span, markdown: format!("```ward\n{shown}: {ty}\n```") })
+}
+
+/// A method's signatures and meaning when `offset` is on the name of a
+/// method call (`.email_domains(`): the word is read from the text, since
+/// method names are not symbols.
+fn method_hover(text: &str, offset: u32) -> Option<Hover> {
+    let at = (offset as usize).min(text.len());
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let start = text.get(..at)?.rfind(|c: char| !word(c)).map_or(0, |i| i + 1);
+    let end = at + text.get(at..)?.find(|c: char| !word(c)).unwrap_or(text.len() - at);
+    let name = text.get(start..end)?;
+    let called = text.get(end..)?.trim_start().starts_with('(');
+    let member = text.get(..start)?.trim_end().ends_with('.');
+    if name.is_empty() || !called || !member {
+        return None;
+    }
+    let sigs = super::complete::method_signatures(name);
+    if sigs.is_empty() {
+        return None;
+    }
+    let markdown = sigs.iter().map(|s| format!("```ward\n.{s}\n```")).collect::<Vec<_>>().join("\n");
+    Some(Hover { span: Span::new(start, end), markdown })
 }
 
 /// The innermost expression at `offset` that has a type, and its type.
@@ -180,7 +205,11 @@ fn entity_hover(q: &str, info: &EntityInfo) -> String {
 /// in the actions that declare it (and which they are).
 fn context_field_hover(env: &SchemaEnv, name: &str) -> String {
     if let Some(f) = env.context.fields.get(name) {
-        return code(&format!("context.{}", field_sig(name, f)));
+        let mut s = code(&format!("context.{}", field_sig(name, f)));
+        if env.verified.contains(name) {
+            s.push_str("\n\n`@verified`: set only by the enforcement point from authenticated sources, never taken from the caller.");
+        }
+        return s;
     }
     let actions: Vec<String> =
         env.actions.values().filter(|a| a.context.fields.contains_key(name)).map(|a| format!("`{}`", a.name)).collect();
