@@ -312,6 +312,11 @@ fn reloads_when_the_bundle_file_changes() {
     p.serve_bundle(&p.bundle_b);
     let v2 = s.wait_for("the watcher to load B", |v| v["hash"] != v1["hash"]);
     assert_eq!(v2["version"], 2);
+    // The log line may still be in flight when the new version is served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.stderr().contains("reloaded on a file change") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(s.stderr().contains("reloaded on a file change"), "{}", s.stderr());
     // Entities count as the policy too.
     std::fs::write(p.dir.join("entities.json"), r#"[{"uid": {"type": "User", "id": "u1"}, "attrs": {"level": 5}}]"#)

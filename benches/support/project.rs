@@ -18,7 +18,7 @@ pub fn schema() -> String {
     for a in 0..50 {
         s.push_str(&format!("  action act{a} by [User, Agent] on [Resource{}]\n", a % 10));
     }
-    s.push_str("  context { mfa: Bool, amount: Int, ip: Ip, reason?: String }\n}\n");
+    s.push_str("  context { @verified mfa: Bool, amount: Int, ip: Ip, reason?: String }\n}\n");
     s
 }
 
