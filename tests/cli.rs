@@ -264,3 +264,25 @@ fn eval_reads_cedar_requests_and_entities_unchanged() {
     assert!(stderr(&out).contains("entities[0].tags.clearance"), "{}", stderr(&out));
     assert!(stderr(&out).contains("User::\"alice\""), "{}", stderr(&out));
 }
+
+/// The README's tour of the language checks without a warning and its test passes.
+#[test]
+fn the_readme_tour_checks_and_its_test_passes() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## A tour of the language").expect("the tour");
+    let end = readme[start..].find("\n## ").map_or(readme.len(), |i| start + 1 + i);
+    let dir = scratch("readme-tour");
+    let mut blocks = 0;
+    for (i, block) in readme[start..end].split("```ward\n").skip(1).enumerate() {
+        let code = block.split("```").next().unwrap();
+        write(&dir, &format!("block{i}.ward"), code);
+        blocks += 1;
+    }
+    assert!(blocks >= 4, "only {blocks} ward blocks in the tour");
+    let dir = dir.to_str().unwrap();
+    let out = ward(&["check", "--deny", "warnings", dir]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = ward(&["test", dir]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("1 passed, 0 failed"), "{}", stdout(&out));
+}
