@@ -368,6 +368,11 @@ fn hint_fixes_give_text_that_checks() {
             &["Remove `@shadow`"],
             rule("permit principal: Agent, action: update, resource: Customer", "context.mfa"),
         ),
+        (
+            rule("forbid action: send_email", "!(context.to like \"*@acme.com\")"),
+            &["Require every address at `acme.com`"],
+            rule("forbid action: send_email", "!(context.to.email_domains().is_subset([\"acme.com\"]))"),
+        ),
     ];
     for (text, titles, expected) in cases {
         let mut ws = Workspace::new(Options::default());

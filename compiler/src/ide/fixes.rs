@@ -47,6 +47,7 @@ pub fn code_actions(ws: &Workspace, file: FileId, range: Span) -> Vec<Fix> {
             "E0201" => not_outside(ws, file, &d).or_else(|| use_contains(ws, text, file, &d)),
             "E0202" => use_contains(ws, text, file, &d),
             "W0120" => remove_shadow(text, file, &d),
+            "W0115" => address_glob(ws, text, file, &d),
             _ => None,
         };
         out.extend(fix);
@@ -224,6 +225,41 @@ fn use_contains(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Opt
         }
     }
     None
+}
+
+/// `to like "*@acme.example"`: test the domain of every address instead,
+/// `to.email_domains().is_subset(["acme.example"])`. Not preferred: a glob
+/// with more before the `@` (`"*.team@…"`) also constrained the local part.
+fn address_glob(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let span = d.primary.span;
+    let inside = |e: &Expr| e.span.start <= span.start && span.end <= e.span.end;
+    let mut node = conditions(tree).into_iter().find(|e| inside(e))?;
+    loop {
+        if let ExprKind::Like { base, pattern } = &node.kind
+            && pattern.span == span
+        {
+            let (_, domain) = pattern.string_value()?.rsplit_once('@')?;
+            let base_text = text.get(base.span.range())?;
+            let simple = matches!(base.kind, ExprKind::Var(_) | ExprKind::Name(_) | ExprKind::Member { .. });
+            let receiver = if simple { base_text.to_string() } else { format!("({base_text})") };
+            return Some(Fix {
+                title: format!("Require every address at `{domain}`"),
+                edits: vec![Edit {
+                    file,
+                    span: node.span,
+                    text: format!("{receiver}.email_domains().is_subset([{}])", quoted(domain)),
+                }],
+                diagnostic: d.clone(),
+                preferred: false,
+            });
+        }
+        node = children(node).into_iter().find(|c| inside(c))?;
+    }
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The only permit of an action is `@shadow`: remove the annotation (with
