@@ -71,6 +71,18 @@ pub struct Store {
     pub(crate) bits_words: usize,
 }
 
+/// An entity item's `parents` (absent or `null`: none); anything but an
+/// array is an error naming `PATH.parents`.
+fn parents_of<'j>(item: &'j Json, path: &str) -> Result<&'j [Json], DataError> {
+    match item.get("parents") {
+        None | Some(Json::Null) => Ok(&[]),
+        Some(Json::Array(ps)) => Ok(ps),
+        Some(other) => {
+            Err(data::error(&format!("{path}.parents"), format!("expected an array, found {}", data::kind(other))))
+        }
+    }
+}
+
 /// Cedar's entity JSON: `[{"uid": {"type", "id"}, "attrs": {…}, "parents": […]}]`.
 struct Pending {
     uid: (u32, Box<str>),
@@ -153,16 +165,7 @@ impl Resolver<'_> {
             }
             let t = self.type_index(&ty, &path)?;
             let i = self.index(t, &id);
-            let parents = match item.get("parents") {
-                None | Some(Json::Null) => Vec::new(),
-                Some(Json::Array(ps)) => ps.iter().collect(),
-                Some(other) => {
-                    return Err(data::error(
-                        &format!("{path}.parents"),
-                        format!("expected an array, found {}", data::kind(other)),
-                    ));
-                }
-            };
+            let parents = parents_of(item, &path)?;
             let mut indexes = Vec::new();
             for (k, p) in parents.into_iter().enumerate() {
                 let ppath = format!("{path}.parents[{k}]");
@@ -214,16 +217,7 @@ impl Resolver<'_> {
             }
         }
         let groups = actions.get(index).map(|a| a.groups.clone()).unwrap_or_default();
-        let parents = match item.get("parents") {
-            None | Some(Json::Null) => Vec::new(),
-            Some(Json::Array(ps)) => ps.iter().collect(),
-            Some(other) => {
-                return Err(data::error(
-                    &format!("{path}.parents"),
-                    format!("expected an array, found {}", data::kind(other)),
-                ));
-            }
-        };
+        let parents = parents_of(item, &path)?;
         for (k, p) in parents.into_iter().enumerate() {
             let ppath = format!("{path}.parents[{k}]");
             let (pty, pid) = data::entity_ref(p, &ppath)?;
