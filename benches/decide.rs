@@ -4,6 +4,7 @@
 //! and deciding rules as indexes); `prepared_frame_explained` also
 //! materialises the full decision (rule ids, clause text, obligations);
 //! `json_text` reads the request from its JSON text first (JIT only).
+//! `structured_strings` compares a glob with a parsed address list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -174,5 +175,41 @@ fn evaluator(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, cold_compile, evaluator);
+/// What parsing a recipient list costs over a glob on its end (issue 16:
+/// `like "*@acme.example"` passes "x@evil.example, y@acme.example"):
+/// one permit and one forbid, the forbid's condition a glob or the parsed
+/// domains, on a two-address list.
+fn structured_strings(c: &mut Criterion) {
+    let conditions = [
+        ("glob", r#"context.reason like "*@acme.example""#),
+        ("email_domains", r#"context.reason.email_domains().is_subset(["acme.example"])"#),
+    ];
+    let requests: Vec<Request> = (0..16)
+        .map(|i| {
+            Request::new(
+                EntityUid::new("User", format!("u{}", i % 10)),
+                "act0",
+                EntityUid::new("Resource0", format!("x{}", i % 10)),
+            )
+            .with_context(json!({"mfa": true, "amount": 1, "ip": "10.0.0.1",
+                "reason": format!("Ann <ann{i}@acme.example>, bob@acme.example")}))
+        })
+        .collect();
+    let mut group = c.benchmark_group("structured_strings");
+    for (name, condition) in conditions {
+        let text = format!(
+            "policy mail {{\n  permit action: act0\n  forbid action: act0\n    unless context has reason && {condition}\n}}\n"
+        );
+        for (backend_name, backend) in [("jit", Backend::Jit), ("interp", Backend::Interpreter)] {
+            let (program, store) = compile(vec![("policies/mail.ward".into(), text.clone())]);
+            let engine = engine_of(program, store, backend);
+            let prepared: Vec<_> = requests.iter().map(|r| engine.prepare(r, NOW).unwrap()).collect();
+            let id = BenchmarkId::new(name, backend_name);
+            cycling(&mut group, id, &prepared, |p| engine.verdict_prepared(p));
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, cold_compile, evaluator, structured_strings);
 criterion_main!(benches);
