@@ -167,7 +167,7 @@ impl Resolver<'_> {
             let i = self.index(t, &id);
             let parents = parents_of(item, &path)?;
             let mut indexes = Vec::new();
-            for (k, p) in parents.into_iter().enumerate() {
+            for (k, p) in parents.iter().enumerate() {
                 let ppath = format!("{path}.parents[{k}]");
                 let (pty, pid) = data::entity_ref(p, &ppath)?;
                 let pt = self.type_index(&pty, &ppath)?;
@@ -217,8 +217,8 @@ impl Resolver<'_> {
             }
         }
         let groups = actions.get(index).map(|a| a.groups.clone()).unwrap_or_default();
-        let parents = parents_of(item, &path)?;
-        for (k, p) in parents.into_iter().enumerate() {
+        let parents = parents_of(item, path)?;
+        for (k, p) in parents.iter().enumerate() {
             let ppath = format!("{path}.parents[{k}]");
             let (pty, pid) = data::entity_ref(p, &ppath)?;
             // A parent is any action the schema puts this one in (a pure
