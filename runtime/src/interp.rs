@@ -604,15 +604,28 @@ impl<'a> Eval<'a> {
             Method::Trim => self.view.computed_string(string(r).trim()),
             Method::EmailAddresses | Method::EmailDomains => {
                 let text = string(r);
-                let parsed = match method {
-                    Method::EmailAddresses => ("email_addresses", crate::text::email_addresses(&text)),
-                    _ => ("email_domains", crate::text::email_domains(&text)),
-                };
-                let items = match parsed {
-                    (_, Ok(items)) => items,
-                    (method, Err(why)) => return Err(EvalError::Syntax { method, why }),
-                };
-                self.temporary_set(items.iter().map(|s| self.view.computed_string(s)).collect())
+                let domains = method == Method::EmailDomains;
+                // Lower-cased into one buffer, and interned: a domain the
+                // policy names is found among its strings, not allocated.
+                let mut buf = String::new();
+                let mut handles = Vec::new();
+                let parsed = crate::text::for_each_address(&text, |local, domain| {
+                    buf.clear();
+                    if !domains {
+                        buf.push_str(local);
+                        buf.push('@');
+                    }
+                    buf.push_str(domain);
+                    if buf.chars().any(char::is_uppercase) {
+                        buf = buf.to_lowercase();
+                    }
+                    handles.push(self.view.computed_string(&buf));
+                });
+                if let Err(why) = parsed {
+                    let method = if domains { "email_domains" } else { "email_addresses" };
+                    return Err(EvalError::Syntax { method, why });
+                }
+                self.temporary_set(handles)
             }
             Method::UrlHost | Method::UrlScheme => {
                 let name = if method == Method::UrlHost { "url_host" } else { "url_scheme" };

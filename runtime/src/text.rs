@@ -20,12 +20,28 @@
 /// `all(…)` over the result is never vacuously true).
 pub fn email_addresses(text: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
+    for_each_address(text, |local, domain| out.push(format!("{local}@{domain}").to_lowercase()))?;
+    Ok(out)
+}
+
+/// The domains of an address list (see [`email_addresses`]), lower-cased.
+pub fn email_domains(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for_each_address(text, |_, domain| out.push(domain.to_lowercase()))?;
+    Ok(out)
+}
+
+/// Calls `f` with the local part and the domain (without a trailing `.`),
+/// as written, of each address of the list, in order; the whole list is
+/// checked first, so `f` sees nothing of a list that is refused. Slices of
+/// `text`: the caller lower-cases only what it keeps.
+pub fn for_each_address<'t>(text: &'t str, mut f: impl FnMut(&'t str, &'t str)) -> Result<(), String> {
+    let mut parts = Vec::new();
     let mut rest = text;
     let mut offset = 0;
     loop {
         let (item, next) = split_item(rest).map_err(|(at, e)| format!("byte {}: {e}", offset + at))?;
-        let address = parse_item(item).map_err(|(at, e)| format!("byte {}: {e}", offset + at))?;
-        out.push(address);
+        parts.push(parse_item(item).map_err(|(at, e)| format!("byte {}: {e}", offset + at))?);
         match next {
             Some(n) => {
                 offset += n;
@@ -34,15 +50,10 @@ pub fn email_addresses(text: &str) -> Result<Vec<String>, String> {
             None => break,
         }
     }
-    Ok(out)
-}
-
-/// The domains of an address list (see [`email_addresses`]).
-pub fn email_domains(text: &str) -> Result<Vec<String>, String> {
-    Ok(email_addresses(text)?
-        .into_iter()
-        .map(|a| a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default())
-        .collect())
+    for (local, domain) in parts {
+        f(local, domain);
+    }
+    Ok(())
 }
 
 /// The first item of `text` (up to a `,` or `;` outside quotes) and where
@@ -62,7 +73,7 @@ fn split_item(text: &str) -> Result<(&str, Option<usize>), (usize, String)> {
     Ok((text, None))
 }
 
-fn parse_item(item: &str) -> Result<String, (usize, String)> {
+fn parse_item(item: &str) -> Result<(&str, &str), (usize, String)> {
     let start = item.len() - item.trim_start().len();
     let trimmed = item.trim();
     if trimmed.is_empty() {
@@ -101,8 +112,8 @@ fn display_name(name: &str) -> Result<(), (usize, String)> {
     Ok(())
 }
 
-/// `local@domain`, lower-cased.
-fn addr_spec(spec: &str) -> Result<String, (usize, String)> {
+/// `local@domain`: the two parts, the domain without a trailing `.`.
+fn addr_spec(spec: &str) -> Result<(&str, &str), (usize, String)> {
     let Some((local, domain)) = spec.split_once('@') else {
         return Err((0, "an address without `@`".into()));
     };
@@ -135,7 +146,7 @@ fn addr_spec(spec: &str) -> Result<String, (usize, String)> {
         }
         pos += label.len() + 1;
     }
-    Ok(format!("{local}@{domain}").to_lowercase())
+    Ok((local, domain))
 }
 
 /// The scheme and normalised host of an absolute URL, as WHATWG URL
