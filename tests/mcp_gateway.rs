@@ -103,7 +103,6 @@ struct HttpSetup {
 }
 
 fn http_setup(py: &Path, dir: &Path) -> HttpSetup {
-    use std::io::BufRead;
     let port = free_port();
     let log = dir.join("server.jsonl");
     let server = Killed(
@@ -126,16 +125,7 @@ fn http_setup(py: &Path, dir: &Path) -> HttpSetup {
             .spawn()
             .unwrap(),
     );
-    let mut stderr = std::io::BufReader::new(proxy.0.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = proxy.listening_address();
     HttpSetup { _server: server, _proxy: proxy, addr, log }
 }
 

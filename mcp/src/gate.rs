@@ -814,28 +814,10 @@ impl Gate {
     /// in `errors`, and as `request_digest` the SHA-256 of the token
     /// presented, never the token. As `ward serve` does (docs/identity.md).
     pub fn audit_refusal(&self, principal: &str, token: &[u8], stage: &str, why: &str) -> Result<(), String> {
-        use sha2::Digest as _;
         let Some(log) = &self.audit else { return Ok(()) };
         let loaded = self.engine.loaded();
-        let entry = Entry {
-            time: self.engine.clock().now_ms(),
-            policy: loaded.program().source_hash.clone(),
-            principal: principal.to_string(),
-            action: String::new(),
-            resource: String::new(),
-            request_digest: sha2::Sha256::digest(token).iter().map(|b| format!("{b:02x}")).collect(),
-            effect: "deny".to_string(),
-            rules: Vec::new(),
-            obligations: Vec::new(),
-            masks: Vec::new(),
-            errors: vec![why.to_string()],
-            masked: Vec::new(),
-            stage: Some(stage.to_string()),
-            severity: None,
-            approved_by: None,
-            outcome: None,
-            decision_seq: None,
-        };
+        let now = self.engine.clock().now_ms();
+        let entry = Entry::refusal(now, &loaded.program().source_hash, principal, token, stage, why);
         log.append_entry(entry).map(|_| ()).map_err(|e| format!("the refusal could not be audited: {e}"))
     }
 

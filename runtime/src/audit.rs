@@ -149,6 +149,32 @@ impl Entry {
         }
     }
 
+    /// A request refused before any decision because of its credentials
+    /// (`stage` `authentication` or `identity`): effect `deny`, the reason
+    /// in `errors`, and as `request_digest` the SHA-256 of what was
+    /// presented (a token, or the request as sent), never the thing itself.
+    pub fn refusal(time: i64, policy: &str, principal: &str, presented: &[u8], stage: &str, why: &str) -> Entry {
+        Entry {
+            time,
+            policy: policy.to_string(),
+            principal: principal.to_string(),
+            action: String::new(),
+            resource: String::new(),
+            request_digest: hex(&Sha256::digest(presented)),
+            effect: "deny".to_string(),
+            rules: Vec::new(),
+            obligations: Vec::new(),
+            masks: Vec::new(),
+            errors: vec![why.to_string()],
+            masked: Vec::new(),
+            stage: Some(stage.to_string()),
+            severity: None,
+            approved_by: None,
+            outcome: None,
+            decision_seq: None,
+        }
+    }
+
     /// The same entry, about one step of a call (`result`).
     pub fn at_stage(mut self, stage: &str) -> Entry {
         self.stage = Some(stage.to_string());

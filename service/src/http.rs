@@ -157,26 +157,8 @@ impl App {
     /// or of the request as sent.
     fn audit_refusal(&self, principal: &str, presented: &[u8], stage: &str, why: &str) {
         let Some(log) = &self.audit else { return };
-        let digest: String = Sha256::digest(presented).iter().map(|b| format!("{b:02x}")).collect();
-        let entry = Entry {
-            time: self.policy.engine.clock().now_ms(),
-            policy: self.policy.current().hash.clone(),
-            principal: principal.to_string(),
-            action: String::new(),
-            resource: String::new(),
-            request_digest: digest,
-            effect: "deny".to_string(),
-            rules: Vec::new(),
-            obligations: Vec::new(),
-            masks: Vec::new(),
-            errors: vec![why.to_string()],
-            masked: Vec::new(),
-            stage: Some(stage.to_string()),
-            severity: None,
-            approved_by: None,
-            outcome: None,
-            decision_seq: None,
-        };
+        let now = self.policy.engine.clock().now_ms();
+        let entry = Entry::refusal(now, &self.policy.current().hash, principal, presented, stage, why);
         if let Err(e) = log.append(entry) {
             eprintln!("ward serve: the refusal could not be audited: {e}");
         }

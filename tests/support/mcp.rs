@@ -86,6 +86,25 @@ impl Drop for Killed {
     }
 }
 
+impl Killed {
+    /// The address an HTTP `ward mcp-proxy` (started with its stderr piped)
+    /// says it listens on; the rest of its stderr is drained, so it never
+    /// blocks writing.
+    pub fn listening_address(&mut self) -> String {
+        let mut stderr = std::io::BufReader::new(self.0.stderr.take().expect("stderr piped"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_string();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        addr
+    }
+}
+
 /// Bounded wait for a condition (never a timing assertion: the bound only
 /// turns a hang into a failure).
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
