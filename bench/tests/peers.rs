@@ -99,6 +99,78 @@ fn ward_and_cedar_agree_on_generated_rule_sets() {
     }
 }
 
+/// `ward import cedar` on the peers' own Cedar files: the imported policy
+/// decides every generated request as cedar-policy does and as the hand
+/// translation in `benches/workloads/` does (interpreter and JIT).
+#[test]
+fn imported_cedar_applications_agree_with_cedar_and_the_hand_translations() {
+    if !peers_present() {
+        return;
+    }
+    for app in App::ALL {
+        let schema = ward_bench::apps::read(&app.cedar_schema()).unwrap();
+        let policies = ward_bench::apps::read(&app.cedar_policies()).unwrap();
+        let imported = ward_import::import_cedar(&ward_import::CedarSources {
+            schema: ward_import::SchemaSource::Json(&schema),
+            policies: &policies,
+            policy_name: app.name(),
+        })
+        .unwrap_or_else(|e| panic!("{}: {e:?}", app.name()));
+        let files = [("schema.ward", imported.schema.as_str()), ("policy.ward", imported.policy.as_str())];
+        let mut allows = 0;
+        let mut total = 0;
+        for (n, seed) in [(5, 11), (20, 12)] {
+            let w = Workload::generate(app, n, seed, 200);
+            let entities = w.entities_json();
+            let cedar = CedarPeer::for_workload(&w).unwrap_or_else(|e| panic!("{e}"));
+            let hand = WardSide::for_workload(&w, Backend::Interpreter).unwrap_or_else(|e| panic!("{e}"));
+            let jit = WardSide::from_sources(&files, &entities, Backend::Jit, &w.requests)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", app.name(), imported.policy));
+            let interp = WardSide::from_sources(&files, &entities, Backend::Interpreter, &w.requests)
+                .unwrap_or_else(|e| panic!("{e}"));
+            for (i, r) in w.requests.iter().enumerate() {
+                let what = format!("{} N={n} request {i} {r:?}", app.name());
+                let expected = cedar.check(i).unwrap_or_else(|e| panic!("{what}: cedar errors: {e}"));
+                assert_eq!(ward_allows(jit.decide_prepared(i), &what), expected, "{what}: imported, jit");
+                assert_eq!(ward_allows(interp.decide_prepared(i), &what), expected, "{what}: imported, interpreter");
+                assert_eq!(ward_allows(hand.decide_prepared(i), &what), expected, "{what}: hand translation");
+                allows += usize::from(expected);
+                total += 1;
+            }
+        }
+        assert!(allows > 0 && allows < total, "{}: {allows} allows of {total}", app.name());
+    }
+}
+
+/// The generated rule sets (scopes with `==`, `in` and `is`, conditions over
+/// attributes and hierarchies), imported from their Cedar text, decide as Cedar does.
+#[test]
+fn imported_generated_rule_sets_agree_with_cedar() {
+    for rules in [10, 100, 400] {
+        let set = ScaleSet::generate(rules, 9, 200);
+        let imported = ward_import::import_cedar(&ward_import::CedarSources {
+            schema: ward_import::SchemaSource::Human(ward_bench::scale::CEDAR_SCHEMA),
+            policies: &set.cedar_policy,
+            policy_name: "scale",
+        })
+        .unwrap_or_else(|e| panic!("{rules} rules: {e:?}"));
+        let files = [("schema.ward", imported.schema.as_str()), ("policy.ward", imported.policy.as_str())];
+        let entities = set.entities_json();
+        let cedar = CedarPeer::new(ScaleSet::cedar_schema().unwrap(), &set.cedar_policy, &entities, &set.requests)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jit = WardSide::from_sources(&files, &entities, Backend::Jit, &set.requests)
+            .unwrap_or_else(|e| panic!("{rules} rules: {e}\n{}", imported.schema));
+        let mut allows = 0;
+        for (i, r) in set.requests.iter().enumerate() {
+            let what = format!("{rules} rules, request {i} {r:?}");
+            let expected = cedar.check(i).unwrap_or_else(|e| panic!("{what}: cedar errors: {e}"));
+            assert_eq!(ward_allows(jit.decide_prepared(i), &what), expected, "{what}: imported, jit");
+            allows += usize::from(expected);
+        }
+        assert!(allows > 0 && allows < set.requests.len(), "{rules} rules: {allows} allows");
+    }
+}
+
 #[test]
 fn ward_workloads_check_clean() {
     for app in App::ALL {

@@ -4,6 +4,7 @@ mod analysis;
 mod bundle;
 mod decide;
 mod files;
+mod import;
 mod io;
 mod mask;
 mod render;
@@ -229,6 +230,9 @@ enum Command {
     },
     /// Decide requests and explain each decision in words.
     Explain(EvalCli),
+    /// Translate another policy language into Ward files (checked before they are written out).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Run the language server (LSP over stdin/stdout) for editors.
     Lsp,
     /// Guard an MCP server: decide, mask and audit the agent's tool calls (see docs/mcp.md).
@@ -288,6 +292,36 @@ enum AuditCommand {
         /// With --trusted-key: the writer may still be running (records after the last checkpoint are accepted).
         #[arg(long, requires = "trusted_key")]
         live: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Cedar schema and policies → `schema.ward` and `policy.ward` (and the entities, checked).
+    ///
+    /// Cedar is read by Cedar's own parser. Every rewritten construct is reported; a construct
+    /// Ward cannot express is an error naming it, and then nothing is written. Exit status: 0
+    /// when imported and checked, 1 when a construct cannot be imported or the result does not
+    /// check, 2 on usage errors.
+    Cedar {
+        /// The Cedar schema: `.cedarschema` (human form) or `.json` (JSON form).
+        #[arg(long)]
+        schema: PathBuf,
+        /// The Cedar policies (`.cedar`).
+        #[arg(long)]
+        policies: PathBuf,
+        /// Cedar entities (JSON); loaded against the imported schema, then copied as `entities.json`.
+        #[arg(long)]
+        entities: Option<PathBuf>,
+        /// The folder to write into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The Ward policy's name (default: the policies file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -599,6 +633,17 @@ fn run(cli: Cli) -> ExitCode {
             }
             out.push('\n');
         }),
+        Command::Import(ImportCommand::Cedar { schema, policies, entities, output, name, force }) => {
+            let name = name.unwrap_or_else(|| import::default_name(&policies));
+            import::cedar(&import::CedarArgs {
+                schema: &schema,
+                policies: &policies,
+                entities: entities.as_deref(),
+                output: &output,
+                name: &name,
+                force,
+            })
+        }
         Command::Lsp => ward_lsp::run_stdio(),
         Command::McpProxy(args) => ward_mcp::cli::proxy(*args),
         Command::McpSchema(args) => ward_mcp::cli::schema(args),

@@ -1,0 +1,151 @@
+//! `import_cedar` on Cedar input: what it writes (golden files), what it
+//! reports, and what it refuses, naming the construct and the place.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use ward_import::{CedarSources, ImportError, SchemaSource, import_cedar};
+
+const SCHEMA: &str = include_str!("data/clinic.cedarschema");
+const POLICIES: &str = include_str!("data/clinic.cedar");
+
+fn import(schema: &str, policies: &str) -> Result<ward_import::Imported, Vec<ImportError>> {
+    import_cedar(&CedarSources { schema: SchemaSource::Human(schema), policies, policy_name: "clinic" })
+}
+
+fn errors(schema: &str, policies: &str) -> Vec<String> {
+    match import(schema, policies) {
+        Ok(imported) => panic!("imported, but should not be:\n{}", imported.policy),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_clinic_imports_construct_by_construct() {
+    let imported = import(SCHEMA, POLICIES).unwrap_or_else(|e| panic!("{e:?}"));
+    insta::assert_snapshot!("clinic_schema", imported.schema);
+    insta::assert_snapshot!("clinic_policy", imported.policy);
+    let notes: Vec<String> = imported.notes.iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!("clinic_notes", notes.join("\n"));
+}
+
+#[test]
+fn the_json_schema_form_gives_the_same_schema() {
+    let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(SCHEMA).unwrap();
+    let json = fragment.to_json_string().unwrap();
+    let from_json =
+        import_cedar(&CedarSources { schema: SchemaSource::Json(&json), policies: POLICIES, policy_name: "clinic" })
+            .unwrap();
+    let from_human = import(SCHEMA, POLICIES).unwrap();
+    assert_eq!(from_json.schema, from_human.schema);
+    assert_eq!(from_json.policy, from_human.policy);
+}
+
+#[test]
+fn output_is_formatted_as_ward_fmt_would() {
+    let imported = import(SCHEMA, POLICIES).unwrap();
+    for text in [&imported.schema, &imported.policy] {
+        assert_eq!(&ward_grammar::format::format_source(text).unwrap(), text);
+    }
+}
+
+const SMALL: &str = "entity User; entity Doc = { owner: User, tags_list: Set<String> };\n\
+                     action view appliesTo { principal: User, resource: Doc };";
+
+#[test]
+fn what_ward_cannot_say_is_refused_by_name() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "namespace Tax { entity Doc; }",
+            "permit(principal, action, resource);",
+            "namespace Tax: Ward schemas have no namespaces",
+        ),
+        ("entity User tags String;", "permit(principal, action, resource);", "entity User: entity tags"),
+        (SMALL, "permit(principal, action, resource) when { principal.getTag(\"x\") == 1 };", "`getTag`: entity tags"),
+        (SMALL, "permit(principal, action, resource) when { 2 * 3 == 6 };", "multiplication"),
+        (SMALL, r#"permit(principal, action, resource) when { "a*b" like "a\*b" };"#, "cannot match a literal `*`"),
+        (SMALL, "permit(principal == ?principal, action, resource);", "a template"),
+        (SMALL, "permit(principal, action, resource) when { (if true then 1 else 2) == 1 };", "outside a condition"),
+        (SMALL, r#"permit(principal, action, resource) when { ip("10.0.0.1").isMulticast() };"#, "`isMulticast`"),
+        (
+            SMALL,
+            r#"permit(principal, action, resource) when { duration("-5h") == duration("1h") };"#,
+            "non-negative duration",
+        ),
+        (
+            "entity User; entity Doc; action \"view doc\" appliesTo { principal: User, resource: Doc };",
+            "permit(principal, action, resource);",
+            "action view doc: Ward action names are identifiers",
+        ),
+        (
+            "entity User = { \"first name\": String };",
+            "permit(principal, action, resource);",
+            "attribute \"first name\" is not a Ward word",
+        ),
+        (SMALL, "permit(principal, action, resource) when { context has \"a b\" };", "Ward's `has` names words only"),
+        (SMALL, "permit(principal, action, resource) when {", "Cedar refuses the policies"),
+        (
+            "entity User = { x: Undeclared };",
+            "permit(principal, action, resource);",
+            "Cedar refuses the schema: failed to resolve type: Undeclared",
+        ),
+        ("entity User in [Nope];", "permit(principal, action, resource);", "Cedar refuses the schema"),
+    ];
+    for (schema, policies, expected) in cases {
+        let errors = errors(schema, policies);
+        assert!(errors.iter().any(|e| e.contains(expected)), "{policies}: expected `{expected}` among {errors:#?}");
+    }
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let errors = errors(
+        SMALL,
+        "permit(principal, action, resource) when { 2 * 3 == 6 };\n\
+         permit(principal, action, resource) when { principal.hasTag(\"x\") };",
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].starts_with("policy0:") && errors[1].starts_with("policy1:"), "{errors:#?}");
+}
+
+#[test]
+fn cedar_validation_errors_are_reported_with_the_policy() {
+    let imported = import(SMALL, "permit(principal, action, resource) when { resource.nope == 1 };").unwrap();
+    assert!(
+        imported.notes.iter().any(|n| n.place == "policy0" && n.message.contains("Cedar's validator refuses")),
+        "{:#?}",
+        imported.notes
+    );
+}
+
+#[test]
+fn strings_and_ids_survive_escaping() {
+    let imported = import(
+        SMALL,
+        r#"permit(principal == User::"a\"b\\c", action, resource) when { resource.owner == User::"tab\there" && "x\ny" != "" };"#,
+    )
+    .unwrap();
+    assert!(imported.policy.contains(r#"principal == User::"a\"b\\c""#), "{}", imported.policy);
+    assert!(
+        imported.policy.contains(r#"User::"tab\there""#) && imported.policy.contains(r#""x\ny""#),
+        "{}",
+        imported.policy
+    );
+}
+
+#[test]
+fn deep_expressions_are_bounded() {
+    let mut condition = String::from("true");
+    for _ in 0..600 {
+        condition = format!("!({condition})");
+    }
+    let policy = format!("permit(principal, action, resource) when {{ {condition} }};");
+    let refused = errors(SMALL, &policy);
+    assert!(refused[0].contains("more than the 256"), "{refused:?}");
+    // A long flat chain has no brackets to count: it is read, not a crash.
+    let chain = vec!["principal == resource.owner"; 1_500].join(" || ");
+    let imported = import(SMALL, &format!("permit(principal, action, resource) when {{ {chain} }};")).unwrap();
+    assert!(imported.policy.matches("||").count() == 1_499);
+    // Longer than Ward's parser nests: a clear error, not a crash.
+    let chain = vec!["principal == resource.owner"; 5_000].join(" || ");
+    let errors = errors(SMALL, &format!("permit(principal, action, resource) when {{ {chain} }};"));
+    assert!(errors[0].contains("deeper than Ward reads"), "{errors:?}");
+}

@@ -1,0 +1,200 @@
+//! `ward import cedar`, driving the real binaries: the files it writes pass
+//! `ward check` and `ward fmt --check`, Cedar's own entity and request files
+//! are then decided unchanged, and what cannot be imported writes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/import/tests/data/clinic.cedarschema");
+const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/import/tests/data/clinic.cedar");
+
+fn ward(args: &[&str]) -> Output {
+    // `ward import cedar` runs `ward-import-cedar` from beside `ward`:
+    // scripts/test builds it first. Missing, it is a failure, not a skip.
+    let importer = Path::new(env!("CARGO_BIN_EXE_ward")).with_file_name("ward-import-cedar");
+    assert!(
+        importer.is_file(),
+        "`{}` is missing: build it with `cargo build -p ward-import` (scripts/test does)",
+        importer.display()
+    );
+    Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("WARD_IMPORT_CEDAR")
+        .output()
+        .expect("run ward")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+/// Cedar's entity format as Cedar's CLI takes it: string and `__entity`
+/// references, `__extn` values, `Action` entities that agree with the schema.
+const ENTITIES: &str = r#"[
+  {"uid": {"type": "Department", "id": "cardio"}, "attrs": {}, "parents": []},
+  {"uid": {"type": "Staff", "id": "ana"},
+   "attrs": {"name": "Ana", "level": 3, "roles": ["clinician"], "on_call": false,
+             "shift": {"__extn": {"fn": "duration", "arg": "8h"}}},
+   "parents": [{"__entity": {"type": "Department", "id": "cardio"}}]},
+  {"uid": {"type": "Staff", "id": "bo"},
+   "attrs": {"name": "Bo", "level": 1, "roles": ["clinician"], "on_call": true},
+   "parents": ["Department::\"cardio\""]},
+  {"uid": {"type": "Patient", "id": "p1"},
+   "attrs": {"vip": false, "ward_name": "B", "consent": ["care"], "home": {"street": "1 rue", "city": "Lyon"}},
+   "parents": [{"type": "Department", "id": "cardio"}]},
+  {"uid": {"type": "Action", "id": "read"}, "attrs": {}, "parents": []}
+]"#;
+
+fn request(principal: &str, action: &str) -> String {
+    format!(
+        r#"{{"principal": "Staff::\"{principal}\"", "action": "Action::\"{action}\"", "resource": {{"type": "Patient", "id": "p1"}},
+            "context": {{"reason": "check-up", "urgent": false, "at": {{"fn": "datetime", "arg": "2025-10-15"}},
+                         "fee": {{"__extn": {{"fn": "decimal", "arg": "20.00"}}}}, "ip": {{"fn": "ip", "arg": "10.1.2.3"}}}}}}"#
+    )
+}
+
+#[test]
+fn imported_files_check_format_and_decide_cedar_requests_unchanged() {
+    let dir = scratch("import_clinic");
+    let entities = write(&dir, "cedar-entities.json", ENTITIES);
+    let out_dir = dir.join("ward");
+    let out = ward(&[
+        "import",
+        "cedar",
+        "--schema",
+        SCHEMA,
+        "--policies",
+        POLICIES,
+        "--entities",
+        &entities,
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // The report names each rewrite and the one difference in meaning.
+    for expected in [
+        "policy4: `if … then … else` rewritten",
+        "policy2: ip(\"10.0.0.0/8\") is a range: written cidr(…)",
+        "policy6: `resource has author` written `resource is Note`",
+        "policy2: annotation @advice has no meaning in Ward",
+        "a `forbid` whose condition fails with an error applies in Ward",
+    ] {
+        assert!(stdout.contains(expected), "`{expected}` missing from:\n{stdout}");
+    }
+    for file in ["schema.ward", "policy.ward", "entities.json"] {
+        assert!(out_dir.join(file).is_file(), "{file} not written");
+    }
+    let dir_arg = out_dir.to_str().unwrap();
+    let check = ward(&["check", dir_arg]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    let fmt = ward(&["fmt", "--check", dir_arg]);
+    assert_eq!(fmt.status.code(), Some(0), "{}{}", text(&fmt.stdout), text(&fmt.stderr));
+
+    // Cedar's request forms, decided by the imported policy.
+    let entities = out_dir.join("entities.json");
+    let decide = |principal: &str, action: &str| -> String {
+        let req = write(&dir, "request.json", &request(principal, action));
+        let out = ward(&["eval", "--policy", dir_arg, "--entities", entities.to_str().unwrap(), "--request", &req]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success() || out.status.code() == Some(1), "{stdout}{}", text(&out.stderr));
+        stdout
+    };
+    // staff-read: level 3, a clinician, the patient in cardio.
+    let ana = decide("ana", "read");
+    assert!(ana.contains("\"effect\":\"allow\"") && ana.contains("clinic.staff-read"), "{ana}");
+    // Level 1: no permit applies.
+    let bo = decide("bo", "read");
+    assert!(bo.contains("\"effect\":\"deny\""), "{bo}");
+}
+
+#[test]
+fn entity_tags_in_the_data_are_refused_naming_the_entity() {
+    let dir = scratch("import_tags");
+    let entities = write(
+        &dir,
+        "e.json",
+        r#"[{"uid": {"type": "Department", "id": "cardio"}, "attrs": {}, "parents": [], "tags": {"cost_centre": "x"}}]"#,
+    );
+    let out_dir = dir.join("ward");
+    let out = ward(&[
+        "import",
+        "cedar",
+        "--schema",
+        SCHEMA,
+        "--policies",
+        POLICIES,
+        "--entities",
+        &entities,
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Department::\"cardio\"") && stderr.contains("cost_centre"), "{stderr}");
+    assert!(!out_dir.join("entities.json").exists());
+}
+
+#[test]
+fn what_cannot_be_imported_writes_nothing() {
+    let dir = scratch("import_refused");
+    let schema = write(
+        &dir,
+        "s.cedarschema",
+        "namespace Tax { entity Doc; entity User; action view appliesTo { principal: User, resource: Doc }; }",
+    );
+    let policies = write(&dir, "p.cedar", "permit(principal, action, resource) when { 2 * 3 == 6 };");
+    let out_dir = dir.join("ward");
+    let out = ward(&["import", "cedar", "--schema", &schema, "--policies", &policies, "-o", out_dir.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("namespace Tax") && stderr.contains("multiplication"), "{stderr}");
+    assert!(stderr.contains("2 construct(s) cannot be imported; nothing was written"), "{stderr}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn existing_files_are_kept_unless_forced() {
+    let dir = scratch("import_force");
+    let out_dir = dir.join("ward");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    write(&out_dir, "policy.ward", "// mine\n");
+    let args = ["import", "cedar", "--schema", SCHEMA, "--policies", POLICIES, "-o", out_dir.to_str().unwrap()];
+    let out = ward(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("exists (pass --force to overwrite)"));
+    assert_eq!(std::fs::read_to_string(out_dir.join("policy.ward")).unwrap(), "// mine\n");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = ward(&forced);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(out_dir.join("policy.ward")).unwrap().contains("policy clinic"));
+}
+
+#[test]
+fn a_missing_importer_is_a_clear_error() {
+    let dir = scratch("import_missing");
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["import", "cedar", "--schema", SCHEMA, "--policies", POLICIES, "-o", dir.join("w").to_str().unwrap()])
+        .env("WARD_IMPORT_CEDAR", dir.join("no-such-program"))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot run") && stderr.contains("cargo build -p ward-import"), "{stderr}");
+}
