@@ -158,9 +158,23 @@ impl Rule<'_> {
                 "forbid"
             }
         };
+        if !self.scope_types(json) {
+            self.note("no action of the scope takes its principal and resource types: the policy never applies (in Cedar either); kept as a comment");
+            let mut rule = std::mem::take(&mut out);
+            self.rule_text(json, effect, &mut rule);
+            for line in rule.lines() {
+                let _ = writeln!(out, "  // {}", line.trim_start());
+            }
+            return out;
+        }
         out.push_str("  ");
+        self.rule_text(json, effect, &mut out);
+        out
+    }
+
+    /// The rule after its annotations: effect, scope and conditions.
+    fn rule_text(&mut self, json: &Value, effect: &str, out: &mut String) {
         out.push_str(effect);
-        self.scope_types(json);
         let mut scope = Vec::new();
         if let Some(p) = self.entity_scope("principal", json.get("principal")) {
             scope.push(p);
@@ -191,16 +205,21 @@ impl Rule<'_> {
             let _ = write!(out, "\n    {kind} {}", body.text);
         }
         out.push('\n');
-        out
     }
 
     /// The types the rule's `principal` and `resource` may have: Cedar types
     /// each request against its action's `appliesTo`, so a rule's variables
     /// range over the types of the actions its scope matches.
-    fn scope_types(&mut self, json: &Value) {
+    ///
+    /// Returns `false` when no action of the scope takes the scope's
+    /// principal and resource: Cedar then has no request the policy could
+    /// apply to (its validator calls it impossible), and Ward, which types
+    /// the conditions against the actions the scope fits, would refuse them.
+    fn scope_types(&mut self, json: &Value) -> bool {
         let names = self.names;
         let action = json.get("action");
-        let listed: Option<Vec<&str>> = match action.and_then(|a| a.get("op")).and_then(Value::as_str) {
+        let op = action.and_then(|a| a.get("op")).and_then(Value::as_str);
+        let listed: Option<Vec<&str>> = match op {
             Some("==") => action.and_then(|a| a.get("entity")).and_then(action_id).map(|id| vec![id]),
             Some("in") => match action.and_then(|a| a.get("entities")).and_then(Value::as_array) {
                 Some(list) => Some(list.iter().filter_map(action_id).collect()),
@@ -208,37 +227,103 @@ impl Rule<'_> {
             },
             _ => None,
         };
-        let matched: BTreeSet<&str> = match (&listed, action.and_then(|a| a.get("op")).and_then(Value::as_str)) {
+        let matched: BTreeSet<&str> = match (&listed, op) {
             (Some(ids), Some("in")) => ids.iter().flat_map(|id| names.members_of(id)).collect(),
             (Some(ids), _) => ids.iter().copied().collect(),
             (None, _) => names.actions.keys().map(String::as_str).collect(),
+        };
+        // The types a scope constraint lets through, of those an action allows.
+        let fits = |var: &str, types: &[String]| -> BTreeSet<String> {
+            let constraint = json.get(var);
+            let c_op = constraint.and_then(|c| c.get("op")).and_then(Value::as_str);
+            fn entity_type(c: Option<&Value>) -> Option<&str> {
+                c.and_then(|c| c.get("entity"))
+                    .map(|e| e.get("__entity").unwrap_or(e))
+                    .and_then(|e| e.get("type"))
+                    .and_then(Value::as_str)
+            }
+            types
+                .iter()
+                .filter(|t| match c_op {
+                    Some("==") => entity_type(constraint).is_none_or(|e| e == t.as_str()),
+                    Some("in") => entity_type(constraint).is_none_or(|e| names.can_be_in(t, e)),
+                    Some("is") => {
+                        let is = constraint.and_then(|c| c.get("entity_type")).and_then(Value::as_str);
+                        let inner = constraint.and_then(|c| c.get("in"));
+                        is.is_none_or(|is| is == t.as_str()) && entity_type(inner).is_none_or(|e| names.can_be_in(t, e))
+                    }
+                    _ => true,
+                })
+                .cloned()
+                .collect()
         };
         let mut principals = BTreeSet::new();
         let mut resources = BTreeSet::new();
         for a in &matched {
             if let Some((p, r)) = names.actions.get(*a).and_then(|a| a.applies.as_ref()) {
-                principals.extend(p.iter().cloned());
-                resources.extend(r.iter().cloned());
+                let (p, r) = (fits("principal", p), fits("resource", r));
+                if !p.is_empty() && !r.is_empty() {
+                    principals.extend(p);
+                    resources.extend(r);
+                }
             }
         }
-        let narrowed = |var: &str, types: BTreeSet<String>| -> BTreeSet<String> {
-            match json.get(var) {
-                Some(c) if c.get("op").and_then(Value::as_str) == Some("is") => c
-                    .get("entity_type")
-                    .and_then(Value::as_str)
-                    .map(|t| BTreeSet::from([t.to_string()]))
-                    .unwrap_or(types),
-                Some(c) if c.get("op").and_then(Value::as_str) == Some("==") => {
-                    match c.get("entity").and_then(|e| e.get("type")).and_then(Value::as_str) {
-                        Some(t) => BTreeSet::from([t.to_string()]),
-                        None => types,
-                    }
-                }
-                _ => types,
+        let possible = !principals.is_empty();
+        self.principals = Some(principals);
+        self.resources = Some(resources);
+        possible
+    }
+
+    /// The types `var` may have in this rule, if it is `principal` or `resource`.
+    fn var_types(&self, e: &Value) -> Option<(&'static str, &BTreeSet<String>)> {
+        match e.get("Var").and_then(Value::as_str)? {
+            "principal" => Some(("principal", self.principals.as_ref()?)),
+            "resource" => Some(("resource", self.resources.as_ref()?)),
+            _ => None,
+        }
+    }
+
+    /// The entity types an expression may have, with how to show it: an
+    /// entity literal, `principal` or `resource`, or an entity-typed
+    /// attribute of one of them (`principal.owner`); `None` when not known.
+    fn entity_types(&self, e: &Value) -> Option<(String, BTreeSet<String>)> {
+        if let Some(t) =
+            e.get("Value").and_then(|v| v.get("__entity")).and_then(|e| e.get("type")).and_then(Value::as_str)
+        {
+            return Some((format!("{t}::…"), BTreeSet::from([t.to_string()])));
+        }
+        if let Some((var, types)) = self.var_types(e) {
+            return Some((var.to_string(), types.clone()));
+        }
+        let access = e.get(".")?;
+        let attr = access.get("attr")?.as_str()?;
+        let (var, types) = self.var_types(access.get("left")?)?;
+        let mut found = BTreeSet::new();
+        for t in types {
+            let ty = &self.names.entities.get(t)?.get(attr)?.ty;
+            if !self.names.entities.contains_key(ty) {
+                return None;
             }
-        };
-        self.principals = Some(narrowed("principal", principals));
-        self.resources = Some(narrowed("resource", resources));
+            found.insert(ty.clone());
+        }
+        Some((format!("{var}.{attr}"), found))
+    }
+
+    /// `var is T` or `var in T::"…"` that no type `var` may have satisfies:
+    /// `false` in Cedar, and an error in Ward's checker (a test that is
+    /// always false is usually a mistake), so it is written `false`.
+    fn impossible(&mut self, left: &Value, test: &str, holds: impl Fn(&Names, &str) -> bool) -> Option<Printed> {
+        let (var, types) = self.entity_types(left)?;
+        if types.iter().any(|t| holds(self.names, t)) {
+            return None;
+        }
+        let listed: Vec<&str> = types.iter().map(String::as_str).collect();
+        let message = format!(
+            "`{var} {test}` is always false (`{var}` is {} here): written `false`",
+            if listed.is_empty() { "of no type".to_string() } else { listed.join(" or ") }
+        );
+        self.note(message);
+        Some(Printed::new("false".into(), ATOM))
     }
 
     /// `var has attr` where `var` may be of several types and only one has
@@ -254,7 +339,7 @@ impl Rule<'_> {
         };
         let having: Vec<(&String, bool)> = types
             .iter()
-            .filter_map(|t| self.names.entities.get(t).and_then(|attrs| attrs.get(attr)).map(|optional| (t, *optional)))
+            .filter_map(|t| self.names.entities.get(t).and_then(|attrs| attrs.get(attr)).map(|a| (t, a.optional)))
             .collect();
         if having.len() == types.len() || having.is_empty() {
             return None;
@@ -319,7 +404,14 @@ impl Rule<'_> {
             }
             "in" => {
                 if let Some(list) = constraint.get("entities").and_then(Value::as_array) {
-                    let names: Vec<String> = list.iter().map(|e| self.action_name(Some(e))).collect();
+                    // An action that applies to nothing is not declared (and
+                    // matches no request): it is left out of the list.
+                    let declared: Vec<&Value> =
+                        list.iter().filter(|e| action_id(e).is_none_or(|id| self.names.declared(id))).collect();
+                    if declared.len() < list.len() {
+                        self.note("actions that apply to nothing are left out of the scope's list");
+                    }
+                    let names: Vec<String> = declared.iter().map(|e| self.action_name(Some(e))).collect();
                     Some(format!("action in [{}]", names.join(", ")))
                 } else {
                     let name = self.action_name(constraint.get("entity"));
@@ -400,6 +492,18 @@ impl Rule<'_> {
                 let (l, r) = self.binary(arg, true, depth);
                 Printed::new(format!("{} {op} {}", l.at(prec), r.at(prec + 1)), prec)
             }
+            "in" if arg.get("left").is_some() => {
+                let targets = arg.get("right").and_then(|r| self.entity_types(r));
+                if let (Some(left), Some((shown, targets))) = (arg.get("left"), targets)
+                    && let Some(f) = self.impossible(left, &format!("in {shown}"), |n, t| {
+                        targets.iter().any(|target| n.can_be_in(t, target))
+                    })
+                {
+                    return f;
+                }
+                let (l, r) = self.binary(arg, false, depth);
+                Printed::new(format!("{} in {}", l.at(ADD), r.at(ADD)), CMP)
+            }
             "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" => {
                 let (l, r) = self.binary(arg, false, depth);
                 Printed::new(format!("{} {op} {}", l.at(ADD), r.at(ADD)), CMP)
@@ -451,8 +555,14 @@ impl Rule<'_> {
                 Printed::new(format!("{} like {}", left.at(ADD), string(&pattern)), CMP)
             }
             "is" => {
-                let left = self.operand(arg, "left", false, depth);
                 let ty = arg.get("entity_type").and_then(Value::as_str).unwrap_or("");
+                if arg.get("in").is_none()
+                    && let Some(left) = arg.get("left")
+                    && let Some(f) = self.impossible(left, &format!("is {ty}"), |_, t| t == ty)
+                {
+                    return f;
+                }
+                let left = self.operand(arg, "left", false, depth);
                 let ty = self.entity_type(ty);
                 match arg.get("in") {
                     Some(inner) => {

@@ -15,8 +15,17 @@ pub struct Names {
     /// Every action, with the types it applies to (`None`: it applies to
     /// nothing, a group only) and the groups it is in.
     pub actions: BTreeMap<String, ActionInfo>,
-    /// Every entity type's attributes: name → optional.
-    pub entities: BTreeMap<String, BTreeMap<String, bool>>,
+    /// Every entity type's attributes.
+    pub entities: BTreeMap<String, BTreeMap<String, Attr>>,
+    /// Every entity type's parent types (`memberOfTypes`).
+    pub parents: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub optional: bool,
+    /// Its Ward type, as written in the schema.
+    pub ty: String,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -26,6 +35,29 @@ pub struct ActionInfo {
 }
 
 impl Names {
+    /// Whether the action is declared in the Ward schema: it applies to
+    /// something, or it is a group of actions that do.
+    pub fn declared(&self, action: &str) -> bool {
+        self.actions.get(action).is_some_and(|a| a.applies.is_some())
+            || self.actions.values().any(|a| a.groups.iter().any(|g| g == action))
+    }
+
+    /// Whether an entity of type `ty` can be `in` an entity of type
+    /// `target`: the same type, or a parent type, transitively.
+    pub fn can_be_in(&self, ty: &str, target: &str) -> bool {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut todo = vec![ty];
+        while let Some(t) = todo.pop() {
+            if t == target {
+                return true;
+            }
+            if seen.insert(t) {
+                todo.extend(self.parents.get(t).into_iter().flatten().map(String::as_str));
+            }
+        }
+        false
+    }
+
     /// The actions `name` stands for in `action in name`: it and its members, transitively.
     pub fn members_of(&self, name: &str) -> BTreeSet<&str> {
         let mut found: BTreeSet<&str> = BTreeSet::new();
@@ -112,6 +144,9 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
         }
         let attributes = entity(name, def, &scope, out, &place, report);
         names.entities.insert(name.clone(), attributes);
+        let parents =
+            def.get("memberOfTypes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+        names.parents.insert(name.clone(), parents.map(str::to_string).collect());
     }
 
     for (name, def) in actions {
@@ -124,9 +159,23 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
             );
             continue;
         }
-        let info = action(name, def, &scope, out, &place, report);
+        let mut text = String::new();
+        let info = action(name, def, &scope, &mut text, &place, report);
+        if info.applies.is_none() && !actions.values().any(|a| member_of(a).any(|g| g == name)) {
+            // Cedar: no request can name it. Ward would read a bare
+            // `action NAME` without members as an action of any principal
+            // and resource (with no arguments), so it is not declared.
+            report.note(&place, "applies to nothing and has no members: not declared (no request can name it)");
+        } else {
+            out.push_str(&text);
+        }
         names.actions.insert(name.clone(), info);
     }
+}
+
+/// The ids of the groups a Cedar action is in.
+fn member_of(def: &Value) -> impl Iterator<Item = &str> {
+    def.get("memberOf").and_then(Value::as_array).into_iter().flatten().filter_map(|g| g.get("id")?.as_str())
 }
 
 fn entity(
@@ -136,7 +185,7 @@ fn entity(
     out: &mut String,
     place: &str,
     report: &mut Report,
-) -> BTreeMap<String, bool> {
+) -> BTreeMap<String, Attr> {
     doc_comment(def, out, place, report);
     if def.get("tags").is_some_and(|t| !t.is_null()) {
         report.error(place, "entity tags (`tags`, `hasTag`, `getTag`) have no Ward equivalent yet");
@@ -169,9 +218,10 @@ fn entity(
         match record_attributes(shape, scope, place, report) {
             Some(fields) if !fields.is_empty() => {
                 for field in &fields {
-                    if let Some((name, _)) = field.split_once(':') {
+                    if let Some((name, ty)) = field.split_once(": ") {
                         let optional = name.ends_with('?');
-                        attributes.insert(name.trim_end_matches('?').to_string(), optional);
+                        let attr = Attr { optional, ty: ty.to_string() };
+                        attributes.insert(name.trim_end_matches('?').to_string(), attr);
                     }
                 }
                 let _ = write!(out, " {{\n{}  }}", fields.iter().map(|f| format!("    {f},\n")).collect::<String>());
@@ -237,7 +287,6 @@ fn action(
         if principals.as_ref().is_some_and(Vec::is_empty) || resources.as_ref().is_some_and(Vec::is_empty) {
             // Cedar: applies to no principal (or resource), so it can never be
             // requested; Ward's group without clauses means the same.
-            report.note(place, "applies to no principal or no resource type: declared as a group only");
             out.push('\n');
             return info;
         }

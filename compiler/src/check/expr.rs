@@ -177,16 +177,24 @@ fn variable_type(
     }
     let all_entities = env.all_entity_types();
     let mut names = Vec::new();
-    for a in actions {
-        match env.actions.get(a).map(&pick) {
+    let requested = requestable(env, actions);
+    for a in &requested {
+        match env.actions.get(*a).map(&pick) {
             Some(Some(list)) => names.extend(list.iter().cloned()),
             _ => names.extend(all_entities.iter().cloned()),
         }
     }
-    if actions.is_empty() {
+    if requested.is_empty() {
         names.extend(all_entities.iter().cloned());
     }
     Type::entities(names)
+}
+
+/// The matched actions a request can name: a bare group (`action crm_read`)
+/// is only a name for its members, so its own (empty) declaration must not
+/// widen the variables' types or narrow the context of the actions in it.
+fn requestable<'a>(env: &SchemaEnv, actions: &'a [Arc<str>]) -> Vec<&'a Arc<str>> {
+    actions.iter().filter(|a| !env.groups.contains(*a)).collect()
 }
 
 /// The context under a scope: the fields every matched action's context has
@@ -194,7 +202,7 @@ fn variable_type(
 /// when no action matches.
 fn shared_context(env: &SchemaEnv, actions: &[Arc<str>]) -> RecordType {
     let mut context: Option<RecordType> = None;
-    for a in actions {
+    for a in requestable(env, actions) {
         let Some(info) = env.actions.get(a) else { continue };
         context = Some(match context {
             None => info.context.clone(),

@@ -1,0 +1,395 @@
+//! Random well-typed Cedar applications for differential testing: a schema,
+//! a policy set, an entity store and requests, all from one seed (the
+//! anchor is Cedar's own differential random testing). The test in
+//! `bench/tests/cedar_differential.rs` imports each policy set into Ward and
+//! requires Ward (interpreter and JIT) to decide every request as
+//! cedar-policy does, except where Ward's documented difference applies.
+//!
+//! Generation is type-directed: an attribute is read only where the
+//! variable's type is known to have it (the policy's scope fixes the
+//! principal and resource types), an optional attribute only behind `has`,
+//! so that the policies pass Cedar's strict validator; policies it refuses
+//! anyway are dropped and counted, not tested.
+
+// Indexes come from `rng.below(len)` over vectors that are never empty.
+#![allow(clippy::indexing_slicing)]
+
+use std::fmt::Write as _;
+
+use serde_json::{Value as Json, json};
+use ward_testkit::SplitMix64 as Rng;
+
+/// One entity type's shape: which of the attribute palette it has.
+#[derive(Debug, Clone)]
+pub struct TypeShape {
+    pub name: String,
+    /// `n: Long`, `s: String`, `b: Bool`, `tags: Set<String>`, `opt?: Long`,
+    /// `rec: {x: Long, y: String}`, `owner: <type>` (an entity reference).
+    pub n: bool,
+    pub s: bool,
+    pub b: bool,
+    pub tags: bool,
+    pub opt: bool,
+    pub rec: bool,
+    pub owner: Option<usize>,
+    /// The types this type's entities may be in (only later types: the data stays acyclic).
+    pub parents: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionShape {
+    pub name: String,
+    pub principal: usize,
+    pub resource: usize,
+    pub in_group: bool,
+}
+
+/// A generated application.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub types: Vec<TypeShape>,
+    pub actions: Vec<ActionShape>,
+    pub schema: String,
+    pub policies: Vec<String>,
+    pub entities: Json,
+    pub requests: Vec<Json>,
+}
+
+const STRINGS: [&str; 4] = ["a", "b", "ab", "xyz"];
+const PATTERNS: [&str; 5] = ["a*", "*b", "*", "x*z", "ab"];
+const PER_TYPE: usize = 4;
+
+fn id(ty: usize, i: usize) -> String {
+    format!("e{ty}_{i}")
+}
+
+fn pick_str(rng: &mut Rng) -> &'static str {
+    STRINGS[rng.below(STRINGS.len())]
+}
+
+impl App {
+    pub fn generate(seed: u64, policies: usize, requests: usize) -> App {
+        let mut rng = Rng::new(seed);
+        let type_count = 2 + rng.below(3);
+        let mut types = Vec::new();
+        for t in 0..type_count {
+            let later: Vec<usize> = (t + 1..type_count).collect();
+            let parents = later.into_iter().filter(|_| rng.percent(50)).collect();
+            types.push(TypeShape {
+                name: format!("T{t}"),
+                n: rng.percent(70),
+                s: rng.percent(50),
+                b: rng.percent(50),
+                tags: rng.percent(50),
+                opt: rng.percent(50),
+                rec: rng.percent(30),
+                owner: rng.percent(40).then(|| rng.below(type_count)),
+                parents,
+            });
+        }
+        let action_count = 2 + rng.below(3);
+        let actions: Vec<ActionShape> = (0..action_count)
+            .map(|a| ActionShape {
+                name: format!("act{a}"),
+                principal: rng.below(type_count),
+                resource: rng.below(type_count),
+                in_group: rng.percent(50),
+            })
+            .collect();
+        let mut app = App {
+            types,
+            actions,
+            schema: String::new(),
+            policies: Vec::new(),
+            entities: Json::Null,
+            requests: Vec::new(),
+        };
+        app.schema = app.schema_text();
+        app.policies = (0..policies).map(|_| app.policy(&mut rng)).collect();
+        app.entities = app.entities(&mut rng);
+        app.requests = (0..requests).map(|_| app.request(&mut rng)).collect();
+        app
+    }
+
+    fn schema_text(&self) -> String {
+        let mut out = String::new();
+        for t in &self.types {
+            let mut attrs = Vec::new();
+            if t.n {
+                attrs.push("n: Long".to_string());
+            }
+            if t.s {
+                attrs.push("s: String".into());
+            }
+            if t.b {
+                attrs.push("b: Bool".into());
+            }
+            if t.tags {
+                attrs.push("tags: Set<String>".into());
+            }
+            if t.opt {
+                attrs.push("opt?: Long".into());
+            }
+            if t.rec {
+                attrs.push("rec: { x: Long, y: String }".into());
+            }
+            if let Some(o) = t.owner {
+                attrs.push(format!("owner: T{o}"));
+            }
+            let parents: Vec<String> = t.parents.iter().map(|p| format!("T{p}")).collect();
+            let _ = write!(out, "entity {}", t.name);
+            if !parents.is_empty() {
+                let _ = write!(out, " in [{}]", parents.join(", "));
+            }
+            let _ = writeln!(out, " = {{ {} }};", attrs.join(", "));
+        }
+        out.push_str("action grp;\n");
+        for a in &self.actions {
+            let group = if a.in_group { " in [grp]" } else { "" };
+            let _ = writeln!(
+                out,
+                "action {}{group} appliesTo {{ principal: [T{}], resource: [T{}], context: {{ cn: Long, cb: Bool, cs: String }} }};",
+                a.name, a.principal, a.resource
+            );
+        }
+        out
+    }
+
+    fn entity_ref(&self, rng: &mut Rng, ty: usize) -> String {
+        format!("T{ty}::\"{}\"", id(ty, rng.below(PER_TYPE + 1)))
+    }
+
+    /// A policy: its scope fixes the variables' types where it can.
+    fn policy(&self, rng: &mut Rng) -> String {
+        let effect = if rng.percent(65) { "permit" } else { "forbid" };
+        // The action constraint, and the types it leaves the variables.
+        let (action, mut p_ty, mut r_ty) = match rng.below(4) {
+            0 => ("action".to_string(), None, None),
+            1 => {
+                let a = &self.actions[rng.below(self.actions.len())];
+                (format!("action == Action::\"{}\"", a.name), Some(a.principal), Some(a.resource))
+            }
+            2 => {
+                let a = &self.actions[rng.below(self.actions.len())];
+                let b = &self.actions[rng.below(self.actions.len())];
+                let same = |x: usize, y: usize| (x == y).then_some(x);
+                (
+                    format!("action in [Action::\"{}\", Action::\"{}\"]", a.name, b.name),
+                    same(a.principal, b.principal),
+                    same(a.resource, b.resource),
+                )
+            }
+            _ => ("action in Action::\"grp\"".to_string(), None, None),
+        };
+        let principal = self.var_scope(rng, "principal", &mut p_ty);
+        let resource = self.var_scope(rng, "resource", &mut r_ty);
+        let mut text = format!("{effect} ({principal}, {action}, {resource})");
+        for _ in 0..rng.below(3) {
+            let kind = if rng.percent(75) { "when" } else { "unless" };
+            let body = self.boolean(rng, 3, p_ty, r_ty);
+            let _ = write!(text, " {kind} {{ {body} }}");
+        }
+        text.push(';');
+        text
+    }
+
+    fn var_scope(&self, rng: &mut Rng, var: &str, ty: &mut Option<usize>) -> String {
+        let count = self.types.len();
+        match rng.below(5) {
+            0 => {
+                let t = ty.unwrap_or_else(|| rng.below(count));
+                *ty = Some(t);
+                format!("{var} == {}", self.entity_ref(rng, t))
+            }
+            1 => {
+                let t = rng.below(count);
+                format!("{var} in {}", self.entity_ref(rng, t))
+            }
+            2 => {
+                let t = ty.unwrap_or_else(|| rng.below(count));
+                *ty = Some(t);
+                format!("{var} is T{t}")
+            }
+            _ => var.to_string(),
+        }
+    }
+
+    /// A boolean expression over variables of known types (`None`: any type).
+    fn boolean(&self, rng: &mut Rng, depth: usize, p: Option<usize>, r: Option<usize>) -> String {
+        let leaf = depth == 0;
+        let choice = if leaf { 6 + rng.below(10) } else { rng.below(16) };
+        match choice {
+            0 => format!("!({})", self.boolean(rng, depth - 1, p, r)),
+            1 => format!("({} && {})", self.boolean(rng, depth - 1, p, r), self.boolean(rng, depth - 1, p, r)),
+            2 => format!("({} || {})", self.boolean(rng, depth - 1, p, r), self.boolean(rng, depth - 1, p, r)),
+            3 => format!(
+                "(if {} then {} else {})",
+                self.boolean(rng, depth - 1, p, r),
+                self.boolean(rng, depth - 1, p, r),
+                self.boolean(rng, depth - 1, p, r)
+            ),
+            4 | 5 => {
+                let op = ["<", "<=", "==", "!=", ">", ">="][rng.below(6)];
+                format!(
+                    "{} {op} {}",
+                    self.long(rng, depth.saturating_sub(1), p, r),
+                    self.long(rng, depth.saturating_sub(1), p, r)
+                )
+            }
+            6 => ["true", "false"][rng.below(2)].to_string(),
+            7 => "context.cb".to_string(),
+            8 => format!("{} like \"{}\"", self.string(rng, p, r), PATTERNS[rng.below(PATTERNS.len())]),
+            9 => format!("{} == \"{}\"", self.string(rng, p, r), pick_str(rng)),
+            10 => {
+                let t = rng.below(self.types.len());
+                let var = if rng.percent(50) { "principal" } else { "resource" };
+                format!("{var} in {}", self.entity_ref(rng, t))
+            }
+            11 => "principal in resource".to_string(),
+            12 => {
+                let var = if rng.percent(50) { "principal" } else { "resource" };
+                format!("{var} is T{}", rng.below(self.types.len()))
+            }
+            13 => self.attr_bool(rng, p, r).unwrap_or_else(|| "context.cb".into()),
+            14 => self.opt_guarded(rng, p, r).unwrap_or_else(|| "true".into()),
+            _ => self.set_test(rng, p, r).unwrap_or_else(|| "false".into()),
+        }
+    }
+
+    /// A variable of known type with the attribute `pred` selects.
+    fn var_with(
+        &self,
+        rng: &mut Rng,
+        p: Option<usize>,
+        r: Option<usize>,
+        pred: impl Fn(&TypeShape) -> bool,
+    ) -> Option<(&'static str, usize)> {
+        let mut options = Vec::new();
+        if let Some(t) = p.filter(|t| pred(&self.types[*t])) {
+            options.push(("principal", t));
+        }
+        if let Some(t) = r.filter(|t| pred(&self.types[*t])) {
+            options.push(("resource", t));
+        }
+        rng.pick(&options).copied()
+    }
+
+    fn long(&self, rng: &mut Rng, depth: usize, p: Option<usize>, r: Option<usize>) -> String {
+        match rng.below(if depth == 0 { 4 } else { 6 }) {
+            0 => format!("{}", rng.below(7) as i64 - 3),
+            1 => "context.cn".into(),
+            2 => match self.var_with(rng, p, r, |t| t.n) {
+                Some((v, _)) => format!("{v}.n"),
+                None => "1".into(),
+            },
+            3 => match self.var_with(rng, p, r, |t| t.rec) {
+                Some((v, _)) => format!("{v}.rec.x"),
+                None => "context.cn".into(),
+            },
+            // Now and then an operand that overflows: an evaluation error,
+            // where Ward's fail-closed forbid differs from Cedar.
+            4 if rng.percent(5) => format!("({} + 9223372036854775807)", self.long(rng, depth - 1, p, r)),
+            4 => format!("({} + {})", self.long(rng, depth - 1, p, r), self.long(rng, depth - 1, p, r)),
+            _ => format!("({} - {})", self.long(rng, depth - 1, p, r), self.long(rng, depth - 1, p, r)),
+        }
+    }
+
+    fn string(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> String {
+        match rng.below(3) {
+            0 => "context.cs".into(),
+            1 => match self.var_with(rng, p, r, |t| t.s) {
+                Some((v, _)) => format!("{v}.s"),
+                None => format!("\"{}\"", pick_str(rng)),
+            },
+            _ => match self.var_with(rng, p, r, |t| t.rec) {
+                Some((v, _)) => format!("{v}.rec.y"),
+                None => "context.cs".into(),
+            },
+        }
+    }
+
+    fn attr_bool(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> Option<String> {
+        if rng.percent(50) {
+            let (v, _) = self.var_with(rng, p, r, |t| t.b)?;
+            return Some(format!("{v}.b"));
+        }
+        let (v, t) = self.var_with(rng, p, r, |t| t.owner.is_some())?;
+        let owner = self.types[t].owner?;
+        Some(match rng.below(3) {
+            0 => format!("{v}.owner == {}", self.entity_ref(rng, owner)),
+            1 => {
+                let t = rng.below(self.types.len());
+                format!("{v}.owner in {}", self.entity_ref(rng, t))
+            }
+            _ => format!("principal in {v}.owner"),
+        })
+    }
+
+    fn opt_guarded(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> Option<String> {
+        let (v, _) = self.var_with(rng, p, r, |t| t.opt)?;
+        Some(match rng.below(2) {
+            0 => format!("{v} has opt"),
+            _ => format!("({v} has opt && {v}.opt > {})", rng.below(5) as i64 - 2),
+        })
+    }
+
+    fn set_test(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> Option<String> {
+        let (v, _) = self.var_with(rng, p, r, |t| t.tags)?;
+        let (a, b) = (pick_str(rng), pick_str(rng));
+        Some(match rng.below(4) {
+            0 => format!("{v}.tags.contains(\"{a}\")"),
+            1 => format!("{v}.tags.containsAny([\"{a}\", \"{b}\"])"),
+            2 => format!("{v}.tags.containsAll([\"{a}\"])"),
+            _ => format!("{v}.tags.isEmpty()"),
+        })
+    }
+
+    fn entities(&self, rng: &mut Rng) -> Json {
+        let mut out = Vec::new();
+        for (t, shape) in self.types.iter().enumerate() {
+            for i in 0..PER_TYPE {
+                let mut attrs = serde_json::Map::new();
+                if shape.n {
+                    attrs.insert("n".into(), json!(rng.below(7) as i64 - 3));
+                }
+                if shape.s {
+                    attrs.insert("s".into(), json!(pick_str(rng)));
+                }
+                if shape.b {
+                    attrs.insert("b".into(), json!(rng.percent(50)));
+                }
+                if shape.tags {
+                    let tags: Vec<&str> = STRINGS.iter().copied().filter(|_| rng.percent(40)).collect();
+                    attrs.insert("tags".into(), json!(tags));
+                }
+                if shape.opt && rng.percent(50) {
+                    attrs.insert("opt".into(), json!(rng.below(5) as i64 - 2));
+                }
+                if shape.rec {
+                    attrs.insert("rec".into(), json!({ "x": rng.below(5) as i64 - 2, "y": pick_str(rng) }));
+                }
+                if let Some(o) = shape.owner {
+                    attrs.insert("owner".into(), json!({ "type": format!("T{o}"), "id": id(o, rng.below(PER_TYPE)) }));
+                }
+                let mut parents: Vec<Json> = Vec::new();
+                for p in &shape.parents {
+                    if rng.percent(60) {
+                        parents.push(json!({ "type": format!("T{p}"), "id": id(*p, rng.below(PER_TYPE)) }));
+                    }
+                }
+                out.push(json!({ "uid": { "type": shape.name, "id": id(t, i) }, "attrs": attrs, "parents": parents }));
+            }
+        }
+        Json::Array(out)
+    }
+
+    fn request(&self, rng: &mut Rng) -> Json {
+        let a = &self.actions[rng.below(self.actions.len())];
+        json!({
+            "principal": { "type": format!("T{}", a.principal), "id": id(a.principal, rng.below(PER_TYPE)) },
+            "action": { "type": "Action", "id": a.name },
+            "resource": { "type": format!("T{}", a.resource), "id": id(a.resource, rng.below(PER_TYPE)) },
+            "context": { "cn": rng.below(7) as i64 - 3, "cb": rng.percent(50), "cs": pick_str(rng) },
+        })
+    }
+}
