@@ -237,3 +237,35 @@ fn an_undecided_question_is_never_a_pass() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("0 passed, 1 failed\n"), "{}", stdout(&out));
 }
+
+#[test]
+fn analyze_treats_a_result_flow_as_session_history_that_may_be_unknown() {
+    if !solver_present() {
+        return;
+    }
+    // The mcp-gateway example forbids external mail after a lookup whose
+    // *result* said VIP (docs/language.md §10.1).
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mcp-gateway");
+    let out = ward_z3(&["analyze", example.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let report = stdout(&out);
+    // Approximated like every flow: checked against an empty history and any
+    // history; with any history the flow may be unknown (an unreadable
+    // result), so whether `send_email` can fail to evaluate is undecided,
+    // never "no".
+    assert!(
+        report.contains(
+            "`crm_gateway.no-external-mail-after-vip-read` (policy): `previously` (session history, from results)"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("| `send_email` | allows some requests | **unknown** |"), "{report}");
+    assert!(report.contains("| `lookup_customer` | allows some requests | no |"), "{report}");
+    // Where the result flow is the only thing that can fail: an unreadable
+    // earlier result makes it an error, so "no" would be unsound.
+    let out = ward_z3(&["analyze", "result_flow.ward"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("| `send_email` | unknown | **unknown** |"), "{report}");
+    assert!(report.contains("| `read_customer` | always allows | no |"), "{report}");
+}

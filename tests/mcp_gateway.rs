@@ -583,3 +583,65 @@ fn denials_say_what_decided_and_what_would_allow_it() {
     assert!(message.contains("principal in Team::\"records\""), "the condition it lacks: {message}");
     assert!(message.len() < 600, "short: {message}");
 }
+
+#[test]
+fn a_fact_from_a_tool_result_decides_later_calls_of_the_session() {
+    // The CRM scenario of issue 16: the customers' ids give no hint of their
+    // tier; only the lookup's result says `"tier": "vip"` (c-17) or
+    // `"standard"` (c-18). The example's result flow records what the agent
+    // actually saw, and external mail is refused after a VIP's record.
+    let Some(py) = python() else { return };
+    let dir = tempdir("result-facts");
+    let audit = dir.join("audit.jsonl");
+    let answers = drive_with(
+        py,
+        "legacy",
+        &example_policy(),
+        "support_bot",
+        &["--audit-log", audit.to_str().unwrap()],
+        &[],
+        json!([
+            // The tool fails (no such customer): no result, no fact (and its
+            // error text, not JSON, cannot be masked: withheld).
+            ["call", "lookup_customer", {"customer_id": "c-99"}],
+            ["call", "send_email", {"to": "x@evil.example", "subject": "a", "body": "b"}],
+            // A standard customer: external mail still goes.
+            ["call", "lookup_customer", {"customer_id": "c-18"}],
+            ["call", "send_email", {"to": "bo.chen@example.org", "subject": "a", "body": "b"}],
+            // A VIP: it does not, and mail inside acme.example does.
+            ["call", "lookup_customer", {"customer_id": "c-17"}],
+            ["call", "send_email", {"to": "x@evil.example", "subject": "fyi", "body": "b"}],
+            ["call", "send_email", {"to": "ops@acme.example", "subject": "vip", "body": "b"}],
+        ]),
+    );
+    assert!(error_message(&answers[0]).contains("mask"), "{}", answers[0]);
+    for i in [1, 3, 6] {
+        assert!(answers[i].get("result").is_some(), "step {i}: {}", answers[i]);
+    }
+    // The result was read before it was masked (the client sees the SSN redacted).
+    let lookup = answers[4]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(lookup.contains("[REDACTED]") && lookup.contains("\"vip\""), "{lookup}");
+    assert_eq!(error_code(&answers[5]), -32001, "{}", answers[5]);
+    let message = error_message(&answers[5]);
+    assert!(message.contains("no-external-mail-after-vip-read"), "{message}");
+    assert!(message.contains("mails no one outside acme.example"), "{message}");
+
+    // The outcome records name the facts, never the values.
+    let records = audit_records(&audit);
+    let lookups: Vec<(&str, Json)> = records
+        .iter()
+        .filter(|r| r["action"] == "lookup_customer" && r.get("outcome").is_some())
+        .map(|r| (r["outcome"].as_str().unwrap(), r.get("facts").cloned().unwrap_or(json!([]))))
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            ("withheld", json!([])),
+            ("ok", json!([])),
+            ("ok", json!(["crm_gateway.no-external-mail-after-vip-read/previously"])),
+        ],
+        "{records:#?}"
+    );
+    assert!(!std::fs::read_to_string(&audit).unwrap().contains("vip\""), "no result value is logged");
+    audit_verifies(&audit);
+}

@@ -467,3 +467,88 @@ fn duplicate_keys_in_bodies_are_refused_with_400_naming_the_key() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.json()["error"].as_str().unwrap().contains("requests[1].action"), "{}", r.body);
 }
+
+#[test]
+fn results_reported_to_v1_results_record_the_facts_of_result_flows() {
+    let p = Project::new("results", false);
+    // A policy whose flow reads the earlier read's result (docs/language.md §10.1).
+    let src = p.dir.join("c");
+    std::fs::create_dir_all(&src).unwrap();
+    let schema = "schema s {\n  entity User { level: Int }\n  entity Doc\n  enum Tier { standard, vip }\n  \
+                  action read by [User] on [Doc] with { note: String } returns { tier: Tier }\n  \
+                  action write by [User] on [Doc] with { note: String }\n}\n";
+    let policy = "policy p {\n  @id(\"all\")\n  permit\n\n  @id(\"no-write-after-vip\")\n  forbid action: write\n    \
+                  when previously within 1h action: read where response.tier == Tier::vip\n}\n";
+    std::fs::write(src.join("schema.ward"), schema).unwrap();
+    std::fs::write(src.join("policy.ward"), policy).unwrap();
+    let bundle = p.dir.join("c.bundle");
+    let out = ward(&["build", src.to_str().unwrap(), "-o", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    p.serve_bundle(&bundle);
+    let audit = p.dir.join("audit.jsonl");
+    let config = p.config(
+        "rate_limit_per_second = 0",
+        "watch_interval_ms = 0",
+        &format!("[audit]\nlog = {:?}\nsync = \"record\"", audit.to_str().unwrap()),
+    );
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    let read = |user: &str| serde_json::from_str::<serde_json::Value>(&request_json(user, "read")).unwrap();
+    let report =
+        |body: serde_json::Value, token: Option<&str>| s.call("POST", "/v1/results", token, Some(&body.to_string()));
+    let write_effect = |user: &str| {
+        let r = s.call("POST", "/v1/decide", Some(TOKEN_ALL), Some(&request_json(user, "write")));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["effect"].as_str().unwrap().to_string()
+    };
+
+    assert_eq!(write_effect("u1"), "allow");
+    // A standard document: no fact (fields the `returns` type does not declare are ignored).
+    let r =
+        report(serde_json::json!({"request": read("u1"), "result": {"tier": "standard", "pages": 3}}), Some(TOKEN_ALL));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["facts"], serde_json::json!([]));
+    assert_eq!(write_effect("u1"), "allow");
+    // A VIP one: the fact is named, and the write is denied.
+    let r = report(serde_json::json!({"request": read("u1"), "result": {"tier": "vip"}}), Some(TOKEN_ALL));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["facts"], serde_json::json!(["p.no-write-after-vip/previously"]));
+    assert!(r.json()["policy"]["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(write_effect("u1"), "deny");
+    // A result that cannot be read makes the flow unknown: the forbid applies.
+    assert_eq!(write_effect("u2"), "allow");
+    let r = report(serde_json::json!({"request": read("u2"), "unreadable": "the body was HTML"}), Some(TOKEN_ALL));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["unknown"][0]["why"], "the body was HTML");
+    assert_eq!(write_effect("u2"), "deny");
+    let r = report(serde_json::json!({"request": read("u3"), "result": {"tier": "gold"}}), Some(TOKEN_ALL));
+    assert!(r.json()["unknown"][0]["why"].as_str().unwrap().starts_with("response.tier"), "{}", r.body);
+    assert_eq!(write_effect("u3"), "deny");
+
+    // Malformed reports are 400s naming the problem; the scope is `decide`.
+    for (body, says) in [
+        (serde_json::json!({"request": read("u0")}), "result: missing"),
+        (serde_json::json!({"request": read("u0"), "result": {}, "unreadable": "x"}), "give one of them"),
+        (serde_json::json!({"request": read("u0"), "result": {}, "seen": true}), "seen: not a field"),
+        (serde_json::json!({"result": {}}), "request: missing"),
+        (serde_json::json!({"request": request_json("u0", "nope"), "result": {}}), "request."),
+        (
+            serde_json::json!({"request": serde_json::from_str::<serde_json::Value>(&request_json("u0", "nope")).unwrap(), "result": {}}),
+            "unknown action",
+        ),
+    ] {
+        let r = report(body, Some(TOKEN_ALL));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains(says), "{says}: {}", r.body);
+    }
+    assert_eq!(report(serde_json::json!({"request": read("u0"), "result": {}}), None).status, 401);
+    assert_eq!(report(serde_json::json!({"request": read("u0"), "result": {}}), Some(TOKEN_MASK_ONLY)).status, 403);
+
+    // The audit records of results name the facts, never the values.
+    drop(s);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(log.contains(r#""facts":["p.no-write-after-vip/previously"]"#), "{log}");
+    assert!(log.contains(r#""stage":"result""#), "{log}");
+    assert!(!log.contains("\"vip\""), "{log}");
+    let out = ward(&["audit", "verify", audit.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}

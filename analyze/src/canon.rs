@@ -45,6 +45,7 @@ fn expr_at(p: &Program, exprs: &[Expr], id: u32, depth: usize) -> String {
             Var::CurrentResource => "current.resource",
             Var::CurrentContext => "current.context",
             Var::CurrentAction => "current.action",
+            Var::Response => "response",
         }
         .into(),
         ExprKind::Attr { base, name } => format!("{}.{}", sub(*base), string(*name)),

@@ -1796,11 +1796,33 @@ impl<'a> Encoder<'a, '_> {
             ExprKind::Flow(k) => {
                 let flow = self.sides.get(side).and_then(|s| s.program.flows.get(*k as usize).map(|f| (s.program, f)));
                 let kind = flow.map(|(_, f)| f.kind);
+                let from_results = flow.is_some_and(|(_, f)| f.response.is_some());
                 let key = flow.map_or(format!("flow#{side}#{k}"), |(p, f)| crate::canon::flow(p, f));
-                let what = match kind {
-                    Some(FlowKind::Previously) => "`previously` (session history)",
-                    Some(FlowKind::Count) => "`count(…)` (session history)",
-                    _ => "`sum(…)` (session history)",
+                let what = match (kind, from_results) {
+                    (Some(FlowKind::Previously), false) => "`previously` (session history)",
+                    (Some(FlowKind::Count), false) => "`count(…)` (session history)",
+                    (_, false) => "`sum(…)` (session history)",
+                    (Some(FlowKind::Previously), true) => "`previously` (session history, from results)",
+                    (Some(FlowKind::Count), true) => "`count(…)` (session history, from results)",
+                    (_, true) => "`sum(…)` (session history, from results)",
+                };
+                // A result flow is an evaluation error while an unreadable
+                // result marks it unknown: never with an empty history (pinned),
+                // possibly with any.
+                let err = if from_results {
+                    let err_key = format!("{key}#unknown");
+                    match self.flows.get(&err_key) {
+                        Some(v) => scalar(v),
+                        None => {
+                            let v = self.fresh_value(&Ty::Bool);
+                            let term = scalar(&v);
+                            self.pins.push(format!("(not {term})"));
+                            self.flows.insert(err_key, v);
+                            term
+                        }
+                    }
+                } else {
+                    "false".to_string()
                 };
                 let v = match self.flows.get(&key) {
                     Some(v) => v.clone(),
@@ -1832,7 +1854,7 @@ impl<'a> Encoder<'a, '_> {
                 if !self.approx.contains(&a) {
                     self.approx.push(a);
                 }
-                Node { v, err: "false".into() }
+                Node { v, err }
             }
         }
     }

@@ -687,6 +687,7 @@ impl<'a> Lowerer<'a> {
                         .collect();
                     TestStep::Request {
                         request: Json::Object(obj),
+                        result: r.result.as_ref().map(expr_json),
                         expectations,
                         location: self.location(file, key, r.span),
                     }
@@ -877,6 +878,7 @@ impl RuleLowering<'_, '_> {
         }
         let kind = match (name, t) {
             ("now", Type::Time) => ExprKind::Var(Var::Now),
+            ("response", _) if self.in_flow => ExprKind::Var(Var::Response),
             ("actor", _) => return self.push(ExprKind::Var(Var::Actor), self.actor.clone()),
             ("chain", _) => ExprKind::Var(Var::Chain),
             (name, Type::Enum(en)) => ExprKind::Const(self.enum_variant(en, name)),
@@ -1085,6 +1087,11 @@ impl RuleLowering<'_, '_> {
         let outer = self.cx.scope_env(None, None);
         let past: Env = self.cx.scope_env(Some(&flow.scope), Some(&outer));
         let actions = past.actions.iter().filter_map(|a| self.l.actions.get(a).copied()).collect();
+        // A result flow: the checker made every action of the scope return one type.
+        let response = crate::check::is_result_flow(flow)
+            .then(|| past.actions.iter().find_map(|a| self.l.env.actions.get(a).and_then(|i| i.returns.clone())))
+            .flatten()
+            .map(|t| self.l.ty(&t));
         let saved = std::mem::take(&mut self.exprs);
         let was = std::mem::replace(&mut self.in_flow, true);
         // Scope constraints of the earlier action become part of its filter.
@@ -1132,6 +1139,7 @@ impl RuleLowering<'_, '_> {
             filter,
             value,
             correlation,
+            response,
         });
         let _ = (self.file, self.key);
         self.push(ExprKind::Flow(index), ty)

@@ -287,6 +287,23 @@ fn flow_conditions_complete_against_their_own_scope() {
 }
 
 #[test]
+fn a_result_flow_completes_the_fields_of_its_actions_result() {
+    let text = "schema results {\n  action lookup by [Agent] on [Customer] returns { tier: Tier, score: Int }\n}\n\
+                policy p {\n  forbid action: send_email\n    \
+                when previously within 1h action: lookup where response.$0\n}\n";
+    let list = completion_list(text, "main.ward");
+    assert!(list.contains("tier") && list.contains("score"), "{list}");
+    // `response` itself is offered inside the flow's `where`, not outside it.
+    let text = "schema results {\n  action lookup by [Agent] on [Customer] returns { tier: Tier, score: Int }\n}\n\
+                policy p {\n  forbid action: send_email\n    \
+                when previously within 1h action: lookup where res$0\n}\n";
+    let list = completion_list(text, "main.ward");
+    assert!(list.contains("Variable response — the earlier action's result: { score: Int, tier: Tier }"), "{list}");
+    let list = completion_list("policy p {\n  forbid action: send_email when res$0\n}\n", "main.ward");
+    assert!(!list.contains("response"), "{list}");
+}
+
+#[test]
 fn code_actions() {
     let text = "policy p {\n  permit principal: Agent, action: read, resource: Customer\n    when resource.regoin == eu\n  permit principal: Agent, action: read, resource: Customer\n    when resource.tier == vip || resource.ssn like \"9*\"\n}\n";
     let mut ws = Workspace::new(Options::default());

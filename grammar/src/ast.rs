@@ -834,11 +834,14 @@ pub enum TestStep {
     Request(RequestStep),
 }
 
-/// `request { … } expect …`
+/// `request { … } [returns VALUE] expect …`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestStep {
     pub fields: Vec<RecordEntry>,
     pub fields_span: Span,
+    /// `returns VALUE`: the action's result, reported after an allow (for
+    /// result flows).
+    pub result: Option<Expr>,
     pub expectations: Vec<Expectation>,
     pub span: Span,
 }

@@ -785,6 +785,15 @@ impl<'a> Printer<'a> {
                     self.out.push_str("request ");
                     self.record_lit(&r.fields, r.fields_span);
                     self.end_line(r.fields_span.end);
+                    if let Some(result) = &r.result {
+                        self.line(result.span.start, Blank::Keep);
+                        self.out.push_str("returns ");
+                        match &result.kind {
+                            ExprKind::Record(entries) => self.record_lit(entries, result.span),
+                            _ => self.out.push_str(&expr(result)),
+                        }
+                        self.end_line(result.span.end);
+                    }
                     for x in &r.expectations {
                         self.line(x.span.start, Blank::Keep);
                         self.out.push_str(&expectation(x));

@@ -1890,6 +1890,7 @@ impl<'s> Parser<'s> {
             "request" => {
                 self.bump();
                 let (fields, fields_span) = self.record_entries()?;
+                let result = if self.eat_word("returns").is_some() { Some(self.expr()?) } else { None };
                 let mut expectations = Vec::new();
                 while self.at_word("expect") {
                     expectations.push(self.expectation()?);
@@ -1898,6 +1899,7 @@ impl<'s> Parser<'s> {
                 return Ok(TestStep::Request(RequestStep {
                     fields,
                     fields_span,
+                    result,
                     expectations,
                     span: self.span_from(t.span),
                 }));

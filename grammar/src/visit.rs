@@ -124,7 +124,7 @@ fields! {
     EntityLit => [uid, parents, attrs, span],
     TestDecl => [name, steps, span],
     AssertDecl => [name, quantifier_span, outcome_span, scope, conditions, span],
-    RequestStep => [fields, fields_span, expectations, span],
+    RequestStep => [fields, fields_span, result, expectations, span],
     Expectation => [outcome_span, by, details, span],
 }
 

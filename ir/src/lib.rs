@@ -24,7 +24,7 @@ pub use suggest::{closest, did_you_mean};
 pub use validate::validate;
 
 /// The version of this IR's shape, checked when a bundle is loaded.
-pub const IR_VERSION: u32 = 3;
+pub const IR_VERSION: u32 = 4;
 
 /// A compiled policy set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +239,9 @@ pub enum Var {
     CurrentResource,
     CurrentContext,
     CurrentAction,
+    /// Inside a result flow's `where` or `sum` value: the earlier action's
+    /// result, typed by [`Flow::response`] (nowhere else).
+    Response,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -413,6 +416,12 @@ pub struct Flow {
     /// summarised under the value of `x`; a decision reads the summary
     /// under the value of `current.y`.
     pub correlation: Option<(ExprId, ExprId)>,
+    /// A **result flow** (its expressions read `response`): the type of the
+    /// earlier action's result. Such a flow is recorded when the enforcement
+    /// point reports the result (`Engine::record_result_at`), never at
+    /// decision time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Ty>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

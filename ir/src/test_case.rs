@@ -22,6 +22,9 @@ pub enum TestStep {
     Entities(Json),
     Request {
         request: Json,
+        /// The action's result (`returns VALUE`), reported after an allow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Json>,
         expectations: Vec<Expectation>,
         location: String,
     },

@@ -31,7 +31,7 @@ pub fn validate(p: &Program) -> Result<(), String> {
     v.schema()?;
     for (i, r) in p.rules.iter().enumerate() {
         let at = format!("rules[{i}] (`{}`)", r.id);
-        v.arena(&r.exprs, &at)?;
+        v.arena(&r.exprs, &at, None)?;
         for (c, cond) in r.conditions.iter().enumerate() {
             match r.exprs.get(cond.expr as usize) {
                 Some(e) if e.ty == Ty::Bool => {}
@@ -58,7 +58,10 @@ pub fn validate(p: &Program) -> Result<(), String> {
     }
     for (i, f) in p.flows.iter().enumerate() {
         let at = format!("flows[{i}]");
-        v.arena(&f.exprs, &at)?;
+        if let Some(ty) = &f.response {
+            v.ty(ty, &at, 0)?;
+        }
+        v.arena(&f.exprs, &at, f.response.as_ref())?;
         for a in &f.actions {
             v.index(*a, p.actions.len(), &at, "action")?;
         }
@@ -170,7 +173,9 @@ impl Validator<'_> {
     /// bounded, indexes in range, types possible for the node's kind.
     // Long: one exhaustive match over the expression kinds, so a kind added
     // to the IR fails to compile here until its bundle form is validated.
-    fn arena(&self, exprs: &[Expr], at: &str) -> Result<(), String> {
+    /// `response` is the type `Var::Response` has in this arena (a result
+    /// flow's), `None` where it may not appear.
+    fn arena(&self, exprs: &[Expr], at: &str, response: Option<&Ty>) -> Result<(), String> {
         let p = self.p;
         let mut depth: Vec<usize> = Vec::with_capacity(exprs.len());
         let mut nesting: Vec<usize> = Vec::with_capacity(exprs.len());
@@ -246,6 +251,10 @@ impl Validator<'_> {
                         Var::Now => e.ty == Ty::Time,
                         Var::Chain => matches!(&e.ty, Ty::Set(inner) if matches!(**inner, Ty::Entity(_))),
                         Var::ChainFirst | Var::ChainLast => matches!(e.ty, Ty::Entity(_)),
+                        Var::Response => match response {
+                            Some(t) => *t == e.ty,
+                            None => return Err(format!("{at}: `response` outside a result flow")),
+                        },
                     };
                     if !ok {
                         return bad(&format!("`{var:?}` of another type"));

@@ -28,7 +28,7 @@ use ward_runtime::audit::{AuditLog, Checkpoints, Durability, Entry};
 use ward_runtime::decision::Decision;
 use ward_runtime::mask::{EnvKeys, Keys, StaticKeys};
 use ward_runtime::masking::Payload;
-use ward_runtime::{Effect, Engine, EntityUid, Loaded, Request};
+use ward_runtime::{ActionResult, Effect, Engine, EntityUid, Loaded, Request, ResultRecord};
 use ward_service::reload::{Reload, Watch};
 
 use crate::rpc::{self, code};
@@ -827,11 +827,16 @@ impl Gate {
     }
 
     fn outcome_of(&self, call: &Call, outcome: Outcome, decision: &Decision) {
+        self.outcome_with(call, outcome, decision, None);
+    }
+
+    /// The outcome record, with the facts the result recorded, if any.
+    fn outcome_with(&self, call: &Call, outcome: Outcome, decision: &Decision, facts: Option<&ResultRecord>) {
         let seq = call.seq;
         let result = self.audit(&call.request, decision, |mut e| {
             e.outcome = Some(outcome.as_str().to_string());
             e.decision_seq = seq;
-            e
+            with_facts(e, facts)
         });
         if let Err(e) = result {
             crate::stdio::log(&format!(
@@ -990,9 +995,11 @@ impl Gate {
         let failed = response.get("error").is_some()
             || response.get("result").and_then(|r| r.get("isError")).and_then(Json::as_bool) == Some(true);
         let outcome = if failed { Outcome::Error } else { Outcome::Ok };
+        // Before masking: the result flows read what the tool returned.
+        let facts = if failed { None } else { self.record_result(call, response.get("result")) };
         let masks = split_masks(&call.decision, false);
         if masks.masks.is_empty() {
-            self.outcome(call, outcome);
+            self.outcome_with(call, outcome, &call.decision, facts.as_ref());
             return response;
         }
         let mut decision = masks;
@@ -1011,7 +1018,7 @@ impl Gate {
             self.audit(&call.request, &decision, |mut e| {
                 e.outcome = Some(outcome.as_str().to_string());
                 e.decision_seq = call.seq;
-                e.at_stage("result")
+                with_facts(e.at_stage("result"), facts.as_ref())
             })
             .map(|_| ())
         });
@@ -1019,11 +1026,32 @@ impl Gate {
             Ok(()) => response,
             Err(message) => {
                 let denied = with_message(decision, &message);
-                self.outcome_of(call, Outcome::Withheld, &denied);
+                self.outcome_with(call, Outcome::Withheld, &denied, facts.as_ref());
                 let id = response.get("id").cloned().unwrap_or(Json::Null);
                 rpc::error_response(&id, self.denial(&call.tool, &call.request, &denied, None))
             }
         }
+    }
+
+    /// Reports an allowed call's successful result to the result flows
+    /// that look at its action (docs/mcp.md, "Facts from results"): the
+    /// result's `structuredContent`, else its one text content parsed as
+    /// JSON; anything else is reported as unreadable, which makes those
+    /// flows unknown for their window (fail closed). `None` when no result
+    /// flow looks at the action.
+    fn record_result(&self, call: &Call, result: Option<&Json>) -> Option<ResultRecord> {
+        if !self.engine.loaded().records_results(&call.request.action) {
+            return None;
+        }
+        let now = self.engine.clock().now_ms();
+        let record = match tool_result_json(result) {
+            Ok(json) => self.engine.record_result_at(&call.request, ActionResult::Json(&json), now),
+            Err(why) => self.engine.record_result_at(&call.request, ActionResult::Unreadable(&why), now),
+        };
+        for e in &record.errors {
+            crate::stdio::log(&format!("the result of `{}` could not be recorded: {e}", call.tool));
+        }
+        Some(record)
     }
 
     fn mask_json(&self, decision: &mut Decision, value: &mut Json) -> Result<(), String> {
@@ -1079,6 +1107,39 @@ impl Gate {
             Some(_) => return Err("the result's `content` is not a list".to_string()),
         }
         Ok(())
+    }
+}
+
+/// An outcome record with the names of the facts a result recorded (and
+/// of the flows it made unknown, and why recording failed), never values.
+fn with_facts(mut e: Entry, facts: Option<&ResultRecord>) -> Entry {
+    if let Some(r) = facts {
+        e.facts = r.facts.clone();
+        e.unknown_facts = r.unreadable.iter().map(|(name, why)| format!("{name}: {why}")).collect();
+        e.errors.extend(r.errors.iter().cloned());
+    }
+    e
+}
+
+/// A tool's result as JSON for the result flows: its `structuredContent`
+/// when present, else its one text content parsed (strictly) as JSON;
+/// otherwise why it cannot be read.
+fn tool_result_json(result: Option<&Json>) -> Result<Json, String> {
+    let Some(obj) = result.and_then(Json::as_object) else { return Err("the result is not an object".to_string()) };
+    if let Some(structured) = obj.get("structuredContent").filter(|s| !s.is_null()) {
+        return Ok(structured.clone());
+    }
+    match obj.get("content").and_then(Json::as_array).map(Vec::as_slice) {
+        Some([item]) if item.get("type").and_then(Json::as_str) == Some("text") => {
+            let text = item.get("text").and_then(Json::as_str).ok_or("a text content has no text")?;
+            ward_runtime::json::parse(text, "result", &ward_runtime::data::Path::Root("response"))
+                .map_err(|e| format!("the result's text is not JSON: {e}"))
+        }
+        Some(items) => Err(format!(
+            "the result has no `structuredContent` and {} content items (one text item holding JSON is read)",
+            items.len()
+        )),
+        None => Err("the result has no `structuredContent` and no `content` list".to_string()),
     }
 }
 
@@ -1276,6 +1337,26 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
     use super::*;
+
+    #[test]
+    fn a_tool_result_is_read_from_structured_content_or_its_one_json_text() {
+        let structured = json!({"structuredContent": {"tier": "vip"}, "content": [{"type": "text", "text": "Ann"}]});
+        assert_eq!(tool_result_json(Some(&structured)), Ok(json!({"tier": "vip"})));
+        let text = json!({"content": [{"type": "text", "text": "{\"tier\": \"vip\"}"}]});
+        assert_eq!(tool_result_json(Some(&text)), Ok(json!({"tier": "vip"})));
+        // Anything else is unreadable, and says why.
+        let unreadable = |result: Json| tool_result_json(Some(&result)).unwrap_err();
+        assert!(unreadable(json!({"content": [{"type": "text", "text": "tier: vip"}]})).contains("not JSON"));
+        // Strictly: a duplicate key is not read as one of its values.
+        let twice = json!({"content": [{"type": "text", "text": "{\"tier\": \"vip\", \"tier\": \"standard\"}"}]});
+        assert!(unreadable(twice).contains("not JSON"));
+        let two = json!({"content": [{"type": "text", "text": "{}"}, {"type": "text", "text": "{}"}]});
+        assert!(unreadable(two).contains("2 content items"));
+        assert!(unreadable(json!({"content": [{"type": "image", "data": "…"}]})).contains("1 content items"));
+        assert!(unreadable(json!({})).contains("no `content`"));
+        assert!(unreadable(json!("text")).contains("not an object"));
+        assert!(tool_result_json(None).is_err());
+    }
 
     #[test]
     fn tool_names_become_action_names() {

@@ -19,7 +19,9 @@ use ward_runtime::decision::{Effect, Reason};
 use ward_runtime::mask::{EnvKeys, Keys, StaticKeys};
 use ward_runtime::masking::Payload;
 use ward_runtime::state::{MemoryStore, StateStore};
-use ward_runtime::{Backend, Clock, Decision as RtDecision, Engine as RtEngine, Loaded, Request, Store, SystemClock};
+use ward_runtime::{
+    ActionResult, Backend, Clock, Decision as RtDecision, Engine as RtEngine, Loaded, Request, Store, SystemClock,
+};
 
 use crate::convert::{self, Invalid};
 use crate::decision::Decision;
@@ -675,6 +677,47 @@ impl Engine {
         }
         let inner = &self.inner;
         Ok(py.detach(|| inner.engine.record_at(&decision.request, decision.time)))
+    }
+
+    /// Reports what the action allowed by `decision` returned, to the
+    /// result flows that look at its action (flow conditions reading
+    /// `response`; docs/language.md §10.1). `result` is a dict, list or
+    /// other JSON-able value, or text (read as JSON). A result that cannot
+    /// be read is reported as unreadable, which makes those flows unknown
+    /// for their window (a forbid on them applies). Returns
+    /// `{"facts": [flow names], "unknown": [(flow name, why)], "errors": [...]}`.
+    fn record_result<'py>(
+        &self,
+        py: Python<'py>,
+        decision: &Decision,
+        result: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        if decision.decision.effect != Effect::Allow {
+            return Err(value_error("only the result of an allowed decision can be recorded"));
+        }
+        let out = PyDict::new(py);
+        if !self.inner.engine.loaded().records_results(&decision.request.action) {
+            // No result flow looks at the action: nothing to convert.
+            out.set_item("facts", Vec::<String>::new())?;
+            out.set_item("unknown", Vec::<(String, String)>::new())?;
+            out.set_item("errors", Vec::<String>::new())?;
+            return Ok(out);
+        }
+        let text = result.cast::<PyString>().ok().map(|s| s.to_cow().map(|c| c.into_owned())).transpose()?;
+        let json = match &text {
+            Some(t) => ward_runtime::json::parse(t, "result", &ward_runtime::data::Path::Root("response"))
+                .map_err(|e| format!("the result's text is not JSON: {e}")),
+            None => convert::to_json(result, "result", 0).map_err(|e| format!("{}: {}", e.field, e.message)),
+        };
+        let inner = &self.inner;
+        let record = py.detach(|| match &json {
+            Ok(j) => inner.engine.record_result_at(&decision.request, ActionResult::Json(j), decision.time),
+            Err(why) => inner.engine.record_result_at(&decision.request, ActionResult::Unreadable(why), decision.time),
+        });
+        out.set_item("facts", record.facts)?;
+        out.set_item("unknown", record.unreadable)?;
+        out.set_item("errors", record.errors)?;
+        Ok(out)
     }
 
     /// `payload` with the masks of `decision` applied: a dict or list (a new

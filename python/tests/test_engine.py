@@ -268,3 +268,66 @@ def test_action_names_follow_the_gateway():
     assert ward.action_name("send-email") == "send_email"
     assert ward.action_name("permit") == "permit_"
     assert ward.action_name("3d.render") == "_3d_render"
+
+
+RESULT_POLICY = """
+schema crm {
+  entity Agent
+  entity Customer
+  enum Tier { standard, vip }
+  action read_customer by [Agent] on [Customer] returns { tier: Tier }
+  action send_email by [Agent] on [Customer] with { external: Bool }
+}
+
+policy p {
+  @id("all")
+  permit
+
+  @id("no-mail-after-vip")
+  forbid action: send_email
+    when context.external && previously within 1h action: read_customer where response.tier == Tier::vip
+}
+"""
+
+
+def test_results_record_the_facts_of_result_flows(tmp_path):
+    (tmp_path / "p.ward").write_text(RESULT_POLICY)
+    engine = ward.Engine.from_paths(tmp_path)
+    bot = ("Agent", "bot")
+    read = lambda c: engine.decide(bot, "read_customer", ("Customer", c), at=NOON, session="s")  # noqa: E731
+    send = lambda: engine.decide(bot, "send_email", ("Customer", "c-1"), {"external": True}, at=NOON, session="s")  # noqa: E731
+    # The decision records nothing: the tier is in the result.
+    d = read("c-1")
+    assert d and send()
+    assert engine.record_result(d, {"tier": "standard", "name": "Bo"}) == {"facts": [], "unknown": [], "errors": []}
+    assert send()
+    # JSON text is read as JSON.
+    assert engine.record_result(read("c-2"), '{"tier": "vip"}')["facts"] == ["p.no-mail-after-vip/previously"]
+    denied = send()
+    assert not denied and [r.rule for r in denied.reasons] == ["p.no-mail-after-vip"]
+    # A result that cannot be read makes the flow unknown in its session: the forbid applies.
+    other = engine.decide(bot, "read_customer", ("Customer", "c-3"), at=NOON, session="t")
+    [(flow, why)] = engine.record_result(other, "not json")["unknown"]
+    assert flow == "p.no-mail-after-vip/previously" and "not JSON" in why
+    assert not engine.decide(bot, "send_email", ("Customer", "c-1"), {"external": True}, at=NOON, session="t")
+    with pytest.raises(ValueError):
+        engine.record_result(denied, {"tier": "vip"})
+
+
+def test_a_guarded_tool_reports_its_result_before_it_is_masked(tmp_path):
+    (tmp_path / "p.ward").write_text(RESULT_POLICY)
+    engine = ward.Engine.from_paths(tmp_path)
+
+    @ward.guard(engine=engine, principal=("Agent", "bot"), resource=lambda args: ("Customer", args["customer"]), session="s")
+    def read_customer(customer: str) -> dict:
+        return {"tier": "vip" if customer == "c-17" else "standard"}
+
+    @ward.guard(engine=engine, principal=("Agent", "bot"), resource=("Customer", "c-1"), session="s")
+    def send_email(external: bool) -> str:
+        return "sent"
+
+    read_customer("c-18")
+    assert send_email(True) == "sent"
+    read_customer("c-17")
+    with pytest.raises(ward.Denied):
+        send_email(True)

@@ -221,6 +221,9 @@ class ToolGuard:
     def after(self, call: Call, result: Any) -> Any:
         for error in call.engine.record(call.decision):
             log.warning("ward: `%s` ran but could not be recorded for flow rules: %s", call.action, error)
+        # Before masking: result flows read what the tool returned.
+        for error in call.engine.record_result(call.decision, result)["errors"]:
+            log.warning("ward: the result of `%s` could not be recorded for flow rules: %s", call.action, error)
         if not self.mask_result:
             return result
         return call.engine.mask(call.decision, result, part="result")

@@ -96,6 +96,14 @@ pub struct Entry {
     /// With `outcome`: the `seq` of the record of the decision it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_seq: Option<u64>,
+    /// With `outcome`: the result flows the call's result was recorded in
+    /// (flow names, never values: `Engine::record_result_at`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
+    /// With `outcome`: the result flows marked unknown for their window,
+    /// because the result could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_facts: Vec<String>,
 }
 
 /// The rank of a `@severity` value (unknown values rank lowest).
@@ -146,6 +154,8 @@ impl Entry {
             approved_by: None,
             outcome: None,
             decision_seq: None,
+            facts: Vec::new(),
+            unknown_facts: Vec::new(),
         }
     }
 
@@ -172,6 +182,8 @@ impl Entry {
             approved_by: None,
             outcome: None,
             decision_seq: None,
+            facts: Vec::new(),
+            unknown_facts: Vec::new(),
         }
     }
 
@@ -763,6 +775,8 @@ mod tests {
             approved_by: None,
             outcome: None,
             decision_seq: None,
+            facts: Vec::new(),
+            unknown_facts: Vec::new(),
         }
     }
 

@@ -344,6 +344,8 @@ impl<'a> Eval<'a> {
             Var::CurrentResource => u64::from(self.current.unwrap_or(frame).resource),
             Var::CurrentContext => self.current.unwrap_or(frame).context,
             Var::CurrentAction => u64::from(self.current.unwrap_or(frame).action),
+            // Set only while a result flow is recorded (`Engine::record_result_at`).
+            Var::Response => frame.response,
         }
     }
 

@@ -26,7 +26,7 @@ pub mod value;
 pub mod verdict;
 
 pub use decision::{Decision, Effect};
-pub use engine::{Backend, Checked, Clock, Engine, FixedClock, Loaded, SystemClock};
+pub use engine::{ActionResult, Backend, Checked, Clock, Engine, FixedClock, Loaded, ResultRecord, SystemClock};
 pub use request::{EntityUid, Request};
 pub use store::Store;
 pub use verdict::Verdict;

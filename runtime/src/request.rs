@@ -215,6 +215,9 @@ pub struct Frame {
     pub chain_set: Raw,
     /// The context record's handle.
     pub context: Raw,
+    /// The action's result, when a result flow is being recorded
+    /// ([`Frame::set_response`]); `Raw::MAX` otherwise.
+    pub response: Raw,
     /// Decision time, milliseconds since the epoch.
     pub now: i64,
     /// The request's own strings, sets and records (handles ≥ [`LOCAL`]).
@@ -299,6 +302,7 @@ impl Frame {
             chain: Vec::new(),
             chain_set: Raw::MAX,
             context: Raw::MAX,
+            response: Raw::MAX,
             now: 0,
             tables: Tables::local(),
             temp: Vec::new(),
@@ -320,6 +324,7 @@ impl Frame {
         self.scratch_records.get_mut().clear();
         self.chain_set = Raw::MAX;
         self.context = Raw::MAX;
+        self.response = Raw::MAX;
         self.now = now;
         let program: &Program = &store.program;
         let action = match store.action_index(&request.action) {
@@ -383,6 +388,23 @@ impl Frame {
         Ok(())
     }
 
+    /// Types the action's result `json` by `ty` (its `returns` type) and
+    /// lays it out as `response`. Fields the type does not declare are
+    /// ignored (a tool's result may say more than the policy reads); a
+    /// declared field of another type, a missing required one, or nesting
+    /// deeper than [`data::MAX_DEPTH`] is an error naming the path
+    /// (`response.tier`).
+    pub fn set_response(&mut self, store: &Store, json: &Json, ty: &ward_ir::Ty) -> Result<(), DataError> {
+        data::check_depth(json, "response")?;
+        let declared = declared_part(json, ty, 0)
+            .ok_or_else(|| data::error("response", format!("nested more than {} levels deep", data::MAX_DEPTH)))?;
+        let mut ents = FrameEntities { store, temp: &mut self.temp };
+        let program: &Program = &store.program;
+        let raw = data::value(&declared, ty, program, &mut self.tables, &mut ents, &data::Path::Root("response"), 0)?;
+        self.response = raw;
+        Ok(())
+    }
+
     /// The store's tables and this frame's, read together.
     pub fn view<'a>(&'a self, store: &'a Store) -> crate::value::View<'a> {
         crate::value::View { store: &store.tables, local: &self.tables, scratch: Some(&self.scratch) }
@@ -403,4 +425,30 @@ impl Frame {
             None => format!("#{index}"),
         }
     }
+}
+
+/// The part of `json` that `ty` declares: record fields the type does not
+/// name are left out, recursively (sets' elements, records' fields); other
+/// values are kept as they are, for [`data::value`] to check. `None` when
+/// the value nests deeper than [`data::MAX_DEPTH`]. Linear in the size of
+/// the declared part.
+fn declared_part(json: &Json, ty: &ward_ir::Ty, depth: usize) -> Option<Json> {
+    if depth > data::MAX_DEPTH {
+        return None;
+    }
+    Some(match (json, ty) {
+        (Json::Object(obj), ward_ir::Ty::Record(fields)) => {
+            let mut out = serde_json::Map::new();
+            for f in fields {
+                if let Some(v) = obj.get(&f.name) {
+                    out.insert(f.name.clone(), declared_part(v, &f.ty, depth + 1)?);
+                }
+            }
+            Json::Object(out)
+        }
+        (Json::Array(items), ward_ir::Ty::Set(element)) => {
+            Json::Array(items.iter().map(|i| declared_part(i, element, depth + 1)).collect::<Option<_>>()?)
+        }
+        (other, _) => other.clone(),
+    })
 }

@@ -9,8 +9,8 @@ use serde_json::Value as Json;
 use ward_ir::Program;
 use ward_ir::test_case::{Expectation, TestCase, TestStep};
 
-use crate::decision::{Decision, Effect};
-use crate::engine::{Backend, Engine, FixedClock, Loaded};
+use crate::decision::{Decision, Effect, EvalErrorOut};
+use crate::engine::{ActionResult, Backend, Engine, FixedClock, Loaded};
 use crate::request::Request;
 use crate::store::Store;
 
@@ -119,9 +119,21 @@ fn run_one(
                 }
             }
             TestStep::Entities(_) => {}
-            TestStep::Request { request, expectations, location } => {
+            TestStep::Request { request, result: reported, expectations, location } => {
                 let decision = match Request::from_json(request) {
-                    Ok(r) => engine.decide(&r),
+                    Ok(r) => {
+                        let mut decision = engine.decide(&r);
+                        // The action ran and returned `reported`: its result flows record it.
+                        if let Some(json) = reported
+                            && decision.effect == Effect::Allow
+                        {
+                            let record = engine.record_result_at(&r, ActionResult::Json(json), engine.clock().now_ms());
+                            decision
+                                .errors
+                                .extend(record.errors.into_iter().map(|message| EvalErrorOut { rule: None, message }));
+                        }
+                        decision
+                    }
                     Err(e) => Decision::refused(e.to_string()),
                 };
                 for r in decision.reasons.iter().filter_map(|r| r.rule.clone()) {

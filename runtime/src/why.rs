@@ -144,6 +144,7 @@ fn path_text(exprs: &[Expr], id: u32, strings: &[String]) -> Option<String> {
                 Var::CurrentResource => "current.resource",
                 Var::CurrentContext => "current.context",
                 Var::CurrentAction => "current.action",
+                Var::Response => "response",
             }
             .to_string(),
         ),

@@ -13,6 +13,7 @@
 //! fuzzer-chosen programs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
 mod generator;
 
 use std::sync::Mutex;
@@ -187,4 +188,86 @@ policy p {
         let tally = generator::check(&case).unwrap_or_else(|e| panic!("case {i}: {e:?}"));
         assert_eq!((tally.requests, tally.allow), (1, usize::from(*allow)), "case {i}: {req}");
     }
+}
+
+/// Result flows (flow conditions reading `response`): their facts and
+/// unknown marks are read by rules on both backends and both paths, which
+/// must decide alike at every step of a session.
+#[test]
+fn result_flows_agree_on_both_backends_and_paths() {
+    use serde_json::json;
+    use ward_runtime::engine::Backend;
+    use ward_runtime::{ActionResult, Request};
+    let source = r#"
+schema s {
+  entity Agent
+  entity Customer
+  entity Mailbox
+  enum Tier { standard, vip }
+  action read by [Agent] on [Customer] returns { tier: Tier, spend: Decimal, tags?: Set<String> }
+  action send by [Agent] on [Mailbox] with { external: Bool, amount: Decimal }
+}
+policy p {
+  @id("all") permit
+  @id("vip") forbid action: send
+    when context.external && previously within 1h action: read where response.tier == Tier::vip
+  @id("tagged") permit action: send
+    unless previously within 1h action: read where (response has tags && response.tags.contains("legal"))
+  @id("spend") forbid action: send
+    when sum(response.spend, within 1h action: read) + context.amount > 100.00
+  @id("reads") forbid action: send when count(within 1h action: read where response.tier == Tier::standard) > 2
+}
+"#;
+    let engines = [
+        common::engine_with(source, json!([]), Backend::Interpreter),
+        common::engine_with(source, json!([]), Backend::Jit),
+        common::engine_with(source, json!([]), Backend::Jit).without_fast_path(),
+    ];
+    let req = |action: &str, resource: (&str, &str), context: serde_json::Value, session: &str| {
+        let mut r = Request::from_json(&common::req(("Agent", "bot"), action, resource, context)).unwrap();
+        r.session = Some(session.to_string());
+        r
+    };
+    let results = [
+        json!({"tier": "standard", "spend": "10.00"}),
+        json!({"tier": "vip", "spend": 20}),
+        json!({"tier": "standard", "spend": "30.00", "tags": ["legal"], "extra": null}),
+        json!({"tier": "gold", "spend": "1.00"}),
+        json!({"tier": "standard"}),
+        json!({"tier": "standard", "spend": "9223372036854775807"}),
+        json!([1, 2]),
+    ];
+    let mut t = common::NOON;
+    let (mut effects, mut facts, mut unknown) = (std::collections::BTreeSet::new(), 0, 0);
+    for (i, result) in results.iter().enumerate() {
+        // Each result in its own session, and all of them in one.
+        for session in [format!("s{i}"), "all".to_string()] {
+            for (external, amount) in [(false, "1.00"), (true, "1.00"), (false, "95.00")] {
+                t += 1;
+                let send = req("send", ("Mailbox", "m"), json!({"external": external, "amount": amount}), &session);
+                let decisions: Vec<String> =
+                    engines.iter().map(|e| e.decide_at(&send, t).to_json().to_string()).collect();
+                assert!(
+                    decisions.iter().all(|d| *d == decisions[0]),
+                    "step {i} ({session}, {external}, {amount}): {decisions:#?}"
+                );
+                let d: serde_json::Value = serde_json::from_str(&decisions[0]).unwrap();
+                for r in d["reasons"].as_array().unwrap() {
+                    effects.insert(format!("{} {}", d["effect"], r["rule"]));
+                }
+            }
+            t += 1;
+            let read = req("read", ("Customer", "c"), json!({}), &session);
+            let records: Vec<_> =
+                engines.iter().map(|e| e.record_result_at(&read, ActionResult::Json(result), t)).collect();
+            assert!(records.iter().all(|r| *r == records[0]), "result {i}: {records:#?}");
+            facts += records[0].facts.len();
+            unknown += records[0].unreadable.len();
+        }
+    }
+    // The sequence reaches each rule, facts and unknown marks alike.
+    for expected in ["\"allow\" \"p.all\"", "\"deny\" \"p.vip\"", "\"deny\" \"p.spend\"", "\"deny\" \"p.reads\""] {
+        assert!(effects.iter().any(|e| e.contains(expected)), "{expected} never decided: {effects:?}");
+    }
+    assert!(facts > 0 && unknown > 0, "facts {facts}, unknown {unknown}");
 }

@@ -563,3 +563,63 @@ fn no_panic_and_no_allow_on_scrambled_requests() {
     }
     assert!(refusals > variants.len() / 2, "{refusals} of {}", variants.len());
 }
+
+/// An action's result (result flows, docs/language.md §10.1): nested too
+/// deep, it is refused unread and the flow marked unknown; very wide, only
+/// the fields its type declares are read, in time linear in its size.
+#[test]
+fn huge_and_deep_results_are_bounded() {
+    use ward_runtime::ActionResult;
+    let src = r#"
+schema s {
+  entity Agent
+  entity Doc
+  type Node = { next?: Set<String> }
+  action read by [Agent] on [Doc] returns { tier: String, node?: Node }
+  action send by [Agent] on [Doc]
+}
+policy p {
+  @id("all") permit
+  @id("after") forbid action: send when previously within 1h action: read where response.tier == "vip"
+}
+"#;
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let e = common::engine_with(src, json!([]), backend);
+        let read = Request::from_json(&common::req(("Agent", "a"), "read", ("Doc", "d"), json!({}))).unwrap();
+        let send = Request::from_json(&common::req(("Agent", "a"), "send", ("Doc", "d"), json!({}))).unwrap();
+        // Deeper than any value may nest: refused before it is read.
+        let mut deep = json!("leaf");
+        for _ in 0..(MAX_JSON_DEPTH + 10) {
+            deep = json!({ "tier": "standard", "node": deep });
+        }
+        let r = e.record_result_at(&read, ActionResult::Json(&deep), common::NOON);
+        assert!(r.unreadable[0].1.contains("nested more than"), "{r:?}");
+        assert_effect_is_deny(&e.decide_at(&send, common::NOON + 1));
+        // 200,000 fields the type does not declare, and the one it does.
+        let mut wide = serde_json::Map::new();
+        for i in 0..200_000 {
+            wide.insert(format!("field{i}"), json!(i));
+        }
+        wide.insert("tier".into(), json!("vip"));
+        let wide = Json::Object(wide);
+        let later = common::NOON + 2 * 3_600_000;
+        let started = std::time::Instant::now();
+        let r = e.record_result_at(&send_free(&read), ActionResult::Json(&wide), later);
+        let took = started.elapsed();
+        assert_eq!(r.facts, ["p.after/previously"], "{r:?}");
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+        println!("a result of 200,000 undeclared fields recorded in {took:?} ({backend:?})");
+    }
+}
+
+/// The same request in another session (the unknown mark of the first is its own).
+fn send_free(read: &Request) -> Request {
+    let mut r = read.clone();
+    r.session = Some("other".into());
+    r
+}
+
+fn assert_effect_is_deny(d: &Decision) {
+    assert_eq!(d.effect, Effect::Deny, "{}", d.explain());
+    assert!(d.errors.iter().any(|e| e.message.contains("could not be read")), "{}", d.explain());
+}

@@ -105,6 +105,14 @@ fn hostile_programs_are_refused_when_the_bundle_is_read() {
             "is not an earlier expression",
         ),
         (
+            "`response` read in a rule (only a result flow has a result; a rule's would be no value)",
+            Box::new(|p: &mut Program| {
+                let (r, e) = find(p, "p.team", |k, _| matches!(k, ExprKind::Var(ward_compiler::ir::Var::Resource)));
+                p.rules[r].exprs[e].kind = ExprKind::Var(ward_compiler::ir::Var::Response);
+            }),
+            "`response` outside a result flow",
+        ),
+        (
             "a condition naming a node that does not exist",
             Box::new(|p: &mut Program| {
                 p.rules[0].conditions[0].expr = 77_777;

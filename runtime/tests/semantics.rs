@@ -1044,3 +1044,153 @@ policy desk {
         assert!(d.explain().contains("is a group of actions"), "{}", d.explain());
     }
 }
+
+// ───────────────────────── §10.1 result flows ─────────────────────────
+
+const RESULT_SCHEMA: &str = r#"
+schema crm {
+  entity Agent
+  entity Customer
+  entity Mailbox
+  entity Account
+  enum Tier { standard, vip }
+  action read_customer by [Agent] on [Customer] returns { tier: Tier, name: String, tags?: Set<String> }
+  action fetch_invoice by [Agent] on [Customer] returns { account: Account, amount: Decimal }
+  action pay by [Agent] on [Account] with { amount: Decimal }
+  action send_email by [Agent] on [Mailbox] with { external: Bool }
+}
+"#;
+
+fn result_engines(policy: &str, check: impl Fn(&Engine)) {
+    let src = format!("{RESULT_SCHEMA}\n{policy}");
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        check(&common::engine_with(&src, json!([]), backend));
+    }
+}
+
+fn crm(action: &str, resource: (&str, &str), context: Json) -> Request {
+    let mut r = Request::from_json(&common::req(("Agent", "bot"), action, resource, context)).unwrap();
+    r.session = Some("s1".into());
+    r
+}
+
+const VIP_POLICY: &str = r#"
+  policy p {
+    @id("all") permit
+    @id("no-vip-mail")
+    forbid action: send_email
+      when context.external && previously within 1h action: read_customer where response.tier == Tier::vip
+  }
+"#;
+
+#[test]
+fn a_result_flow_records_what_the_result_says_not_the_decision() {
+    use ward_runtime::ActionResult;
+    result_engines(VIP_POLICY, |e| {
+        let read = crm("read_customer", ("Customer", "c-17"), json!({}));
+        let send = crm("send_email", ("Mailbox", "out"), json!({"external": true}));
+        // The decision alone records nothing: the fact is in the result.
+        assert_effect(&e.decide_at(&read, NOON), Effect::Allow);
+        assert_effect(&e.decide_at(&send, NOON + 1), Effect::Allow);
+        // A standard customer: no fact (fields the type does not declare are ignored).
+        let standard = json!({"tier": "standard", "name": "Bob", "phone": "555"});
+        let r = e.record_result_at(&read, ActionResult::Json(&standard), NOON + 2);
+        assert!(r.facts.is_empty() && r.unreadable.is_empty() && r.errors.is_empty(), "{r:?}");
+        assert_effect(&e.decide_at(&send, NOON + 3), Effect::Allow);
+        // A VIP: the fact is recorded by name, and the external mail is denied.
+        let vip = json!({"tier": "vip", "name": "Ann", "tags": ["gold"]});
+        let r = e.record_result_at(&read, ActionResult::Json(&vip), NOON + 4);
+        assert_eq!(r.facts, ["p.no-vip-mail/previously"]);
+        let d = e.decide_at(&send, NOON + 5);
+        assert_effect(&d, Effect::Deny);
+        assert_eq!(rules(&d), ["p.no-vip-mail"]);
+        // Another session never saw it; after the window, neither does this one.
+        let mut other = send.clone();
+        other.session = Some("s2".into());
+        assert_effect(&e.decide_at(&other, NOON + 6), Effect::Allow);
+        assert_effect(&e.decide_at(&send, NOON + 4 + HOUR + 1), Effect::Allow);
+        // Only the result flows of the request's action: a send's result records nothing.
+        let r = e.record_result_at(&send, ActionResult::Json(&json!({})), NOON);
+        assert_eq!(r, ward_runtime::ResultRecord::default());
+    });
+}
+
+#[test]
+fn a_result_that_cannot_be_read_makes_the_flow_unknown_for_its_window() {
+    use ward_runtime::ActionResult;
+    let policy = r#"
+      policy p {
+        @id("all") permit action in [read_customer, fetch_invoice, pay]
+        @id("no-vip-mail")
+        forbid action: send_email
+          when context.external && previously within 1h action: read_customer where response.tier == Tier::vip
+        @id("mail-unless-vip")
+        permit action: send_email
+          unless previously within 1h action: read_customer where response.tier == Tier::vip
+      }
+    "#;
+    result_engines(policy, |e| {
+        let read = crm("read_customer", ("Customer", "c-17"), json!({}));
+        let external = crm("send_email", ("Mailbox", "out"), json!({"external": true}));
+        let internal = crm("send_email", ("Mailbox", "out"), json!({"external": false}));
+        assert_effect(&e.decide_at(&internal, NOON), Effect::Allow);
+        for (i, bad) in [
+            json!({"tier": "platinum", "name": "Ann"}),
+            json!({"name": "Ann"}),
+            json!({"tier": 3, "name": "Ann"}),
+            json!("vip"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let t = NOON + (i as i64) * 2 * HOUR;
+            let r = e.record_result_at(&read, ActionResult::Json(bad), t);
+            assert!(r.facts.is_empty(), "{r:?}");
+            assert_eq!(r.unreadable.len(), 2, "both flows are marked: {r:?}");
+            assert!(r.unreadable[0].1.starts_with("response"), "the error names the place: {r:?}");
+            // The forbid applies (an error), the permit does not: denied either way.
+            let d = e.decide_at(&external, t + 1);
+            assert_effect(&d, Effect::Deny);
+            assert!(d.errors.iter().any(|x| x.message.contains("could not be read")), "{}", d.explain());
+            assert_effect(&e.decide_at(&internal, t + 1), Effect::Deny);
+            // The mark lasts the flow's window, like a fact.
+            assert_effect(&e.decide_at(&internal, t + HOUR + 1), Effect::Allow);
+        }
+        // A result that is no JSON at all, as the enforcement point reports it.
+        let r = e.record_result_at(&read, ActionResult::Unreadable("the tool returned an image"), NOON + 20 * HOUR);
+        assert_eq!(r.unreadable[0].1, "the tool returned an image");
+        assert_effect(&e.decide_at(&internal, NOON + 20 * HOUR + 1), Effect::Deny);
+        // A request that does not fit the policy set records nothing and says why.
+        let bad = crm("nope", ("Customer", "c-17"), json!({}));
+        assert_eq!(e.record_result_at(&bad, ActionResult::Json(&json!({})), NOON).errors.len(), 1);
+    });
+}
+
+#[test]
+fn sum_reads_results_and_correlates_by_their_values() {
+    use ward_runtime::ActionResult;
+    let policy = r#"
+      policy p {
+        @id("all") permit
+        @id("cap")
+        forbid action: pay
+          when sum(response.amount, within 24h by principal action: fetch_invoice where response.account == current.resource)
+               + context.amount > 100.00
+      }
+    "#;
+    result_engines(policy, |e| {
+        let fetch = crm("fetch_invoice", ("Customer", "c-1"), json!({}));
+        let invoice = |account: &str, amount: &str| json!({"account": {"type": "Account", "id": account}, "amount": amount, "memo": "ignored"});
+        for (account, amount) in [("a1", "60.00"), ("a2", "90.00"), ("a1", "30.00")] {
+            let r = e.record_result_at(&fetch, ActionResult::Json(&invoice(account, amount)), NOON);
+            assert_eq!(r.facts, ["p.cap/sum"], "{r:?}");
+        }
+        let pay = |account: &str, amount: &str| crm("pay", ("Account", account), json!({ "amount": amount }));
+        // a1: 60 + 30 already fetched.
+        assert_effect(&e.decide_at(&pay("a1", "10.00"), NOON + 1), Effect::Allow);
+        assert_effect(&e.decide_at(&pay("a1", "10.01"), NOON + 1), Effect::Deny);
+        // a2: 90.
+        assert_effect(&e.decide_at(&pay("a2", "10.01"), NOON + 1), Effect::Deny);
+        assert_effect(&e.decide_at(&pay("a3", "100.00"), NOON + 1), Effect::Allow);
+    });
+}

@@ -516,6 +516,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/decide", post(decide))
         .route("/v1/decide/batch", post(batch))
+        .route("/v1/results", post(results))
         .route("/v1/mask", post(mask))
         .route("/v1/mask/batch", post(mask_batch))
         .route("/v1/policy", get(policy))
@@ -678,6 +679,93 @@ async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
     };
     app.metrics.latency(Endpoint::Decide, start.elapsed());
     response
+}
+
+/// `/v1/results`: the enforcement point reports the result of a request it
+/// was allowed to carry out — `{"request": {…}, "result": JSON}`, or
+/// `{"request": {…}, "unreadable": "why"}` when the action's result could
+/// not be read as JSON — and the result flows that look at its action
+/// record it (docs/deploy.md). The request is bound to the caller's
+/// identity as `/v1/decide` binds it (scope `decide`). The answer names the
+/// facts recorded and the flows made unknown, never values; the audit
+/// record (stage `result`) names them too.
+async fn results(State(app): State<Arc<App>>, req: Request) -> Response {
+    let start = Instant::now();
+    let (caller, mut body) = match app.admit(req, Scope::Decide).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(obj) = body.as_object_mut() else {
+        return app
+            .bad_request("expected {\"request\": {…}, \"result\": …} or {\"request\": {…}, \"unreadable\": \"why\"}");
+    };
+    if let Some(key) = obj.keys().find(|k| !["request", "result", "unreadable"].contains(&k.as_str())) {
+        return app.bad_request(format!("{key}: not a field of a result report (request, result, unreadable)"));
+    }
+    let reported = match (obj.get("result"), obj.get("unreadable")) {
+        (Some(result), None) => Ok(result.clone()),
+        (None, Some(Json::String(why))) => Err(why.clone()),
+        (None, Some(_)) => {
+            return app.bad_request("unreadable: expected a string saying why the result cannot be read");
+        }
+        (None, None) => return app.bad_request("result: missing (or `unreadable` with why)"),
+        (Some(_), Some(_)) => return app.bad_request("result and unreadable: give one of them"),
+    };
+    let Some(request_json) = obj.get_mut("request") else { return app.bad_request("request: missing") };
+    if let Err(r) = app.bind(&caller, request_json, "request.") {
+        return app.refused(r);
+    }
+    let request = match app.request(request_json, "request.") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (record, version) = {
+        let current = app.policy.read();
+        let engine = &app.policy.engine;
+        let now = engine.clock().now_ms();
+        let record = match &reported {
+            Ok(result) => engine.record_result_at(&request, ward_runtime::ActionResult::Json(result), now),
+            Err(why) => engine.record_result_at(&request, ward_runtime::ActionResult::Unreadable(why), now),
+        };
+        (record, Arc::clone(&current))
+    };
+    // A request that does not fit the policy set is the client's error; a
+    // state store that failed is the service's.
+    if let Some(e) = record.errors.first() {
+        let fits = engine_fits(&app, &request);
+        return if fits {
+            app.fail(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, e.clone())
+        } else {
+            app.bad_request(e.clone())
+        };
+    }
+    if let Some(log) = &app.audit {
+        let now = app.policy.engine.clock().now_ms();
+        let mut entry = Entry::new(&request, &Decision::empty(Effect::Allow), &version.hash, now).at_stage("result");
+        entry.facts = record.facts.clone();
+        entry.unknown_facts = record.unreadable.iter().map(|(name, why)| format!("{name}: {why}")).collect();
+        if let Err(e) = log.append(entry) {
+            eprintln!("ward serve: {e}");
+            return app.fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Internal,
+                format!("the result could not be audited: {e}"),
+            );
+        }
+    }
+    let unknown: Vec<Json> = record.unreadable.iter().map(|(flow, why)| json!({ "flow": flow, "why": why })).collect();
+    let response = json_response(
+        StatusCode::OK,
+        &json!({ "facts": record.facts, "unknown": unknown, "policy": policy_json(&version) }),
+    );
+    app.metrics.latency(Endpoint::Results, start.elapsed());
+    response
+}
+
+/// Whether `request` fits the policy set being served (its action, parties
+/// and context are what the schema declares).
+fn engine_fits(app: &App, request: &ward_runtime::Request) -> bool {
+    app.policy.engine.prepare(request, 0).is_ok()
 }
 
 /// `/v1/decide/batch`, in memory bounded per item: the body's requests are

@@ -56,6 +56,7 @@ pub enum Endpoint {
     Batch,
     Mask,
     MaskBatch,
+    Results,
 }
 
 /// Why a request was answered with an error.
@@ -78,7 +79,7 @@ pub struct Metrics {
     /// allow, approval_required, deny.
     effects: [AtomicU64; 3],
     rules: RwLock<BTreeMap<String, AtomicU64>>,
-    latency: [Histogram; 4],
+    latency: [Histogram; 5],
     errors: [AtomicU64; ERROR_KINDS.len()],
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
@@ -149,7 +150,7 @@ impl Metrics {
             "# HELP ward_request_duration_seconds Time to answer decision requests.\n\
              # TYPE ward_request_duration_seconds histogram\n",
         );
-        for (endpoint, h) in ["decide", "batch", "mask", "mask_batch"].iter().zip(&self.latency) {
+        for (endpoint, h) in ["decide", "batch", "mask", "mask_batch", "results"].iter().zip(&self.latency) {
             h.render(&mut out, "ward_request_duration_seconds", &format!("endpoint=\"{endpoint}\","));
         }
         out.push_str(

@@ -30,6 +30,9 @@ pub struct Env {
     pub chain: Type,
     /// Quantifiers' variables in scope (`chain.any(l, …)` binds `l`), innermost last.
     pub locals: Vec<(Arc<str>, Type)>,
+    /// Inside a result flow's `where` or `sum` value: the type of the
+    /// earlier action's result (`response`).
+    pub response: Option<Type>,
 }
 
 impl Env {
@@ -44,6 +47,7 @@ impl Env {
             current: None,
             chain: Type::Error,
             locals: Vec::new(),
+            response: None,
         }
     }
 }
@@ -300,6 +304,7 @@ impl Cx<'_> {
             current: current.map(|c| Box::new(c.clone())),
             chain,
             locals: Vec::new(),
+            response: None,
         };
         for (which, ty, c) in constraints {
             self.scope_constraint(which, ty, c, &out);
@@ -611,6 +616,7 @@ impl Cx<'_> {
                 let links = env.current.as_ref().map_or(&env.chain, |c| &c.chain).clone();
                 return Type::List(Box::new(links));
             }
+            "response" if env.response.is_some() => return env.response.clone().unwrap_or(Type::Error),
             "current" => {
                 if env.current.is_some() {
                     return Type::Request;
@@ -680,6 +686,16 @@ impl Cx<'_> {
             }),
             _ => None,
         });
+        if n == "response" {
+            self.error(
+                "E0103",
+                name.span,
+                "`response` is only defined inside a flow condition's `where` or `sum` value",
+            )
+            .label("no result here")
+            .help("`response` is an earlier action's result: `previously within 1h action: read_customer where response.tier == Tier::vip`");
+            return Type::Error;
+        }
         self.error("E0103", name.span, format!("unknown name `{n}`"))
             .label("not an enum value, agent or built-in name")
             .help_opt(help);
@@ -1199,6 +1215,49 @@ impl Cx<'_> {
         }
     }
 
+    /// The type of `response` in a result flow: the `returns` type every
+    /// action of its scope declares (E0234 when one declares none or two
+    /// differ: the runtime types each result by it).
+    fn flow_response_type(&mut self, flow: &FlowExpr, past: &Env) -> Type {
+        let schema = Arc::clone(self.env);
+        let mut shared: Option<(Arc<str>, Type)> = None;
+        for a in &past.actions {
+            match schema.actions.get(a).and_then(|i| i.returns.clone()) {
+                None => {
+                    self.error(
+                        "E0234",
+                        flow.scope.span,
+                        format!(
+                            "action `{a}` declares no `returns` type, so this flow condition cannot read its `response`"
+                        ),
+                    )
+                    .label("an action without a result type")
+                    .help(format!(
+                        "declare `action {a} … returns {{ … }}`, or narrow the scope to actions that declare one"
+                    ));
+                    return Type::Error;
+                }
+                Some(t) => {
+                    match &shared {
+                        Some((first, ty)) if *ty != t => {
+                            self.error(
+                            "E0234",
+                            flow.scope.span,
+                            format!("actions `{first}` and `{a}` return different types, so `response` has no one type here"),
+                        )
+                        .label("results of different types")
+                        .help("split the condition into one flow per result type");
+                            return Type::Error;
+                        }
+                        Some(_) => {}
+                        None => shared = Some((a.clone(), t)),
+                    }
+                }
+            }
+        }
+        shared.map_or(Type::Error, |(_, t)| t)
+    }
+
     fn flow(&mut self, flow: &FlowExpr, span: Span, env: &Env) -> Type {
         match literals::duration_ms(&flow.window.raw) {
             Err(message) => {
@@ -1220,7 +1279,10 @@ impl Cx<'_> {
             Ok(_) => {}
         }
         let outer = env.current.as_deref().unwrap_or(env);
-        let past = self.scope_env(Some(&flow.scope), Some(outer));
+        let mut past = self.scope_env(Some(&flow.scope), Some(outer));
+        if is_result_flow(flow) {
+            past.response = Some(self.flow_response_type(flow, &past));
+        }
         if let Some(filter) = &flow.filter {
             self.condition(filter, &past, &Facts::new());
             self.flow_correlation(filter);
@@ -1270,13 +1332,34 @@ fn narrowed(names: &Arc<[Arc<str>]>, key: &str, facts: &Facts) -> Type {
     Type::entities(kept)
 }
 
+/// Whether a flow condition reads `response` (in its `where` or `sum`
+/// value): then it is a **result flow**, recorded when the enforcement
+/// point reports the earlier action's result.
+pub fn is_result_flow(flow: &FlowExpr) -> bool {
+    let value = match &flow.kind {
+        FlowKind::Sum(v) => Some(v),
+        FlowKind::Previously | FlowKind::Count => None,
+    };
+    flow.filter.iter().chain(value).any(mentions_response)
+}
+
+/// Whether `e` mentions the name `response`.
+pub fn mentions_response(e: &Expr) -> bool {
+    mentions_name(e, "response")
+}
+
 /// Whether `e` mentions `current`.
 pub fn mentions_current(e: &Expr) -> bool {
+    mentions_name(e, "current")
+}
+
+/// Whether `e` mentions the bare name `name` (iteratively: no stack).
+fn mentions_name(e: &Expr, name: &str) -> bool {
     let mut found = false;
     let mut stack = vec![e];
     while let Some(e) = stack.pop() {
         match &e.kind {
-            ExprKind::Name(n) if n.name == "current" => found = true,
+            ExprKind::Name(n) if n.name == name => found = true,
             ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => stack.push(base),
             ExprKind::MethodCall { receiver, args, .. } => {
                 stack.push(receiver);

@@ -21,7 +21,7 @@ use crate::schema::{SchemaEnv, schema_env};
 use crate::symbols::{Symbols, symbols};
 use crate::units::{Loc, Unit, UnitKey, unit};
 
-pub use expr::{Env, Facts, MAX_HAS_PATH, conjuncts, mentions_current, path_key};
+pub use expr::{Env, Facts, MAX_HAS_PATH, conjuncts, is_result_flow, mentions_current, path_key};
 pub(crate) use expr::{contains_call, negated_left_operand};
 pub use items::MASK_METHODS;
 

@@ -143,8 +143,33 @@ impl Cx<'_> {
         self.request_parties(request, action.as_deref(), info.as_ref());
         self.request_context(request, action.as_deref(), info.as_ref());
         self.request_chain_and_session(request);
+        if let Some(result) = &request.result {
+            self.request_result(result, action.as_deref(), info.as_ref());
+        }
         for x in &request.expectations {
             self.expectation(x);
+        }
+    }
+
+    /// `returns VALUE`: test data, reported as the action's result after an
+    /// allow. Its action must declare a `returns` type; the value is not
+    /// held to it (a test may give a malformed result on purpose: it is
+    /// typed at run time, as a tool's result is).
+    fn request_result(&mut self, result: &Expr, action: Option<&str>, info: Option<&ActionInfo>) {
+        if !is_test_data(result) {
+            self.error("E0218", result.span, "a result is data: literals, entity references, sets and records")
+                .label("not data");
+            return;
+        }
+        let (Some(action), Some(info)) = (action, info) else { return };
+        if info.returns.is_none() {
+            self.error(
+                "E0218",
+                result.span,
+                format!("action `{action}` declares no `returns` type, so no flow condition reads its result"),
+            )
+            .label("a result no policy reads")
+            .help(format!("declare `action {action} … returns {{ … }}`, or remove `returns …` from the test"));
         }
     }
 
@@ -331,4 +356,18 @@ impl Cx<'_> {
 /// The request's field `name`, if written.
 fn request_field<'r>(request: &'r RequestStep, name: &str) -> Option<&'r RecordEntry> {
     request.fields.iter().find(|f| f.key.name() == name)
+}
+
+/// Whether `e` is test data: literals, names (enum values), entity
+/// references, constructor calls, negated numbers, sets and records of them.
+fn is_test_data(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::Name(_) | ExprKind::EnumRef { .. } | ExprKind::EntityRef(_) => true,
+        ExprKind::Call { args, .. } => args.iter().all(is_test_data),
+        ExprKind::Unary { op: UnaryOp::Neg, operand } => is_test_data(operand),
+        ExprKind::Paren(inner) => is_test_data(inner),
+        ExprKind::Set(items) => items.iter().all(is_test_data),
+        ExprKind::Record(entries) => entries.iter().all(|en| is_test_data(&en.value)),
+        _ => false,
+    }
 }

@@ -544,6 +544,17 @@ impl Completer<'_> {
         for v in ["now", "actor", "chain"] {
             self.out.push(Completion::new(v, CompletionKind::Variable).detail("built-in"));
         }
+        // Inside a flow's `where`: the earlier action's result, when its actions declare one.
+        let scope = self.scope_env();
+        if scope.current.is_some() {
+            let returns: Vec<Type> = scope.actions.iter().filter_map(|a| env.actions.get(a)?.returns.clone()).collect();
+            if let Some(t) = returns.first()
+                && returns.len() == scope.actions.len()
+            {
+                let detail = format!("the earlier action's result: {t} (a result flow)");
+                self.out.push(Completion::new("response", CompletionKind::Variable).detail(detail));
+            }
+        }
         for (q, info) in &env.enums {
             for v in &info.variants {
                 self.out.push(Completion::new(&**v, CompletionKind::EnumValue).detail(format!("{q}::{v}")));

@@ -25,6 +25,12 @@ pub struct Loaded {
     /// Per action: whether a flow condition records it (then an allow
     /// updates the session's history).
     pub(super) recorded: Vec<bool>,
+    /// Per action: whether a result flow looks at it (then the enforcement
+    /// point's report of its result is recorded: `Engine::record_result_at`).
+    pub(super) results: Vec<bool>,
+    /// Per flow condition, its name for audit records and errors: the id
+    /// of the rule that reads it and its kind (`p.no-vip-mail/previously`).
+    pub flow_names: Vec<String>,
     pub jit: Option<Jit>,
     /// Why the JIT is not available, when it is not.
     pub jit_error: Option<String>,
@@ -59,13 +65,16 @@ impl Loaded {
             })
             .collect();
         let mut recorded = vec![false; program.actions.len()];
+        let mut results = vec![false; program.actions.len()];
         for flow in &program.flows {
+            let marks = if flow.response.is_some() { &mut results } else { &mut recorded };
             for a in &flow.actions {
-                if let Some(r) = recorded.get_mut(*a as usize) {
+                if let Some(r) = marks.get_mut(*a as usize) {
                     *r = true;
                 }
             }
         }
+        let flow_names = flow_names(&program);
         let agents = program
             .agents
             .iter()
@@ -91,7 +100,19 @@ impl Loaded {
                 format!("{h:016x}")
             })
             .collect();
-        Loaded { prepared, store, buckets, agents, recorded, jit, jit_error, scanner, flow_fingerprints }
+        Loaded {
+            prepared,
+            store,
+            buckets,
+            agents,
+            recorded,
+            results,
+            flow_names,
+            jit,
+            jit_error,
+            scanner,
+            flow_fingerprints,
+        }
     }
 
     pub fn program(&self) -> &Program {
@@ -136,6 +157,50 @@ impl Loaded {
         let fingerprint = self.flow_fingerprints.get(index as usize).map_or("", String::as_str);
         format!("flow/{fingerprint}/{group}/{correlation}")
     }
+
+    /// The state key marking that a result flow met a result it could not
+    /// read, for a group (whatever the correlation): while the mark is in
+    /// the window, reading the flow is an evaluation error.
+    pub fn unreadable_key(&self, index: u32, group: &str) -> String {
+        let fingerprint = self.flow_fingerprints.get(index as usize).map_or("", String::as_str);
+        format!("flow-unreadable/{fingerprint}/{group}")
+    }
+
+    /// Whether a result flow looks at `action`: then its result is worth
+    /// reporting (`Engine::record_result_at`).
+    pub fn records_results(&self, action: &str) -> bool {
+        self.store.action_index(action).and_then(|a| self.results.get(a as usize).copied()).unwrap_or(false)
+    }
+}
+
+/// Each flow's name: the id of the first rule whose conditions read it,
+/// and its kind.
+fn flow_names(program: &Program) -> Vec<String> {
+    let mut names: Vec<Option<String>> = vec![None; program.flows.len()];
+    for rule in &program.rules {
+        for e in &rule.exprs {
+            if let ir::ExprKind::Flow(k) = e.kind
+                && let Some(slot) = names.get_mut(k as usize)
+                && slot.is_none()
+            {
+                *slot = Some(rule.id.clone());
+            }
+        }
+    }
+    program
+        .flows
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(k, (f, rule))| {
+            let kind = match f.kind {
+                ir::FlowKind::Previously => "previously",
+                ir::FlowKind::Count => "count",
+                ir::FlowKind::Sum => "sum",
+            };
+            format!("{}/{kind}", rule.unwrap_or_else(|| format!("flow{k}")))
+        })
+        .collect()
 }
 
 /// A bucket's rules, with the pinned ones indexed by store entity.

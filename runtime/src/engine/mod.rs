@@ -19,6 +19,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use flows::{ActionResult, ResultRecord};
 pub use loaded::{Bucket, Loaded};
 
 use crate::decision::{Decision, Effect};
