@@ -10,6 +10,7 @@
 //!   section of `docs/performance.md` and the plots in `docs/plots/`.
 
 pub mod apps;
+pub mod cedar_diff;
 pub mod cedar_gen;
 pub mod contenders;
 pub mod generate;

@@ -1,0 +1,135 @@
+//! Differential testing against Cedar itself: a random well-typed Cedar
+//! application ([`crate::cedar_gen`]), its policies imported by
+//! `ward import cedar`'s library, every request decided by cedar-policy and
+//! by Ward's interpreter and JIT. They must agree, except where Ward's one
+//! documented difference applies — a `forbid` whose condition fails with an
+//! error applies in Ward (fail closed) and is skipped by Cedar — which is
+//! tagged, counted and required to deny in Ward.
+//!
+//! Driven by `bench/tests/cedar_differential.rs` (CI) and by the fuzz target
+//! `fuzz/fuzz_targets/cedar_differential.rs` (longer hunts).
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use serde_json::Value as Json;
+use ward_runtime::engine::Backend;
+use ward_runtime::{Effect, Request};
+
+use crate::cedar_gen::App;
+use crate::contenders::compile;
+
+/// Policies per generated application.
+pub const POLICIES: usize = 8;
+/// Requests per generated application.
+pub const REQUESTS: usize = 250;
+
+/// What a run covered.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Tally {
+    pub apps: usize,
+    pub cases: usize,
+    pub allows: usize,
+    /// Requests on which a forbid failed with an error: Ward denies, Cedar may not.
+    pub erroring_forbids: usize,
+    /// Generated policies Cedar's strict validator refused (not tested).
+    pub dropped_policies: usize,
+    pub kept_policies: usize,
+}
+
+/// The policies Cedar's strict validator accepts.
+fn valid_policies(schema: &cedar_policy::Schema, app: &App) -> Vec<String> {
+    app.policies
+        .iter()
+        .filter(|p| {
+            cedar_policy::PolicySet::from_str(p).is_ok_and(|set| {
+                cedar_policy::Validator::new(schema.clone())
+                    .validate(&set, cedar_policy::ValidationMode::Strict)
+                    .validation_passed()
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+fn uid(value: Option<&Json>) -> Result<cedar_policy::EntityUid, String> {
+    cedar_policy::EntityUid::from_json(value.cloned().unwrap_or(Json::Null)).map_err(|e| format!("cedar uid: {e}"))
+}
+
+/// Generates the application of `seed` and compares every request.
+/// `Err` describes the first disagreement (or a failure to import or
+/// compile what Cedar accepts), with what reproduces it.
+pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
+    let app = App::generate(seed, POLICIES, REQUESTS);
+    let what = |extra: &str| format!("seed {seed}: {extra}\nschema:\n{}", app.schema);
+    let (schema, _) = cedar_policy::Schema::from_cedarschema_str(&app.schema).map_err(|e| what(&e.to_string()))?;
+    let policies = valid_policies(&schema, &app);
+    tally.dropped_policies += app.policies.len() - policies.len();
+    tally.kept_policies += policies.len();
+    let policy_text = policies.join("\n");
+    let cedar_set = cedar_policy::PolicySet::from_str(&policy_text).map_err(|e| what(&e.to_string()))?;
+    let forbids: BTreeSet<String> = cedar_set
+        .policies()
+        .filter(|p| p.effect() == cedar_policy::Effect::Forbid)
+        .map(|p| p.id().to_string())
+        .collect();
+    let cedar_entities = cedar_policy::Entities::from_json_value(app.entities.clone(), Some(&schema))
+        .map_err(|e| what(&format!("cedar entities: {e}")))?;
+
+    let imported = ward_import::import_cedar(&ward_import::CedarSources {
+        schema: ward_import::SchemaSource::Human(&app.schema),
+        policies: &policy_text,
+        policy_name: "generated",
+    })
+    .map_err(|e| what(&format!("import: {e:?}\npolicies:\n{policy_text}")))?;
+    let files = [("schema.ward", imported.schema.as_str()), ("policy.ward", imported.policy.as_str())];
+    let ward_text = || format!("{}\n{}", imported.schema, imported.policy);
+    let jit = compile(&files, &app.entities, Backend::Jit).map_err(|e| what(&format!("{e}\n{}", ward_text())))?;
+    let interp =
+        compile(&files, &app.entities, Backend::Interpreter).map_err(|e| what(&format!("{e}\n{}", ward_text())))?;
+
+    let authorizer = cedar_policy::Authorizer::new();
+    for request in &app.requests {
+        let action = uid(request.get("action"))?;
+        let context = cedar_policy::Context::from_json_value(
+            request.get("context").cloned().unwrap_or(Json::Null),
+            Some((&schema, &action)),
+        )
+        .map_err(|e| what(&format!("cedar context {request}: {e}")))?;
+        let cedar_request = cedar_policy::Request::new(
+            uid(request.get("principal"))?,
+            action,
+            uid(request.get("resource"))?,
+            context,
+            Some(&schema),
+        )
+        .map_err(|e| what(&format!("cedar request {request}: {e}")))?;
+        let response = authorizer.is_authorized(&cedar_request, &cedar_set, &cedar_entities);
+        let erroring_forbid = response.diagnostics().errors().any(|e| match e {
+            cedar_policy::AuthorizationError::PolicyEvaluationError(e) => forbids.contains(&e.policy_id().to_string()),
+        });
+        // The documented difference: Cedar skips an erroring forbid; Ward applies it.
+        let expected = response.decision() == cedar_policy::Decision::Allow && !erroring_forbid;
+        tally.erroring_forbids += usize::from(erroring_forbid);
+        let ward_request =
+            Request::from_json_str(&request.to_string()).map_err(|e| what(&format!("ward request: {e}")))?;
+        for (engine, backend) in [(&jit, "jit"), (&interp, "interpreter")] {
+            let decision = engine.decide(&ward_request);
+            if (decision.effect == Effect::Allow) != expected {
+                return Err(what(&format!(
+                    "{backend}: request {request}\ncedar: {:?} (erroring forbid: {erroring_forbid}, errors: {:?})\n\
+                     ward: {:?} {:?}\npolicies:\n{policy_text}\nward:\n{}",
+                    response.decision(),
+                    response.diagnostics().errors().map(ToString::to_string).collect::<Vec<_>>(),
+                    decision.effect,
+                    decision.errors,
+                    ward_text()
+                )));
+            }
+        }
+        tally.cases += 1;
+        tally.allows += usize::from(expected);
+    }
+    tally.apps += 1;
+    Ok(())
+}
