@@ -18,6 +18,7 @@ mod policy;
 mod schema;
 mod text;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The schema's source and its form.
@@ -48,6 +49,8 @@ pub struct Imported {
     pub policy: String,
     /// Every construct that was rewritten or needs the reader's attention.
     pub notes: Vec<Note>,
+    /// Each Cedar template's id → its Ward id (`POLICY.ID`), which links name.
+    pub templates: BTreeMap<String, String>,
 }
 
 /// A construct written differently in Ward than in Cedar (or a difference
@@ -138,7 +141,8 @@ fn import_on_this_thread(sources: &CedarSources<'_>) -> Result<Imported, Vec<Imp
     let mut report = Report::default();
     let schema_json = read_schema(sources.schema).map_err(|e| vec![e])?;
     let schema = schema::translate(&schema_json, sources.policy_name, &mut report);
-    let policy = policy::translate(sources.policies, sources.policy_name, &schema.names, &mut report);
+    let mut templates = BTreeMap::new();
+    let policy = policy::translate(sources.policies, sources.policy_name, &schema.names, &mut report, &mut templates);
     if report.errors.is_empty() {
         cedar_validation(sources, &mut report);
     }
@@ -147,7 +151,7 @@ fn import_on_this_thread(sources: &CedarSources<'_>) -> Result<Imported, Vec<Imp
     }
     let schema_text = format("schema.ward", &schema.text)?;
     let policy_text = format("policy.ward", &policy)?;
-    Ok(Imported { schema: schema_text, policy: policy_text, notes: report.notes })
+    Ok(Imported { schema: schema_text, policy: policy_text, notes: report.notes, templates })
 }
 
 fn read_schema(source: SchemaSource<'_>) -> Result<serde_json::Value, ImportError> {
@@ -173,6 +177,50 @@ fn read_schema(source: SchemaSource<'_>) -> Result<serde_json::Value, ImportErro
     fragment
         .to_json_value()
         .map_err(|e| ImportError { place: place.into(), message: format!("Cedar could not export the schema: {e}") })
+}
+
+/// Cedar's template links → Ward's links file: each link's `template_id`
+/// becomes the imported template's Ward id; the link id and the slot
+/// values (entity references in any of Cedar's forms, which Ward reads) are
+/// kept. Cedar's CLI writes `link_id`/`args` where its API writes
+/// `new_id`/`values`; both are read. Every problem is reported, naming the link.
+pub fn cedar_links(links: &str, templates: &BTreeMap<String, String>) -> Result<String, Vec<ImportError>> {
+    let fail = |place: &str, message: String| vec![ImportError { place: place.to_string(), message }];
+    let value: serde_json::Value = serde_json::from_str(links).map_err(|e| fail("links", format!("not JSON: {e}")))?;
+    let Some(list) = value.as_array() else {
+        return Err(fail("links", "not a JSON array of links".into()));
+    };
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, link) in list.iter().enumerate() {
+        let place = format!("links[{i}]");
+        let field = |names: &[&str]| names.iter().find_map(|n| link.get(*n));
+        let (Some(template), Some(id), Some(values)) =
+            (field(&["template_id"]), field(&["new_id", "link_id"]), field(&["values", "args"]))
+        else {
+            errors.push(ImportError {
+                place,
+                message: "a link has `template_id`, `new_id` (or `link_id`) and `values` (or `args`)".into(),
+            });
+            continue;
+        };
+        let Some(ward_id) = template.as_str().and_then(|t| templates.get(t)) else {
+            let known: Vec<&str> = templates.keys().map(String::as_str).collect();
+            errors.push(ImportError {
+                place,
+                message: format!(
+                    "`template_id` {template} names no imported template (templates: {})",
+                    known.join(", ")
+                ),
+            });
+            continue;
+        };
+        out.push(serde_json::json!({ "template_id": ward_id, "new_id": id, "values": values }));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    serde_json::to_string_pretty(&out).map_err(|e| fail("links", e.to_string()))
 }
 
 /// What Cedar's own validator says about the policies: a policy Cedar's

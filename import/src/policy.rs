@@ -26,7 +26,15 @@ const ATOM: u8 = 7;
 /// the importer must not depend on that to stay total.
 const MAX_DEPTH: usize = 20_000;
 
-pub fn translate(source: &str, policy_name: &str, names: &Names, report: &mut Report) -> String {
+/// The policy block, and for each Cedar template its Ward id (`POLICY.ID`),
+/// which links name.
+pub fn translate(
+    source: &str,
+    policy_name: &str,
+    names: &Names,
+    report: &mut Report,
+    templates: &mut std::collections::BTreeMap<String, String>,
+) -> String {
     let mut out = String::new();
     let set = match cedar_policy::PolicySet::from_str(source) {
         Ok(set) => set,
@@ -35,40 +43,41 @@ pub fn translate(source: &str, policy_name: &str, names: &Names, report: &mut Re
             return out;
         }
     };
-    if set.templates().next().is_some() {
-        for t in set.templates() {
-            report.error(
-                t.id().as_ref(),
-                "a template (`?principal` / `?resource`): import templates once Ward's template syntax lands; \
-                 static policies are imported",
-            );
-        }
-    }
     let (comments, trailing) = comments::by_policy(source);
-    let mut policies: Vec<&cedar_policy::Policy> = set.policies().collect();
-    // Cedar names a file's policies `policy0`, `policy1`, … in source order.
-    policies.sort_by_key(|p| position(p.id().as_ref()));
+    // Static policies and templates, in source order: Cedar names a file's
+    // policies `policy0`, `policy1`, … in order, templates included.
+    let mut items: Vec<(String, Result<Value, String>, bool)> = set
+        .policies()
+        .map(|p| (p.id().to_string(), p.to_json().map_err(|e| e.to_string()), false))
+        .chain(set.templates().map(|t| (t.id().to_string(), t.to_json().map_err(|e| e.to_string()), true)))
+        .collect();
+    items.sort_by_key(|(id, _, _)| position(id));
 
     let name = if is_ident(policy_name) { policy_name } else { "cedar" };
     let _ = writeln!(out, "policy {name} {{");
     let mut ids = BTreeSet::new();
-    for (index, policy) in policies.iter().enumerate() {
-        let cedar_id = policy.id().to_string();
+    for (index, (cedar_id, json, template)) in items.iter().enumerate() {
         if index > 0 {
             out.push('\n');
         }
-        for line in position(&cedar_id).and_then(|i| comments.get(i)).into_iter().flatten() {
+        for line in position(cedar_id).and_then(|i| comments.get(i)).into_iter().flatten() {
             let _ = writeln!(out, "  // {line}");
         }
-        let json = match policy.to_json() {
+        let json = match json {
             Ok(json) => json,
             Err(e) => {
-                report.error(&cedar_id, format!("Cedar could not export the policy: {e}"));
+                report.error(cedar_id, format!("Cedar could not export the policy: {e}"));
                 continue;
             }
         };
         let mut rule = Rule { place: cedar_id.clone(), names, report, principals: None, resources: None };
-        let text = rule.policy(&json, &cedar_id, &mut ids);
+        let (text, ward_id) = rule.policy(json, cedar_id, &mut ids, *template);
+        if *template {
+            // Links name a template by Cedar's id (`policy0`), or, as
+            // Cedar's CLI does, by its `@id` annotation: both are known.
+            templates.insert(cedar_id.clone(), format!("{name}.{ward_id}"));
+            templates.insert(ward_id.clone(), format!("{name}.{ward_id}"));
+        }
         out.push_str(&text);
     }
     for line in &trailing {
@@ -121,7 +130,8 @@ impl Rule<'_> {
         self.report.note(&place, message);
     }
 
-    fn policy(&mut self, json: &Value, cedar_id: &str, ids: &mut BTreeSet<String>) -> String {
+    /// The rule's text and its Ward id.
+    fn policy(&mut self, json: &Value, cedar_id: &str, ids: &mut BTreeSet<String>, template: bool) -> (String, String) {
         let mut out = String::new();
         let annotations = json.get("annotations").and_then(Value::as_object);
         let id = match annotations.and_then(|a| a.get("id")).and_then(Value::as_str) {
@@ -150,6 +160,9 @@ impl Rule<'_> {
             }
         }
         let _ = writeln!(out, "  @id({})", string(&id));
+        if template {
+            out.push_str("  @template\n");
+        }
         let effect = match json.get("effect").and_then(Value::as_str) {
             Some("permit") => "permit",
             Some("forbid") => "forbid",
@@ -165,11 +178,11 @@ impl Rule<'_> {
             for line in rule.lines() {
                 let _ = writeln!(out, "  // {}", line.trim_start());
             }
-            return out;
+            return (out, id);
         }
         out.push_str("  ");
         self.rule_text(json, effect, &mut out);
-        out
+        (out, id)
     }
 
     /// The rule after its annotations: effect, scope and conditions.
@@ -371,7 +384,10 @@ impl Rule<'_> {
         let op = constraint.get("op").and_then(Value::as_str)?;
         let target = |rule: &mut Self, c: &Value| -> String {
             if let Some(slot) = c.get("slot").and_then(Value::as_str) {
-                return rule.error(format!("slot {slot}: templates are not imported yet")).text;
+                return match slot {
+                    "?principal" | "?resource" => slot.to_string(),
+                    other => rule.error(format!("slot `{other}` has no Ward equivalent")).text,
+                };
             }
             match c.get("entity") {
                 Some(e) => rule.entity(e).text,
@@ -477,7 +493,7 @@ impl Rule<'_> {
                 Some(v @ ("principal" | "action" | "resource" | "context")) => Printed::new(v.to_string(), ATOM),
                 other => self.error(format!("unknown variable {other:?}")),
             },
-            "Slot" => self.error(format!("slot {arg}: templates are not imported yet")),
+            "Slot" => self.error(format!("slot {arg} in a condition: Ward's slots are in scopes only (as Cedar's)")),
             "Unknown" => self.error("a partial-evaluation unknown cannot be imported"),
             "!" => {
                 let inner = self.operand(arg, "arg", true, depth);

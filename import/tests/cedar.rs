@@ -62,7 +62,6 @@ fn what_ward_cannot_say_is_refused_by_name() {
         (SMALL, "permit(principal, action, resource) when { principal.getTag(\"x\") == 1 };", "`getTag`: entity tags"),
         (SMALL, "permit(principal, action, resource) when { 2 * 3 == 6 };", "multiplication"),
         (SMALL, r#"permit(principal, action, resource) when { "a*b" like "a\*b" };"#, "cannot match a literal `*`"),
-        (SMALL, "permit(principal == ?principal, action, resource);", "a template"),
         (SMALL, "permit(principal, action, resource) when { (if true then 1 else 2) == 1 };", "outside a condition"),
         (SMALL, r#"permit(principal, action, resource) when { ip("10.0.0.1").isMulticast() };"#, "`isMulticast`"),
         (
@@ -93,6 +92,52 @@ fn what_ward_cannot_say_is_refused_by_name() {
         let errors = errors(schema, policies);
         assert!(errors.iter().any(|e| e.contains(expected)), "{policies}: expected `{expected}` among {errors:#?}");
     }
+}
+
+#[test]
+fn templates_and_their_links_are_imported() {
+    let imported = import(
+        SMALL,
+        "@id(\"share\")\npermit(principal == ?principal, action == Action::\"view\", resource in ?resource);\n\
+         permit(principal is User in ?principal, action, resource) when { resource.owner == principal };",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let policy = &imported.policy;
+    assert!(
+        policy.contains(
+            "@id(\"share\")\n  @template\n  permit principal == ?principal, action == view, resource in ?resource"
+        ),
+        "{policy}"
+    );
+    assert!(policy.contains("@template\n  permit principal: User in ?principal"), "{policy}");
+    // By Cedar's id and by the `@id` Cedar's CLI uses.
+    assert_eq!(imported.templates.get("policy0").map(String::as_str), Some("clinic.share"));
+    assert_eq!(imported.templates.get("share").map(String::as_str), Some("clinic.share"));
+    assert_eq!(imported.templates.get("policy1").map(String::as_str), Some("clinic.policy1"));
+
+    let links = ward_import::cedar_links(
+        r#"[{"template_id": "share", "link_id": "l1", "args": {"?principal": "User::\"a\"", "?resource": {"type": "Doc", "id": "d"}}},
+            {"template_id": "policy1", "new_id": "l2", "values": {"?principal": {"__entity": {"type": "User", "id": "b"}}}}]"#,
+        &imported.templates,
+    )
+    .unwrap();
+    let links: serde_json::Value = serde_json::from_str(&links).unwrap();
+    assert_eq!(links[0]["template_id"], "clinic.share");
+    assert_eq!(links[0]["new_id"], "l1");
+    assert_eq!(links[0]["values"]["?principal"], "User::\"a\"");
+    assert_eq!(links[1]["template_id"], "clinic.policy1");
+
+    let refused = ward_import::cedar_links(
+        r#"[{"template_id": "nope", "new_id": "x", "values": {}}, {"template_id": "share"}]"#,
+        &imported.templates,
+    )
+    .unwrap_err();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].to_string().starts_with("links[0]: `template_id` \"nope\" names no imported template"),
+        "{refused:?}"
+    );
+    assert!(refused[1].to_string().starts_with("links[1]: a link has"), "{refused:?}");
 }
 
 #[test]

@@ -5,9 +5,10 @@
 //! in it; ARCHITECTURE.md). `ward import cedar` runs it, reads its answer —
 //! one JSON object on stdout — and writes and checks the files itself.
 //!
-//! Usage: `ward-import-cedar --schema FILE --policies FILE --name NAME`.
-//! Answer: `{"schema", "policy", "notes": [{"place", "message"}]}` with exit
-//! status 0, or `{"errors": [{"place", "message"}]}` with 1; 2 on usage errors.
+//! Usage: `ward-import-cedar --schema FILE --policies FILE --name NAME [--links FILE]`.
+//! Answer: `{"schema", "policy", "links"?, "notes": [{"place", "message"}]}`
+//! with exit status 0, or `{"errors": [{"place", "message"}]}` with 1; 2 on
+//! usage errors.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,7 +30,7 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("error: {message}\nusage: ward-import-cedar --schema FILE --policies FILE --name NAME");
+    eprintln!("error: {message}\nusage: ward-import-cedar --schema FILE --policies FILE --name NAME [--links FILE]");
     ExitCode::from(2)
 }
 
@@ -38,12 +39,14 @@ fn main() -> ExitCode {
     let mut schema = None;
     let mut policies = None;
     let mut name = None;
+    let mut links = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let slot = match flag.as_str() {
             "--schema" => &mut schema,
             "--policies" => &mut policies,
             "--name" => &mut name,
+            "--links" => &mut links,
             other => return usage(&format!("unknown argument `{other}`")),
         };
         match it.next() {
@@ -63,17 +66,25 @@ fn main() -> ExitCode {
     } else {
         SchemaSource::Human(&schema_text)
     };
+    let links_text = match links.as_deref().map(|p| read(Path::new(p))).transpose() {
+        Ok(text) => text,
+        Err(e) => return usage(&format!("cannot read {e}")),
+    };
     let pair = |place: &str, message: &str| json!({ "place": place, "message": message });
-    match import_cedar(&CedarSources { schema, policies: &policies, policy_name: &name }) {
-        Ok(imported) => {
-            let notes: Vec<_> = imported.notes.iter().map(|n| pair(&n.place, &n.message)).collect();
-            println!("{}", json!({ "schema": imported.schema, "policy": imported.policy, "notes": notes }));
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            let errors: Vec<_> = errors.iter().map(|e| pair(&e.place, &e.message)).collect();
-            println!("{}", json!({ "errors": errors }));
-            ExitCode::FAILURE
-        }
-    }
+    let refuse = |errors: Vec<ward_import::ImportError>| {
+        let errors: Vec<_> = errors.iter().map(|e| pair(&e.place, &e.message)).collect();
+        println!("{}", json!({ "errors": errors }));
+        ExitCode::FAILURE
+    };
+    let imported = match import_cedar(&CedarSources { schema, policies: &policies, policy_name: &name }) {
+        Ok(imported) => imported,
+        Err(errors) => return refuse(errors),
+    };
+    let links = match links_text.map(|text| ward_import::cedar_links(&text, &imported.templates)).transpose() {
+        Ok(links) => links,
+        Err(errors) => return refuse(errors),
+    };
+    let notes: Vec<_> = imported.notes.iter().map(|n| pair(&n.place, &n.message)).collect();
+    println!("{}", json!({ "schema": imported.schema, "policy": imported.policy, "links": links, "notes": notes }));
+    ExitCode::SUCCESS
 }

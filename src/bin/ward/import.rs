@@ -13,6 +13,7 @@ pub struct CedarArgs<'a> {
     pub schema: &'a Path,
     pub policies: &'a Path,
     pub entities: Option<&'a Path>,
+    pub links: Option<&'a Path>,
     pub output: &'a Path,
     pub name: &'a str,
     pub force: bool,
@@ -52,6 +53,8 @@ fn importer() -> std::path::PathBuf {
 struct Imported {
     schema: String,
     policy: String,
+    /// Ward's links file, when Cedar template links were given.
+    links: Option<String>,
     notes: Vec<String>,
 }
 
@@ -70,24 +73,20 @@ fn pairs(answer: &serde_json::Value, key: &str) -> Vec<String> {
 
 fn run_importer(args: &CedarArgs<'_>) -> Result<Imported, ExitCode> {
     let program = importer();
-    let output = std::process::Command::new(&program)
-        .arg("--schema")
-        .arg(args.schema)
-        .arg("--policies")
-        .arg(args.policies)
-        .arg("--name")
-        .arg(args.name)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| {
-            eprintln!(
-                "error: cannot run `{}` ({e}): it reads Cedar for `ward import cedar` and is built with the \
+    let mut command = std::process::Command::new(&program);
+    command.arg("--schema").arg(args.schema).arg("--policies").arg(args.policies).arg("--name").arg(args.name);
+    if let Some(links) = args.links {
+        command.arg("--links").arg(links);
+    }
+    let output = command.stdin(std::process::Stdio::null()).output().map_err(|e| {
+        eprintln!(
+            "error: cannot run `{}` ({e}): it reads Cedar for `ward import cedar` and is built with the \
                  workspace (`cargo build -p ward-import`, or `cargo install --path import` beside `ward`); \
                  WARD_IMPORT_CEDAR may name it",
-                program.display()
-            );
-            ExitCode::FAILURE
-        })?;
+            program.display()
+        );
+        ExitCode::FAILURE
+    })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(2) {
         eprint!("{stderr}");
@@ -107,7 +106,9 @@ fn run_importer(args: &CedarArgs<'_>) -> Result<Imported, ExitCode> {
     }
     let text = |key: &str| answer.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
     match (text("schema"), text("policy")) {
-        (Some(schema), Some(policy)) => Ok(Imported { schema, policy, notes: pairs(&answer, "notes") }),
+        (Some(schema), Some(policy)) => {
+            Ok(Imported { schema, policy, links: text("links"), notes: pairs(&answer, "notes") })
+        }
         _ => {
             eprintln!("error: `{}` answered without the files", program.display());
             Err(ExitCode::FAILURE)
@@ -116,7 +117,8 @@ fn run_importer(args: &CedarArgs<'_>) -> Result<Imported, ExitCode> {
 }
 
 pub fn cedar(args: &CedarArgs<'_>) -> ExitCode {
-    for (path, what) in [(args.schema, "schema"), (args.policies, "policies")] {
+    for (path, what) in [(Some(args.schema), "schema"), (Some(args.policies), "policies"), (args.links, "links")] {
+        let Some(path) = path else { continue };
         if !path.is_file() {
             eprintln!("error: {what} `{}`: not a readable file", path.display());
             return ExitCode::from(USAGE);
@@ -130,9 +132,13 @@ pub fn cedar(args: &CedarArgs<'_>) -> ExitCode {
     let schema_file = args.output.join("schema.ward");
     let policy_file = args.output.join("policy.ward");
     let entities_file = args.output.join("entities.json");
+    let links_file = args.output.join("links.json");
     let mut outputs = vec![schema_file.clone(), policy_file.clone()];
     if args.entities.is_some() {
         outputs.push(entities_file.clone());
+    }
+    if imported.links.is_some() {
+        outputs.push(links_file.clone());
     }
     if !args.force
         && let Some(existing) = outputs.iter().find(|p| p.exists())
@@ -144,7 +150,11 @@ pub fn cedar(args: &CedarArgs<'_>) -> ExitCode {
         eprintln!("error: cannot create `{}`: {}", args.output.display(), crate::files::describe(&e));
         return ExitCode::FAILURE;
     }
-    for (path, text) in [(&schema_file, &imported.schema), (&policy_file, &imported.policy)] {
+    let mut files = vec![(&schema_file, &imported.schema), (&policy_file, &imported.policy)];
+    if let Some(links) = &imported.links {
+        files.push((&links_file, links));
+    }
+    for (path, text) in files {
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("error: cannot write `{}`: {}", path.display(), crate::files::describe(&e));
             return ExitCode::FAILURE;

@@ -313,6 +313,10 @@ enum ImportCommand {
         /// Cedar entities (JSON); loaded against the imported schema, then copied as `entities.json`.
         #[arg(long)]
         entities: Option<PathBuf>,
+        /// Cedar template links (JSON: `template_id`, `new_id` or `link_id`, `values` or `args`);
+        /// written as Ward's `links.json`, naming the imported templates.
+        #[arg(long)]
+        links: Option<PathBuf>,
         /// The folder to write into.
         #[arg(short, long)]
         output: PathBuf,
@@ -633,12 +637,13 @@ fn run(cli: Cli) -> ExitCode {
             }
             out.push('\n');
         }),
-        Command::Import(ImportCommand::Cedar { schema, policies, entities, output, name, force }) => {
+        Command::Import(ImportCommand::Cedar { schema, policies, entities, links, output, name, force }) => {
             let name = name.unwrap_or_else(|| import::default_name(&policies));
             import::cedar(&import::CedarArgs {
                 schema: &schema,
                 policies: &policies,
                 entities: entities.as_deref(),
+                links: links.as_deref(),
                 output: &output,
                 name: &name,
                 force,
