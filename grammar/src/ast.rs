@@ -543,6 +543,9 @@ pub enum ExprKind {
     Name(Ident),
     /// `Customer::"c-17"`
     EntityRef(EntityRefLit),
+    /// `?principal` or `?resource`: a slot of a template's scope, filled by
+    /// each link (only in the scope of a `@template` rule).
+    Slot(Var),
     /// `Level::internal`
     EnumRef {
         ty: Path,

@@ -1002,6 +1002,10 @@ fn write_expr_inner(e: &Expr, out: &mut String) {
     match &e.kind {
         ExprKind::Lit(l) => out.push_str(&l.raw),
         ExprKind::Var(v) => out.push_str(v.name()),
+        ExprKind::Slot(v) => {
+            out.push('?');
+            out.push_str(v.name());
+        }
         ExprKind::Name(n) => out.push_str(&n.name),
         ExprKind::EntityRef(r) => out.push_str(&entity_ref(r)),
         ExprKind::EnumRef { ty, variant } => {

@@ -1195,7 +1195,8 @@ impl<'s> Parser<'s> {
                 if !flow {
                     self.not_assignment()?;
                 }
-                let target_follows = matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket);
+                let target_follows =
+                    matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket | TokenKind::Question);
                 let op = if flow && !target_follows {
                     None
                 } else if self.eat(TokenKind::In).is_some() {
@@ -1240,6 +1241,9 @@ impl<'s> Parser<'s> {
         if self.at(TokenKind::LBracket) {
             return self.set_lit();
         }
+        if self.at(TokenKind::Question) {
+            return self.slot();
+        }
         let path = self.path("an entity such as `Team::\"ops\"`")?;
         if self.at(TokenKind::ColonColon) {
             self.bump();
@@ -1254,6 +1258,30 @@ impl<'s> Parser<'s> {
         }
         self.reach = self.reach.max(self.depth + levels);
         Ok(path_to_expr(path))
+    }
+
+    /// `?principal` or `?resource`, written as one word.
+    fn slot(&mut self) -> PResult<Expr> {
+        let q = self.bump();
+        let t = self.tok();
+        let var = match t.kind {
+            TokenKind::Principal => Var::Principal,
+            TokenKind::Resource => Var::Resource,
+            _ => return self.fail_expected("`principal` or `resource` after `?` (a template slot: `?principal`)"),
+        };
+        if t.span.start != q.span.end {
+            let span = Span::new(q.span.start as usize, t.span.end as usize);
+            self.error(
+                "E0001",
+                span,
+                "a slot is written as one word".to_string(),
+                "space after `?`",
+                Some(format!("write `?{}`", var.name())),
+            );
+            return Err(Fail);
+        }
+        self.bump();
+        Ok(Expr { kind: ExprKind::Slot(var), span: self.span_from(q.span) })
     }
 
     fn conditions(&mut self) -> PResult<Vec<Condition>> {

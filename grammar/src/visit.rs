@@ -245,7 +245,7 @@ impl VisitSpans for ExprKind {
     fn visit_spans(&mut self, f: &mut dyn FnMut(&mut Span)) {
         match self {
             ExprKind::Lit(l) => l.visit_spans(f),
-            ExprKind::Var(_) => {}
+            ExprKind::Var(_) | ExprKind::Slot(_) => {}
             ExprKind::Name(n) => n.visit_spans(f),
             ExprKind::EntityRef(r) => r.visit_spans(f),
             ExprKind::EnumRef { ty, variant } => {

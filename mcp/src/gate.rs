@@ -508,7 +508,8 @@ impl Gate {
             {
                 continue;
             }
-            let pinned = bucket.by_resource.values().flatten();
+            // A template's permit may apply through some link.
+            let pinned = bucket.by_resource.values().flatten().chain(&bucket.templates);
             if general
                 .iter()
                 .chain(pinned)

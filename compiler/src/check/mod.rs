@@ -83,6 +83,8 @@ pub(crate) struct Cx<'a> {
     /// When set, the type of every expression checked, by the ordinal of its
     /// span (the lowering reads it).
     pub types: Option<std::collections::HashMap<u32, crate::types::Type>>,
+    /// Checking the scope of a `@template` rule: slots (`?principal`) are allowed.
+    pub template: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -98,6 +100,7 @@ impl<'a> Cx<'a> {
             options: project.options(db),
             diags: Vec::new(),
             types: None,
+            template: false,
         }
     }
 

@@ -485,7 +485,7 @@ impl Indexer<'_> {
         let mut work = vec![e];
         while let Some(e) = work.pop() {
             match &e.kind {
-                ExprKind::Lit(_) | ExprKind::Var(_) => {}
+                ExprKind::Lit(_) | ExprKind::Var(_) | ExprKind::Slot(_) => {}
                 ExprKind::Name(n) => self.name(e, n),
                 ExprKind::EntityRef(r) => self.entity_lit(r),
                 ExprKind::EnumRef { ty, variant } => {
