@@ -385,3 +385,168 @@ impl LinkIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+    use serde_json::json;
+
+    const SOURCE: &str = r#"
+schema s {
+  entity Team in [Team]
+  entity User in [Team]
+  entity Folder in [Folder]
+  entity Doc in [Folder]
+  action view by [User] on [Doc, Folder]
+}
+policy sharing {
+  @id("share")
+  @template
+  permit principal == ?principal, action: view, resource in ?resource
+
+  @id("team")
+  @template
+  permit principal in ?principal, action: view, resource: Doc
+
+  @id("plain")
+  permit principal == User::"root", action: view
+}
+"#;
+
+    fn program() -> Arc<Program> {
+        let mut set = ward_compiler::SourceSet::default();
+        set.add("t.ward", SOURCE);
+        let (compiled, _) = ward_compiler::compile(&set, &ward_compiler::Options::default()).expect("compiles");
+        Arc::new(compiled.program)
+    }
+
+    fn share(id: &str, user: &str, folder: &str) -> Json {
+        json!({"template_id": "sharing.share", "new_id": id,
+               "values": {"?principal": {"type": "User", "id": user}, "?resource": {"type": "Folder", "id": folder}}})
+    }
+
+    fn refused(links: Json) -> String {
+        Links::from_json(&program(), &links).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn the_template_has_slot_types_from_its_scope() {
+        let p = program();
+        let team = p.rules.iter().find(|r| r.id == "sharing.team").unwrap();
+        let slot = &team.template.as_ref().unwrap().slots[0];
+        assert!(slot.hierarchy);
+        let names: Vec<&str> = slot.types.iter().map(|t| p.entity_types[*t as usize].name.as_str()).collect();
+        assert_eq!(names, ["Team", "User"]);
+        assert!(
+            p.buckets
+                .iter()
+                .all(|b| !b.rules.contains(&(p.rules.iter().position(|r| r.id == "sharing.team").unwrap() as u32)))
+        );
+    }
+
+    #[test]
+    fn links_are_read_in_every_entity_form_cedar_accepts() {
+        let links = json!([
+            share("a", "alice", "f1"),
+            {"template_id": "sharing.share", "new_id": "b",
+             "values": {"?principal": {"__entity": {"type": "User", "id": "bob"}}, "?resource": "Folder::\"f\\\"2\""}},
+            {"template_id": "sharing.team", "new_id": "c", "values": {"?principal": "Team::\"ops\""}},
+        ]);
+        let links = Links::from_json(&program(), &links).unwrap();
+        assert_eq!(links.len(), 3);
+        assert_eq!(links.links[1].rule_id, "sharing.share[b]");
+        assert_eq!(links.links[1].values_text, r#"?principal = User::"bob", ?resource = Folder::"f\"2""#);
+        assert_eq!(links.links[2].principal.as_ref().map(|(_, id)| &**id), Some("ops"));
+    }
+
+    #[test]
+    fn bad_links_are_refused_naming_the_link_and_the_problem() {
+        let e = refused(json!([{"template_id": "sharing.shar", "new_id": "x", "values": {}}]));
+        assert!(e.contains("links[0].template_id") && e.contains("link `x`") && e.contains("sharing.share"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.plain", "new_id": "x", "values": {}}]));
+        assert!(e.contains("no template `sharing.plain`"), "{e}");
+        let e =
+            refused(json!([{"template_id": "sharing.share", "new_id": "x", "values": {"?principal": "User::\"a\""}}]));
+        assert!(e.contains("the slot `?resource` of `sharing.share` is not filled"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.team", "new_id": "x",
+            "values": {"?principal": "User::\"a\"", "?resource": "Doc::\"d\""}}]));
+        assert!(e.contains("links[0].values.?resource") && e.contains("has no slot `?resource`"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.share", "new_id": "x",
+            "values": {"?principal": "Team::\"ops\"", "?resource": "Folder::\"f\""}}]));
+        assert!(e.contains("`Team` is a type the slot does not take") && e.contains("a `User`"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.share", "new_id": "x",
+            "values": {"?principal": "Usr::\"a\"", "?resource": "Folder::\"f\""}}]));
+        assert!(e.contains("`Usr` is an unknown entity type"), "{e}");
+        let e = refused(json!([share("x", "a", "f"), share("x", "b", "g")]));
+        assert!(e.contains("links[1].new_id") && e.contains("used twice (first by links[0])"), "{e}");
+        let e = refused(json!([share("sharing.plain", "a", "f")]));
+        assert!(e.contains("the id of a rule"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.share", "new_id": "x", "values": {}, "extra": 1}]));
+        assert!(e.contains("links[0].extra"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.share", "new_id": "a b", "values": {}}]));
+        assert!(e.contains("must be letters"), "{e}");
+        let e = refused(json!({"links": []}));
+        assert!(e.contains("expected an array of links"), "{e}");
+        let e = refused(json!([{"template_id": "sharing.share", "new_id": "x",
+            "values": {"?principal": {"type": "User", "id": "a", "x": 1}, "?resource": "Folder::\"f\""}}]));
+        assert!(e.contains("links[0].values.?principal.x"), "{e}");
+    }
+
+    #[test]
+    fn the_number_of_links_is_bounded() {
+        let e = refused(Json::Array(vec![Json::Null; MAX_LINKS + 1]));
+        assert!(e.contains("more than the limit of 1000000"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_links_file_are_refused() {
+        let text = r#"[{"template_id": "sharing.share", "template_id": "sharing.team", "new_id": "x", "values": {}}]"#;
+        let e = Links::parse(&program(), text).expect_err("refused").to_string();
+        assert!(e.contains("template_id"), "{e}");
+    }
+
+    /// A request looks up its own principal and resource: with many links,
+    /// only the matching ones are visited, and `in` slots follow ancestors.
+    #[test]
+    fn matching_visits_only_the_links_of_the_request() {
+        let p = program();
+        let mut entities = vec![
+            json!({"uid": {"type": "Team", "id": "ops"}, "attrs": {}, "parents": []}),
+            json!({"uid": {"type": "User", "id": "alice"}, "attrs": {}, "parents": [{"type": "Team", "id": "ops"}]}),
+            json!({"uid": {"type": "Folder", "id": "f0"}, "attrs": {}, "parents": []}),
+            json!({"uid": {"type": "Doc", "id": "d"}, "attrs": {}, "parents": [{"type": "Folder", "id": "f0"}]}),
+        ];
+        let mut links =
+            vec![json!({"template_id": "sharing.team", "new_id": "ops", "values": {"?principal": "Team::\"ops\""}})];
+        for i in 0..2000 {
+            links.push(share(&format!("s{i}"), &format!("u{i}"), &format!("f{}", i % 7)));
+            entities.push(json!({"uid": {"type": "User", "id": format!("u{i}")}, "attrs": {}, "parents": []}));
+        }
+        links.push(share("alice-f0", "alice", "f0"));
+        let store = Store::load(Arc::clone(&p), &Json::Array(entities)).unwrap();
+        let index = LinkIndex::new(Arc::new(Links::from_json(&p, &Json::Array(links)).unwrap()), &store);
+        let request = crate::Request::from_json(&json!({
+            "principal": {"type": "User", "id": "alice"}, "action": "view",
+            "resource": {"type": "Doc", "id": "d"}, "context": {}}))
+        .unwrap();
+        let frame = Frame::build(&store, &request, 0).unwrap();
+        let template = |id: &str| p.rules.iter().position(|r| r.id == id).unwrap() as u32;
+        let mut out = Vec::new();
+        index.matching(&p, &store, &frame, template("sharing.share"), frame.principal, &mut out);
+        assert_eq!(out.iter().map(|l| index.link(*l).unwrap().id.as_str()).collect::<Vec<_>>(), ["alice-f0"]);
+        out.clear();
+        index.matching(&p, &store, &frame, template("sharing.team"), frame.principal, &mut out);
+        assert_eq!(out.iter().map(|l| index.link(*l).unwrap().id.as_str()).collect::<Vec<_>>(), ["ops"]);
+        // A principal the store does not have matches only a link naming it.
+        let stranger = crate::Request::from_json(&json!({
+            "principal": {"type": "User", "id": "nobody"}, "action": "view",
+            "resource": {"type": "Doc", "id": "d"}, "context": {}}))
+        .unwrap();
+        let frame = Frame::build(&store, &stranger, 0).unwrap();
+        out.clear();
+        index.matching(&p, &store, &frame, template("sharing.share"), frame.principal, &mut out);
+        assert!(out.is_empty());
+    }
+}
