@@ -1,0 +1,185 @@
+//! Templates and their links, through the real `ward` binary: `eval` and
+//! `explain` with `--links`, links refused with the link named, and
+//! `analyze` saying that templates are analysed without links.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ward(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ward")).args(args).env("NO_COLOR", "1").output().expect("run ward")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const POLICY: &str = r#"schema docs {
+  entity Team in [Team]
+  entity User in [Team]
+  entity Folder in [Folder]
+  entity Doc in [Folder] { owner: User }
+  action view by [User] on [Doc, Folder]
+  action edit by [User] on [Doc]
+}
+
+policy sharing {
+  @id("share")
+  @template
+  permit principal == ?principal, action: view, resource in ?resource
+
+  @id("team-edit")
+  @template
+  permit principal in ?principal, action: edit, resource: Doc
+    when resource.owner != principal
+}
+"#;
+
+const ENTITIES: &str = r#"[
+  {"uid": {"type": "Team", "id": "ops"}, "attrs": {}, "parents": []},
+  {"uid": {"type": "User", "id": "alice"}, "attrs": {}, "parents": [{"type": "Team", "id": "ops"}]},
+  {"uid": {"type": "User", "id": "bob"}, "attrs": {}, "parents": []},
+  {"uid": {"type": "Folder", "id": "f1"}, "attrs": {}, "parents": []},
+  {"uid": {"type": "Doc", "id": "d1"}, "attrs": {"owner": {"type": "User", "id": "bob"}},
+   "parents": [{"type": "Folder", "id": "f1"}]}
+]"#;
+
+const LINKS: &str = r#"[
+  {"template_id": "sharing.share", "new_id": "alice-f1",
+   "values": {"?principal": {"type": "User", "id": "alice"}, "?resource": "Folder::\"f1\""}},
+  {"template_id": "sharing.team-edit", "new_id": "ops-edit",
+   "values": {"?principal": {"__entity": {"type": "Team", "id": "ops"}}}}
+]"#;
+
+fn request(dir: &Path, name: &str, who: &str, action: &str) -> String {
+    write(
+        dir,
+        name,
+        &format!(
+            r#"{{"principal": {{"type": "User", "id": "{who}"}}, "action": "{action}", "resource": {{"type": "Doc", "id": "d1"}}, "context": {{}}}}"#
+        ),
+    )
+}
+
+#[test]
+fn eval_and_explain_decide_through_links() {
+    let dir = scratch("templates_eval");
+    let policy = write(&dir, "p.ward", POLICY);
+    let entities = write(&dir, "entities.json", ENTITIES);
+    let links = write(&dir, "links.json", LINKS);
+    let alice = request(&dir, "alice.json", "alice", "view");
+    let bob = request(&dir, "bob.json", "bob", "view");
+    let edit = request(&dir, "edit.json", "alice", "edit");
+    for backend in ["jit", "interp"] {
+        let base = [
+            "--policy",
+            &policy,
+            "--entities",
+            &entities,
+            "--links",
+            &links,
+            "--at",
+            "2026-01-01",
+            "--backend",
+            backend,
+        ];
+        let out = ward(&[&["eval", "--request", &alice][..], &base[..]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(r#""effect":"allow""#) && text.contains(r#""rule":"sharing.share[alice-f1]""#), "{text}");
+        let out = ward(&[&["eval", "--request", &bob][..], &base[..]].concat());
+        assert!(stdout(&out).contains(r#""effect":"deny""#), "{}", stdout(&out));
+        let out = ward(&[&["explain", "--request", &edit][..], &base[..]].concat());
+        let text = stdout(&out);
+        assert!(text.starts_with("ALLOW"), "{text}");
+        assert!(
+            text.contains("sharing.team-edit[ops-edit]") && text.contains(r#"linked with ?principal = Team::"ops""#),
+            "{text}"
+        );
+    }
+    // Without links, a template grants nothing.
+    let out = ward(&["eval", "--request", &alice, "--policy", &policy, "--entities", &entities, "--at", "2026-01-01"]);
+    assert!(stdout(&out).contains(r#""effect":"deny""#), "{}", stdout(&out));
+}
+
+#[test]
+fn bad_links_are_refused_naming_the_link() {
+    let dir = scratch("templates_bad_links");
+    let policy = write(&dir, "p.ward", POLICY);
+    let alice = request(&dir, "alice.json", "alice", "view");
+    let cases = [
+        (r#"[{"template_id": "sharing.shar", "new_id": "x", "values": {}}]"#, "did you mean `sharing.share`"),
+        (
+            r#"[{"template_id": "sharing.share", "new_id": "x", "values": {"?principal": "User::\"a\""}}]"#,
+            "the slot `?resource` of `sharing.share` is not filled",
+        ),
+        (
+            r#"[{"template_id": "sharing.share", "new_id": "x", "values": {"?principal": "Team::\"ops\"", "?resource": "Folder::\"f\""}}]"#,
+            "`Team` is a type the slot does not take",
+        ),
+        (r#"[{"template_id": "sharing.share", "template_id": "sharing.share"}]"#, "template_id"),
+    ];
+    for (i, (text, wanted)) in cases.iter().enumerate() {
+        let links = write(&dir, &format!("links{i}.json"), text);
+        let out = ward(&["eval", "--request", &alice, "--policy", &policy, "--links", &links, "--at", "2026-01-01"]);
+        assert_eq!(out.status.code(), Some(1), "case {i}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "case {i}: nothing is decided: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("error: links") && err.contains(wanted), "case {i}: {err}");
+        if i < 3 {
+            assert!(err.contains("link `x`"), "case {i}: {err}");
+        }
+    }
+}
+
+#[test]
+fn check_reports_slots_outside_templates() {
+    let dir = scratch("templates_check");
+    let bad = POLICY.replace("  @id(\"share\")\n  @template\n", "  @id(\"share\")\n");
+    let file = write(&dir, "bad.ward", &bad);
+    let out = ward(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("[E0231]") && text.contains("bad.ward:12:23"), "{text}");
+    let good = write(&dir, "good.ward", POLICY);
+    let out = ward(&["check", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = ward(&["fmt", "--check", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn analyze_says_templates_are_analysed_without_links() {
+    if ward_analyze::solver::Solver::locate(Some("z3"), std::time::Duration::from_secs(10)).is_err() {
+        ward_testkit::missing("smt", "z3 not found", "scripts/test provisions z3 (scripts/provision/smt.sh)");
+        return;
+    }
+    let dir = scratch("templates_analyze");
+    let policy = write(&dir, "p.ward", POLICY);
+    let out = ward(&["analyze", &policy, "--solver", "z3"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("`sharing.share`")
+            && text.contains("a `@template` rule is analysed without links")
+            && text.contains("the proofs hold for the policy with no links"),
+        "{text}{}",
+        stderr(&out)
+    );
+}
