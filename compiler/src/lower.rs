@@ -663,6 +663,25 @@ impl<'a> Lowerer<'a> {
                 ast::TestStep::At(l) => TestStep::At(literals::time_ms(&l.raw).unwrap_or(0)),
                 ast::TestStep::Advance(l) => TestStep::Advance(literals::duration_ms(&l.raw).unwrap_or(0)),
                 ast::TestStep::Entities(entities, _) => TestStep::Entities(entities_json(entities)),
+                ast::TestStep::Link(l) => {
+                    // Cedar's template-linked shape, checked against the program when the test runs.
+                    let values: serde_json::Map<String, Json> = l
+                        .values
+                        .iter()
+                        .map(|(v, _, e)| {
+                            let uid = serde_json::json!({"type": e.ty.text(), "id": e.id.string_value().unwrap_or("")});
+                            (format!("?{}", v.name()), uid)
+                        })
+                        .collect();
+                    TestStep::Link {
+                        link: serde_json::json!({
+                            "template_id": l.template.string_value().unwrap_or(""),
+                            "new_id": l.id.string_value().unwrap_or(""),
+                            "values": values,
+                        }),
+                        location: self.location(file, key, l.span),
+                    }
+                }
                 ast::TestStep::Request(r) => {
                     let mut obj = serde_json::Map::new();
                     for f in &r.fields {

@@ -834,7 +834,19 @@ pub enum TestStep {
     At(Lit),
     Advance(Lit),
     Entities(Vec<EntityLit>, Span),
+    /// `link "ID" to "TEMPLATE" { ?principal: E, ?resource: E }`
+    Link(LinkStep),
     Request(RequestStep),
+}
+
+/// A link of a template for the rest of a test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkStep {
+    pub id: Lit,
+    pub template: Lit,
+    /// `(slot, entity)`, in order.
+    pub values: Vec<(Var, Span, EntityRefLit)>,
+    pub span: Span,
 }
 
 /// `request { … } expect …`

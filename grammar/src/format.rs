@@ -754,6 +754,7 @@ impl<'a> Printer<'a> {
         let first = t.steps.first().map_or(t.span.end, |step| match step {
             TestStep::Using(_, span) | TestStep::Entities(_, span) => span.start,
             TestStep::At(lit) | TestStep::Advance(lit) => lit.span.start,
+            TestStep::Link(l) => l.span.start,
             TestStep::Request(r) => r.span.start,
         });
         self.open_block(first);
@@ -779,6 +780,13 @@ impl<'a> Printer<'a> {
                     self.line(span.start, Blank::Keep);
                     self.out.push_str("entities");
                     self.entity_block(entities, span.end);
+                }
+                TestStep::Link(l) => {
+                    self.line(l.span.start, Blank::Keep);
+                    let values: Vec<String> =
+                        l.values.iter().map(|(v, _, e)| format!("?{}: {}", v.name(), entity_ref(e))).collect();
+                    self.out.push_str(&format!("link {} to {} {{ {} }}", l.id.raw, l.template.raw, values.join(", ")));
+                    self.end_line(l.span.end);
                 }
                 TestStep::Request(r) => {
                     self.line(r.span.start, Blank::Keep);

@@ -1915,6 +1915,33 @@ impl<'s> Parser<'s> {
                 // No `;` after the block: the grammar's `entities_stmt` has none.
                 return Ok(TestStep::Entities(entities, self.span_from(t.span)));
             }
+            "link" => {
+                self.bump();
+                let id = self.literal_of(TokenKind::String, "the link's id as a string, such as `\"alice-f1\"`")?;
+                self.expect_word("to")?;
+                let template =
+                    self.literal_of(TokenKind::String, "the template's id as a string, such as `\"sharing.share\"`")?;
+                let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+                let mut values = Vec::new();
+                while !self.at(TokenKind::RBrace) {
+                    if self.at(TokenKind::Eof) {
+                        self.unclosed(open);
+                        return Err(Fail);
+                    }
+                    if !self.at(TokenKind::Question) {
+                        return self.fail_expected("a slot, `?principal` or `?resource`");
+                    }
+                    let slot = self.slot()?;
+                    let ExprKind::Slot(var) = slot.kind else { return Err(Fail) };
+                    self.expect(TokenKind::Colon, "`:`")?;
+                    values.push((var, slot.span, self.entity_ref()?));
+                    if self.eat(TokenKind::Comma).is_none() {
+                        break;
+                    }
+                }
+                self.expect(TokenKind::RBrace, "`,` or `}`")?;
+                TestStep::Link(LinkStep { id, template, values, span: self.span_from(t.span) })
+            }
             "request" => {
                 self.bump();
                 let (fields, fields_span) = self.record_entries()?;
@@ -1940,7 +1967,7 @@ impl<'s> Parser<'s> {
                 );
                 return Err(Fail);
             }
-            _ => return self.fail_expected("`request`, `using`, `at`, `advance`, `entities` or `}`"),
+            _ => return self.fail_expected("`request`, `using`, `at`, `advance`, `entities`, `link` or `}`"),
         };
         self.eat(TokenKind::Semi);
         Ok(step)

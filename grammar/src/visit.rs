@@ -333,6 +333,15 @@ impl VisitSpans for TestStep {
                 entities.visit_spans(f);
                 f(span);
             }
+            TestStep::Link(l) => {
+                l.id.visit_spans(f);
+                l.template.visit_spans(f);
+                for (_, span, e) in &mut l.values {
+                    f(span);
+                    e.visit_spans(f);
+                }
+                f(&mut l.span);
+            }
             TestStep::Request(r) => r.visit_spans(f),
         }
     }

@@ -85,6 +85,9 @@ pub(crate) struct Cx<'a> {
     pub types: Option<std::collections::HashMap<u32, crate::types::Type>>,
     /// Checking the scope of a `@template` rule: slots (`?principal`) are allowed.
     pub template: bool,
+    /// In a test block: the ids of the links it declared so far, as linked
+    /// rule ids (`sharing.share[alice-f1]`), which expectations may name.
+    pub test_links: Vec<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -101,6 +104,7 @@ impl<'a> Cx<'a> {
             diags: Vec::new(),
             types: None,
             template: false,
+            test_links: Vec::new(),
         }
     }
 

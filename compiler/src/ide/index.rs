@@ -342,6 +342,11 @@ impl Indexer<'_> {
                         }
                     }
                 }
+                TestStep::Link(l) => {
+                    for (_, _, e) in &l.values {
+                        self.entity_ref(&e.ty);
+                    }
+                }
                 TestStep::At(_) | TestStep::Advance(_) => {}
             }
         }
