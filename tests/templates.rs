@@ -183,3 +183,40 @@ fn analyze_says_templates_are_analysed_without_links() {
         stderr(&out)
     );
 }
+
+#[test]
+fn ward_test_runs_links_declared_in_test_blocks() {
+    let dir = scratch("templates_ward_test");
+    let tests = r#"
+fixture org {
+  entity Team::"ops"
+  entity User::"alice" in [Team::"ops"]
+  entity User::"bob"
+  entity Folder::"f1"
+  entity Doc::"d1" in [Folder::"f1"] { owner: User::"bob" }
+}
+
+test "a share lets alice view the folder's documents" {
+  using org
+  request { principal: User::"alice", action: view, resource: Doc::"d1", context: {} }
+  expect deny
+  link "alice-f1" to "sharing.share" { ?principal: User::"alice", ?resource: Folder::"f1" }
+  request { principal: User::"alice", action: view, resource: Doc::"d1", context: {} }
+  expect allow by "sharing.share[alice-f1]"
+  request { principal: User::"bob", action: view, resource: Doc::"d1", context: {} }
+  expect deny
+}
+"#;
+    let file = write(&dir, "p.ward", &format!("{POLICY}{tests}"));
+    let out = ward(&["test", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1 passed, 0 failed") && text.contains("coverage: 1 of 2 rules exercised"), "{text}");
+    // A link whose value the slot does not take fails the test, naming the link.
+    let bad = tests.replace(r#"?resource: Folder::"f1" }"#, r#"?resource: Team::"ops" }"#);
+    let file = write(&dir, "bad.ward", &format!("{POLICY}{bad}"));
+    let out = ward(&["test", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("link `alice-f1`") && text.contains("`Team` is a type the slot does not take"), "{text}");
+}

@@ -91,7 +91,7 @@ impl Cx<'_> {
             given.push(name);
             self.entity_type(&entity.ty);
         }
-        let missing: Vec<&str> = slots.iter().copied().filter(|s| !given.contains(s)).collect();
+        let missing: Vec<String> = slots.iter().filter(|s| !given.contains(s)).map(|s| format!("`{s}`")).collect();
         if !missing.is_empty() {
             self.error("E0233", link.span, format!("the link does not fill {} of `{template}`", missing.join(", ")))
                 .label("slot not filled")
