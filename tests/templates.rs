@@ -220,3 +220,27 @@ test "a share lets alice view the folder's documents" {
     let text = stdout(&out);
     assert!(text.contains("link `alice-f1`") && text.contains("`Team` is a type the slot does not take"), "{text}");
 }
+
+/// The customer-support example's escalation links, as its README runs them.
+#[test]
+fn the_example_escalation_link_allows_one_cross_region_account() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/examples/customer-support");
+    let links = format!("{example}/links.json");
+    let dir = scratch("templates_example");
+    let read = |customer: &str| {
+        format!(
+            r#"{{"principal": "Agent::\"support_bot\"", "action": "read_customer", "resource": "Customer::\"{customer}\"", "context": {{}}}}"#
+        )
+    };
+    let eu = write(&dir, "eu.json", &read("c-2001"));
+    let base = ["--policy", &example, "--fixture", "acme_crm", "--at", "2026-11-26"];
+    let out = ward(&[&["explain", "--request", &eu, "--links", &links][..], &base[..]].concat());
+    let text = stdout(&out);
+    assert!(text.starts_with("ALLOW") && text.contains("escalations.read-escalated-account[ticket-4711]"), "{text}");
+    assert!(text.contains("mask resource.email"), "{text}");
+    let out = ward(&[&["explain", "--request", &eu][..], &base[..]].concat());
+    assert!(stdout(&out).starts_with("DENY"), "{}", stdout(&out));
+    let out = ward(&["test", &example]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}

@@ -783,9 +783,15 @@ impl<'a> Printer<'a> {
                 }
                 TestStep::Link(l) => {
                     self.line(l.span.start, Blank::Keep);
-                    let values: Vec<String> =
-                        l.values.iter().map(|(v, _, e)| format!("?{}: {}", v.name(), entity_ref(e))).collect();
-                    self.out.push_str(&format!("link {} to {} {{ {} }}", l.id.raw, l.template.raw, values.join(", ")));
+                    self.out.push_str(&format!("link {} to {} ", l.id.raw, l.template.raw));
+                    let values: Vec<(String, Span)> = l
+                        .values
+                        .iter()
+                        .map(|(v, slot, e)| {
+                            (format!("?{}: {}", v.name(), entity_ref(e)), Span { start: slot.start, end: e.span.end })
+                        })
+                        .collect();
+                    self.list("{", "}", &values, Span { start: l.template.span.end, end: l.span.end });
                     self.end_line(l.span.end);
                 }
                 TestStep::Request(r) => {
