@@ -244,3 +244,46 @@ fn the_example_escalation_link_allows_one_cross_region_account() {
     let out = ward(&["test", &example]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
 }
+
+/// A linked rule is its template's: `explain` shows the values its
+/// conditions read, and the audit log its `@severity`.
+#[test]
+fn linked_rules_carry_their_templates_values_and_severity() {
+    let dir = scratch("templates_severity");
+    let policy = write(
+        &dir,
+        "p.ward",
+        "schema docs {\n  entity User\n  entity Doc { level: Int }\n  action view by User on Doc\n}\n\npolicy p {\n  @id(\"share\")\n  @template\n  @severity(high)\n  permit principal == ?principal, action: view, resource == ?resource when resource.level > 2\n}\n",
+    );
+    let links = write(
+        &dir,
+        "links.json",
+        r#"[{"template_id": "p.share", "new_id": "x", "values": {"?principal": "User::\"a\"", "?resource": "Doc::\"d\""}}]"#,
+    );
+    let entities = write(&dir, "entities.json", r#"[{"uid": {"type": "Doc", "id": "d"}, "attrs": {"level": 5}}]"#);
+    let request = write(
+        &dir,
+        "r.json",
+        r#"{"principal": "User::\"a\"", "action": "view", "resource": "Doc::\"d\"", "context": {}}"#,
+    );
+    let log = dir.join("audit.jsonl").display().to_string();
+    let out = ward(&[
+        "explain",
+        "--policy",
+        &policy,
+        "--links",
+        &links,
+        "--entities",
+        &entities,
+        "--request",
+        &request,
+        "--at",
+        "2026-01-01",
+        "--audit-log",
+        &log,
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("values in `p.share[x]`: resource.level = 5"), "{text}{}", stderr(&out));
+    let audit = std::fs::read_to_string(&log).unwrap();
+    assert!(audit.contains(r#""rules":["p.share[x]"]"#) && audit.contains(r#""severity":"high""#), "{audit}");
+}

@@ -649,7 +649,8 @@ impl Gate {
             if let Some(role) = o.args.get("role").and_then(Json::as_str) {
                 roles.push(role.to_string());
             }
-            let rule = program.rules.iter().find(|r| r.id == o.rule);
+            let template = ward_runtime::links::template_of(&o.rule);
+            let rule = program.rules.iter().find(|r| r.id == template);
             let reason = rule.and_then(|r| r.reason.clone()).unwrap_or_else(|| format!("rule `{}`", o.rule));
             why.push(reason);
         }
@@ -870,7 +871,8 @@ impl Gate {
     pub fn denial(&self, tool: &str, request: &Request, decision: &Decision, unapproved: Option<&str>) -> Json {
         let loaded = self.engine.loaded();
         let program = loaded.program();
-        let rule_of = |id: &str| program.rules.iter().find(|r| r.id == id);
+        // A linked rule (`POLICY.ID[LINK]`) is its template's.
+        let rule_of = |id: &str| program.rules.iter().find(|r| r.id == ward_runtime::links::template_of(id));
         let is_forbid =
             |id: &str| matches!(rule_of(id).map(|r| &r.kind), Some(RuleKind::Rule { effect: ir::Effect::Forbid }));
         let mut why = Vec::new();

@@ -33,6 +33,12 @@ use crate::store::Store;
 /// bound on the memory and load time a links file can drive.
 pub const MAX_LINKS: usize = 1_000_000;
 
+/// The template of a linked rule id (`sharing.share` of `sharing.share[alice-f1]`),
+/// or the id itself: rule ids never hold `[`.
+pub fn template_of(rule_id: &str) -> &str {
+    rule_id.strip_suffix(']').and_then(|x| x.split_once('[')).map_or(rule_id, |(template, _)| template)
+}
+
 /// One link: a template and the entities its slots are filled with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -492,6 +498,13 @@ policy sharing {
         let e = refused(json!([{"template_id": "sharing.share", "new_id": "x",
             "values": {"?principal": {"type": "User", "id": "a", "x": 1}, "?resource": "Folder::\"f\""}}]));
         assert!(e.contains("links[0].values.?principal.x"), "{e}");
+    }
+
+    #[test]
+    fn a_linked_rule_id_names_its_template() {
+        assert_eq!(template_of("sharing.share[alice-f1]"), "sharing.share");
+        assert_eq!(template_of("sharing.share"), "sharing.share");
+        assert_eq!(template_of("p.3"), "p.3");
     }
 
     #[test]

@@ -148,9 +148,7 @@ fn run_one(
                 };
                 for r in decision.reasons.iter().filter_map(|r| r.rule.clone()) {
                     // A linked rule `T[LINK]` exercises its template `T`.
-                    if let Some((template, _)) = r.strip_suffix(']').and_then(|x| x.split_once('[')) {
-                        coverage.exercised.insert(template.to_string());
-                    }
+                    coverage.exercised.insert(crate::links::template_of(&r).to_string());
                     coverage.exercised.insert(r);
                 }
                 coverage.exercised.extend(decision.masks.iter().map(|m| m.rule.clone()));
