@@ -223,6 +223,16 @@ policy sharing {
 
   @id("owner")
   permit principal: User, action in [view, edit], resource: Doc when resource.owner == principal
+
+  @id("watch")
+  @template
+  @shadow
+  forbid principal in ?principal, action: edit
+
+  @id("approved-edit")
+  @template
+  permit principal == ?principal, action: edit, resource in ?resource
+    obligation require_approval(role: "owner")
 }
 "#;
     let uid = |t: &str, id: &str| json!({"type": t, "id": id});
@@ -250,6 +260,9 @@ policy sharing {
         {"template_id": "sharing.team-edit", "new_id": "org-edit", "values": {"?principal": uid("Team", "org")}},
         {"template_id": "sharing.block", "new_id": "alice-d2",
          "values": {"?principal": uid("User", "alice"), "?resource": uid("Doc", "d2")}},
+        {"template_id": "sharing.watch", "new_id": "watch-ops", "values": {"?principal": uid("Team", "ops")}},
+        {"template_id": "sharing.approved-edit", "new_id": "carol-f1",
+         "values": {"?principal": uid("User", "carol"), "?resource": uid("Folder", "f1")}},
         {"template_id": "sharing.block", "new_id": "bob-d1",
          "values": {"?principal": uid("User", "bob"), "?resource": uid("Doc", "d1")}},
     ]);
@@ -288,6 +301,8 @@ policy sharing {
         (request("alice", "edit", ("Doc", "d1"), &[]), "allow", vec!["sharing.team-edit[org-edit]"]),
         (request("bob", "edit", ("Doc", "d1"), &[]), "deny", vec!["sharing.block[bob-d1]"]),
         (request("carol", "edit", ("Doc", "d3"), &[]), "deny", vec![]),
+        // A template that needs an approval, through its link.
+        (request("carol", "edit", ("Doc", "d1"), &[]), "approval_required", vec!["sharing.approved-edit[carol-f1]"]),
         (request("carol", "view", ("Doc", "d3"), &[]), "deny", vec![]),
         // The forbid template: applies on `secret`, and fails closed where
         // its condition cannot be evaluated (d1's owner is not in the store).
@@ -313,6 +328,10 @@ policy sharing {
             assert_eq!(&fired, rules, "case {i}: {req}\n{}", decision.to_json());
         }
     }
+    // A shadow template reports its link and changes nothing.
+    let d = engine.decide_at(&ward_runtime::Request::from_json(&cases[5].0).unwrap(), generator::NOON);
+    assert_eq!(d.effect.as_str(), "allow");
+    assert!(d.shadow.iter().any(|s| s.rule == "sharing.watch[watch-ops]"), "{}", d.to_json());
     // Links are replaced without recompiling: with none, alice's share is gone.
     engine.set_links(std::sync::Arc::new(ward_runtime::links::Links::default())).unwrap();
     let decision = engine.decide_at(&ward_runtime::Request::from_json(&cases[0].0).unwrap(), generator::NOON);
