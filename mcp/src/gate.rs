@@ -50,6 +50,8 @@ pub struct GateConfig {
     pub trusted_key: Option<PathBuf>,
     /// Entities (Cedar's JSON entity format).
     pub entities: Option<PathBuf>,
+    /// Links of the policy's `@template` rules (Cedar's template-linked JSON).
+    pub links: Option<PathBuf>,
     /// The agent: `Type::"id"` or a bare id (type `Agent`); empty when it
     /// comes from a token (`from_tokens`).
     pub agent: String,
@@ -237,8 +239,19 @@ fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
         .map_err(|e| ConfigError(format!("{what} `{}`: {e}", path.display())))
 }
 
-/// The policy set, from the policy's sources or from a bundle.
+/// The policy set, from the policy's sources or from a bundle, with the
+/// templates' links.
 fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
+    let loaded = load_policy(config)?;
+    let Some(path) = &config.links else { return Ok(loaded) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read links `{}`: {e}", path.display())))?;
+    let links = ward_runtime::links::Links::parse(loaded.program(), &text)
+        .map_err(|e| ConfigError(format!("links `{}`: {e}", path.display())))?;
+    loaded.with_links(std::sync::Arc::new(links)).map_err(|e| ConfigError(format!("links `{}`: {e}", path.display())))
+}
+
+fn load_policy(config: &GateConfig) -> Result<Loaded, ConfigError> {
     let entities = match &config.entities {
         Some(p) => read_json(p, "entities")?,
         None => Json::Array(Vec::new()),
@@ -271,9 +284,16 @@ fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
     }
 }
 
-/// The files a reload looks at: the policy (or bundle) and the entities.
+/// The files a reload looks at: the policy (or bundle), the entities and the links.
 fn watched(config: &GateConfig) -> Vec<PathBuf> {
-    config.policy.iter().cloned().chain(config.bundle.clone()).chain(config.entities.clone()).collect()
+    config
+        .policy
+        .iter()
+        .cloned()
+        .chain(config.bundle.clone())
+        .chain(config.entities.clone())
+        .chain(config.links.clone())
+        .collect()
 }
 
 /// The agent must be known: an agent the policy declares (so its lifecycle
@@ -508,8 +528,11 @@ impl Gate {
             {
                 continue;
             }
-            // A template's permit may apply through some link.
-            let pinned = bucket.by_resource.values().flatten().chain(&bucket.templates);
+            // A template's permit may apply through a link that names the agent.
+            let linked = bucket.templates.iter().filter(|t| {
+                loaded.links.may_match_principal(program, &loaded.store, **t, principal.index, pt as u32, &me.id)
+            });
+            let pinned = bucket.by_resource.values().flatten().chain(linked);
             if general
                 .iter()
                 .chain(pinned)

@@ -282,6 +282,36 @@ impl LinkIndex {
         self.links.is_empty()
     }
 
+    /// Whether some link of `template` may match the principal `(ty, id)`
+    /// (store index `index`, when the store has it): its `?principal` holds
+    /// it (or, for `in`, one of its ancestors), or the template has no
+    /// principal slot and some link. For listings that must not hide what
+    /// a link grants (the MCP gateway's `tools/list`).
+    pub fn may_match_principal(
+        &self,
+        program: &Program,
+        store: &Store,
+        template: u32,
+        index: Option<u32>,
+        ty: u32,
+        id: &str,
+    ) -> bool {
+        let Some(slots) = program.rules.get(template as usize).and_then(|r| r.template.as_ref()) else { return false };
+        let Some(slot) = slots.slots.iter().find(|s| s.var == SlotVar::Principal) else {
+            return self.links.links.iter().any(|l| l.template == template);
+        };
+        match index {
+            Some(p) => {
+                self.by_principal.contains_key(&(template, p))
+                    || (slot.hierarchy
+                        && store.get(p).is_some_and(|e| {
+                            e.ancestors.iter().any(|a| self.by_principal.contains_key(&(template, *a)))
+                        }))
+            }
+            None => self.absent_principal.contains_key(&(template, ty, id.into())),
+        }
+    }
+
     pub fn link(&self, i: u32) -> Option<&Link> {
         self.links.links.get(i as usize)
     }
