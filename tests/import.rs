@@ -198,3 +198,68 @@ fn a_missing_importer_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot run") && stderr.contains("cargo build -p ward-import"), "{stderr}");
 }
+
+#[test]
+fn templates_and_cedar_links_are_imported_and_decide() {
+    let dir = scratch("import_templates");
+    let schema = write(
+        &dir,
+        "s.cedarschema",
+        "entity User; entity Folder in [Folder]; entity Doc in [Folder];\n\
+         action view appliesTo { principal: User, resource: [Doc, Folder] };",
+    );
+    let policies = write(
+        &dir,
+        "p.cedar",
+        "@id(\"share\")\npermit(principal == ?principal, action == Action::\"view\", resource in ?resource);",
+    );
+    // Cedar CLI's field names, the template named by its @id.
+    let links = write(
+        &dir,
+        "links.json",
+        r#"[{"template_id": "share", "link_id": "alice-f1", "args": {"?principal": "User::\"alice\"", "?resource": "Folder::\"f1\""}}]"#,
+    );
+    let entities = write(
+        &dir,
+        "entities.json",
+        r#"[{"uid": {"type": "User", "id": "alice"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "User", "id": "bob"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "Folder", "id": "f1"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "Doc", "id": "d1"}, "attrs": {}, "parents": [{"type": "Folder", "id": "f1"}]}]"#,
+    );
+    let out_dir = dir.join("ward");
+    let out = ward(&[
+        "import", "cedar", "--schema", &schema, "--policies", &policies, "--entities", &entities, "--links", &links,
+        "-o", out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let policy = std::fs::read_to_string(out_dir.join("policy.ward")).unwrap();
+    assert!(policy.contains("@template") && policy.contains("resource in ?resource"), "{policy}");
+    let ward_links = out_dir.join("links.json");
+    let decide = |principal: &str| {
+        let req = write(
+            &dir,
+            "request.json",
+            &format!(r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d1\"", "context": {{}}}}"#),
+        );
+        let out = ward(&[
+            "eval", "--policy", out_dir.to_str().unwrap(), "--entities", out_dir.join("entities.json").to_str().unwrap(),
+            "--links", ward_links.to_str().unwrap(), "--request", &req,
+        ]);
+        text(&out.stdout)
+    };
+    let alice = decide("alice");
+    assert!(alice.contains("\"effect\":\"allow\"") && alice.contains("p.share[alice-f1]"), "{alice}");
+    assert!(decide("bob").contains("\"effect\":\"deny\""));
+
+    // A link naming no template: nothing written, the link named.
+    let bad = write(&dir, "bad.json", r#"[{"template_id": "nope", "new_id": "x", "values": {}}]"#);
+    let out = ward(&[
+        "import", "cedar", "--schema", &schema, "--policies", &policies, "--links", &bad, "-o",
+        dir.join("w2").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("links[0]") && stderr.contains("nope"), "{stderr}");
+    assert!(!dir.join("w2").exists());
+}

@@ -416,6 +416,28 @@ pub fn encode_with(
         e.entity_order.iter().map(|t| (t.clone(), e.entity_types.get(t).cloned().unwrap_or_default())).collect();
     let all_listed = and(entities.iter().map(|(t, _)| format!("(listed {t})")));
     let set_members = e.sets.iter().map(|s| e.grounds.get(&s.class).cloned().unwrap_or_default()).collect();
+    // Templates apply through links, which are data loaded at run time: the
+    // encoding decides as the engine does with no links, and says so.
+    for side in sides {
+        let Some(a) = side.program.actions.iter().position(|x| x.name == action) else { continue };
+        let mut templates: Vec<u32> =
+            side.program.buckets.iter().filter(|b| b.action == a as u32).flat_map(|b| b.templates.clone()).collect();
+        templates.sort_unstable();
+        templates.dedup();
+        for t in templates {
+            let Some(rule) = side.program.rules.get(t as usize) else { continue };
+            let approx = Approx {
+                side: side.label.clone(),
+                rule: Some(rule.id.clone()),
+                what: "a `@template` rule is analysed without links (links are data loaded at run time): what it grants or forbids through a link is not explored".into(),
+                flow: false,
+                restricts: true,
+            };
+            if !e.approx.contains(&approx) {
+                e.approx.push(approx);
+            }
+        }
+    }
     if vocab.hierarchy_differs {
         e.approx.push(Approx {
             side: String::new(),

@@ -282,6 +282,8 @@ pub fn approximations<'a>(out: &mut String, items: impl Iterator<Item = (&'a str
         };
         let handling = if a.flow {
             "checked against an empty and against any history"
+        } else if a.restricts && a.what.contains("`@template`") {
+            "the proofs hold for the policy with no links"
         } else if a.restricts {
             "the proofs hold for entity stores within this restriction"
         } else {

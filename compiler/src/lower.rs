@@ -440,7 +440,10 @@ impl<'a> Lowerer<'a> {
             PolicyItem::Limit(l) => (&l.annotations, l.scope.as_ref(), &l.conditions),
             PolicyItem::Error(_) => return None,
         };
+        let is_template = matches!(item, PolicyItem::Rule(_)) && annotations.iter().any(|a| a.name.name == "template");
+        cx.template = is_template;
         let env = cx.scope_env(scope, None);
+        cx.template = false;
         let ann = |name: &str| annotations.iter().find(|a| a.name.name == name);
         let ann_text = |name: &str| ann(name).and_then(ast::Annotation::arg_text);
         let id = match ann_text("id") {
@@ -460,7 +463,8 @@ impl<'a> Lowerer<'a> {
             next_var: 0,
         };
         // Scope constraints are the first conditions.
-        let (mut conds, pinned_principal, pinned_resource) = rl.scope_conditions(scope, &env);
+        let (mut conds, pinned_principal, pinned_resource, slots) = rl.scope_conditions(scope, &env);
+        let template = (is_template && !slots.is_empty()).then_some(ir::Template { slots });
         conds.extend(conditions.iter().map(|c| rl.condition(c)));
         let (mut obligations, mut advice) = (Vec::new(), Vec::new());
         let kind = match item {
@@ -496,6 +500,7 @@ impl<'a> Lowerer<'a> {
             location,
             pinned_principal,
             pinned_resource,
+            template,
         };
         let actions = env.actions.iter().filter_map(|a| self.actions.get(a).copied()).collect();
         let ids = |t: &Type| match t {
@@ -545,9 +550,14 @@ impl<'a> Lowerer<'a> {
         for ((action, principal, resource), mut rules) in map {
             rules.sort_by_key(|r| (self.program.rules.get(*r as usize).map_or(9, rank), *r));
             let mut general = Vec::new();
+            let mut templates = Vec::new();
             let mut by_principal: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             let mut by_resource: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             for r in rules {
+                if self.program.rules.get(r as usize).is_some_and(|x| x.template.is_some()) {
+                    templates.push(r);
+                    continue;
+                }
                 match self.program.rules.get(r as usize).map(|x| (x.pinned_principal, x.pinned_resource)) {
                     Some((Some(p), _)) => by_principal.entry(p).or_default().push(r),
                     Some((None, Some(res))) => by_resource.entry(res).or_default().push(r),
@@ -561,6 +571,7 @@ impl<'a> Lowerer<'a> {
                 rules: general,
                 by_principal: by_principal.into_iter().collect(),
                 by_resource: by_resource.into_iter().collect(),
+                templates,
             });
         }
     }
@@ -652,6 +663,25 @@ impl<'a> Lowerer<'a> {
                 ast::TestStep::At(l) => TestStep::At(literals::time_ms(&l.raw).unwrap_or(0)),
                 ast::TestStep::Advance(l) => TestStep::Advance(literals::duration_ms(&l.raw).unwrap_or(0)),
                 ast::TestStep::Entities(entities, _) => TestStep::Entities(entities_json(entities)),
+                ast::TestStep::Link(l) => {
+                    // Cedar's template-linked shape, checked against the program when the test runs.
+                    let values: serde_json::Map<String, Json> = l
+                        .values
+                        .iter()
+                        .map(|(v, _, e)| {
+                            let uid = serde_json::json!({"type": e.ty.text(), "id": e.id.string_value().unwrap_or("")});
+                            (format!("?{}", v.name()), uid)
+                        })
+                        .collect();
+                    TestStep::Link {
+                        link: serde_json::json!({
+                            "template_id": l.template.string_value().unwrap_or(""),
+                            "new_id": l.id.string_value().unwrap_or(""),
+                            "values": values,
+                        }),
+                        location: self.location(file, key, l.span),
+                    }
+                }
                 ast::TestStep::Request(r) => {
                     let mut obj = serde_json::Map::new();
                     for f in &r.fields {
@@ -751,6 +781,10 @@ impl RuleLowering<'_, '_> {
                 self.push(ExprKind::Var(var), ty)
             }
             A::Name(n) => self.name(&n.name, &t, ty),
+            // Slots are never lowered as expressions: `scope_conditions`
+            // makes them the template's slots, and the checker refuses them
+            // anywhere else (E0231). Should one reach here, it is false.
+            A::Slot(_) => self.push(ExprKind::Const(Const::Bool(false)), Ty::Bool),
             A::EntityRef(r) => {
                 let t_idx = match &t {
                     Type::Entity(types) => types.first().and_then(|q| self.l.types.get(q).copied()).unwrap_or(0),
@@ -980,15 +1014,32 @@ impl RuleLowering<'_, '_> {
 
     /// A rule's scope constraints as its first conditions, with the entity a
     /// `principal == E` or `resource == E` pins (for the rule index).
+    ///
+    /// A template's slots (`principal == ?principal`) are no conditions:
+    /// they are returned as the template's slots, tested against its links.
+    #[allow(clippy::type_complexity)]
     fn scope_conditions(
         &mut self,
         scope: Option<&ast::Scope>,
         env: &Env,
-    ) -> (Vec<ir::Condition>, Option<u32>, Option<u32>) {
+    ) -> (Vec<ir::Condition>, Option<u32>, Option<u32>, Vec<ir::Slot>) {
         let mut conds = Vec::new();
+        let mut slots = Vec::new();
         let (mut pinned_principal, mut pinned_resource) = (None, None);
         for (var, s, c) in entity_constraints(scope.map(|s| s.items.as_slice()).unwrap_or(&[])) {
             let var_ty = if var == Var::Principal { &env.principal } else { &env.resource };
+            if let A::Slot(_) = &c.target.kind {
+                // The checker typed the slot: the entity types a link may fill it with.
+                let ty = self.cx.types.as_ref().and_then(|t| t.get(&c.target.span.start)).cloned();
+                let ty = ty.unwrap_or_else(|| self.cx.slot_type(var_ty, c.op));
+                let types = match &ty {
+                    Type::Entity(names) => names.iter().filter_map(|n| self.l.types.get(n).copied()).collect(),
+                    _ => Vec::new(),
+                };
+                let var = if var == Var::Principal { ir::SlotVar::Principal } else { ir::SlotVar::Resource };
+                slots.push(ir::Slot { var, hierarchy: c.op == ast::ScopeOp::In, types });
+                continue;
+            }
             let (e, rhs) = self.scope_constraint(var, var_ty, c);
             if let (ast::ScopeOp::Eq, Some(ExprKind::Const(Const::Entity(k)))) =
                 (c.op, self.exprs.get(rhs as usize).map(|e| &e.kind))
@@ -1005,7 +1056,8 @@ impl RuleLowering<'_, '_> {
             let location = self.l.location(self.file, self.key, s.span);
             conds.push(ir::Condition { expr: e, when: true, text, location });
         }
-        (conds, pinned_principal, pinned_resource)
+        slots.sort_by_key(|s| s.var != ir::SlotVar::Principal);
+        (conds, pinned_principal, pinned_resource, slots)
     }
 
     /// A `when` or `unless` condition.

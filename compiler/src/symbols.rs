@@ -44,6 +44,9 @@ pub struct Symbols {
     pub policies: BTreeMap<Arc<str>, Vec<Loc>>,
     /// Rule ids (`policy.id` from `@id`, and `policy.N` by position) → where.
     pub rules: BTreeMap<String, Vec<Loc>>,
+    /// `@template` rules with an `@id`: their id → their slots
+    /// (`"?principal"`, `"?resource"`), in scope order.
+    pub templates: BTreeMap<String, Vec<&'static str>>,
 }
 
 pub use crate::ir::{BUILTIN_DETECTORS, VALIDATORS};
@@ -92,6 +95,11 @@ pub fn symbols(db: &dyn salsa::Database, project: Project) -> Arc<Symbols> {
                         && let Some(id) = lit.string_value()
                     {
                         out.rules.entry(format!("{policy}.{id}")).or_default().push(Loc::new(file, key, lit.span));
+                        if let PolicyItem::Rule(r) = item
+                            && annotations.iter().any(|a| a.name.name == "template")
+                        {
+                            out.templates.insert(format!("{policy}.{id}"), slots(r));
+                        }
                     }
                 }
             }
@@ -99,4 +107,19 @@ pub fn symbols(db: &dyn salsa::Database, project: Project) -> Arc<Symbols> {
         }
     }
     Arc::new(out)
+}
+
+/// The slots of a template's scope, in order.
+fn slots(rule: &ward_grammar::ast::Rule) -> Vec<&'static str> {
+    use ward_grammar::ast::{ExprKind, ScopeItem, Var};
+    let mut out = Vec::new();
+    for item in rule.scope.iter().flat_map(|s| &s.items) {
+        if let ScopeItem::Principal(s) | ScopeItem::Resource(s) = item
+            && let Some(c) = &s.constraint
+            && let ExprKind::Slot(v) = &c.target.kind
+        {
+            out.push(if *v == Var::Principal { "?principal" } else { "?resource" });
+        }
+    }
+    out
 }

@@ -615,3 +615,32 @@ fn hovers_on_methods_and_verified_fields() {
     let (_, md) = hover(at(text, "&& context.mfa", "mfa")).unwrap();
     assert!(md.contains("context.mfa: Bool") && md.contains("`@verified`"), "{md}");
 }
+
+#[test]
+fn template_slots_hover_with_their_type_and_complete_in_template_scopes() {
+    let text = "policy p {\n  @id(\"share\")\n  @template\n  permit principal: Agent == ?principal, action: read, resource in ?resource\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    ws.add_file("schema.ward", SCHEMA, Origin::User);
+    let id = ws.add_file("main.ward", text, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:?}", ws.diagnostics());
+    let hover = ide::hover(&ws, id, at(text, "== ?principal", "principal")).expect("a hover on the slot");
+    assert!(
+        hover.markdown.contains("?principal: Agent") && hover.markdown.contains("template slot"),
+        "{}",
+        hover.markdown
+    );
+    let hover = ide::hover(&ws, id, at(text, "in ?resource", "resource")).expect("a hover on the slot");
+    assert!(hover.markdown.contains("?resource: Customer"), "{}", hover.markdown);
+    // Completion offers the slot in a template's scope, and only there.
+    let list = completion_list("policy p {\n  @id(\"t\")\n  @template\n  permit principal == $0\n}\n", "main.ward");
+    assert!(list.contains("Variable ?principal — template slot"), "{list}");
+    let list = completion_list("policy p {\n  @template\n  permit action: read, resource in ?$0\n}\n", "main.ward");
+    assert!(list.contains("Variable resource — template slot") && !list.contains("principal"), "{list}");
+    let list = completion_list("policy p {\n  permit principal == $0\n}\n", "main.ward");
+    assert!(!list.contains("?principal"), "{list}");
+    let list = completion_list("policy p {\n  @$0\n  permit action: read\n}\n", "main.ward");
+    assert!(list.contains("Annotation template"), "{list}");
+    // Diagnostics reach the editor.
+    ws.set_text(id, "policy p {\n  permit principal == ?principal, action: read\n}\n");
+    assert!(ws.diagnostics().iter().any(|d| d.code == "E0231"), "{:?}", ws.diagnostics());
+}

@@ -543,6 +543,9 @@ pub enum ExprKind {
     Name(Ident),
     /// `Customer::"c-17"`
     EntityRef(EntityRefLit),
+    /// `?principal` or `?resource`: a slot of a template's scope, filled by
+    /// each link (only in the scope of a `@template` rule).
+    Slot(Var),
     /// `Level::internal`
     EnumRef {
         ty: Path,
@@ -831,7 +834,19 @@ pub enum TestStep {
     At(Lit),
     Advance(Lit),
     Entities(Vec<EntityLit>, Span),
+    /// `link "ID" to "TEMPLATE" { ?principal: E, ?resource: E }`
+    Link(LinkStep),
     Request(RequestStep),
+}
+
+/// A link of a template for the rest of a test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkStep {
+    pub id: Lit,
+    pub template: Lit,
+    /// `(slot, entity)`, in order.
+    pub values: Vec<(Var, Span, EntityRefLit)>,
+    pub span: Span,
 }
 
 /// `request { … } [returns VALUE] expect …`

@@ -754,6 +754,7 @@ impl<'a> Printer<'a> {
         let first = t.steps.first().map_or(t.span.end, |step| match step {
             TestStep::Using(_, span) | TestStep::Entities(_, span) => span.start,
             TestStep::At(lit) | TestStep::Advance(lit) => lit.span.start,
+            TestStep::Link(l) => l.span.start,
             TestStep::Request(r) => r.span.start,
         });
         self.open_block(first);
@@ -779,6 +780,19 @@ impl<'a> Printer<'a> {
                     self.line(span.start, Blank::Keep);
                     self.out.push_str("entities");
                     self.entity_block(entities, span.end);
+                }
+                TestStep::Link(l) => {
+                    self.line(l.span.start, Blank::Keep);
+                    self.out.push_str(&format!("link {} to {} ", l.id.raw, l.template.raw));
+                    let values: Vec<(String, Span)> = l
+                        .values
+                        .iter()
+                        .map(|(v, slot, e)| {
+                            (format!("?{}: {}", v.name(), entity_ref(e)), Span { start: slot.start, end: e.span.end })
+                        })
+                        .collect();
+                    self.list("{", "}", &values, Span { start: l.template.span.end, end: l.span.end });
+                    self.end_line(l.span.end);
                 }
                 TestStep::Request(r) => {
                     self.line(r.span.start, Blank::Keep);
@@ -1011,6 +1025,10 @@ fn write_expr_inner(e: &Expr, out: &mut String) {
     match &e.kind {
         ExprKind::Lit(l) => out.push_str(&l.raw),
         ExprKind::Var(v) => out.push_str(v.name()),
+        ExprKind::Slot(v) => {
+            out.push('?');
+            out.push_str(v.name());
+        }
         ExprKind::Name(n) => out.push_str(&n.name),
         ExprKind::EntityRef(r) => out.push_str(&entity_ref(r)),
         ExprKind::EnumRef { ty, variant } => {

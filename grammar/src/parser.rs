@@ -1195,7 +1195,8 @@ impl<'s> Parser<'s> {
                 if !flow {
                     self.not_assignment()?;
                 }
-                let target_follows = matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket);
+                let target_follows =
+                    matches!(self.nth(1).kind, TokenKind::Ident | TokenKind::LBracket | TokenKind::Question);
                 let op = if flow && !target_follows {
                     None
                 } else if self.eat(TokenKind::In).is_some() {
@@ -1240,6 +1241,9 @@ impl<'s> Parser<'s> {
         if self.at(TokenKind::LBracket) {
             return self.set_lit();
         }
+        if self.at(TokenKind::Question) {
+            return self.slot();
+        }
         let path = self.path("an entity such as `Team::\"ops\"`")?;
         if self.at(TokenKind::ColonColon) {
             self.bump();
@@ -1254,6 +1258,30 @@ impl<'s> Parser<'s> {
         }
         self.reach = self.reach.max(self.depth + levels);
         Ok(path_to_expr(path))
+    }
+
+    /// `?principal` or `?resource`, written as one word.
+    fn slot(&mut self) -> PResult<Expr> {
+        let q = self.bump();
+        let t = self.tok();
+        let var = match t.kind {
+            TokenKind::Principal => Var::Principal,
+            TokenKind::Resource => Var::Resource,
+            _ => return self.fail_expected("`principal` or `resource` after `?` (a template slot: `?principal`)"),
+        };
+        if t.span.start != q.span.end {
+            let span = Span::new(q.span.start as usize, t.span.end as usize);
+            self.error(
+                "E0001",
+                span,
+                "a slot is written as one word".to_string(),
+                "space after `?`",
+                Some(format!("write `?{}`", var.name())),
+            );
+            return Err(Fail);
+        }
+        self.bump();
+        Ok(Expr { kind: ExprKind::Slot(var), span: self.span_from(q.span) })
     }
 
     fn conditions(&mut self) -> PResult<Vec<Condition>> {
@@ -1887,6 +1915,33 @@ impl<'s> Parser<'s> {
                 // No `;` after the block: the grammar's `entities_stmt` has none.
                 return Ok(TestStep::Entities(entities, self.span_from(t.span)));
             }
+            "link" => {
+                self.bump();
+                let id = self.literal_of(TokenKind::String, "the link's id as a string, such as `\"alice-f1\"`")?;
+                self.expect_word("to")?;
+                let template =
+                    self.literal_of(TokenKind::String, "the template's id as a string, such as `\"sharing.share\"`")?;
+                let open = self.expect(TokenKind::LBrace, "`{`")?.span;
+                let mut values = Vec::new();
+                while !self.at(TokenKind::RBrace) {
+                    if self.at(TokenKind::Eof) {
+                        self.unclosed(open);
+                        return Err(Fail);
+                    }
+                    if !self.at(TokenKind::Question) {
+                        return self.fail_expected("a slot, `?principal` or `?resource`");
+                    }
+                    let slot = self.slot()?;
+                    let ExprKind::Slot(var) = slot.kind else { return Err(Fail) };
+                    self.expect(TokenKind::Colon, "`:`")?;
+                    values.push((var, slot.span, self.entity_ref()?));
+                    if self.eat(TokenKind::Comma).is_none() {
+                        break;
+                    }
+                }
+                self.expect(TokenKind::RBrace, "`,` or `}`")?;
+                TestStep::Link(LinkStep { id, template, values, span: self.span_from(t.span) })
+            }
             "request" => {
                 self.bump();
                 let (fields, fields_span) = self.record_entries()?;
@@ -1914,7 +1969,7 @@ impl<'s> Parser<'s> {
                 );
                 return Err(Fail);
             }
-            _ => return self.fail_expected("`request`, `using`, `at`, `advance`, `entities` or `}`"),
+            _ => return self.fail_expected("`request`, `using`, `at`, `advance`, `entities`, `link` or `}`"),
         };
         self.eat(TokenKind::Semi);
         Ok(step)

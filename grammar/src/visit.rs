@@ -245,7 +245,7 @@ impl VisitSpans for ExprKind {
     fn visit_spans(&mut self, f: &mut dyn FnMut(&mut Span)) {
         match self {
             ExprKind::Lit(l) => l.visit_spans(f),
-            ExprKind::Var(_) => {}
+            ExprKind::Var(_) | ExprKind::Slot(_) => {}
             ExprKind::Name(n) => n.visit_spans(f),
             ExprKind::EntityRef(r) => r.visit_spans(f),
             ExprKind::EnumRef { ty, variant } => {
@@ -332,6 +332,15 @@ impl VisitSpans for TestStep {
             TestStep::Entities(entities, span) => {
                 entities.visit_spans(f);
                 f(span);
+            }
+            TestStep::Link(l) => {
+                l.id.visit_spans(f);
+                l.template.visit_spans(f);
+                for (_, span, e) in &mut l.values {
+                    f(span);
+                    e.visit_spans(f);
+                }
+                f(&mut l.span);
             }
             TestStep::Request(r) => r.visit_spans(f),
         }

@@ -354,6 +354,47 @@ pub struct Rule {
     pub pinned_principal: Option<u32>,
     /// The entity literal its scope pins `resource` to (`resource == E`).
     pub pinned_resource: Option<u32>,
+    /// A `@template` rule: its scope's slots, filled by links at run time.
+    /// Its conditions hold everything but the slot tests, which the engine
+    /// makes against its table of links; a template applies only through
+    /// a link, never on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<Template>,
+}
+
+/// A template's slots (`principal == ?principal`, `resource in ?resource`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// At most one per variable, principal first.
+    pub slots: Vec<Slot>,
+}
+
+/// One slot: which variable it constrains, how, and the entity types a
+/// link may fill it with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub var: SlotVar,
+    /// `in ?x`: the variable is the link's entity or a descendant of it;
+    /// otherwise (`== ?x`) the variable is the link's entity.
+    pub hierarchy: bool,
+    /// Indexes into [`Program::entity_types`].
+    pub types: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SlotVar {
+    Principal,
+    Resource,
+}
+
+impl SlotVar {
+    /// `?principal` or `?resource`, as links name the slot.
+    pub fn name(self) -> &'static str {
+        match self {
+            SlotVar::Principal => "?principal",
+            SlotVar::Resource => "?resource",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,6 +510,10 @@ pub struct Bucket {
     /// Entity literal → rules whose scope says `resource == it` (and no
     /// principal pin).
     pub by_resource: Vec<(u32, Vec<u32>)>,
+    /// The `@template` rules of the bucket (forbids first): they apply only
+    /// through the links whose slot values match the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<u32>,
 }
 
 /// The runtime's built-in detector implementations.

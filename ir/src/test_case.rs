@@ -20,6 +20,11 @@ pub enum TestStep {
     Advance(i64),
     /// Entities in Cedar's JSON format (from fixtures and `entities` blocks).
     Entities(Json),
+    /// A link of a template (Cedar's template-linked JSON), for the rest of the test.
+    Link {
+        link: Json,
+        location: String,
+    },
     Request {
         request: Json,
         /// The action's result (`returns VALUE`), reported after an allow.

@@ -55,6 +55,25 @@ pub fn validate(p: &Program) -> Result<(), String> {
         for pin in [r.pinned_principal, r.pinned_resource].into_iter().flatten() {
             v.index(pin, p.entity_literals.len(), &at, "pinned entity literal")?;
         }
+        if let Some(t) = &r.template {
+            if !matches!(r.kind, RuleKind::Rule { .. }) {
+                return Err(format!("{at}: a template must be a permit or a forbid"));
+            }
+            if t.slots.is_empty() || t.slots.len() > 2 {
+                return Err(format!("{at}: a template has one or two slots, not {}", t.slots.len()));
+            }
+            if t.slots.len() == 2 && t.slots.first().map(|s| s.var) == t.slots.get(1).map(|s| s.var) {
+                return Err(format!("{at}: two slots for one variable"));
+            }
+            for slot in &t.slots {
+                for ty in &slot.types {
+                    v.index(*ty, p.entity_types.len(), &at, "slot type")?;
+                }
+            }
+            if r.pinned_principal.is_some() || r.pinned_resource.is_some() {
+                return Err(format!("{at}: a template is indexed by its links, not pinned"));
+            }
+        }
     }
     for (i, f) in p.flows.iter().enumerate() {
         let at = format!("flows[{i}]");
@@ -92,6 +111,15 @@ pub fn validate(p: &Program) -> Result<(), String> {
         }
         for r in &b.rules {
             v.index(*r, p.rules.len(), &at, "rule")?;
+            if p.rules.get(*r as usize).is_some_and(|x| x.template.is_some()) {
+                return Err(format!("{at}: template rule {r} listed among the general rules"));
+            }
+        }
+        for r in &b.templates {
+            v.index(*r, p.rules.len(), &at, "rule")?;
+            if p.rules.get(*r as usize).is_some_and(|x| x.template.is_none()) {
+                return Err(format!("{at}: rule {r} listed among the templates is no template"));
+            }
         }
     }
     Ok(())

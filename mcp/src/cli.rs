@@ -31,6 +31,9 @@ pub struct ProxyArgs {
     /// Entities (JSON, Cedar's entity format).
     #[arg(long)]
     pub entities: Option<PathBuf>,
+    /// Links of the policy's `@template` rules (JSON, Cedar's template-linked format); reloaded like entities.
+    #[arg(long)]
+    pub links: Option<PathBuf>,
     /// The resource of calls whose action has no `@resource_from` (default `McpServer::"default"`).
     #[arg(long)]
     pub resource: Option<String>,
@@ -147,6 +150,7 @@ pub fn proxy(args: ProxyArgs) -> ExitCode {
         bundle: args.bundle,
         trusted_key: args.trusted_key,
         entities: args.entities,
+        links: args.links,
         agent: args.agent.unwrap_or_default(),
         from_tokens: args.identity.is_some(),
         resource: args.resource,

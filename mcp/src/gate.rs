@@ -50,6 +50,8 @@ pub struct GateConfig {
     pub trusted_key: Option<PathBuf>,
     /// Entities (Cedar's JSON entity format).
     pub entities: Option<PathBuf>,
+    /// Links of the policy's `@template` rules (Cedar's template-linked JSON).
+    pub links: Option<PathBuf>,
     /// The agent: `Type::"id"` or a bare id (type `Agent`); empty when it
     /// comes from a token (`from_tokens`).
     pub agent: String,
@@ -237,8 +239,19 @@ fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
         .map_err(|e| ConfigError(format!("{what} `{}`: {e}", path.display())))
 }
 
-/// The policy set, from the policy's sources or from a bundle.
+/// The policy set, from the policy's sources or from a bundle, with the
+/// templates' links.
 fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
+    let loaded = load_policy(config)?;
+    let Some(path) = &config.links else { return Ok(loaded) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read links `{}`: {e}", path.display())))?;
+    let links = ward_runtime::links::Links::parse(loaded.program(), &text)
+        .map_err(|e| ConfigError(format!("links `{}`: {e}", path.display())))?;
+    loaded.with_links(std::sync::Arc::new(links)).map_err(|e| ConfigError(format!("links `{}`: {e}", path.display())))
+}
+
+fn load_policy(config: &GateConfig) -> Result<Loaded, ConfigError> {
     let entities = match &config.entities {
         Some(p) => read_json(p, "entities")?,
         None => Json::Array(Vec::new()),
@@ -271,9 +284,16 @@ fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
     }
 }
 
-/// The files a reload looks at: the policy (or bundle) and the entities.
+/// The files a reload looks at: the policy (or bundle), the entities and the links.
 fn watched(config: &GateConfig) -> Vec<PathBuf> {
-    config.policy.iter().cloned().chain(config.bundle.clone()).chain(config.entities.clone()).collect()
+    config
+        .policy
+        .iter()
+        .cloned()
+        .chain(config.bundle.clone())
+        .chain(config.entities.clone())
+        .chain(config.links.clone())
+        .collect()
 }
 
 /// The agent must be known: an agent the policy declares (so its lifecycle
@@ -508,7 +528,11 @@ impl Gate {
             {
                 continue;
             }
-            let pinned = bucket.by_resource.values().flatten();
+            // A template's permit may apply through a link that names the agent.
+            let linked = bucket.templates.iter().filter(|t| {
+                loaded.links.may_match_principal(program, &loaded.store, **t, principal.index, pt as u32, &me.id)
+            });
+            let pinned = bucket.by_resource.values().flatten().chain(linked);
             if general
                 .iter()
                 .chain(pinned)
@@ -648,7 +672,8 @@ impl Gate {
             if let Some(role) = o.args.get("role").and_then(Json::as_str) {
                 roles.push(role.to_string());
             }
-            let rule = program.rules.iter().find(|r| r.id == o.rule);
+            let template = ward_runtime::links::template_of(&o.rule);
+            let rule = program.rules.iter().find(|r| r.id == template);
             let reason = rule.and_then(|r| r.reason.clone()).unwrap_or_else(|| format!("rule `{}`", o.rule));
             why.push(reason);
         }
@@ -874,7 +899,8 @@ impl Gate {
     pub fn denial(&self, tool: &str, request: &Request, decision: &Decision, unapproved: Option<&str>) -> Json {
         let loaded = self.engine.loaded();
         let program = loaded.program();
-        let rule_of = |id: &str| program.rules.iter().find(|r| r.id == id);
+        // A linked rule (`POLICY.ID[LINK]`) is its template's.
+        let rule_of = |id: &str| program.rules.iter().find(|r| r.id == ward_runtime::links::template_of(id));
         let is_forbid =
             |id: &str| matches!(rule_of(id).map(|r| &r.kind), Some(RuleKind::Rule { effect: ir::Effect::Forbid }));
         let mut why = Vec::new();

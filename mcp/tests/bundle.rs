@@ -120,3 +120,65 @@ policy payouts {
     let request = gate.request(gate.agent().unwrap(), "pay", &args(json!({"amount": 5})), "s1").unwrap();
     assert_eq!(gate.engine().decide(&request).effect, ward_runtime::Effect::Deny);
 }
+
+/// `--links`: a tool granted only through a template's link is listed and
+/// allowed for the linked agent, and refused for another; a bad links file
+/// stops the gateway, naming the link.
+#[test]
+fn template_links_grant_tools_to_the_linked_agent() {
+    let dir = temp("links");
+    std::fs::write(
+        dir.join("policy.ward"),
+        r#"schema tools {
+  entity Agent
+  entity McpServer
+  action search by [Agent] on [McpServer]
+}
+
+agent bot: Agent {
+  owner "search"
+  created 2026-01-01
+  expires 2030-01-01
+}
+
+agent other: Agent {
+  owner "search"
+  created 2026-01-01
+  expires 2030-01-01
+}
+
+policy grants {
+  @id("tool")
+  @template
+  permit principal == ?principal, action: search
+}
+"#,
+    )
+    .unwrap();
+    let links = dir.join("links.json");
+    std::fs::write(
+        &links,
+        r#"[{"template_id": "grants.tool", "new_id": "bot-search", "values": {"?principal": "Agent::\"bot\""}}]"#,
+    )
+    .unwrap();
+    let args = Map::new();
+    for (agent, allowed) in [("bot", true), ("other", false)] {
+        let config = GateConfig {
+            policy: vec![dir.clone()],
+            links: Some(links.clone()),
+            agent: agent.into(),
+            ..GateConfig::default()
+        };
+        let gate = Gate::new(&config).unwrap();
+        let who = gate.agent().unwrap();
+        assert_eq!(gate.may_call(who, "search", false), allowed, "{agent}");
+        let request = gate.request(who, "search", &args, "s1").unwrap();
+        let decision = gate.engine().decide(&request);
+        assert_eq!(decision.effect == ward_runtime::Effect::Allow, allowed, "{agent}: {}", decision.to_json());
+    }
+    std::fs::write(&links, r#"[{"template_id": "grants.tol", "new_id": "x", "values": {}}]"#).unwrap();
+    let config =
+        GateConfig { policy: vec![dir.clone()], links: Some(links), agent: "bot".into(), ..GateConfig::default() };
+    let refused = Gate::new(&config).err().expect("a bad links file is refused").to_string();
+    assert!(refused.contains("link `x`") && refused.contains("grants.tool"), "{refused}");
+}

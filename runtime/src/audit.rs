@@ -123,6 +123,8 @@ pub fn severity(program: &ward_ir::Program, decision: &Decision) -> Option<Strin
         .reasons
         .iter()
         .filter_map(|r| r.rule.as_deref())
+        // A linked rule has its template's severity.
+        .map(crate::links::template_of)
         .filter_map(|id| program.rules.iter().find(|x| x.id == id)?.severity.as_deref())
         .max_by_key(|s| severity_rank(s))
         .map(str::to_string)

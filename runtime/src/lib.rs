@@ -14,6 +14,7 @@ pub mod interp;
 pub mod jit;
 pub mod json;
 pub mod keys;
+pub mod links;
 pub mod mask;
 pub mod masking;
 #[cfg(feature = "redis")]

@@ -81,16 +81,26 @@ fn run_one(
     let mut result = TestResult { name: test.name.clone(), location: test.location.clone(), failures: Vec::new() };
     let clock = Arc::new(FixedClock::new(start_ms));
     let mut entities: Vec<Json> = Vec::new();
-    let load = |entities: &[Json]| {
-        Store::load(Arc::clone(program), &Json::Array(entities.to_vec()))
-            .map(|s| Loaded::new(Arc::clone(program), s, backend == Backend::Jit))
+    let mut links: Vec<Json> = Vec::new();
+    // The test's entities and links, checked against the program: errors
+    // name the entity or the link.
+    let load = |entities: &[Json], links: &[Json]| -> Result<Loaded, String> {
+        let store =
+            Store::load(Arc::clone(program), &Json::Array(entities.to_vec())).map_err(|e| format!("entities: {e}"))?;
+        let loaded = Loaded::new(Arc::clone(program), store, backend == Backend::Jit);
+        if links.is_empty() {
+            return Ok(loaded);
+        }
+        let checked =
+            crate::links::Links::from_json(program, &Json::Array(links.to_vec())).map_err(|e| e.to_string())?;
+        loaded.with_links(Arc::new(checked))
     };
-    let engine = match load(&entities) {
+    let engine = match load(&entities, &links) {
         Ok(loaded) => Engine::new(loaded, clock.clone(), backend),
         Err(e) => {
             result.failures.push(Failure {
                 location: test.location.clone(),
-                message: format!("entities: {e}"),
+                message: e,
                 expected: String::new(),
                 actual: String::new(),
             });
@@ -108,11 +118,23 @@ fn run_one(
                     entities.retain(|e| e.get("uid") != uid.as_ref());
                     entities.push(item.clone());
                 }
-                match load(&entities) {
+                match load(&entities, &links) {
                     Ok(loaded) => engine.swap(loaded),
                     Err(e) => result.failures.push(Failure {
                         location: test.location.clone(),
-                        message: format!("entities: {e}"),
+                        message: e,
+                        expected: String::new(),
+                        actual: String::new(),
+                    }),
+                }
+            }
+            TestStep::Link { link, location } => {
+                links.push(link.clone());
+                match load(&entities, &links) {
+                    Ok(loaded) => engine.swap(loaded),
+                    Err(e) => result.failures.push(Failure {
+                        location: location.clone(),
+                        message: e,
                         expected: String::new(),
                         actual: String::new(),
                     }),
@@ -137,6 +159,8 @@ fn run_one(
                     Err(e) => Decision::refused(e.to_string()),
                 };
                 for r in decision.reasons.iter().filter_map(|r| r.rule.clone()) {
+                    // A linked rule `T[LINK]` exercises its template `T`.
+                    coverage.exercised.insert(crate::links::template_of(&r).to_string());
                     coverage.exercised.insert(r);
                 }
                 coverage.exercised.extend(decision.masks.iter().map(|m| m.rule.clone()));

@@ -19,7 +19,9 @@ impl Engine {
         let mut out = Vec::new();
         for reason in &decision.reasons {
             let Some(id) = &reason.rule else { continue };
-            let Some(rule) = program.rules.iter().find(|r| &r.id == id) else { continue };
+            // A linked rule is its template's conditions.
+            let template = crate::links::template_of(id);
+            let Some(rule) = program.rules.iter().find(|r| r.id == template) else { continue };
             let principal = reason
                 .principal
                 .as_ref()

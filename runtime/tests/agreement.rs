@@ -271,3 +271,153 @@ policy p {
     }
     assert!(facts > 0 && unknown > 0, "facts {facts}, unknown {unknown}");
 }
+
+/// Templates decided through links: `==` and `in` slots on both variables,
+/// a forbid template, a template whose condition fails on some entities
+/// (fail closed), a delegation chain, entities the store does not have —
+/// the interpreter, the JIT and the full procedure agree, and the linked
+/// rules are the ones expected.
+#[test]
+fn templates_with_links_agree_and_decide_by_their_links() {
+    use serde_json::json;
+    let source = r#"
+schema s {
+  entity Team in [Team]
+  entity User in [Team] { level: Int }
+  entity Folder in [Folder]
+  entity Doc in [Folder] { owner: User, secret: Bool }
+  action view by [User] on [Doc, Folder]
+  action edit by [User] on [Doc]
+}
+policy sharing {
+  @id("share")
+  @template
+  permit principal == ?principal, action: view, resource in ?resource
+
+  @id("team-edit")
+  @template
+  permit principal in ?principal, action: edit, resource: Doc
+    when principal.level >= 2
+
+  @id("block")
+  @template
+  forbid principal == ?principal, resource: Doc == ?resource
+    when resource.secret || resource.owner.level > 4
+
+  @id("owner")
+  permit principal: User, action in [view, edit], resource: Doc when resource.owner == principal
+
+  @id("watch")
+  @template
+  @shadow
+  forbid principal in ?principal, action: edit
+
+  @id("approved-edit")
+  @template
+  permit principal == ?principal, action: edit, resource in ?resource
+    obligation require_approval(role: "owner")
+}
+"#;
+    let uid = |t: &str, id: &str| json!({"type": t, "id": id});
+    let entities = json!([
+        {"uid": uid("Team", "org"), "attrs": {}, "parents": []},
+        {"uid": uid("Team", "ops"), "attrs": {}, "parents": [uid("Team", "org")]},
+        {"uid": uid("User", "alice"), "attrs": {"level": 3}, "parents": [uid("Team", "ops")]},
+        {"uid": uid("User", "bob"), "attrs": {"level": 1}, "parents": [uid("Team", "ops")]},
+        {"uid": uid("User", "carol"), "attrs": {"level": 5}, "parents": []},
+        {"uid": uid("Folder", "root"), "attrs": {}, "parents": []},
+        {"uid": uid("Folder", "f1"), "attrs": {}, "parents": [uid("Folder", "root")]},
+        {"uid": uid("Doc", "d1"), "attrs": {"owner": uid("User", "zed"), "secret": false}, "parents": [uid("Folder", "f1")]},
+        {"uid": uid("Doc", "d2"), "attrs": {"owner": uid("User", "carol"), "secret": true}, "parents": [uid("Folder", "f1")]},
+        {"uid": uid("Doc", "d3"), "attrs": {"owner": uid("User", "alice"), "secret": false}, "parents": []},
+    ]);
+    let links = json!([
+        {"template_id": "sharing.share", "new_id": "alice-root",
+         "values": {"?principal": uid("User", "alice"), "?resource": "Folder::\"root\""}},
+        {"template_id": "sharing.share", "new_id": "alice-f1",
+         "values": {"?principal": {"__entity": uid("User", "alice")}, "?resource": uid("Folder", "f1")}},
+        {"template_id": "sharing.share", "new_id": "carol-root",
+         "values": {"?principal": uid("User", "carol"), "?resource": uid("Folder", "root")}},
+        {"template_id": "sharing.share", "new_id": "ghost-d3",
+         "values": {"?principal": uid("User", "ghost"), "?resource": uid("Doc", "d3")}},
+        {"template_id": "sharing.team-edit", "new_id": "org-edit", "values": {"?principal": uid("Team", "org")}},
+        {"template_id": "sharing.block", "new_id": "alice-d2",
+         "values": {"?principal": uid("User", "alice"), "?resource": uid("Doc", "d2")}},
+        {"template_id": "sharing.watch", "new_id": "watch-ops", "values": {"?principal": uid("Team", "ops")}},
+        {"template_id": "sharing.approved-edit", "new_id": "carol-f1",
+         "values": {"?principal": uid("User", "carol"), "?resource": uid("Folder", "f1")}},
+        {"template_id": "sharing.block", "new_id": "bob-d1",
+         "values": {"?principal": uid("User", "bob"), "?resource": uid("Doc", "d1")}},
+    ]);
+    let request = |p: &str, action: &str, doc: (&str, &str), chain: &[&str]| {
+        let chain: Vec<_> = chain.iter().map(|u| uid("User", u)).collect();
+        json!({"principal": uid("User", p), "action": action, "resource": uid(doc.0, doc.1),
+               "on_behalf_of": chain, "context": {}})
+    };
+    let program = generator::compile(source).unwrap();
+    let checked = std::sync::Arc::new(ward_runtime::links::Links::from_json(&program, &links).unwrap());
+    let engine = ward_runtime::Engine::new(
+        ward_runtime::Loaded::new(
+            std::sync::Arc::clone(&program),
+            ward_runtime::Store::load(std::sync::Arc::clone(&program), &entities).unwrap(),
+            true,
+        )
+        .with_links(checked)
+        .unwrap(),
+        std::sync::Arc::new(ward_runtime::FixedClock::new(generator::NOON)),
+        ward_runtime::Backend::Jit,
+    );
+    // (request, expected effect, the rules that decide it)
+    let cases = [
+        // Two links of one template match (the folder and its parent).
+        (
+            request("alice", "view", ("Doc", "d1"), &[]),
+            "allow",
+            vec!["sharing.share[alice-f1]", "sharing.share[alice-root]"],
+        ),
+        (request("alice", "view", ("Folder", "root"), &[]), "allow", vec!["sharing.share[alice-root]"]),
+        (request("bob", "view", ("Doc", "d1"), &[]), "deny", vec![]),
+        // A link to a principal the store does not have.
+        (request("ghost", "view", ("Doc", "d3"), &[]), "allow", vec!["sharing.share[ghost-d3]"]),
+        (request("ghost", "view", ("Doc", "d1"), &[]), "deny", vec![]),
+        // `in ?principal`: alice is in ops, in org; bob too, but his level is too low.
+        (request("alice", "edit", ("Doc", "d1"), &[]), "allow", vec!["sharing.team-edit[org-edit]"]),
+        (request("bob", "edit", ("Doc", "d1"), &[]), "deny", vec!["sharing.block[bob-d1]"]),
+        (request("carol", "edit", ("Doc", "d3"), &[]), "deny", vec![]),
+        // A template that needs an approval, through its link.
+        (request("carol", "edit", ("Doc", "d1"), &[]), "approval_required", vec!["sharing.approved-edit[carol-f1]"]),
+        (request("carol", "view", ("Doc", "d3"), &[]), "deny", vec![]),
+        // The forbid template: applies on `secret`, and fails closed where
+        // its condition cannot be evaluated (d1's owner is not in the store).
+        (request("alice", "view", ("Doc", "d2"), &[]), "deny", vec!["sharing.block[alice-d2]"]),
+        (request("carol", "view", ("Doc", "d2"), &[]), "allow", vec!["sharing.owner", "sharing.share[carol-root]"]),
+        // Under delegation every link of the chain needs a permit.
+        (request("alice", "view", ("Doc", "d1"), &["carol"]), "allow", vec![]),
+        (request("alice", "view", ("Doc", "d1"), &["bob"]), "deny", vec![]),
+    ];
+    for (i, (req, effect, rules)) in cases.iter().enumerate() {
+        let case = generator::Case {
+            source: source.to_string(),
+            entities: entities.clone(),
+            requests: vec![(generator::NOON, req.clone())],
+        };
+        let tally = generator::check_linked(&case, &links).unwrap_or_else(|e| panic!("case {i}: {e:?}"));
+        assert_eq!(tally.requests, 1, "case {i}");
+        let decision = engine.decide_at(&ward_runtime::Request::from_json(req).unwrap(), generator::NOON);
+        assert_eq!(decision.effect.as_str(), *effect, "case {i}: {req}\n{}", decision.to_json());
+        if !rules.is_empty() {
+            let mut fired: Vec<&str> = decision.reasons.iter().filter_map(|r| r.rule.as_deref()).collect();
+            fired.sort_unstable();
+            assert_eq!(&fired, rules, "case {i}: {req}\n{}", decision.to_json());
+        }
+    }
+    // A shadow template reports its link and changes nothing.
+    let d = engine.decide_at(&ward_runtime::Request::from_json(&cases[5].0).unwrap(), generator::NOON);
+    assert_eq!(d.effect.as_str(), "allow");
+    assert!(d.shadow.iter().any(|s| s.rule == "sharing.watch[watch-ops]"), "{}", d.to_json());
+    // Links are replaced without recompiling: with none, alice's share is gone.
+    engine.set_links(std::sync::Arc::new(ward_runtime::links::Links::default())).unwrap();
+    let decision = engine.decide_at(&ward_runtime::Request::from_json(&cases[0].0).unwrap(), generator::NOON);
+    assert_eq!(decision.effect.as_str(), "deny");
+    assert!(engine.backend() == ward_runtime::Backend::Jit);
+}

@@ -127,6 +127,37 @@ fn hostile_programs_are_refused_when_the_bundle_is_read() {
             "rule 9999 is out of range",
         ),
         (
+            "a template among a bucket's general rules (it would apply without a link)",
+            Box::new(|p: &mut Program| {
+                let slot = ward_compiler::ir::Slot {
+                    var: ward_compiler::ir::SlotVar::Principal,
+                    hierarchy: false,
+                    types: vec![0],
+                };
+                p.rules[0].template = Some(ward_compiler::ir::Template { slots: vec![slot] });
+            }),
+            "listed among the general rules",
+        ),
+        (
+            "a template slot of an entity type that does not exist",
+            Box::new(|p: &mut Program| {
+                let slot = ward_compiler::ir::Slot {
+                    var: ward_compiler::ir::SlotVar::Resource,
+                    hierarchy: true,
+                    types: vec![77],
+                };
+                p.rules[0].template = Some(ward_compiler::ir::Template { slots: vec![slot] });
+            }),
+            "slot type 77 is out of range",
+        ),
+        (
+            "a rule listed among a bucket's templates that is none",
+            Box::new(|p: &mut Program| {
+                p.buckets[0].templates.push(0);
+            }),
+            "is no template",
+        ),
+        (
             "a context field of an enum that does not exist",
             Box::new(|p: &mut Program| {
                 let a = p.actions.iter().position(|a| a.name == "read").unwrap();

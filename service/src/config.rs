@@ -104,7 +104,9 @@ pub struct Policy {
     pub trusted_key: Option<PathBuf>,
     /// Entities, Cedar's JSON entity format; default: none beyond the policy's own.
     pub entities: Option<PathBuf>,
-    /// How often to check the bundle and entities files for changes; 0 turns polling off (SIGHUP still reloads).
+    /// Links of the policy's `@template` rules, Cedar's template-linked JSON; default: none.
+    pub links: Option<PathBuf>,
+    /// How often to check the bundle, entities and links files for changes; 0 turns polling off (SIGHUP still reloads).
     pub watch_interval_ms: u64,
     /// `jit` or `interp`.
     pub backend: String,
@@ -112,7 +114,14 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { bundle: None, trusted_key: None, entities: None, watch_interval_ms: 2_000, backend: "jit".to_string() }
+        Policy {
+            bundle: None,
+            trusted_key: None,
+            entities: None,
+            links: None,
+            watch_interval_ms: 2_000,
+            backend: "jit".to_string(),
+        }
     }
 }
 
@@ -331,6 +340,7 @@ impl Config {
         fix(&mut self.policy.bundle);
         fix(&mut self.policy.trusted_key);
         fix(&mut self.policy.entities);
+        fix(&mut self.policy.links);
         fix(&mut self.audit.log);
         fix(&mut self.audit.signing_key);
         fix(&mut self.mask.keys);

@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Entities (Cedar's JSON entity format).
     #[arg(long)]
     pub entities: Option<PathBuf>,
+    /// Links of the policy's `@template` rules (Cedar's template-linked JSON); reloaded like entities.
+    #[arg(long)]
+    pub links: Option<PathBuf>,
     /// Only accept bundles signed with this public key (a file written by `ward keygen`).
     #[arg(long)]
     pub trusted_key: Option<PathBuf>,
@@ -71,6 +74,7 @@ impl ServeArgs {
         };
         set(&mut c.policy.bundle, &self.bundle);
         set(&mut c.policy.entities, &self.entities);
+        set(&mut c.policy.links, &self.links);
         set(&mut c.policy.trusted_key, &self.trusted_key);
         set(&mut c.server.tls_cert, &self.tls_cert);
         set(&mut c.server.tls_key, &self.tls_key);
@@ -117,6 +121,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let source = policy::Source {
         bundle: config.policy.bundle.clone().ok_or("no bundle")?,
         entities: config.policy.entities.clone(),
+        links: config.policy.links.clone(),
         trusted_key: config.policy.trusted_key.as_deref().map(read_key).transpose()?,
         backend: if config.policy.backend == "interp" { Backend::Interpreter } else { Backend::Jit },
     };

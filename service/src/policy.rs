@@ -49,6 +49,8 @@ impl Version {
 pub struct Source {
     pub bundle: PathBuf,
     pub entities: Option<PathBuf>,
+    /// Links of the templates (Cedar's template-linked JSON).
+    pub links: Option<PathBuf>,
     pub trusted_key: Option<VerifyingKey>,
     pub backend: Backend,
 }
@@ -67,7 +69,7 @@ fn now_ms() -> i64 {
 
 impl Source {
     fn files(&self) -> Vec<PathBuf> {
-        std::iter::once(self.bundle.clone()).chain(self.entities.clone()).collect()
+        std::iter::once(self.bundle.clone()).chain(self.entities.clone()).chain(self.links.clone()).collect()
     }
 
     /// Reads, verifies and prepares the policy set.
@@ -87,6 +89,16 @@ impl Source {
         let loaded = bundle
             .loaded(&entities, self.backend == Backend::Jit)
             .map_err(|e| format!("`{}`: {e}", self.entities.as_ref().unwrap_or(&self.bundle).display()))?;
+        let loaded = match &self.links {
+            None => loaded,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read links `{}`: {e}", path.display()))?;
+                let links = ward_runtime::links::Links::parse(loaded.program(), &text)
+                    .map_err(|e| format!("links `{}`: {e}", path.display()))?;
+                loaded.with_links(Arc::new(links)).map_err(|e| format!("links `{}`: {e}", path.display()))?
+            }
+        };
         if let (Backend::Jit, Some(why)) = (self.backend, &loaded.jit_error) {
             eprintln!("ward serve: note: using the interpreter: {why}");
         }

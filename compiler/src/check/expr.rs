@@ -357,6 +357,21 @@ impl Cx<'_> {
             None if which == "principal" => env.principal.clone(),
             None => env.resource.clone(),
         };
+        if let ExprKind::Slot(v) = &c.target.kind
+            && self.template
+        {
+            if v.name() != which {
+                self.error("E0231", c.target.span, format!("the slot `?{}` cannot constrain `{which}`", v.name()))
+                    .label(format!("a slot for `{}`", v.name()))
+                    .help(format!("write `{which} {} ?{which}`", op_text(c.op)));
+                return;
+            }
+            let slot_ty = self.slot_type(&var_ty, c.op);
+            if let Some(types) = &mut self.types {
+                types.insert(c.target.span.start, slot_ty);
+            }
+            return;
+        }
         let target_ty = self.expr(&c.target, env, &Facts::new(), Some(&var_ty));
         let target_entity = match (&target_ty, c.op) {
             (Type::Entity(_), _) => target_ty.clone(),
@@ -373,6 +388,21 @@ impl Cx<'_> {
             }
         };
         self.membership(&var_ty, &target_entity, c.op == ScopeOp::In, which, c.target.span);
+    }
+
+    /// The type of a template's slot: the entity types a link may fill it
+    /// with. `== ?x`: the variable's types; `in ?x`: those and every type
+    /// their entities may be in.
+    pub fn slot_type(&self, var_ty: &Type, op: ScopeOp) -> Type {
+        let Type::Entity(names) = var_ty else { return var_ty.clone() };
+        if op == ScopeOp::Eq {
+            return var_ty.clone();
+        }
+        let env = Arc::clone(self.env);
+        let all = env.all_entity_types();
+        let within: Vec<Arc<str>> =
+            all.into_iter().filter(|t| names.iter().any(|n| n == t || env.may_be_in(n, t))).collect();
+        Type::entities(within)
     }
 
     /// Reports `lhs in rhs` (or `==`) that the schema makes impossible.
@@ -465,6 +495,12 @@ impl Cx<'_> {
             ExprKind::Name(name) => self.name(name, env, expected),
             ExprKind::EntityRef(r) => self.entity_type(&r.ty).map_or(Type::Error, |q| Type::entity(&q)),
             ExprKind::EnumRef { ty, variant } => self.enum_ref(ty, variant),
+            ExprKind::Slot(v) => {
+                self.error("E0231", e.span, format!("the slot `?{}` is only allowed in the scope of a `@template` rule", v.name()))
+                    .label("a slot outside a template's scope")
+                    .help("mark the rule `@template` and write the slot as the target of `principal ==`/`in` or `resource ==`/`in`");
+                Type::Error
+            }
             ExprKind::Call { func, args } => self.call(func, args, e.span),
             ExprKind::Member { base, name } => {
                 let base_ty = self.expr(base, env, facts, None);

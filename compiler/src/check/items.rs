@@ -18,7 +18,7 @@ use crate::symbols::{BUILTIN_DETECTORS, VALIDATORS};
 use crate::types::Type;
 use crate::units::Loc;
 
-const RULE_ANNOTATIONS: [&str; 6] = ["id", "reason", "severity", "shadow", "delegation", "doc"];
+const RULE_ANNOTATIONS: [&str; 7] = ["id", "reason", "severity", "shadow", "delegation", "template", "doc"];
 const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 pub const MASK_METHODS: [&str; 5] = ["redact", "partial", "hash", "tokenize", "drop"];
 pub const OBLIGATIONS: [&str; 3] = ["require_approval", "notify", "audit"];
@@ -719,6 +719,13 @@ impl Cx<'_> {
                 "shadow" if a.arg.is_some() => {
                     self.error("E0220", a.span, "`@shadow` takes no argument").label("remove the argument");
                 }
+                "template" if a.arg.is_some() => {
+                    self.error("E0220", a.span, "`@template` takes no argument").label("remove the argument");
+                }
+                "template" if effect.is_none() => {
+                    self.error("E0220", a.span, "`@template` applies to `permit` and `forbid` rules only")
+                        .label("not a rule");
+                }
                 "delegation" => {
                     if arg_text.as_deref() != Some("actor") {
                         self.error("E0220", a.span, "`@delegation` takes \"actor\"").label("unknown delegation mode");
@@ -764,7 +771,13 @@ impl Cx<'_> {
 
     fn rule(&mut self, rule: &Rule) {
         self.rule_annotations(&rule.annotations, Some(rule.effect));
+        let template = rule.annotations.iter().find(|a| a.name.name == "template");
+        if let Some(t) = template {
+            self.template_header(rule, t.span);
+        }
+        self.template = template.is_some();
         let env = self.scope_env(rule.scope.as_ref(), None);
+        self.template = false;
         let facts = self.conditions(&rule.conditions, &env);
         for clause in &rule.clauses {
             self.clause(clause, &env, &facts);
@@ -774,6 +787,32 @@ impl Cx<'_> {
             // a permit's `when`, a forbid's `unless`.
             let permissive = (rule.effect == Effect::Permit) == (c.kind == ConditionKind::When);
             self.chain_length_as_person(&c.expr, permissive);
+        }
+    }
+
+    /// A `@template` rule names itself with `@id` (links refer to it) and
+    /// has at least one slot (E0232).
+    fn template_header(&mut self, rule: &Rule, span: Span) {
+        if !rule.annotations.iter().any(|a| a.name.name == "id") {
+            self.error("E0232", span, "a template needs an `@id`: links name the template by it")
+                .label("template without an id")
+                .help("add `@id(\"share\")`; a link's `template_id` is then `POLICY.share`");
+        }
+        let slots = rule
+            .scope
+            .iter()
+            .flat_map(|s| &s.items)
+            .filter(|item| match item {
+                ScopeItem::Principal(s) | ScopeItem::Resource(s) => {
+                    s.constraint.as_ref().is_some_and(|c| matches!(c.target.kind, ExprKind::Slot(_)))
+                }
+                ScopeItem::Action(_) => false,
+            })
+            .count();
+        if slots == 0 {
+            self.error("E0232", span, "a template has no slot: its scope never says `?principal` or `?resource`")
+                .label("template without a slot")
+                .help("write `principal == ?principal` or `resource in ?resource` in the scope, or remove `@template`");
         }
     }
 

@@ -83,6 +83,11 @@ pub(crate) struct Cx<'a> {
     /// When set, the type of every expression checked, by the ordinal of its
     /// span (the lowering reads it).
     pub types: Option<std::collections::HashMap<u32, crate::types::Type>>,
+    /// Checking the scope of a `@template` rule: slots (`?principal`) are allowed.
+    pub template: bool,
+    /// In a test block: the ids of the links it declared so far, as linked
+    /// rule ids (`sharing.share[alice-f1]`), which expectations may name.
+    pub test_links: Vec<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -98,6 +103,8 @@ impl<'a> Cx<'a> {
             options: project.options(db),
             diags: Vec::new(),
             types: None,
+            template: false,
+            test_links: Vec::new(),
         }
     }
 

@@ -58,6 +58,47 @@ impl Cx<'_> {
         }
     }
 
+    /// A test's `link`: a template that exists, each of its slots filled
+    /// once with an entity of a declared type. (Whether the type fits the
+    /// slot is checked with the links when the test runs, as for a links file.)
+    fn test_link(&mut self, link: &LinkStep) {
+        let symbols = Arc::clone(self.symbols);
+        let id = link.id.string_value().unwrap_or("");
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+            self.error("E0233", link.id.span, format!("link id `{id}` must be letters, digits, `-`, `_`, `.` and `:`"))
+                .label("invalid link id");
+        }
+        let template = link.template.string_value().unwrap_or("");
+        let Some(slots) = symbols.templates.get(template) else {
+            let help = crate::suggest::did_you_mean(template, symbols.templates.keys().map(String::as_str))
+                .unwrap_or_else(|| "a link names a `@template` rule by its id, `POLICY.ID`".to_string());
+            self.error("E0110", link.template.span, format!("no template has the id `{template}`"))
+                .label("unknown template")
+                .help(help);
+            return;
+        };
+        self.test_links.push(format!("{template}[{id}]"));
+        let mut given: Vec<&str> = Vec::new();
+        for (var, span, entity) in &link.values {
+            let name = if *var == Var::Principal { "?principal" } else { "?resource" };
+            if given.contains(&name) {
+                self.error("E0233", *span, format!("the slot `{name}` is filled twice")).label("filled again");
+            } else if !slots.contains(&name) {
+                self.error("E0233", *span, format!("`{template}` has no slot `{name}`"))
+                    .label("not a slot of the template")
+                    .help(format!("its slots: {}", slots.join(", ")));
+            }
+            given.push(name);
+            self.entity_type(&entity.ty);
+        }
+        let missing: Vec<String> = slots.iter().filter(|s| !given.contains(s)).map(|s| format!("`{s}`")).collect();
+        if !missing.is_empty() {
+            self.error("E0233", link.span, format!("the link does not fill {} of `{template}`", missing.join(", ")))
+                .label("slot not filled")
+                .help("give every slot of the template an entity");
+        }
+    }
+
     fn entity_lit(&mut self, e: &EntityLit) {
         let Some(ty) = self.entity_type(&e.uid.ty) else { return };
         let env = Arc::clone(self.env);
@@ -86,6 +127,7 @@ impl Cx<'_> {
 
     pub fn test(&mut self, test: &TestDecl) {
         let symbols = Arc::clone(self.symbols);
+        self.test_links.clear();
         for step in &test.steps {
             match step {
                 TestStep::Using(names, _) => {
@@ -118,6 +160,7 @@ impl Cx<'_> {
                     }
                 }
                 TestStep::Entities(entities, _) => self.entity_list(entities),
+                TestStep::Link(link) => self.test_link(link),
                 TestStep::Request(request) => self.request(request),
             }
         }
@@ -330,7 +373,7 @@ impl Cx<'_> {
         let symbols = Arc::clone(self.symbols);
         for id in &x.by {
             let id_text = id.string_value().unwrap_or("");
-            if !symbols.rules.contains_key(id_text) {
+            if !symbols.rules.contains_key(id_text) && !self.test_links.iter().any(|l| l == id_text) {
                 let help = crate::suggest::did_you_mean(id_text, symbols.rules.keys().map(String::as_str))
                     .unwrap_or_else(|| {
                         "rule ids are `policy.id` (from `@id`) or `policy.N` (the rule's position)".to_string()

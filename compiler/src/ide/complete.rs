@@ -84,12 +84,12 @@ const MEMBERS: [&str; 4] = ["permit", "forbid", "mask", "limit"];
 const CLAUSES: [&str; 4] = ["when", "unless", "obligation", "advice"];
 const AGENT: [&str; 7] =
     ["owner", "created", "expires", "rotate credentials every", "review every", "attrs", "description"];
-const TEST: [&str; 6] = ["using", "at", "advance", "entities", "request", "expect"];
+const TEST: [&str; 7] = ["using", "at", "advance", "entities", "link", "request", "expect"];
 const OUTCOMES: [&str; 4] = ["allow", "deny", "approval_required", "error"];
 const EXPR_KEYWORDS: [&str; 13] =
     ["has", "is", "like", "matches", "in", "previously", "count", "sum", "within", "where", "true", "false", "current"];
 const FUNCTIONS: [&str; 6] = ["ip", "cidr", "decimal", "duration", "date", "time"];
-const RULE_ANNOTATIONS: [&str; 6] = ["id", "reason", "severity", "shadow", "delegation", "doc"];
+const RULE_ANNOTATIONS: [&str; 7] = ["id", "reason", "severity", "shadow", "delegation", "template", "doc"];
 const OBLIGATIONS: [&str; 3] = ["require_approval", "notify", "audit"];
 
 /// Which top-level item the cursor is in.
@@ -312,6 +312,21 @@ impl Completer<'_> {
     /// `principal:`, an agent's `: Type`, a schema's `in`. Whether it was one.
     fn type_position(&mut self, block: Block, depth: usize, back: usize, intro_kind: Option<TokenKind>) -> bool {
         let before = self.kind(back + 1);
+        // `principal == ?` in a template's scope: the slot's name.
+        if intro_kind == Some(TokenKind::Question)
+            && matches!(self.kind(back + 1), Some(TokenKind::EqEq | TokenKind::In))
+            && let Some(var) = self.scope_variable(back + 2)
+        {
+            self.out.push(Completion::new(var, CompletionKind::Variable).detail("template slot"));
+            return true;
+        }
+        if matches!(intro_kind, Some(TokenKind::EqEq | TokenKind::In))
+            && let Some(var) = self.scope_variable(back + 1)
+            && block == Block::Policy
+            && self.in_template()
+        {
+            self.out.push(Completion::new(format!("?{var}"), CompletionKind::Variable).detail("template slot"));
+        }
         match (intro_kind, before) {
             (Some(TokenKind::Colon | TokenKind::EqEq | TokenKind::In), Some(TokenKind::Action)) => self.actions(),
             (
@@ -332,6 +347,49 @@ impl Completer<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `principal` or `resource` when the scope item `back` tokens from the
+    /// end constrains it (`principal`, or `principal: Type`).
+    fn scope_variable(&self, back: usize) -> Option<&'static str> {
+        let var = |k: Option<TokenKind>| match k {
+            Some(TokenKind::Principal) => Some("principal"),
+            Some(TokenKind::Resource) => Some("resource"),
+            _ => None,
+        };
+        var(self.kind(back)).or_else(|| {
+            // `principal: Type ==`, `principal: ns.Type in`
+            let mut b = back;
+            while matches!(self.kind(b), Some(TokenKind::Ident | TokenKind::Dot)) {
+                b += 1;
+            }
+            if b > back && self.kind(b) == Some(TokenKind::Colon) { var(self.kind(b + 1)) } else { None }
+        })
+    }
+
+    /// Whether the rule being written is annotated `@template`: its
+    /// annotations are the tokens just before its `permit` or `forbid`.
+    fn in_template(&self) -> bool {
+        let Some(effect) = self.tokens.iter().rposition(|t| matches!(t.kind, TokenKind::Permit | TokenKind::Forbid))
+        else {
+            return false;
+        };
+        let mut i = effect;
+        while let Some(prev) = i.checked_sub(1).and_then(|j| self.tokens.get(j)) {
+            if !matches!(
+                prev.kind,
+                TokenKind::At | TokenKind::Ident | TokenKind::LParen | TokenKind::RParen | TokenKind::String
+            ) {
+                break;
+            }
+            if prev.kind == TokenKind::At
+                && self.tokens.get(i).is_some_and(|t| t.kind == TokenKind::Ident && self.word(*t) == "template")
+            {
+                return true;
+            }
+            i -= 1;
+        }
+        false
     }
 
     /// Inside a `schema` block: types after `by`, `on`, `:`, `=`, `<`,

@@ -43,6 +43,12 @@ pub fn hover(ws: &Workspace, id: FileId, offset: u32) -> Option<Hover> {
     if shown.chars().count() > 60 {
         shown = shown.chars().take(57).collect::<String>() + "…";
     }
+    if matches!(shown.as_str(), "?principal" | "?resource") {
+        let markdown = format!(
+            "```ward\n{shown}: {ty}\n```\nA template slot: each link fills it with an entity of this type, and the linked rule is reported as `POLICY.ID[LINK]`."
+        );
+        return Some(Hover { span, markdown });
+    }
     Some(Hover { span, markdown: format!("```ward\n{shown}: {ty}\n```") })
 }
 

@@ -342,6 +342,11 @@ impl Indexer<'_> {
                         }
                     }
                 }
+                TestStep::Link(l) => {
+                    for (_, _, e) in &l.values {
+                        self.entity_ref(&e.ty);
+                    }
+                }
                 TestStep::At(_) | TestStep::Advance(_) => {}
             }
         }
@@ -485,7 +490,7 @@ impl Indexer<'_> {
         let mut work = vec![e];
         while let Some(e) = work.pop() {
             match &e.kind {
-                ExprKind::Lit(_) | ExprKind::Var(_) => {}
+                ExprKind::Lit(_) | ExprKind::Var(_) | ExprKind::Slot(_) => {}
                 ExprKind::Name(n) => self.name(e, n),
                 ExprKind::EntityRef(r) => self.entity_lit(r),
                 ExprKind::EnumRef { ty, variant } => {

@@ -38,6 +38,10 @@ impl Engine {
         if lists.iter().flatten().any(|l| l.special) {
             return None;
         }
+        let links = !loaded.links.is_empty() && !bucket.templates.is_empty();
+        if links && bucket.fast_templates.special {
+            return None;
+        }
         let program = loaded.program();
         let flows = StateFlows { loaded, state: self.state.as_ref(), request };
         let eval = link_eval(loaded, frame, actor, &flows);
@@ -64,6 +68,21 @@ impl Engine {
             for &(index, forbid) in &list.decide {
                 if run(index)? {
                     if forbid { forbids.push(index) } else { permits.push(index) }
+                }
+            }
+        }
+        if links {
+            // Templates: the links whose slots match, then the template once.
+            let mut matched = Vec::new();
+            for &(index, forbid) in &bucket.fast_templates.decide {
+                matched.clear();
+                loaded.links.matching(program, &loaded.store, frame, index, actor, &mut matched);
+                if matched.is_empty() || !run(index)? {
+                    continue;
+                }
+                for l in &matched {
+                    let linked = loaded.linked_index(*l);
+                    if forbid { forbids.push(linked) } else { permits.push(linked) }
                 }
             }
         }

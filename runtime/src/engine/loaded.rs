@@ -11,15 +11,19 @@ use crate::decision::{Decision, Effect};
 use crate::hash::FxHashMap;
 use crate::interp::Prepared;
 use crate::jit::Jit;
+use crate::links::{Link, LinkIndex, Links};
 use crate::store::Store;
 use crate::verdict::Verdict;
 
 /// A compiled policy set with its entities: what the engine swaps atomically.
 pub struct Loaded {
-    pub prepared: Prepared,
-    pub store: Store,
+    pub prepared: Arc<Prepared>,
+    pub store: Arc<Store>,
     /// `(action, principal type, resource type)` → bucket.
-    pub buckets: FxHashMap<(u32, u32, u32), Bucket>,
+    pub buckets: Arc<FxHashMap<(u32, u32, u32), Bucket>>,
+    /// The links of the program's templates, indexed for this store. A
+    /// linked rule's index is `program.rules.len()` plus its link's index.
+    pub links: Arc<LinkIndex>,
     /// Agent lifecycle by entity index.
     pub agents: FxHashMap<u32, ir::Agent>,
     /// Per action: whether a flow condition records it (then an allow
@@ -31,7 +35,7 @@ pub struct Loaded {
     /// Per flow condition, its name for audit records and errors: the id
     /// of the rule that reads it and its kind (`p.no-vip-mail/previously`).
     pub flow_names: Vec<String>,
-    pub jit: Option<Jit>,
+    pub jit: Option<Arc<Jit>>,
     /// Why the JIT is not available, when it is not.
     pub jit_error: Option<String>,
     /// Every detector of the program, for masking text in one pass (or why
@@ -55,6 +59,8 @@ impl Loaded {
                 };
                 let bucket = Bucket {
                     general: b.rules.clone(),
+                    templates: b.templates.clone(),
+                    fast_templates: Lists::new(&program, &b.templates),
                     by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
                     by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
                     fast: Lists::new(&program, &b.rules),
@@ -82,7 +88,7 @@ impl Loaded {
             .collect();
         let (jit, jit_error) = if want_jit {
             match Jit::compile(&prepared, &store) {
-                Ok(j) => (Some(j), None),
+                Ok(j) => (Some(Arc::new(j)), None),
                 Err(e) => (None, Some(e)),
             }
         } else {
@@ -101,9 +107,10 @@ impl Loaded {
             })
             .collect();
         Loaded {
-            prepared,
-            store,
-            buckets,
+            prepared: Arc::new(prepared),
+            store: Arc::new(store),
+            buckets: Arc::new(buckets),
+            links: Arc::new(LinkIndex::default()),
             agents,
             recorded,
             results,
@@ -113,6 +120,51 @@ impl Loaded {
             scanner,
             flow_fingerprints,
         }
+    }
+
+    /// The same policy set and entities with `links` for its templates (in
+    /// place of any it had): nothing is recompiled, the links are indexed
+    /// for the store. `links` must have been checked against this program
+    /// ([`Links::from_json`]); links of another program are refused.
+    pub fn with_links(&self, links: Arc<Links>) -> Result<Loaded, String> {
+        let program = self.program();
+        for link in &links.links {
+            let template = program.rules.get(link.template as usize).and_then(|r| r.template.as_ref());
+            if template.is_none() {
+                return Err(format!("link `{}` names no template of this policy set", link.id));
+            }
+        }
+        Ok(Loaded {
+            prepared: Arc::clone(&self.prepared),
+            store: Arc::clone(&self.store),
+            buckets: Arc::clone(&self.buckets),
+            links: Arc::new(LinkIndex::new(links, &self.store)),
+            agents: self.agents.clone(),
+            recorded: self.recorded.clone(),
+            results: self.results.clone(),
+            flow_names: self.flow_names.clone(),
+            jit: self.jit.clone(),
+            jit_error: self.jit_error.clone(),
+            scanner: self.scanner.clone(),
+            flow_fingerprints: self.flow_fingerprints.clone(),
+        })
+    }
+
+    /// Rule `index`: a rule of the program, or (from `program.rules.len()`
+    /// on) a template linked by a link, with the id it is reported under.
+    pub fn rule_ref(&self, index: u32) -> Option<RuleRef<'_>> {
+        let program = self.program();
+        if let Some(rule) = program.rules.get(index as usize) {
+            return Some(RuleRef { rule, id: &rule.id, link: None });
+        }
+        let link = self.links.link(index.checked_sub(program.rules.len() as u32)?)?;
+        let rule = program.rules.get(link.template as usize)?;
+        Some(RuleRef { rule, id: &link.rule_id, link: Some(link) })
+    }
+
+    /// The index a linked rule is decided under (see [`Loaded::rule_ref`]).
+    pub fn linked_index(&self, link: u32) -> u32 {
+        (self.program().rules.len() as u32).saturating_add(link)
     }
 
     pub fn program(&self) -> &Program {
@@ -138,9 +190,9 @@ impl Loaded {
                 continue;
             }
             seen.push(*index);
-            let Some(rule) = program.rules.get(*index as usize) else { continue };
-            decision.reasons.push(rule_reason(rule, None));
-            push_obligations(rule, &mut decision.obligations);
+            let Some(r) = self.rule_ref(*index) else { continue };
+            decision.reasons.push(rule_reason(&r, None));
+            push_obligations(&r, &mut decision.obligations);
         }
         for index in masks.as_slice() {
             if let Some(mask) = program.rules.get(*index as usize).and_then(|r| mask_of(program, r, true))
@@ -203,9 +255,21 @@ fn flow_names(program: &Program) -> Vec<String> {
         .collect()
 }
 
+/// A rule as decided: a rule of the program, or a template through a link.
+#[derive(Clone, Copy)]
+pub struct RuleRef<'a> {
+    pub rule: &'a ir::Rule,
+    /// `policy.id`, or for a link `policy.id[link]`.
+    pub id: &'a str,
+    pub link: Option<&'a Link>,
+}
+
 /// A bucket's rules, with the pinned ones indexed by store entity.
 pub struct Bucket {
     pub general: Vec<u32>,
+    /// The bucket's `@template` rules: they apply through matching links only.
+    pub templates: Vec<u32>,
+    pub(super) fast_templates: Lists,
     pub by_principal: FxHashMap<u32, Vec<u32>>,
     pub by_resource: FxHashMap<u32, Vec<u32>>,
     /// The same rules, split for the fast path.

@@ -20,7 +20,7 @@ use arc_swap::ArcSwap;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use flows::{ActionResult, ResultRecord};
-pub use loaded::{Bucket, Loaded};
+pub use loaded::{Bucket, Loaded, RuleRef};
 
 use crate::decision::{Decision, Effect};
 use crate::request::{Frame, Request};
@@ -123,6 +123,15 @@ impl Engine {
     /// Replaces the policy set and entities; decisions under way finish on the old one.
     pub fn swap(&self, loaded: Loaded) {
         self.loaded.store(Arc::new(loaded));
+    }
+
+    /// Replaces the links of the policy set's templates: the program and its
+    /// native code are kept, only the links' index is rebuilt. Decisions
+    /// under way finish with the old links.
+    pub fn set_links(&self, links: Arc<crate::links::Links>) -> Result<(), String> {
+        let next = self.loaded.load().with_links(links)?;
+        self.loaded.store(Arc::new(next));
+        Ok(())
     }
 
     pub fn loaded(&self) -> Arc<Loaded> {

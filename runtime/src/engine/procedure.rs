@@ -6,6 +6,7 @@ use ward_ir::{self as ir, Program, RuleKind};
 
 use super::flows::StateFlows;
 use super::lifecycle::lifecycle;
+use super::loaded::RuleRef;
 use super::{Backend, Engine, Loaded};
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::{Eval, Outcome};
@@ -81,8 +82,8 @@ impl Engine {
         }
         // Obligations and advice of the rules that decided.
         for index in &fired_rules {
-            if let Some(rule) = program.rules.get(*index as usize) {
-                push_obligations(rule, &mut decision.obligations);
+            if let Some(r) = loaded.rule_ref(*index) {
+                push_obligations(&r, &mut decision.obligations);
             }
         }
         if decision.effect == Effect::Deny {
@@ -144,6 +145,30 @@ impl Engine {
             };
             out.push((*index, outcome));
         }
+        // Templates: the links whose slots match, then the template's
+        // conditions once (slots appear only in scopes, so every matching
+        // link comes out alike); each matching link is a rule of its own.
+        if !loaded.links.is_empty() {
+            let mut matched = Vec::new();
+            for index in &bucket.templates {
+                let Some(rule) = program.rules.get(*index as usize) else { continue };
+                if !pick(&rule.kind) {
+                    continue;
+                }
+                matched.clear();
+                loaded.links.matching(program, &loaded.store, frame, *index, principal, &mut matched);
+                if matched.is_empty() {
+                    continue;
+                }
+                let outcome = match jit {
+                    Some(j) => j.rule(*index, &eval).unwrap_or_else(|| eval.rule(rule)),
+                    None => eval.rule(rule),
+                };
+                for l in &matched {
+                    out.push((loaded.linked_index(*l), outcome.clone()));
+                }
+            }
+        }
         out
     }
 
@@ -155,7 +180,6 @@ impl Engine {
         principal: u32,
         actor_grants: &mut Vec<u32>,
     ) -> LinkResult {
-        let program = loaded.program();
         let is_actor = principal == frame.actor;
         let mut result = LinkResult {
             effect: Effect::Deny,
@@ -167,7 +191,8 @@ impl Engine {
         let mut applying = Applying::default();
         for (index, outcome) in self.evaluate(loaded, request, frame, principal, |k| matches!(k, RuleKind::Rule { .. }))
         {
-            let Some(rule) = program.rules.get(index as usize) else { continue };
+            let Some(r) = loaded.rule_ref(index) else { continue };
+            let rule = r.rule;
             let RuleKind::Rule { effect } = &rule.kind else { continue };
             let forbid = *effect == ir::Effect::Forbid;
             let clause = |failed: Option<usize>| -> (String, Option<String>) {
@@ -184,7 +209,7 @@ impl Engine {
                 Outcome::Fired => true,
                 // Fail closed: an error makes a forbid apply and a permit not.
                 Outcome::Error { error, condition } => {
-                    result.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
+                    result.errors.push(EvalErrorOut { rule: Some(r.id.to_string()), message: error.to_string() });
                     let _ = condition;
                     forbid
                 }
@@ -202,15 +227,16 @@ impl Engine {
                 }
                 _ => clause(None),
             };
+            let text = linked_clause(&r, text);
             if rule.shadow {
                 result.shadow.push(decision::Shadow {
-                    rule: rule.id.clone(),
+                    rule: r.id.to_string(),
                     effect: if forbid { "forbid" } else { "permit" }.to_string(),
                     clause: text,
                 });
                 continue;
             }
-            let reason = Reason { rule: Some(rule.id.clone()), clause: text, span, principal: None };
+            let reason = Reason { rule: Some(r.id.to_string()), clause: text, span, principal: None };
             applying.push(forbid, needs_approval(rule), index, reason);
             if !forbid && rule.actor_only && is_actor {
                 actor_grants.push(index);
@@ -218,7 +244,7 @@ impl Engine {
         }
         // A permit the actor holds with `@delegation("actor")` vouches for every link.
         if !is_actor && applying.permits.is_empty() && applying.approval_permits.is_empty() {
-            applying.delegated(program, actor_grants);
+            applying.delegated(loaded, actor_grants);
         }
         applying.settle(&mut result);
         result
@@ -249,11 +275,12 @@ impl Applying {
     }
 
     /// The caller's `@delegation("actor")` permits, granting this link.
-    fn delegated(&mut self, program: &Program, actor_grants: &[u32]) {
+    fn delegated(&mut self, loaded: &Loaded, actor_grants: &[u32]) {
         for index in actor_grants {
-            if let Some(rule) = program.rules.get(*index as usize) {
+            if let Some(r) = loaded.rule_ref(*index) {
+                let rule = r.rule;
                 let reason = Reason {
-                    rule: Some(rule.id.clone()),
+                    rule: Some(r.id.to_string()),
                     clause: "the caller's delegated permit".to_string(),
                     span: Some(rule.location.clone()),
                     principal: None,
@@ -313,21 +340,33 @@ pub(super) fn default_deny() -> Reason {
 }
 
 /// Why `rule` decided: its last condition as written (or, under
-/// `failed`, the condition that could not be evaluated).
-pub(super) fn rule_reason(rule: &ir::Rule, text: Option<String>) -> Reason {
+/// `failed`, the condition that could not be evaluated); for a linked
+/// template, followed by the link's slot values.
+pub(super) fn rule_reason(r: &RuleRef<'_>, text: Option<String>) -> Reason {
+    let rule = r.rule;
     let clause = text.unwrap_or_else(|| {
         rule.conditions
             .last()
             .map_or_else(|| "it applies to every request in its scope".to_string(), |c| c.text.clone())
     });
-    Reason { rule: Some(rule.id.clone()), clause, span: Some(rule.location.clone()), principal: None }
+    let clause = linked_clause(r, clause);
+    Reason { rule: Some(r.id.to_string()), clause, span: Some(rule.location.clone()), principal: None }
+}
+
+/// A clause of a linked template, with the link's slot values.
+pub(super) fn linked_clause(r: &RuleRef<'_>, clause: String) -> String {
+    match r.link {
+        Some(link) => format!("{clause} (linked with {})", link.values_text),
+        None => clause,
+    }
 }
 
 /// The obligations, then the advice, of a rule that decided.
-pub(super) fn push_obligations(rule: &ir::Rule, out: &mut Vec<decision::Obligation>) {
+pub(super) fn push_obligations(r: &RuleRef<'_>, out: &mut Vec<decision::Obligation>) {
+    let rule = r.rule;
     for (o, advice) in rule.obligations.iter().map(|o| (o, false)).chain(rule.advice.iter().map(|o| (o, true))) {
         let args = o.args.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        out.push(decision::Obligation { rule: rule.id.clone(), name: o.name.clone(), args, advice });
+        out.push(decision::Obligation { rule: r.id.to_string(), name: o.name.clone(), args, advice });
     }
 }
 

@@ -2117,10 +2117,21 @@ fn span_text(source: &str, d: &ward_compiler::Diagnostic) -> String {
 /// Runs every request of `case` through an interpreter engine and a JIT
 /// engine over the same program and entities, and compares the decisions.
 pub fn check(case: &Case) -> Result<Tally, Failure> {
+    check_linked(case, &serde_json::Value::Array(Vec::new()))
+}
+
+/// [`check`], with `links` (Cedar's template-linked JSON) for the program's templates.
+pub fn check_linked(case: &Case, links: &serde_json::Value) -> Result<Tally, Failure> {
     let program = compile(&case.source).map_err(Failure::Compile)?;
+    let links =
+        Arc::new(ward_runtime::links::Links::from_json(&program, links).map_err(|e| Failure::Entities(e.to_string()))?);
     let load = |jit: bool| -> Result<Loaded, Failure> {
         let store = Store::load(Arc::clone(&program), &case.entities).map_err(|e| Failure::Entities(e.to_string()))?;
-        Ok(Loaded::new(Arc::clone(&program), store, jit))
+        let loaded = Loaded::new(Arc::clone(&program), store, jit);
+        if links.is_empty() {
+            return Ok(loaded);
+        }
+        loaded.with_links(Arc::clone(&links)).map_err(Failure::Entities)
     };
     let jit_loaded = load(true)?;
     if let Some(e) = &jit_loaded.jit_error {

@@ -130,6 +130,8 @@ pub struct EvalArgs {
     pub requests: Option<PathBuf>,
     pub entities: Option<PathBuf>,
     pub fixture: Option<String>,
+    /// Links of the policy's templates (Cedar's template-linked JSON).
+    pub links: Option<PathBuf>,
     pub backend: Backend,
     pub at: Option<String>,
     pub audit_log: Option<PathBuf>,
@@ -196,7 +198,18 @@ pub fn setup(args: &EvalArgs, settings: &Settings, extra: Option<(&str, &str)>) 
             None => Arc::new(SystemClock),
         },
     };
-    let loaded = Loaded::new(program, store, args.backend == Backend::Jit);
+    let mut loaded = Loaded::new(Arc::clone(&program), store, args.backend == Backend::Jit);
+    if let Some(path) = &args.links {
+        let text = read(path, "links")?;
+        let links = ward_runtime::links::Links::parse(&program, &text).map_err(|e| {
+            eprintln!("error: links `{}`: {e}", path.display());
+            ExitCode::FAILURE
+        })?;
+        loaded = loaded.with_links(Arc::new(links)).map_err(|e| {
+            eprintln!("error: links `{}`: {e}", path.display());
+            ExitCode::FAILURE
+        })?;
+    }
     if let (Backend::Jit, Some(why)) = (args.backend, &loaded.jit_error) {
         eprintln!("note: using the interpreter: {why}");
     }

@@ -172,6 +172,13 @@ pub fn cedar(args: &CedarArgs<'_>) -> ExitCode {
             return code;
         }
     };
+    if let Some(links) = &imported.links {
+        // Checked against the imported policy as `ward eval --links` would.
+        if let Err(e) = ward_runtime::links::Links::parse(&compiled.program, links) {
+            eprintln!("error: links (from `{}`): {e}", args.links.map_or(String::new(), |p| p.display().to_string()));
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(path) = args.entities {
         let text = match read(path, "entities") {
             Ok(t) => t,

@@ -362,6 +362,9 @@ struct EvalCli {
     /// Use the entities of a `fixture` declared in the policy files.
     #[arg(long)]
     fixture: Option<String>,
+    /// Links of the policy's `@template` rules (JSON, Cedar's template-linked format).
+    #[arg(long)]
+    links: Option<PathBuf>,
     /// The evaluator.
     #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
     backend: BackendArg,
@@ -448,6 +451,7 @@ impl EvalCli {
             requests: self.requests,
             entities: self.entities,
             fixture: self.fixture,
+            links: self.links,
             backend: self.backend.backend(),
             at: self.at,
             audit_log: self.audit_log,
@@ -584,6 +588,7 @@ fn run(cli: Cli) -> ExitCode {
                 requests: None,
                 entities,
                 fixture,
+                links: None,
                 backend,
                 at,
                 audit_log,
