@@ -60,6 +60,9 @@ pub struct Summary {
     /// String literals the conditions compare a path with: (path text,
     /// string, location of the literal), for W0116.
     pub strings: Vec<(String, String, Loc)>,
+    /// Entity literals in the scope and the conditions: (type, id,
+    /// location of the literal), for W0116.
+    pub entity_ids: Vec<(String, String, Loc)>,
 }
 
 /// Summarises one policy member (`None` for other units).
@@ -156,7 +159,56 @@ pub fn member_summary(
         unreachable: unreachable(conditions, file, key),
         masks,
         strings: compared_strings(conditions, file, key),
+        entity_ids: entity_ids(scope, conditions, file, key),
     }))
+}
+
+/// Every entity literal of the scope's targets and the conditions.
+fn entity_ids(
+    scope: Option<&Scope>,
+    conditions: &[Condition],
+    file: SourceFile,
+    key: UnitKey,
+) -> Vec<(String, String, Loc)> {
+    let mut work: Vec<&Expr> = conditions.iter().rev().map(|c| &c.expr).collect();
+    for item in scope.map_or(&[][..], |s| s.items.as_slice()) {
+        if let ScopeItem::Principal(s) | ScopeItem::Resource(s) = item
+            && let Some(c) = &s.constraint
+        {
+            work.push(&c.target);
+        }
+    }
+    let mut out = Vec::new();
+    // Iterative: deep expressions need no deep stack.
+    while let Some(e) = work.pop() {
+        match &e.kind {
+            ExprKind::EntityRef(r) => {
+                if let Some(id) = r.id.string_value() {
+                    out.push((r.ty.text(), id.to_string(), Loc::new(file, key, r.id.span)));
+                }
+            }
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => work.extend(args.iter()),
+            ExprKind::MethodCall { receiver, args, .. } => {
+                work.push(receiver);
+                work.extend(args.iter());
+            }
+            ExprKind::Member { base, .. }
+            | ExprKind::Index { base, .. }
+            | ExprKind::Has { base, .. }
+            | ExprKind::Like { base, .. }
+            | ExprKind::Matches { base, .. }
+            | ExprKind::Paren(base)
+            | ExprKind::Unary { operand: base, .. } => work.push(base),
+            ExprKind::Is { base, within, .. } => {
+                work.push(base);
+                work.extend(within.as_deref());
+            }
+            ExprKind::Binary { lhs, rhs, .. } => work.extend([&**lhs, &**rhs]),
+            ExprKind::Record(entries) => work.extend(entries.iter().map(|e| &e.value)),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The string literals `conditions` compare a path with: `path == "s"`,
@@ -427,7 +479,60 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     sensitive_permits(env, &members, &mut out);
     conflicting_masks(&members, &mut out);
     near_miss_strings(env, &members, &mut out);
+    near_miss_entity_ids(&members, &mut out);
     out
+}
+
+/// W0116 for entity ids: `Role::"procurment-manager"` in one rule and
+/// `Role::"procurement-manager"` in others. An entity the data does not
+/// have is not an error (the data is loaded later, and may lack it), so a
+/// misspelt id type-checks and the rule silently never matches — a forbid
+/// that guards approvals stops applying. Of two near-miss ids of one type,
+/// the one used less often (or, as often, met later) is taken for the typo.
+fn near_miss_entity_ids(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    type Uses = Vec<(usize, Loc)>;
+    let mut by_type: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
+    let mut order = 0;
+    for m in members {
+        for (ty, id, loc) in &m.entity_ids {
+            by_type.entry(ty).or_default().entry(id).or_default().push((order, *loc));
+            order += 1;
+        }
+    }
+    let preferred = |a: &[(usize, Loc)], b: &[(usize, Loc)]| {
+        a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
+    };
+    for (ty, ids) in &by_type {
+        for (id, uses) in ids {
+            if id.chars().count() < 4 {
+                continue;
+            }
+            let Some(intended) = ids
+                .iter()
+                .filter(|(other, other_uses)| {
+                    preferred(other_uses, uses) && !differ_in_digits_only(id, other) && near_miss(id, other)
+                })
+                .map(|(other, _)| *other)
+                .min_by_key(|other| (edits(id, other), *other))
+            else {
+                continue;
+            };
+            let first_intended = ids.get(intended).and_then(|u| u.first()).map(|u| u.1);
+            for (_, loc) in uses {
+                let mut d = warning(
+                    "W0116",
+                    *loc,
+                    format!("`{ty}::\"{id}\"` here and `{ty}::\"{intended}\"` elsewhere: a typo?"),
+                    &format!("near-miss of \"{intended}\""),
+                )
+                .help(format!("did you mean `{intended}`? An entity id the data does not have never matches"));
+                if let Some(at) = first_intended {
+                    d = d.secondary(at, format!("`{ty}::\"{intended}\"` here"));
+                }
+                out.push(d);
+            }
+        }
+    }
 }
 
 /// W0116: a string literal one typo away from another literal the same path
