@@ -19,7 +19,13 @@ fn keys() -> Vec<String> {
 
 fn check(key: &str) -> LimitCheck {
     // A budget no benchmark exhausts: every check passes and commits.
-    LimitCheck { key: key.to_string(), count: 1_000_000_000, window_ms: 1_000, burst: 1_000_000_000 }
+    LimitCheck {
+        key: key.to_string(),
+        count: 1_000_000_000,
+        window_ms: 1_000,
+        burst: 1_000_000_000,
+        measure: ward_runtime::state::Measure::Requests,
+    }
 }
 
 fn bench(c: &mut Criterion) {
