@@ -512,7 +512,7 @@ pub struct LimitRule {
     pub annotations: Vec<Annotation>,
     pub scope: Option<Scope>,
     /// `sum(EXPR)` or `distinct(EXPR)`; none for a rate limit (requests).
-    pub measure: Option<LimitMeasure>,
+    pub measure: Option<Box<LimitMeasure>>,
     /// The number of requests, the budget of a sum or the number of distinct values.
     pub count: Lit,
     pub window: Lit,

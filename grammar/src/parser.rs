@@ -1328,7 +1328,7 @@ impl<'s> Parser<'s> {
             let open = self.expect(TokenKind::LParen, &format!("`(` after `{}`", kind.word()))?;
             let expr = self.expr()?;
             self.close(TokenKind::RParen, open.span)?;
-            Some(LimitMeasure { kind, kind_span: word.span, expr, span: self.span_from(word.span) })
+            Some(Box::new(LimitMeasure { kind, kind_span: word.span, expr, span: self.span_from(word.span) }))
         } else {
             None
         };
