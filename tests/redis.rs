@@ -203,7 +203,8 @@ fn concurrent_orders_cannot_both_spend_the_last_of_a_budget_in_redis() {
     let Some(redis) = RedisServer::start() else { return };
     let dir = policy_dir("redis-budget-race", BUDGET_POLICY);
     let clock = Arc::new(FixedClock::new(1_764_158_400_000));
-    let engines: Vec<Arc<Engine>> = (0..4).map(|_| Arc::new(budget_engine(&dir, &redis.url(), clock.clone()))).collect();
+    let engines: Vec<Arc<Engine>> =
+        (0..4).map(|_| Arc::new(budget_engine(&dir, &redis.url(), clock.clone()))).collect();
     for round in 0..20 {
         let agent = format!("bot{round}");
         let threads: Vec<_> = engines
@@ -267,7 +268,11 @@ fn distinct_values_are_shared_through_redis() {
     assert_eq!(a.decide(&read("c1")).effect, Effect::Allow, "a value seen in the window passes");
     let third = b.decide(&read("c3"));
     assert_eq!(third.effect, Effect::Deny, "{}", third.explain());
-    assert_eq!(third.limits[0].retry_after_ms, Some(3_600_001), "when c1 and c2 (both last seen at +1s) leave the window");
+    assert_eq!(
+        third.limits[0].retry_after_ms,
+        Some(3_600_001),
+        "when c1 and c2 (both last seen at +1s) leave the window"
+    );
     clock.advance(3_600_000);
     assert_eq!(a.decide(&read("c3")).effect, Effect::Deny, "exactly a window later, both are still in it");
     clock.advance(1);
