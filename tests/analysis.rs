@@ -237,3 +237,17 @@ fn an_undecided_question_is_never_a_pass() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("0 passed, 1 failed\n"), "{}", stdout(&out));
 }
+
+/// A budget refuses an amount above it even on a first request, and a
+/// negative amount always: the analyzer encodes both exactly, so it proves
+/// the three asserts (an order within the budget goes through, on a first
+/// request; none above it or below zero does).
+#[test]
+fn the_analyzer_knows_what_a_budget_refuses_on_a_first_request() {
+    if !solver_present() {
+        return;
+    }
+    let out = ward(&["test", "budget.ward"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).ends_with("3 passed, 0 failed\n"), "{}", stdout(&out));
+}

@@ -1218,7 +1218,7 @@ impl<'a> Encoder<'a, '_> {
         let mut key_denials = Vec::new();
         for rt in &rule_terms {
             let Some(rule) = rule_of(rt.rule) else { continue };
-            let RuleKind::Limit { keys, fail_open, measure, .. } = &rule.kind else { continue };
+            let RuleKind::Limit { keys, fail_open, measure, count, .. } = &rule.kind else { continue };
             let Some(f) = rt.links.first() else { continue };
             let applies = and([f.in_bucket.clone(), f.fired.clone()]);
             if rule.shadow {
@@ -1226,8 +1226,10 @@ impl<'a> Encoder<'a, '_> {
             }
             limit_terms.push((rt.rule, self.def("Bool", applies.clone())));
             // A sum's amount or a distinct value that cannot be computed, or
-            // a negative amount, denies whatever `fail open` says. (What the
-            // limit's state refuses is not modelled, as for rate limits.)
+            // a negative amount, denies whatever `fail open` says; so does an
+            // amount above the whole budget, even on a first request. (What
+            // the limit's state refuses is not modelled, as for rate limits:
+            // a first request finds the budget whole.)
             let measured = match measure {
                 LimitMeasure::Requests => None,
                 LimitMeasure::Sum { expr, .. } | LimitMeasure::Distinct { expr } => Some(*expr),
@@ -1237,7 +1239,7 @@ impl<'a> Encoder<'a, '_> {
                 if let Some(n) = nodes.get(expr as usize) {
                     let mut bad = vec![n.err.clone()];
                     if let (LimitMeasure::Sum { .. }, V::S(v)) = (measure, &n.v) {
-                        bad.push(format!("(< {v} 0)"));
+                        bad.push(format!("(or (< {v} 0) (> {v} {count}))"));
                     }
                     let bad = self.def("Bool", or(bad));
                     key_denials.push(and([applies.clone(), bad]));
