@@ -278,3 +278,51 @@ fn distinct_values_are_shared_through_redis() {
     clock.advance(1);
     assert_eq!(a.decide(&read("c3")).effect, Effect::Allow, "c1 and c2 have left the window");
 }
+
+/// The Lua script and the in-process store agree, result for result, on a
+/// long sequence of sums (past 64 amounts, so older ones fold into
+/// buckets; refusals with their retry-after) and distinct values.
+#[test]
+fn redis_and_the_memory_store_agree_on_budgets() {
+    use ward::runtime::state::{LimitCheck, Measure, MemoryStore, StateStore};
+    let Some(redis) = RedisServer::start() else { return };
+    let redis = RedisStore::new(&redis.url(), Duration::from_secs(3), "agree:").unwrap();
+    let memory = MemoryStore::default();
+    let window = 60_000;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut now = 1_764_158_400_000_i64;
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..600 {
+        now += next(400) as i64;
+        let checks = [
+            LimitCheck {
+                key: "sum/k".into(),
+                count: 40_000,
+                window_ms: window,
+                burst: 1,
+                measure: Measure::Sum(next(300) as i64),
+            },
+            LimitCheck {
+                key: "distinct/k".into(),
+                count: 20,
+                window_ms: window,
+                burst: 1,
+                measure: Measure::Distinct(format!("v{}", next(25))),
+            },
+        ];
+        for check in &checks {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            memory.check_limits(std::slice::from_ref(check), now, true, &mut a).unwrap();
+            redis.check_limits(std::slice::from_ref(check), now, true, &mut b).unwrap();
+            assert_eq!(a, b, "step {i} at {now}: {check:?}");
+            if a[0].allowed { allowed += 1 } else { refused += 1 }
+        }
+    }
+    assert!(allowed > 100 && refused > 100, "the sequence exercises both: {allowed} allowed, {refused} refused");
+}

@@ -17,10 +17,12 @@ use crate::state::{LimitCheck, LimitResult, Measure, StateStore, StoreError};
 /// value. Returns per limit: {allowed, remaining, retry_after (-1: none), used}.
 ///
 /// A sum's key holds the same bounded summary as [`crate::state::FlowSummary`]
-/// (the newest events exactly, older ones in buckets), as integers in text:
-/// `n t v … m i c s …`. Lua numbers are doubles: every amount and sum stays
-/// below 2^53 (budgets are at most `ward_ir::MAX_SUM_BUDGET`, amounts are
-/// capped at the budget + 1 by the engine) and is written with `%d`.
+/// (the newest events exactly, older ones in buckets), as one MessagePack
+/// array of integers `[n, t, v, …, m, i, c, s, …]` (Redis's `cmsgpack`:
+/// decoded and encoded in C). Lua numbers are doubles: every amount and sum
+/// stays below 2^53 (budgets are at most `ward_ir::MAX_SUM_BUDGET`, amounts
+/// are capped at the budget + 1 by the engine), where `cmsgpack` writes
+/// integral doubles as exact 64-bit integers.
 /// A distinct limit's key is a sorted set: value → when last seen.
 const SCRIPT: &str = r#"
 local now = tonumber(ARGV[1])
@@ -32,9 +34,10 @@ local function width(window)
   return w
 end
 local function decode(text)
-  local ev, bk, nums = {}, {}, {}
+  local ev, bk = {}, {}
   if not text then return ev, bk end
-  for w in string.gmatch(text, '%S+') do nums[#nums + 1] = tonumber(w) end
+  local nums = cmsgpack.unpack(text)
+  if type(nums) ~= 'table' then error('a budget summary is corrupt') end
   local n = nums[1] or 0
   local p = 2
   for j = 1, n do ev[j] = {nums[p], nums[p + 1]}; p = p + 2 end
@@ -44,11 +47,11 @@ local function decode(text)
   return ev, bk
 end
 local function encode(ev, bk)
-  local out = {fmt(#ev)}
-  for _, e in ipairs(ev) do out[#out + 1] = fmt(e[1]); out[#out + 1] = fmt(e[2]) end
-  out[#out + 1] = fmt(#bk)
-  for _, b in ipairs(bk) do out[#out + 1] = fmt(b[1]); out[#out + 1] = fmt(b[2]); out[#out + 1] = fmt(b[3]) end
-  return table.concat(out, ' ')
+  local out = {#ev}
+  for _, e in ipairs(ev) do out[#out + 1] = e[1]; out[#out + 1] = e[2] end
+  out[#out + 1] = #bk
+  for _, b in ipairs(bk) do out[#out + 1] = b[1]; out[#out + 1] = b[2]; out[#out + 1] = b[3] end
+  return cmsgpack.pack(out)
 end
 local function spent(ev, bk, window)
   local start, w, total = now - window, width(window), 0
