@@ -2225,13 +2225,14 @@ fn invariants(d: &Decision) -> Result<(), String> {
     // evaluate (issue 17: a record literal in a set), on both backends alike.
     const PARSERS: [&str; 5] =
         ["`email_addresses()`: ", "`email_domains()`: ", "`url_host()`: ", "`url_scheme()`: ", "`normalized_path()`: "];
+    // A budget's amount that is negative at run time (data, not types).
+    let negative_amount = |m: &str| m.starts_with("limit: its amount ") && m.ends_with(" is negative");
     let unexpected = |e: &&ward_runtime::decision::EvalErrorOut| {
         e.rule.is_some()
             && !e.message.contains(" is absent on ")
             && !e.message.ends_with("overflowed")
             && !PARSERS.iter().any(|p| e.message.starts_with(p))
-            // A budget's amount that is negative at run time (data, not types).
-            && !(e.message.starts_with("limit: its amount ") && e.message.ends_with(" is negative"))
+            && !negative_amount(&e.message)
     };
     if d.effect != Effect::Deny && d.errors.iter().any(|e| e.message.starts_with("limit: ")) {
         return Err("a budget whose amount or value could not be used did not deny".into());
