@@ -562,6 +562,31 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// The expressions directly inside this one (a flow's filter and summed value included).
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => vec![base],
+            ExprKind::MethodCall { receiver, args, .. } => std::iter::once(&**receiver).chain(args).collect(),
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter().collect(),
+            ExprKind::Unary { operand, .. } => vec![operand],
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => vec![base],
+            ExprKind::Is { base, within, .. } => std::iter::once(&**base).chain(within.as_deref()).collect(),
+            ExprKind::Record(entries) => entries.iter().map(|e| &e.value).collect(),
+            ExprKind::Paren(inner) => vec![inner],
+            ExprKind::Flow(f) => {
+                let mut v: Vec<&Expr> = f.filter.iter().collect();
+                if let FlowKind::Sum(value) = &f.kind {
+                    v.push(value);
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ExprKind {
     Lit(Lit),

@@ -1297,6 +1297,16 @@ impl Cx<'_> {
                 .help("a burst shapes a rate of requests; a budget or a distinct count is spent over the window");
         }
         let ty = self.expr(&measure.expr, env, facts, None);
+        if has_flow(&measure.expr) {
+            self.error(
+                "E0231",
+                measure.expr.span,
+                format!("a `{word}` limit's measure is computed from the request alone, not from recent history"),
+            )
+            .label("a flow condition")
+            .help("a budget already spans its window; put a flow condition in a `when` or `unless` of the limit");
+            return;
+        }
         match measure.kind {
             MeasureKind::Sum => {
                 let decimal = match ty {
@@ -1373,6 +1383,11 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// Whether `e` holds a flow condition.
+fn has_flow(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Flow(_)) || e.children().into_iter().any(has_flow)
 }
 
 fn kind_word(kind: ClauseKind) -> &'static str {

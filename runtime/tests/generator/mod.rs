@@ -1850,10 +1850,17 @@ impl Gen {
         // A quarter are budgets: a sum of an Int or Decimal expression
         // (possibly negative at run time: an error that denies), or a
         // count of distinct values.
+        // A measure reads the request alone: no flow condition in it.
+        let request_only = Env { flows: false, ..env.clone() };
         let measure = if self.chance(25) {
             match self.below(3) {
-                0 => Some((format!("sum({})", self.value(&T::Int, &env, 1)), format!("{}", 1 + self.below(200)))),
-                1 => Some((format!("sum({})", self.value(&T::Dec, &env, 1)), format!("{}.50", self.below(300)))),
+                0 => Some((
+                    format!("sum({})", self.value(&T::Int, &request_only, 1)),
+                    format!("{}", 1 + self.below(200)),
+                )),
+                1 => {
+                    Some((format!("sum({})", self.value(&T::Dec, &request_only, 1)), format!("{}.50", self.below(300))))
+                }
                 _ => {
                     let what = *self.rng.pick(&["resource", "principal", "action"]);
                     Some((format!("distinct({what})"), count.to_string()))
