@@ -1,6 +1,7 @@
 //! Rate limits and flow conditions: the in-process store against the
-//! `governor` crate (keyed), uncontended and with two threads; the cost of
-//! a flow condition per decision; a Redis round trip.
+//! `governor` crate (keyed), uncontended and with two threads; a sum
+//! budget's check; the cost of a flow condition and of a rate limit or a
+//! sum limit per decision; a Redis round trip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::num::NonZeroU32;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
-use ward::runtime::state::{LimitCheck, MemoryStore, StateStore};
+use ward::runtime::state::{LimitCheck, Measure, MemoryStore, StateStore};
 
 const KEYS: usize = 1024;
 
@@ -19,7 +20,13 @@ fn keys() -> Vec<String> {
 
 fn check(key: &str) -> LimitCheck {
     // A budget no benchmark exhausts: every check passes and commits.
-    LimitCheck { key: key.to_string(), count: 1_000_000_000, window_ms: 1_000, burst: 1_000_000_000 }
+    LimitCheck {
+        key: key.to_string(),
+        count: 1_000_000_000,
+        window_ms: 1_000,
+        burst: 1_000_000_000,
+        measure: Measure::Requests,
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -34,6 +41,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % KEYS;
             store.check_limits(&checks[i], 1_000, true, &mut results).unwrap();
+            results[0].allowed
+        })
+    });
+
+    // A sum budget (2^50, never exhausted) checked and spent: its summary
+    // holds 64 amounts exactly, older ones in 32 buckets.
+    let sums: Vec<[LimitCheck; 1]> = keys
+        .iter()
+        .map(|k| [LimitCheck { count: 1 << 50, burst: 1, measure: Measure::Sum(10_000), ..check(k) }])
+        .collect();
+    let store = MemoryStore::default();
+    let mut i = 0;
+    let mut now = 1_000;
+    group.bench_function("ward_memory_store_sum", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            now += 1;
+            store.check_limits(&sums[i], now, true, &mut results).unwrap();
             results[0].allowed
         })
     });
@@ -104,6 +129,15 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // A decision with one rate limit, and with one sum limit (in process).
+    let mut group = c.benchmark_group("limit_decision");
+    for (name, limit) in [("rate_limit", RATE_LIMIT), ("sum_limit", SUM_LIMIT)] {
+        let engine = flow_engine(name, limit, None);
+        let request = email();
+        group.bench_function(name, |b| b.iter(|| engine.decide(&request)));
+    }
+    group.finish();
+
     // Redis: one round trip per decision for all its limits (one script call).
     if let Some(redis) = ward_testkit::redis::RedisServer::start() {
         let store =
@@ -114,6 +148,15 @@ fn bench(c: &mut Criterion) {
         group.bench_function("two_limits_one_round_trip", |b| {
             b.iter(|| store.check_limits(&two, 1_000, true, &mut results).unwrap())
         });
+        let rate_and_sum =
+            [check("c/x"), LimitCheck { count: 1 << 50, burst: 1, measure: Measure::Sum(10_000), ..check("d/y") }];
+        let mut now = 1_000;
+        group.bench_function("rate_and_sum_one_round_trip", |b| {
+            b.iter(|| {
+                now += 1;
+                store.check_limits(&rate_and_sum, now, true, &mut results).unwrap()
+            })
+        });
         let engine = flow_engine("redis_flow", FLOW_RULE, Some(Arc::new(store)));
         let request = email();
         group.bench_function("decision_with_flow", |b| b.iter(|| engine.decide(&request)));
@@ -121,13 +164,17 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+const RATE_LIMIT: &str = "\n  limit action: send_email to 1000000000 per 1s per principal\n";
+
+const SUM_LIMIT: &str = "\n  limit action: send_email sum(context.cost) to 100000000000.00 per 1h per principal\n";
+
 const FLOW_RULE: &str = "\n  forbid action: send_email\n    when context.external && previously within 1h action: read_customer where resource.vip\n";
 
 fn flow_engine(name: &str, forbid: &str, state: Option<Arc<dyn StateStore>>) -> ward::Engine {
     let dir = std::env::temp_dir().join(format!("ward-bench-state-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let policy = format!(
-        "schema s {{\n  entity Agent\n  entity Customer {{ vip: Bool }}\n  entity Mailbox\n  action read_customer by [Agent] on [Customer]\n  action send_email by [Agent] on [Mailbox] with {{ external: Bool }}\n}}\n\npolicy p {{\n  permit principal: Agent, action: send_email, resource: Mailbox\n{forbid}}}\n"
+        "schema s {{\n  entity Agent\n  entity Customer {{ vip: Bool }}\n  entity Mailbox\n  action read_customer by [Agent] on [Customer]\n  action send_email by [Agent] on [Mailbox] with {{ external: Bool, cost: Decimal }}\n}}\n\npolicy p {{\n  permit principal: Agent, action: send_email, resource: Mailbox\n{forbid}}}\n"
     );
     std::fs::write(dir.join("policy.ward"), policy).unwrap();
     let clock = Arc::new(ward::runtime::FixedClock::new(1_764_158_400_000));
@@ -140,7 +187,7 @@ fn flow_engine(name: &str, forbid: &str, state: Option<Arc<dyn StateStore>>) -> 
 
 fn email() -> ward::Request {
     ward::Request::new(ward::EntityUid::new("Agent", "bot"), "send_email", ward::EntityUid::new("Mailbox", "out"))
-        .with_context(serde_json::json!({"external": true}))
+        .with_context(serde_json::json!({"external": true, "cost": "0.01"}))
         .in_session("s1")
 }
 

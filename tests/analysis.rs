@@ -269,3 +269,17 @@ fn analyze_treats_a_result_flow_as_session_history_that_may_be_unknown() {
     assert!(report.contains("| `send_email` | unknown | **unknown** |"), "{report}");
     assert!(report.contains("| `read_customer` | always allows | no |"), "{report}");
 }
+
+/// A budget refuses an amount above it even on a first request, and a
+/// negative amount always: the analyzer encodes both exactly, so it proves
+/// the three asserts (an order within the budget goes through, on a first
+/// request; none above it or below zero does).
+#[test]
+fn the_analyzer_knows_what_a_budget_refuses_on_a_first_request() {
+    if !solver_present() {
+        return;
+    }
+    let out = ward(&["test", "budget.ward"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).ends_with("3 passed, 0 failed\n"), "{}", stdout(&out));
+}

@@ -286,3 +286,52 @@ fn the_readme_tour_checks_and_its_test_passes() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("1 passed, 0 failed"), "{}", stdout(&out));
 }
+
+const BUDGET: &str = r#"schema s {
+  entity Agent
+  entity Supplier
+  action order by [Agent] on [Supplier] with { amount: Decimal }
+}
+
+policy p {
+  permit principal: Agent, action: order
+
+  @id("spend")
+  limit action: order sum(context.amount) to 10000.00 per 24h per principal
+}
+"#;
+
+/// A budget through the binary: spent across the requests of one run, shown
+/// in the JSON decision and the explanation; a negative amount is denied.
+#[test]
+fn eval_and_explain_spend_a_budget_and_refuse_negative_amounts() {
+    let dir = scratch("budget-eval");
+    let policy = write(&dir, "p.ward", BUDGET);
+    let order = |amount: &str| {
+        format!(
+            r#"{{"principal": {{"type": "Agent", "id": "bot"}}, "action": "order", "resource": {{"type": "Supplier", "id": "s"}}, "context": {{"amount": {amount}}}}}"#
+        )
+    };
+    let requests =
+        write(&dir, "r.jsonl", [order("4000.00"), order("4000.00"), order("4000.00"), order("-5.00")].join("\n"));
+    let out = ward(&["eval", "--policy", &policy, "--requests", &requests]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let effects: Vec<&str> = lines.iter().map(|l| l["effect"].as_str().unwrap()).collect();
+    assert_eq!(effects, ["allow", "allow", "deny", "deny"]);
+    let budget = &lines[1]["limits"][0]["budget"];
+    assert_eq!(budget["used"], "4000.0", "{}", lines[1]);
+    assert_eq!(budget["remaining"], "2000.0", "{}", lines[1]);
+    assert_eq!(lines[1]["limits"][0]["remaining"], 2000);
+    assert!(lines[2]["limits"][0]["retry_after_ms"].as_i64().is_some_and(|ms| ms > 0), "{}", lines[2]);
+    assert!(lines[3].to_string().contains("is negative"), "{}", lines[3]);
+    let out = ward(&["explain", "--policy", &policy, "--requests", &requests]);
+    let text = stdout(&out);
+    assert!(text.contains("sum limit `p.spend`"), "{text}");
+    assert!(text.contains("budget of 10000.0 per 86400000 ms exceeded"), "{text}");
+    // A sum of a string is refused by the checker.
+    let bad = write(&dir, "bad.ward", BUDGET.replace("sum(context.amount)", "sum(principal)"));
+    let out = ward(&["check", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("E0235") || stderr(&out).contains("E0235"), "{}{}", stdout(&out), stderr(&out));
+}

@@ -156,3 +156,173 @@ fn flow_state_is_shared_by_engines_through_redis() {
     clock.advance(60 * 60_000);
     assert_eq!(b.decide(&email).effect, Effect::Allow, "after the window");
 }
+
+const BUDGET_POLICY: &str = r#"
+schema s {
+  entity Agent
+  entity Supplier
+  entity Customer
+  action order by [Agent] on [Supplier] with { amount: Decimal, units: Int }
+  action read by [Agent] on [Customer]
+}
+
+policy p {
+  @id("order")
+  permit principal: Agent, action: order, resource: Supplier
+
+  @id("read")
+  permit principal: Agent, action: read, resource: Customer
+
+  @id("spend")
+  limit action: order sum(context.amount) to 10000.00 per 24h per principal
+
+  @id("order-rate")
+  limit action: order to 1000 per 1h per principal
+
+  @id("units")
+  limit action: order sum(context.units) to 1125899906842624 per 24h per principal
+
+  @id("customers")
+  limit action: read distinct(resource) to 2 per 1h per principal
+}
+"#;
+
+fn order(agent: &str, amount: &str, units: i64) -> Request {
+    let amount: serde_json::Value = serde_json::from_str(amount).unwrap();
+    Request::new(EntityUid::new("Agent", agent), "order", EntityUid::new("Supplier", "s"))
+        .with_context(serde_json::json!({ "amount": amount, "units": units }))
+}
+
+fn budget_engine(dir: &std::path::Path, url: &str, clock: Arc<FixedClock>) -> Engine {
+    let store = Arc::new(RedisStore::new(url, Duration::from_secs(3), "ward:").unwrap());
+    Engine::from_paths_with(&[dir], &serde_json::json!([]), Backend::Jit, clock).unwrap().with_state(store)
+}
+
+#[test]
+fn concurrent_orders_cannot_both_spend_the_last_of_a_budget_in_redis() {
+    let Some(redis) = RedisServer::start() else { return };
+    let dir = policy_dir("redis-budget-race", BUDGET_POLICY);
+    let clock = Arc::new(FixedClock::new(1_764_158_400_000));
+    let engines: Vec<Arc<Engine>> =
+        (0..4).map(|_| Arc::new(budget_engine(&dir, &redis.url(), clock.clone()))).collect();
+    for round in 0..20 {
+        let agent = format!("bot{round}");
+        let threads: Vec<_> = engines
+            .iter()
+            .map(|engine| {
+                let (engine, agent) = (Arc::clone(engine), agent.clone());
+                std::thread::spawn(move || engine.decide(&order(&agent, "9999.00", 1)).effect == Effect::Allow)
+            })
+            .collect();
+        let passed = threads.into_iter().map(|t| t.join().unwrap()).filter(|ok| *ok).count();
+        assert_eq!(passed, 1, "round {round}: exactly one of four concurrent 9,999.00 orders spends the budget");
+    }
+    // The refused orders consumed nothing from the rate limit either.
+    let d = engines[0].decide(&order("bot0", "1.00", 1));
+    assert_eq!(d.effect, Effect::Allow, "{}", d.explain());
+    let rate = d.limits.iter().find(|l| l.rule == "p.order-rate").unwrap();
+    assert_eq!(rate.remaining, 998);
+    let spend = d.limits.iter().find(|l| l.rule == "p.spend").unwrap();
+    let budget = spend.budget.as_ref().unwrap();
+    assert_eq!((budget.used.as_str(), budget.remaining.as_str()), ("9999.0", "0.0"));
+    let refused = engines[1].decide(&order("bot0", "0.01", 1));
+    assert_eq!(refused.effect, Effect::Deny, "{}", refused.explain());
+    let spend = refused.limits.iter().find(|l| l.rule == "p.spend").unwrap();
+    assert_eq!(spend.retry_after_ms, Some(86_400_001), "the first order leaves the window after 24h");
+}
+
+#[test]
+fn budgets_near_two_to_the_fifty_stay_exact_in_redis() {
+    let Some(redis) = RedisServer::start() else { return };
+    let dir = policy_dir("redis-budget-edge", BUDGET_POLICY);
+    let clock = Arc::new(FixedClock::new(1_764_158_400_000));
+    let engine = budget_engine(&dir, &redis.url(), clock.clone());
+    let max: i64 = 1 << 50;
+    let first = engine.decide(&order("edge", "1.00", max - 1));
+    assert_eq!(first.effect, Effect::Allow, "{}", first.explain());
+    let units = |d: &ward::Decision| d.limits.iter().find(|l| l.rule == "p.units").unwrap().clone();
+    assert_eq!(units(&first).remaining, 1);
+    let last = engine.decide(&order("edge", "1.00", 1));
+    assert_eq!(last.effect, Effect::Allow, "{}", last.explain());
+    let budget = units(&last).budget.unwrap();
+    assert_eq!((budget.used, budget.remaining), ((max - 1).to_string(), "0".to_string()));
+    let over = engine.decide(&order("edge", "1.00", 1));
+    assert_eq!(over.effect, Effect::Deny, "{}", over.explain());
+    // An amount larger than the whole budget: refused, no wait helps.
+    let huge = engine.decide(&order("edge2", "1.00", i64::MAX));
+    assert_eq!(huge.effect, Effect::Deny);
+    assert_eq!(units(&huge).retry_after_ms, None);
+    assert!(huge.reasons.iter().any(|r| r.clause.contains("alone exceeds")), "{}", huge.explain());
+}
+
+#[test]
+fn distinct_values_are_shared_through_redis() {
+    let Some(redis) = RedisServer::start() else { return };
+    let dir = policy_dir("redis-distinct", BUDGET_POLICY);
+    let clock = Arc::new(FixedClock::new(1_764_158_400_000));
+    let (a, b) = (budget_engine(&dir, &redis.url(), clock.clone()), budget_engine(&dir, &redis.url(), clock.clone()));
+    let read = |id: &str| Request::new(EntityUid::new("Agent", "bot"), "read", EntityUid::new("Customer", id));
+    assert_eq!(a.decide(&read("c1")).effect, Effect::Allow);
+    clock.advance(1_000);
+    assert_eq!(b.decide(&read("c2")).effect, Effect::Allow);
+    assert_eq!(a.decide(&read("c1")).effect, Effect::Allow, "a value seen in the window passes");
+    let third = b.decide(&read("c3"));
+    assert_eq!(third.effect, Effect::Deny, "{}", third.explain());
+    assert_eq!(
+        third.limits[0].retry_after_ms,
+        Some(3_600_001),
+        "when c1 and c2 (both last seen at +1s) leave the window"
+    );
+    clock.advance(3_600_000);
+    assert_eq!(a.decide(&read("c3")).effect, Effect::Deny, "exactly a window later, both are still in it");
+    clock.advance(1);
+    assert_eq!(a.decide(&read("c3")).effect, Effect::Allow, "c1 and c2 have left the window");
+}
+
+/// The Lua script and the in-process store agree, result for result, on a
+/// long sequence of sums (past 64 amounts, so older ones fold into
+/// buckets; refusals with their retry-after) and distinct values.
+#[test]
+fn redis_and_the_memory_store_agree_on_budgets() {
+    use ward::runtime::state::{LimitCheck, Measure, MemoryStore, StateStore};
+    let Some(redis) = RedisServer::start() else { return };
+    let redis = RedisStore::new(&redis.url(), Duration::from_secs(3), "agree:").unwrap();
+    let memory = MemoryStore::default();
+    let window = 60_000;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut now = 1_764_158_400_000_i64;
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..600 {
+        now += next(400) as i64;
+        let checks = [
+            LimitCheck {
+                key: "sum/k".into(),
+                count: 40_000,
+                window_ms: window,
+                burst: 1,
+                measure: Measure::Sum(next(300) as i64),
+            },
+            LimitCheck {
+                key: "distinct/k".into(),
+                count: 20,
+                window_ms: window,
+                burst: 1,
+                measure: Measure::Distinct(format!("v{}", next(25))),
+            },
+        ];
+        for check in &checks {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            memory.check_limits(std::slice::from_ref(check), now, true, &mut a).unwrap();
+            redis.check_limits(std::slice::from_ref(check), now, true, &mut b).unwrap();
+            assert_eq!(a, b, "step {i} at {now}: {check:?}");
+            if a[0].allowed { allowed += 1 } else { refused += 1 }
+        }
+    }
+    assert!(allowed > 100 && refused > 100, "the sequence exercises both: {allowed} allowed, {refused} refused");
+}

@@ -478,7 +478,7 @@ fn limit_changes(
     let mut out = Vec::new();
     let arcs = &programs.arcs;
     for rule in &old.rules {
-        let RuleKind::Limit { count, window_ms, burst, keys, fail_open } = &rule.kind else { continue };
+        let RuleKind::Limit { count, window_ms, burst, keys, fail_open, measure } = &rule.kind else { continue };
         let Some(nrule) = new.rules.iter().find(|r| r.id == rule.id) else {
             out.push(LimitChange {
                 rule: rule.id.clone(),
@@ -488,7 +488,8 @@ fn limit_changes(
             });
             continue;
         };
-        let RuleKind::Limit { count: nc, window_ms: nw, burst: nb, keys: nk, fail_open: nf } = &nrule.kind else {
+        let RuleKind::Limit { count: nc, window_ms: nw, burst: nb, keys: nk, fail_open: nf, measure: nm } = &nrule.kind
+        else {
             out.push(LimitChange {
                 rule: rule.id.clone(),
                 change: "is no longer a limit".into(),
@@ -499,6 +500,18 @@ fn limit_changes(
         };
         let mut changes = Vec::new();
         let mut loosened = false;
+        // What is counted: a different measure (or summed expression) is a
+        // different limit, which may let more through.
+        let measure_text = |p: &Program, r: &ir::Rule, m: &ir::LimitMeasure| match m {
+            ir::LimitMeasure::Requests => "requests".to_string(),
+            ir::LimitMeasure::Sum { expr, .. } => format!("sum({})", key_list(p, r, &[*expr])),
+            ir::LimitMeasure::Distinct { expr } => format!("distinct({})", key_list(p, r, &[*expr])),
+        };
+        let (om, nmt) = (measure_text(old, rule, measure), measure_text(new, nrule, nm));
+        if om != nmt {
+            changes.push(format!("counts {om} → {nmt}"));
+            loosened = true;
+        }
         // Rates compared as count per window (cross-multiplied, no rounding).
         let (old_rate, new_rate) =
             (u128::from(*count) * (*nw).max(1) as u128, u128::from(*nc) * (*window_ms).max(1) as u128);

@@ -33,7 +33,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ward_compiler::ir::{
-    self, CmpOp, Const, Effect, Expr, ExprKind, FlowKind, MaskMethod, Method, Pattern, Program, RuleKind, Ty, Var,
+    self, CmpOp, Const, Effect, Expr, ExprKind, FlowKind, LimitMeasure, MaskMethod, Method, Pattern, Program, RuleKind,
+    Ty, Var,
 };
 
 use crate::smt::{self, and, eq, implies, int, ite, not, or, sym};
@@ -1239,13 +1240,33 @@ impl<'a> Encoder<'a, '_> {
         let mut key_denials = Vec::new();
         for rt in &rule_terms {
             let Some(rule) = rule_of(rt.rule) else { continue };
-            let RuleKind::Limit { keys, fail_open, .. } = &rule.kind else { continue };
+            let RuleKind::Limit { keys, fail_open, measure, count, .. } = &rule.kind else { continue };
             let Some(f) = rt.links.first() else { continue };
             let applies = and([f.in_bucket.clone(), f.fired.clone()]);
             if rule.shadow {
                 continue;
             }
             limit_terms.push((rt.rule, self.def("Bool", applies.clone())));
+            // A sum's amount or a distinct value that cannot be computed, or
+            // a negative amount, denies whatever `fail open` says; so does an
+            // amount above the whole budget, even on a first request. (What
+            // the limit's state refuses is not modelled, as for rate limits:
+            // a first request finds the budget whole.)
+            let measured = match measure {
+                LimitMeasure::Requests => None,
+                LimitMeasure::Sum { expr, .. } | LimitMeasure::Distinct { expr } => Some(*expr),
+            };
+            if let Some(expr) = measured {
+                let nodes = self.eval_arena(i, &rule.exprs, "p", Some(rule.id.clone()), &context);
+                if let Some(n) = nodes.get(expr as usize) {
+                    let mut bad = vec![n.err.clone()];
+                    if let (LimitMeasure::Sum { .. }, V::S(v)) = (measure, &n.v) {
+                        bad.push(format!("(or (< {v} 0) (> {v} {count}))"));
+                    }
+                    let bad = self.def("Bool", or(bad));
+                    key_denials.push(and([applies.clone(), bad]));
+                }
+            }
             if *fail_open {
                 continue;
             }

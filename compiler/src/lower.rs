@@ -1079,8 +1079,26 @@ impl RuleLowering<'_, '_> {
         } else {
             l.keys.iter().map(|k| self.expr(k)).collect()
         };
-        let count = literals::int(&l.count.raw).unwrap_or(1).max(1) as u64;
+        let measure = match &l.measure {
+            None => ir::LimitMeasure::Requests,
+            Some(m) => {
+                let expr = self.expr(&m.expr);
+                match m.kind {
+                    ast::MeasureKind::Distinct => ir::LimitMeasure::Distinct { expr },
+                    ast::MeasureKind::Sum => {
+                        let decimal = self.exprs.get(expr as usize).is_some_and(|e| e.ty == ir::Ty::Decimal);
+                        ir::LimitMeasure::Sum { expr, decimal }
+                    }
+                }
+            }
+        };
+        let count = match measure {
+            ir::LimitMeasure::Sum { decimal: true, .. } => literals::decimal(&l.count.raw),
+            _ => literals::int(&l.count.raw),
+        };
+        let count = count.unwrap_or(1).max(1) as u64;
         ir::RuleKind::Limit {
+            measure,
             count,
             window_ms: literals::duration_ms(&l.window.raw).unwrap_or(1).max(1),
             burst: l.burst.as_ref().and_then(|b| literals::int(&b.raw).ok()).map_or(count, |b| b.max(1) as u64),

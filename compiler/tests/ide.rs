@@ -644,3 +644,22 @@ fn template_slots_hover_with_their_type_and_complete_in_template_scopes() {
     ws.set_text(id, "policy p {\n  permit principal == ?principal, action: read\n}\n");
     assert!(ws.diagnostics().iter().any(|d| d.code == "E0231"), "{:?}", ws.diagnostics());
 }
+
+/// A budget is hovered as one, and its summed expression is understood
+/// (hover on a field inside `sum(…)`).
+#[test]
+fn budgets_hover() {
+    let schema = "schema buy {\n  entity Agent\n  entity Supplier\n  action order by [Agent] on [Supplier] with { amount: Decimal }\n}\n";
+    let policy = "policy p {\n  @id(\"spend\")\n  limit action: order sum(context.amount) to 100.00 per 1h\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    let _ = ws.add_file("schema.ward", schema, Origin::User);
+    let id = ws.add_file("policy.ward", policy, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:?}", ws.diagnostics());
+    let hover = |context: &str, inner: &str| {
+        ide::hover(&ws, id, at(policy, context, inner)).map(|h| h.markdown).unwrap_or_default()
+    };
+    let rule = hover("@id(\"spend\")", "spend");
+    assert!(rule.contains("limits the sum of an amount"), "{rule}");
+    let field = hover("context.amount)", "amount");
+    assert!(field.contains("Decimal"), "{field}");
+}

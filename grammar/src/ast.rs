@@ -505,12 +505,15 @@ pub enum MaskSegment {
     Star(Span),
 }
 
-/// `limit SCOPE to N per WINDOW [burst B] [per KEY, …] (when|unless …)* [fail open|closed]`
+/// `limit SCOPE [sum(E)|distinct(E)] to N per WINDOW [burst B] [per KEY, …] (when|unless …)* [fail open|closed]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LimitRule {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
     pub scope: Option<Scope>,
+    /// `sum(EXPR)` or `distinct(EXPR)`; none for a rate limit (requests).
+    pub measure: Option<Box<LimitMeasure>>,
+    /// The number of requests, the budget of a sum or the number of distinct values.
     pub count: Lit,
     pub window: Lit,
     pub burst: Option<Lit>,
@@ -518,6 +521,31 @@ pub struct LimitRule {
     pub conditions: Vec<Condition>,
     pub fail: Option<(FailMode, Span)>,
     pub span: Span,
+}
+
+/// A cumulative limit's measure: `sum(context.amount)`, `distinct(resource)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitMeasure {
+    pub kind: MeasureKind,
+    /// The `sum` or `distinct` word.
+    pub kind_span: Span,
+    pub expr: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MeasureKind {
+    Sum,
+    Distinct,
+}
+
+impl MeasureKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            MeasureKind::Sum => "sum",
+            MeasureKind::Distinct => "distinct",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -532,6 +560,31 @@ pub enum FailMode {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+}
+
+impl Expr {
+    /// The expressions directly inside this one (a flow's filter and summed value included).
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => vec![base],
+            ExprKind::MethodCall { receiver, args, .. } => std::iter::once(&**receiver).chain(args).collect(),
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter().collect(),
+            ExprKind::Unary { operand, .. } => vec![operand],
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => vec![base],
+            ExprKind::Is { base, within, .. } => std::iter::once(&**base).chain(within.as_deref()).collect(),
+            ExprKind::Record(entries) => entries.iter().map(|e| &e.value).collect(),
+            ExprKind::Paren(inner) => vec![inner],
+            ExprKind::Flow(f) => {
+                let mut v: Vec<&Expr> = f.filter.iter().collect();
+                if let FlowKind::Sum(value) = &f.kind {
+                    v.push(value);
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

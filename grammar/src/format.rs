@@ -695,11 +695,21 @@ impl<'a> Printer<'a> {
     fn limit(&mut self, l: &LimitRule, blank: Blank) {
         self.docs_and_annotations(&l.docs, &l.annotations, l.span.start, blank);
         let blank = if l.annotations.is_empty() { blank } else { Blank::Keep };
-        self.line(l.scope.as_ref().map_or(l.count.span.start, |s| s.span.start), blank);
+        self.line(
+            l.scope
+                .as_ref()
+                .map(|s| s.span.start)
+                .or(l.measure.as_ref().map(|m| m.span.start))
+                .unwrap_or(l.count.span.start),
+            blank,
+        );
         self.out.push_str("limit ");
         if let Some(scope) = &l.scope {
             self.out.push_str(&scope_text(scope));
             self.out.push(' ');
+        }
+        if let Some(m) = &l.measure {
+            self.out.push_str(&format!("{}({}) ", m.kind.word(), expr(&m.expr)));
         }
         self.out.push_str(&format!("to {} per {}", l.count.raw, l.window.raw));
         let mut head_end = l.window.span.end;

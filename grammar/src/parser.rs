@@ -1350,12 +1350,30 @@ impl<'s> Parser<'s> {
     fn limit_rule(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<LimitRule> {
         self.expect(TokenKind::Limit, "`limit`")?;
         let scope = self.optional_scope()?;
+        let measure = if self.at_word("sum") || self.at_word("distinct") {
+            let word = self.bump();
+            let kind = if self.text(word.span) == "sum" { MeasureKind::Sum } else { MeasureKind::Distinct };
+            let open = self.expect(TokenKind::LParen, &format!("`(` after `{}`", kind.word()))?;
+            let expr = self.expr()?;
+            self.close(TokenKind::RParen, open.span)?;
+            Some(Box::new(LimitMeasure { kind, kind_span: word.span, expr, span: self.span_from(word.span) }))
+        } else {
+            None
+        };
         if !self.at_word("to") {
-            let what = if scope.is_some() { "`to`" } else { "a scope or `to`" };
+            let what = match (&scope, &measure) {
+                (_, Some(_)) => "`to`",
+                (Some(_), None) => "`sum(…)`, `distinct(…)` or `to`",
+                (None, None) => "a scope, `sum(…)`, `distinct(…)` or `to`",
+            };
             return self.fail_expected(what);
         }
         self.bump();
-        let count = self.literal_of(TokenKind::Integer, "the number of requests allowed")?;
+        let count = if self.at(TokenKind::Decimal) {
+            self.literal()?
+        } else {
+            self.literal_of(TokenKind::Integer, "the number allowed (or a sum's budget)")?
+        };
         self.expect_word("per")?;
         let window = self.literal_of(TokenKind::Duration, "a window such as `1h`")?;
         let burst = if self.eat_word("burst").is_some() {
@@ -1383,6 +1401,7 @@ impl<'s> Parser<'s> {
             docs,
             annotations,
             scope,
+            measure,
             count,
             window,
             burst,

@@ -405,10 +405,50 @@ pub enum Effect {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RuleKind {
-    Rule { effect: Effect },
-    Mask { paths: Vec<String>, detectors: Vec<u32>, method: MaskMethod },
-    Limit { count: u64, window_ms: i64, burst: u64, keys: Vec<ExprId>, fail_open: bool },
+    Rule {
+        effect: Effect,
+    },
+    Mask {
+        paths: Vec<String>,
+        detectors: Vec<u32>,
+        method: MaskMethod,
+    },
+    /// A limit per key over a sliding window: `count` requests (GCRA, with
+    /// `burst`), or with a [`LimitMeasure`] a budget of a sum or a number
+    /// of distinct values (`count`; a Decimal budget is scaled).
+    Limit {
+        count: u64,
+        window_ms: i64,
+        burst: u64,
+        keys: Vec<ExprId>,
+        fail_open: bool,
+        #[serde(default)]
+        measure: LimitMeasure,
+    },
 }
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitMeasure {
+    /// Requests: a rate limit.
+    #[default]
+    Requests,
+    /// `sum(expr)`: the amounts (Int, or Decimal when `decimal`, scaled by
+    /// `literals::DECIMAL_SCALE`) consumed in the window, against `count`.
+    Sum { expr: ExprId, decimal: bool },
+    /// `distinct(expr)`: the distinct values seen in the window, at most `count`.
+    Distinct { expr: ExprId },
+}
+
+/// The largest budget of a `sum` limit (in its scaled unit): with amounts
+/// no larger than the budget, every sum a store computes stays below 2^53,
+/// exact in a double (Redis's Lua numbers).
+pub const MAX_SUM_BUDGET: u64 = 1 << 50;
+
+/// The largest number of distinct values a `distinct` limit may allow: its
+/// state per key holds up to that many values.
+pub const MAX_DISTINCT: u64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

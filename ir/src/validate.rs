@@ -10,7 +10,7 @@
 //! The compiler's output satisfies them by construction
 //! (`compiler/tests` and the agreement tests check it on generated programs).
 
-use crate::{Const, Expr, ExprKind, Pattern, Program, RuleKind, Ty, Var};
+use crate::{Const, Expr, ExprKind, LimitMeasure, MAX_DISTINCT, MAX_SUM_BUDGET, Pattern, Program, RuleKind, Ty, Var};
 
 /// The deepest expression tree a program may hold. Evaluation recurses
 /// once per level, natively and in the interpreter; the parser's own limit
@@ -46,9 +46,32 @@ pub fn validate(p: &Program) -> Result<(), String> {
                     v.index(*d, p.detectors.len(), &at, "detector")?;
                 }
             }
-            RuleKind::Limit { keys, .. } => {
+            RuleKind::Limit { keys, measure, count, .. } => {
                 for k in keys {
                     v.index(*k, r.exprs.len(), &at, "limit key expression")?;
+                }
+                match measure {
+                    LimitMeasure::Requests => {}
+                    LimitMeasure::Sum { expr, decimal } => {
+                        v.index(*expr, r.exprs.len(), &at, "limit sum expression")?;
+                        let want = if *decimal { Ty::Decimal } else { Ty::Int };
+                        if r.exprs.get(*expr as usize).map(|e| &e.ty) != Some(&want) {
+                            return Err(format!("{at}: a sum limit's expression is not {want:?}"));
+                        }
+                        if *count == 0 || *count > MAX_SUM_BUDGET {
+                            return Err(format!(
+                                "{at}: a sum limit's budget {count} is not within 1..={MAX_SUM_BUDGET}"
+                            ));
+                        }
+                    }
+                    LimitMeasure::Distinct { expr } => {
+                        v.index(*expr, r.exprs.len(), &at, "limit distinct expression")?;
+                        if *count == 0 || *count > MAX_DISTINCT {
+                            return Err(format!(
+                                "{at}: a distinct limit's count {count} is not within 1..={MAX_DISTINCT}"
+                            ));
+                        }
+                    }
                 }
             }
         }

@@ -81,6 +81,27 @@ pub struct Limit {
     /// When the request was refused by this limit: milliseconds until one is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<i64>,
+    /// A `sum` or `distinct` limit: the budget in its own unit (`limit` and
+    /// `remaining` above are then whole units of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// A cumulative limit's budget, in the unit of what it counts: a Decimal
+/// sum as decimals (`"20000.0"`), an Int sum or distinct count as integers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// `sum` or `distinct`.
+    pub measure: String,
+    /// The budget per window.
+    pub total: String,
+    /// What the window held before this request.
+    pub used: String,
+    /// This request's amount, or the value it counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// What is left: after this request if it passed, else before it.
+    pub remaining: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,7 +224,16 @@ impl Decision {
         }
         for l in &self.limits {
             let retry = l.retry_after_ms.map(|ms| format!("; retry after {} ms", ms)).unwrap_or_default();
-            out.push_str(&format!("  limit `{}` for {}: {} of {} left{retry}\n", l.rule, l.key, l.remaining, l.limit));
+            match &l.budget {
+                Some(b) => out.push_str(&format!(
+                    "  {} limit `{}` for {}: {} of {} left{retry}\n",
+                    b.measure, l.rule, l.key, b.remaining, b.total
+                )),
+                None => out.push_str(&format!(
+                    "  limit `{}` for {}: {} of {} left{retry}\n",
+                    l.rule, l.key, l.remaining, l.limit
+                )),
+            }
         }
         for s in &self.shadow {
             out.push_str(&format!("  shadow rule `{}` would {}: {}\n", s.rule, s.effect, s.clause));

@@ -9,39 +9,172 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::state::{LimitCheck, LimitResult, StateStore, StoreError};
+use crate::state::{LimitCheck, LimitResult, Measure, StateStore, StoreError};
 
-/// KEYS: one per limit. ARGV: now, then per limit: interval, tolerance,
-/// burst, commit (1/0). Returns per limit: {allowed, remaining, retry_after}.
+/// KEYS: one per limit. ARGV: now, commit (1/0), then four per limit:
+/// kind (0 requests, 1 sum, 2 distinct) and its arguments — GCRA: interval,
+/// tolerance, burst; sum: window, budget, amount; distinct: window, count,
+/// value. Returns per limit: {allowed, remaining, retry_after (-1: none), used}.
+///
+/// A sum's key holds the same bounded summary as [`crate::state::FlowSummary`]
+/// (the newest events exactly, older ones in buckets), as one MessagePack
+/// array of integers `[n, t, v, …, m, i, c, s, …]` (Redis's `cmsgpack`:
+/// decoded and encoded in C). Lua numbers are doubles: every amount and sum
+/// stays below 2^53 (budgets are at most `ward_ir::MAX_SUM_BUDGET`, amounts
+/// are capped at the budget + 1 by the engine), where `cmsgpack` writes
+/// integral doubles as exact 64-bit integers.
+/// A distinct limit's key is a sorted set: value → when last seen.
 const SCRIPT: &str = r#"
 local now = tonumber(ARGV[1])
 local commit = tonumber(ARGV[2])
-local results = {}
-local tats = {}
+local function fmt(x) return string.format('%d', x) end
+local function width(window)
+  local w = math.floor(window / 32)
+  if w < 1 then w = 1 end
+  return w
+end
+local function decode(text)
+  local ev, bk = {}, {}
+  if not text then return ev, bk end
+  local nums = cmsgpack.unpack(text)
+  if type(nums) ~= 'table' then error('a budget summary is corrupt') end
+  local n = nums[1] or 0
+  local p = 2
+  for j = 1, n do ev[j] = {nums[p], nums[p + 1]}; p = p + 2 end
+  local m = nums[p] or 0
+  p = p + 1
+  for j = 1, m do bk[j] = {nums[p], nums[p + 1], nums[p + 2]}; p = p + 3 end
+  return ev, bk
+end
+local function encode(ev, bk)
+  local out = {#ev}
+  for _, e in ipairs(ev) do out[#out + 1] = e[1]; out[#out + 1] = e[2] end
+  out[#out + 1] = #bk
+  for _, b in ipairs(bk) do out[#out + 1] = b[1]; out[#out + 1] = b[2]; out[#out + 1] = b[3] end
+  return cmsgpack.pack(out)
+end
+local function spent(ev, bk, window)
+  local start, w, total = now - window, width(window), 0
+  for _, e in ipairs(ev) do if e[1] >= start then total = total + e[2] end end
+  for _, b in ipairs(bk) do if (b[1] + 1) * w > start then total = total + b[3] end end
+  return total
+end
+local function record(ev, bk, window, value)
+  local at = #ev + 1
+  for j = 1, #ev do if ev[j][1] > now then at = j; break end end
+  table.insert(ev, at, {now, value})
+  local newest = ev[#ev][1]
+  local kept = {}
+  for _, e in ipairs(ev) do if e[1] >= newest - window then kept[#kept + 1] = e end end
+  local w = width(window)
+  while #kept > 64 do
+    local e = table.remove(kept, 1)
+    local index = math.floor(e[1] / w)
+    local found = false
+    for _, b in ipairs(bk) do
+      if b[1] == index then b[2] = b[2] + 1; b[3] = b[3] + e[2]; found = true; break end
+    end
+    if not found then bk[#bk + 1] = {index, 1, e[2]} end
+  end
+  local nb = math.floor(newest / w)
+  local kb = {}
+  for _, b in ipairs(bk) do if b[1] > nb - 33 then kb[#kb + 1] = b end end
+  return kept, kb, newest
+end
+local function retry_after(ev, bk, window, need)
+  local leaving, w = {}, width(window)
+  for _, e in ipairs(ev) do
+    local at = e[1] + window + 1
+    if at > now then leaving[#leaving + 1] = {at, e[2]} end
+  end
+  for _, b in ipairs(bk) do
+    local at = (b[1] + 1) * w + window
+    if at > now then leaving[#leaving + 1] = {at, b[3]} end
+  end
+  table.sort(leaving, function(x, y) if x[1] ~= y[1] then return x[1] < y[1] end return x[2] < y[2] end)
+  for _, l in ipairs(leaving) do
+    need = need - l[2]
+    if need <= 0 then return l[1] - now end
+  end
+  return -1
+end
+local results, state = {}, {}
 local all = true
 for i, key in ipairs(KEYS) do
-  local t = tonumber(ARGV[3 + (i - 1) * 3])
-  local tolerance = tonumber(ARGV[4 + (i - 1) * 3])
-  local burst = tonumber(ARGV[5 + (i - 1) * 3])
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  if tat - now > tolerance then
-    all = false
-    results[i] = {0, 0, tat - tolerance - now}
+  local base = 3 + (i - 1) * 4
+  local kind = tonumber(ARGV[base])
+  if kind == 0 then
+    local t, tolerance, burst = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+    local tat = tonumber(redis.call('GET', key) or now)
+    if tat < now then tat = now end
+    if tat - now > tolerance then
+      all = false
+      results[i] = {0, 0, tat - tolerance - now, 0}
+    else
+      local new_tat = tat + t
+      local used = math.floor((new_tat - now + t - 1) / t)
+      local remaining = burst - used
+      if remaining < 0 then remaining = 0 end
+      results[i] = {1, remaining, -1, 0}
+      state[i] = new_tat
+    end
+  elseif kind == 1 then
+    local window, budget, amount = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+    local ev, bk = decode(redis.call('GET', key))
+    local used = spent(ev, bk, window)
+    local after = used + amount
+    if amount >= 0 and after <= budget then
+      results[i] = {1, budget - after, -1, used}
+      state[i] = {ev, bk}
+    else
+      all = false
+      local remaining = budget - used
+      if remaining < 0 then remaining = 0 end
+      local retry = -1
+      if amount >= 0 and amount <= budget then retry = retry_after(ev, bk, window, after - budget) end
+      results[i] = {0, remaining, retry, used}
+    end
   else
-    local new_tat = tat + t
-    local used = math.floor((new_tat - now + t - 1) / t)
-    local remaining = burst - used
-    if remaining < 0 then remaining = 0 end
-    results[i] = {1, remaining, -1}
-    tats[i] = new_tat
+    local window, count, value = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), ARGV[base + 3]
+    local start = now - window
+    local in_window = redis.call('ZCOUNT', key, start, '+inf')
+    local score = redis.call('ZSCORE', key, value)
+    local known = score and tonumber(score) >= start
+    if known or in_window < count then
+      local after = in_window
+      if not known then after = after + 1 end
+      results[i] = {1, count - after, -1, in_window}
+    else
+      all = false
+      local oldest = redis.call('ZRANGEBYSCORE', key, start, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      local retry = -1
+      if oldest[2] then retry = tonumber(oldest[2]) + window + 1 - now end
+      results[i] = {0, 0, retry, in_window}
+    end
   end
 end
 if all and commit == 1 then
   for i, key in ipairs(KEYS) do
-    local t = tonumber(ARGV[3 + (i - 1) * 3])
-    local tolerance = tonumber(ARGV[4 + (i - 1) * 3])
-    redis.call('SET', key, tats[i], 'PX', math.max(1, tats[i] - now + tolerance + t))
+    local base = 3 + (i - 1) * 4
+    local kind = tonumber(ARGV[base])
+    if kind == 0 then
+      local t, tolerance = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+      redis.call('SET', key, fmt(state[i]), 'PX', math.max(1, state[i] - now + tolerance + t))
+    elseif kind == 1 then
+      local window, amount = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 3])
+      local ev, bk, newest = record(state[i][1], state[i][2], window, amount)
+      -- Kept until the newest amount (and the bucket around it) leaves the window.
+      redis.call('SET', key, encode(ev, bk), 'PX', math.max(1, newest - now) + window + width(window) + 1)
+    else
+      local window, value = tonumber(ARGV[base + 1]), ARGV[base + 3]
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. fmt(now - window))
+      local score = tonumber(redis.call('ZSCORE', key, value) or now)
+      if score < now then score = now end
+      redis.call('ZADD', key, fmt(score), value)
+      local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+      local last = tonumber(newest[2] or now)
+      redis.call('PEXPIRE', key, math.max(1, last - now) + window + 1)
+    end
   end
 end
 return results
@@ -117,7 +250,11 @@ impl StateStore for RedisStore {
         }
         invocation.arg(now).arg(i64::from(commit));
         for c in checks {
-            invocation.arg(c.interval()).arg(c.tolerance()).arg(c.burst as i64);
+            match &c.measure {
+                Measure::Requests => invocation.arg(0).arg(c.interval()).arg(c.tolerance()).arg(c.burst as i64),
+                Measure::Sum(amount) => invocation.arg(1).arg(c.window_ms).arg(c.count).arg(*amount),
+                Measure::Distinct(value) => invocation.arg(2).arg(c.window_ms).arg(c.count).arg(value.as_str()),
+            };
         }
         let reply: Result<Vec<Vec<i64>>, redis::RedisError> = invocation.invoke(&mut con);
         match reply {
@@ -132,10 +269,11 @@ impl StateStore for RedisStore {
                 }
                 for row in &rows {
                     match row.as_slice() {
-                        [allowed, remaining, retry] => out.push(LimitResult {
+                        [allowed, remaining, retry, used] => out.push(LimitResult {
                             allowed: *allowed == 1,
                             remaining: (*remaining).max(0) as u64,
                             retry_after_ms: if *retry >= 0 { Some(*retry) } else { None },
+                            used: (*used).max(0) as u64,
                         }),
                         _ => return Err(StoreError("Redis returned a malformed result".into())),
                     }

@@ -21,9 +21,24 @@ use std::sync::Mutex;
 pub struct LimitCheck {
     /// The limit's rule and key values (`outbound.send-rate/Agent::"bot"`).
     pub key: String,
+    /// Requests per window; a sum's budget; the number of distinct values.
     pub count: u64,
     pub window_ms: i64,
     pub burst: u64,
+    pub measure: Measure,
+}
+
+/// What a limit counts, with this request's share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Measure {
+    /// One request (GCRA).
+    #[default]
+    Requests,
+    /// This request's amount (non-negative, scaled for Decimals) against
+    /// the sum consumed over the sliding window.
+    Sum(i64),
+    /// This request's value against the distinct values seen in the window.
+    Distinct(String),
 }
 
 impl LimitCheck {
@@ -38,13 +53,18 @@ impl LimitCheck {
 }
 
 /// How one limit came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LimitResult {
     pub allowed: bool,
-    /// Requests left in the burst after this one (if it passed).
+    /// Requests left in the burst after this one (if it passed); for a sum,
+    /// the budget left (after this one if it passed); for distinct values,
+    /// how many more new values fit.
     pub remaining: u64,
-    /// When refused: milliseconds until a request would pass.
+    /// When refused: milliseconds until a request would pass. `None` for a
+    /// sum whose amount alone exceeds the budget: no wait helps.
     pub retry_after_ms: Option<i64>,
+    /// Sums and distinct counts: what the window held before this request.
+    pub used: u64,
 }
 
 /// Why the store could not answer.
@@ -157,6 +177,100 @@ impl FlowSummary {
     }
 }
 
+/// What the window of a sum limit holds at `now`. Unlike [`FlowSummary::at`],
+/// amounts stamped after `now` (another engine's clock running ahead)
+/// count too, and a folded bucket counts whole while any of it is in the
+/// window: a budget errs towards refusing early, never late.
+pub fn spent(summary: &FlowSummary, window_ms: i64, now: i64) -> i64 {
+    let start = now.saturating_sub(window_ms);
+    let width = bucket_width(window_ms);
+    let events = summary.events.iter().filter(|e| e.0 >= start).map(|e| e.1);
+    let buckets = summary.buckets.iter().filter(|b| (b.0 + 1).saturating_mul(width) > start).map(|b| b.2);
+    events.chain(buckets).fold(0i64, i64::saturating_add)
+}
+
+/// The sum-limit step: may `amount` be spent at `now`?
+pub fn sum_step(summary: &FlowSummary, now: i64, check: &LimitCheck, amount: i64) -> LimitResult {
+    let budget = i64::try_from(check.count).unwrap_or(i64::MAX);
+    let used = spent(summary, check.window_ms, now);
+    let after = used.saturating_add(amount);
+    if amount >= 0 && after <= budget {
+        return LimitResult {
+            allowed: true,
+            remaining: (budget - after).max(0) as u64,
+            retry_after_ms: None,
+            used: used.max(0) as u64,
+        };
+    }
+    let remaining = budget.saturating_sub(used).max(0) as u64;
+    let refused = LimitResult { allowed: false, remaining, retry_after_ms: None, used: used.max(0) as u64 };
+    if amount < 0 || amount > budget {
+        return refused;
+    }
+    // The first moment enough has left the window for `amount` to fit: an
+    // event at `t` leaves after `t + window`, a bucket once all of it has.
+    let width = bucket_width(check.window_ms);
+    let mut leaving: Vec<(i64, i64)> = summary
+        .events
+        .iter()
+        .map(|e| (e.0.saturating_add(check.window_ms).saturating_add(1), e.1))
+        .chain(summary.buckets.iter().map(|b| ((b.0 + 1).saturating_mul(width).saturating_add(check.window_ms), b.2)))
+        .filter(|(at, _)| *at > now)
+        .collect();
+    leaving.sort_unstable();
+    let mut need = after - budget;
+    for (at, value) in leaving {
+        need = need.saturating_sub(value);
+        if need <= 0 {
+            return LimitResult { retry_after_ms: Some(at - now), ..refused };
+        }
+    }
+    refused
+}
+
+/// The distinct-limit step: `seen` maps each value to when it was last
+/// seen. A value seen in the window passes; a new one if fewer than
+/// `count` distinct values were seen in it.
+pub fn distinct_step(seen: Option<&FxMap<i64>>, now: i64, check: &LimitCheck, value: &str) -> LimitResult {
+    let start = now.saturating_sub(check.window_ms);
+    let Some(seen) = seen else {
+        let remaining = check.count.saturating_sub(1);
+        return LimitResult { allowed: check.count >= 1, remaining, retry_after_ms: None, used: 0 };
+    };
+    let in_window = seen.values().filter(|t| **t >= start).count() as u64;
+    let known = seen.get(value).is_some_and(|t| *t >= start);
+    if known || in_window < check.count {
+        let after = if known { in_window } else { in_window + 1 };
+        return LimitResult {
+            allowed: true,
+            remaining: check.count.saturating_sub(after),
+            retry_after_ms: None,
+            used: in_window,
+        };
+    }
+    // Refused: a new value fits once the oldest one in the window leaves.
+    let oldest = seen.values().filter(|t| **t >= start).min().copied();
+    LimitResult {
+        allowed: false,
+        remaining: 0,
+        retry_after_ms: oldest.map(|t| t.saturating_add(check.window_ms).saturating_add(1) - now),
+        used: in_window,
+    }
+}
+
+/// Records `value` as seen at `now`, forgetting values that left the
+/// window: the map then holds at most `count` values.
+pub fn distinct_commit(seen: &mut FxMap<i64>, now: i64, window_ms: i64, value: &str) {
+    let start = now.saturating_sub(window_ms);
+    seen.retain(|_, t| *t >= start);
+    match seen.get_mut(value) {
+        Some(t) => *t = (*t).max(now),
+        None => {
+            seen.insert(value.to_string(), now);
+        }
+    }
+}
+
 /// The GCRA step for one key: the result and the new TAT if it passes.
 pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64) {
     let t = check.interval();
@@ -166,30 +280,79 @@ pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64
     let tat = tat.unwrap_or(now).max(now);
     if tat - now > tolerance {
         let retry = tat - tolerance - now;
-        return (LimitResult { allowed: false, remaining: 0, retry_after_ms: Some(retry) }, tat);
+        return (LimitResult { allowed: false, remaining: 0, retry_after_ms: Some(retry), used: 0 }, tat);
     }
     let new_tat = tat.saturating_add(t);
     let used = (new_tat - now + t - 1) / t;
     let remaining = (check.burst as i64 - used).max(0) as u64;
-    (LimitResult { allowed: true, remaining, retry_after_ms: None }, new_tat)
+    (LimitResult { allowed: true, remaining, retry_after_ms: None, used: 0 }, new_tat)
 }
 
 const SHARDS: usize = 64;
 
-type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
+pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 
 /// In-process state: 64 shards, each a small map behind its own lock, so
 /// decisions on different keys rarely contend. A request's keys are locked
 /// in shard order (no deadlock), which makes a multi-limit check atomic.
 pub struct MemoryStore {
-    shards: Vec<Mutex<FxMap<i64>>>,
+    shards: Vec<Mutex<Shard>>,
     flows: Vec<Mutex<FxMap<FlowSummary>>>,
+}
+
+/// One shard's limit state: a TAT per rate-limit key, a summary of what was
+/// spent per sum-limit key (with its window), the values seen per
+/// distinct-limit key (with its window).
+#[derive(Default)]
+struct Shard {
+    tats: FxMap<i64>,
+    sums: FxMap<(i64, FlowSummary)>,
+    seen: FxMap<(i64, FxMap<i64>)>,
+}
+
+impl Shard {
+    fn check(&self, check: &LimitCheck, now: i64) -> LimitResult {
+        match &check.measure {
+            Measure::Requests => gcra(self.tats.get(&check.key).copied(), now, check).0,
+            Measure::Sum(amount) => match self.sums.get(&check.key) {
+                Some((_, summary)) => sum_step(summary, now, check, *amount),
+                None => sum_step(&FlowSummary::default(), now, check, *amount),
+            },
+            Measure::Distinct(value) => distinct_step(self.seen.get(&check.key).map(|s| &s.1), now, check, value),
+        }
+    }
+
+    /// Consumes what `check` asked for (it passed).
+    fn commit(&mut self, check: &LimitCheck, now: i64) {
+        match &check.measure {
+            Measure::Requests => {
+                let (_, tat) = gcra(self.tats.get(&check.key).copied(), now, check);
+                match self.tats.get_mut(check.key.as_str()) {
+                    Some(t) => *t = tat,
+                    None => {
+                        self.tats.insert(check.key.clone(), tat);
+                    }
+                }
+            }
+            Measure::Sum(amount) => {
+                let entry =
+                    self.sums.entry(check.key.clone()).or_insert_with(|| (check.window_ms, FlowSummary::default()));
+                entry.0 = check.window_ms;
+                entry.1.record(check.window_ms, now, *amount);
+            }
+            Measure::Distinct(value) => {
+                let entry = self.seen.entry(check.key.clone()).or_insert_with(|| (check.window_ms, FxMap::default()));
+                entry.0 = check.window_ms;
+                distinct_commit(&mut entry.1, now, check.window_ms, value);
+            }
+        }
+    }
 }
 
 impl Default for MemoryStore {
     fn default() -> MemoryStore {
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
         }
     }
@@ -208,14 +371,21 @@ impl MemoryStore {
     /// hostile or one-off keys cannot grow the map without bound.
     pub fn evict(&self, now: i64) {
         for shard in &self.shards {
-            if let Ok(mut map) = shard.lock() {
-                map.retain(|_, tat| *tat > now);
+            if let Ok(mut shard) = shard.lock() {
+                shard.tats.retain(|_, tat| *tat > now);
+                // Sums and distinct values whose window holds nothing any more.
+                shard.sums.retain(|_, (window, summary)| {
+                    let newest = summary.events.last().map(|e| e.0).into_iter();
+                    let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(*window)));
+                    newest.chain(buckets).max().is_some_and(|t| t.saturating_add(*window) >= now)
+                });
+                shard.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= now));
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.len())).sum()
+        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.tats.len() + m.sums.len() + m.seen.len())).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -227,23 +397,31 @@ impl MemoryStore {
     /// One limit: one shard lock, no allocation unless the key is new.
     fn check_one(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
         let shard = self.shards.get(shard_of(&check.key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let mut map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
-        match map.get_mut(check.key.as_str()) {
-            Some(tat) => {
-                let (result, new_tat) = gcra(Some(*tat), now, check);
-                if commit && result.allowed {
-                    *tat = new_tat;
+        let mut shard = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        if let Measure::Requests = check.measure {
+            // The hot path: one lookup, the TAT updated in place.
+            return Ok(match shard.tats.get_mut(check.key.as_str()) {
+                Some(tat) => {
+                    let (result, new_tat) = gcra(Some(*tat), now, check);
+                    if commit && result.allowed {
+                        *tat = new_tat;
+                    }
+                    result
                 }
-                Ok(result)
-            }
-            None => {
-                let (result, new_tat) = gcra(None, now, check);
-                if commit && result.allowed {
-                    map.insert(check.key.clone(), new_tat);
+                None => {
+                    let (result, new_tat) = gcra(None, now, check);
+                    if commit && result.allowed {
+                        shard.tats.insert(check.key.clone(), new_tat);
+                    }
+                    result
                 }
-                Ok(result)
-            }
+            });
         }
+        let result = shard.check(check, now);
+        if commit && result.allowed {
+            shard.commit(check, now);
+        }
+        Ok(result)
     }
 }
 
@@ -268,22 +446,23 @@ impl StateStore for MemoryStore {
             let shard = self.shards.get(*s).ok_or_else(|| StoreError("no such shard".into()))?;
             guards.push((*s, shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?));
         }
-        let mut updates = Vec::with_capacity(checks.len());
         for check in checks {
             let s = shard_of(&check.key);
-            let map = guards
+            let shard = guards
                 .iter()
                 .find(|(i, _)| *i == s)
                 .map(|(_, g)| g)
                 .ok_or_else(|| StoreError("shard not locked".into()))?;
-            let (result, tat) = gcra(map.get(&check.key).copied(), now, check);
-            results.push(result);
-            updates.push((s, check.key.clone(), tat));
+            results.push(shard.check(check, now));
         }
         if commit && results.iter().all(|r| r.allowed) {
-            for (s, key, tat) in updates {
+            // Two checks on one key (the same rule twice cannot happen; the
+            // keys carry the rule id) are committed in order, each on the
+            // state the previous one left.
+            for check in checks {
+                let s = shard_of(&check.key);
                 if let Some((_, g)) = guards.iter_mut().find(|(i, _)| *i == s) {
-                    g.insert(key, tat);
+                    g.commit(check, now);
                 }
             }
         }
@@ -309,7 +488,15 @@ mod tests {
     use super::*;
 
     fn check(key: &str, count: u64, window_ms: i64, burst: u64) -> LimitCheck {
-        LimitCheck { key: key.into(), count, window_ms, burst }
+        LimitCheck { key: key.into(), count, window_ms, burst, measure: Measure::Requests }
+    }
+
+    fn sum(key: &str, budget: u64, window_ms: i64, amount: i64) -> LimitCheck {
+        LimitCheck { key: key.into(), count: budget, window_ms, burst: 1, measure: Measure::Sum(amount) }
+    }
+
+    fn distinct(key: &str, count: u64, window_ms: i64, value: &str) -> LimitCheck {
+        LimitCheck { key: key.into(), count, window_ms, burst: 1, measure: Measure::Distinct(value.into()) }
     }
 
     trait Checks {
@@ -390,6 +577,109 @@ mod tests {
         // Just over a day after both: nothing is left in the window.
         assert_eq!(f.at(day, day + 600_000), (false, 0, 0));
         assert_eq!(f.at(day, day + 100_000), (true, 1, 14_000));
+    }
+
+    #[test]
+    fn a_sum_budget_is_spent_over_a_sliding_window() {
+        let store = MemoryStore::default();
+        let day = 86_400_000;
+        let order =
+            |now: i64, amount: i64| store.checked(&[sum("b", 200_000, day, amount)], now, true).unwrap_or_default();
+        let first = order(0, 99_990);
+        assert!(first[0].allowed && first[0].remaining == 100_010 && first[0].used == 0);
+        assert!(order(1_000, 99_990)[0].allowed);
+        // The third would exceed the budget: refused, retry when the first leaves.
+        let third = order(2_000, 99_990);
+        assert!(!third[0].allowed);
+        assert_eq!((third[0].used, third[0].remaining), (199_980, 20));
+        assert_eq!(third[0].retry_after_ms, Some(day + 1 - 2_000));
+        // Refused requests consumed nothing: a small one still fits.
+        assert!(order(3_000, 20)[0].allowed);
+        assert!(!order(4_000, 1)[0].allowed);
+        // A day after the first, it has left the window.
+        assert!(order(day + 1, 99_990)[0].allowed);
+        // An amount larger than the budget never fits: no retry-after.
+        let huge = order(day + 2, 200_001);
+        assert!(!huge[0].allowed && huge[0].retry_after_ms.is_none());
+    }
+
+    #[test]
+    fn a_refused_sum_consumes_nothing_from_the_other_limits() {
+        let store = MemoryStore::default();
+        let rate = check("rate", 100, 1000, 100);
+        let both = [rate.clone(), sum("budget", 10, 1000, 8)];
+        assert!(store.checked(&both, 0, true).map(|r| r.iter().all(|x| x.allowed)).unwrap_or(false));
+        let second = store.checked(&both, 0, true).unwrap_or_default();
+        assert!(second[0].allowed && !second[1].allowed);
+        assert_eq!(store.checked(&[rate], 0, false).unwrap_or_default()[0].remaining, 98);
+    }
+
+    #[test]
+    fn a_busy_sum_stays_bounded_and_errs_towards_refusing() {
+        let mut f = FlowSummary::default();
+        let hour = 3_600_000;
+        for i in 0..10_000 {
+            f.record(hour, i * 1000, 3);
+        }
+        assert!(f.events.len() <= FLOW_EXACT && f.buckets.len() as i64 <= FLOW_BUCKETS + 1);
+        let now = 10_000 * 1000;
+        // 3,601 events are in the window; folded buckets count whole while they overlap it.
+        let used = spent(&f, hour, now);
+        assert!((3_601 * 3..=(3_601 + 113) * 3).contains(&used), "{used}");
+        // Amounts stamped ahead of `now` (a clock running ahead) count too.
+        let mut g = FlowSummary::default();
+        g.record(hour, 5 * hour, 7);
+        assert_eq!(spent(&g, hour, hour), 7);
+    }
+
+    #[test]
+    fn distinct_values_are_counted_over_a_sliding_window() {
+        let store = MemoryStore::default();
+        let read =
+            |now: i64, value: &str| store.checked(&[distinct("d", 2, 1000, value)], now, true).unwrap_or_default();
+        assert_eq!(read(0, "a")[0].remaining, 1);
+        assert!(read(100, "b")[0].allowed);
+        // A value already seen passes; a third new one does not.
+        assert!(read(200, "a")[0].allowed);
+        let c = read(300, "c");
+        assert!(!c[0].allowed);
+        assert_eq!((c[0].used, c[0].retry_after_ms), (2, Some(801)));
+        // After `b` leaves the window (`a` was seen again at 200), `c` fits.
+        assert!(!read(1_100, "c")[0].allowed);
+        assert!(read(1_101, "c")[0].allowed);
+        assert!(!read(1_150, "d")[0].allowed);
+        store.evict(10_000);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn concurrent_requests_cannot_both_spend_the_last_budget() {
+        use std::sync::Arc;
+        let store = Arc::new(MemoryStore::default());
+        let day = 86_400_000;
+        let _ = store.checked(&[sum("race", 200_000, day, 100_000)], 0, true);
+        for round in 0..50 {
+            let key = format!("race{round}");
+            let _ = store.checked(&[sum(&key, 200_000, day, 100_000)], 0, true);
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = Arc::clone(&store);
+                    let key = key.clone();
+                    std::thread::spawn(move || {
+                        store
+                            .checked(
+                                &[sum(&key, 200_000, day, 99_990), check(&format!("r{key}"), 1000, 1000, 1000)],
+                                1,
+                                true,
+                            )
+                            .map(|r| r.iter().all(|x| x.allowed))
+                            .unwrap_or(false)
+                    })
+                })
+                .collect();
+            let passed = threads.into_iter().map(|t| t.join().unwrap_or(false)).filter(|ok| *ok).count();
+            assert_eq!(passed, 1, "round {round}");
+        }
     }
 
     #[test]

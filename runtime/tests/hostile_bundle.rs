@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 
 use serde_json::json;
-use ward_compiler::ir::{Const, ExprKind, Program, Ty};
+use ward_compiler::ir::{Const, ExprKind, LimitMeasure, Program, RuleKind, Ty};
 use ward_runtime::bundle::ed25519_dalek::SigningKey;
 use ward_runtime::bundle::{Bundle, BundleError, generate_key};
 use ward_runtime::engine::{Backend, Engine, FixedClock};
@@ -68,7 +68,39 @@ fn the_honest_bundle_loads_and_decides() {
 fn hostile_programs_are_refused_when_the_bundle_is_read() {
     let honest = (*common::program(POLICY)).clone();
     type Corrupt = Box<dyn Fn(&mut Program)>;
+    // A rule turned into a budget, as a hostile bundle could write it.
+    fn budget(p: &mut Program, count: u64, measure: impl Fn(u32) -> LimitMeasure) {
+        let (r, e) = find(p, "p.team", |k, t| matches!(k, ExprKind::Attr { .. }) && *t == Ty::Int);
+        p.rules[r].kind = RuleKind::Limit {
+            count,
+            window_ms: 60_000,
+            burst: 1,
+            keys: Vec::new(),
+            fail_open: false,
+            measure: measure(e as u32),
+        };
+    }
     let cases: Vec<(&str, Corrupt, &str)> = vec![
+        (
+            "a budget summing a node that does not exist",
+            Box::new(|p: &mut Program| budget(p, 100, |_| LimitMeasure::Sum { expr: 99_999, decimal: false })),
+            "limit sum expression 99999 is out of range",
+        ),
+        (
+            "a Decimal budget over an Int amount (the scale would be wrong)",
+            Box::new(|p: &mut Program| budget(p, 100, |e| LimitMeasure::Sum { expr: e, decimal: true })),
+            "a sum limit's expression is not Decimal",
+        ),
+        (
+            "a budget beyond 2^50 (sums would not be exact in Redis)",
+            Box::new(|p: &mut Program| budget(p, u64::MAX, |e| LimitMeasure::Sum { expr: e, decimal: false })),
+            "is not within 1..=1125899906842624",
+        ),
+        (
+            "a distinct count beyond its maximum (state per key would be unbounded)",
+            Box::new(|p: &mut Program| budget(p, 1_000_000, |e| LimitMeasure::Distinct { expr: e })),
+            "a distinct limit's count 1000000 is not within 1..=1000",
+        ),
         (
             "an entity literal out of range (native code tests its bit)",
             Box::new(|p: &mut Program| {

@@ -1243,18 +1243,40 @@ impl Cx<'_> {
     fn limit(&mut self, limit: &LimitRule) {
         self.rule_annotations(&limit.annotations, None);
         let env = self.scope_env(limit.scope.as_ref(), None);
-        match literals::int(&limit.count.raw) {
-            Ok(0) => {
-                self.error(
-                    "E0217",
-                    limit.count.span,
-                    "a limit of 0 requests forbids the action; write a `forbid` rule instead",
-                )
-                .label("zero");
-            }
-            Ok(_) => {}
-            Err(message) => {
-                self.error("E0206", limit.count.span, message).label("invalid number");
+        let facts = self.conditions(&limit.conditions, &env);
+        if let Some(measure) = &limit.measure {
+            self.limit_measure(limit, measure, &env, &facts);
+        } else if limit.count.kind == LitKind::Decimal {
+            self.error("E0235", limit.count.span, "a rate limit counts requests: its number is a whole number")
+                .label("not a whole number")
+                .help("a budget of an amount is a `sum` limit: `limit … sum(context.amount) to 20000.00 per 24h`");
+            return;
+        }
+        if limit.measure.as_ref().is_some_and(|m| m.kind == MeasureKind::Sum) {
+            // The budget was checked with the summed expression's type.
+        } else {
+            match literals::int(&limit.count.raw) {
+                Ok(0) => {
+                    self.error(
+                        "E0217",
+                        limit.count.span,
+                        "a limit of 0 requests forbids the action; write a `forbid` rule instead",
+                    )
+                    .label("zero");
+                }
+                Ok(n) if limit.measure.is_some() && n as u64 > ward_ir::MAX_DISTINCT => {
+                    self.error(
+                        "E0217",
+                        limit.count.span,
+                        format!("a `distinct` limit counts at most {} values", ward_ir::MAX_DISTINCT),
+                    )
+                    .label("too many")
+                    .help("its state per key holds every value seen in the window");
+                }
+                Ok(_) => {}
+                Err(message) => {
+                    self.error("E0206", limit.count.span, message).label("invalid number");
+                }
             }
         }
         match literals::duration_ms(&limit.window.raw) {
@@ -1278,7 +1300,6 @@ impl Cx<'_> {
                 }
             }
         }
-        let facts = self.conditions(&limit.conditions, &env);
         for key in &limit.keys {
             let nameable = path_key(key).is_some() || matches!(key.kind, ExprKind::Var(Var::Action));
             if !nameable {
@@ -1301,6 +1322,111 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+impl Cx<'_> {
+    /// A cumulative limit's measure and budget: `sum(E)` of an Int or
+    /// Decimal with a budget of that type, `distinct(E)` of a value that
+    /// can be told apart, with a count of at most `MAX_DISTINCT`; no burst.
+    fn limit_measure(&mut self, limit: &LimitRule, measure: &LimitMeasure, env: &Env, facts: &Facts) {
+        let word = measure.kind.word();
+        if let Some(burst) = &limit.burst {
+            self.error("E0235", burst.span, format!("a `{word}` limit has no burst"))
+                .label("burst of a cumulative limit")
+                .help("a burst shapes a rate of requests; a budget or a distinct count is spent over the window");
+        }
+        let ty = self.expr(&measure.expr, env, facts, None);
+        if has_flow(&measure.expr) {
+            self.error(
+                "E0235",
+                measure.expr.span,
+                format!("a `{word}` limit's measure is computed from the request alone, not from recent history"),
+            )
+            .label("a flow condition")
+            .help("a budget already spans its window; put a flow condition in a `when` or `unless` of the limit");
+            return;
+        }
+        match measure.kind {
+            MeasureKind::Sum => {
+                let decimal = match ty {
+                    Type::Int => false,
+                    Type::Decimal => true,
+                    _ if ty.is_error() => return,
+                    _ => {
+                        self.error(
+                            "E0235",
+                            measure.expr.span,
+                            format!(
+                                "`{}` is {}; a `sum` limit adds Int or Decimal amounts",
+                                expr_text(&measure.expr),
+                                ty.a()
+                            ),
+                        )
+                        .label("not an amount");
+                        return;
+                    }
+                };
+                let budget = match (decimal, &limit.count.kind) {
+                    (false, LitKind::Decimal) => {
+                        self.error(
+                            "E0235",
+                            limit.count.span,
+                            format!("`{}` is an Int: its budget is a whole number", expr_text(&measure.expr)),
+                        )
+                        .label("a decimal budget for Int amounts");
+                        return;
+                    }
+                    (false, _) => literals::int(&limit.count.raw),
+                    (true, _) => literals::decimal(&limit.count.raw),
+                };
+                match budget {
+                    Ok(b) if b <= 0 => {
+                        self.error(
+                            "E0217",
+                            limit.count.span,
+                            "a budget of 0 allows nothing; write a `forbid` rule instead",
+                        )
+                        .label("zero");
+                    }
+                    Ok(b) if b as u64 > ward_ir::MAX_SUM_BUDGET => {
+                        let max = if decimal {
+                            literals::decimal_text(ward_ir::MAX_SUM_BUDGET as i64)
+                        } else {
+                            ward_ir::MAX_SUM_BUDGET.to_string()
+                        };
+                        self.error("E0217", limit.count.span, format!("a `sum` limit's budget is at most {max}"))
+                            .label("too large")
+                            .help(
+                                "sums stay exact in every state store (Redis computes with doubles) up to this budget",
+                            );
+                    }
+                    Ok(_) => {}
+                    Err(message) => {
+                        self.error("E0206", limit.count.span, message).label("invalid number");
+                    }
+                }
+            }
+            MeasureKind::Distinct => {
+                let ok =
+                    matches!(ty, Type::Entity(_) | Type::String | Type::Int | Type::Enum(_) | Type::Action | Type::Ip)
+                        || ty.is_error();
+                if !ok {
+                    self.error(
+                        "E0235",
+                        measure.expr.span,
+                        format!("`{}` is {}, which a `distinct` limit cannot count", expr_text(&measure.expr), ty.a()),
+                    )
+                    .label("not a countable value")
+                    .help("`distinct` counts entities, strings, integers, enums, IP addresses or actions");
+                }
+            }
+        }
+    }
+}
+
+/// Whether `e` holds a flow condition.
+fn has_flow(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Flow(_)) || e.children().into_iter().any(has_flow)
 }
 
 fn kind_word(kind: ClauseKind) -> &'static str {

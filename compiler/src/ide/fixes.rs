@@ -119,7 +119,7 @@ fn has_guard(ws: &Workspace, file: FileId, d: &Diagnostic) -> Option<Fix> {
             ExprKind::Index { base, key } if key.span == at => break (base, key.string_value()?.to_string()),
             _ => {}
         }
-        node = children(node).into_iter().find(|c| inside(c))?;
+        node = node.children().into_iter().find(|c| inside(c))?;
     };
     let (operand, parens) = target?;
     let guard = format!("{} has {name} && ", ward_grammar::format::expr(base));
@@ -162,7 +162,7 @@ fn expr_at(tree: &SourceFile, span: Span) -> Option<&Expr> {
     let inside = |e: &Expr| e.span.start <= span.start && span.end <= e.span.end;
     let mut node = conditions(tree).into_iter().find(|e| inside(e))?;
     while node.span != span {
-        node = children(node).into_iter().find(|c| inside(c))?;
+        node = node.children().into_iter().find(|c| inside(c))?;
     }
     Some(node)
 }
@@ -254,7 +254,7 @@ fn address_glob(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Opt
                 preferred: false,
             });
         }
-        node = children(node).into_iter().find(|c| inside(c))?;
+        node = node.children().into_iter().find(|c| inside(c))?;
     }
 }
 
@@ -279,28 +279,6 @@ fn remove_shadow(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
         diagnostic: d.clone(),
         preferred: false,
     })
-}
-
-fn children(e: &Expr) -> Vec<&Expr> {
-    match &e.kind {
-        ExprKind::Member { base, .. } | ExprKind::Index { base, .. } => vec![base],
-        ExprKind::MethodCall { receiver, args, .. } => std::iter::once(&**receiver).chain(args).collect(),
-        ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter().collect(),
-        ExprKind::Unary { operand, .. } => vec![operand],
-        ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
-        ExprKind::Has { base, .. } | ExprKind::Like { base, .. } | ExprKind::Matches { base, .. } => vec![base],
-        ExprKind::Is { base, within, .. } => std::iter::once(&**base).chain(within.as_deref()).collect(),
-        ExprKind::Record(entries) => entries.iter().map(|e| &e.value).collect(),
-        ExprKind::Paren(inner) => vec![inner],
-        ExprKind::Flow(f) => {
-            let mut v: Vec<&Expr> = f.filter.iter().collect();
-            if let FlowKind::Sum(value) = &f.kind {
-                v.push(value);
-            }
-            v
-        }
-        _ => Vec::new(),
-    }
 }
 
 /// "add `import stdlib.x` at the top of the file".

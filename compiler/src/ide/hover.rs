@@ -300,7 +300,14 @@ fn rule_hover(ws: &Workspace, policy: &str, position: u32) -> String {
         "permit" => "allows the requests it matches, unless a `forbid` applies",
         "forbid" => "denies the requests it matches, whatever any `permit` says",
         "mask" => "masks values in what the agent sees",
-        _ => "limits how often the requests it matches may happen",
+        _ => match item {
+            PolicyItem::Limit(l) => match l.measure.as_ref().map(|m| m.kind) {
+                Some(MeasureKind::Sum) => "limits the sum of an amount over the requests it matches (a budget)",
+                Some(MeasureKind::Distinct) => "limits how many distinct values the requests it matches may reach",
+                None => "limits how often the requests it matches may happen",
+            },
+            _ => "limits how often the requests it matches may happen",
+        },
     };
     let _ = write!(out, "\n\nRule `{id}` (member {position} of `{policy}`): {effect_text}.");
     if annotations.iter().any(|a| a.name.name == "shadow") {

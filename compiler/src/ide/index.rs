@@ -404,6 +404,9 @@ impl Indexer<'_> {
             }
             PolicyItem::Limit(l) => {
                 self.scope(l.scope.as_ref());
+                if let Some(m) = &l.measure {
+                    self.expr(&m.expr);
+                }
                 for k in &l.keys {
                     self.expr(k);
                 }

@@ -265,7 +265,7 @@ pub struct SemanticToken {
 }
 
 /// Words that are keywords only where they introduce a clause.
-const CONTEXTUAL: [&str; 30] = [
+const CONTEXTUAL: [&str; 31] = [
     "on",
     "with",
     "using",
@@ -296,6 +296,7 @@ const CONTEXTUAL: [&str; 30] = [
     "as",
     "count",
     "sum",
+    "distinct",
 ];
 
 /// Highlighting for `file`: every token the lexer finds, classified by

@@ -1,14 +1,16 @@
-//! Rate limits: every applicable limit of the caller must pass; the state
-//! changes only when the decision is final.
+//! Limits — rates of requests, budgets of sums, counts of distinct values:
+//! every applicable limit of the caller must pass; the state changes only
+//! when the decision is final, and then for all of them at once.
 
-use ward_ir::RuleKind;
+use ward_ir::literals::DECIMAL_SCALE;
+use ward_ir::{LimitMeasure, RuleKind};
 
 use super::procedure::{link_eval, render};
 use super::{Engine, Loaded};
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::Outcome;
 use crate::request::{Frame, Request};
-use crate::state::LimitCheck;
+use crate::state::{LimitCheck, Measure};
 
 impl Engine {
     pub(super) fn limits(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
@@ -19,7 +21,7 @@ impl Engine {
             self.evaluate(loaded, request, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. }))
         {
             let Some(rule) = program.rules.get(index as usize) else { continue };
-            let RuleKind::Limit { count, window_ms, burst, keys, fail_open } = &rule.kind else { continue };
+            let RuleKind::Limit { count, window_ms, burst, keys, fail_open, measure } = &rule.kind else { continue };
             if !matches!(outcome, Outcome::Fired) || rule.shadow {
                 if let Outcome::Error { error, .. } = outcome {
                     decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: error.to_string() });
@@ -51,18 +53,58 @@ impl Engine {
                 }
                 continue;
             }
-            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst, *fail_open));
+            // A sum's amount or a distinct value that cannot be computed, or
+            // a negative amount (which would add budget), denies whatever
+            // `fail open` says: that covers only an unreachable store.
+            let share = match measure {
+                LimitMeasure::Requests => Ok(Measure::Requests),
+                LimitMeasure::Sum { expr, decimal } => match eval.expr(&rule.exprs, *expr) {
+                    Ok(v) if (v as i64) < 0 => {
+                        Err(format!("its amount {} is negative", amount_text(v as i64, *decimal)))
+                    }
+                    Ok(v) => Ok(Measure::Sum(v as i64)),
+                    Err(e) => Err(format!("its amount could not be computed: {e}")),
+                },
+                LimitMeasure::Distinct { expr } => match eval.expr(&rule.exprs, *expr) {
+                    Ok(v) => Ok(Measure::Distinct(render(&eval, rule.exprs.get(*expr as usize).map(|e| &e.ty), v))),
+                    Err(e) => Err(format!("its counted value could not be computed: {e}")),
+                },
+            };
+            let share = match share {
+                Ok(share) => share,
+                Err(clause) => {
+                    decision
+                        .errors
+                        .push(EvalErrorOut { rule: Some(rule.id.clone()), message: format!("limit: {clause}") });
+                    decision.effect = Effect::Deny;
+                    decision.masks.clear();
+                    decision.reasons.push(Reason {
+                        rule: Some(rule.id.clone()),
+                        clause,
+                        span: Some(rule.location.clone()),
+                        principal: None,
+                    });
+                    continue;
+                }
+            };
+            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst, *fail_open, share, *measure));
         }
         if pending.is_empty() {
             return;
         }
         let checks: Vec<LimitCheck> = pending
             .iter()
-            .map(|(rule, key, count, window_ms, burst, _)| LimitCheck {
+            .map(|(rule, key, count, window_ms, burst, _, share, _)| LimitCheck {
                 key: format!("{}/{key}", rule.id),
                 count: *count,
                 window_ms: *window_ms,
                 burst: *burst,
+                // An amount over the budget is refused whatever was spent;
+                // capped, it stays exact in every store.
+                measure: match share {
+                    Measure::Sum(amount) => Measure::Sum((*amount).min(count.saturating_add(1) as i64)),
+                    other => other.clone(),
+                },
             })
             .collect();
         // The state changes only when the decision is final: consume only
@@ -73,14 +115,15 @@ impl Engine {
             Ok(()) => {}
             Err(e) => {
                 // The store cannot answer: each limit fails closed unless it says `fail open`.
-                for (rule, key, count, window_ms, _, fail_open) in &pending {
+                for (rule, key, count, window_ms, _, fail_open, _, measure) in &pending {
                     decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: e.to_string() });
                     if !fail_open {
                         decision.effect = Effect::Deny;
                         decision.reasons.push(Reason {
                             rule: Some(rule.id.clone()),
                             clause: format!(
-                                "the limit of {count} per {window_ms} ms for {key} could not be checked: {e}"
+                                "the {} per {window_ms} ms for {key} could not be checked: {e}",
+                                describe(*measure, *count)
                             ),
                             span: Some(rule.location.clone()),
                             principal: None,
@@ -94,20 +137,66 @@ impl Engine {
             }
         };
         let mut refused = false;
-        for ((rule, key, count, window_ms, _, _), result) in pending.iter().zip(results) {
+        for ((rule, key, count, window_ms, _, _, share, measure), result) in pending.iter().zip(results) {
+            let (limit, remaining, budget) = match (measure, share) {
+                (LimitMeasure::Sum { decimal, .. }, Measure::Sum(amount)) => {
+                    let units = |v: u64| if *decimal { v / DECIMAL_SCALE as u64 } else { v };
+                    let text = |v: i64| amount_text(v, *decimal);
+                    let budget = decision::Budget {
+                        measure: "sum".into(),
+                        total: text(*count as i64),
+                        used: text(result.used as i64),
+                        request: Some(text(*amount)),
+                        remaining: text(result.remaining as i64),
+                    };
+                    (units(*count), units(result.remaining), Some(budget))
+                }
+                (LimitMeasure::Distinct { .. }, Measure::Distinct(value)) => {
+                    let budget = decision::Budget {
+                        measure: "distinct".into(),
+                        total: count.to_string(),
+                        used: result.used.to_string(),
+                        request: Some(value.clone()),
+                        remaining: result.remaining.to_string(),
+                    };
+                    (*count, result.remaining, Some(budget))
+                }
+                _ => (*count, result.remaining, None),
+            };
             decision.limits.push(decision::Limit {
                 rule: rule.id.clone(),
                 key: key.clone(),
-                limit: *count,
+                limit,
                 window_ms: *window_ms,
-                remaining: result.remaining,
+                remaining,
                 retry_after_ms: result.retry_after_ms,
+                budget,
             });
             if !result.allowed {
                 refused = true;
+                let clause = match (measure, share) {
+                    (LimitMeasure::Sum { decimal, .. }, Measure::Sum(amount)) => {
+                        let text = |v: i64| amount_text(v, *decimal);
+                        let alone = if *amount > *count as i64 {
+                            "; the request alone exceeds the budget, so no wait helps"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "budget of {} per {window_ms} ms exceeded for {key}: {} spent, this request needs {}{alone}",
+                            text(*count as i64),
+                            text(result.used as i64),
+                            text(*amount)
+                        )
+                    }
+                    (LimitMeasure::Distinct { .. }, _) => {
+                        format!("limit of {count} distinct values per {window_ms} ms reached for {key}")
+                    }
+                    _ => format!("rate limit of {count} per {window_ms} ms exceeded for {key}"),
+                };
                 decision.reasons.push(Reason {
                     rule: Some(rule.id.clone()),
-                    clause: format!("rate limit of {count} per {window_ms} ms exceeded for {key}"),
+                    clause,
                     span: Some(rule.location.clone()),
                     principal: None,
                 });
@@ -117,5 +206,19 @@ impl Engine {
             decision.effect = Effect::Deny;
             decision.masks.clear();
         }
+    }
+}
+
+/// An amount in its unit: an Int as is, a Decimal as a decimal.
+fn amount_text(v: i64, decimal: bool) -> String {
+    if decimal { ward_ir::literals::decimal_text(v) } else { v.to_string() }
+}
+
+/// A limit as the reasons name it.
+fn describe(measure: LimitMeasure, count: u64) -> String {
+    match measure {
+        LimitMeasure::Requests => format!("limit of {count}"),
+        LimitMeasure::Sum { decimal, .. } => format!("budget of {}", amount_text(count as i64, decimal)),
+        LimitMeasure::Distinct { .. } => format!("limit of {count} distinct values"),
     }
 }

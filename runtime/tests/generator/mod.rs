@@ -1847,9 +1847,38 @@ impl Gen {
         let (scope, mut env) = self.scope();
         let count = 1 + self.below(5);
         let window = *self.rng.pick(&["1m", "10m", "1h"]);
-        let _ = write!(out, "  limit {scope} to {count} per {window}");
-        if self.chance(40) {
-            let _ = write!(out, " burst {}", 1 + self.below(3));
+        // A quarter are budgets: a sum of an Int or Decimal expression
+        // (possibly negative at run time: an error that denies), or a
+        // count of distinct values.
+        // A measure reads the request alone: no flow condition in it.
+        let request_only = Env { flows: false, ..env.clone() };
+        let measure = if self.chance(25) {
+            match self.below(3) {
+                0 => Some((
+                    format!("sum({})", self.value(&T::Int, &request_only, 1)),
+                    format!("{}", 1 + self.below(200)),
+                )),
+                1 => {
+                    Some((format!("sum({})", self.value(&T::Dec, &request_only, 1)), format!("{}.50", self.below(300))))
+                }
+                _ => {
+                    let what = *self.rng.pick(&["resource", "principal", "action"]);
+                    Some((format!("distinct({what})"), count.to_string()))
+                }
+            }
+        } else {
+            None
+        };
+        match &measure {
+            Some((m, budget)) => {
+                let _ = write!(out, "  limit {scope} {m} to {budget} per {window}");
+            }
+            None => {
+                let _ = write!(out, "  limit {scope} to {count} per {window}");
+                if self.chance(40) {
+                    let _ = write!(out, " burst {}", 1 + self.below(3));
+                }
+            }
         }
         if self.chance(60) {
             let mut keys = vec!["principal".to_string(), "resource".to_string(), "action".to_string()];
@@ -2207,18 +2236,25 @@ fn invariants(d: &Decision) -> Result<(), String> {
         return Err("a deny carries masks".into());
     }
     // A well-typed program meets only the errors its data can cause: an
-    // absent attribute (an entity the store lacks), an overflow, or a
-    // structured string outside its syntax (`email_domains()` of "alpha").
+    // absent attribute (an entity the store lacks), an overflow, a
+    // structured string outside its syntax (`email_domains()` of "alpha"),
+    // or a budget's negative amount.
     // Anything else means the checker accepted what the runtime cannot
     // evaluate (issue 17: a record literal in a set), on both backends alike.
     const PARSERS: [&str; 5] =
         ["`email_addresses()`: ", "`email_domains()`: ", "`url_host()`: ", "`url_scheme()`: ", "`normalized_path()`: "];
+    // A budget's amount that is negative at run time (data, not types).
+    let negative_amount = |m: &str| m.starts_with("limit: its amount ") && m.ends_with(" is negative");
     let unexpected = |e: &&ward_runtime::decision::EvalErrorOut| {
         e.rule.is_some()
             && !e.message.contains(" is absent on ")
             && !e.message.ends_with("overflowed")
             && !PARSERS.iter().any(|p| e.message.starts_with(p))
+            && !negative_amount(&e.message)
     };
+    if d.effect != Effect::Deny && d.errors.iter().any(|e| e.message.starts_with("limit: ")) {
+        return Err("a budget whose amount or value could not be used did not deny".into());
+    }
     if let Some(e) = d.errors.iter().find(unexpected) {
         return Err(format!("an evaluation error a well-typed program must not meet: {}", e.message));
     }
