@@ -34,21 +34,25 @@ pub struct Tally {
     pub erroring_forbids: usize,
     /// Generated policies Cedar's strict validator refused (not tested).
     pub dropped_policies: usize,
+    /// Policies and templates kept.
     pub kept_policies: usize,
+    /// Template links decided through.
+    pub links: usize,
 }
 
-/// The policies Cedar's strict validator accepts.
-fn valid_policies(schema: &cedar_policy::Schema, app: &App) -> Vec<String> {
-    app.policies
+/// The policies (or templates) Cedar's strict validator accepts, with
+/// their indexes among those given.
+fn valid_policies<'a>(schema: &cedar_policy::Schema, given: &'a [String]) -> Vec<(usize, &'a String)> {
+    given
         .iter()
-        .filter(|p| {
+        .enumerate()
+        .filter(|(_, p)| {
             cedar_policy::PolicySet::from_str(p).is_ok_and(|set| {
                 cedar_policy::Validator::new(schema.clone())
                     .validate(&set, cedar_policy::ValidationMode::Strict)
                     .validation_passed()
             })
         })
-        .cloned()
         .collect()
 }
 
@@ -63,11 +67,41 @@ pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let app = App::generate(seed, POLICIES, REQUESTS);
     let what = |extra: &str| format!("seed {seed}: {extra}\nschema:\n{}", app.schema);
     let (schema, _) = cedar_policy::Schema::from_cedarschema_str(&app.schema).map_err(|e| what(&e.to_string()))?;
-    let policies = valid_policies(&schema, &app);
-    tally.dropped_policies += app.policies.len() - policies.len();
-    tally.kept_policies += policies.len();
-    let policy_text = policies.join("\n");
-    let cedar_set = cedar_policy::PolicySet::from_str(&policy_text).map_err(|e| what(&e.to_string()))?;
+    let policies = valid_policies(&schema, &app.policies);
+    let templates = valid_policies(&schema, &app.templates);
+    tally.dropped_policies += app.policies.len() + app.templates.len() - policies.len() - templates.len();
+    tally.kept_policies += policies.len() + templates.len();
+    // Cedar names them `policy0`, `policy1`, … in this order: policies, then templates.
+    let policy_text: String =
+        policies.iter().chain(templates.iter()).map(|(_, p)| p.as_str()).collect::<Vec<_>>().join("\n");
+    let template_id = |generated: usize| {
+        templates.iter().position(|(i, _)| *i == generated).map(|k| format!("policy{}", policies.len() + k))
+    };
+    let mut cedar_set = cedar_policy::PolicySet::from_str(&policy_text).map_err(|e| what(&e.to_string()))?;
+    // The links of the templates Cedar kept, in Cedar's API and as Cedar's JSON.
+    let mut links_json = Vec::new();
+    for link in &app.links {
+        let Some(template) = template_id(link.template) else { continue };
+        let mut values = std::collections::HashMap::new();
+        let mut json_values = serde_json::Map::new();
+        for (slot, value) in [("?principal", &link.principal), ("?resource", &link.resource)] {
+            if let Some(value) = value {
+                let slot_id = if slot == "?principal" {
+                    cedar_policy::SlotId::principal()
+                } else {
+                    cedar_policy::SlotId::resource()
+                };
+                values.insert(slot_id, uid(Some(value))?);
+                json_values.insert(slot.to_string(), value.clone());
+            }
+        }
+        cedar_set
+            .link(cedar_policy::PolicyId::new(&template), cedar_policy::PolicyId::new(&link.id), values)
+            .map_err(|e| what(&format!("cedar link {}: {e}", link.id)))?;
+        links_json.push(serde_json::json!({ "template_id": template, "new_id": link.id, "values": json_values }));
+        tally.links += 1;
+    }
+    // Linked forbids too: a link of a forbid template is a forbid.
     let forbids: BTreeSet<String> = cedar_set
         .policies()
         .filter(|p| p.effect() == cedar_policy::Effect::Forbid)
@@ -87,6 +121,15 @@ pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let jit = compile(&files, &app.entities, Backend::Jit).map_err(|e| what(&format!("{e}\n{}", ward_text())))?;
     let interp =
         compile(&files, &app.entities, Backend::Interpreter).map_err(|e| what(&format!("{e}\n{}", ward_text())))?;
+    if !links_json.is_empty() {
+        let links = ward_import::cedar_links(&Json::Array(links_json).to_string(), &imported.templates)
+            .map_err(|e| what(&format!("links: {e:?}")))?;
+        for engine in [&jit, &interp] {
+            let parsed = ward_runtime::links::Links::parse(&engine.loaded().prepared.program, &links)
+                .map_err(|e| what(&format!("ward refuses links Cedar accepts: {e}\n{links}\n{}", ward_text())))?;
+            engine.set_links(std::sync::Arc::new(parsed)).map_err(|e| what(&e))?;
+        }
+    }
 
     let authorizer = cedar_policy::Authorizer::new();
     for request in &app.requests {

@@ -51,8 +51,21 @@ pub struct App {
     pub actions: Vec<ActionShape>,
     pub schema: String,
     pub policies: Vec<String>,
+    /// Templates (policies with `?principal`/`?resource` slots), and their
+    /// links: (template index, link id, slot values as entity JSON).
+    pub templates: Vec<String>,
+    pub links: Vec<Link>,
     pub entities: Json,
     pub requests: Vec<Json>,
+}
+
+/// A link of a generated template.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub template: usize,
+    pub id: String,
+    pub principal: Option<Json>,
+    pub resource: Option<Json>,
 }
 
 const STRINGS: [&str; 4] = ["a", "b", "ab", "xyz"];
@@ -101,11 +114,22 @@ impl App {
             actions,
             schema: String::new(),
             policies: Vec::new(),
+            templates: Vec::new(),
+            links: Vec::new(),
             entities: Json::Null,
             requests: Vec::new(),
         };
         app.schema = app.schema_text();
         app.policies = (0..policies).map(|_| app.policy(&mut rng)).collect();
+        for t in 0..rng.below(3) {
+            let (text, slots) = app.template(&mut rng);
+            app.templates.push(text);
+            for l in 0..rng.below(4) {
+                let principal = slots.0.as_ref().map(|types| app.slot_value(&mut rng, types));
+                let resource = slots.1.as_ref().map(|types| app.slot_value(&mut rng, types));
+                app.links.push(Link { template: t, id: format!("link{t}_{l}"), principal, resource });
+            }
+        }
         app.entities = app.entities(&mut rng);
         app.requests = (0..requests).map(|_| app.request(&mut rng)).collect();
         app
@@ -191,6 +215,46 @@ impl App {
         }
         text.push(';');
         text
+    }
+
+    /// A template: a policy whose principal and/or resource constraint is a
+    /// slot, with the entity types each slot may be linked to (what a
+    /// request's variable may be, for `==`; and what those may be in, for `in`).
+    #[allow(clippy::type_complexity)]
+    fn template(&self, rng: &mut Rng) -> (String, (Option<Vec<usize>>, Option<Vec<usize>>)) {
+        let effect = if rng.percent(70) { "permit" } else { "forbid" };
+        let a = &self.actions[rng.below(self.actions.len())];
+        let action = format!("action == Action::\"{}\"", a.name);
+        let which = rng.below(3);
+        let mut slot = |var: &str, ty: usize, wanted: bool| -> (String, Option<Vec<usize>>) {
+            if !wanted {
+                return (var.to_string(), None);
+            }
+            if rng.percent(50) {
+                (format!("{var} == ?{var}"), Some(vec![ty]))
+            } else {
+                let types = (0..self.types.len()).filter(|t| self.can_be_in(ty, *t)).collect();
+                (format!("{var} in ?{var}"), Some(types))
+            }
+        };
+        let (principal, p_slot) = slot("principal", a.principal, which != 1);
+        let (resource, r_slot) = slot("resource", a.resource, which != 0);
+        let mut text = format!("{effect} ({principal}, {action}, {resource})");
+        if rng.percent(60) {
+            let body = self.boolean(rng, 2, Some(a.principal), Some(a.resource));
+            let _ = write!(text, " when {{ {body} }}");
+        }
+        text.push(';');
+        (text, (p_slot, r_slot))
+    }
+
+    fn can_be_in(&self, ty: usize, target: usize) -> bool {
+        ty == target || self.types[ty].parents.iter().any(|p| self.can_be_in(*p, target))
+    }
+
+    fn slot_value(&self, rng: &mut Rng, types: &[usize]) -> Json {
+        let t = types[rng.below(types.len())];
+        json!({ "type": format!("T{t}"), "id": id(t, rng.below(PER_TYPE)) })
     }
 
     fn var_scope(&self, rng: &mut Rng, var: &str, ty: &mut Option<usize>) -> String {

@@ -28,5 +28,6 @@ fn imported_random_cedar_applications_decide_as_cedar_does() {
     // generated policies occur.
     assert!(tally.allows > tally.cases / 20 && tally.allows < tally.cases * 19 / 20, "{tally:?}");
     assert!(tally.erroring_forbids > 0, "{tally:?}");
+    assert!(tally.links > apps as usize / 2, "templates are linked and decided: {tally:?}");
     assert!(tally.kept_policies > tally.dropped_policies * 3, "{tally:?}");
 }
