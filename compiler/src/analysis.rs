@@ -483,6 +483,35 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     out
 }
 
+/// Every place each value is used, in project order: group (a compared
+/// path, an entity type) → value → (rank, location) of each use.
+type Uses = Vec<(usize, Loc)>;
+
+fn grouped<'a>(items: impl Iterator<Item = &'a (String, String, Loc)>) -> BTreeMap<&'a str, BTreeMap<&'a str, Uses>> {
+    let mut groups: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
+    for (order, (group, value, loc)) in items.enumerate() {
+        groups.entry(group).or_default().entry(value).or_default().push((order, *loc));
+    }
+    groups
+}
+
+/// The value of the group that `value` is most likely a typo of: one typo
+/// away (`near_miss`), not differing in digits only, and used more often —
+/// or as often but earlier (of two near-misses, the rarer, later one is
+/// taken for the typo). The closest wins, then the first in order.
+fn intended_of<'a>(values: &BTreeMap<&'a str, Uses>, value: &str, uses: &Uses) -> Option<&'a str> {
+    let preferred = |a: &Uses, b: &Uses| {
+        a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
+    };
+    values
+        .iter()
+        .filter(|(other, other_uses)| {
+            preferred(other_uses, uses) && !differ_in_digits_only(value, other) && near_miss(value, other)
+        })
+        .map(|(other, _)| *other)
+        .min_by_key(|other| (edits(value, other), *other))
+}
+
 /// W0116 for entity ids: `Role::"procurment-manager"` in one rule and
 /// `Role::"procurement-manager"` in others. An entity the data does not
 /// have is not an error (the data is loaded later, and may lack it), so a
@@ -490,33 +519,13 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
 /// that guards approvals stops applying. Of two near-miss ids of one type,
 /// the one used less often (or, as often, met later) is taken for the typo.
 fn near_miss_entity_ids(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
-    type Uses = Vec<(usize, Loc)>;
-    let mut by_type: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
-    let mut order = 0;
-    for m in members {
-        for (ty, id, loc) in &m.entity_ids {
-            by_type.entry(ty).or_default().entry(id).or_default().push((order, *loc));
-            order += 1;
-        }
-    }
-    let preferred = |a: &[(usize, Loc)], b: &[(usize, Loc)]| {
-        a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
-    };
+    let by_type = grouped(members.iter().flat_map(|m| m.entity_ids.iter()));
     for (ty, ids) in &by_type {
         for (id, uses) in ids {
             if id.chars().count() < 4 {
                 continue;
             }
-            let Some(intended) = ids
-                .iter()
-                .filter(|(other, other_uses)| {
-                    preferred(other_uses, uses) && !differ_in_digits_only(id, other) && near_miss(id, other)
-                })
-                .map(|(other, _)| *other)
-                .min_by_key(|other| (edits(id, other), *other))
-            else {
-                continue;
-            };
+            let Some(intended) = intended_of(ids, id, uses) else { continue };
             let first_intended = ids.get(intended).and_then(|u| u.first()).map(|u| u.1);
             for (_, loc) in uses {
                 let mut d = warning(
@@ -546,33 +555,15 @@ fn near_miss_strings(env: &SchemaEnv, members: &[Arc<Summary>], out: &mut Vec<Ra
     for e in env.enums.values() {
         declared.extend(e.variants.iter().map(|v| (&**v, "enum value", e.loc)));
     }
-    // path → string → every place it is compared (with its rank in project order).
-    type Uses = Vec<(usize, Loc)>;
-    let mut by_path: BTreeMap<&str, BTreeMap<&str, Uses>> = BTreeMap::new();
-    let mut order = 0;
-    for m in members {
-        for (path, value, loc) in &m.strings {
-            by_path.entry(path).or_default().entry(value).or_default().push((order, *loc));
-            order += 1;
-        }
-    }
-    // Whether `a` is more likely the intended string than `b`.
-    let preferred = |a: &[(usize, Loc)], b: &[(usize, Loc)]| {
-        a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
-    };
+    // path → string → every place it is compared.
+    let by_path = grouped(members.iter().flat_map(|m| m.strings.iter()));
     for (path, values) in &by_path {
         for (value, uses) in values {
             // Short codes (`"eu"`, `"uk"`) and numbered names (`"tier1"`) differ by one letter on purpose.
             if value.chars().count() < 4 {
                 continue;
             }
-            let candidates = values
-                .iter()
-                .filter(|(other, other_uses)| {
-                    preferred(other_uses, uses) && !differ_in_digits_only(value, other) && near_miss(value, other)
-                })
-                .map(|(other, _)| *other);
-            let Some(intended) = candidates.min_by_key(|other| (edits(value, other), *other)) else {
+            let Some(intended) = intended_of(values, value, uses) else {
                 near_miss_declared(&declared, path, value, uses, out);
                 continue;
             };
