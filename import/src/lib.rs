@@ -159,9 +159,14 @@ fn read_schema(source: SchemaSource<'_>) -> Result<serde_json::Value, ImportErro
     let fragment = match source {
         SchemaSource::Human(text) => cedar_policy::SchemaFragment::from_cedarschema_str(text)
             .map(|(fragment, _warnings)| fragment)
-            .map_err(|e| ImportError { place: place.into(), message: format!("Cedar refuses the schema: {e}") })?,
-        SchemaSource::Json(text) => cedar_policy::SchemaFragment::from_json_str(text)
-            .map_err(|e| ImportError { place: place.into(), message: format!("Cedar refuses the schema: {e}") })?,
+            .map_err(|e| ImportError {
+                place: place.into(),
+                message: format!("Cedar refuses the schema: {}", cedar_error(text, &e)),
+            })?,
+        SchemaSource::Json(text) => cedar_policy::SchemaFragment::from_json_str(text).map_err(|e| ImportError {
+            place: place.into(),
+            message: format!("Cedar refuses the schema: {}", cedar_error(text, &e)),
+        })?,
     };
     // The fragment is read as written; building the schema checks it (every
     // type declared, no cycles), so Cedar's own refusal comes first.
@@ -238,6 +243,36 @@ fn cedar_validation(sources: &CedarSources<'_>, report: &mut Report) {
     for e in result.validation_errors() {
         report.note(e.policy_id().as_ref(), format!("Cedar's validator refuses this policy: {e}"));
     }
+}
+
+/// A Cedar error in words, with where it is: Cedar's errors are miette
+/// diagnostics whose labels point into the source (`at line 3, column 14`),
+/// and whose help, when there is one, is kept.
+pub(crate) fn cedar_error(source: &str, e: &dyn miette::Diagnostic) -> String {
+    let mut message = e.to_string();
+    for label in e.labels().into_iter().flatten() {
+        let (line, column) = line_column(source, label.offset());
+        message.push_str(&format!(" (at line {line}, column {column}"));
+        if let Some(text) = label.label() {
+            message.push_str(&format!(": {text}"));
+        }
+        message.push(')');
+    }
+    if let Some(help) = e.help() {
+        message.push_str(&format!("; {help}"));
+    }
+    for related in e.related().into_iter().flatten() {
+        message.push_str(&format!("; also: {}", cedar_error(source, related)));
+    }
+    message
+}
+
+/// 1-based line and character column of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset.min(source.len())).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// Formats generated source; generated text that does not parse is a bug in

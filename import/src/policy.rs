@@ -39,7 +39,7 @@ pub fn translate(
     let set = match cedar_policy::PolicySet::from_str(source) {
         Ok(set) => set,
         Err(e) => {
-            report.error("policies", format!("Cedar refuses the policies: {e}"));
+            report.error("policies", format!("Cedar refuses the policies: {}", crate::cedar_error(source, &e)));
             return out;
         }
     };

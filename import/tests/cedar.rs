@@ -152,6 +152,21 @@ fn every_error_is_reported_not_only_the_first() {
 }
 
 #[test]
+fn cedar_syntax_errors_say_where() {
+    let errors = errors(SMALL, "permit(principal, action, resource)\n  when { principal == };");
+    assert!(
+        errors[0].contains("Cedar refuses the policies") && errors[0].contains("(at line 2, column 23"),
+        "{errors:?}"
+    );
+    let errors = errors_of(import("entity User = { a: String };\nentity X\n", "permit(principal, action, resource);"));
+    assert!(errors[0].contains("Cedar refuses the schema") && errors[0].contains("(at line 2"), "{errors:?}");
+}
+
+fn errors_of(result: Result<ward_import::Imported, Vec<ImportError>>) -> Vec<String> {
+    result.err().unwrap_or_default().iter().map(ToString::to_string).collect()
+}
+
+#[test]
 fn cedar_validation_errors_are_reported_with_the_policy() {
     let imported = import(SMALL, "permit(principal, action, resource) when { resource.nope == 1 };").unwrap();
     assert!(
