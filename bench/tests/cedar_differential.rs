@@ -31,3 +31,60 @@ fn imported_random_cedar_applications_decide_as_cedar_does() {
     assert!(tally.links > apps as usize / 2, "templates are linked and decided: {tally:?}");
     assert!(tally.kept_policies > tally.dropped_policies * 3, "{tally:?}");
 }
+
+/// The importer on mutated Cedar (characters deleted, duplicated, swapped
+/// in generated policies and schemas): every input is imported or refused
+/// with errors that name a place — never a panic (which the importer's
+/// thread would turn into "internal error") and never an empty refusal.
+#[test]
+fn mutated_cedar_is_imported_or_refused_never_a_crash() {
+    let mut rng = ward_testkit::SplitMix64::new(17);
+    let (mut imported, mut refused) = (0, 0);
+    for seed in 0..60 {
+        let app = ward_bench::cedar_gen::App::generate(seed, 6, 1);
+        let policies = app.policies.join("\n") + "\n" + &app.templates.join("\n");
+        for _ in 0..25 {
+            let (mut schema, mut text) = (app.schema.clone().into_bytes(), policies.clone().into_bytes());
+            let target = if rng.percent(70) { &mut text } else { &mut schema };
+            for _ in 0..1 + rng.below(3) {
+                if target.is_empty() {
+                    break;
+                }
+                let at = rng.below(target.len());
+                match rng.below(3) {
+                    0 => {
+                        target.remove(at);
+                    }
+                    1 => {
+                        let byte = target[at];
+                        target.insert(at, byte);
+                    }
+                    _ => {
+                        let other = rng.below(target.len());
+                        target.swap(at, other);
+                    }
+                }
+            }
+            let (Ok(schema), Ok(text)) = (String::from_utf8(schema), String::from_utf8(text)) else { continue };
+            match ward_import::import_cedar(&ward_import::CedarSources {
+                schema: ward_import::SchemaSource::Human(&schema),
+                policies: &text,
+                policy_name: "mutant",
+            }) {
+                Ok(_) => imported += 1,
+                Err(errors) => {
+                    assert!(!errors.is_empty(), "an empty refusal for\n{schema}\n{text}");
+                    for e in &errors {
+                        assert!(
+                            !e.message.contains("internal error") && !e.message.contains("please report"),
+                            "{e}\n--- schema ---\n{schema}\n--- policies ---\n{text}"
+                        );
+                        assert!(!e.place.is_empty(), "{e}");
+                    }
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(imported > 100 && refused > 100, "imported {imported}, refused {refused}");
+}
