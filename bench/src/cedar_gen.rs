@@ -103,7 +103,9 @@ impl App {
         let action_count = 2 + rng.below(3);
         let actions: Vec<ActionShape> = (0..action_count)
             .map(|a| ActionShape {
-                name: format!("act{a}"),
+                // Every other action has a name that is not an identifier
+                // (Ward names it by a string).
+                name: if a % 2 == 1 { format!("act {a}") } else { format!("act{a}") },
                 principal: rng.below(type_count),
                 resource: rng.below(type_count),
                 in_group: rng.percent(50),
@@ -172,7 +174,7 @@ impl App {
             let group = if a.in_group { " in [grp]" } else { "" };
             let _ = writeln!(
                 out,
-                "action {}{group} appliesTo {{ principal: [T{}], resource: [T{}], context: {{ cn: Long, cb: Bool, cs: String }} }};",
+                "action \"{}\"{group} appliesTo {{ principal: [T{}], resource: [T{}], context: {{ cn: Long, cb: Bool, cs: String }} }};",
                 a.name, a.principal, a.resource
             );
         }

@@ -341,7 +341,7 @@ impl<'a> Printer<'a> {
                 self.docs_and_annotations(&a.docs, &a.annotations, a.span.start, Blank::Keep);
                 self.line(a.names.first().map_or(a.span.start, |n| n.span.start), Blank::Keep);
                 self.out.push_str("action ");
-                let names: Vec<&str> = a.names.iter().map(|n| n.name.as_str()).collect();
+                let names: Vec<String> = a.names.iter().map(|n| action_name(&n.name)).collect();
                 self.out.push_str(&names.join(", "));
                 if let Some(l) = &a.parents {
                     self.out.push_str(" in ");
@@ -876,8 +876,42 @@ fn annotation(a: &Annotation) -> String {
 }
 
 fn name_list(l: &NameList) -> String {
-    let names: Vec<String> = l.names.iter().map(Path::text).collect();
+    let names: Vec<String> = l
+        .names
+        .iter()
+        .map(|p| match p.segments.as_slice() {
+            [one] => action_name(&one.name),
+            _ => p.text(),
+        })
+        .collect();
     if l.bracketed { format!("[{}]", names.join(", ")) } else { names.join(", ") }
+}
+
+/// A name as written: itself when it is an identifier, else (an action
+/// named by a string, `"view document"`) a string literal.
+fn action_name(name: &str) -> String {
+    let tokens = crate::lexer::lex(name);
+    if let [t] = tokens.as_slice()
+        && t.kind == crate::lexer::TokenKind::Ident
+        && t.span.end as usize == name.len()
+    {
+        return name.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn type_flat(t: &TypeExpr) -> String {

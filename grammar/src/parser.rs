@@ -462,6 +462,43 @@ impl<'s> Parser<'s> {
         Ok(Path { segments, span: self.span_from(start) })
     }
 
+    /// An action's name where one is declared: an identifier, or a string
+    /// for a name that is not one (`"view document"`, as Cedar allows). A
+    /// string name is kept as a one-segment path whose text is the string's
+    /// value; the formatter writes it back as a string.
+    fn action_name(&mut self, what: &str) -> PResult<Ident> {
+        if !self.at(TokenKind::String) {
+            return self.ident(what);
+        }
+        let lit = self.literal_of(TokenKind::String, what)?;
+        let name = lit.string_value().unwrap_or_default().to_string();
+        if name.is_empty() {
+            self.error("E0001", lit.span, "an action's name is empty".to_string(), "empty name", None);
+            return Err(Fail);
+        }
+        Ok(Ident { name, span: lit.span })
+    }
+
+    /// A reference to an action: a path, or a string naming it.
+    fn action_ref(&mut self, what: &str) -> PResult<Path> {
+        if !self.at(TokenKind::String) {
+            return self.path(what);
+        }
+        let name = self.action_name(what)?;
+        Ok(Path { span: name.span, segments: vec![name] })
+    }
+
+    /// `a`, `"a b"` or `[a, "b c", …]`: actions.
+    fn action_list(&mut self, what: &str) -> PResult<NameList> {
+        let start = self.tok().span;
+        if self.eat(TokenKind::LBracket).is_none() {
+            let path = self.action_ref(what)?;
+            return Ok(NameList { span: path.span, names: vec![path], bracketed: false });
+        }
+        let names = self.delimited(start, TokenKind::RBracket, |p| p.action_ref(what))?;
+        Ok(NameList { names, bracketed: true, span: self.span_from(start) })
+    }
+
     fn name_list(&mut self, what: &str) -> PResult<NameList> {
         let start = self.tok().span;
         if self.eat(TokenKind::LBracket).is_none() {
@@ -825,8 +862,8 @@ impl<'s> Parser<'s> {
 
     fn action_decl(&mut self, docs: Docs, annotations: Vec<Annotation>, start: Span) -> PResult<ActionDecl> {
         self.expect(TokenKind::Action, "`action`")?;
-        let names = self.one_or_more(None, |p, _| p.ident("an action name"))?;
-        let parents = if self.eat(TokenKind::In).is_some() { Some(self.name_list("an action group")?) } else { None };
+        let names = self.one_or_more(None, |p, _| p.action_name("an action name"))?;
+        let parents = if self.eat(TokenKind::In).is_some() { Some(self.action_list("an action group")?) } else { None };
         let principals = if self.eat_word("by").is_some() { Some(self.name_list("a principal type")?) } else { None };
         let resources = if self.eat_word("on").is_some() { Some(self.name_list("a resource type")?) } else { None };
         let context = if self.eat_word("with").is_some() { Some(self.record_type()?) } else { None };
@@ -1220,11 +1257,11 @@ impl<'s> Parser<'s> {
             TokenKind::Action => {
                 self.bump();
                 let (op, actions) = if self.eat(TokenKind::Colon).is_some() {
-                    (ActionOp::Is, self.name_list("an action name")?)
+                    (ActionOp::Is, self.action_list("an action name")?)
                 } else if self.eat(TokenKind::In).is_some() {
-                    (ActionOp::In, self.name_list("an action or action group")?)
+                    (ActionOp::In, self.action_list("an action or action group")?)
                 } else if self.eat(TokenKind::EqEq).is_some() {
-                    let path = self.path("an action name")?;
+                    let path = self.action_ref("an action name")?;
                     (ActionOp::Eq, NameList { span: path.span, names: vec![path], bracketed: false })
                 } else {
                     self.not_assignment()?;

@@ -447,13 +447,10 @@ impl Rule<'_> {
                 .error(format!("action `{ty}::{}`: only actions of the empty namespace map to Ward", string(id)))
                 .text;
         }
-        if !is_ident(id) {
-            return self.error(format!("action {}: Ward action names are identifiers", string(id))).text;
-        }
         if !self.names.actions.contains_key(id) {
             self.note(format!("action `{id}` is not declared in the schema"));
         }
-        id.to_string()
+        crate::text::action(id)
     }
 
     fn entity_type(&mut self, ty: &str) -> String {

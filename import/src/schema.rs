@@ -151,12 +151,8 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
 
     for (name, def) in actions {
         let place = format!("action {name}");
-        if !is_ident(name) {
-            report.error(
-                &place,
-                "Ward action names are identifiers (letters, digits and `_`, not a keyword); \
-                 rename the action in the schema, the policies and the requests",
-            );
+        if name.is_empty() {
+            report.error(&place, "an action with an empty name");
             continue;
         }
         let mut text = String::new();
@@ -246,7 +242,7 @@ fn action(
     if def.get("attributes").is_some_and(|a| a.as_object().is_some_and(|o| !o.is_empty())) {
         report.error(place, "action attributes have no Ward equivalent");
     }
-    let _ = write!(out, "  action {name}");
+    let _ = write!(out, "  action {}", crate::text::action(name));
     let groups: Vec<String> = def
         .get("memberOf")
         .and_then(Value::as_array)
@@ -259,15 +255,12 @@ fn action(
                 report.error(place, format!("group `{ty}::\"{id}\"`: only groups in the empty namespace map to Ward"));
                 return None;
             }
-            if !is_ident(id) {
-                report.error(place, format!("group `{id}` is not a Ward identifier"));
-                return None;
-            }
             Some(id.to_string())
         })
         .collect();
     if !groups.is_empty() {
-        let _ = write!(out, " in [{}]", groups.join(", "));
+        let written: Vec<String> = groups.iter().map(|g| crate::text::action(g)).collect();
+        let _ = write!(out, " in [{}]", written.join(", "));
     }
     let mut info = ActionInfo { applies: None, groups };
     if let Some(applies) = def.get("appliesTo").filter(|a| !a.is_null()) {

@@ -14,6 +14,12 @@ pub fn is_ident(s: &str) -> bool {
     is_word(s) && !ward_grammar::lexer::RESERVED_WORDS.contains(&s)
 }
 
+/// How Ward names an action: by its identifier, or, for a name that is not
+/// one (`view document`, a keyword), by a string (`"view document"`).
+pub fn action(name: &str) -> String {
+    if is_ident(name) { name.to_string() } else { string(name) }
+}
+
 /// A Ward string literal for `s`, quotes included.
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -225,6 +225,11 @@ impl Cx<'_> {
             Some(Expr { kind: ExprKind::Name(n), .. }) => {
                 self.action(&Path { segments: vec![n.clone()], span: n.span })
             }
+            // An action named by a string (`action: "view document"`).
+            Some(Expr { kind: ExprKind::Lit(l), .. }) if l.string_value().is_some() => {
+                let name = Ident { name: l.string_value().unwrap_or_default().to_string(), span: l.span };
+                self.action(&Path { span: l.span, segments: vec![name] })
+            }
             Some(Expr { kind: ExprKind::Member { .. }, span }) | Some(Expr { span, .. }) => {
                 self.error("E0218", *span, "`action` is the name of an action, such as `action: read_customer`")
                     .label("not an action name");
