@@ -35,6 +35,11 @@ pub enum EvalError {
         method: &'static str,
         why: String,
     },
+    /// `e.get_tag(k)` where the entity has no tag `k`.
+    MissingTag {
+        tag: String,
+        on: String,
+    },
 }
 
 impl std::fmt::Display for EvalError {
@@ -46,6 +51,7 @@ impl std::fmt::Display for EvalError {
             EvalError::Flow(e) => write!(f, "{e}"),
             EvalError::Unknown(e) => write!(f, "{e}"),
             EvalError::Syntax { method, why } => write!(f, "`{method}()`: {why}"),
+            EvalError::MissingTag { tag, on } => write!(f, "tag `{tag}` is absent on {on}"),
         }
     }
 }
@@ -658,6 +664,22 @@ impl<'a> Eval<'a> {
             Method::IsPrivate => u64::from(self.view.ip(r).is_some_and(is_private)),
             Method::IsIpv4 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv4())),
             Method::IsIpv6 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv6())),
+            Method::HasTag => {
+                let key = arg(0)?;
+                u64::from(self.lookup_entity(self.frame, r as u32).and_then(|e| e.tag(key)).is_some())
+            }
+            Method::GetTag => {
+                let key = arg(0)?;
+                match self.lookup_entity(self.frame, r as u32).and_then(|e| e.tag(key)) {
+                    Some(v) => v,
+                    None => {
+                        return Err(EvalError::MissingTag {
+                            tag: string(key).into_owned(),
+                            on: self.entity_name(self.frame, r as u32),
+                        });
+                    }
+                }
+            }
         })
     }
 }
