@@ -328,16 +328,19 @@ impl Validator<'_> {
                 }
                 ExprKind::Flow(f) => self.index(*f, p.flows.len(), &at, "flow")?,
                 ExprKind::Method { method: method @ (Method::HasTag | Method::GetTag), recv, args } => {
-                    let tag_types: Option<Vec<&Ty>> = match child_ty(*recv) {
-                        Some(Ty::Entity(types)) if !types.is_empty() => types
+                    // Some of the receiver's types declare tags (as for
+                    // attributes, a value of another type, such as a widened
+                    // `actor`, has none: reading it fails at run time).
+                    let tag_types: Vec<&Ty> = match child_ty(*recv) {
+                        Some(Ty::Entity(types)) => types
                             .iter()
-                            .map(|t| p.entity_types.get(*t as usize).and_then(|t| t.tags.as_ref()))
+                            .filter_map(|t| p.entity_types.get(*t as usize).and_then(|t| t.tags.as_ref()))
                             .collect(),
-                        _ => None,
+                        _ => Vec::new(),
                     };
-                    let Some(tag_types) = tag_types else {
+                    if tag_types.is_empty() {
                         return bad("a tag read of a value that is not an entity whose types declare tags");
-                    };
+                    }
                     if !matches!(args.as_slice(), [k] if child_ty(*k) == Some(&Ty::String)) {
                         return bad("a tag read whose key is not one String");
                     }
