@@ -29,6 +29,8 @@ struct Tally {
     erroring_forbids: usize,
     dropped_policies: usize,
     kept_policies: usize,
+    /// Kept policies that read entity tags (`getTag` under a `hasTag` guard).
+    tag_policies: usize,
 }
 
 /// The policies Cedar's strict validator accepts, and how many it refused.
@@ -53,6 +55,7 @@ fn run_app(seed: u64, tally: &mut Tally) {
     let (policies, dropped) = valid_policies(&schema, &app);
     tally.dropped_policies += dropped;
     tally.kept_policies += policies.len();
+    tally.tag_policies += policies.iter().filter(|p| p.contains(".getTag(")).count();
     let policy_text = policies.join("\n");
     let cedar_set = cedar_policy::PolicySet::from_str(&policy_text).unwrap();
     let forbids: BTreeSet<String> = cedar_set
@@ -140,4 +143,5 @@ fn imported_random_cedar_applications_decide_as_cedar_does() {
     assert!(tally.allows > tally.cases / 20 && tally.allows < tally.cases * 19 / 20, "{tally:?}");
     assert!(tally.erroring_forbids > 0, "{tally:?}");
     assert!(tally.kept_policies > tally.dropped_policies * 3, "{tally:?}");
+    assert!(tally.tag_policies * 50 > tally.kept_policies, "too few policies read tags: {tally:?}");
 }
