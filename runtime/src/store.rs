@@ -16,6 +16,9 @@ use crate::value::{Raw, Record, Tables};
 /// How many entities one entity may be in, transitively.
 pub const MAX_ANCESTORS: usize = 1024;
 
+/// An entity's tags: `(key, value)`, keys interned strings, sorted.
+pub type Tags = Box<[(Raw, Raw)]>;
+
 /// One entity.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -31,7 +34,7 @@ pub struct Entity {
     pub parents: Box<[u32]>,
     /// Its tags (`tags T` in the schema): `(key, value)`, the key an
     /// interned string of the store, sorted by key.
-    pub tags: Box<[(Raw, Raw)]>,
+    pub tags: Tags,
 }
 
 impl Entity {
@@ -282,7 +285,7 @@ impl Resolver<'_> {
 
     /// Pass 2b: every listed entity's tags, typed by its type's `tags`, keys
     /// interned; in index order (entities without tags get none).
-    fn tags(&mut self, tables: &mut Tables) -> Result<Vec<Box<[(Raw, Raw)]>>, DataError> {
+    fn tags(&mut self, tables: &mut Tables) -> Result<Vec<Tags>, DataError> {
         let program = self.program;
         let mut out = Vec::with_capacity(self.pending.len());
         for i in 0..self.pending.len() {
@@ -379,7 +382,7 @@ fn entities(
     program: &Program,
     pending: Vec<Pending>,
     records: Vec<Record>,
-    tags: Vec<Box<[(Raw, Raw)]>>,
+    tags: Vec<Tags>,
     literals: &[u32],
     words: usize,
 ) -> Result<Vec<Entity>, DataError> {

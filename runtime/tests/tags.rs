@@ -152,3 +152,39 @@ fn an_absent_tag_read_is_an_evaluation_error() {
         assert!(errors.contains("tag `team` is absent on Doc::\\\"d3\\\""), "{errors}");
     }
 }
+
+/// A bundle is data: a tag read the schema does not allow — of a type that
+/// declares no tags, of another type than declared, with a key that is not
+/// a string — is refused when it is loaded, naming the node.
+#[test]
+fn the_ir_refuses_tag_reads_the_schema_does_not_allow() {
+    let program = (*common::program(SRC)).clone();
+    let find = |p: &ward_compiler::ir::Program, m: Method| {
+        p.rules.iter().enumerate().find_map(|(r, rule)| {
+            rule.exprs
+                .iter()
+                .position(|e| matches!(e.kind, ExprKind::Method { method, .. } if method == m))
+                .map(|i| (r, i))
+        })
+    };
+    let plain = program.entity_types.iter().position(|t| t.name == "Plain").unwrap() as u32;
+    // `get_tag` typed as another type than the declared one.
+    let mut p = program.clone();
+    let (r, i) = find(&p, Method::GetTag).unwrap();
+    p.rules[r].exprs[i].ty = ward_compiler::ir::Ty::Int;
+    let e = ward_compiler::ir::validate(&p).unwrap_err();
+    assert!(e.contains("a tag read of another type than declared"), "{e}");
+    // Its receiver retyped as an entity type without tags.
+    let mut p = program.clone();
+    let (r, i) = find(&p, Method::HasTag).unwrap();
+    let ExprKind::Method { recv, .. } = p.rules[r].exprs[i].kind.clone() else { unreachable!() };
+    p.rules[r].exprs[recv as usize].ty = ward_compiler::ir::Ty::Entity(vec![plain]);
+    let e = ward_compiler::ir::validate(&p).unwrap_err();
+    assert!(e.contains("not an entity whose types declare tags"), "{e}");
+    // A key that is not a string.
+    let mut p = program;
+    let (r, i) = find(&p, Method::HasTag).unwrap();
+    let ExprKind::Method { args, .. } = p.rules[r].exprs[i].kind.clone() else { unreachable!() };
+    p.rules[r].exprs[args[0] as usize].ty = ward_compiler::ir::Ty::Int;
+    assert!(ward_compiler::ir::validate(&p).is_err());
+}

@@ -265,7 +265,7 @@ pub struct SemanticToken {
 }
 
 /// Words that are keywords only where they introduce a clause.
-const CONTEXTUAL: [&str; 30] = [
+const CONTEXTUAL: [&str; 31] = [
     "on",
     "with",
     "using",
@@ -275,6 +275,7 @@ const CONTEXTUAL: [&str; 30] = [
     "by",
     "ordered",
     "returns",
+    "tags",
     "every",
     "last",
     "burst",
