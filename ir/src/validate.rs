@@ -344,9 +344,11 @@ impl Validator<'_> {
                     if !matches!(args.as_slice(), [k] if child_ty(*k) == Some(&Ty::String)) {
                         return bad("a tag read whose key is not one String");
                     }
+                    // A read has the tag type of one of them (at run time, an
+                    // entity whose tags have another type is an error).
                     let ok = match method {
                         Method::HasTag => is_bool,
-                        _ => tag_types.iter().all(|t| **t == e.ty),
+                        _ => tag_types.iter().any(|t| **t == e.ty),
                     };
                     if !ok {
                         return bad("a tag read of another type than declared");

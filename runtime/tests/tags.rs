@@ -45,8 +45,16 @@ fn entities() -> Json {
     ])
 }
 
+/// The interpreter and the JIT (which must compile: no silent fallback).
 fn engines(src: &str, data: &Json) -> Vec<Engine> {
-    [Backend::Interpreter, Backend::Jit].into_iter().map(|b| common::engine_with(src, data.clone(), b)).collect()
+    [Backend::Interpreter, Backend::Jit]
+        .into_iter()
+        .map(|b| {
+            let engine = common::engine_with(src, data.clone(), b);
+            assert_eq!(engine.backend(), b, "{:?}", engine.loaded().jit_error);
+            engine
+        })
+        .collect()
 }
 
 fn read(user: &str, doc: &str, key: &str) -> Json {
@@ -187,4 +195,42 @@ fn the_ir_refuses_tag_reads_the_schema_does_not_allow() {
     let ExprKind::Method { args, .. } = p.rules[r].exprs[i].kind.clone() else { unreachable!() };
     p.rules[r].exprs[args[0] as usize].ty = ward_compiler::ir::Ty::Int;
     assert!(ward_compiler::ir::validate(&p).is_err());
+}
+
+/// `actor` is typed as the scope's principal by the checker, but is the
+/// caller, of any principal type of the action: a tag read on an actor
+/// whose type's tags are of another type is an evaluation error, never a
+/// value read as the wrong type.
+#[test]
+fn a_tag_of_another_type_on_a_widened_actor_is_an_error() {
+    let src = r#"
+schema s {
+  entity User tags Int
+  entity Agent tags String
+  entity Doc
+  action read by [User, Agent] on [Doc]
+}
+
+policy p {
+  @id("actor-level") permit principal: User, action: read
+    when actor.has_tag("k") && actor.get_tag("k") > 1
+  @id("agents") permit principal: Agent, action: read
+}
+"#;
+    let data = json!([
+        {"uid": {"type": "User", "id": "u"}, "tags": {"k": 2}},
+        {"uid": {"type": "Agent", "id": "a"}, "tags": {"k": "two"}},
+        {"uid": {"type": "Doc", "id": "d"}},
+    ]);
+    for engine in engines(src, &data) {
+        let d = common::decide(&engine, common::req(("User", "u"), "read", ("Doc", "d"), json!({})));
+        assert_eq!(d.effect, Effect::Allow, "{}", d.explain());
+        // The agent acts for the user: for the user's link, `actor` is the agent.
+        let mut r = common::req(("Agent", "a"), "read", ("Doc", "d"), json!({}));
+        r["on_behalf_of"] = json!([{"type": "User", "id": "u"}]);
+        let d = common::decide(&engine, r);
+        assert_eq!(d.effect, Effect::Deny, "{}", d.explain());
+        let errors = format!("{:?}", d.errors);
+        assert!(errors.contains("the tags of Agent::\\\"a\\\" are not of the type this rule reads"), "{errors}");
+    }
 }
