@@ -128,6 +128,16 @@ fn tag_key(e: &Expr) -> Option<String> {
     }
 }
 
+/// The key of a tag read's receiver: its access path, or an entity literal
+/// (`Team::"cx".has_tag("k")`, which Cedar's validator also accepts).
+fn tag_receiver_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::EntityRef(r) => Some(format!("{}::{}", r.ty.text(), r.id.raw)),
+        ExprKind::Paren(inner) => tag_receiver_key(inner),
+        _ => narrow_key(e),
+    }
+}
+
 /// The fact that the entity at `recv` has the tag `key` (`recv.has_tag(key)`).
 /// The NUL separator never occurs in an access path.
 fn tag_fact(recv: &str, key: &str) -> String {
@@ -167,7 +177,7 @@ fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
                 }
             }
             (ExprKind::MethodCall { receiver, method, args }, true) if method.name == "has_tag" => {
-                if let (Some(recv), [arg]) = (narrow_key(receiver), args.as_slice())
+                if let (Some(recv), [arg]) = (tag_receiver_key(receiver), args.as_slice())
                     && let Some(key) = tag_key(arg)
                 {
                     out.insert(tag_fact(&recv, &key));
@@ -1154,8 +1164,9 @@ impl Cx<'_> {
         }
         let Some(tag_ty) = tag_ty else { return Type::Error };
         let key = tag_key(arg);
-        let guarded =
-            narrow_key(receiver).zip(key.as_ref()).is_some_and(|(recv, key)| facts.contains(&tag_fact(&recv, key)));
+        let guarded = tag_receiver_key(receiver)
+            .zip(key.as_ref())
+            .is_some_and(|(recv, key)| facts.contains(&tag_fact(&recv, key)));
         if !guarded {
             let arg_text = expr_text(arg);
             let mut d = self
@@ -1165,7 +1176,7 @@ impl Cx<'_> {
                     format!("`{recv_text}` may have no tag `{arg_text}`; test it with `has_tag` before reading it"),
                 )
                 .label("read without a `has_tag` guard");
-            d = if key.is_some() && narrow_key(receiver).is_some() {
+            d = if key.is_some() && tag_receiver_key(receiver).is_some() {
                 d.help(format!("write `{recv_text}.has_tag({arg_text}) && {recv_text}.get_tag({arg_text}) …`"))
             } else {
                 d.help(
