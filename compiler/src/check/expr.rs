@@ -1086,8 +1086,8 @@ impl Cx<'_> {
     }
 
     /// `e.has_tag(k)` and `e.get_tag(k)`: `e`'s entity types all declare
-    /// tags of one type (E0236), `k` is a `String`, and `get_tag` needs the
-    /// fact `e.has_tag(k)` for the same `e` and the same `k` (E0235).
+    /// tags of one type (E0237), `k` is a `String`, and `get_tag` needs the
+    /// fact `e.has_tag(k)` for the same `e` and the same `k` (E0236).
     fn tag_method(
         &mut self,
         receiver: &Expr,
@@ -1121,14 +1121,14 @@ impl Cx<'_> {
                     format!("test the type first: `{recv_text} is {} && …`", first_with(names, &untagged)),
                 )
             };
-            self.error("E0236", method.span, message).label("tags of an entity whose type declares none").help(help);
+            self.error("E0237", method.span, message).label("tags of an entity whose type declares none").help(help);
             None
         } else if let [one] = tag_types.as_slice() {
             Some((*one).clone())
         } else {
             let kinds: Vec<String> = tag_types.iter().map(|t| format!("`{t}`")).collect();
             self.error(
-                "E0236",
+                "E0237",
                 method.span,
                 format!(
                     "`{recv_text}` may be {}, whose tags have different types ({})",
@@ -1171,7 +1171,7 @@ impl Cx<'_> {
             let arg_text = expr_text(arg);
             let mut d = self
                 .error(
-                    "E0235",
+                    "E0236",
                     method.span,
                     format!("`{recv_text}` may have no tag `{arg_text}`; test it with `has_tag` before reading it"),
                 )

@@ -87,12 +87,12 @@ impl Cx<'_> {
         }
     }
 
-    /// A fixture entity's `tags { … }`: its type declares tags (E0236),
+    /// A fixture entity's `tags { … }`: its type declares tags (E0237),
     /// each value has their type (E0201), each key appears once (E0108).
     fn entity_tags(&mut self, ty: &str, entries: &[RecordEntry], span: ward_grammar::Span) {
         let env = Arc::clone(self.env);
         let Some(tag_ty) = env.entities.get(ty).and_then(|info| info.tags.clone()) else {
-            self.error("E0236", span, format!("`{ty}` declares no tags"))
+            self.error("E0237", span, format!("`{ty}` declares no tags"))
                 .label("tags of an entity whose type declares none")
                 .help(format!("declare the type of its tags in the schema: `entity {ty} … tags String`"));
             return;
