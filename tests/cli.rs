@@ -256,7 +256,7 @@ fn eval_reads_cedar_requests_and_entities_unchanged() {
     assert_eq!(effects, ["allow", "deny", "allow"], "{}", stdout(&out));
     let out = ward(&["explain", "--policy", policy, "--requests", &requests, "--entities", &entities]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // Tags are refused, never dropped.
+    // Tags on a type that declares none are refused, never dropped.
     let tagged =
         write(&dir, "tagged.json", r#"[{"uid": "User::\"alice\"", "tags": {"clearance": "high"}, "parents": []}]"#);
     let out = ward(&["eval", "--policy", policy, "--requests", &requests, "--entities", &tagged]);
@@ -334,4 +334,77 @@ fn eval_and_explain_spend_a_budget_and_refuse_negative_amounts() {
     let out = ward(&["check", &bad]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("E0235") || stderr(&out).contains("E0235"), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// Entity tags end to end: fixtures give them, `ward test` decides on them,
+/// `ward eval` reads them from Cedar's entity JSON, and a tag of the wrong
+/// type is refused naming the entity and the tag.
+#[test]
+fn entity_tags_are_tested_and_evaluated() {
+    let dir = scratch("entity-tags");
+    let policy = write(
+        &dir,
+        "docs.ward",
+        r#"schema docs {
+  entity User tags Set<String>
+  entity Doc { owner: User } tags String
+  action read by [User] on [Doc]
+}
+
+policy docs {
+  @id("same-team")
+  permit action: read
+    when resource.has_tag("team") && principal.has_tag("teams")
+      && principal.get_tag("teams").contains(resource.get_tag("team"))
+}
+
+fixture docs {
+  entity User::"ana" tags { teams: ["cx", "ops"] }
+  entity User::"bo"
+  entity Doc::"d1" { owner: User::"ana" } tags { team: "cx" }
+  entity Doc::"d2" { owner: User::"ana" }
+}
+
+test "a team member reads the team's documents, nobody reads untagged ones" {
+  using docs
+  request { principal: User::"ana", action: read, resource: Doc::"d1" }
+  expect allow by "docs.same-team"
+  request { principal: User::"bo", action: read, resource: Doc::"d1" }
+  expect deny
+  request { principal: User::"ana", action: read, resource: Doc::"d2" }
+  expect deny
+}
+"#,
+    );
+    let out = ward(&["check", "--deny", "warnings", &policy]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = ward(&["test", &policy]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("1 passed, 0 failed"), "{}", stdout(&out));
+    let entities = write(
+        &dir,
+        "entities.json",
+        r#"[{"uid": "User::\"cy\"", "tags": {"teams": ["legal"]}},
+            {"uid": "Doc::\"d9\"", "attrs": {"owner": "User::\"cy\""}, "tags": {"team": "legal"}}]"#,
+    );
+    let requests = write(
+        &dir,
+        "r.jsonl",
+        "{\"principal\": \"User::\\\"cy\\\"\", \"action\": \"read\", \"resource\": \"Doc::\\\"d9\\\"\", \"context\": {}}\n",
+    );
+    let out = ward(&["eval", "--policy", &policy, "--requests", &requests, "--entities", &entities]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"allow\""), "{}", stdout(&out));
+    let wrong = write(
+        &dir,
+        "wrong.json",
+        r#"[{"uid": "Doc::\"d9\"", "attrs": {"owner": "User::\"cy\""}, "tags": {"team": 7}}]"#,
+    );
+    let out = ward(&["eval", "--policy", &policy, "--requests", &requests, "--entities", &wrong]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("Doc::\"d9\", tag `team`") && stderr(&out).contains("expected a string"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -123,6 +123,73 @@ fn imported_files_check_format_and_decide_cedar_requests_unchanged() {
     assert!(bo.contains("\"effect\":\"deny\""), "{bo}");
 }
 
+/// Cedar's entity tags, from schema to decision: `tags T`, `hasTag` and
+/// `getTag` imported, the entity file's tags loaded and decided on.
+#[test]
+fn entity_tags_are_imported_and_decided() {
+    let dir = scratch("import_tags_decided");
+    let schema = write(
+        &dir,
+        "s.cedarschema",
+        "entity User tags Set<String>; entity Doc = { owner: User } tags String;\n\
+         action view appliesTo { principal: User, resource: Doc };",
+    );
+    let policies = write(
+        &dir,
+        "p.cedar",
+        "permit (principal, action == Action::\"view\", resource)\n\
+         when { resource.hasTag(\"team\") && principal.hasTag(\"teams\") &&\n\
+                principal.getTag(\"teams\").contains(resource.getTag(\"team\")) };",
+    );
+    let entities = write(
+        &dir,
+        "e.json",
+        r#"[{"uid": "User::\"ana\"", "attrs": {}, "parents": [], "tags": {"teams": ["cx"]}},
+            {"uid": "User::\"bo\"", "attrs": {}, "parents": []},
+            {"uid": "Doc::\"d\"", "attrs": {"owner": "User::\"ana\""}, "parents": [], "tags": {"team": "cx"}}]"#,
+    );
+    let out_dir = dir.join("ward");
+    let out = ward(&[
+        "import",
+        "cedar",
+        "--schema",
+        &schema,
+        "--policies",
+        &policies,
+        "--entities",
+        &entities,
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let written = std::fs::read_to_string(out_dir.join("policy.ward")).unwrap();
+    assert!(written.contains("principal.get_tag(\"teams\").contains(resource.get_tag(\"team\"))"), "{written}");
+    let dir_arg = out_dir.to_str().unwrap();
+    let decide = |principal: &str| -> String {
+        let req = write(
+            &dir,
+            "request.json",
+            &format!(
+                r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d\"", "context": {{}}}}"#
+            ),
+        );
+        let out = ward(&[
+            "eval",
+            "--policy",
+            dir_arg,
+            "--entities",
+            out_dir.join("entities.json").to_str().unwrap(),
+            "--request",
+            &req,
+        ]);
+        text(&out.stdout)
+    };
+    assert!(decide("ana").contains("\"effect\":\"allow\""), "{}", decide("ana"));
+    assert!(decide("bo").contains("\"effect\":\"deny\""), "{}", decide("bo"));
+}
+
+/// Tags on an entity type that declares none are refused, naming the
+/// entity and the tag, never dropped.
 #[test]
 fn entity_tags_in_the_data_are_refused_naming_the_entity() {
     let dir = scratch("import_tags");

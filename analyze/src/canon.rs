@@ -140,6 +140,8 @@ pub(crate) fn method_name(m: Method) -> &'static str {
         Method::UrlHost => "url_host",
         Method::UrlScheme => "url_scheme",
         Method::NormalizedPath => "normalized_path",
+        Method::HasTag => "has_tag",
+        Method::GetTag => "get_tag",
         Method::TimeDate => "date",
         Method::Hour => "hour",
         Method::Minute => "minute",

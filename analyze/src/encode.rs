@@ -2297,6 +2297,12 @@ impl<'a> Encoder<'a, '_> {
             | Method::NormalizedPath
             | Method::EmailAddresses
             | Method::EmailDomains => return self.parsed(side, &rule, method, ty, err),
+            // Entity tags are not in the symbolic store: `has_tag` is a
+            // fresh Bool and `get_tag` a fresh value that may fail, each an
+            // approximation (a question that meets one is undecided, never
+            // answered wrongly).
+            Method::HasTag => scalar(&self.opaque(side, &rule, &Ty::Bool, "`has_tag()`: entity tags")),
+            Method::GetTag => return self.parsed(side, &rule, method, ty, err),
             Method::TimeDate => format!("(div {} {DAY_MS})", scalar(&r.v)),
             Method::Hour => format!("(div (mod {} {DAY_MS}) 3600000)", scalar(&r.v)),
             Method::Minute => format!("(div (mod {} 3600000) 60000)", scalar(&r.v)),

@@ -312,3 +312,24 @@ fn cvc5_answers_too() {
         ],
     );
 }
+
+/// Entity tags are not in the symbolic store: a rule that reads them is an
+/// approximation, so a question about it is undecided ("unknown", naming
+/// it), never a proof that the permit cannot apply.
+#[test]
+fn entity_tags_are_approximated_never_proved() {
+    let Some(s) = common::solver() else { return };
+    let schema = "schema t {\n  entity User tags Int\n  entity Doc tags String\n  action read by [User] on [Doc]\n}\n";
+    for cond in [
+        "resource.has_tag(\"k\")",
+        "resource.has_tag(\"k\") && resource.get_tag(\"k\") == \"x\"",
+        "principal.has_tag(\"n\") && principal.get_tag(\"n\") > 3 && !resource.has_tag(\"n\")",
+    ] {
+        let policy =
+            format!("policy p {{\n  permit action: read when {cond}\n}}\nassert \"probe\" never permit action: read\n");
+        let c = common::compiled(schema, &policy);
+        let results = ward_analyze::analyze::check_asserts(&s, Arc::new(c.program), &c.asserts).unwrap();
+        let r = results.first().unwrap();
+        assert_eq!(r.result, "unknown", "`{cond}`: {:?}", r.outcome);
+    }
+}

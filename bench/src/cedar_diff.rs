@@ -38,6 +38,8 @@ pub struct Tally {
     pub kept_policies: usize,
     /// Template links decided through.
     pub links: usize,
+    /// Kept policies that read entity tags (`getTag` under a `hasTag` guard).
+    pub tag_policies: usize,
 }
 
 /// The policies (or templates) Cedar's strict validator accepts, with
@@ -71,6 +73,7 @@ pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let templates = valid_policies(&schema, &app.templates);
     tally.dropped_policies += app.policies.len() + app.templates.len() - policies.len() - templates.len();
     tally.kept_policies += policies.len() + templates.len();
+    tally.tag_policies += policies.iter().chain(templates.iter()).filter(|(_, p)| p.contains(".getTag(")).count();
     // Cedar names them `policy0`, `policy1`, … in this order: policies, then templates.
     let policy_text: String =
         policies.iter().chain(templates.iter()).map(|(_, p)| p.as_str()).collect::<Vec<_>>().join("\n");

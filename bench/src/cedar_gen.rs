@@ -32,6 +32,8 @@ pub struct TypeShape {
     pub opt: bool,
     pub rec: bool,
     pub owner: Option<usize>,
+    /// Cedar entity tags (`tags Long` / `tags String`): `Some(true)` for `Long`.
+    pub entity_tags: Option<bool>,
     /// The types this type's entities may be in (only later types: the data stays acyclic).
     pub parents: Vec<usize>,
 }
@@ -97,6 +99,7 @@ impl App {
                 opt: rng.percent(50),
                 rec: rng.percent(30),
                 owner: rng.percent(40).then(|| rng.below(type_count)),
+                entity_tags: rng.percent(60).then(|| rng.percent(50)),
                 parents,
             });
         }
@@ -167,7 +170,13 @@ impl App {
             if !parents.is_empty() {
                 let _ = write!(out, " in [{}]", parents.join(", "));
             }
-            let _ = writeln!(out, " = {{ {} }};", attrs.join(", "));
+            let _ = write!(out, " = {{ {} }}", attrs.join(", "));
+            match t.entity_tags {
+                Some(true) => out.push_str(" tags Long"),
+                Some(false) => out.push_str(" tags String"),
+                None => {}
+            }
+            out.push_str(";\n");
         }
         out.push_str("action grp;\n");
         for a in &self.actions {
@@ -316,7 +325,9 @@ impl App {
                 let var = if rng.percent(50) { "principal" } else { "resource" };
                 format!("{var} is T{}", rng.below(self.types.len()))
             }
+            13 if rng.percent(40) => self.tag_test(rng, p, r).unwrap_or_else(|| "context.cb".into()),
             13 => self.attr_bool(rng, p, r).unwrap_or_else(|| "context.cb".into()),
+            14 if rng.percent(60) => self.tag_test(rng, p, r).unwrap_or_else(|| "true".into()),
             14 => self.opt_guarded(rng, p, r).unwrap_or_else(|| "true".into()),
             _ => self.set_test(rng, p, r).unwrap_or_else(|| "false".into()),
         }
@@ -354,7 +365,7 @@ impl App {
             },
             // Now and then an operand that overflows: an evaluation error,
             // where Ward's fail-closed forbid differs from Cedar.
-            4 if rng.percent(5) => format!("({} + 9223372036854775807)", self.long(rng, depth - 1, p, r)),
+            4 if rng.percent(10) => format!("({} + 9223372036854775807)", self.long(rng, depth - 1, p, r)),
             4 => format!("({} + {})", self.long(rng, depth - 1, p, r), self.long(rng, depth - 1, p, r)),
             _ => format!("({} - {})", self.long(rng, depth - 1, p, r), self.long(rng, depth - 1, p, r)),
         }
@@ -396,6 +407,28 @@ impl App {
         Some(match rng.below(2) {
             0 => format!("{v} has opt"),
             _ => format!("({v} has opt && {v}.opt > {})", rng.below(5) as i64 - 2),
+        })
+    }
+
+    /// Entity tags: `hasTag`, and `getTag` under a `hasTag` guard on the
+    /// same key (a literal or `context.cs`), as Cedar's validator requires.
+    fn tag_test(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> Option<String> {
+        let (v, t) = self.var_with(rng, p, r, |t| t.entity_tags.is_some())?;
+        let long = self.types[t].entity_tags == Some(true);
+        let key = if rng.percent(25) { "context.cs".to_string() } else { format!("\"{}\"", pick_str(rng)) };
+        let read = format!("{v}.getTag({key})");
+        let test = if long {
+            let op = ["<", "<=", "==", "!=", ">", ">="][rng.below(6)];
+            format!("{read} {op} {}", rng.below(5) as i64 - 2)
+        } else if rng.percent(50) {
+            format!("{read} == \"{}\"", pick_str(rng))
+        } else {
+            format!("{read} like \"{}\"", PATTERNS[rng.below(PATTERNS.len())])
+        };
+        Some(match rng.below(3) {
+            0 => format!("{v}.hasTag({key})"),
+            1 => format!("({v}.hasTag({key}) && {test})"),
+            _ => format!("(!{v}.hasTag({key}) || {test})"),
         })
     }
 
@@ -443,7 +476,19 @@ impl App {
                         parents.push(json!({ "type": format!("T{p}"), "id": id(*p, rng.below(PER_TYPE)) }));
                     }
                 }
-                out.push(json!({ "uid": { "type": shape.name, "id": id(t, i) }, "attrs": attrs, "parents": parents }));
+                let mut entity =
+                    json!({ "uid": { "type": shape.name, "id": id(t, i) }, "attrs": attrs, "parents": parents });
+                if let Some(long) = shape.entity_tags {
+                    let mut tags = serde_json::Map::new();
+                    for k in STRINGS {
+                        if rng.percent(40) {
+                            let v = if long { json!(rng.below(5) as i64 - 2) } else { json!(pick_str(rng)) };
+                            tags.insert(k.to_string(), v);
+                        }
+                    }
+                    entity["tags"] = Json::Object(tags);
+                }
+                out.push(entity);
             }
         }
         Json::Array(out)

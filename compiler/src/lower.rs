@@ -269,7 +269,8 @@ impl<'a> Lowerer<'a> {
                 self.string(&a.name);
             }
             let parents = info.parents.iter().filter_map(|p| self.types.get(p).copied()).collect();
-            self.program.entity_types.push(ir::EntityType { name: info.name.to_string(), attrs, parents });
+            let tags = info.tags.as_ref().map(|t| self.ty(t));
+            self.program.entity_types.push(ir::EntityType { name: info.name.to_string(), attrs, parents, tags });
         }
         for info in env.enums.values() {
             self.program.enums.push(ir::Enum {
@@ -1278,6 +1279,8 @@ fn method_of(name: &str, receiver: &Type) -> ir::Method {
         ("is_loopback", _) => ir::Method::IsLoopback,
         ("is_private", _) => ir::Method::IsPrivate,
         ("is_ipv4", _) => ir::Method::IsIpv4,
+        ("has_tag", _) => ir::Method::HasTag,
+        ("get_tag", _) => ir::Method::GetTag,
         _ => ir::Method::IsIpv6,
     }
 }
@@ -1388,10 +1391,18 @@ fn entities_json(entities: &[ast::EntityLit]) -> Json {
                     .flatten()
                     .map(|p| serde_json::json!({"type": p.ty.text(), "id": p.id.string_value().unwrap_or("")}))
                     .collect();
+                let tags: serde_json::Map<String, Json> = e
+                    .tags
+                    .as_ref()
+                    .map(|(entries, _)| {
+                        entries.iter().map(|en| (en.key.name().to_string(), expr_json(&en.value))).collect()
+                    })
+                    .unwrap_or_default();
                 serde_json::json!({
                     "uid": {"type": e.uid.ty.text(), "id": e.uid.id.string_value().unwrap_or("")},
                     "attrs": attrs,
                     "parents": parents,
+                    "tags": tags,
                 })
             })
             .collect(),

@@ -23,6 +23,8 @@ pub struct EntityInfo {
     pub parents: Vec<Arc<str>>,
     pub attrs: RecordType,
     pub attr_locs: BTreeMap<Arc<str>, Loc>,
+    /// `tags T`: the type of its entities' tag values (`None`: no tags).
+    pub tags: Option<Type>,
     pub docs: Vec<String>,
     pub loc: Loc,
 }
@@ -341,6 +343,7 @@ fn declare_names(db: &dyn salsa::Database, env: &mut SchemaEnv, schemas: &Schema
                         parents: Vec::new(),
                         attrs: RecordType::default(),
                         attr_locs: BTreeMap::new(),
+                        tags: None,
                         docs: e.docs.lines.clone(),
                         loc: loc(e.name.span),
                     });
@@ -417,6 +420,7 @@ struct EntityMembers {
     parents: Vec<Arc<str>>,
     attrs: RecordType,
     attr_locs: BTreeMap<Arc<str>, Loc>,
+    tags: Option<Type>,
 }
 
 /// Pass 2b: entities' parents and attributes, actions, the shared context.
@@ -448,6 +452,7 @@ fn resolve_members(db: &dyn salsa::Database, stdlib: &[Arc<str>], env: &SchemaEn
                         parents: resolver.entity_types(&e.parents).unwrap_or_default(),
                         attrs,
                         attr_locs,
+                        tags: e.tags.as_ref().map(|t| resolver.resolve(t, &mut Vec::new())),
                     });
                 }
                 SchemaItem::Context(c) => {
@@ -517,6 +522,7 @@ impl Members {
                 info.parents = update.parents;
                 info.attrs = update.attrs;
                 info.attr_locs = update.attr_locs;
+                info.tags = update.tags;
             }
         }
         let mut actions = self.actions;

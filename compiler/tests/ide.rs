@@ -663,3 +663,39 @@ fn budgets_hover() {
     let field = hover("context.amount)", "amount");
     assert!(field.contains("Decimal"), "{field}");
 }
+
+/// Entity tags: `has_tag` and `get_tag` are offered on an entity whose
+/// types declare tags (with the tag type), not on others; hovers show them.
+#[test]
+fn entity_tags_complete_and_hover() {
+    let schema = "schema docs {\n  entity User\n  entity Doc { owner: User } tags Set<String>\n  action read by [User] on [Doc]\n}\n";
+    let list = |body: &str| {
+        let t = format!("policy p {{\n  permit action: read when {body}\n}}\n");
+        let offset = t.find("$0").unwrap();
+        let t = t.replace("$0", "");
+        let mut ws = Workspace::new(Options::default());
+        ws.add_file("schema.ward", schema, Origin::User);
+        let id = ws.add_file("main.ward", &t, Origin::User);
+        ide::completions(&ws, id, offset as u32)
+            .into_iter()
+            .map(|c| format!("{} — {}", c.label, c.detail.unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let on_doc = list("resource.$0");
+    assert!(on_doc.iter().any(|l| l.starts_with("get_tag — get_tag(String) -> Set<String>")), "{on_doc:?}");
+    assert!(on_doc.iter().any(|l| l.starts_with("has_tag —")) && on_doc.iter().any(|l| l.starts_with("owner")));
+    let on_user = list("principal.$0");
+    assert!(!on_user.iter().any(|l| l.contains("_tag")), "{on_user:?}");
+
+    let policy = "policy p {\n  permit action: read when resource.has_tag(\"k\") && resource.get_tag(\"k\").contains(\"x\")\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    let _ = ws.add_file("schema.ward", schema, Origin::User);
+    let id = ws.add_file("policy.ward", policy, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:?}", ws.diagnostics());
+    let hover = ide::hover(&ws, id, at(policy, "resource.get_tag", "get_tag")).map(|h| h.markdown).unwrap_or_default();
+    assert!(hover.contains("get_tag(String)"), "{hover}");
+    // Just after the call: the innermost expression there is the call.
+    let hover =
+        ide::hover(&ws, id, at(policy, "(\"k\").contains", ".contains")).map(|h| h.markdown).unwrap_or_default();
+    assert!(hover.contains("Set<String>"), "{hover}");
+}

@@ -165,6 +165,8 @@ pub struct EntityDecl {
     pub name: Ident,
     pub parents: Option<NameList>,
     pub attrs: Option<RecordType>,
+    /// `tags T`: the type of the values of the entity's tags.
+    pub tags: Option<TypeExpr>,
     pub span: Span,
 }
 
@@ -823,12 +825,14 @@ pub struct FixtureDecl {
     pub span: Span,
 }
 
-/// `entity Type::"id" [in [parents]] [{ attrs }]`
+/// `entity Type::"id" [in [parents]] [{ attrs }] [tags { "key": value, … }]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntityLit {
     pub uid: EntityRefLit,
     pub parents: Option<Vec<EntityRefLit>>,
     pub attrs: Option<(Vec<RecordEntry>, Span)>,
+    /// The entity's tags: keys and values.
+    pub tags: Option<(Vec<RecordEntry>, Span)>,
     pub span: Span,
 }
 

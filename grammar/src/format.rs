@@ -313,6 +313,10 @@ impl<'a> Printer<'a> {
                     self.out.push(' ');
                     self.record_type(attrs);
                 }
+                if let Some(t) = &e.tags {
+                    self.out.push_str(" tags ");
+                    self.type_expr(t);
+                }
                 self.end_line(e.span.end);
             }
             SchemaItem::Enum(e) => {
@@ -750,6 +754,10 @@ impl<'a> Printer<'a> {
             }
             if let Some((entries, span)) = &e.attrs {
                 self.out.push(' ');
+                self.record_lit(entries, *span);
+            }
+            if let Some((entries, span)) = &e.tags {
+                self.out.push_str(" tags ");
                 self.record_lit(entries, *span);
             }
             self.end_line(e.span.end);

@@ -814,6 +814,7 @@ impl<'s> Parser<'s> {
                     None
                 };
                 let attrs = if self.at(TokenKind::LBrace) { Some(self.record_type()?) } else { None };
+                let tags = if self.eat_word("tags").is_some() { Some(self.type_expr()?) } else { None };
                 self.eat(TokenKind::Semi);
                 Ok(SchemaItem::Entity(EntityDecl {
                     docs,
@@ -821,6 +822,7 @@ impl<'s> Parser<'s> {
                     name,
                     parents,
                     attrs,
+                    tags,
                     span: self.span_from(start),
                 }))
             }
@@ -1877,8 +1879,16 @@ impl<'s> Parser<'s> {
             None
         };
         let attrs = if self.at(TokenKind::LBrace) { Some(self.record_entries()?) } else { None };
+        let tags = if self.eat_word("tags").is_some() {
+            if !self.at(TokenKind::LBrace) {
+                return self.fail_expected("`{` after `tags`");
+            }
+            Some(self.record_entries()?)
+        } else {
+            None
+        };
         self.eat(TokenKind::Semi);
-        Ok(EntityLit { uid, parents, attrs, span: self.span_from(start) })
+        Ok(EntityLit { uid, parents, attrs, tags, span: self.span_from(start) })
     }
 
     /// `assert ["name"] (never | always) OUTCOME [SCOPE] [(when | unless) EXPR]… [;]`

@@ -10,7 +10,7 @@
 //! Where Ward says the same thing another way (an `if … then … else` over
 //! booleans, a `decimal` comparison method, an IP range written with `ip`),
 //! the importer rewrites it and reports the rewrite; where Ward cannot say it
-//! (namespaces, entity tags, `*`, an escaped `*` in `like`), it refuses,
+//! (namespaces, `*`, an escaped `*` in `like`), it refuses,
 //! naming the construct and where it is. Nothing is dropped silently.
 
 mod comments;

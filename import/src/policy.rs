@@ -539,7 +539,14 @@ impl Rule<'_> {
                 let inner = self.operand(arg, "arg", false, depth);
                 Printed::new(format!("{}.is_empty()", inner.at(POSTFIX)), POSTFIX)
             }
-            "getTag" | "hasTag" => self.error(format!("`{op}`: entity tags have no Ward equivalent yet")),
+            "getTag" | "hasTag" => {
+                // `e.hasTag(k)` / `e.getTag(k)`: Ward's `has_tag` / `get_tag`
+                // (Cedar's validator requires the same `hasTag` guard that
+                // Ward's checker does before `get_tag`).
+                let method = if op == "hasTag" { "has_tag" } else { "get_tag" };
+                let (l, r) = self.binary(arg, false, depth);
+                Printed::new(format!("{}.{method}({})", l.at(POSTFIX), r.text), POSTFIX)
+            }
             "." => {
                 let left = self.operand(arg, "left", false, depth);
                 let attr = arg.get("attr").and_then(Value::as_str).unwrap_or("");

@@ -183,9 +183,6 @@ fn entity(
     report: &mut Report,
 ) -> BTreeMap<String, Attr> {
     doc_comment(def, out, place, report);
-    if def.get("tags").is_some_and(|t| !t.is_null()) {
-        report.error(place, "entity tags (`tags`, `hasTag`, `getTag`) have no Ward equivalent yet");
-    }
     if let Some(ids) = def.get("enum").and_then(Value::as_array) {
         let ids: Vec<String> = ids.iter().filter_map(Value::as_str).map(string).collect();
         report.note(
@@ -225,6 +222,11 @@ fn entity(
             Some(_) => {}
             None => report.error(place, "the entity's shape is not a record"),
         }
+    }
+    // Cedar's `tags T`: the type of every tag's value, Ward's `tags T`.
+    if let Some(tags) = def.get("tags").filter(|t| !t.is_null()) {
+        let ty = type_text(tags, scope, &format!("{place}, tags"), report);
+        let _ = write!(out, " tags {ty}");
     }
     out.push('\n');
     attributes

@@ -56,6 +56,10 @@ pub struct EntityType {
     pub attrs: Vec<Field>,
     /// Types whose entities this type's entities may be in.
     pub parents: Vec<u32>,
+    /// `tags T`: the type of the values of its entities' tags (`None`: it
+    /// declares no tags, and an entity of it that carries one is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Ty>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -298,6 +302,12 @@ pub enum Method {
     /// `s.normalized_path()`: `.` and `..` resolved, `//` collapsed; an
     /// error when `..` climbs above the start or the path holds `\\` or NUL.
     NormalizedPath,
+    /// `e.has_tag(k)`: the entity `e` has the tag `k` (a `String`); `e`'s
+    /// types all declare tags.
+    HasTag,
+    /// `e.get_tag(k)`: the value of the entity's tag `k`, of the type its
+    /// entity type declares; an evaluation error when the tag is absent.
+    GetTag,
 }
 
 /// A string matcher.

@@ -10,7 +10,9 @@
 //! The compiler's output satisfies them by construction
 //! (`compiler/tests` and the agreement tests check it on generated programs).
 
-use crate::{Const, Expr, ExprKind, LimitMeasure, MAX_DISTINCT, MAX_SUM_BUDGET, Pattern, Program, RuleKind, Ty, Var};
+use crate::{
+    Const, Expr, ExprKind, LimitMeasure, MAX_DISTINCT, MAX_SUM_BUDGET, Method, Pattern, Program, RuleKind, Ty, Var,
+};
 
 /// The deepest expression tree a program may hold. Evaluation recurses
 /// once per level, natively and in the interpreter; the parser's own limit
@@ -167,6 +169,9 @@ impl Validator<'_> {
             sorted(&t.attrs, &format!("{at}: attributes"))?;
             for f in &t.attrs {
                 self.ty(&f.ty, &format!("{at}.{}", f.name), 0)?;
+            }
+            if let Some(tags) = &t.tags {
+                self.ty(tags, &format!("{at}: tags"), 0)?;
             }
         }
         for (i, a) in p.actions.iter().enumerate() {
@@ -375,6 +380,33 @@ impl Validator<'_> {
                     }
                 }
                 ExprKind::Flow(f) => self.index(*f, p.flows.len(), &at, "flow")?,
+                ExprKind::Method { method: method @ (Method::HasTag | Method::GetTag), recv, args } => {
+                    // Some of the receiver's types declare tags (as for
+                    // attributes, a value of another type, such as a widened
+                    // `actor`, has none: reading it fails at run time).
+                    let tag_types: Vec<&Ty> = match child_ty(*recv) {
+                        Some(Ty::Entity(types)) => types
+                            .iter()
+                            .filter_map(|t| p.entity_types.get(*t as usize).and_then(|t| t.tags.as_ref()))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    if tag_types.is_empty() {
+                        return bad("a tag read of a value that is not an entity whose types declare tags");
+                    }
+                    if !matches!(args.as_slice(), [k] if child_ty(*k) == Some(&Ty::String)) {
+                        return bad("a tag read whose key is not one String");
+                    }
+                    // A read has the tag type of one of them (at run time, an
+                    // entity whose tags have another type is an error).
+                    let ok = match method {
+                        Method::HasTag => is_bool,
+                        _ => tag_types.iter().any(|t| **t == e.ty),
+                    };
+                    if !ok {
+                        return bad("a tag read of another type than declared");
+                    }
+                }
                 ExprKind::Method { .. } => {}
                 ExprKind::Is { base, ty } => {
                     self.index(*ty, p.entity_types.len(), &at, "entity type")?;

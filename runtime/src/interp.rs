@@ -35,6 +35,11 @@ pub enum EvalError {
         method: &'static str,
         why: String,
     },
+    /// `e.get_tag(k)` where the entity has no tag `k`.
+    MissingTag {
+        tag: String,
+        on: String,
+    },
 }
 
 impl std::fmt::Display for EvalError {
@@ -46,6 +51,7 @@ impl std::fmt::Display for EvalError {
             EvalError::Flow(e) => write!(f, "{e}"),
             EvalError::Unknown(e) => write!(f, "{e}"),
             EvalError::Syntax { method, why } => write!(f, "`{method}()`: {why}"),
+            EvalError::MissingTag { tag, on } => write!(f, "tag `{tag}` is absent on {on}"),
         }
     }
 }
@@ -232,7 +238,7 @@ impl<'a> Eval<'a> {
                 let x = self.expr(exprs, *a)? as i64;
                 x.checked_neg().map(|v| v as u64).ok_or(EvalError::Overflow("negation"))
             }
-            ExprKind::Method { method, recv, args } => self.method(exprs, *method, *recv, args),
+            ExprKind::Method { method, recv, args } => self.method(exprs, *method, *recv, args, &e.ty),
             ExprKind::Matches { lhs, pattern } => {
                 let s = self.expr(exprs, *lhs)?;
                 let text = self.view.string(s);
@@ -557,7 +563,7 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn method(&self, exprs: &[Expr], method: Method, recv: u32, args: &[u32]) -> R {
+    fn method(&self, exprs: &[Expr], method: Method, recv: u32, args: &[u32], ty: &Ty) -> R {
         let r = self.expr(exprs, recv)?;
         let recv_ty = &Self::node(exprs, recv).ty;
         let arg = |i: usize| -> R { self.expr(exprs, args.get(i).copied().unwrap_or(u32::MAX)) };
@@ -658,6 +664,34 @@ impl<'a> Eval<'a> {
             Method::IsPrivate => u64::from(self.view.ip(r).is_some_and(is_private)),
             Method::IsIpv4 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv4())),
             Method::IsIpv6 => u64::from(self.view.ip(r).is_some_and(|ip| ip.is_ipv6())),
+            Method::HasTag => {
+                let key = arg(0)?;
+                u64::from(self.lookup_entity(self.frame, r as u32).and_then(|e| e.tag(key)).is_some())
+            }
+            Method::GetTag => {
+                let key = arg(0)?;
+                let entity = self.lookup_entity(self.frame, r as u32);
+                // A receiver typed more widely than the checker saw (`actor`
+                // may be any principal type of the action) may be of a type
+                // whose tags have another type than this read: refused, never
+                // read as the wrong type.
+                let tag_ty = entity.and_then(|e| self.store.program.entity_types.get(e.ty as usize)?.tags.as_ref());
+                match entity.and_then(|e| e.tag(key)) {
+                    Some(v) if tag_ty == Some(ty) => v,
+                    Some(_) => {
+                        return Err(EvalError::Unknown(format!(
+                            "the tags of {} are not of the type this rule reads",
+                            self.entity_name(self.frame, r as u32)
+                        )));
+                    }
+                    None => {
+                        return Err(EvalError::MissingTag {
+                            tag: string(key).into_owned(),
+                            on: self.entity_name(self.frame, r as u32),
+                        });
+                    }
+                }
+            }
         })
     }
 }

@@ -263,6 +263,7 @@ impl FrameEntities<'_> {
             ancestors: Box::new([]),
             literal_bits: vec![0; words].into_boxed_slice(),
             parents: Box::new([]),
+            tags: Box::new([]),
         });
         Ok((t, LOCAL_ENTITY + self.temp.len() as u32 - 1))
     }

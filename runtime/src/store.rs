@@ -16,6 +16,9 @@ use crate::value::{Raw, Record, Tables};
 /// How many entities one entity may be in, transitively.
 pub const MAX_ANCESTORS: usize = 1024;
 
+/// An entity's tags: `(key, value)`, keys interned strings, sorted.
+pub type Tags = Box<[(Raw, Raw)]>;
+
 /// One entity.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -29,6 +32,9 @@ pub struct Entity {
     pub literal_bits: Box<[u64]>,
     /// Direct parents, as loaded.
     pub parents: Box<[u32]>,
+    /// Its tags (`tags T` in the schema): `(key, value)`, the key an
+    /// interned string of the store, sorted by key.
+    pub tags: Tags,
 }
 
 impl Entity {
@@ -38,6 +44,12 @@ impl Entity {
 
     pub fn has_ancestor(&self, index: u32) -> bool {
         self.ancestors.binary_search(&index).is_ok()
+    }
+
+    /// The value of tag `key` (a string handle; the store interns every
+    /// tag key, and requests and computed strings reuse its handles).
+    pub fn tag(&self, key: Raw) -> Option<Raw> {
+        self.tags.binary_search_by_key(&key, |(k, _)| *k).ok().and_then(|i| self.tags.get(i)).map(|(_, v)| *v)
     }
 }
 
@@ -88,6 +100,8 @@ struct Pending {
     uid: (u32, Box<str>),
     attrs: Option<(Json, String)>,
     parents: Vec<u32>,
+    /// Its `tags` object, if it has tags (checked to be allowed by its type).
+    tags: Option<serde_json::Map<String, Json>>,
 }
 
 /// The entities being loaded: an index for every one listed or referenced.
@@ -116,7 +130,7 @@ impl Resolver<'_> {
             return *i;
         }
         let i = self.pending.len() as u32;
-        self.pending.push(Pending { uid: key.clone(), attrs: None, parents: Vec::new() });
+        self.pending.push(Pending { uid: key.clone(), attrs: None, parents: Vec::new(), tags: None });
         self.by_uid.insert(key, i);
         i
     }
@@ -135,12 +149,16 @@ impl Resolver<'_> {
             }
             let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
             let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
-            no_tags(item, &ty, &id, &path)?;
+            let declares_tags = self.program.entity_types.iter().find(|t| t.name == *ty).and_then(|t| t.tags.as_ref());
+            let tags = tags_of(item, &ty, &id, &path, declares_tags.is_some())?;
             if self.action_entity(item, &ty, &id, &path)? {
                 continue;
             }
             let t = self.type_index(&ty, &format!("{path}.uid.type"))?;
             let i = self.index(t, &id) as usize;
+            if let Some(p) = self.pending.get_mut(i) {
+                p.tags = tags;
+            }
             let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
             let label = format!("{ty}::{id:?}");
             if let Some(p) = self.pending.get_mut(i) {
@@ -265,6 +283,37 @@ impl Resolver<'_> {
         }
     }
 
+    /// Pass 2b: every listed entity's tags, typed by its type's `tags`, keys
+    /// interned; in index order (entities without tags get none).
+    fn tags(&mut self, tables: &mut Tables) -> Result<Vec<Tags>, DataError> {
+        let program = self.program;
+        let mut out = Vec::with_capacity(self.pending.len());
+        for i in 0..self.pending.len() {
+            let Some(p) = self.pending.get_mut(i) else { break };
+            let (ty, json) = (p.uid.0, p.tags.take());
+            let label = program
+                .entity_types
+                .get(ty as usize)
+                .map_or_else(String::new, |t| format!("{}::{:?}", t.name, &*p.uid.1));
+            let tag_ty = program.entity_types.get(ty as usize).and_then(|t| t.tags.as_ref());
+            let (Some(json), Some(tag_ty)) = (json, tag_ty) else {
+                out.push(Box::default());
+                continue;
+            };
+            let mut tags = Vec::with_capacity(json.len());
+            for (key, value) in &json {
+                let root = format!("{label}, tag `{key}`");
+                let v = data::value(value, tag_ty, program, tables, self, &data::Path::Root(&root), 0)?;
+                tags.push((tables.intern(key), v));
+            }
+            tags.sort_unstable_by_key(|(k, _)| *k);
+            out.push(tags.into_boxed_slice());
+        }
+        // Entities created while reading tags (references to unlisted ones).
+        out.resize(self.pending.len(), Box::default());
+        Ok(out)
+    }
+
     /// Pass 2: every entity's attributes as a record, in index order
     /// (entities first referenced here get empty records).
     fn records(&mut self, tables: &mut Tables) -> Result<Vec<Record>, DataError> {
@@ -296,20 +345,27 @@ impl Resolver<'_> {
     }
 }
 
-/// Entity tags (Cedar's `"tags"`) have no equivalent in Ward yet (no
-/// `hasTag`/`getTag`): an entity that carries any is refused, naming it
-/// and the tag, never loaded without them. An empty `tags` object says
-/// nothing and is accepted.
-fn no_tags(item: &Json, ty: &str, id: &str, path: &str) -> Result<(), DataError> {
+/// An entity's `"tags"` (Cedar's entity tags): an object, kept when its
+/// type declares tags (`tags T`), to be typed with the attributes. On a type
+/// that declares none, a tag is refused naming the entity and the tag (never
+/// dropped); an empty `tags` object says nothing and is accepted.
+fn tags_of(
+    item: &Json,
+    ty: &str,
+    id: &str,
+    path: &str,
+    declared: bool,
+) -> Result<Option<serde_json::Map<String, Json>>, DataError> {
     match item.get("tags") {
-        None | Some(Json::Null) => Ok(()),
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Object(tags)) if declared => Ok(Some(tags.clone())),
         Some(Json::Object(tags)) => match tags.keys().next() {
-            None => Ok(()),
+            None => Ok(None),
             Some(tag) => Err(data::error(
                 &format!("{path}.tags.{tag}"),
                 format!(
-                    "entity {ty}::{id:?} has tag `{tag}`: Ward cannot represent entity tags yet \
-                     (no `hasTag`/`getTag`); refused rather than dropped"
+                    "entity {ty}::{id:?} has tag `{tag}`, but the schema declares no tags for `{ty}` \
+                     (declare them with `entity {ty} … tags TYPE`); refused rather than dropped"
                 ),
             )),
         },
@@ -326,6 +382,7 @@ fn entities(
     program: &Program,
     pending: Vec<Pending>,
     records: Vec<Record>,
+    tags: Vec<Tags>,
     literals: &[u32],
     words: usize,
 ) -> Result<Vec<Entity>, DataError> {
@@ -364,9 +421,10 @@ fn entities(
     Ok(pending
         .into_iter()
         .zip(records)
+        .zip(tags)
         .zip(ancestors)
         .enumerate()
-        .map(|(i, ((p, attrs), ancestors))| {
+        .map(|(i, (((p, attrs), tags), ancestors))| {
             let mut bits = vec![0u64; words];
             for a in ancestors.iter().copied().chain(std::iter::once(i as u32)) {
                 for k in literal_of.get(&a).into_iter().flatten() {
@@ -382,6 +440,7 @@ fn entities(
                 ancestors: ancestors.into_boxed_slice(),
                 literal_bits: bits.into_boxed_slice(),
                 parents: p.parents.into_boxed_slice(),
+                tags,
             }
         })
         .collect())
@@ -476,9 +535,17 @@ impl Store {
         r.agents(&literals);
         // Pass 2: attributes, now that every reference resolves.
         let records = r.records(&mut tables)?;
+        let mut tags = r.tags(&mut tables)?;
         let Resolver { by_uid, pending, .. } = r;
+        // Tags may name entities no attribute did: they have no attributes, and no tags.
+        tags.resize(pending.len(), Box::default());
+        let mut records = records;
+        while records.len() < pending.len() {
+            let ty = pending.get(records.len()).map_or(0, |p| p.uid.0);
+            records.push(Record::new(program.entity_types.get(ty as usize).map_or(0, |t| t.attrs.len())));
+        }
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
-        let entities = entities(&program, pending, records, &literals, bits_words)?;
+        let entities = entities(&program, pending, records, tags, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
         let Flat { flat, offsets, bits } = flatten(&program, &entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];

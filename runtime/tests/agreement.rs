@@ -111,7 +111,19 @@ fn jit_and_interpreter_agree_on_generated_programs() {
 fn generated_programs_use_type_tests_quantifiers_and_set_algebra() {
     let base = env_or("WARD_AGREEMENT_SEED", 0x5741_5244_0000);
     let sources: Vec<String> = (0..300).map(|i| generator::generate(base + i, 1).source).collect();
-    for form in [" is ", ".any(", ".all(", ".intersects(", ".is_subset(", "chain.first", "chain.last", "chain.any("] {
+    for form in [
+        " is ",
+        ".any(",
+        ".all(",
+        ".intersects(",
+        ".is_subset(",
+        "chain.first",
+        "chain.last",
+        "chain.any(",
+        ".has_tag(",
+        ".get_tag(",
+        " tags ",
+    ] {
         let n = sources.iter().filter(|s| s.contains(form)).count();
         assert!(n >= 3, "only {n} of 300 generated programs use `{form}`");
     }

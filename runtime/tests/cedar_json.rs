@@ -1,7 +1,8 @@
 //! Cedar's request and entity JSON as it is (issue 17): entity references
 //! as `T::"id"` strings, `{"type", "id"}` and `__entity`; extension values
 //! as `__extn` or `{"fn", "arg"}`; Cedar's datetime and duration forms;
-//! `Action` entities in entity files; tags refused (never dropped). Each
+//! `Action` entities in entity files; tags on a type that declares none
+//! refused (never dropped; runtime/tests/tags.rs reads declared ones). Each
 //! refusal names the place and the problem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -154,12 +155,13 @@ fn action_entities_must_say_what_the_schema_says() {
 }
 
 #[test]
-fn entity_tags_are_refused_naming_the_entity_and_the_tag() {
+fn tags_on_a_type_that_declares_none_are_refused_naming_the_entity_and_the_tag() {
     let mut data = entities();
     data[2]["tags"] = json!({"clearance": "high"});
     let e = load_error(data);
     assert!(e.contains("entities[2].tags.clearance"), "{e}");
-    assert!(e.contains("Team::\"t\"") && e.contains("refused rather than dropped"), "{e}");
+    assert!(e.contains("Team::\"t\"") && e.contains("declares no tags for `Team`"), "{e}");
+    assert!(e.contains("refused rather than dropped"), "{e}");
     let mut data = entities();
     data[2]["tags"] = json!(["x"]);
     assert!(load_error(data).contains("entities[2].tags: expected an object"));

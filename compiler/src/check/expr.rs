@@ -83,6 +83,9 @@ const STRING_METHODS: [&str; 13] = [
     "normalized_path",
 ];
 
+/// The methods of entities: their tags (`tags T` in the schema).
+pub const ENTITY_METHODS: [&str; 2] = ["has_tag", "get_tag"];
+
 const ORDERED_HINT: &str = "a number, a decimal, a time, a date, a duration or an ordered enum";
 
 /// The access path of an expression (`resource.owner.region`), if it has one.
@@ -115,6 +118,32 @@ fn is_fact(key: &str, ty: &str) -> String {
     format!("{key}\0is\0{ty}")
 }
 
+/// The key of a tag key expression for `has_tag` facts: a string literal's
+/// value, or an access path (`context.key`, a quantifier's variable).
+fn tag_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Lit(l) => l.string_value().map(|s| format!("\"{s}")),
+        ExprKind::Paren(inner) => tag_key(inner),
+        _ => narrow_key(e).map(|k| format!(".{k}")),
+    }
+}
+
+/// The key of a tag read's receiver: its access path, or an entity literal
+/// (`Team::"cx".has_tag("k")`, which Cedar's validator also accepts).
+fn tag_receiver_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::EntityRef(r) => Some(format!("{}::{}", r.ty.text(), r.id.raw)),
+        ExprKind::Paren(inner) => tag_receiver_key(inner),
+        _ => narrow_key(e),
+    }
+}
+
+/// The fact that the entity at `recv` has the tag `key` (`recv.has_tag(key)`).
+/// The NUL separator never occurs in an access path.
+fn tag_fact(recv: &str, key: &str) -> String {
+    format!("{recv}\0tag\0{key}")
+}
+
 /// Facts that hold when `e` is true.
 pub fn facts_if_true(e: &Expr, out: &mut Facts) {
     collect_facts(e, true, out);
@@ -145,6 +174,13 @@ fn collect_facts(e: &Expr, value: bool, out: &mut Facts) {
                         key.push_str(&seg.name);
                         out.insert(key.clone());
                     }
+                }
+            }
+            (ExprKind::MethodCall { receiver, method, args }, true) if method.name == "has_tag" => {
+                if let (Some(recv), [arg]) = (tag_receiver_key(receiver), args.as_slice())
+                    && let Some(key) = tag_key(arg)
+                {
+                    out.insert(tag_fact(&recv, &key));
                 }
             }
             (ExprKind::Binary { op: BinaryOp::And, lhs, rhs }, true)
@@ -997,6 +1033,9 @@ impl Cx<'_> {
         if let (Type::Set(el) | Type::List(el), "any" | "all") = (&recv, m) {
             return self.quantifier(method, el, args, env, facts);
         }
+        if let (Type::Entity(names), "has_tag" | "get_tag") = (&recv, m) {
+            return self.tag_method(receiver, names, method, args, env, facts);
+        }
         // (parameter types, result type)
         let signature: Option<(Vec<Type>, Type)> = match (&recv, m) {
             (t, _) if t.is_error() => {
@@ -1029,6 +1068,7 @@ impl Cx<'_> {
                 Type::Time => &["date", "hour", "minute", "weekday"],
                 Type::Date => &["year", "month", "day", "weekday"],
                 Type::Ip => &["is_loopback", "is_private", "is_ipv4", "is_ipv6"],
+                Type::Entity(_) => &ENTITY_METHODS,
                 _ => &[],
             };
             let help = crate::suggest::did_you_mean(m, methods.iter().copied()).or_else(|| {
@@ -1079,6 +1119,110 @@ impl Cx<'_> {
             }
         }
         result
+    }
+
+    /// `e.has_tag(k)` and `e.get_tag(k)`: `e`'s entity types all declare
+    /// tags of one type (E0237), `k` is a `String`, and `get_tag` needs the
+    /// fact `e.has_tag(k)` for the same `e` and the same `k` (E0236).
+    fn tag_method(
+        &mut self,
+        receiver: &Expr,
+        names: &Arc<[Arc<str>]>,
+        method: &Ident,
+        args: &[Expr],
+        env: &Env,
+        facts: &Facts,
+    ) -> Type {
+        let m = method.name.as_str();
+        let recv_text = expr_text(receiver);
+        let schema = Arc::clone(self.env);
+        let recv_ty = Type::Entity(names.clone());
+        let untagged: Vec<Arc<str>> =
+            names.iter().filter(|n| schema.entities.get(*n).is_none_or(|e| e.tags.is_none())).cloned().collect();
+        let mut tag_types: Vec<&Type> =
+            names.iter().filter_map(|n| schema.entities.get(n).and_then(|e| e.tags.as_ref())).collect();
+        tag_types.dedup();
+        let tag_ty = if !untagged.is_empty() {
+            let (message, help) = if untagged.len() == names.len() {
+                let first = names.first().map_or("T", |n| &**n);
+                (
+                    format!("`{recv_text}` is `{recv_ty}`, which declares no tags"),
+                    format!("declare the type of its tags in the schema: `entity {first} … tags String`"),
+                )
+            } else {
+                let lacking = list_names(&untagged);
+                let verb = if untagged.len() == 1 { "declares" } else { "declare" };
+                (
+                    format!("`{recv_text}` may be {}, and {lacking} {verb} no tags", list_names(names)),
+                    format!("test the type first: `{recv_text} is {} && …`", first_with(names, &untagged)),
+                )
+            };
+            self.error("E0237", method.span, message).label("tags of an entity whose type declares none").help(help);
+            None
+        } else if let [one] = tag_types.as_slice() {
+            Some((*one).clone())
+        } else {
+            let kinds: Vec<String> = tag_types.iter().map(|t| format!("`{t}`")).collect();
+            self.error(
+                "E0237",
+                method.span,
+                format!(
+                    "`{recv_text}` may be {}, whose tags have different types ({})",
+                    list_names(names),
+                    kinds.join(", ")
+                ),
+            )
+            .label("tags of more than one type")
+            .help(format!("test the type first: `{recv_text} is {} && …`", names.first().map_or("T", |n| &**n)));
+            None
+        };
+        let [arg] = args else {
+            let (span, label) = match args.get(1) {
+                Some(extra) => (extra.span, "unexpected argument"),
+                None => (method.span, "missing argument"),
+            };
+            self.error("E0209", span, format!("`{m}` on an entity takes 1 argument, found {}", args.len()))
+                .label(label)
+                .help(format!("write `{recv_text}.{m}(\"key\")`"));
+            return if m == "has_tag" { Type::Bool } else { tag_ty.unwrap_or(Type::Error) };
+        };
+        let key_ty = self.expr(arg, env, facts, Some(&Type::String));
+        if !key_ty.fits(&Type::String) {
+            self.error(
+                "E0201",
+                arg.span,
+                format!("`{m}` on an entity needs a string, but `{}` is {}", expr_text(arg), key_ty.a()),
+            )
+            .label("expected a string");
+        }
+        if m == "has_tag" {
+            return Type::Bool;
+        }
+        let Some(tag_ty) = tag_ty else { return Type::Error };
+        let key = tag_key(arg);
+        let guarded = tag_receiver_key(receiver)
+            .zip(key.as_ref())
+            .is_some_and(|(recv, key)| facts.contains(&tag_fact(&recv, key)));
+        if !guarded {
+            let arg_text = expr_text(arg);
+            let mut d = self
+                .error(
+                    "E0236",
+                    method.span,
+                    format!("`{recv_text}` may have no tag `{arg_text}`; test it with `has_tag` before reading it"),
+                )
+                .label("read without a `has_tag` guard");
+            d = if key.is_some() && tag_receiver_key(receiver).is_some() {
+                d.help(format!("write `{recv_text}.has_tag({arg_text}) && {recv_text}.get_tag({arg_text}) …`"))
+            } else {
+                d.help(
+                    "a guard is recognised for a receiver and a key that are a string literal or an attribute path; \
+                     test `has_tag` on such a path and read the tag with the same path",
+                )
+            };
+            let _ = d;
+        }
+        tag_ty
     }
 
     fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span, env: &Env, facts: &Facts) -> Type {

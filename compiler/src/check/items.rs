@@ -101,6 +101,9 @@ impl Cx<'_> {
                     if let Some(attrs) = &e.attrs {
                         self.record_decl(attrs, &resolver, &mut errors);
                     }
+                    if let Some(tags) = &e.tags {
+                        resolver.resolve(tags, &mut errors);
+                    }
                     self.schema_annotations(&e.annotations, &[]);
                 }
                 SchemaItem::Enum(e) => {

@@ -123,6 +123,45 @@ impl Cx<'_> {
             e.attrs.as_ref().map(|_| e.uid.span),
             &Env::none(),
         );
+        if let Some((entries, span)) = &e.tags {
+            self.entity_tags(&ty, entries, *span);
+        }
+    }
+
+    /// A fixture entity's `tags { … }`: its type declares tags (E0237),
+    /// each value has their type (E0201), each key appears once (E0108).
+    fn entity_tags(&mut self, ty: &str, entries: &[RecordEntry], span: ward_grammar::Span) {
+        let env = Arc::clone(self.env);
+        let Some(tag_ty) = env.entities.get(ty).and_then(|info| info.tags.clone()) else {
+            self.error("E0237", span, format!("`{ty}` declares no tags"))
+                .label("tags of an entity whose type declares none")
+                .help(format!("declare the type of its tags in the schema: `entity {ty} … tags String`"));
+            return;
+        };
+        let mut seen: std::collections::BTreeMap<&str, ward_grammar::Span> = std::collections::BTreeMap::new();
+        for entry in entries {
+            let key_span = match &entry.key {
+                RecordKey::Word(w) => w.span,
+                RecordKey::Str(s) => s.span,
+            };
+            let name = entry.key.name();
+            if let Some(first) = seen.get(name) {
+                self.error("E0108", key_span, format!("tag `{name}` is given twice"))
+                    .label("given again")
+                    .note_at(*first, "first given here");
+                continue;
+            }
+            seen.insert(name, key_span);
+            let got = self.expr(&entry.value, &Env::none(), &Facts::new(), Some(&tag_ty));
+            if !got.fits(&tag_ty) {
+                self.error(
+                    "E0201",
+                    entry.value.span,
+                    format!("the tags of `{ty}` are {}, but `{}` is {}", tag_ty.a(), expr_text(&entry.value), got.a()),
+                )
+                .label(format!("expected {}", tag_ty.a()));
+            }
+        }
     }
 
     pub fn test(&mut self, test: &TestDecl) {

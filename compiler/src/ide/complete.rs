@@ -721,6 +721,18 @@ impl Completer<'_> {
                         self.out.push(item);
                     }
                 }
+                // Tags, when every possible type declares them, of one type.
+                let tags: Vec<Option<&Type>> =
+                    names.iter().map(|n| env.entities.get(n).and_then(|e| e.tags.as_ref())).collect();
+                if let Some(Some(first)) = tags.first()
+                    && tags.iter().all(|t| *t == Some(*first))
+                {
+                    for (m, sig) in TAG_METHODS {
+                        self.out.push(
+                            Completion::new(m, CompletionKind::Method).detail(sig.replace('T', &first.to_string())),
+                        );
+                    }
+                }
             }
             Type::Record(r) => {
                 for (name, f) in &r.fields {
@@ -956,8 +968,21 @@ pub(crate) fn methods_of(ty: &Type) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// The methods of an entity whose types declare `tags T` (`T` stands for
+/// the tag type in the signature).
+pub(crate) const TAG_METHODS: [(&str, &str); 2] = [
+    ("has_tag", "has_tag(String) -> Bool: the entity has this tag"),
+    ("get_tag", "get_tag(String) -> T: the tag's value, after has_tag on the same key"),
+];
+
 /// Every method called `name`, on whatever receiver: its signatures.
 pub(crate) fn method_signatures(name: &str) -> Vec<&'static str> {
     let receivers = [Type::Set(Box::new(Type::String)), Type::String, Type::Time, Type::Date, Type::Ip];
-    receivers.iter().flat_map(|t| methods_of(t).iter()).filter(|(m, _)| *m == name).map(|(_, sig)| *sig).collect()
+    receivers
+        .iter()
+        .flat_map(|t| methods_of(t).iter())
+        .chain(TAG_METHODS.iter())
+        .filter(|(m, _)| *m == name)
+        .map(|(_, sig)| *sig)
+        .collect()
 }

@@ -204,6 +204,9 @@ fn entity_hover(q: &str, info: &EntityInfo) -> String {
         }
         sig.push_str("\n}");
     }
+    if let Some(t) = &info.tags {
+        let _ = write!(sig, " tags {t}");
+    }
     with_docs(code(&sig), &info.docs)
 }
 

@@ -265,7 +265,7 @@ pub struct SemanticToken {
 }
 
 /// Words that are keywords only where they introduce a clause.
-const CONTEXTUAL: [&str; 31] = [
+const CONTEXTUAL: [&str; 32] = [
     "on",
     "with",
     "using",
@@ -275,6 +275,7 @@ const CONTEXTUAL: [&str; 31] = [
     "by",
     "ordered",
     "returns",
+    "tags",
     "every",
     "last",
     "burst",

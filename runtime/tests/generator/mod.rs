@@ -291,7 +291,12 @@ pub struct Schema {
     /// More than 64 attributes on `Doc`, context fields and entity literals,
     /// so that presence and membership bits span several words.
     pub wide: bool,
+    /// The type of each entity type's tags (`tags T`), if it declares them.
+    pub tags: Vec<Option<T>>,
 }
+
+/// The tag keys data and policies use (`zz` is never given).
+const TAG_KEYS: [&str; 4] = ["k0", "k1", "k2", "zz"];
 
 impl Schema {
     fn action(&self, name: &str) -> Option<&Action> {
@@ -494,7 +499,14 @@ pub fn generate(seed: u64, requests: usize) -> Case {
 pub fn generate_with(rng: Rng, requests: usize) -> Case {
     let mut g = Gen {
         rng,
-        s: Schema { attrs: Vec::new(), context: Vec::new(), actions: Vec::new(), agent: None, wide: false },
+        s: Schema {
+            attrs: Vec::new(),
+            context: Vec::new(),
+            actions: Vec::new(),
+            agent: None,
+            wide: false,
+            tags: vec![None; 6],
+        },
         rule_id: 0,
         qvars: 0,
     };
@@ -615,7 +627,13 @@ impl Gen {
         } else {
             None
         };
-        self.s = Schema { attrs, context, actions, agent, wide };
+        let mut tags = vec![None; 6];
+        for e in [E::User, E::Agent, E::Folder, E::Doc] {
+            if self.chance(50) {
+                tags[e.index()] = Some(self.rng.pick(&[T::Str, T::Int, T::SetStr, T::Level]).clone());
+            }
+        }
+        self.s = Schema { attrs, context, actions, agent, wide, tags };
     }
 
     fn source(&mut self) -> String {
@@ -635,6 +653,9 @@ impl Gen {
                     .map(|f| format!("{}{}: {}", f.name, if f.optional { "?" } else { "" }, f.ty.decl()))
                     .collect();
                 let _ = write!(line, " {{ {} }}", fs.join(", "));
+            }
+            if let Some(t) = &self.s.tags[e.index()] {
+                let _ = write!(line, " tags {}", t.decl());
             }
             out.push_str(&line);
             out.push('\n');
@@ -1246,6 +1267,13 @@ impl Gen {
 
     /// A test that reads an optional path under a `has` guard.
     fn guarded(&mut self, env: &Env, depth: u32) -> String {
+        if self.chance(30) {
+            let (x, types) =
+                if self.chance(50) { ("principal", env.principal.clone()) } else { ("resource", env.resource.clone()) };
+            if let Some(t) = self.tag_type(&types) {
+                return self.tag_test(x, &t, env, depth);
+            }
+        }
         let ps: Vec<PathInfo> =
             self.paths(env).into_iter().filter(|p| !p.readable(&env.facts) && p.root != "actor").collect();
         if ps.is_empty() {
@@ -1457,6 +1485,10 @@ impl Gen {
                 }
                 format!("{x} in {}", self.rng.pick(&candidates).text)
             }
+            5 if self.tag_type(types).is_some() && self.chance(50) => {
+                let t = self.tag_type(types).unwrap_or(T::Str);
+                self.tag_test(x, &t, env, depth)
+            }
             5 => {
                 // `x has a` for an attribute of every type of `x`.
                 let attrs = self.s.union_attrs(types);
@@ -1474,6 +1506,36 @@ impl Gen {
                     let a = *self.rng.pick(&ancestors);
                     format!("{x} in {}", self.entity_lit(a))
                 }
+            }
+        }
+    }
+
+    /// The type of the tags of every one of `types`, when they all declare
+    /// the same.
+    fn tag_type(&self, types: &[E]) -> Option<T> {
+        let first = self.s.tags.get(types.first()?.index())?.clone()?;
+        types.iter().all(|e| self.s.tags.get(e.index()) == Some(&Some(first.clone()))).then_some(first)
+    }
+
+    /// A test of the tags of `x` (entities whose types declare tags of type
+    /// `t`): `has_tag` alone, or `get_tag` under a `has_tag` guard on the same
+    /// key (only where `x` is a path: a guard is a fact about a path).
+    fn tag_test(&mut self, x: &str, t: &T, env: &Env, depth: u32) -> String {
+        let key = format!("\"{}\"", self.rng.pick_str(&TAG_KEYS));
+        let path = x.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+        match self.below(if path { 5 } else { 2 }) {
+            0 => format!("{x}.has_tag({key})"),
+            1 => {
+                let k = self.value(&T::Str, env, depth.saturating_sub(1));
+                format!("{x}.has_tag({k})")
+            }
+            2 | 3 => {
+                let atom = self.atom_on(&format!("{x}.get_tag({key})"), t, env, depth.saturating_sub(1));
+                format!("({x}.has_tag({key}) && {atom})")
+            }
+            _ => {
+                let atom = self.atom_on(&format!("{x}.get_tag({key})"), t, env, depth.saturating_sub(1));
+                format!("(!{x}.has_tag({key}) || {atom})")
             }
         }
     }
@@ -2017,7 +2079,19 @@ impl Gen {
                 if self.s.wide && e == E::Team && self.chance(60) {
                     parents.push(json!({"type": "Team", "id": format!("q{}", 60 + self.below(10))}));
                 }
-                out.push(json!({"uid": {"type": e.name(), "id": id}, "attrs": attrs, "parents": parents}));
+                let mut entity = json!({"uid": {"type": e.name(), "id": id}, "attrs": attrs, "parents": parents});
+                if let Some(t) = self.s.tags[e.index()].clone()
+                    && self.chance(75)
+                {
+                    let mut tags = serde_json::Map::new();
+                    for k in &TAG_KEYS[..3] {
+                        if self.chance(50) {
+                            tags.insert((*k).to_string(), self.json_value(&t));
+                        }
+                    }
+                    entity["tags"] = Json::Object(tags);
+                }
+                out.push(entity);
             }
         }
         if self.s.agent.is_some() && self.chance(40) {
