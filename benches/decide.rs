@@ -211,5 +211,31 @@ fn structured_strings(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, cold_compile, evaluator, structured_strings);
+/// Where the time of a decision from JSON text goes (10 rules, JIT): the
+/// strict parse alone, the parse and the `Request` built from it, and the
+/// whole decision beside the typed request's.
+fn json_breakdown(c: &mut Criterion) {
+    let requests: Vec<Request> = (0..64).map(request).collect();
+    let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();
+    let engine = engine(10, Backend::Jit);
+    let mut group = c.benchmark_group("json_breakdown");
+    cycling(&mut group, BenchmarkId::from_parameter("parse"), &texts, |t| {
+        ward::runtime::json::parse_request(t).unwrap()
+    });
+    // Before: the document, then the request read from it (the general path).
+    let general = |t: &String| Request::from_json(&ward::runtime::json::parse_request(t).unwrap()).unwrap();
+    cycling(&mut group, BenchmarkId::from_parameter("request_general"), &texts, general);
+    // After: the request read straight from the text (the general path only for other shapes).
+    cycling(&mut group, BenchmarkId::from_parameter("request"), &texts, |t| Request::from_json_str(t).unwrap());
+    cycling(&mut group, BenchmarkId::from_parameter("typed_decision"), &requests, |r| engine.check_at(r, NOW));
+    cycling(&mut group, BenchmarkId::from_parameter("json_decision_general"), &texts, |t| {
+        engine.check_at(&general(t), NOW)
+    });
+    cycling(&mut group, BenchmarkId::from_parameter("json_decision"), &texts, |t| {
+        engine.check_at(&Request::from_json_str(t).unwrap(), NOW)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, cold_compile, evaluator, structured_strings, json_breakdown);
 criterion_main!(benches);
