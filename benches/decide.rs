@@ -3,7 +3,9 @@
 //! `prepared_frame` and `typed_request` cases produce the verdict (effect
 //! and deciding rules as indexes); `prepared_frame_explained` also
 //! materialises the full decision (rule ids, clause text, obligations);
-//! `json_text` reads the request from its JSON text first (JIT only).
+//! `json_text` reads the request from its JSON text first (JIT only);
+//! `json_breakdown` splits that cost (parse, request, decision) and times
+//! the general reading path (document, then request) beside the direct one.
 //! `structured_strings` compares a glob with a parsed address list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
