@@ -229,6 +229,20 @@ fn json_breakdown(c: &mut Criterion) {
     cycling(&mut group, BenchmarkId::from_parameter("request_general"), &texts, general);
     // After: the request read straight from the text (the general path only for other shapes).
     cycling(&mut group, BenchmarkId::from_parameter("request"), &texts, |t| Request::from_json_str(t).unwrap());
+    // The peers' shape (gdrive, tinytodo): the action as Cedar's entity, an empty context.
+    let cedar_shaped: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let mut j = r.to_json();
+            j["action"] = json!({"type": "Action", "id": r.action});
+            j["context"] = json!({});
+            j.to_string()
+        })
+        .collect();
+    cycling(&mut group, BenchmarkId::from_parameter("request_cedar_shape_general"), &cedar_shaped, general);
+    cycling(&mut group, BenchmarkId::from_parameter("request_cedar_shape"), &cedar_shaped, |t| {
+        Request::from_json_str(t).unwrap()
+    });
     cycling(&mut group, BenchmarkId::from_parameter("typed_decision"), &requests, |r| engine.check_at(r, NOW));
     cycling(&mut group, BenchmarkId::from_parameter("json_decision_general"), &texts, |t| {
         engine.check_at(&general(t), NOW)
