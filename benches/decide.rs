@@ -3,7 +3,9 @@
 //! `prepared_frame` and `typed_request` cases produce the verdict (effect
 //! and deciding rules as indexes); `prepared_frame_explained` also
 //! materialises the full decision (rule ids, clause text, obligations);
-//! `json_text` reads the request from its JSON text first (JIT only).
+//! `json_text` reads the request from its JSON text first (JIT only);
+//! `json_breakdown` splits that cost (parse, request, decision) and times
+//! the general reading path (document, then request) beside the direct one.
 //! `structured_strings` compares a glob with a parsed address list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -211,5 +213,45 @@ fn structured_strings(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, cold_compile, evaluator, structured_strings);
+/// Where the time of a decision from JSON text goes (10 rules, JIT): the
+/// strict parse alone, the parse and the `Request` built from it, and the
+/// whole decision beside the typed request's.
+fn json_breakdown(c: &mut Criterion) {
+    let requests: Vec<Request> = (0..64).map(request).collect();
+    let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();
+    let engine = engine(10, Backend::Jit);
+    let mut group = c.benchmark_group("json_breakdown");
+    cycling(&mut group, BenchmarkId::from_parameter("parse"), &texts, |t| {
+        ward::runtime::json::parse_request(t).unwrap()
+    });
+    // Before: the document, then the request read from it (the general path).
+    let general = |t: &String| Request::from_json(&ward::runtime::json::parse_request(t).unwrap()).unwrap();
+    cycling(&mut group, BenchmarkId::from_parameter("request_general"), &texts, general);
+    // After: the request read straight from the text (the general path only for other shapes).
+    cycling(&mut group, BenchmarkId::from_parameter("request"), &texts, |t| Request::from_json_str(t).unwrap());
+    // The peers' shape (gdrive, tinytodo): the action as Cedar's entity, an empty context.
+    let cedar_shaped: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let mut j = r.to_json();
+            j["action"] = json!({"type": "Action", "id": r.action});
+            j["context"] = json!({});
+            j.to_string()
+        })
+        .collect();
+    cycling(&mut group, BenchmarkId::from_parameter("request_cedar_shape_general"), &cedar_shaped, general);
+    cycling(&mut group, BenchmarkId::from_parameter("request_cedar_shape"), &cedar_shaped, |t| {
+        Request::from_json_str(t).unwrap()
+    });
+    cycling(&mut group, BenchmarkId::from_parameter("typed_decision"), &requests, |r| engine.check_at(r, NOW));
+    cycling(&mut group, BenchmarkId::from_parameter("json_decision_general"), &texts, |t| {
+        engine.check_at(&general(t), NOW)
+    });
+    cycling(&mut group, BenchmarkId::from_parameter("json_decision"), &texts, |t| {
+        engine.check_at(&Request::from_json_str(t).unwrap(), NOW)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, cold_compile, evaluator, structured_strings, json_breakdown);
 criterion_main!(benches);

@@ -44,6 +44,114 @@ pub fn parse_request(text: &str) -> Result<Json, DataError> {
     parse(text, "request", &Path::Root(""))
 }
 
+/// A request's text read straight into a [`crate::Request`], without the
+/// intermediate document: the top-level object's keys and the principal's
+/// and resource's `{"type", "id"}` objects are read in place, their
+/// strings moved into the request, the context parsed once and moved.
+///
+/// Only the common shape is read here; `None` means "not read here", never
+/// "refused": any other form (an entity as `"Type::\"id\""` or under
+/// `__entity`, an action as `"Action::\"read\""`, a key with escapes), and any error
+/// at all, gives `None`, and the caller reads the text the general way
+/// ([`parse_request`] then [`crate::Request::from_json`]), which accepts
+/// or refuses it with the error it names. What this accepts, that path
+/// accepts as the same request (the tests `fast_request_*` below).
+pub(crate) fn request_fast(text: &str) -> Option<crate::Request> {
+    let mut p = Parser { text, bytes: text.as_bytes(), at: 0, what: "request" };
+    let root = Path::Root("");
+    p.skip_ws();
+    if p.peek() != Some(b'{') {
+        return None;
+    }
+    p.at += 1;
+    let mut principal = None;
+    let mut resource = None;
+    let mut action = None;
+    let mut context = None;
+    let mut on_behalf_of = None;
+    let mut session = None;
+    p.skip_ws();
+    if p.peek() == Some(b'}') {
+        return None; // `principal` is missing
+    }
+    loop {
+        p.skip_ws();
+        let key = p.plain_key()?;
+        p.skip_ws();
+        p.expect(b':', "`:`").ok()?;
+        p.skip_ws();
+        // A key seen twice leaves its slot filled: refused by the general path.
+        match key {
+            "principal" if principal.is_none() => principal = Some(p.entity_object()?),
+            "resource" if resource.is_none() => resource = Some(p.entity_object()?),
+            // Cedar's `{"type": "Action", "id": "read"}`; an entity of another type is refused by the general path.
+            "action" if action.is_none() && p.peek() == Some(b'{') => {
+                let uid = p.entity_object()?;
+                if uid.ty != "Action" && !uid.ty.ends_with("::Action") {
+                    return None;
+                }
+                action = Some(uid.id);
+            }
+            "action" if action.is_none() => {
+                if p.peek() != Some(b'"') {
+                    return None;
+                }
+                let name = p.string().ok()?;
+                // Cedar's CLI form `Action::"read"` is checked by the general path.
+                if name.contains("::\"") {
+                    return None;
+                }
+                action = Some(name);
+            }
+            "context" if context.is_none() => context = Some(p.value(&Path::Key(&root, "context"), 2).ok()?),
+            "on_behalf_of" if on_behalf_of.is_none() => {
+                on_behalf_of = Some(p.value(&Path::Key(&root, "on_behalf_of"), 2).ok()?);
+            }
+            "session" if session.is_none() => session = Some(p.value(&Path::Key(&root, "session"), 2).ok()?),
+            _ => return None,
+        }
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.at += 1,
+            Some(b'}') => {
+                p.at += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    p.skip_ws();
+    if p.at < p.bytes.len() {
+        return None;
+    }
+    let context = match context {
+        None | Some(Json::Null) => Json::Object(Map::new()),
+        Some(c @ Json::Object(_)) => {
+            crate::data::check_depth(&c, "context").ok()?;
+            c
+        }
+        Some(_) => return None,
+    };
+    let on_behalf_of = match on_behalf_of {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(items)) => {
+            let mut chain = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                let (t, id) = crate::data::entity_ref(v, &format!("on_behalf_of[{i}]")).ok()?;
+                chain.push(crate::EntityUid::new(t, id));
+            }
+            chain
+        }
+        Some(_) => return None,
+    };
+    let session = match session {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(s),
+        Some(_) => return None,
+    };
+    Some(crate::Request { principal: principal?, action: action?, resource: resource?, context, on_behalf_of, session })
+}
+
 struct Parser<'t> {
     text: &'t str,
     bytes: &'t [u8],
@@ -51,7 +159,7 @@ struct Parser<'t> {
     what: &'t str,
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -99,6 +207,61 @@ impl Parser<'_> {
             Some(b'n') => self.word("null", Json::Null),
             Some(b'-' | b'0'..=b'9') => self.number(path),
             _ => Err(self.syntax("expected a value")),
+        }
+    }
+
+    /// An object key with no escapes, borrowed from the text; `None` for
+    /// anything else (a key with escapes is read by the general path).
+    fn plain_key(&mut self) -> Option<&'t str> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.at + 1;
+        let mut at = start;
+        loop {
+            match self.bytes.get(at)? {
+                b'"' => break,
+                b'\\' | 0x00..=0x1f => return None,
+                _ => at += 1,
+            }
+        }
+        let key = self.text.get(start..at)?;
+        self.at = at + 1;
+        Some(key)
+    }
+
+    /// `{"type": "…", "id": "…"}`, each key once and nothing else, as an
+    /// entity reference; `None` for any other form or any error.
+    fn entity_object(&mut self) -> Option<crate::EntityUid> {
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.at += 1;
+        let mut ty = None;
+        let mut id = None;
+        loop {
+            self.skip_ws();
+            let key = self.plain_key()?;
+            self.skip_ws();
+            self.expect(b':', "`:`").ok()?;
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            match key {
+                "type" if ty.is_none() => ty = Some(self.string().ok()?),
+                "id" if id.is_none() => id = Some(self.string().ok()?),
+                _ => return None,
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Some(crate::EntityUid { ty: ty?, id: id? });
+                }
+                _ => return None,
+            }
         }
     }
 
@@ -380,6 +543,131 @@ mod tests {
 
     fn p(text: &str) -> Result<Json, DataError> {
         parse_request(text)
+    }
+
+    /// The general path: the document, then the request read from it.
+    fn general(text: &str) -> Result<crate::Request, DataError> {
+        parse_request(text).and_then(|j| crate::Request::from_json(&j))
+    }
+
+    /// The property: what the fast reader accepts, the general path accepts
+    /// as the same request; and `Request::from_json_str` (fast reader, then
+    /// the general path) gives exactly what the general path gives, errors
+    /// included (path and message).
+    fn agrees(text: &str) -> bool {
+        let old = general(text);
+        let fast = request_fast(text);
+        if let Some(r) = &fast {
+            assert_eq!(old.as_ref().ok(), Some(r), "fast path accepted {text:?} differently");
+        }
+        match (crate::Request::from_json_str(text), old) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text:?}"),
+            (Err(a), Err(b)) => assert_eq!((a.path, a.message), (b.path, b.message), "{text:?}"),
+            (a, b) => panic!("{text:?}: from_json_str {a:?}, general {b:?}"),
+        }
+        fast.is_some()
+    }
+
+    fn fast_corpus() -> Vec<String> {
+        let mut docs: Vec<String> = [
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {}}"#,
+            r#"{"principal":{"id":"u1","type":"User"},"action":"read","resource":{"type":"Doc","id":"d1"}}"#,
+            r#"{"context": {"mfa": true, "amount": 12, "ip": "10.0.0.1", "tags": ["a", "b"], "x": {"y": null}}, "resource": {"type": "Doc", "id": "d1"}, "action": "read", "principal": {"type": "User", "id": "u1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": null, "on_behalf_of": [{"type": "User", "id": "o"}, "User::\"p\"", {"__entity": {"type": "User", "id": "q"}}], "session": "s1"}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "on_behalf_of": null, "session": null}"#,
+            // The other entity-ref forms and Cedar's action forms: read by the general path.
+            r#"{"principal": "User::\"u1\"", "action": "Action::\"read\"", "resource": {"__entity": {"type": "Doc", "id": "d1"}}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"type": "Action", "id": "read"}, "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "User::\"read\"", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"id": "read", "type": "App::Action"}, "resource": {"type": "Doc", "id": "d1"}, "context": {}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"type": "User", "id": "read"}, "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"type": "MyAction", "id": "read"}, "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"__entity": {"type": "Action", "id": "read"}}, "resource": {"type": "Doc", "id": "d1"}}"#,
+            // Escapes in ids, types, keys and the action.
+            r#"{"principal": {"type": "User", "id": "u\"1\\\u00e9\ud83d\ude00"}, "action": "r\u0065ad", "resource": {"type": "Doc", "id": "d\n1"}}"#,
+            r#"{"\u0070rincipal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"t\u0079pe": "Doc", "id": "d1"}}"#,
+            // Duplicates, at every level.
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "action": "delete", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1", "id": "u2"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"a": 1, "a": 2}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            // Wrong types, unknown and missing fields.
+            r#"{"principal": {"type": "User", "id": 1}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": ["User"], "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": 7, "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": []}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "session": 3}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "on_behalf_of": {}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "on_behalf_of": [1]}"#,
+            r#"{"principal": {"type": "User", "id": "u1", "extra": 1}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "contexts": {}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "resource": {"type": "Doc", "id": "d1"}}"#,
+            r#"{"action": "read"}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#""read""#,
+            // Numbers: huge, inexact, exact decimals.
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"n": 1e999}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"n": 100000000000000.0001, "m": 123456789012345678901234567890, "k": -0}}"#,
+            // Syntax around the edges.
+            " \n{\"principal\":{\"type\":\"User\",\"id\":\"u1\"},\"action\":\"read\",\"resource\":{\"type\":\"Doc\",\"id\":\"d1\"}}\t\r\n",
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}} x"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"},}"#,
+            r#"{"principal": {"type": "User", "id": "u1",}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Deep nesting, just inside and just beyond the bounds.
+        for depth in [MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, crate::data::MAX_DEPTH + 1] {
+            docs.push(format!(
+                r#"{{"principal": {{"type": "User", "id": "u1"}}, "action": "read", "resource": {{"type": "Doc", "id": "d1"}}, "context": {{"a": {}1{}}}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ));
+        }
+        docs
+    }
+
+    #[test]
+    fn fast_request_agrees_with_the_general_path() {
+        let docs = fast_corpus();
+        let accepted = docs.iter().filter(|d| agrees(d)).count();
+        // The common shapes are read by the fast reader (else it measures nothing).
+        assert!(accepted >= 5, "only {accepted} read by the fast reader");
+        assert!(request_fast(&docs[0]).is_some() && request_fast(&docs[2]).is_some());
+        // Cedar's action entity (the peers' benchmark requests) too.
+        assert_eq!(request_fast(&docs[6]).map(|r| r.action), Some("read".to_string()));
+        assert_eq!(request_fast(&docs[8]).map(|r| r.action), Some("read".to_string()));
+    }
+
+    #[test]
+    fn fast_request_agrees_on_every_truncation_and_byte_mutation() {
+        // Hostile variants of every document: each prefix, and each byte
+        // replaced by characters that matter to the grammar.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for doc in fast_corpus().iter().take(13) {
+            for cut in (0..doc.len()).filter(|c| doc.is_char_boundary(*c)) {
+                agrees(&doc[..cut]);
+            }
+            for at in (0..doc.len()).filter(|c| doc.is_char_boundary(*c)) {
+                for with in ["\"", "{", "}", ",", ":", "\\", "1", " ", "]", "x"] {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    if !seed.is_multiple_of(3) {
+                        continue;
+                    }
+                    let end = (at + 1..=doc.len()).find(|e| doc.is_char_boundary(*e)).unwrap_or(doc.len());
+                    let mutated = format!("{}{with}{}", &doc[..at], &doc[end..]);
+                    agrees(&mutated);
+                    let inserted = format!("{}{with}{}", &doc[..at], &doc[at..]);
+                    agrees(&inserted);
+                }
+            }
+        }
     }
 
     #[test]

@@ -177,6 +177,11 @@ impl Request {
                 format!("{} bytes is larger than the limit of {MAX_REQUEST_BYTES}", text.len()),
             ));
         }
+        // The common shape, read without the intermediate document; anything
+        // else (and every error) is read the general way, which names it.
+        if let Some(request) = crate::json::request_fast(text) {
+            return Ok(request);
+        }
         // Strictly: duplicate keys and numbers a double would round are refused (crate::json).
         let json = crate::json::parse_request(text)?;
         Request::from_json(&json)
