@@ -229,8 +229,18 @@ fn templates_and_cedar_links_are_imported_and_decide() {
     );
     let out_dir = dir.join("ward");
     let out = ward(&[
-        "import", "cedar", "--schema", &schema, "--policies", &policies, "--entities", &entities, "--links", &links,
-        "-o", out_dir.to_str().unwrap(),
+        "import",
+        "cedar",
+        "--schema",
+        &schema,
+        "--policies",
+        &policies,
+        "--entities",
+        &entities,
+        "--links",
+        &links,
+        "-o",
+        out_dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     let policy = std::fs::read_to_string(out_dir.join("policy.ward")).unwrap();
@@ -240,11 +250,20 @@ fn templates_and_cedar_links_are_imported_and_decide() {
         let req = write(
             &dir,
             "request.json",
-            &format!(r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d1\"", "context": {{}}}}"#),
+            &format!(
+                r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d1\"", "context": {{}}}}"#
+            ),
         );
         let out = ward(&[
-            "eval", "--policy", out_dir.to_str().unwrap(), "--entities", out_dir.join("entities.json").to_str().unwrap(),
-            "--links", ward_links.to_str().unwrap(), "--request", &req,
+            "eval",
+            "--policy",
+            out_dir.to_str().unwrap(),
+            "--entities",
+            out_dir.join("entities.json").to_str().unwrap(),
+            "--links",
+            ward_links.to_str().unwrap(),
+            "--request",
+            &req,
         ]);
         text(&out.stdout)
     };
@@ -255,7 +274,15 @@ fn templates_and_cedar_links_are_imported_and_decide() {
     // A link naming no template: nothing written, the link named.
     let bad = write(&dir, "bad.json", r#"[{"template_id": "nope", "new_id": "x", "values": {}}]"#);
     let out = ward(&[
-        "import", "cedar", "--schema", &schema, "--policies", &policies, "--links", &bad, "-o",
+        "import",
+        "cedar",
+        "--schema",
+        &schema,
+        "--policies",
+        &policies,
+        "--links",
+        &bad,
+        "-o",
         dir.join("w2").to_str().unwrap(),
     ]);
     let stderr = text(&out.stderr);
