@@ -1228,7 +1228,8 @@ pub fn mixed_text(seed: u64, bytes: usize) -> (String, usize) {
             digits += line.bytes().filter(u8::is_ascii_digit).count();
             while (digits as f64) < 0.25 * out.len() as f64 {
                 let mut b = Builder::new();
-                plant_lookalike(&mut b, &mut r, l, *r.pick(&LOOKALIKES));
+                let what = *r.pick(&LOOKALIKES);
+                plant_lookalike(&mut b, &mut r, l, what);
                 digits += b.text.bytes().filter(u8::is_ascii_digit).count();
                 out.push_str(&b.text);
             }
