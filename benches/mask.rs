@@ -51,10 +51,12 @@ fn scan(c: &mut Criterion) {
     let prose = corpus::clean_prose(7, TEXT_BYTES);
     let records = corpus::clean_text(7, TEXT_BYTES);
     let (dense, planted) = corpus::text_with_density(7, TEXT_BYTES, 0.01);
+    let (mixed, mixed_planted) = corpus::mixed_text(7, TEXT_BYTES);
     let digits = |t: &str| 100.0 * t.bytes().filter(u8::is_ascii_digit).count() as f64 / t.len() as f64;
     eprintln!(
         "clean prose: {} bytes, {:.1} % digits, {} found; clean records and logs: {} bytes, {:.1} % digits, {} found; \
-         1 % PII: {} bytes, {planted} values planted, {} found",
+         1 % PII: {} bytes, {planted} values planted, {} found; \
+         mixed tickets and logs: {} bytes, {:.1} % digits, {mixed_planted} values planted, {} found",
         prose.len(),
         digits(&prose),
         scanner.find(&prose).len(),
@@ -63,13 +65,21 @@ fn scan(c: &mut Criterion) {
         scanner.find(&records).len(),
         dense.len(),
         scanner.find(&dense).len(),
+        mixed.len(),
+        digits(&mixed),
+        scanner.find(&mixed).len(),
     );
     // `pii.all`: the builtins and the 24 credential patterns (anchored at
     // their start literals).
     let all = scanner_of(&["pii.all".to_string()]);
     let mut group = c.benchmark_group("scan");
     group.sample_size(20);
-    for (name, text) in [("clean_prose", &prose), ("clean_records_and_logs", &records), ("pii_1_percent", &dense)] {
+    for (name, text) in [
+        ("clean_prose", &prose),
+        ("clean_records_and_logs", &records),
+        ("pii_1_percent", &dense),
+        ("mixed_tickets_and_logs", &mixed),
+    ] {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(BenchmarkId::new("all_pii_detectors", name), |b| b.iter(|| scanner.find(text)));
         group.bench_function(BenchmarkId::new("regex_over_every_byte", name), |b| {

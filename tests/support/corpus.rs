@@ -1208,3 +1208,50 @@ pub fn text_with_density(seed: u64, bytes: usize, density: f64) -> (String, usiz
     }
     (out, planted)
 }
+
+/// Support tickets and logs as they reach a masking proxy: about `bytes`
+/// of chat, CRM and log documents with look-alike numbers (timestamps,
+/// order and tracking numbers, UUIDs, amounts) added until a quarter of
+/// the bytes are digits, and personal data planted until it is a fifth of
+/// the bytes. Returns the text and the number of planted values.
+pub fn mixed_text(seed: u64, bytes: usize) -> (String, usize) {
+    let mut r = Rng::new(seed ^ 0x5EED_0018);
+    let mut out = String::with_capacity(bytes + bytes / 8);
+    let (mut pii_bytes, mut planted, mut digits, mut i) = (0usize, 0usize, 0usize, 0usize);
+    while out.len() < bytes {
+        let genre = ["chat", "log", "crm", "log"][i % 4];
+        let l = Locale::ALL[(i / 4) % Locale::ALL.len()];
+        i += 1;
+        let doc = document(&mut r, genre, l, Mix { pii: 0.0, lookalikes: 0.35 });
+        for line in doc.text.split_inclusive('\n') {
+            out.push_str(line);
+            digits += line.bytes().filter(u8::is_ascii_digit).count();
+            while (digits as f64) < 0.25 * out.len() as f64 {
+                let mut b = Builder::new();
+                let what = *r.pick(&LOOKALIKES);
+                plant_lookalike(&mut b, &mut r, l, what);
+                digits += b.text.bytes().filter(u8::is_ascii_digit).count();
+                out.push_str(&b.text);
+            }
+            while (pii_bytes as f64) < 0.2 * out.len() as f64 {
+                let kind = *r.pick(&[
+                    Kind::Email,
+                    Kind::Phone,
+                    Kind::Card,
+                    Kind::Ssn,
+                    Kind::Iban,
+                    Kind::Ipv4,
+                    Kind::Email,
+                    Kind::Phone,
+                ]);
+                let mut b = Builder::new();
+                plant(&mut b, &mut r, kind, l, genre);
+                pii_bytes += b.pii.iter().map(|(_, range)| range.len()).sum::<usize>();
+                planted += b.pii.len();
+                digits += b.text.bytes().filter(u8::is_ascii_digit).count();
+                out.push_str(&b.text);
+            }
+        }
+    }
+    (out, planted)
+}

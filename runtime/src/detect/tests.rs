@@ -223,6 +223,54 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// Digit and separator soup, with the numbers of logs and records
+    /// (timestamps, epoch milliseconds, ids after `#` or `INV-`, versions)
+    /// and the values that must still be found: the trigger pass, which
+    /// skips numbers that cannot start a card, SSN, IPv4 address or phone
+    /// number, finds exactly what the regex finds at every byte.
+    #[test]
+    fn digit_soup_is_found_as_by_a_full_scan(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "0", "1", "2", "3", "4", "5", "6", "7", "9", "12", "123", "555", "2024", "4111", "1711234567890",
+            "4111111111111111", "4111 1111 1111 1111", "536-22-8145", "536228145", "10.0.0.1", "192.168.", "+44 ",
+            "+1 (555) ", "(0)", "(555) ", "020 7946 0958", "2024-03-15", "T10:22:33Z", "15.03.2024", " ", " ", "-",
+            ".", "/", ",", ":", "+", "(", ")", "#", "x", "ext. ", "e", "a", "Z", "_", "INV-", "v", "SSN ", "Tel ",
+            "Order ", "$", "€", "é", "\n", "@", "a@b.co", "::", "DE89",
+        ]), 0..40)
+    ) {
+        let text: String = pieces.concat();
+        let s = scanner(&PII);
+        proptest::prop_assert_eq!(s.find(&text), s.find_unfiltered(&text), "{:?}", text);
+    }
+}
+
+#[test]
+fn numbers_that_cannot_start_a_value_are_skipped_and_values_are_not() {
+    use super::trigger::number_can_start;
+    let at = |text: &str| {
+        let r = text.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
+        number_can_start(text.as_bytes(), r)
+    };
+    for skipped in ["ts=1711234567890 ok", "INV-2024-000123 ", "#4155550142 ", "v20240315 ", "id_123456789 "] {
+        assert!(!at(skipped), "{skipped}");
+    }
+    for kept in [
+        "4111111111111111",
+        "4111-1111-1111-1111",
+        "536-22-8145",
+        "536 22 8145",
+        "ssn 536228145",
+        "10.0.0.1",
+        "020 7946 0958",
+        "555-0142 x",
+    ] {
+        assert!(at(kept), "{kept}");
+    }
+}
+
 #[test]
 fn a_selection_finds_only_its_detectors() {
     let s = scanner(&PII);
