@@ -37,6 +37,25 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `ward import cedar --schema S --policies P [EXTRA…] -o OUT`.
+fn import(schema: &str, policies: &str, extra: &[&str], out: &Path) -> Output {
+    let mut args = vec!["import", "cedar", "--schema", schema, "--policies", policies];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    ward(&args)
+}
+
+/// `ward eval` of one request (JSON text, written into `dir`) against the
+/// imported folder `out` and its `entities.json`, with `extra` arguments.
+fn eval(dir: &Path, out: &Path, extra: &[&str], request: &str) -> Output {
+    let req = write(dir, "request.json", request);
+    let entities = out.join("entities.json");
+    let mut args = vec!["eval", "--policy", out.to_str().unwrap(), "--entities", entities.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["--request", &req]);
+    ward(&args)
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -73,18 +92,7 @@ fn imported_files_check_format_and_decide_cedar_requests_unchanged() {
     let dir = scratch("import_clinic");
     let entities = write(&dir, "cedar-entities.json", ENTITIES);
     let out_dir = dir.join("ward");
-    let out = ward(&[
-        "import",
-        "cedar",
-        "--schema",
-        SCHEMA,
-        "--policies",
-        POLICIES,
-        "--entities",
-        &entities,
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = import(SCHEMA, POLICIES, &["--entities", &entities], &out_dir);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     // The report names each rewrite and the one difference in meaning.
@@ -107,10 +115,8 @@ fn imported_files_check_format_and_decide_cedar_requests_unchanged() {
     assert_eq!(fmt.status.code(), Some(0), "{}{}", text(&fmt.stdout), text(&fmt.stderr));
 
     // Cedar's request forms, decided by the imported policy.
-    let entities = out_dir.join("entities.json");
     let decide = |principal: &str, action: &str| -> String {
-        let req = write(&dir, "request.json", &request(principal, action));
-        let out = ward(&["eval", "--policy", dir_arg, "--entities", entities.to_str().unwrap(), "--request", &req]);
+        let out = eval(&dir, &out_dir, &[], &request(principal, action));
         let stdout = text(&out.stdout);
         assert!(out.status.success() || out.status.code() == Some(1), "{stdout}{}", text(&out.stderr));
         stdout
@@ -149,40 +155,15 @@ fn entity_tags_are_imported_and_decided() {
             {"uid": "Doc::\"d\"", "attrs": {"owner": "User::\"ana\""}, "parents": [], "tags": {"team": "cx"}}]"#,
     );
     let out_dir = dir.join("ward");
-    let out = ward(&[
-        "import",
-        "cedar",
-        "--schema",
-        &schema,
-        "--policies",
-        &policies,
-        "--entities",
-        &entities,
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = import(&schema, &policies, &["--entities", &entities], &out_dir);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     let written = std::fs::read_to_string(out_dir.join("policy.ward")).unwrap();
     assert!(written.contains("principal.get_tag(\"teams\").contains(resource.get_tag(\"team\"))"), "{written}");
-    let dir_arg = out_dir.to_str().unwrap();
     let decide = |principal: &str| -> String {
-        let req = write(
-            &dir,
-            "request.json",
-            &format!(
-                r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d\"", "context": {{}}}}"#
-            ),
+        let request = format!(
+            r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d\"", "context": {{}}}}"#
         );
-        let out = ward(&[
-            "eval",
-            "--policy",
-            dir_arg,
-            "--entities",
-            out_dir.join("entities.json").to_str().unwrap(),
-            "--request",
-            &req,
-        ]);
-        text(&out.stdout)
+        text(&eval(&dir, &out_dir, &[], &request).stdout)
     };
     assert!(decide("ana").contains("\"effect\":\"allow\""), "{}", decide("ana"));
     assert!(decide("bo").contains("\"effect\":\"deny\""), "{}", decide("bo"));
@@ -199,18 +180,7 @@ fn entity_tags_in_the_data_are_refused_naming_the_entity() {
         r#"[{"uid": {"type": "Department", "id": "cardio"}, "attrs": {}, "parents": [], "tags": {"cost_centre": "x"}}]"#,
     );
     let out_dir = dir.join("ward");
-    let out = ward(&[
-        "import",
-        "cedar",
-        "--schema",
-        SCHEMA,
-        "--policies",
-        POLICIES,
-        "--entities",
-        &entities,
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = import(SCHEMA, POLICIES, &["--entities", &entities], &out_dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Department::\"cardio\"") && stderr.contains("cost_centre"), "{stderr}");
@@ -227,7 +197,7 @@ fn what_cannot_be_imported_writes_nothing() {
     );
     let policies = write(&dir, "p.cedar", "permit(principal, action, resource) when { 2 * 3 == 6 };");
     let out_dir = dir.join("ward");
-    let out = ward(&["import", "cedar", "--schema", &schema, "--policies", &policies, "-o", out_dir.to_str().unwrap()]);
+    let out = import(&schema, &policies, &[], &out_dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("namespace Tax") && stderr.contains("multiplication"), "{stderr}");
@@ -295,44 +265,16 @@ fn templates_and_cedar_links_are_imported_and_decide() {
             {"uid": {"type": "Doc", "id": "d1"}, "attrs": {}, "parents": [{"type": "Folder", "id": "f1"}]}]"#,
     );
     let out_dir = dir.join("ward");
-    let out = ward(&[
-        "import",
-        "cedar",
-        "--schema",
-        &schema,
-        "--policies",
-        &policies,
-        "--entities",
-        &entities,
-        "--links",
-        &links,
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = import(&schema, &policies, &["--entities", &entities, "--links", &links], &out_dir);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     let policy = std::fs::read_to_string(out_dir.join("policy.ward")).unwrap();
     assert!(policy.contains("@template") && policy.contains("resource in ?resource"), "{policy}");
     let ward_links = out_dir.join("links.json");
     let decide = |principal: &str| {
-        let req = write(
-            &dir,
-            "request.json",
-            &format!(
-                r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d1\"", "context": {{}}}}"#
-            ),
+        let request = format!(
+            r#"{{"principal": "User::\"{principal}\"", "action": "Action::\"view\"", "resource": "Doc::\"d1\"", "context": {{}}}}"#
         );
-        let out = ward(&[
-            "eval",
-            "--policy",
-            out_dir.to_str().unwrap(),
-            "--entities",
-            out_dir.join("entities.json").to_str().unwrap(),
-            "--links",
-            ward_links.to_str().unwrap(),
-            "--request",
-            &req,
-        ]);
-        text(&out.stdout)
+        text(&eval(&dir, &out_dir, &["--links", ward_links.to_str().unwrap()], &request).stdout)
     };
     let alice = decide("alice");
     assert!(alice.contains("\"effect\":\"allow\"") && alice.contains("p.share[alice-f1]"), "{alice}");
@@ -340,18 +282,7 @@ fn templates_and_cedar_links_are_imported_and_decide() {
 
     // A link naming no template: nothing written, the link named.
     let bad = write(&dir, "bad.json", r#"[{"template_id": "nope", "new_id": "x", "values": {}}]"#);
-    let out = ward(&[
-        "import",
-        "cedar",
-        "--schema",
-        &schema,
-        "--policies",
-        &policies,
-        "--links",
-        &bad,
-        "-o",
-        dir.join("w2").to_str().unwrap(),
-    ]);
+    let out = import(&schema, &policies, &["--links", &bad], &dir.join("w2"));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("links[0]") && stderr.contains("nope"), "{stderr}");
