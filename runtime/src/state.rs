@@ -14,7 +14,10 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+
+use hashbrown::HashTable;
 
 /// One limit to check for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,28 +295,50 @@ const SHARDS: usize = 64;
 
 pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 
-/// In-process state: 64 shards, each a small map behind its own lock, so
-/// decisions on different keys rarely contend. A request's keys are locked
-/// in shard order (no deadlock), which makes a multi-limit check atomic.
+/// In-process state: 64 shards, so that decisions on different keys rarely
+/// meet.
+///
+/// A rate-limit check on one key — the common case — is lock-free on its
+/// key: it holds its shard's index for reading (shared with every other
+/// such check) and moves the key's TAT, an atomic, by compare-and-swap, as
+/// `governor` does. The index is locked for writing only to add a key, to
+/// evict, and by a check of several limits, which must be atomic across its
+/// keys: holding the write locks of its shards (in shard order, so no
+/// deadlock) keeps single-key checks off those keys until it has decided.
+/// Sums and distinct values rewrite a summary per check: they stay behind a
+/// plain lock.
 pub struct MemoryStore {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Shard>,
     flows: Vec<Mutex<FxMap<FlowSummary>>>,
 }
 
-/// One shard's limit state: a TAT per rate-limit key, a summary of what was
-/// spent per sum-limit key (with its window), the values seen per
-/// distinct-limit key (with its window).
 #[derive(Default)]
 struct Shard {
-    tats: FxMap<i64>,
+    tats: RwLock<HashTable<Tat>>,
+    other: Mutex<Other>,
+}
+
+/// One rate-limit key: its hash (computed once per check, for the shard and
+/// the table both), the key, its TAT.
+struct Tat {
+    hash: u64,
+    key: Box<str>,
+    tat: AtomicI64,
+}
+
+/// A summary of what was spent per sum-limit key (with its window), the
+/// values seen per distinct-limit key (with its window).
+#[derive(Default)]
+struct Other {
     sums: FxMap<(i64, FlowSummary)>,
     seen: FxMap<(i64, FxMap<i64>)>,
 }
 
-impl Shard {
+impl Other {
     fn check(&self, check: &LimitCheck, now: i64) -> LimitResult {
         match &check.measure {
-            Measure::Requests => gcra(self.tats.get(&check.key).copied(), now, check).0,
+            // Not reached: rate limits live in the TAT table.
+            Measure::Requests => gcra(None, now, check).0,
             Measure::Sum(amount) => match self.sums.get(&check.key) {
                 Some((_, summary)) => sum_step(summary, now, check, *amount),
                 None => sum_step(&FlowSummary::default(), now, check, *amount),
@@ -325,15 +350,7 @@ impl Shard {
     /// Consumes what `check` asked for (it passed).
     fn commit(&mut self, check: &LimitCheck, now: i64) {
         match &check.measure {
-            Measure::Requests => {
-                let (_, tat) = gcra(self.tats.get(&check.key).copied(), now, check);
-                match self.tats.get_mut(check.key.as_str()) {
-                    Some(t) => *t = tat,
-                    None => {
-                        self.tats.insert(check.key.clone(), tat);
-                    }
-                }
-            }
+            Measure::Requests => {}
             Measure::Sum(amount) => {
                 let entry =
                     self.sums.entry(check.key.clone()).or_insert_with(|| (check.window_ms, FlowSummary::default()));
@@ -352,18 +369,48 @@ impl Shard {
 impl Default for MemoryStore {
     fn default() -> MemoryStore {
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
         }
     }
 }
 
-fn shard_of(key: &str) -> usize {
+fn hash_key(key: &str) -> u64 {
     let mut h = crate::hash::FxHasher::default();
     key.hash(&mut h);
-    // The map re-hashes with the same function; take the high bits here so
-    // that shards and buckets do not correlate.
-    (h.finish() >> 58) as usize % SHARDS
+    h.finish()
+}
+
+/// The shard of a key's hash: bits the table does not use (it takes the
+/// low bits for the bucket and the top seven for its tags), so that shards
+/// and buckets do not correlate.
+fn shard_of_hash(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
+fn shard_of(key: &str) -> usize {
+    shard_of_hash(hash_key(key))
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError("a shard lock is poisoned".into())
+}
+
+/// Moves one key's TAT by compare-and-swap: a concurrent check on the same
+/// key makes this one retry on the TAT it left, so each admission consumes
+/// its own interval and none is lost.
+fn gcra_atomic(cell: &AtomicI64, now: i64, check: &LimitCheck, commit: bool) -> LimitResult {
+    let mut current = cell.load(Ordering::Acquire);
+    loop {
+        let (result, new_tat) = gcra(Some(current), now, check);
+        if !(commit && result.allowed) {
+            return result;
+        }
+        match cell.compare_exchange_weak(current, new_tat, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return result,
+            Err(actual) => current = actual,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -371,57 +418,111 @@ impl MemoryStore {
     /// hostile or one-off keys cannot grow the map without bound.
     pub fn evict(&self, now: i64) {
         for shard in &self.shards {
-            if let Ok(mut shard) = shard.lock() {
-                shard.tats.retain(|_, tat| *tat > now);
+            if let Ok(mut tats) = shard.tats.write() {
+                tats.retain(|t| t.tat.load(Ordering::Acquire) > now);
+            }
+            if let Ok(mut other) = shard.other.lock() {
                 // Sums and distinct values whose window holds nothing any more.
-                shard.sums.retain(|_, (window, summary)| {
+                other.sums.retain(|_, (window, summary)| {
                     let newest = summary.events.last().map(|e| e.0).into_iter();
                     let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(*window)));
                     newest.chain(buckets).max().is_some_and(|t| t.saturating_add(*window) >= now)
                 });
-                shard.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= now));
+                other.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= now));
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map_or(0, |m| m.tats.len() + m.sums.len() + m.seen.len())).sum()
+        self.shards
+            .iter()
+            .map(|s| {
+                let tats = s.tats.read().map_or(0, |t| t.len());
+                tats + s.other.lock().map_or(0, |o| o.sums.len() + o.seen.len())
+            })
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-impl MemoryStore {
-    /// One limit: one shard lock, no allocation unless the key is new.
-    fn check_one(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
-        let shard = self.shards.get(shard_of(&check.key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let mut shard = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
-        if let Measure::Requests = check.measure {
-            // The hot path: one lookup, the TAT updated in place.
-            return Ok(match shard.tats.get_mut(check.key.as_str()) {
-                Some(tat) => {
-                    let (result, new_tat) = gcra(Some(*tat), now, check);
-                    if commit && result.allowed {
-                        *tat = new_tat;
-                    }
-                    result
-                }
-                None => {
-                    let (result, new_tat) = gcra(None, now, check);
-                    if commit && result.allowed {
-                        shard.tats.insert(check.key.clone(), new_tat);
-                    }
-                    result
-                }
-            });
+    fn shard(&self, index: usize) -> Result<&Shard, StoreError> {
+        self.shards.get(index).ok_or_else(|| StoreError("no such shard".into()))
+    }
+
+    /// One rate limit: the shard's index read-locked, the TAT moved by
+    /// compare-and-swap; the write lock only for a key seen the first time.
+    fn check_rate(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
+        let hash = hash_key(&check.key);
+        let shard = self.shard(shard_of_hash(hash))?;
+        let is_key = |t: &Tat| t.hash == hash && *t.key == *check.key;
+        {
+            let tats = shard.tats.read().map_err(poisoned)?;
+            if let Some(t) = tats.find(hash, is_key) {
+                return Ok(gcra_atomic(&t.tat, now, check, commit));
+            }
         }
-        let result = shard.check(check, now);
+        let (result, new_tat) = gcra(None, now, check);
+        if !(commit && result.allowed) {
+            return Ok(result);
+        }
+        let mut tats = shard.tats.write().map_err(poisoned)?;
+        // Another check may have added the key between the two locks.
+        if let Some(t) = tats.find(hash, is_key) {
+            return Ok(gcra_atomic(&t.tat, now, check, commit));
+        }
+        let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
+        tats.insert_unique(hash, cell, |t| t.hash);
+        Ok(result)
+    }
+
+    /// One sum or distinct-value limit: its shard's lock.
+    fn check_other(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
+        let mut other = self.shard(shard_of(&check.key))?.other.lock().map_err(poisoned)?;
+        let result = other.check(check, now);
         if commit && result.allowed {
-            shard.commit(check, now);
+            other.commit(check, now);
         }
         Ok(result)
+    }
+}
+
+/// The shards a multi-limit check holds, locked for writing.
+struct Locked<'a> {
+    index: usize,
+    tats: RwLockWriteGuard<'a, HashTable<Tat>>,
+    other: MutexGuard<'a, Other>,
+}
+
+impl Locked<'_> {
+    fn check(&self, check: &LimitCheck, hash: u64, now: i64) -> LimitResult {
+        match check.measure {
+            Measure::Requests => {
+                let tat = self.tats.find(hash, |t| t.hash == hash && *t.key == *check.key);
+                gcra(tat.map(|t| t.tat.load(Ordering::Acquire)), now, check).0
+            }
+            _ => self.other.check(check, now),
+        }
+    }
+
+    fn commit(&mut self, check: &LimitCheck, hash: u64, now: i64) {
+        let Measure::Requests = check.measure else {
+            return self.other.commit(check, now);
+        };
+        // The write lock excludes every other check on this shard: a plain
+        // read and store is atomic here.
+        match self.tats.find(hash, |t| t.hash == hash && *t.key == *check.key) {
+            Some(t) => {
+                let (_, new_tat) = gcra(Some(t.tat.load(Ordering::Acquire)), now, check);
+                t.tat.store(new_tat, Ordering::Release);
+            }
+            None => {
+                let (_, new_tat) = gcra(None, now, check);
+                let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
+                self.tats.insert_unique(hash, cell, |t| t.hash);
+            }
+        }
     }
 }
 
@@ -435,35 +536,35 @@ impl StateStore for MemoryStore {
     ) -> Result<(), StoreError> {
         results.clear();
         if let [only] = checks {
-            results.push(self.check_one(only, now, commit)?);
+            results.push(match only.measure {
+                Measure::Requests => self.check_rate(only, now, commit)?,
+                _ => self.check_other(only, now, commit)?,
+            });
             return Ok(());
         }
-        let mut order: Vec<usize> = checks.iter().map(|c| shard_of(&c.key)).collect();
+        let hashes: Vec<u64> = checks.iter().map(|c| hash_key(&c.key)).collect();
+        let mut order: Vec<usize> = hashes.iter().map(|h| shard_of_hash(*h)).collect();
         order.sort_unstable();
         order.dedup();
-        let mut guards = Vec::with_capacity(order.len());
-        for s in &order {
-            let shard = self.shards.get(*s).ok_or_else(|| StoreError("no such shard".into()))?;
-            guards.push((*s, shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?));
+        let mut locked = Vec::with_capacity(order.len());
+        for index in order {
+            let shard = self.shard(index)?;
+            let tats = shard.tats.write().map_err(poisoned)?;
+            let other = shard.other.lock().map_err(poisoned)?;
+            locked.push(Locked { index, tats, other });
         }
-        for check in checks {
-            let s = shard_of(&check.key);
-            let shard = guards
-                .iter()
-                .find(|(i, _)| *i == s)
-                .map(|(_, g)| g)
-                .ok_or_else(|| StoreError("shard not locked".into()))?;
-            results.push(shard.check(check, now));
+        let missing = || StoreError("shard not locked".into());
+        for (check, hash) in checks.iter().zip(&hashes) {
+            let shard = locked.iter().find(|l| l.index == shard_of_hash(*hash)).ok_or_else(missing)?;
+            results.push(shard.check(check, *hash, now));
         }
         if commit && results.iter().all(|r| r.allowed) {
             // Two checks on one key (the same rule twice cannot happen; the
             // keys carry the rule id) are committed in order, each on the
             // state the previous one left.
-            for check in checks {
-                let s = shard_of(&check.key);
-                if let Some((_, g)) = guards.iter_mut().find(|(i, _)| *i == s) {
-                    g.commit(check, now);
-                }
+            for (check, hash) in checks.iter().zip(&hashes) {
+                let shard = locked.iter_mut().find(|l| l.index == shard_of_hash(*hash)).ok_or_else(missing)?;
+                shard.commit(check, *hash, now);
             }
         }
         Ok(())
@@ -471,14 +572,14 @@ impl StateStore for MemoryStore {
 
     fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let mut map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        let mut map = shard.lock().map_err(poisoned)?;
         map.entry(key.to_string()).or_default().record(window_ms, time, value);
         Ok(())
     }
 
     fn flow_read(&self, key: &str) -> Result<FlowSummary, StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let map = shard.lock().map_err(|_| StoreError("a shard lock is poisoned".into()))?;
+        let map = shard.lock().map_err(poisoned)?;
         Ok(map.get(key).cloned().unwrap_or_default())
     }
 }
@@ -679,6 +780,71 @@ mod tests {
                 .collect();
             let passed = threads.into_iter().map(|t| t.join().unwrap_or(false)).filter(|ok| *ok).count();
             assert_eq!(passed, 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn concurrent_checks_on_one_key_admit_exactly_the_burst() {
+        // The lock-free path: every admission moves the TAT by exactly one
+        // interval, whatever the interleaving, so threads hammering one key
+        // (new at first: they also race to add it) admit the burst, no more.
+        use std::sync::Arc;
+        for round in 0..20 {
+            let store = Arc::new(MemoryStore::default());
+            let key = format!("hot{round}");
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (store, key) = (Arc::clone(&store), key.clone());
+                    std::thread::spawn(move || {
+                        (0..100)
+                            .filter(|_| {
+                                store.checked(&[check(&key, 150, 60_000, 150)], 5, true).is_ok_and(|r| r[0].allowed)
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            let admitted: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+            assert_eq!(admitted, 150, "round {round}");
+        }
+    }
+
+    #[test]
+    fn single_and_multi_limit_checks_on_a_shared_key_never_over_admit() {
+        // Single-key checks (lock-free) and two-limit checks (write-locked)
+        // spend one shared key: together they admit its burst exactly, and a
+        // two-limit check refused by its other key consumes nothing.
+        use std::sync::Arc;
+        for round in 0..10 {
+            let store = Arc::new(MemoryStore::default());
+            let shared = format!("shared{round}");
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let (store, shared) = (Arc::clone(&store), shared.clone());
+                    std::thread::spawn(move || {
+                        let mut admitted = 0;
+                        for i in 0..100 {
+                            let checks = if t % 2 == 0 {
+                                vec![check(&shared, 120, 60_000, 120)]
+                            } else {
+                                // The other key admits every other request at most.
+                                vec![
+                                    check(&shared, 120, 60_000, 120),
+                                    check(&format!("side{t}-{}", i / 2), 1, 60_000, 1),
+                                ]
+                            };
+                            if store.checked(&checks, 5, true).is_ok_and(|r| r.iter().all(|x| x.allowed)) {
+                                admitted += 1;
+                            }
+                        }
+                        admitted
+                    })
+                })
+                .collect();
+            let admitted: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+            assert_eq!(admitted, 120, "round {round}");
+            let last = store.checked(&[check(&shared, 120, 60_000, 120)], 5, true).unwrap_or_default();
+            assert!(!last[0].allowed, "round {round}: the burst is spent");
         }
     }
 
