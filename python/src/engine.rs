@@ -530,7 +530,8 @@ impl Engine {
         let mut guard = inner.source.lock().map_err(|_| value_error("a previous reload panicked"))?;
         let mut next = guard.clone();
         update(&mut next)?;
-        let loaded = py.detach(|| load(&next, inner.backend, Some(&inner.engine.loaded()))).map_err(|f| f.into_py(py))?;
+        let loaded =
+            py.detach(|| load(&next, inner.backend, Some(&inner.engine.loaded()))).map_err(|f| f.into_py(py))?;
         inner.policy.store(Arc::new(loaded.program().source_hash.clone()));
         inner.engine.swap(loaded);
         *guard = next;

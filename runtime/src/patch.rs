@@ -114,7 +114,10 @@ impl Store {
         for (j, (ty, id)) in patch.remove.iter().enumerate() {
             let path = format!("remove[{j}]");
             if let Some(u) = find(&by_uid, ty, id) {
-                return Err(data::error(&path, format!("entity {ty}::{id:?} is both upserted (upsert[{u}]) and removed")));
+                return Err(data::error(
+                    &path,
+                    format!("entity {ty}::{id:?} is both upserted (upsert[{u}]) and removed"),
+                ));
             }
             if let Some(first) = removals.entry(ty.as_str()).or_default().insert(id.as_str(), j) {
                 return Err(data::error(&path, format!("entity {ty}::{id:?} is already removed by remove[{first}]")));
@@ -166,8 +169,7 @@ impl Store {
                 items.push(Arc::clone(new));
             }
         }
-        Store::from_items(Arc::clone(&self.program), items.into())
-            .map_err(|e| in_patch_terms(e, &from_patch, &upserts))
+        Store::from_items(Arc::clone(&self.program), items.into()).map_err(|e| in_patch_terms(e, &from_patch, &upserts))
     }
 }
 

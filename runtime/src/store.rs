@@ -536,7 +536,9 @@ impl Store {
     pub fn load_owned(program: Arc<Program>, json: Json) -> Result<Store, DataError> {
         match json {
             Json::Array(list) => Store::from_items(program, list.into_iter().map(Arc::new).collect()),
-            other => Err(data::error("entities", format!("expected an array of entities, found {}", data::kind(&other)))),
+            other => {
+                Err(data::error("entities", format!("expected an array of entities, found {}", data::kind(&other))))
+            }
         }
     }
 

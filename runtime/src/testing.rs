@@ -69,9 +69,9 @@ pub fn run_from(
     let mut coverage = Coverage { all: program.rules.iter().map(|r| r.id.clone()).collect(), ..Coverage::default() };
     // Compiled once: each test (and each entities step) pairs its own
     // entities with the same native code.
-    let base = Store::empty(Arc::clone(program)).ok().map(|s| Loaded::new(Arc::clone(program), s, backend == Backend::Jit));
-    let results =
-        tests.iter().map(|t| run_one(program, base.as_ref(), t, backend, start_ms, &mut coverage)).collect();
+    let base =
+        Store::empty(Arc::clone(program)).ok().map(|s| Loaded::new(Arc::clone(program), s, backend == Backend::Jit));
+    let results = tests.iter().map(|t| run_one(program, base.as_ref(), t, backend, start_ms, &mut coverage)).collect();
     (results, coverage)
 }
 

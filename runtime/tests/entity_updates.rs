@@ -219,8 +219,13 @@ fn patches_read_from_json_and_stores_of_another_program_are_refused() {
     let e = engine(&initial(), Backend::Jit);
     let code = code_of(&e);
     e.update_entities(&patch).unwrap();
-    let expected =
-        vec![org("acme", 1), user("alice", "dev", &[uid("Team", "dev")]), doc("d1", "acme"), doc("d2", "gold"), org("gold", 3)];
+    let expected = vec![
+        org("acme", 1),
+        user("alice", "dev", &[uid("Team", "dev")]),
+        doc("d1", "acme"),
+        doc("d2", "gold"),
+        org("gold", 3),
+    ];
     assert_fresh(&e, &expected, code);
 
     for bad in [json!([]), json!({"upsert": {}}), json!({"remove": [{"type": "User"}]}), json!({"delete": []})] {
@@ -228,7 +233,8 @@ fn patches_read_from_json_and_stores_of_another_program_are_refused() {
     }
 
     // A store loaded for another program is not paired with this one's code.
-    let other = common::program("schema s {\n  entity U\n  action a by [U] on [U]\n}\npolicy q {\n  permit action: a\n}\n");
+    let other =
+        common::program("schema s {\n  entity U\n  action a by [U] on [U]\n}\npolicy q {\n  permit action: a\n}\n");
     let store = Store::load(other, &json!([])).unwrap();
     let why = e.loaded().with_store(store).err().unwrap();
     assert!(why.contains("another policy set"), "{why}");

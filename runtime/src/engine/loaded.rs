@@ -7,13 +7,13 @@ use std::sync::Arc;
 use ward_ir::{self as ir, Program, RuleKind};
 
 use super::procedure::{default_deny, mask_of, push_obligations, rule_reason};
+use crate::data::DataError;
 use crate::decision::{Decision, Effect};
 use crate::hash::FxHashMap;
 use crate::interp::Prepared;
-use crate::data::DataError;
 use crate::jit::{Jit, check_layout};
-use crate::patch::EntityPatch;
 use crate::links::{Link, LinkIndex, Links};
+use crate::patch::EntityPatch;
 use crate::store::Store;
 use crate::verdict::Verdict;
 

@@ -111,16 +111,8 @@ impl Jit {
                     return Err("helper functions could not be declared".into());
                 };
                 let helpers = Helpers { contains, entity_in, entity_in_set };
-                let mut cg = Codegen {
-                    b: &mut b,
-                    prepared,
-                    rule,
-                    ptr,
-                    eval_ref,
-                    helpers,
-                    ctx_ptr: None,
-                    cache: HashMap::new(),
-                };
+                let mut cg =
+                    Codegen { b: &mut b, prepared, rule, ptr, eval_ref, helpers, ctx_ptr: None, cache: HashMap::new() };
                 cg.rule();
                 b.seal_all_blocks();
                 b.finalize(module.target_config());

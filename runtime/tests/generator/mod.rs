@@ -2316,7 +2316,8 @@ pub fn check_entity_updates(case: &Case) -> Result<usize, Failure> {
         }
     }
     // A patch keeps an updated entity in its place and appends new ones.
-    let after: Vec<Json> = items.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, e)| e.clone()).chain(readded).collect();
+    let after: Vec<Json> =
+        items.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, e)| e.clone()).chain(readded).collect();
     let engine = |entities: &[Json], backend: Backend| -> Result<Engine, Failure> {
         let store = Store::load(Arc::clone(&program), &Json::Array(entities.to_vec()))
             .map_err(|e| Failure::Entities(e.to_string()))?;
