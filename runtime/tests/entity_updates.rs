@@ -149,7 +149,11 @@ fn patches_decide_as_fresh_engines_and_keep_the_native_code() {
         // On d1 (of Org::"acme") same-org does not apply, but gold does: it does not read the resource.
         let d = common::decide(&e, common::req(("User", "bob"), "read", ("Doc", "d1"), json!({})));
         assert_eq!(d.effect, Effect::Allow, "{}", d.to_json());
-        assert!(d.reasons.iter().all(|r| r.rule.as_deref() == Some("p.gold")), "{}", d.to_json());
+        assert!(
+            !d.reasons.is_empty() && d.reasons.iter().all(|r| r.rule.as_deref() == Some("p.gold")),
+            "{}",
+            d.to_json()
+        );
 
         // Removing Team::"dev", a parent: alice (still naming it) is no longer in Org::"acme".
         e.update_entities(&EntityPatch::new().remove("Team", "dev")).unwrap();
