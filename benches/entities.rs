@@ -33,7 +33,7 @@ fn user(u: usize, variant: usize) -> Json {
         "uid": {"type": "User", "id": format!("u{u}")},
         "attrs": {"level": (u + variant) % 100, "region": (["eu", "us", "apac"][u % 3]),
                   "clearance": (["public", "internal", "confidential", "restricted"][(u + variant) % 4]), "teams": ["a", "b"]},
-        "parents": [{"type": "Team", "id": (if (u + variant) % 7 == 0 { "ops".to_string() } else { format!("t{}", (u + variant) % TEAMS) })}],
+        "parents": [{"type": "Team", "id": (if (u + variant).is_multiple_of(7) { "ops".to_string() } else { format!("t{}", (u + variant) % TEAMS) })}],
     })
 }
 
