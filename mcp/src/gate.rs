@@ -241,8 +241,10 @@ fn read_json(path: &Path, what: &str) -> Result<Json, ConfigError> {
 
 /// The policy set, from the policy's sources or from a bundle, with the
 /// templates' links.
-fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
-    let loaded = load_policy(config)?;
+/// The policy set `config` names; `previous`, on a reload, lends its
+/// compiled parts when the policy itself did not change.
+fn load(config: &GateConfig, previous: Option<&Loaded>) -> Result<Loaded, ConfigError> {
+    let loaded = load_policy(config, previous)?;
     let Some(path) = &config.links else { return Ok(loaded) };
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read links `{}`: {e}", path.display())))?;
@@ -251,7 +253,7 @@ fn load(config: &GateConfig) -> Result<Loaded, ConfigError> {
     loaded.with_links(std::sync::Arc::new(links)).map_err(|e| ConfigError(format!("links `{}`: {e}", path.display())))
 }
 
-fn load_policy(config: &GateConfig) -> Result<Loaded, ConfigError> {
+fn load_policy(config: &GateConfig, previous: Option<&Loaded>) -> Result<Loaded, ConfigError> {
     let entities = match &config.entities {
         Some(p) => read_json(p, "entities")?,
         None => Json::Array(Vec::new()),
@@ -271,14 +273,27 @@ fn load_policy(config: &GateConfig) -> Result<Loaded, ConfigError> {
             };
             let bundle = ward_runtime::bundle::Bundle::read_file(path, trusted.as_ref())
                 .map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))?;
-            bundle.loaded(&entities, true).map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))
+            match previous {
+                Some(previous) => bundle.reloaded(&entities, true, previous),
+                None => bundle.loaded(&entities, true),
+            }
+            .map_err(|e| ConfigError(format!("bundle `{}`: {e}", path.display())))
         }
-        (None, false) => ward_runtime::build::loaded_from_paths_with(
-            &config.policy,
-            &entities,
-            ward_runtime::Backend::Jit,
-            config.max_window_ms,
-        )
+        (None, false) => match previous {
+            Some(previous) => ward_runtime::build::reloaded_from_paths(
+                &config.policy,
+                &entities,
+                ward_runtime::Backend::Jit,
+                config.max_window_ms,
+                previous,
+            ),
+            None => ward_runtime::build::loaded_from_paths_with(
+                &config.policy,
+                &entities,
+                ward_runtime::Backend::Jit,
+                config.max_window_ms,
+            ),
+        }
         .map_err(|e| ConfigError(e.to_string())),
         _ => Err(ConfigError("give the policy as --policy PATH… or as --bundle FILE (one of them)".into())),
     }
@@ -371,7 +386,7 @@ impl Gate {
     /// Compiles the policy (or reads the bundle) and loads entities, keys and the audit log.
     pub fn new(config: &GateConfig) -> Result<Gate, ConfigError> {
         let watch = Watch::new(watched(config));
-        let loaded = load(config)?;
+        let loaded = load(config, None)?;
         let agent = match (config.from_tokens, config.agent.is_empty()) {
             (false, false) => {
                 let agent = parse_uid(&config.agent, "Agent").map_err(|e| ConfigError(format!("--agent: {e}")))?;
@@ -1251,7 +1266,7 @@ impl Reload for Gate {
 
     fn reload(&self) -> Result<String, String> {
         self.watch.reload(|| {
-            let loaded = load(&self.config).map_err(|e| e.0)?;
+            let loaded = load(&self.config, Some(&self.engine.loaded())).map_err(|e| e.0)?;
             if let Some(agent) = &self.agent {
                 check_agent(&loaded, &agent.principal).map_err(|e| e.0)?;
                 if let Some(link) = agent.chain.iter().find(|l| !is_known(&loaded, l)) {

@@ -177,10 +177,16 @@ fn program_of(source: &Source) -> Result<(Arc<Program>, Json), Failure> {
     }
 }
 
-fn load(source: &Source, backend: Backend) -> Result<Loaded, Failure> {
+/// The policy set `source` stands for; `previous`, on a swap or reload,
+/// lends its compiled parts when the program did not change (new entities
+/// cost no native compile).
+fn load(source: &Source, backend: Backend, previous: Option<&Loaded>) -> Result<Loaded, Failure> {
     let (program, entities) = program_of(source)?;
     let store = Store::load(Arc::clone(&program), &entities).map_err(Failure::Entities)?;
-    Ok(Loaded::new(program, store, backend == Backend::Jit))
+    Ok(match previous {
+        Some(previous) => Loaded::new_reusing(program, store, backend == Backend::Jit, previous),
+        None => Loaded::new(program, store, backend == Backend::Jit),
+    })
 }
 
 /// An audit log: JSON lines with a hash chain (`ward audit verify`).
@@ -395,7 +401,7 @@ impl Engine {
         let state = state_of(state_spec.as_deref())?;
         let keys = keys_of(py, get("keys").as_ref())?;
         let audit = audit_of(get("audit_log").as_ref())?;
-        let loaded = py.detach(|| load(&source, backend)).map_err(|f| f.into_py(py))?;
+        let loaded = py.detach(|| load(&source, backend, None)).map_err(|f| f.into_py(py))?;
         let policy = ArcSwap::from_pointee(loaded.program().source_hash.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let engine = RtEngine::new(loaded, Arc::clone(&clock), backend).with_state(Arc::clone(&state));
@@ -524,7 +530,8 @@ impl Engine {
         let mut guard = inner.source.lock().map_err(|_| value_error("a previous reload panicked"))?;
         let mut next = guard.clone();
         update(&mut next)?;
-        let loaded = py.detach(|| load(&next, inner.backend)).map_err(|f| f.into_py(py))?;
+        let loaded =
+            py.detach(|| load(&next, inner.backend, Some(&inner.engine.loaded()))).map_err(|f| f.into_py(py))?;
         inner.policy.store(Arc::new(loaded.program().source_hash.clone()));
         inner.engine.swap(loaded);
         *guard = next;

@@ -119,6 +119,31 @@ pub fn loaded_from_paths_with(
     backend: Backend,
     max_window_ms: Option<i64>,
 ) -> Result<Loaded, BuildError> {
+    let program = program_from_paths(paths, max_window_ms)?;
+    let store = Store::load(Arc::clone(&program), entities).map_err(BuildError::Entities)?;
+    Ok(Loaded::new(program, store, backend == Backend::Jit))
+}
+
+/// [`loaded_from_paths_with`] for a reload: when `previous` holds the same
+/// program (only the entities changed), its native code, buckets and
+/// detectors are reused ([`Loaded::new_reusing`]).
+pub fn reloaded_from_paths(
+    paths: &[impl AsRef<Path>],
+    entities: &serde_json::Value,
+    backend: Backend,
+    max_window_ms: Option<i64>,
+    previous: &Loaded,
+) -> Result<Loaded, BuildError> {
+    let program = program_from_paths(paths, max_window_ms)?;
+    let store = Store::load(Arc::clone(&program), entities).map_err(BuildError::Entities)?;
+    Ok(Loaded::new_reusing(program, store, backend == Backend::Jit, previous))
+}
+
+/// The program the `.ward` files at `paths` compile to.
+fn program_from_paths(
+    paths: &[impl AsRef<Path>],
+    max_window_ms: Option<i64>,
+) -> Result<Arc<ward_ir::Program>, BuildError> {
     let config = ProjectConfig::for_paths(paths).map_err(BuildError::Policy)?;
     let mut options = config.options(Options::default());
     if let Some(ms) = max_window_ms {
@@ -148,9 +173,7 @@ pub fn loaded_from_paths_with(
             diags.iter().filter(|d| d.severity == Severity::Error).map(|d| render_diagnostic(&sources, d)).collect();
         BuildError::Policy(shown.join("\n\n"))
     })?;
-    let program = Arc::new(compiled.program);
-    let store = Store::load(Arc::clone(&program), entities).map_err(BuildError::Entities)?;
-    Ok(Loaded::new(program, store, backend == Backend::Jit))
+    Ok(Arc::new(compiled.program))
 }
 
 impl Engine {

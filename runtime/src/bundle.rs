@@ -326,6 +326,20 @@ impl Bundle {
             Store::load(Arc::clone(&self.program), entities).map_err(|e| BundleError::Entities(e.to_string()))?;
         Ok(Loaded::new(Arc::clone(&self.program), store, want_jit))
     }
+
+    /// [`Bundle::loaded`] for a reload: when `previous` holds the same
+    /// program (only the entities changed), its native code, buckets and
+    /// detectors are reused ([`Loaded::new_reusing`]) and nothing is compiled.
+    pub fn reloaded(
+        &self,
+        entities: &serde_json::Value,
+        want_jit: bool,
+        previous: &Loaded,
+    ) -> Result<Loaded, BundleError> {
+        let store =
+            Store::load(Arc::clone(&self.program), entities).map_err(|e| BundleError::Entities(e.to_string()))?;
+        Ok(Loaded::new_reusing(Arc::clone(&self.program), store, want_jit, previous))
+    }
 }
 
 /// A new signing key from the operating system's random source.

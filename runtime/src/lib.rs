@@ -17,6 +17,7 @@ pub mod keys;
 pub mod links;
 pub mod mask;
 pub mod masking;
+pub mod patch;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 pub mod request;
@@ -28,6 +29,7 @@ pub mod verdict;
 
 pub use decision::{Decision, Effect};
 pub use engine::{ActionResult, Backend, Checked, Clock, Engine, FixedClock, Loaded, ResultRecord, SystemClock};
+pub use patch::EntityPatch;
 pub use request::{EntityUid, Request};
 pub use store::Store;
 pub use verdict::Verdict;

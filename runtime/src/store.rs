@@ -81,6 +81,13 @@ pub struct Store {
     /// Literal-membership bits, `bits_words` words per entity.
     pub(crate) bits: Vec<u64>,
     pub(crate) bits_words: usize,
+    /// How many zero words end `flat`: the largest attribute region of the
+    /// program's entity types (see `jit::JitCtx`, invariant 2).
+    pub(crate) padding: usize,
+    /// The entity list it was loaded from, as given (each item shared, not
+    /// copied, by the stores patched from this one): a patch edits the list
+    /// and loads it again ([`Store::patched`]).
+    pub(crate) items: Arc<[Arc<Json>]>,
 }
 
 /// An entity item's `parents` (absent or `null`: none); anything but an
@@ -139,8 +146,9 @@ impl Resolver<'_> {
 impl Resolver<'_> {
     /// Pass 1: every listed entity gets its index and its attributes (still
     /// JSON), refusing an entity listed twice.
-    fn list(&mut self, list: &[Json]) -> Result<(), DataError> {
+    fn list(&mut self, list: &[Arc<Json>]) -> Result<(), DataError> {
         for (n, item) in list.iter().enumerate() {
+            let item: &Json = item;
             let path = format!("entities[{n}]");
             // Before the attributes are copied: a value built in memory may nest deeper than any stack.
             data::check_depth(item, &path)?;
@@ -172,9 +180,10 @@ impl Resolver<'_> {
     }
 
     /// Each listed entity's parents, of types the schema allows it to be in.
-    fn parents(&mut self, list: &[Json]) -> Result<(), DataError> {
+    fn parents(&mut self, list: &[Arc<Json>]) -> Result<(), DataError> {
         let program = self.program;
         for (n, item) in list.iter().enumerate() {
+            let item: &Json = item;
             let path = format!("entities[{n}]");
             let Some(uid) = item.get("uid") else { continue };
             let (ty, id) = data::entity_ref(uid, &path)?;
@@ -467,8 +476,9 @@ fn constants(program: &Program, tables: &mut Tables) -> HashMap<ward_ir::Const, 
 
 /// The entities' attributes and literal bits laid out for native code.
 struct Flat {
-    /// Per entity, its presence words then its slots.
+    /// Per entity, its presence words then its slots; then `padding` zeros.
     flat: Vec<u64>,
+    padding: usize,
     /// Where each entity starts in `flat`.
     offsets: Vec<u32>,
     /// Every entity's literal bits, one row each.
@@ -490,9 +500,9 @@ fn flatten(program: &Program, entities: &[Entity], bits_words: usize) -> Result<
     }
     // Padding, so that native code reading any type's attribute words at
     // any entity's offset stays inside `flat` (see `jit::JitCtx`).
-    let region = program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0);
+    let region = crate::jit::attribute_region(program);
     flat.resize(flat.len() + region, 0);
-    Ok(Flat { flat, offsets, bits })
+    Ok(Flat { flat, offsets, bits, padding: region })
 }
 
 impl Entities for Resolver<'_> {
@@ -519,6 +529,22 @@ impl Store {
         let list = json.as_array().ok_or_else(|| {
             data::error("entities", format!("expected an array of entities, found {}", data::kind(json)))
         })?;
+        Store::from_items(program, list.iter().map(|item| Arc::new(item.clone())).collect())
+    }
+
+    /// Like [`Store::load`], taking the entity list by value (nothing is copied).
+    pub fn load_owned(program: Arc<Program>, json: Json) -> Result<Store, DataError> {
+        match json {
+            Json::Array(list) => Store::from_items(program, list.into_iter().map(Arc::new).collect()),
+            other => {
+                Err(data::error("entities", format!("expected an array of entities, found {}", data::kind(&other))))
+            }
+        }
+    }
+
+    /// Loads the entity list `items` (the items of Cedar's JSON entity format).
+    pub(crate) fn from_items(program: Arc<Program>, items: Arc<[Arc<Json>]>) -> Result<Store, DataError> {
+        let list = &*items;
         let mut tables = Tables::default();
         for s in &program.strings {
             tables.intern(s);
@@ -547,7 +573,7 @@ impl Store {
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
         let entities = entities(&program, pending, records, tags, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
-        let Flat { flat, offsets, bits } = flatten(&program, &entities, bits_words)?;
+        let Flat { flat, offsets, bits, padding } = flatten(&program, &entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {
@@ -574,6 +600,8 @@ impl Store {
             offsets,
             bits,
             bits_words,
+            padding,
+            items,
         })
     }
 

@@ -67,12 +67,17 @@ pub fn run_from(
     start_ms: i64,
 ) -> (Vec<TestResult>, Coverage) {
     let mut coverage = Coverage { all: program.rules.iter().map(|r| r.id.clone()).collect(), ..Coverage::default() };
-    let results = tests.iter().map(|t| run_one(program, t, backend, start_ms, &mut coverage)).collect();
+    // Compiled once: each test (and each entities step) pairs its own
+    // entities with the same native code.
+    let base =
+        Store::empty(Arc::clone(program)).ok().map(|s| Loaded::new(Arc::clone(program), s, backend == Backend::Jit));
+    let results = tests.iter().map(|t| run_one(program, base.as_ref(), t, backend, start_ms, &mut coverage)).collect();
     (results, coverage)
 }
 
 fn run_one(
     program: &Arc<Program>,
+    base: Option<&Loaded>,
     test: &TestCase,
     backend: Backend,
     start_ms: i64,
@@ -87,7 +92,11 @@ fn run_one(
     let load = |entities: &[Json], links: &[Json]| -> Result<Loaded, String> {
         let store =
             Store::load(Arc::clone(program), &Json::Array(entities.to_vec())).map_err(|e| format!("entities: {e}"))?;
-        let loaded = Loaded::new(Arc::clone(program), store, backend == Backend::Jit);
+        let want_jit = backend == Backend::Jit;
+        let loaded = match base {
+            Some(base) => Loaded::new_reusing(Arc::clone(program), store, want_jit, base),
+            None => Loaded::new(Arc::clone(program), store, want_jit),
+        };
         if links.is_empty() {
             return Ok(loaded);
         }

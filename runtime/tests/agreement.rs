@@ -433,3 +433,31 @@ policy sharing {
     assert_eq!(decision.effect.as_str(), "deny");
     assert!(engine.backend() == ward_runtime::Backend::Jit);
 }
+
+/// Entities swapped or patched into an engine (no native recompile) decide
+/// as an engine freshly built on the same entities, JIT and interpreter, on
+/// generated programs (`generator::check_entity_updates`).
+#[test]
+fn entity_updates_decide_as_fresh_engines_on_generated_programs() {
+    let programs = env_or("WARD_UPDATE_PROGRAMS", 60);
+    let requests = env_or("WARD_UPDATE_REQUESTS", 150) as usize;
+    let base = env_or("WARD_UPDATE_SEED", 0x5741_5244_1800);
+    let mut compared = 0;
+    let mut skipped = 0;
+    let mut failures = Vec::new();
+    for i in 0..programs {
+        let seed = base + i;
+        let case = generator::generate(seed, requests);
+        match generator::check_entity_updates(&case) {
+            Ok(n) => compared += n,
+            Err(Failure::Compile(_)) | Err(Failure::Entities(_)) => skipped += 1,
+            Err(Failure::NoJit(e)) | Err(Failure::Disagree(e)) => {
+                failures.push(format!("seed {seed}: {e}\n--- program ---\n{}", case.source))
+            }
+        }
+    }
+    println!("entity updates: {programs} programs, {compared} requests compared, {skipped} skipped");
+    assert!(failures.is_empty(), "{} of {programs} programs disagree:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(compared >= programs as usize * requests / 2, "too few requests compared: {compared}");
+    assert!(skipped * 10 <= programs as usize, "too many programs skipped: {skipped}");
+}

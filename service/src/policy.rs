@@ -72,8 +72,10 @@ impl Source {
         std::iter::once(self.bundle.clone()).chain(self.entities.clone()).chain(self.links.clone()).collect()
     }
 
-    /// Reads, verifies and prepares the policy set.
-    fn load(&self) -> Result<(ward_runtime::Loaded, Bundle), String> {
+    /// Reads, verifies and prepares the policy set; `previous`, on a
+    /// reload, lends its compiled parts when the bundle's program did not
+    /// change (new entities cost no native compile).
+    fn load(&self, previous: Option<&ward_runtime::Loaded>) -> Result<(ward_runtime::Loaded, Bundle), String> {
         let bundle = Bundle::read_file(&self.bundle, self.trusted_key.as_ref()).map_err(|e| match e {
             ward_runtime::bundle::BundleError::Io(e) => e,
             e => format!("`{}`: {e}", self.bundle.display()),
@@ -86,9 +88,12 @@ impl Source {
                 ward_runtime::store::parse_entities(&text).map_err(|e| format!("entities `{}`: {e}", path.display()))?
             }
         };
-        let loaded = bundle
-            .loaded(&entities, self.backend == Backend::Jit)
-            .map_err(|e| format!("`{}`: {e}", self.entities.as_ref().unwrap_or(&self.bundle).display()))?;
+        let want_jit = self.backend == Backend::Jit;
+        let loaded = match previous {
+            Some(previous) => bundle.reloaded(&entities, want_jit, previous),
+            None => bundle.loaded(&entities, want_jit),
+        }
+        .map_err(|e| format!("`{}`: {e}", self.entities.as_ref().unwrap_or(&self.bundle).display()))?;
         let loaded = match &self.links {
             None => loaded,
             Some(path) => {
@@ -120,7 +125,7 @@ impl Policy {
     /// Loads the policy for the first time: any problem is an error.
     pub fn open(source: Source) -> Result<Policy, String> {
         let watch = Watch::new(source.files());
-        let (loaded, bundle) = source.load()?;
+        let (loaded, bundle) = source.load(None)?;
         let engine = Engine::new(loaded, Arc::new(SystemClock), source.backend);
         Ok(Policy { engine, current: RwLock::new(Arc::new(version(&bundle, 1))), source, watch })
     }
@@ -143,7 +148,7 @@ impl Policy {
     /// policy stays. Blocking: compiles to native code.
     pub fn reload(&self) -> Result<Arc<Version>, String> {
         self.watch.reload(|| {
-            let (loaded, bundle) = self.source.load()?;
+            let (loaded, bundle) = self.source.load(Some(&self.engine.loaded()))?;
             let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
             let next = Arc::new(version(&bundle, current.generation + 1));
             self.engine.swap(loaded);

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use ward_ir::{self as ir, Program, RuleKind};
 
 use super::procedure::{default_deny, mask_of, push_obligations, rule_reason};
+use crate::data::DataError;
 use crate::decision::{Decision, Effect};
 use crate::hash::FxHashMap;
 use crate::interp::Prepared;
-use crate::jit::Jit;
+use crate::jit::{Jit, check_layout};
 use crate::links::{Link, LinkIndex, Links};
+use crate::patch::EntityPatch;
 use crate::store::Store;
 use crate::verdict::Verdict;
 
@@ -81,13 +83,10 @@ impl Loaded {
             }
         }
         let flow_names = flow_names(&program);
-        let agents = program
-            .agents
-            .iter()
-            .filter_map(|a| store.literals.get(a.entity as usize).map(|i| (*i, a.clone())))
-            .collect();
+        let agents = agents(&program, &store);
         let (jit, jit_error) = if want_jit {
-            match Jit::compile(&prepared, &store) {
+            // The code is the program's; the store is checked when paired with it.
+            match Jit::compile(&prepared).and_then(|j| check_layout(&program, &store).map(|()| j)) {
                 Ok(j) => (Some(Arc::new(j)), None),
                 Err(e) => (None, Some(e)),
             }
@@ -148,6 +147,88 @@ impl Loaded {
             scanner: self.scanner.clone(),
             flow_fingerprints: self.flow_fingerprints.clone(),
         })
+    }
+
+    /// The same policy set with another entity store of its program: the
+    /// program, its native code, buckets and detectors are kept, only what
+    /// depends on the entities is rebuilt (agents by entity, the links'
+    /// index). Nothing is compiled. Refused: a store of another program, or
+    /// one that does not fit the native code (never one [`Store::load`]
+    /// built for this program).
+    pub fn with_store(&self, store: Store) -> Result<Loaded, String> {
+        let links = Arc::clone(&self.links.links);
+        self.paired(store, |store| LinkIndex::new(links, store))
+    }
+
+    /// [`Loaded::with_store`] for a new entity list (Cedar's JSON entity
+    /// format): what `Engine::set_entities` swaps in.
+    pub fn with_entities(&self, entities: &serde_json::Value) -> Result<Loaded, DataError> {
+        let store = Store::load(Arc::clone(&self.prepared.program), entities)?;
+        self.with_store(store).map_err(|e| crate::data::error("entities", e))
+    }
+
+    /// [`Loaded::with_store`] for this store's entities changed by `patch`
+    /// ([`Store::patched`]): what `Engine::update_entities` swaps in.
+    pub fn with_patch(&self, patch: &EntityPatch) -> Result<Loaded, DataError> {
+        let store = self.store.patched(patch)?;
+        self.with_store(store).map_err(|e| crate::data::error("entities", e))
+    }
+
+    /// What `Loaded::new(program, store, want_jit)` gives, reusing what
+    /// `previous` compiled (native code, buckets, detectors) when its
+    /// program is the same and it was built for the same backend: a reload
+    /// whose policy did not change costs the entities' load alone. As with
+    /// `Loaded::new`, the result has no links.
+    pub fn new_reusing(program: Arc<Program>, store: Store, want_jit: bool, previous: &Loaded) -> Loaded {
+        let same_backend = want_jit == (previous.jit.is_some() || previous.jit_error.is_some());
+        let same_program = Arc::ptr_eq(&program, &previous.prepared.program) || *program == *previous.prepared.program;
+        // A store that does not fit is built into a new policy set, which says why.
+        if same_backend && same_program && previous.fits(&store).is_ok() {
+            return previous.paired_unchecked(store, |_| LinkIndex::default());
+        }
+        Loaded::new(program, store, want_jit)
+    }
+
+    /// This policy set's compiled parts with `store`, the links indexed by `links`.
+    fn paired(&self, store: Store, links: impl FnOnce(&Store) -> LinkIndex) -> Result<Loaded, String> {
+        self.fits(&store)?;
+        Ok(self.paired_unchecked(store, links))
+    }
+
+    /// Whether `store` can be paired with this policy set's compiled parts.
+    fn fits(&self, store: &Store) -> Result<(), String> {
+        let program = self.program();
+        if !Arc::ptr_eq(&store.program, &self.prepared.program) && *store.program != *program {
+            return Err("the entity store was loaded for another policy set".to_string());
+        }
+        // The buckets map the policy's own entities (its literals) to store
+        // indexes. `Store::load` numbers them first, in the program's order,
+        // so every store of a program numbers them alike and the buckets
+        // carry over; a store numbered otherwise is refused, not mis-paired.
+        if store.literals != self.store.literals {
+            return Err("the entity store numbers the policy's entities differently".to_string());
+        }
+        if self.jit.is_some() {
+            check_layout(program, store)?;
+        }
+        Ok(())
+    }
+
+    fn paired_unchecked(&self, store: Store, links: impl FnOnce(&Store) -> LinkIndex) -> Loaded {
+        Loaded {
+            prepared: Arc::clone(&self.prepared),
+            agents: agents(self.program(), &store),
+            links: Arc::new(links(&store)),
+            store: Arc::new(store),
+            buckets: Arc::clone(&self.buckets),
+            recorded: self.recorded.clone(),
+            results: self.results.clone(),
+            flow_names: self.flow_names.clone(),
+            jit: self.jit.clone(),
+            jit_error: self.jit_error.clone(),
+            scanner: self.scanner.clone(),
+            flow_fingerprints: self.flow_fingerprints.clone(),
+        }
     }
 
     /// Rule `index`: a rule of the program, or (from `program.rules.len()`
@@ -223,6 +304,11 @@ impl Loaded {
     pub fn records_results(&self, action: &str) -> bool {
         self.store.action_index(action).and_then(|a| self.results.get(a as usize).copied()).unwrap_or(false)
     }
+}
+
+/// The policy's agents by store entity.
+fn agents(program: &Program, store: &Store) -> FxHashMap<u32, ir::Agent> {
+    program.agents.iter().filter_map(|a| store.literals.get(a.entity as usize).map(|i| (*i, a.clone()))).collect()
 }
 
 /// Each flow's name: the id of the first rule whose conditions read it,

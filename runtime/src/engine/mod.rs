@@ -92,6 +92,9 @@ pub struct Engine {
     state: Arc<dyn StateStore>,
     /// Off only in tests that compare the fast path with the full procedure.
     fast_path: bool,
+    /// Held by changes derived from the current policy set (entities,
+    /// links), so that two of them do not race to build from the same one.
+    writers: std::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -102,6 +105,7 @@ impl Engine {
             backend,
             state: Arc::new(MemoryStore::default()),
             fast_path: true,
+            writers: std::sync::Mutex::new(()),
         }
     }
 
@@ -129,9 +133,38 @@ impl Engine {
     /// native code are kept, only the links' index is rebuilt. Decisions
     /// under way finish with the old links.
     pub fn set_links(&self, links: Arc<crate::links::Links>) -> Result<(), String> {
-        let next = self.loaded.load().with_links(links)?;
-        self.loaded.store(Arc::new(next));
-        Ok(())
+        self.derive(|current| current.with_links(Arc::clone(&links)))
+    }
+
+    /// Replaces the entities (Cedar's JSON entity format), keeping the
+    /// policy set, its native code and its links: no compile, the cost of
+    /// loading the entities. Decisions under way finish on the old ones; on
+    /// an error nothing changes.
+    pub fn set_entities(&self, entities: &serde_json::Value) -> Result<(), crate::data::DataError> {
+        self.derive(|current| current.with_entities(entities))
+    }
+
+    /// Adds, replaces and removes entities ([`crate::EntityPatch`]), keeping
+    /// the policy set, its native code and its links; decisions afterwards
+    /// are those of an engine freshly loaded with the patched entity list.
+    /// On an error (naming the entity) nothing changes.
+    pub fn update_entities(&self, patch: &crate::EntityPatch) -> Result<(), crate::data::DataError> {
+        self.derive(|current| current.with_patch(patch))
+    }
+
+    /// Swaps in what `next` builds from the current policy set. A swap that
+    /// lands while it builds is not undone: `next` is applied again to
+    /// what that swap brought.
+    fn derive<E>(&self, next: impl Fn(&Loaded) -> Result<Loaded, E>) -> Result<(), E> {
+        let _writer = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let current = self.loaded.load_full();
+            let built = Arc::new(next(&current)?);
+            let previous = self.loaded.compare_and_swap(&current, built);
+            if Arc::ptr_eq(&*previous, &current) {
+                return Ok(());
+            }
+        }
     }
 
     pub fn loaded(&self) -> Arc<Loaded> {

@@ -19,10 +19,14 @@ use crate::interp::Eval;
 /// # What native code reads, and why it stays in bounds
 ///
 /// Generated code dereferences the pointers below without bounds checks of
-/// its own, except the one on entity indexes. Memory safety rests on these
-/// invariants, established when the JIT is compiled ([`super::Jit::compile`]
-/// checks the store's layout with [`super::check_layout`]) and when a call
-/// is prepared ([`super::Jit::calls`]), and asserted in debug builds:
+/// its own, except the one on entity indexes. The code is compiled from the
+/// program alone ([`super::Jit::compile`] validates it), and the same code
+/// runs against any entity store of that program: a store is paired with it
+/// per call. Memory safety rests on these invariants, checked when a store
+/// is paired with a JIT ([`super::check_layout`], by `Loaded::new` and
+/// `Loaded::with_store`), checked again in O(1) for every call
+/// ([`super::Jit::calls`]: a store or frame that does not fit runs in the
+/// interpreter), and asserted in full in debug builds:
 ///
 /// 1. **Entities.** Before any read of `offsets` or `bits` for an entity
 ///    index `e`, native code checks `e < entity_count` (one unsigned
@@ -46,6 +50,11 @@ use crate::interp::Eval;
 ///    has exactly that many slots (and its presence words): otherwise every
 ///    rule of the call runs in the interpreter. No pointer is ever null
 ///    when native code runs.
+/// 5. **Literal entities.** Codegen reads `literals[k]` (the store index of
+///    the program's entity literal `k`) only for `k` below the number of
+///    entity literals of the program it compiled, which is the length of
+///    the store's table. The entity store is never embedded in the code, so
+///    swapping or patching entities needs no new compile.
 #[repr(C)]
 pub struct JitCtx {
     pub principal: u64,
@@ -70,6 +79,8 @@ pub struct JitCtx {
     /// How many entities the store has: native code reads an entity's data
     /// only for indexes below it (invariant 1).
     pub entity_count: u64,
+    /// Entity literal `k` of the program → its store index (invariant 5).
+    pub literals: *const u32,
 }
 
 impl JitCtx {
@@ -86,6 +97,7 @@ impl JitCtx {
     pub const BITS: i32 = 72;
     pub const BITS_WORDS: i32 = 80;
     pub const ENTITY_COUNT: i32 = 104;
+    pub const LITERALS: i32 = 112;
 }
 
 // The offsets above are the fields' offsets.
@@ -93,6 +105,11 @@ const _: () = {
     assert!(std::mem::offset_of!(JitCtx, context_slot_table) == JitCtx::CONTEXT_SLOT_TABLE as usize);
     assert!(std::mem::offset_of!(JitCtx, bits_words) == JitCtx::BITS_WORDS as usize);
     assert!(std::mem::offset_of!(JitCtx, entity_count) == JitCtx::ENTITY_COUNT as usize);
+    assert!(std::mem::offset_of!(JitCtx, literals) == JitCtx::LITERALS as usize);
+    assert!(std::mem::offset_of!(JitCtx, principal) == JitCtx::PRINCIPAL as usize);
+    assert!(std::mem::offset_of!(JitCtx, resource) == JitCtx::RESOURCE as usize);
+    assert!(std::mem::offset_of!(JitCtx, action) == JitCtx::ACTION as usize);
+    assert!(std::mem::offset_of!(JitCtx, now) == JitCtx::NOW as usize);
     assert!(std::mem::offset_of!(JitCtx, flat) == JitCtx::FLAT as usize);
     assert!(std::mem::offset_of!(JitCtx, offsets) == JitCtx::OFFSETS as usize);
     assert!(std::mem::offset_of!(JitCtx, bits) == JitCtx::BITS as usize);
@@ -120,8 +137,9 @@ impl RuleFn {
     }
 
     /// Runs the rule. Sound only for a `ctx` that holds the invariants of
-    /// [`JitCtx`] for the store and program the rule was compiled against,
-    /// which [`super::Jit::calls`] establishes (the only caller).
+    /// [`JitCtx`] for the program the rule was compiled from and the store
+    /// paired with it, which [`super::Jit::calls`] establishes (the only
+    /// caller).
     #[inline]
     pub fn call(&self, ctx: &JitCtx) -> u64 {
         (self.0)(ctx)

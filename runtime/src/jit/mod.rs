@@ -51,23 +51,32 @@ pub(crate) fn new_module() -> Result<JITModule, String> {
     Ok(JITModule::new(builder))
 }
 
-/// A program's rules as native code, bound to one entity store.
+/// A program's rules as native code. The code depends on the program
+/// alone: entity stores are paired with it per call ([`Jit::calls`]), so new
+/// or patched entities reuse it without compiling.
 pub struct Jit {
     functions: Vec<Option<RuleFn>>,
     /// Per action: context field name id → slot (`u32::MAX` when absent).
     context_tables: Vec<Vec<u32>>,
+    /// What the code assumes of a store, checked in O(1) per call: the
+    /// program's entity literal count (invariants 3 and 5) and the largest
+    /// attribute region of its entity types (invariant 2).
+    literal_count: usize,
+    region: usize,
+    /// Per action, its context field count (invariant 4).
+    context_fields: Vec<usize>,
     /// Keeps the code mapped; dropped last.
     _code: CodeMemory,
 }
 
 impl Jit {
-    /// Compiles every rule of `prepared` against `store`'s layout.
-    pub fn compile(prepared: &Prepared, store: &Store) -> Result<Jit, String> {
-        // Native code trusts the program's indexes and the store's layout
-        // (the invariants of `JitCtx`): a program or store that breaks them
-        // gets no native code.
+    /// Compiles every rule of `prepared`. Nothing of an entity store is
+    /// compiled in; a store is checked when it is paired with the code
+    /// ([`check_layout`]) and on every call ([`Jit::calls`]).
+    pub fn compile(prepared: &Prepared) -> Result<Jit, String> {
+        // Native code trusts the program's indexes (the invariants of
+        // `JitCtx`): a program that breaks them gets no native code.
         ward_ir::validate(&prepared.program).map_err(|e| format!("the program is not valid IR: {e}"))?;
-        check_layout(&prepared.program, store)?;
         let mut module = new_module()?;
         let ptr = module.target_config().pointer_type();
         let mut eval_sig = module.make_signature();
@@ -102,17 +111,8 @@ impl Jit {
                     return Err("helper functions could not be declared".into());
                 };
                 let helpers = Helpers { contains, entity_in, entity_in_set };
-                let mut cg = Codegen {
-                    b: &mut b,
-                    prepared,
-                    store,
-                    rule,
-                    ptr,
-                    eval_ref,
-                    helpers,
-                    ctx_ptr: None,
-                    cache: HashMap::new(),
-                };
+                let mut cg =
+                    Codegen { b: &mut b, prepared, rule, ptr, eval_ref, helpers, ctx_ptr: None, cache: HashMap::new() };
                 cg.rule();
                 b.seal_all_blocks();
                 b.finalize(module.target_config());
@@ -140,7 +140,26 @@ impl Jit {
                 table
             })
             .collect();
-        Ok(Jit { functions, context_tables, _code: CodeMemory(module) })
+        let program = &prepared.program;
+        Ok(Jit {
+            functions,
+            context_tables,
+            literal_count: program.entity_literals.len(),
+            region: attribute_region(program),
+            context_fields: program.actions.iter().map(|a| a.context.len()).collect(),
+            _code: CodeMemory(module),
+        })
+    }
+
+    /// Whether `store` has what this code reads (the invariants of
+    /// [`JitCtx`] that depend on the store), in O(1): the rest of the layout
+    /// holds for every store by construction ([`Store::load`]) and is checked
+    /// in full when a store is paired with the code ([`check_layout`]).
+    fn fits(&self, store: &Store) -> bool {
+        store.literals.len() == self.literal_count
+            && store.bits_words.saturating_mul(64) >= self.literal_count
+            && store.padding >= self.region
+            && store.entities.len() < LOCAL_ENTITY as usize
     }
 
     /// Runs rule `index` natively for `eval`'s frame and link. `None` if the
@@ -154,7 +173,7 @@ impl Jit {
     pub fn calls<'j, 'e>(&'j self, eval: &'e Eval<'e>) -> Calls<'j, 'e> {
         let frame = eval.frame;
         let store = eval.store;
-        let fields = eval.prepared.program.actions.get(frame.action as usize).map(|a| a.context.len());
+        let fields = self.context_fields.get(frame.action as usize).copied();
         let table = self.context_tables.get(frame.action as usize);
         // Invariant 4: native code reads the context only through a table
         // for this action and a record with exactly the action's fields.
@@ -162,7 +181,8 @@ impl Jit {
             .view
             .record(frame.context)
             .filter(|r| fields.is_some_and(|n| r.slots.len() == n && r.present.len() == n.div_ceil(64)));
-        let native = context.is_some() && table.is_some();
+        // Invariants 1, 2, 3 and 5: the store paired with the code for this call.
+        let native = context.is_some() && table.is_some() && self.fits(store);
         let (context_slots, context_present) = match context {
             Some(r) => (r.slots.as_ptr(), r.present.as_ptr()),
             None => (std::ptr::null(), std::ptr::null()),
@@ -183,6 +203,7 @@ impl Jit {
             eval: (eval as *const Eval<'_>).cast(),
             rule: 0,
             entity_count: store.entities.len() as u64,
+            literals: store.literals.as_ptr(),
         };
         Calls { jit: self, ctx, eval, native }
     }
@@ -256,7 +277,6 @@ struct Helpers {
 struct Codegen<'a, 'b, 'f> {
     b: &'b mut FunctionBuilder<'f>,
     prepared: &'a Prepared,
-    store: &'a Store,
     rule: &'a Rule,
     ptr: Type,
     eval_ref: FuncRef,
@@ -340,10 +360,17 @@ impl Codegen<'_, '_, '_> {
                 Const::Str(s) => self.b.ins().iconst(types::I64, i64::from(s)),
                 Const::Enum(_, v) => self.b.ins().iconst(types::I64, i64::from(v)),
                 Const::Action(a) => self.b.ins().iconst(types::I64, i64::from(a)),
-                Const::Entity(k) => {
-                    let index = self.store.literals.get(k as usize).copied().unwrap_or(u32::MAX);
-                    self.b.ins().iconst(types::I64, i64::from(index))
+                // Invariant 5: the store's index of the literal, read at run
+                // time (the store is not compiled in); the interpreter's
+                // value for a literal the program does not have.
+                Const::Entity(k) if (k as usize) < self.prepared.program.entity_literals.len() => {
+                    let Ok(offset) = i32::try_from(u64::from(k) * 4) else { return self.fallback(id, error) };
+                    let ctx = self.ctx();
+                    let literals = self.load(self.ptr, ctx, abi::JitCtx::LITERALS);
+                    let index = self.load(types::I32, literals, offset);
+                    self.b.ins().uextend(types::I64, index)
                 }
+                Const::Entity(_) => self.b.ins().iconst(types::I64, i64::from(u32::MAX)),
                 Const::Ip(_) | Const::Cidr(_) => return self.fallback(id, error),
             },
             ExprKind::Var(Var::Principal) => self.field(abi::JitCtx::PRINCIPAL),
@@ -435,11 +462,10 @@ impl Codegen<'_, '_, '_> {
     /// for an ancestor or set of them computed at run time; anything else in
     /// the interpreter.
     fn in_test(&mut self, id: u32, lhs: u32, rhs: u32, error: Block) -> Value {
-        // Invariant 3: only a literal the store has a bit for.
+        // Invariant 3: only a literal of the program (every store of it has its bit).
+        let literal_count = self.prepared.program.entity_literals.len();
         let literal = match self.node(rhs).map(|r| (&r.kind, &r.ty)) {
-            Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) if (*k as usize) < self.store.literals.len() => {
-                Some(*k)
-            }
+            Some((ExprKind::Const(Const::Entity(k)), Ty::Entity(_))) if (*k as usize) < literal_count => Some(*k),
             _ => None,
         };
         let entity_lhs = self.node(lhs).is_some_and(|l| matches!(l.ty, Ty::Entity(_)));
@@ -672,7 +698,7 @@ fn int_cc(op: CmpOp) -> IntCC {
 /// that any type's attribute words at any entity's offset are inside it.
 pub(crate) fn check_layout(program: &ward_ir::Program, store: &Store) -> Result<(), String> {
     let n = store.entities.len();
-    let region = program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0);
+    let region = attribute_region(program);
     let last = store.offsets.iter().map(|o| *o as usize).max().unwrap_or(0);
     let problem = if store.offsets.len() != n {
         "one attribute offset per entity"
@@ -686,10 +712,18 @@ pub(crate) fn check_layout(program: &ward_ir::Program, store: &Store) -> Result<
         "attribute words padded past the last entity"
     } else if n >= LOCAL_ENTITY as usize {
         "fewer entities than the first request-local index"
+    } else if store.padding < region {
+        "attribute padding for every type of the program"
     } else {
         return Ok(());
     };
     Err(format!("the entity store's layout does not have {problem}"))
+}
+
+/// The most words one entity's attributes can take (presence words then
+/// slots) over the program's entity types: `flat` is padded by as much.
+pub(crate) fn attribute_region(program: &ward_ir::Program) -> usize {
+    program.entity_types.iter().map(|t| t.attrs.len().div_ceil(64) + t.attrs.len()).max().unwrap_or(0)
 }
 
 /// Types compared by their value word alone.

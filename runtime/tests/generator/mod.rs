@@ -2287,6 +2287,88 @@ pub fn check_linked(case: &Case, links: &serde_json::Value) -> Result<Tally, Fai
     Ok(tally)
 }
 
+/// Entity updates without recompiling: engines built on other entities
+/// (a third of the case's entities missing, another third with their
+/// parents cut, so literals, ancestors and attributes all differ), then
+/// brought to the case's entities by `Engine::update_entities` (JIT) and by
+/// `Engine::set_entities` (interpreter and JIT), decide every request as
+/// engines freshly built on the resulting entity list. Returns how many
+/// requests were compared.
+pub fn check_entity_updates(case: &Case) -> Result<usize, Failure> {
+    let program = compile(&case.source).map_err(Failure::Compile)?;
+    let items = case.entities.as_array().cloned().unwrap_or_default();
+    let mut before = Vec::new();
+    let mut patch = ward_runtime::EntityPatch::new();
+    let mut readded = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match i % 3 {
+            0 => {
+                patch = patch.upsert(item.clone());
+                readded.push(item.clone());
+            }
+            1 => {
+                let mut cut = item.clone();
+                cut["parents"] = json!([]);
+                before.push(cut);
+                patch = patch.upsert(item.clone());
+            }
+            _ => before.push(item.clone()),
+        }
+    }
+    // A patch keeps an updated entity in its place and appends new ones.
+    let after: Vec<Json> =
+        items.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, e)| e.clone()).chain(readded).collect();
+    let engine = |entities: &[Json], backend: Backend| -> Result<Engine, Failure> {
+        let store = Store::load(Arc::clone(&program), &Json::Array(entities.to_vec()))
+            .map_err(|e| Failure::Entities(e.to_string()))?;
+        let loaded = Loaded::new(Arc::clone(&program), store, backend == Backend::Jit);
+        if backend == Backend::Jit && loaded.jit.is_none() {
+            return Err(Failure::NoJit(loaded.jit_error.clone().unwrap_or_default()));
+        }
+        Ok(Engine::new(loaded, Arc::new(FixedClock::new(NOON)), backend))
+    };
+    let fresh_jit = engine(&after, Backend::Jit)?;
+    let fresh_interp = engine(&after, Backend::Interpreter)?;
+    let patched = engine(&before, Backend::Jit)?;
+    let code = Arc::as_ptr(patched.loaded().jit.as_ref().ok_or_else(|| Failure::NoJit("no JIT".into()))?);
+    patched.update_entities(&patch).map_err(|e| Failure::Disagree(format!("the patch was refused: {e}")))?;
+    let swapped_interp = engine(&before, Backend::Interpreter)?;
+    swapped_interp.set_entities(&Json::Array(after.clone())).map_err(|e| Failure::Disagree(format!("refused: {e}")))?;
+    let swapped_jit = engine(&[], Backend::Jit)?;
+    swapped_jit.set_entities(&Json::Array(after.clone())).map_err(|e| Failure::Disagree(format!("refused: {e}")))?;
+    let same_code = patched.loaded().jit.as_ref().is_some_and(|j| Arc::as_ptr(j) == code);
+    if !same_code || patched.backend() != Backend::Jit || swapped_jit.backend() != Backend::Jit {
+        return Err(Failure::Disagree("the update did not keep the native code".into()));
+    }
+    let mut compared = 0;
+    for (i, (now, json)) in case.requests.iter().enumerate() {
+        let Ok(request) = Request::from_json(json) else { continue };
+        compared += 1;
+        let expected = fresh_jit.decide_at(&request, *now);
+        let reference = fresh_interp.decide_at(&request, *now);
+        let got = [
+            ("patched (jit)", patched.decide_at(&request, *now)),
+            ("swapped (interpreter)", swapped_interp.decide_at(&request, *now)),
+            ("swapped (jit)", swapped_jit.decide_at(&request, *now)),
+        ];
+        if expected != reference {
+            return Err(Failure::Disagree(format!(
+                "request #{i}: {json}\nfresh jit: {}\nfresh interpreter: {}",
+                expected.to_json(),
+                reference.to_json()
+            )));
+        }
+        if let Some((what, d)) = got.iter().find(|(_, d)| *d != expected) {
+            return Err(Failure::Disagree(format!(
+                "request #{i} at {now}: {json}\nfresh:   {}\n{what}: {}",
+                expected.to_json(),
+                d.to_json()
+            )));
+        }
+    }
+    Ok(compared)
+}
+
 /// Properties every decision has, whatever the policy (docs/language.md §12).
 fn invariants(d: &Decision) -> Result<(), String> {
     let refused = d.reasons.iter().any(|r| r.clause.starts_with("the request was refused"));
