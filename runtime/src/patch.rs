@@ -71,7 +71,13 @@ impl EntityPatch {
             }
         };
         let mut patch = EntityPatch::new();
-        patch.upsert = list("upsert")?.iter().map(|e| Arc::new(e.clone())).collect();
+        let upsert = list("upsert")?;
+        // Before anything is copied: cloning a value nested deeper than the
+        // limit (built in memory) would recurse past the stack.
+        for (j, item) in upsert.iter().enumerate() {
+            data::check_depth(item, &format!("upsert[{j}]"))?;
+        }
+        patch.upsert = upsert.iter().map(|e| Arc::new(e.clone())).collect();
         for (j, uid) in list("remove")?.iter().enumerate() {
             let (ty, id) = data::entity_ref(uid, &format!("remove[{j}]"))?;
             patch.remove.push((ty.into_owned(), id.into_owned()));

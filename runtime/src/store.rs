@@ -529,17 +529,13 @@ impl Store {
         let list = json.as_array().ok_or_else(|| {
             data::error("entities", format!("expected an array of entities, found {}", data::kind(json)))
         })?;
-        Store::from_items(program, list.iter().map(|item| Arc::new(item.clone())).collect())
-    }
-
-    /// Like [`Store::load`], taking the entity list by value (nothing is copied).
-    pub fn load_owned(program: Arc<Program>, json: Json) -> Result<Store, DataError> {
-        match json {
-            Json::Array(list) => Store::from_items(program, list.into_iter().map(Arc::new).collect()),
-            other => {
-                Err(data::error("entities", format!("expected an array of entities, found {}", data::kind(&other))))
-            }
+        // The list is copied (a patch edits the copy later): a value built in
+        // memory may nest deeper than any stack, and cloning or dropping it
+        // recurses, so the depth is checked before anything is copied.
+        for (n, item) in list.iter().enumerate() {
+            data::check_depth(item, &format!("entities[{n}]"))?;
         }
+        Store::from_items(program, list.iter().map(|item| Arc::new(item.clone())).collect())
     }
 
     /// Loads the entity list `items` (the items of Cedar's JSON entity format).

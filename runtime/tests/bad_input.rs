@@ -495,6 +495,15 @@ fn deeply_nested_values_in_memory_are_refused_without_recursion() {
     let data = Json::Array(vec![entity]);
     let e = Store::load(program(), &data).expect_err("refused");
     assert_eq!(e.path, "entities[0].attrs");
+    // The same entity in a patch: refused before it is copied.
+    // (Built by hand: `json!` would serialise the value, recursively.)
+    let mut fields = serde_json::Map::new();
+    fields.insert("upsert".into(), data);
+    let patch = Json::Object(fields);
+    let e = ward_runtime::EntityPatch::from_json(&patch).expect_err("refused");
+    assert_eq!(e.path, "upsert[0].attrs");
+    let Json::Object(mut fields) = patch else { unreachable!() };
+    let data = fields.remove("upsert").expect("the list");
     dismantle(data);
     // Just under the limit, the value is read and refused for its type, by path.
     let mut context = serde_json::Map::new();
