@@ -133,20 +133,8 @@ impl Loaded {
                 return Err(format!("link `{}` names no template of this policy set", link.id));
             }
         }
-        Ok(Loaded {
-            prepared: Arc::clone(&self.prepared),
-            store: Arc::clone(&self.store),
-            buckets: Arc::clone(&self.buckets),
-            links: Arc::new(LinkIndex::new(links, &self.store)),
-            agents: self.agents.clone(),
-            recorded: self.recorded.clone(),
-            results: self.results.clone(),
-            flow_names: self.flow_names.clone(),
-            jit: self.jit.clone(),
-            jit_error: self.jit_error.clone(),
-            scanner: self.scanner.clone(),
-            flow_fingerprints: self.flow_fingerprints.clone(),
-        })
+        let links = LinkIndex::new(links, &self.store);
+        Ok(self.with_parts(Arc::clone(&self.store), self.agents.clone(), links))
     }
 
     /// The same policy set with another entity store of its program: the
@@ -215,11 +203,18 @@ impl Loaded {
     }
 
     fn paired_unchecked(&self, store: Store, links: impl FnOnce(&Store) -> LinkIndex) -> Loaded {
+        let (agents, links) = (agents(self.program(), &store), links(&store));
+        self.with_parts(Arc::new(store), agents, links)
+    }
+
+    /// This policy set's program and compiled parts with the given
+    /// entity-dependent parts.
+    fn with_parts(&self, store: Arc<Store>, agents: FxHashMap<u32, ir::Agent>, links: LinkIndex) -> Loaded {
         Loaded {
             prepared: Arc::clone(&self.prepared),
-            agents: agents(self.program(), &store),
-            links: Arc::new(links(&store)),
-            store: Arc::new(store),
+            agents,
+            links: Arc::new(links),
+            store,
             buckets: Arc::clone(&self.buckets),
             recorded: self.recorded.clone(),
             results: self.results.clone(),
