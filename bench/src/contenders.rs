@@ -284,7 +284,8 @@ pub fn compile_phases(files: &[(&str, &str)]) -> Result<Vec<(&'static str, f64)>
     phases.push(("lower", ms(t)));
     let program = Arc::new(compiled.program);
     let t = std::time::Instant::now();
-    let store = Store::load(Arc::clone(&program), &Json::Array(Vec::new())).map_err(|e| format!("ward entities: {e}"))?;
+    let store =
+        Store::load(Arc::clone(&program), &Json::Array(Vec::new())).map_err(|e| format!("ward entities: {e}"))?;
     phases.push(("store (no entities)", ms(t)));
     let t = std::time::Instant::now();
     let store_again = Store::load(Arc::clone(&program), &Json::Array(Vec::new())).map_err(|e| e.to_string())?;

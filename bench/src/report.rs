@@ -511,7 +511,8 @@ fn render_costs(s: &mut String, r: &Results) {
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     let mut previous: Option<f64> = None;
     for c in &r.costs {
-        let growth = previous.filter(|p| *p > 0.0).map_or_else(|| "—".to_string(), |p| format!("{:.1}×", c.ward_compile_ms / p));
+        let growth =
+            previous.filter(|p| *p > 0.0).map_or_else(|| "—".to_string(), |p| format!("{:.1}×", c.ward_compile_ms / p));
         previous = Some(c.ward_compile_ms);
         let per_rule = c.ward_heap.map(|h| h / c.rules.max(1) as u64);
         let _ = writeln!(

@@ -548,9 +548,9 @@ impl<'a> Skeletons<'a> {
                 out.groups.push((skeleton.chars().count(), Vec::new()));
             }
             if let Some(g) = out.groups.get_mut(i) {
-                g.1.push(value);
+                g.1.push(*value);
             }
-            out.of.insert(value, i);
+            out.of.insert(*value, i);
         }
         out
     }

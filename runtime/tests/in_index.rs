@@ -227,10 +227,16 @@ fn the_index_changes_no_decision() {
         let (t, f) = (k % teams, (k * 7) % folders);
         let line = match k % 6 {
             0 => format!("permit principal in Team::\"t{t}\", action == read"),
-            1 => format!("permit action in [read, write], resource in Folder::\"f{f}\" when principal.level > {}", k % 5),
+            1 => {
+                format!("permit action in [read, write], resource in Folder::\"f{f}\" when principal.level > {}", k % 5)
+            }
             2 => format!("forbid principal in Team::\"t{t}\", action == write, resource in Folder::\"f{f}\""),
-            3 => format!("permit principal in Team::\"t{t}\", resource in Folder::\"f{f}\" when resource.owner == principal"),
-            4 => format!("mask resource.secret with redact on principal in Team::\"t{t}\", resource in Folder::\"f{f}\""),
+            3 => format!(
+                "permit principal in Team::\"t{t}\", resource in Folder::\"f{f}\" when resource.owner == principal"
+            ),
+            4 => {
+                format!("mask resource.secret with redact on principal in Team::\"t{t}\", resource in Folder::\"f{f}\"")
+            }
             _ => format!("forbid principal in Team::\"t{t}\", action == read when principal.level == {}", k % 10),
         };
         let _ = writeln!(policy, "  {line}");
@@ -261,8 +267,10 @@ fn the_index_changes_no_decision() {
         }));
     }
     let data = Json::Array(data);
-    let references =
-        [("interpreter", unindexed(&src, &data, Backend::Interpreter).without_fast_path()), ("jit", unindexed(&src, &data, Backend::Jit))];
+    let references = [
+        ("interpreter", unindexed(&src, &data, Backend::Interpreter).without_fast_path()),
+        ("jit", unindexed(&src, &data, Backend::Jit)),
+    ];
     let indexed = engines(&src, &data);
     let (mut allows, mut denies, mut masked) = (0, 0, 0);
     for i in 0..users {

@@ -328,7 +328,7 @@ impl Bucket {
     /// `in`-scoped ones whose literals the two are in), then the pinned ones.
     pub(super) fn rules(&self, store: &Store, principal: u32, resource: u32) -> Vec<u32> {
         let mut at: Vec<u32> = Vec::new();
-        self.in_index.visit(store, principal, resource, |group| {
+        let _ = self.in_index.visit(store, principal, resource, |group| {
             at.extend(&group.at);
             Some(())
         });
