@@ -255,6 +255,52 @@ pub fn compile(files: &[(&str, &str)], entities: &Json, backend: Backend) -> Res
     Ok(Engine::new(loaded, Arc::new(FixedClock::new(NOW)), backend))
 }
 
+/// The phases of [`compile`] (no entities), each timed: `(phase, ms)`.
+/// Each phase's queries run in it (salsa computes on demand): the
+/// project-wide analyses first, which parse and summarise every rule; then
+/// the diagnostics, which type-check every unit; lowering to the IR;
+/// loading the (empty) entity store; the runtime's indexes; the JIT.
+pub fn compile_phases(files: &[(&str, &str)]) -> Result<Vec<(&'static str, f64)>, String> {
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+    let mut phases = Vec::new();
+    let t = std::time::Instant::now();
+    let mut ws = ward_compiler::Workspace::new(ward_compiler::Options::default());
+    for (path, text) in files {
+        ws.add_file(path, text, ward_compiler::Origin::User);
+    }
+    ws.add_stdlib();
+    phases.push(("add files", ms(t)));
+    let t = std::time::Instant::now();
+    let analysed = ward_compiler::analysis::analyse(ws.db(), ws.project()).len();
+    phases.push(("parse + analyses", ms(t)));
+    let t = std::time::Instant::now();
+    let diagnostics = ws.diagnostics();
+    phases.push(("type-check (diagnostics)", ms(t)));
+    if diagnostics.iter().any(|d| d.severity == ward_compiler::Severity::Error) {
+        return Err(format!("ward compile: errors ({analysed} analyses' findings)"));
+    }
+    let t = std::time::Instant::now();
+    let compiled = ward_compiler::lower::compile(&ws).map_err(|_| "ward compile: lowering refused".to_string())?;
+    phases.push(("lower", ms(t)));
+    let program = Arc::new(compiled.program);
+    let t = std::time::Instant::now();
+    let store =
+        Store::load(Arc::clone(&program), &Json::Array(Vec::new())).map_err(|e| format!("ward entities: {e}"))?;
+    phases.push(("store (no entities)", ms(t)));
+    let t = std::time::Instant::now();
+    let store_again = Store::load(Arc::clone(&program), &Json::Array(Vec::new())).map_err(|e| e.to_string())?;
+    let interp = Loaded::new(Arc::clone(&program), store_again, false);
+    phases.push(("load: indexes, no JIT (store again)", ms(t)));
+    drop(interp);
+    let t = std::time::Instant::now();
+    let loaded = Loaded::new(program, store, true);
+    phases.push(("load with JIT", ms(t)));
+    if let Some(e) = &loaded.jit_error {
+        return Err(format!("ward JIT: {e}"));
+    }
+    Ok(phases)
+}
+
 /// Everything measured on one workload.
 pub struct Contenders {
     pub cedar: CedarPeer,

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! ward-bench report [--quick] [--no-write]   measure, rewrite docs/performance.md (peers section) and docs/plots/
+//! ward-bench scale [--quick] [--rules N,N…] [--dense-folders] [--phases]
+//!                                            only the scaling and cold-compile tables, printed
 //! ward-bench entities APP N [SEED]           print the generated Cedar JSON entities
 //! ward-bench requests APP N [SEED] [COUNT]   print the generated requests (JSON lines)
 //! ward-bench rego-inputs APP N [SEED] [COUNT] print the Rego inputs (JSON lines)
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 use ward_bench::{App, Workload, report};
 
 const USAGE: &str = "usage: ward-bench report [--quick] [--no-write]
+       ward-bench scale [--quick] [--rules N,N…] [--dense-folders] [--phases]
        ward-bench entities|requests|rego-inputs APP N [SEED] [COUNT]
 APP is gdrive, github or tinytodo";
 
@@ -37,6 +40,28 @@ fn run(args: &[String]) -> Result<(), String> {
                 match a.as_str() {
                     "--quick" => options.quick = true,
                     "--no-write" => options.write = false,
+                    other => return Err(format!("unknown option `{other}`\n{USAGE}")),
+                }
+            }
+            report::run(&options)
+        }
+        "scale" => {
+            let mut options = report::Options { scaling_only: true, write: false, ..report::Options::default() };
+            let mut args = rest.iter();
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--quick" => options.quick = true,
+                    "--dense-folders" => options.folders = ward_bench::scale::Folders::Dense,
+                    "--phases" => options.phases = true,
+                    "--rules" => {
+                        let list = args.next().ok_or_else(|| format!("--rules needs a list\n{USAGE}"))?;
+                        let counts = list
+                            .split(',')
+                            .map(|n| n.trim().replace('_', "").parse::<usize>())
+                            .collect::<Result<Vec<usize>, _>>()
+                            .map_err(|_| format!("`{list}` is not a list of numbers\n{USAGE}"))?;
+                        options.counts = Some(counts);
+                    }
                     other => return Err(format!("unknown option `{other}`\n{USAGE}")),
                 }
             }

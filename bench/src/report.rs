@@ -19,7 +19,7 @@ use crate::contenders::{self, CedarPeer, Contenders, VARIANTS, WardSide};
 use crate::generate::{SIZES, Workload};
 use crate::measure::{self, Stats};
 use crate::plot;
-use crate::scale::{RULE_COUNTS, ScaleSet};
+use crate::scale::{Folders, RULE_COUNTS, ScaleSet};
 
 pub const BEGIN: &str = "<!-- peers:begin -->";
 pub const END: &str = "<!-- peers:end -->";
@@ -34,11 +34,20 @@ pub struct Options {
     pub quick: bool,
     /// Rewrite `docs/performance.md` and `docs/plots/` (otherwise print only).
     pub write: bool,
+    /// Only the scaling sets (`ward-bench scale`): their two tables printed,
+    /// nothing written.
+    pub scaling_only: bool,
+    /// The rule counts measured (default [`RULE_COUNTS`]).
+    pub counts: Option<Vec<usize>>,
+    /// How the scaling sets' folders nest.
+    pub folders: Folders,
+    /// Time each phase of the cold compile too (printed).
+    pub phases: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { quick: false, write: true }
+        Options { quick: false, write: true, scaling_only: false, counts: None, folders: Folders::Tree, phases: false }
     }
 }
 
@@ -98,6 +107,17 @@ impl Results {
 
 pub fn run(options: &Options) -> Result<(), String> {
     let results = measure_all(options)?;
+    if options.scaling_only {
+        let mut s = String::new();
+        let _ = writeln!(s, "Measured {} on {} ({} cores available).\n", results.date, results.cpu, results.cores);
+        render_scaling(&mut s, &results);
+        render_costs(&mut s, &results);
+        for n in &results.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        println!("{s}");
+        return Ok(());
+    }
     let section = render(&results);
     if options.write {
         let doc_path = apps::repo_root().join("docs").join("performance.md");
@@ -143,14 +163,20 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         ..Results::default()
     };
     results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
-    for app in App::ALL {
-        for n in SIZES {
-            measure_peers(&m, app, n, &mut results)?;
+    if !options.scaling_only {
+        for app in App::ALL {
+            for n in SIZES {
+                measure_peers(&m, app, n, &mut results)?;
+            }
         }
     }
-    let counts: &[usize] = if options.quick { &RULE_COUNTS[..2] } else { &RULE_COUNTS };
+    let counts: &[usize] = match &options.counts {
+        Some(counts) => counts,
+        None if options.quick => &RULE_COUNTS[..2],
+        None => &RULE_COUNTS,
+    };
     for &rules in counts {
-        measure_scale(&m, rules, &mut results)?;
+        measure_scale(&m, rules, options, &mut results)?;
     }
     Ok(results)
 }
@@ -198,8 +224,8 @@ fn measure_peers(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<
 
 /// The generated set of `rules` rules: latency of cedar-policy and Ward
 /// (decisions checked equal first), compile or parse time, memory.
-fn measure_scale(m: &Plan, rules: usize, results: &mut Results) -> Result<(), String> {
-    let set = ScaleSet::generate(rules, 1, if m.quick { 32 } else { 256 });
+fn measure_scale(m: &Plan, rules: usize, options: &Options, results: &mut Results) -> Result<(), String> {
+    let set = ScaleSet::generate_with(rules, 1, if m.quick { 32 } else { 256 }, options.folders);
     let entities = set.entities_json();
     let cedar = CedarPeer::new(ScaleSet::cedar_schema()?, &set.cedar_policy, &entities, &set.requests)?;
     let jit = WardSide::from_sources(&set.ward_files(), &entities, Backend::Jit, &set.requests)?;
@@ -234,6 +260,11 @@ fn measure_scale(m: &Plan, rules: usize, results: &mut Results) -> Result<(), St
         Ok(Stats::of(times).median_ns)
     };
     let empty = serde_json::json!([]);
+    if options.phases {
+        let phases = contenders::compile_phases(&set.ward_files())?;
+        let text: Vec<String> = phases.iter().map(|(p, ms)| format!("{p} {ms:.1} ms")).collect();
+        eprintln!("{rules:>6} rules compile phases: {}", text.join(", "));
+    }
     let mut cost = CostRow {
         rules,
         ward_compile_ms: time_ms(&mut || contenders::compile(&set.ward_files(), &empty, Backend::Jit).map(drop))?,
@@ -445,7 +476,7 @@ fn render_scaling(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Scaling with the number of rules\n");
     let _ = writeln!(
         s,
-        "Generated policy sets (`bench/src/scale.rs`), the same rules in Ward and in Cedar: per-document user grants, team grants on a document with a level condition, team share grants on a folder (through the folder hierarchy) with an ownership condition, and team write bans; 100 users in 20 teams, one document per 4 rules. 256 random requests; decisions checked equal to cedar-policy's before timing.\n"
+        "Generated policy sets (`bench/src/scale.rs`), the same rules in Ward and in Cedar: per-document user grants, team grants on a document with a level condition, team share grants on a folder (through the folder hierarchy) with an ownership condition, and team write bans; 100 users in 20 teams, one document per 4 rules, one folder per 8 documents, folders in a tree (a few with a second parent). 256 random requests; decisions checked equal to cedar-policy's before timing. Only these tables: `cargo run -p ward-bench --release -- scale`.\n"
     );
     let scale_variants = ["cedar", "ward-interp", "ward-jit-prepared", "ward-jit-typed"];
     let _ = write!(s, "| rules |");
@@ -475,17 +506,23 @@ fn render_costs(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "| rules | Ward compile | Cedar parse | Ward heap | Ward RSS growth | Cedar heap | Cedar RSS growth |"
+        "| rules | Ward compile | × previous row | Cedar parse | Ward heap | Ward heap per rule | Ward RSS growth | Cedar heap | Cedar RSS growth |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let mut previous: Option<f64> = None;
     for c in &r.costs {
+        let growth =
+            previous.filter(|p| *p > 0.0).map_or_else(|| "—".to_string(), |p| format!("{:.1}×", c.ward_compile_ms / p));
+        previous = Some(c.ward_compile_ms);
+        let per_rule = c.ward_heap.map(|h| h / c.rules.max(1) as u64);
         let _ = writeln!(
             s,
-            "| {} | {:.1} ms | {:.1} ms | {} | {} | {} | {} |",
+            "| {} | {:.1} ms | {growth} | {:.1} ms | {} | {} | {} | {} | {} |",
             c.rules,
             c.ward_compile_ms,
             c.cedar_parse_ms,
             human_bytes(c.ward_heap),
+            human_bytes(per_rule),
             human_bytes(c.ward_rss),
             human_bytes(c.cedar_heap),
             human_bytes(c.cedar_rss),

@@ -7,6 +7,15 @@
 //! team's share grant on a folder (hierarchy), conditioned on ownership; a
 //! team's write ban on one document. A quarter of the rules name a folder,
 //! not a document, so no index answers every request alone.
+//!
+//! Folders form a tree (each folder's parent drawn among the earlier ones),
+//! one in twenty with a second parent: a document is in a handful of
+//! folders, as many as the tree is deep (logarithmic in the folders).
+//! [`Folders::Dense`] is the earlier hierarchy, where every earlier folder
+//! is a parent with probability 0.05: a folder's ancestors then grow with
+//! the number of folders (about 100 on average at 10,000 rules, past
+//! Ward's limit of 1,024 per entity at 100,000), so the grants that apply
+//! to one request grow with the policy set itself.
 
 use std::fmt::Write as _;
 
@@ -16,7 +25,17 @@ use crate::generate::{Entity, GenRequest, Uid};
 use ward_testkit::SplitMix64 as Rng;
 
 /// The rule counts of the scaling curves.
-pub const RULE_COUNTS: [usize; 4] = [10, 100, 1_000, 10_000];
+pub const RULE_COUNTS: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
+
+/// How the generated folders nest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Folders {
+    /// A tree, with an occasional second parent.
+    #[default]
+    Tree,
+    /// Every earlier folder a parent with probability 0.05.
+    Dense,
+}
 
 const USERS: usize = 100;
 const TEAMS: usize = 20;
@@ -51,6 +70,10 @@ pub struct ScaleSet {
 
 impl ScaleSet {
     pub fn generate(rules: usize, seed: u64, requests: usize) -> ScaleSet {
+        ScaleSet::generate_with(rules, seed, requests, Folders::Tree)
+    }
+
+    pub fn generate_with(rules: usize, seed: u64, requests: usize, nesting: Folders) -> ScaleSet {
         let mut rng = Rng::new(seed ^ (rules as u64).rotate_left(17));
         let docs = rules.div_ceil(4).max(4);
         let folders = (docs / 8).max(1);
@@ -116,8 +139,21 @@ impl ScaleSet {
             );
         }
         for f in 0..folders {
-            let parents: Vec<Uid> =
-                (0..f).filter(|_| rng.chance(0.05)).map(|p| Uid::new("Folder", format!("f{p}"))).collect();
+            let parents: Vec<usize> = match nesting {
+                Folders::Dense => (0..f).filter(|_| rng.chance(0.05)).collect(),
+                Folders::Tree if f == 0 => Vec::new(),
+                Folders::Tree => {
+                    let mut ps = vec![rng.below(f)];
+                    if rng.chance(0.05) {
+                        let second = rng.below(f);
+                        if !ps.contains(&second) {
+                            ps.push(second);
+                        }
+                    }
+                    ps
+                }
+            };
+            let parents = parents.into_iter().map(|p| Uid::new("Folder", format!("f{p}"))).collect();
             entities.push(Entity::new(Uid::new("Folder", format!("f{f}"))).parents(parents));
         }
         for d in 0..docs {

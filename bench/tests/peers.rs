@@ -6,7 +6,7 @@
 //! (`$WARD_PEER_WORKLOADS`). Small N, so it runs in CI quickly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use ward_bench::scale::ScaleSet;
+use ward_bench::scale::{Folders, ScaleSet};
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
 use ward_runtime::Decision;
 use ward_runtime::engine::Backend;
@@ -77,8 +77,9 @@ fn ward_cedar_and_regorus_agree_on_every_generated_request() {
 
 #[test]
 fn ward_and_cedar_agree_on_generated_rule_sets() {
-    for rules in [10, 100, 400] {
-        let set = ScaleSet::generate(rules, 7, 200);
+    let sizes = [10, 100, 400].map(|n| (n, Folders::Tree)).into_iter().chain([(400, Folders::Dense)]);
+    for (rules, folders) in sizes {
+        let set = ScaleSet::generate_with(rules, 7, 200, folders);
         let entities = set.entities_json();
         let cedar = CedarPeer::new(ScaleSet::cedar_schema().unwrap(), &set.cedar_policy, &entities, &set.requests)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -88,7 +89,7 @@ fn ward_and_cedar_agree_on_generated_rule_sets() {
             .unwrap_or_else(|e| panic!("{e}"));
         let mut allows = 0;
         for (i, r) in set.requests.iter().enumerate() {
-            let what = format!("{rules} rules, request {i} {r:?}");
+            let what = format!("{rules} rules ({folders:?} folders), request {i} {r:?}");
             let expected = cedar.check(i).unwrap_or_else(|e| panic!("{what}: cedar errors: {e}"));
             assert_eq!(ward_allows(jit.decide_prepared(i), &what), expected, "{what}: jit");
             assert_eq!(ward_allows(jit.decide_typed(i), &what), expected, "{what}: jit typed");

@@ -7,7 +7,7 @@
 //! only when it certainly holds; a rule the analysis cannot judge is left
 //! alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ward_grammar::ast::*;
@@ -499,17 +499,61 @@ fn grouped<'a>(items: impl Iterator<Item = &'a (String, String, Loc)>) -> BTreeM
 /// away (`near_miss`), not differing in digits only, and used more often —
 /// or as often but earlier (of two near-misses, the rarer, later one is
 /// taken for the typo). The closest wins, then the first in order.
-fn intended_of<'a>(values: &BTreeMap<&'a str, Uses>, value: &str, uses: &Uses) -> Option<&'a str> {
+///
+/// Values alike but for digits and separators are never near-misses of
+/// each other, so only other skeletons' values are compared ([`Skeletons`]):
+/// a thousand numbered ids (`d1` … `d1000`) cost a thousand lookups, not a
+/// million comparisons.
+fn intended_of<'a>(
+    values: &BTreeMap<&'a str, Uses>,
+    skeletons: &Skeletons<'a>,
+    value: &str,
+    uses: &Uses,
+) -> Option<&'a str> {
     let preferred = |a: &Uses, b: &Uses| {
         a.len() > b.len() || (a.len() == b.len() && a.first().map(|x| x.0) < b.first().map(|x| x.0))
     };
-    values
+    let own = skeletons.of.get(value).copied();
+    let own_len = own.and_then(|i| skeletons.groups.get(i)).map_or(0, |g| g.0);
+    skeletons
+        .groups
         .iter()
-        .filter(|(other, other_uses)| {
-            preferred(other_uses, uses) && !differ_in_digits_only(value, other) && near_miss(value, other)
+        .enumerate()
+        // One edit changes a skeleton's length by at most one, and near-misses are at most two edits apart.
+        .filter(|(i, (len, _))| Some(*i) != own && len.abs_diff(own_len) <= 2)
+        .flat_map(|(_, (_, members))| members.iter().copied())
+        .filter(|other| {
+            values.get(other).is_some_and(|other_uses| preferred(other_uses, uses)) && near_miss(value, other)
         })
-        .map(|(other, _)| *other)
         .min_by_key(|other| (edits(value, other), *other))
+}
+
+/// A group's values by skeleton (the value without digits and separators,
+/// [`differ_in_digits_only`]): `(skeleton length in chars, values)`, and
+/// each value's group.
+struct Skeletons<'a> {
+    groups: Vec<(usize, Vec<&'a str>)>,
+    of: HashMap<&'a str, usize>,
+}
+
+impl<'a> Skeletons<'a> {
+    fn new(values: &BTreeMap<&'a str, Uses>) -> Skeletons<'a> {
+        let mut by_skeleton: HashMap<String, usize> = HashMap::new();
+        let mut out = Skeletons { groups: Vec::new(), of: HashMap::new() };
+        for value in values.keys() {
+            let skeleton = letters(value);
+            let next = out.groups.len();
+            let i = *by_skeleton.entry(skeleton.clone()).or_insert(next);
+            if i == next {
+                out.groups.push((skeleton.chars().count(), Vec::new()));
+            }
+            if let Some(g) = out.groups.get_mut(i) {
+                g.1.push(*value);
+            }
+            out.of.insert(*value, i);
+        }
+        out
+    }
 }
 
 /// W0116 for entity ids: `Role::"procurment-manager"` in one rule and
@@ -521,11 +565,12 @@ fn intended_of<'a>(values: &BTreeMap<&'a str, Uses>, value: &str, uses: &Uses) -
 fn near_miss_entity_ids(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
     let by_type = grouped(members.iter().flat_map(|m| m.entity_ids.iter()));
     for (ty, ids) in &by_type {
+        let skeletons = Skeletons::new(ids);
         for (id, uses) in ids {
             if id.chars().count() < 4 {
                 continue;
             }
-            let Some(intended) = intended_of(ids, id, uses) else { continue };
+            let Some(intended) = intended_of(ids, &skeletons, id, uses) else { continue };
             let first_intended = ids.get(intended).and_then(|u| u.first()).map(|u| u.1);
             for (_, loc) in uses {
                 let mut d = warning(
@@ -558,12 +603,13 @@ fn near_miss_strings(env: &SchemaEnv, members: &[Arc<Summary>], out: &mut Vec<Ra
     // path → string → every place it is compared.
     let by_path = grouped(members.iter().flat_map(|m| m.strings.iter()));
     for (path, values) in &by_path {
+        let skeletons = Skeletons::new(values);
         for (value, uses) in values {
             // Short codes (`"eu"`, `"uk"`) and numbered names (`"tier1"`) differ by one letter on purpose.
             if value.chars().count() < 4 {
                 continue;
             }
-            let Some(intended) = intended_of(values, value, uses) else {
+            let Some(intended) = intended_of(values, &skeletons, value, uses) else {
                 near_miss_declared(&declared, path, value, uses, out);
                 continue;
             };
@@ -640,10 +686,12 @@ fn edits(a: &str, b: &str) -> usize {
 /// numbered names (`"tier1"`, `"tier2"`) and a scope named after an action
 /// (`"crm.read"`, `crm_read`) differ on purpose.
 fn differ_in_digits_only(a: &str, b: &str) -> bool {
-    let letters = |s: &str| {
-        s.chars().filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_' | '-' | ':' | '/' | ' ')).collect::<String>()
-    };
     letters(a) == letters(b)
+}
+
+/// `s` without digits and separators.
+fn letters(s: &str) -> String {
+    s.chars().filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | '_' | '-' | ':' | '/' | ' ')).collect()
 }
 
 /// W0101: conditions that can never all hold.

@@ -83,6 +83,8 @@ struct Lowerer<'a> {
     detectors: HashMap<Arc<str>, u32>,
     /// Per rule: (actions, principal types, resource types) it applies to.
     applies: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)>,
+    /// Per file, the byte offset where each line starts (for locations).
+    line_starts: HashMap<SourceFile, Vec<usize>>,
 }
 
 fn fnv(text: &str, mut h: u64) -> u64 {
@@ -131,6 +133,14 @@ impl<'a> Lowerer<'a> {
             patterns: HashMap::new(),
             detectors: HashMap::new(),
             applies: Vec::new(),
+            line_starts: project
+                .files(db)
+                .iter()
+                .map(|f| {
+                    let starts = std::iter::once(0).chain(f.text(db).match_indices('\n').map(|(i, _)| i + 1));
+                    (*f, starts.collect())
+                })
+                .collect(),
         }
     }
 
@@ -193,9 +203,21 @@ impl<'a> Lowerer<'a> {
     fn location(&self, file: SourceFile, key: UnitKey, span: ward_grammar::Span) -> String {
         let real = span_of(self.db, Loc::new(file, key, span));
         let text = file.text(self.db);
-        let before = text.get(..real.start as usize).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let start = real.start as usize;
+        // Counting the newlines before every rule would make lowering
+        // quadratic in the size of a file: each file's line starts are
+        // found once, and a location is a binary search.
+        let (line, col) = match (text.get(..start), self.line_starts.get(&file)) {
+            (Some(before), Some(starts)) => {
+                let line = starts.partition_point(|s| *s <= start).max(1);
+                let line_start = starts.get(line - 1).copied().unwrap_or(0);
+                (line, before.get(line_start..).map_or(0, |l| l.chars().count()) + 1)
+            }
+            (Some(before), None) => {
+                (before.matches('\n').count() + 1, before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1)
+            }
+            (None, _) => (1, 1),
+        };
         format!("{}:{line}:{col}", file.path(self.db))
     }
 
@@ -554,15 +576,23 @@ impl<'a> Lowerer<'a> {
             let mut templates = Vec::new();
             let mut by_principal: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             let mut by_resource: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            let mut in_scoped: BTreeMap<(Option<u32>, Option<u32>), Vec<u32>> = BTreeMap::new();
             for r in rules {
-                if self.program.rules.get(r as usize).is_some_and(|x| x.template.is_some()) {
+                let Some(rule) = self.program.rules.get(r as usize) else { continue };
+                if rule.template.is_some() {
                     templates.push(r);
                     continue;
                 }
-                match self.program.rules.get(r as usize).map(|x| (x.pinned_principal, x.pinned_resource)) {
-                    Some((Some(p), _)) => by_principal.entry(p).or_default().push(r),
-                    Some((None, Some(res))) => by_resource.entry(res).or_default().push(r),
-                    _ => general.push(r),
+                match (rule.pinned_principal, rule.pinned_resource) {
+                    (Some(p), _) => by_principal.entry(p).or_default().push(r),
+                    (None, Some(res)) => by_resource.entry(res).or_default().push(r),
+                    _ => {
+                        general.push(r);
+                        let scope = rule.in_scope();
+                        if scope != (None, None) {
+                            in_scoped.entry(scope).or_default().push(r);
+                        }
+                    }
                 }
             }
             self.program.buckets.push(ir::Bucket {
@@ -572,6 +602,10 @@ impl<'a> Lowerer<'a> {
                 rules: general,
                 by_principal: by_principal.into_iter().collect(),
                 by_resource: by_resource.into_iter().collect(),
+                in_scoped: in_scoped
+                    .into_iter()
+                    .map(|((principal, resource), rules)| ir::InScoped { principal, resource, rules })
+                    .collect(),
                 templates,
             });
         }

@@ -24,7 +24,7 @@ pub use suggest::{closest, did_you_mean};
 pub use validate::validate;
 
 /// The version of this IR's shape, checked when a bundle is loaded.
-pub const IR_VERSION: u32 = 4;
+pub const IR_VERSION: u32 = 5;
 
 /// A compiled policy set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +372,52 @@ pub struct Rule {
     pub template: Option<Template>,
 }
 
+impl Rule {
+    /// The entity literals of this rule's `principal in P` and `resource
+    /// in R` scope tests, when the rule cannot apply (nor fail) unless
+    /// they hold: such a test must come before any condition that could
+    /// fail, i.e. it is among the leading scope tests against literals
+    /// (`==` or `in`, which never fail). The first of each kind counts.
+    pub fn in_scope(&self) -> (Option<u32>, Option<u32>) {
+        let (mut principal, mut resource) = (None, None);
+        for c in &self.conditions {
+            let Some((var, is_in, k)) = self.literal_scope_test(c) else { break };
+            if !is_in {
+                continue;
+            }
+            let slot = if var == Var::Principal { &mut principal } else { &mut resource };
+            if slot.is_none() {
+                *slot = Some(k);
+            }
+        }
+        (principal, resource)
+    }
+
+    /// `(variable, is `in`, literal)` when `c` is a scope test of the
+    /// principal or the resource against an entity literal.
+    fn literal_scope_test(&self, c: &Condition) -> Option<(Var, bool, u32)> {
+        if !c.when {
+            return None;
+        }
+        let node = |id: ExprId| self.exprs.get(id as usize);
+        let e = node(c.expr)?;
+        let (lhs, rhs, is_in) = match e.kind {
+            ExprKind::In { lhs, rhs } => (lhs, rhs, true),
+            ExprKind::Cmp { op: CmpOp::Eq, lhs, rhs } => (lhs, rhs, false),
+            _ => return None,
+        };
+        let (l, r) = (node(lhs)?, node(rhs)?);
+        let var = match l.kind {
+            ExprKind::Var(v @ (Var::Principal | Var::Resource)) => v,
+            _ => return None,
+        };
+        match (&l.ty, &r.kind, &r.ty) {
+            (Ty::Entity(_), ExprKind::Const(Const::Entity(k)), Ty::Entity(_)) => Some((var, is_in, *k)),
+            _ => None,
+        }
+    }
+}
+
 /// A template's slots (`principal == ?principal`, `resource in ?resource`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
@@ -548,13 +594,24 @@ pub struct Agent {
 /// (`principal == User::"dana"`) are indexed by that entity: a decision
 /// evaluates the bucket's general rules plus those indexed under its own
 /// principal and resource, so thousands of per-entity rules cost nothing to
-/// the requests they cannot match.
+/// the requests they cannot match. Rules scoped by hierarchy (`principal in
+/// Team::"ops"`) stay general rules, and are also indexed by their
+/// literals ([`Bucket::in_scoped`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     pub action: u32,
     pub principal: u32,
     pub resource: u32,
     pub rules: Vec<u32>,
+    /// Those of `rules` whose scope says `principal in P` and/or `resource
+    /// in R` (P, R entity literals; [`Rule::in_scope`]), grouped by
+    /// `(P, R)`, each group in the order of `rules`. A rule listed here
+    /// cannot apply — nor fail — unless the request's principal is in P
+    /// and its resource in R, so the runtime evaluates it only then; a
+    /// reader that ignores this list still decides the same by evaluating
+    /// every rule of `rules`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_scoped: Vec<InScoped>,
     /// Entity literal → rules whose scope says `principal == it`.
     pub by_principal: Vec<(u32, Vec<u32>)>,
     /// Entity literal → rules whose scope says `resource == it` (and no
@@ -564,6 +621,15 @@ pub struct Bucket {
     /// through the links whose slot values match the request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<u32>,
+}
+
+/// A group of a bucket's rules scoped `principal in P` and/or `resource in
+/// R` by entity literals (at least one of the two).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InScoped {
+    pub principal: Option<u32>,
+    pub resource: Option<u32>,
+    pub rules: Vec<u32>,
 }
 
 /// The runtime's built-in detector implementations.

@@ -146,6 +146,7 @@ pub fn validate(p: &Program) -> Result<(), String> {
                 return Err(format!("{at}: rule {r} listed among the templates is no template"));
             }
         }
+        v.in_scoped(b, &at)?;
     }
     Ok(())
 }
@@ -155,6 +156,40 @@ struct Validator<'p> {
 }
 
 impl Validator<'_> {
+    /// A bucket's `in_scoped` groups: the runtime evaluates their rules only
+    /// for requests inside the group's literals, so each rule must be one of
+    /// the bucket's general rules, listed once, under exactly the literals
+    /// its own leading scope tests require (else a forbid could be skipped).
+    fn in_scoped(&self, b: &crate::Bucket, at: &str) -> Result<(), String> {
+        if b.in_scoped.is_empty() {
+            return Ok(());
+        }
+        let p = self.p;
+        let general: std::collections::HashSet<u32> = b.rules.iter().copied().collect();
+        let mut seen = std::collections::HashSet::new();
+        for group in &b.in_scoped {
+            if group.principal.is_none() && group.resource.is_none() {
+                return Err(format!("{at}: an `in` group names no literal"));
+            }
+            for k in group.principal.iter().chain(&group.resource) {
+                self.index(*k, p.entity_literals.len(), at, "entity literal")?;
+            }
+            for r in &group.rules {
+                let rule = p.rules.get(*r as usize);
+                if !general.contains(r) || rule.is_none() {
+                    return Err(format!("{at}: rule {r} indexed by `in` is not a general rule of the bucket"));
+                }
+                if !seen.insert(*r) {
+                    return Err(format!("{at}: rule {r} indexed by `in` twice"));
+                }
+                if rule.map(crate::Rule::in_scope) != Some((group.principal, group.resource)) {
+                    return Err(format!("{at}: rule {r} is indexed under literals its scope does not require"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn index(&self, i: u32, len: usize, at: &str, what: &str) -> Result<(), String> {
         if (i as usize) < len { Ok(()) } else { Err(format!("{at}: {what} {i} is out of range (there are {len})")) }
     }

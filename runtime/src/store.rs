@@ -88,6 +88,8 @@ pub struct Store {
     /// copied, by the stores patched from this one): a patch edits the list
     /// and loads it again ([`Store::patched`]).
     pub(crate) items: Arc<[Arc<Json>]>,
+    /// Per entity, the literals it is or is in, for the rule index.
+    in_literals: InLiterals,
 }
 
 /// An entity item's `parents` (absent or `null`: none); anything but an
@@ -570,6 +572,7 @@ impl Store {
         let entities = entities(&program, pending, records, tags, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
         let Flat { flat, offsets, bits, padding } = flatten(&program, &entities, bits_words)?;
+        let in_literals = InLiterals::new(&entities, &literals);
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {
@@ -598,7 +601,16 @@ impl Store {
             bits_words,
             padding,
             items,
+            in_literals,
         })
+    }
+
+    /// The policy's entity literals (`k` of [`Program::entity_literals`])
+    /// that entity `index` is, or is in, sorted: a request visits the rules
+    /// indexed under these (`principal in Team::"ops"`) and no others. An
+    /// entity the store does not have (a request's own) is in none.
+    pub fn in_literals(&self, index: u32) -> &[u32] {
+        self.in_literals.of(index)
     }
 
     /// How many entities the store has.
@@ -641,6 +653,46 @@ impl Store {
                 format!("{ty}::{:?}", &*e.id)
             }
             None => format!("#{index}"),
+        }
+    }
+}
+
+/// Every entity's literal memberships as sorted lists, end to end: the
+/// same facts as the entities' literal bits, but a visit costs the
+/// entity's own memberships rather than a scan of one bit per literal.
+#[derive(Debug, Default)]
+struct InLiterals {
+    /// Entity `i`'s literals are `ids[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    ids: Vec<u32>,
+}
+
+impl InLiterals {
+    fn new(entities: &[Entity], literals: &[u32]) -> InLiterals {
+        let mut literal_of: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (k, index) in literals.iter().enumerate() {
+            literal_of.entry(*index).or_default().push(k as u32);
+        }
+        let mut out = InLiterals { starts: Vec::with_capacity(entities.len() + 1), ids: Vec::new() };
+        out.starts.push(0);
+        for (i, e) in entities.iter().enumerate() {
+            let start = out.ids.len();
+            for a in e.ancestors.iter().copied().chain(std::iter::once(i as u32)) {
+                out.ids.extend(literal_of.get(&a).into_iter().flatten());
+            }
+            if let Some(mine) = out.ids.get_mut(start..) {
+                mine.sort_unstable();
+            }
+            out.starts.push(out.ids.len());
+        }
+        out
+    }
+
+    fn of(&self, index: u32) -> &[u32] {
+        let i = index as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(a), Some(b)) => self.ids.get(*a..*b).unwrap_or(&[]),
+            _ => &[],
         }
     }
 }

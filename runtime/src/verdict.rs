@@ -43,6 +43,17 @@ impl Fired {
         }
     }
 
+    /// Puts the indexes in ascending order.
+    pub fn sort(&mut self) {
+        if self.more.is_empty() {
+            if let Some(items) = self.items.get_mut(..self.len as usize) {
+                items.sort_unstable();
+            }
+        } else {
+            self.more.sort_unstable();
+        }
+    }
+
     pub fn as_slice(&self) -> &[u32] {
         if self.more.is_empty() { self.items.get(..self.len as usize).unwrap_or(&[]) } else { &self.more }
     }

@@ -34,10 +34,12 @@ impl Engine {
         };
         let pinned_p = if bucket.fast_principal.is_empty() { None } else { bucket.fast_principal.get(&actor) };
         let pinned_r = if bucket.fast_resource.is_empty() { None } else { bucket.fast_resource.get(&frame.resource) };
-        let lists = [Some(&bucket.fast), pinned_p, pinned_r];
-        if lists.iter().flatten().any(|l| l.special) {
+        let pinned = [pinned_p, pinned_r];
+        if bucket.fast.special || pinned.iter().flatten().any(|l| l.special) {
             return None;
         }
+        let store = &loaded.store;
+        let in_index = &bucket.in_index;
         let links = !loaded.links.is_empty() && !bucket.templates.is_empty();
         if links && bucket.fast_templates.special {
             return None;
@@ -64,7 +66,33 @@ impl Engine {
             }
         };
         let (mut forbids, mut permits) = (Fired::new(), Fired::new());
-        for list in lists.iter().flatten() {
+        for &(index, forbid) in &bucket.fast.decide {
+            if run(index)? {
+                if forbid { forbids.push(index) } else { permits.push(index) }
+            }
+        }
+        // The `in`-scoped rules that can apply, group by group. A group of
+        // the index is visited in no particular order, so what fired is put
+        // back in rule order: the general rules' order (forbids, permits,
+        // masks, each by rule index), as the full procedure reports them.
+        let mut in_fired = false;
+        in_index.visit(store, actor, frame.resource, |group| {
+            if group.fast.special {
+                return None;
+            }
+            for &(index, forbid) in &group.fast.decide {
+                if run(index)? {
+                    in_fired = true;
+                    if forbid { forbids.push(index) } else { permits.push(index) }
+                }
+            }
+            Some(())
+        })?;
+        if in_fired {
+            forbids.sort();
+            permits.sort();
+        }
+        for list in pinned.iter().flatten() {
             for &(index, forbid) in &list.decide {
                 if run(index)? {
                     if forbid { forbids.push(index) } else { permits.push(index) }
@@ -93,7 +121,25 @@ impl Engine {
             return Some(Verdict::DefaultDeny);
         }
         let mut masks = Fired::new();
-        for list in lists.iter().flatten() {
+        for &index in &bucket.fast.masks {
+            if run(index)? {
+                masks.push(index);
+            }
+        }
+        let mut in_masked = false;
+        in_index.visit(store, actor, frame.resource, |group| {
+            for &index in &group.fast.masks {
+                if run(index)? {
+                    in_masked = true;
+                    masks.push(index);
+                }
+            }
+            Some(())
+        })?;
+        if in_masked {
+            masks.sort();
+        }
+        for list in pinned.iter().flatten() {
             for &index in &list.masks {
                 if run(index)? {
                     masks.push(index);

@@ -59,13 +59,16 @@ impl Loaded {
                 let pinned = |map: &[(u32, Vec<u32>)]| -> FxHashMap<u32, Lists> {
                     map.iter().map(|(k, rules)| (literal(k), Lists::new(&program, rules))).collect()
                 };
+                let (in_index, open) = InIndex::new(&program, b);
                 let bucket = Bucket {
                     general: b.rules.clone(),
                     templates: b.templates.clone(),
                     fast_templates: Lists::new(&program, &b.templates),
                     by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
                     by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
-                    fast: Lists::new(&program, &b.rules),
+                    fast: Lists::new(&program, &open.iter().map(|(_, r)| *r).collect::<Vec<u32>>()),
+                    open,
+                    in_index,
                     fast_principal: pinned(&b.by_principal),
                     fast_resource: pinned(&b.by_resource),
                 };
@@ -347,13 +350,19 @@ pub struct RuleRef<'a> {
 
 /// A bucket's rules, with the pinned ones indexed by store entity.
 pub struct Bucket {
+    /// Every rule that is neither pinned nor a template, in evaluation
+    /// order (the `in`-scoped ones included).
     pub general: Vec<u32>,
+    /// Those of `general` not indexed by `in`: `(position in general, rule)`.
+    pub(super) open: Vec<(u32, u32)>,
+    /// The rest of `general`, by the literals their scopes require.
+    pub(super) in_index: InIndex,
     /// The bucket's `@template` rules: they apply through matching links only.
     pub templates: Vec<u32>,
     pub(super) fast_templates: Lists,
     pub by_principal: FxHashMap<u32, Vec<u32>>,
     pub by_resource: FxHashMap<u32, Vec<u32>>,
-    /// The same rules, split for the fast path.
+    /// The open rules, split for the fast path.
     pub(super) fast: Lists,
     pub(super) fast_principal: FxHashMap<u32, Lists>,
     pub(super) fast_resource: FxHashMap<u32, Lists>,
@@ -395,16 +404,148 @@ impl Lists {
 }
 
 impl Bucket {
-    /// The rules to evaluate for `principal` on `resource`, in evaluation order.
-    pub(super) fn rules(&self, principal: u32, resource: u32) -> std::borrow::Cow<'_, [u32]> {
-        let pinned_p = self.by_principal.get(&principal);
-        let pinned_r = self.by_resource.get(&resource);
-        if pinned_p.is_none() && pinned_r.is_none() {
-            return std::borrow::Cow::Borrowed(&self.general);
+    /// The rules to evaluate for `principal` on `resource`, in evaluation
+    /// order: the general rules that can apply (the open ones, and the
+    /// `in`-scoped ones whose literals the two are in), then the pinned ones.
+    pub(super) fn rules(&self, store: &Store, principal: u32, resource: u32) -> Vec<u32> {
+        let mut at: Vec<u32> = Vec::new();
+        let _ = self.in_index.visit(store, principal, resource, |group| {
+            at.extend(&group.at);
+            Some(())
+        });
+        let mut all: Vec<u32> = if at.is_empty() {
+            self.open.iter().map(|(_, r)| *r).collect()
+        } else {
+            at.extend(self.open.iter().map(|(p, _)| *p));
+            at.sort_unstable();
+            at.iter().filter_map(|p| self.general.get(*p as usize)).copied().collect()
+        };
+        all.extend(self.by_principal.get(&principal).into_iter().flatten());
+        all.extend(self.by_resource.get(&resource).into_iter().flatten());
+        all
+    }
+}
+
+/// A bucket's `in`-scoped rules ([`ir::Bucket::in_scoped`]) by the entity
+/// literals their scopes require: a request visits only the groups of the
+/// literals its principal and resource are in
+/// ([`Store::in_literals`]), so thousands of rules scoped to other teams
+/// or folders cost it nothing.
+#[derive(Default)]
+pub(super) struct InIndex {
+    /// `principal in P` (resource unconstrained): P → group.
+    principal: FxHashMap<u32, InGroup>,
+    /// `resource in R` (principal unconstrained): R → group.
+    resource: FxHashMap<u32, InGroup>,
+    /// Both: P → R → group.
+    both: FxHashMap<u32, FxHashMap<u32, InGroup>>,
+}
+
+/// Rules of one `(P, R)`.
+pub(super) struct InGroup {
+    /// Their positions in the bucket's `general` list, ascending.
+    pub(super) at: Vec<u32>,
+    /// The same rules, split for the fast path.
+    pub(super) fast: Lists,
+}
+
+impl InIndex {
+    /// The index of `b`'s `in_scoped` groups, and the rest of its general
+    /// rules as `(position, rule)`. A group the IR lists with a rule
+    /// outside `b.rules` is dropped whole (validation refuses such a
+    /// program): the rules of `b.rules` are then all open, evaluated for
+    /// every request, which is slower but decides the same.
+    fn new(program: &Program, b: &ir::Bucket) -> (InIndex, Vec<(u32, u32)>) {
+        let mut index = InIndex::default();
+        let position: FxHashMap<u32, u32> = b.rules.iter().enumerate().map(|(i, r)| (*r, i as u32)).collect();
+        let mut indexed = vec![false; b.rules.len()];
+        for g in &b.in_scoped {
+            let Some(mut at) = g.rules.iter().map(|r| position.get(r).copied()).collect::<Option<Vec<u32>>>() else {
+                continue;
+            };
+            at.sort_unstable();
+            at.dedup();
+            let rules: Vec<u32> = at.iter().filter_map(|p| b.rules.get(*p as usize)).copied().collect();
+            let group = InGroup { fast: Lists::new(program, &rules), at };
+            let added = match (g.principal, g.resource) {
+                (Some(p), Some(r)) => index.both.entry(p).or_default().insert(r, group).is_none(),
+                (Some(p), None) => index.principal.insert(p, group).is_none(),
+                (None, Some(r)) => index.resource.insert(r, group).is_none(),
+                (None, None) => false,
+            };
+            if !added {
+                // Two groups under one key (or none): keep every rule open rather than guess.
+                return (InIndex::default(), b.rules.iter().enumerate().map(|(i, r)| (i as u32, *r)).collect());
+            }
+            for p in rules.iter().filter_map(|r| position.get(r)) {
+                if let Some(slot) = indexed.get_mut(*p as usize) {
+                    *slot = true;
+                }
+            }
         }
-        let mut all = self.general.clone();
-        all.extend(pinned_p.into_iter().flatten());
-        all.extend(pinned_r.into_iter().flatten());
-        std::borrow::Cow::Owned(all)
+        let open = b
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !indexed.get(*i).copied().unwrap_or(false))
+            .map(|(i, r)| (i as u32, *r))
+            .collect();
+        (index, open)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.principal.is_empty() && self.resource.is_empty() && self.both.is_empty()
+    }
+
+    /// Calls `f` with every group whose literals `principal` and `resource`
+    /// are in (in no particular order); stops at `f`'s first `None`, and
+    /// returns it.
+    pub(super) fn visit<'a>(
+        &'a self,
+        store: &Store,
+        principal: u32,
+        resource: u32,
+        mut f: impl FnMut(&'a InGroup) -> Option<()>,
+    ) -> Option<()> {
+        if self.is_empty() {
+            return Some(());
+        }
+        let ps = store.in_literals(principal);
+        let rs = store.in_literals(resource);
+        if !self.principal.is_empty() {
+            for k in ps {
+                if let Some(g) = self.principal.get(k) {
+                    f(g)?;
+                }
+            }
+        }
+        if !self.resource.is_empty() {
+            for k in rs {
+                if let Some(g) = self.resource.get(k) {
+                    f(g)?;
+                }
+            }
+        }
+        if !self.both.is_empty() {
+            for k in ps {
+                let Some(by_resource) = self.both.get(k) else { continue };
+                // Whichever side is shorter: the resource's literals, or the
+                // resource literals this principal literal has rules for.
+                if by_resource.len() <= rs.len() {
+                    for (r, g) in by_resource {
+                        if rs.binary_search(r).is_ok() {
+                            f(g)?;
+                        }
+                    }
+                } else {
+                    for r in rs {
+                        if let Some(g) = by_resource.get(r) {
+                            f(g)?;
+                        }
+                    }
+                }
+            }
+        }
+        Some(())
     }
 }

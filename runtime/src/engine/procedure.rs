@@ -129,7 +129,7 @@ impl Engine {
         let Some(bucket) = loaded.buckets.get(&(frame.action, ptype, rtype)) else {
             return Vec::new();
         };
-        let rules = bucket.rules(principal, frame.resource);
+        let rules = bucket.rules(&loaded.store, principal, frame.resource);
         let flows = StateFlows { loaded, state: self.state.as_ref(), request };
         let eval = link_eval(loaded, frame, principal, &flows);
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
