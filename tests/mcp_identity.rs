@@ -393,6 +393,13 @@ fn authorization_server(key: Key) -> String {
                 "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            // Close gracefully: closing a socket with unread input resets
+            // the connection, and a reset can discard the answer before the
+            // client has read it (the SDK then reports "Server disconnected
+            // without sending a response", now and then, under load).
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
         }
     });
     issuer

@@ -577,6 +577,26 @@ impl<'a> Lowerer<'a> {
             let mut by_principal: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             let mut by_resource: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             let mut in_scoped: BTreeMap<(Option<u32>, Option<u32>), Vec<u32>> = BTreeMap::new();
+            let pins = |r: &u32| {
+                self.program
+                    .rules
+                    .get(*r as usize)
+                    .filter(|x| x.template.is_none())
+                    .map(|x| (x.pinned_principal, x.pinned_resource))
+            };
+            // A rule pinned on both sides (`principal == User::"u", resource
+            // == Doc::"d"`) is filed under whichever of its two literals has
+            // fewer rules: a user with a grant on each of thousands of
+            // documents must not make every request of that user visit them all.
+            let (mut per_principal, mut per_resource) = (HashMap::new(), HashMap::new());
+            for (p, res) in rules.iter().filter_map(pins) {
+                if let Some(p) = p {
+                    *per_principal.entry(p).or_insert(0usize) += 1;
+                }
+                if let Some(res) = res {
+                    *per_resource.entry(res).or_insert(0usize) += 1;
+                }
+            }
             for r in rules {
                 let Some(rule) = self.program.rules.get(r as usize) else { continue };
                 if rule.template.is_some() {
@@ -584,6 +604,9 @@ impl<'a> Lowerer<'a> {
                     continue;
                 }
                 match (rule.pinned_principal, rule.pinned_resource) {
+                    (Some(p), Some(res)) if per_resource.get(&res) < per_principal.get(&p) => {
+                        by_resource.entry(res).or_default().push(r)
+                    }
                     (Some(p), _) => by_principal.entry(p).or_default().push(r),
                     (None, Some(res)) => by_resource.entry(res).or_default().push(r),
                     _ => {

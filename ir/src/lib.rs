@@ -615,7 +615,8 @@ pub struct Bucket {
     /// Entity literal → rules whose scope says `principal == it`.
     pub by_principal: Vec<(u32, Vec<u32>)>,
     /// Entity literal → rules whose scope says `resource == it` (and no
-    /// principal pin).
+    /// principal pin, or one shared by more of the bucket's rules than
+    /// this resource pin: a rule pinned on both is filed under one).
     pub by_resource: Vec<(u32, Vec<u32>)>,
     /// The `@template` rules of the bucket (forbids first): they apply only
     /// through the links whose slot values match the request.

@@ -127,11 +127,22 @@ pub fn validate(p: &Program) -> Result<(), String> {
         v.index(b.action, p.actions.len(), &at, "action")?;
         v.index(b.principal, p.entity_types.len(), &at, "principal type")?;
         v.index(b.resource, p.entity_types.len(), &at, "resource type")?;
-        let pinned = b.by_principal.iter().chain(&b.by_resource);
-        for (k, rules) in pinned {
-            v.index(*k, p.entity_literals.len(), &at, "entity literal")?;
-            for r in rules {
-                v.index(*r, p.rules.len(), &at, "rule")?;
+        // A pinned rule runs only for requests naming its key: filed under
+        // a literal its scope does not pin, it (a forbid, say) would be
+        // skipped where it applies.
+        let pinned: [(_, _, fn(&crate::Rule) -> Option<u32>); 2] = [
+            (&b.by_principal, "principal", |x| x.pinned_principal),
+            (&b.by_resource, "resource", |x| x.pinned_resource),
+        ];
+        for (map, side, pin_of) in pinned {
+            for (k, rules) in map {
+                v.index(*k, p.entity_literals.len(), &at, "entity literal")?;
+                for r in rules {
+                    v.index(*r, p.rules.len(), &at, "rule")?;
+                    if p.rules.get(*r as usize).and_then(pin_of) != Some(*k) {
+                        return Err(format!("{at}: rule {r} is indexed by a {side} literal its scope does not pin"));
+                    }
+                }
             }
         }
         for r in &b.rules {
