@@ -622,7 +622,7 @@ fn render_costs(s: &mut String, r: &Results) {
 }
 
 /// The CPU model from `/proc/cpuinfo`.
-fn cpu_model() -> String {
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
