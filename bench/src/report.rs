@@ -51,8 +51,8 @@ pub struct PeerRow {
     pub stats: Stats,
 }
 
-/// A cold set's size, per application and N (the smallest over the
-/// hierarchies and variants).
+/// A cold set's size, per application and N: the fewest visits per pass
+/// and the fewest slot bytes over the hierarchies and variants.
 #[derive(Debug, Clone)]
 pub struct ColdSize {
     pub app: App,
@@ -248,8 +248,8 @@ fn measure_cold(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<(
             }
             let slot_bytes = bytes.get(k).copied().unwrap_or(0);
             size = Some(match size {
-                Some(s) if s.slot_bytes <= slot_bytes => s,
-                _ => ColdSize { app, n, visits: v.len, slot_bytes },
+                Some(s) => ColdSize { visits: s.visits.min(v.len), slot_bytes: s.slot_bytes.min(slot_bytes), ..s },
+                None => ColdSize { app, n, visits: v.len, slot_bytes },
             });
             let samples = measure::per_visit(&mut v.decide, v.len, m.budget, m.overhead);
             if let Some(p) = pooled.get_mut(k) {
@@ -540,7 +540,7 @@ fn render_cold(s: &mut String, r: &Results) {
         let _ = writeln!(s, "- `{name}`: {what}");
     }
     let _ = writeln!(s);
-    let _ = write!(s, "| app | N | visits per pass | slots, MiB ≥ |");
+    let _ = write!(s, "| app | N | visits per pass, at least | slot MiB, at least |");
     for (name, _) in COLD_VARIANTS {
         let _ = write!(s, " {name} median / p99 |");
     }

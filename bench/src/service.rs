@@ -651,10 +651,10 @@ fn render(rows: &[Row], quick: bool, load_before: &str, load_after: &str, durati
     }
     let _ = writeln!(
         s,
-        "Measured {today} on {}, {} s per row after a warm-up; load average (1, 5, 15 min) {load_before} before, {load_after} after. {} ({} of {N} entities per type, seed {SEED}), {REQUESTS} distinct requests cycled; batches of {BATCH}.\n",
+        "Measured {today} on {} ({} cores), {} s per row after a warm-up; load average (1, 5, 15 min) {load_before} before, {load_after} after. Application {}, {N} entities per type (seed {SEED}), {REQUESTS} distinct requests cycled; batches of {BATCH}.\n",
         crate::report::cpu_model(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
         duration.as_secs(),
-        APP.name(),
         APP.name(),
     );
     let _ = writeln!(
