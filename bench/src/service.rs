@@ -331,7 +331,14 @@ impl Server {
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}"))?;
         let mut line = String::new();
-        let read = child.stdout.take().map(|out| BufReader::new(out).read_line(&mut line));
+        let read = child.stdout.take().map(|out| {
+            let mut out = BufReader::new(out);
+            let read = out.read_line(&mut line);
+            // Whatever the server prints later is read and dropped: a closed
+            // pipe must not fail its writes.
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            read
+        });
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
