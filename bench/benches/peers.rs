@@ -3,7 +3,10 @@
 //! generated requests for every engine, cycled in a fixed order: criterion
 //! reports the time per request. Then latency against 10 to 10,000
 //! generated rules (Ward and Cedar). The variants are the closures of
-//! `ward_bench::Contenders::variants`.
+//! `ward_bench::Contenders::variants` (with `cedar-json`, Cedar from the
+//! request's JSON text), then the cold-cache variants of
+//! `ward_bench::cold::ColdContenders::variants` on each application at
+//! N = 10 (visits of a shuffled cold set; see `bench/src/cold.rs`).
 //!
 //! Per-request medians and p99, the ratios and the plots come from
 //! `cargo run -p ward-bench --release -- report` (docs/performance.md).
@@ -12,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ward_bench::cold::ColdContenders;
 use ward_bench::generate::SIZES;
 use ward_bench::scale::{RULE_COUNTS, ScaleSet};
 use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
@@ -54,6 +58,29 @@ fn peers(c: &mut Criterion) {
     }
 }
 
+fn cold(c: &mut Criterion) {
+    if !ward_bench::apps::peers_available() {
+        return;
+    }
+    // Under `cargo test` a small set: the run checks the wiring, not the caches.
+    let target = if full_run() { ward_bench::cold::target_bytes() } else { 1 << 20 };
+    let mut group = c.benchmark_group("peers_cold");
+    for app in App::ALL {
+        let w = Workload::generate(app, 10, SEED, REQUESTS);
+        let cold = ColdContenders::new(&w, target).unwrap_or_else(|e| panic!("{e}"));
+        for mut v in cold.variants() {
+            let mut i = 0;
+            group.bench_function(BenchmarkId::new(v.name, app.name()), |b| {
+                b.iter(|| {
+                    i = (i + 1) % v.len;
+                    (v.decide)(i)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn scaling(c: &mut Criterion) {
     // 100,000 rules stay with the report (`ward-bench scale`): criterion's
     // samples of Cedar's ~0.1 s decisions there would take an hour.
@@ -90,5 +117,5 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, peers, scaling);
+criterion_group!(benches, peers, cold, scaling);
 criterion_main!(benches);

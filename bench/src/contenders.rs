@@ -17,12 +17,30 @@ use crate::generate::{GenRequest, Workload};
 pub const NOW: i64 = 1_764_158_400_000;
 
 /// cedar-policy's `Authorizer::is_authorized` with the policy set and the
-/// entities built once.
+/// entities built once. Each request is held twice: as a `Request` built
+/// beforehand, and as its JSON text (the same text Ward's JSON variant
+/// reads), which [`CedarPeer::allows_json`] parses on every call.
 pub struct CedarPeer {
     authorizer: cedar_policy::Authorizer,
+    schema: cedar_policy::Schema,
     policies: cedar_policy::PolicySet,
     entities: cedar_policy::Entities,
     requests: Vec<cedar_policy::Request>,
+    json: Vec<String>,
+}
+
+/// A request as Cedar's own JSON interface reads it: the fields of
+/// `cedar_policy::ffi::AuthorizationCall` that describe the request (the
+/// policies and entities are held by the peer). The uids and the context are
+/// Cedar's FFI types, so the text is read by Cedar's code: `__entity`
+/// escapes or `{"type", "id"}` objects, duplicate keys refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CedarJsonRequest {
+    principal: cedar_policy::ffi::EntityUid,
+    action: cedar_policy::ffi::EntityUid,
+    resource: cedar_policy::ffi::EntityUid,
+    context: cedar_policy::ffi::Context,
 }
 
 impl CedarPeer {
@@ -42,27 +60,70 @@ impl CedarPeer {
         requests: &[GenRequest],
     ) -> Result<CedarPeer, String> {
         let policies = cedar_policy::PolicySet::from_str(policies).map_err(|e| format!("cedar policies: {e}"))?;
-        // With the schema, Cedar checks the entities and adds the action
-        // entities (and their groups) itself.
-        let entities = cedar_policy::Entities::from_json_value(entities.clone(), Some(&schema))
-            .map_err(|e| format!("cedar entities: {e}"))?;
-        let requests = requests
-            .iter()
-            .map(|r| {
-                let uid = |j: Json| cedar_policy::EntityUid::from_json(j).map_err(|e| format!("cedar uid: {e}"));
-                cedar_policy::Request::new(
-                    uid(r.principal.json())?,
-                    uid(serde_json::json!({"type": "Action", "id": r.action}))?,
-                    uid(r.resource.json())?,
-                    cedar_policy::Context::empty(),
-                    Some(&schema),
-                )
-                .map_err(|e| format!("cedar request {r:?}: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(CedarPeer { authorizer: cedar_policy::Authorizer::new(), policies, entities, requests })
+        let entities = cedar_entities(entities, &schema)?;
+        let json = requests.iter().map(|r| r.json().to_string()).collect();
+        let mut peer = CedarPeer {
+            authorizer: cedar_policy::Authorizer::new(),
+            schema,
+            policies,
+            entities,
+            requests: Vec::new(),
+            json,
+        };
+        peer.requests = requests.iter().map(|r| peer.request(r)).collect::<Result<_, _>>()?;
+        Ok(peer)
     }
 
+    /// The `Request` for `r`, built from its parts (validated against the schema).
+    pub fn request(&self, r: &GenRequest) -> Result<cedar_policy::Request, String> {
+        let uid = |j: Json| cedar_policy::EntityUid::from_json(j).map_err(|e| format!("cedar uid: {e}"));
+        cedar_policy::Request::new(
+            uid(r.principal.json())?,
+            uid(serde_json::json!({"type": "Action", "id": r.action}))?,
+            uid(r.resource.json())?,
+            cedar_policy::Context::empty(),
+            Some(&self.schema),
+        )
+        .map_err(|e| format!("cedar request {r:?}: {e}"))
+    }
+
+    /// Cedar's JSON → `Request` path: the request's JSON text read with
+    /// cedar-policy's own JSON types (`ffi::EntityUid`, `ffi::Context`, as
+    /// its `is_authorized_json` reads a call), the context parsed against the
+    /// action's context type in the schema, and the request validated
+    /// against the schema (as for the prebuilt requests).
+    pub fn request_from_json(&self, text: &str) -> Result<cedar_policy::Request, String> {
+        let r: CedarJsonRequest = serde_json::from_str(text).map_err(|e| format!("cedar request JSON: {e}"))?;
+        let principal = r.principal.parse(Some("principal")).map_err(|e| e.to_string())?;
+        let action = r.action.parse(Some("action")).map_err(|e| e.to_string())?;
+        let resource = r.resource.parse(Some("resource")).map_err(|e| e.to_string())?;
+        let context = r.context.parse(Some(&self.schema), Some(&action)).map_err(|e| e.to_string())?;
+        cedar_policy::Request::new(principal, action, resource, context, Some(&self.schema)).map_err(|e| e.to_string())
+    }
+
+    /// Decides a request already built.
+    pub fn allows(&self, r: &cedar_policy::Request) -> bool {
+        self.authorizer.is_authorized(r, &self.policies, &self.entities).decision() == cedar_policy::Decision::Allow
+    }
+
+    /// Parses a request's JSON text and decides it (deny when it does not parse).
+    pub fn allows_json_text(&self, text: &str) -> bool {
+        self.request_from_json(text).is_ok_and(|r| self.allows(&r))
+    }
+
+    /// The JSON text of request `i`, the same text Ward's JSON variant reads.
+    pub fn json(&self, i: usize) -> Option<&str> {
+        self.json.get(i).map(String::as_str)
+    }
+}
+
+/// Cedar's `Entities` from the JSON entities: with the schema, Cedar checks
+/// them and adds the action entities (and their groups) itself.
+fn cedar_entities(entities: &Json, schema: &cedar_policy::Schema) -> Result<cedar_policy::Entities, String> {
+    cedar_policy::Entities::from_json_value(entities.clone(), Some(schema)).map_err(|e| format!("cedar entities: {e}"))
+}
+
+impl CedarPeer {
     pub fn len(&self) -> usize {
         self.requests.len()
     }
@@ -73,9 +134,13 @@ impl CedarPeer {
 
     /// The decision on request `i` (deny when there is no such request).
     pub fn decide(&self, i: usize) -> bool {
-        self.requests.get(i).is_some_and(|r| {
-            self.authorizer.is_authorized(r, &self.policies, &self.entities).decision() == cedar_policy::Decision::Allow
-        })
+        self.requests.get(i).is_some_and(|r| self.allows(r))
+    }
+
+    /// The decision on request `i` from its JSON text, parsed on this call
+    /// ([`CedarPeer::request_from_json`]).
+    pub fn decide_json(&self, i: usize) -> bool {
+        self.json.get(i).is_some_and(|t| self.allows_json_text(t))
     }
 
     /// The decision, or the evaluation errors Cedar reported (which Cedar
@@ -207,7 +272,11 @@ impl WardSide {
 
     /// Whether request `i` is allowed, from its JSON text (parsed per call).
     pub fn allows_json(&self, i: usize) -> bool {
-        let Some(text) = self.json.get(i) else { return false };
+        self.json.get(i).is_some_and(|t| self.allows_json_text(t))
+    }
+
+    /// Whether the request in JSON text `text` is allowed (parsed on this call).
+    pub fn allows_json_text(&self, text: &str) -> bool {
         match Request::from_json_str(text) {
             Ok(r) => self.engine.check_at(&r, NOW).effect() == ward_runtime::Effect::Allow,
             Err(_) => false,
@@ -310,13 +379,20 @@ pub struct Contenders {
 }
 
 /// The measured variants, in report order: (name, what it measures).
-pub const VARIANTS: [(&str, &str); 6] = [
+pub const VARIANTS: [(&str, &str); 7] = [
     ("cedar", "cedar-policy 4 `is_authorized`, entities and requests built once"),
+    (
+        "cedar-json",
+        "cedar-policy 4 from the request's JSON text: read with Cedar's own JSON request types (`ffi::EntityUid`, `ffi::Context`, as its `is_authorized_json` does), `Request::new` validated against the schema, then `is_authorized`; entities built once",
+    ),
     ("regorus", "regorus 0.14: set the prebuilt input, evaluate `allow`"),
     ("ward-interp", "Ward interpreter on a prepared frame"),
     ("ward-jit-prepared", "Ward JIT on a prepared frame (`verdict_prepared`: effect and deciding rules as indexes)"),
     ("ward-jit-typed", "Ward JIT from a typed `Request` (`Engine::check_at`, frame built per call)"),
-    ("ward-jit-json", "Ward JIT from the request's JSON text (parse + `check_at`)"),
+    (
+        "ward-jit-json",
+        "Ward JIT from the request's JSON text (parse + `check_at`), the same text `cedar-json` reads; entities loaded once",
+    ),
 ];
 
 /// One decision function per variant: `f(i)` decides request `i`.
@@ -339,6 +415,7 @@ impl Contenders {
         let (cedar, interp, jit) = (&*cedar, &*interp, &*jit);
         vec![
             ("cedar", Box::new(move |i| cedar.decide(i)) as Variant<'_>),
+            ("cedar-json", Box::new(move |i| cedar.decide_json(i))),
             ("regorus", Box::new(move |i| rego.decide(i))),
             ("ward-interp", Box::new(move |i| interp.allows_prepared(i))),
             ("ward-jit-prepared", Box::new(move |i| jit.allows_prepared(i))),

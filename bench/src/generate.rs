@@ -140,7 +140,15 @@ impl Workload {
         };
         let index = Index::new(&entities);
         let reqs: Vec<GenRequest> = (0..requests).map(|_| random_request(app, &index, &mut rng)).collect();
-        let rego_inputs = reqs.iter().map(|r| rego_input(app, r, &index)).collect();
+        let (key, shared) = rego_shared(app, &index);
+        let rego_inputs = reqs
+            .iter()
+            .map(|r| {
+                let mut input = rego_request(app, r, &index);
+                input.insert(key.to_string(), shared.clone());
+                Json::Object(input)
+            })
+            .collect();
         Workload { app, n, seed, entities, requests: reqs, rego_inputs }
     }
 
@@ -411,20 +419,35 @@ fn rego_strings<'u>(items: impl IntoIterator<Item = &'u Uid>) -> Json {
     Json::Array(items.into_iter().map(|u| Json::String(u.rego())).collect())
 }
 
-/// The `input` document the application's Rego policy reads for `r`.
-fn rego_input(app: App, r: &GenRequest, index: &Index) -> Json {
+/// The part of every Rego input that does not depend on the request, and
+/// its key: gdrive's `files` (every document and folder with the folders it
+/// is in: `graph.reachable` follows them upwards, as Cedar's `in` does),
+/// github's `orgs` (every entity with its parents: `graph.reachable` closes
+/// them), tinytodo's `Data.Groups` (every user and team with its parents).
+fn rego_shared(app: App, index: &Index) -> (&'static str, Json) {
+    let graph = |types: &[&str], parent_types: Option<&str>| -> Json {
+        let mut out = Map::new();
+        for e in index.by_uid.values() {
+            if types.is_empty() || types.contains(&e.uid.ty.as_str()) {
+                let parents = e.parents.iter().filter(|p| parent_types.is_none_or(|t| p.ty == t));
+                out.insert(e.uid.rego(), rego_strings(parents));
+            }
+        }
+        Json::Object(out)
+    };
+    match app {
+        App::Gdrive => ("files", graph(&["Document", "Folder"], Some("Folder"))),
+        App::Github => ("orgs", graph(&[], None)),
+        App::Tinytodo => ("Data", json!({"Groups": graph(&["User", "Team"], None)})),
+    }
+}
+
+/// The request's own part of its Rego input: everything but [`rego_shared`].
+fn rego_request(app: App, r: &GenRequest, index: &Index) -> Map<String, Json> {
     let action = format!("Action::{:?}", r.action);
     let entity = |u: &Uid| index.by_uid.get(u).copied();
-    match app {
+    let input = match app {
         App::Gdrive => {
-            // `files`: every document and folder with the folders it is in
-            // (`graph.reachable` follows them upwards, as Cedar's `in` does).
-            let mut files = Map::new();
-            for e in index.by_uid.values() {
-                if e.uid.ty == "Document" || e.uid.ty == "Folder" {
-                    files.insert(e.uid.rego(), rego_strings(e.parents.iter().filter(|p| p.ty == "Folder")));
-                }
-            }
             // `documentsAndFoldersWithViewAccess`: the documents and folders in
             // the principal's view set, transitively, computed here as the
             // paper's harness did (the Rego policy cannot walk from a view
@@ -449,15 +472,9 @@ fn rego_input(app: App, r: &GenRequest, index: &Index) -> Json {
                 },
                 "action": action,
                 "resource": {"uid": r.resource.rego(), "isPublic": is_public},
-                "files": files,
             })
         }
         App::Github => {
-            // `orgs`: every entity with its parents (`graph.reachable` closes them).
-            let mut orgs = Map::new();
-            for e in index.by_uid.values() {
-                orgs.insert(e.uid.rego(), rego_strings(&e.parents));
-            }
             let perm = |e: Option<&Entity>, attr: &str| -> Json {
                 e.and_then(|e| e.entity_attr(attr)).map_or(Json::Null, |u| Json::String(u.rego()))
             };
@@ -476,16 +493,9 @@ fn rego_input(app: App, r: &GenRequest, index: &Index) -> Json {
                 owner_perms.insert(key(a), perm(owner, attr));
             }
             resource.insert("owner".into(), Json::Object(owner_perms));
-            json!({"principal": r.principal.rego(), "action": action, "resource": resource, "orgs": orgs})
+            json!({"principal": r.principal.rego(), "action": action, "resource": resource})
         }
         App::Tinytodo => {
-            // `Data.Groups`: every user and team with its parents.
-            let mut groups = Map::new();
-            for e in index.by_uid.values() {
-                if e.uid.ty == "User" || e.uid.ty == "Team" {
-                    groups.insert(e.uid.rego(), rego_strings(&e.parents));
-                }
-            }
             let resource = match entity(&r.resource) {
                 Some(list) if list.uid.ty == "List" => {
                     let one =
@@ -495,11 +505,38 @@ fn rego_input(app: App, r: &GenRequest, index: &Index) -> Json {
                 // The application itself: it owns itself, no readers or writers.
                 _ => json!({"Owner": r.resource.rego(), "Readers": [], "Writers": []}),
             };
-            json!({
-                "Request": {"Principal": r.principal.rego(), "Action": action, "Resource": resource},
-                "Data": {"Groups": groups},
-            })
+            json!({"Request": {"Principal": r.principal.rego(), "Action": action, "Resource": resource}})
         }
+    };
+    match input {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The Rego inputs over one set of entities, split as a service holds
+/// them: the request-independent part ([`RegoInputs::shared`]: gdrive's
+/// `files`, github's `orgs`, tinytodo's `Data`) built once, and each
+/// request's own part ([`RegoInputs::request`]) built per request. The two
+/// together are the input [`Workload::rego_inputs`] holds.
+pub struct RegoInputs<'a> {
+    app: App,
+    index: Index<'a>,
+}
+
+impl<'a> RegoInputs<'a> {
+    pub fn new(app: App, entities: &'a [Entity]) -> RegoInputs<'a> {
+        RegoInputs { app, index: Index::new(entities) }
+    }
+
+    /// The request-independent part of every input, and its key.
+    pub fn shared(&self) -> (&'static str, Json) {
+        rego_shared(self.app, &self.index)
+    }
+
+    /// The request's own part: the input's other keys.
+    pub fn request(&self, r: &GenRequest) -> Map<String, Json> {
+        rego_request(self.app, r, &self.index)
     }
 }
 

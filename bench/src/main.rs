@@ -8,15 +8,21 @@
 //! ward-bench entities APP N [SEED]           print the generated Cedar JSON entities
 //! ward-bench requests APP N [SEED] [COUNT]   print the generated requests (JSON lines)
 //! ward-bench rego-inputs APP N [SEED] [COUNT] print the Rego inputs (JSON lines)
+//! ward-bench service [--quick]               `ward serve` vs the regorus harness over HTTP (markdown table)
+//! ward-bench rego-serve APP N SEED [ADDR]    the regorus-on-axum harness (until killed)
+//! ward-bench load ADDR PATH TOKEN|- BODIES CLIENTS WARM_MS RUN_MS   the HTTP load client (JSON stats)
 //! ```
 
 use std::process::ExitCode;
 
-use ward_bench::{App, Workload, report};
+use ward_bench::{App, Workload, report, service};
 
 const USAGE: &str = "usage: ward-bench report [--quick] [--no-write]
        ward-bench scale [--quick] [--rules N,N…] [--dense-folders] [--phases]
        ward-bench entities|requests|rego-inputs APP N [SEED] [COUNT]
+       ward-bench service [--quick]
+       ward-bench rego-serve APP N SEED [ADDR]
+       ward-bench load ADDR PATH TOKEN|- BODIES CLIENTS WARM_MS RUN_MS
 APP is gdrive, github or tinytodo";
 
 fn main() -> ExitCode {
@@ -67,6 +73,26 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             report::run(&options)
         }
+        "service" => match rest {
+            [] => service::run(false),
+            [q] if q == "--quick" => service::run(true),
+            _ => Err(format!("unknown options {rest:?}\n{USAGE}")),
+        },
+        "rego-serve" => {
+            let app = rest
+                .first()
+                .and_then(|a| App::from_name(a))
+                .ok_or_else(|| format!("expected an application\n{USAGE}"))?;
+            let number = |k: usize| -> Result<u64, String> {
+                rest.get(k).ok_or_else(|| USAGE.to_string())?.parse().map_err(|e| format!("argument {k}: {e}"))
+            };
+            let listen = match rest.get(3) {
+                Some(a) => a.parse().map_err(|e| format!("address `{a}`: {e}"))?,
+                None => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            };
+            service::rego_serve(app, number(1)? as usize, number(2)?, listen)
+        }
+        "load" => service::load_command(rest),
         "entities" | "requests" | "rego-inputs" => {
             let app = rest
                 .first()

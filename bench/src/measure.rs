@@ -77,6 +77,29 @@ pub fn per_request(
     samples
 }
 
+/// Times `decide(i)` for the visits `0..count` of a cold set (see
+/// [`crate::cold`]), in order, for about `budget` (at least one pass). No
+/// warm-up pass: a pass over a cold set leaves nothing warm for the next.
+/// Returns one sample per decision, the timer's overhead subtracted.
+pub fn per_visit(mut decide: impl FnMut(usize) -> bool, count: usize, budget: Duration, overhead_ns: f64) -> Vec<f64> {
+    let mut samples = Vec::with_capacity(count);
+    if count == 0 {
+        return samples;
+    }
+    let start = Instant::now();
+    loop {
+        for i in 0..count {
+            let t = Instant::now();
+            black_box(decide(black_box(i)));
+            let ns = t.elapsed().as_nanos() as f64;
+            samples.push((ns - overhead_ns).max(0.0));
+        }
+        if start.elapsed() >= budget {
+            return samples;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +131,23 @@ mod tests {
         );
         assert_eq!(samples.len(), 21);
         assert!(seen.iter().all(|&n| n == 4), "{seen:?}"); // warm-up + 3 rounds
+    }
+
+    #[test]
+    fn a_cold_pass_visits_each_slot_once_without_warm_up() {
+        let mut seen = vec![0usize; 9];
+        let samples = per_visit(
+            |i| {
+                if let Some(s) = seen.get_mut(i) {
+                    *s += 1;
+                }
+                true
+            },
+            9,
+            Duration::ZERO,
+            0.0,
+        );
+        assert_eq!(samples.len(), 9);
+        assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
     }
 }

@@ -12,8 +12,9 @@ use crate::contenders::VARIANTS;
 use crate::generate::SIZES;
 use crate::report::{Results, human_ns};
 
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 7] = [
     RGBColor(214, 39, 40),   // cedar
+    RGBColor(227, 119, 194), // cedar-json
     RGBColor(148, 103, 189), // regorus
     RGBColor(140, 140, 140), // ward-interp
     RGBColor(31, 119, 180),  // ward-jit-prepared

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use ward_runtime::engine::Backend;
 
 use crate::apps::{self, App};
+use crate::cold::{self, COLD_VARIANTS, ColdContenders};
 use crate::contenders::{self, CedarPeer, Contenders, VARIANTS, WardSide};
 use crate::generate::{SIZES, Workload};
 use crate::measure::{self, Stats};
@@ -59,6 +60,18 @@ pub struct PeerRow {
     pub stats: Stats,
 }
 
+/// A cold set's size, per application and N: the fewest visits per pass
+/// and the fewest slot bytes over the hierarchies and variants.
+#[derive(Debug, Clone)]
+pub struct ColdSize {
+    pub app: App,
+    pub n: usize,
+    /// Visits in one pass (engine copies × slots each).
+    pub visits: usize,
+    /// The slots' bytes (a lower bound, see [`crate::cold`]).
+    pub slot_bytes: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScaleRow {
     pub rules: usize,
@@ -87,7 +100,12 @@ pub struct Results {
     pub quick: bool,
     pub hierarchies: u64,
     pub requests: usize,
+    /// The warm variants ([`VARIANTS`]) and the cold ones ([`COLD_VARIANTS`]).
     pub peers: Vec<PeerRow>,
+    pub cold_sizes: Vec<ColdSize>,
+    /// L2 and last-level cache of CPU 0, bytes.
+    pub l2: Option<u64>,
+    pub l3: Option<u64>,
     /// Share of allowed requests per (app, n).
     pub allows: Vec<(App, usize, f64)>,
     pub scaling: Vec<ScaleRow>,
@@ -160,6 +178,8 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         quick: options.quick,
         hierarchies,
         requests,
+        l2: cold::cache_bytes(2),
+        l3: cold::cache_bytes(3),
         ..Results::default()
     };
     results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
@@ -208,6 +228,7 @@ fn measure_peers(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<
             }
         }
     }
+    measure_cold(m, app, n, results)?;
     for ((name, _), samples) in VARIANTS.iter().zip(pooled) {
         let stats = Stats::of(samples);
         eprintln!(
@@ -219,6 +240,60 @@ fn measure_peers(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<
         results.peers.push(PeerRow { app, n, variant: name, stats });
     }
     results.allows.push((app, n, allowed as f64 / total.max(1) as f64));
+    Ok(())
+}
+
+/// The cold variants on application `app` at size `n`: per hierarchy, a
+/// cold set built ([`ColdContenders`]), its decisions checked against
+/// cedar-policy's on the first visits, then every visit timed.
+fn measure_cold(m: &Plan, app: App, n: usize, results: &mut Results) -> Result<(), String> {
+    let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); COLD_VARIANTS.len()];
+    let target = cold::target_bytes();
+    let mut size: Option<ColdSize> = None;
+    for h in 0..m.hierarchies {
+        let w = Workload::generate(app, n, 1 + h, m.requests);
+        let expected: Vec<bool> = {
+            let cedar = CedarPeer::for_workload(&w)?;
+            (0..w.requests.len()).map(|i| cedar.decide(i)).collect()
+        };
+        let c = ColdContenders::new(&w, target)?;
+        let bytes = [c.cedar.slot_bytes, c.cedar_json.slot_bytes, c.ward_prepared.slot_bytes, c.ward_json.slot_bytes];
+        for (k, mut v) in c.variants().into_iter().enumerate() {
+            let wrong = (0..v.len.min(5_000))
+                .filter(|&i| {
+                    let want = (v.request_of)(i).and_then(|j| expected.get(j).copied());
+                    want != Some((v.decide)(i))
+                })
+                .count();
+            if wrong > 0 {
+                return Err(format!(
+                    "{} N={n} hierarchy {h}: {} disagrees with cedar on {wrong} visits (run the peers test)",
+                    app.name(),
+                    v.name
+                ));
+            }
+            let slot_bytes = bytes.get(k).copied().unwrap_or(0);
+            size = Some(match size {
+                Some(s) => ColdSize { visits: s.visits.min(v.len), slot_bytes: s.slot_bytes.min(slot_bytes), ..s },
+                None => ColdSize { app, n, visits: v.len, slot_bytes },
+            });
+            let samples = measure::per_visit(&mut v.decide, v.len, m.budget, m.overhead);
+            if let Some(p) = pooled.get_mut(k) {
+                p.extend(samples);
+            }
+        }
+    }
+    for ((name, _), samples) in COLD_VARIANTS.iter().zip(pooled) {
+        let stats = Stats::of(samples);
+        eprintln!(
+            "{:>8} N={n:<3} {name:<22} median {:>10.0} ns  p99 {:>10.0} ns",
+            app.name(),
+            stats.median_ns,
+            stats.p99_ns
+        );
+        results.peers.push(PeerRow { app, n, variant: name, stats });
+    }
+    results.cold_sizes.extend(size);
     Ok(())
 }
 
@@ -368,6 +443,7 @@ pub fn render(r: &Results) -> String {
     render_method(&mut s, r);
     render_peers(&mut s, r);
     render_ratios(&mut s, r);
+    render_cold(&mut s, r);
     render_scaling(&mut s, r);
     render_costs(&mut s, r);
     for n in &r.notes {
@@ -406,7 +482,7 @@ fn render_method(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "Each decision is timed alone (`Instant`, the timer's own cost subtracted), the requests cycled in a fixed order; median and p99 are over all those samples. Engines are set up once, as a service would: cedar-policy with its `Entities` and `Request`s built beforehand; regorus with the policy loaded and each request's input prebuilt (setting it is a reference-count increment) before `eval_rule(\"data.APP.allow\")`; Ward with the policy compiled and entities loaded.\n"
+        "Each decision is timed alone (`Instant`, the timer's own cost subtracted), the requests cycled in a fixed order; median and p99 are over all those samples. Engines are set up once, as a service would: cedar-policy with its `Entities` and `Request`s built beforehand (and, for `cedar-json`, each request's JSON text — byte for byte the text `ward-jit-json` reads, `{{\"principal\": {{\"type\", \"id\"}}, \"action\": {{\"type\": \"Action\", \"id\"}}, \"resource\": …, \"context\": {{}}}}` — parsed on every call); regorus with the policy loaded and each request's input prebuilt (setting it is a reference-count increment) before `eval_rule(\"data.APP.allow\")`; Ward with the policy compiled and entities loaded.\n"
     );
     for (name, what) in VARIANTS {
         let _ = writeln!(s, "- `{name}`: {what}");
@@ -414,7 +490,7 @@ fn render_method(s: &mut String, r: &Results) {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "How the inputs differ between engines (the decisions do not): Cedar and Ward read the same Cedar JSON entities; the Rego policies read one `input` document per request, in the shape the paper's harness built (`bench/src/generate.rs`, `rego_input`): gdrive's `files` graph (each document and folder with its folders) and the principal's `documentsAndFoldersWithViewAccess` — the files in the user's view set, transitively, computed by the generator because the policy's `graph.reachable` can only walk upwards; github's `orgs` graph (every entity with its parents) and the repository's permissions keyed by action; tinytodo's `Data.Groups` (users and teams with their parents). Building those inputs is not timed. Translations: github's action chain (`read` in `triage` in … `admin`, every level also requested) uses one Ward group per level (`upto_triage` …), since a Ward action group is never itself requested; tinytodo's `resource has owner && resource.owner == principal` is `resource: List when resource.owner == principal` (only lists have an owner).\n"
+        "How the inputs differ between engines (the decisions do not): Cedar and Ward read the same Cedar JSON entities; the Rego policies read one `input` document per request, in the shape the paper's harness built (`bench/src/generate.rs`, `rego_shared` and `rego_request`): gdrive's `files` graph (each document and folder with its folders) and the principal's `documentsAndFoldersWithViewAccess` — the files in the user's view set, transitively, computed by the generator because the policy's `graph.reachable` can only walk upwards; github's `orgs` graph (every entity with its parents) and the repository's permissions keyed by action; tinytodo's `Data.Groups` (users and teams with their parents). Building those inputs is not timed. Translations: github's action chain (`read` in `triage` in … `admin`, every level also requested) uses one Ward group per level (`upto_triage` …), since a Ward action group is never itself requested; tinytodo's `resource has owner && resource.owner == principal` is `resource: List when resource.owner == principal` (only lists have an owner).\n"
     );
 }
 
@@ -445,26 +521,77 @@ fn render_ratios(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Ratios at the median (how many times faster Ward is)\n");
     let _ = writeln!(
         s,
-        "Targets (DESIGN.md): ≥ 40× cedar-policy and ≥ 100× regorus at the median; p50 ≤ 50 ns on a prepared frame.\n"
+        "Targets (DESIGN.md): ≥ 40× cedar-policy and ≥ 100× regorus at the median; p50 ≤ 50 ns on a prepared frame; from JSON text, p50 ≤ 400 ns and ≥ 10× Cedar's JSON → `Request` → `is_authorized` (`cedar-json / jit-json`).\n"
     );
     let _ = writeln!(
         s,
-        "| app | N | cedar / jit-prepared | cedar / jit-typed | cedar / jit-json | regorus / jit-prepared | regorus / jit-typed | cedar / interp |"
+        "| app | N | cedar / jit-prepared | cedar / jit-typed | cedar / jit-json | cedar-json / jit-json | regorus / jit-prepared | regorus / jit-typed | cedar / interp |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for app in App::ALL {
         for n in SIZES {
             let g = |v: &str| r.peer(app, n, v);
             let _ = writeln!(
                 s,
-                "| {} | {n} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {n} | {} | {} | {} | {} | {} | {} | {} |",
                 app.name(),
                 ratio(g("cedar"), g("ward-jit-prepared")),
                 ratio(g("cedar"), g("ward-jit-typed")),
                 ratio(g("cedar"), g("ward-jit-json")),
+                ratio(g("cedar-json"), g("ward-jit-json")),
                 ratio(g("regorus"), g("ward-jit-prepared")),
                 ratio(g("regorus"), g("ward-jit-typed")),
                 ratio(g("cedar"), g("ward-interp")),
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+/// The cold variants beside their warm counterparts.
+fn render_cold(s: &mut String, r: &Results) {
+    let _ = writeln!(s, "### Cold caches\n");
+    let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+    let caches = match (r.l2, r.l3) {
+        (Some(l2), Some(l3)) => format!("(this machine: L2 {:.0} MiB per core, L3 {:.0} MiB)", mib(l2), mib(l3)),
+        _ => "(cache sizes not readable from sysfs)".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "The same decisions, each made once per pass over a *cold set* (`bench/src/cold.rs`): {} independently built engines per engine kind (Ward: the policy compiled and JIT-compiled again and the entity store loaded again; Cedar: the policy set parsed and `Entities` built again) and, per engine copy, the workload's requests made again and again — one allocation each: a prepared frame, a JSON `String` or a Cedar `Request` — until the slots alone take at least {:.0} MiB, max(32 MiB, 2 × L3) {caches}. Each call visits the next (copy, slot) pair of a shuffled list of all of them; a pass times every visit once (no warm-up pass). Decisions on the first 5,000 visits are checked against cedar-policy's before timing.\n",
+        cold::COPIES,
+        mib(cold::target_bytes()),
+    );
+    let _ = writeln!(
+        s,
+        "What is cold: the request (frame, JSON text or Cedar `Request`), read once per pass over more memory than L2 and L3 hold; the engine copy's entities and policy data, evicted between visits by the slots in between (a copy's hottest lines may stay in L3: {} copies of a small store are well under it). What is not: the code of the decision path (each Ward copy has its own JIT code, but the runtime's, serde's and Cedar's code is shared and stays in the instruction caches), the list of visits (read in order) and the branch predictors.\n",
+        cold::COPIES
+    );
+    for (name, what) in COLD_VARIANTS {
+        let _ = writeln!(s, "- `{name}`: {what}");
+    }
+    let _ = writeln!(s);
+    let _ = write!(s, "| app | N | visits per pass, at least | slot MiB, at least |");
+    for (name, _) in COLD_VARIANTS {
+        let _ = write!(s, " {name} median / p99 |");
+    }
+    let _ = writeln!(s, " cedar / jit-prepared, cold (warm) | cedar-json / jit-json, cold (warm) |");
+    let _ = writeln!(s, "|---|---|---|---|{}---|---|", "---|".repeat(COLD_VARIANTS.len()));
+    for app in App::ALL {
+        for n in SIZES {
+            let Some(size) = r.cold_sizes.iter().find(|c| c.app == app && c.n == n) else { continue };
+            let _ = write!(s, "| {} | {n} | {} | {:.0} |", app.name(), size.visits, mib(size.slot_bytes));
+            for (name, _) in COLD_VARIANTS {
+                s.push_str(&cell(r.peer(app, n, name)));
+            }
+            let g = |v: &str| r.peer(app, n, v);
+            let _ = writeln!(
+                s,
+                " {} ({}) | {} ({}) |",
+                ratio(g("cedar-cold"), g("ward-jit-prepared-cold")),
+                ratio(g("cedar"), g("ward-jit-prepared")),
+                ratio(g("cedar-json-cold"), g("ward-jit-json-cold")),
+                ratio(g("cedar-json"), g("ward-jit-json")),
             );
         }
     }
@@ -532,7 +659,7 @@ fn render_costs(s: &mut String, r: &Results) {
 }
 
 /// The CPU model from `/proc/cpuinfo`.
-fn cpu_model() -> String {
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -603,6 +730,10 @@ mod tests {
                 r.peers.push(PeerRow { app, n: 5, variant: v, stats });
             }
         }
+        for (v, _) in COLD_VARIANTS {
+            r.peers.push(PeerRow { app: App::Github, n: 10, variant: v, stats });
+        }
+        r.cold_sizes.push(ColdSize { app: App::Github, n: 10, visits: 1234, slot_bytes: 64 << 20 });
         r.scaling.push(ScaleRow { rules: 10, variant: "cedar", stats });
         r.costs.push(CostRow { rules: 10, ward_heap: Some(2048), ..CostRow::default() });
         let s = render(&r);
@@ -611,6 +742,13 @@ mod tests {
         }
         assert!(s.contains("| 5 | 0 % | 100 ns / 200 ns |"));
         assert!(s.contains("2048 B"));
+        assert!(s.contains(" cedar-json median / p99 |"), "the cedar-json column");
+        // The cold table: one row, for the one (app, N) measured cold.
+        assert!(
+            s.contains("| github | 10 | 1234 | 64 | 100 ns / 200 ns | 100 ns / 200 ns | 100 ns / 200 ns | 100 ns / 200 ns | 1.0× (—) | 1.0× (—) |"),
+            "{s}"
+        );
+        assert!(!s.contains("| gdrive | 10 | 1234"));
         assert!(!s.contains(BEGIN));
     }
 }

@@ -1,13 +1,15 @@
 //! Agreement first: on every generated request of the Cedar paper's three
 //! applications, Ward's decision (interpreter, JIT on a prepared frame, from
-//! a typed request and from JSON) equals cedar-policy's `is_authorized` and
-//! regorus's `allow`; on the generated scaling sets, Ward equals Cedar. The
+//! a typed request and from JSON) equals cedar-policy's `is_authorized` (on
+//! a prebuilt request and from the same JSON text) and regorus's `allow`;
+//! the cold-cache variants decide every visit of their cold sets alike; on the generated scaling sets, Ward equals Cedar. The
 //! peers' policies are read from `../shared/peer-workloads/`
 //! (`$WARD_PEER_WORKLOADS`). Small N, so it runs in CI quickly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use ward_bench::cold::ColdContenders;
 use ward_bench::scale::{Folders, ScaleSet};
-use ward_bench::{App, CedarPeer, Contenders, WardSide, Workload};
+use ward_bench::{App, CedarPeer, Contenders, GenRequest, WardSide, Workload};
 use ward_runtime::Decision;
 use ward_runtime::engine::Backend;
 
@@ -29,6 +31,17 @@ fn agree(app: App, n: usize, seed: u64, requests: usize) -> (usize, usize) {
         let prepared = ward_allows(c.jit.decide_prepared(i), &what);
         let typed = ward_allows(c.jit.decide_typed(i), &what);
         let json = ward_allows(c.jit.decide_json(i), &what);
+        // Cedar's JSON path reads the very text Ward's JSON path reads, and
+        // builds the request Cedar's prebuilt one is.
+        let text = c.cedar.json(i).unwrap_or_else(|| panic!("{what}: no Cedar JSON text"));
+        assert_eq!(text, c.jit.json[i], "{what}: Cedar and Ward read different JSON texts");
+        let from_json = c.cedar.request_from_json(text).unwrap_or_else(|e| panic!("{what}: cedar JSON: {e}"));
+        assert_eq!(
+            (from_json.principal(), from_json.action(), from_json.resource()),
+            (Some(&principal_uid(r)), Some(&action_uid(r)), Some(&resource_uid(r))),
+            "{what}: Cedar read another request from {text}"
+        );
+        assert_eq!(c.cedar.decide_json(i), cedar, "{what}: cedar-json");
         // The verdict entry points the benchmarks time say the same.
         assert_eq!(c.jit.allows_prepared(i), prepared, "{what}: verdict, prepared");
         assert_eq!(c.jit.allows_typed(i), typed, "{what}: verdict, typed");
@@ -43,6 +56,68 @@ fn agree(app: App, n: usize, seed: u64, requests: usize) -> (usize, usize) {
         allows += usize::from(cedar);
     }
     (allows, w.requests.len())
+}
+
+fn uid(ty: &str, id: &str) -> cedar_policy::EntityUid {
+    cedar_policy::EntityUid::from_json(serde_json::json!({"type": ty, "id": id})).unwrap()
+}
+
+fn principal_uid(r: &GenRequest) -> cedar_policy::EntityUid {
+    uid(&r.principal.ty, &r.principal.id)
+}
+
+fn action_uid(r: &GenRequest) -> cedar_policy::EntityUid {
+    uid("Action", &r.action)
+}
+
+fn resource_uid(r: &GenRequest) -> cedar_policy::EntityUid {
+    uid(&r.resource.ty, &r.resource.id)
+}
+
+/// The cold-cache variants decide every visit of their cold set as
+/// cedar-policy decides the request the visit's slot holds; each engine copy
+/// is visited; the slots take at least the target size.
+#[test]
+fn cold_variants_agree_with_cedar_on_every_visit() {
+    if !peers_present() {
+        return;
+    }
+    for app in App::ALL {
+        let w = Workload::generate(app, 10, 5, 40);
+        let cedar = CedarPeer::for_workload(&w).unwrap_or_else(|e| panic!("{e}"));
+        let expected: Vec<bool> = (0..w.requests.len()).map(|i| cedar.check(i).unwrap()).collect();
+        assert!(expected.iter().any(|a| *a) && !expected.iter().all(|a| *a), "{}: a mix of decisions", app.name());
+        // A small target keeps the test quick; the report uses cold::target_bytes().
+        let target = 256 << 10;
+        let cold = ColdContenders::new(&w, target).unwrap_or_else(|e| panic!("{e}"));
+        for set_bytes in [
+            cold.cedar.slot_bytes,
+            cold.cedar_json.slot_bytes,
+            cold.ward_prepared.slot_bytes,
+            cold.ward_json.slot_bytes,
+        ] {
+            assert!(set_bytes >= target, "{}: {set_bytes} bytes of slots", app.name());
+        }
+        let variants = cold.variants();
+        assert_eq!(variants.iter().map(|v| v.name).collect::<Vec<_>>(), ward_bench::cold::COLD_VARIANTS.map(|v| v.0));
+        for mut v in variants {
+            assert!(v.len >= ward_bench::cold::COPIES * w.requests.len(), "{}: {} visits", v.name, v.len);
+            let mut visited = vec![0usize; w.requests.len()];
+            for i in 0..v.len {
+                let j = (v.request_of)(i).unwrap();
+                visited[j] += 1;
+                assert_eq!(
+                    (v.decide)(i),
+                    expected[j],
+                    "{} {}: visit {i} (request {j} {:?})",
+                    app.name(),
+                    v.name,
+                    w.requests[j]
+                );
+            }
+            assert!(visited.iter().all(|&k| k >= ward_bench::cold::COPIES), "{}: {visited:?}", v.name);
+        }
+    }
 }
 
 /// The peers' files live outside the repository (`../shared/peer-workloads`).
