@@ -130,7 +130,8 @@ pub fn validate(p: &Program) -> Result<(), String> {
         // A pinned rule runs only for requests naming its key: filed under
         // a literal its scope does not pin, it (a forbid, say) would be
         // skipped where it applies.
-        let pinned: [(_, _, fn(&crate::Rule) -> Option<u32>); 2] = [
+        type PinOf = fn(&crate::Rule) -> Option<u32>;
+        let pinned: [(_, _, PinOf); 2] = [
             (&b.by_principal, "principal", |x| x.pinned_principal),
             (&b.by_resource, "resource", |x| x.pinned_resource),
         ];
