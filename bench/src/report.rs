@@ -109,6 +109,8 @@ pub struct Results {
     /// Share of allowed requests per (app, n).
     pub allows: Vec<(App, usize, f64)>,
     pub scaling: Vec<ScaleRow>,
+    /// How the scaling sets' folders nest (the text says which).
+    pub folders: Folders,
     pub costs: Vec<CostRow>,
     pub notes: Vec<String>,
 }
@@ -180,6 +182,7 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         requests,
         l2: cold::cache_bytes(2),
         l3: cold::cache_bytes(3),
+        folders: options.folders,
         ..Results::default()
     };
     results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
@@ -603,7 +606,13 @@ fn render_scaling(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Scaling with the number of rules\n");
     let _ = writeln!(
         s,
-        "Generated policy sets (`bench/src/scale.rs`), the same rules in Ward and in Cedar: per-document user grants, team grants on a document with a level condition, team share grants on a folder (through the folder hierarchy) with an ownership condition, and team write bans; 100 users in 20 teams, one document per 4 rules, one folder per 8 documents, folders in a tree (a few with a second parent). 256 random requests; decisions checked equal to cedar-policy's before timing. Only these tables: `cargo run -p ward-bench --release -- scale`.\n"
+        "Generated policy sets (`bench/src/scale.rs`), the same rules in Ward and in Cedar: per-document user grants, team grants on a document with a level condition, team share grants on a folder (through the folder hierarchy) with an ownership condition, and team write bans; 100 users in 20 teams, one document per 4 rules, one folder per 8 documents, {}. 256 random requests; decisions checked equal to cedar-policy's before timing. Only these tables: `cargo run -p ward-bench --release -- scale`.\n",
+        match r.folders {
+            Folders::Tree => "folders in a tree (a few with a second parent)",
+            Folders::Dense => {
+                "folders nested densely (`--dense-folders`: every earlier folder a parent with probability 0.05)"
+            }
+        }
     );
     let scale_variants = ["cedar", "ward-interp", "ward-jit-prepared", "ward-jit-typed"];
     let _ = write!(s, "| rules |");
