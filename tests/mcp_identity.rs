@@ -133,6 +133,33 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
     Answer { status, headers, body: body.to_string() }
 }
 
+/// Reads one HTTP/1.1 answer (head and a `Content-Length` body) from a
+/// connection that stays open; `None` if the server closed it first.
+fn read_answer(reader: &mut std::io::BufReader<std::net::TcpStream>) -> Option<(u16, HashMap<String, String>)> {
+    let mut status = 0;
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        match line.split_once(':') {
+            Some((k, v)) if status != 0 => {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+            _ => status = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0),
+        }
+    }
+    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((status, headers))
+}
+
 fn call_body(tool: &str, arguments: Json) -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
         .to_string()
@@ -156,6 +183,48 @@ fn tools(answer: &Json) -> Vec<&str> {
 
 fn text(answer: &Json) -> String {
     answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}")).to_string()
+}
+
+/// A client that keeps its connection (the SDK's pooled HTTP client) and
+/// sends a request's body a moment after its head, as clients may: the
+/// refusal must either keep the connection usable or say it is closing.
+/// Otherwise the client's next request on it (the OAuth flow's metadata
+/// request, or the retry with a token) sees it drop without an answer.
+#[test]
+fn a_refused_request_with_a_late_body_leaves_a_usable_or_announced_closed_connection() {
+    let Some(py) = python() else { return };
+    let key = rsa_key("k1");
+    let dir = identity_dir("identity-late-body", &key);
+    let s = http_setup(py, &dir);
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string();
+    for round in 0..5 {
+        let mut stream = std::net::TcpStream::connect(&s.addr).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json, \
+             text/event-stream\r\nContent-Length: {}\r\n\r\n",
+            s.addr,
+            init.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // The server may already have answered and closed: a failed write is that case.
+        let _ = stream.write_all(init.as_bytes());
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let (status, headers) = read_answer(&mut reader).expect("an answer to the refused request");
+        assert_eq!(status, 401, "round {round}");
+        if headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+            continue;
+        }
+        let get = format!("GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+        let _ = stream.write_all(get.as_bytes());
+        let next = read_answer(&mut reader);
+        assert_eq!(
+            next.map(|(status, _)| status),
+            Some(200),
+            "round {round}: the connection was kept open (no `Connection: close`), but the next request on it got no answer"
+        );
+    }
 }
 
 #[test]

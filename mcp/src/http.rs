@@ -208,6 +208,11 @@ async fn authenticate(proxy: &Proxy, auth: &Auth, parts: &axum::http::request::P
     if let Ok(challenge) = HeaderValue::from_str(&auth.challenge(&resource, &refused)) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     }
+    // Nothing of a refused request is read, its body included, so the
+    // server closes the connection if the body is still on its way: say so,
+    // or a client keeping the connection for its next request (the SDK's
+    // OAuth flow does) sees that request dropped without an answer.
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     Err(Box::new(response))
 }
 
