@@ -851,6 +851,10 @@ impl RuleLowering<'_, '_> {
                 let k = self.l.literal(t_idx, r.id.string_value().unwrap_or(""));
                 self.push(ExprKind::Const(Const::Entity(k)), ty)
             }
+            A::EnumRef { ty: ns, variant } if t == Type::Action => {
+                let name = format!("{}::{}", ns.text(), variant.name);
+                self.push(ExprKind::Const(Const::Action(self.l.actions.get(name.as_str()).copied().unwrap_or(0))), ty)
+            }
             A::EnumRef { variant, .. } => {
                 let Type::Enum(en) = &t else { return self.push(ExprKind::Const(Const::Bool(false)), ty) };
                 let c = self.enum_variant(en, &variant.name);
@@ -1415,6 +1419,8 @@ fn request_field_json(key: &str, value: &ast::Expr) -> Json {
         ("principal" | "resource", A::EntityRef(r)) => {
             serde_json::json!({"type": r.ty.text(), "id": r.id.string_value().unwrap_or("")})
         }
+        // A namespaced action: `action: Taxpreparer::view`.
+        ("action", A::EnumRef { ty, variant }) => Json::String(format!("{}::{}", ty.text(), variant.name)),
         ("on_behalf_of", A::Set(items)) => Json::Array(
             items
                 .iter()

@@ -18,6 +18,9 @@ pub struct Namespace {
     /// Local name → stdlib module: `import stdlib.pii` gives `pii → pii`,
     /// `import stdlib.pii as p` gives `p → pii`.
     pub imports: BTreeMap<Arc<str>, Arc<str>>,
+    /// Inside `namespace N { … }`: `N`. Declarations there are named `N::…`,
+    /// and an unqualified name is looked up in `N` first (as in Cedar).
+    pub scope: Option<Arc<str>>,
 }
 
 /// How a path failed to resolve to a qualified name.
@@ -31,12 +34,27 @@ pub enum Lookup {
 }
 
 impl Namespace {
+    /// This namespace inside the schema block `schema`: scoped to it when it
+    /// is a `namespace` block.
+    pub fn within(&self, schema: &ward_grammar::ast::SchemaDecl) -> Namespace {
+        let mut scoped = self.clone();
+        if schema.namespace {
+            scoped.scope = Some(Arc::from(schema.name.name.as_str()));
+        }
+        scoped
+    }
+
     /// Candidate qualified names for `path`, most specific first.
     pub fn candidates(&self, segments: &[&str]) -> Vec<String> {
         let mut out = Vec::new();
         match segments {
             [] => {}
             [single] => {
+                if let Some(scope) = &self.scope
+                    && !single.contains("::")
+                {
+                    out.push(format!("{scope}::{single}"));
+                }
                 if let Some(module) = &self.module {
                     out.push(format!("{module}.{single}"));
                 }
@@ -112,7 +130,7 @@ pub fn namespace(db: &dyn salsa::Database, file: SourceFile) -> Namespace {
             imports.insert(Arc::from(local), Arc::from(module.name.as_str()));
         }
     }
-    Namespace { module, imports }
+    Namespace { module, imports, scope: None }
 }
 
 /// The stdlib modules present in the project (`pii`, `inputs`, `roles`).
@@ -128,12 +146,23 @@ pub fn stdlib_modules(db: &dyn salsa::Database, project: Project) -> Vec<Arc<str
         .collect()
 }
 
-/// Qualifies a declared name with its file's module.
+/// Qualifies a declared name with its namespace block, or its file's module.
 pub fn qualify(ns: &Namespace, name: &str) -> Arc<str> {
-    match &ns.module {
-        Some(module) => Arc::from(format!("{module}.{name}")),
-        None => Arc::from(name),
+    match (&ns.scope, &ns.module) {
+        (Some(scope), _) => Arc::from(format!("{scope}::{name}")),
+        (None, Some(module)) => Arc::from(format!("{module}.{name}")),
+        (None, None) => Arc::from(name),
     }
+}
+
+/// Help for a name not found that a namespace declares (`Document` for
+/// `Tax::Document`): outside its namespace a name is written in full.
+pub fn in_a_namespace<'n>(text: &str, names: impl Iterator<Item = &'n str>) -> Option<String> {
+    let suffix = format!("::{text}");
+    let found: Vec<&str> = names.filter(|n| n.ends_with(&suffix)).collect();
+    let (first, rest) = found.split_first()?;
+    let also = if rest.is_empty() { String::new() } else { format!(" (or {})", rest.join(", ")) };
+    Some(format!("did you mean `{first}`{also}? Outside its namespace, a name is written in full"))
 }
 
 /// Every unit of every file of the project, in order.

@@ -158,6 +158,17 @@ impl TypeResolver<'_> {
         })
     }
 
+    /// The action a group list names: declared in this namespace block
+    /// first, then outside it.
+    fn action_name(&self, path: &Path) -> Arc<str> {
+        let segments: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+        self.ns
+            .candidates(&segments)
+            .into_iter()
+            .find(|c| self.env.declarations.contains_key(&action_key(c)))
+            .map_or_else(|| qualify(self.ns, &path.text()), Arc::from)
+    }
+
     fn exists(&self, name: &str) -> bool {
         self.env.entities.contains_key(name)
             || self.env.enums.contains_key(name)
@@ -172,6 +183,27 @@ impl TypeResolver<'_> {
     fn resolve_in(&self, ty: &TypeExpr, errors: &mut Vec<TypeError>, stack: &mut Vec<Arc<str>>) -> Type {
         match ty {
             TypeExpr::Record(r) => Type::Record(Arc::new(self.record(r, errors, stack))),
+            TypeExpr::Union { members, .. } => {
+                let mut names = Vec::new();
+                for m in members {
+                    match self.resolve_in(m, errors, stack) {
+                        Type::Entity(types) => names.extend(types.iter().cloned()),
+                        Type::Error => return Type::Error,
+                        other => {
+                            errors.push(TypeError {
+                                span: m.span(),
+                                message: format!("`|` joins entity types only, and this is {}", other.a()),
+                                help: Some(
+                                    "a union such as `User | Team` lists entity types; give other values an attribute of their own"
+                                        .to_string(),
+                                ),
+                            });
+                            return Type::Error;
+                        }
+                    }
+                }
+                Type::entities(names)
+            }
             TypeExpr::Named { name, arg, span } => {
                 let text = name.text();
                 let generic = |this: &Self, errors: &mut Vec<TypeError>, stack: &mut Vec<Arc<str>>| match arg {
@@ -256,7 +288,8 @@ impl TypeResolver<'_> {
             Lookup::Missing => {
                 let text = name.text();
                 let candidates = self.env.type_names().chain(BUILTIN_TYPES).chain(self.alias_defs.keys().map(|k| &**k));
-                let help = crate::suggest::did_you_mean(&text, candidates);
+                let help = crate::names::in_a_namespace(&text, self.env.type_names())
+                    .or_else(|| crate::suggest::did_you_mean(&text, candidates));
                 errors.push(TypeError { span: name.span, message: format!("unknown type `{text}`"), help });
                 Type::Error
             }
@@ -331,7 +364,7 @@ fn declare_names(db: &dyn salsa::Database, env: &mut SchemaEnv, schemas: &Schema
     let mut alias_defs: BTreeMap<Arc<str>, TypeExpr> = BTreeMap::new();
     for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
-        let ns = namespace(db, *file);
+        let ns = &namespace(db, *file).within(schema);
         for item in &schema.items {
             let loc = |span| Loc::new(*file, *key, span);
             match item {
@@ -388,7 +421,7 @@ fn resolve_aliases(
     let mut alias_types = BTreeMap::new();
     for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
-        let ns = namespace(db, *file);
+        let ns = &namespace(db, *file).within(schema);
         let resolver = TypeResolver { env, ns, stdlib, alias_defs };
         for item in &schema.items {
             if let SchemaItem::TypeAlias(t) = item {
@@ -429,7 +462,7 @@ fn resolve_members(db: &dyn salsa::Database, stdlib: &[Arc<str>], env: &SchemaEn
     let mut members = Members::default();
     for (file, key, unit) in schemas {
         let Unit::Schema(schema) = &**unit else { continue };
-        let ns = namespace(db, *file);
+        let ns = &namespace(db, *file).within(schema);
         let resolver = TypeResolver { env, ns, stdlib, alias_defs: &no_aliases };
         for item in &schema.items {
             match item {
@@ -482,7 +515,7 @@ fn action_infos(resolver: &TypeResolver, file: SourceFile, key: UnitKey, a: &ast
     let own = a.context.as_ref().map(|r| resolver.record(r, &mut Vec::new(), &mut Vec::new()));
     let returns = a.returns.as_ref().map(|t| resolver.resolve(t, &mut Vec::new()));
     let groups: Vec<Arc<str>> =
-        a.parents.as_ref().map(|l| l.names.iter().map(|p| qualify(ns, &p.text())).collect()).unwrap_or_default();
+        a.parents.as_ref().map(|l| l.names.iter().map(|p| resolver.action_name(p)).collect()).unwrap_or_default();
     let annotations: Vec<(String, Option<String>)> = a
         .annotations
         .iter()

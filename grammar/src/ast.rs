@@ -129,6 +129,10 @@ pub struct ImportDecl {
 pub struct SchemaDecl {
     pub docs: Docs,
     pub annotations: Vec<Annotation>,
+    /// Written `namespace N { … }`: its declarations are named `N::…`, and
+    /// names inside it are looked up in `N` first (as in Cedar). The name
+    /// may itself be qualified (`Acme::Docs`).
+    pub namespace: bool,
     pub name: Ident,
     pub items: Vec<SchemaItem>,
     pub span: Span,
@@ -230,12 +234,17 @@ pub enum TypeExpr {
         span: Span,
     },
     Record(RecordType),
+    /// `User | Team`: one of several entity types (two or more members).
+    Union {
+        members: Vec<TypeExpr>,
+        span: Span,
+    },
 }
 
 impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
-            TypeExpr::Named { span, .. } => *span,
+            TypeExpr::Named { span, .. } | TypeExpr::Union { span, .. } => *span,
             TypeExpr::Record(r) => r.span,
         }
     }

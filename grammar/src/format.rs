@@ -289,7 +289,7 @@ impl<'a> Printer<'a> {
         self.docs_and_annotations(&s.docs, &s.annotations, s.span.start, blank);
         let blank = if s.annotations.is_empty() { blank } else { Blank::Keep };
         self.line(s.name.span.start, blank);
-        self.out.push_str("schema ");
+        self.out.push_str(if s.namespace { "namespace " } else { "schema " });
         self.out.push_str(&s.name.name);
         self.open_block(s.items.first().map_or(s.span.end, |i| i.span().start));
         for item in &s.items {
@@ -398,6 +398,14 @@ impl<'a> Printer<'a> {
                 self.out.push('>');
             }
             TypeExpr::Named { .. } => self.out.push_str(&type_flat(t)),
+            TypeExpr::Union { members, .. } => {
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(" | ");
+                    }
+                    self.type_expr(m);
+                }
+            }
         }
     }
 
@@ -888,11 +896,18 @@ fn name_list(l: &NameList) -> String {
         .names
         .iter()
         .map(|p| match p.segments.as_slice() {
-            [one] => action_name(&one.name),
+            [one] => action_ref(&one.name),
             _ => p.text(),
         })
         .collect();
     if l.bracketed { format!("[{}]", names.join(", ")) } else { names.join(", ") }
+}
+
+/// An action named where it is referred to: a namespaced name
+/// (`Taxpreparer::view`) is written as it is, each part an identifier.
+fn action_ref(name: &str) -> String {
+    let qualified = name.contains("::") && name.split("::").all(|part| action_name(part) == part);
+    if qualified { name.to_string() } else { action_name(name) }
 }
 
 /// A name as written: itself when it is an identifier, else (an action
@@ -931,6 +946,7 @@ fn type_flat_inner(t: &TypeExpr) -> String {
         TypeExpr::Named { name, arg: Some(arg), .. } => format!("{}<{}>", name.text(), type_flat(arg)),
         TypeExpr::Named { name, arg: None, .. } => name.text(),
         TypeExpr::Record(r) => record_type_flat(r),
+        TypeExpr::Union { members, .. } => members.iter().map(type_flat).collect::<Vec<_>>().join(" | "),
     }
 }
 

@@ -141,6 +141,9 @@ pub enum TokenKind {
     AndAnd,
     #[token("||")]
     OrOr,
+    /// `|` between the members of an entity-type union (`User | Team`).
+    #[token("|")]
+    Pipe,
     #[token("!")]
     Bang,
     #[token("+")]
@@ -280,6 +283,7 @@ impl TokenKind {
             Ge => "`>=`",
             AndAnd => "`&&`",
             OrOr => "`||`",
+            Pipe => "`|`",
             Bang => "`!`",
             Plus => "`+`",
             Minus => "`-`",

@@ -482,7 +482,7 @@ impl<'s> Parser<'s> {
     /// A reference to an action: a path, or a string naming it.
     fn action_ref(&mut self, what: &str) -> PResult<Path> {
         if !self.at(TokenKind::String) {
-            return self.path(what);
+            return self.qpath(what);
         }
         let name = self.action_name(what)?;
         Ok(Path { span: name.span, segments: vec![name] })
@@ -502,10 +502,10 @@ impl<'s> Parser<'s> {
     fn name_list(&mut self, what: &str) -> PResult<NameList> {
         let start = self.tok().span;
         if self.eat(TokenKind::LBracket).is_none() {
-            let path = self.path(what)?;
+            let path = self.qpath(what)?;
             return Ok(NameList { span: path.span, names: vec![path], bracketed: false });
         }
-        let names = self.delimited(start, TokenKind::RBracket, |p| p.path(what))?;
+        let names = self.delimited(start, TokenKind::RBracket, |p| p.qpath(what))?;
         Ok(NameList { names, bracketed: true, span: self.span_from(start) })
     }
 
@@ -699,6 +699,9 @@ impl<'s> Parser<'s> {
                 self.no_annotations(&annotations, "tests")?;
                 self.test(docs).map(Item::Test)
             }
+            TokenKind::Ident if self.at_word("namespace") => {
+                self.namespace(docs, annotations).map(Item::Schema)
+            }
             TokenKind::Ident if self.at_word("assert") => {
                 self.no_annotations(&annotations, "asserts")?;
                 self.assert_decl(docs).map(Item::Assert)
@@ -716,7 +719,7 @@ impl<'s> Parser<'s> {
                 Err(Fail)
             }
             _ => self.fail_expected(
-                "an item (`schema`, `agent`, `policy`, `detector`, `import`, `fixture`, `test` or `assert`)",
+                "an item (`schema`, `namespace`, `agent`, `policy`, `detector`, `import`, `fixture`, `test` or `assert`)",
             ),
         }
     }
@@ -797,7 +800,54 @@ impl<'s> Parser<'s> {
             SchemaItem::Error,
         )?;
         let span = annotations.first().map_or(start, |a| a.span).to(self.span_from(start));
-        Ok(SchemaDecl { docs, annotations, name, items, span })
+        Ok(SchemaDecl { docs, annotations, namespace: false, name, items, span })
+    }
+
+    /// `namespace Acme::Docs { … }`: a schema block whose declarations are
+    /// named `Acme::Docs::…`.
+    fn namespace(&mut self, docs: Docs, annotations: Vec<Annotation>) -> PResult<SchemaDecl> {
+        let start = self.bump().span;
+        let name = self.qualified_name("a namespace name such as `Acme` or `Acme::Docs`")?;
+        let items = self.block(
+            is_schema_member_start,
+            "a namespace item (`entity`, `enum`, `type`, `action` or `context`)",
+            Self::schema_item,
+            SchemaItem::Error,
+        )?;
+        let span = annotations.first().map_or(start, |a| a.span).to(self.span_from(start));
+        Ok(SchemaDecl { docs, annotations, namespace: true, name, items, span })
+    }
+
+    /// `A` or `A::B::C`: one name, its `::`-separated parts joined in one
+    /// identifier (how namespaced names are compared everywhere).
+    fn qualified_name(&mut self, what: &str) -> PResult<Ident> {
+        let mut name = self.ident(what)?;
+        while self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::Ident {
+            self.bump();
+            let part = self.ident("a name after `::`")?;
+            name.name.push_str("::");
+            name.name.push_str(&part.name);
+            name.span = name.span.to(part.span);
+        }
+        Ok(name)
+    }
+
+    /// A type's or an action's name: a path (`Customer`, `roles.User`) whose
+    /// last segment may be namespaced (`Taxpreparer::Document`). Stops
+    /// before `::` and a string, so `Ns::User::"a"` leaves `::"a"`.
+    fn qpath(&mut self, what: &str) -> PResult<Path> {
+        let mut path = self.path(what)?;
+        while self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::Ident {
+            self.bump();
+            let part = self.ident("a name after `::`")?;
+            if let Some(last) = path.segments.last_mut() {
+                last.name.push_str("::");
+                last.name.push_str(&part.name);
+                last.span = last.span.to(part.span);
+            }
+        }
+        path.span = self.span_from(path.span);
+        Ok(path)
     }
 
     fn schema_item(&mut self) -> PResult<SchemaItem> {
@@ -956,10 +1006,23 @@ impl<'s> Parser<'s> {
     }
 
     fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
+        let first = self.type_atom()?;
+        if !self.at(TokenKind::Pipe) {
+            return Ok(first);
+        }
+        let start = first.span();
+        let mut members = vec![first];
+        while self.eat(TokenKind::Pipe).is_some() {
+            members.push(self.type_atom()?);
+        }
+        Ok(TypeExpr::Union { members, span: self.span_from(start) })
+    }
+
+    fn type_atom(&mut self) -> PResult<TypeExpr> {
         if self.at(TokenKind::LBrace) {
             return Ok(TypeExpr::Record(self.record_type()?));
         }
-        let name = self.path("a type")?;
+        let name = self.qpath("a type")?;
         let start = name.span;
         let mut arg = None;
         if let Some(open) = self.eat(TokenKind::Lt) {
@@ -993,7 +1056,7 @@ impl<'s> Parser<'s> {
         self.expect(TokenKind::Agent, "`agent`")?;
         let name = self.ident("an agent name")?;
         self.expect(TokenKind::Colon, "`:` and the agent's entity type")?;
-        let ty = self.path("an entity type")?;
+        let ty = self.qpath("an entity type")?;
         let parents = if self.eat(TokenKind::In).is_some() {
             let open = self.expect(TokenKind::LBracket, "`[` (an agent's parents are written in brackets)")?.span;
             Some(self.delimited(open, TokenKind::RBracket, Self::entity_ref)?)
@@ -1230,7 +1293,7 @@ impl<'s> Parser<'s> {
         match t.kind {
             TokenKind::Principal | TokenKind::Resource => {
                 self.bump();
-                let ty = if self.eat(TokenKind::Colon).is_some() { Some(self.path("an entity type")?) } else { None };
+                let ty = if self.eat(TokenKind::Colon).is_some() { Some(self.qpath("an entity type")?) } else { None };
                 if !flow {
                     self.not_assignment()?;
                 }
@@ -1285,8 +1348,7 @@ impl<'s> Parser<'s> {
         }
         let path = self.path("an entity such as `Team::\"ops\"`")?;
         if self.at(TokenKind::ColonColon) {
-            self.bump();
-            let id = self.literal_of(TokenKind::String, "the entity's id as a string, such as `User::\"dana\"`")?;
+            let (path, id) = self.entity_id_after(path)?;
             let span = self.span_from(path.span);
             return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty: path, id, span }), span });
         }
@@ -1536,7 +1598,7 @@ impl<'s> Parser<'s> {
             }
             Expr { kind: ExprKind::Has { base: Box::new(lhs), path }, span: self.span_from(start) }
         } else if self.eat_word("is").is_some() {
-            let ty = self.path("an entity type after `is`, such as `User`")?;
+            let ty = self.qpath("an entity type after `is`, such as `User`")?;
             let within = if self.eat(TokenKind::In).is_some() {
                 let target = self.add_expr()?;
                 self.chain_operand(&mut height, false)?;
@@ -1745,15 +1807,27 @@ impl<'s> Parser<'s> {
             n += 2;
         }
         if self.nth(n).kind == TokenKind::ColonColon {
-            let ty = self.path("a type name")?;
-            self.bump();
-            if self.at(TokenKind::String) {
-                let id = self.string()?;
-                let span = self.span_from(ty.span);
-                return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty, id, span }), span });
+            let mut ty = self.path("a type name")?;
+            loop {
+                self.bump();
+                if self.at(TokenKind::String) {
+                    let id = self.string()?;
+                    let span = self.span_from(ty.span);
+                    return Ok(Expr { kind: ExprKind::EntityRef(EntityRefLit { ty, id, span }), span });
+                }
+                let part = self.ident("an entity id string or an enum value after `::`")?;
+                // `Ns::Type::…`: a namespaced type goes on; the last name is
+                // an enum's value (`Color::red`, `Ns::Color::red`).
+                if !self.at(TokenKind::ColonColon) {
+                    return Ok(Expr { kind: ExprKind::EnumRef { ty, variant: part }, span: self.span_from(t.span) });
+                }
+                if let Some(last) = ty.segments.last_mut() {
+                    last.name.push_str("::");
+                    last.name.push_str(&part.name);
+                    last.span = last.span.to(part.span);
+                }
+                ty.span = ty.span.to(part.span);
             }
-            let variant = self.ident("an entity id string or an enum value after `::`")?;
-            return Ok(Expr { kind: ExprKind::EnumRef { ty, variant }, span: self.span_from(t.span) });
         }
         let name = self.ident("a name")?;
         if self.at(TokenKind::LParen) {
@@ -1837,9 +1911,32 @@ impl<'s> Parser<'s> {
 
     fn entity_ref(&mut self) -> PResult<EntityRefLit> {
         let ty = self.path("an entity such as `User::\"dana\"`")?;
-        self.expect(TokenKind::ColonColon, "`::` and the entity id")?;
-        let id = self.string()?;
+        if !self.at(TokenKind::ColonColon) {
+            return self.fail_expected("`::` and the entity id");
+        }
+        let (ty, id) = self.entity_id_after(ty)?;
         Ok(EntityRefLit { span: self.span_from(ty.span), ty, id })
+    }
+
+    /// After an entity's type `ty` and at `::`: the rest of a namespaced
+    /// type (`Ns::User::"a"`) and the id string.
+    fn entity_id_after(&mut self, mut ty: Path) -> PResult<(Path, Lit)> {
+        while self.at(TokenKind::ColonColon)
+            && self.nth(1).kind == TokenKind::Ident
+            && self.nth(2).kind == TokenKind::ColonColon
+        {
+            self.bump();
+            let part = self.ident("a name after `::`")?;
+            if let Some(last) = ty.segments.last_mut() {
+                last.name.push_str("::");
+                last.name.push_str(&part.name);
+                last.span = last.span.to(part.span);
+            }
+            ty.span = ty.span.to(part.span);
+        }
+        self.expect(TokenKind::ColonColon, "`::` and the entity id")?;
+        let id = self.literal_of(TokenKind::String, "the entity's id as a string, such as `User::\"dana\"`")?;
+        Ok((ty, id))
     }
 
     // ───────────────────────── fixtures and tests ─────────────────────────
@@ -1936,8 +2033,10 @@ impl<'s> Parser<'s> {
     }
 
     /// An `assert` starting a line begins an item (for recovery).
+    /// Whether `t` starts a line with an item introduced by a contextual
+    /// keyword (`assert …`, `namespace N {`), where recovery may resume.
     fn assert_starts_line(&self, t: Token) -> bool {
-        t.kind == TokenKind::Ident && self.text(t.span) == "assert" && self.at_line_start(t.span)
+        t.kind == TokenKind::Ident && matches!(self.text(t.span), "assert" | "namespace") && self.at_line_start(t.span)
     }
 
     fn test(&mut self, docs: Docs) -> PResult<TestDecl> {

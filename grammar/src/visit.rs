@@ -176,6 +176,10 @@ impl VisitSpans for TypeExpr {
                 f(span);
             }
             TypeExpr::Record(r) => r.visit_spans(f),
+            TypeExpr::Union { members, span } => {
+                members.visit_spans(f);
+                f(span);
+            }
         }
     }
 }

@@ -188,10 +188,12 @@ pub const APPROVE_FIELD: &str = "approve";
 /// The name of the approver's name field of the approval form.
 pub const APPROVER_FIELD: &str = "approver";
 
-/// Parses `Type::"id"`, `Type::id`, or a bare id (of type `default_type`).
+/// Parses `Type::"id"`, `Type::id`, or a bare id (of type `default_type`);
+/// the type may be namespaced (`Tax::User::"ann"`).
 pub fn parse_uid(text: &str, default_type: &str) -> Result<EntityUid, String> {
     let text = text.trim();
-    match text.split_once("::") {
+    let split = text.find("::\"").or_else(|| text.rfind("::"));
+    match split.and_then(|at| Some((text.get(..at)?, text.get(at + 2..)?))) {
         Some((ty, id)) => {
             let id = id.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(id);
             if ty.is_empty() || id.is_empty() {
@@ -1415,5 +1417,9 @@ mod tests {
         assert_eq!(parse_uid("bot", "Agent").unwrap(), EntityUid::new("Agent", "bot"));
         assert_eq!(parse_uid("McpServer::crm", "X").unwrap(), EntityUid::new("McpServer", "crm"));
         assert!(parse_uid("::x", "Agent").is_err());
+        // A namespaced type: the id is what follows the last `::` (or the quoted one).
+        assert_eq!(parse_uid("Tax::Agent::\"bot\"", "Agent").unwrap(), EntityUid::new("Tax::Agent", "bot"));
+        assert_eq!(parse_uid("Tax::Agent::bot", "Agent").unwrap(), EntityUid::new("Tax::Agent", "bot"));
+        assert_eq!(parse_uid("Agent::\"a::b\"", "Agent").unwrap(), EntityUid::new("Agent", "a::b"));
     }
 }

@@ -143,6 +143,17 @@ pub fn kind(json: &Json) -> &'static str {
     }
 }
 
+/// The Ward action a Cedar action entity names: `Action::"view"` is the
+/// action `view`, and `Ns::Action::"view"` the action `Ns::view`, declared
+/// in `namespace Ns`. `None` when `ty` is no action type.
+pub fn action_name<'a>(ty: &str, id: &'a str) -> Option<Cow<'a, str>> {
+    if ty == "Action" {
+        return Some(Cow::Borrowed(id));
+    }
+    let ns = ty.strip_suffix("::Action")?;
+    Some(Cow::Owned(format!("{ns}::{id}")))
+}
+
 /// The `(type, id)` of an entity reference, in each form Cedar accepts:
 /// exactly `{"type", "id"}`, `{"__entity": {"type", "id"}}`, or the string
 /// `T::"id"` (Cedar's CLI requests). Any other field is refused, naming it:

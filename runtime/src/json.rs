@@ -87,7 +87,8 @@ pub(crate) fn request_fast(text: &str) -> Option<crate::Request> {
             // Cedar's `{"type": "Action", "id": "read"}`; an entity of another type is refused by the general path.
             "action" if action.is_none() && p.peek() == Some(b'{') => {
                 let uid = p.entity_object()?;
-                if uid.ty != "Action" && !uid.ty.ends_with("::Action") {
+                // A namespaced action (`Ns::Action`) is named by the general path.
+                if uid.ty != "Action" {
                     return None;
                 }
                 action = Some(uid.id);

@@ -105,19 +105,19 @@ impl Request {
             // Cedar's CLI writes `"Action::\"read\""`: a Ward action name never holds `::"`.
             Some(Json::String(s)) if s.contains("::\"") => {
                 let (ty, id) = data::entity_ref_text(s).map_err(|e| data::error("action", e))?;
-                if ty != "Action" && !ty.ends_with("::Action") {
+                let Some(name) = data::action_name(ty, &id) else {
                     return Err(data::error(
                         "action",
                         format!("expected an action (`Action::\"read\"`), found an entity of type `{ty}`"),
                     ));
-                }
-                id.into_owned()
+                };
+                name.into_owned()
             }
             Some(Json::String(s)) => s.clone(),
             Some(v @ Json::Object(o)) => {
                 // Cedar's `{"type": "Action", "id": "read"}`: an entity of any other type is not an action.
                 let (ty, id) = data::entity_ref(v, "action")?;
-                if ty != "Action" && !ty.ends_with("::Action") {
+                let Some(name) = data::action_name(&ty, &id) else {
                     let at = if o.contains_key("__entity") { "action.__entity.type" } else { "action.type" };
                     return Err(data::error(
                         at,
@@ -125,8 +125,8 @@ impl Request {
                             "expected \"Action\" (an action is named by a string, or by {{\"type\": \"Action\", \"id\": …}}), found \"{ty}\""
                         ),
                     ));
-                }
-                id.to_string()
+                };
+                name.into_owned()
             }
             Some(other) => {
                 return Err(data::error("action", format!("expected an action name, found {}", data::kind(other))));

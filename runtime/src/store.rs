@@ -230,7 +230,8 @@ impl Resolver<'_> {
         }
         let label = format!("{ty}::{id:?}");
         let actions = &self.program.actions;
-        let Some(index) = actions.iter().position(|a| a.name == id) else {
+        let name = data::action_name(ty, id).unwrap_or(std::borrow::Cow::Borrowed(id));
+        let Some(index) = actions.iter().position(|a| a.name == *name) else {
             let names = actions.iter().map(|a| a.name.as_str());
             let help = ward_ir::did_you_mean(id, names).map(|h| format!("; {h}")).unwrap_or_default();
             return Err(data::error(&format!("{path}.uid.id"), format!("{label}: no such action in the schema{help}")));
@@ -252,7 +253,7 @@ impl Resolver<'_> {
             let (pty, pid) = data::entity_ref(p, &ppath)?;
             // A parent is any action the schema puts this one in (a pure
             // group, or an action that is also a group).
-            let group = actions.iter().position(|a| a.name == *pid);
+            let group = data::action_name(&pty, &pid).and_then(|g| actions.iter().position(|a| a.name == *g));
             let declared = self.is_action_type(&pty) && group.is_some_and(|g| groups.contains(&(g as u32)));
             if !declared {
                 return Err(data::error(

@@ -530,7 +530,10 @@ impl Cx<'_> {
             ExprKind::Var(Var::Action) => Type::Action,
             ExprKind::Name(name) => self.name(name, env, expected),
             ExprKind::EntityRef(r) => self.entity_type(&r.ty).map_or(Type::Error, |q| Type::entity(&q)),
-            ExprKind::EnumRef { ty, variant } => self.enum_ref(ty, variant),
+            ExprKind::EnumRef { ty, variant } => match self.namespaced_action(ty, variant) {
+                Some(_) => Type::Action,
+                None => self.enum_ref(ty, variant),
+            },
             ExprKind::Slot(v) => {
                 self.error("E0231", e.span, format!("the slot `?{}` is only allowed in the scope of a `@template` rule", v.name()))
                     .label("a slot outside a template's scope")
@@ -772,6 +775,15 @@ impl Cx<'_> {
             .label("not an enum value, agent or built-in name")
             .help_opt(help);
         Type::Error
+    }
+
+    /// `Ns::view`, parsed as an enum's value, names the action `view` of
+    /// the namespace `Ns` when `Ns` is no enum and that action exists.
+    pub(crate) fn namespaced_action(&self, ty: &Path, variant: &Ident) -> Option<Arc<str>> {
+        let name = format!("{}::{}", ty.text(), variant.name);
+        let schema = &self.env;
+        let is_enum = matches!(self.ns.lookup(ty, |n| schema.enums.contains_key(n), self.stdlib), Lookup::Found(_));
+        (!is_enum && schema.actions.contains_key(name.as_str())).then(|| Arc::from(name))
     }
 
     fn enum_ref(&mut self, ty: &Path, variant: &Ident) -> Type {

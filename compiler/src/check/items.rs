@@ -83,6 +83,35 @@ impl Cx<'_> {
     // ───────────────────────── schemas ─────────────────────────
 
     pub fn schema(&mut self, schema: &SchemaDecl) {
+        if !schema.namespace {
+            return self.schema_items(schema);
+        }
+        // Inside `namespace N { … }`, names are declared and looked up in `N`.
+        let scoped = self.ns.within(schema);
+        let mut inner = Cx {
+            file: self.file,
+            key: self.key,
+            env: self.env,
+            symbols: self.symbols,
+            ns: &scoped,
+            stdlib: self.stdlib,
+            options: self.options,
+            diags: std::mem::take(&mut self.diags),
+            types: self.types.take(),
+            template: self.template,
+            test_links: Vec::new(),
+        };
+        if schema.name.name.split("::").any(|part| part == "Action") {
+            inner.error("E0118", schema.name.span, format!("`{}` cannot name a namespace", schema.name.name))
+                .label("`Action` is reserved")
+                .help("Cedar's request files write an action as `NS::Action::\"name\"`, so no namespace may be called `Action`");
+        }
+        inner.schema_items(schema);
+        self.diags = inner.diags;
+        self.types = inner.types;
+    }
+
+    fn schema_items(&mut self, schema: &SchemaDecl) {
         let env = Arc::clone(self.env);
         let no_aliases = BTreeMap::new();
         let mut context_fields: BTreeMap<&str, Span> = BTreeMap::new();
@@ -229,6 +258,7 @@ impl Cx<'_> {
         for e in errors {
             let code = if e.message.starts_with("unknown type") { "E0101" } else { "E0107" };
             let code = if e.message.contains("refers to itself")
+                || e.message.contains("joins entity types only")
                 || e.message.contains("needs an element")
                 || e.message.contains("takes no type")
             {
@@ -265,6 +295,11 @@ impl Cx<'_> {
                 TypeExpr::Record(r) => {
                     for f in &r.fields {
                         refs(&f.ty, out);
+                    }
+                }
+                TypeExpr::Union { members, .. } => {
+                    for m in members {
+                        refs(m, out);
                     }
                 }
             }
@@ -331,6 +366,11 @@ impl Cx<'_> {
         match ty {
             TypeExpr::Named { arg: Some(arg), .. } => self.nested_duplicates(arg),
             TypeExpr::Named { .. } => {}
+            TypeExpr::Union { members, .. } => {
+                for m in members {
+                    self.nested_duplicates(m);
+                }
+            }
             TypeExpr::Record(r) => {
                 let mut seen = BTreeMap::new();
                 for f in &r.fields {

@@ -194,7 +194,8 @@ impl Cx<'_> {
                 let help = if is_other_type {
                     Some(format!("`{text}` is declared, but it is not an entity type"))
                 } else {
-                    crate::suggest::did_you_mean(&text, env.entities.keys().map(|k| &**k))
+                    crate::names::in_a_namespace(&text, env.entities.keys().map(|k| &**k))
+                        .or_else(|| crate::suggest::did_you_mean(&text, env.entities.keys().map(|k| &**k)))
                 };
                 cx.error("E0101", path.span, format!("unknown entity type `{text}`"))
                     .label("not an entity type of the schema")
@@ -222,7 +223,8 @@ impl Cx<'_> {
             path,
             |n| env.actions.contains_key(n),
             |cx, text| {
-                let help = crate::suggest::did_you_mean(&text, env.actions.keys().map(|k| &**k));
+                let help = crate::names::in_a_namespace(&text, env.actions.keys().map(|k| &**k))
+                    .or_else(|| crate::suggest::did_you_mean(&text, env.actions.keys().map(|k| &**k)));
                 cx.error("E0102", path.span, format!("unknown action `{text}`"))
                     .label("not an action of the schema")
                     .help_opt(help);

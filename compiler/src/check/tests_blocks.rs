@@ -264,6 +264,11 @@ impl Cx<'_> {
             Some(Expr { kind: ExprKind::Name(n), .. }) => {
                 self.action(&Path { segments: vec![n.clone()], span: n.span })
             }
+            // A namespaced action (`action: Taxpreparer::view`).
+            Some(Expr { kind: ExprKind::EnumRef { ty, variant }, span }) => {
+                let name = Ident { name: format!("{}::{}", ty.text(), variant.name), span: *span };
+                self.action(&Path { span: *span, segments: vec![name] })
+            }
             // An action named by a string (`action: "view document"`).
             Some(Expr { kind: ExprKind::Lit(l), .. }) if l.string_value().is_some() => {
                 let name = Ident { name: l.string_value().unwrap_or_default().to_string(), span: l.span };

@@ -89,8 +89,14 @@ pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, 
         _ => None,
     };
     let types = cx.types.take().unwrap_or_default();
-    let mut ix =
-        Indexer { env: cx.env, symbols: cx.symbols, ns: cx.ns, stdlib: cx.stdlib, types: &types, out: Vec::new() };
+    let mut ix = Indexer {
+        env: cx.env,
+        symbols: cx.symbols,
+        ns: cx.ns.clone(),
+        stdlib: cx.stdlib,
+        types: &types,
+        out: Vec::new(),
+    };
     match &*unit {
         Unit::Import(_) | Unit::Error => {}
         Unit::Schema(s) => ix.schema(s),
@@ -120,7 +126,8 @@ pub fn unit_index(db: &dyn salsa::Database, project: Project, file: SourceFile, 
 struct Indexer<'a> {
     env: &'a SchemaEnv,
     symbols: &'a Symbols,
-    ns: &'a Namespace,
+    /// The file's namespace; inside a `namespace` block, scoped to it.
+    ns: Namespace,
     stdlib: &'a [Arc<str>],
     types: &'a HashMap<u32, Type>,
     out: Vec<Occurrence>,
@@ -189,13 +196,24 @@ impl Indexer<'_> {
                     self.type_ref(&f.ty);
                 }
             }
+            TypeExpr::Union { members, .. } => {
+                for m in members {
+                    self.type_ref(m);
+                }
+            }
         }
     }
 
     // ───────────────────────── declarations ─────────────────────────
 
     fn schema(&mut self, schema: &SchemaDecl) {
-        let ns = self.ns;
+        let scoped = self.ns.within(schema);
+        let file_ns = std::mem::replace(&mut self.ns, scoped.clone());
+        self.schema_items(schema, &scoped);
+        self.ns = file_ns;
+    }
+
+    fn schema_items(&mut self, schema: &SchemaDecl, ns: &Namespace) {
         for item in &schema.items {
             match item {
                 SchemaItem::Entity(e) => {
@@ -283,7 +301,7 @@ impl Indexer<'_> {
     }
 
     fn detector(&mut self, d: &DetectorDecl) {
-        self.push(d.name.span, Symbol::Detector(qualify(self.ns, &d.name.name)), Role::Def);
+        self.push(d.name.span, Symbol::Detector(qualify(&self.ns, &d.name.name)), Role::Def);
         if let DetectorDef::Group(members) = &d.def {
             for m in members {
                 self.detector_ref(m);

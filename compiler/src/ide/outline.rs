@@ -67,6 +67,7 @@ fn type_text(t: &TypeExpr) -> String {
         TypeExpr::Named { name, arg: Some(arg), .. } => format!("{}<{}>", name.text(), type_text(arg)),
         TypeExpr::Named { name, .. } => name.text(),
         TypeExpr::Record(_) => "{ … }".to_string(),
+        TypeExpr::Union { members, .. } => members.iter().map(type_text).collect::<Vec<_>>().join(" | "),
     }
 }
 
