@@ -193,14 +193,19 @@ fn what_cannot_be_imported_writes_nothing() {
     let schema = write(
         &dir,
         "s.cedarschema",
-        "namespace Tax { entity Doc; entity User; action view appliesTo { principal: User, resource: Doc }; }",
+        "entity Doc; entity User; action view appliesTo { principal: User, resource: Doc };",
     );
-    let policies = write(&dir, "p.cedar", "permit(principal, action, resource) when { 2 * 3 == 6 };");
+    let policies = write(
+        &dir,
+        "p.cedar",
+        "permit(principal, action, resource) when { 2 * 3 == 6 };\n\
+         permit(principal, action, resource) when { ip(\"10.0.0.1\").isMulticast() };",
+    );
     let out_dir = dir.join("ward");
     let out = import(&schema, &policies, &[], &out_dir);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("namespace Tax") && stderr.contains("multiplication"), "{stderr}");
+    assert!(stderr.contains("isMulticast") && stderr.contains("multiplication"), "{stderr}");
     assert!(stderr.contains("2 construct(s) cannot be imported; nothing was written"), "{stderr}");
     assert!(!out_dir.exists());
 }
@@ -287,4 +292,56 @@ fn templates_and_cedar_links_are_imported_and_decide() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("links[0]") && stderr.contains("nope"), "{stderr}");
     assert!(!dir.join("w2").exists());
+}
+
+/// A namespaced Cedar application, from import to decisions on Cedar's own
+/// request and entity files (`Tax::Action::"viewDocument"`,
+/// `Tax::Document::"d1"`): the imported files check and format, and decide.
+#[test]
+fn a_namespaced_application_imports_and_decides_cedar_requests() {
+    let dir = scratch("import_namespaces");
+    let schema = write(
+        &dir,
+        "tax.cedarschema",
+        "namespace Tax {\n\
+           entity Org;\n\
+           entity Professional in [Org];\n\
+           entity Document { owner: Org };\n\
+           action viewDocument appliesTo { principal: Professional, resource: Document };\n\
+         }",
+    );
+    let policies = write(
+        &dir,
+        "tax.cedar",
+        "permit(principal, action == Tax::Action::\"viewDocument\", resource is Tax::Document)\n\
+           when { principal in resource.owner };",
+    );
+    let entities = write(
+        &dir,
+        "entities.json",
+        r#"[{"uid": {"type": "Tax::Org", "id": "firm"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "Tax::Professional", "id": "ann"}, "attrs": {}, "parents": [{"type": "Tax::Org", "id": "firm"}]},
+            {"uid": {"type": "Tax::Professional", "id": "bob"}, "attrs": {}, "parents": []},
+            {"uid": {"type": "Tax::Document", "id": "d1"}, "attrs": {"owner": {"__entity": {"type": "Tax::Org", "id": "firm"}}}, "parents": []},
+            {"uid": {"type": "Tax::Action", "id": "viewDocument"}, "attrs": {}, "parents": []}]"#,
+    );
+    let out_dir = dir.join("ward");
+    let out = import(&schema, &policies, &["--entities", &entities], &out_dir);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let written = std::fs::read_to_string(out_dir.join("schema.ward")).unwrap();
+    assert!(written.contains("namespace Tax {"), "{written}");
+    let dir_arg = out_dir.to_str().unwrap();
+    let check = ward(&["check", dir_arg]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    let fmt = ward(&["fmt", "--check", dir_arg]);
+    assert_eq!(fmt.status.code(), Some(0), "{}{}", text(&fmt.stdout), text(&fmt.stderr));
+    for (principal, effect) in [("ann", "allow"), ("bob", "deny")] {
+        let request = format!(
+            r#"{{"principal": "Tax::Professional::\"{principal}\"", "action": "Tax::Action::\"viewDocument\"",
+                "resource": {{"type": "Tax::Document", "id": "d1"}}, "context": {{}}}}"#
+        );
+        let out = eval(&dir, &out_dir, &[], &request);
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(&format!("\"effect\":\"{effect}\"")), "{principal}: {stdout}{}", text(&out.stderr));
+    }
 }

@@ -232,7 +232,7 @@ impl Rule<'_> {
         let names = self.names;
         let action = json.get("action");
         let op = action.and_then(|a| a.get("op")).and_then(Value::as_str);
-        let listed: Option<Vec<&str>> = match op {
+        let listed: Option<Vec<String>> = match op {
             Some("==") => action.and_then(|a| a.get("entity")).and_then(action_id).map(|id| vec![id]),
             Some("in") => match action.and_then(|a| a.get("entities")).and_then(Value::as_array) {
                 Some(list) => Some(list.iter().filter_map(action_id).collect()),
@@ -242,7 +242,7 @@ impl Rule<'_> {
         };
         let matched: BTreeSet<&str> = match (&listed, op) {
             (Some(ids), Some("in")) => ids.iter().flat_map(|id| names.members_of(id)).collect(),
-            (Some(ids), _) => ids.iter().copied().collect(),
+            (Some(ids), _) => ids.iter().map(String::as_str).collect(),
             (None, _) => names.actions.keys().map(String::as_str).collect(),
         };
         // The types a scope constraint lets through, of those an action allows.
@@ -423,7 +423,7 @@ impl Rule<'_> {
                     // An action that applies to nothing is not declared (and
                     // matches no request): it is left out of the list.
                     let declared: Vec<&Value> =
-                        list.iter().filter(|e| action_id(e).is_none_or(|id| self.names.declared(id))).collect();
+                        list.iter().filter(|e| action_id(e).is_none_or(|id| self.names.declared(&id))).collect();
                     if declared.len() < list.len() {
                         self.note("actions that apply to nothing are left out of the scope's list");
                     }
@@ -442,22 +442,19 @@ impl Rule<'_> {
         let entity = entity.map(|e| e.get("__entity").unwrap_or(e));
         let ty = entity.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("");
         let id = entity.and_then(|e| e.get("id")).and_then(Value::as_str).unwrap_or("");
-        if ty != "Action" {
-            return self
-                .error(format!("action `{ty}::{}`: only actions of the empty namespace map to Ward", string(id)))
-                .text;
+        let name = match ty.strip_suffix("::Action") {
+            _ if ty == "Action" => id.to_string(),
+            Some(ns) => format!("{ns}::{id}"),
+            None => return self.error(format!("`{ty}::{}` is not an action", string(id))).text,
+        };
+        if !self.names.actions.contains_key(&name) {
+            self.note(format!("action `{name}` is not declared in the schema"));
         }
-        if !self.names.actions.contains_key(id) {
-            self.note(format!("action `{id}` is not declared in the schema"));
-        }
-        crate::text::action(id)
+        crate::text::action_ref(&name)
     }
 
     fn entity_type(&mut self, ty: &str) -> String {
-        if ty.contains("::") {
-            return self.error(format!("entity type `{ty}`: Ward has no namespaces yet")).text;
-        }
-        if !is_ident(ty) {
+        if !ty.split("::").all(is_ident) {
             return self.error(format!("entity type `{ty}` is not a Ward identifier")).text;
         }
         ty.to_string()
@@ -776,9 +773,15 @@ impl Rule<'_> {
     }
 }
 
-fn action_id(entity: &Value) -> Option<&str> {
+/// The full name of the action an entity reference names: `Action::"a"`
+/// is `a`, `Ns::Action::"a"` is `Ns::a`.
+fn action_id(entity: &Value) -> Option<String> {
     let entity = entity.get("__entity").unwrap_or(entity);
-    entity.get("id").and_then(Value::as_str)
+    let id = entity.get("id").and_then(Value::as_str)?;
+    match entity.get("type").and_then(Value::as_str) {
+        Some("Action") | None => Some(id.to_string()),
+        Some(ty) => Some(format!("{}::{id}", ty.strip_suffix("::Action")?)),
+    }
 }
 
 /// A Ward rule id: letters, digits, `-` and `_`.

@@ -1,5 +1,8 @@
 //! Cedar's schema (its JSON format, as `cedar-policy` exports it) → a Ward
-//! `schema` block.
+//! `schema` block for Cedar's empty namespace and a `namespace` block for
+//! each other one. Every reference to an entity type or an action is written
+//! qualified (`Taxpreparer::Org`), which Ward resolves from anywhere; names
+//! are declared unqualified inside their block.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -84,8 +87,18 @@ pub struct Translated {
 /// "entity or common type" references as Cedar does: a common type first,
 /// then an entity type, then a built-in type.
 struct Scope<'a> {
+    /// The namespace being translated (`""` for Cedar's empty one).
+    ns: &'a str,
     common: BTreeMap<&'a str, &'a Value>,
+    /// The entity types of this namespace, unqualified.
     entities: BTreeSet<&'a str>,
+    /// Every entity type of the schema, qualified.
+    all: &'a BTreeSet<String>,
+}
+
+/// `name` declared in the namespace `ns`.
+fn qualified(ns: &str, name: &str) -> String {
+    if ns.is_empty() { name.to_string() } else { format!("{ns}::{name}") }
 }
 
 pub fn translate(json: &Value, name: &str, report: &mut Report) -> Translated {
@@ -95,19 +108,33 @@ pub fn translate(json: &Value, name: &str, report: &mut Report) -> Translated {
         report.error("schema", "Cedar exported a schema that is not a JSON object");
         return Translated { text: out, names };
     };
+    let all: BTreeSet<String> = namespaces
+        .iter()
+        .flat_map(|(ns, body)| {
+            let types = body.get("entityTypes").and_then(Value::as_object).into_iter().flatten();
+            types.map(move |(name, _)| qualified(ns, name))
+        })
+        .collect();
+    let mut blocks = String::new();
     for (namespace, body) in namespaces {
-        if !namespace.is_empty() {
+        let Some(body) = body.as_object() else { continue };
+        if namespace.is_empty() {
+            namespace_items(body, "", &all, &mut out, &mut names, report);
+            continue;
+        }
+        if !namespace.split("::").all(is_ident) || namespace.split("::").any(|part| part == "Action") {
             report.error(
                 &format!("namespace {namespace}"),
-                "Ward schemas have no namespaces yet: an entity type `Ns::T` cannot be declared; \
-                 move the declarations to the empty namespace (and the data's types with them)",
+                "each part of a namespace must be a Ward identifier, and none may be `Action`",
             );
             continue;
         }
-        let Some(body) = body.as_object() else { continue };
-        namespace_items(body, &mut out, &mut names, report);
+        let _ = writeln!(blocks, "\nnamespace {namespace} {{");
+        namespace_items(body, namespace, &all, &mut blocks, &mut names, report);
+        blocks.push_str("}\n");
     }
     out.push_str("}\n");
+    out.push_str(&blocks);
     Translated { text: out, names }
 }
 
@@ -115,14 +142,23 @@ fn object<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String,
     body.get(key).and_then(Value::as_object)
 }
 
-fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Names, report: &mut Report) {
+fn namespace_items(
+    body: &Map<String, Value>,
+    ns: &str,
+    all: &BTreeSet<String>,
+    out: &mut String,
+    names: &mut Names,
+    report: &mut Report,
+) {
     let empty = Map::new();
     let common = object(body, "commonTypes").unwrap_or(&empty);
     let entities = object(body, "entityTypes").unwrap_or(&empty);
     let actions = object(body, "actions").unwrap_or(&empty);
     let scope = Scope {
+        ns,
         common: common.iter().map(|(k, v)| (k.as_str(), v)).collect(),
         entities: entities.keys().map(String::as_str).collect(),
+        all,
     };
 
     for (name, ty) in common {
@@ -143,10 +179,10 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
             continue;
         }
         let attributes = entity(name, def, &scope, out, &place, report);
-        names.entities.insert(name.clone(), attributes);
+        names.entities.insert(qualified(ns, name), attributes);
         let parents =
             def.get("memberOfTypes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
-        names.parents.insert(name.clone(), parents.map(str::to_string).collect());
+        names.parents.insert(qualified(ns, name), parents.filter_map(|p| entity_name(p, &scope)).collect());
     }
 
     for (name, def) in actions {
@@ -157,7 +193,8 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
         }
         let mut text = String::new();
         let info = action(name, def, &scope, &mut text, &place, report);
-        if info.applies.is_none() && !actions.values().any(|a| member_of(a).any(|g| g == name)) {
+        let is_group = actions.values().any(|a| member_of(a, ns).any(|g| g == qualified(ns, name)));
+        if info.applies.is_none() && !is_group {
             // Cedar: no request can name it. Ward would read a bare
             // `action NAME` without members as an action of any principal
             // and resource (with no arguments), so it is not declared.
@@ -165,13 +202,20 @@ fn namespace_items(body: &Map<String, Value>, out: &mut String, names: &mut Name
         } else {
             out.push_str(&text);
         }
-        names.actions.insert(name.clone(), info);
+        names.actions.insert(qualified(ns, name), info);
     }
 }
 
-/// The ids of the groups a Cedar action is in.
-fn member_of(def: &Value) -> impl Iterator<Item = &str> {
-    def.get("memberOf").and_then(Value::as_array).into_iter().flatten().filter_map(|g| g.get("id")?.as_str())
+/// The groups a Cedar action of the namespace `ns` is in, qualified: a
+/// group without a type, or of type `Action`, is an action of `ns`.
+fn member_of<'a>(def: &'a Value, ns: &'a str) -> impl Iterator<Item = String> + 'a {
+    def.get("memberOf").and_then(Value::as_array).into_iter().flatten().filter_map(move |g| {
+        let id = g.get("id")?.as_str()?;
+        match g.get("type").and_then(Value::as_str) {
+            None | Some("Action") => Some(qualified(ns, id)),
+            Some(ty) => Some(qualified(ty.strip_suffix("::Action")?, id)),
+        }
+    })
 }
 
 fn entity(
@@ -245,23 +289,15 @@ fn action(
         report.error(place, "action attributes have no Ward equivalent");
     }
     let _ = write!(out, "  action {}", crate::text::action(name));
-    let groups: Vec<String> = def
-        .get("memberOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|g| {
-            let id = g.get("id").and_then(Value::as_str)?;
-            let ty = g.get("type").and_then(Value::as_str).unwrap_or("Action");
-            if ty != "Action" {
-                report.error(place, format!("group `{ty}::\"{id}\"`: only groups in the empty namespace map to Ward"));
-                return None;
-            }
-            Some(id.to_string())
-        })
-        .collect();
+    for g in def.get("memberOf").and_then(Value::as_array).into_iter().flatten() {
+        let ty = g.get("type").and_then(Value::as_str).unwrap_or("Action");
+        if ty != "Action" && !ty.ends_with("::Action") {
+            report.error(place, format!("group of type `{ty}`: an action's groups are actions"));
+        }
+    }
+    let groups: Vec<String> = member_of(def, scope.ns).collect();
     if !groups.is_empty() {
-        let written: Vec<String> = groups.iter().map(|g| crate::text::action(g)).collect();
+        let written: Vec<String> = groups.iter().map(|g| crate::text::action_ref(g)).collect();
         let _ = write!(out, " in [{}]", written.join(", "));
     }
     let mut info = ActionInfo { applies: None, groups };
@@ -285,7 +321,7 @@ fn action(
             out.push('\n');
             return info;
         }
-        let every = || scope.entities.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        let every = || scope.all.iter().cloned().collect::<Vec<_>>();
         info.applies = Some((principals.clone().unwrap_or_else(every), resources.clone().unwrap_or_else(every)));
         if let Some(p) = principals {
             let _ = write!(out, " by [{}]", p.join(", "));
@@ -399,8 +435,13 @@ fn named(name: &str, scope: &Scope<'_>, entity_only: bool, place: &str, report: 
     }
 }
 
+/// An entity type named in the namespace being translated, qualified: its
+/// own types first, then Cedar's empty namespace and qualified names.
 fn entity_name(name: &str, scope: &Scope<'_>) -> Option<String> {
-    scope.entities.contains(name).then(|| name.to_string())
+    if scope.entities.contains(name) {
+        return Some(qualified(scope.ns, name));
+    }
+    scope.all.contains(name).then(|| name.to_string())
 }
 
 fn extension(name: &str, place: &str, report: &mut Report) -> String {

@@ -20,6 +20,15 @@ pub fn action(name: &str) -> String {
     if is_ident(name) { name.to_string() } else { string(name) }
 }
 
+/// How Ward refers to an action by its full name: a namespaced one
+/// (`Taxpreparer::view`) as it is when each part is an identifier.
+pub fn action_ref(name: &str) -> String {
+    match name.rsplit_once("::") {
+        Some((ns, id)) if ns.split("::").all(is_ident) && is_ident(id) => name.to_string(),
+        _ => action(name),
+    }
+}
+
 /// A Ward string literal for `s`, quotes included.
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

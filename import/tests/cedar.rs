@@ -53,11 +53,6 @@ const SMALL: &str = "entity User; entity Doc = { owner: User, tags_list: Set<Str
 #[test]
 fn what_ward_cannot_say_is_refused_by_name() {
     let cases: &[(&str, &str, &str)] = &[
-        (
-            "namespace Tax { entity Doc; }",
-            "permit(principal, action, resource);",
-            "namespace Tax: Ward schemas have no namespaces",
-        ),
         (SMALL, "permit(principal, action, resource) when { 2 * 3 == 6 };", "multiplication"),
         (SMALL, r#"permit(principal, action, resource) when { "a*b" like "a\*b" };"#, "cannot match a literal `*`"),
         (SMALL, "permit(principal, action, resource) when { (if true then 1 else 2) == 1 };", "outside a condition"),
@@ -84,6 +79,48 @@ fn what_ward_cannot_say_is_refused_by_name() {
     for (schema, policies, expected) in cases {
         let errors = errors(schema, policies);
         assert!(errors.iter().any(|e| e.contains(expected)), "{policies}: expected `{expected}` among {errors:#?}");
+    }
+}
+
+/// Cedar's namespaces become `namespace` blocks; every reference is written
+/// in full, from the policies and from other namespaces alike.
+#[test]
+fn namespaces_are_imported_as_namespace_blocks() {
+    let imported = import(
+        "entity User;\n\
+         namespace Tax {\n\
+           entity Org;\n\
+           entity Professional in [Org] { location: String };\n\
+           entity Document { owner: Professional, viewers: Set<User> };\n\
+           action read;\n\
+           action viewDocument in [read] appliesTo { principal: [Professional, User], resource: Document };\n\
+         }\n\
+         namespace Acme::Docs { entity Folder; entity File in [Folder] { org: Tax::Org }; }",
+        "permit(principal is Tax::Professional in Tax::Org::\"firm\", action in [Tax::Action::\"read\"], resource)\n\
+           when { resource.owner == principal };\n\
+         permit(principal, action == Tax::Action::\"viewDocument\", resource is Tax::Document)\n\
+           when { resource.viewers.contains(principal) };",
+    )
+    .unwrap_or_else(|e| panic!("{e:#?}"));
+    let schema = &imported.schema;
+    for part in [
+        "namespace Tax {",
+        "entity Professional in [Tax::Org] { location: String }",
+        "entity Document { owner: Tax::Professional, viewers: Set<User> }",
+        "action viewDocument in [Tax::read] by [Tax::Professional, User] on [Tax::Document]",
+        "namespace Acme::Docs {",
+        "entity File in [Acme::Docs::Folder] { org: Tax::Org }",
+    ] {
+        assert!(schema.contains(part), "`{part}` in\n{schema}");
+    }
+    let policy = &imported.policy;
+    for part in [
+        "principal: Tax::Professional in Tax::Org::\"firm\"",
+        "action in Tax::read",
+        "action == Tax::viewDocument",
+        "resource: Tax::Document",
+    ] {
+        assert!(policy.contains(part), "`{part}` in\n{policy}");
     }
 }
 
