@@ -150,7 +150,7 @@ fn random_patch(rng: &mut Rng, list: &[Json], removed: &mut Vec<Json>, step: usi
         let uid = uid_of(&x);
         let te = entity_type(&uid.0);
         let same_type: Vec<Json> = list.iter().filter(|y| uid_of(y).0 == uid.0).cloned().collect();
-        let mut upsert = |patch: EntityPatch, after: &mut Vec<Json>, item: Json| -> EntityPatch {
+        let upsert = |patch: EntityPatch, after: &mut Vec<Json>, item: Json| -> EntityPatch {
             let u = uid_of(&item);
             match after.iter().position(|y| uid_of(y) == u) {
                 Some(at) => after[at] = item.clone(),
@@ -317,10 +317,16 @@ fn check_case(seed: u64, steps: usize) -> Result<Option<(usize, usize)>, String>
             reference.interp.loaded().with_entities(&Json::Array(after.clone())).map_err(|e| e.to_string())?;
         let fresh_jit = Engine::new(fresh_jit, Arc::new(FixedClock::new(generator::NOON)), Backend::Jit);
         let fresh_interp = Engine::new(fresh_interp, Arc::new(FixedClock::new(generator::NOON)), Backend::Interpreter);
+        // Decisions keep session state (flows, rate limits): both sides
+        // decide from none, the patched side on its patched store.
+        let view = |engine: &Engine, backend: Backend| -> Result<Engine, String> {
+            let loaded = engine.loaded();
+            let same = loaded.with_store((*loaded.store).clone()).map_err(|e| format!("step {step}: {e}"))?;
+            Ok(Engine::new(same, Arc::new(FixedClock::new(generator::NOON)), backend))
+        };
+        let (got_jit, got_interp) = (view(&patched.jit, Backend::Jit)?, view(&patched.interp, Backend::Interpreter)?);
         for (now, r) in &requests {
-            for (got, want, what) in
-                [(&patched.jit, &fresh_jit, "jit"), (&patched.interp, &fresh_interp, "interpreter")]
-            {
+            for (got, want, what) in [(&got_jit, &fresh_jit, "jit"), (&got_interp, &fresh_interp, "interpreter")] {
                 let (g, w) = (got.decide_at(r, *now), want.decide_at(r, *now));
                 if g != w {
                     return Err(format!(
