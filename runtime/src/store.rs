@@ -532,6 +532,9 @@ pub(crate) fn bits_of(ks: &[u32], words: usize) -> Box<[u64]> {
     bits.into_boxed_slice()
 }
 
+/// The entities of a load, their nodes and their literal lists.
+type Loaded = (Vec<Arc<Entity>>, Vec<Node>, InLiterals);
+
 /// The loaded entities, with their ancestors and their bits for the
 /// policy's entity literals (`words` words each); a cyclic hierarchy, or
 /// one giving an entity more than [`MAX_ANCESTORS`] ancestors, is refused.
@@ -542,7 +545,7 @@ fn entities(
     tags: Vec<Tags>,
     literals: &[u32],
     words: usize,
-) -> Result<(Vec<Arc<Entity>>, Vec<Node>, InLiterals), DataError> {
+) -> Result<Loaded, DataError> {
     let parents: Vec<Vec<u32>> = pending.iter().map(|p| p.parents.clone()).collect();
     let label = |i: u32| {
         pending.get(i as usize).map_or_else(String::new, |p| {
