@@ -2,6 +2,10 @@
 //! checked against the schema, with their ancestors and their membership in
 //! the entities the policy names computed up front — so that `in` is a bit
 //! test or a binary search at decision time, never a walk of the graph.
+//!
+//! A store is never changed once built: a patch builds a new store from a
+//! copy of the old one's tables ([`Store::patched`], `crate::patch`), so
+//! decisions under way keep reading the old one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,19 +57,40 @@ impl Entity {
     }
 }
 
+/// What a patch needs of an entity besides the entity itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Node {
+    /// The item that lists it, as given; `None` for an entity only
+    /// referenced, or only named by the policy.
+    pub(crate) item: Option<Arc<Json>>,
+    /// The entities it is a direct parent of, sorted, each once: a patch
+    /// that moves an entity recomputes the ancestors below it, and only
+    /// there.
+    pub(crate) children: Arc<[u32]>,
+}
+
 /// All entities, bound to one compiled program. The tables native code
 /// reads (`entities`, `literals`, `flat`, `offsets`, `bits`) are private to
-/// the crate and never change after loading: the JIT's memory safety rests
-/// on their layout (`jit::JitCtx`).
-#[derive(Debug)]
+/// the crate and never change once the store is built: the JIT's memory
+/// safety rests on their layout (`jit::JitCtx`). A patch builds a new store
+/// ([`Store::patched`]) keeping that layout: an entity's attribute words
+/// stay where they were (their size is its type's), new entities go at the
+/// end, before the padding.
+///
+/// Cloning is cheap for its size (what a patch starts from): entities and
+/// their items are shared, the tables' strings and sets too; the flat
+/// vectors are copied.
+#[derive(Debug, Clone)]
 pub struct Store {
     pub program: Arc<Program>,
-    pub(crate) entities: Vec<Entity>,
-    /// Per entity type: id → index (looked up by `&str`, without allocating).
-    by_uid: Vec<FxHashMap<Box<str>, u32>>,
+    pub(crate) entities: Vec<Arc<Entity>>,
+    /// Per entity type: id → index (looked up by `&str`, without
+    /// allocating). A map is shared with the stores patched from this one
+    /// until a patch adds an entity of its type.
+    pub(crate) by_uid: Vec<Arc<FxHashMap<Box<str>, u32>>>,
     /// Entity type names and action names → indexes, for reading requests.
-    type_ids: FxHashMap<Box<str>, u32>,
-    action_ids: FxHashMap<Box<str>, u32>,
+    type_ids: Arc<FxHashMap<Box<str>, u32>>,
+    action_ids: Arc<FxHashMap<Box<str>, u32>>,
     /// Whether any expression reads the delegation chain as a set (`chain`).
     pub uses_chain: bool,
     pub tables: Tables,
@@ -84,17 +109,22 @@ pub struct Store {
     /// How many zero words end `flat`: the largest attribute region of the
     /// program's entity types (see `jit::JitCtx`, invariant 2).
     pub(crate) padding: usize,
-    /// The entity list it was loaded from, as given (each item shared, not
-    /// copied, by the stores patched from this one): a patch edits the list
-    /// and loads it again ([`Store::patched`]).
-    pub(crate) items: Arc<[Arc<Json>]>,
+    /// Per entity: its item and its children.
+    pub(crate) nodes: Vec<Node>,
+    /// Items listing actions (accepted when they say what the schema says,
+    /// adding nothing), kept so that the entity list can be rebuilt.
+    pub(crate) action_items: Vec<Arc<Json>>,
     /// Per entity, the literals it is or is in, for the rule index.
-    in_literals: InLiterals,
+    pub(crate) in_literals: InLiterals,
+    /// [`Store::size`] when the entities were last loaded whole: patches
+    /// leave what they replace in the tables, and once that has grown past
+    /// the load's own size the next patch loads the list again.
+    pub(crate) loaded_size: usize,
 }
 
 /// An entity item's `parents` (absent or `null`: none); anything but an
 /// array is an error naming `PATH.parents`.
-fn parents_of<'j>(item: &'j Json, path: &str) -> Result<&'j [Json], DataError> {
+pub(crate) fn parents_of<'j>(item: &'j Json, path: &str) -> Result<&'j [Json], DataError> {
     match item.get("parents") {
         None | Some(Json::Null) => Ok(&[]),
         Some(Json::Array(ps)) => Ok(ps),
@@ -111,6 +141,8 @@ struct Pending {
     parents: Vec<u32>,
     /// Its `tags` object, if it has tags (checked to be allowed by its type).
     tags: Option<serde_json::Map<String, Json>>,
+    /// The item that lists it.
+    item: Option<Arc<Json>>,
 }
 
 /// The entities being loaded: an index for every one listed or referenced.
@@ -118,20 +150,77 @@ struct Resolver<'a> {
     program: &'a Program,
     by_uid: HashMap<(u32, Box<str>), u32>,
     pending: Vec<Pending>,
+    /// Items listing actions.
+    actions: Vec<Arc<Json>>,
+}
+
+/// The index of entity type `ty`, or an error at `path` suggesting a name.
+pub(crate) fn type_index(program: &Program, ty: &str, path: &str) -> Result<u32, DataError> {
+    match program.entity_types.iter().position(|t| t.name == ty) {
+        Some(i) => Ok(i as u32),
+        None => {
+            let names = program.entity_types.iter().map(|t| t.name.as_str());
+            let help = ward_ir::did_you_mean(ty, names).map(|h| format!("; {h}")).unwrap_or_default();
+            Err(data::error(path, format!("unknown entity type `{ty}`{help}")))
+        }
+    }
+}
+
+/// An entity item, checked on its own: an action (accepted, adding
+/// nothing), or an entity of type `ty` with its attributes (still JSON) and
+/// tags.
+pub(crate) enum Listed {
+    Action,
+    Entity { ty: u32, id: Box<str>, attrs: (Json, String), tags: Option<serde_json::Map<String, Json>> },
+}
+
+/// Checks item `item` (at `path`) as pass 1 of a load does: its fields, its
+/// uid, its tags allowed by its type; an action item against the schema.
+pub(crate) fn listed(program: &Program, item: &Json, path: &str) -> Result<Listed, DataError> {
+    // Before the attributes are copied: a value built in memory may nest deeper than any stack.
+    data::check_depth(item, path)?;
+    if let Json::Object(fields) = item {
+        data::only_fields(fields, &["uid", "attrs", "parents", "tags"], path, "an entity")?;
+    }
+    let uid = item.get("uid").ok_or_else(|| data::error(path, "missing `uid`"))?;
+    let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
+    let declares_tags = program.entity_types.iter().find(|t| t.name == *ty).and_then(|t| t.tags.as_ref());
+    let tags = tags_of(item, &ty, &id, path, declares_tags.is_some())?;
+    if action_entity(program, item, &ty, &id, path)? {
+        return Ok(Listed::Action);
+    }
+    let t = type_index(program, &ty, &format!("{path}.uid.type"))?;
+    let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
+    let label = format!("{ty}::{id:?}");
+    Ok(Listed::Entity { ty: t, id: id.into(), attrs: (attrs, label), tags })
+}
+
+/// The parents item `item` (of type `t`, named `ty`, at `path`) lists, of
+/// types the schema allows it to be in, each resolved by `index`.
+pub(crate) fn listed_parents(
+    program: &Program,
+    item: &Json,
+    t: u32,
+    ty: &str,
+    path: &str,
+    mut index: impl FnMut(u32, &str) -> u32,
+) -> Result<Vec<u32>, DataError> {
+    let parents = parents_of(item, path)?;
+    let mut indexes = Vec::with_capacity(parents.len());
+    for (k, p) in parents.iter().enumerate() {
+        let ppath = format!("{path}.parents[{k}]");
+        let (pty, pid) = data::entity_ref(p, &ppath)?;
+        let pt = type_index(program, &pty, &ppath)?;
+        let allowed = program.entity_types.get(t as usize).is_some_and(|e| e.parents.contains(&pt));
+        if !allowed {
+            return Err(data::error(&ppath, format!("the schema does not allow a `{ty}` to be in a `{pty}`")));
+        }
+        indexes.push(index(pt, &pid));
+    }
+    Ok(indexes)
 }
 
 impl Resolver<'_> {
-    fn type_index(&self, ty: &str, path: &str) -> Result<u32, DataError> {
-        match self.program.entity_types.iter().position(|t| t.name == ty) {
-            Some(i) => Ok(i as u32),
-            None => {
-                let names = self.program.entity_types.iter().map(|t| t.name.as_str());
-                let help = ward_ir::did_you_mean(ty, names).map(|h| format!("; {h}")).unwrap_or_default();
-                Err(data::error(path, format!("unknown entity type `{ty}`{help}")))
-            }
-        }
-    }
-
     /// The index of an entity, creating an empty one if it was not listed.
     fn index(&mut self, ty: u32, id: &str) -> u32 {
         let key = (ty, Box::<str>::from(id));
@@ -139,7 +228,7 @@ impl Resolver<'_> {
             return *i;
         }
         let i = self.pending.len() as u32;
-        self.pending.push(Pending { uid: key.clone(), attrs: None, parents: Vec::new(), tags: None });
+        self.pending.push(Pending { uid: key.clone(), attrs: None, parents: Vec::new(), tags: None, item: None });
         self.by_uid.insert(key, i);
         i
     }
@@ -150,32 +239,19 @@ impl Resolver<'_> {
     /// JSON), refusing an entity listed twice.
     fn list(&mut self, list: &[Arc<Json>]) -> Result<(), DataError> {
         for (n, item) in list.iter().enumerate() {
-            let item: &Json = item;
             let path = format!("entities[{n}]");
-            // Before the attributes are copied: a value built in memory may nest deeper than any stack.
-            data::check_depth(item, &path)?;
-            if let Json::Object(fields) = item {
-                data::only_fields(fields, &["uid", "attrs", "parents", "tags"], &path, "an entity")?;
-            }
-            let uid = item.get("uid").ok_or_else(|| data::error(&path, "missing `uid`"))?;
-            let (ty, id) = data::entity_ref(uid, &format!("{path}.uid"))?;
-            let declares_tags = self.program.entity_types.iter().find(|t| t.name == *ty).and_then(|t| t.tags.as_ref());
-            let tags = tags_of(item, &ty, &id, &path, declares_tags.is_some())?;
-            if self.action_entity(item, &ty, &id, &path)? {
+            let Listed::Entity { ty, id, attrs, tags } = listed(self.program, item, &path)? else {
+                self.actions.push(Arc::clone(item));
                 continue;
-            }
-            let t = self.type_index(&ty, &format!("{path}.uid.type"))?;
-            let i = self.index(t, &id) as usize;
-            if let Some(p) = self.pending.get_mut(i) {
-                p.tags = tags;
-            }
-            let attrs = item.get("attrs").cloned().unwrap_or(Json::Object(Default::default()));
-            let label = format!("{ty}::{id:?}");
+            };
+            let i = self.index(ty, &id) as usize;
             if let Some(p) = self.pending.get_mut(i) {
                 if p.attrs.is_some() {
-                    return Err(data::error(&path, format!("entity {label} is listed twice")));
+                    return Err(data::error(&path, format!("entity {} is listed twice", attrs.1)));
                 }
-                p.attrs = Some((attrs, label));
+                p.tags = tags;
+                p.attrs = Some(attrs);
+                p.item = Some(Arc::clone(item));
             }
         }
         Ok(())
@@ -189,23 +265,12 @@ impl Resolver<'_> {
             let path = format!("entities[{n}]");
             let Some(uid) = item.get("uid") else { continue };
             let (ty, id) = data::entity_ref(uid, &path)?;
-            if self.is_action_type(&ty) {
+            if is_action_type(program, &ty) {
                 continue;
             }
-            let t = self.type_index(&ty, &path)?;
+            let t = type_index(program, &ty, &path)?;
             let i = self.index(t, &id);
-            let parents = parents_of(item, &path)?;
-            let mut indexes = Vec::new();
-            for (k, p) in parents.iter().enumerate() {
-                let ppath = format!("{path}.parents[{k}]");
-                let (pty, pid) = data::entity_ref(p, &ppath)?;
-                let pt = self.type_index(&pty, &ppath)?;
-                let allowed = program.entity_types.get(t as usize).is_some_and(|e| e.parents.contains(&pt));
-                if !allowed {
-                    return Err(data::error(&ppath, format!("the schema does not allow a `{ty}` to be in a `{pty}`")));
-                }
-                indexes.push(self.index(pt, &pid));
-            }
+            let indexes = listed_parents(program, item, t, &ty, &path, |pt, pid| self.index(pt, pid))?;
             if let Some(p) = self.pending.get_mut(i as usize) {
                 p.parents = indexes;
             }
@@ -213,84 +278,12 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    /// Whether `ty` names Cedar's action type (`Action`, `NS::Action`) and
-    /// no entity type of the schema.
-    fn is_action_type(&self, ty: &str) -> bool {
-        (ty == "Action" || ty.ends_with("::Action")) && !self.program.entity_types.iter().any(|t| t.name == ty)
-    }
-
-    /// An `Action` entity, as Cedar's entity files may list: accepted when
-    /// it says what the schema says (the action exists, has no attributes,
-    /// and is in no group the schema does not put it in), and then adds
-    /// nothing (actions and their groups come from the schema). `false`
-    /// when `ty` is not the action type.
-    fn action_entity(&self, item: &Json, ty: &str, id: &str, path: &str) -> Result<bool, DataError> {
-        if !self.is_action_type(ty) {
-            return Ok(false);
-        }
-        let label = format!("{ty}::{id:?}");
-        let actions = &self.program.actions;
-        let name = data::action_name(ty, id).unwrap_or(std::borrow::Cow::Borrowed(id));
-        let Some(index) = actions.iter().position(|a| a.name == *name) else {
-            let names = actions.iter().map(|a| a.name.as_str());
-            let help = ward_ir::did_you_mean(id, names).map(|h| format!("; {h}")).unwrap_or_default();
-            return Err(data::error(&format!("{path}.uid.id"), format!("{label}: no such action in the schema{help}")));
-        };
-        match item.get("attrs") {
-            None | Some(Json::Null) => {}
-            Some(Json::Object(a)) if a.is_empty() => {}
-            Some(_) => {
-                return Err(data::error(
-                    &format!("{path}.attrs"),
-                    format!("{label}: an action has no attributes in Ward; refused rather than ignored"),
-                ));
-            }
-        }
-        let groups = actions.get(index).map(|a| a.groups.clone()).unwrap_or_default();
-        let parents = parents_of(item, path)?;
-        for (k, p) in parents.iter().enumerate() {
-            let ppath = format!("{path}.parents[{k}]");
-            let (pty, pid) = data::entity_ref(p, &ppath)?;
-            // A parent is any action the schema puts this one in (a pure
-            // group, or an action that is also a group).
-            let group = data::action_name(&pty, &pid).and_then(|g| actions.iter().position(|a| a.name == *g));
-            let declared = self.is_action_type(&pty) && group.is_some_and(|g| groups.contains(&(g as u32)));
-            if !declared {
-                return Err(data::error(
-                    &ppath,
-                    format!(
-                        "{label} is in {pty}::{pid:?} here, but the schema does not put action `{id}` in a group `{pid}`; \
-                         actions and their groups come from the schema"
-                    ),
-                ));
-            }
-        }
-        Ok(true)
-    }
-
     /// The policy's agents: declared attributes and parents, merged under the data's.
     fn agents(&mut self, literals: &[u32]) {
         for agent in &self.program.agents {
             let Some(i) = literals.get(agent.entity as usize).copied() else { continue };
-            let declared: Json = serde_json::from_str(&agent.attrs).unwrap_or(Json::Object(Default::default()));
-            let parents: Vec<u32> = agent.parents.iter().filter_map(|k| literals.get(*k as usize).copied()).collect();
             if let Some(p) = self.pending.get_mut(i as usize) {
-                let merged = match (&p.attrs, declared) {
-                    (Some((Json::Object(data), label)), Json::Object(mut decl)) => {
-                        for (k, v) in data {
-                            decl.insert(k.clone(), v.clone());
-                        }
-                        (Json::Object(decl), label.clone())
-                    }
-                    (Some(existing), _) => existing.clone(),
-                    (None, decl) => (decl, format!("agent `{}`", agent.name)),
-                };
-                p.attrs = Some(merged);
-                for parent in parents {
-                    if !p.parents.contains(&parent) {
-                        p.parents.push(parent);
-                    }
-                }
+                merge_agent(agent, literals, &mut p.attrs, &mut p.parents);
             }
         }
     }
@@ -303,23 +296,8 @@ impl Resolver<'_> {
         for i in 0..self.pending.len() {
             let Some(p) = self.pending.get_mut(i) else { break };
             let (ty, json) = (p.uid.0, p.tags.take());
-            let label = program
-                .entity_types
-                .get(ty as usize)
-                .map_or_else(String::new, |t| format!("{}::{:?}", t.name, &*p.uid.1));
-            let tag_ty = program.entity_types.get(ty as usize).and_then(|t| t.tags.as_ref());
-            let (Some(json), Some(tag_ty)) = (json, tag_ty) else {
-                out.push(Box::default());
-                continue;
-            };
-            let mut tags = Vec::with_capacity(json.len());
-            for (key, value) in &json {
-                let root = format!("{label}, tag `{key}`");
-                let v = data::value(value, tag_ty, program, tables, self, &data::Path::Root(&root), 0)?;
-                tags.push((tables.intern(key), v));
-            }
-            tags.sort_unstable_by_key(|(k, _)| *k);
-            out.push(tags.into_boxed_slice());
+            let id = p.uid.1.clone();
+            out.push(type_tags(program, ty, &id, json, tables, self)?);
         }
         // Entities created while reading tags (references to unlisted ones).
         out.resize(self.pending.len(), Box::default());
@@ -333,19 +311,10 @@ impl Resolver<'_> {
         let mut records: Vec<Record> = Vec::with_capacity(self.pending.len());
         let count = self.pending.len();
         for i in 0..count {
-            let (ty, json, label) = {
-                let Some(p) = self.pending.get(i) else { break };
-                let (json, label) = p.attrs.clone().unwrap_or((Json::Null, String::new()));
-                (p.uid.0, json, label)
-            };
-            let fields = program.entity_types.get(ty as usize).map(|t| t.attrs.clone()).unwrap_or_default();
-            let record = if json.is_null() {
-                // Named by the policy or referenced, but not listed: no attributes.
-                Record::new(fields.len())
-            } else {
-                data::record(&json, &fields, program, tables, self, &data::Path::Root(&label), 0)?
-            };
-            records.push(record);
+            // Taken: nothing reads an entity's JSON attributes after this.
+            let Some(p) = self.pending.get_mut(i) else { break };
+            let (ty, attrs) = (p.uid.0, p.attrs.take());
+            records.push(type_attrs(program, ty, attrs.as_ref(), tables, self)?);
         }
         // Records for entities created while reading attributes (references to unlisted ones).
         while records.len() < self.pending.len() {
@@ -355,6 +324,131 @@ impl Resolver<'_> {
         }
         Ok(records)
     }
+}
+
+/// Agent `agent`'s declared attributes merged under an entity's attributes
+/// from the data (`attrs`, `None` when it is not listed), and its declared
+/// parents added to the data's.
+pub(crate) fn merge_agent(
+    agent: &ward_ir::Agent,
+    literals: &[u32],
+    attrs: &mut Option<(Json, String)>,
+    parents: &mut Vec<u32>,
+) {
+    let declared: Json = serde_json::from_str(&agent.attrs).unwrap_or(Json::Object(Default::default()));
+    let merged = match (attrs.take(), declared) {
+        (Some((Json::Object(data), label)), Json::Object(mut decl)) => {
+            for (k, v) in data {
+                decl.insert(k, v);
+            }
+            (Json::Object(decl), label)
+        }
+        (Some(existing), _) => existing,
+        (None, decl) => (decl, format!("agent `{}`", agent.name)),
+    };
+    *attrs = Some(merged);
+    for parent in agent.parents.iter().filter_map(|k| literals.get(*k as usize).copied()) {
+        if !parents.contains(&parent) {
+            parents.push(parent);
+        }
+    }
+}
+
+/// An entity's attributes (`attrs`: the JSON and the entity's label, `None`
+/// or `null` for an entity with none) typed by its type `ty`.
+pub(crate) fn type_attrs(
+    program: &Program,
+    ty: u32,
+    attrs: Option<&(Json, String)>,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+) -> Result<Record, DataError> {
+    let fields = program.entity_types.get(ty as usize).map_or(&[][..], |t| t.attrs.as_slice());
+    match attrs {
+        // Named by the policy or referenced, but not listed: no attributes.
+        None | Some((Json::Null, _)) => Ok(Record::new(fields.len())),
+        Some((json, label)) => data::record(json, fields, program, tables, entities, &data::Path::Root(label), 0),
+    }
+}
+
+/// An entity's tags (`json`, checked by [`tags_of`]) typed by its type's
+/// `tags`, keys interned, sorted.
+pub(crate) fn type_tags(
+    program: &Program,
+    ty: u32,
+    id: &str,
+    json: Option<serde_json::Map<String, Json>>,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+) -> Result<Tags, DataError> {
+    let entity_type = program.entity_types.get(ty as usize);
+    let (Some(json), Some(tag_ty)) = (json, entity_type.and_then(|t| t.tags.as_ref())) else {
+        return Ok(Box::default());
+    };
+    let label = entity_type.map_or_else(String::new, |t| format!("{}::{id:?}", t.name));
+    let mut tags = Vec::with_capacity(json.len());
+    for (key, value) in &json {
+        let root = format!("{label}, tag `{key}`");
+        let v = data::value(value, tag_ty, program, tables, entities, &data::Path::Root(&root), 0)?;
+        tags.push((tables.intern(key), v));
+    }
+    tags.sort_unstable_by_key(|(k, _)| *k);
+    Ok(tags.into_boxed_slice())
+}
+
+/// Whether `ty` names Cedar's action type (`Action`, `NS::Action`) and
+/// no entity type of the schema.
+pub(crate) fn is_action_type(program: &Program, ty: &str) -> bool {
+    (ty == "Action" || ty.ends_with("::Action")) && !program.entity_types.iter().any(|t| t.name == ty)
+}
+
+/// An `Action` entity, as Cedar's entity files may list: accepted when
+/// it says what the schema says (the action exists, has no attributes,
+/// and is in no group the schema does not put it in), and then adds
+/// nothing (actions and their groups come from the schema). `false`
+/// when `ty` is not the action type.
+fn action_entity(program: &Program, item: &Json, ty: &str, id: &str, path: &str) -> Result<bool, DataError> {
+    if !is_action_type(program, ty) {
+        return Ok(false);
+    }
+    let label = format!("{ty}::{id:?}");
+    let actions = &program.actions;
+    let name = data::action_name(ty, id).unwrap_or(std::borrow::Cow::Borrowed(id));
+    let Some(index) = actions.iter().position(|a| a.name == *name) else {
+        let names = actions.iter().map(|a| a.name.as_str());
+        let help = ward_ir::did_you_mean(id, names).map(|h| format!("; {h}")).unwrap_or_default();
+        return Err(data::error(&format!("{path}.uid.id"), format!("{label}: no such action in the schema{help}")));
+    };
+    match item.get("attrs") {
+        None | Some(Json::Null) => {}
+        Some(Json::Object(a)) if a.is_empty() => {}
+        Some(_) => {
+            return Err(data::error(
+                &format!("{path}.attrs"),
+                format!("{label}: an action has no attributes in Ward; refused rather than ignored"),
+            ));
+        }
+    }
+    let groups = actions.get(index).map(|a| a.groups.clone()).unwrap_or_default();
+    let parents = parents_of(item, path)?;
+    for (k, p) in parents.iter().enumerate() {
+        let ppath = format!("{path}.parents[{k}]");
+        let (pty, pid) = data::entity_ref(p, &ppath)?;
+        // A parent is any action the schema puts this one in (a pure
+        // group, or an action that is also a group).
+        let group = data::action_name(&pty, &pid).and_then(|g| actions.iter().position(|a| a.name == *g));
+        let declared = is_action_type(program, &pty) && group.is_some_and(|g| groups.contains(&(g as u32)));
+        if !declared {
+            return Err(data::error(
+                &ppath,
+                format!(
+                    "{label} is in {pty}::{pid:?} here, but the schema does not put action `{id}` in a group `{pid}`; \
+                     actions and their groups come from the schema"
+                ),
+            ));
+        }
+    }
+    Ok(true)
 }
 
 /// An entity's `"tags"` (Cedar's entity tags): an object, kept when its
@@ -387,6 +481,61 @@ fn tags_of(
     }
 }
 
+/// The refusal of a hierarchy, entities named by `label`.
+pub(crate) fn hierarchy_error(why: Hierarchy, label: impl Fn(u32) -> String) -> DataError {
+    match why {
+        Hierarchy::Cycle(cycle) => {
+            let names: Vec<String> = cycle.iter().map(|i| label(*i)).collect();
+            data::error(
+                "entities",
+                format!("the entity hierarchy has a cycle: {} (entity data must be acyclic)", names.join(" in ")),
+            )
+        }
+        Hierarchy::TooMany(i) => data::error(
+            "entities",
+            format!(
+                "{} is in more than {MAX_ANCESTORS} entities (directly or through its parents); Ward \
+                 precomputes every entity's ancestors and refuses a hierarchy with more, so that \
+                 loading stays linear in the data",
+                label(i)
+            ),
+        ),
+    }
+}
+
+/// Store index of an entity literal → the literals `k` it is.
+pub(crate) fn literal_of(literals: &[u32]) -> FxHashMap<u32, Vec<u32>> {
+    let mut out: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (k, index) in literals.iter().enumerate() {
+        out.entry(*index).or_default().push(k as u32);
+    }
+    out
+}
+
+/// The literals entity `i` with `ancestors` is or is in, sorted.
+pub(crate) fn in_literals_of(i: u32, ancestors: &[u32], literal_of: &FxHashMap<u32, Vec<u32>>) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for a in ancestors.iter().copied().chain(std::iter::once(i)) {
+        out.extend(literal_of.get(&a).into_iter().flatten());
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The literal bits (`words` words) of an entity in the literals `ks`.
+pub(crate) fn bits_of(ks: &[u32], words: usize) -> Box<[u64]> {
+    let mut bits = vec![0u64; words];
+    for k in ks {
+        if let Some(w) = bits.get_mut(*k as usize / 64) {
+            *w |= 1 << (k % 64);
+        }
+    }
+    bits.into_boxed_slice()
+}
+
+/// The entities of a load, their nodes and their literal lists.
+type Loaded = (Vec<Arc<Entity>>, Vec<Node>, InLiterals);
+
 /// The loaded entities, with their ancestors and their bits for the
 /// policy's entity literals (`words` words each); a cyclic hierarchy, or
 /// one giving an entity more than [`MAX_ANCESTORS`] ancestors, is refused.
@@ -397,7 +546,7 @@ fn entities(
     tags: Vec<Tags>,
     literals: &[u32],
     words: usize,
-) -> Result<Vec<Entity>, DataError> {
+) -> Result<Loaded, DataError> {
     let parents: Vec<Vec<u32>> = pending.iter().map(|p| p.parents.clone()).collect();
     let label = |i: u32| {
         pending.get(i as usize).map_or_else(String::new, |p| {
@@ -405,57 +554,39 @@ fn entities(
             format!("{ty}::{:?}", &*p.uid.1)
         })
     };
-    let ancestors = match closure(&parents, MAX_ANCESTORS) {
-        Ok((ancestors, _)) => ancestors,
-        Err(Hierarchy::Cycle(cycle)) => {
-            let names: Vec<String> = cycle.iter().map(|i| label(*i)).collect();
-            return Err(data::error(
-                "entities",
-                format!("the entity hierarchy has a cycle: {} (entity data must be acyclic)", names.join(" in ")),
-            ));
+    let ancestors = closure(&parents, MAX_ANCESTORS).map_err(|why| hierarchy_error(why, label))?.0;
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); pending.len()];
+    for (i, ps) in parents.iter().enumerate() {
+        for p in ps {
+            if let Some(list) = children.get_mut(*p as usize) {
+                list.push(i as u32);
+            }
         }
-        Err(Hierarchy::TooMany(i)) => {
-            return Err(data::error(
-                "entities",
-                format!(
-                    "{} is in more than {MAX_ANCESTORS} entities (directly or through its parents); Ward \
-                     precomputes every entity's ancestors and refuses a hierarchy with more, so that \
-                     loading stays linear in the data",
-                    label(i)
-                ),
-            ));
-        }
-    };
-    let mut literal_of: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (k, index) in literals.iter().enumerate() {
-        literal_of.entry(*index).or_default().push(k as u32);
     }
-    Ok(pending
-        .into_iter()
-        .zip(records)
-        .zip(tags)
-        .zip(ancestors)
-        .enumerate()
-        .map(|(i, (((p, attrs), tags), ancestors))| {
-            let mut bits = vec![0u64; words];
-            for a in ancestors.iter().copied().chain(std::iter::once(i as u32)) {
-                for k in literal_of.get(&a).into_iter().flatten() {
-                    if let Some(w) = bits.get_mut(*k as usize / 64) {
-                        *w |= 1 << (k % 64);
-                    }
-                }
-            }
-            Entity {
-                ty: p.uid.0,
-                id: p.uid.1,
-                attrs,
-                ancestors: ancestors.into_boxed_slice(),
-                literal_bits: bits.into_boxed_slice(),
-                parents: p.parents.into_boxed_slice(),
-                tags,
-            }
-        })
-        .collect())
+    let literal_of = literal_of(literals);
+    let mut in_literals = InLiterals::default();
+    let mut nodes = Vec::with_capacity(pending.len());
+    let mut out = Vec::with_capacity(pending.len());
+    for (i, ((((p, attrs), tags), ancestors), mut children)) in
+        pending.into_iter().zip(records).zip(tags).zip(ancestors).zip(children).enumerate()
+    {
+        let ks = in_literals_of(i as u32, &ancestors, &literal_of);
+        let literal_bits = bits_of(&ks, words);
+        in_literals.push(&ks);
+        // Built in index order, but an entity listing a parent twice is its child once.
+        children.dedup();
+        nodes.push(Node { item: p.item, children: children.into() });
+        out.push(Arc::new(Entity {
+            ty: p.uid.0,
+            id: p.uid.1,
+            attrs,
+            ancestors: ancestors.into_boxed_slice(),
+            literal_bits,
+            parents: p.parents.into_boxed_slice(),
+            tags,
+        }));
+    }
+    Ok((out, nodes, in_literals))
 }
 
 /// Handles for the program's IP and CIDR constants.
@@ -488,15 +619,17 @@ struct Flat {
     bits: Vec<u64>,
 }
 
-fn flatten(program: &Program, entities: &[Entity], bits_words: usize) -> Result<Flat, DataError> {
+/// The offset the next entity's words start at in `flat` (of `len` words).
+pub(crate) fn offset(len: usize) -> Result<u32, DataError> {
+    u32::try_from(len).map_err(|_| data::error("entities", "too many attribute values (more than 2^32)"))
+}
+
+fn flatten(program: &Program, entities: &[Arc<Entity>], bits_words: usize) -> Result<Flat, DataError> {
     let mut flat = Vec::new();
     let mut offsets = Vec::with_capacity(entities.len());
     let mut bits = Vec::with_capacity(entities.len() * bits_words);
     for e in entities {
-        offsets.push(
-            u32::try_from(flat.len())
-                .map_err(|_| data::error("entities", "too many attribute values (more than 2^32)"))?,
-        );
+        offsets.push(offset(flat.len())?);
         flat.extend_from_slice(&e.attrs.present);
         flat.extend_from_slice(&e.attrs.slots);
         bits.extend_from_slice(&e.literal_bits);
@@ -510,7 +643,7 @@ fn flatten(program: &Program, entities: &[Entity], bits_words: usize) -> Result<
 
 impl Entities for Resolver<'_> {
     fn entity(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, Raw), DataError> {
-        let t = self.type_index(ty, path)?;
+        let t = type_index(self.program, ty, path)?;
         Ok((t, u64::from(self.index(t, id))))
     }
 }
@@ -538,17 +671,17 @@ impl Store {
         for (n, item) in list.iter().enumerate() {
             data::check_depth(item, &format!("entities[{n}]"))?;
         }
-        Store::from_items(program, list.iter().map(|item| Arc::new(item.clone())).collect())
+        let items: Vec<Arc<Json>> = list.iter().map(|item| Arc::new(item.clone())).collect();
+        Store::from_items(program, &items)
     }
 
     /// Loads the entity list `items` (the items of Cedar's JSON entity format).
-    pub(crate) fn from_items(program: Arc<Program>, items: Arc<[Arc<Json>]>) -> Result<Store, DataError> {
-        let list = &*items;
+    pub(crate) fn from_items(program: Arc<Program>, list: &[Arc<Json>]) -> Result<Store, DataError> {
         let mut tables = Tables::default();
         for s in &program.strings {
             tables.intern(s);
         }
-        let mut r = Resolver { program: &program, by_uid: HashMap::new(), pending: Vec::new() };
+        let mut r = Resolver { program: &program, by_uid: HashMap::new(), pending: Vec::new(), actions: Vec::new() };
         // The policy's own entities (agents, literals) exist even without data.
         let mut literals = Vec::with_capacity(program.entity_literals.len());
         for (ty, id) in &program.entity_literals {
@@ -561,7 +694,7 @@ impl Store {
         // Pass 2: attributes, now that every reference resolves.
         let records = r.records(&mut tables)?;
         let mut tags = r.tags(&mut tables)?;
-        let Resolver { by_uid, pending, .. } = r;
+        let Resolver { by_uid, pending, actions, .. } = r;
         // Tags may name entities no attribute did: they have no attributes, and no tags.
         tags.resize(pending.len(), Box::default());
         let mut records = records;
@@ -570,10 +703,9 @@ impl Store {
             records.push(Record::new(program.entity_types.get(ty as usize).map_or(0, |t| t.attrs.len())));
         }
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
-        let entities = entities(&program, pending, records, tags, &literals, bits_words)?;
+        let (entities, nodes, in_literals) = entities(&program, pending, records, tags, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
         let Flat { flat, offsets, bits, padding } = flatten(&program, &entities, bits_words)?;
-        let in_literals = InLiterals::new(&entities, &literals);
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
             if let Some(map) = by_type.get_mut(t as usize) {
@@ -586,12 +718,12 @@ impl Store {
         let is_chain = |e: &ward_ir::Expr| matches!(e.kind, ward_ir::ExprKind::Var(ward_ir::Var::Chain));
         let uses_chain = program.rules.iter().flat_map(|r| &r.exprs).any(is_chain)
             || program.flows.iter().flat_map(|f| &f.exprs).any(is_chain);
-        Ok(Store {
+        let mut store = Store {
             program,
             entities,
-            by_uid: by_type,
-            type_ids,
-            action_ids,
+            by_uid: by_type.into_iter().map(Arc::new).collect(),
+            type_ids: Arc::new(type_ids),
+            action_ids: Arc::new(action_ids),
             uses_chain,
             tables,
             literals,
@@ -601,9 +733,34 @@ impl Store {
             bits,
             bits_words,
             padding,
-            items,
+            nodes,
+            action_items: actions,
             in_literals,
-        })
+            loaded_size: 0,
+        };
+        store.loaded_size = store.size();
+        Ok(store)
+    }
+
+    /// How much the store holds, in entries (entities, table entries,
+    /// attribute words, literal memberships): what a patch's garbage is
+    /// measured against.
+    pub(crate) fn size(&self) -> usize {
+        let t = &self.tables;
+        self.entities.len()
+            + t.strings.len()
+            + t.sets.len()
+            + t.records.len()
+            + t.ips.len()
+            + t.cidrs.len()
+            + self.flat.len()
+            + self.in_literals.ids.len()
+    }
+
+    /// The entity list the store was loaded from, as patched: every listed
+    /// entity's item, in index order, then the items listing actions.
+    pub(crate) fn items(&self) -> Vec<Arc<Json>> {
+        self.nodes.iter().filter_map(|n| n.item.clone()).chain(self.action_items.iter().cloned()).collect()
     }
 
     /// The policy's entity literals (`k` of [`Program::entity_literals`])
@@ -629,11 +786,17 @@ impl Store {
     }
 
     pub fn get(&self, index: u32) -> Option<&Entity> {
-        self.entities.get(index as usize)
+        self.entities.get(index as usize).map(|e| &**e)
     }
 
     pub fn find(&self, ty: u32, id: &str) -> Option<u32> {
         self.by_uid.get(ty as usize)?.get(id).copied()
+    }
+
+    /// Whether entity `index` is listed by an item of the data (not only
+    /// referenced, or named by the policy).
+    pub fn is_listed(&self, index: u32) -> bool {
+        self.nodes.get(index as usize).is_some_and(|n| n.item.is_some())
     }
 
     /// The index of the entity type named `name`.
@@ -658,49 +821,118 @@ impl Store {
     }
 }
 
-/// Every entity's literal memberships as sorted lists, end to end: the
-/// same facts as the entities' literal bits, but a visit costs the
-/// entity's own memberships rather than a scan of one bit per literal.
-#[derive(Debug, Default)]
-struct InLiterals {
-    /// Entity `i`'s literals are `ids[starts[i]..starts[i + 1]]`.
-    starts: Vec<usize>,
+impl Store {
+    /// Checks what the store derives from its entities against the entities
+    /// (their attribute words and literal bits for native code, literal
+    /// lists, ancestors recomputed from the parents, children, the uid
+    /// index): a patched store must hold exactly what a load would derive.
+    /// For tests; linear in the store (ancestors: in their total).
+    #[doc(hidden)]
+    pub fn check_derived(&self) -> Result<(), String> {
+        let n = self.entities.len();
+        let words = self.bits_words;
+        if self.offsets.len() != n || self.nodes.len() != n || self.in_literals.spans.len() != n {
+            return Err("a table does not have one row per entity".into());
+        }
+        if self.bits.len() != n * words {
+            return Err("literal bits: not one row per entity".into());
+        }
+        let parents: Vec<Vec<u32>> = self.entities.iter().map(|e| e.parents.to_vec()).collect();
+        let (ancestors, _) = closure(&parents, MAX_ANCESTORS).map_err(|e| format!("the hierarchy: {e:?}"))?;
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (i, ps) in parents.iter().enumerate() {
+            for p in ps {
+                if let Some(list) = children.get_mut(*p as usize) {
+                    list.push(i as u32);
+                }
+            }
+        }
+        let literal_of = literal_of(&self.literals);
+        let mut end = 0;
+        for (i, e) in self.entities.iter().enumerate() {
+            let uid = self.uid(i as u32);
+            let at = self.offsets.get(i).map_or(0, |o| *o as usize);
+            let want: Vec<u64> = e.attrs.present.iter().chain(e.attrs.slots.iter()).copied().collect();
+            end = end.max(at + want.len());
+            if self.flat.get(at..at + want.len()) != Some(&want[..]) {
+                return Err(format!("{uid}: its attribute words differ from its attributes"));
+            }
+            if ancestors.get(i).map(Vec::as_slice) != Some(&e.ancestors[..]) {
+                return Err(format!("{uid}: its ancestors are not its parents' closure"));
+            }
+            let ks = in_literals_of(i as u32, &e.ancestors, &literal_of);
+            if self.in_literals.of(i as u32) != &ks[..] {
+                return Err(format!("{uid}: its literal list is not its ancestors'"));
+            }
+            if *bits_of(&ks, words) != *e.literal_bits
+                || self.bits.get(i * words..(i + 1) * words) != Some(&e.literal_bits[..])
+            {
+                return Err(format!("{uid}: its literal bits are not its ancestors'"));
+            }
+            let mut kids = children.get(i).cloned().unwrap_or_default();
+            kids.dedup();
+            if self.nodes.get(i).map(|n| &n.children[..]) != Some(&kids[..]) {
+                return Err(format!("{uid}: its children are not the entities naming it a parent"));
+            }
+            if self.find(e.ty, &e.id) != Some(i as u32) {
+                return Err(format!("{uid}: not found by its uid"));
+            }
+        }
+        if self.by_uid.iter().map(|m| m.len()).sum::<usize>() != n {
+            return Err("the uid index has entities the store does not".into());
+        }
+        if self.flat.len() < end + self.padding || self.flat.iter().skip(end).any(|w| *w != 0) {
+            return Err("the attribute words are not followed by the padding".into());
+        }
+        for (k, (ty, id)) in self.program.entity_literals.iter().enumerate() {
+            if self.literals.get(k).and_then(|i| self.get(*i)).is_none_or(|e| e.ty != *ty || *e.id != **id) {
+                return Err(format!("entity literal {k} is not its entity"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every entity's literal memberships as sorted lists: the same facts as
+/// the entities' literal bits, but a visit costs the entity's own
+/// memberships rather than a scan of one bit per literal. A patch appends
+/// the lists it changes and points the entity at them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct InLiterals {
+    /// Entity `i`'s literals are `ids[spans[i].0..spans[i].1]`.
+    spans: Vec<(usize, usize)>,
     ids: Vec<u32>,
 }
 
 impl InLiterals {
-    fn new(entities: &[Entity], literals: &[u32]) -> InLiterals {
-        let mut literal_of: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        for (k, index) in literals.iter().enumerate() {
-            literal_of.entry(*index).or_default().push(k as u32);
+    /// Appends the next entity's literals.
+    pub(crate) fn push(&mut self, ks: &[u32]) {
+        let start = self.ids.len();
+        self.ids.extend_from_slice(ks);
+        self.spans.push((start, self.ids.len()));
+    }
+
+    /// Entity `i`'s literals become `ks` (appended; the old list is left).
+    pub(crate) fn set(&mut self, i: u32, ks: &[u32]) {
+        let start = self.ids.len();
+        self.ids.extend_from_slice(ks);
+        let end = self.ids.len();
+        if let Some(span) = self.spans.get_mut(i as usize) {
+            *span = (start, end);
         }
-        let mut out = InLiterals { starts: Vec::with_capacity(entities.len() + 1), ids: Vec::new() };
-        out.starts.push(0);
-        for (i, e) in entities.iter().enumerate() {
-            let start = out.ids.len();
-            for a in e.ancestors.iter().copied().chain(std::iter::once(i as u32)) {
-                out.ids.extend(literal_of.get(&a).into_iter().flatten());
-            }
-            if let Some(mine) = out.ids.get_mut(start..) {
-                mine.sort_unstable();
-            }
-            out.starts.push(out.ids.len());
-        }
-        out
     }
 
     fn of(&self, index: u32) -> &[u32] {
-        let i = index as usize;
-        match (self.starts.get(i), self.starts.get(i + 1)) {
-            (Some(a), Some(b)) => self.ids.get(*a..*b).unwrap_or(&[]),
-            _ => &[],
+        match self.spans.get(index as usize) {
+            Some((a, b)) => self.ids.get(*a..*b).unwrap_or(&[]),
+            None => &[],
         }
     }
 }
 
 /// Why a hierarchy was refused.
 #[derive(Debug, PartialEq, Eq)]
-enum Hierarchy {
+pub(crate) enum Hierarchy {
     /// A cycle, as the entities along it, the first repeated at the end.
     Cycle(Vec<u32>),
     /// This entity would have more than the limit of ancestors.
@@ -713,7 +945,7 @@ enum Hierarchy {
 /// the work is at most `(limit + 1)` per parent edge, so loading is linear
 /// in the data however deep or wide the hierarchy; a node that would have
 /// more than `limit` ancestors is refused, as is a cycle (named).
-fn closure(parents: &[Vec<u32>], limit: usize) -> Result<(Vec<Vec<u32>>, usize), Hierarchy> {
+pub(crate) fn closure(parents: &[Vec<u32>], limit: usize) -> Result<(Vec<Vec<u32>>, usize), Hierarchy> {
     let n = parents.len();
     let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut waiting: Vec<usize> = vec![0; n];

@@ -9,6 +9,7 @@
 //! compute, never in what the data means.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A value word.
 pub type Raw = u64;
@@ -46,14 +47,19 @@ impl Record {
 }
 
 /// Strings, IPs, CIDR ranges, sets and records, addressed by handle.
+///
+/// Strings and sets are reference-counted so that a patched entity store
+/// starts from a copy of its predecessor's tables at the cost of a pointer
+/// per entry, not an allocation per entry ([`crate::Store::patched`]).
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
-    pub strings: Vec<Box<str>>,
-    pub string_ids: crate::hash::FxHashMap<Box<str>, u64>,
+    pub strings: Vec<Arc<str>>,
+    /// The same strings, to their handles (each string allocated once, shared).
+    pub string_ids: crate::hash::FxHashMap<Arc<str>, u64>,
     pub ips: Vec<IpAddr>,
     pub cidrs: Vec<(IpAddr, u8)>,
     /// Sets: their elements' words, sorted and without duplicates.
-    pub sets: Vec<Box<[Raw]>>,
+    pub sets: Vec<Arc<[Raw]>>,
     pub records: Vec<Record>,
     /// Records of earlier requests, cleared, for reuse.
     pub spare: Vec<Record>,
@@ -76,8 +82,9 @@ impl Tables {
             return *id;
         }
         let id = self.handle(self.strings.len());
-        self.strings.push(s.into());
-        self.string_ids.insert(s.into(), id);
+        let shared: Arc<str> = s.into();
+        self.strings.push(Arc::clone(&shared));
+        self.string_ids.insert(shared, id);
         id
     }
 
@@ -94,7 +101,7 @@ impl Tables {
     pub fn add_set(&mut self, mut elements: Vec<Raw>) -> Raw {
         elements.sort_unstable();
         elements.dedup();
-        self.sets.push(elements.into_boxed_slice());
+        self.sets.push(elements.into());
         self.handle(self.sets.len() - 1)
     }
 
@@ -151,7 +158,7 @@ impl<'a> View<'a> {
             return std::borrow::Cow::Owned(s.unwrap_or_default());
         }
         let (t, i) = self.pick(handle);
-        std::borrow::Cow::Borrowed(t.strings.get(i).map_or("", |s| s))
+        std::borrow::Cow::Borrowed(t.strings.get(i).map_or("", |s| &**s))
     }
 
     /// The handle of a computed string: an existing one if the string is
@@ -182,7 +189,7 @@ impl<'a> View<'a> {
 
     pub fn set(&self, handle: Raw) -> &'a [Raw] {
         let (t, i) = self.pick(handle);
-        t.sets.get(i).map_or(&[], |s| s)
+        t.sets.get(i).map_or(&[], |s| &**s)
     }
 
     pub fn record(&self, handle: Raw) -> Option<&'a Record> {

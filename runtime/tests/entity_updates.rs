@@ -267,3 +267,60 @@ fn reloads_reuse_the_native_code_only_for_the_same_program() {
     let store = Store::load(Arc::clone(&program), &json!([])).unwrap();
     assert!(Loaded::new_reusing(program, store, false, &loaded).jit.is_none());
 }
+
+/// The ancestor limit holds for patches: a patch that would put an entity
+/// in more than `MAX_ANCESTORS` entities — its own parents, or a parent
+/// far above it moved under a long chain — is refused naming an entity,
+/// and changes nothing.
+#[test]
+fn patches_keep_the_ancestor_limit() {
+    let limit = ward_runtime::store::MAX_ANCESTORS;
+    let chain = |from: usize, to: usize| -> Vec<Json> {
+        (from..to).map(|i| team(&format!("c{i}"), &[uid("Team", &format!("c{}", i + 1))])).collect()
+    };
+    let e = engine(&initial(), Backend::Jit);
+    let code = code_of(&e);
+    // A chain of `limit - 10` teams below `c{limit - 10}`: within the limit.
+    let mut patch = EntityPatch::new();
+    for t in chain(0, limit - 10) {
+        patch = patch.upsert(t);
+    }
+    e.update_entities(&patch).unwrap();
+    let mut data = initial();
+    data.extend(chain(0, limit - 10));
+    assert_fresh(&e, &data, code);
+    let store = e.loaded().store.clone();
+    // Twenty more above its top: `c0` would be in `limit + 10`.
+    let mut patch = EntityPatch::new();
+    for t in chain(limit - 10, limit + 10) {
+        patch = patch.upsert(t);
+    }
+    let m = e.update_entities(&patch).unwrap_err().to_string();
+    assert!(m.contains(&format!("in more than {limit} entities")) && m.contains("Team::\"c"), "{m}");
+    assert!(Arc::ptr_eq(&e.loaded().store, &store), "a refused patch changed the store");
+    // The same, through a cycle: the top of the chain in its bottom.
+    let m = e.update_entities(&EntityPatch::new().upsert(team(&format!("c{}", limit - 10), &[uid("Team", "c0")])));
+    let m = m.unwrap_err().to_string();
+    assert!(m.contains("cycle") && m.contains("Team::\"c0\""), "{m}");
+    assert!(Arc::ptr_eq(&e.loaded().store, &store), "a refused patch changed the store");
+    assert_fresh(&e, &data, code);
+}
+
+/// What patches replace stays in the store's tables until a patch loads the
+/// list whole: thousands of patches adding and removing entities (each
+/// naming an entity nothing else does) leave a store of bounded size that
+/// decides as a fresh load.
+#[test]
+fn many_patches_leave_a_store_of_bounded_size() {
+    let e = engine(&initial(), Backend::Jit);
+    let code = code_of(&e);
+    let mut most = 0;
+    for k in 0..3000 {
+        let name = format!("tmp{k}");
+        e.update_entities(&EntityPatch::new().upsert(user(&name, &format!("home{k}"), &[uid("Team", "dev")]))).unwrap();
+        e.update_entities(&EntityPatch::new().remove("User", name)).unwrap();
+        most = most.max(e.loaded().store.len());
+    }
+    assert!(most < 3000, "the store grew with the patches: {most} entities");
+    assert_fresh(&e, &initial(), code);
+}

@@ -159,7 +159,8 @@ impl Loaded {
     }
 
     /// [`Loaded::with_store`] for this store's entities changed by `patch`
-    /// ([`Store::patched`]): what `Engine::update_entities` swaps in.
+    /// ([`Store::patched`]: incremental, sharing what the patch leaves
+    /// unchanged with this store): what `Engine::update_entities` swaps in.
     pub fn with_patch(&self, patch: &EntityPatch) -> Result<Loaded, DataError> {
         let store = self.store.patched(patch)?;
         self.with_store(store).map_err(|e| crate::data::error("entities", e))

@@ -147,7 +147,12 @@ impl Engine {
     /// Adds, replaces and removes entities ([`crate::EntityPatch`]), keeping
     /// the policy set, its native code and its links; decisions afterwards
     /// are those of an engine freshly loaded with the patched entity list.
+    /// The cost is the patch's (its entities typed, the ancestors of the
+    /// entities below those whose parents it changes computed again) plus
+    /// a copy of the store's flat tables, not a load ([`Store::patched`]).
     /// On an error (naming the entity) nothing changes.
+    ///
+    /// [`Store::patched`]: crate::Store::patched
     pub fn update_entities(&self, patch: &crate::EntityPatch) -> Result<(), crate::data::DataError> {
         self.derive(|current| current.with_patch(patch))
     }
