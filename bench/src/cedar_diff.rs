@@ -40,6 +40,10 @@ pub struct Tally {
     pub links: usize,
     /// Kept policies that read entity tags (`getTag` under a `hasTag` guard).
     pub tag_policies: usize,
+    /// Cases of applications with namespaces (all in `Gen`, or split).
+    pub namespaced: usize,
+    /// Kept policies that test extension values (decimal, ipaddr, datetime).
+    pub extension_policies: usize,
 }
 
 /// The policies (or templates) Cedar's strict validator accepts, with
@@ -74,6 +78,11 @@ pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
     tally.dropped_policies += app.policies.len() + app.templates.len() - policies.len() - templates.len();
     tally.kept_policies += policies.len() + templates.len();
     tally.tag_policies += policies.iter().chain(templates.iter()).filter(|(_, p)| p.contains(".getTag(")).count();
+    tally.extension_policies += policies
+        .iter()
+        .chain(templates.iter())
+        .filter(|(_, p)| p.contains(".d.") || p.contains(".addr") || p.contains(".at"))
+        .count();
     // Cedar names them `policy0`, `policy1`, … in this order: policies, then templates.
     let policy_text: String =
         policies.iter().chain(templates.iter()).map(|(_, p)| p.as_str()).collect::<Vec<_>>().join("\n");
@@ -175,6 +184,7 @@ pub fn run_app(seed: u64, tally: &mut Tally) -> Result<(), String> {
         }
         tally.cases += 1;
         tally.allows += usize::from(expected);
+        tally.namespaced += usize::from(app.namespaces != crate::cedar_gen::Namespaces::None);
     }
     tally.apps += 1;
     Ok(())

@@ -32,6 +32,8 @@ pub struct TypeShape {
     pub opt: bool,
     pub rec: bool,
     pub owner: Option<usize>,
+    /// `ext: { d: decimal, addr: ipaddr, at: datetime }`: extension values in a record.
+    pub ext: bool,
     /// Cedar entity tags (`tags Long` / `tags String`): `Some(true)` for `Long`.
     pub entity_tags: Option<bool>,
     /// The types this type's entities may be in (only later types: the data stays acyclic).
@@ -46,9 +48,23 @@ pub struct ActionShape {
     pub in_group: bool,
 }
 
+/// Where an application's declarations live: Cedar's empty namespace,
+/// all of them in `namespace Gen`, or the entity types split between the two
+/// (odd ones in `Gen`, the actions outside). Chosen by `seed % 3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespaces {
+    None,
+    All,
+    Split,
+}
+
+/// The namespace of the generated declarations that have one.
+pub const NAMESPACE: &str = "Gen";
+
 /// A generated application.
 #[derive(Debug, Clone)]
 pub struct App {
+    pub namespaces: Namespaces,
     pub types: Vec<TypeShape>,
     pub actions: Vec<ActionShape>,
     pub schema: String,
@@ -73,6 +89,30 @@ pub struct Link {
 const STRINGS: [&str; 4] = ["a", "b", "ab", "xyz"];
 const PATTERNS: [&str; 5] = ["a*", "*b", "*", "x*z", "ab"];
 const PER_TYPE: usize = 4;
+const DECIMALS: [&str; 4] = ["0.25", "1.5", "-2.0", "0.5"];
+const ADDRESSES: [&str; 4] = ["10.1.2.3", "127.0.0.1", "192.168.1.1", "::1"];
+/// Cedar's datetime forms: a date alone, UTC, an offset, milliseconds.
+const DATETIMES: [&str; 4] =
+    ["2024-10-15", "2024-10-15T11:35:00Z", "2024-10-15T11:35:00-0500", "2024-10-16T00:00:00.250Z"];
+/// The type of the `ext` attribute and of the context's `cx` record.
+const EXT_RECORD: &str = "{ d: decimal, addr: ipaddr, at: datetime }";
+
+/// An extension value in one of the JSON forms Cedar reads (`__extn`, or
+/// the bare `{"fn", "arg"}`).
+fn extn(rng: &mut Rng, function: &str, arg: &str) -> Json {
+    if rng.percent(50) {
+        json!({ "__extn": { "fn": function, "arg": arg } })
+    } else {
+        json!({ "fn": function, "arg": arg })
+    }
+}
+
+fn ext_record(rng: &mut Rng) -> Json {
+    let d = DECIMALS[rng.below(DECIMALS.len())];
+    let addr = ADDRESSES[rng.below(ADDRESSES.len())];
+    let at = DATETIMES[rng.below(DATETIMES.len())];
+    json!({ "d": extn(rng, "decimal", d), "addr": extn(rng, "ip", addr), "at": extn(rng, "datetime", at) })
+}
 
 fn id(ty: usize, i: usize) -> String {
     format!("e{ty}_{i}")
@@ -99,6 +139,7 @@ impl App {
                 opt: rng.percent(50),
                 rec: rng.percent(30),
                 owner: rng.percent(40).then(|| rng.below(type_count)),
+                ext: rng.percent(40),
                 entity_tags: rng.percent(60).then(|| rng.percent(50)),
                 parents,
             });
@@ -114,7 +155,13 @@ impl App {
                 in_group: rng.percent(50),
             })
             .collect();
+        let namespaces = match seed % 3 {
+            0 => Namespaces::None,
+            1 => Namespaces::All,
+            _ => Namespaces::Split,
+        };
         let mut app = App {
+            namespaces,
             types,
             actions,
             schema: String::new(),
@@ -140,9 +187,35 @@ impl App {
         app
     }
 
+    /// Whether entity type `t` is declared in `Gen`.
+    fn in_namespace(&self, t: usize) -> bool {
+        match self.namespaces {
+            Namespaces::None => false,
+            Namespaces::All => true,
+            Namespaces::Split => t % 2 == 1,
+        }
+    }
+
+    /// Entity type `t`'s full name (`T0`, `Gen::T1`).
+    pub fn ty(&self, t: usize) -> String {
+        if self.in_namespace(t) { format!("{NAMESPACE}::T{t}") } else { format!("T{t}") }
+    }
+
+    /// Cedar's action entity type: `Action`, or `Gen::Action`.
+    pub fn action_type(&self) -> String {
+        if self.namespaces == Namespaces::All { format!("{NAMESPACE}::Action") } else { "Action".to_string() }
+    }
+
+    /// An action as Cedar's policies write it: `Action::"a"`, `Gen::Action::"a"`.
+    fn act(&self, name: &str) -> String {
+        format!("{}::\"{name}\"", self.action_type())
+    }
+
     fn schema_text(&self) -> String {
-        let mut out = String::new();
-        for t in &self.types {
+        let mut global = String::new();
+        let mut inner = String::new();
+        for (i, t) in self.types.iter().enumerate() {
+            let out = if self.in_namespace(i) { &mut inner } else { &mut global };
             let mut attrs = Vec::new();
             if t.n {
                 attrs.push("n: Long".to_string());
@@ -162,10 +235,13 @@ impl App {
             if t.rec {
                 attrs.push("rec: { x: Long, y: String }".into());
             }
-            if let Some(o) = t.owner {
-                attrs.push(format!("owner: T{o}"));
+            if t.ext {
+                attrs.push(format!("ext: {EXT_RECORD}"));
             }
-            let parents: Vec<String> = t.parents.iter().map(|p| format!("T{p}")).collect();
+            if let Some(o) = t.owner {
+                attrs.push(format!("owner: {}", self.ty(o)));
+            }
+            let parents: Vec<String> = t.parents.iter().map(|p| self.ty(*p)).collect();
             let _ = write!(out, "entity {}", t.name);
             if !parents.is_empty() {
                 let _ = write!(out, " in [{}]", parents.join(", "));
@@ -178,20 +254,26 @@ impl App {
             }
             out.push_str(";\n");
         }
+        let out = if self.namespaces == Namespaces::All { &mut inner } else { &mut global };
         out.push_str("action grp;\n");
         for a in &self.actions {
             let group = if a.in_group { " in [grp]" } else { "" };
             let _ = writeln!(
                 out,
-                "action \"{}\"{group} appliesTo {{ principal: [T{}], resource: [T{}], context: {{ cn: Long, cb: Bool, cs: String }} }};",
-                a.name, a.principal, a.resource
+                "action \"{}\"{group} appliesTo {{ principal: [{}], resource: [{}], context: {{ cn: Long, cb: Bool, cs: String, cx: {EXT_RECORD} }} }};",
+                a.name,
+                self.ty(a.principal),
+                self.ty(a.resource)
             );
         }
-        out
+        if self.namespaces != Namespaces::None {
+            let _ = write!(global, "namespace {NAMESPACE} {{\n{inner}}}\n");
+        }
+        global
     }
 
     fn entity_ref(&self, rng: &mut Rng, ty: usize) -> String {
-        format!("T{ty}::\"{}\"", id(ty, rng.below(PER_TYPE + 1)))
+        format!("{}::\"{}\"", self.ty(ty), id(ty, rng.below(PER_TYPE + 1)))
     }
 
     /// A policy: its scope fixes the variables' types where it can.
@@ -202,19 +284,19 @@ impl App {
             0 => ("action".to_string(), None, None),
             1 => {
                 let a = &self.actions[rng.below(self.actions.len())];
-                (format!("action == Action::\"{}\"", a.name), Some(a.principal), Some(a.resource))
+                (format!("action == {}", self.act(&a.name)), Some(a.principal), Some(a.resource))
             }
             2 => {
                 let a = &self.actions[rng.below(self.actions.len())];
                 let b = &self.actions[rng.below(self.actions.len())];
                 let same = |x: usize, y: usize| (x == y).then_some(x);
                 (
-                    format!("action in [Action::\"{}\", Action::\"{}\"]", a.name, b.name),
+                    format!("action in [{}, {}]", self.act(&a.name), self.act(&b.name)),
                     same(a.principal, b.principal),
                     same(a.resource, b.resource),
                 )
             }
-            _ => ("action in Action::\"grp\"".to_string(), None, None),
+            _ => (format!("action in {}", self.act("grp")), None, None),
         };
         let principal = self.var_scope(rng, "principal", &mut p_ty);
         let resource = self.var_scope(rng, "resource", &mut r_ty);
@@ -235,7 +317,7 @@ impl App {
     fn template(&self, rng: &mut Rng) -> (String, (Option<Vec<usize>>, Option<Vec<usize>>)) {
         let effect = if rng.percent(70) { "permit" } else { "forbid" };
         let a = &self.actions[rng.below(self.actions.len())];
-        let action = format!("action == Action::\"{}\"", a.name);
+        let action = format!("action == {}", self.act(&a.name));
         let which = rng.below(3);
         let mut slot = |var: &str, ty: usize, wanted: bool| -> (String, Option<Vec<usize>>) {
             if !wanted {
@@ -265,7 +347,7 @@ impl App {
 
     fn slot_value(&self, rng: &mut Rng, types: &[usize]) -> Json {
         let t = types[rng.below(types.len())];
-        json!({ "type": format!("T{t}"), "id": id(t, rng.below(PER_TYPE)) })
+        json!({ "type": self.ty(t), "id": id(t, rng.below(PER_TYPE)) })
     }
 
     fn var_scope(&self, rng: &mut Rng, var: &str, ty: &mut Option<usize>) -> String {
@@ -283,7 +365,7 @@ impl App {
             2 => {
                 let t = ty.unwrap_or_else(|| rng.below(count));
                 *ty = Some(t);
-                format!("{var} is T{t}")
+                format!("{var} is {}", self.ty(t))
             }
             _ => var.to_string(),
         }
@@ -292,7 +374,7 @@ impl App {
     /// A boolean expression over variables of known types (`None`: any type).
     fn boolean(&self, rng: &mut Rng, depth: usize, p: Option<usize>, r: Option<usize>) -> String {
         let leaf = depth == 0;
-        let choice = if leaf { 6 + rng.below(10) } else { rng.below(16) };
+        let choice = if leaf { 6 + rng.below(11) } else { rng.below(17) };
         match choice {
             0 => format!("!({})", self.boolean(rng, depth - 1, p, r)),
             1 => format!("({} && {})", self.boolean(rng, depth - 1, p, r), self.boolean(rng, depth - 1, p, r)),
@@ -323,13 +405,34 @@ impl App {
             11 => "principal in resource".to_string(),
             12 => {
                 let var = if rng.percent(50) { "principal" } else { "resource" };
-                format!("{var} is T{}", rng.below(self.types.len()))
+                format!("{var} is {}", self.ty(rng.below(self.types.len())))
             }
             13 if rng.percent(40) => self.tag_test(rng, p, r).unwrap_or_else(|| "context.cb".into()),
             13 => self.attr_bool(rng, p, r).unwrap_or_else(|| "context.cb".into()),
-            14 if rng.percent(60) => self.tag_test(rng, p, r).unwrap_or_else(|| "true".into()),
+            14 if rng.percent(75) => self.tag_test(rng, p, r).unwrap_or_else(|| "true".into()),
             14 => self.opt_guarded(rng, p, r).unwrap_or_else(|| "true".into()),
+            16 => self.extension_test(rng, p, r),
             _ => self.set_test(rng, p, r).unwrap_or_else(|| "false".into()),
+        }
+    }
+
+    /// A test of extension values (decimal, ipaddr, datetime), from the
+    /// context's `cx` record or an entity's `ext` attribute.
+    fn extension_test(&self, rng: &mut Rng, p: Option<usize>, r: Option<usize>) -> String {
+        let record = match self.var_with(rng, p, r, |t| t.ext) {
+            Some((v, _)) if rng.percent(50) => format!("{v}.ext"),
+            _ => "context.cx".to_string(),
+        };
+        let decimal = DECIMALS[rng.below(DECIMALS.len())];
+        let at = DATETIMES[rng.below(DATETIMES.len())];
+        match rng.below(7) {
+            0 => format!("{record}.d.lessThan(decimal(\"{decimal}\"))"),
+            1 => format!("{record}.d.greaterThanOrEqual(context.cx.d)"),
+            2 => format!("{record}.addr.isInRange(ip(\"10.0.0.0/8\"))"),
+            3 => format!("{record}.addr.isLoopback()"),
+            4 => format!("{record}.addr == ip(\"{}\")", ADDRESSES[rng.below(ADDRESSES.len())]),
+            5 => format!("{record}.at < datetime(\"{at}\")"),
+            _ => format!("{record}.at.offset(duration(\"1h\")) >= datetime(\"{at}\")"),
         }
     }
 
@@ -467,17 +570,20 @@ impl App {
                 if shape.rec {
                     attrs.insert("rec".into(), json!({ "x": rng.below(5) as i64 - 2, "y": pick_str(rng) }));
                 }
+                if shape.ext {
+                    attrs.insert("ext".into(), ext_record(rng));
+                }
                 if let Some(o) = shape.owner {
-                    attrs.insert("owner".into(), json!({ "type": format!("T{o}"), "id": id(o, rng.below(PER_TYPE)) }));
+                    attrs.insert("owner".into(), json!({ "type": self.ty(o), "id": id(o, rng.below(PER_TYPE)) }));
                 }
                 let mut parents: Vec<Json> = Vec::new();
                 for p in &shape.parents {
                     if rng.percent(60) {
-                        parents.push(json!({ "type": format!("T{p}"), "id": id(*p, rng.below(PER_TYPE)) }));
+                        parents.push(json!({ "type": self.ty(*p), "id": id(*p, rng.below(PER_TYPE)) }));
                     }
                 }
                 let mut entity =
-                    json!({ "uid": { "type": shape.name, "id": id(t, i) }, "attrs": attrs, "parents": parents });
+                    json!({ "uid": { "type": self.ty(t), "id": id(t, i) }, "attrs": attrs, "parents": parents });
                 if let Some(long) = shape.entity_tags {
                     let mut tags = serde_json::Map::new();
                     for k in STRINGS {
@@ -497,10 +603,12 @@ impl App {
     fn request(&self, rng: &mut Rng) -> Json {
         let a = &self.actions[rng.below(self.actions.len())];
         json!({
-            "principal": { "type": format!("T{}", a.principal), "id": id(a.principal, rng.below(PER_TYPE)) },
-            "action": { "type": "Action", "id": a.name },
-            "resource": { "type": format!("T{}", a.resource), "id": id(a.resource, rng.below(PER_TYPE)) },
-            "context": { "cn": rng.below(7) as i64 - 3, "cb": rng.percent(50), "cs": pick_str(rng) },
+            "principal": { "type": self.ty(a.principal), "id": id(a.principal, rng.below(PER_TYPE)) },
+            "action": { "type": self.action_type(), "id": a.name },
+            "resource": { "type": self.ty(a.resource), "id": id(a.resource, rng.below(PER_TYPE)) },
+            "context": {
+                "cn": rng.below(7) as i64 - 3, "cb": rng.percent(50), "cs": pick_str(rng), "cx": ext_record(rng),
+            },
         })
     }
 }

@@ -28,6 +28,8 @@ fn imported_random_cedar_applications_decide_as_cedar_does() {
     // generated policies occur.
     assert!(tally.allows > tally.cases / 20 && tally.allows < tally.cases * 19 / 20, "{tally:?}");
     assert!(tally.erroring_forbids > 0, "{tally:?}");
+    assert!(tally.namespaced > tally.cases / 2, "namespaced applications are decided: {tally:?}");
+    assert!(tally.extension_policies * 20 > tally.kept_policies, "too few policies test extension values: {tally:?}");
     assert!(tally.links > apps as usize / 2, "templates are linked and decided: {tally:?}");
     assert!(tally.tag_policies * 50 > tally.kept_policies, "too few policies read tags: {tally:?}");
     assert!(tally.kept_policies > tally.dropped_policies * 3, "{tally:?}");
