@@ -248,14 +248,19 @@ pub(super) fn candidate_starts(
     let b = text.as_bytes();
     let mask = t.mask();
     let mut out: Vec<usize> = Vec::new();
-    let mut sorted = true;
-    let mut push = |out: &mut Vec<usize>, s: usize| {
-        if out.last().is_some_and(|l| *l > s) {
-            sorted = false;
+    // Kept sorted as it grows: a start behind the last one (an e-mail's
+    // local part, an IPv6 address's first group, an IBAN's letters) lies
+    // in the bytes just read back from its trigger, so inserting it moves
+    // only starts found in those bytes.
+    let push = |out: &mut Vec<usize>, s: usize| match out.last() {
+        Some(l) if *l > s => {
+            let k = out.partition_point(|p| *p < s);
+            if out.get(k) != Some(&s) {
+                out.insert(k, s);
+            }
         }
-        if out.last() != Some(&s) {
-            out.push(s);
-        }
+        Some(l) if *l == s => {}
+        _ => out.push(s),
     };
     // The last `:` seen and the start of its run of hex digits and colons.
     let mut colon: Option<(usize, usize)> = None;
@@ -325,18 +330,35 @@ pub(super) fn candidate_starts(
             }
             Literal::PemEnd => pem_ends.push(at),
         });
-        if !found.is_empty() {
-            sorted = false;
-            out.extend(found);
-        }
         if !pem_ends.is_empty() {
             pem_ends.sort_unstable();
             pem_ends.dedup();
         }
+        if !found.is_empty() {
+            found.sort_unstable();
+            return merge(out, &found);
+        }
     }
-    if !sorted {
-        out.sort_unstable();
-        out.dedup();
+    out
+}
+
+/// Two sorted lists of starts as one, sorted and without duplicates: the
+/// few literal starts go into the many trigger starts in one pass.
+fn merge(a: Vec<usize>, b: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.iter().copied().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        if let Some(n) = next
+            && out.last() != Some(&n)
+        {
+            out.push(n);
+        }
     }
     out
 }
@@ -378,27 +400,57 @@ pub(super) fn is_word(c: u8) -> bool {
 
 /// The literal prefixes of the detectors in a set (built-in kinds' and
 /// user patterns'), compiled into two automata: one exact, one ignoring
-/// ASCII case (the prefixes of `(?i)` patterns). Both report overlapping
-/// occurrences, so that no start hides inside another literal.
+/// ASCII case (the prefixes of `(?i)` patterns). Every occurrence of every
+/// literal is reported, overlapping ones included, so that no start hides
+/// inside another literal.
 #[derive(Debug)]
 pub(super) struct Literals {
-    exact: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
-    folded: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
+    exact: Option<Automaton>,
+    folded: Option<Automaton>,
 }
 
-fn automaton(
+#[derive(Debug)]
+struct Automaton {
+    search: Search,
     literals: Vec<(Vec<u8>, Literal)>,
-    fold: bool,
-) -> Result<Option<(aho_corasick::AhoCorasick, Vec<Literal>)>, String> {
+    /// Indexes into `literals`, by first byte.
+    by_first_byte: Vec<Vec<usize>>,
+}
+
+#[derive(Debug)]
+enum Search {
+    /// Leftmost-first semantics, which get a SIMD prefilter (Teddy) that
+    /// standard semantics never get: with more than three distinct first
+    /// bytes (`e`, `A`, `a`, `B`, `b`, `-`, `P` for the built-in kinds) a
+    /// standard automaton steps through every byte. It finds the next
+    /// position where a literal starts; `by_first_byte` says which start
+    /// there.
+    Locate(aho_corasick::AhoCorasick),
+    /// Every occurrence, overlapping (standard semantics): for literals
+    /// matched ignoring case, which get no prefilter either way.
+    Overlapping(aho_corasick::AhoCorasick),
+}
+
+fn automaton(literals: Vec<(Vec<u8>, Literal)>, fold: bool) -> Result<Option<Automaton>, String> {
     if literals.is_empty() {
         return Ok(None);
     }
+    let kind = if fold { aho_corasick::MatchKind::Standard } else { aho_corasick::MatchKind::LeftmostFirst };
     let automaton = aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::Standard)
+        .match_kind(kind)
         .ascii_case_insensitive(fold)
         .build(literals.iter().map(|(l, _)| l))
         .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
-    Ok(Some((automaton, literals.into_iter().map(|(_, k)| k).collect())))
+    let search = if fold { Search::Overlapping(automaton) } else { Search::Locate(automaton) };
+    let mut by_first_byte = vec![Vec::new(); 256];
+    if !fold {
+        for (k, (l, _)) in literals.iter().enumerate() {
+            if let Some(list) = l.first().and_then(|c| by_first_byte.get_mut(usize::from(*c))) {
+                list.push(k);
+            }
+        }
+    }
+    Ok(Some(Automaton { search, literals, by_first_byte }))
 }
 
 impl Literals {
@@ -423,10 +475,29 @@ impl Literals {
 
     /// Every occurrence of every literal: its start and what it means.
     fn each(&self, b: &[u8], mut f: impl FnMut(usize, Literal)) {
-        for (automaton, kinds) in [&self.exact, &self.folded].into_iter().flatten() {
-            for m in automaton.find_overlapping_iter(b) {
-                if let Some(k) = kinds.get(m.pattern().as_usize()) {
-                    f(m.start(), *k);
+        for a in [&self.exact, &self.folded].into_iter().flatten() {
+            match &a.search {
+                Search::Locate(locate) => {
+                    let mut from = 0;
+                    while let Some(m) = locate.find(aho_corasick::Input::new(b).range(from..)) {
+                        let at = m.start();
+                        let first = usize::from(byte(b, at));
+                        for k in a.by_first_byte.get(first).into_iter().flatten() {
+                            if let Some((l, kind)) = a.literals.get(*k)
+                                && b.get(at..).is_some_and(|rest| rest.starts_with(l))
+                            {
+                                f(at, *kind);
+                            }
+                        }
+                        from = at + 1;
+                    }
+                }
+                Search::Overlapping(all) => {
+                    for m in all.find_overlapping_iter(b) {
+                        if let Some((_, kind)) = a.literals.get(m.pattern().as_usize()) {
+                            f(m.start(), *kind);
+                        }
+                    }
                 }
             }
         }
