@@ -93,6 +93,20 @@ impl Triggers {
     }
 }
 
+/// The literals every match of a kind starts with, for the kinds that have
+/// them (`None`: a kind that starts otherwise).
+pub(super) fn start_literals(kind: Kind) -> Option<&'static [&'static [u8]]> {
+    Some(match kind {
+        Kind::Jwt => &[b"eyJ"],
+        Kind::AwsKeyId => &[b"AKIA", b"ASIA"],
+        Kind::AwsSecret => &[b"aws", b"AWS"],
+        Kind::Bearer => &[b"Bearer", b"bearer", b"BEARER"],
+        Kind::PrivateKey => &[b"-----BEGIN ", b"---- BEGIN SSH2 "],
+        Kind::Putty => &[b"PuTTY-User-Key-File-"],
+        Kind::Email | Kind::Iban | Kind::Card | Kind::Ssn | Kind::Ipv6 | Kind::Ipv4 | Kind::Phone => return None,
+    })
+}
+
 /// What an occurrence of a literal prefix means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Literal {

@@ -39,6 +39,19 @@ pub(super) fn luhn_digits(digits: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The Luhn check over the digits of `s`, other bytes skipped.
+pub(super) fn luhn_bytes(s: &[u8]) -> bool {
+    let sum: u32 = s
+        .iter()
+        .rev()
+        .filter(|c| c.is_ascii_digit())
+        .map(|c| u32::from(c - b'0'))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
 /// The Luhn checksum of the digits of `s` (separators ignored), 13–19 digits.
 pub fn luhn(s: &str) -> bool {
     let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
