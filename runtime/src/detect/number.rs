@@ -216,6 +216,10 @@ fn phone_body(b: &[u8], p: usize) -> Option<usize> {
 /// `(?:[ ]?(?:[xX]|[eE]xt\.?|EXT\.?|[eE]xtension|#)[ ]?[0-9]{1,6}|[xX])?(?-u:\b)`
 /// after a digit at `p - 1`.
 fn extension(b: &[u8], p: usize) -> Option<usize> {
+    if !matches!(byte(b, p), b' ' | b'x' | b'X' | b'e' | b'E' | b'#') {
+        // Neither the space nor a marker can start here: no extension.
+        return ends_word(b, p).then_some(p);
+    }
     for q in optional(b, p, |c| c == b' ') {
         for r in marker(b, q) {
             for t in optional(b, r, |c| c == b' ') {

@@ -9,11 +9,11 @@ use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use ward_ir::{Detector, DetectorPart};
 
 use super::builtin::{BuiltinPart, Kind, builtin_parts, kind_regex};
-use super::confirm::{Marks, byte, confirm};
+use super::confirm::{Marks, before, byte, confirm};
 use super::keyed::{keyed_span, kind_of_key};
 use super::number::{by_hand, match_at};
 use super::prefix::{Prefixes, prefixes};
-use super::trigger::{Literals, Triggers, candidate_starts, is_hex_or_colon, is_local_part, start_literals};
+use super::trigger::{Literals, Triggers, candidate_starts, is_hex_or_colon, is_local_part, is_word, start_literals};
 use super::user;
 use super::validate::{Validator, validate};
 
@@ -107,7 +107,7 @@ enum Other {
     Email,
     /// A run of hex digits, colons and dots with a `::` or six colons.
     Ipv6,
-    /// Two ASCII letters.
+    /// A word boundary, two ASCII letters and two digits.
     Iban,
     /// One of these literals, `head` bytes in (ignoring ASCII case when
     /// `folded`); `first`: their first bytes (both cases when folded).
@@ -210,7 +210,13 @@ impl Numbers {
         list.iter().filter_map(|k| self.others.get(*k)).any(|o| match o {
             Other::Email => local.reaches_at(b, s),
             Other::Ipv6 => ipv6_may_start(b, s),
-            Other::Iban => byte(b, s).is_ascii_alphabetic() && byte(b, s + 1).is_ascii_alphabetic(),
+            Other::Iban => {
+                !is_word(before(b, s, 1))
+                    && byte(b, s).is_ascii_alphabetic()
+                    && byte(b, s + 1).is_ascii_alphabetic()
+                    && byte(b, s + 2).is_ascii_digit()
+                    && byte(b, s + 3).is_ascii_digit()
+            }
             Other::Literals { head, literals, folded, first } => {
                 first.get(usize::from(byte(b, s + head))).is_some_and(|f| *f)
                     && b.get(s + head..).is_some_and(|rest| {

@@ -152,8 +152,12 @@ pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
     if !prefixed && starts_with_date(b, r) {
         return false;
     }
-    let (mut digits, mut dots) = (0, 0);
-    for &c in b.iter().skip(r).take(40) {
+    if run >= 7 {
+        return true;
+    }
+    // The run is digits: count on from its end, within the same 40 bytes.
+    let (mut digits, mut dots) = (run, 0);
+    for &c in b.iter().skip(r + run).take(40 - run) {
         match c {
             b'0'..=b'9' => digits += 1,
             b'.' => dots += 1,
