@@ -232,27 +232,18 @@ pub(super) fn id_context(text: &str, s: usize) -> bool {
     {
         *slot = head.get(start..end);
     }
-    let [Some(last), _] = words else { return false };
-    let phone_word = |w: &str| PHONE_WORDS.iter().any(|p| lower_starts_with(w, p));
-    if words.into_iter().flatten().any(phone_word) {
+    let [Some(last), second] = words else { return false };
+    // Lowercased once each; most words already are.
+    fn lower(w: &str) -> std::borrow::Cow<'_, str> {
+        if w.bytes().any(|c| !c.is_ascii() || c.is_ascii_uppercase()) { w.to_lowercase().into() } else { w.into() }
+    }
+    let last = lower(last);
+    let second = second.map(lower);
+    let phone_word = |w: &str| PHONE_WORDS.iter().any(|p| w.starts_with(p));
+    if phone_word(&last) || second.as_deref().is_some_and(phone_word) {
         return false;
     }
-    last.ends_with('#') || ID_WORDS.iter().any(|w| lower_is(last, w))
-}
-
-/// Whether `word`, lowercased, is `lower`. Without allocating for an ASCII
-/// word (lowercasing keeps its length).
-fn lower_is(word: &str, lower: &str) -> bool {
-    if word.is_ascii() { word.eq_ignore_ascii_case(lower) } else { word.to_lowercase() == lower }
-}
-
-/// Whether `word`, lowercased, starts with `lower`.
-fn lower_starts_with(word: &str, lower: &str) -> bool {
-    if word.is_ascii() {
-        word.as_bytes().get(..lower.len()).is_some_and(|w| w.eq_ignore_ascii_case(lower.as_bytes()))
-    } else {
-        word.to_lowercase().starts_with(lower)
-    }
+    last.ends_with('#') || ID_WORDS.contains(&&*last)
 }
 
 /// Telephone numbers: 7 to 15 digits (8 to 15 after `+`), grouped, and not
