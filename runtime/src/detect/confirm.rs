@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use super::builtin::Kind;
 use super::trigger::is_hex_or_colon;
-use super::validate::{iban, iban_length, luhn_bytes, ssn};
+use super::validate::{iban_ignoring_case, iban_length, luhn_bytes, ssn};
 
 pub(super) fn byte(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
@@ -442,7 +442,9 @@ pub(super) fn shortest_cut(
 /// candidate that ran on into the next group is cut back to the length.
 pub(super) fn iban_at(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let cand = text.get(s..e)?;
-    let length = iban_length(&cand.get(..2)?.to_ascii_uppercase())?;
+    let country = cand.as_bytes().get(..2)?;
+    let country = [country.first()?.to_ascii_uppercase(), country.get(1)?.to_ascii_uppercase()];
+    let length = iban_length(std::str::from_utf8(&country).ok()?)?;
     let mut count = 0;
     let mut end = None;
     for (i, c) in cand.char_indices() {
@@ -461,13 +463,18 @@ pub(super) fn iban_at(text: &str, s: usize, e: usize) -> Option<(usize, usize)> 
     }
     let kept = cand.get(..end)?;
     if kept.contains(' ') {
-        let groups: Vec<&str> = kept.split(' ').collect();
-        let (last, full) = groups.split_last()?;
-        if full.iter().any(|g| g.len() != 4) || last.is_empty() || last.len() > 4 {
-            return None;
+        let mut groups = kept.split(' ').peekable();
+        while let Some(g) = groups.next() {
+            let fits = match groups.peek() {
+                Some(_) => g.len() == 4,
+                None => !g.is_empty() && g.len() <= 4,
+            };
+            if !fits {
+                return None;
+            }
         }
     }
-    iban(&kept.to_ascii_uppercase()).then_some((s, s + end))
+    iban_ignoring_case(kept).then_some((s, s + end))
 }
 
 pub(super) fn ipv4_ok(b: &[u8], s: usize, e: usize) -> bool {
