@@ -133,14 +133,13 @@ pub(super) fn trigger(c: u8) -> u8 {
     }
 }
 
-/// Whether the number starting at `r` can be the start of a card, SSN,
+/// Whether the number starting at `r` (a run of `run` digits) can be the start of a card, SSN,
 /// IPv4 address or phone number that validates: at least seven digits
 /// (four with three dots) before any byte none of them contains; not a
 /// bare run of fewer than 13 digits (only a card is written without
 /// separators, and only after `+` is a phone number) unless it is nine
 /// digits and `bare_ssn` (an SSN after a keyword); not a date.
-pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
-    let run = digits_from(b, r);
+pub(super) fn numeric_token(b: &[u8], r: usize, run: usize, bare_ssn: bool) -> bool {
     let after = byte(b, r + run);
     let prefixed = matches!(before(b, r, 1), b'+' | b'(');
     if !prefixed && !matches!(after, b' ' | b'.' | b'-' | b'/' | b'(' | b')') && run < 13 {
@@ -189,11 +188,15 @@ pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
 ///   after `+` (a `+` number starts at the `+`), `#`, a decimal point
 ///   (`1.4155550142`) or the dash of an id (`INV-4155550142`).
 pub(super) fn number_can_start(b: &[u8], r: usize) -> bool {
+    number_run_can_start(b, r, digits_from(b, r))
+}
+
+/// [`number_can_start`] for the run of `run` digits at `r`.
+fn number_run_can_start(b: &[u8], r: usize, run: usize) -> bool {
     let (p1, p2) = (before(b, r, 1), before(b, r, 2));
     if is_word(p1) {
         return false;
     }
-    let run = digits_from(b, r);
     let (after, next) = (byte(b, r + run), byte(b, r + run + 1));
     if (run == 3 && matches!(after, b'-' | b' ')) || run == 9 {
         return true; // an SSN
@@ -289,16 +292,17 @@ pub(super) fn candidate_starts(
         i = at;
         let c = byte(b, i);
         if c.is_ascii_digit() {
-            let run_end = i + digits_from(b, i);
+            let run = digits_from(b, i);
+            let run_end = i + run;
             let prev = before(b, i, 1);
             if t.iban && i >= 2 && before(b, i, 2).is_ascii_alphabetic() && prev.is_ascii_alphabetic() {
                 push(&mut out, i - 2);
             }
-            if t.digits && numeric_token(b, i, t.ssn) {
+            if t.digits && numeric_token(b, i, run, t.ssn) {
                 if t.phone && (prev == b'+' || prev == b'(') {
                     push(&mut out, i - 1);
                 }
-                if number_can_start(b, i) {
+                if number_run_can_start(b, i, run) {
                     push(&mut out, i);
                 }
             }
