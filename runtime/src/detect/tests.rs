@@ -252,7 +252,7 @@ fn numbers_that_cannot_start_a_value_are_skipped_and_values_are_not() {
     use super::trigger::number_can_start;
     let at = |text: &str| {
         let r = text.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
-        number_can_start(text.as_bytes(), r)
+        number_can_start(text.as_bytes(), r, super::confirm::digits_from(text.as_bytes(), r))
     };
     for skipped in ["ts=1711234567890 ok", "INV-2024-000123 ", "#4155550142 ", "v20240315 ", "id_123456789 "] {
         assert!(!at(skipped), "{skipped}");

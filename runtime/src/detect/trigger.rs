@@ -171,7 +171,7 @@ pub(super) fn numeric_token(b: &[u8], r: usize, run: usize, bare_ssn: bool) -> b
 }
 
 /// Whether a card, an SSN, an IPv4 address or a phone number written
-/// without `+` or `(` can be found starting at the digit run at `r`: a
+/// without `+` or `(` can be found starting at the run of `run` digits at `r`: a
 /// necessary condition, read off each kind's regex and confirmation, so
 /// that skipping `r` when it fails changes no result. Most numbers in
 /// logs and records fail it (epoch milliseconds, `INV-2024-000123`,
@@ -187,12 +187,7 @@ pub(super) fn numeric_token(b: &[u8], r: usize, run: usize, bare_ssn: bool) -> b
 ///   (so the run is followed by a separator and a digit), and is rejected
 ///   after `+` (a `+` number starts at the `+`), `#`, a decimal point
 ///   (`1.4155550142`) or the dash of an id (`INV-4155550142`).
-pub(super) fn number_can_start(b: &[u8], r: usize) -> bool {
-    number_run_can_start(b, r, digits_from(b, r))
-}
-
-/// [`number_can_start`] for the run of `run` digits at `r`.
-fn number_run_can_start(b: &[u8], r: usize, run: usize) -> bool {
+pub(super) fn number_can_start(b: &[u8], r: usize, run: usize) -> bool {
     let (p1, p2) = (before(b, r, 1), before(b, r, 2));
     if is_word(p1) {
         return false;
@@ -302,7 +297,7 @@ pub(super) fn candidate_starts(
                 if t.phone && (prev == b'+' || prev == b'(') {
                     push(&mut out, i - 1);
                 }
-                if number_run_can_start(b, i, run) {
+                if number_can_start(b, i, run) {
                     push(&mut out, i);
                 }
             }
