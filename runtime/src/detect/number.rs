@@ -80,10 +80,9 @@ fn ssn(b: &[u8], s: usize) -> Option<usize> {
     }
     let digits = |from: usize, n: usize| (from..from + n).all(|i| byte(b, i).is_ascii_digit());
     let sep = byte(b, s + 3);
-    if digits(s, 3) && matches!(sep, b'-' | b' ') && digits(s + 4, 2) && byte(b, s + 6) == sep && digits(s + 7, 4) {
-        if ends_word(b, s + 11) {
-            return Some(s + 11);
-        }
+    let grouped = digits(s, 3) && matches!(sep, b'-' | b' ') && digits(s + 4, 2) && byte(b, s + 6) == sep;
+    if grouped && digits(s + 7, 4) && ends_word(b, s + 11) {
+        return Some(s + 11);
     }
     (digits(s, 9) && ends_word(b, s + 9)).then_some(s + 9)
 }
