@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use super::builtin::Kind;
 use super::trigger::is_hex_or_colon;
-use super::validate::{iban, iban_length, luhn_digits, ssn};
+use super::validate::{iban_ignoring_case, iban_length, luhn_bytes, ssn};
 
 pub(super) fn byte(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
@@ -97,23 +97,33 @@ pub(super) fn runs_on(b: &[u8], s: usize, e: usize) -> bool {
 /// lengths, and the Luhn check.
 pub(super) fn card(b: &[u8], s: usize, e: usize) -> bool {
     let Some(cand) = b.get(s..e) else { return false };
-    let digits: Vec<u32> = cand.iter().filter(|c| c.is_ascii_digit()).map(|c| u32::from(c - b'0')).collect();
     let sep = cand.iter().copied().find(|c| !c.is_ascii_digit());
     if let Some(sep) = sep {
-        let groups: Vec<&[u8]> = cand.split(|c| *c == sep).collect();
-        if groups.iter().any(|g| g.iter().any(|c| !c.is_ascii_digit())) {
-            return false; // mixed separators
-        }
-        let Some((last, rest)) = groups.split_last() else { return false };
-        if rest.first().map(|g| g.len()) != Some(4)
-            || rest.iter().any(|g| !(4..=6).contains(&g.len()))
-            || last.is_empty()
-        {
-            return false;
+        let mut groups = cand.split(|c| *c == sep).peekable();
+        let mut first = true;
+        while let Some(g) = groups.next() {
+            if g.iter().any(|c| !c.is_ascii_digit()) {
+                return false; // mixed separators
+            }
+            let fits = match groups.peek() {
+                None => !g.is_empty(),
+                Some(_) => (!first || g.len() == 4) && (4..=6).contains(&g.len()),
+            };
+            if !fits {
+                return false;
+            }
+            first = false;
         }
     }
-    let prefix = |k: usize| digits.iter().take(k).fold(0u32, |acc, d| acc * 10 + d);
-    let n = digits.len();
+    let mut lead = [0u32; 4];
+    let mut n = 0;
+    for c in cand.iter().filter(|c| c.is_ascii_digit()) {
+        if let Some(d) = lead.get_mut(n) {
+            *d = u32::from(c - b'0');
+        }
+        n += 1;
+    }
+    let prefix = |k: usize| lead.iter().take(k.min(n)).fold(0u32, |acc, d| acc * 10 + d);
     let brand = match () {
         _ if prefix(1) == 4 => n == 16 || n == 19 || (n == 13 && sep.is_some()),
         _ if (51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4)) => n == 16,
@@ -125,7 +135,7 @@ pub(super) fn card(b: &[u8], s: usize, e: usize) -> bool {
         _ if (300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39) => (14..=19).contains(&n),
         _ => false,
     };
-    brand && luhn_digits(&digits) && !runs_on(b, s, e)
+    brand && luhn_bytes(cand) && !runs_on(b, s, e)
 }
 
 /// Whether the text before `s` names a currency (`$ `, `€`, `EUR `, `R$ `):
@@ -198,20 +208,42 @@ pub(super) const PHONE_WORDS: [&str; 16] = [
 /// follows is an identifier: `Serial`, `Order no.`, `ID:`, `#`.
 pub(super) fn id_context(text: &str, s: usize) -> bool {
     let head = text.get(..s).unwrap_or("");
-    let line = head.rsplit('\n').next().unwrap_or(head);
-    let words: Vec<String> = line
-        .split(|c: char| !c.is_alphanumeric() && c != '#')
-        .filter(|w| !w.is_empty())
-        .rev()
-        .take(2)
-        .map(str::to_lowercase)
-        .collect();
-    let Some(last) = words.first() else { return false };
-    let phone_word = |w: &String| PHONE_WORDS.iter().any(|p| w == p || w.starts_with(p));
-    if words.iter().any(phone_word) {
+    // The last two words of the line, read backwards from `s`.
+    let mut words: [Option<&str>; 2] = [None, None];
+    let mut n = 0;
+    let mut word: Option<(usize, usize)> = None;
+    for (i, c) in head.char_indices().rev() {
+        if c.is_alphanumeric() || c == '#' {
+            word = Some((i, word.map_or(i + c.len_utf8(), |(_, end)| end)));
+            continue;
+        }
+        if let Some((start, end)) = word.take()
+            && let Some(slot) = words.get_mut(n)
+        {
+            *slot = head.get(start..end);
+            n += 1;
+        }
+        if c == '\n' || n == 2 {
+            break;
+        }
+    }
+    if let Some((start, end)) = word
+        && let Some(slot) = words.get_mut(n)
+    {
+        *slot = head.get(start..end);
+    }
+    let [Some(last), second] = words else { return false };
+    // Lowercased once each; most words already are.
+    fn lower(w: &str) -> std::borrow::Cow<'_, str> {
+        if w.bytes().any(|c| !c.is_ascii() || c.is_ascii_uppercase()) { w.to_lowercase().into() } else { w.into() }
+    }
+    let last = lower(last);
+    let second = second.map(lower);
+    let phone_word = |w: &str| PHONE_WORDS.iter().any(|p| w.starts_with(p));
+    if phone_word(&last) || second.as_deref().is_some_and(phone_word) {
         return false;
     }
-    last.ends_with('#') || ID_WORDS.contains(&last.as_str())
+    last.ends_with('#') || ID_WORDS.contains(&&*last)
 }
 
 /// Telephone numbers: 7 to 15 digits (8 to 15 after `+`), grouped, and not
@@ -224,10 +256,17 @@ pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
     let b = text.as_bytes();
     let Some(cand) = b.get(s..e) else { return false };
     let plus = cand.first() == Some(&b'+');
+    let digits = cand.iter().filter(|c| c.is_ascii_digit()).count();
+    if !(if plus { 8..=15 } else { 7..=15 }).contains(&digits) {
+        return false;
+    }
     let paren = cand.contains(&b'(');
-    // Digit groups (start, len, in parentheses) and the separators between them.
-    let mut groups: Vec<(usize, usize, bool)> = Vec::new();
-    let mut seps: Vec<u8> = Vec::new();
+    // Digit groups (start, len, in parentheses), at most one per digit, and
+    // the separators between them: how many, the first two, whether all
+    // are the same.
+    let mut all = [(0usize, 0usize, false); 15];
+    let mut n = 0;
+    let (mut seps, mut sep0, mut sep1, mut uniform) = (0usize, 0u8, 0u8, true);
     let mut in_paren = false;
     let mut start = None;
     for (i, &c) in cand.iter().enumerate() {
@@ -235,28 +274,47 @@ pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
             start.get_or_insert(i);
             continue;
         }
-        if let Some(st) = start.take() {
-            groups.push((st, i - st, in_paren));
+        if let Some(st) = start.take()
+            && let Some(slot) = all.get_mut(n)
+        {
+            *slot = (st, i - st, in_paren);
+            n += 1;
         }
         match c {
             b'(' => in_paren = true,
             b')' => in_paren = false,
             b'+' => {}
-            _ => seps.push(c),
+            _ => {
+                match seps {
+                    0 => sep0 = c,
+                    1 => sep1 = c,
+                    _ => {}
+                }
+                uniform &= seps == 0 || c == sep0;
+                seps += 1;
+            }
         }
     }
-    if let Some(st) = start {
-        groups.push((st, cand.len() - st, in_paren));
-    }
-    let digits: usize = groups.iter().map(|g| g.1).sum();
-    if !(if plus { 8..=15 } else { 7..=15 }).contains(&digits) {
-        return false;
+    if let Some(st) = start
+        && let Some(slot) = all.get_mut(n)
+    {
+        *slot = (st, cand.len() - st, in_paren);
+        n += 1;
     }
     // A trunk prefix written `(0)` is not a group of its own.
-    let mut groups: Vec<(usize, usize, bool)> =
-        groups.into_iter().filter(|&(st, len, p)| !(p && len == 1 && cand.get(st) == Some(&b'0'))).collect();
+    let mut kept = [(0usize, 0usize, false); 15];
+    let mut m = 0;
+    for &(st, len, p) in all.get(..n).unwrap_or(&[]) {
+        if !(p && len == 1 && cand.get(st) == Some(&b'0'))
+            && let Some(slot) = kept.get_mut(m)
+        {
+            *slot = (st, len, p);
+            m += 1;
+        }
+    }
+    let mut groups = kept.get(..m).unwrap_or(&[]);
     if plus && groups.len() >= 2 {
-        groups.remove(0); // the country code
+        groups = groups.get(1..).unwrap_or(&[]); // the country code
     }
     if !plus && !paren && groups.len() < 2 {
         return false; // a bare run of digits
@@ -264,22 +322,24 @@ pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
     if groups.iter().skip(1).any(|g| g.1 == 1) {
         return false; // `1.3.6.1.4`, `1.1 200 1534`
     }
-    let lens: Vec<usize> = groups.iter().map(|g| g.1).collect();
+    let mut lens = [0usize; 15];
+    for (l, g) in lens.iter_mut().zip(groups) {
+        *l = g.1;
+    }
+    let lens = lens.get(..groups.len()).unwrap_or(&[]);
     let group = |i: usize| groups.get(i).and_then(|&(st, len, _)| cand.get(st..st + len)).unwrap_or(b"");
     let year = |g: &[u8]| g.len() == 4 && (g.starts_with(b"19") || g.starts_with(b"20"));
     if !plus && !paren {
-        let sep0 = seps.first().copied().unwrap_or(0);
-        let uniform = seps.iter().all(|c| *c == sep0);
         if lens.len() == 2 && (digits < 10 || lens.iter().any(|l| *l < 3) || (year(group(0)) && sep0 == b'-')) {
             return false; // `2019-2024`, `2024-0001234`, `1577584812 96`
         }
-        let date_seps = seps.len() >= 2 && seps.first() == seps.get(1) && matches!(sep0, b'-' | b'.' | b'/');
+        let date_seps = seps >= 2 && sep0 == sep1 && matches!(sep0, b'-' | b'.' | b'/');
         let ymd = year(group(0)) && lens.get(1).is_some_and(|l| *l <= 2) && lens.get(2).is_some_and(|l| *l <= 2);
         let dmy = lens.first().is_some_and(|l| *l <= 2) && lens.get(1).is_some_and(|l| *l <= 2) && year(group(2));
         if date_seps && (ymd || dmy) {
             return false; // a date, perhaps followed by a time
         }
-        if lens == [3, 2, 4] {
+        if lens == [3, 2, 4].as_slice() {
             return false; // shaped like an SSN
         }
         if uniform
@@ -289,7 +349,7 @@ pub(super) fn phone(text: &str, s: usize, e: usize, strict: bool) -> bool {
         {
             return false; // thousands: `12 345 678`
         }
-        let french = lens == [2, 2, 2, 2, 2] && group(0).first() == Some(&b'0');
+        let french = lens == [2, 2, 2, 2, 2].as_slice() && group(0).first() == Some(&b'0');
         if uniform && sep0 == b'.' && lens.len() >= 4 && lens.iter().all(|l| *l <= 3) && !french {
             return false; // shaped like an IPv4 address, a version or an OID: `12.37.12.23.10`
         }
@@ -382,7 +442,9 @@ pub(super) fn shortest_cut(
 /// candidate that ran on into the next group is cut back to the length.
 pub(super) fn iban_at(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
     let cand = text.get(s..e)?;
-    let length = iban_length(&cand.get(..2)?.to_ascii_uppercase())?;
+    let country = cand.as_bytes().get(..2)?;
+    let country = [country.first()?.to_ascii_uppercase(), country.get(1)?.to_ascii_uppercase()];
+    let length = iban_length(std::str::from_utf8(&country).ok()?)?;
     let mut count = 0;
     let mut end = None;
     for (i, c) in cand.char_indices() {
@@ -401,13 +463,18 @@ pub(super) fn iban_at(text: &str, s: usize, e: usize) -> Option<(usize, usize)> 
     }
     let kept = cand.get(..end)?;
     if kept.contains(' ') {
-        let groups: Vec<&str> = kept.split(' ').collect();
-        let (last, full) = groups.split_last()?;
-        if full.iter().any(|g| g.len() != 4) || last.is_empty() || last.len() > 4 {
-            return None;
+        let mut groups = kept.split(' ').peekable();
+        while let Some(g) = groups.next() {
+            let fits = match groups.peek() {
+                Some(_) => g.len() == 4,
+                None => !g.is_empty() && g.len() <= 4,
+            };
+            if !fits {
+                return None;
+            }
         }
     }
-    iban(&kept.to_ascii_uppercase()).then_some((s, s + end))
+    iban_ignoring_case(kept).then_some((s, s + end))
 }
 
 pub(super) fn ipv4_ok(b: &[u8], s: usize, e: usize) -> bool {

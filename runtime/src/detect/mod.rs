@@ -30,6 +30,7 @@
 mod builtin;
 mod confirm;
 mod keyed;
+mod number;
 mod pattern;
 mod prefix;
 mod scanner;

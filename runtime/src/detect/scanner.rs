@@ -9,10 +9,11 @@ use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use ward_ir::{Detector, DetectorPart};
 
 use super::builtin::{BuiltinPart, Kind, builtin_parts, kind_regex};
-use super::confirm::{Marks, confirm};
+use super::confirm::{Marks, before, byte, confirm};
 use super::keyed::{keyed_span, kind_of_key};
+use super::number::{by_hand, match_at};
 use super::prefix::{Prefixes, prefixes};
-use super::trigger::{Literals, Triggers, candidate_starts};
+use super::trigger::{Literals, Triggers, candidate_starts, is_hex_or_colon, is_local_part, is_word, start_literals};
 use super::user;
 use super::validate::{Validator, validate};
 
@@ -82,6 +83,174 @@ pub(super) struct Compiled {
     /// positions are tried.
     triggers: Option<Triggers>,
     literals: Option<Literals>,
+    /// The number kinds of a set scanned at trigger positions, matched by
+    /// hand where nothing else can start.
+    numbers: Option<Numbers>,
+}
+
+/// The number kinds of a set (card, SSN, IPv4, phone), in rank order with
+/// their local pattern ids, and what the set's other patterns need to
+/// start at a position.
+#[derive(Debug)]
+struct Numbers {
+    kinds: Vec<(usize, Kind)>,
+    others: Vec<Other>,
+    /// By the byte at a position: the others (indexes) that can start
+    /// with it, and those whose start is not at their first byte.
+    by_first_byte: Vec<Vec<usize>>,
+}
+
+/// A pattern other than the number kinds, by what its matches start with.
+#[derive(Debug)]
+enum Other {
+    /// An e-mail's local part, running up to an `@`.
+    Email,
+    /// A run of hex digits, colons and dots with a `::` or six colons.
+    Ipv6,
+    /// A word boundary, two ASCII letters and two digits.
+    Iban,
+    /// One of these literals, `head` bytes in (ignoring ASCII case when
+    /// `folded`); `first`: their first bytes (both cases when folded).
+    Literals { head: usize, literals: Vec<Vec<u8>>, folded: bool, first: Box<[bool; 256]> },
+}
+
+impl Other {
+    /// Whether a match can start with byte `c` (any byte, for literals
+    /// after a head).
+    fn may_start_with(&self, c: u8) -> bool {
+        match self {
+            Other::Email => !c.is_ascii() || is_local_part(char::from(c)),
+            Other::Ipv6 => is_hex_or_colon(c),
+            Other::Iban => c.is_ascii_alphabetic(),
+            Other::Literals { head, first, .. } => *head > 0 || first.get(usize::from(c)).is_some_and(|f| *f),
+        }
+    }
+
+    fn literals(head: usize, literals: Vec<Vec<u8>>, folded: bool) -> Other {
+        let mut first = Box::new([false; 256]);
+        for c in literals.iter().filter_map(|l| l.first()) {
+            for c in [*c, c.to_ascii_lowercase(), c.to_ascii_uppercase()].into_iter().take(if folded { 3 } else { 1 }) {
+                if let Some(f) = first.get_mut(usize::from(c)) {
+                    *f = true;
+                }
+            }
+        }
+        Other::Literals { head, literals, folded, first }
+    }
+}
+
+/// The longest IPv6 address without its zone: six groups of four and a
+/// dotted quad.
+const IPV6_MAX: usize = 45;
+
+/// Whether an IPv6 address can start at `s`. Each of the regex's three
+/// forms starts with a colon or with one to four hex digits and a colon,
+/// and has within its first `IPV6_MAX` bytes (hex digits, colons and the
+/// dots of an IPv4 tail) either a `::` or six colons.
+fn ipv6_may_start(b: &[u8], s: usize) -> bool {
+    let head = b.get(s..).map_or(0, |r| r.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count());
+    if !(byte(b, s) == b':' || ((1..=4).contains(&head) && byte(b, s + head) == b':')) {
+        return false;
+    }
+    let run = b.get(s..).unwrap_or(&[]);
+    let run = run.get(..IPV6_MAX).unwrap_or(run);
+    let (mut colons, mut prev) = (0, 0);
+    for &c in run {
+        if c == b':' {
+            if prev == b':' {
+                return true;
+            }
+            colons += 1;
+            if colons >= 6 {
+                return true;
+            }
+        } else if !(c.is_ascii_hexdigit() || c == b'.') {
+            return false;
+        }
+        prev = c;
+    }
+    false
+}
+
+impl Numbers {
+    fn new(patterns: &[PatternInfo], ids: &[usize]) -> Option<Numbers> {
+        let (mut kinds, mut others) = (Vec::new(), Vec::new());
+        for (local, p) in ids.iter().filter_map(|i| patterns.get(*i)).enumerate() {
+            let other = match (p.check, &p.prefixes) {
+                (Check::Kind(k), _) if by_hand(k) => {
+                    kinds.push((local, k));
+                    continue;
+                }
+                (Check::Kind(Kind::Email), _) => Other::Email,
+                (Check::Kind(Kind::Ipv6), _) => Other::Ipv6,
+                (Check::Kind(Kind::Iban), _) => Other::Iban,
+                (Check::Kind(k), _) => {
+                    Other::literals(0, start_literals(k)?.iter().map(|l| l.to_vec()).collect(), false)
+                }
+                (_, Some(pre)) => Other::literals(pre.head, pre.literals.clone(), pre.folded),
+                (_, None) => return None,
+            };
+            others.push(other);
+        }
+        let mut by_first_byte = vec![Vec::new(); 256];
+        for (k, o) in others.iter().enumerate() {
+            for (c, list) in by_first_byte.iter_mut().enumerate() {
+                if u8::try_from(c).map_or(true, |c| o.may_start_with(c)) {
+                    list.push(k);
+                }
+            }
+        }
+        (!kinds.is_empty()).then_some(Numbers { kinds, others, by_first_byte })
+    }
+
+    /// Whether a pattern other than the number kinds may match at `s`:
+    /// a necessary condition of each, read off its regex.
+    fn others_may_start(&self, b: &[u8], s: usize, local: &mut LocalRun) -> bool {
+        let Some(list) = self.by_first_byte.get(usize::from(byte(b, s))) else { return true };
+        list.iter().filter_map(|k| self.others.get(*k)).any(|o| match o {
+            Other::Email => local.reaches_at(b, s),
+            Other::Ipv6 => ipv6_may_start(b, s),
+            Other::Iban => {
+                !is_word(before(b, s, 1))
+                    && byte(b, s).is_ascii_alphabetic()
+                    && byte(b, s + 1).is_ascii_alphabetic()
+                    && byte(b, s + 2).is_ascii_digit()
+                    && byte(b, s + 3).is_ascii_digit()
+            }
+            Other::Literals { head, literals, folded, first } => {
+                first.get(usize::from(byte(b, s + head))).is_some_and(|f| *f)
+                    && b.get(s + head..).is_some_and(|rest| {
+                        literals.iter().any(|l| {
+                            rest.get(..l.len())
+                                .is_some_and(|r| if *folded { r.eq_ignore_ascii_case(l) } else { r == l.as_slice() })
+                        })
+                    })
+            }
+        })
+    }
+}
+
+/// The run of bytes an e-mail's local part may hold, from a start on:
+/// whether it runs up to an `@`. Any non-ASCII byte counts (the local part
+/// takes letters and digits of every script), so this is necessary for a
+/// match, not sufficient. Starts come in increasing order, and every start
+/// inside a run shares its end, so each run is read once.
+#[derive(Default)]
+struct LocalRun {
+    from: usize,
+    end: usize,
+}
+
+impl LocalRun {
+    fn reaches_at(&mut self, b: &[u8], s: usize) -> bool {
+        if !(self.from..self.end).contains(&s) {
+            let run = b
+                .get(s..)
+                .map_or(0, |r| r.iter().take_while(|c| !c.is_ascii() || is_local_part(char::from(**c))).count());
+            (self.from, self.end) = (s, s + run);
+        }
+        self.end > s && byte(b, self.end) == b'@'
+    }
 }
 
 /// The patterns a set of masks needs (see [`Scanner::select`]).
@@ -292,6 +461,7 @@ impl Scanner {
                     marks.pem_ends = Some(pem_ends);
                 }
                 let (mut done, mut tried) = (0, None);
+                let mut local = LocalRun::default();
                 for s in starts {
                     if s < done || tried == Some(s) {
                         continue;
@@ -302,9 +472,17 @@ impl Scanner {
                     // whose local part runs back into it).
                     loop {
                         tried = Some(at);
-                        let input = Input::new(text).range(at..).anchored(Anchored::Yes);
-                        let Some(m) = regex.search(&input) else { break };
-                        let Some(f) = self.confirm_at(c, regex, text, m, &mut marks) else { break };
+                        let found = match &c.numbers {
+                            Some(n) if !n.others_may_start(text.as_bytes(), at, &mut local) => {
+                                self.number_at(c, n, text, at, &mut marks)
+                            }
+                            _ => {
+                                let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+                                let Some(m) = regex.search(&input) else { break };
+                                self.confirm_at(c, regex, text, m, &mut marks)
+                            }
+                        };
+                        let Some(f) = found else { break };
                         done = f.end.max(at + 1);
                         if !emit(f) {
                             return;
@@ -334,6 +512,17 @@ impl Scanner {
                 }
             }
         }
+    }
+
+    /// Where only number kinds can start: the first of them, in rank order,
+    /// whose regex matches at `s` and whose match confirms — what the
+    /// multi-pattern regex and [`Scanner::confirm_at`] give there.
+    fn number_at(&self, c: &Compiled, n: &Numbers, text: &str, s: usize, marks: &mut Marks) -> Option<Found> {
+        let b = text.as_bytes();
+        n.kinds.iter().find_map(|&(local, kind)| {
+            let end = match_at(kind, b, s)?;
+            self.check(c, text, local, s, end, marks)
+        })
     }
 
     /// The validated match at `m`'s start: `m` itself, or else the first
@@ -485,5 +674,6 @@ pub(super) fn compile_set(patterns: &[PatternInfo], ids: &[usize]) -> Result<Com
         Some(t) => Literals::new(t, &user)?,
         None => None,
     };
-    Ok(Compiled { regex, overlapping, global: ids.to_vec(), triggers, literals })
+    let numbers = triggers.and_then(|_| Numbers::new(patterns, ids));
+    Ok(Compiled { regex, overlapping, global: ids.to_vec(), triggers, literals, numbers })
 }

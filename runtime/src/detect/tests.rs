@@ -252,7 +252,7 @@ fn numbers_that_cannot_start_a_value_are_skipped_and_values_are_not() {
     use super::trigger::number_can_start;
     let at = |text: &str| {
         let r = text.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
-        number_can_start(text.as_bytes(), r)
+        number_can_start(text.as_bytes(), r, super::confirm::digits_from(text.as_bytes(), r))
     };
     for skipped in ["ts=1711234567890 ok", "INV-2024-000123 ", "#4155550142 ", "v20240315 ", "id_123456789 "] {
         assert!(!at(skipped), "{skipped}");
@@ -399,4 +399,93 @@ fn validate_ssn_accepts_bare_digits_in_a_keyed_pattern() {
     let text = "SSN on file: 536228145; SSN 000228145";
     let got: Vec<&str> = s.find(text).iter().filter_map(|f| text.get(f.start..f.end)).collect();
     assert_eq!(got, ["536228145"]);
+}
+
+/// The number kinds' hand matchers against their regexes, anchored at
+/// every character boundary of `text`: the same end, or both no match.
+fn hand_matches_regex(text: &str) -> Result<(), String> {
+    use regex_automata::meta::Regex;
+    use regex_automata::{Anchored, Input};
+
+    use super::builtin::{Kind, kind_regex};
+    use super::number::match_at;
+    for kind in [Kind::Card, Kind::Ssn, Kind::Ipv4, Kind::Phone] {
+        let regex = Regex::new(&kind_regex(kind)).map_err(|e| e.to_string())?;
+        for s in (0..=text.len()).filter(|s| text.is_char_boundary(*s)) {
+            let by_regex = regex.search(&Input::new(text).range(s..).anchored(Anchored::Yes)).map(|m| m.end());
+            let by_hand = match_at(kind, text.as_bytes(), s);
+            if by_regex != by_hand {
+                return Err(format!("{kind:?} at {s} in {text:?}: regex {by_regex:?}, by hand {by_hand:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Values and near misses of every number kind, each cut short at every
+/// byte: the hand matchers agree with the regexes, and the trigger pass
+/// with a full scan, on every prefix.
+#[test]
+fn number_kinds_match_as_their_regexes_on_every_truncation() {
+    let s = scanner(&PII);
+    for text in [
+        "+44 (0)20 7946 0958 ext. 204, +1 (415) 555-0142 x12, (030) 1234-5678#9, 0151/2345 6789 X",
+        "+49 (0) 30 12345678 extension 7; +33 1 23 45 67 89; 06 12 34 56 78 EXT.12 EXT 3 Ext. 4",
+        "4111 1111 1111 1111 4111-1111-1111-1111 4111111111111111111 5500 0000 0000 0004_",
+        "378282246310005 3782 822463 10005 6011000990139424 30569309025904 4111-1111 1111-1111",
+        "536-22-8145 536 22 8145 536228145 536-22 8145 1536-22-8145 536-22-81450",
+        "10.0.0.1 255.255.255.255 256.1.1.1 01.2.3.4 1.2.3.4.5 192.168.1.1/24 10.0.0.1a 1.2.3.04",
+        "+12345678901234567 +1234 (12345) 123456 (123456) 12 +999999 1-2-3-4-5-6-7-8-9 2024-03-15T10:22:33Z",
+        "Tel: 555-0142 x, 555 0142 xx, 020 7946 0958e, 020 7946 0958 e1, 020 7946 0958 #12a é 020 7946 0958",
+    ] {
+        for end in (0..=text.len()).filter(|e| text.is_char_boundary(*e)) {
+            let cut = text.get(..end).unwrap_or("");
+            if let Err(e) = hand_matches_regex(cut) {
+                panic!("{e}");
+            }
+            assert_eq!(s.find(cut), s.find_unfiltered(cut), "{cut:?}");
+        }
+    }
+}
+
+/// A selection of some number kinds, alone or with kinds matched by the
+/// regex, scans as a full scan of the same selection does.
+#[test]
+fn selections_with_number_kinds_agree_with_a_full_scan() {
+    let s = scanner(&PII);
+    let text = "call +44 20 7946 0958 or 020 7946 0958, card 4111 1111 1111 1111, ssn 536-22-8145, \
+                host 10.0.0.1 fe80::1 2001:db8::1:2, mail a.b@c.example 12@x.co, DE89370400440532013000";
+    for names in [
+        &["pii.credit_card"][..],
+        &["pii.phone"],
+        &["pii.ssn", "pii.ipv6"],
+        &["pii.ipv4", "pii.email"],
+        &["pii.phone", "pii.iban", "pii.jwt"],
+    ] {
+        let sel = s.select(names).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(s.anchored(&sel), "{names:?}");
+        assert_eq!(s.find_selected(&sel, text), s.find_unfiltered_selected(&sel, text), "{names:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+    /// Digit soup with the pieces of phone numbers (country codes, `(0)`,
+    /// area codes, extensions): at every position each number kind's hand
+    /// matcher gives what its regex gives.
+    #[test]
+    fn number_kinds_match_as_their_regexes(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "0", "1", "2", "3", "4", "5", "9", "12", "123", "255", "256", "2024", "4111", "12345", "123456",
+            "1234567", " ", " ", "-", ".", "/", ",", ":", "+", "+1", "+44", "+123", "(", ")", "(0)", "(12)",
+            "(12345)", "(123456)", "x", "X", "e", "E", "ext", "ext.", "Ext.", "EXT", "EXT.", "extension",
+            "Extension", "#", "a", "_", "é", "\n",
+        ]), 0..30)
+    ) {
+        let text: String = pieces.concat();
+        proptest::prop_assert!(hand_matches_regex(&text).is_ok(), "{:?}", hand_matches_regex(&text));
+        let s = scanner(&PII);
+        proptest::prop_assert_eq!(s.find(&text), s.find_unfiltered(&text), "{:?}", text);
+    }
 }

@@ -93,6 +93,20 @@ impl Triggers {
     }
 }
 
+/// The literals every match of a kind starts with, for the kinds that have
+/// them (`None`: a kind that starts otherwise).
+pub(super) fn start_literals(kind: Kind) -> Option<&'static [&'static [u8]]> {
+    Some(match kind {
+        Kind::Jwt => &[b"eyJ"],
+        Kind::AwsKeyId => &[b"AKIA", b"ASIA"],
+        Kind::AwsSecret => &[b"aws", b"AWS"],
+        Kind::Bearer => &[b"Bearer", b"bearer", b"BEARER"],
+        Kind::PrivateKey => &[b"-----BEGIN ", b"---- BEGIN SSH2 "],
+        Kind::Putty => &[b"PuTTY-User-Key-File-"],
+        Kind::Email | Kind::Iban | Kind::Card | Kind::Ssn | Kind::Ipv6 | Kind::Ipv4 | Kind::Phone => return None,
+    })
+}
+
 /// What an occurrence of a literal prefix means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Literal {
@@ -119,14 +133,13 @@ pub(super) fn trigger(c: u8) -> u8 {
     }
 }
 
-/// Whether the number starting at `r` can be the start of a card, SSN,
+/// Whether the number starting at `r` (a run of `run` digits) can be the start of a card, SSN,
 /// IPv4 address or phone number that validates: at least seven digits
 /// (four with three dots) before any byte none of them contains; not a
 /// bare run of fewer than 13 digits (only a card is written without
 /// separators, and only after `+` is a phone number) unless it is nine
 /// digits and `bare_ssn` (an SSN after a keyword); not a date.
-pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
-    let run = digits_from(b, r);
+pub(super) fn numeric_token(b: &[u8], r: usize, run: usize, bare_ssn: bool) -> bool {
     let after = byte(b, r + run);
     let prefixed = matches!(before(b, r, 1), b'+' | b'(');
     if !prefixed && !matches!(after, b' ' | b'.' | b'-' | b'/' | b'(' | b')') && run < 13 {
@@ -138,8 +151,12 @@ pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
     if !prefixed && starts_with_date(b, r) {
         return false;
     }
-    let (mut digits, mut dots) = (0, 0);
-    for &c in b.iter().skip(r).take(40) {
+    if run >= 7 {
+        return true;
+    }
+    // The run is digits: count on from its end, within the same 40 bytes.
+    let (mut digits, mut dots) = (run, 0);
+    for &c in b.iter().skip(r + run).take(40 - run) {
         match c {
             b'0'..=b'9' => digits += 1,
             b'.' => dots += 1,
@@ -154,7 +171,7 @@ pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
 }
 
 /// Whether a card, an SSN, an IPv4 address or a phone number written
-/// without `+` or `(` can be found starting at the digit run at `r`: a
+/// without `+` or `(` can be found starting at the run of `run` digits at `r`: a
 /// necessary condition, read off each kind's regex and confirmation, so
 /// that skipping `r` when it fails changes no result. Most numbers in
 /// logs and records fail it (epoch milliseconds, `INV-2024-000123`,
@@ -170,12 +187,11 @@ pub(super) fn numeric_token(b: &[u8], r: usize, bare_ssn: bool) -> bool {
 ///   (so the run is followed by a separator and a digit), and is rejected
 ///   after `+` (a `+` number starts at the `+`), `#`, a decimal point
 ///   (`1.4155550142`) or the dash of an id (`INV-4155550142`).
-pub(super) fn number_can_start(b: &[u8], r: usize) -> bool {
+pub(super) fn number_can_start(b: &[u8], r: usize, run: usize) -> bool {
     let (p1, p2) = (before(b, r, 1), before(b, r, 2));
     if is_word(p1) {
         return false;
     }
-    let run = digits_from(b, r);
     let (after, next) = (byte(b, r + run), byte(b, r + run + 1));
     if (run == 3 && matches!(after, b'-' | b' ')) || run == 9 {
         return true; // an SSN
@@ -248,14 +264,19 @@ pub(super) fn candidate_starts(
     let b = text.as_bytes();
     let mask = t.mask();
     let mut out: Vec<usize> = Vec::new();
-    let mut sorted = true;
-    let mut push = |out: &mut Vec<usize>, s: usize| {
-        if out.last().is_some_and(|l| *l > s) {
-            sorted = false;
+    // Kept sorted as it grows: a start behind the last one (an e-mail's
+    // local part, an IPv6 address's first group, an IBAN's letters) lies
+    // in the bytes just read back from its trigger, so inserting it moves
+    // only starts found in those bytes.
+    let push = |out: &mut Vec<usize>, s: usize| match out.last() {
+        Some(l) if *l > s => {
+            let k = out.partition_point(|p| *p < s);
+            if out.get(k) != Some(&s) {
+                out.insert(k, s);
+            }
         }
-        if out.last() != Some(&s) {
-            out.push(s);
-        }
+        Some(l) if *l == s => {}
+        _ => out.push(s),
     };
     // The last `:` seen and the start of its run of hex digits and colons.
     let mut colon: Option<(usize, usize)> = None;
@@ -266,16 +287,17 @@ pub(super) fn candidate_starts(
         i = at;
         let c = byte(b, i);
         if c.is_ascii_digit() {
-            let run_end = i + digits_from(b, i);
+            let run = digits_from(b, i);
+            let run_end = i + run;
             let prev = before(b, i, 1);
             if t.iban && i >= 2 && before(b, i, 2).is_ascii_alphabetic() && prev.is_ascii_alphabetic() {
                 push(&mut out, i - 2);
             }
-            if t.digits && numeric_token(b, i, t.ssn) {
+            if t.digits && numeric_token(b, i, run, t.ssn) {
                 if t.phone && (prev == b'+' || prev == b'(') {
                     push(&mut out, i - 1);
                 }
-                if number_can_start(b, i) {
+                if number_can_start(b, i, run) {
                     push(&mut out, i);
                 }
             }
@@ -325,18 +347,35 @@ pub(super) fn candidate_starts(
             }
             Literal::PemEnd => pem_ends.push(at),
         });
-        if !found.is_empty() {
-            sorted = false;
-            out.extend(found);
-        }
         if !pem_ends.is_empty() {
             pem_ends.sort_unstable();
             pem_ends.dedup();
         }
+        if !found.is_empty() {
+            found.sort_unstable();
+            return merge(out, &found);
+        }
     }
-    if !sorted {
-        out.sort_unstable();
-        out.dedup();
+    out
+}
+
+/// Two sorted lists of starts as one, sorted and without duplicates: the
+/// few literal starts go into the many trigger starts in one pass.
+fn merge(a: Vec<usize>, b: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.iter().copied().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        if let Some(n) = next
+            && out.last() != Some(&n)
+        {
+            out.push(n);
+        }
     }
     out
 }
@@ -378,27 +417,57 @@ pub(super) fn is_word(c: u8) -> bool {
 
 /// The literal prefixes of the detectors in a set (built-in kinds' and
 /// user patterns'), compiled into two automata: one exact, one ignoring
-/// ASCII case (the prefixes of `(?i)` patterns). Both report overlapping
-/// occurrences, so that no start hides inside another literal.
+/// ASCII case (the prefixes of `(?i)` patterns). Every occurrence of every
+/// literal is reported, overlapping ones included, so that no start hides
+/// inside another literal.
 #[derive(Debug)]
 pub(super) struct Literals {
-    exact: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
-    folded: Option<(aho_corasick::AhoCorasick, Vec<Literal>)>,
+    exact: Option<Automaton>,
+    folded: Option<Automaton>,
 }
 
-fn automaton(
+#[derive(Debug)]
+struct Automaton {
+    search: Search,
     literals: Vec<(Vec<u8>, Literal)>,
-    fold: bool,
-) -> Result<Option<(aho_corasick::AhoCorasick, Vec<Literal>)>, String> {
+    /// Indexes into `literals`, by first byte.
+    by_first_byte: Vec<Vec<usize>>,
+}
+
+#[derive(Debug)]
+enum Search {
+    /// Leftmost-first semantics, which get a SIMD prefilter (Teddy) that
+    /// standard semantics never get: with more than three distinct first
+    /// bytes (`e`, `A`, `a`, `B`, `b`, `-`, `P` for the built-in kinds) a
+    /// standard automaton steps through every byte. It finds the next
+    /// position where a literal starts; `by_first_byte` says which start
+    /// there.
+    Locate(aho_corasick::AhoCorasick),
+    /// Every occurrence, overlapping (standard semantics): for literals
+    /// matched ignoring case, which get no prefilter either way.
+    Overlapping(aho_corasick::AhoCorasick),
+}
+
+fn automaton(literals: Vec<(Vec<u8>, Literal)>, fold: bool) -> Result<Option<Automaton>, String> {
     if literals.is_empty() {
         return Ok(None);
     }
+    let kind = if fold { aho_corasick::MatchKind::Standard } else { aho_corasick::MatchKind::LeftmostFirst };
     let automaton = aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::Standard)
+        .match_kind(kind)
         .ascii_case_insensitive(fold)
         .build(literals.iter().map(|(l, _)| l))
         .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
-    Ok(Some((automaton, literals.into_iter().map(|(_, k)| k).collect())))
+    let search = if fold { Search::Overlapping(automaton) } else { Search::Locate(automaton) };
+    let mut by_first_byte = vec![Vec::new(); 256];
+    if !fold {
+        for (k, (l, _)) in literals.iter().enumerate() {
+            if let Some(list) = l.first().and_then(|c| by_first_byte.get_mut(usize::from(*c))) {
+                list.push(k);
+            }
+        }
+    }
+    Ok(Some(Automaton { search, literals, by_first_byte }))
 }
 
 impl Literals {
@@ -423,10 +492,29 @@ impl Literals {
 
     /// Every occurrence of every literal: its start and what it means.
     fn each(&self, b: &[u8], mut f: impl FnMut(usize, Literal)) {
-        for (automaton, kinds) in [&self.exact, &self.folded].into_iter().flatten() {
-            for m in automaton.find_overlapping_iter(b) {
-                if let Some(k) = kinds.get(m.pattern().as_usize()) {
-                    f(m.start(), *k);
+        for a in [&self.exact, &self.folded].into_iter().flatten() {
+            match &a.search {
+                Search::Locate(locate) => {
+                    let mut from = 0;
+                    while let Some(m) = locate.find(aho_corasick::Input::new(b).range(from..)) {
+                        let at = m.start();
+                        let first = usize::from(byte(b, at));
+                        for k in a.by_first_byte.get(first).into_iter().flatten() {
+                            if let Some((l, kind)) = a.literals.get(*k)
+                                && b.get(at..).is_some_and(|rest| rest.starts_with(l))
+                            {
+                                f(at, *kind);
+                            }
+                        }
+                        from = at + 1;
+                    }
+                }
+                Search::Overlapping(all) => {
+                    for m in all.find_overlapping_iter(b) {
+                        if let Some((_, kind)) = a.literals.get(m.pattern().as_usize()) {
+                            f(m.start(), *kind);
+                        }
+                    }
                 }
             }
         }

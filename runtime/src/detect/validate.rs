@@ -39,6 +39,19 @@ pub(super) fn luhn_digits(digits: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The Luhn check over the digits of `s`, other bytes skipped.
+pub(super) fn luhn_bytes(s: &[u8]) -> bool {
+    let sum: u32 = s
+        .iter()
+        .rev()
+        .filter(|c| c.is_ascii_digit())
+        .map(|c| u32::from(c - b'0'))
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
 /// The Luhn checksum of the digits of `s` (separators ignored), 13–19 digits.
 pub fn luhn(s: &str) -> bool {
     let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
@@ -47,13 +60,24 @@ pub fn luhn(s: &str) -> bool {
 
 /// IBAN mod-97 check (ISO 13616), spaces ignored.
 pub fn iban(s: &str) -> bool {
-    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !(15..=34).contains(&compact.len()) || !compact.is_ascii() {
+    mod97(s, false)
+}
+
+/// The same, lowercase letters read as uppercase.
+pub(super) fn iban_ignoring_case(s: &str) -> bool {
+    mod97(s, true)
+}
+
+fn mod97(s: &str, fold: bool) -> bool {
+    let compact = || s.chars().filter(|c| !c.is_whitespace());
+    let len: usize = compact().map(char::len_utf8).sum();
+    if !(15..=34).contains(&len) || !compact().all(|c| c.is_ascii()) {
         return false;
     }
-    let (head, tail) = compact.split_at(4);
+    // The country and check digits go last.
     let mut remainder: u32 = 0;
-    for c in tail.chars().chain(head.chars()) {
+    for c in compact().skip(4).chain(compact().take(4)) {
+        let c = if fold { c.to_ascii_uppercase() } else { c };
         let value = match c {
             '0'..='9' => c as u32 - '0' as u32,
             'A'..='Z' => c as u32 - 'A' as u32 + 10,
@@ -69,10 +93,10 @@ pub fn iban(s: &str) -> bool {
 /// nine bare digits are an SSN at all is for the context to say (a keyword
 /// before them, a pattern's own context, a JSON key named `ssn`).
 pub fn ssn(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(['-', ' ']).collect();
-    let (area, group, serial) = match parts.as_slice() {
-        [area, group, serial] => (*area, *group, *serial),
-        [bare] if bare.len() == 9 => {
+    let mut parts = s.split(['-', ' ']);
+    let (area, group, serial) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(area), Some(group), Some(serial), None) => (area, group, serial),
+        (Some(bare), None, None, None) if bare.len() == 9 => {
             (bare.get(..3).unwrap_or(""), bare.get(3..5).unwrap_or(""), bare.get(5..).unwrap_or(""))
         }
         _ => return false,
