@@ -20,8 +20,8 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use hashbrown::HashTable;
 
 /// One limit to check for a request. Built with [`LimitCheck::new`], which
-/// derives GCRA's interval and tolerance once, so that a check divides
-/// nothing; the numbers they come from are therefore read-only.
+/// derives GCRA's interval and tolerance once, so that a store's check does
+/// not divide for them; the numbers they come from are therefore read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitCheck {
     /// The limit's rule and key values (`outbound.send-rate/Agent::"bot"`).
