@@ -20,13 +20,7 @@ fn keys() -> Vec<String> {
 
 fn check(key: &str) -> LimitCheck {
     // A budget no benchmark exhausts: every check passes and commits.
-    LimitCheck {
-        key: key.to_string(),
-        count: 1_000_000_000,
-        window_ms: 1_000,
-        burst: 1_000_000_000,
-        measure: Measure::Requests,
-    }
+    LimitCheck::new(key, 1_000_000_000, 1_000, 1_000_000_000, Measure::Requests)
 }
 
 fn bench(c: &mut Criterion) {
@@ -47,10 +41,8 @@ fn bench(c: &mut Criterion) {
 
     // A sum budget (2^50, never exhausted) checked and spent: its summary
     // holds 64 amounts exactly, older ones in 32 buckets.
-    let sums: Vec<[LimitCheck; 1]> = keys
-        .iter()
-        .map(|k| [LimitCheck { count: 1 << 50, burst: 1, measure: Measure::Sum(10_000), ..check(k) }])
-        .collect();
+    let sums: Vec<[LimitCheck; 1]> =
+        keys.iter().map(|k| [LimitCheck::new(k.as_str(), 1 << 50, 1_000, 1, Measure::Sum(10_000))]).collect();
     let store = MemoryStore::default();
     let mut i = 0;
     let mut now = 1_000;
@@ -148,8 +140,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function("two_limits_one_round_trip", |b| {
             b.iter(|| store.check_limits(&two, 1_000, true, &mut results).unwrap())
         });
-        let rate_and_sum =
-            [check("c/x"), LimitCheck { count: 1 << 50, burst: 1, measure: Measure::Sum(10_000), ..check("d/y") }];
+        let rate_and_sum = [check("c/x"), LimitCheck::new("d/y", 1 << 50, 1_000, 1, Measure::Sum(10_000))];
         let mut now = 1_000;
         group.bench_function("rate_and_sum_one_round_trip", |b| {
             b.iter(|| {

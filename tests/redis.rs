@@ -301,20 +301,8 @@ fn redis_and_the_memory_store_agree_on_budgets() {
     for i in 0..600 {
         now += next(400) as i64;
         let checks = [
-            LimitCheck {
-                key: "sum/k".into(),
-                count: 40_000,
-                window_ms: window,
-                burst: 1,
-                measure: Measure::Sum(next(300) as i64),
-            },
-            LimitCheck {
-                key: "distinct/k".into(),
-                count: 20,
-                window_ms: window,
-                burst: 1,
-                measure: Measure::Distinct(format!("v{}", next(25))),
-            },
+            LimitCheck::new("sum/k", 40_000, window, 1, Measure::Sum(next(300) as i64)),
+            LimitCheck::new("distinct/k", 20, window, 1, Measure::Distinct(format!("v{}", next(25)))),
         ];
         for check in &checks {
             let (mut a, mut b) = (Vec::new(), Vec::new());

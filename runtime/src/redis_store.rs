@@ -251,9 +251,9 @@ impl StateStore for RedisStore {
         invocation.arg(now).arg(i64::from(commit));
         for c in checks {
             match &c.measure {
-                Measure::Requests => invocation.arg(0).arg(c.interval()).arg(c.tolerance()).arg(c.burst as i64),
-                Measure::Sum(amount) => invocation.arg(1).arg(c.window_ms).arg(c.count).arg(*amount),
-                Measure::Distinct(value) => invocation.arg(2).arg(c.window_ms).arg(c.count).arg(value.as_str()),
+                Measure::Requests => invocation.arg(0).arg(c.interval()).arg(c.tolerance()).arg(c.burst() as i64),
+                Measure::Sum(amount) => invocation.arg(1).arg(c.window_ms()).arg(c.count()).arg(*amount),
+                Measure::Distinct(value) => invocation.arg(2).arg(c.window_ms()).arg(c.count()).arg(value.as_str()),
             };
         }
         let reply: Result<Vec<Vec<i64>>, redis::RedisError> = invocation.invoke(&mut con);

@@ -12,23 +12,26 @@
 //! compose (every one must pass) and a refused request consumes nothing.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
 use hashbrown::HashTable;
 
-/// One limit to check for a request.
+/// One limit to check for a request. Built with [`LimitCheck::new`], which
+/// derives GCRA's interval and tolerance once, so that a store's check does
+/// not divide for them; the numbers they come from are therefore read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitCheck {
     /// The limit's rule and key values (`outbound.send-rate/Agent::"bot"`).
     pub key: String,
-    /// Requests per window; a sum's budget; the number of distinct values.
-    pub count: u64,
-    pub window_ms: i64,
-    pub burst: u64,
     pub measure: Measure,
+    count: u64,
+    window_ms: i64,
+    burst: u64,
+    interval: i64,
+    tolerance: i64,
 }
 
 /// What a limit counts, with this request's share.
@@ -45,13 +48,32 @@ pub enum Measure {
 }
 
 impl LimitCheck {
+    /// `count`: requests per window; a sum's budget; the number of distinct values.
+    pub fn new(key: impl Into<String>, count: u64, window_ms: i64, burst: u64, measure: Measure) -> LimitCheck {
+        let interval = (window_ms / count.max(1) as i64).max(1);
+        let tolerance = interval.saturating_mul(burst.max(1) as i64 - 1);
+        LimitCheck { key: key.into(), measure, count, window_ms, burst, interval, tolerance }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    pub fn burst(&self) -> u64 {
+        self.burst
+    }
+
     /// GCRA's emission interval `T` (at least 1 ms).
     pub fn interval(&self) -> i64 {
-        (self.window_ms / self.count.max(1) as i64).max(1)
+        self.interval
     }
 
     pub fn tolerance(&self) -> i64 {
-        self.interval().saturating_mul(self.burst.max(1) as i64 - 1)
+        self.tolerance
     }
 }
 
@@ -275,6 +297,9 @@ pub fn distinct_commit(seen: &mut FxMap<i64>, now: i64, window_ms: i64, value: &
 }
 
 /// The GCRA step for one key: the result and the new TAT if it passes.
+// Inlined into the compare-and-swap loop, where the result would otherwise
+// go through memory on every check.
+#[inline(always)]
 pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64) {
     let t = check.interval();
     let tolerance = check.tolerance();
@@ -286,7 +311,9 @@ pub fn gcra(tat: Option<i64>, now: i64, check: &LimitCheck) -> (LimitResult, i64
         return (LimitResult { allowed: false, remaining: 0, retry_after_ms: Some(retry), used: 0 }, tat);
     }
     let new_tat = tat.saturating_add(t);
-    let used = (new_tat - now + t - 1) / t;
+    let ahead = new_tat - now;
+    // A key whose budget had refilled has used this request only: no division.
+    let used = if ahead == t { 1 } else { ahead.saturating_add(t - 1) / t };
     let remaining = (check.burst as i64 - used).max(0) as u64;
     (LimitResult { allowed: true, remaining, retry_after_ms: None, used: 0 }, new_tat)
 }
@@ -310,6 +337,9 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 pub struct MemoryStore {
     shards: Vec<Shard>,
     flows: Vec<Mutex<FxMap<FlowSummary>>>,
+    /// Seeded per store: keys carry request values, and a caller who could
+    /// choose keys that collide would make every search of a shard long.
+    hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Default)]
@@ -371,14 +401,9 @@ impl Default for MemoryStore {
         MemoryStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
-}
-
-fn hash_key(key: &str) -> u64 {
-    let mut h = crate::hash::FxHasher::default();
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// The shard of a key's hash: bits the table does not use (it takes the
@@ -388,8 +413,11 @@ fn shard_of_hash(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
 }
 
+/// The flows' shard of a key.
 fn shard_of(key: &str) -> usize {
-    shard_of_hash(hash_key(key))
+    let mut h = crate::hash::FxHasher::default();
+    key.hash(&mut h);
+    shard_of_hash(h.finish())
 }
 
 fn poisoned<T>(_: T) -> StoreError {
@@ -415,11 +443,13 @@ fn gcra_atomic(cell: &AtomicI64, now: i64, check: &LimitCheck, commit: bool) -> 
 
 impl MemoryStore {
     /// Forgets keys whose budget is full again (TAT in the past), so that
-    /// hostile or one-off keys cannot grow the map without bound.
+    /// hostile or one-off keys cannot grow the map without bound. A table
+    /// shrinks to the keys it keeps.
     pub fn evict(&self, now: i64) {
         for shard in &self.shards {
             if let Ok(mut tats) = shard.tats.write() {
                 tats.retain(|t| t.tat.load(Ordering::Acquire) > now);
+                tats.shrink_to(0, |t| t.hash);
             }
             if let Ok(mut other) = shard.other.lock() {
                 // Sums and distinct values whose window holds nothing any more.
@@ -447,6 +477,18 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// The slots of every shard's table: what the rate-limit keys take.
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.shards.iter().map(|s| s.tats.read().map_or(0, |t| t.capacity())).sum()
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key.as_bytes());
+        h.finish()
+    }
+
     fn shard(&self, index: usize) -> Result<&Shard, StoreError> {
         self.shards.get(index).ok_or_else(|| StoreError("no such shard".into()))
     }
@@ -454,7 +496,7 @@ impl MemoryStore {
     /// One rate limit: the shard's index read-locked, the TAT moved by
     /// compare-and-swap; the write lock only for a key seen the first time.
     fn check_rate(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
-        let hash = hash_key(&check.key);
+        let hash = self.hash(&check.key);
         let shard = self.shard(shard_of_hash(hash))?;
         let is_key = |t: &Tat| t.hash == hash && *t.key == *check.key;
         {
@@ -479,7 +521,7 @@ impl MemoryStore {
 
     /// One sum or distinct-value limit: its shard's lock.
     fn check_other(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
-        let mut other = self.shard(shard_of(&check.key))?.other.lock().map_err(poisoned)?;
+        let mut other = self.shard(shard_of_hash(self.hash(&check.key)))?.other.lock().map_err(poisoned)?;
         let result = other.check(check, now);
         if commit && result.allowed {
             other.commit(check, now);
@@ -542,7 +584,7 @@ impl StateStore for MemoryStore {
             });
             return Ok(());
         }
-        let hashes: Vec<u64> = checks.iter().map(|c| hash_key(&c.key)).collect();
+        let hashes: Vec<u64> = checks.iter().map(|c| self.hash(&c.key)).collect();
         let mut order: Vec<usize> = hashes.iter().map(|h| shard_of_hash(*h)).collect();
         order.sort_unstable();
         order.dedup();
@@ -589,15 +631,15 @@ mod tests {
     use super::*;
 
     fn check(key: &str, count: u64, window_ms: i64, burst: u64) -> LimitCheck {
-        LimitCheck { key: key.into(), count, window_ms, burst, measure: Measure::Requests }
+        LimitCheck::new(key, count, window_ms, burst, Measure::Requests)
     }
 
     fn sum(key: &str, budget: u64, window_ms: i64, amount: i64) -> LimitCheck {
-        LimitCheck { key: key.into(), count: budget, window_ms, burst: 1, measure: Measure::Sum(amount) }
+        LimitCheck::new(key, budget, window_ms, 1, Measure::Sum(amount))
     }
 
     fn distinct(key: &str, count: u64, window_ms: i64, value: &str) -> LimitCheck {
-        LimitCheck { key: key.into(), count, window_ms, burst: 1, measure: Measure::Distinct(value.into()) }
+        LimitCheck::new(key, count, window_ms, 1, Measure::Distinct(value.into()))
     }
 
     trait Checks {
@@ -857,5 +899,171 @@ mod tests {
         assert_eq!(store.len(), 100);
         store.evict(10_000);
         assert!(store.is_empty());
+    }
+    #[test]
+    fn many_threads_adding_keys_never_lose_or_duplicate_one() {
+        // Every key is new: the threads race to add them (growing the
+        // shards' indexes many times over) while others find them without a
+        // lock. A lost key would admit twice, a duplicated one too, and
+        // either would show in the count of keys.
+        use std::sync::Arc;
+        const KEYS: usize = 20_000;
+        let store = Arc::new(MemoryStore::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut admitted = vec![0u32; KEYS];
+                    for i in 0..KEYS {
+                        // Each thread walks the keys in its own order.
+                        let k = (i * (2 * t + 1) + t * 5_003) % KEYS;
+                        if store
+                            .checked(&[check(&format!("new{k}"), 1, 60_000, 1)], 5, true)
+                            .is_ok_and(|r| r[0].allowed)
+                        {
+                            admitted[k] += 1;
+                        }
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        let mut admitted = vec![0u32; KEYS];
+        for t in threads {
+            for (total, a) in admitted.iter_mut().zip(t.join().unwrap_or_default()) {
+                *total += a;
+            }
+        }
+        assert!(admitted.iter().all(|a| *a == 1), "{:?}", admitted.iter().filter(|a| **a != 1).count());
+        assert_eq!(store.len(), KEYS);
+        for k in 0..KEYS {
+            assert!(!store.checked(&[check(&format!("new{k}"), 1, 60_000, 1)], 5, true).unwrap_or_default()[0].allowed);
+        }
+    }
+
+    #[test]
+    fn eviction_racing_checks_never_over_admits() {
+        // At each millisecond three threads check every key (one admission
+        // per key per millisecond) while a fourth evicts, at that
+        // millisecond, the keys not yet admitted in it: whether a check
+        // moves a TAT before its cell is evicted or finds the key gone and
+        // adds it again, each key admits exactly once per millisecond.
+        use std::sync::atomic::{AtomicBool, AtomicI64};
+        use std::sync::{Arc, Barrier};
+        const KEYS: usize = 64;
+        const STEPS: i64 = 20_000;
+        let store = Arc::new(MemoryStore::default());
+        let keys: Arc<Vec<[LimitCheck; 1]>> =
+            Arc::new((0..KEYS).map(|k| [check(&format!("e{k}"), 1_000, 1_000, 1)]).collect());
+        let (step, done, barrier) =
+            (Arc::new(AtomicI64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(Barrier::new(3)));
+        let evictor = {
+            let (store, step, done) = (Arc::clone(&store), Arc::clone(&step), Arc::clone(&done));
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    store.evict(step.load(Ordering::Acquire));
+                }
+            })
+        };
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let (store, keys, step, barrier) =
+                    (Arc::clone(&store), Arc::clone(&keys), Arc::clone(&step), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    let mut admitted = vec![0i64; KEYS];
+                    let mut results = Vec::new();
+                    for now in 0..STEPS {
+                        if barrier.wait().is_leader() {
+                            step.store(now, Ordering::Release);
+                        }
+                        barrier.wait();
+                        for i in 0..KEYS {
+                            let k = (i + t * KEYS / 3) % KEYS;
+                            let ok = store.check_limits(&keys[k], now, true, &mut results).is_ok();
+                            if ok && results[0].allowed {
+                                admitted[k] += 1;
+                            }
+                        }
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        let mut admitted = vec![0i64; KEYS];
+        for t in threads {
+            for (total, a) in admitted.iter_mut().zip(t.join().unwrap_or_default()) {
+                *total += a;
+            }
+        }
+        done.store(true, Ordering::Release);
+        let _ = evictor.join();
+        assert!(
+            admitted.iter().all(|a| *a == STEPS),
+            "{:?}",
+            admitted.iter().filter(|a| **a != STEPS).collect::<Vec<_>>()
+        );
+        // Their TATs are now `STEPS`: evicting before keeps them all.
+        store.evict(STEPS - 1);
+        assert_eq!(store.len(), KEYS);
+    }
+
+    #[test]
+    fn a_table_shrinks_to_what_eviction_keeps() {
+        let store = MemoryStore::default();
+        for i in 0..10_000 {
+            let _ = store.checked(&[check(&format!("k{i}"), 10, 1000, 10)], 0, true);
+        }
+        assert!(store.slots() >= 10_000, "{}", store.slots());
+        store.evict(10_000);
+        assert!(store.is_empty());
+        assert_eq!(store.slots(), 0);
+    }
+
+    #[test]
+    fn the_store_agrees_with_a_plain_map_of_tats() {
+        // Single and multi-limit checks (some naming a key twice, some
+        // refused by one limit), committed or not, with the clock going
+        // back at times and evictions in between, against GCRA over a
+        // `HashMap` of TATs.
+        let store = MemoryStore::default();
+        let mut model: HashMap<String, i64> = HashMap::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut now = 1_000i64;
+        let mut results = Vec::new();
+        for step in 0..20_000 {
+            now += next(40) as i64 - 8;
+            if next(50) == 0 {
+                let at = now - next(200) as i64;
+                store.evict(at);
+                model.retain(|_, tat| *tat > at);
+                continue;
+            }
+            let limits = 1 + next(3) as usize;
+            let checks: Vec<LimitCheck> = (0..limits)
+                .map(|_| {
+                    let k = next(12);
+                    // Per key, one limit: the key names it, as a rule id does.
+                    check(&format!("m{k}"), 1 + k % 4, 100 + 50 * (k as i64 % 3), 1 + k % 3)
+                })
+                .collect();
+            let commit = next(4) != 0;
+            assert!(store.check_limits(&checks, now, commit, &mut results).is_ok());
+            let expected: Vec<LimitResult> =
+                checks.iter().map(|c| gcra(model.get(&c.key).copied(), now, c).0).collect();
+            assert_eq!(results, expected, "step {step} at {now}: {checks:?}");
+            if commit && expected.iter().all(|r| r.allowed) {
+                for c in &checks {
+                    let tat = gcra(model.get(&c.key).copied(), now, c).1;
+                    model.insert(c.key.clone(), tat);
+                }
+            }
+        }
+        assert_eq!(store.len(), model.len());
     }
 }

@@ -94,17 +94,14 @@ impl Engine {
         }
         let checks: Vec<LimitCheck> = pending
             .iter()
-            .map(|(rule, key, count, window_ms, burst, _, share, _)| LimitCheck {
-                key: format!("{}/{key}", rule.id),
-                count: *count,
-                window_ms: *window_ms,
-                burst: *burst,
+            .map(|(rule, key, count, window_ms, burst, _, share, _)| {
                 // An amount over the budget is refused whatever was spent;
                 // capped, it stays exact in every store.
-                measure: match share {
+                let measure = match share {
                     Measure::Sum(amount) => Measure::Sum((*amount).min(count.saturating_add(1) as i64)),
                     other => other.clone(),
-                },
+                };
+                LimitCheck::new(format!("{}/{key}", rule.id), *count, *window_ms, *burst, measure)
             })
             .collect();
         // The state changes only when the decision is final: consume only
