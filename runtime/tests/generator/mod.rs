@@ -1230,11 +1230,25 @@ impl Gen {
             }
             10 => {
                 // A set literal whose elements are computed.
-                if self.chance(50) {
+                if self.chance(40) {
                     let a = self.value(&T::Str, env, depth);
                     let b = self.value(&T::Str, env, depth);
                     let c = self.value(&T::Str, env, depth);
                     format!("[{a}, {b}].contains({c})")
+                } else if self.chance(35) {
+                    // Sets of records against record literals (issue 17: this
+                    // passed the checker and failed at every evaluation).
+                    let record = |this: &mut Self| {
+                        let n = this.value(&T::Int, env, depth);
+                        let s = this.value(&T::Str, env, depth);
+                        format!("{{n: {n}, s: {s}}}")
+                    };
+                    let (a, b, c, d) = (record(self), record(self), record(self), record(self));
+                    match self.rng.below(3) {
+                        0 => format!("[{a}, {b}].contains({c})"),
+                        1 => format!("[{a}, {b}].contains_any([{c}, {d}])"),
+                        _ => format!("[{a}, {b}, {c}].contains_all([{d}])"),
+                    }
                 } else {
                     let e = *self.rng.pick(&[E::User, E::Team, E::Doc]);
                     let a = self.entity_value(e, env, 1);
