@@ -339,10 +339,11 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 ///
 /// Keys carry request values (principal, session, context fields), so a
 /// caller can send ever-new ones. The store forgets them by itself: when a
-/// shard's table (or its sums and distinct values) has grown to twice what
-/// its last eviction left, with a floor of [`EVICT_FLOOR`] per shard, the check that
-/// adds a key first evicts that shard's expired entries — under the lock it
-/// takes to insert anyway, so the cost is amortized over the insertions
+/// shard's table (or its sums and distinct values, or its flow summaries)
+/// has grown to twice what its last eviction left, with a floor of
+/// [`EVICT_FLOOR`] per shard, the check (or flow record) that adds a key
+/// first evicts that shard's expired entries — under the lock it takes to
+/// insert anyway, so the cost is amortized over the insertions
 /// (linear in them) and a check on a key already present pays nothing. An
 /// entry is expired when it is [`CLOCK_SLACK_MS`] past what makes it
 /// invisible (a TAT at or before `now`, a window holding nothing): a check
@@ -358,7 +359,7 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 /// at once.
 pub struct MemoryStore {
     shards: Vec<Shard>,
-    flows: Vec<Mutex<FxMap<FlowSummary>>>,
+    flows: Vec<Mutex<Flows>>,
     /// Seeded per store: keys carry request values, and a caller who could
     /// choose keys that collide would make every search of a shard long.
     hasher: foldhash::fast::RandomState,
@@ -437,11 +438,7 @@ impl Other {
     /// Forgets sums and distinct values whose window, at any time from
     /// `before` on, holds nothing.
     fn evict(&mut self, before: i64) {
-        self.sums.retain(|_, (window, summary)| {
-            let newest = summary.events.last().map(|e| e.0).into_iter();
-            let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(*window)));
-            newest.chain(buckets).max().is_some_and(|t| t.saturating_add(*window) >= before)
-        });
+        self.sums.retain(|_, (window, summary)| holds_from(summary, *window, before));
         self.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= before));
         self.evict_at = (2 * self.len()).max(EVICT_FLOOR);
         if self.sums.capacity() > 2 * self.evict_at {
@@ -493,7 +490,7 @@ impl Default for MemoryStore {
     fn default() -> MemoryStore {
         MemoryStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
+            flows: (0..SHARDS).map(|_| Mutex::new(Flows::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -504,6 +501,34 @@ impl Default for MemoryStore {
 /// and buckets do not correlate.
 fn shard_of_hash(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
+}
+
+/// A shard of flow summaries (with their windows), and the size at which
+/// recording a new key first evicts those whose window holds nothing.
+#[derive(Default)]
+struct Flows {
+    map: FxMap<(i64, FlowSummary)>,
+    evict_at: usize,
+}
+
+impl Flows {
+    fn evict(&mut self, before: i64) {
+        self.map.retain(|_, (window, summary)| holds_from(summary, *window, before));
+        self.evict_at = (2 * self.map.len()).max(EVICT_FLOOR);
+        if self.map.capacity() > 2 * self.evict_at {
+            self.map.shrink_to_fit();
+        }
+    }
+}
+
+/// Whether a summary's window holds anything at some time from `before` on:
+/// its newest time (of an event, or the end of a folded bucket) is at most
+/// a window before. A summary for which this is false reads, then and
+/// later, as an empty one ([`FlowSummary::at`], [`spent`]).
+fn holds_from(summary: &FlowSummary, window: i64, before: i64) -> bool {
+    let newest = summary.last.into_iter().chain(summary.events.iter().map(|e| e.0));
+    let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(window)));
+    newest.chain(buckets).max().is_some_and(|t| t.saturating_add(window) >= before)
 }
 
 /// The flows' shard of a key.
@@ -549,6 +574,11 @@ impl MemoryStore {
                 other.evict(now);
             }
         }
+        for flows in &self.flows {
+            if let Ok(mut flows) = flows.lock() {
+                flows.evict(now);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -558,7 +588,8 @@ impl MemoryStore {
                 let tats = s.tats.read().map_or(0, |t| t.table.len());
                 tats + s.other.lock().map_or(0, |o| o.len())
             })
-            .sum()
+            .sum::<usize>()
+            + self.flows.iter().map(|f| f.lock().map_or(0, |f| f.map.len())).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -702,15 +733,21 @@ impl StateStore for MemoryStore {
 
     fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let mut map = shard.lock().map_err(poisoned)?;
-        map.entry(key.to_string()).or_default().record(window_ms, time, value);
+        let mut flows = shard.lock().map_err(poisoned)?;
+        // Recording may add a key: the amortized eviction, as for limits.
+        if flows.map.len() >= flows.evict_at.max(EVICT_FLOOR) {
+            flows.evict(time.saturating_sub(CLOCK_SLACK_MS));
+        }
+        let entry = flows.map.entry(key.to_string()).or_insert_with(|| (window_ms, FlowSummary::default()));
+        entry.0 = window_ms;
+        entry.1.record(window_ms, time, value);
         Ok(())
     }
 
     fn flow_read(&self, key: &str) -> Result<FlowSummary, StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let map = shard.lock().map_err(poisoned)?;
-        Ok(map.get(key).cloned().unwrap_or_default())
+        let flows = shard.lock().map_err(poisoned)?;
+        Ok(flows.map.get(key).map(|e| e.1.clone()).unwrap_or_default())
     }
 }
 
@@ -1137,6 +1174,32 @@ mod tests {
         // shard's floor, for two tables per shard: 8,192.
         assert!(most <= 2 * SHARDS * EVICT_FLOOR, "{most}");
         assert!(store.slots() <= 4 * SHARDS * EVICT_FLOOR, "{}", store.slots());
+    }
+
+    #[test]
+    fn one_off_flow_keys_are_forgotten_and_live_ones_read_the_same() {
+        // Flow keys carry request values too. 200,000 one-off keys recorded
+        // as the clock moves past their window, and every 100th key read
+        // back against a plain map of summaries that never forgets.
+        let store = MemoryStore::default();
+        let mut model: HashMap<String, FlowSummary> = HashMap::new();
+        let mut most = 0;
+        for i in 0..200_000i64 {
+            let now = i * 10;
+            let key = format!("f{}", i - i % 3);
+            assert!(store.flow_record(&key, 1000, now, i).is_ok());
+            model.entry(key).or_default().record(1000, now, i);
+            if i % 100 == 0 {
+                for back in [0, 50, 110] {
+                    let old = format!("f{}", (i - back).max(0) - (i - back).max(0) % 3);
+                    let read = store.flow_read(&old).unwrap_or_default();
+                    let expected = model.get(&old).cloned().unwrap_or_default();
+                    assert_eq!(read.at(1000, now), expected.at(1000, now), "{i}: {old}");
+                }
+                most = most.max(store.len());
+            }
+        }
+        assert!(most <= SHARDS * EVICT_FLOOR, "{most}");
     }
 
     #[test]
