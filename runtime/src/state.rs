@@ -334,9 +334,32 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 /// deadlock) keeps single-key checks off those keys until it has decided.
 /// Sums and distinct values rewrite a summary per check: they stay behind a
 /// plain lock.
+///
+/// # Memory
+///
+/// Keys carry request values (principal, session, context fields), so a
+/// caller can send ever-new ones. The store forgets them by itself: when a
+/// shard's table (or its sums and distinct values, or its flow summaries)
+/// has grown to twice what its last eviction left, with a floor of
+/// [`EVICT_FLOOR`] per shard, the check (or flow record) that adds a key
+/// first evicts that shard's expired entries — under the lock it takes to
+/// insert anyway, so the cost is amortized over the insertions
+/// (linear in them) and a check on a key already present pays nothing. An
+/// entry is expired when it is [`CLOCK_SLACK_MS`] past what makes it
+/// invisible (a TAT at or before `now`, a window holding nothing): a check
+/// whose clock is behind the evicting one by up to that slack decides
+/// exactly as if the entry were still there. What remains bounded by
+/// nothing but the input is the live keys: those used within their window
+/// (plus the slack), at most the distinct keys a caller can send in a
+/// window — as for any rate limiter keyed on request values, and small next
+/// to what admitting those requests costs. There is no hard cap: refusing a
+/// new key would refuse its request (a limit that fails closed) or skip its
+/// limit (one that fails open), and neither is right for a legitimate key.
+/// [`MemoryStore::evict`] remains for callers who want to shrink the store
+/// at once.
 pub struct MemoryStore {
     shards: Vec<Shard>,
-    flows: Vec<Mutex<FxMap<FlowSummary>>>,
+    flows: Vec<Mutex<Flows>>,
     /// Seeded per store: keys carry request values, and a caller who could
     /// choose keys that collide would make every search of a shard long.
     hasher: foldhash::fast::RandomState,
@@ -344,8 +367,49 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Shard {
-    tats: RwLock<HashTable<Tat>>,
+    tats: RwLock<Tats>,
     other: Mutex<Other>,
+}
+
+/// A shard's table (and its sums and distinct values) evicts by itself
+/// once it holds this many entries, or twice what its last eviction kept if
+/// more: 4,096 entries store-wide before any live key counts.
+pub const EVICT_FLOOR: usize = 64;
+
+/// How far behind the adding check's clock an entry must have expired for
+/// an automatic eviction to forget it: clocks of concurrent callers differ
+/// (and may step back), and a check up to this far behind the evicting one
+/// still decides as if nothing were evicted.
+pub const CLOCK_SLACK_MS: i64 = 1_000;
+
+/// A shard's rate-limit keys, with the size at which adding one first
+/// evicts the expired.
+#[derive(Default)]
+struct Tats {
+    table: HashTable<Tat>,
+    evict_at: usize,
+}
+
+impl Tats {
+    /// Adds a key not in the table; first, if the table has doubled since
+    /// the last eviction, forgets the keys expired at `now` less the slack.
+    fn insert(&mut self, cell: Tat, now: i64) {
+        if self.table.len() >= self.evict_at.max(EVICT_FLOOR) {
+            self.evict(now.saturating_sub(CLOCK_SLACK_MS));
+        }
+        self.table.insert_unique(cell.hash, cell, |t| t.hash);
+    }
+
+    /// Forgets the keys whose TAT is at or before `before` (a check at or
+    /// after it sees no difference) and sizes the table for the next
+    /// doubling.
+    fn evict(&mut self, before: i64) {
+        self.table.retain(|t| t.tat.load(Ordering::Acquire) > before);
+        self.evict_at = (2 * self.table.len()).max(EVICT_FLOOR);
+        if self.table.capacity() > 2 * self.evict_at {
+            self.table.shrink_to(self.table.len(), |t| t.hash);
+        }
+    }
 }
 
 /// One rate-limit key: its hash (computed once per check, for the shard and
@@ -362,9 +426,29 @@ struct Tat {
 struct Other {
     sums: FxMap<(i64, FlowSummary)>,
     seen: FxMap<(i64, FxMap<i64>)>,
+    /// The size at which committing first evicts the expired.
+    evict_at: usize,
 }
 
 impl Other {
+    fn len(&self) -> usize {
+        self.sums.len() + self.seen.len()
+    }
+
+    /// Forgets sums and distinct values whose window, at any time from
+    /// `before` on, holds nothing.
+    fn evict(&mut self, before: i64) {
+        self.sums.retain(|_, (window, summary)| holds_from(summary, *window, before));
+        self.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= before));
+        self.evict_at = (2 * self.len()).max(EVICT_FLOOR);
+        if self.sums.capacity() > 2 * self.evict_at {
+            self.sums.shrink_to_fit();
+        }
+        if self.seen.capacity() > 2 * self.evict_at {
+            self.seen.shrink_to_fit();
+        }
+    }
+
     fn check(&self, check: &LimitCheck, now: i64) -> LimitResult {
         match &check.measure {
             // Not reached: rate limits live in the TAT table.
@@ -379,6 +463,12 @@ impl Other {
 
     /// Consumes what `check` asked for (it passed).
     fn commit(&mut self, check: &LimitCheck, now: i64) {
+        // Committing may add a key: the amortized eviction (a comparison
+        // when there is nothing to do). What it forgets is empty at `now`,
+        // this key's summary included, so the check's result stands.
+        if self.len() >= self.evict_at.max(EVICT_FLOOR) {
+            self.evict(now.saturating_sub(CLOCK_SLACK_MS));
+        }
         match &check.measure {
             Measure::Requests => {}
             Measure::Sum(amount) => {
@@ -400,7 +490,7 @@ impl Default for MemoryStore {
     fn default() -> MemoryStore {
         MemoryStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            flows: (0..SHARDS).map(|_| Mutex::new(FxMap::default())).collect(),
+            flows: (0..SHARDS).map(|_| Mutex::new(Flows::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -411,6 +501,34 @@ impl Default for MemoryStore {
 /// and buckets do not correlate.
 fn shard_of_hash(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
+}
+
+/// A shard of flow summaries (with their windows), and the size at which
+/// recording a new key first evicts those whose window holds nothing.
+#[derive(Default)]
+struct Flows {
+    map: FxMap<(i64, FlowSummary)>,
+    evict_at: usize,
+}
+
+impl Flows {
+    fn evict(&mut self, before: i64) {
+        self.map.retain(|_, (window, summary)| holds_from(summary, *window, before));
+        self.evict_at = (2 * self.map.len()).max(EVICT_FLOOR);
+        if self.map.capacity() > 2 * self.evict_at {
+            self.map.shrink_to_fit();
+        }
+    }
+}
+
+/// Whether a summary's window holds anything at some time from `before` on:
+/// its newest time (of an event, or the end of a folded bucket) is at most
+/// a window before. A summary for which this is false reads, then and
+/// later, as an empty one ([`FlowSummary::at`], [`spent`]).
+fn holds_from(summary: &FlowSummary, window: i64, before: i64) -> bool {
+    let newest = summary.last.into_iter().chain(summary.events.iter().map(|e| e.0));
+    let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(window)));
+    newest.chain(buckets).max().is_some_and(|t| t.saturating_add(window) >= before)
 }
 
 /// The flows' shard of a key.
@@ -442,23 +560,23 @@ fn gcra_atomic(cell: &AtomicI64, now: i64, check: &LimitCheck, commit: bool) -> 
 }
 
 impl MemoryStore {
-    /// Forgets keys whose budget is full again (TAT in the past), so that
-    /// hostile or one-off keys cannot grow the map without bound. A table
-    /// shrinks to the keys it keeps.
+    /// Forgets, at once and in every shard, keys whose budget is full again
+    /// (TAT at or before `now`) and sums and distinct values whose window
+    /// holds nothing; a table shrinks to the keys it keeps. Not needed to
+    /// bound memory: adding keys evicts as it goes (see [`MemoryStore`]).
     pub fn evict(&self, now: i64) {
         for shard in &self.shards {
             if let Ok(mut tats) = shard.tats.write() {
-                tats.retain(|t| t.tat.load(Ordering::Acquire) > now);
-                tats.shrink_to(0, |t| t.hash);
+                tats.evict(now);
+                tats.table.shrink_to(0, |t| t.hash);
             }
             if let Ok(mut other) = shard.other.lock() {
-                // Sums and distinct values whose window holds nothing any more.
-                other.sums.retain(|_, (window, summary)| {
-                    let newest = summary.events.last().map(|e| e.0).into_iter();
-                    let buckets = summary.buckets.iter().map(|b| (b.0 + 1).saturating_mul(bucket_width(*window)));
-                    newest.chain(buckets).max().is_some_and(|t| t.saturating_add(*window) >= now)
-                });
-                other.seen.retain(|_, (window, seen)| seen.values().any(|t| t.saturating_add(*window) >= now));
+                other.evict(now);
+            }
+        }
+        for flows in &self.flows {
+            if let Ok(mut flows) = flows.lock() {
+                flows.evict(now);
             }
         }
     }
@@ -467,10 +585,11 @@ impl MemoryStore {
         self.shards
             .iter()
             .map(|s| {
-                let tats = s.tats.read().map_or(0, |t| t.len());
-                tats + s.other.lock().map_or(0, |o| o.sums.len() + o.seen.len())
+                let tats = s.tats.read().map_or(0, |t| t.table.len());
+                tats + s.other.lock().map_or(0, |o| o.len())
             })
-            .sum()
+            .sum::<usize>()
+            + self.flows.iter().map(|f| f.lock().map_or(0, |f| f.map.len())).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -480,7 +599,7 @@ impl MemoryStore {
     /// The slots of every shard's table: what the rate-limit keys take.
     #[cfg(test)]
     fn slots(&self) -> usize {
-        self.shards.iter().map(|s| s.tats.read().map_or(0, |t| t.capacity())).sum()
+        self.shards.iter().map(|s| s.tats.read().map_or(0, |t| t.table.capacity())).sum()
     }
 
     fn hash(&self, key: &str) -> u64 {
@@ -501,7 +620,7 @@ impl MemoryStore {
         let is_key = |t: &Tat| t.hash == hash && *t.key == *check.key;
         {
             let tats = shard.tats.read().map_err(poisoned)?;
-            if let Some(t) = tats.find(hash, is_key) {
+            if let Some(t) = tats.table.find(hash, is_key) {
                 return Ok(gcra_atomic(&t.tat, now, check, commit));
             }
         }
@@ -511,11 +630,11 @@ impl MemoryStore {
         }
         let mut tats = shard.tats.write().map_err(poisoned)?;
         // Another check may have added the key between the two locks.
-        if let Some(t) = tats.find(hash, is_key) {
+        if let Some(t) = tats.table.find(hash, is_key) {
             return Ok(gcra_atomic(&t.tat, now, check, commit));
         }
         let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
-        tats.insert_unique(hash, cell, |t| t.hash);
+        tats.insert(cell, now);
         Ok(result)
     }
 
@@ -533,7 +652,7 @@ impl MemoryStore {
 /// The shards a multi-limit check holds, locked for writing.
 struct Locked<'a> {
     index: usize,
-    tats: RwLockWriteGuard<'a, HashTable<Tat>>,
+    tats: RwLockWriteGuard<'a, Tats>,
     other: MutexGuard<'a, Other>,
 }
 
@@ -541,7 +660,7 @@ impl Locked<'_> {
     fn check(&self, check: &LimitCheck, hash: u64, now: i64) -> LimitResult {
         match check.measure {
             Measure::Requests => {
-                let tat = self.tats.find(hash, |t| t.hash == hash && *t.key == *check.key);
+                let tat = self.tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key);
                 gcra(tat.map(|t| t.tat.load(Ordering::Acquire)), now, check).0
             }
             _ => self.other.check(check, now),
@@ -554,7 +673,7 @@ impl Locked<'_> {
         };
         // The write lock excludes every other check on this shard: a plain
         // read and store is atomic here.
-        match self.tats.find(hash, |t| t.hash == hash && *t.key == *check.key) {
+        match self.tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key) {
             Some(t) => {
                 let (_, new_tat) = gcra(Some(t.tat.load(Ordering::Acquire)), now, check);
                 t.tat.store(new_tat, Ordering::Release);
@@ -562,7 +681,7 @@ impl Locked<'_> {
             None => {
                 let (_, new_tat) = gcra(None, now, check);
                 let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
-                self.tats.insert_unique(hash, cell, |t| t.hash);
+                self.tats.insert(cell, now);
             }
         }
     }
@@ -614,15 +733,21 @@ impl StateStore for MemoryStore {
 
     fn flow_record(&self, key: &str, window_ms: i64, time: i64, value: i64) -> Result<(), StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let mut map = shard.lock().map_err(poisoned)?;
-        map.entry(key.to_string()).or_default().record(window_ms, time, value);
+        let mut flows = shard.lock().map_err(poisoned)?;
+        // Recording may add a key: the amortized eviction, as for limits.
+        if flows.map.len() >= flows.evict_at.max(EVICT_FLOOR) {
+            flows.evict(time.saturating_sub(CLOCK_SLACK_MS));
+        }
+        let entry = flows.map.entry(key.to_string()).or_insert_with(|| (window_ms, FlowSummary::default()));
+        entry.0 = window_ms;
+        entry.1.record(window_ms, time, value);
         Ok(())
     }
 
     fn flow_read(&self, key: &str) -> Result<FlowSummary, StoreError> {
         let shard = self.flows.get(shard_of(key)).ok_or_else(|| StoreError("no such shard".into()))?;
-        let map = shard.lock().map_err(poisoned)?;
-        Ok(map.get(key).cloned().unwrap_or_default())
+        let flows = shard.lock().map_err(poisoned)?;
+        Ok(flows.map.get(key).map(|e| e.1.clone()).unwrap_or_default())
     }
 }
 
@@ -1017,6 +1142,153 @@ mod tests {
         store.evict(10_000);
         assert!(store.is_empty());
         assert_eq!(store.slots(), 0);
+    }
+
+    #[test]
+    fn one_off_keys_are_forgotten_without_anyone_calling_evict() {
+        // The defect: nothing in production called `evict`, so every new key
+        // stayed for the life of the process. 200,000 one-off keys (rate,
+        // sum and distinct), the clock moving past their windows, no call
+        // to `evict`: the store stays within a few thousand entries.
+        let store = MemoryStore::default();
+        let mut most = 0;
+        for i in 0..200_000i64 {
+            let now = i * 10;
+            let c = match i % 3 {
+                0 => check(&format!("r{i}"), 10, 1000, 10),
+                1 => sum(&format!("s{i}"), 10, 1000, 1),
+                _ => distinct(&format!("d{i}"), 10, 1000, "v"),
+            };
+            assert!(store.checked(&[c], now, true).is_ok_and(|r| r[0].allowed), "{i}");
+            // Some multi-limit checks too: they add keys by another path.
+            if i % 7 == 0 {
+                let both = [check(&format!("a{i}"), 10, 1000, 10), check(&format!("b{i}"), 10, 1000, 10)];
+                assert!(store.checked(&both, now, true).is_ok_and(|r| r.iter().all(|x| x.allowed)), "{i}");
+            }
+            if i % 1000 == 0 {
+                most = most.max(store.len());
+            }
+        }
+        most = most.max(store.len());
+        // Live: ~300 keys in a window and the slack; the rest is each
+        // shard's floor, for two tables per shard: 8,192.
+        assert!(most <= 2 * SHARDS * EVICT_FLOOR, "{most}");
+        assert!(store.slots() <= 4 * SHARDS * EVICT_FLOOR, "{}", store.slots());
+    }
+
+    #[test]
+    fn one_off_flow_keys_are_forgotten_and_live_ones_read_the_same() {
+        // Flow keys carry request values too. 200,000 one-off keys recorded
+        // as the clock moves past their window, and every 100th key read
+        // back against a plain map of summaries that never forgets.
+        let store = MemoryStore::default();
+        let mut model: HashMap<String, FlowSummary> = HashMap::new();
+        let mut most = 0;
+        for i in 0..200_000i64 {
+            let now = i * 10;
+            let key = format!("f{}", i - i % 3);
+            assert!(store.flow_record(&key, 1000, now, i).is_ok());
+            model.entry(key).or_default().record(1000, now, i);
+            if i % 100 == 0 {
+                for back in [0, 50, 110] {
+                    let old = format!("f{}", (i - back).max(0) - (i - back).max(0) % 3);
+                    let read = store.flow_read(&old).unwrap_or_default();
+                    let expected = model.get(&old).cloned().unwrap_or_default();
+                    assert_eq!(read.at(1000, now), expected.at(1000, now), "{i}: {old}");
+                }
+                most = most.max(store.len());
+            }
+        }
+        assert!(most <= SHARDS * EVICT_FLOOR, "{most}");
+    }
+
+    #[test]
+    fn automatic_eviction_changes_no_decision() {
+        // Many keys (so that shards pass the floor and evict many times),
+        // reused at random, with the clock going back up to the slack at
+        // times, against the same steps over plain maps that never forget:
+        // TATs for rate limits, summaries for sums.
+        let store = MemoryStore::default();
+        let mut model: HashMap<String, i64> = HashMap::new();
+        let mut sums: HashMap<String, FlowSummary> = HashMap::new();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut now = 1_000i64;
+        let mut latest = now;
+        let mut results = Vec::new();
+        for step in 0..400_000 {
+            now += next(5) as i64;
+            latest = latest.max(now);
+            // Up to the slack behind the latest clock any check has used.
+            let at = if next(10) == 0 { latest - next(CLOCK_SLACK_MS as u64 + 1) as i64 } else { now };
+            let k = next(1_000_000);
+            if k % 5 == 0 {
+                // A sum: 3 units per 200 ms, each check spending 1.
+                let key = format!("s{k}");
+                let c = sum(&key, 3, 200, 1);
+                assert!(store.check_limits(std::slice::from_ref(&c), at, true, &mut results).is_ok());
+                let expected = sum_step(sums.get(&key).unwrap_or(&FlowSummary::default()), at, &c, 1);
+                assert_eq!(results[0], expected, "step {step} at {at}: {key}");
+                if expected.allowed {
+                    sums.entry(key).or_default().record(200, at, 1);
+                }
+                continue;
+            }
+            let c = check(&format!("m{k}"), 1 + k % 4, 100 + 50 * (k as i64 % 3), 1 + k % 3);
+            assert!(store.check_limits(std::slice::from_ref(&c), at, true, &mut results).is_ok());
+            let (expected, tat) = gcra(model.get(&c.key).copied(), at, &c);
+            assert_eq!(results[0], expected, "step {step} at {at}: {c:?}");
+            if expected.allowed {
+                model.insert(c.key.clone(), tat);
+            }
+        }
+        // It did evict: the floor and doubling per shard, of far more keys.
+        let used = model.len() + sums.len();
+        assert!(used > 300_000 && store.len() <= 2 * 2 * SHARDS * EVICT_FLOOR, "{} of {used}", store.len());
+    }
+
+    #[test]
+    fn threads_evicting_at_once_never_over_admit() {
+        // Four threads add one-off keys (each insertion may evict its
+        // shard) while checking a few shared hot keys, their clocks a few
+        // milliseconds apart: every hot key admits exactly its burst plus
+        // one per interval, whoever evicts.
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicU64;
+        const HOT: usize = 8;
+        const STEPS: i64 = 40_000;
+        let store = Arc::new(MemoryStore::default());
+        let admitted: Arc<Vec<AtomicU64>> = Arc::new((0..HOT).map(|_| AtomicU64::new(0)).collect());
+        let threads: Vec<_> = (0..4i64)
+            .map(|t| {
+                let (store, admitted) = (Arc::clone(&store), Arc::clone(&admitted));
+                std::thread::spawn(move || {
+                    for i in 0..STEPS {
+                        let now = i + t;
+                        let _ = store.checked(&[check(&format!("one{t}/{i}"), 1, 10, 1)], now, true);
+                        let h = (i as usize + t as usize) % HOT;
+                        // 1 per 100 ms, burst 5, over (at most) STEPS + 3 ms.
+                        if store.checked(&[check(&format!("hot{h}"), 1, 100, 5)], now, true).is_ok_and(|r| r[0].allowed)
+                        {
+                            admitted[h].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().is_ok());
+        }
+        for a in admitted.iter() {
+            let a = a.load(Ordering::Relaxed);
+            assert!(a <= 5 + (STEPS as u64 + 3) / 100 + 1, "{a}");
+        }
+        assert!(store.len() < 4 * 2 * SHARDS * EVICT_FLOOR, "{}", store.len());
     }
 
     #[test]
