@@ -452,7 +452,7 @@ impl Store {
         }
         if let Some(start) = out.iter().position(Option::is_none) {
             let unreached = |p: &u32| at.get(p).is_some_and(|q| out.get(*q).is_some_and(Option::is_none));
-            let cycle = cycle_from(below.get(start).copied().unwrap_or(0), |x| {
+            let cycle = store::cycle_from(below.get(start).copied().unwrap_or(0), |x| {
                 parents_of(x).iter().copied().find(|p| unreached(p))
             });
             return Err(store::hierarchy_error(Hierarchy::Cycle(cycle), |i| self.uid(i)));
@@ -478,27 +478,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-}
-
-/// A cycle through `start`, whose every node has a next one (`next`) in
-/// the cycle's component: following them must come back to a node seen.
-fn cycle_from(start: u32, next: impl Fn(u32) -> Option<u32>) -> Vec<u32> {
-    let mut seen_at: FxHashMap<u32, usize> = FxHashMap::default();
-    let mut path = Vec::new();
-    let mut node = start;
-    loop {
-        if let Some(&i) = seen_at.get(&node) {
-            let mut cycle = path.split_off(i);
-            cycle.push(node);
-            return cycle;
-        }
-        seen_at.insert(node, path.len());
-        path.push(node);
-        match next(node) {
-            Some(p) => node = p,
-            None => return path,
-        }
     }
 }
 

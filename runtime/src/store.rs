@@ -1003,7 +1003,20 @@ pub(crate) fn closure(parents: &[Vec<u32>], limit: usize) -> Result<(Vec<Vec<u32
 /// parent that was not reached either, so following such parents from
 /// `start` must come back to a node already seen.
 fn find_cycle(parents: &[Vec<u32>], done: &[Option<Vec<u32>>], start: u32) -> Vec<u32> {
-    let mut seen_at: HashMap<u32, usize> = HashMap::new();
+    cycle_from(start, |node| {
+        parents
+            .get(node as usize)
+            .into_iter()
+            .flatten()
+            .copied()
+            .find(|p| done.get(*p as usize).is_some_and(Option::is_none))
+    })
+}
+
+/// A cycle through `start`, whose every node has a next one (`next`) in
+/// the cycle's component: following them must come back to a node seen.
+pub(crate) fn cycle_from(start: u32, next: impl Fn(u32) -> Option<u32>) -> Vec<u32> {
+    let mut seen_at: FxHashMap<u32, usize> = FxHashMap::default();
     let mut path = Vec::new();
     let mut node = start;
     loop {
@@ -1014,13 +1027,8 @@ fn find_cycle(parents: &[Vec<u32>], done: &[Option<Vec<u32>>], start: u32) -> Ve
         }
         seen_at.insert(node, path.len());
         path.push(node);
-        let next = parents
-            .get(node as usize)
-            .into_iter()
-            .flatten()
-            .find(|p| done.get(**p as usize).is_some_and(Option::is_none));
-        match next {
-            Some(p) => node = *p,
+        match next(node) {
+            Some(p) => node = p,
             None => return path,
         }
     }
