@@ -741,30 +741,50 @@ fn rule_ids(members: &[Arc<Summary>], require_ids: &BTreeMap<String, bool>, out:
     }
 }
 
-/// W0103: a permit that a forbid always overrides. Forbids are indexed by
-/// action so that the comparison stays proportional to the rules that
-/// share an action, not quadratic in the project.
+/// W0103: a permit that a forbid always overrides. A forbid covers a
+/// permit only if its scope constraints are absent or the permit's own, so
+/// forbids are indexed by (action, principal constraint, resource
+/// constraint) and a permit looks at the four keys it can match: the
+/// comparison stays proportional to the forbids that could cover it, not
+/// to every forbid of its action (thousands of per-document bans on one
+/// action made this quadratic).
 fn shadowed_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
-    let mut forbids_by_action: BTreeMap<&str, Vec<&Summary>> = BTreeMap::new();
-    for f in members.iter().filter(|m| m.kind == MemberKind::Forbid && m.shadow.is_none() && !m.requires_approval) {
+    type Key<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+    // Each list in member order, with the forbid's position in it.
+    let mut forbids: HashMap<Key<'_>, Vec<(usize, &Summary)>> = HashMap::new();
+    let enforced =
+        members.iter().filter(|m| m.kind == MemberKind::Forbid && m.shadow.is_none() && !m.requires_approval);
+    for (position, f) in enforced.enumerate() {
         for a in &f.actions {
-            forbids_by_action.entry(&**a).or_default().push(f);
+            let key = (&**a, f.principal_constraint.as_deref(), f.resource_constraint.as_deref());
+            forbids.entry(key).or_default().push((position, f));
         }
     }
     for p in members.iter().filter(|m| m.kind == MemberKind::Permit && m.shadow.is_none() && m.unreachable.is_none()) {
         let Some(first) = p.actions.first() else { continue };
-        let candidates = forbids_by_action.get(&**first).map_or(&[][..], Vec::as_slice);
-        let covering = candidates.iter().find(|f| {
-            f.kind == MemberKind::Forbid
-                && f.shadow.is_none()
-                && !f.requires_approval
-                && p.actions.iter().all(|a| f.actions.contains(a))
-                && p.principal_types.iter().all(|t| f.principal_types.contains(t))
-                && p.resource_types.iter().all(|t| f.resource_types.contains(t))
-                && (f.principal_constraint.is_none() || f.principal_constraint == p.principal_constraint)
-                && (f.resource_constraint.is_none() || f.resource_constraint == p.resource_constraint)
-                && f.conditions.iter().all(|c| p.conditions.contains(c))
-        });
+        let (pc, rc) = (p.principal_constraint.as_deref(), p.resource_constraint.as_deref());
+        let mut keys: Vec<Key<'_>> = Vec::with_capacity(4);
+        for principal in [None, pc] {
+            for resource in [None, rc] {
+                let key = (&**first, principal, resource);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        // The first covering forbid in project order, as a scan of every forbid would find.
+        let covering = keys
+            .iter()
+            .filter_map(|key| {
+                forbids.get(key)?.iter().find(|(_, f)| {
+                    p.actions.iter().all(|a| f.actions.contains(a))
+                        && p.principal_types.iter().all(|t| f.principal_types.contains(t))
+                        && p.resource_types.iter().all(|t| f.resource_types.contains(t))
+                        && f.conditions.iter().all(|c| p.conditions.contains(c))
+                })
+            })
+            .min_by_key(|(position, _)| *position)
+            .map(|(_, f)| *f);
         if let Some(f) = covering {
             out.push(
                 warning(

@@ -434,6 +434,20 @@ fn outline_symbols_and_tokens() {
 }
 
 #[test]
+fn contextual_keywords_are_highlighted_where_they_start_an_item() {
+    let text = "namespace Tax {\n  entity Doc { namespace: String }\n}\n";
+    let mut ws = Workspace::new(Options::default());
+    let id = ws.add_file("schema.ward", text, Origin::User);
+    assert!(ws.diagnostics().is_empty(), "{:#?}", ws.diagnostics());
+    let tokens = ide::semantic_tokens(&ws, id);
+    let class_at = |offset: u32| tokens.iter().find(|t| t.span.start == offset).map(|t| t.class);
+    assert_eq!(class_at(0), Some(ide::TokenClass::Keyword));
+    // The same word as an attribute's name is not a keyword.
+    let attr = at(text, "{ namespace:", "namespace");
+    assert_ne!(class_at(attr), Some(ide::TokenClass::Keyword));
+}
+
+#[test]
 fn symbols_at_positions() {
     let p = project();
     let (symbol, _, _) = ide::symbol_at(&p.ws, p.policy, at(POLICY, "principal.owner", "owner")).unwrap();

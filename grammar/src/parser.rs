@@ -825,9 +825,7 @@ impl<'s> Parser<'s> {
         while self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::Ident {
             self.bump();
             let part = self.ident("a name after `::`")?;
-            name.name.push_str("::");
-            name.name.push_str(&part.name);
-            name.span = name.span.to(part.span);
+            join_qualified(&mut name, &part);
         }
         Ok(name)
     }
@@ -840,11 +838,7 @@ impl<'s> Parser<'s> {
         while self.at(TokenKind::ColonColon) && self.nth(1).kind == TokenKind::Ident {
             self.bump();
             let part = self.ident("a name after `::`")?;
-            if let Some(last) = path.segments.last_mut() {
-                last.name.push_str("::");
-                last.name.push_str(&part.name);
-                last.span = last.span.to(part.span);
-            }
+            qualify_last(&mut path, &part);
         }
         path.span = self.span_from(path.span);
         Ok(path)
@@ -1821,12 +1815,7 @@ impl<'s> Parser<'s> {
                 if !self.at(TokenKind::ColonColon) {
                     return Ok(Expr { kind: ExprKind::EnumRef { ty, variant: part }, span: self.span_from(t.span) });
                 }
-                if let Some(last) = ty.segments.last_mut() {
-                    last.name.push_str("::");
-                    last.name.push_str(&part.name);
-                    last.span = last.span.to(part.span);
-                }
-                ty.span = ty.span.to(part.span);
+                qualify_last(&mut ty, &part);
             }
         }
         let name = self.ident("a name")?;
@@ -1927,12 +1916,7 @@ impl<'s> Parser<'s> {
         {
             self.bump();
             let part = self.ident("a name after `::`")?;
-            if let Some(last) = ty.segments.last_mut() {
-                last.name.push_str("::");
-                last.name.push_str(&part.name);
-                last.span = last.span.to(part.span);
-            }
-            ty.span = ty.span.to(part.span);
+            qualify_last(&mut ty, &part);
         }
         self.expect(TokenKind::ColonColon, "`::` and the entity id")?;
         let id = self.literal_of(TokenKind::String, "the entity's id as a string, such as `User::\"dana\"`")?;
@@ -2222,4 +2206,20 @@ fn truncate(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();
     out.push('…');
     out
+}
+
+/// `Ns` + `::Part`: a namespaced name is one identifier whose text holds
+/// the `::` (how such names are compared everywhere), spanning all parts.
+fn join_qualified(name: &mut Ident, part: &Ident) {
+    name.name.push_str("::");
+    name.name.push_str(&part.name);
+    name.span = name.span.to(part.span);
+}
+
+/// Joins `part` to the path's last segment (`Ns::User`), widening the path.
+fn qualify_last(path: &mut Path, part: &Ident) {
+    if let Some(last) = path.segments.last_mut() {
+        join_qualified(last, part);
+    }
+    path.span = path.span.to(part.span);
 }

@@ -266,7 +266,9 @@ pub struct SemanticToken {
 }
 
 /// Words that are keywords only where they introduce a clause.
-const CONTEXTUAL: [&str; 32] = [
+const CONTEXTUAL: [&str; 34] = [
+    "namespace",
+    "assert",
     "on",
     "with",
     "using",
