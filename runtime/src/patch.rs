@@ -234,7 +234,8 @@ impl Store {
                 items.push(Arc::clone(new));
             }
         }
-        Store::from_items(Arc::clone(&self.program), &items, self.ancestry.budget).map_err(|e| in_patch_terms(e, &from_patch, upserts))
+        Store::from_items(Arc::clone(&self.program), &items, self.ancestry.budget)
+            .map_err(|e| in_patch_terms(e, &from_patch, upserts))
     }
 
     /// The patched store, built from a copy of this one: only the patch's

@@ -20,10 +20,10 @@ use crate::value::{Raw, Record, Tables};
 
 mod ancestry;
 
-pub(crate) use ancestry::{Ancestry, NO_RANK};
 /// The byte budget of a load's ancestor bits when none is given
 /// ([`Store::with_ancestor_budget`]).
 pub use ancestry::DEFAULT_BUDGET as DEFAULT_ANCESTOR_BUDGET;
+pub(crate) use ancestry::{Ancestry, NO_RANK};
 
 /// How many entities one entity may be in, transitively.
 pub const MAX_ANCESTORS: usize = 1024;

@@ -184,7 +184,8 @@ fn check_decisions(engines: &[Engine; 2], m: &Model, rng: &mut SplitMix64) {
             }
         }
         for _ in 0..4 {
-            let set: Vec<&String> = (0..below(rng, 4)).map(|_| candidates[below(rng, candidates.len() as u64) as usize]).collect();
+            let set: Vec<&String> =
+                (0..below(rng, 4)).map(|_| candidates[below(rng, candidates.len() as u64) as usize]).collect();
             let json_set: Vec<Json> = set.iter().map(|g| uid(g)).collect();
             let r = request(p, "many", json!({"gs": json_set}));
             let want = if set.iter().any(|g| is_in(g)) { Effect::Allow } else { Effect::Deny };
@@ -212,8 +213,7 @@ fn random_patch(rng: &mut SplitMix64, m: &mut Model, fresh: &mut usize) -> Entit
         }
         // A user may be in any group; group g_k only in groups above k.
         let floor = number(&name).map_or(0, |k| k + 1);
-        let higher: Vec<String> =
-            m.parents.keys().filter(|g| number(g).is_some_and(|k| k >= floor)).cloned().collect();
+        let higher: Vec<String> = m.parents.keys().filter(|g| number(g).is_some_and(|k| k >= floor)).cloned().collect();
         match below(rng, 5) {
             0 => {
                 // Removed: it keeps existing (others may name it) with no parents.

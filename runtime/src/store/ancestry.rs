@@ -51,11 +51,7 @@ impl Ancestry {
     /// `ancestors`, ranks given in index order; no rows when they would
     /// take more than `budget` bytes. Linear in the entities and their
     /// ancestors, plus the rows (bounded by the budget).
-    pub(crate) fn new<'a>(
-        n: usize,
-        ancestors: impl Iterator<Item = &'a [u32]> + Clone,
-        budget: usize,
-    ) -> Ancestry {
+    pub(crate) fn new<'a>(n: usize, ancestors: impl Iterator<Item = &'a [u32]> + Clone, budget: usize) -> Ancestry {
         let mut rank = vec![NO_RANK; n];
         for list in ancestors.clone() {
             for a in list {
