@@ -369,7 +369,7 @@ impl<'a> Eval<'a> {
             (Ty::Entity(_), Ty::Set(_)) => {
                 // A set literal lives in the frame's scratch sets, not in its tables.
                 let set = self.expr(exprs, rhs)?;
-                self.with_set(set, |s| s.iter().any(|e| self.entity_in(a as u32, *e as u32)))
+                self.entity_in_set(a as u32, set)
             }
             (Ty::Ip, Ty::Cidr) => {
                 let b = self.expr(exprs, rhs)?;
@@ -441,8 +441,20 @@ impl<'a> Eval<'a> {
         self.lookup_entity(self.frame, entity).is_some_and(|e| e.in_literal(k))
     }
 
+    /// `entity in ancestor`: the store's bit test for its own entities
+    /// ([`Store::entity_in`]), the ancestor list of a request's own.
     pub(crate) fn entity_in(&self, entity: u32, ancestor: u32) -> bool {
-        entity == ancestor || self.lookup_entity(self.frame, entity).is_some_and(|e| e.has_ancestor(ancestor))
+        match self.store.entity_in(entity, ancestor) {
+            Some(is_in) => is_in,
+            None => {
+                entity == ancestor || self.lookup_entity(self.frame, entity).is_some_and(|e| e.has_ancestor(ancestor))
+            }
+        }
+    }
+
+    /// `entity in set`: in (or below) one of the set's entities.
+    pub(crate) fn entity_in_set(&self, entity: u32, set: Raw) -> bool {
+        self.with_set(set, |s| s.iter().any(|a| self.entity_in(entity, *a as u32)))
     }
 
     fn action_in(&self, action: u32, group: u32) -> bool {

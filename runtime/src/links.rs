@@ -412,7 +412,7 @@ impl LinkIndex {
             SlotVar::Resource => (*r, self.link(l).and_then(|x| x.resource.as_ref())),
         };
         match resolved {
-            Some(v) => v == entity || (hierarchy && store.get(entity).is_some_and(|e| e.has_ancestor(v))),
+            Some(v) => v == entity || (hierarchy && store.entity_in(entity, v) == Some(true)),
             None => {
                 entity >= LOCAL_ENTITY
                     && value

@@ -234,7 +234,8 @@ impl Store {
                 items.push(Arc::clone(new));
             }
         }
-        Store::from_items(Arc::clone(&self.program), &items).map_err(|e| in_patch_terms(e, &from_patch, upserts))
+        Store::from_items(Arc::clone(&self.program), &items, self.ancestry.budget)
+            .map_err(|e| in_patch_terms(e, &from_patch, upserts))
     }
 
     /// The patched store, built from a copy of this one: only the patch's
@@ -369,6 +370,8 @@ impl Store {
             self.bits.extend(std::iter::repeat_n(0, self.bits_words));
             self.in_literals.push(&[]);
             self.nodes.push(Node::default());
+            self.types.push(ty);
+            self.ancestry.push_blank();
             self.entities.push(Arc::new(Entity {
                 ty,
                 id,
@@ -471,6 +474,7 @@ impl Store {
                 *w = *b;
             }
             self.in_literals.set(x, &ks);
+            self.ancestry.set(x, &list);
             if let Some(e) = self.entities.get_mut(x as usize) {
                 let e = Arc::make_mut(e);
                 e.ancestors = list.into_boxed_slice();

@@ -1,7 +1,8 @@
 //! The entity store: entities loaded once (Cedar's JSON entity format),
 //! checked against the schema, with their ancestors and their membership in
 //! the entities the policy names computed up front — so that `in` is a bit
-//! test or a binary search at decision time, never a walk of the graph.
+//! test (a binary search past the bits' budget) at decision time, never a
+//! walk of the graph.
 //!
 //! A store is never changed once built: a patch builds a new store from a
 //! copy of the old one's tables ([`Store::patched`], `crate::patch`), so
@@ -16,6 +17,13 @@ use ward_ir::Program;
 use crate::data::{self, DataError, Entities};
 use crate::hash::FxHashMap;
 use crate::value::{Raw, Record, Tables};
+
+mod ancestry;
+
+/// The byte budget of a load's ancestor bits when none is given
+/// ([`Store::with_ancestor_budget`]).
+pub use ancestry::DEFAULT_BUDGET as DEFAULT_ANCESTOR_BUDGET;
+pub(crate) use ancestry::{Ancestry, NO_RANK};
 
 /// How many entities one entity may be in, transitively.
 pub const MAX_ANCESTORS: usize = 1024;
@@ -70,7 +78,8 @@ pub(crate) struct Node {
 }
 
 /// All entities, bound to one compiled program. The tables native code
-/// reads (`entities`, `literals`, `flat`, `offsets`, `bits`) are private to
+/// reads (`entities`, `literals`, `flat`, `offsets`, `bits`, the ranks and
+/// rows of `ancestry`) are private to
 /// the crate and never change once the store is built: the JIT's memory
 /// safety rests on their layout (`jit::JitCtx`). A patch builds a new store
 /// ([`Store::patched`]) keeping that layout: an entity's attribute words
@@ -116,6 +125,12 @@ pub struct Store {
     pub(crate) action_items: Vec<Arc<Json>>,
     /// Per entity, the literals it is or is in, for the rule index.
     pub(crate) in_literals: InLiterals,
+    /// Per entity, its type: what deciding reads of an entity besides its
+    /// attribute words and bits, kept here so that it reads no `Entity`.
+    pub(crate) types: Vec<u32>,
+    /// Per entity, its rank as an ancestor and its row of ancestor bits:
+    /// `e in a` as a bit test ([`Store::entity_in`], and native code).
+    pub(crate) ancestry: Ancestry,
     /// [`Store::size`] when the entities were last loaded whole: patches
     /// leave what they replace in the tables, and once that has grown past
     /// the load's own size the next patch loads the list again.
@@ -672,11 +687,11 @@ impl Store {
             data::check_depth(item, &format!("entities[{n}]"))?;
         }
         let items: Vec<Arc<Json>> = list.iter().map(|item| Arc::new(item.clone())).collect();
-        Store::from_items(program, &items)
+        Store::from_items(program, &items, DEFAULT_ANCESTOR_BUDGET)
     }
 
     /// Loads the entity list `items` (the items of Cedar's JSON entity format).
-    pub(crate) fn from_items(program: Arc<Program>, list: &[Arc<Json>]) -> Result<Store, DataError> {
+    pub(crate) fn from_items(program: Arc<Program>, list: &[Arc<Json>], budget: usize) -> Result<Store, DataError> {
         let mut tables = Tables::default();
         for s in &program.strings {
             tables.intern(s);
@@ -705,6 +720,8 @@ impl Store {
         let bits_words = program.entity_literals.len().div_ceil(64).max(1);
         let (entities, nodes, in_literals) = entities(&program, pending, records, tags, &literals, bits_words)?;
         let constants = constants(&program, &mut tables);
+        let types = entities.iter().map(|e| e.ty).collect();
+        let ancestry = Ancestry::new(entities.len(), entities.iter().map(|e| &e.ancestors[..]), budget);
         let Flat { flat, offsets, bits, padding } = flatten(&program, &entities, bits_words)?;
         let mut by_type: Vec<FxHashMap<Box<str>, u32>> = vec![FxHashMap::default(); program.entity_types.len()];
         for ((t, id), i) in by_uid {
@@ -736,6 +753,8 @@ impl Store {
             nodes,
             action_items: actions,
             in_literals,
+            types,
+            ancestry,
             loaded_size: 0,
         };
         store.loaded_size = store.size();
@@ -789,6 +808,48 @@ impl Store {
         self.entities.get(index as usize).map(|e| &**e)
     }
 
+    /// The type of entity `index`, from a flat table (no `Entity` read).
+    #[inline]
+    pub fn entity_type(&self, index: u32) -> Option<u32> {
+        self.types.get(index as usize).copied()
+    }
+
+    /// Whether entity `entity` is `ancestor` or (transitively) in it: a bit
+    /// test when the store keeps ancestor bits, else a search of its
+    /// ancestor list. `None` for an entity the store does not have.
+    #[inline]
+    pub fn entity_in(&self, entity: u32, ancestor: u32) -> Option<bool> {
+        if entity == ancestor {
+            return Some(true);
+        }
+        if let Some(below) = self.ancestry.below(entity, ancestor) {
+            return Some(below);
+        }
+        self.get(entity).map(|e| e.has_ancestor(ancestor))
+    }
+
+    /// What the ancestor bits alone say of `entity in ancestor` (strictly
+    /// below): `None` without bits, or for an entity the store does not
+    /// have. For tests, against [`Entity::has_ancestor`].
+    #[doc(hidden)]
+    pub fn ancestor_bit(&self, entity: u32, ancestor: u32) -> Option<bool> {
+        self.ancestry.below(entity, ancestor)
+    }
+
+    /// Whether the store keeps ancestor bits (within its budget).
+    pub fn has_ancestor_bits(&self) -> bool {
+        self.ancestry.has_rows()
+    }
+
+    /// The same store with its ancestor bits computed again under a budget
+    /// of `bytes` (entities × ranks / 8): past it, `in` tests take the
+    /// ancestor lists, with the same results. Patches of the result keep
+    /// the budget.
+    pub fn with_ancestor_budget(mut self, bytes: usize) -> Store {
+        self.ancestry = Ancestry::new(self.entities.len(), self.entities.iter().map(|e| &e.ancestors[..]), bytes);
+        self
+    }
+
     pub fn find(&self, ty: u32, id: &str) -> Option<u32> {
         self.by_uid.get(ty as usize)?.get(id).copied()
     }
@@ -837,8 +898,12 @@ impl Store {
         if self.bits.len() != n * words {
             return Err("literal bits: not one row per entity".into());
         }
+        if self.types.len() != n || self.types.iter().zip(&self.entities).any(|(t, e)| *t != e.ty) {
+            return Err("the type table is not the entities' types".into());
+        }
         let parents: Vec<Vec<u32>> = self.entities.iter().map(|e| e.parents.to_vec()).collect();
         let (ancestors, _) = closure(&parents, MAX_ANCESTORS).map_err(|e| format!("the hierarchy: {e:?}"))?;
+        self.ancestry.check(&ancestors)?;
         let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
         for (i, ps) in parents.iter().enumerate() {
             for p in ps {

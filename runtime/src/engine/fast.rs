@@ -11,6 +11,17 @@ use crate::jit::Code;
 use crate::request::{Frame, Request};
 use crate::verdict::{Fired, Verdict};
 
+/// The type of a frame's entity: the store's flat table for its own
+/// entities (no `Entity` read), the frame's entity for the request's.
+#[inline]
+fn entity_type(loaded: &Loaded, frame: &Frame, index: u32) -> Option<u32> {
+    if index < crate::request::LOCAL_ENTITY {
+        loaded.store.entity_type(index)
+    } else {
+        frame.entity(&loaded.store, index).map(|e| e.ty)
+    }
+}
+
 impl Engine {
     /// The common case, decided without allocating: no delegation chain, no
     /// lifecycle denial, only permits, forbids and masks in the bucket, no
@@ -27,8 +38,8 @@ impl Engine {
         {
             return None;
         }
-        let ptype = frame.entity(&loaded.store, actor)?.ty;
-        let rtype = frame.entity(&loaded.store, frame.resource)?.ty;
+        let ptype = entity_type(loaded, frame, actor)?;
+        let rtype = entity_type(loaded, frame, frame.resource)?;
         let Some(bucket) = loaded.buckets.get(&(frame.action, ptype, rtype)) else {
             return Some(Verdict::DefaultDeny);
         };

@@ -55,6 +55,15 @@ use crate::interp::Eval;
 ///    entity literals of the program it compiled, which is the length of
 ///    the store's table. The entity store is never embedded in the code, so
 ///    swapping or patching entities needs no new compile.
+/// 6. **Ancestor bits.** `ranks` has `entity_count` entries and
+///    `ancestor_bits` `entity_count * ancestor_words` words. Native code
+///    reads `ranks[a]` only for `a < entity_count`, and the word
+///    `ancestor_bits[e * ancestor_words + r / 64]` only for
+///    `e < entity_count` and a rank `r < ancestor_words * 64`, both checked
+///    in the code itself (a rank at or past it, [`crate::store`]'s "no
+///    rank" included, is not read as a word; with no rows,
+///    `ancestor_words == 0`, no rank passes), so the read is inside the
+///    table whatever the ranks hold.
 #[repr(C)]
 pub struct JitCtx {
     pub principal: u64,
@@ -81,6 +90,13 @@ pub struct JitCtx {
     pub entity_count: u64,
     /// Entity literal `k` of the program → its store index (invariant 5).
     pub literals: *const u32,
+    /// Entity index → its rank as an ancestor (`u32::MAX`: it is nobody's
+    /// ancestor) (invariant 6).
+    pub ranks: *const u32,
+    /// Per entity, a row of `ancestor_words` words: bit `r` set when the
+    /// entity of rank `r` is one of its ancestors (invariant 6).
+    pub ancestor_bits: *const u64,
+    pub ancestor_words: u64,
 }
 
 impl JitCtx {
@@ -98,6 +114,9 @@ impl JitCtx {
     pub const BITS_WORDS: i32 = 80;
     pub const ENTITY_COUNT: i32 = 104;
     pub const LITERALS: i32 = 112;
+    pub const RANKS: i32 = 120;
+    pub const ANCESTOR_BITS: i32 = 128;
+    pub const ANCESTOR_WORDS: i32 = 136;
 }
 
 // The offsets above are the fields' offsets.
@@ -106,6 +125,9 @@ const _: () = {
     assert!(std::mem::offset_of!(JitCtx, bits_words) == JitCtx::BITS_WORDS as usize);
     assert!(std::mem::offset_of!(JitCtx, entity_count) == JitCtx::ENTITY_COUNT as usize);
     assert!(std::mem::offset_of!(JitCtx, literals) == JitCtx::LITERALS as usize);
+    assert!(std::mem::offset_of!(JitCtx, ranks) == JitCtx::RANKS as usize);
+    assert!(std::mem::offset_of!(JitCtx, ancestor_bits) == JitCtx::ANCESTOR_BITS as usize);
+    assert!(std::mem::offset_of!(JitCtx, ancestor_words) == JitCtx::ANCESTOR_WORDS as usize);
     assert!(std::mem::offset_of!(JitCtx, principal) == JitCtx::PRINCIPAL as usize);
     assert!(std::mem::offset_of!(JitCtx, resource) == JitCtx::RESOURCE as usize);
     assert!(std::mem::offset_of!(JitCtx, action) == JitCtx::ACTION as usize);
@@ -209,7 +231,9 @@ pub extern "C" fn ward_contains(ctx: *const JitCtx, set: u64, value: u64) -> u64
     u64::from(eval.with_set(set, |elements| elements.binary_search(&value).is_ok()))
 }
 
-/// `entity in ancestor` for an ancestor computed at run time: 1 or 0.
+/// `entity in ancestor` for an ancestor computed at run time, when native
+/// code does not test the bit itself (an entity the store does not have, a
+/// store without ancestor bits): 1 or 0.
 pub extern "C" fn ward_entity_in(ctx: *const JitCtx, entity: u64, ancestor: u64) -> u64 {
     // SAFETY: as in `ward_eval`.
     let ctx = unsafe { &*ctx };
@@ -224,5 +248,5 @@ pub extern "C" fn ward_entity_in_set(ctx: *const JitCtx, entity: u64, set: u64) 
     let ctx = unsafe { &*ctx };
     // SAFETY: as in `ward_eval`.
     let eval = unsafe { &*(ctx.eval as *const Eval<'_>) };
-    u64::from(eval.with_set(set, |s| s.iter().any(|a| eval.entity_in(entity as u32, *a as u32))))
+    u64::from(eval.entity_in_set(entity as u32, set))
 }

@@ -6,7 +6,8 @@
 //! constants, variables, attribute reads from the flattened entity store and
 //! the context, presence tests, boolean logic with short-circuit,
 //! comparisons of scalars, membership in entities the policy names (one bit
-//! test), checked arithmetic. Anything else (strings patterns, sets, IP
+//! test) and in entities computed at run time (a rank, then a bit of the
+//! entity's ancestor row), checked arithmetic. Anything else (strings patterns, sets, IP
 //! ranges, flows, …) calls back into the reference interpreter for that
 //! sub-expression, so the two backends cannot drift apart semantically; the
 //! agreement tests check it on generated programs.
@@ -160,6 +161,7 @@ impl Jit {
             && store.bits_words.saturating_mul(64) >= self.literal_count
             && store.padding >= self.region
             && store.entities.len() < LOCAL_ENTITY as usize
+            && ancestry_fits(store)
     }
 
     /// Runs rule `index` natively for `eval`'s frame and link. `None` if the
@@ -204,6 +206,9 @@ impl Jit {
             rule: 0,
             entity_count: store.entities.len() as u64,
             literals: store.literals.as_ptr(),
+            ranks: store.ancestry.rank.as_ptr(),
+            ancestor_bits: store.ancestry.rows.as_ptr(),
+            ancestor_words: store.ancestry.words as u64,
         };
         Calls { jit: self, ctx, eval, native }
     }
@@ -458,9 +463,9 @@ impl Codegen<'_, '_, '_> {
         self.param(done)
     }
 
-    /// `lhs in rhs` for an entity: one bit test for a literal, a helper call
-    /// for an ancestor or set of them computed at run time; anything else in
-    /// the interpreter.
+    /// `lhs in rhs` for an entity: one bit test for a literal, a rank and a
+    /// bit test for an ancestor computed at run time, a helper call for a
+    /// set of them; anything else in the interpreter.
     fn in_test(&mut self, id: u32, lhs: u32, rhs: u32, error: Block) -> Value {
         // Invariant 3: only a literal of the program (every store of it has its bit).
         let literal_count = self.prepared.program.entity_literals.len();
@@ -475,13 +480,15 @@ impl Codegen<'_, '_, '_> {
                 let entity = self.value(lhs, error);
                 self.in_literal(id, entity, k, error)
             }
-            // An ancestor or set of them computed at run time: the
-            // operands natively, the ancestor test in a helper.
+            // An ancestor computed at run time: natively, but for
+            // entities the store does not have.
             (None, true, Some(Ty::Entity(_))) => {
                 let entity = self.value(lhs, error);
                 let ancestor = self.value(rhs, error);
-                self.helper(self.helpers.entity_in, entity, ancestor)
+                self.in_entity(entity, ancestor)
             }
+            // A set of them: the operands natively, the test in a helper
+            // (which tests bits too).
             (None, true, Some(Ty::Set(element))) if matches!(*element, Ty::Entity(_)) => {
                 let entity = self.value(lhs, error);
                 let set = self.value(rhs, error);
@@ -661,6 +668,70 @@ impl Codegen<'_, '_, '_> {
         self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, entity, count)
     }
 
+    /// `entity in ancestor` for an ancestor computed at run time: equal, or
+    /// else, for two entities of the store, the ancestor's rank and then its
+    /// bit in the entity's row (invariant 6); a rank past the rows (the
+    /// store keeps none) and entities the store does not have go to the
+    /// helper, which searches the ancestor list.
+    fn in_entity(&mut self, entity: Value, ancestor: Value) -> Value {
+        let done = self.b.create_block();
+        self.b.append_block_param(done, types::I64);
+        let differ = self.b.create_block();
+        let stored = self.b.create_block();
+        let unrowed = self.b.create_block();
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let one = self.b.ins().iconst(types::I64, 1);
+        let same = self.b.ins().icmp(IntCC::Equal, entity, ancestor);
+        self.b.ins().brif(same, done, &[BlockArg::Value(one)], differ, &[]);
+
+        // Invariant 6: ranks and rows are read only for store entities.
+        self.b.switch_to_block(differ);
+        let entity_outside = self.outside_store(entity);
+        let ancestor_outside = self.outside_store(ancestor);
+        let outside = self.b.ins().bor(entity_outside, ancestor_outside);
+        self.b.ins().brif(outside, slow, &[], stored, &[]);
+
+        self.b.switch_to_block(stored);
+        let ctx = self.ctx();
+        let ranks = self.load(self.ptr, ctx, abi::JitCtx::RANKS);
+        let ancestor4 = self.b.ins().imul_imm_u(ancestor, 4);
+        let rank_at = self.b.ins().iadd(ranks, ancestor4);
+        let rank32 = self.load(types::I32, rank_at, 0);
+        let rank = self.b.ins().uextend(types::I64, rank32);
+        let words = self.load(types::I64, ctx, abi::JitCtx::ANCESTOR_WORDS);
+        let limit = self.b.ins().imul_imm_u(words, 64);
+        let in_rows = self.b.ins().icmp(IntCC::UnsignedLessThan, rank, limit);
+        self.b.ins().brif(in_rows, fast, &[], unrowed, &[]);
+
+        // Past the rows: nobody's ancestor (no rank) is an answer, any
+        // other rank is the helper's.
+        self.b.switch_to_block(unrowed);
+        let no_rank = self.b.ins().icmp_imm_s(IntCC::Equal, rank32, i64::from(crate::store::NO_RANK as i32));
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.ins().brif(no_rank, done, &[BlockArg::Value(zero)], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let row = self.b.ins().imul(entity, words);
+        let word_index = self.b.ins().ushr_imm_u(rank, 6);
+        let index = self.b.ins().iadd(row, word_index);
+        let bytes = self.b.ins().imul_imm_u(index, 8);
+        let bits = self.load(self.ptr, ctx, abi::JitCtx::ANCESTOR_BITS);
+        let at = self.b.ins().iadd(bits, bytes);
+        let word = self.load(types::I64, at, 0);
+        let shift = self.b.ins().band_imm_u(rank, 63);
+        let shifted = self.b.ins().ushr(word, shift);
+        let bit = self.b.ins().band_imm_u(shifted, 1);
+        self.b.ins().jump(done, &[BlockArg::Value(bit)]);
+
+        self.b.switch_to_block(slow);
+        let v = self.helper(self.helpers.entity_in, entity, ancestor);
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+
+        self.b.switch_to_block(done);
+        self.param(done)
+    }
+
     /// `entity in Literal` as one bit test (store entities) or the interpreter.
     fn in_literal(&mut self, id: u32, entity: Value, k: u32, error: Block) -> Value {
         self.store_entity_or_fallback(id, entity, error, |jit, done| {
@@ -714,10 +785,19 @@ pub(crate) fn check_layout(program: &ward_ir::Program, store: &Store) -> Result<
         "fewer entities than the first request-local index"
     } else if store.padding < region {
         "attribute padding for every type of the program"
+    } else if !ancestry_fits(store) {
+        "a rank per entity and a row of ancestor bits per entity"
     } else {
         return Ok(());
     };
     Err(format!("the entity store's layout does not have {problem}"))
+}
+
+/// Invariant 6 of [`JitCtx`], in O(1): one rank and one row of ancestor
+/// bits per entity (a rank past the rows is checked by the code itself).
+fn ancestry_fits(store: &Store) -> bool {
+    let n = store.entities.len();
+    store.ancestry.rank.len() == n && Some(store.ancestry.rows.len()) == n.checked_mul(store.ancestry.words)
 }
 
 /// The most words one entity's attributes can take (presence words then
