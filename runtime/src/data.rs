@@ -625,9 +625,7 @@ fn direct_value(
         (Ty::Duration, FieldValue::Str(s)) => at_path(literals::signed_duration_ms(s)),
         (Ty::Ip, FieldValue::Str(s)) => literals::ip(s).map(|ip| tables.add_ip(ip)).map_err(|e| error_at(path, e)),
         (Ty::Ip, FieldValue::Ip(ip)) => Ok(tables.add_ip(*ip)),
-        (Ty::Cidr, FieldValue::Str(s)) => {
-            literals::cidr(s).map(|c| tables.add_cidr(c)).map_err(|e| error_at(path, e))
-        }
+        (Ty::Cidr, FieldValue::Str(s)) => literals::cidr(s).map(|c| tables.add_cidr(c)).map_err(|e| error_at(path, e)),
         (Ty::Enum(e), FieldValue::Str(s)) => {
             let info = program.enums.get(*e as usize)?;
             let i = info.variants.iter().position(|v| v == s)?;

@@ -338,12 +338,19 @@ impl Frame {
         let program: &Program = &store.program;
         let action = Frame::action_of(store, &request.action)?;
         let info = program.actions.get(action as usize).ok_or_else(|| data::error("action", "unknown action"))?;
-        let principal =
-            self.checked_entity(store, info, Side::Principal, &request.principal.ty, &request.principal.id, "principal")?;
+        let principal = self.checked_entity(
+            store,
+            info,
+            Side::Principal,
+            &request.principal.ty,
+            &request.principal.id,
+            "principal",
+        )?;
         let resource =
             self.checked_entity(store, info, Side::Resource, &request.resource.ty, &request.resource.id, "resource")?;
         for (i, uid) in request.on_behalf_of.iter().enumerate() {
-            let index = self.checked_entity(store, info, Side::Principal, &uid.ty, &uid.id, &format!("on_behalf_of[{i}]"))?;
+            let index =
+                self.checked_entity(store, info, Side::Principal, &uid.ty, &uid.id, &format!("on_behalf_of[{i}]"))?;
             if !self.chain.contains(&index) {
                 self.chain.push(index);
             }
@@ -364,6 +371,7 @@ impl Frame {
     }
 
     /// Empties the frame for a new request decided at `now`, keeping its memory.
+    #[inline]
     pub(crate) fn reset(&mut self, now: i64) {
         self.tables.clear();
         self.temp.clear();
@@ -401,6 +409,7 @@ impl Frame {
     /// The index of entity `ty::id` (one of the frame's own if the store
     /// does not have it), refused if `action` does not accept its type on
     /// `side`.
+    #[inline]
     pub(crate) fn checked_entity(
         &mut self,
         store: &Store,
@@ -459,6 +468,7 @@ impl Frame {
         if self.has_session { Some(&self.session) } else { None }
     }
 
+    #[inline]
     pub(crate) fn set_session(&mut self, session: Option<&str>) {
         self.session.clear();
         self.has_session = session.is_some();
@@ -469,6 +479,7 @@ impl Frame {
 
     /// Completes the frame: the principal ends the chain, the context
     /// record is laid out.
+    #[inline]
     pub(crate) fn finish(&mut self, store: &Store, action: u32, principal: u32, resource: u32, context: Record) {
         if !self.chain.contains(&principal) {
             self.chain.push(principal);

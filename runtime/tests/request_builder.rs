@@ -89,7 +89,8 @@ fn through_builder(engine: &Engine, request: &Request, now: i64, rng: &mut gener
 
 /// Malforms `req` now and then, in the ways a caller gets a request wrong.
 fn mutate(req: &mut Json, rng: &mut generator::Rng) {
-    let wrong = [json!(true), json!(7), json!("x"), json!([1]), json!({"type": "User", "id": "u1"}), json!(1.5), json!(null)];
+    let wrong =
+        [json!(true), json!(7), json!("x"), json!([1]), json!({"type": "User", "id": "u1"}), json!(1.5), json!(null)];
     match rng.below(40) {
         0 => req["action"] = json!("nope"),
         1 => {
@@ -142,7 +143,14 @@ fn text_of(req: &Json, rng: &mut generator::Rng) -> String {
     let keys: Vec<Option<String>> = match rng.below(10) {
         // serde_json's order (sorted: the action before the context).
         0..=4 => return req.to_string(),
-        5..=7 => vec![part("principal"), part("action"), part("resource"), part("context"), part("on_behalf_of"), part("session")],
+        5..=7 => vec![
+            part("principal"),
+            part("action"),
+            part("resource"),
+            part("context"),
+            part("on_behalf_of"),
+            part("session"),
+        ],
         8 => vec![part("principal"), Some(cedar_action), part("resource"), part("context"), part("session")],
         // The context before the action: read the general way.
         _ => vec![part("context"), part("principal"), part("action"), part("resource"), part("session")],
@@ -194,7 +202,9 @@ fn builder_and_json_text_decide_as_the_request() {
             }
         }
     }
-    println!("request builder: {compared} requests compared ({refused} refused by the schema), {unreadable} texts refused");
+    println!(
+        "request builder: {compared} requests compared ({refused} refused by the schema), {unreadable} texts refused"
+    );
     assert!(compared > 1000, "only {compared} requests compared");
     assert!(refused > 50, "only {refused} refused: the malformed cases are not reached");
 }
@@ -213,7 +223,12 @@ fn builder_errors_name_the_place_and_come_in_request_order() {
             Request::new(ward_runtime::EntityUid::new("User", "u1"), "read", ward_runtime::EntityUid::new("Doc", "d1"))
                 .with_context(ctx)
         };
-        let ok = engine.request("read").principal("User", "u1").resource("Doc", "d1").context("amount", 3).context("mfa", true);
+        let ok = engine
+            .request("read")
+            .principal("User", "u1")
+            .resource("Doc", "d1")
+            .context("amount", 3)
+            .context("mfa", true);
         assert!(ok.decide_at(common::NOON).is_allowed());
         // A wrong type and an undeclared field: the `Request` names `amount` (first by name).
         let built = engine
@@ -226,7 +241,11 @@ fn builder_errors_name_the_place_and_come_in_request_order() {
             .decide_at(common::NOON);
         let expected = engine.decide_at(&request(json!({"zeta": 1, "mfa": true, "amount": "3"})), common::NOON);
         assert_eq!(built, expected);
-        assert!(refusal(built).contains("context.amount: expected an integer, found a string"), "{}", refusal(expected));
+        assert!(
+            refusal(built).contains("context.amount: expected an integer, found a string"),
+            "{}",
+            refusal(expected)
+        );
         // Missing field.
         let built = engine.request("read").principal("User", "u1").resource("Doc", "d1").context("mfa", true);
         let built = built.decide_at(common::NOON);
@@ -244,9 +263,20 @@ fn builder_errors_name_the_place_and_come_in_request_order() {
         let mut r = request(json!({}));
         r.action = "raed".into();
         assert_eq!(built, engine.decide_at(&r, common::NOON));
-        assert_eq!(engine.action("raed").unwrap_err().to_string(), refusal(built).trim_start_matches("the request was refused: ").to_string());
+        assert_eq!(
+            engine.action("raed").unwrap_err().to_string(),
+            refusal(built).trim_start_matches("the request was refused: ").to_string()
+        );
         // A field given twice is refused, naming it.
-        let twice = engine.request("read").principal("User", "u1").resource("Doc", "d1").context("amount", 1).context("amount", 2);
-        assert!(refusal(twice.context("mfa", true).decide_at(common::NOON)).contains("context.amount: the field `amount` is set twice"));
+        let twice = engine
+            .request("read")
+            .principal("User", "u1")
+            .resource("Doc", "d1")
+            .context("amount", 1)
+            .context("amount", 2);
+        assert!(
+            refusal(twice.context("mfa", true).decide_at(common::NOON))
+                .contains("context.amount: the field `amount` is set twice")
+        );
     }
 }

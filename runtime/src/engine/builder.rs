@@ -75,6 +75,9 @@ const CHAIN: u8 = 3;
 const CONTEXT: u8 = 4;
 const MISSING: u8 = 5;
 
+/// An error kept by a builder: its rank's stage, index and key, and the error.
+type Kept = (u8, usize, Box<str>, DataError);
+
 /// The thread's frame, while a builder holds it; given back when dropped.
 struct Slot(Option<Box<Frame>>);
 
@@ -105,7 +108,8 @@ pub struct RequestBuilder<'e> {
     resource: Option<u32>,
     chain: usize,
     context: Record,
-    error: Option<(u8, usize, Box<str>, DataError)>,
+    /// The first error by [`Rank`], boxed: the builder is moved on every call.
+    error: Option<Box<Kept>>,
 }
 
 impl Engine {
@@ -145,7 +149,7 @@ impl Engine {
                 let fields = builder.loaded.program().actions.get(index as usize).map_or(0, |a| a.context.len());
                 builder.context = frame.tables.take_record(fields);
             }
-            Err(e) => builder.error = Some((0, 0, "".into(), e)),
+            Err(e) => builder.error = Some(Box::new((0, 0, "".into(), e))),
         }
         builder.slot.0 = Some(frame);
         builder
@@ -154,13 +158,14 @@ impl Engine {
 
 impl RequestBuilder<'_> {
     /// Whether an error already kept comes before one at `rank`.
+    #[inline]
     fn settled(&self, rank: Rank<'_>) -> bool {
-        self.error.as_ref().is_some_and(|(s, i, k, _)| (*s, *i, &**k) <= rank)
+        self.error.as_ref().is_some_and(|e| (e.0, e.1, &*e.2) <= rank)
     }
 
     fn keep(&mut self, rank: Rank<'_>, error: DataError) {
         if !self.settled(rank) {
-            self.error = Some((rank.0, rank.1, rank.2.into(), error));
+            self.error = Some(Box::new((rank.0, rank.1, rank.2.into(), error)));
         }
     }
 
@@ -185,6 +190,7 @@ impl RequestBuilder<'_> {
 
     /// The principal: `ty::"id"` (an entity the store does not have is one
     /// without attributes or parents, as in a [`crate::Request`]).
+    #[inline]
     pub fn principal(mut self, ty: &str, id: &str) -> Self {
         if self.principal.is_some() {
             self.keep((PRINCIPAL, 0, ""), data::error("principal", "given twice"));
@@ -193,6 +199,7 @@ impl RequestBuilder<'_> {
         self
     }
 
+    #[inline]
     pub fn resource(mut self, ty: &str, id: &str) -> Self {
         if self.resource.is_some() {
             self.keep((RESOURCE, 0, ""), data::error("resource", "given twice"));
@@ -221,6 +228,7 @@ impl RequestBuilder<'_> {
     }
 
     /// The session flow conditions group by.
+    #[inline]
     pub fn session(mut self, session: &str) -> Self {
         if let Some(frame) = self.slot.0.as_deref_mut() {
             frame.set_session(Some(session));
@@ -232,6 +240,7 @@ impl RequestBuilder<'_> {
     /// its JSON counterpart would be ([`FieldValue`]): a field the action
     /// does not declare, a value of another type, or a field given twice is
     /// refused, naming it (`context.amount: expected an integer, found a string`).
+    #[inline]
     pub fn context<'v>(mut self, name: &str, value: impl Into<FieldValue<'v>>) -> Self {
         let rank = (CONTEXT, 0, name);
         if self.settled(rank) {
@@ -261,10 +270,11 @@ impl RequestBuilder<'_> {
         {
             self.keep((MISSING, 0, ""), e);
         }
-        if let Some((_, _, _, e)) = self.error.take() {
-            return Err(e);
+        if let Some(e) = self.error.take() {
+            return Err(e.3);
         }
-        let (Some(principal), Some(resource), Some(frame)) = (self.principal, self.resource, self.slot.0.as_deref_mut())
+        let (Some(principal), Some(resource), Some(frame)) =
+            (self.principal, self.resource, self.slot.0.as_deref_mut())
         else {
             return Err(data::error("request", "incomplete"));
         };
@@ -286,11 +296,13 @@ impl RequestBuilder<'_> {
 
     /// Decides the request as of `now` (milliseconds since the epoch), as
     /// [`Engine::check_at`] decides the same [`crate::Request`].
+    #[inline]
     pub fn check_at(self, now: i64) -> Checked {
         self.run(now, true)
     }
 
     /// Decides the request at the engine's clock's current time.
+    #[inline]
     pub fn check(self) -> Checked {
         let now = self.engine.clock.now_ms();
         self.run(now, true)

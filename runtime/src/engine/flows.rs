@@ -8,8 +8,8 @@ use super::{Engine, Loaded, with_frame};
 use crate::decision::{Decision, EvalErrorOut};
 use crate::interp::{Eval, EvalError, Flows};
 use crate::request::{Frame, Request};
-use crate::store::Store;
 use crate::state::StateStore;
+use crate::store::Store;
 use crate::value::Raw;
 
 /// Which earlier actions a flow condition looks at: the session's, or the

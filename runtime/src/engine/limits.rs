@@ -17,9 +17,7 @@ impl Engine {
         let program = loaded.program();
         let mut pending = Vec::new();
         let eval = link_eval(loaded, frame, frame.actor, &crate::interp::NoHistory);
-        for (index, outcome) in
-            self.evaluate(loaded, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. }))
-        {
+        for (index, outcome) in self.evaluate(loaded, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. })) {
             let Some(rule) = program.rules.get(index as usize) else { continue };
             let RuleKind::Limit { count, window_ms, burst, keys, fail_open, measure } = &rule.kind else { continue };
             if !matches!(outcome, Outcome::Fired) || rule.shadow {

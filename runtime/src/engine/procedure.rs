@@ -91,8 +91,7 @@ impl Engine {
         }
         // Masks (from every link: the union protects the most) and limits (for the caller).
         for link in &links {
-            for (index, outcome) in self.evaluate(loaded, frame, *link, |k| matches!(k, RuleKind::Mask { .. }))
-            {
+            for (index, outcome) in self.evaluate(loaded, frame, *link, |k| matches!(k, RuleKind::Mask { .. })) {
                 let Some(rule) = program.rules.get(index as usize) else { continue };
                 let mask = match outcome {
                     Outcome::Fired => mask_of(program, rule, true),
@@ -171,13 +170,7 @@ impl Engine {
         out
     }
 
-    fn link(
-        &self,
-        loaded: &Loaded,
-        frame: &Frame,
-        principal: u32,
-        actor_grants: &mut Vec<u32>,
-    ) -> LinkResult {
+    fn link(&self, loaded: &Loaded, frame: &Frame, principal: u32, actor_grants: &mut Vec<u32>) -> LinkResult {
         let is_actor = principal == frame.actor;
         let mut result = LinkResult {
             effect: Effect::Deny,
@@ -187,8 +180,7 @@ impl Engine {
             shadow: Vec::new(),
         };
         let mut applying = Applying::default();
-        for (index, outcome) in self.evaluate(loaded, frame, principal, |k| matches!(k, RuleKind::Rule { .. }))
-        {
+        for (index, outcome) in self.evaluate(loaded, frame, principal, |k| matches!(k, RuleKind::Rule { .. })) {
             let Some(r) = loaded.rule_ref(index) else { continue };
             let rule = r.rule;
             let RuleKind::Rule { effect } = &rule.kind else { continue };

@@ -313,16 +313,16 @@ pub fn eval(
             print(&mut text, &setup.engine, &placeholder, &decision);
         } else {
             match Request::from_json_str(line) {
-            Ok(r) => {
-                let decision = setup.engine.decide(&r);
-                setup.audit(&r, &decision)?;
-                print(&mut text, &setup.engine, &r, &decision);
-            }
-            Err(e) => {
-                let decision = Decision::refused(e.to_string());
-                let placeholder = Request::new(Default::default(), String::new(), Default::default());
-                print(&mut text, &setup.engine, &placeholder, &decision);
-            }
+                Ok(r) => {
+                    let decision = setup.engine.decide(&r);
+                    setup.audit(&r, &decision)?;
+                    print(&mut text, &setup.engine, &r, &decision);
+                }
+                Err(e) => {
+                    let decision = Decision::refused(e.to_string());
+                    let placeholder = Request::new(Default::default(), String::new(), Default::default());
+                    print(&mut text, &setup.engine, &placeholder, &decision);
+                }
             }
         }
         out.write(text.as_bytes()).map_err(|e| e.exit())?;
