@@ -13,9 +13,7 @@
 //! (default 300) requests from `WARD_BUILDER_SEED`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[allow(dead_code)]
 mod common;
-#[allow(dead_code)]
 mod generator;
 
 use std::sync::Arc;
