@@ -3,7 +3,10 @@
 //! `prepared_frame` and `typed_request` cases produce the verdict (effect
 //! and deciding rules as indexes); `prepared_frame_explained` also
 //! materialises the full decision (rule ids, clause text, obligations);
-//! `json_text` reads the request from its JSON text first (JIT only);
+//! `typed_builder` lays the same requests out through `Engine::request`
+//! (actions resolved once, no `Request`); `json_text` reads the request
+//! from its JSON text first (JIT only), `json_direct` the same text
+//! straight into the frame (`Engine::check_json_at`);
 //! `json_breakdown` splits that cost (parse, request, decision) and times
 //! the general reading path (document, then request) beside the direct one.
 //! `structured_strings` compares a glob with a parsed address list.
@@ -16,7 +19,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criteri
 use serde_json::json;
 use ward::compiler::{Options, SourceSet};
 use ward::runtime::engine::{Backend, Engine, FixedClock, Loaded};
-use ward::runtime::{EntityUid, Request, Store};
+use ward::runtime::{ActionId, EntityUid, Request, Store};
 
 #[allow(dead_code)]
 #[path = "support/project.rs"]
@@ -67,6 +70,44 @@ fn request(i: usize) -> Request {
         EntityUid::new(format!("Resource{}", action % 10), format!("x{}", i % 10)),
     )
     .with_context(json!({"mfa": i.is_multiple_of(2), "amount": (i * 37) % 500, "ip": "10.0.0.1"}))
+}
+
+/// A benchmark request as a builder caller holds it: the action resolved
+/// once, the rest as plain Rust values.
+struct Built {
+    action: ActionId,
+    principal: EntityUid,
+    resource: EntityUid,
+    mfa: bool,
+    amount: i64,
+    ip: String,
+}
+
+impl Built {
+    fn check(&self, engine: &Engine) -> ward::runtime::Checked {
+        engine
+            .request(&self.action)
+            .principal(&self.principal.ty, &self.principal.id)
+            .resource(&self.resource.ty, &self.resource.id)
+            .context("amount", self.amount)
+            .context("ip", &self.ip)
+            .context("mfa", self.mfa)
+            .check_at(NOW)
+    }
+}
+
+fn builder_requests(engine: &Engine, requests: &[Request]) -> Vec<Built> {
+    requests
+        .iter()
+        .map(|r| Built {
+            action: engine.action(&r.action).unwrap(),
+            principal: r.principal.clone(),
+            resource: r.resource.clone(),
+            mfa: r.context["mfa"].as_bool().unwrap(),
+            amount: r.context["amount"].as_i64().unwrap(),
+            ip: r.context["ip"].as_str().unwrap().to_string(),
+        })
+        .collect()
 }
 
 fn engine(rules: usize, backend: Backend) -> Engine {
@@ -131,11 +172,18 @@ fn bench(c: &mut Criterion) {
             // The verdict: effect and deciding rules, as indexes.
             cycling(&mut group, BenchmarkId::new("prepared_frame", name), &prepared, |p| engine.verdict_prepared(p));
             cycling(&mut group, BenchmarkId::new("typed_request", name), &requests, |r| engine.check_at(r, NOW));
+            // The same requests through the typed builder: actions resolved once, the frame written directly.
+            let built = builder_requests(&engine, &requests);
+            cycling(&mut group, BenchmarkId::new("typed_builder", name), &built, |b| b.check(&engine));
             // From the request's JSON text (Cedar's shape): read strictly, then decided.
             if backend == Backend::Jit {
                 let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();
                 cycling(&mut group, BenchmarkId::new("json_text", name), &texts, |t| {
                     engine.check_at(&Request::from_json_str(t).unwrap(), NOW)
+                });
+                // The same text read straight into the frame (`Engine::check_json_at`).
+                cycling(&mut group, BenchmarkId::new("json_direct", name), &texts, |t| {
+                    engine.check_json_at(t, NOW).unwrap()
                 });
             }
             // The same with the explanation materialised (rule ids, clause text, obligations, masks).
@@ -244,11 +292,17 @@ fn json_breakdown(c: &mut Criterion) {
         Request::from_json_str(t).unwrap()
     });
     cycling(&mut group, BenchmarkId::from_parameter("typed_decision"), &requests, |r| engine.check_at(r, NOW));
+    let built = builder_requests(&engine, &requests);
+    cycling(&mut group, BenchmarkId::from_parameter("builder_decision"), &built, |b| b.check(&engine));
     cycling(&mut group, BenchmarkId::from_parameter("json_decision_general"), &texts, |t| {
         engine.check_at(&general(t), NOW)
     });
     cycling(&mut group, BenchmarkId::from_parameter("json_decision"), &texts, |t| {
         engine.check_at(&Request::from_json_str(t).unwrap(), NOW)
+    });
+    // Straight into the frame: no `Request`, no document (`Engine::check_json_at`).
+    cycling(&mut group, BenchmarkId::from_parameter("json_decision_direct"), &texts, |t| {
+        engine.check_json_at(t, NOW).unwrap()
     });
     group.finish();
 }

@@ -10,4 +10,4 @@ pub use ward_runtime as runtime;
 
 pub use ward_compiler::{Diagnostic, Options, Severity, SourceSet, Workspace, check};
 pub use ward_grammar::format::format_source;
-pub use ward_runtime::{Backend, Decision, Effect, Engine, EntityUid, Request};
+pub use ward_runtime::{ActionId, Backend, Decision, Effect, Engine, EntityUid, FieldValue, Request, RequestBuilder};

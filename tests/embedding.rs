@@ -27,4 +27,17 @@ fn readme_embedding_example_decides() {
     let denied = engine.decide(&request.clone().with_context(serde_json::json!({ "mfa": false })));
     assert!(!denied.is_allowed());
     assert!(denied.explain().contains("no permit applies"));
+
+    // The README's builder example: the same decisions, with no `Request`.
+    let read = engine.action("read").unwrap(); // once per process
+    let checked = engine.request(&read).principal("User", "dana").resource("Doc", "d1").context("mfa", true).check();
+    assert_eq!(checked.effect(), ward::Effect::Allow, "{}", checked.decision().explain());
+    assert_eq!(checked.decision(), decision);
+    let denied = engine.request(&read).principal("User", "dana").resource("Doc", "d1").context("mfa", false).decide();
+    assert!(!denied.is_allowed());
+    let wrong = engine.request("read").principal("User", "dana").resource("Doc", "d1").context("mfa", "yes").decide();
+    assert!(wrong.explain().contains("context.mfa: expected a boolean, found a string"), "{}", wrong.explain());
+    let json_text = r#"{"principal": {"type": "User", "id": "dana"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"mfa": true}}"#;
+    let from_text = engine.check_json_at(json_text, engine.clock().now_ms()).unwrap();
+    assert_eq!(from_text.decision(), decision);
 }

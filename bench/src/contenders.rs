@@ -209,6 +209,8 @@ pub struct WardSide {
     pub requests: Vec<Request>,
     pub prepared: Vec<PreparedRequest>,
     pub json: Vec<String>,
+    /// Each request's action, resolved once (`Engine::action`), for the builder.
+    pub actions: Vec<ward_runtime::ActionId>,
 }
 
 impl WardSide {
@@ -236,7 +238,11 @@ impl WardSide {
             .map(|r| engine.prepare(r, NOW).map_err(|e| format!("ward prepare {r:?}: {e}")))
             .collect::<Result<_, _>>()?;
         let json = requests.iter().map(|r| r.json().to_string()).collect();
-        Ok(WardSide { engine, requests: typed, prepared, json })
+        let actions = typed
+            .iter()
+            .map(|r| engine.action(&r.action).map_err(|e| format!("ward action {}: {e}", r.action)))
+            .collect::<Result<_, _>>()?;
+        Ok(WardSide { engine, requests: typed, prepared, json, actions })
     }
 
     /// An engine over policy text held in memory (the scaling sets).
@@ -270,15 +276,30 @@ impl WardSide {
         self.requests.get(i).is_some_and(|r| self.engine.check_at(r, NOW).effect() == ward_runtime::Effect::Allow)
     }
 
+    /// Whether request `i` is allowed, laid out by the typed builder
+    /// (`Engine::request`, its action resolved beforehand; frame written per call).
+    pub fn allows_builder(&self, i: usize) -> bool {
+        let (Some(r), Some(action)) = (self.requests.get(i), self.actions.get(i)) else { return false };
+        let checked = self
+            .engine
+            .request(action)
+            .principal(&r.principal.ty, &r.principal.id)
+            .resource(&r.resource.ty, &r.resource.id)
+            .check_at(NOW);
+        checked.effect() == ward_runtime::Effect::Allow
+    }
+
     /// Whether request `i` is allowed, from its JSON text (parsed per call).
     pub fn allows_json(&self, i: usize) -> bool {
         self.json.get(i).is_some_and(|t| self.allows_json_text(t))
     }
 
     /// Whether the request in JSON text `text` is allowed (parsed on this call).
+    /// Read straight into the frame (`Engine::check_json_at`; the general
+    /// reading for any other shape).
     pub fn allows_json_text(&self, text: &str) -> bool {
-        match Request::from_json_str(text) {
-            Ok(r) => self.engine.check_at(&r, NOW).effect() == ward_runtime::Effect::Allow,
+        match self.engine.check_json_at(text, NOW) {
+            Ok(checked) => checked.effect() == ward_runtime::Effect::Allow,
             Err(_) => false,
         }
     }
@@ -379,7 +400,7 @@ pub struct Contenders {
 }
 
 /// The measured variants, in report order: (name, what it measures).
-pub const VARIANTS: [(&str, &str); 7] = [
+pub const VARIANTS: [(&str, &str); 8] = [
     ("cedar", "cedar-policy 4 `is_authorized`, entities and requests built once"),
     (
         "cedar-json",
@@ -391,7 +412,11 @@ pub const VARIANTS: [(&str, &str); 7] = [
     ("ward-jit-typed", "Ward JIT from a typed `Request` (`Engine::check_at`, frame built per call)"),
     (
         "ward-jit-json",
-        "Ward JIT from the request's JSON text (parse + `check_at`), the same text `cedar-json` reads; entities loaded once",
+        "Ward JIT from the request's JSON text (`Engine::check_json_at`: read straight into the frame), the same text `cedar-json` reads; entities loaded once",
+    ),
+    (
+        "ward-jit-builder",
+        "Ward JIT from the typed builder (`Engine::request(&action).principal(…).resource(…)`, the action resolved once; frame written per call)",
     ),
 ];
 
@@ -421,6 +446,7 @@ impl Contenders {
             ("ward-jit-prepared", Box::new(move |i| jit.allows_prepared(i))),
             ("ward-jit-typed", Box::new(move |i| jit.allows_typed(i))),
             ("ward-jit-json", Box::new(move |i| jit.allows_json(i))),
+            ("ward-jit-builder", Box::new(move |i| jit.allows_builder(i))),
         ]
     }
 }

@@ -50,7 +50,7 @@ impl std::fmt::Display for Path<'_> {
     }
 }
 
-fn error_at(path: &Path<'_>, message: impl Into<String>) -> DataError {
+pub(crate) fn error_at(path: &Path<'_>, message: impl Into<String>) -> DataError {
     DataError { path: path.to_string(), message: message.into() }
 }
 
@@ -425,27 +425,234 @@ pub fn record(
     };
     let mut out = tables.take_record(fields.len());
     for (key, v) in obj {
-        let Some(slot) = fields.iter().position(|f| f.name == *key) else {
-            let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            let help = ward_ir::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
-                if known.is_empty() {
-                    "no fields are declared".to_string()
-                } else {
-                    format!("declared: {}", known.join(", "))
-                }
-            });
-            return Err(error_at(&Path::Key(path, key), format!("not declared in the schema ({help})")));
-        };
+        let slot = field_slot(fields, key, path)?;
         let Some(field) = fields.get(slot) else { continue };
         let raw = value(v, &field.ty, program, tables, entities, &Path::Key(path, key), depth)?;
         out.set(slot, raw);
     }
+    missing_fields(&out, fields, path)?;
+    Ok(out)
+}
+
+/// The slot of field `key` of a record of `fields`, or the error naming
+/// it as undeclared (with the declared fields, or the nearest one).
+pub(crate) fn field_slot(fields: &[Field], key: &str, path: &Path<'_>) -> Result<usize, DataError> {
+    if let Some(slot) = fields.iter().position(|f| f.name == key) {
+        return Ok(slot);
+    }
+    let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    let help = ward_ir::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
+        if known.is_empty() { "no fields are declared".to_string() } else { format!("declared: {}", known.join(", ")) }
+    });
+    Err(error_at(&Path::Key(path, key), format!("not declared in the schema ({help})")))
+}
+
+/// Refuses `record` if a required field of `fields` is not set, naming the first.
+pub(crate) fn missing_fields(record: &Record, fields: &[Field], path: &Path<'_>) -> Result<(), DataError> {
     for (slot, field) in fields.iter().enumerate() {
-        if !field.optional && out.get(slot).is_none() {
+        if !field.optional && record.get(slot).is_none() {
             return Err(error_at(&Path::Key(path, &field.name), "missing (the schema requires it)"));
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A value given in Rust for a context field ([`crate::engine::RequestBuilder::context`]):
+/// read as its JSON counterpart would be (an `Int` as a JSON integer, a
+/// `Str` as a JSON string, so a string also gives a time, a date, a
+/// duration, a decimal, an IP address or an enum value), with the same
+/// checks and errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Bool(bool),
+    Int(i64),
+    Str(&'a str),
+    /// An entity reference `Type::"id"` (JSON: `{"type": …, "id": …}`).
+    Entity(&'a str, &'a str),
+    /// An IP address (JSON: its text).
+    Ip(std::net::IpAddr),
+    /// A set (JSON: an array).
+    Set(&'a [FieldValue<'a>]),
+    /// A record, by field name (JSON: an object; a name given twice is refused).
+    Record(&'a [(&'a str, FieldValue<'a>)]),
+    /// Any JSON value, read as in a JSON context.
+    Json(&'a Json),
+}
+
+impl<'a> FieldValue<'a> {
+    /// The entity reference `ty::"id"`.
+    pub fn entity(ty: &'a str, id: &'a str) -> FieldValue<'a> {
+        FieldValue::Entity(ty, id)
+    }
+
+    /// The JSON value this stands for; `Err` names a record field given twice.
+    pub fn to_json(&self) -> Result<Json, String> {
+        Ok(match self {
+            FieldValue::Bool(b) => Json::Bool(*b),
+            FieldValue::Int(i) => Json::from(*i),
+            FieldValue::Str(s) => Json::String((*s).to_string()),
+            FieldValue::Entity(t, id) => serde_json::json!({"type": t, "id": id}),
+            FieldValue::Ip(ip) => Json::String(ip.to_string()),
+            FieldValue::Set(items) => Json::Array(items.iter().map(FieldValue::to_json).collect::<Result<_, _>>()?),
+            FieldValue::Record(fields) => {
+                let mut map = serde_json::Map::new();
+                for (name, v) in *fields {
+                    if map.insert((*name).to_string(), v.to_json()?).is_some() {
+                        return Err((*name).to_string());
+                    }
+                }
+                Json::Object(map)
+            }
+            FieldValue::Json(j) => (*j).clone(),
+        })
+    }
+
+    /// Whether this is read without its JSON counterpart: scalars, and sets
+    /// of them nested no deeper than [`MAX_DEPTH`] (deeper ones are refused
+    /// by the JSON reading, with its error).
+    fn direct(&self, depth: usize) -> bool {
+        match self {
+            FieldValue::Set(items) => depth <= MAX_DEPTH && items.iter().all(|i| i.direct(depth + 1)),
+            FieldValue::Record(_) | FieldValue::Json(_) => false,
+            _ => true,
+        }
+    }
+}
+
+impl From<bool> for FieldValue<'_> {
+    fn from(b: bool) -> Self {
+        FieldValue::Bool(b)
+    }
+}
+
+impl From<i64> for FieldValue<'_> {
+    fn from(i: i64) -> Self {
+        FieldValue::Int(i)
+    }
+}
+
+impl From<i32> for FieldValue<'_> {
+    fn from(i: i32) -> Self {
+        FieldValue::Int(i64::from(i))
+    }
+}
+
+impl From<u32> for FieldValue<'_> {
+    fn from(i: u32) -> Self {
+        FieldValue::Int(i64::from(i))
+    }
+}
+
+impl<'a> From<&'a str> for FieldValue<'a> {
+    fn from(s: &'a str) -> Self {
+        FieldValue::Str(s)
+    }
+}
+
+impl<'a> From<&'a String> for FieldValue<'a> {
+    fn from(s: &'a String) -> Self {
+        FieldValue::Str(s)
+    }
+}
+
+impl From<std::net::IpAddr> for FieldValue<'_> {
+    fn from(ip: std::net::IpAddr) -> Self {
+        FieldValue::Ip(ip)
+    }
+}
+
+impl<'a> From<&'a [FieldValue<'a>]> for FieldValue<'a> {
+    fn from(items: &'a [FieldValue<'a>]) -> Self {
+        FieldValue::Set(items)
+    }
+}
+
+impl<'a> From<&'a Json> for FieldValue<'a> {
+    fn from(j: &'a Json) -> Self {
+        FieldValue::Json(j)
+    }
+}
+
+/// Types a context field's `arg` as `ty`, exactly as [`record`] types the
+/// field's JSON counterpart (same value words, same errors): the common
+/// cases directly, without building JSON; every other (including every
+/// mismatch, whose error names what was found) through [`value`].
+pub(crate) fn field_value(
+    arg: &FieldValue<'_>,
+    ty: &Ty,
+    program: &Program,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+    path: &Path<'_>,
+) -> Result<Raw, DataError> {
+    if arg.direct(0)
+        && let Some(raw) = direct_value(arg, ty, program, tables, entities, path, 0)
+    {
+        return raw;
+    }
+    let json = arg
+        .to_json()
+        .map_err(|name| error_at(&Path::Key(path, &name), format!("the field `{name}` is given twice")))?;
+    // As a JSON context is checked before it is read (`Request::from_json`).
+    if deeper_than_limit(&json) {
+        return Err(error_at(path, format!("nested more than {MAX_JSON_DEPTH} levels deep")));
+    }
+    value(&json, ty, program, tables, entities, path, 0)
+}
+
+/// [`value`] for the cases of `arg` and `ty` it reads the same way without
+/// JSON; `None` for the others.
+fn direct_value(
+    arg: &FieldValue<'_>,
+    ty: &Ty,
+    program: &Program,
+    tables: &mut Tables,
+    entities: &mut dyn Entities,
+    path: &Path<'_>,
+    depth: usize,
+) -> Option<Result<Raw, DataError>> {
+    if depth > MAX_DEPTH {
+        return Some(Err(error_at(path, format!("nested more than {MAX_DEPTH} levels deep"))));
+    }
+    let at_path = |r: Result<i64, String>| r.map(|v| v as u64).map_err(|e| error_at(path, e));
+    Some(match (ty, arg) {
+        (Ty::Bool, FieldValue::Bool(b)) => Ok(u64::from(*b)),
+        (Ty::Int | Ty::Time | Ty::Duration, FieldValue::Int(i)) => Ok(*i as u64),
+        (Ty::String, FieldValue::Str(s)) => Ok(entities.string(s, tables)),
+        (Ty::Decimal, FieldValue::Str(s)) => at_path(literals::decimal(s)),
+        (Ty::Time, FieldValue::Str(s)) => at_path(literals::time_ms(s)),
+        (Ty::Date, FieldValue::Str(s)) => at_path(literals::date_days(s)),
+        (Ty::Duration, FieldValue::Str(s)) => at_path(literals::signed_duration_ms(s)),
+        (Ty::Ip, FieldValue::Str(s)) => literals::ip(s).map(|ip| tables.add_ip(ip)).map_err(|e| error_at(path, e)),
+        (Ty::Ip, FieldValue::Ip(ip)) => Ok(tables.add_ip(*ip)),
+        (Ty::Cidr, FieldValue::Str(s)) => literals::cidr(s).map(|c| tables.add_cidr(c)).map_err(|e| error_at(path, e)),
+        (Ty::Enum(e), FieldValue::Str(s)) => {
+            let info = program.enums.get(*e as usize)?;
+            let i = info.variants.iter().position(|v| v == s)?;
+            Ok(i as u64)
+        }
+        (Ty::Entity(types), FieldValue::Entity(t, id)) => {
+            let (ty_index, index) = match entities.entity(t, id, "") {
+                Ok(found) => found,
+                Err(e) => return Some(Err(at(path)(e))),
+            };
+            if !types.contains(&ty_index) {
+                return None;
+            }
+            Ok(index)
+        }
+        (Ty::Set(element), FieldValue::Set(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match direct_value(item, element, program, tables, entities, &Path::Index(path, i), depth + 1)? {
+                    Ok(raw) => out.push(raw),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Ok(tables.add_set(out))
+        }
+        _ => return None,
+    })
 }
 
 fn join(path: &str, key: &str) -> String {

@@ -153,6 +153,115 @@ pub(crate) fn request_fast(text: &str) -> Option<crate::Request> {
     Some(crate::Request { principal: principal?, action: action?, resource: resource?, context, on_behalf_of, session })
 }
 
+/// A request's text decided without a [`crate::Request`] or a document:
+/// the top-level object, the entities and the action read in place, the
+/// context's fields typed into the frame as they are read
+/// ([`crate::engine::RequestBuilder`]).
+///
+/// As [`request_fast`], only the common shape is read here (the action
+/// before the context; entities, the action, the session and keys without
+/// escapes; no delegation chain), and `None` means "not decided here",
+/// never "refused": any other form and any error at all (of syntax, of
+/// shape, against the schema) give `None`, and the caller reads the text
+/// the general way, which decides it or names the error. What this
+/// decides, the general path decides the same way (the tests
+/// `direct_request_*` below, and `runtime/tests/request_builder.rs`).
+pub(crate) fn check_direct(engine: &crate::Engine, text: &str, now: i64) -> Option<crate::engine::Checked> {
+    if text.len() > crate::request::MAX_REQUEST_BYTES {
+        return None;
+    }
+    let mut p = Parser { text, bytes: text.as_bytes(), at: 0, what: "request" };
+    p.skip_ws();
+    if p.peek() != Some(b'{') {
+        return None;
+    }
+    p.at += 1;
+    let mut builder: Option<crate::engine::RequestBuilder<'_>> = None;
+    // Entities read before the action, resolved once it is known.
+    let mut principal: Option<(&str, &str)> = None;
+    let mut resource: Option<(&str, &str)> = None;
+    let (mut seen_context, mut seen_session, mut seen_chain) = (false, false, false);
+    loop {
+        p.skip_ws();
+        let key = p.plain_key()?;
+        p.skip_ws();
+        p.expect(b':', "`:`").ok()?;
+        p.skip_ws();
+        match key {
+            "principal" if principal.is_none() => {
+                let uid = p.entity_plain()?;
+                principal = Some(uid);
+                builder = builder.map(|b| b.principal(uid.0, uid.1));
+            }
+            "resource" if resource.is_none() => {
+                let uid = p.entity_plain()?;
+                resource = Some(uid);
+                builder = builder.map(|b| b.resource(uid.0, uid.1));
+            }
+            "action" if builder.is_none() => {
+                let name = if p.peek() == Some(b'{') {
+                    // Cedar's `{"type": "Action", "id": "read"}`; a namespaced action is the general path's.
+                    let (ty, id) = p.entity_plain()?;
+                    if ty != "Action" {
+                        return None;
+                    }
+                    id
+                } else {
+                    let name = p.plain_key()?;
+                    // Cedar's CLI form `Action::"read"` is checked by the general path.
+                    if name.contains("::\"") {
+                        return None;
+                    }
+                    name
+                };
+                let mut b = engine.request(name);
+                if let Some((t, id)) = principal {
+                    b = b.principal(t, id);
+                }
+                if let Some((t, id)) = resource {
+                    b = b.resource(t, id);
+                }
+                builder = Some(b);
+            }
+            // The context is typed against the action's: the action comes first here.
+            "context" if !seen_context && builder.is_some() => {
+                seen_context = true;
+                builder = Some(p.context_into(builder?)?);
+            }
+            "session" if !seen_session => {
+                seen_session = true;
+                if p.peek() == Some(b'n') {
+                    p.word("null", Json::Null).ok()?;
+                } else {
+                    let session = p.plain_key()?;
+                    builder = builder.map(|b| b.session(session));
+                    // A session read before the action is the general path's.
+                    builder.as_ref()?;
+                }
+            }
+            "on_behalf_of" if !seen_chain => {
+                seen_chain = true;
+                p.word("null", Json::Null).ok()?;
+            }
+            _ => return None,
+        }
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.at += 1,
+            Some(b'}') => {
+                p.at += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    p.skip_ws();
+    if p.at < p.bytes.len() {
+        return None;
+    }
+    builder?.check_if_valid(now)
+}
+
 struct Parser<'t> {
     text: &'t str,
     bytes: &'t [u8],
@@ -260,6 +369,104 @@ impl<'t> Parser<'t> {
                 Some(b'}') => {
                     self.at += 1;
                     return Some(crate::EntityUid { ty: ty?, id: id? });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `{"type": "…", "id": "…"}` with strings and keys without escapes,
+    /// borrowed from the text; `None` for any other form or any error.
+    fn entity_plain(&mut self) -> Option<(&'t str, &'t str)> {
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.at += 1;
+        let mut ty = None;
+        let mut id = None;
+        loop {
+            self.skip_ws();
+            let key = self.plain_key()?;
+            self.skip_ws();
+            self.expect(b':', "`:`").ok()?;
+            self.skip_ws();
+            match key {
+                "type" if ty.is_none() => ty = Some(self.plain_key()?),
+                "id" if id.is_none() => id = Some(self.plain_key()?),
+                _ => return None,
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Some((ty?, id?));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The context object (or `null`), its fields given to `builder` as
+    /// they are read: strings without escapes borrowed, booleans and
+    /// 64-bit integers as they are, any other value parsed strictly first.
+    /// `None` on any error (the builder's are kept in it).
+    fn context_into<'e>(
+        &mut self,
+        mut builder: crate::engine::RequestBuilder<'e>,
+    ) -> Option<crate::engine::RequestBuilder<'e>> {
+        use crate::data::FieldValue;
+        if self.peek() == Some(b'n') {
+            self.word("null", Json::Null).ok()?;
+            return Some(builder);
+        }
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.at += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(builder);
+        }
+        let root = Path::Root("");
+        loop {
+            self.skip_ws();
+            let key = self.plain_key()?;
+            self.skip_ws();
+            self.expect(b':', "`:`").ok()?;
+            self.skip_ws();
+            builder = match self.peek()? {
+                b'"' => match self.plain_key() {
+                    Some(s) => builder.context(key, FieldValue::Str(s)),
+                    None => {
+                        let s = self.string().ok()?;
+                        builder.context(key, FieldValue::Str(&s))
+                    }
+                },
+                b't' => {
+                    self.word("true", Json::Null).ok()?;
+                    builder.context(key, FieldValue::Bool(true))
+                }
+                b'f' => {
+                    self.word("false", Json::Null).ok()?;
+                    builder.context(key, FieldValue::Bool(false))
+                }
+                b'n' => return None,
+                _ => {
+                    let value = self.value(&root, 3).ok()?;
+                    match &value {
+                        Json::Number(n) if n.is_i64() => builder.context(key, FieldValue::Int(n.as_i64()?)),
+                        other => builder.context(key, FieldValue::Json(other)),
+                    }
+                }
+            };
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Some(builder);
                 }
                 _ => return None,
             }
@@ -667,6 +874,120 @@ mod tests {
                     agrees(&mutated);
                     let inserted = format!("{}{with}{}", &doc[..at], &doc[at..]);
                     agrees(&inserted);
+                }
+            }
+        }
+    }
+
+    const DIRECT_POLICY: &str = r#"
+schema s {
+  entity User { level: Int }
+  entity Doc { owner: User }
+  enum Tier { free, pro }
+  action read by [User] on [Doc] with { mfa?: Bool, amount?: Int, ip?: Ip, tags?: Set<String>, x?: { y?: Int }, n?: Decimal, m?: Int, k?: Int, a?: Set<Set<Int>>, who?: User, at?: Time, tier?: Tier, note?: String }
+  action write by [User] on [Doc] with { amount: Int }
+}
+policy p {
+  @id("mfa") permit principal: User, action: read, resource: Doc when context has mfa && context.mfa
+  @id("who") permit action: read when context has who && context.who == principal
+  @id("tags") permit action: read when context has tags && context.tags.contains("a")
+  @id("big") forbid action: read when context has amount && context.amount > 100
+  @id("pro") permit action: read when context has tier && context.tier == Tier::pro
+  @id("w") permit action: write when context.amount < 10 && resource.owner == principal
+}
+"#;
+
+    const NOW: i64 = 1_764_158_400_000;
+
+    fn direct_engine(backend: crate::Backend) -> crate::Engine {
+        let mut set = ward_compiler::SourceSet::default();
+        set.add("p.ward", DIRECT_POLICY);
+        let (compiled, _) = ward_compiler::compile(&set, &ward_compiler::Options::default()).expect("compiles");
+        let program = std::sync::Arc::new(compiled.program);
+        let entities = serde_json::json!([
+            {"uid": {"type": "User", "id": "u1"}, "attrs": {"level": 1}, "parents": []},
+            {"uid": {"type": "Doc", "id": "d1"}, "attrs": {"owner": {"type": "User", "id": "u1"}}, "parents": []},
+        ]);
+        let store = crate::Store::load(std::sync::Arc::clone(&program), &entities).expect("entities");
+        let loaded = crate::Loaded::new(program, store, backend == crate::Backend::Jit);
+        crate::Engine::new(loaded, std::sync::Arc::new(crate::FixedClock::new(NOW)), backend)
+    }
+
+    /// The property for the direct reader: what it decides, the general
+    /// path (the text read into a `Request`, then `check_at`) decides the
+    /// same way; and `check_json_at` (the direct reader, then the general
+    /// path) gives exactly what the general path gives, errors included.
+    /// The policy records nothing, so one engine serves both.
+    fn decides_alike(engine: &crate::Engine, text: &str) -> bool {
+        let general = crate::Request::from_json_str(text).map(|r| engine.check_at(&r, NOW).decision());
+        let direct = check_direct(engine, text, NOW).map(|c| c.decision());
+        if let Some(d) = &direct {
+            assert_eq!(general.as_ref().ok(), Some(d), "the direct reader decided {text:?} differently");
+        }
+        match (engine.check_json_at(text, NOW).map(|c| c.decision()), general) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text:?}"),
+            (Err(a), Err(b)) => assert_eq!((a.path, a.message), (b.path, b.message), "{text:?}"),
+            (a, b) => panic!("{text:?}: check_json_at {a:?}, general {b:?}"),
+        }
+        direct.is_some()
+    }
+
+    fn direct_corpus() -> Vec<String> {
+        let mut docs: Vec<String> = [
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"mfa": true}}"#,
+            r#"{"action":"read","context":{"amount":12,"ip":"10.0.0.1","mfa":false,"tags":["a","b"]},"principal":{"id":"u1","type":"User"},"resource":{"id":"d1","type":"Doc"},"session":"s1"}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": {"type": "Action", "id": "read"}, "resource": {"type": "Doc", "id": "d1"}, "context": {"who": {"type": "User", "id": "u1"}, "at": "2026-01-01T00:00:00Z", "tier": "pro", "note": "h\u00e9llo"}}"#,
+            r#"{"principal": {"type": "User", "id": "u2"}, "action": "write", "resource": {"type": "Doc", "id": "d9"}, "context": {"amount": 3}, "on_behalf_of": null, "session": null}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"x": {"y": 3}, "n": 12.5, "m": -0, "k": 9223372036854775807, "a": [[1, 2], []]}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"amount": 101, "mfa": true, "who": "User::\"u1\"", "ip": {"__extn": {"fn": "ip", "arg": "10.0.0.2"}}}}"#,
+            // Refused by the schema: each error the general path's.
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "write", "resource": {"type": "Doc", "id": "d1"}, "context": {}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}, "context": {"mfa": 1, "amount": "x", "zz": 1}}"#,
+            r#"{"principal": {"type": "Doc", "id": "u1"}, "action": "reed", "resource": {"type": "User", "id": "d1"}, "context": {"mfa": null}}"#,
+            r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Dog", "id": "d1"}, "context": {"tier": "gold", "ip": "10.0.0"}}"#,
+            r#"{"context": {"mfa": true}, "principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Doc", "id": "d1"}}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        docs.extend(fast_corpus());
+        docs
+    }
+
+    #[test]
+    fn direct_request_agrees_with_the_general_path() {
+        for backend in [crate::Backend::Jit, crate::Backend::Interpreter] {
+            let engine = direct_engine(backend);
+            let docs = direct_corpus();
+            let decided: Vec<bool> = docs.iter().map(|d| decides_alike(&engine, d)).collect();
+            // The common shapes are decided by the direct reader (else it measures nothing).
+            assert!(decided[..6].iter().all(|d| *d), "{decided:?}");
+            assert!(!decided[6..11].iter().any(|d| *d), "{decided:?}");
+            let allowed = |i: usize| engine.check_json_at(&docs[i], NOW).unwrap().effect();
+            assert_eq!(allowed(0), crate::Effect::Allow);
+            assert_eq!(allowed(5), crate::Effect::Deny);
+        }
+    }
+
+    #[test]
+    fn direct_request_agrees_on_every_truncation_and_byte_mutation() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let engine = direct_engine(crate::Backend::Jit);
+        for doc in direct_corpus().iter().take(11) {
+            for cut in (0..doc.len()).filter(|c| doc.is_char_boundary(*c)) {
+                decides_alike(&engine, &doc[..cut]);
+            }
+            for at in (0..doc.len()).filter(|c| doc.is_char_boundary(*c)) {
+                for with in ["\"", "{", "}", ",", ":", "\\", "1", " ", "]", "x", "n", "-", "."] {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    if !seed.is_multiple_of(2) {
+                        continue;
+                    }
+                    let end = (at + 1..=doc.len()).find(|e| doc.is_char_boundary(*e)).unwrap_or(doc.len());
+                    decides_alike(&engine, &format!("{}{with}{}", &doc[..at], &doc[end..]));
+                    decides_alike(&engine, &format!("{}{with}{}", &doc[..at], &doc[at..]));
                 }
             }
         }

@@ -27,8 +27,12 @@ pub mod text;
 pub mod value;
 pub mod verdict;
 
+pub use data::{DataError, FieldValue};
 pub use decision::{Decision, Effect};
-pub use engine::{ActionResult, Backend, Checked, Clock, Engine, FixedClock, Loaded, ResultRecord, SystemClock};
+pub use engine::{
+    ActionId, ActionResult, AsAction, Backend, Checked, Clock, Engine, FixedClock, Loaded, RequestBuilder,
+    ResultRecord, SystemClock,
+};
 pub use patch::EntityPatch;
 pub use request::{EntityUid, Request};
 pub use store::Store;

@@ -236,6 +236,16 @@ pub struct Frame {
     pub scratch_sets: RefCell<Vec<Box<[Raw]>>>,
     /// Records built during evaluation (record literals).
     pub scratch_records: RefCell<Vec<crate::value::Record>>,
+    /// The request's session ([`Frame::session`]), its memory reused.
+    session: String,
+    has_session: bool,
+}
+
+/// Which side of a request an entity is on: the types an action accepts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Principal,
+    Resource,
 }
 
 struct FrameEntities<'a> {
@@ -315,6 +325,8 @@ impl Frame {
             scratch: RefCell::new(Vec::new()),
             scratch_sets: RefCell::new(Vec::new()),
             scratch_records: RefCell::new(Vec::new()),
+            session: String::new(),
+            has_session: false,
         }
     }
 
@@ -322,6 +334,45 @@ impl Frame {
     /// keeps one frame per thread, so that deciding allocates nothing in
     /// the steady state. On an error the frame holds no request.
     pub fn rebuild(&mut self, store: &Store, request: &Request, now: i64) -> Result<(), DataError> {
+        self.reset(now);
+        let program: &Program = &store.program;
+        let action = Frame::action_of(store, &request.action)?;
+        let info = program.actions.get(action as usize).ok_or_else(|| data::error("action", "unknown action"))?;
+        let principal = self.checked_entity(
+            store,
+            info,
+            Side::Principal,
+            &request.principal.ty,
+            &request.principal.id,
+            "principal",
+        )?;
+        let resource =
+            self.checked_entity(store, info, Side::Resource, &request.resource.ty, &request.resource.id, "resource")?;
+        for (i, uid) in request.on_behalf_of.iter().enumerate() {
+            let index =
+                self.checked_entity(store, info, Side::Principal, &uid.ty, &uid.id, &format!("on_behalf_of[{i}]"))?;
+            if !self.chain.contains(&index) {
+                self.chain.push(index);
+            }
+        }
+        let mut ents = FrameEntities { store, temp: &mut self.temp };
+        let context = data::record(
+            &request.context,
+            &info.context,
+            program,
+            &mut self.tables,
+            &mut ents,
+            &data::Path::Root("context"),
+            0,
+        )?;
+        self.set_session(request.session.as_deref());
+        self.finish(store, action, principal, resource, context);
+        Ok(())
+    }
+
+    /// Empties the frame for a new request decided at `now`, keeping its memory.
+    #[inline]
+    pub(crate) fn reset(&mut self, now: i64) {
         self.tables.clear();
         self.temp.clear();
         self.chain.clear();
@@ -331,15 +382,19 @@ impl Frame {
         self.chain_set = Raw::MAX;
         self.context = Raw::MAX;
         self.response = Raw::MAX;
+        self.session.clear();
+        self.has_session = false;
         self.now = now;
+    }
+
+    /// The index of the action `name`, which must be requestable (not a
+    /// group); the error names it, with a suggestion.
+    pub(crate) fn action_of(store: &Store, name: &str) -> Result<u32, DataError> {
         let program: &Program = &store.program;
-        let action = match store.action_index(&request.action) {
-            Some(i) => i,
-            None => {
-                let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
-                let help = ward_ir::did_you_mean(&request.action, names).map(|h| format!("; {h}")).unwrap_or_default();
-                return Err(data::error("action", format!("unknown action `{}`{help}", request.action)));
-            }
+        let Some(action) = store.action_index(name) else {
+            let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
+            let help = ward_ir::did_you_mean(name, names).map(|h| format!("; {h}")).unwrap_or_default();
+            return Err(data::error("action", format!("unknown action `{name}`{help}")));
         };
         let info = program.actions.get(action as usize).ok_or_else(|| data::error("action", "unknown action"))?;
         if info.is_group {
@@ -348,50 +403,96 @@ impl Frame {
                 format!("`{}` is a group of actions and cannot be requested", info.name),
             ));
         }
-        let tables = &mut self.tables;
-        let chain = &mut self.chain;
+        Ok(action)
+    }
+
+    /// The index of entity `ty::id` (one of the frame's own if the store
+    /// does not have it), refused if `action` does not accept its type on
+    /// `side`.
+    #[inline]
+    pub(crate) fn checked_entity(
+        &mut self,
+        store: &Store,
+        action: &ward_ir::Action,
+        side: Side,
+        ty: &str,
+        id: &str,
+        path: &str,
+    ) -> Result<u32, DataError> {
+        let program: &Program = &store.program;
         let mut ents = FrameEntities { store, temp: &mut self.temp };
-        let type_name = |t: u32| program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
-        let check = |uid: &EntityUid,
-                     allowed: &Option<Vec<u32>>,
-                     path: &str,
-                     ents: &mut FrameEntities<'_>|
-         -> Result<u32, DataError> {
-            let (t, i) = ents.index(&uid.ty, &uid.id, path)?;
-            if let Some(allowed) = allowed
-                && !allowed.contains(&t)
-            {
-                let names: Vec<&str> = allowed.iter().map(|a| type_name(*a)).collect();
-                return Err(data::error(
-                    path,
-                    format!("`{}` does not accept a `{}` here (it accepts {})", info.name, uid.ty, names.join(", ")),
-                ));
-            }
-            Ok(i)
+        let (t, i) = ents.index(ty, id, path)?;
+        let allowed = match side {
+            Side::Principal => &action.principals,
+            Side::Resource => &action.resources,
         };
-        let principal = check(&request.principal, &info.principals, "principal", &mut ents)?;
-        let resource = check(&request.resource, &info.resources, "resource", &mut ents)?;
-        for (i, uid) in request.on_behalf_of.iter().enumerate() {
-            let index = check(uid, &info.principals, &format!("on_behalf_of[{i}]"), &mut ents)?;
-            if !chain.contains(&index) {
-                chain.push(index);
-            }
+        if let Some(allowed) = allowed
+            && !allowed.contains(&t)
+        {
+            let type_name = |t: u32| program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
+            let names: Vec<&str> = allowed.iter().map(|a| type_name(*a)).collect();
+            return Err(data::error(
+                path,
+                format!("`{}` does not accept a `{ty}` here (it accepts {})", action.name, names.join(", ")),
+            ));
         }
-        if !chain.contains(&principal) {
-            chain.push(principal);
+        Ok(i)
+    }
+
+    /// Types `value` as the context field `field` of `action` into
+    /// `context` (the record being filled), as [`data::record`] types a
+    /// field of a JSON context: same checks, same errors.
+    pub(crate) fn context_field(
+        &mut self,
+        store: &Store,
+        action: &ward_ir::Action,
+        context: &mut Record,
+        field: &str,
+        value: &data::FieldValue<'_>,
+    ) -> Result<(), DataError> {
+        let root = data::Path::Root("context");
+        let path = data::Path::Key(&root, field);
+        let slot = data::field_slot(&action.context, field, &root)?;
+        if context.get(slot).is_some() {
+            return Err(data::error_at(&path, format!("the field `{field}` is set twice")));
         }
-        let context =
-            data::record(&request.context, &info.context, program, tables, &mut ents, &data::Path::Root("context"), 0)?;
-        self.context = tables.add_record(context);
+        let Some(declared) = action.context.get(slot) else { return Ok(()) };
+        let mut ents = FrameEntities { store, temp: &mut self.temp };
+        let raw = data::field_value(value, &declared.ty, &store.program, &mut self.tables, &mut ents, &path)?;
+        context.set(slot, raw);
+        Ok(())
+    }
+
+    /// The session flow conditions group by (`None`: by principal).
+    pub fn session(&self) -> Option<&str> {
+        if self.has_session { Some(&self.session) } else { None }
+    }
+
+    #[inline]
+    pub(crate) fn set_session(&mut self, session: Option<&str>) {
+        self.session.clear();
+        self.has_session = session.is_some();
+        if let Some(s) = session {
+            self.session.push_str(s);
+        }
+    }
+
+    /// Completes the frame: the principal ends the chain, the context
+    /// record is laid out.
+    #[inline]
+    pub(crate) fn finish(&mut self, store: &Store, action: u32, principal: u32, resource: u32, context: Record) {
+        if !self.chain.contains(&principal) {
+            self.chain.push(principal);
+        }
+        self.context = self.tables.add_record(context);
         // Only policies that read the chain as a set pay for building it.
         if store.uses_chain {
-            self.chain_set = tables.add_set(chain.iter().map(|c| u64::from(*c)).collect());
+            self.chain_set = self.tables.add_set(self.chain.iter().map(|c| u64::from(*c)).collect());
         }
         self.action = action;
         self.principal = principal;
         self.resource = resource;
         self.actor = principal;
-        Ok(())
     }
 
     /// Types the action's result `json` by `ty` (its `returns` type) and

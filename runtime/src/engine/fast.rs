@@ -8,7 +8,7 @@ use super::{Backend, Engine, Loaded};
 use crate::decision::Effect;
 use crate::interp::Outcome;
 use crate::jit::Code;
-use crate::request::{Frame, Request};
+use crate::request::Frame;
 use crate::verdict::{Fired, Verdict};
 
 /// The type of a frame's entity: the store's flat table for its own
@@ -27,7 +27,7 @@ impl Engine {
     /// lifecycle denial, only permits, forbids and masks in the bucket, no
     /// evaluation error. `None` hands the request to the full procedure,
     /// which decides it from scratch (same answer, with everything explained).
-    pub(super) fn fast(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Option<Verdict> {
+    pub(super) fn fast(&self, loaded: &Loaded, frame: &Frame) -> Option<Verdict> {
         let actor = frame.actor;
         if frame.chain.len() > 1 {
             return None;
@@ -56,7 +56,7 @@ impl Engine {
             return None;
         }
         let program = loaded.program();
-        let flows = StateFlows { loaded, state: self.state.as_ref(), request };
+        let flows = StateFlows { loaded, state: self.state.as_ref() };
         let eval = link_eval(loaded, frame, actor, &flows);
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut calls = jit.map(|j| j.calls(&eval));

@@ -9,14 +9,17 @@ use crate::decision::{Decision, EvalErrorOut};
 use crate::interp::{Eval, EvalError, Flows};
 use crate::request::{Frame, Request};
 use crate::state::StateStore;
+use crate::store::Store;
 use crate::value::Raw;
 
 /// Which earlier actions a flow condition looks at: the session's, or the
 /// principal's (with `by principal`, or when the request names no session).
-pub(super) fn group_key(request: &Request, by_principal: bool) -> String {
-    match (&request.session, by_principal) {
+/// Read from the frame (its session, its actor as sent), so that a request
+/// laid out without a [`Request`] groups as the same request would.
+pub(super) fn group_key(store: &Store, frame: &Frame, by_principal: bool) -> String {
+    match (frame.session(), by_principal) {
         (Some(s), false) => format!("session:{s}"),
-        _ => format!("principal:{}", request.principal),
+        _ => format!("principal:{}", frame.uid(store, frame.actor)),
     }
 }
 
@@ -30,7 +33,6 @@ pub(super) fn key_text(eval: &Eval<'_>, exprs: &[ir::Expr], id: u32) -> Result<S
 pub(super) struct StateFlows<'a> {
     pub(super) loaded: &'a Loaded,
     pub(super) state: &'a dyn StateStore,
-    pub(super) request: &'a Request,
 }
 
 impl Flows for StateFlows<'_> {
@@ -54,7 +56,7 @@ impl Flows for StateFlows<'_> {
             }
             None => String::new(),
         };
-        let group = group_key(self.request, flow.by_principal);
+        let group = group_key(&self.loaded.store, current, flow.by_principal);
         if flow.response.is_some() {
             // A result this flow could not read makes the flow unknown for its window.
             let mark = self.loaded.unreadable_key(index, &group);
@@ -81,7 +83,7 @@ impl Engine {
     /// Adds an allowed request to the summaries of the flow conditions that
     /// look at its action. Each summary holds what the condition needs —
     /// evaluated now, on the request as it is — not the request itself.
-    pub(super) fn record_flows(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
+    pub(super) fn record_flows(&self, loaded: &Loaded, frame: &Frame, decision: &mut Decision) {
         let eval = link_eval(loaded, frame, frame.actor, &crate::interp::NoHistory);
         for (k, flow) in loaded.program().flows.iter().enumerate() {
             // Result flows are recorded from the action's result, not here.
@@ -102,7 +104,7 @@ impl Engine {
                     Some(v) => eval.expr(&flow.exprs, v).map_err(|e| e.to_string())? as i64,
                     None => 0,
                 };
-                let key = loaded.flow_key(k as u32, &group_key(request, flow.by_principal), &correlation);
+                let key = loaded.flow_key(k as u32, &group_key(&loaded.store, frame, flow.by_principal), &correlation);
                 self.state.flow_record(&key, flow.window_ms, frame.now, value).map_err(|e| e.to_string())
             })();
             if let Err(message) = outcome {
@@ -182,7 +184,7 @@ impl Engine {
                     continue;
                 }
                 let name = loaded.flow_names.get(k).cloned().unwrap_or_default();
-                let group = group_key(request, flow.by_principal);
+                let group = group_key(&loaded.store, frame, flow.by_principal);
                 let outcome = typed.clone().and_then(|()| {
                     let e = |e: EvalError| e.to_string();
                     if let Some(f) = flow.filter

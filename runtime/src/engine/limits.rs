@@ -9,17 +9,15 @@ use super::procedure::{link_eval, render};
 use super::{Engine, Loaded};
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::Outcome;
-use crate::request::{Frame, Request};
+use crate::request::Frame;
 use crate::state::{LimitCheck, Measure};
 
 impl Engine {
-    pub(super) fn limits(&self, loaded: &Loaded, request: &Request, frame: &Frame, decision: &mut Decision) {
+    pub(super) fn limits(&self, loaded: &Loaded, frame: &Frame, decision: &mut Decision) {
         let program = loaded.program();
         let mut pending = Vec::new();
         let eval = link_eval(loaded, frame, frame.actor, &crate::interp::NoHistory);
-        for (index, outcome) in
-            self.evaluate(loaded, request, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. }))
-        {
+        for (index, outcome) in self.evaluate(loaded, frame, frame.actor, |k| matches!(k, RuleKind::Limit { .. })) {
             let Some(rule) = program.rules.get(index as usize) else { continue };
             let RuleKind::Limit { count, window_ms, burst, keys, fail_open, measure } = &rule.kind else { continue };
             if !matches!(outcome, Outcome::Fired) || rule.shadow {

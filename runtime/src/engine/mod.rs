@@ -6,6 +6,7 @@
 //! involved, rules per link of the delegation chain, limits, masks,
 //! obligations. Every failure is a deny that says why.
 
+mod builder;
 mod clock;
 mod fast;
 mod flows;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use builder::{ActionId, AsAction, RequestBuilder};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use flows::{ActionResult, ResultRecord};
 pub use loaded::{Bucket, Loaded, RuleRef};
@@ -210,6 +212,22 @@ impl Engine {
         self.check(request, now, true)
     }
 
+    /// Decides the request in `text` (Cedar's JSON request shape, as
+    /// [`Request::from_json_str`] reads it) as of `now`. The common shape is
+    /// read straight into the thread's frame, without a [`Request`] or a
+    /// JSON document; every other text, and every text with an error, is
+    /// read the general way, so that what is accepted, how it is decided
+    /// and each error (path and message) are those of
+    /// `check_at(&Request::from_json_str(text)?, now)`. `Err`: the text is
+    /// not a request; a request the schema refuses is a refused decision.
+    pub fn check_json_at(&self, text: &str, now: i64) -> Result<Checked, crate::data::DataError> {
+        if let Some(checked) = crate::json::check_direct(self, text, now) {
+            return Ok(checked);
+        }
+        let request = Request::from_json_str(text)?;
+        Ok(self.check_at(&request, now))
+    }
+
     /// Like [`Engine::check_at`], but an allow is not yet added to the
     /// history of flow conditions: for callers that carry the action out
     /// themselves and record it with [`Engine::record_at`] only once it
@@ -233,30 +251,34 @@ impl Engine {
                 return Vec::new();
             }
             let mut decision = Decision::empty(crate::decision::Effect::Allow);
-            self.record_flows(&loaded, request, frame, &mut decision);
+            self.record_flows(&loaded, frame, &mut decision);
             decision.errors.into_iter().map(|e| e.message).collect()
         })
     }
 
     fn check(&self, request: &Request, now: i64, record: bool) -> Checked {
         let loaded = self.loaded.load();
-        let verdict = with_frame(|frame| {
-            if let Err(e) = frame.rebuild(&loaded.store, request, now) {
-                return Verdict::Full(Box::new(Decision::refused(e.to_string())));
-            }
-            let verdict = self.verdict_frame(&loaded, request, frame);
-            let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
-            if record && verdict.is_allow() && records {
-                let mut decision = match verdict {
-                    Verdict::Full(d) => *d,
-                    v => loaded.explain(&v),
-                };
-                self.record_flows(&loaded, request, frame, &mut decision);
-                return Verdict::Full(Box::new(decision));
-            }
-            verdict
+        let verdict = with_frame(|frame| match frame.rebuild(&loaded.store, request, now) {
+            Ok(()) => self.check_frame(&loaded, frame, record),
+            Err(e) => Verdict::Full(Box::new(Decision::refused(e.to_string()))),
         });
         Checked { verdict, loaded }
+    }
+
+    /// Decides the request laid out in `frame`; an allow is recorded in the
+    /// history of the flow conditions that look at its action if `record`.
+    fn check_frame(&self, loaded: &Loaded, frame: &Frame, record: bool) -> Verdict {
+        let verdict = self.verdict_frame(loaded, frame);
+        let records = loaded.recorded.get(frame.action as usize).copied().unwrap_or(false);
+        if record && verdict.is_allow() && records {
+            let mut decision = match verdict {
+                Verdict::Full(d) => *d,
+                v => loaded.explain(&v),
+            };
+            self.record_flows(loaded, frame, &mut decision);
+            return Verdict::Full(Box::new(decision));
+        }
+        verdict
     }
 
     /// Records `request` in the flow history as an allowed action: for a
@@ -270,7 +292,7 @@ impl Engine {
             if frame.rebuild(&loaded.store, request, now).is_ok()
                 && loaded.recorded.get(frame.action as usize).copied().unwrap_or(false)
             {
-                self.record_flows(&loaded, request, frame, decision);
+                self.record_flows(&loaded, frame, decision);
             }
         });
     }
@@ -296,14 +318,14 @@ impl Engine {
     /// Like [`Engine::decide_prepared`], without materialising the
     /// explanation ([`PreparedRequest::explain`] does that).
     pub fn verdict_prepared(&self, prepared: &PreparedRequest) -> Verdict {
-        self.verdict_frame(&prepared.loaded, &prepared.request, &prepared.frame)
+        self.verdict_frame(&prepared.loaded, &prepared.frame)
     }
 
-    fn verdict_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Verdict {
-        let fast = if self.fast_path { self.fast(loaded, request, frame) } else { None };
+    fn verdict_frame(&self, loaded: &Loaded, frame: &Frame) -> Verdict {
+        let fast = if self.fast_path { self.fast(loaded, frame) } else { None };
         match fast {
             Some(verdict) => verdict,
-            None => Verdict::Full(Box::new(self.decide_frame(loaded, request, frame))),
+            None => Verdict::Full(Box::new(self.decide_frame(loaded, frame))),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::loaded::RuleRef;
 use super::{Backend, Engine, Loaded};
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::{Eval, Outcome};
-use crate::request::{Frame, Request};
+use crate::request::Frame;
 use crate::value::Raw;
 
 /// How one link of the delegation chain came out.
@@ -23,7 +23,7 @@ struct LinkResult {
 }
 
 impl Engine {
-    pub(super) fn decide_frame(&self, loaded: &Loaded, request: &Request, frame: &Frame) -> Decision {
+    pub(super) fn decide_frame(&self, loaded: &Loaded, frame: &Frame) -> Decision {
         let program = loaded.program();
         let mut decision = Decision::empty(Effect::Allow);
         // Lifecycle of every agent involved.
@@ -50,7 +50,7 @@ impl Engine {
         let mut actor_grants: Vec<u32> = Vec::new();
         let mut results = Vec::new();
         for link in &links {
-            let result = self.link(loaded, request, frame, *link, &mut actor_grants);
+            let result = self.link(loaded, frame, *link, &mut actor_grants);
             results.push((*link, result));
         }
         let worst = results.iter().map(|(_, r)| r.effect).max().unwrap_or(Effect::Deny);
@@ -91,8 +91,7 @@ impl Engine {
         }
         // Masks (from every link: the union protects the most) and limits (for the caller).
         for link in &links {
-            for (index, outcome) in self.evaluate(loaded, request, frame, *link, |k| matches!(k, RuleKind::Mask { .. }))
-            {
+            for (index, outcome) in self.evaluate(loaded, frame, *link, |k| matches!(k, RuleKind::Mask { .. })) {
                 let Some(rule) = program.rules.get(index as usize) else { continue };
                 let mask = match outcome {
                     Outcome::Fired => mask_of(program, rule, true),
@@ -110,7 +109,7 @@ impl Engine {
                 }
             }
         }
-        self.limits(loaded, request, frame, &mut decision);
+        self.limits(loaded, frame, &mut decision);
         decision
     }
 
@@ -118,7 +117,6 @@ impl Engine {
     pub(super) fn evaluate(
         &self,
         loaded: &Loaded,
-        request: &Request,
         frame: &Frame,
         principal: u32,
         pick: impl Fn(&RuleKind) -> bool,
@@ -130,7 +128,7 @@ impl Engine {
             return Vec::new();
         };
         let rules = bucket.rules(&loaded.store, principal, frame.resource);
-        let flows = StateFlows { loaded, state: self.state.as_ref(), request };
+        let flows = StateFlows { loaded, state: self.state.as_ref() };
         let eval = link_eval(loaded, frame, principal, &flows);
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut out = Vec::new();
@@ -172,14 +170,7 @@ impl Engine {
         out
     }
 
-    fn link(
-        &self,
-        loaded: &Loaded,
-        request: &Request,
-        frame: &Frame,
-        principal: u32,
-        actor_grants: &mut Vec<u32>,
-    ) -> LinkResult {
+    fn link(&self, loaded: &Loaded, frame: &Frame, principal: u32, actor_grants: &mut Vec<u32>) -> LinkResult {
         let is_actor = principal == frame.actor;
         let mut result = LinkResult {
             effect: Effect::Deny,
@@ -189,8 +180,7 @@ impl Engine {
             shadow: Vec::new(),
         };
         let mut applying = Applying::default();
-        for (index, outcome) in self.evaluate(loaded, request, frame, principal, |k| matches!(k, RuleKind::Rule { .. }))
-        {
+        for (index, outcome) in self.evaluate(loaded, frame, principal, |k| matches!(k, RuleKind::Rule { .. })) {
             let Some(r) = loaded.rule_ref(index) else { continue };
             let rule = r.rule;
             let RuleKind::Rule { effect } = &rule.kind else { continue };

@@ -546,7 +546,7 @@ fn run(cli: Cli) -> ExitCode {
                 Err(code) => code,
             }
         }
-        Command::Eval(args) => eval_command(args, |out, _, _, d| {
+        Command::Eval(args) => eval_command(args, false, |out, _, _, d| {
             out.push_str(&d.to_json().to_string());
             out.push('\n');
         }),
@@ -625,7 +625,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Detokenize { key, keys, input, text } => {
             mask::detokenize(&key, keys.as_deref(), &input, text.as_deref())
         }
-        Command::Explain(args) => eval_command(args, |out, engine, request, d| {
+        Command::Explain(args) => eval_command(args, true, |out, engine, request, d| {
             use std::fmt::Write as _;
             out.push_str(&d.explain());
             let now = engine.clock().now_ms();
@@ -675,16 +675,18 @@ fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// `ward eval` and `ward explain`, with the project's settings.
+/// `ward eval` and `ward explain`, with the project's settings
+/// (`reads_request`: whether `print` reads the request).
 fn eval_command(
     args: EvalCli,
+    reads_request: bool,
     print: impl Fn(&mut String, &ward_runtime::Engine, &ward_runtime::Request, &ward_runtime::Decision),
 ) -> ExitCode {
     let settings = match settings(&args.policy, &args.project, &DenyArgs::default(), Options::default()) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    decide::eval(&args.args(), &settings, print)
+    decide::eval(&args.args(), &settings, reads_request, print)
 }
 
 /// Reads the files named by `paths` into a source set, or explains why not.
