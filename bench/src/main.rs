@@ -20,6 +20,7 @@ use ward_bench::{App, Workload, report, service};
 const USAGE: &str = "usage: ward-bench report [--quick] [--no-write]
        ward-bench scale [--quick] [--rules N,N…] [--dense-folders] [--phases]
        ward-bench entities|requests|rego-inputs APP N [SEED] [COUNT]
+       ward-bench scale-files DIR RULES   (the scaling set's Ward sources and entities, to profile `ward check`)
        ward-bench service [--quick]
        ward-bench rego-serve APP N SEED [ADDR]
        ward-bench load ADDR PATH TOKEN|- BODIES CLIENTS WARM_MS RUN_MS
@@ -111,6 +112,20 @@ fn run(args: &[String]) -> Result<(), String> {
                 _ => w.rego_inputs.iter().for_each(|r| println!("{r}")),
             }
             Ok(())
+        }
+        "scale-files" => {
+            let [dir, rules] = rest else { return Err(format!("expected a directory and a rule count\n{USAGE}")) };
+            let rules: usize = rules.parse().map_err(|_| format!("`{rules}` is not a number\n{USAGE}"))?;
+            let set = ward_bench::scale::ScaleSet::generate(rules, 1, 0);
+            let dir = std::path::Path::new(dir);
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let write = |name: &str, text: &str| {
+                std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+            };
+            for (name, text) in set.ward_files() {
+                write(name, text)?;
+            }
+            write("entities.json", &set.entities_json().to_string())
         }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
