@@ -59,27 +59,13 @@ pub fn parse_request(text: &str) -> Result<Json, DataError> {
 pub(crate) fn request_fast(text: &str) -> Option<crate::Request> {
     let mut p = Parser { text, bytes: text.as_bytes(), at: 0, what: "request" };
     let root = Path::Root("");
-    p.skip_ws();
-    if p.peek() != Some(b'{') {
-        return None;
-    }
-    p.at += 1;
     let mut principal = None;
     let mut resource = None;
     let mut action = None;
     let mut context = None;
     let mut on_behalf_of = None;
     let mut session = None;
-    p.skip_ws();
-    if p.peek() == Some(b'}') {
-        return None; // `principal` is missing
-    }
-    loop {
-        p.skip_ws();
-        let key = p.plain_key()?;
-        p.skip_ws();
-        p.expect(b':', "`:`").ok()?;
-        p.skip_ws();
+    p.whole_object(|p, key| {
         // A key seen twice leaves its slot filled: refused by the general path.
         match key {
             "principal" if principal.is_none() => principal = Some(p.entity_object()?),
@@ -111,20 +97,8 @@ pub(crate) fn request_fast(text: &str) -> Option<crate::Request> {
             "session" if session.is_none() => session = Some(p.value(&Path::Key(&root, "session"), 2).ok()?),
             _ => return None,
         }
-        p.skip_ws();
-        match p.peek() {
-            Some(b',') => p.at += 1,
-            Some(b'}') => {
-                p.at += 1;
-                break;
-            }
-            _ => return None,
-        }
-    }
-    p.skip_ws();
-    if p.at < p.bytes.len() {
-        return None;
-    }
+        Some(())
+    })?;
     let context = match context {
         None | Some(Json::Null) => Json::Object(Map::new()),
         Some(c @ Json::Object(_)) => {
@@ -171,32 +145,22 @@ pub(crate) fn check_direct(engine: &crate::Engine, text: &str, now: i64) -> Opti
         return None;
     }
     let mut p = Parser { text, bytes: text.as_bytes(), at: 0, what: "request" };
-    p.skip_ws();
-    if p.peek() != Some(b'{') {
-        return None;
-    }
-    p.at += 1;
     let mut builder: Option<crate::engine::RequestBuilder<'_>> = None;
     // Entities read before the action, resolved once it is known.
     let mut principal: Option<(&str, &str)> = None;
     let mut resource: Option<(&str, &str)> = None;
     let (mut seen_context, mut seen_session, mut seen_chain) = (false, false, false);
-    loop {
-        p.skip_ws();
-        let key = p.plain_key()?;
-        p.skip_ws();
-        p.expect(b':', "`:`").ok()?;
-        p.skip_ws();
+    p.whole_object(|p, key| {
         match key {
             "principal" if principal.is_none() => {
                 let uid = p.entity_plain()?;
                 principal = Some(uid);
-                builder = builder.map(|b| b.principal(uid.0, uid.1));
+                builder = builder.take().map(|b| b.principal(uid.0, uid.1));
             }
             "resource" if resource.is_none() => {
                 let uid = p.entity_plain()?;
                 resource = Some(uid);
-                builder = builder.map(|b| b.resource(uid.0, uid.1));
+                builder = builder.take().map(|b| b.resource(uid.0, uid.1));
             }
             "action" if builder.is_none() => {
                 let name = if p.peek() == Some(b'{') {
@@ -226,7 +190,7 @@ pub(crate) fn check_direct(engine: &crate::Engine, text: &str, now: i64) -> Opti
             // The context is typed against the action's: the action comes first here.
             "context" if !seen_context && builder.is_some() => {
                 seen_context = true;
-                builder = Some(p.context_into(builder?)?);
+                builder = Some(p.context_into(builder.take()?)?);
             }
             "session" if !seen_session => {
                 seen_session = true;
@@ -234,7 +198,7 @@ pub(crate) fn check_direct(engine: &crate::Engine, text: &str, now: i64) -> Opti
                     p.word("null", Json::Null).ok()?;
                 } else {
                     let session = p.plain_key()?;
-                    builder = builder.map(|b| b.session(session));
+                    builder = builder.take().map(|b| b.session(session));
                     // A session read before the action is the general path's.
                     builder.as_ref()?;
                 }
@@ -245,20 +209,8 @@ pub(crate) fn check_direct(engine: &crate::Engine, text: &str, now: i64) -> Opti
             }
             _ => return None,
         }
-        p.skip_ws();
-        match p.peek() {
-            Some(b',') => p.at += 1,
-            Some(b'}') => {
-                p.at += 1;
-                break;
-            }
-            _ => return None,
-        }
-    }
-    p.skip_ws();
-    if p.at < p.bytes.len() {
-        return None;
-    }
+        Some(())
+    })?;
     builder?.check_if_valid(now)
 }
 
@@ -270,6 +222,40 @@ struct Parser<'t> {
 }
 
 impl<'t> Parser<'t> {
+    /// The whole text as one non-empty object of plain keys, `field`
+    /// reading each key's value: the object walk both fast readers share.
+    /// `None` for anything else (the caller's general path decides it).
+    fn whole_object(&mut self, mut field: impl FnMut(&mut Parser<'t>, &'t str) -> Option<()>) -> Option<()> {
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.at += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            return None; // `principal` is missing
+        }
+        loop {
+            self.skip_ws();
+            let key = self.plain_key()?;
+            self.skip_ws();
+            self.expect(b':', "`:`").ok()?;
+            self.skip_ws();
+            field(self, key)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        self.skip_ws();
+        (self.at == self.bytes.len()).then_some(())
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
