@@ -4,7 +4,8 @@
 //! and deciding rules as indexes); `prepared_frame_explained` also
 //! materialises the full decision (rule ids, clause text, obligations);
 //! `typed_builder` lays the same requests out through `Engine::request`
-//! (actions resolved once, no `Request`); `json_text` reads the request
+//! (actions resolved once, no `Request`), `typed_builder_resolved` with
+//! entity types and context fields resolved once too; `json_text` reads the request
 //! from its JSON text first (JIT only), `json_direct` the same text
 //! straight into the frame (`Engine::check_json_at`);
 //! `json_breakdown` splits that cost (parse, request, decision) and times
@@ -19,7 +20,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criteri
 use serde_json::json;
 use ward::compiler::{Options, SourceSet};
 use ward::runtime::engine::{Backend, Engine, FixedClock, Loaded};
-use ward::runtime::{ActionId, EntityUid, Request, Store};
+use ward::runtime::{ActionId, EntityUid, FieldId, Request, Store, TypeId};
 
 #[allow(dead_code)]
 #[path = "support/project.rs"]
@@ -94,6 +95,52 @@ impl Built {
             .context("mfa", self.mfa)
             .check_at(NOW)
     }
+}
+
+/// A benchmark request as a caller holds it that resolved everything it
+/// could once: the action, the entity types, the context fields, and the
+/// address as an `IpAddr`; per request only the ids and values.
+struct Resolved {
+    action: ActionId,
+    principal: (TypeId, String),
+    resource: (TypeId, String),
+    fields: [FieldId; 3],
+    mfa: bool,
+    amount: i64,
+    ip: std::net::IpAddr,
+}
+
+impl Resolved {
+    fn check(&self, engine: &Engine) -> ward::runtime::Checked {
+        let [amount, ip, mfa] = &self.fields;
+        engine
+            .request(&self.action)
+            .principal(&self.principal.0, &self.principal.1)
+            .resource(&self.resource.0, &self.resource.1)
+            .context(amount, self.amount)
+            .context(ip, self.ip)
+            .context(mfa, self.mfa)
+            .check_at(NOW)
+    }
+}
+
+fn resolved_requests(engine: &Engine, requests: &[Request]) -> Vec<Resolved> {
+    requests
+        .iter()
+        .map(|r| {
+            let action = engine.action(&r.action).unwrap();
+            let fields = ["amount", "ip", "mfa"].map(|f| action.field(f).unwrap());
+            Resolved {
+                principal: (engine.entity_type(&r.principal.ty).unwrap(), r.principal.id.clone()),
+                resource: (engine.entity_type(&r.resource.ty).unwrap(), r.resource.id.clone()),
+                fields,
+                mfa: r.context["mfa"].as_bool().unwrap(),
+                amount: r.context["amount"].as_i64().unwrap(),
+                ip: r.context["ip"].as_str().unwrap().parse().unwrap(),
+                action,
+            }
+        })
+        .collect()
 }
 
 fn builder_requests(engine: &Engine, requests: &[Request]) -> Vec<Built> {
@@ -175,6 +222,9 @@ fn bench(c: &mut Criterion) {
             // The same requests through the typed builder: actions resolved once, the frame written directly.
             let built = builder_requests(&engine, &requests);
             cycling(&mut group, BenchmarkId::new("typed_builder", name), &built, |b| b.check(&engine));
+            // The same with types and context fields resolved once, the address as an `IpAddr`.
+            let resolved = resolved_requests(&engine, &requests);
+            cycling(&mut group, BenchmarkId::new("typed_builder_resolved", name), &resolved, |b| b.check(&engine));
             // From the request's JSON text (Cedar's shape): read strictly, then decided.
             if backend == Backend::Jit {
                 let texts: Vec<String> = requests.iter().map(|r| r.to_json().to_string()).collect();

@@ -10,4 +10,6 @@ pub use ward_runtime as runtime;
 
 pub use ward_compiler::{Diagnostic, Options, Severity, SourceSet, Workspace, check};
 pub use ward_grammar::format::format_source;
-pub use ward_runtime::{ActionId, Backend, Decision, Effect, Engine, EntityUid, FieldValue, Request, RequestBuilder};
+pub use ward_runtime::{
+    ActionId, Backend, Decision, Effect, Engine, EntityUid, FieldId, FieldValue, Request, RequestBuilder, TypeId,
+};

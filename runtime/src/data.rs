@@ -436,15 +436,24 @@ pub fn record(
 
 /// The slot of field `key` of a record of `fields`, or the error naming
 /// it as undeclared (with the declared fields, or the nearest one).
+#[inline]
 pub(crate) fn field_slot(fields: &[Field], key: &str, path: &Path<'_>) -> Result<usize, DataError> {
-    if let Some(slot) = fields.iter().position(|f| f.name == key) {
-        return Ok(slot);
+    match fields.iter().position(|f| f.name == key) {
+        Some(slot) => Ok(slot),
+        None => Err(undeclared_field(fields, key, path)),
     }
+}
+
+/// The error for a field `key` that `fields` does not declare: off the hot
+/// path, since every request that is decided has none.
+#[cold]
+#[inline(never)]
+fn undeclared_field(fields: &[Field], key: &str, path: &Path<'_>) -> DataError {
     let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
     let help = ward_ir::did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
         if known.is_empty() { "no fields are declared".to_string() } else { format!("declared: {}", known.join(", ")) }
     });
-    Err(error_at(&Path::Key(path, key), format!("not declared in the schema ({help})")))
+    error_at(&Path::Key(path, key), format!("not declared in the schema ({help})"))
 }
 
 /// Refuses `record` if a required field of `fields` is not set, naming the first.

@@ -30,8 +30,8 @@ pub mod verdict;
 pub use data::{DataError, FieldValue};
 pub use decision::{Decision, Effect};
 pub use engine::{
-    ActionId, ActionResult, AsAction, Backend, Checked, Clock, Engine, FixedClock, Loaded, RequestBuilder,
-    ResultRecord, SystemClock,
+    ActionId, ActionResult, AsAction, AsEntityType, AsField, Backend, Checked, Clock, Engine, FieldId, FixedClock,
+    Loaded, RequestBuilder, ResultRecord, SystemClock, TypeId,
 };
 pub use patch::EntityPatch;
 pub use request::{EntityUid, Request};

@@ -255,20 +255,21 @@ struct FrameEntities<'a> {
 
 impl FrameEntities<'_> {
     fn index(&mut self, ty: &str, id: &str, path: &str) -> Result<(u32, u32), DataError> {
-        let program = &self.store.program;
-        let t = self.store.type_index(ty).ok_or_else(|| {
-            let help = ward_ir::did_you_mean(ty, program.entity_types.iter().map(|e| e.name.as_str()))
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
-            data::error(path, format!("unknown entity type `{ty}`{help}"))
-        })?;
+        let t = Frame::type_of(self.store, ty, path)?;
+        Ok((t, self.index_of_type(t, id)))
+    }
+
+    /// The index of entity `id` of type `t`: the store's, or one of the
+    /// frame's own (no attributes, no parents) if the store does not have it.
+    #[inline]
+    fn index_of_type(&mut self, t: u32, id: &str) -> u32 {
         if let Some(i) = self.store.find(t, id) {
-            return Ok((t, i));
+            return i;
         }
         if let Some(pos) = self.temp.iter().position(|e| e.ty == t && &*e.id == id) {
-            return Ok((t, LOCAL_ENTITY + pos as u32));
+            return LOCAL_ENTITY + pos as u32;
         }
-        // Unknown to the store: an entity with no attributes and no parents.
+        let program = &self.store.program;
         let fields = program.entity_types.get(t as usize).map_or(0, |e| e.attrs.len());
         let words = program.entity_literals.len().div_ceil(64).max(1);
         self.temp.push(Entity {
@@ -280,7 +281,7 @@ impl FrameEntities<'_> {
             parents: Box::new([]),
             tags: Box::new([]),
         });
-        Ok((t, LOCAL_ENTITY + self.temp.len() as u32 - 1))
+        LOCAL_ENTITY + self.temp.len() as u32 - 1
     }
 }
 
@@ -389,21 +390,48 @@ impl Frame {
 
     /// The index of the action `name`, which must be requestable (not a
     /// group); the error names it, with a suggestion.
+    #[inline]
     pub(crate) fn action_of(store: &Store, name: &str) -> Result<u32, DataError> {
-        let program: &Program = &store.program;
-        let Some(action) = store.action_index(name) else {
-            let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
-            let help = ward_ir::did_you_mean(name, names).map(|h| format!("; {h}")).unwrap_or_default();
-            return Err(data::error("action", format!("unknown action `{name}`{help}")));
-        };
-        let info = program.actions.get(action as usize).ok_or_else(|| data::error("action", "unknown action"))?;
-        if info.is_group {
-            return Err(data::error(
-                "action",
-                format!("`{}` is a group of actions and cannot be requested", info.name),
-            ));
+        match store.action_index(name) {
+            Some(action) if store.program.actions.get(action as usize).is_some_and(|a| !a.is_group) => Ok(action),
+            found => Err(Frame::action_error(store, name, found)),
         }
-        Ok(action)
+    }
+
+    /// Why `name` cannot be requested: unknown (with a suggestion), or a group.
+    #[cold]
+    #[inline(never)]
+    fn action_error(store: &Store, name: &str, found: Option<u32>) -> DataError {
+        let program: &Program = &store.program;
+        match found.and_then(|a| program.actions.get(a as usize)) {
+            Some(info) => {
+                data::error("action", format!("`{}` is a group of actions and cannot be requested", info.name))
+            }
+            None if found.is_some() => data::error("action", "unknown action"),
+            None => {
+                let names = program.actions.iter().filter(|a| !a.is_group).map(|a| a.name.as_str());
+                let help = ward_ir::did_you_mean(name, names).map(|h| format!("; {h}")).unwrap_or_default();
+                data::error("action", format!("unknown action `{name}`{help}"))
+            }
+        }
+    }
+
+    /// The index of the entity type `name`; the error (at `path`) names
+    /// it, with a suggestion.
+    #[inline]
+    pub(crate) fn type_of(store: &Store, name: &str, path: &str) -> Result<u32, DataError> {
+        match store.type_index(name) {
+            Some(t) => Ok(t),
+            None => Err(Frame::type_error(store, name, path)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn type_error(store: &Store, name: &str, path: &str) -> DataError {
+        let types = store.program.entity_types.iter().map(|e| e.name.as_str());
+        let help = ward_ir::did_you_mean(name, types).map(|h| format!("; {h}")).unwrap_or_default();
+        data::error(path, format!("unknown entity type `{name}`{help}"))
     }
 
     /// The index of entity `ty::id` (one of the frame's own if the store
@@ -419,9 +447,22 @@ impl Frame {
         id: &str,
         path: &str,
     ) -> Result<u32, DataError> {
-        let program: &Program = &store.program;
-        let mut ents = FrameEntities { store, temp: &mut self.temp };
-        let (t, i) = ents.index(ty, id, path)?;
+        let t = Frame::type_of(store, ty, path)?;
+        self.checked_entity_of_type(store, action, side, (t, ty), id, path)
+    }
+
+    /// [`Frame::checked_entity`] for a type already looked up: `ty` is its
+    /// index and its name (for the error).
+    #[inline]
+    pub(crate) fn checked_entity_of_type(
+        &mut self,
+        store: &Store,
+        action: &ward_ir::Action,
+        side: Side,
+        (t, ty): (u32, &str),
+        id: &str,
+        path: &str,
+    ) -> Result<u32, DataError> {
         let allowed = match side {
             Side::Principal => &action.principals,
             Side::Resource => &action.resources,
@@ -429,14 +470,17 @@ impl Frame {
         if let Some(allowed) = allowed
             && !allowed.contains(&t)
         {
-            let type_name = |t: u32| program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
-            let names: Vec<&str> = allowed.iter().map(|a| type_name(*a)).collect();
-            return Err(data::error(
-                path,
-                format!("`{}` does not accept a `{ty}` here (it accepts {})", action.name, names.join(", ")),
-            ));
+            return Err(Frame::side_error(store, action, allowed, ty, path));
         }
-        Ok(i)
+        Ok(FrameEntities { store, temp: &mut self.temp }.index_of_type(t, id))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn side_error(store: &Store, action: &ward_ir::Action, allowed: &[u32], ty: &str, path: &str) -> DataError {
+        let type_name = |t: u32| store.program.entity_types.get(t as usize).map_or("?", |e| e.name.as_str());
+        let names: Vec<&str> = allowed.iter().map(|a| type_name(*a)).collect();
+        data::error(path, format!("`{}` does not accept a `{ty}` here (it accepts {})", action.name, names.join(", ")))
     }
 
     /// Types `value` as the context field `field` of `action` into
@@ -450,13 +494,40 @@ impl Frame {
         field: &str,
         value: &data::FieldValue<'_>,
     ) -> Result<(), DataError> {
+        let slot = data::field_slot(&action.context, field, &data::Path::Root("context"))?;
+        self.context_slot(store, action, context, (slot, field), value)
+    }
+
+    /// [`Frame::context_field`] for a field already looked up: `field` is
+    /// its slot in the action's context and its name (for errors).
+    #[inline]
+    pub(crate) fn context_slot(
+        &mut self,
+        store: &Store,
+        action: &ward_ir::Action,
+        context: &mut Record,
+        (slot, field): (usize, &str),
+        value: &data::FieldValue<'_>,
+    ) -> Result<(), DataError> {
         let root = data::Path::Root("context");
         let path = data::Path::Key(&root, field);
-        let slot = data::field_slot(&action.context, field, &root)?;
         if context.get(slot).is_some() {
             return Err(data::error_at(&path, format!("the field `{field}` is set twice")));
         }
         let Some(declared) = action.context.get(slot) else { return Ok(()) };
+        // The scalars a typed caller sets most, written as `field_value`
+        // writes them (its tests hold both to `data::value`), without its
+        // general dispatch.
+        let scalar = match (&declared.ty, value) {
+            (ward_ir::Ty::Bool, data::FieldValue::Bool(b)) => Some(u64::from(*b)),
+            (ward_ir::Ty::Int, data::FieldValue::Int(i)) => Some(*i as u64),
+            (ward_ir::Ty::Ip, data::FieldValue::Ip(ip)) => Some(self.tables.add_ip(*ip)),
+            _ => None,
+        };
+        if let Some(raw) = scalar {
+            context.set(slot, raw);
+            return Ok(());
+        }
         let mut ents = FrameEntities { store, temp: &mut self.temp };
         let raw = data::field_value(value, &declared.ty, &store.program, &mut self.tables, &mut ents, &path)?;
         context.set(slot, raw);

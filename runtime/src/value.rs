@@ -109,7 +109,11 @@ impl Tables {
     /// (records are kept for [`Tables::take_record`]).
     pub fn clear(&mut self) {
         self.strings.clear();
-        self.string_ids.clear();
+        // A map's clear rewrites its whole control array even when empty,
+        // and most requests intern no string of their own.
+        if !self.string_ids.is_empty() {
+            self.string_ids.clear();
+        }
         self.ips.clear();
         self.cidrs.clear();
         self.sets.clear();

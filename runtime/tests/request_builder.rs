@@ -59,27 +59,57 @@ fn field(json: &Json, rng: &mut generator::Rng) -> FieldValue<'static> {
 }
 
 /// `request` decided through the builder, its parts given in the order a
-/// `Request` lays them out.
+/// `Request` lays them out; half the time with the entity types and the
+/// context fields resolved once as handles (`TypeId`, `FieldId`), now
+/// and then a field's handle taken from another action that declares a
+/// field of that name (which must be looked up by name again, never used
+/// as a slot of this action's context).
 fn through_builder(engine: &Engine, request: &Request, now: i64, rng: &mut generator::Rng) -> Decision {
+    let action = engine.action(&request.action).ok();
     let mut b = engine.request(&request.action);
-    if rng.chance(50) {
-        // The action resolved once, then used as a handle.
-        if let Ok(id) = engine.action(&request.action) {
-            b = engine.request(&id);
-        }
+    if rng.chance(50)
+        && let Some(id) = &action
+    {
+        b = engine.request(id);
     }
-    b = b.principal(&request.principal.ty, &request.principal.id);
-    b = b.resource(&request.resource.ty, &request.resource.id);
+    let resolve = rng.chance(50);
+    let ty = |name: &str| if resolve { engine.entity_type(name).ok() } else { None };
+    b = match ty(&request.principal.ty) {
+        Some(t) => b.principal(&t, &request.principal.id),
+        None => b.principal(&request.principal.ty, &request.principal.id),
+    };
+    b = match ty(&request.resource.ty) {
+        Some(t) => b.resource(&t, &request.resource.id),
+        None => b.resource(&request.resource.ty, &request.resource.id),
+    };
     for uid in &request.on_behalf_of {
         b = b.on_behalf_of(&uid.ty, &uid.id);
     }
     if let Some(s) = &request.session {
         b = b.session(s);
     }
+    let others: Vec<String> = engine
+        .loaded()
+        .program()
+        .actions
+        .iter()
+        .filter(|a| !a.is_group && a.name != request.action)
+        .map(|a| a.name.clone())
+        .collect();
     if let Json::Object(fields) = &request.context {
         for (k, v) in fields {
             let v = field(v, rng);
-            b = b.context(k, v);
+            let handle = if !resolve {
+                None
+            } else if rng.chance(25) {
+                others.iter().find_map(|o| engine.action(o).ok()?.field(k).ok())
+            } else {
+                action.as_ref().and_then(|a| a.field(k).ok())
+            };
+            b = match &handle {
+                Some(f) => b.context(f, v),
+                None => b.context(k, v),
+            };
         }
     }
     b.decide_at(now)
@@ -276,5 +306,47 @@ fn builder_errors_name_the_place_and_come_in_request_order() {
             refusal(twice.context("mfa", true).decide_at(common::NOON))
                 .contains("context.amount: the field `amount` is set twice")
         );
+    }
+}
+
+/// Handles resolved against one policy set stay right after a swap to
+/// another that lays the action's context out differently: there they are
+/// looked up by name again, never used as the old slot or type index.
+#[test]
+fn handles_are_looked_up_again_after_a_swap() {
+    let schema = |extra: &str| {
+        format!(
+            "schema s {{\n  {extra}\n  entity User\n  entity Doc\n  action read by [User] on [Doc] with {{ amount: Int, {extra_field} mfa: Bool }}\n}}\npolicy p {{\n  permit principal: User, action: read, resource: Doc when context.mfa && context.amount < 10\n}}\n",
+            extra_field = if extra.is_empty() { "" } else { "b_count: Int," },
+        )
+    };
+    let entities = json!([{"uid": {"type": "User", "id": "u1"}}, {"uid": {"type": "Doc", "id": "d1"}}]);
+    for backend in [Backend::Jit, Backend::Interpreter] {
+        let engine = common::engine_with(&schema(""), entities.clone(), backend);
+        let read = engine.action("read").unwrap();
+        let (amount, mfa) = (read.field("amount").unwrap(), read.field("mfa").unwrap());
+        let (user, doc) = (engine.entity_type("User").unwrap(), engine.entity_type("Doc").unwrap());
+        let decide = || {
+            engine.request(&read).principal(&user, "u1").resource(&doc, "d1").context(&amount, 3).context(&mfa, true)
+        };
+        assert!(decide().decide_at(common::NOON).is_allowed());
+        // Another set: a type before `User` and `Doc`, a field between `amount` and `mfa`.
+        let program = common::program(&schema("entity Aaa"));
+        let store = Store::load(Arc::clone(&program), &entities).unwrap();
+        engine.swap(Loaded::new(program, store, backend == Backend::Jit));
+        // `b_count` is required there: the refusal names it, not a slot mix-up.
+        let after = decide().decide_at(common::NOON);
+        let refusal = after.reasons.first().map(|r| r.clause.clone()).unwrap_or_default();
+        assert_eq!(refusal, "the request was refused: context.b_count: missing (the schema requires it)");
+        let with_count = decide().context("b_count", 1).decide_at(common::NOON);
+        assert!(with_count.is_allowed(), "{with_count:?}");
+        // A field handle of one action given to another is looked up by name there.
+        let err = engine
+            .request("read")
+            .principal(&user, "u1")
+            .resource(&doc, "d1")
+            .context(&amount, true)
+            .decide_at(common::NOON);
+        assert!(err.reasons[0].clause.contains("context.amount"), "{err:?}");
     }
 }

@@ -66,6 +66,123 @@ impl AsAction for &ActionId {
     }
 }
 
+impl ActionId {
+    /// Resolves the context field `name` of this action once, for
+    /// [`RequestBuilder::context`]; the error is the one a request setting
+    /// it would meet (`context.amout: not declared in the schema (did you
+    /// mean `amount`?)`).
+    pub fn field(&self, name: &str) -> Result<FieldId, DataError> {
+        let fields = self.program.actions.get(self.index as usize).map_or(&[][..], |a| &a.context[..]);
+        let slot = data::field_slot(fields, name, &data::Path::Root("context"))?;
+        Ok(FieldId { program: Arc::clone(&self.program), action: self.index, slot: slot as u32, name: name.into() })
+    }
+}
+
+/// A context field of one action, resolved once by name
+/// ([`ActionId::field`]). Given to a request for another action, or
+/// against another policy set, it is looked up by name again, so it never
+/// names the wrong slot.
+#[derive(Debug, Clone)]
+pub struct FieldId {
+    program: Arc<Program>,
+    action: u32,
+    slot: u32,
+    name: Box<str>,
+}
+
+impl FieldId {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What names a context field for [`RequestBuilder::context`]: its name,
+/// or a [`FieldId`].
+pub trait AsField {
+    #[doc(hidden)]
+    fn field_name(&self) -> &str;
+    /// The field's slot in `action`'s context if it is known without a
+    /// lookup by name.
+    #[doc(hidden)]
+    fn resolved_slot(&self, _program: &Arc<Program>, _action: u32) -> Option<usize> {
+        None
+    }
+}
+
+impl AsField for &str {
+    fn field_name(&self) -> &str {
+        self
+    }
+}
+
+impl AsField for &String {
+    fn field_name(&self) -> &str {
+        self
+    }
+}
+
+impl AsField for &FieldId {
+    fn field_name(&self) -> &str {
+        &self.name
+    }
+
+    #[inline]
+    fn resolved_slot(&self, program: &Arc<Program>, action: u32) -> Option<usize> {
+        (self.action == action && Arc::ptr_eq(&self.program, program)).then_some(self.slot as usize)
+    }
+}
+
+/// An entity type resolved once by name ([`Engine::entity_type`]), for the
+/// principal and resource of [`RequestBuilder`]s; against another policy
+/// set it is looked up by name again.
+#[derive(Debug, Clone)]
+pub struct TypeId {
+    program: Arc<Program>,
+    index: u32,
+    name: Box<str>,
+}
+
+impl TypeId {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What names an entity type for [`RequestBuilder::principal`] and
+/// [`RequestBuilder::resource`]: its name, or a [`TypeId`].
+pub trait AsEntityType {
+    #[doc(hidden)]
+    fn type_name(&self) -> &str;
+    /// The type's index in `program` if it is known without a lookup by name.
+    #[doc(hidden)]
+    fn resolved_type(&self, _program: &Arc<Program>) -> Option<u32> {
+        None
+    }
+}
+
+impl AsEntityType for &str {
+    fn type_name(&self) -> &str {
+        self
+    }
+}
+
+impl AsEntityType for &String {
+    fn type_name(&self) -> &str {
+        self
+    }
+}
+
+impl AsEntityType for &TypeId {
+    fn type_name(&self) -> &str {
+        &self.name
+    }
+
+    #[inline]
+    fn resolved_type(&self, program: &Arc<Program>) -> Option<u32> {
+        Arc::ptr_eq(&self.program, program).then_some(self.index)
+    }
+}
+
 /// Where an error sits in the order a [`Request`]'s are met: the first one
 /// by this order is reported, whatever order the builder was called in.
 type Rank<'k> = (u8, usize, &'k str);
@@ -121,6 +238,15 @@ impl Engine {
         Ok(ActionId { program: Arc::clone(&loaded.store.program), index, name: name.into() })
     }
 
+    /// Resolves the entity type `name` once, for [`RequestBuilder::principal`]
+    /// and [`RequestBuilder::resource`]; the error is the one a request
+    /// naming it would meet (`principal: unknown entity type …`).
+    pub fn entity_type(&self, name: &str) -> Result<TypeId, DataError> {
+        let loaded = self.loaded.load();
+        let index = Frame::type_of(&loaded.store, name, "principal")?;
+        Ok(TypeId { program: Arc::clone(&loaded.store.program), index, name: name.into() })
+    }
+
     /// Starts a request for `action` (a name, or an [`ActionId`]), laid
     /// out in this thread's frame as it is built:
     ///
@@ -163,6 +289,7 @@ impl RequestBuilder<'_> {
         self.error.as_ref().is_some_and(|e| (e.0, e.1, &*e.2) <= rank)
     }
 
+    #[cold]
     fn keep(&mut self, rank: Rank<'_>, error: DataError) {
         if !self.settled(rank) {
             self.error = Some(Box::new((rank.0, rank.1, rank.2.into(), error)));
@@ -170,7 +297,8 @@ impl RequestBuilder<'_> {
     }
 
     /// The entity on `side`, resolved and checked against the action.
-    fn entity(&mut self, rank: Rank<'_>, side: Side, ty: &str, id: &str, path: &str) -> Option<u32> {
+    #[inline]
+    fn entity(&mut self, rank: Rank<'_>, side: Side, ty: impl AsEntityType, id: &str, path: &str) -> Option<u32> {
         if self.settled(rank) {
             return None;
         }
@@ -179,7 +307,12 @@ impl RequestBuilder<'_> {
         else {
             return None;
         };
-        match frame.checked_entity(store, action, side, ty, id, path) {
+        let name = ty.type_name();
+        let found = match ty.resolved_type(&store.program) {
+            Some(t) => frame.checked_entity_of_type(store, action, side, (t, name), id, path),
+            None => frame.checked_entity(store, action, side, name, id, path),
+        };
+        match found {
             Ok(index) => Some(index),
             Err(e) => {
                 self.keep(rank, e);
@@ -188,10 +321,11 @@ impl RequestBuilder<'_> {
         }
     }
 
-    /// The principal: `ty::"id"` (an entity the store does not have is one
-    /// without attributes or parents, as in a [`crate::Request`]).
+    /// The principal: `ty::"id"`, the type by name or as a [`TypeId`] (an
+    /// entity the store does not have is one without attributes or
+    /// parents, as in a [`crate::Request`]).
     #[inline]
-    pub fn principal(mut self, ty: &str, id: &str) -> Self {
+    pub fn principal(mut self, ty: impl AsEntityType, id: &str) -> Self {
         if self.principal.is_some() {
             self.keep((PRINCIPAL, 0, ""), data::error("principal", "given twice"));
         }
@@ -200,7 +334,7 @@ impl RequestBuilder<'_> {
     }
 
     #[inline]
-    pub fn resource(mut self, ty: &str, id: &str) -> Self {
+    pub fn resource(mut self, ty: impl AsEntityType, id: &str) -> Self {
         if self.resource.is_some() {
             self.keep((RESOURCE, 0, ""), data::error("resource", "given twice"));
         }
@@ -236,13 +370,15 @@ impl RequestBuilder<'_> {
         self
     }
 
-    /// The context field `name`, typed against the action's context as
-    /// its JSON counterpart would be ([`FieldValue`]): a field the action
-    /// does not declare, a value of another type, or a field given twice is
-    /// refused, naming it (`context.amount: expected an integer, found a string`).
+    /// The context field `name` (by name, or as a [`FieldId`]), typed
+    /// against the action's context as its JSON counterpart would be
+    /// ([`FieldValue`]): a field the action does not declare, a value of
+    /// another type, or a field given twice is refused, naming it
+    /// (`context.amount: expected an integer, found a string`).
     #[inline]
-    pub fn context<'v>(mut self, name: &str, value: impl Into<FieldValue<'v>>) -> Self {
-        let rank = (CONTEXT, 0, name);
+    pub fn context<'v>(mut self, name: impl AsField, value: impl Into<FieldValue<'v>>) -> Self {
+        let key = name.field_name();
+        let rank = (CONTEXT, 0, key);
         if self.settled(rank) {
             return self;
         }
@@ -251,7 +387,11 @@ impl RequestBuilder<'_> {
         else {
             return self;
         };
-        if let Err(e) = frame.context_field(store, action, &mut self.context, name, &value.into()) {
+        let set = match name.resolved_slot(&store.program, self.action) {
+            Some(slot) => frame.context_slot(store, action, &mut self.context, (slot, key), &value.into()),
+            None => frame.context_field(store, action, &mut self.context, key, &value.into()),
+        };
+        if let Err(e) = set {
             self.keep(rank, e);
         }
         self

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use builder::{ActionId, AsAction, RequestBuilder};
+pub use builder::{ActionId, AsAction, AsEntityType, AsField, FieldId, RequestBuilder, TypeId};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use flows::{ActionResult, ResultRecord};
 pub use loaded::{Bucket, Loaded, RuleRef};
