@@ -33,6 +33,12 @@ fn readme_embedding_example_decides() {
     let checked = engine.request(&read).principal("User", "dana").resource("Doc", "d1").context("mfa", true).check();
     assert_eq!(checked.effect(), ward::Effect::Allow, "{}", checked.decision().explain());
     assert_eq!(checked.decision(), decision);
+    let (user, doc, mfa) =
+        (engine.entity_type("User").unwrap(), engine.entity_type("Doc").unwrap(), read.field("mfa").unwrap());
+    let resolved = engine.request(&read).principal(&user, "dana").resource(&doc, "d1").context(&mfa, true).check();
+    assert_eq!(resolved.decision(), decision);
+    let denied = engine.request(&read).principal(&user, "dana").resource(&doc, "d1").context(&mfa, false).decide();
+    assert!(!denied.is_allowed());
     let denied = engine.request(&read).principal("User", "dana").resource("Doc", "d1").context("mfa", false).decide();
     assert!(!denied.is_allowed());
     let wrong = engine.request("read").principal("User", "dana").resource("Doc", "d1").context("mfa", "yes").decide();

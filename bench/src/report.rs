@@ -103,6 +103,9 @@ pub struct Results {
     /// The warm variants ([`VARIANTS`]) and the cold ones ([`COLD_VARIANTS`]).
     pub peers: Vec<PeerRow>,
     pub cold_sizes: Vec<ColdSize>,
+    /// The load average (1, 5, 15 min) when the run started and ended: a
+    /// run on a shared machine says so instead of claiming a quiet one.
+    pub load: (String, String),
     /// L2 and last-level cache of CPU 0, bytes.
     pub l2: Option<u64>,
     pub l3: Option<u64>,
@@ -183,6 +186,7 @@ fn measure_all(options: &Options) -> Result<Results, String> {
         l2: cold::cache_bytes(2),
         l3: cold::cache_bytes(3),
         folders: options.folders,
+        load: (crate::service::load_average(), String::new()),
         ..Results::default()
     };
     results.notes.push(format!("timer overhead subtracted: {overhead:.0} ns per sample"));
@@ -201,6 +205,7 @@ fn measure_all(options: &Options) -> Result<Results, String> {
     for &rules in counts {
         measure_scale(&m, rules, options, &mut results)?;
     }
+    results.load.1 = crate::service::load_average();
     Ok(results)
 }
 
@@ -475,8 +480,8 @@ fn render_method(s: &mut String, r: &Results) {
     }
     let _ = writeln!(
         s,
-        "Measured {} on {} ({} cores available), release profile, while other builds shared the machine: expect ±15 % noise between runs.\n",
-        r.date, r.cpu, r.cores
+        "Measured {} on {} ({} cores available), release profile; load average (1, 5, 15 min) {} when the run started, {} when it ended (the run itself is about 1): compare rows of one run, not runs of different days.\n",
+        r.date, r.cpu, r.cores, r.load.0, r.load.1
     );
     let _ = writeln!(
         s,
@@ -555,8 +560,12 @@ fn render_ratios(s: &mut String, r: &Results) {
 fn render_cold(s: &mut String, r: &Results) {
     let _ = writeln!(s, "### Cold caches\n");
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+    // Caches under a mebibyte (512 KiB L2s) printed as "0 MiB" before.
+    let size = |b: u64| {
+        if b >= 1 << 20 { format!("{:.0} MiB", b as f64 / f64::from(1u32 << 20)) } else { format!("{} KiB", b >> 10) }
+    };
     let caches = match (r.l2, r.l3) {
-        (Some(l2), Some(l3)) => format!("(this machine: L2 {:.0} MiB per core, L3 {:.0} MiB)", mib(l2), mib(l3)),
+        (Some(l2), Some(l3)) => format!("(this machine: L2 {} per core, L3 {})", size(l2), size(l3)),
         _ => "(cache sizes not readable from sysfs)".to_string(),
     };
     let _ = writeln!(

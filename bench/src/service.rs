@@ -641,7 +641,8 @@ pub fn check_agreement(setup: &Setup, bench: &Path, count: usize) -> Result<usiz
     Ok(allows)
 }
 
-fn load_average() -> String {
+/// The load average over 1, 5 and 15 minutes, as `/proc/loadavg` gives it.
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
