@@ -22,6 +22,8 @@ pub struct Fired {
 
 impl Fired {
     pub const CAPACITY: usize = 6;
+    /// What the heap list is first sized for.
+    const SPILL: usize = 64;
 
     pub const fn new() -> Fired {
         Fired { len: 0, items: [0; Fired::CAPACITY], more: Vec::new() }
@@ -36,6 +38,10 @@ impl Fired {
             }
             None => {
                 if self.more.is_empty() {
+                    // Spilled once, with room to grow: doubling from six
+                    // reallocated several times per decision when a bucket's
+                    // rules mostly fire.
+                    self.more.reserve(Self::SPILL);
                     self.more.extend_from_slice(&self.items);
                 }
                 self.more.push(index);
@@ -95,6 +101,30 @@ impl Verdict {
         match self {
             Verdict::Rules { rules, .. } => rules.as_slice(),
             _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fired;
+
+    /// Past the inline six and past the first heap reservation, every index
+    /// is kept, in the order pushed, and sorting sorts all of them.
+    #[test]
+    fn fired_keeps_every_index_across_the_spill() {
+        for n in [0, 1, Fired::CAPACITY, Fired::CAPACITY + 1, Fired::SPILL, Fired::SPILL + 1, 3 * Fired::SPILL] {
+            let pushed: Vec<u32> = (0..n as u32).map(|i| (i * 7919) % 1009).collect();
+            let mut fired = Fired::new();
+            for &i in &pushed {
+                fired.push(i);
+            }
+            assert_eq!(fired.as_slice(), &pushed[..], "{n} pushed");
+            assert_eq!(fired.is_empty(), n == 0);
+            fired.sort();
+            let mut sorted = pushed.clone();
+            sorted.sort_unstable();
+            assert_eq!(fired.as_slice(), &sorted[..], "{n} pushed, sorted");
         }
     }
 }
