@@ -293,3 +293,100 @@ fn the_index_changes_no_decision() {
     // Every kind of outcome occurs: the comparison means something.
     assert!(allows > 20 && denies > 20 && masked > 5, "allows {allows}, denies {denies}, masked {masked}");
 }
+
+/// Rules that differ only in their ids (a grant repeated, as policy sets
+/// generated from templates do) are run once per list on the fast path and
+/// fire together; rules that differ in anything that decides — a constant,
+/// `when` against `unless`, the effect — are each run. Every decision
+/// equals the full procedure's over every rule, including requests on
+/// which the repeated rule fails to evaluate (an overflow).
+#[test]
+fn repeated_rules_decide_as_if_each_ran() {
+    let schema = r#"
+schema s {
+  entity Team in [Team]
+  entity User in [Team] { level: Int }
+  entity Folder in [Folder]
+  entity Doc in [Folder] { owner: User, secret: String }
+  action read, write by [User] on [Doc]
+}
+"#;
+    let mut policy = String::from("policy g {\n");
+    for k in 0..24 {
+        let (t, f) = (k % 4, k % 6);
+        let lines = [
+            format!(
+                "permit principal in Team::\"t{t}\", action == read, resource in Folder::\"f{f}\" when resource.owner == principal"
+            ),
+            format!(
+                "permit principal in Team::\"t{t}\", action == read, resource in Folder::\"f{f}\" when principal.level > {}",
+                k % 3
+            ),
+            format!(
+                "permit principal in Team::\"t{t}\", action == read, resource in Folder::\"f{f}\" unless principal.level > {}",
+                k % 3
+            ),
+            format!(
+                "forbid principal in Team::\"t{t}\", action == read, resource in Folder::\"f{f}\" when principal.level > {}",
+                k % 3
+            ),
+            format!(
+                "permit principal in Team::\"t{t}\", action == write when principal.level + 9223372036854775800 > {}",
+                k % 2
+            ),
+            format!("permit action == write, resource in Folder::\"f{f}\" when principal.level == {}", k % 10),
+        ];
+        // Each line once, twice or three times in a row; the next line of
+        // the same group differs in one constant or in `when`/`unless`.
+        let line = &lines[k % lines.len()];
+        for _ in 0..=(k % 3) {
+            let _ = writeln!(policy, "  {line}");
+        }
+        let _ = writeln!(policy, "  {}", lines[(k + 1) % lines.len()]);
+    }
+    policy.push_str("}\n");
+    let src = format!("{schema}\n{policy}");
+    let u = |ty: &str, id: String| json!({"type": ty, "id": id});
+    let mut data = Vec::new();
+    for t in 0..4 {
+        let parents: Vec<Json> = if t >= 2 { vec![u("Team", format!("t{}", t / 2))] } else { vec![] };
+        data.push(json!({"uid": u("Team", format!("t{t}")), "parents": parents}));
+    }
+    for f in 0..6 {
+        let parents: Vec<Json> = if f >= 1 { vec![u("Folder", format!("f{}", (f - 1) / 2))] } else { vec![] };
+        data.push(json!({"uid": u("Folder", format!("f{f}")), "parents": parents}));
+    }
+    for i in 0..10 {
+        let parents: Vec<Json> = (0..4).filter(|t| (i + t) % 3 == 0).map(|t| u("Team", format!("t{t}"))).collect();
+        // Levels 8 and 9 overflow the sum above: those rules fail for them.
+        data.push(json!({"uid": u("User", format!("u{i}")), "attrs": {"level": i}, "parents": parents}));
+    }
+    for d in 0..12 {
+        data.push(json!({
+            "uid": u("Doc", format!("d{d}")),
+            "attrs": {"owner": u("User", format!("u{}", d % 10)), "secret": "s"},
+            "parents": [u("Folder", format!("f{}", d % 6))],
+        }));
+    }
+    let data = Json::Array(data);
+    let reference = unindexed(&src, &data, Backend::Interpreter).without_fast_path();
+    let indexed = engines(&src, &data);
+    let (mut allows, mut denies, mut several) = (0, 0, 0);
+    for i in 0..10 {
+        for d in 0..12 {
+            for action in ["read", "write"] {
+                let (p, r) = (format!("u{i}"), format!("d{d}"));
+                let expected = decide(&reference, &p, action, &r);
+                for (name, engine) in &indexed {
+                    assert_eq!(decide(engine, &p, action, &r), expected, "{name}: {p} {action} {r}");
+                }
+                match expected.effect {
+                    Effect::Allow => allows += 1,
+                    _ => denies += 1,
+                }
+                several += usize::from(expected.reasons.len() > 1);
+            }
+        }
+    }
+    assert!(allows > 10 && denies > 10 && several > 10, "allows {allows}, denies {denies}, several {several}");
+}

@@ -3,6 +3,7 @@
 
 use super::flows::StateFlows;
 use super::lifecycle::lifecycle;
+use super::loaded::Decide;
 use super::procedure::link_eval;
 use super::{Backend, Engine, Loaded};
 use crate::decision::Effect;
@@ -61,8 +62,14 @@ impl Engine {
         let jit = if self.backend == Backend::Jit { loaded.jit.as_ref() } else { None };
         let mut calls = jit.map(|j| j.calls(&eval));
         // `Some(fired)`, or `None` on an error (the full procedure reports it).
-        let mut run = |index: u32| -> Option<bool> {
-            let code = match calls.as_mut().and_then(|c| c.code(index)) {
+        // `at`: the rule's entry of the native code's table, when a list
+        // carries it (permits and forbids).
+        let mut run = |index: u32, at: Option<u32>| -> Option<bool> {
+            let native = calls.as_mut().and_then(|c| match at {
+                Some(at) => c.code_at(at, index),
+                None => c.code(index),
+            });
+            let code = match native {
                 Some(code) => code,
                 None => match eval.rule(program.rules.get(index as usize)?) {
                     Outcome::Fired => Code::Fired,
@@ -76,12 +83,23 @@ impl Engine {
                 Code::Error => None,
             }
         };
-        let (mut forbids, mut permits) = (Fired::new(), Fired::new());
-        for &(index, forbid) in &bucket.fast.decide {
-            if run(index)? {
-                if forbid { forbids.push(index) } else { permits.push(index) }
+        // Runs a list's permits and forbids; an entry that repeats the one
+        // before it takes its outcome.
+        let mut run_list = |list: &[Decide], forbids: &mut Fired, permits: &mut Fired| -> Option<bool> {
+            let (mut last, mut any) = (false, false);
+            for d in list {
+                if !d.repeats {
+                    last = run(d.index, Some(d.at))?;
+                }
+                if last {
+                    any = true;
+                    if d.forbid { forbids.push(d.index) } else { permits.push(d.index) }
+                }
             }
-        }
+            Some(any)
+        };
+        let (mut forbids, mut permits) = (Fired::new(), Fired::new());
+        run_list(&bucket.fast.decide, &mut forbids, &mut permits)?;
         // The `in`-scoped rules that can apply, group by group. A group of
         // the index is visited in no particular order, so what fired is put
         // back in rule order: the general rules' order (forbids, permits,
@@ -91,12 +109,7 @@ impl Engine {
             if group.fast.special {
                 return None;
             }
-            for &(index, forbid) in &group.fast.decide {
-                if run(index)? {
-                    in_fired = true;
-                    if forbid { forbids.push(index) } else { permits.push(index) }
-                }
-            }
+            in_fired |= run_list(&group.fast.decide, &mut forbids, &mut permits)?;
             Some(())
         })?;
         if in_fired {
@@ -104,19 +117,15 @@ impl Engine {
             permits.sort();
         }
         for list in pinned.iter().flatten() {
-            for &(index, forbid) in &list.decide {
-                if run(index)? {
-                    if forbid { forbids.push(index) } else { permits.push(index) }
-                }
-            }
+            run_list(&list.decide, &mut forbids, &mut permits)?;
         }
         if links {
             // Templates: the links whose slots match, then the template once.
             let mut matched = Vec::new();
-            for &(index, forbid) in &bucket.fast_templates.decide {
+            for &Decide { index, at, forbid, .. } in &bucket.fast_templates.decide {
                 matched.clear();
                 loaded.links.matching(program, &loaded.store, frame, index, actor, &mut matched);
-                if matched.is_empty() || !run(index)? {
+                if matched.is_empty() || !run(index, Some(at))? {
                     continue;
                 }
                 for l in &matched {
@@ -133,14 +142,14 @@ impl Engine {
         }
         let mut masks = Fired::new();
         for &index in &bucket.fast.masks {
-            if run(index)? {
+            if run(index, None)? {
                 masks.push(index);
             }
         }
         let mut in_masked = false;
         in_index.visit(store, actor, frame.resource, |group| {
             for &index in &group.fast.masks {
-                if run(index)? {
+                if run(index, None)? {
                     in_masked = true;
                     masks.push(index);
                 }
@@ -152,7 +161,7 @@ impl Engine {
         }
         for list in pinned.iter().flatten() {
             for &index in &list.masks {
-                if run(index)? {
+                if run(index, None)? {
                     masks.push(index);
                 }
             }

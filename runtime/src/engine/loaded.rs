@@ -51,22 +51,40 @@ pub struct Loaded {
 impl Loaded {
     pub fn new(program: Arc<Program>, store: Store, want_jit: bool) -> Loaded {
         let prepared = Prepared::new(Arc::clone(&program));
+        let (jit, jit_error) = if want_jit {
+            // The code is the program's; the store is checked when paired with it.
+            match Jit::compile(&prepared).and_then(|j| check_layout(&program, &store).map(|()| j)) {
+                Ok(j) => (Some(Arc::new(j)), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        // The lists carry each rule's entry of this very code's table.
+        let computed;
+        let positions = match &jit {
+            Some(j) => j.positions(),
+            None => {
+                computed = crate::jit::code_positions(&program);
+                &computed
+            }
+        };
         let literal = |k: &u32| store.literals.get(*k as usize).copied().unwrap_or(u32::MAX);
         let buckets = program
             .buckets
             .iter()
             .map(|b| {
                 let pinned = |map: &[(u32, Vec<u32>)]| -> FxHashMap<u32, Lists> {
-                    map.iter().map(|(k, rules)| (literal(k), Lists::new(&program, rules))).collect()
+                    map.iter().map(|(k, rules)| (literal(k), Lists::new(&program, rules, positions))).collect()
                 };
-                let (in_index, open) = InIndex::new(&program, b);
+                let (in_index, open) = InIndex::new(&program, b, positions);
                 let bucket = Bucket {
                     general: b.rules.clone(),
                     templates: b.templates.clone(),
-                    fast_templates: Lists::new(&program, &b.templates),
+                    fast_templates: Lists::new(&program, &b.templates, positions),
                     by_principal: b.by_principal.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
                     by_resource: b.by_resource.iter().map(|(k, rules)| (literal(k), rules.clone())).collect(),
-                    fast: Lists::new(&program, &open.iter().map(|(_, r)| *r).collect::<Vec<u32>>()),
+                    fast: Lists::new(&program, &open.iter().map(|(_, r)| *r).collect::<Vec<u32>>(), positions),
                     open,
                     in_index,
                     fast_principal: pinned(&b.by_principal),
@@ -87,15 +105,6 @@ impl Loaded {
         }
         let flow_names = flow_names(&program);
         let agents = agents(&program, &store);
-        let (jit, jit_error) = if want_jit {
-            // The code is the program's; the store is checked when paired with it.
-            match Jit::compile(&prepared).and_then(|j| check_layout(&program, &store).map(|()| j)) {
-                Ok(j) => (Some(Arc::new(j)), None),
-                Err(e) => (None, Some(e)),
-            }
-        } else {
-            (None, None)
-        };
         let scanner = crate::detect::Scanner::new(&program.detectors).map(Arc::new);
         let flow_fingerprints = program
             .flows
@@ -371,16 +380,44 @@ pub struct Bucket {
 
 /// Rules split by what the fast path does with them.
 pub(super) struct Lists {
-    /// Permits and forbids, in evaluation order, with `true` for a forbid.
-    pub(super) decide: Vec<(u32, bool)>,
+    /// Permits and forbids, in evaluation order.
+    pub(super) decide: Vec<Decide>,
     pub(super) masks: Vec<u32>,
     /// Whether any rule needs the full procedure: a rate limit (state), a
     /// shadow rule, an approval, or a rule that only the caller may use.
     pub(super) special: bool,
 }
 
+/// A permit or forbid of a [`Lists`].
+#[derive(Clone, Copy)]
+pub(super) struct Decide {
+    pub(super) index: u32,
+    /// Its entry of the native code's table (`crate::jit::Calls::code_at`).
+    pub(super) at: u32,
+    pub(super) forbid: bool,
+    /// The previous entry of the list is the same rule but for its id and
+    /// location, so it has the same outcome and is not run again: policy
+    /// sets generated from a template repeat a grant (the scaling set files
+    /// eight copies of each team's folder grant under one group).
+    pub(super) repeats: bool,
+}
+
+/// Whether `a` and `b` decide alike on every request: same effect, same
+/// expressions, same conditions in the same order. What differs may only be
+/// what a decision reports (id, location, reason, obligations…), which the
+/// fast path reads per fired rule anyway.
+fn same_outcome(a: &ir::Rule, b: &ir::Rule) -> bool {
+    a.kind == b.kind
+        && a.template.is_none()
+        && b.template.is_none()
+        && a.exprs == b.exprs
+        && a.conditions.len() == b.conditions.len()
+        && a.conditions.iter().zip(&b.conditions).all(|(x, y)| x.expr == y.expr && x.when == y.when)
+}
+
 impl Lists {
-    fn new(program: &Program, rules: &[u32]) -> Lists {
+    /// `positions`: rule index → entry of the native code's table.
+    fn new(program: &Program, rules: &[u32], positions: &[u32]) -> Lists {
         let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false };
         for index in rules {
             let Some(rule) = program.rules.get(*index as usize) else {
@@ -393,7 +430,14 @@ impl Lists {
                     if rule.shadow || rule.actor_only || approval {
                         lists.special = true;
                     } else {
-                        lists.decide.push((*index, *effect == ir::Effect::Forbid));
+                        let at = positions.get(*index as usize).copied().unwrap_or(u32::MAX);
+                        let repeats = lists
+                            .decide
+                            .last()
+                            .and_then(|d| program.rules.get(d.index as usize))
+                            .is_some_and(|previous| same_outcome(previous, rule));
+                        let forbid = *effect == ir::Effect::Forbid;
+                        lists.decide.push(Decide { index: *index, at, forbid, repeats });
                     }
                 }
                 RuleKind::Mask { .. } => lists.masks.push(*index),
@@ -456,7 +500,7 @@ impl InIndex {
     /// outside `b.rules` is dropped whole (validation refuses such a
     /// program): the rules of `b.rules` are then all open, evaluated for
     /// every request, which is slower but decides the same.
-    fn new(program: &Program, b: &ir::Bucket) -> (InIndex, Vec<(u32, u32)>) {
+    fn new(program: &Program, b: &ir::Bucket, positions: &[u32]) -> (InIndex, Vec<(u32, u32)>) {
         let mut index = InIndex::default();
         let position: FxHashMap<u32, u32> = b.rules.iter().enumerate().map(|(i, r)| (*r, i as u32)).collect();
         let mut indexed = vec![false; b.rules.len()];
@@ -467,7 +511,7 @@ impl InIndex {
             at.sort_unstable();
             at.dedup();
             let rules: Vec<u32> = at.iter().filter_map(|p| b.rules.get(*p as usize)).copied().collect();
-            let group = InGroup { fast: Lists::new(program, &rules), at };
+            let group = InGroup { fast: Lists::new(program, &rules, positions), at };
             let added = match (g.principal, g.resource) {
                 (Some(p), Some(r)) => index.both.entry(p).or_default().insert(r, group).is_none(),
                 (Some(p), None) => index.principal.insert(p, group).is_none(),
