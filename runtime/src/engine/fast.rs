@@ -3,7 +3,7 @@
 
 use super::flows::StateFlows;
 use super::lifecycle::lifecycle;
-use super::loaded::Decide;
+use super::loaded::{Decide, Lists};
 use super::procedure::link_eval;
 use super::{Backend, Engine, Loaded};
 use crate::decision::Effect;
@@ -85,9 +85,19 @@ impl Engine {
         };
         // Runs a list's permits and forbids; an entry that repeats the one
         // before it takes its outcome.
-        let mut run_list = |list: &[Decide], forbids: &mut Fired, permits: &mut Fired| -> Option<bool> {
-            let (mut last, mut any) = (false, false);
-            for d in list {
+        let mut run_list = |list: &Lists, forbids: &mut Fired, permits: &mut Fired| -> Option<bool> {
+            let mut any = false;
+            if !list.repeats {
+                for d in &list.decide {
+                    if run(d.index, Some(d.at))? {
+                        any = true;
+                        if d.forbid { forbids.push(d.index) } else { permits.push(d.index) }
+                    }
+                }
+                return Some(any);
+            }
+            let mut last = false;
+            for d in &list.decide {
                 if !d.repeats {
                     last = run(d.index, Some(d.at))?;
                 }
@@ -99,7 +109,7 @@ impl Engine {
             Some(any)
         };
         let (mut forbids, mut permits) = (Fired::new(), Fired::new());
-        run_list(&bucket.fast.decide, &mut forbids, &mut permits)?;
+        run_list(&bucket.fast, &mut forbids, &mut permits)?;
         // The `in`-scoped rules that can apply, group by group. A group of
         // the index is visited in no particular order, so what fired is put
         // back in rule order: the general rules' order (forbids, permits,
@@ -109,7 +119,7 @@ impl Engine {
             if group.fast.special {
                 return None;
             }
-            in_fired |= run_list(&group.fast.decide, &mut forbids, &mut permits)?;
+            in_fired |= run_list(&group.fast, &mut forbids, &mut permits)?;
             Some(())
         })?;
         if in_fired {
@@ -117,7 +127,7 @@ impl Engine {
             permits.sort();
         }
         for list in pinned.iter().flatten() {
-            run_list(&list.decide, &mut forbids, &mut permits)?;
+            run_list(list, &mut forbids, &mut permits)?;
         }
         if links {
             // Templates: the links whose slots match, then the template once.

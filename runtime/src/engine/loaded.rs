@@ -386,6 +386,8 @@ pub(super) struct Lists {
     /// Whether any rule needs the full procedure: a rate limit (state), a
     /// shadow rule, an approval, or a rule that only the caller may use.
     pub(super) special: bool,
+    /// Whether any entry of `decide` repeats the one before it.
+    pub(super) repeats: bool,
 }
 
 /// A permit or forbid of a [`Lists`].
@@ -418,7 +420,7 @@ fn same_outcome(a: &ir::Rule, b: &ir::Rule) -> bool {
 impl Lists {
     /// `positions`: rule index → entry of the native code's table.
     fn new(program: &Program, rules: &[u32], positions: &[u32]) -> Lists {
-        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false };
+        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false, repeats: false };
         for index in rules {
             let Some(rule) = program.rules.get(*index as usize) else {
                 lists.special = true;
@@ -437,6 +439,7 @@ impl Lists {
                             .and_then(|d| program.rules.get(d.index as usize))
                             .is_some_and(|previous| same_outcome(previous, rule));
                         let forbid = *effect == ir::Effect::Forbid;
+                        lists.repeats |= repeats;
                         lists.decide.push(Decide { index: *index, at, forbid, repeats });
                     }
                 }
