@@ -551,8 +551,14 @@ impl<'t> Parser<'t> {
             let Some(b) = self.peek() else { return Err(self.syntax("unterminated string")) };
             match b {
                 b'"' => {
-                    out.push_str(self.text.get(start..self.at).unwrap_or(""));
+                    let tail = self.text.get(start..self.at).unwrap_or("");
                     self.at += 1;
+                    // No escape (the common case): one allocation of the
+                    // exact size, not an empty string grown by `push_str`.
+                    if out.is_empty() {
+                        return Ok(tail.to_owned());
+                    }
+                    out.push_str(tail);
                     return Ok(out);
                 }
                 b'\\' => {
