@@ -20,7 +20,7 @@ use crate::literals;
 use crate::schema::{SchemaEnv, schema_env};
 use crate::units::{Loc, Unit, UnitKey, unit, unit_keys};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemberKind {
     Permit,
     Forbid,
@@ -50,6 +50,9 @@ pub struct Summary {
     pub principal_types: Vec<Arc<str>>,
     pub resource_types: Vec<Arc<str>>,
     pub requires_approval: bool,
+    /// A rule's obligations and advice, as text (`obligation audit(…)`),
+    /// for W0121.
+    pub clauses: Vec<String>,
     /// Where diagnostics about the member point: a rule's `permit` or
     /// `forbid`, a mask or limit from its start.
     pub loc: Loc,
@@ -139,6 +142,17 @@ pub fn member_summary(
         }
         _ => false,
     };
+    let clauses = match item {
+        PolicyItem::Rule(r) => r
+            .clauses
+            .iter()
+            .map(|c| {
+                let kind = if c.kind == ClauseKind::Obligation { "obligation" } else { "advice" };
+                format!("{kind} {}", call_text(&c.call))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Some(Arc::new(Summary {
         kind,
         policy: policy.clone(),
@@ -155,6 +169,7 @@ pub fn member_summary(
         principal_types: entity_names(&env.principal),
         resource_types: entity_names(&env.resource),
         requires_approval,
+        clauses,
         loc: Loc::new(file, key, loc_span),
         unreachable: unreachable(conditions, file, key),
         masks,
@@ -476,6 +491,7 @@ pub fn analyse(db: &dyn salsa::Database, project: Project) -> Vec<RawDiag> {
     rule_ids(&members, &require_ids, &mut out);
     shadowed_permits(&members, &mut out);
     shadow_only_permits(&members, &mut out);
+    repeated_rules(&members, &mut out);
     sensitive_permits(env, &members, &mut out);
     conflicting_masks(&members, &mut out);
     near_miss_strings(env, &members, &mut out);
@@ -799,6 +815,54 @@ fn shadowed_permits(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                 .secondary(f.loc, "this forbid always applies when the permit does")
                 .help("narrow the forbid, or remove the permit"),
             );
+        }
+    }
+}
+
+/// W0121: a permit or forbid that repeats an earlier one: same effect,
+/// actions, scope, conditions (the same facts in the same order),
+/// obligations and advice, and both `@shadow` or neither. Both fire on the
+/// same requests, so the copy changes no decision; it only adds a reason
+/// (and, at scale, work). One pass with a map keyed by what decides.
+fn repeated_rules(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
+    type Key<'a> = (
+        MemberKind,
+        &'a [Arc<str>],
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a [Arc<str>],
+        &'a [Arc<str>],
+        &'a [(bool, String)],
+        &'a [String],
+        bool,
+    );
+    let mut first: HashMap<Key<'_>, &Summary> = HashMap::new();
+    for m in members.iter().filter(|m| matches!(m.kind, MemberKind::Permit | MemberKind::Forbid)) {
+        let key = (
+            m.kind,
+            &m.actions[..],
+            m.principal_constraint.as_deref(),
+            m.resource_constraint.as_deref(),
+            &m.principal_types[..],
+            &m.resource_types[..],
+            &m.conditions[..],
+            &m.clauses[..],
+            m.shadow.is_some(),
+        );
+        match first.get(&key) {
+            Some(earlier) => out.push(
+                warning(
+                    "W0121",
+                    m.loc,
+                    format!("`{}` repeats `{}`: the same scope, conditions and obligations", m.rule_id, earlier.rule_id),
+                    "the same rule again",
+                )
+                .secondary(earlier.loc, "first here")
+                .help("delete one: both apply to the same requests, so the copy changes no decision"),
+            ),
+            None => {
+                first.insert(key, m);
+            }
         }
     }
 }
