@@ -854,7 +854,10 @@ fn repeated_rules(members: &[Arc<Summary>], out: &mut Vec<RawDiag>) {
                 warning(
                     "W0121",
                     m.loc,
-                    format!("`{}` repeats `{}`: the same scope, conditions and obligations", m.rule_id, earlier.rule_id),
+                    format!(
+                        "`{}` repeats `{}`: the same scope, conditions and obligations",
+                        m.rule_id, earlier.rule_id
+                    ),
                     "the same rule again",
                 )
                 .secondary(earlier.loc, "first here")
