@@ -302,15 +302,6 @@ fn the_index_changes_no_decision() {
 /// which the repeated rule fails to evaluate (an overflow).
 #[test]
 fn repeated_rules_decide_as_if_each_ran() {
-    let schema = r#"
-schema s {
-  entity Team in [Team]
-  entity User in [Team] { level: Int }
-  entity Folder in [Folder]
-  entity Doc in [Folder] { owner: User, secret: String }
-  action read, write by [User] on [Doc]
-}
-"#;
     let mut policy = String::from("policy g {\n");
     for k in 0..24 {
         let (t, f) = (k % 4, k % 6);
@@ -345,7 +336,7 @@ schema s {
         let _ = writeln!(policy, "  {}", lines[(k + 1) % lines.len()]);
     }
     policy.push_str("}\n");
-    let src = format!("{schema}\n{policy}");
+    let src = format!("{SCHEMA}\n{policy}");
     let u = |ty: &str, id: String| json!({"type": ty, "id": id});
     let mut data = Vec::new();
     for t in 0..4 {

@@ -60,15 +60,9 @@ impl Loaded {
         } else {
             (None, None)
         };
-        // The lists carry each rule's entry of this very code's table.
-        let computed;
-        let positions = match &jit {
-            Some(j) => j.positions(),
-            None => {
-                computed = crate::jit::code_positions(&program);
-                &computed
-            }
-        };
+        // The lists carry each rule's entry of this very code's table (none
+        // without native code: then the entries are never read).
+        let positions: &[u32] = jit.as_ref().map_or(&[], |j| j.positions());
         let literal = |k: &u32| store.literals.get(*k as usize).copied().unwrap_or(u32::MAX);
         let buckets = program
             .buckets
@@ -418,7 +412,8 @@ fn same_outcome(a: &ir::Rule, b: &ir::Rule) -> bool {
 }
 
 impl Lists {
-    /// `positions`: rule index → entry of the native code's table.
+    /// `positions`: rule index → entry of the native code's table (empty
+    /// without native code).
     fn new(program: &Program, rules: &[u32], positions: &[u32]) -> Lists {
         let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false, repeats: false };
         for index in rules {

@@ -38,19 +38,6 @@ use abi::{CodeMemory, RuleFn};
 /// code spans tens of MiB; in rule order, the eight rules of one
 /// `(team, folder)` group of the scaling set sat 12,500 rules apart, each
 /// call an instruction-cache and TLB miss.
-/// Rule index → its position in [`code_order`]: the engine's rule lists
-/// carry it, so a group's rules read adjacent entries of [`Jit`]'s table
-/// (each a cache miss when scattered).
-pub(crate) fn code_positions(program: &ward_ir::Program) -> Vec<u32> {
-    let mut positions = vec![u32::MAX; program.rules.len()];
-    for (at, rule) in code_order(program).into_iter().enumerate() {
-        if let Some(p) = positions.get_mut(rule) {
-            *p = at as u32;
-        }
-    }
-    positions
-}
-
 fn code_order(program: &ward_ir::Program) -> Vec<usize> {
     let mut placed = vec![false; program.rules.len()];
     let mut order = Vec::with_capacity(program.rules.len());
@@ -102,7 +89,7 @@ pub(crate) fn new_module() -> Result<JITModule, String> {
 pub struct Jit {
     /// In [`code_order`], as the code itself is laid out.
     functions: Vec<RuleFn>,
-    /// Rule index → its entry of `functions` ([`code_positions`]).
+    /// Rule index → its entry of `functions`.
     positions: Vec<u32>,
     /// Per action: context field name id → slot (`u32::MAX` when absent).
     context_tables: Vec<Vec<u32>>,
@@ -180,7 +167,14 @@ impl Jit {
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let functions: Vec<RuleFn> =
             ids.iter().map(|id| RuleFn::from_finalized(module.get_finalized_function(*id))).collect();
-        let positions = code_positions(&prepared.program);
+        // Rule index → its entry of `functions`: the engine's rule lists
+        // carry it, so a group's rules read adjacent entries of the table.
+        let mut positions = vec![u32::MAX; rules.len()];
+        for (at, &rule) in order.iter().enumerate() {
+            if let Some(p) = positions.get_mut(rule) {
+                *p = at as u32;
+            }
+        }
         if functions.len() != rules.len() || positions.iter().any(|p| *p as usize >= functions.len()) {
             return Err("a rule was left without native code".into());
         }
