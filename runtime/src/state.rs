@@ -11,11 +11,12 @@
 //! the decision is final, consumes one unit of each — atomically, so limits
 //! compose (every one must pass) and a refused request consumes nothing.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
 use hashbrown::HashTable;
 
@@ -325,15 +326,22 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 /// In-process state: 64 shards, so that decisions on different keys rarely
 /// meet.
 ///
-/// A rate-limit check on one key — the common case — is lock-free on its
-/// key: it holds its shard's index for reading (shared with every other
-/// such check) and moves the key's TAT, an atomic, by compare-and-swap, as
-/// `governor` does. The index is locked for writing only to add a key, to
-/// evict, and by a check of several limits, which must be atomic across its
-/// keys: holding the write locks of its shards (in shard order, so no
-/// deadlock) keeps single-key checks off those keys until it has decided.
-/// Sums and distinct values rewrite a summary per check: they stay behind a
-/// plain lock.
+/// A rate-limit check on one key — the common case — takes no lock: each
+/// thread remembers the cells of the keys it checked lately (a bounded
+/// table of its own, for one store at a time), and a check on such a key
+/// moves the key's TAT, an atomic, by compare-and-swap, as `governor` does.
+/// Other single-key checks find the cell under the shard index's read lock.
+/// The index is locked for writing only to add a key, to evict, and by a
+/// check of several limits, which must be atomic across its keys.
+///
+/// Two TAT values are no time, so that a check without the lock can tell:
+/// an evicted cell reads [`DEAD`] (eviction swaps it in by compare-and-swap,
+/// so a check either moved the TAT first and the key stays, or finds it
+/// dead and goes to the index, where the key is gone), and a cell that a
+/// check of several limits holds reads [`HELD`] until it has decided (that
+/// check holds its shards' write locks, in shard order so no deadlock, and
+/// a check meeting `HELD` waits on the read lock). Sums and distinct values
+/// rewrite a summary per check: they stay behind a plain lock.
 ///
 /// # Memory
 ///
@@ -363,6 +371,55 @@ pub struct MemoryStore {
     /// Seeded per store: keys carry request values, and a caller who could
     /// choose keys that collide would make every search of a shard long.
     hasher: foldhash::fast::RandomState,
+    /// Unique for the life of the process (never an address, which a later
+    /// store could reuse): whose cells a thread's [`Recent`] holds.
+    id: u64,
+}
+
+/// A TAT that is no time: the cell was evicted, its key is no longer in
+/// the index (see [`MemoryStore`]).
+const DEAD: i64 = i64::MIN;
+/// A TAT that is no time: a check of several limits holds the key.
+const HELD: i64 = i64::MIN + 1;
+/// The earliest time a check accepts, far from [`DEAD`] and [`HELD`]: no
+/// TAT moved from it can reach them.
+pub const EARLIEST_MS: i64 = i64::MIN / 4;
+
+/// The most cells a thread remembers ([`Recent`]); past it, it forgets them all.
+const RECENT_MAX: usize = 4_096;
+
+static STORE_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The rate-limit cells a thread checked lately, of one store (`store`, 0
+/// for none): found without the shard's lock. A cell found here may have
+/// been evicted since (it reads [`DEAD`]); it is then looked up again.
+struct Recent {
+    store: u64,
+    cells: HashTable<Arc<Tat>>,
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = const { RefCell::new(Recent { store: 0, cells: HashTable::new() }) };
+}
+
+impl Recent {
+    /// Remembers `cell` (in place of a dead one of the same key), for `store`.
+    fn remember(store: u64, cell: Arc<Tat>) {
+        let _ = RECENT.try_with(|r| {
+            let Ok(mut r) = r.try_borrow_mut() else { return };
+            if r.store != store || r.cells.len() >= RECENT_MAX {
+                r.cells.clear();
+                r.store = store;
+            }
+            let hash = cell.hash;
+            match r.cells.entry(hash, |t| t.hash == hash && t.key == cell.key, |t| t.hash) {
+                hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = cell,
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(cell);
+                }
+            }
+        });
+    }
 }
 
 #[derive(Default)]
@@ -386,14 +443,14 @@ pub const CLOCK_SLACK_MS: i64 = 1_000;
 /// evicts the expired.
 #[derive(Default)]
 struct Tats {
-    table: HashTable<Tat>,
+    table: HashTable<Arc<Tat>>,
     evict_at: usize,
 }
 
 impl Tats {
     /// Adds a key not in the table; first, if the table has doubled since
     /// the last eviction, forgets the keys expired at `now` less the slack.
-    fn insert(&mut self, cell: Tat, now: i64) {
+    fn insert(&mut self, cell: Arc<Tat>, now: i64) {
         if self.table.len() >= self.evict_at.max(EVICT_FLOOR) {
             self.evict(now.saturating_sub(CLOCK_SLACK_MS));
         }
@@ -404,7 +461,14 @@ impl Tats {
     /// after it sees no difference) and sizes the table for the next
     /// doubling.
     fn evict(&mut self, before: i64) {
-        self.table.retain(|t| t.tat.load(Ordering::Acquire) > before);
+        // A held cell is kept (its holder puts its TAT back); one a check
+        // moved since it was read is kept too, the compare-and-swap says so.
+        self.table.retain(|t| {
+            let tat = t.tat.load(Ordering::Acquire);
+            !(tat != HELD
+                && tat <= before
+                && t.tat.compare_exchange(tat, DEAD, Ordering::AcqRel, Ordering::Acquire).is_ok())
+        });
         self.evict_at = (2 * self.table.len()).max(EVICT_FLOOR);
         if self.table.capacity() > 2 * self.evict_at {
             self.table.shrink_to(self.table.len(), |t| t.hash);
@@ -492,6 +556,7 @@ impl Default for MemoryStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             flows: (0..SHARDS).map(|_| Mutex::new(Flows::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
+            id: STORE_IDS.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -544,19 +609,30 @@ fn poisoned<T>(_: T) -> StoreError {
 
 /// Moves one key's TAT by compare-and-swap: a concurrent check on the same
 /// key makes this one retry on the TAT it left, so each admission consumes
-/// its own interval and none is lost.
-fn gcra_atomic(cell: &AtomicI64, now: i64, check: &LimitCheck, commit: bool) -> LimitResult {
+/// its own interval and none is lost. `None` if the cell reads [`DEAD`] or
+/// [`HELD`]: then the check goes to the shard's index.
+#[inline(always)]
+fn gcra_atomic(cell: &AtomicI64, now: i64, check: &LimitCheck, commit: bool) -> Option<LimitResult> {
     let mut current = cell.load(Ordering::Acquire);
     loop {
+        if current <= HELD {
+            return None;
+        }
         let (result, new_tat) = gcra(Some(current), now, check);
         if !(commit && result.allowed) {
-            return result;
+            return Some(result);
         }
         match cell.compare_exchange_weak(current, new_tat, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return result,
+            Ok(_) => return Some(result),
             Err(actual) => current = actual,
         }
     }
+}
+
+/// A cell in the index reads a time while its shard is read-locked: it is
+/// held and evicted only under the write lock.
+fn not_a_time() -> StoreError {
+    StoreError("a rate-limit cell read no time under its shard's lock".into())
 }
 
 impl MemoryStore {
@@ -612,17 +688,33 @@ impl MemoryStore {
         self.shards.get(index).ok_or_else(|| StoreError("no such shard".into()))
     }
 
-    /// One rate limit: the shard's index read-locked, the TAT moved by
-    /// compare-and-swap; the write lock only for a key seen the first time.
+    /// One rate limit: without a lock if this thread checked the key
+    /// lately, else the shard's index read-locked; the write lock only for
+    /// a key seen the first time.
     fn check_rate(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
         let hash = self.hash(&check.key);
-        let shard = self.shard(shard_of_hash(hash))?;
-        let is_key = |t: &Tat| t.hash == hash && *t.key == *check.key;
-        {
-            let tats = shard.tats.read().map_err(poisoned)?;
-            if let Some(t) = tats.table.find(hash, is_key) {
-                return Ok(gcra_atomic(&t.tat, now, check, commit));
+        let is_key = |t: &Arc<Tat>| t.hash == hash && *t.key == *check.key;
+        let recent = RECENT.try_with(|r| {
+            let r = r.try_borrow().ok()?;
+            if r.store != self.id {
+                return None;
             }
+            gcra_atomic(&r.cells.find(hash, is_key)?.tat, now, check, commit)
+        });
+        if let Ok(Some(result)) = recent {
+            return Ok(result);
+        }
+        let shard = self.shard(shard_of_hash(hash))?;
+        let found = {
+            let tats = shard.tats.read().map_err(poisoned)?;
+            match tats.table.find(hash, is_key) {
+                Some(t) => Some((gcra_atomic(&t.tat, now, check, commit).ok_or_else(not_a_time)?, Arc::clone(t))),
+                None => None,
+            }
+        };
+        if let Some((result, cell)) = found {
+            Recent::remember(self.id, cell);
+            return Ok(result);
         }
         let (result, new_tat) = gcra(None, now, check);
         if !(commit && result.allowed) {
@@ -630,11 +722,16 @@ impl MemoryStore {
         }
         let mut tats = shard.tats.write().map_err(poisoned)?;
         // Another check may have added the key between the two locks.
-        if let Some(t) = tats.table.find(hash, is_key) {
-            return Ok(gcra_atomic(&t.tat, now, check, commit));
-        }
-        let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
-        tats.insert(cell, now);
+        let (result, cell) = match tats.table.find(hash, is_key) {
+            Some(t) => (gcra_atomic(&t.tat, now, check, commit).ok_or_else(not_a_time)?, Arc::clone(t)),
+            None => {
+                let cell = Arc::new(Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) });
+                tats.insert(Arc::clone(&cell), now);
+                (result, cell)
+            }
+        };
+        drop(tats);
+        Recent::remember(self.id, cell);
         Ok(result)
     }
 
@@ -656,32 +753,51 @@ struct Locked<'a> {
     other: MutexGuard<'a, Other>,
 }
 
-impl Locked<'_> {
-    fn check(&self, check: &LimitCheck, hash: u64, now: i64) -> LimitResult {
-        match check.measure {
-            Measure::Requests => {
-                let tat = self.tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key);
-                gcra(tat.map(|t| t.tat.load(Ordering::Acquire)), now, check).0
-            }
-            _ => self.other.check(check, now),
+/// The rate-limit cells a multi-limit check holds, each with its TAT: the
+/// cell reads [`HELD`] until this is dropped, which writes the TATs back
+/// (moved, if the check committed). Dropped before the shards' locks, so a
+/// check that met `HELD` and waits on the read lock finds a time.
+#[derive(Default)]
+struct Held(Vec<(Arc<Tat>, i64)>);
+
+impl Held {
+    /// The TAT of `check`'s key (`None` for a key not in the index), held
+    /// from now on.
+    fn tat(&mut self, tats: &Tats, check: &LimitCheck, hash: u64) -> Result<Option<i64>, StoreError> {
+        if let Some((_, tat)) = self.0.iter().find(|(c, _)| c.hash == hash && *c.key == *check.key) {
+            return Ok(Some(*tat));
         }
+        let Some(cell) = tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key) else { return Ok(None) };
+        // The write lock keeps other holders and eviction away: the cell
+        // reads a time, which a check without the lock may move first.
+        let tat = cell.tat.swap(HELD, Ordering::AcqRel);
+        self.0.push((Arc::clone(cell), tat));
+        if tat <= HELD {
+            return Err(not_a_time());
+        }
+        Ok(Some(tat))
     }
 
-    fn commit(&mut self, check: &LimitCheck, hash: u64, now: i64) {
-        let Measure::Requests = check.measure else {
-            return self.other.commit(check, now);
-        };
-        // The write lock excludes every other check on this shard: a plain
-        // read and store is atomic here.
-        match self.tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key) {
-            Some(t) => {
-                let (_, new_tat) = gcra(Some(t.tat.load(Ordering::Acquire)), now, check);
-                t.tat.store(new_tat, Ordering::Release);
-            }
+    /// Consumes `check` (it passed): moves the held TAT, or adds the key.
+    fn commit(&mut self, tats: &mut Tats, check: &LimitCheck, hash: u64, now: i64) -> Result<(), StoreError> {
+        let tat = self.tat(tats, check, hash)?;
+        let (_, new_tat) = gcra(tat, now, check);
+        match self.0.iter_mut().find(|(c, _)| c.hash == hash && *c.key == *check.key) {
+            Some((_, held)) => *held = new_tat,
             None => {
-                let (_, new_tat) = gcra(None, now, check);
-                let cell = Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) };
-                self.tats.insert(cell, now);
+                let cell = Arc::new(Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) });
+                tats.insert(cell, now);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for (cell, tat) in &self.0 {
+            if *tat > HELD {
+                cell.tat.store(*tat, Ordering::Release);
             }
         }
     }
@@ -696,6 +812,9 @@ impl StateStore for MemoryStore {
         results: &mut Vec<LimitResult>,
     ) -> Result<(), StoreError> {
         results.clear();
+        if now < EARLIEST_MS {
+            return Err(StoreError(format!("the clock reads {now} ms, before the earliest time a limit accepts")));
+        }
         if let [only] = checks {
             results.push(match only.measure {
                 Measure::Requests => self.check_rate(only, now, commit)?,
@@ -715,9 +834,13 @@ impl StateStore for MemoryStore {
             locked.push(Locked { index, tats, other });
         }
         let missing = || StoreError("shard not locked".into());
+        let mut held = Held::default();
         for (check, hash) in checks.iter().zip(&hashes) {
             let shard = locked.iter().find(|l| l.index == shard_of_hash(*hash)).ok_or_else(missing)?;
-            results.push(shard.check(check, *hash, now));
+            results.push(match check.measure {
+                Measure::Requests => gcra(held.tat(&shard.tats, check, *hash)?, now, check).0,
+                _ => shard.other.check(check, now),
+            });
         }
         if commit && results.iter().all(|r| r.allowed) {
             // Two checks on one key (the same rule twice cannot happen; the
@@ -725,9 +848,15 @@ impl StateStore for MemoryStore {
             // state the previous one left.
             for (check, hash) in checks.iter().zip(&hashes) {
                 let shard = locked.iter_mut().find(|l| l.index == shard_of_hash(*hash)).ok_or_else(missing)?;
-                shard.commit(check, *hash, now);
+                match check.measure {
+                    Measure::Requests => held.commit(&mut shard.tats, check, *hash, now)?,
+                    _ => shard.other.commit(check, now),
+                }
             }
         }
+        // The TATs go back before the locks are released.
+        drop(held);
+        drop(locked);
         Ok(())
     }
 
@@ -802,6 +931,52 @@ mod tests {
         // The refused request did not consume from the wide limit.
         let wide_only = store.checked(&[wide], 0, false).unwrap_or_default();
         assert_eq!(wide_only[0].remaining, 98);
+    }
+
+    #[test]
+    fn a_thread_checking_two_stores_keeps_their_keys_apart() {
+        // One thread, one key, two stores: each store's cells are its own,
+        // whichever the thread checked last (its recent cells are of one
+        // store at a time), and a store made after one is dropped (which
+        // may reuse its address) starts with a full budget.
+        let c = [check("shared-key", 1, 60_000, 1)];
+        let a = MemoryStore::default();
+        // The same hash function, so that only the store's id tells the cells apart.
+        let b = MemoryStore { hasher: a.hasher.clone(), ..MemoryStore::default() };
+        for _ in 0..3 {
+            let _ = a.checked(&c, 10, true);
+        }
+        assert!(!a.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(true), "a: spent");
+        assert!(b.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(false), "b: its own budget");
+        assert!(!a.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(true), "a: still spent");
+        assert!(!b.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(true), "b: spent now");
+        let hasher = a.hasher.clone();
+        drop(a);
+        let fresh = MemoryStore { hasher, ..MemoryStore::default() };
+        assert!(fresh.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(false), "a new store");
+    }
+
+    #[test]
+    fn a_thread_checking_more_keys_than_it_remembers_decides_the_same() {
+        // Past `RECENT_MAX` keys a thread forgets its recent cells and finds
+        // them in the index again: every key still admits its burst once.
+        let store = MemoryStore::default();
+        let keys = RECENT_MAX + RECENT_MAX / 2;
+        for round in 0..3 {
+            for k in 0..keys {
+                let allowed = store.checked(&[check(&format!("many{k}"), 2, 60_000, 2)], 5, true).map(|r| r[0].allowed);
+                assert_eq!(allowed.ok(), Some(round < 2), "key {k}, round {round}");
+            }
+        }
+        assert_eq!(store.len(), keys);
+    }
+
+    #[test]
+    fn a_clock_before_the_earliest_time_is_an_error() {
+        let store = MemoryStore::default();
+        let c = [check("k", 1, 1000, 1)];
+        assert!(store.checked(&c, EARLIEST_MS - 1, true).is_err());
+        assert!(store.checked(&c, EARLIEST_MS, true).is_ok_and(|r| r[0].allowed));
     }
 
     #[test]
@@ -1013,6 +1188,38 @@ mod tests {
             let last = store.checked(&[check(&shared, 120, 60_000, 120)], 5, true).unwrap_or_default();
             assert!(!last[0].allowed, "round {round}: the burst is spent");
         }
+    }
+
+    #[test]
+    fn multi_limit_checks_hold_their_keys_against_checks_without_a_lock() {
+        // Many admissions on one key, from single-key checks (which find
+        // its cell without a lock after their first) and from two-limit
+        // checks (which read and write it under the write lock): a
+        // single-key check moving the TAT while a two-limit check holds it
+        // would be overwritten, and the key would admit more than its burst.
+        use std::sync::Arc;
+        const BURST: u64 = 8_000;
+        let store = Arc::new(MemoryStore::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut checks = vec![check("hot", BURST, 60_000, BURST)];
+                    if t % 2 == 1 {
+                        checks.push(check(&format!("roomy{t}"), 1 << 40, 60_000, 1 << 40));
+                    }
+                    let mut results = Vec::new();
+                    (0..BURST / 2 + 500)
+                        .filter(|_| {
+                            store.check_limits(&checks, 5, true, &mut results).is_ok()
+                                && results.iter().all(|r| r.allowed)
+                        })
+                        .count() as u64
+                })
+            })
+            .collect();
+        let admitted: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        assert_eq!(admitted, BURST);
     }
 
     #[test]
