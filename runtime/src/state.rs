@@ -335,10 +335,10 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 /// check of several limits, which must be atomic across its keys.
 ///
 /// Two TAT values are no time, so that a check without the lock can tell:
-/// an evicted cell reads [`DEAD`] (eviction swaps it in by compare-and-swap,
+/// an evicted cell reads `DEAD` (eviction swaps it in by compare-and-swap,
 /// so a check either moved the TAT first and the key stays, or finds it
 /// dead and goes to the index, where the key is gone), and a cell that a
-/// check of several limits holds reads [`HELD`] until it has decided (that
+/// check of several limits holds reads `HELD` until it has decided (that
 /// check holds its shards' write locks, in shard order so no deadlock, and
 /// a check meeting `HELD` waits on the read lock). Sums and distinct values
 /// rewrite a summary per check: they stay behind a plain lock.
@@ -364,7 +364,9 @@ pub type FxMap<V> = HashMap<String, V, crate::hash::FxBuild>;
 /// new key would refuse its request (a limit that fails closed) or skip its
 /// limit (one that fails open), and neither is right for a legitimate key.
 /// [`MemoryStore::evict`] remains for callers who want to shrink the store
-/// at once.
+/// at once. Besides, each thread that checks rate limits keeps up to
+/// [`RECENT_MAX`] cells of the last store it checked (an evicted one until
+/// it meets it again or forgets them all): a bound per thread, not per key.
 pub struct MemoryStore {
     shards: Vec<Shard>,
     flows: Vec<Mutex<Flows>>,
@@ -381,12 +383,12 @@ pub struct MemoryStore {
 const DEAD: i64 = i64::MIN;
 /// A TAT that is no time: a check of several limits holds the key.
 const HELD: i64 = i64::MIN + 1;
-/// The earliest time a check accepts, far from [`DEAD`] and [`HELD`]: no
+/// The earliest time a check accepts, far from `DEAD` and `HELD`: no
 /// TAT moved from it can reach them.
 pub const EARLIEST_MS: i64 = i64::MIN / 4;
 
 /// The most cells a thread remembers ([`Recent`]); past it, it forgets them all.
-const RECENT_MAX: usize = 4_096;
+pub const RECENT_MAX: usize = 4_096;
 
 static STORE_IDS: AtomicU64 = AtomicU64::new(1);
 
