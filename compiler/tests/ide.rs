@@ -406,6 +406,41 @@ fn hint_fixes_give_text_that_checks() {
     }
 }
 
+/// W0121's fix deletes the copy (its doc comment and annotations too) and
+/// the blank lines around it, wherever it stands in its policy; the text
+/// then checks cleanly.
+#[test]
+fn a_repeated_rule_is_deleted_by_its_fix() {
+    let rule = |id: &str, level: &str| {
+        format!(
+            "  /// Reads by agents.\n  @id(\"{id}\")\n  permit principal: Agent, action: read, resource: Customer\n    when principal.clearance >= {level}\n"
+        )
+    };
+    let policy = |rules: &[String]| format!("policy p {{\n{}}}\n", rules.join("\n"));
+    let (a, copy, b) = (rule("a", "internal"), rule("a-copy", "internal"), rule("b", "secret"));
+    let cases = [
+        // Between two rules: the blank line after it goes with it.
+        (policy(&[a.clone(), copy.clone(), b.clone()]), policy(&[a.clone(), b.clone()])),
+        // Last in its policy: the blank line before it goes.
+        (policy(&[a.clone(), b.clone(), copy.clone()]), policy(&[a.clone(), b.clone()])),
+        (policy(&[a.clone(), copy.clone()]), policy(&[a.clone()])),
+    ];
+    for (text, expected) in cases {
+        let mut ws = Workspace::new(Options::default());
+        ws.add_file("schema.ward", SCHEMA, Origin::User);
+        let id = ws.add_file("main.ward", &text, Origin::User);
+        let codes: Vec<&str> = ws.diagnostics().iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["W0121"], "{text}");
+        let fixes = ide::code_actions(&ws, id, ward_grammar::Span { start: 0, end: text.len() as u32 });
+        let shown: Vec<&str> = fixes.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(shown, ["Delete the repeated rule `p.a-copy`"], "{text}");
+        let fixed = apply(&text, &fixes[0].edits, id);
+        assert_eq!(fixed, expected, "{text}");
+        ws.set_text(id, &fixed);
+        assert!(ws.diagnostics().is_empty(), "{fixed}: {:#?}", ws.diagnostics());
+    }
+}
+
 #[test]
 fn outline_symbols_and_tokens() {
     let p = project();

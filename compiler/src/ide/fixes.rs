@@ -1,6 +1,7 @@
 //! Code actions: the "did you mean" fixes of diagnostics, a missing `has`
-//! guard, a missing `import`, and the hints for common mistakes (`=` for
-//! `==`, `!x has f`, a set compared with one value, a `@shadow` only permit).
+//! guard, a missing `import`, the hints for common mistakes (`=` for
+//! `==`, `!x has f`, a set compared with one value, a `@shadow` only permit),
+//! and a repeated rule.
 
 use ward_grammar::Span;
 use ward_grammar::ast::*;
@@ -47,6 +48,7 @@ pub fn code_actions(ws: &Workspace, file: FileId, range: Span) -> Vec<Fix> {
             "E0201" => not_outside(ws, file, &d).or_else(|| use_contains(ws, text, file, &d)),
             "E0202" => use_contains(ws, text, file, &d),
             "W0120" => remove_shadow(text, file, &d),
+            "W0121" => remove_repeat(ws, text, file, &d),
             "W0115" => address_glob(ws, text, file, &d),
             _ => None,
         };
@@ -278,6 +280,60 @@ fn remove_shadow(text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
         edits: vec![Edit { file, span: Span { start: span.start, end }, text: String::new() }],
         diagnostic: d.clone(),
         preferred: false,
+    })
+}
+
+/// W0121: delete the repeated rule, with its doc comment and annotations,
+/// and the blank lines that set it apart (those before it when it is the
+/// last of its policy), so the policy reads as if it had never been there.
+fn remove_repeat(ws: &Workspace, text: &str, file: FileId, d: &Diagnostic) -> Option<Fix> {
+    let tree = &parse(ws.db(), ws.file(file)?).file;
+    let at = d.primary.span;
+    let rule = tree
+        .items
+        .iter()
+        .filter_map(|i| if let Item::Policy(p) = i { Some(p) } else { None })
+        .flat_map(|p| &p.items)
+        .find_map(|m| match m {
+            PolicyItem::Rule(r) if r.span.start <= at.start && at.end <= r.span.end => Some(r),
+            _ => None,
+        })?;
+    let (first, last) = (rule.span.start as usize, rule.span.end as usize);
+    let line_start = |i: usize| text.get(..i).and_then(|t| t.rfind('\n')).map_or(0, |n| n + 1);
+    let line_end = |i: usize| text.get(i..).and_then(|t| t.find('\n')).map_or(text.len(), |n| i + n + 1);
+    let blank = |from: usize, to: usize| text.get(from..to).is_some_and(|t| t.trim().is_empty());
+    let (mut start, mut end) = (line_start(first), line_end(last));
+    // A rule sharing a line with something else: only the rule goes.
+    if !blank(start, first) || !blank(last, end) {
+        (start, end) = (first, last);
+    } else {
+        while start > 0 && text.get(line_start(start - 1)..start).is_some_and(|l| l.trim_start().starts_with("///")) {
+            start = line_start(start - 1);
+        }
+        let after = end;
+        while end < text.len()
+            && blank(end, line_end(end))
+            && text.get(end..line_end(end)).is_some_and(|l| l.ends_with('\n'))
+        {
+            end = line_end(end);
+        }
+        if text.get(end..).is_some_and(|t| t.trim_start().starts_with('}')) {
+            end = after;
+            while start > 0 && blank(line_start(start - 1), start) {
+                start = line_start(start - 1);
+            }
+        }
+    }
+    let id = d.message.strip_prefix('`').and_then(|m| m.split('`').next()).unwrap_or("the copy");
+    Some(Fix {
+        title: format!("Delete the repeated rule `{id}`"),
+        edits: vec![Edit {
+            file,
+            span: Span { start: u32::try_from(start).ok()?, end: u32::try_from(end).ok()? },
+            text: String::new(),
+        }],
+        diagnostic: d.clone(),
+        preferred: true,
     })
 }
 
