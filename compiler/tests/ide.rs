@@ -423,7 +423,7 @@ fn a_repeated_rule_is_deleted_by_its_fix() {
         (policy(&[a.clone(), copy.clone(), b.clone()]), policy(&[a.clone(), b.clone()])),
         // Last in its policy: the blank line before it goes.
         (policy(&[a.clone(), b.clone(), copy.clone()]), policy(&[a.clone(), b.clone()])),
-        (policy(&[a.clone(), copy.clone()]), policy(&[a.clone()])),
+        (policy(&[a.clone(), copy.clone()]), policy(std::slice::from_ref(&a))),
     ];
     for (text, expected) in cases {
         let mut ws = Workspace::new(Options::default());
