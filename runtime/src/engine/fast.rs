@@ -25,9 +25,11 @@ fn entity_type(loaded: &Loaded, frame: &Frame, index: u32) -> Option<u32> {
 
 impl Engine {
     /// The common case, decided without allocating: no delegation chain, no
-    /// lifecycle denial, only permits, forbids and masks in the bucket, no
-    /// evaluation error. `None` hands the request to the full procedure,
-    /// which decides it from scratch (same answer, with everything explained).
+    /// lifecycle denial, only permits, forbids, masks and limits in the
+    /// bucket, no evaluation error. An allow under limits checks them and
+    /// is explained in full, as the full procedure would (limits are its
+    /// last step). `None` hands the request to the full procedure, which
+    /// decides it from scratch (same answer, with everything explained).
     pub(super) fn fast(&self, loaded: &Loaded, frame: &Frame) -> Option<Verdict> {
         let actor = frame.actor;
         if frame.chain.len() > 1 {
@@ -50,10 +52,11 @@ impl Engine {
         if bucket.fast.special || pinned.iter().flatten().any(|l| l.special) {
             return None;
         }
+        let mut limits = bucket.fast.limits || pinned.iter().flatten().any(|l| l.limits);
         let store = &loaded.store;
         let in_index = &bucket.in_index;
         let links = !loaded.links.is_empty() && !bucket.templates.is_empty();
-        if links && bucket.fast_templates.special {
+        if links && (bucket.fast_templates.special || bucket.fast_templates.limits) {
             return None;
         }
         let program = loaded.program();
@@ -119,6 +122,7 @@ impl Engine {
             if group.fast.special {
                 return None;
             }
+            limits |= group.fast.limits;
             in_fired |= run_list(&group.fast, &mut forbids, &mut permits)?;
             Some(())
         })?;
@@ -176,6 +180,12 @@ impl Engine {
                 }
             }
         }
-        Some(Verdict::Rules { effect: Effect::Allow, rules: permits, masks })
+        let verdict = Verdict::Rules { effect: Effect::Allow, rules: permits, masks };
+        if limits {
+            let mut decision = loaded.explain(&verdict);
+            self.limits(loaded, frame, &mut decision);
+            return Some(Verdict::Full(Box::new(decision)));
+        }
+        Some(verdict)
     }
 }

@@ -377,9 +377,12 @@ pub(super) struct Lists {
     /// Permits and forbids, in evaluation order.
     pub(super) decide: Vec<Decide>,
     pub(super) masks: Vec<u32>,
-    /// Whether any rule needs the full procedure: a rate limit (state), a
-    /// shadow rule, an approval, or a rule that only the caller may use.
+    /// Whether any rule needs the full procedure: a shadow rule, an
+    /// approval, or a rule that only the caller may use.
     pub(super) special: bool,
+    /// Whether any rule is a limit: an allow then checks the limits (with
+    /// the state store) and explains itself in full.
+    pub(super) limits: bool,
     /// Whether any entry of `decide` repeats the one before it.
     pub(super) repeats: bool,
 }
@@ -415,7 +418,7 @@ impl Lists {
     /// `positions`: rule index → entry of the native code's table (empty
     /// without native code).
     fn new(program: &Program, rules: &[u32], positions: &[u32]) -> Lists {
-        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false, repeats: false };
+        let mut lists = Lists { decide: Vec::new(), masks: Vec::new(), special: false, limits: false, repeats: false };
         for index in rules {
             let Some(rule) = program.rules.get(*index as usize) else {
                 lists.special = true;
@@ -439,7 +442,7 @@ impl Lists {
                     }
                 }
                 RuleKind::Mask { .. } => lists.masks.push(*index),
-                RuleKind::Limit { .. } => lists.special = true,
+                RuleKind::Limit { .. } => lists.limits = true,
             }
         }
         lists
