@@ -598,7 +598,9 @@ impl Frame {
         match self.entity(store, index) {
             Some(e) => {
                 let ty = store.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
-                format!("{ty}::{:?}", &*e.id)
+                let mut out = String::with_capacity(ty.len() + e.id.len() + 4);
+                crate::store::write_uid(&mut out, ty, &e.id);
+                out
             }
             None => format!("#{index}"),
         }

@@ -875,7 +875,9 @@ impl Store {
         match self.get(index) {
             Some(e) => {
                 let ty = self.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
-                format!("{ty}::{:?}", &*e.id)
+                let mut out = String::with_capacity(ty.len() + e.id.len() + 4);
+                write_uid(&mut out, ty, &e.id);
+                out
             }
             None => format!("#{index}"),
         }
@@ -1105,10 +1107,51 @@ pub fn parse_entities(text: &str) -> Result<Json, DataError> {
     crate::json::parse(text, "entities", &data::Path::Root("entities"))
 }
 
+/// Appends `ty::"id"` to `out`, the id quoted and escaped as Rust's `{:?}`
+/// does (the form decisions and messages show); an id of printable ASCII
+/// without `"` or `\` — nearly every id — is copied as it is, without
+/// the formatting machinery (rate-limit keys are built per decision).
+pub fn write_uid(out: &mut String, ty: &str, id: &str) {
+    out.push_str(ty);
+    out.push_str("::");
+    if id.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(id);
+        out.push('"');
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{id:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::{Hierarchy, closure};
+
+    #[test]
+    fn uids_are_written_as_debug_formatting_writes_them() {
+        let ids = [
+            "",
+            "bot",
+            "a b",
+            "quote\"d",
+            "back\\slash",
+            "tab\t",
+            "new\nline",
+            "é",
+            "日本",
+            "\u{7f}",
+            "\u{200b}",
+            "'single'",
+            "~!@#$%^&*()",
+        ];
+        for id in ids {
+            let mut out = String::new();
+            super::write_uid(&mut out, "Agent", id);
+            assert_eq!(out, format!("Agent::{id:?}"), "{id:?}");
+        }
+    }
 
     #[test]
     fn ancestors_are_transitive_and_cycles_are_named() {

@@ -5,7 +5,7 @@
 use ward_ir::literals::DECIMAL_SCALE;
 use ward_ir::{LimitMeasure, RuleKind};
 
-use super::procedure::{link_eval, render};
+use super::procedure::{link_eval, render, render_into};
 use super::{Engine, Loaded};
 use crate::decision::{self, Decision, Effect, EvalErrorOut, Reason};
 use crate::interp::Outcome;
@@ -26,11 +26,20 @@ impl Engine {
                 }
                 continue;
             }
-            let mut key_parts = Vec::new();
+            // The key's parts joined by `/`, behind the rule's id (the
+            // store's key; the decision shows the parts).
+            let mut key = String::with_capacity(rule.id.len() + 32);
+            key.push_str(&rule.id);
+            key.push('/');
             let mut failed = None;
-            for k in keys {
+            for (i, k) in keys.iter().enumerate() {
                 match eval.expr(&rule.exprs, *k) {
-                    Ok(v) => key_parts.push(render(&eval, rule.exprs.get(*k as usize).map(|e| &e.ty), v)),
+                    Ok(v) => {
+                        if i > 0 {
+                            key.push('/');
+                        }
+                        render_into(&mut key, &eval, rule.exprs.get(*k as usize).map(|e| &e.ty), v);
+                    }
                     Err(e) => failed = Some(e),
                 }
             }
@@ -85,21 +94,21 @@ impl Engine {
                     continue;
                 }
             };
-            pending.push((rule, key_parts.join("/"), *count, *window_ms, *burst, *fail_open, share, *measure));
+            pending.push((rule, key, *count, *window_ms, *burst, *fail_open, share, *measure));
         }
         if pending.is_empty() {
             return;
         }
         let checks: Vec<LimitCheck> = pending
             .iter()
-            .map(|(rule, key, count, window_ms, burst, _, share, _)| {
+            .map(|(_, key, count, window_ms, burst, _, share, _)| {
                 // An amount over the budget is refused whatever was spent;
                 // capped, it stays exact in every store.
                 let measure = match share {
                     Measure::Sum(amount) => Measure::Sum((*amount).min(count.saturating_add(1) as i64)),
                     other => other.clone(),
                 };
-                LimitCheck::new(format!("{}/{key}", rule.id), *count, *window_ms, *burst, measure)
+                LimitCheck::new(key.as_str(), *count, *window_ms, *burst, measure)
             })
             .collect();
         // The state changes only when the decision is final: consume only
@@ -111,6 +120,7 @@ impl Engine {
             Err(e) => {
                 // The store cannot answer: each limit fails closed unless it says `fail open`.
                 for (rule, key, count, window_ms, _, fail_open, _, measure) in &pending {
+                    let key = parts(rule, key);
                     decision.errors.push(EvalErrorOut { rule: Some(rule.id.clone()), message: e.to_string() });
                     if !fail_open {
                         decision.effect = Effect::Deny;
@@ -133,6 +143,7 @@ impl Engine {
         };
         let mut refused = false;
         for ((rule, key, count, window_ms, _, _, share, measure), result) in pending.iter().zip(results) {
+            let key = parts(rule, key);
             let (limit, remaining, budget) = match (measure, share) {
                 (LimitMeasure::Sum { decimal, .. }, Measure::Sum(amount)) => {
                     let units = |v: u64| if *decimal { v / DECIMAL_SCALE as u64 } else { v };
@@ -160,7 +171,7 @@ impl Engine {
             };
             decision.limits.push(decision::Limit {
                 rule: rule.id.clone(),
-                key: key.clone(),
+                key: key.to_string(),
                 limit,
                 window_ms: *window_ms,
                 remaining,
@@ -216,4 +227,10 @@ fn describe(measure: LimitMeasure, count: u64) -> String {
         LimitMeasure::Sum { decimal, .. } => format!("budget of {}", amount_text(count as i64, decimal)),
         LimitMeasure::Distinct { .. } => format!("limit of {count} distinct values"),
     }
+}
+
+/// The parts of a limit's store key (`rule-id/part/part`), as a decision
+/// shows them.
+fn parts<'k>(rule: &ward_ir::Rule, key: &'k str) -> &'k str {
+    key.get(rule.id.len() + 1..).unwrap_or_default()
 }

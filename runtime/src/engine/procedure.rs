@@ -373,6 +373,43 @@ pub(super) fn mask_of(program: &Program, rule: &ir::Rule, with_detectors: bool) 
 }
 
 pub(super) fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
+    let mut out = String::new();
+    render_into(&mut out, eval, ty, v);
+    out
+}
+
+/// [`render`], appended to `out`: the common key parts (entities, strings,
+/// actions, enums, numbers) without a `String` of their own.
+pub(super) fn render_into(out: &mut String, eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) {
+    match ty {
+        Some(ir::Ty::Entity(_)) => match eval.frame.entity(eval.store, v as u32) {
+            Some(e) => {
+                let name = eval.store.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
+                crate::store::write_uid(out, name, &e.id);
+            }
+            None => out.push_str(&eval.frame.uid(eval.store, v as u32)),
+        },
+        Some(ir::Ty::String) => out.push_str(&eval.view.string(v)),
+        Some(ir::Ty::Action) => {
+            if let Some(a) = eval.prepared.program.actions.get(v as usize) {
+                out.push_str(&a.name);
+            }
+        }
+        Some(ir::Ty::Enum(e)) => {
+            match eval.prepared.program.enums.get(*e as usize).and_then(|en| en.variants.get(v as usize)) {
+                Some(variant) => out.push_str(variant),
+                None => out.push_str(&v.to_string()),
+            }
+        }
+        Some(ir::Ty::Int) | None => {
+            use std::fmt::Write;
+            let _ = write!(out, "{}", v as i64);
+        }
+        _ => out.push_str(&render_value(eval, ty, v)),
+    }
+}
+
+fn render_value(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
     match ty {
         Some(ir::Ty::Entity(_)) => eval.frame.uid(eval.store, v as u32),
         Some(ir::Ty::String) => eval.view.string(v).into_owned(),
