@@ -595,14 +595,22 @@ impl Frame {
 
     /// `Type::"id"` of an entity of this frame.
     pub fn uid(&self, store: &Store, index: u32) -> String {
+        let mut out = String::new();
+        self.write_uid(store, index, &mut out);
+        out
+    }
+
+    /// [`Frame::uid`], appended to `out`.
+    pub fn write_uid(&self, store: &Store, index: u32, out: &mut String) {
         match self.entity(store, index) {
             Some(e) => {
                 let ty = store.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
-                let mut out = String::with_capacity(ty.len() + e.id.len() + 4);
-                crate::store::write_uid(&mut out, ty, &e.id);
-                out
+                crate::store::write_uid(out, ty, &e.id);
             }
-            None => format!("#{index}"),
+            None => {
+                use std::fmt::Write;
+                let _ = write!(out, "#{index}");
+            }
         }
     }
 }

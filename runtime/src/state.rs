@@ -414,7 +414,7 @@ impl Recent {
                 r.store = store;
             }
             let hash = cell.hash;
-            match r.cells.entry(hash, |t| t.hash == hash && t.key == cell.key, |t| t.hash) {
+            match r.cells.entry(hash, |t| t.is(hash, &cell.key), |t| t.hash) {
                 hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = cell,
                 hashbrown::hash_table::Entry::Vacant(e) => {
                     e.insert(cell);
@@ -484,6 +484,17 @@ struct Tat {
     hash: u64,
     key: Box<str>,
     tat: AtomicI64,
+}
+
+impl Tat {
+    fn new(hash: u64, key: &str, tat: i64) -> Arc<Tat> {
+        Arc::new(Tat { hash, key: key.into(), tat: AtomicI64::new(tat) })
+    }
+
+    /// Whether this is the cell of `key` (whose hash is `hash`).
+    fn is(&self, hash: u64, key: &str) -> bool {
+        self.hash == hash && *self.key == *key
+    }
 }
 
 /// A summary of what was spent per sum-limit key (with its window), the
@@ -695,7 +706,7 @@ impl MemoryStore {
     /// a key seen the first time.
     fn check_rate(&self, check: &LimitCheck, now: i64, commit: bool) -> Result<LimitResult, StoreError> {
         let hash = self.hash(&check.key);
-        let is_key = |t: &Arc<Tat>| t.hash == hash && *t.key == *check.key;
+        let is_key = |t: &Arc<Tat>| t.is(hash, &check.key);
         let recent = RECENT.try_with(|r| {
             let r = r.try_borrow().ok()?;
             if r.store != self.id {
@@ -727,7 +738,7 @@ impl MemoryStore {
         let (result, cell) = match tats.table.find(hash, is_key) {
             Some(t) => (gcra_atomic(&t.tat, now, check, commit).ok_or_else(not_a_time)?, Arc::clone(t)),
             None => {
-                let cell = Arc::new(Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) });
+                let cell = Tat::new(hash, &check.key, new_tat);
                 tats.insert(Arc::clone(&cell), now);
                 (result, cell)
             }
@@ -766,10 +777,10 @@ impl Held {
     /// The TAT of `check`'s key (`None` for a key not in the index), held
     /// from now on.
     fn tat(&mut self, tats: &Tats, check: &LimitCheck, hash: u64) -> Result<Option<i64>, StoreError> {
-        if let Some((_, tat)) = self.0.iter().find(|(c, _)| c.hash == hash && *c.key == *check.key) {
+        if let Some((_, tat)) = self.0.iter().find(|(c, _)| c.is(hash, &check.key)) {
             return Ok(Some(*tat));
         }
-        let Some(cell) = tats.table.find(hash, |t| t.hash == hash && *t.key == *check.key) else { return Ok(None) };
+        let Some(cell) = tats.table.find(hash, |t| t.is(hash, &check.key)) else { return Ok(None) };
         // The write lock keeps other holders and eviction away: the cell
         // reads a time, which a check without the lock may move first.
         let tat = cell.tat.swap(HELD, Ordering::AcqRel);
@@ -784,11 +795,10 @@ impl Held {
     fn commit(&mut self, tats: &mut Tats, check: &LimitCheck, hash: u64, now: i64) -> Result<(), StoreError> {
         let tat = self.tat(tats, check, hash)?;
         let (_, new_tat) = gcra(tat, now, check);
-        match self.0.iter_mut().find(|(c, _)| c.hash == hash && *c.key == *check.key) {
+        match self.0.iter_mut().find(|(c, _)| c.is(hash, &check.key)) {
             Some((_, held)) => *held = new_tat,
             None => {
-                let cell = Arc::new(Tat { hash, key: check.key.as_str().into(), tat: AtomicI64::new(new_tat) });
-                tats.insert(cell, now);
+                tats.insert(Tat::new(hash, &check.key, new_tat), now);
             }
         }
         Ok(())

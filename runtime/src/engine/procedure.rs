@@ -381,49 +381,31 @@ pub(super) fn render(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
 /// [`render`], appended to `out`: the common key parts (entities, strings,
 /// actions, enums, numbers) without a `String` of their own.
 pub(super) fn render_into(out: &mut String, eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) {
+    use std::fmt::Write;
     match ty {
-        Some(ir::Ty::Entity(_)) => match eval.frame.entity(eval.store, v as u32) {
-            Some(e) => {
-                let name = eval.store.program.entity_types.get(e.ty as usize).map_or("?", |t| t.name.as_str());
-                crate::store::write_uid(out, name, &e.id);
-            }
-            None => out.push_str(&eval.frame.uid(eval.store, v as u32)),
-        },
+        Some(ir::Ty::Entity(_)) => eval.frame.write_uid(eval.store, v as u32, out),
         Some(ir::Ty::String) => out.push_str(&eval.view.string(v)),
         Some(ir::Ty::Action) => {
             if let Some(a) = eval.prepared.program.actions.get(v as usize) {
                 out.push_str(&a.name);
             }
         }
-        Some(ir::Ty::Enum(e)) => {
-            match eval.prepared.program.enums.get(*e as usize).and_then(|en| en.variants.get(v as usize)) {
-                Some(variant) => out.push_str(variant),
-                None => out.push_str(&v.to_string()),
+        // Values, not their handles in the request's tables (which every request reuses).
+        Some(ir::Ty::Ip) => {
+            if let Some(ip) = eval.view.ip(v) {
+                let _ = write!(out, "{ip}");
             }
         }
-        Some(ir::Ty::Int) | None => {
-            use std::fmt::Write;
-            let _ = write!(out, "{}", v as i64);
+        Some(ir::Ty::Cidr) => {
+            if let Some((ip, prefix)) = eval.view.cidr(v) {
+                let _ = write!(out, "{ip}/{prefix}");
+            }
         }
-        _ => out.push_str(&render_value(eval, ty, v)),
-    }
-}
-
-fn render_value(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
-    match ty {
-        Some(ir::Ty::Entity(_)) => eval.frame.uid(eval.store, v as u32),
-        Some(ir::Ty::String) => eval.view.string(v).into_owned(),
-        Some(ir::Ty::Action) => {
-            eval.prepared.program.actions.get(v as usize).map_or_else(String::new, |a| a.name.clone())
-        }
-        // Values, not their handles in the request's tables (which every request reuses).
-        Some(ir::Ty::Ip) => eval.view.ip(v).map_or_else(String::new, |ip| ip.to_string()),
-        Some(ir::Ty::Cidr) => eval.view.cidr(v).map_or_else(String::new, |(ip, prefix)| format!("{ip}/{prefix}")),
         Some(ir::Ty::Set(element)) => {
             let mut items: Vec<String> = eval.set_elements(v).iter().map(|x| render(eval, Some(element), *x)).collect();
             items.sort();
             items.dedup();
-            serde_json::Value::from(items).to_string()
+            out.push_str(&serde_json::Value::from(items).to_string());
         }
         Some(ir::Ty::Record(fields)) => {
             let map: serde_json::Map<String, serde_json::Value> = fields
@@ -434,15 +416,18 @@ fn render_value(eval: &Eval<'_>, ty: Option<&ir::Ty>, v: Raw) -> String {
                     Some((f.name.clone(), serde_json::Value::String(render(eval, Some(&f.ty), x))))
                 })
                 .collect();
-            serde_json::Value::Object(map).to_string()
+            out.push_str(&serde_json::Value::Object(map).to_string());
         }
-        Some(ir::Ty::Enum(e)) => eval
-            .prepared
-            .program
-            .enums
-            .get(*e as usize)
-            .and_then(|en| en.variants.get(v as usize))
-            .map_or_else(|| v.to_string(), Clone::clone),
-        _ => (v as i64).to_string(),
+        Some(ir::Ty::Enum(e)) => {
+            match eval.prepared.program.enums.get(*e as usize).and_then(|en| en.variants.get(v as usize)) {
+                Some(variant) => out.push_str(variant),
+                None => {
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
+        _ => {
+            let _ = write!(out, "{}", v as i64);
+        }
     }
 }
