@@ -13,7 +13,9 @@ use super::confirm::{Marks, before, byte, confirm};
 use super::keyed::{keyed_span, kind_of_key};
 use super::number::{by_hand, match_at};
 use super::prefix::{Prefixes, prefixes};
-use super::trigger::{Literals, Triggers, candidate_starts, is_hex_or_colon, is_local_part, is_word, start_literals};
+use super::trigger::{
+    Literals, Triggers, candidate_starts, ipv6_may_start, is_hex_or_colon, is_local_part, is_word, start_literals,
+};
 use super::user;
 use super::validate::{Validator, validate};
 
@@ -137,39 +139,6 @@ impl Other {
         }
         Other::Literals { head, literals, folded, first }
     }
-}
-
-/// The longest IPv6 address without its zone: six groups of four and a
-/// dotted quad.
-const IPV6_MAX: usize = 45;
-
-/// Whether an IPv6 address can start at `s`. Each of the regex's three
-/// forms starts with a colon or with one to four hex digits and a colon,
-/// and has within its first `IPV6_MAX` bytes (hex digits, colons and the
-/// dots of an IPv4 tail) either a `::` or six colons.
-fn ipv6_may_start(b: &[u8], s: usize) -> bool {
-    let head = b.get(s..).map_or(0, |r| r.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count());
-    if !(byte(b, s) == b':' || ((1..=4).contains(&head) && byte(b, s + head) == b':')) {
-        return false;
-    }
-    let run = b.get(s..).unwrap_or(&[]);
-    let run = run.get(..IPV6_MAX).unwrap_or(run);
-    let (mut colons, mut prev) = (0, 0);
-    for &c in run {
-        if c == b':' {
-            if prev == b':' {
-                return true;
-            }
-            colons += 1;
-            if colons >= 6 {
-                return true;
-            }
-        } else if !(c.is_ascii_hexdigit() || c == b'.') {
-            return false;
-        }
-        prev = c;
-    }
-    false
 }
 
 impl Numbers {

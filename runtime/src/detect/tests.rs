@@ -247,6 +247,27 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+    /// Hex digits and colons, as IPv6 addresses and the colons of logs and
+    /// JSON (`"code":200`, `10:42:07`, `Re: `, `host:2001:db8::1`): the
+    /// trigger pass, which starts at a colon only where an address may,
+    /// finds exactly what the regex finds at every byte.
+    #[test]
+    fn colon_soup_is_found_as_by_a_full_scan(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "2001", "db8", "fe80", "0", "1", "a", "ff", "abcd", "12345", ":", ":", "::", ":::", "%eth0", "%", ".",
+            "10.0.0.1", "192.168.1.1", " ", " ", "\"", "{", "}", ",", "host", "Re", "x", "g", "-", "_", "/", "[", "]",
+            "12:30:45", "\"code\":", "::ffff:", "1:2:3:4:5:6:7:8", "é", "\n",
+        ]), 0..40)
+    ) {
+        let text: String = pieces.concat();
+        let s = scanner(&PII);
+        proptest::prop_assert_eq!(s.find(&text), s.find_unfiltered(&text), "{:?}", text);
+    }
+}
+
 #[test]
 fn numbers_that_cannot_start_a_value_are_skipped_and_values_are_not() {
     use super::trigger::number_can_start;

@@ -243,6 +243,39 @@ pub(super) fn starts_with_date(b: &[u8], r: usize) -> bool {
     false
 }
 
+/// The longest IPv6 address without its zone: six groups of four and a
+/// dotted quad.
+const IPV6_MAX: usize = 45;
+
+/// Whether an IPv6 address can start at `s`. Each of the regex's three
+/// forms starts with a colon or with one to four hex digits and a colon,
+/// and has within its first `IPV6_MAX` bytes (hex digits, colons and the
+/// dots of an IPv4 tail) either a `::` or six colons.
+pub(super) fn ipv6_may_start(b: &[u8], s: usize) -> bool {
+    let head = b.get(s..).map_or(0, |r| r.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count());
+    if !(byte(b, s) == b':' || ((1..=4).contains(&head) && byte(b, s + head) == b':')) {
+        return false;
+    }
+    let run = b.get(s..).unwrap_or(&[]);
+    let run = run.get(..IPV6_MAX).unwrap_or(run);
+    let (mut colons, mut prev) = (0, 0);
+    for &c in run {
+        if c == b':' {
+            if prev == b':' {
+                return true;
+            }
+            colons += 1;
+            if colons >= 6 {
+                return true;
+            }
+        } else if !(c.is_ascii_hexdigit() || c == b'.') {
+            return false;
+        }
+        prev = c;
+    }
+    false
+}
+
 pub(super) fn is_local_part(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '.' | '%' | '+' | '-')
 }
@@ -325,8 +358,12 @@ pub(super) fn candidate_starts(
             colon = Some((i, start));
             // An address has a hex digit or another colon next to each colon.
             if is_hex_or_colon(before(b, i, 1)) || is_hex_or_colon(byte(b, i + 1)) {
-                push(&mut out, start);
-                if byte(b, start) == b':' {
+                // Most colons of logs and records start no address
+                // (`"code":200`, `10:42:07`, `Re: `); only IPv6 starts here.
+                if ipv6_may_start(b, start) {
+                    push(&mut out, start);
+                }
+                if byte(b, start) == b':' && ipv6_may_start(b, start + 1) {
                     push(&mut out, start + 1); // `host:2001:db8::1`
                 }
             }
