@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 
+use super::swar;
 use super::builtin::Kind;
 use super::trigger::is_hex_or_colon;
 use super::validate::{iban_ignoring_case, iban_length, luhn_bytes, ssn};
@@ -24,8 +25,20 @@ pub(super) fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The run of ASCII digits from `i`, eight bytes at a time.
 pub(super) fn digits_from(b: &[u8], i: usize) -> usize {
-    b.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
+    let rest = b.get(i..).unwrap_or(&[]);
+    let mut words = rest.chunks_exact(8);
+    let mut n = 0;
+    for chunk in &mut words {
+        let Some(w) = swar::word(chunk) else { break };
+        let not_digits = !swar::digits(w) & swar::H;
+        if not_digits != 0 {
+            return n + swar::first(not_digits);
+        }
+        n += 8;
+    }
+    n + rest.get(n..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
 }
 
 pub(super) fn digits_before(b: &[u8], i: usize) -> usize {

@@ -313,20 +313,18 @@ pub(super) fn candidate_starts(
     };
     // The last `:` seen and the start of its run of hex digits and colons.
     let mut colon: Option<(usize, usize)> = None;
-    let mut i = 0;
-    while mask != 0
-        && let Some(at) = next_trigger(b, i, mask)
-    {
-        i = at;
+    each_trigger(b, mask, |i| {
         let c = byte(b, i);
         if c.is_ascii_digit() {
             let run = digits_from(b, i);
-            let run_end = i + run;
             let prev = before(b, i, 1);
             if t.iban && i >= 2 && before(b, i, 2).is_ascii_alphabetic() && prev.is_ascii_alphabetic() {
                 push(&mut out, i - 2);
             }
-            if t.digits && numeric_token(b, i, run, t.ssn) {
+            // After a letter or `_` no number kind starts (their regexes
+            // start with a word boundary, or at the `+` or `(` before):
+            // most digits of hex strings and ids stop here.
+            if t.digits && !is_word(prev) && numeric_token(b, i, run, t.ssn) {
                 if t.phone && (prev == b'+' || prev == b'(') {
                     push(&mut out, i - 1);
                 }
@@ -334,8 +332,7 @@ pub(super) fn candidate_starts(
                     push(&mut out, i);
                 }
             }
-            i = run_end;
-            continue;
+            return i + run;
         }
         if c == b'@' {
             let head = text.get(..i).unwrap_or("");
@@ -368,8 +365,8 @@ pub(super) fn candidate_starts(
                 }
             }
         }
-        i += 1;
-    }
+        i + 1
+    });
     if let Some(lits) = literals {
         let mut found = Vec::new();
         lits.each(b, |at, kind| match kind {
@@ -417,35 +414,45 @@ fn merge(a: Vec<usize>, b: &[usize]) -> Vec<usize> {
     out
 }
 
-/// The next byte at or after `from` in the trigger classes of `mask`.
-/// Eight bytes at a time: a word without any byte in `'0'..=':'` or `'@'`
-/// (the only trigger bytes) is skipped with a few arithmetic operations.
-pub(super) fn next_trigger(b: &[u8], from: usize, mask: u8) -> Option<usize> {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
-    let hit = |c: &u8| trigger(*c) & mask != 0;
-    let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut i = from;
-    for chunk in &mut chunks {
-        if let Ok(bytes) = <[u8; 8]>::try_from(chunk) {
-            let w = u64::from_le_bytes(bytes);
-            // Bytes strictly between 0x2F and 0x3B (Bit Twiddling Hacks' `hasbetween`), or zero after xor with `@`.
-            let low = w & (L * 127);
-            let between = (L * (127 + 0x3B)).wrapping_sub(low) & !w & low.wrapping_add(L * (127 - 0x2F)) & H;
-            let at = w ^ (L * u64::from(b'@'));
-            let zero = at.wrapping_sub(L) & !at & H;
-            if between | zero == 0 {
-                i += 8;
-                continue;
+/// Calls `visit` at each byte in the trigger classes of `mask`, in order;
+/// `visit` returns where to go on from (past a digit run it read whole).
+///
+/// Eight bytes at a time, each word read once: a word without any byte in
+/// `'0'..='@'` (the trigger bytes and `;<=>?`, rare in text) is skipped
+/// with a few arithmetic operations, and in one with, the trigger bytes
+/// are found from exact per-byte flags, all of them before the next word.
+pub(super) fn each_trigger(b: &[u8], mask: u8, mut visit: impl FnMut(usize) -> usize) {
+    use super::swar::{any_between, digits, equal, first, word};
+    if mask == 0 {
+        return;
+    }
+    let on = |class: u8| if mask & class != 0 { u64::MAX } else { 0 };
+    let (digit_on, at_on, colon_on) = (on(T_DIGIT), on(T_AT), on(T_COLON));
+    // `next`: where `visit` asked to go on from; `base`: the word read.
+    let (mut next, mut base) = (0usize, 0usize);
+    while let Some(w) = b.get(base..).and_then(word) {
+        if any_between(w, b'0' - 1, b'@' + 1) {
+            let mut flags = (digits(w) & digit_on) | (equal(w, b'@') & at_on) | (equal(w, b':') & colon_on);
+            loop {
+                // Only the flags at or past `next` are still to visit.
+                flags &= match next.checked_sub(base) {
+                    Some(skip) if skip >= 8 => 0,
+                    Some(skip) => u64::MAX << (8 * skip),
+                    None => u64::MAX,
+                };
+                if flags == 0 {
+                    break;
+                }
+                next = visit(base + first(flags));
             }
         }
-        if let Some(p) = chunk.iter().position(hit) {
-            return Some(i + p);
-        }
-        i += 8;
+        base = (base + 8).max(next);
     }
-    chunks.remainder().iter().position(hit).map(|p| i + p)
+    let hit = |c: &u8| trigger(*c) & mask != 0;
+    let mut i = base.max(next);
+    while let Some(p) = b.get(i..).and_then(|rest| rest.iter().position(hit)) {
+        i = visit(i + p);
+    }
 }
 
 pub(super) fn is_word(c: u8) -> bool {
