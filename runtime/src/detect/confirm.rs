@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 
-use super::swar;
 use super::builtin::Kind;
+use super::swar;
 use super::trigger::is_hex_or_colon;
 use super::validate::{iban_ignoring_case, iban_length, luhn_bytes, ssn};
 
