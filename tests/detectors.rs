@@ -576,3 +576,40 @@ thread_local! {
         ward::runtime::mask::Masker::new(scanner, keys)
     };
 }
+
+/// `pii.all`: the builtins and the credential patterns, whose start
+/// literals are partly matched ignoring case.
+fn all_scanner() -> &'static Scanner {
+    static ALL: std::sync::OnceLock<Scanner> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
+                      policy p {\n  permit action: read\n  mask text with pii.all using redact\n}\n";
+        let mut sources = SourceSet::default();
+        sources.add("policy.ward", policy);
+        sources.add_stdlib();
+        let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
+        Scanner::new(&compiled.program.detectors).unwrap()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+
+    /// Start literals in every case, overlapping and cut short: the trigger
+    /// pass, which finds the exact and the case-folded literals in one
+    /// automaton, finds what a full scan finds.
+    #[test]
+    fn literals_in_any_case_are_found_as_by_a_full_scan(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "password", "PASSWORD", "PassWord", "passw", "secret", "SECRET", "token", "Token", "api_key", "API_KEY",
+            "apikey", "Bearer ", "bearer ", "BEARER ", "BeArEr ", "AKIA", "akia", "ASIA", "eyJ", "EYJ", "eyj", "aws",
+            "AWS", "Aws", "aws_secret_access_key", "-----BEGIN ", "-----begin ", "PRIVATE KEY-----", "ghp_", "GHP_",
+            "sk_live_", "SK_LIVE_", "xoxb-", "=", ": ", "\"", " ", " ", "\n", "_", "-", ".", "/", "+", "0", "9", "A",
+            "z", "abcdefghij", "ABCDEFGHIJKLMNOP", "0123456789", "é",
+        ]), 0..30)
+    ) {
+        let text: String = pieces.concat();
+        let s = all_scanner();
+        proptest::prop_assert_eq!(s.find(&text), s.find_unfiltered(&text), "{:?}", text);
+    }
+}

@@ -460,107 +460,86 @@ pub(super) fn is_word(c: u8) -> bool {
 }
 
 /// The literal prefixes of the detectors in a set (built-in kinds' and
-/// user patterns'), compiled into two automata: one exact, one ignoring
-/// ASCII case (the prefixes of `(?i)` patterns). Every occurrence of every
-/// literal is reported, overlapping ones included, so that no start hides
-/// inside another literal.
+/// user patterns'), some matched exactly, some ignoring ASCII case (the
+/// prefixes of `(?i)` patterns), found in one pass: every occurrence of
+/// every literal is reported, overlapping ones included, so that no start
+/// hides inside another literal.
 #[derive(Debug)]
 pub(super) struct Literals {
-    exact: Option<Automaton>,
-    folded: Option<Automaton>,
-}
-
-#[derive(Debug)]
-struct Automaton {
-    search: Search,
-    literals: Vec<(Vec<u8>, Literal)>,
-    /// Indexes into `literals`, by first byte.
+    /// Finds the next position where a literal starts (ignoring ASCII case
+    /// if any literal does); `by_first_byte` says which start there.
+    /// Leftmost-first semantics: with exact literals only it gets a SIMD
+    /// prefilter (Teddy), which standard semantics never get — with more
+    /// than three distinct first bytes (`e`, `A`, `a`, `B`, `b`, `-`, `P`
+    /// for the built-in kinds) a standard automaton steps through every
+    /// byte.
+    locate: aho_corasick::AhoCorasick,
+    /// Each literal, what it means, whether it ignores case.
+    literals: Vec<(Vec<u8>, Literal, bool)>,
+    /// Indexes into `literals`, by first byte (both cases of it for a
+    /// literal that ignores case).
     by_first_byte: Vec<Vec<usize>>,
-}
-
-#[derive(Debug)]
-enum Search {
-    /// Leftmost-first semantics, which get a SIMD prefilter (Teddy) that
-    /// standard semantics never get: with more than three distinct first
-    /// bytes (`e`, `A`, `a`, `B`, `b`, `-`, `P` for the built-in kinds) a
-    /// standard automaton steps through every byte. It finds the next
-    /// position where a literal starts; `by_first_byte` says which start
-    /// there.
-    Locate(aho_corasick::AhoCorasick),
-    /// Every occurrence, overlapping (standard semantics): for literals
-    /// matched ignoring case, which get no prefilter either way.
-    Overlapping(aho_corasick::AhoCorasick),
-}
-
-fn automaton(literals: Vec<(Vec<u8>, Literal)>, fold: bool) -> Result<Option<Automaton>, String> {
-    if literals.is_empty() {
-        return Ok(None);
-    }
-    let kind = if fold { aho_corasick::MatchKind::Standard } else { aho_corasick::MatchKind::LeftmostFirst };
-    let automaton = aho_corasick::AhoCorasick::builder()
-        .match_kind(kind)
-        .ascii_case_insensitive(fold)
-        .build(literals.iter().map(|(l, _)| l))
-        .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
-    let search = if fold { Search::Overlapping(automaton) } else { Search::Locate(automaton) };
-    let mut by_first_byte = vec![Vec::new(); 256];
-    if !fold {
-        for (k, (l, _)) in literals.iter().enumerate() {
-            if let Some(list) = l.first().and_then(|c| by_first_byte.get_mut(usize::from(*c))) {
-                list.push(k);
-            }
-        }
-    }
-    Ok(Some(Automaton { search, literals, by_first_byte }))
 }
 
 impl Literals {
     /// `user`: each user pattern's prefixes, whether they ignore case, and
     /// the width of the head before them.
     pub(super) fn new(t: &Triggers, user: &[(Vec<Vec<u8>>, bool, usize)]) -> Result<Option<Literals>, String> {
-        let mut exact = t.literals();
-        let mut folded = Vec::new();
+        let mut literals: Vec<(Vec<u8>, Literal, bool)> =
+            t.literals().into_iter().map(|(l, k)| (l, k, false)).collect();
         for (prefixes, fold, head) in user {
-            let into = if *fold { &mut folded } else { &mut exact };
             for p in prefixes {
-                if !into.iter().any(|(l, k)| l == p && *k == Literal::Start(*head)) {
-                    into.push((p.clone(), Literal::Start(*head)));
+                let entry = (p.clone(), Literal::Start(*head), *fold);
+                if !literals.contains(&entry) {
+                    literals.push(entry);
                 }
             }
         }
-        if exact.is_empty() && folded.is_empty() {
+        if literals.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Literals { exact: automaton(exact, false)?, folded: automaton(folded, true)? }))
+        let fold = literals.iter().any(|l| l.2);
+        // Without a prefilter (literals ignoring case, or too many for
+        // Teddy) the automaton steps through every byte: a DFA then, which
+        // costs about half an NFA's instructions per byte (the default
+        // for this many literals).
+        let dfa = fold || literals.len() > 64;
+        let locate = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .kind(dfa.then_some(aho_corasick::AhoCorasickKind::DFA))
+            .ascii_case_insensitive(fold)
+            .build(literals.iter().map(|(l, _, _)| l))
+            .map_err(|e| format!("detector prefixes do not compile: {e}"))?;
+        let mut by_first_byte = vec![Vec::new(); 256];
+        for (k, (l, _, folded)) in literals.iter().enumerate() {
+            let Some(&c) = l.first() else { continue };
+            let mut firsts = vec![c];
+            if *folded && c.is_ascii_alphabetic() {
+                firsts.push(c ^ 0x20);
+            }
+            for c in firsts {
+                if let Some(list) = by_first_byte.get_mut(usize::from(c)) {
+                    list.push(k);
+                }
+            }
+        }
+        Ok(Some(Literals { locate, literals, by_first_byte }))
     }
 
     /// Every occurrence of every literal: its start and what it means.
     fn each(&self, b: &[u8], mut f: impl FnMut(usize, Literal)) {
-        for a in [&self.exact, &self.folded].into_iter().flatten() {
-            match &a.search {
-                Search::Locate(locate) => {
-                    let mut from = 0;
-                    while let Some(m) = locate.find(aho_corasick::Input::new(b).range(from..)) {
-                        let at = m.start();
-                        let first = usize::from(byte(b, at));
-                        for k in a.by_first_byte.get(first).into_iter().flatten() {
-                            if let Some((l, kind)) = a.literals.get(*k)
-                                && b.get(at..).is_some_and(|rest| rest.starts_with(l))
-                            {
-                                f(at, *kind);
-                            }
-                        }
-                        from = at + 1;
-                    }
-                }
-                Search::Overlapping(all) => {
-                    for m in all.find_overlapping_iter(b) {
-                        if let Some((_, kind)) = a.literals.get(m.pattern().as_usize()) {
-                            f(m.start(), *kind);
-                        }
-                    }
+        let mut from = 0;
+        while let Some(m) = self.locate.find(aho_corasick::Input::new(b).range(from..)) {
+            let at = m.start();
+            let rest = b.get(at..).unwrap_or(&[]);
+            for k in self.by_first_byte.get(usize::from(byte(b, at))).into_iter().flatten() {
+                if let Some((l, kind, folded)) = self.literals.get(*k)
+                    && rest.get(..l.len()).is_some_and(|r| if *folded { r.eq_ignore_ascii_case(l) } else { r == l })
+                {
+                    f(at, *kind);
                 }
             }
+            from = at + 1;
         }
     }
 }
