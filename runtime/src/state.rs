@@ -414,7 +414,7 @@ impl Recent {
                 r.store = store;
             }
             let hash = cell.hash;
-            match r.cells.entry(hash, |t| t.hash == hash && t.key.bytes() == cell.key.bytes(), |t| t.hash) {
+            match r.cells.entry(hash, |t| t.is(hash, &cell.key), |t| t.hash) {
                 hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = cell,
                 hashbrown::hash_table::Entry::Vacant(e) => {
                     e.insert(cell);
@@ -482,49 +482,18 @@ impl Tats {
 /// the table both), the key, its TAT.
 struct Tat {
     hash: u64,
+    key: Box<str>,
     tat: AtomicI64,
-    key: KeyBytes,
 }
 
 impl Tat {
     fn new(hash: u64, key: &str, tat: i64) -> Arc<Tat> {
-        Arc::new(Tat { hash, tat: AtomicI64::new(tat), key: KeyBytes::new(key) })
+        Arc::new(Tat { hash, key: key.into(), tat: AtomicI64::new(tat) })
     }
 
     /// Whether this is the cell of `key` (whose hash is `hash`).
     fn is(&self, hash: u64, key: &str) -> bool {
-        self.hash == hash && self.key.bytes() == key.as_bytes()
-    }
-}
-
-/// The longest key kept inside its cell.
-const INLINE_KEY: usize = 62;
-
-/// A key's bytes, inside the cell when short (a rule id and an entity or
-/// two): a check then reads one allocation, not two, before it moves the
-/// TAT — with many keys that is one cache miss less.
-enum KeyBytes {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    Heap(Box<[u8]>),
-}
-
-impl KeyBytes {
-    fn new(key: &str) -> KeyBytes {
-        let mut bytes = [0; INLINE_KEY];
-        match (bytes.get_mut(..key.len()), u8::try_from(key.len())) {
-            (Some(head), Ok(len)) => {
-                head.copy_from_slice(key.as_bytes());
-                KeyBytes::Inline { len, bytes }
-            }
-            _ => KeyBytes::Heap(key.as_bytes().into()),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            KeyBytes::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
-            KeyBytes::Heap(b) => b,
-        }
+        self.hash == hash && *self.key == *key
     }
 }
 
@@ -997,27 +966,6 @@ mod tests {
         drop(a);
         let fresh = MemoryStore { hasher, ..MemoryStore::default() };
         assert!(fresh.checked(&c, 10, true).map(|r| r[0].allowed).unwrap_or(false), "a new store");
-    }
-
-    #[test]
-    fn a_cell_knows_its_key_whether_kept_inside_or_not() {
-        // Keys around the inline length, each against the same hash: only
-        // the bytes tell the cells apart.
-        let lengths = [0, 1, INLINE_KEY - 1, INLINE_KEY, INLINE_KEY + 1, 255, 256, 1_000];
-        let keys: Vec<String> = lengths.iter().map(|n| "k".repeat(*n)).collect();
-        for key in &keys {
-            let cell = Tat::new(7, key, 0);
-            assert_eq!(cell.key.bytes(), key.as_bytes());
-            for other in &keys {
-                assert_eq!(cell.is(7, other), other == key, "{} against {}", key.len(), other.len());
-            }
-            if let Some(head) = key.get(..key.len().saturating_sub(1))
-                && !key.is_empty()
-            {
-                assert!(!cell.is(7, &format!("{head}j")), "{}: differs in the last byte", key.len());
-            }
-            assert!(!cell.is(8, key), "another hash");
-        }
     }
 
     #[test]
