@@ -30,18 +30,24 @@ const DOCS: usize = 4_000;
 /// masks with every detector of the module and take the program's detectors.
 fn pii_scanner() -> Scanner {
     let detectors: Vec<String> = Kind::ALL.iter().map(|k| format!("pii.{}", k.detector())).collect();
+    let (scanner, names) = scanner_masking_with(&detectors.join(", "));
+    assert_eq!(names.len(), Kind::ALL.len(), "{names:?}");
+    scanner
+}
+
+/// The scanner of a policy that masks `text` with `detectors` (a list as
+/// written after `mask text with`), and the detectors' names.
+fn scanner_masking_with(detectors: &str) -> (Scanner, Vec<String>) {
     let policy = format!(
         "import stdlib.pii\n\nschema s {{\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}}\n\n\
-         policy p {{\n  permit action: read\n  mask text with {} using redact\n}}\n",
-        detectors.join(", ")
+         policy p {{\n  permit action: read\n  mask text with {detectors} using redact\n}}\n"
     );
     let mut sources = SourceSet::default();
     sources.add("policy.ward", &policy);
     sources.add_stdlib();
     let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
-    let names: Vec<&str> = compiled.program.detectors.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names.len(), Kind::ALL.len(), "{names:?}");
-    Scanner::new(&compiled.program.detectors).unwrap()
+    let names = compiled.program.detectors.iter().map(|d| d.name.clone()).collect();
+    (Scanner::new(&compiled.program.detectors).unwrap(), names)
 }
 
 #[derive(Default)]
@@ -354,14 +360,7 @@ fn input_detectors_flag_injection_shaped_arguments() {
 /// Issue 14: developer credentials pass `stdlib.pii.secrets` no more.
 #[test]
 fn the_secrets_group_finds_developer_credentials() {
-    let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
-                  policy p {\n  permit action: read\n  mask text with pii.secrets using redact\n}\n";
-    let mut sources = SourceSet::default();
-    sources.add("policy.ward", policy);
-    sources.add_stdlib();
-    let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
-    let scanner = Scanner::new(&compiled.program.detectors).unwrap();
-    let selection = scanner.select(&["pii.secrets"]).unwrap();
+    let (scanner, selection) = secrets_scanner();
     for secret in
         ["ghp_R8s3kT1xQ9vLm2Zp7Yc4Wn6Bd0Hf5Jg8Ka1E", "xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD"]
     {
@@ -373,13 +372,7 @@ fn the_secrets_group_finds_developer_credentials() {
 
 /// The scanner of `mask text with pii.secrets` (every credential detector).
 fn secrets_scanner() -> (Scanner, ward::runtime::detect::Selection) {
-    let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
-                  policy p {\n  permit action: read\n  mask text with pii.secrets using redact\n}\n";
-    let mut sources = SourceSet::default();
-    sources.add("policy.ward", policy);
-    sources.add_stdlib();
-    let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
-    let scanner = Scanner::new(&compiled.program.detectors).unwrap();
+    let (scanner, _) = scanner_masking_with("pii.secrets");
     let selection = scanner.select(&["pii.secrets"]).unwrap();
     (scanner, selection)
 }
@@ -565,13 +558,7 @@ fn all_mask() -> ward::runtime::decision::Mask {
 
 thread_local! {
     static PROPERTY_MASKER: ward::runtime::mask::Masker<'static> = {
-        let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
-                      policy p {\n  permit action: read\n  mask text with pii.all using redact\n}\n";
-        let mut sources = SourceSet::default();
-        sources.add("policy.ward", policy);
-        sources.add_stdlib();
-        let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
-        let scanner = std::sync::Arc::new(Scanner::new(&compiled.program.detectors).unwrap());
+        let scanner = std::sync::Arc::new(scanner_masking_with("pii.all").0);
         let keys: &'static ward::runtime::mask::StaticKeys = Box::leak(Box::default());
         ward::runtime::mask::Masker::new(scanner, keys)
     };
@@ -581,15 +568,7 @@ thread_local! {
 /// literals are partly matched ignoring case.
 fn all_scanner() -> &'static Scanner {
     static ALL: std::sync::OnceLock<Scanner> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| {
-        let policy = "import stdlib.pii\n\nschema s {\n  entity User\n  entity Doc\n  action read by [User] on [Doc]\n}\n\n\
-                      policy p {\n  permit action: read\n  mask text with pii.all using redact\n}\n";
-        let mut sources = SourceSet::default();
-        sources.add("policy.ward", policy);
-        sources.add_stdlib();
-        let (compiled, _) = ward::compiler::compile(&sources, &Options::default()).unwrap_or_else(|d| panic!("{d:?}"));
-        Scanner::new(&compiled.program.detectors).unwrap()
-    })
+    ALL.get_or_init(|| scanner_masking_with("pii.all").0)
 }
 
 proptest::proptest! {
