@@ -448,8 +448,9 @@ pub(super) fn each_trigger(b: &[u8], mask: u8, mut visit: impl FnMut(usize) -> u
         }
         base = (base + 8).max(next);
     }
+    // The last bytes, fewer than eight; `base` is past every visited run.
     let hit = |c: &u8| trigger(*c) & mask != 0;
-    let mut i = base.max(next);
+    let mut i = base;
     while let Some(p) = b.get(i..).and_then(|rest| rest.iter().position(hit)) {
         i = visit(i + p);
     }
@@ -513,11 +514,8 @@ impl Literals {
         let mut by_first_byte = vec![Vec::new(); 256];
         for (k, (l, _, folded)) in literals.iter().enumerate() {
             let Some(&c) = l.first() else { continue };
-            let mut firsts = vec![c];
-            if *folded && c.is_ascii_alphabetic() {
-                firsts.push(c ^ 0x20);
-            }
-            for c in firsts {
+            let other_case = (*folded && c.is_ascii_alphabetic()).then_some(c ^ 0x20);
+            for c in std::iter::once(c).chain(other_case) {
                 if let Some(list) = by_first_byte.get_mut(usize::from(c)) {
                     list.push(k);
                 }
